@@ -1,0 +1,3 @@
+//! Reusable pieces of the UI, one component per file.
+
+pub mod header;

@@ -1,0 +1,27 @@
+//! Rectify's browser client: a yew CSR app.
+//!
+//! - [`app`]: the root component: session, language, which page.
+//! - [`state`]: the app state, an [`state::Action`] enum and its reducer.
+//! - [`i18n`]: every user-visible string, in Chinese (default) and English.
+//! - [`pages`]: one file per page; [`components`]: reusable pieces.
+//! - [`services`]: the HTTP API and browser storage, behind small functions.
+
+mod app;
+mod components;
+mod i18n;
+mod pages;
+mod services;
+mod state;
+
+fn main() {
+    services::register_service_worker();
+    yew::Renderer::<app::App>::with_root(root()).render();
+}
+
+/// The `#app` element of `index.html` (the body if someone removed it).
+fn root() -> web_sys::Element {
+    let document = gloo::utils::document();
+    document
+        .get_element_by_id("app")
+        .unwrap_or_else(|| gloo::utils::body().into())
+}

@@ -1,0 +1,32 @@
+//! Calls to the server's JSON API.
+
+use gloo::net::http::Request;
+use rectify_shared::api::{ErrorBody, LoginRequest, LoginResponse};
+
+/// Why a call failed, in the terms the UI needs.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ApiFailure {
+    /// The server said no (wrong password, no permission…), with its message.
+    Refused { status: u16, message: String },
+    /// No answer: offline, DNS, server down.
+    Network,
+}
+
+pub async fn login(username: String, password: String) -> Result<LoginResponse, ApiFailure> {
+    let body = LoginRequest { username, password };
+    let request = Request::post("/api/login")
+        .json(&body)
+        .map_err(|_| ApiFailure::Network)?;
+    let response = request.send().await.map_err(|_| ApiFailure::Network)?;
+    if response.ok() {
+        response.json().await.map_err(|_| ApiFailure::Network)
+    } else {
+        let status = response.status();
+        let message = response
+            .json::<ErrorBody>()
+            .await
+            .map(|e| e.message)
+            .unwrap_or_default();
+        Err(ApiFailure::Refused { status, message })
+    }
+}

@@ -1,0 +1,38 @@
+// Rectify's service worker: caches the app shell so the app starts with no network.
+// `cargo xtask build` fills in VERSION and ASSETS; the hashed assets never change.
+const VERSION = "{{VERSION}}";
+const ASSETS = {{ASSETS}};
+const CACHE = `rectify-shell-${VERSION}`;
+const SHELL = ["/", "/manifest.webmanifest", "/icon.svg", ...ASSETS];
+
+self.addEventListener("install", (event) => {
+  event.waitUntil(
+    caches.open(CACHE).then((cache) => cache.addAll(SHELL)).then(() => self.skipWaiting()),
+  );
+});
+
+self.addEventListener("activate", (event) => {
+  event.waitUntil(
+    caches.keys()
+      .then((keys) => Promise.all(keys.filter((k) => k.startsWith("rectify-shell-") && k !== CACHE).map((k) => caches.delete(k))))
+      .then(() => self.clients.claim()),
+  );
+});
+
+self.addEventListener("fetch", (event) => {
+  const request = event.request;
+  const url = new URL(request.url);
+  if (request.method !== "GET" || url.origin !== self.location.origin) return;
+  // The API and sync are never cached here: the app keeps its own data in IndexedDB.
+  if (url.pathname.startsWith("/api/") || url.pathname === "/sync") return;
+  if (request.mode === "navigate") {
+    // Network first, so a new version shows at once; the cached shell when offline.
+    event.respondWith(
+      fetch(request).catch(() => caches.open(CACHE).then((cache) => cache.match("/"))),
+    );
+    return;
+  }
+  event.respondWith(
+    caches.open(CACHE).then((cache) => cache.match(request).then((hit) => hit || fetch(request))),
+  );
+});

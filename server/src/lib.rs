@@ -1,0 +1,20 @@
+//! Rectify's server: the HTTP API, the static client bundle and (later) Automerge sync,
+//! on top of one storage trait.
+//!
+//! - [`cli`]: the `rectify` command line (`serve`, `demo`, `user` …).
+//! - [`http`]: [`http::app`] builds the axum router from an [`http::AppState`]; tests call it directly.
+//! - [`web`]: serving the built client (content types, cache headers, pre-compressed files).
+//! - [`storage`]: the [`storage::Storage`] trait and its SQLite implementation.
+//! - [`accounts`]: password hashing, login, bearer tokens.
+//! - [`demo`]: the demo campaign, units and accounts.
+//! - [`office_files`]: `.docx` in and out, the `.xlsx` ledger.
+//! - [`error`]: the one place where errors become HTTP responses.
+
+pub mod accounts;
+pub mod cli;
+pub mod demo;
+pub mod error;
+pub mod http;
+pub mod office_files;
+pub mod storage;
+pub mod web;

@@ -1,0 +1,91 @@
+//! Storage behind one trait, one implementation per backend, chosen from a URL.
+//!
+//! Only SQLite exists so far (`sqlite:`); PostgreSQL will implement the same trait and run
+//! the same test suite (`tests/storage.rs`).
+
+mod sqlite;
+
+pub use sqlite::SqliteStorage;
+
+use async_trait::async_trait;
+use rectify_shared::ids::{UnitId, Username};
+use rectify_shared::policy::Role;
+use std::path::Path;
+use std::sync::Arc;
+
+/// A stored account. `password_hash` is an argon2 PHC string.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserRecord {
+    pub username: Username,
+    pub display_name: String,
+    pub role: Role,
+    pub unit: Option<UnitId>,
+    pub password_hash: String,
+    pub disabled: bool,
+    pub created_at_ms: i64,
+}
+
+/// A stored login session; the token itself is never stored, only its hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionRecord {
+    pub token_hash: String,
+    pub username: Username,
+    pub created_at_ms: i64,
+    pub expires_at_ms: i64,
+    pub revoked: bool,
+}
+
+/// A school, kindergarten or department.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnitRecord {
+    pub id: UnitId,
+    pub name: String,
+    pub kind: String,
+}
+
+/// Errors of the storage layer.
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    #[error("user '{0}' already exists")]
+    UserExists(Username),
+    #[error("no user named '{0}'")]
+    NoSuchUser(Username),
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("database migration failed: {0}")]
+    Migration(#[from] sqlx::migrate::MigrateError),
+    #[error("stored data is invalid: {0}")]
+    Corrupt(String),
+}
+
+pub type StorageResult<T> = Result<T, StorageError>;
+
+/// Everything the server keeps. Every write is durable when the call returns.
+#[async_trait]
+pub trait Storage: Send + Sync + std::fmt::Debug {
+    async fn create_user(&self, user: &UserRecord) -> StorageResult<()>;
+    async fn user(&self, username: &Username) -> StorageResult<Option<UserRecord>>;
+    async fn users(&self) -> StorageResult<Vec<UserRecord>>;
+    async fn set_password_hash(&self, username: &Username, hash: &str) -> StorageResult<()>;
+    async fn set_disabled(&self, username: &Username, disabled: bool) -> StorageResult<()>;
+
+    async fn create_session(&self, session: &SessionRecord) -> StorageResult<()>;
+    async fn session(&self, token_hash: &str) -> StorageResult<Option<SessionRecord>>;
+    async fn extend_session(&self, token_hash: &str, expires_at_ms: i64) -> StorageResult<()>;
+    /// Revokes every session of the user (a lost phone, a disabled account).
+    async fn revoke_sessions(&self, username: &Username) -> StorageResult<u64>;
+
+    async fn upsert_unit(&self, unit: &UnitRecord) -> StorageResult<()>;
+    async fn units(&self) -> StorageResult<Vec<UnitRecord>>;
+}
+
+/// Opens the storage for a data directory: SQLite at `DIR/rectify.db`.
+pub async fn open_data_dir(dir: &Path) -> anyhow::Result<Arc<dyn Storage>> {
+    use anyhow::Context;
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("cannot create the data directory {}", dir.display()))?;
+    let storage = SqliteStorage::open(&dir.join("rectify.db"))
+        .await
+        .with_context(|| format!("cannot open the database in {}", dir.display()))?;
+    Ok(Arc::new(storage))
+}

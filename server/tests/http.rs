@@ -1,0 +1,266 @@
+//! The HTTP surface, driven in-process with `oneshot`: static files (content types, cache
+//! headers, pre-compressed variants), login and the bearer token.
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use http_body_util::BodyExt;
+use rectify_server::http::{AppState, app};
+use rectify_server::{demo, storage};
+use std::path::Path;
+use tower::ServiceExt;
+
+const PASSWORD: &str = "test-password";
+
+/// A fake bundle: what `cargo xtask build` writes, in miniature.
+fn fake_bundle(dir: &Path) {
+    let write = |name: &str, body: &[u8]| {
+        let path = dir.join(name);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, body).unwrap();
+    };
+    write("index.html", b"<!doctype html><title>Rectify</title>");
+    write("index.html.br", b"brotli-index");
+    write("assets/rectify-abc.wasm", b"\0asm");
+    write("assets/rectify-abc.wasm.br", b"brotli-wasm");
+    write("assets/rectify-abc.wasm.gz", b"gzip-wasm");
+    write("assets/rectify-abc.js", b"export default 1;");
+    write("manifest.webmanifest", b"{}");
+    write("sw.js", b"// sw");
+}
+
+async fn test_app(web_root: Option<&Path>) -> (Router, tempfile::TempDir) {
+    let data = tempfile::tempdir().unwrap();
+    let storage = storage::open_data_dir(data.path()).await.unwrap();
+    demo::create_demo(storage.as_ref(), PASSWORD).await.unwrap();
+    (
+        app(AppState {
+            storage,
+            web_root: web_root.map(Path::to_owned),
+        }),
+        data,
+    )
+}
+
+struct Reply {
+    status: StatusCode,
+    headers: axum::http::HeaderMap,
+    body: Vec<u8>,
+}
+
+async fn get(app: &Router, path: &str, accept_encoding: Option<&str>) -> Reply {
+    let mut request = Request::get(path);
+    if let Some(enc) = accept_encoding {
+        request = request.header(header::ACCEPT_ENCODING, enc);
+    }
+    send(app, request.body(Body::empty()).unwrap()).await
+}
+
+async fn send(app: &Router, request: Request<Body>) -> Reply {
+    let response = app.clone().oneshot(request).await.unwrap();
+    let status = response.status();
+    let headers = response.headers().clone();
+    let body = response
+        .into_body()
+        .collect()
+        .await
+        .unwrap()
+        .to_bytes()
+        .to_vec();
+    Reply {
+        status,
+        headers,
+        body,
+    }
+}
+
+fn header_of<'a>(reply: &'a Reply, name: header::HeaderName) -> &'a str {
+    reply
+        .headers
+        .get(name)
+        .map(|v| v.to_str().unwrap())
+        .unwrap_or("")
+}
+
+#[tokio::test]
+async fn static_files_have_types_cache_headers_and_precompressed_variants() {
+    let web = tempfile::tempdir().unwrap();
+    fake_bundle(web.path());
+    let (app, _data) = test_app(Some(web.path())).await;
+
+    // (path, accept-encoding, content type, content encoding, cache-control, body)
+    let cases: &[(&str, Option<&str>, &str, &str, &str, &[u8])] = &[
+        (
+            "/",
+            None,
+            "text/html",
+            "",
+            "no-cache",
+            b"<!doctype html><title>Rectify</title>",
+        ),
+        (
+            "/",
+            Some("br"),
+            "text/html",
+            "br",
+            "no-cache",
+            b"brotli-index",
+        ),
+        (
+            "/assets/rectify-abc.wasm",
+            Some("gzip, br"),
+            "application/wasm",
+            "br",
+            "public, max-age=31536000, immutable",
+            b"brotli-wasm",
+        ),
+        (
+            "/assets/rectify-abc.wasm",
+            Some("gzip"),
+            "application/wasm",
+            "gzip",
+            "public, max-age=31536000, immutable",
+            b"gzip-wasm",
+        ),
+        (
+            "/assets/rectify-abc.wasm",
+            None,
+            "application/wasm",
+            "",
+            "public, max-age=31536000, immutable",
+            b"\0asm",
+        ),
+        (
+            "/assets/rectify-abc.js",
+            None,
+            "text/javascript",
+            "",
+            "public, max-age=31536000, immutable",
+            b"export default 1;",
+        ),
+        (
+            "/manifest.webmanifest",
+            None,
+            "application/manifest+json",
+            "",
+            "no-cache",
+            b"{}",
+        ),
+        ("/sw.js", None, "text/javascript", "", "no-cache", b"// sw"),
+        // A client-side route loads the app.
+        (
+            "/items/42",
+            None,
+            "text/html",
+            "",
+            "no-cache",
+            b"<!doctype html><title>Rectify</title>",
+        ),
+    ];
+    for (path, enc, content_type, encoding, cache, body) in cases {
+        let reply = get(&app, path, *enc).await;
+        let what = format!("GET {path} (accept-encoding {enc:?})");
+        assert_eq!(reply.status, StatusCode::OK, "{what}");
+        assert!(
+            header_of(&reply, header::CONTENT_TYPE).starts_with(content_type),
+            "{what}: {:?}",
+            reply.headers
+        );
+        assert_eq!(
+            header_of(&reply, header::CONTENT_ENCODING),
+            *encoding,
+            "{what}"
+        );
+        assert_eq!(header_of(&reply, header::CACHE_CONTROL), *cache, "{what}");
+        assert_eq!(
+            header_of(&reply, header::X_CONTENT_TYPE_OPTIONS),
+            "nosniff",
+            "{what}"
+        );
+        assert_eq!(reply.body, *body, "{what}");
+    }
+}
+
+#[tokio::test]
+async fn missing_bundle_says_how_to_build_it() {
+    let (app, _data) = test_app(Some(Path::new("/nonexistent/web"))).await;
+    let reply = get(&app, "/", None).await;
+    assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(String::from_utf8_lossy(&reply.body).contains("cargo xtask build"));
+}
+
+#[tokio::test]
+async fn health_and_unknown_api_paths() {
+    let (app, _data) = test_app(None).await;
+    let health = get(&app, "/healthz", None).await;
+    assert_eq!(
+        (health.status, health.body.as_slice()),
+        (StatusCode::OK, b"ok".as_slice())
+    );
+    let unknown = get(&app, "/api/nope", None).await;
+    assert_eq!(unknown.status, StatusCode::NOT_FOUND);
+    let body: serde_json::Value = serde_json::from_slice(&unknown.body).unwrap();
+    assert_eq!(body["code"], "not_found");
+}
+
+async fn login(app: &Router, username: &str, password: &str) -> Reply {
+    let body = serde_json::json!({ "username": username, "password": password }).to_string();
+    let request = Request::post("/api/login")
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from(body))
+        .unwrap();
+    send(app, request).await
+}
+
+#[tokio::test]
+async fn login_gives_a_token_that_works_and_bad_logins_are_refused() {
+    let (app, _data) = test_app(None).await;
+
+    let ok = login(&app, "school1", PASSWORD).await;
+    assert_eq!(ok.status, StatusCode::OK);
+    let body: serde_json::Value = serde_json::from_slice(&ok.body).unwrap();
+    assert_eq!(
+        (body["role"].as_str(), body["unit"].as_str()),
+        (Some("unit"), Some("pszx1"))
+    );
+    let token = body["token"].as_str().unwrap().to_owned();
+
+    for auth in [format!("Bearer {token}")] {
+        let request = Request::get("/api/me")
+            .header(header::AUTHORIZATION, auth)
+            .body(Body::empty())
+            .unwrap();
+        let me = send(&app, request).await;
+        assert_eq!(me.status, StatusCode::OK);
+    }
+    let by_query = get(&app, &format!("/api/me?token={token}"), None).await;
+    assert_eq!(
+        by_query.status,
+        StatusCode::OK,
+        "?token= works for WebSockets"
+    );
+
+    for (user, password) in [
+        ("school1", "wrong-password"),
+        ("nobody", PASSWORD),
+        ("", ""),
+    ] {
+        let refused = login(&app, user, password).await;
+        assert_eq!(
+            refused.status,
+            StatusCode::UNAUTHORIZED,
+            "{user}/{password}"
+        );
+    }
+    for auth in ["Bearer not-a-token", "Basic abc", ""] {
+        let request = Request::get("/api/me")
+            .header(header::AUTHORIZATION, auth)
+            .body(Body::empty())
+            .unwrap();
+        assert_eq!(
+            send(&app, request).await.status,
+            StatusCode::UNAUTHORIZED,
+            "{auth}"
+        );
+    }
+}

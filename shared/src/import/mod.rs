@@ -1,0 +1,1 @@
+//! The report importer (next commit).

@@ -1,0 +1,23 @@
+//! Rectify's shared core: everything the client and the server must agree on.
+//!
+//! This crate has no IO. It compiles for native targets and for `wasm32-unknown-unknown`,
+//! so the browser client and the sync server run the very same model, workflow,
+//! permission policy, importer and report builder and cannot disagree about them.
+//!
+//! - [`api`]: JSON bodies of the HTTP API (login, item lists, errors).
+//! - [`ids`]: newtypes for every identifier.
+//! - [`date`]: calendar dates (deadlines, inspection periods).
+//! - [`status`]: the public status wording and the workflow.
+//! - [`report`]: the report as a plain tree, and the text and HTML builders.
+//! - [`policy`]: roles and the permission rules.
+//! - [`ledger`]: the ledger (台账) rows and their CSV form.
+//! - [`import`]: parses a published rectification report (text) into a [`report::Report`].
+
+pub mod api;
+pub mod date;
+pub mod ids;
+pub mod import;
+pub mod ledger;
+pub mod policy;
+pub mod report;
+pub mod status;

@@ -1,0 +1,207 @@
+//! `cargo xtask`: everything beyond `cargo build`.
+//!
+//! - `cargo xtask run`: build the web client, start the server on http://127.0.0.1:8080
+//!   with demo data on first start.
+//! - `cargo xtask test`: fmt, clippy (native and wasm32), the web build, every test
+//!   including the browser tests. Installs what is missing and says so.
+//! - `cargo xtask build`: only the web client bundle, into `target/web`.
+
+mod tools;
+mod web;
+
+use anyhow::{Context, Result, bail};
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+use std::time::Instant;
+
+const USAGE: &str = "\
+usage: cargo xtask <task>
+
+tasks:
+  run      build the web client and start the server on http://127.0.0.1:8080 with demo data
+           (extra arguments go to `rectify serve`, e.g. `cargo xtask run -- --listen 0.0.0.0:8080`)
+  test     everything CI runs: fmt, clippy, the web build, unit, integration and browser tests
+  build    build the web client bundle into target/web
+";
+
+/// The demo accounts' password for `cargo xtask run` (a local, loopback-only server).
+const DEMO_PASSWORD: &str = "rectify-demo";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("run") => run(&args[1..]),
+        Some("test") => test(),
+        Some("build") => web::build(&workspace_root()).map(|_| ()),
+        Some("help" | "--help" | "-h") | None => {
+            print!("{USAGE}");
+            Ok(())
+        }
+        Some(other) => Err(anyhow::anyhow!("unknown task '{other}'\n\n{USAGE}")),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("\nxtask: error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The workspace root (the parent of `xtask/`).
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives in the workspace")
+        .to_owned()
+}
+
+/// Prints a step's header, so the log says what is running.
+pub fn step(what: &str) {
+    println!("\n==> {what}");
+}
+
+/// Runs a command in the workspace root and fails with its command line when it fails.
+pub fn run_cmd(cmd: &mut Command) -> Result<()> {
+    let shown = format!("{cmd:?}");
+    let status = cmd
+        .current_dir(workspace_root())
+        .status()
+        .with_context(|| format!("cannot start {shown}"))?;
+    if !status.success() {
+        bail!("{shown} failed ({status})");
+    }
+    Ok(())
+}
+
+fn cargo() -> Command {
+    Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned()))
+}
+
+fn run(extra: &[String]) -> Result<()> {
+    let root = workspace_root();
+    let started = Instant::now();
+    tools::ensure_wasm_target()?;
+    tools::ensure_wasm_opt(&root)?;
+    let web_root = web::build(&root)?;
+    step("building the server");
+    run_cmd(cargo().args([
+        "build",
+        "--quiet",
+        "--package",
+        "rectify-server",
+        "--bin",
+        "rectify",
+    ]))?;
+    let rectify = root.join("target/debug/rectify");
+    let data = std::env::var("RECTIFY_DATA")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| root.join("data"));
+    if !data.join("rectify.db").exists() {
+        step("first start: creating the demo data");
+        run_cmd(
+            Command::new(&rectify)
+                .arg("demo")
+                .arg("--data")
+                .arg(&data)
+                .args(["--password", DEMO_PASSWORD]),
+        )?;
+    }
+    let listen = std::env::var("RECTIFY_LISTEN").unwrap_or_else(|_| "127.0.0.1:8080".to_owned());
+    println!(
+        "\nRectify is starting (ready in {:.1} s).\n\n  Open  http://{listen}\n  Data  {}\n\n  Demo logins (password: {DEMO_PASSWORD}):\n    office    领导小组办公室 (plans, reviews, signs off)\n    school1   彭山一中 (a school)\n    school2   彭山三中 (another school)\n    viewer    派驻纪检组 (reads everything)\n    dept-djg  党建股 (a department; dept-jcg, dept-rsg … likewise)\n\n  Stop with Ctrl-C.\n",
+        started.elapsed().as_secs_f64(),
+        data.display()
+    );
+    let mut serve = Command::new(&rectify);
+    serve
+        .arg("serve")
+        .arg("--data")
+        .arg(&data)
+        .arg("--web-root")
+        .arg(&web_root)
+        .arg("--listen")
+        .arg(&listen)
+        .args(extra);
+    run_cmd(&mut serve)
+}
+
+fn test() -> Result<()> {
+    let root = workspace_root();
+    let started = Instant::now();
+    let mut timings: Vec<(&str, f64)> = Vec::new();
+    let mut timed = |name: &'static str, f: &mut dyn FnMut() -> Result<()>| -> Result<()> {
+        let t = Instant::now();
+        f()?;
+        timings.push((name, t.elapsed().as_secs_f64()));
+        Ok(())
+    };
+
+    timed("tools", &mut || {
+        step("checking the tools the tests need");
+        tools::ensure_wasm_target()?;
+        tools::ensure_wasm_opt(&root)?;
+        tools::ensure_chromium()?;
+        tools::ensure_nextest()
+    })?;
+    timed("fmt", &mut || {
+        step("cargo fmt --check");
+        run_cmd(cargo().args(["fmt", "--all", "--check"]))
+    })?;
+    timed("clippy (native)", &mut || {
+        step("cargo clippy, native (the client is checked for wasm32 below)");
+        run_cmd(cargo().args([
+            "clippy",
+            "--workspace",
+            "--exclude",
+            "rectify-client",
+            "--all-targets",
+            "--",
+            "-D",
+            "warnings",
+        ]))
+    })?;
+    timed("clippy (wasm32)", &mut || {
+        step("cargo clippy, wasm32");
+        run_cmd(cargo().args([
+            "clippy",
+            "--package",
+            "rectify-client",
+            "--package",
+            "rectify-shared",
+            "--target",
+            "wasm32-unknown-unknown",
+            "--",
+            "-D",
+            "warnings",
+        ]))
+    })?;
+    let mut web_root = PathBuf::new();
+    timed("web build", &mut || {
+        web_root = web::build(&root)?;
+        Ok(())
+    })?;
+    timed("tests", &mut || {
+        step("unit, integration, simulation and browser tests");
+        let mut cmd = cargo();
+        cmd.args([
+            "nextest",
+            "run",
+            "--workspace",
+            "--exclude",
+            "rectify-client",
+            "--no-fail-fast",
+        ])
+        .env("RECTIFY_WEB_ROOT", &web_root);
+        run_cmd(&mut cmd)
+    })?;
+
+    println!(
+        "\nAll checks passed in {:.0} s:",
+        started.elapsed().as_secs_f64()
+    );
+    for (name, secs) in timings {
+        println!("  {name:<16} {secs:>6.1} s");
+    }
+    Ok(())
+}
