@@ -1,1 +1,278 @@
-//! The report importer (next commit).
+//! The report importer: the text of a published rectification report (巡察整改情况公布)
+//! becomes a [`Report`].
+//!
+//! Such a report has numbered sections (一、二、三、四、); the one that holds the items is
+//! 二、整改工作具体落实情况 (the importer takes the first section with `整改情况`/`整改进度`
+//! lines). In it:
+//!
+//! ```text
+//! (一)聚焦党中央各项决策部署在基层的落实情况方面          ← area
+//! 1.落实党组织领导的校长负责制不够及时。                  ← problem
+//! (1)专职党组织负责人未及时配置。                        ← sub-problem (a leaf item)
+//! 整改情况:一是区委组织部已于2023年8月22日下发了…          ← narrative, measures 一是 二是 …
+//! 整改进度:整改完成。                                    ← status
+//! ```
+//!
+//! A problem without sub-problems is one item. Punctuation may be half- or full-width, lines
+//! may end in CRLF, LF or CR, and may be indented with spaces of either width. The opening
+//! paragraph gives the campaign header, the signature at the end the publisher.
+//!
+//! Anything that does not fit is imported as well as it can be and reported as an
+//! [`ImportWarning`] with its line number, for a person to check: nothing is fixed silently.
+//! Only a file that cannot be a report at all is an [`ImportError`].
+
+mod decode;
+mod extract;
+mod header;
+mod items;
+mod lines;
+pub(crate) mod numerals;
+mod wording;
+
+pub use decode::decode;
+
+use crate::report::{CampaignHeader, Report};
+use lines::{Kind, SourceLine, classify, source_lines};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::ops::Range;
+
+/// The result of an import: the report, and what a person should check.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Imported {
+    pub report: Report,
+    /// In line order.
+    pub warnings: Vec<ImportWarning>,
+}
+
+/// Something odd in the input, and what the importer made of it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImportWarning {
+    /// 1-based line in the input.
+    pub line: usize,
+    pub message: String,
+}
+
+impl ImportWarning {
+    pub(crate) fn new(line: usize, message: impl Into<String>) -> ImportWarning {
+        ImportWarning {
+            line,
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for ImportWarning {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "line {}: {}", self.line, self.message)
+    }
+}
+
+/// The input cannot be imported at all.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ImportError {
+    #[error("the file is empty (or only blank lines): choose the report's text file and try again")]
+    Empty,
+    #[error(
+        "this does not look like a text report (found binary data at byte {offset}); \
+         save the report as .txt or .docx"
+    )]
+    Binary { offset: usize },
+    #[error(
+        "found no rectification items: expected lines like '(一)聚焦…', '1.…', '整改情况:…', \
+         '整改进度:…'"
+    )]
+    NoItems,
+    #[error(
+        "the report ends at line {line} ('{last}') before any rectification item: the file seems \
+         cut off; import the complete report"
+    )]
+    Truncated { line: usize, last: String },
+}
+
+/// Decodes and parses an uploaded report: [`decode`], then [`parse`].
+pub fn import_bytes(bytes: &[u8]) -> Result<Imported, ImportError> {
+    parse(&decode(bytes)?)
+}
+
+/// Parses the text of a report.
+pub fn parse(text: &str) -> Result<Imported, ImportError> {
+    let mut warnings = Vec::new();
+    let lines = source_lines(text, &mut warnings);
+    if lines.is_empty() {
+        return Err(ImportError::Empty);
+    }
+    let mut kinds: Vec<Kind<'_>> = lines.iter().map(|line| classify(&line.text)).collect();
+    let sections = sections(&lines, &mut kinds);
+    let signature = header::signature(&lines, &kinds);
+    let opening = opening(&lines, &kinds);
+    let last_line = lines.last().map_or(1, |line| line.number);
+
+    let mut campaign = match opening.preamble {
+        Some(i) => header::campaign(&lines[i].text, lines[i].number, &mut warnings),
+        None => {
+            let line = lines.first().map_or(1, |line| line.number);
+            warnings.push(ImportWarning::new(
+                line,
+                "the report does not open with a paragraph saying who inspected whom and when: \
+                 the campaign header (inspector, inspected body, dates) is empty",
+            ));
+            CampaignHeader::default()
+        }
+    };
+    campaign.publisher = signature.publisher.map(|i| lines[i].text.clone());
+    if campaign.publisher.is_none() {
+        warnings.push(ImportWarning::new(
+            last_line,
+            "the report does not end with the publishing body's name (such as \
+             '中共眉山市彭山区教育和体育局委员会'): publisher left empty",
+        ));
+    }
+
+    let Some(chosen) = items_section(&sections, &kinds) else {
+        return Err(no_items(&lines, &kinds));
+    };
+    for section in sections.iter().skip(chosen + 1) {
+        if let Some(i) = section.range.clone().find(|&i| has_label(kinds[i])) {
+            warnings.push(ImportWarning::new(
+                lines[i].number,
+                format!(
+                    "section {} also has 整改情况/整改进度 lines: only section {} was imported",
+                    numerals::cjk_numeral(section.number),
+                    numerals::cjk_numeral(sections[chosen].number),
+                ),
+            ));
+        }
+    }
+    let skip: Vec<usize> = [
+        opening.title,
+        opening.preamble,
+        signature.publisher,
+        signature.date,
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    let areas = items::parse_items(
+        &lines,
+        &kinds,
+        sections[chosen].range.clone(),
+        &skip,
+        &mut warnings,
+    );
+    if areas.iter().all(|area| area.problems.is_empty()) {
+        return Err(no_items(&lines, &kinds));
+    }
+    warnings.sort_by_key(|warning| warning.line);
+    Ok(Imported {
+        report: Report { campaign, areas },
+        warnings,
+    })
+}
+
+/// A numbered section (一、…) and the lines under it; the lines before the first one form a
+/// section without header, numbered 0.
+struct Section<'a> {
+    number: u32,
+    title: &'a str,
+    range: Range<usize>,
+}
+
+/// Splits the lines into sections. A section header must come after the previous one in
+/// number, and must not be followed by 整改情况/整改进度 before the next header: otherwise it
+/// is a narrative written as 一、二、三、 and becomes text again.
+fn sections<'a>(lines: &'a [SourceLine], kinds: &mut [Kind<'a>]) -> Vec<Section<'a>> {
+    let mut sections = vec![Section {
+        number: 0,
+        title: "",
+        range: 0..kinds.len(),
+    }];
+    for i in 0..kinds.len() {
+        let Kind::Section { number, title } = kinds[i] else {
+            continue;
+        };
+        let last = sections.len() - 1;
+        let in_an_item = kinds[i + 1..]
+            .iter()
+            .find(|kind| !matches!(kind, Kind::Text(_)))
+            .is_some_and(|kind| has_label(*kind));
+        if number <= sections[last].number || in_an_item {
+            kinds[i] = Kind::Text(&lines[i].text);
+            continue;
+        }
+        sections[last].range.end = i;
+        sections.push(Section {
+            number,
+            title,
+            range: i + 1..kinds.len(),
+        });
+    }
+    sections
+}
+
+fn has_label(kind: Kind<'_>) -> bool {
+    matches!(kind, Kind::Narrative(_) | Kind::Status(_))
+}
+
+/// The section that holds the items: the first with 整改情况/整改进度 lines, else the one
+/// titled 具体落实…, else the whole text when it has no sections, else the first with areas.
+fn items_section(sections: &[Section<'_>], kinds: &[Kind<'_>]) -> Option<usize> {
+    let has = |section: &Section<'_>, pred: fn(Kind<'_>) -> bool| {
+        section.range.clone().any(|i| pred(kinds[i]))
+    };
+    sections
+        .iter()
+        .position(|s| has(s, has_label))
+        .or_else(|| sections.iter().position(|s| s.title.contains("具体落实")))
+        .or_else(|| (sections.len() == 1).then_some(0))
+        .or_else(|| {
+            sections
+                .iter()
+                .position(|s| has(s, |k| matches!(k, Kind::Area { .. })))
+        })
+}
+
+/// The error for a text without items: cut off when it ends on a header, else no items.
+fn no_items(lines: &[SourceLine], kinds: &[Kind<'_>]) -> ImportError {
+    match (lines.last(), kinds.last()) {
+        (Some(line), Some(Kind::Section { .. } | Kind::Area { .. })) => ImportError::Truncated {
+            line: line.number,
+            last: line.text.chars().take(30).collect(),
+        },
+        _ => ImportError::NoItems,
+    }
+}
+
+/// The opening lines: an optional document title, then the opening paragraph.
+struct Opening {
+    title: Option<usize>,
+    preamble: Option<usize>,
+}
+
+fn opening(lines: &[SourceLine], kinds: &[Kind<'_>]) -> Opening {
+    let is_text = |i: usize| matches!(kinds.get(i), Some(Kind::Text(_)));
+    if !is_text(0) {
+        return Opening {
+            title: None,
+            preamble: None,
+        };
+    }
+    if is_document_title(&lines[0].text) && is_text(1) {
+        return Opening {
+            title: Some(0),
+            preamble: Some(1),
+        };
+    }
+    Opening {
+        title: None,
+        preamble: Some(0),
+    }
+}
+
+/// `中共…委员会关于巡察整改情况的通报`: no full stop, ends like a title.
+fn is_document_title(text: &str) -> bool {
+    let ends_like_title = ["通报", "公告", "报告", "情况", "公示", "说明"]
+        .iter()
+        .any(|end| text.ends_with(end));
+    !text.contains('。') && text.chars().count() <= 80 && (ends_like_title || text.contains("关于"))
+}

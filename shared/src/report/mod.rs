@@ -9,6 +9,8 @@ use crate::date::Date;
 use crate::status::PublicStatus;
 use serde::{Deserialize, Serialize};
 
+pub mod html;
+pub mod text;
 
 /// Who inspected whom, and when: the report's opening sentence.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
