@@ -130,15 +130,29 @@ mod tests {
 
     #[test]
     fn csv_has_bom_header_and_quotes_what_needs_it() {
-        let csv = to_csv(&[row("采购项目管理制度不完善。"), row("a \"quoted\", title"), row("=cmd()")]);
+        let csv = to_csv(&[
+            row("采购项目管理制度不完善。"),
+            row("a \"quoted\", title"),
+            row("=cmd()"),
+        ]);
         let lines: Vec<&str> = csv.split("\r\n").collect();
-        assert!(lines[0].starts_with("\u{feff}area,area_title,problem_no,item_no,title,public_status"));
+        assert!(
+            lines[0].starts_with("\u{feff}area,area_title,problem_no,item_no,title,public_status")
+        );
         assert_eq!(
             lines[1],
             "二,聚焦…方面,7,7(2),采购项目管理制度不完善。,整改完成，长期坚持,,计财股,彭山一中、彭山三中,2024-06-30,长期坚持,2,0,"
         );
         assert!(lines[2].contains("\"a \"\"quoted\"\", title\""));
-        assert!(lines[3].contains("\"'=cmd()\""), "formula injection is defused: {}", lines[3]);
-        assert_eq!(lines.len(), 5, "three rows, a header and the final line break");
+        assert!(
+            lines[3].contains("\"'=cmd()\""),
+            "formula injection is defused: {}",
+            lines[3]
+        );
+        assert_eq!(
+            lines.len(),
+            5,
+            "three rows, a header and the final line break"
+        );
     }
 }

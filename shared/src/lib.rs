@@ -8,6 +8,8 @@
 //! - [`ids`]: newtypes for every identifier.
 //! - [`date`]: calendar dates (deadlines, inspection periods).
 //! - [`status`]: the public status wording and the workflow.
+//! - [`workflow`]: who may move a unit's progress or an item from where to where.
+//! - [`model`]: the campaign and item documents (Automerge, via autosurgeon) and their edits.
 //! - [`report`]: the report as a plain tree, and the text and HTML builders.
 //! - [`policy`]: roles and the permission rules.
 //! - [`ledger`]: the ledger (台账) rows and their CSV form.
@@ -18,6 +20,8 @@ pub mod date;
 pub mod ids;
 pub mod import;
 pub mod ledger;
+pub mod model;
 pub mod policy;
 pub mod report;
 pub mod status;
+pub mod workflow;

@@ -49,3 +49,47 @@ pub struct Actor {
     /// The unit (school or department) the account belongs to, for `Unit` and `Department`.
     pub unit: Option<UnitId>,
 }
+
+/// May `actor` read an item assigned to `units` and led by `department`? The office and
+/// viewers read everything; a department reads the items it leads or is assigned; a unit
+/// reads the items assigned to it.
+pub fn can_read_item(actor: &Actor, units: &[String], department: Option<&str>) -> bool {
+    let own = actor.unit.as_ref().map(UnitId::as_str);
+    match actor.role {
+        Role::Office | Role::Viewer => true,
+        Role::Department => {
+            own.is_some_and(|own| department == Some(own) || units.iter().any(|u| u == own))
+        }
+        Role::Unit => own.is_some_and(|own| units.iter().any(|u| u == own)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn who_reads_which_item() {
+        let units = vec!["pszx1".to_owned(), "pszx3".to_owned()];
+        let actor = |role, unit: Option<&str>| Actor {
+            role,
+            unit: unit.map(UnitId::new),
+        };
+        let cases = [
+            (actor(Role::Office, None), true),
+            (actor(Role::Viewer, None), true),
+            (actor(Role::Unit, Some("pszx1")), true),
+            (actor(Role::Unit, Some("pszx2")), false),
+            (actor(Role::Unit, None), false),
+            (actor(Role::Department, Some("jcg")), true),
+            (actor(Role::Department, Some("rsg")), false),
+        ];
+        for (who, expected) in cases {
+            assert_eq!(
+                can_read_item(&who, &units, Some("jcg")),
+                expected,
+                "{who:?}"
+            );
+        }
+    }
+}

@@ -1,18 +1,35 @@
 //! Statuses: the public wording of a report (整改进度) and, later, the workflow behind it.
 
+use autosurgeon::{Hydrate, Reconcile};
 use serde::{Deserialize, Serialize};
 
 /// The status as the public report states it (整改进度).
 ///
 /// Stored and synced (as its `key()`): change only with a migration.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    Reconcile,
+    Hydrate,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum PublicStatus {
     /// 整改完成
+    #[autosurgeon(rename = "done")]
     Done,
     /// 整改完成，长期坚持
+    #[autosurgeon(rename = "done_long_term")]
     DoneLongTerm,
     /// 正在整改中
+    #[autosurgeon(rename = "in_progress")]
     InProgress,
 }
 
@@ -38,7 +55,7 @@ impl PublicStatus {
     }
 
     pub fn from_key(key: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|s| s.key() == key)
+        Self::ALL.into_iter().find(|&s| s.key() == key)
     }
 
     /// Counts towards the completion rate (完成率).

@@ -1,0 +1,358 @@
+//! The status workflow: who may move a unit's progress, or an item, from where to where.
+//!
+//! "整改一个销号一个，没整改到位绝不销号": a unit reports its work and asks for sign-off;
+//! only the office signs off (销号) or sends back (退回, with a reason); an item is closed
+//! only when every unit assigned to it has been signed off.
+
+use crate::policy::{Actor, Role};
+use crate::status::PublicStatus;
+use autosurgeon::{Hydrate, Reconcile};
+use serde::{Deserialize, Serialize};
+
+/// A unit's progress on an item (整改进度 of one school or department).
+///
+/// Stored and synced (as the snake_case name): change only with a migration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Reconcile, Hydrate)]
+#[serde(rename_all = "snake_case")]
+pub enum UnitStatus {
+    /// 未开始
+    #[autosurgeon(rename = "not_started")]
+    NotStarted,
+    /// 整改中
+    #[autosurgeon(rename = "in_progress")]
+    InProgress,
+    /// 申请销号: the unit says it is done and asks the office to sign off.
+    #[autosurgeon(rename = "submitted")]
+    Submitted,
+    /// 退回: the office sent it back, with a reason.
+    #[autosurgeon(rename = "returned")]
+    Returned,
+    /// 已销号: the office signed it off.
+    #[autosurgeon(rename = "signed_off")]
+    SignedOff,
+}
+
+impl UnitStatus {
+    pub const ALL: [UnitStatus; 5] = [
+        UnitStatus::NotStarted,
+        UnitStatus::InProgress,
+        UnitStatus::Submitted,
+        UnitStatus::Returned,
+        UnitStatus::SignedOff,
+    ];
+
+    pub fn key(self) -> &'static str {
+        match self {
+            UnitStatus::NotStarted => "not_started",
+            UnitStatus::InProgress => "in_progress",
+            UnitStatus::Submitted => "submitted",
+            UnitStatus::Returned => "returned",
+            UnitStatus::SignedOff => "signed_off",
+        }
+    }
+
+    pub fn from_key(key: &str) -> Option<UnitStatus> {
+        UnitStatus::ALL.into_iter().find(|&s| s.key() == key)
+    }
+
+    pub fn label_zh(self) -> &'static str {
+        match self {
+            UnitStatus::NotStarted => "未开始",
+            UnitStatus::InProgress => "整改中",
+            UnitStatus::Submitted => "申请销号",
+            UnitStatus::Returned => "已退回",
+            UnitStatus::SignedOff => "已销号",
+        }
+    }
+}
+
+/// Why a move was refused. The message says what the user may do instead.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    #[error("viewers can read everything but change nothing")]
+    ReadOnly,
+    #[error("only the office (领导小组办公室) can sign off (销号) or send back (退回)")]
+    OnlyOfficeDecides,
+    #[error("this item is not assigned to your unit")]
+    NotYourUnit,
+    #[error("a unit cannot go from {from} to {to}")]
+    NotAllowed {
+        from: &'static str,
+        to: &'static str,
+    },
+    #[error("sending back (退回) needs a reason")]
+    ReasonRequired,
+    #[error("没整改到位绝不销号: {pending} unit(s) are not signed off yet")]
+    UnitsNotSignedOff { pending: usize },
+    #[error("only the office (领导小组办公室) can change an item's definition or close it")]
+    OnlyOfficePlans,
+}
+
+/// May `actor` move `unit`'s progress from `from` to `to`? `reason` is the 退回 reason.
+pub fn check_unit_move(
+    actor: &Actor,
+    unit: &str,
+    from: UnitStatus,
+    to: UnitStatus,
+    reason: Option<&str>,
+) -> Result<(), Refusal> {
+    use UnitStatus::*;
+    match actor.role {
+        Role::Viewer => Err(Refusal::ReadOnly),
+        Role::Office => match to {
+            Returned if reason.is_none_or(|r| r.trim().is_empty()) => Err(Refusal::ReasonRequired),
+            // The office decides on what was submitted, and may reopen what it signed off.
+            Returned | SignedOff if matches!(from, Submitted | SignedOff) => Ok(()),
+            // It may also record progress itself, e.g. for a unit without an account.
+            InProgress | Submitted | NotStarted => Ok(()),
+            _ => Err(Refusal::NotAllowed {
+                from: from.key(),
+                to: to.key(),
+            }),
+        },
+        Role::Unit | Role::Department => {
+            if actor.unit.as_ref().is_none_or(|own| own.as_str() != unit) {
+                return Err(Refusal::NotYourUnit);
+            }
+            match (from, to) {
+                (_, SignedOff | Returned) => Err(Refusal::OnlyOfficeDecides),
+                (NotStarted | InProgress | Returned, InProgress | Submitted) => Ok(()),
+                // Withdraw a request for sign-off.
+                (Submitted, InProgress) => Ok(()),
+                (a, b) if a == b => Ok(()),
+                _ => Err(Refusal::NotAllowed {
+                    from: from.key(),
+                    to: to.key(),
+                }),
+            }
+        }
+    }
+}
+
+/// May `actor` set the item's status to `to`, given its units' statuses? Closing an item
+/// (整改完成 or 整改完成，长期坚持) needs every assigned unit signed off.
+pub fn check_item_status(
+    actor: &Actor,
+    to: PublicStatus,
+    unit_statuses: &[UnitStatus],
+) -> Result<(), Refusal> {
+    match actor.role {
+        Role::Viewer => return Err(Refusal::ReadOnly),
+        Role::Unit | Role::Department => return Err(Refusal::OnlyOfficePlans),
+        Role::Office => {}
+    }
+    if to.is_done() {
+        let pending = unit_statuses
+            .iter()
+            .filter(|s| **s != UnitStatus::SignedOff)
+            .count();
+        if pending > 0 {
+            return Err(Refusal::UnitsNotSignedOff { pending });
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ids::UnitId;
+
+    fn actor(role: Role, unit: Option<&str>) -> Actor {
+        Actor {
+            role,
+            unit: unit.map(UnitId::new),
+        }
+    }
+
+    /// (role, own unit, target unit, from, to, reason, expected)
+    type Case = (
+        Role,
+        Option<&'static str>,
+        &'static str,
+        UnitStatus,
+        UnitStatus,
+        Option<&'static str>,
+        Result<(), Refusal>,
+    );
+
+    #[test]
+    fn unit_moves() {
+        use UnitStatus::*;
+        let cases: &[Case] = &[
+            (
+                Role::Unit,
+                Some("s1"),
+                "s1",
+                NotStarted,
+                InProgress,
+                None,
+                Ok(()),
+            ),
+            (
+                Role::Unit,
+                Some("s1"),
+                "s1",
+                InProgress,
+                Submitted,
+                None,
+                Ok(()),
+            ),
+            (
+                Role::Unit,
+                Some("s1"),
+                "s1",
+                Submitted,
+                InProgress,
+                None,
+                Ok(()),
+            ),
+            (
+                Role::Unit,
+                Some("s1"),
+                "s1",
+                Returned,
+                Submitted,
+                None,
+                Ok(()),
+            ),
+            (
+                Role::Unit,
+                Some("s1"),
+                "s1",
+                Submitted,
+                SignedOff,
+                None,
+                Err(Refusal::OnlyOfficeDecides),
+            ),
+            (
+                Role::Unit,
+                Some("s1"),
+                "s1",
+                SignedOff,
+                InProgress,
+                None,
+                Err(Refusal::NotAllowed {
+                    from: "signed_off",
+                    to: "in_progress",
+                }),
+            ),
+            (
+                Role::Unit,
+                Some("s1"),
+                "s2",
+                NotStarted,
+                InProgress,
+                None,
+                Err(Refusal::NotYourUnit),
+            ),
+            (
+                Role::Unit,
+                None,
+                "s1",
+                NotStarted,
+                InProgress,
+                None,
+                Err(Refusal::NotYourUnit),
+            ),
+            (
+                Role::Department,
+                Some("jcg"),
+                "jcg",
+                InProgress,
+                Submitted,
+                None,
+                Ok(()),
+            ),
+            (
+                Role::Department,
+                Some("jcg"),
+                "s1",
+                InProgress,
+                Submitted,
+                None,
+                Err(Refusal::NotYourUnit),
+            ),
+            (Role::Office, None, "s1", Submitted, SignedOff, None, Ok(())),
+            (
+                Role::Office,
+                None,
+                "s1",
+                Submitted,
+                Returned,
+                Some("照片不清晰"),
+                Ok(()),
+            ),
+            (
+                Role::Office,
+                None,
+                "s1",
+                Submitted,
+                Returned,
+                Some("  "),
+                Err(Refusal::ReasonRequired),
+            ),
+            (
+                Role::Office,
+                None,
+                "s1",
+                SignedOff,
+                Returned,
+                Some("回头看发现反弹"),
+                Ok(()),
+            ),
+            (
+                Role::Office,
+                None,
+                "s1",
+                InProgress,
+                SignedOff,
+                None,
+                Err(Refusal::NotAllowed {
+                    from: "in_progress",
+                    to: "signed_off",
+                }),
+            ),
+            (
+                Role::Viewer,
+                None,
+                "s1",
+                InProgress,
+                Submitted,
+                None,
+                Err(Refusal::ReadOnly),
+            ),
+        ];
+        for (role, own, unit, from, to, reason, expected) in cases {
+            let got = check_unit_move(&actor(*role, *own), unit, *from, *to, *reason);
+            assert_eq!(
+                &got, expected,
+                "{role:?}({own:?}) moves {unit} {from:?} -> {to:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn closing_an_item_needs_every_unit_signed_off() {
+        use UnitStatus::*;
+        let office = actor(Role::Office, None);
+        assert_eq!(
+            check_item_status(&office, PublicStatus::Done, &[SignedOff, SignedOff]),
+            Ok(())
+        );
+        assert_eq!(check_item_status(&office, PublicStatus::Done, &[]), Ok(()));
+        assert_eq!(
+            check_item_status(&office, PublicStatus::DoneLongTerm, &[SignedOff, Submitted]),
+            Err(Refusal::UnitsNotSignedOff { pending: 1 })
+        );
+        assert_eq!(
+            check_item_status(&office, PublicStatus::InProgress, &[Submitted]),
+            Ok(())
+        );
+        let school = actor(Role::Unit, Some("s1"));
+        assert_eq!(
+            check_item_status(&school, PublicStatus::Done, &[]),
+            Err(Refusal::OnlyOfficePlans)
+        );
+    }
+}
