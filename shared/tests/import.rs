@@ -754,3 +754,47 @@ proptest::proptest! {
         }
     }
 }
+
+/// A report cut off in the middle of section 二 is refused, not stored as half a report.
+#[test]
+fn cut_inside_an_item_is_refused() {
+    let whole = PENGSHAN.as_bytes();
+    let cases: [(&str, Vec<u8>, Expect); 3] = [
+        (
+            "cut inside a character",
+            whole[..20_000].to_vec(),
+            expect![[r#"
+                error: the file ends in the middle of a character (at byte 19998): it seems cut off; import the complete report
+            "#]],
+        ),
+        (
+            "cut after a narrative line",
+            PENGSHAN
+                .lines()
+                .take(30)
+                .collect::<Vec<_>>()
+                .join("\n")
+                .into_bytes(),
+            expect![[r#"
+                error: the report ends at line 30 in the middle of an item ('整改情况:一是探索兼职教研员模式。从基层学校选拔优秀教师兼任'), with no 整改进度 after it and no closing sections: the file seems cut off; import the complete report
+            "#]],
+        ),
+        (
+            "cut after a problem line",
+            PENGSHAN
+                .lines()
+                .take(8)
+                .collect::<Vec<_>>()
+                .join("\n")
+                .into_bytes(),
+            expect![[r#"
+                error: the report ends at line 8 in the middle of an item ('1.落实党组织领导的校长负责制不够及时。'), with no 整改进度 after it and no closing sections: the file seems cut off; import the complete report
+            "#]],
+        ),
+    ];
+    for (name, bytes, expected) in cases {
+        let result = import::import_bytes(&bytes);
+        assert!(result.is_err(), "{name}");
+        expected.assert_eq(&dump(&result, false));
+    }
+}

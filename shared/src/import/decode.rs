@@ -26,6 +26,13 @@ pub fn decode(bytes: &[u8]) -> Result<String, ImportError> {
     }
     match std::str::from_utf8(bytes) {
         Ok(text) => Ok(text.to_owned()),
+        // Valid UTF-8 with Chinese text, cut in the middle of its last character: a
+        // truncated file, not GB18030 (which would not decode as UTF-8 that far).
+        Err(err) if err.error_len().is_none() && !bytes[..err.valid_up_to()].is_ascii() => {
+            Err(ImportError::CutCharacter {
+                offset: err.valid_up_to(),
+            })
+        }
         Err(_) => decode_gb18030(bytes),
     }
 }

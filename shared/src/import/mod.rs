@@ -88,6 +88,16 @@ pub enum ImportError {
          cut off; import the complete report"
     )]
     Truncated { line: usize, last: String },
+    #[error(
+        "the report ends at line {line} in the middle of an item ('{last}'), with no 整改进度 \
+         after it and no closing sections: the file seems cut off; import the complete report"
+    )]
+    EndsInsideItem { line: usize, last: String },
+    #[error(
+        "the file ends in the middle of a character (at byte {offset}): it seems cut off; \
+         import the complete report"
+    )]
+    CutCharacter { offset: usize },
 }
 
 /// Decodes and parses an uploaded report: [`decode`], then [`parse`].
@@ -162,6 +172,24 @@ pub fn parse(text: &str) -> Result<Imported, ImportError> {
     );
     if areas.iter().all(|area| area.problems.is_empty()) {
         return Err(no_items(&lines, &kinds));
+    }
+    // A file cut off inside section 二 ends with an item that has no 整改进度 and no
+    // signature: refuse it rather than store half a report as if it were whole.
+    let items_end = sections[chosen].range.end;
+    let last_structural = kinds[..items_end]
+        .iter()
+        .rposition(|kind| !matches!(kind, Kind::Text(_)));
+    let ends_in_items = items_end == kinds.len() && signature.publisher.is_none();
+    if let Some(i) = last_structural.filter(|_| ends_in_items)
+        && !matches!(kinds[i], Kind::Status(rest) if !rest.is_empty())
+    {
+        let last = lines
+            .last()
+            .map_or_else(String::new, |line| line.text.chars().take(30).collect());
+        return Err(ImportError::EndsInsideItem {
+            line: last_line,
+            last,
+        });
     }
     warnings.sort_by_key(|warning| warning.line);
     Ok(Imported {
