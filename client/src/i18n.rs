@@ -52,6 +52,11 @@ pub enum Msg {
     RoleUnit,
     RoleViewer,
     NoItemsYet,
+    MyItems,
+    Loading,
+    Deadline,
+    Overdue,
+    ItemsCount,
 }
 
 pub fn tr(lang: Lang, msg: Msg) -> &'static str {
@@ -89,6 +94,16 @@ pub fn tr(lang: Lang, msg: Msg) -> &'static str {
         (Lang::En, RoleViewer) => "Viewer",
         (Lang::Zh, NoItemsYet) => "暂无整改事项",
         (Lang::En, NoItemsYet) => "No rectification items yet",
+        (Lang::Zh, MyItems) => "整改事项",
+        (Lang::En, MyItems) => "Rectification items",
+        (Lang::Zh, Loading) => "正在加载…",
+        (Lang::En, Loading) => "Loading…",
+        (Lang::Zh, Deadline) => "整改时限",
+        (Lang::En, Deadline) => "Deadline",
+        (Lang::Zh, Overdue) => "已逾期",
+        (Lang::En, Overdue) => "Overdue",
+        (Lang::Zh, ItemsCount) => "项",
+        (Lang::En, ItemsCount) => "items",
     }
 }
 
@@ -103,4 +118,15 @@ pub fn role_name(lang: Lang, role: rectify_shared::policy::Role) -> &'static str
             Role::Viewer => Msg::RoleViewer,
         },
     )
+}
+
+/// The public status in the UI's language.
+pub fn status_name(lang: Lang, status: rectify_shared::status::PublicStatus) -> &'static str {
+    use rectify_shared::status::PublicStatus;
+    match (lang, status) {
+        (Lang::Zh, s) => s.wording(),
+        (Lang::En, PublicStatus::Done) => "Done",
+        (Lang::En, PublicStatus::DoneLongTerm) => "Done, kept up long-term",
+        (Lang::En, PublicStatus::InProgress) => "In progress",
+    }
 }

@@ -73,7 +73,7 @@ pub async fn login(
 ) -> Result<LoginResponse, ApiError> {
     let bad = || ApiError::Unauthorized("wrong username or password".to_owned());
     let username = Username::new(request.username.trim());
-    let user = storage.user(&username).await.map_err(anyhow::Error::from)?;
+    let user = storage.user(&username).await?;
     // Verify against a dummy hash for unknown users too, so timing does not tell who exists.
     let hash = user
         .as_ref()
@@ -120,7 +120,7 @@ pub async fn login(
 pub async fn authenticate(storage: &dyn Storage, token: &str) -> Result<UserRecord, ApiError> {
     let refused = |why: &str| ApiError::Unauthorized(format!("{why}; log in again"));
     let hash = token_hash(token);
-    let session = storage.session(&hash).await.map_err(anyhow::Error::from)?;
+    let session = storage.session(&hash).await?;
     let Some(session) = session else {
         return Err(refused("unknown token"));
     };

@@ -1,15 +1,17 @@
 //! The `rectify` command line.
 
 use crate::accounts::{self, hash_password, now_ms};
-use crate::demo;
 use crate::http::{AppState, app};
 use crate::storage::{self, UserRecord};
+use crate::{campaigns, demo, office_files};
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 use rectify_shared::ids::{UnitId, Username};
 use rectify_shared::policy::Role;
+use rectify_shared::{import, ledger, status::PublicStatus};
 use std::io::{IsTerminal, Read};
 use std::net::SocketAddr;
+use std::path::Path;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -55,6 +57,55 @@ enum Command {
     /// Manage accounts.
     #[command(subcommand)]
     User(UserCommand),
+    /// Import a published rectification report (.txt in UTF-8 or GBK, or .docx). Importing the
+    /// same report again changes nothing; an updated report updates the items it names.
+    Import {
+        #[command(flatten)]
+        data: DataArgs,
+        /// The report file.
+        file: PathBuf,
+        /// Only parse and show the summary and warnings; store nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Export the ledger (台账): one row per item.
+    Export {
+        #[command(flatten)]
+        data: DataArgs,
+        #[arg(long, value_enum)]
+        format: LedgerFormat,
+        /// Write here instead of standard output.
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+        /// The campaign's document id; the newest campaign when not given.
+        #[arg(long)]
+        campaign: Option<String>,
+    },
+    /// Write the public report (section 二 with the totals).
+    Report {
+        #[command(flatten)]
+        data: DataArgs,
+        #[arg(long, value_enum)]
+        format: ReportFormat,
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+        #[arg(long)]
+        campaign: Option<String>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum LedgerFormat {
+    Csv,
+    Xlsx,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum ReportFormat {
+    Txt,
+    Docx,
+    Html,
 }
 
 #[derive(Debug, Subcommand)]
@@ -153,7 +204,160 @@ async fn run(command: Command) -> anyhow::Result<()> {
             Ok(())
         }
         Command::User(command) => user(command).await,
+        Command::Import {
+            data,
+            file,
+            dry_run,
+        } => import(&data.data, &file, dry_run).await,
+        Command::Export {
+            data,
+            format,
+            output,
+            campaign,
+        } => {
+            let storage = storage::open_data_dir(&data.data).await?;
+            let record = campaigns::choose_campaign(storage.as_ref(), campaign.as_deref()).await?;
+            let loaded = campaigns::load_campaign(storage.as_ref(), record).await?;
+            let rows = loaded.ledger_rows();
+            let bytes = match format {
+                LedgerFormat::Csv => ledger::to_csv(&rows).into_bytes(),
+                LedgerFormat::Json => {
+                    let mut json = serde_json::to_vec_pretty(&rows)?;
+                    json.push(b'\n');
+                    json
+                }
+                LedgerFormat::Xlsx => office_files::xlsx::write_ledger(&rows, "台账")?,
+            };
+            write_output(
+                output.as_deref(),
+                &bytes,
+                matches!(format, LedgerFormat::Xlsx),
+            )?;
+            eprintln!(
+                "{} items exported from {}.",
+                rows.len(),
+                loaded.campaign.name
+            );
+            Ok(())
+        }
+        Command::Report {
+            data,
+            format,
+            output,
+            campaign,
+        } => {
+            let storage = storage::open_data_dir(&data.data).await?;
+            let record = campaigns::choose_campaign(storage.as_ref(), campaign.as_deref()).await?;
+            let loaded = campaigns::load_campaign(storage.as_ref(), record).await?;
+            let report = loaded.report();
+            let bytes = match format {
+                ReportFormat::Txt => rectify_shared::report::text::build(&report).into_bytes(),
+                ReportFormat::Html => rectify_shared::report::html::build(&report).into_bytes(),
+                ReportFormat::Docx => {
+                    office_files::docx::write_report(&report, Some(&loaded.campaign.name))?
+                }
+            };
+            write_output(
+                output.as_deref(),
+                &bytes,
+                matches!(format, ReportFormat::Docx),
+            )?;
+            Ok(())
+        }
     }
+}
+
+/// Reads a report (.docx or text), shows what it holds and what looks odd, and stores it
+/// unless `dry_run`. Nothing is stored when the file cannot be read as a report.
+async fn import(data: &Path, file: &Path, dry_run: bool) -> anyhow::Result<()> {
+    let bytes = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
+    let imported =
+        read_report(&bytes).with_context(|| format!("{} was not imported", file.display()))?;
+    let report = &imported.report;
+    let totals = report.totals();
+    println!(
+        "{}: {} areas, {} problems, {} items",
+        file.display(),
+        totals.areas,
+        totals.problems,
+        totals.items
+    );
+    println!(
+        "  {} {}, {} {}, {} {} (完成率 {:.1}%)",
+        totals.done,
+        PublicStatus::Done.wording(),
+        totals.done_long_term,
+        PublicStatus::DoneLongTerm.wording(),
+        totals.in_progress,
+        PublicStatus::InProgress.wording(),
+        totals.completion_percent()
+    );
+    if imported.warnings.is_empty() {
+        println!("No warnings.");
+    } else {
+        println!(
+            "{} warning(s) — check these lines of the file:",
+            imported.warnings.len()
+        );
+        for warning in &imported.warnings {
+            println!("  line {}: {}", warning.line, warning.message);
+        }
+    }
+    if dry_run {
+        println!("Dry run: nothing was stored.");
+        return Ok(());
+    }
+    let storage = storage::open_data_dir(data).await?;
+    let outcome = campaigns::import_report(storage.as_ref(), report, "import").await?;
+    println!(
+        "Stored in {}: campaign {} ({}); items: {} new, {} updated, {} unchanged.",
+        data.display(),
+        outcome.campaign,
+        if outcome.campaign_created {
+            "new"
+        } else {
+            "existing"
+        },
+        outcome.items_created,
+        outcome.items_updated,
+        outcome.items_unchanged
+    );
+    Ok(())
+}
+
+/// A `.docx` (a ZIP archive) or a text file, decoded and parsed.
+pub fn read_report(bytes: &[u8]) -> anyhow::Result<import::Imported> {
+    if bytes.starts_with(b"PK\x03\x04") {
+        let text = office_files::docx::extract_text(bytes)?;
+        Ok(import::parse(&text)?)
+    } else {
+        Ok(import::import_bytes(bytes)?)
+    }
+}
+
+/// Writes to the file (atomically: a temporary file renamed into place) or standard output.
+/// Binary formats are not written to a terminal.
+fn write_output(path: Option<&Path>, bytes: &[u8], binary: bool) -> anyhow::Result<()> {
+    use std::io::Write;
+    match path {
+        Some(path) => {
+            let tmp = path.with_extension("rectify-tmp");
+            std::fs::write(&tmp, bytes)
+                .with_context(|| format!("cannot write {}", tmp.display()))?;
+            std::fs::rename(&tmp, path)
+                .with_context(|| format!("cannot write {}", path.display()))?;
+            eprintln!("Wrote {} ({} bytes).", path.display(), bytes.len());
+        }
+        None => {
+            let mut stdout = std::io::stdout();
+            if binary && stdout.is_terminal() {
+                bail!("this format is binary: write it to a file with -o FILE");
+            }
+            stdout.write_all(bytes)?;
+            stdout.flush()?;
+        }
+    }
+    Ok(())
 }
 
 async fn serve(data: PathBuf, listen: SocketAddr, web_root: PathBuf) -> anyhow::Result<()> {

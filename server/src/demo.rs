@@ -2,9 +2,16 @@
 //! role, so that `cargo xtask run` shows a working system on first start.
 
 use crate::accounts::{hash_password, now_ms};
+use crate::campaigns;
 use crate::storage::{Storage, StorageError, UnitRecord, UserRecord};
 use rectify_shared::ids::{UnitId, Username};
-use rectify_shared::policy::Role;
+use rectify_shared::model::{EditContext, ItemDoc, ItemEdit, ItemPlan, Timing};
+use rectify_shared::policy::{Actor, Role};
+use rectify_shared::status::PublicStatus;
+use rectify_shared::workflow::UnitStatus;
+
+/// The real report the demo campaign is imported from.
+pub const DEMO_REPORT: &str = include_str!("../../shared/tests/data/pengshan-2024.txt");
 
 /// (id, name, kind) of the demo units: schools and kindergartens named in the report, and
 /// the bureau's departments (股室).
@@ -44,6 +51,8 @@ pub struct DemoSummary {
     /// (username, display name) of every demo account, new or already there.
     pub accounts: Vec<(String, String)>,
     pub created_accounts: usize,
+    /// Items of the demo campaign, when it was created by this call.
+    pub created_items: usize,
 }
 
 /// Creates the demo units and accounts. Idempotent: existing accounts keep their passwords.
@@ -92,5 +101,151 @@ pub async fn create_demo(storage: &dyn Storage, password: &str) -> anyhow::Resul
         }
         summary.accounts.push((username, display_name));
     }
+    if storage.campaigns().await?.is_empty() {
+        summary.created_items = create_demo_campaign(storage).await?;
+    }
     Ok(summary)
+}
+
+/// Imports the bundled report and gives every item a plausible plan: a department by the
+/// subject, the units the narrative names (or two schools for items about "the schools"),
+/// deadlines (some overdue), and the units' progress matching the reported status.
+async fn create_demo_campaign(storage: &dyn Storage) -> anyhow::Result<usize> {
+    let imported = rectify_shared::import::parse(DEMO_REPORT)?;
+    let outcome = campaigns::import_report(storage, &imported.report, "office").await?;
+    let office = EditContext {
+        actor: Actor {
+            role: Role::Office,
+            unit: None,
+        },
+        user: "office".into(),
+        now_ms: now_ms(),
+    };
+    let records = storage.items(&outcome.campaign).await?;
+    for (n, record) in records.iter().enumerate() {
+        let doc = campaigns::load_document(storage, &record.id).await?;
+        let Some(doc) = doc else { continue };
+        let item = ItemDoc::load(&doc)?;
+        let plan = demo_plan(&item, n);
+        let units = plan.units.clone();
+        let mut current =
+            campaigns::edit_item(storage, record, &office, ItemEdit::Plan(plan)).await?;
+        for unit in &units {
+            let as_unit = EditContext {
+                actor: Actor {
+                    role: Role::Unit,
+                    unit: Some(UnitId::new(unit)),
+                },
+                ..office.clone()
+            };
+            let record =
+                &campaigns::item_record(record.id, record.campaign_id, &current, office.now_ms);
+            let to = if item.status.is_done() {
+                UnitStatus::Submitted
+            } else {
+                UnitStatus::InProgress
+            };
+            current = campaigns::edit_item(
+                storage,
+                record,
+                &as_unit,
+                ItemEdit::UnitStatus {
+                    unit: unit.clone(),
+                    to,
+                    reason: None,
+                },
+            )
+            .await?;
+            if item.status.is_done() {
+                let sign = ItemEdit::UnitStatus {
+                    unit: unit.clone(),
+                    to: UnitStatus::SignedOff,
+                    reason: None,
+                };
+                current = campaigns::edit_item(storage, record, &office, sign).await?;
+            }
+        }
+    }
+    Ok(records.len())
+}
+
+/// Keyword → department, first match wins.
+const DEPARTMENT_BY_SUBJECT: &[(&[&str], &str)] = &[
+    (
+        &[
+            "财务",
+            "经费",
+            "资金",
+            "报账",
+            "票据",
+            "发票",
+            "收费",
+            "资产",
+            "伙食费",
+            "延时服务费",
+            "延迟费",
+            "工作餐",
+        ],
+        "jcg",
+    ),
+    (&["采购", "校服", "食堂", "项目"], "zbz"),
+    (&["党", "廉政", "团", "谈心", "三会一课"], "djg"),
+    (&["教师", "教研", "代课", "借用", "劳务", "人员"], "rsg"),
+    (&["体育", "运动"], "tyg"),
+    (
+        &[
+            "幼儿园",
+            "布局",
+            "校额",
+            "园额",
+            "基础设施",
+            "厕所",
+            "居民",
+            "基地",
+        ],
+        "ddnsg",
+    ),
+    (&["质量", "思政", "心理", "均衡", "APP", "活动"], "jyg"),
+];
+
+fn demo_plan(item: &ItemDoc, n: usize) -> ItemPlan {
+    let subject = format!("{}{}", item.problem_title, item.title.as_str());
+    let department = DEPARTMENT_BY_SUBJECT
+        .iter()
+        .find(|(words, _)| words.iter().any(|w| subject.contains(w)))
+        .map_or("djg", |(_, dept)| dept);
+    let narrative = item.narrative.as_str();
+    let mut units: Vec<String> = DEMO_UNITS
+        .iter()
+        .filter(|(_, name, kind)| *kind != "department" && narrative.contains(name))
+        .map(|(id, _, _)| (*id).to_owned())
+        .collect();
+    if units.is_empty()
+        && ["学校", "各校", "食堂", "伙食"]
+            .iter()
+            .any(|w| narrative.contains(w))
+    {
+        units = vec!["pszx1".into(), "pszx3".into()];
+    }
+    if units.is_empty() {
+        units.push(department.to_owned());
+    }
+    let (timing, deadline) = match item.status {
+        PublicStatus::DoneLongTerm => (Timing::LongTerm, None),
+        PublicStatus::Done => (Timing::ByDeadline, Some("2023-12-31")),
+        // Some open items are overdue, the others due later, so the office has something to chase.
+        PublicStatus::InProgress if n.is_multiple_of(2) => (Timing::ByDeadline, Some("2024-06-30")),
+        PublicStatus::InProgress => (Timing::ByDeadline, Some("2027-06-30")),
+    };
+    ItemPlan {
+        responsible_leader: if department == "djg" {
+            "局党委书记".into()
+        } else {
+            "分管副局长".into()
+        },
+        responsible_department: Some(department.to_owned()),
+        units,
+        deadline: deadline.map(str::to_owned),
+        timing: Some(timing),
+    }
 }

@@ -63,3 +63,9 @@ impl From<sqlx::Error> for ApiError {
         ApiError::Internal(err.into())
     }
 }
+
+impl From<crate::storage::StorageError> for ApiError {
+    fn from(err: crate::storage::StorageError) -> Self {
+        ApiError::Internal(err.into())
+    }
+}

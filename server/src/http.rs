@@ -10,7 +10,10 @@ use axum::http::header::{AUTHORIZATION, HeaderValue, X_CONTENT_TYPE_OPTIONS};
 use axum::http::request::Parts;
 use axum::routing::{any, get, post};
 use axum::{Json, Router};
-use rectify_shared::api::{LoginRequest, LoginResponse};
+use rectify_shared::api::{ItemSummary, LoginRequest, LoginResponse};
+use rectify_shared::date::Date;
+use rectify_shared::ids::UnitId;
+use rectify_shared::policy::{Actor, can_read_item};
 use std::path::PathBuf;
 use std::sync::Arc;
 use tower_http::set_header::SetResponseHeaderLayer;
@@ -24,17 +27,18 @@ pub struct AppState {
 }
 
 pub fn app(state: AppState) -> Router {
+    let web = web::router(state.web_root.as_deref());
     let api = Router::new()
         .route("/api/login", post(login))
         .route("/api/me", get(me))
+        .route("/api/items", get(items))
         .route("/api/{*rest}", any(api_not_found))
         .route("/healthz", get(|| async { "ok" }))
-        .with_state(state.clone());
-    api.merge(web::router(state.web_root.as_deref()))
-        .layer(SetResponseHeaderLayer::overriding(
-            X_CONTENT_TYPE_OPTIONS,
-            HeaderValue::from_static("nosniff"),
-        ))
+        .with_state(state);
+    api.merge(web).layer(SetResponseHeaderLayer::overriding(
+        X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    ))
 }
 
 async fn login(
@@ -53,6 +57,53 @@ async fn me(CurrentUser(user): CurrentUser) -> Json<serde_json::Value> {
         "role": user.role,
         "unit": user.unit,
     }))
+}
+
+/// The items the caller may read, in report order.
+async fn items(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+) -> Result<Json<Vec<ItemSummary>>, ApiError> {
+    let actor = Actor {
+        role: user.role,
+        unit: user.unit.clone(),
+    };
+    let today = Date::from_unix_millis(accounts::now_ms());
+    let mut out = Vec::new();
+    for campaign in state.storage.campaigns().await? {
+        let mut records = state.storage.items(&campaign.id).await?;
+        records.sort_by_key(|r| {
+            r.key
+                .split('.')
+                .map(|n| n.parse::<u32>().unwrap_or(0))
+                .collect::<Vec<_>>()
+        });
+        for record in records {
+            if !can_read_item(&actor, &record.units, record.department.as_deref()) {
+                continue;
+            }
+            let overdue = !record.status.is_done()
+                && record
+                    .deadline
+                    .as_deref()
+                    .and_then(|d| d.parse::<Date>().ok())
+                    .is_some_and(|d| d < today);
+            out.push(ItemSummary {
+                id: record.id.to_string(),
+                url: record.id.url(),
+                campaign: campaign.id.to_string(),
+                key: record.key,
+                title: record.title,
+                status: record.status,
+                status_wording: record.status.wording().to_owned(),
+                units: record.units.into_iter().map(UnitId::new).collect(),
+                department: record.department.map(UnitId::new),
+                deadline: record.deadline,
+                overdue,
+            });
+        }
+    }
+    Ok(Json(out))
 }
 
 async fn api_not_found() -> ApiError {

@@ -5,12 +5,14 @@
 //! - [`http`]: [`http::app`] builds the axum router from an [`http::AppState`]; tests call it directly.
 //! - [`web`]: serving the built client (content types, cache headers, pre-compressed files).
 //! - [`storage`]: the [`storage::Storage`] trait and its SQLite implementation.
+//! - [`campaigns`]: importing a report into documents; loading them for the ledger and report.
 //! - [`accounts`]: password hashing, login, bearer tokens.
 //! - [`demo`]: the demo campaign, units and accounts.
 //! - [`office_files`]: `.docx` in and out, the `.xlsx` ledger.
 //! - [`error`]: the one place where errors become HTTP responses.
 
 pub mod accounts;
+pub mod campaigns;
 pub mod cli;
 pub mod demo;
 pub mod error;

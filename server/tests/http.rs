@@ -74,13 +74,23 @@ async fn send(app: &Router, request: Request<Body>) -> Reply {
     }
 }
 
-fn header_of<'a>(reply: &'a Reply, name: header::HeaderName) -> &'a str {
+fn header_of(reply: &Reply, name: header::HeaderName) -> &str {
     reply
         .headers
         .get(name)
         .map(|v| v.to_str().unwrap())
         .unwrap_or("")
 }
+
+/// (path, accept-encoding, content type, content encoding, cache-control, body)
+type StaticCase = (
+    &'static str,
+    Option<&'static str>,
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static [u8],
+);
 
 #[tokio::test]
 async fn static_files_have_types_cache_headers_and_precompressed_variants() {
@@ -89,7 +99,7 @@ async fn static_files_have_types_cache_headers_and_precompressed_variants() {
     let (app, _data) = test_app(Some(web.path())).await;
 
     // (path, accept-encoding, content type, content encoding, cache-control, body)
-    let cases: &[(&str, Option<&str>, &str, &str, &str, &[u8])] = &[
+    let cases: &[StaticCase] = &[
         (
             "/",
             None,

@@ -33,3 +33,25 @@ pub struct ErrorBody {
     /// What went wrong and what to do about it, in plain words.
     pub message: String,
 }
+
+/// One entry of `GET /api/items`: an item the caller may read.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ItemSummary {
+    /// The item document's id (bs58check).
+    pub id: String,
+    /// The automerge URL, `automerge:<id>`.
+    pub url: String,
+    pub campaign: String,
+    /// `area.problem[.sub]`
+    pub key: String,
+    pub title: String,
+    pub status: crate::status::PublicStatus,
+    /// The report's wording of the status.
+    pub status_wording: String,
+    pub units: Vec<UnitId>,
+    pub department: Option<UnitId>,
+    /// `YYYY-MM-DD`
+    pub deadline: Option<String>,
+    /// The deadline has passed and the item is still open.
+    pub overdue: bool,
+}

@@ -22,7 +22,7 @@ pub fn login() -> Html {
             password.clone(),
             busy.clone(),
             error.clone(),
-            state.clone(),
+            state,
         );
         Callback::from(move |event: SubmitEvent| {
             event.prevent_default();

@@ -1,7 +1,7 @@
 //! Calls to the server's JSON API.
 
 use gloo::net::http::Request;
-use rectify_shared::api::{ErrorBody, LoginRequest, LoginResponse};
+use rectify_shared::api::{ErrorBody, ItemSummary, LoginRequest, LoginResponse};
 
 /// Why a call failed, in the terms the UI needs.
 #[derive(Debug, Clone, PartialEq)]
@@ -18,6 +18,26 @@ pub async fn login(username: String, password: String) -> Result<LoginResponse, 
         .json(&body)
         .map_err(|_| ApiFailure::Network)?;
     let response = request.send().await.map_err(|_| ApiFailure::Network)?;
+    if response.ok() {
+        response.json().await.map_err(|_| ApiFailure::Network)
+    } else {
+        let status = response.status();
+        let message = response
+            .json::<ErrorBody>()
+            .await
+            .map(|e| e.message)
+            .unwrap_or_default();
+        Err(ApiFailure::Refused { status, message })
+    }
+}
+
+/// The items the logged-in user may read.
+pub async fn items(token: &str) -> Result<Vec<ItemSummary>, ApiFailure> {
+    let response = Request::get("/api/items")
+        .header("Authorization", &format!("Bearer {token}"))
+        .send()
+        .await
+        .map_err(|_| ApiFailure::Network)?;
     if response.ok() {
         response.json().await.map_err(|_| ApiFailure::Network)
     } else {

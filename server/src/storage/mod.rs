@@ -8,8 +8,9 @@ mod sqlite;
 pub use sqlite::SqliteStorage;
 
 use async_trait::async_trait;
-use rectify_shared::ids::{UnitId, Username};
+use rectify_shared::ids::{DocumentId, UnitId, Username};
 use rectify_shared::policy::Role;
+use rectify_shared::status::PublicStatus;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -41,6 +42,52 @@ pub struct UnitRecord {
     pub id: UnitId,
     pub name: String,
     pub kind: String,
+}
+
+/// A campaign in the index.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CampaignRecord {
+    pub id: DocumentId,
+    /// `inspector|inspected|feedback date`: the same inspection round across imports.
+    pub natural_key: String,
+    pub name: String,
+    pub created_at_ms: i64,
+}
+
+/// An item in the index: what listing and access checks need without loading the document.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ItemRecord {
+    pub id: DocumentId,
+    pub campaign_id: DocumentId,
+    /// `area.problem[.sub]`
+    pub key: String,
+    pub title: String,
+    pub status: PublicStatus,
+    pub units: Vec<String>,
+    pub department: Option<String>,
+    pub deadline: Option<String>,
+    pub updated_at_ms: i64,
+}
+
+/// One write of a [`Storage::write`] batch.
+#[derive(Debug, Clone)]
+pub enum Write {
+    /// A new document; its first chunk follows as an `AppendChunk`.
+    NewDocument {
+        id: DocumentId,
+        kind: String,
+        created_at_ms: i64,
+    },
+    /// Automerge bytes (a full save or an incremental one) to append to a document.
+    AppendChunk {
+        document: DocumentId,
+        data: Vec<u8>,
+        created_at_ms: i64,
+    },
+    /// Insert or replace a campaign's index row.
+    Campaign(CampaignRecord),
+    /// Insert or replace an item's index row.
+    Item(ItemRecord),
 }
 
 /// Errors of the storage layer.
@@ -77,6 +124,13 @@ pub trait Storage: Send + Sync + std::fmt::Debug {
 
     async fn upsert_unit(&self, unit: &UnitRecord) -> StorageResult<()>;
     async fn units(&self) -> StorageResult<Vec<UnitRecord>>;
+
+    /// Applies every write or none (one transaction); durable when it returns.
+    async fn write(&self, batch: Vec<Write>) -> StorageResult<()>;
+    /// A document's chunks in order, or `None` when there is no such document.
+    async fn document_chunks(&self, id: &DocumentId) -> StorageResult<Option<Vec<Vec<u8>>>>;
+    async fn campaigns(&self) -> StorageResult<Vec<CampaignRecord>>;
+    async fn items(&self, campaign: &DocumentId) -> StorageResult<Vec<ItemRecord>>;
 }
 
 /// Opens the storage for a data directory: SQLite at `DIR/rectify.db`.

@@ -1,9 +1,13 @@
 //! The embedded backend: one SQLite file in WAL mode.
 
-use super::{SessionRecord, Storage, StorageError, StorageResult, UnitRecord, UserRecord};
+use super::{
+    CampaignRecord, ItemRecord, SessionRecord, Storage, StorageError, StorageResult, UnitRecord,
+    UserRecord, Write,
+};
 use async_trait::async_trait;
-use rectify_shared::ids::{UnitId, Username};
+use rectify_shared::ids::{DocumentId, UnitId, Username};
 use rectify_shared::policy::Role;
+use rectify_shared::status::PublicStatus;
 use sqlx::Row;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
@@ -53,6 +57,39 @@ fn user_from_row(row: &SqliteRow) -> StorageResult<UserRecord> {
         password_hash: row.try_get("password_hash")?,
         disabled: row.try_get::<i64, _>("disabled")? != 0,
         created_at_ms: row.try_get("created_at_ms")?,
+    })
+}
+
+fn document_id(row: &SqliteRow, column: &str) -> StorageResult<DocumentId> {
+    let text: String = row.try_get(column)?;
+    text.parse()
+        .map_err(|err| StorageError::Corrupt(format!("{column}: {err}")))
+}
+
+fn campaign_from_row(row: &SqliteRow) -> StorageResult<CampaignRecord> {
+    Ok(CampaignRecord {
+        id: document_id(row, "id")?,
+        natural_key: row.try_get("natural_key")?,
+        name: row.try_get("name")?,
+        created_at_ms: row.try_get("created_at_ms")?,
+    })
+}
+
+fn item_from_row(row: &SqliteRow) -> StorageResult<ItemRecord> {
+    let status: String = row.try_get("status")?;
+    let units: String = row.try_get("units")?;
+    Ok(ItemRecord {
+        id: document_id(row, "id")?,
+        campaign_id: document_id(row, "campaign_id")?,
+        key: row.try_get("item_key")?,
+        title: row.try_get("title")?,
+        status: PublicStatus::from_key(&status)
+            .ok_or_else(|| StorageError::Corrupt(format!("unknown item status '{status}'")))?,
+        units: serde_json::from_str(&units)
+            .map_err(|err| StorageError::Corrupt(format!("item units: {err}")))?,
+        department: row.try_get("department")?,
+        deadline: row.try_get("deadline")?,
+        updated_at_ms: row.try_get("updated_at_ms")?,
     })
 }
 
@@ -199,5 +236,109 @@ impl Storage for SqliteStorage {
                 })
             })
             .collect()
+    }
+
+    async fn write(&self, batch: Vec<Write>) -> StorageResult<()> {
+        let mut tx = self.pool.begin().await?;
+        for write in batch {
+            match write {
+                Write::NewDocument {
+                    id,
+                    kind,
+                    created_at_ms,
+                } => {
+                    sqlx::query("INSERT INTO documents (id, kind, created_at_ms) VALUES (?, ?, ?)")
+                        .bind(id.to_string())
+                        .bind(kind)
+                        .bind(created_at_ms)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                Write::AppendChunk {
+                    document,
+                    data,
+                    created_at_ms,
+                } => {
+                    sqlx::query("INSERT INTO document_chunks (document_id, data, created_at_ms) VALUES (?, ?, ?)")
+                        .bind(document.to_string())
+                        .bind(data)
+                        .bind(created_at_ms)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                Write::Campaign(c) => {
+                    sqlx::query(
+                        "INSERT INTO campaigns (id, natural_key, name, created_at_ms) VALUES (?, ?, ?, ?)
+                         ON CONFLICT (id) DO UPDATE SET natural_key = excluded.natural_key, name = excluded.name",
+                    )
+                    .bind(c.id.to_string())
+                    .bind(c.natural_key)
+                    .bind(c.name)
+                    .bind(c.created_at_ms)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                Write::Item(item) => {
+                    let units = serde_json::to_string(&item.units)
+                        .map_err(|e| StorageError::Corrupt(e.to_string()))?;
+                    sqlx::query(
+                        "INSERT INTO items (id, campaign_id, item_key, title, status, units, department, deadline, updated_at_ms)
+                         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                         ON CONFLICT (id) DO UPDATE SET item_key = excluded.item_key, title = excluded.title,
+                           status = excluded.status, units = excluded.units, department = excluded.department,
+                           deadline = excluded.deadline, updated_at_ms = excluded.updated_at_ms",
+                    )
+                    .bind(item.id.to_string())
+                    .bind(item.campaign_id.to_string())
+                    .bind(item.key)
+                    .bind(item.title)
+                    .bind(item.status.key())
+                    .bind(units)
+                    .bind(item.department)
+                    .bind(item.deadline)
+                    .bind(item.updated_at_ms)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+            }
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn document_chunks(&self, id: &DocumentId) -> StorageResult<Option<Vec<Vec<u8>>>> {
+        let id = id.to_string();
+        let exists = sqlx::query("SELECT 1 FROM documents WHERE id = ?")
+            .bind(&id)
+            .fetch_optional(&self.pool)
+            .await?;
+        if exists.is_none() {
+            return Ok(None);
+        }
+        let rows =
+            sqlx::query("SELECT data FROM document_chunks WHERE document_id = ? ORDER BY id")
+                .bind(&id)
+                .fetch_all(&self.pool)
+                .await?;
+        let chunks = rows
+            .iter()
+            .map(|row| row.try_get::<Vec<u8>, _>("data"))
+            .collect::<Result<_, _>>()?;
+        Ok(Some(chunks))
+    }
+
+    async fn campaigns(&self) -> StorageResult<Vec<CampaignRecord>> {
+        let rows = sqlx::query("SELECT * FROM campaigns ORDER BY created_at_ms, id")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(campaign_from_row).collect()
+    }
+
+    async fn items(&self, campaign: &DocumentId) -> StorageResult<Vec<ItemRecord>> {
+        let rows = sqlx::query("SELECT * FROM items WHERE campaign_id = ? ORDER BY item_key")
+            .bind(campaign.to_string())
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(item_from_row).collect()
     }
 }
