@@ -13,6 +13,7 @@
 //! - [`report`]: the report as a plain tree, and the text and HTML builders.
 //! - [`policy`]: roles and the permission rules.
 //! - [`ledger`]: the ledger (台账) rows and their CSV form.
+//! - [`sync`]: the automerge-repo wire messages and the sans-IO sync core.
 //! - [`import`]: parses a published rectification report (text) into a [`report::Report`].
 
 pub mod api;
@@ -24,4 +25,5 @@ pub mod model;
 pub mod policy;
 pub mod report;
 pub mod status;
+pub mod sync;
 pub mod workflow;

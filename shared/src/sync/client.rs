@@ -1,0 +1,226 @@
+//! The client side of the sync protocol, without IO: our own client's counterpart of
+//! [`super::core::SyncServer`], also used by the tests' in-process network.
+//!
+//! A [`SyncClient`] holds the documents it has open, each with its sync state for the one
+//! server it talks to. The driver sends the frames it returns and passes in the frames it
+//! receives; local edits are made on [`SyncClient::document_mut`] and announced with
+//! [`SyncClient::poll`]. Local storage is the driver's business for now.
+
+use std::collections::BTreeMap;
+
+use automerge::AutoCommit;
+use automerge::sync::{self, SyncDoc};
+
+use super::wire::{self, Message, PeerId, PeerMetadata, StorageId, SyncData};
+use crate::ids::DocumentId;
+use crate::model;
+
+/// Something the application may want to react to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClientEvent {
+    /// The server answered `join`.
+    Connected { server: PeerId },
+    /// A document changed because of the server's changes.
+    Changed(DocumentId),
+    /// The server has no such document for us (it doesn't exist or we may not read it).
+    Unavailable(DocumentId),
+    /// The server refused or could not read something we sent. With a document, our copy of it
+    /// is diverged until [`SyncClient::reset_document`].
+    Error {
+        doc: Option<DocumentId>,
+        message: String,
+    },
+    /// A frame from the server that we could not decode.
+    BadFrame(String),
+}
+
+struct OpenDoc {
+    doc: AutoCommit,
+    state: sync::State,
+}
+
+/// One peer's documents and its sync with the server.
+pub struct SyncClient {
+    peer_id: PeerId,
+    storage_id: Option<StorageId>,
+    /// The server's peer id, once it answered `join`.
+    server: Option<PeerId>,
+    docs: BTreeMap<DocumentId, OpenDoc>,
+}
+
+impl SyncClient {
+    pub fn new(peer_id: PeerId, storage_id: Option<StorageId>) -> Self {
+        Self {
+            peer_id,
+            storage_id,
+            server: None,
+            docs: BTreeMap::new(),
+        }
+    }
+
+    pub fn peer_id(&self) -> &PeerId {
+        &self.peer_id
+    }
+
+    /// Whether the server answered `join` on the current connection.
+    pub fn is_connected(&self) -> bool {
+        self.server.is_some()
+    }
+
+    /// The `join` frame that opens a connection.
+    pub fn connect(&mut self) -> Vec<u8> {
+        self.server = None;
+        wire::encode(&Message::Join {
+            sender_id: self.peer_id.clone(),
+            peer_metadata: PeerMetadata {
+                storage_id: self.storage_id.clone(),
+                is_ephemeral: self.storage_id.is_none(),
+            },
+            supported_protocol_versions: vec![wire::PROTOCOL_VERSION.to_owned()],
+        })
+    }
+
+    /// The connection is gone. Each document keeps only what should survive a connection (the
+    /// heads both sides had), so that a reconnect sends only what is new.
+    pub fn disconnect(&mut self) {
+        self.server = None;
+        for open in self.docs.values_mut() {
+            open.state = sync::State::decode(&open.state.encode()).unwrap_or_default();
+        }
+    }
+
+    /// Opens a document this client has (or creates): it is synced from the next [`Self::poll`].
+    pub fn add_document(&mut self, id: DocumentId, doc: AutoCommit) {
+        self.docs.insert(
+            id,
+            OpenDoc {
+                doc,
+                state: sync::State::new(),
+            },
+        );
+    }
+
+    /// Asks for a document this client doesn't have yet.
+    pub fn open_document(&mut self, id: DocumentId) {
+        self.docs.entry(id).or_insert_with(|| OpenDoc {
+            doc: model::new_automerge(),
+            state: sync::State::new(),
+        });
+    }
+
+    /// Recovers from a refusal: forgets the local copy (with whatever the server refused) and
+    /// asks for the server's. The application re-applies what the policy still allows.
+    pub fn reset_document(&mut self, id: DocumentId) {
+        self.docs.remove(&id);
+        self.open_document(id);
+    }
+
+    pub fn document(&self, id: &DocumentId) -> Option<&AutoCommit> {
+        self.docs.get(id).map(|open| &open.doc)
+    }
+
+    /// For local edits; call [`Self::poll`] afterwards to send them.
+    pub fn document_mut(&mut self, id: &DocumentId) -> Option<&mut AutoCommit> {
+        self.docs.get_mut(id).map(|open| &mut open.doc)
+    }
+
+    pub fn document_ids(&self) -> impl Iterator<Item = &DocumentId> {
+        self.docs.keys()
+    }
+
+    /// The frames to send now: a sync message for every document with something to say.
+    pub fn poll(&mut self) -> Vec<Vec<u8>> {
+        let Some(server) = self.server.clone() else {
+            return Vec::new();
+        };
+        let mut frames = Vec::new();
+        for (&id, open) in &mut self.docs {
+            if let Some(frame) = Self::next_frame(&self.peer_id, &server, id, open) {
+                frames.push(frame);
+            }
+        }
+        frames
+    }
+
+    /// One frame from the server: returns the frames to send back and what happened.
+    pub fn receive(&mut self, bytes: &[u8]) -> (Vec<Vec<u8>>, Vec<ClientEvent>) {
+        let mut events = Vec::new();
+        let message = match wire::decode(bytes) {
+            Ok(message) => message,
+            Err(e) => return (Vec::new(), vec![ClientEvent::BadFrame(e.to_string())]),
+        };
+        match message {
+            Message::Peer { sender_id, .. } => {
+                self.server = Some(sender_id.clone());
+                events.push(ClientEvent::Connected { server: sender_id });
+                return (self.poll(), events);
+            }
+            Message::Sync(data) | Message::Request(data) => {
+                return self.receive_sync(&data);
+            }
+            Message::DocUnavailable { document_id, .. } => {
+                events.push(ClientEvent::Unavailable(document_id));
+            }
+            Message::Error {
+                message,
+                document_id,
+                ..
+            } => events.push(ClientEvent::Error {
+                doc: document_id,
+                message,
+            }),
+            _ => {}
+        }
+        (Vec::new(), events)
+    }
+
+    fn receive_sync(&mut self, data: &SyncData) -> (Vec<Vec<u8>>, Vec<ClientEvent>) {
+        let id = data.document_id;
+        let (Some(server), Some(open)) = (self.server.clone(), self.docs.get_mut(&id)) else {
+            return (Vec::new(), Vec::new()); // not ours (or not joined): ignore
+        };
+        let message = match sync::Message::decode(&data.data) {
+            Ok(message) => message,
+            Err(e) => return (Vec::new(), vec![ClientEvent::BadFrame(e.to_string())]),
+        };
+        let before = open.doc.get_heads();
+        if let Err(e) = open
+            .doc
+            .sync()
+            .receive_sync_message(&mut open.state, message)
+        {
+            return (Vec::new(), vec![ClientEvent::BadFrame(e.to_string())]);
+        }
+        let mut events = Vec::new();
+        if open.doc.get_heads() != before {
+            events.push(ClientEvent::Changed(id));
+        }
+        let frames = Self::next_frame(&self.peer_id, &server, id, open)
+            .into_iter()
+            .collect();
+        (frames, events)
+    }
+
+    /// The next sync frame for one document, if any: a `request` while we have nothing,
+    /// a `sync` afterwards (as automerge-repo does).
+    fn next_frame(
+        me: &PeerId,
+        server: &PeerId,
+        id: DocumentId,
+        open: &mut OpenDoc,
+    ) -> Option<Vec<u8>> {
+        let message = open.doc.sync().generate_sync_message(&mut open.state)?;
+        let data = SyncData {
+            sender_id: me.clone(),
+            target_id: server.clone(),
+            document_id: id,
+            data: message.encode(),
+        };
+        let message = if open.doc.get_heads().is_empty() {
+            Message::Request(data)
+        } else {
+            Message::Sync(data)
+        };
+        Some(wire::encode(&message))
+    }
+}

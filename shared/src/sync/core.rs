@@ -1,0 +1,638 @@
+//! The server's sans-IO sync core: frames in, [`Effect`]s out.
+//!
+//! [`SyncServer`] knows nothing about sockets, storage or time. The driver (the axum server, or
+//! a test harness) feeds it connections, frames and loaded documents, and executes the effects
+//! it returns **in order**. Given the same inputs it returns the same effects.
+//!
+//! # Guarantees
+//!
+//! - **Durable before acknowledged.** When a frame brings accepted changes, the
+//!   [`Effect::Persist`] of those changes comes before any [`Effect::Send`] that could reveal the
+//!   new heads to anyone. The driver awaits each `Persist` before executing the next effect.
+//! - **Only what one may read.** A peer is answered with `doc-unavailable` for a document it may
+//!   not read, the same answer as for a document that does not exist, and is sent changes only
+//!   for documents it asked for and may read ([`Gate::may_read`] is asked every time, so a
+//!   withdrawn permission takes effect at the next change).
+//! - **Only allowed changes.** Incoming changes are applied to a copy first and judged by
+//!   [`Gate::check_change`]. A refused change is not applied and not relayed; it is handed to the
+//!   driver as [`Effect::Quarantine`] and the peer gets an `error` message naming the document.
+//! - **No livelock on refusal.** A dropped change would make the server ask for it forever
+//!   (every later change from that peer depends on it). So the peer's sync state for that
+//!   document turns read-only: the server keeps sending it the document's changes but applies
+//!   and asks for nothing more, and the exchange goes quiet.
+//! - **Hostile input is harmless.** Oversized frames, bad CBOR, wrong types and Automerge bytes
+//!   that don't parse get an `error` message and change nothing; other peers are unaffected.
+//!
+//! # How a refused client recovers
+//!
+//! A refused client keeps the refused change locally and is diverged on that document until it
+//! recovers: it replaces its copy with an empty document and a fresh sync state and syncs again
+//! (see [`super::client::SyncClient::reset_document`]). As soon as a peer in read-only mode
+//! announces heads the server fully knows (an empty document does), the server lifts the
+//! read-only mode and sends it the whole document. The client then re-applies whatever of its
+//! lost edits the policy still allows, as new changes. Stock JS clients never do this; they stay
+//! diverged on that document (but keep receiving the server's changes).
+//!
+//! # Documents
+//!
+//! Documents are loaded on demand: the first `request` or `sync` for a document not in memory
+//! produces [`Effect::LoadDocument`] and is queued, with any later frame for it, until the driver
+//! answers with [`SyncServer::document_loaded`]. A `sync` for a document storage does not know is
+//! a client announcing a new document, allowed only by [`Gate::may_create`]. Every document is
+//! made or loaded through [`model::new_automerge`] / [`model::load_automerge`].
+
+use std::collections::{BTreeMap, HashMap};
+
+use automerge::sync::{self, SyncDoc};
+use automerge::{AutoCommit, ChangeHash};
+
+use super::wire::{self, Message, PeerId, PeerMetadata, StorageId, SyncData};
+use crate::ids::DocumentId;
+use crate::model;
+
+/// The driver's id for one connection (one WebSocket). Never reused while the server runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ConnId(pub u64);
+
+/// The authorization policy, implemented by the driver. `Peer` is whatever the driver knows
+/// about the authenticated user of a connection.
+pub trait Gate {
+    type Peer;
+
+    /// May `who` read `doc`, whose current state is `current`?
+    fn may_read(&self, who: &Self::Peer, doc: &DocumentId, current: &AutoCommit) -> bool;
+
+    /// May `who` create a document `doc` that does not exist yet?
+    fn may_create(&self, who: &Self::Peer, doc: &DocumentId) -> bool;
+
+    /// May `who` change `doc` from `before` to `after`? The error text is shown to the peer and
+    /// kept with the quarantined change. `before` is empty for a document being created.
+    fn check_change(
+        &self,
+        who: &Self::Peer,
+        doc: &DocumentId,
+        before: &AutoCommit,
+        after: &AutoCommit,
+    ) -> Result<(), String>;
+}
+
+/// Something the driver must do. Effects are executed in the order given.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Effect {
+    /// Send a binary frame on a connection.
+    Send { conn: ConnId, bytes: Vec<u8> },
+    /// Close a connection (after sending what came before); the driver then calls
+    /// [`SyncServer::disconnect`].
+    Close { conn: ConnId, reason: String },
+    /// Load a document's stored bytes and call [`SyncServer::document_loaded`].
+    LoadDocument { doc: DocumentId },
+    /// Append these Automerge bytes (changes, loadable with `load_incremental`) to the stored
+    /// document, durably, before executing the next effect.
+    Persist { doc: DocumentId, chunk: Vec<u8> },
+    /// A change the policy refused: keep it for inspection (who, when, which document, why).
+    Quarantine {
+        conn: ConnId,
+        doc: DocumentId,
+        reason: String,
+        /// The refused changes, loadable with `load_incremental` on top of the document.
+        change_bytes: Vec<u8>,
+    },
+}
+
+/// What kind of frame asked for a document.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ask {
+    /// `request`: the peer doesn't have the document and wants it.
+    Request,
+    /// `sync`: the peer has (or is creating) the document.
+    Sync,
+}
+
+struct Connection<P> {
+    info: P,
+    /// Set by `join`; no sync before it.
+    peer: Option<PeerId>,
+}
+
+/// One peer's view of one document.
+#[derive(Default)]
+struct PeerDoc {
+    state: sync::State,
+}
+
+struct Document {
+    doc: AutoCommit,
+    peers: BTreeMap<ConnId, PeerDoc>,
+}
+
+enum Slot {
+    /// Waiting for [`SyncServer::document_loaded`]; frames for it wait here, in order.
+    Loading {
+        waiting: Vec<(ConnId, Ask, SyncData)>,
+    },
+    /// Boxed: an `AutoCommit` is some kilobytes even when empty.
+    Ready(Box<Document>),
+}
+
+/// The server side of the automerge-repo sync protocol, without IO.
+pub struct SyncServer<G: Gate> {
+    peer_id: PeerId,
+    storage_id: StorageId,
+    gate: G,
+    conns: BTreeMap<ConnId, Connection<G::Peer>>,
+    docs: HashMap<DocumentId, Slot>,
+}
+
+impl<G: Gate> SyncServer<G> {
+    /// A server with its own peer and storage ids. Keep both across restarts: clients key their
+    /// saved sync state by the server's storage id.
+    pub fn new(peer_id: PeerId, storage_id: StorageId, gate: G) -> Self {
+        Self {
+            peer_id,
+            storage_id,
+            gate,
+            conns: BTreeMap::new(),
+            docs: HashMap::new(),
+        }
+    }
+
+    pub fn peer_id(&self) -> &PeerId {
+        &self.peer_id
+    }
+
+    pub fn storage_id(&self) -> &StorageId {
+        &self.storage_id
+    }
+
+    pub fn gate(&self) -> &G {
+        &self.gate
+    }
+
+    /// A new connection, authenticated as `info`. Nothing is sent until the peer's `join`.
+    pub fn connect(&mut self, conn: ConnId, info: G::Peer) {
+        self.conns.insert(conn, Connection { info, peer: None });
+    }
+
+    /// The connection is gone: forget its sync states and its queued frames.
+    pub fn disconnect(&mut self, conn: ConnId) {
+        self.conns.remove(&conn);
+        for slot in self.docs.values_mut() {
+            match slot {
+                Slot::Loading { waiting } => waiting.retain(|(c, _, _)| *c != conn),
+                Slot::Ready(document) => {
+                    document.peers.remove(&conn);
+                }
+            }
+        }
+    }
+
+    /// The number of connections.
+    pub fn connection_count(&self) -> usize {
+        self.conns.len()
+    }
+
+    /// The documents in memory (loaded or being loaded).
+    pub fn loaded_documents(&self) -> impl Iterator<Item = &DocumentId> {
+        self.docs.keys()
+    }
+
+    /// A loaded document, for inspection.
+    pub fn document(&self, doc: &DocumentId) -> Option<&AutoCommit> {
+        match self.docs.get(doc)? {
+            Slot::Ready(document) => Some(&document.doc),
+            Slot::Loading { .. } => None,
+        }
+    }
+
+    /// Drops a loaded document from memory if no connection has it open. Everything accepted is
+    /// already persisted, so nothing is lost; it is loaded again when next asked for.
+    pub fn evict(&mut self, doc: &DocumentId) -> bool {
+        let idle = matches!(self.docs.get(doc), Some(Slot::Ready(d)) if d.peers.is_empty());
+        if idle {
+            self.docs.remove(doc);
+        }
+        idle
+    }
+
+    /// One frame from a connection. Frames from unknown connections are ignored.
+    pub fn receive(&mut self, conn: ConnId, bytes: &[u8]) -> Vec<Effect> {
+        let mut out = Vec::new();
+        let Some(connection) = self.conns.get_mut(&conn) else {
+            return out;
+        };
+        let message = match wire::decode(bytes) {
+            Ok(message) => message,
+            Err(e) => {
+                out.push(error_frame(
+                    &self.peer_id,
+                    connection,
+                    conn,
+                    None,
+                    &e.to_string(),
+                ));
+                return out;
+            }
+        };
+        match message {
+            Message::Join {
+                sender_id,
+                supported_protocol_versions,
+                ..
+            } => {
+                if !supported_protocol_versions
+                    .iter()
+                    .any(|v| v == wire::PROTOCOL_VERSION)
+                {
+                    let text = format!(
+                        "unsupported protocol versions {supported_protocol_versions:?}; this \
+                         server speaks version {}",
+                        wire::PROTOCOL_VERSION
+                    );
+                    out.push(error_frame(&self.peer_id, connection, conn, None, &text));
+                    out.push(Effect::Close { conn, reason: text });
+                    return out;
+                }
+                connection.peer = Some(sender_id.clone());
+                let reply = Message::Peer {
+                    sender_id: self.peer_id.clone(),
+                    peer_metadata: PeerMetadata {
+                        storage_id: Some(self.storage_id.clone()),
+                        is_ephemeral: false,
+                    },
+                    selected_protocol_version: wire::PROTOCOL_VERSION.to_owned(),
+                    target_id: sender_id,
+                };
+                out.push(send(conn, &reply));
+            }
+            Message::Request(data) | Message::Sync(data) if connection.peer.is_none() => {
+                let text = "send 'join' before syncing documents";
+                out.push(error_frame(
+                    &self.peer_id,
+                    connection,
+                    conn,
+                    Some(data.document_id),
+                    text,
+                ));
+                out.push(Effect::Close {
+                    conn,
+                    reason: text.to_owned(),
+                });
+            }
+            Message::Request(data) => self.route(conn, Ask::Request, data, &mut out),
+            Message::Sync(data) => self.route(conn, Ask::Sync, data, &mut out),
+            Message::Ephemeral {
+                sender_id,
+                document_id,
+                count,
+                session_id,
+                data,
+                ..
+            } => {
+                let relayed = |target: PeerId| Message::Ephemeral {
+                    sender_id: sender_id.clone(),
+                    target_id: Some(target),
+                    document_id,
+                    count,
+                    session_id: session_id.clone(),
+                    data: data.clone(),
+                };
+                self.relay_ephemeral(conn, &document_id, relayed, &mut out);
+            }
+            // Not needed by this server: heads gossip, and what a server never receives.
+            Message::Peer { .. }
+            | Message::DocUnavailable { .. }
+            | Message::Error { .. }
+            | Message::RemoteSubscriptionChange { .. }
+            | Message::RemoteHeadsChanged { .. }
+            | Message::Unknown { .. } => {}
+        }
+        out
+    }
+
+    /// The driver's answer to [`Effect::LoadDocument`]: the stored bytes, or `None` when storage
+    /// has no such document. Runs the frames that waited for it.
+    pub fn document_loaded(&mut self, doc: DocumentId, stored: Option<&[u8]>) -> Vec<Effect> {
+        let mut out = Vec::new();
+        let Some(Slot::Loading { waiting }) = self.docs.remove(&doc) else {
+            // Not asked for (or already answered): a stale answer must not replace live state.
+            return out;
+        };
+        let loaded = match stored {
+            Some(bytes) => model::load_automerge(bytes),
+            // Unknown: an empty document, which only a `sync` from a creator can fill.
+            None => Ok(model::new_automerge()),
+        };
+        match loaded {
+            Ok(automerge) => {
+                let document = Document {
+                    doc: automerge,
+                    peers: BTreeMap::new(),
+                };
+                self.docs.insert(doc, Slot::Ready(Box::new(document)));
+                for (conn, ask, data) in waiting {
+                    self.route(conn, ask, data, &mut out);
+                }
+            }
+            Err(e) => {
+                // Storage holds bytes Automerge can't read: tell the peers, keep serving others;
+                // the next request tries again.
+                let text = format!("document {doc} could not be loaded: {e}");
+                for (conn, _, _) in waiting {
+                    if let Some(connection) = self.conns.get(&conn) {
+                        out.push(error_frame(
+                            &self.peer_id,
+                            connection,
+                            conn,
+                            Some(doc),
+                            &text,
+                        ));
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// A `request` or `sync` from a joined peer: run it, queue it, or start loading.
+    fn route(&mut self, conn: ConnId, ask: Ask, data: SyncData, out: &mut Vec<Effect>) {
+        match self.docs.get_mut(&data.document_id) {
+            Some(Slot::Ready(_)) => self.sync_ready(conn, ask, &data, out),
+            Some(Slot::Loading { waiting }) => waiting.push((conn, ask, data)),
+            None => {
+                let doc = data.document_id;
+                self.docs.insert(
+                    doc,
+                    Slot::Loading {
+                        waiting: vec![(conn, ask, data)],
+                    },
+                );
+                out.push(Effect::LoadDocument { doc });
+            }
+        }
+    }
+
+    /// A sync message for a document in memory.
+    fn sync_ready(&mut self, conn: ConnId, ask: Ask, data: &SyncData, out: &mut Vec<Effect>) {
+        let Self {
+            peer_id: server,
+            gate,
+            conns,
+            docs,
+            ..
+        } = self;
+        let doc_id = data.document_id;
+        let Some(connection) = conns.get(&conn) else {
+            return; // disconnected while the document was loading
+        };
+        let Some(Slot::Ready(document)) = docs.get_mut(&doc_id) else {
+            return;
+        };
+        let who = &connection.info;
+
+        // An empty document is one nobody has written: it exists only for its creator.
+        let empty = document.doc.get_heads().is_empty();
+        let subscribed = document.peers.contains_key(&conn);
+        let allowed = if empty {
+            subscribed || (ask == Ask::Sync && gate.may_create(who, &doc_id))
+        } else {
+            gate.may_read(who, &doc_id, &document.doc)
+        };
+        if !allowed {
+            document.peers.remove(&conn);
+            out.push(unavailable(server, connection, conn, doc_id));
+            return;
+        }
+
+        let message = match sync::Message::decode(&data.data) {
+            Ok(message) => message,
+            Err(e) => {
+                let text = format!("not an Automerge sync message for {doc_id}: {e}");
+                out.push(error_frame(server, connection, conn, Some(doc_id), &text));
+                return;
+            }
+        };
+
+        let before = document.doc.get_heads();
+        let mut peer = document.peers.remove(&conn).unwrap_or_default();
+        if peer.state.read_only && knows_all(&mut document.doc, &message.heads) {
+            // The peer no longer holds anything we refused (it reset its copy): sync normally.
+            peer.state.set_read_only(false);
+        }
+        let outcome = receive(gate, who, &doc_id, &mut document.doc, &mut peer, message);
+        match outcome {
+            Ok(Received::Nothing) => {}
+            Ok(Received::Accepted { chunk }) => out.push(Effect::Persist { doc: doc_id, chunk }),
+            Ok(Received::Refused {
+                reason,
+                change_bytes,
+            }) => {
+                let text = format!("change to {doc_id} refused: {reason}");
+                out.push(Effect::Quarantine {
+                    conn,
+                    doc: doc_id,
+                    reason,
+                    change_bytes,
+                });
+                out.push(error_frame(server, connection, conn, Some(doc_id), &text));
+            }
+            Err(text) => {
+                out.push(error_frame(server, connection, conn, Some(doc_id), &text));
+                // A new document whose first message failed stays unknown to this peer.
+                if !empty || subscribed {
+                    document.peers.insert(conn, peer);
+                }
+                return;
+            }
+        }
+
+        // Always answer the sender (its sync state decides whether there is anything to say).
+        if let Some(reply) = document.doc.sync().generate_sync_message(&mut peer.state) {
+            out.push(sync_frame(server, connection, conn, doc_id, reply));
+        }
+        document.peers.insert(conn, peer);
+
+        // Push to the others only when there is something new, and only to readers.
+        if document.doc.get_heads() == before {
+            return;
+        }
+        let mut revoked = Vec::new();
+        for (&other, peer) in document.peers.iter_mut().filter(|(c, _)| **c != conn) {
+            let Some(other_connection) = conns.get(&other) else {
+                continue;
+            };
+            if !gate.may_read(&other_connection.info, &doc_id, &document.doc) {
+                revoked.push(other);
+                continue;
+            }
+            if let Some(push) = document.doc.sync().generate_sync_message(&mut peer.state) {
+                out.push(sync_frame(server, other_connection, other, doc_id, push));
+            }
+        }
+        for other in revoked {
+            document.peers.remove(&other);
+        }
+    }
+
+    /// Relays an `ephemeral` message to the document's other readers, if the sender has the
+    /// document open (and so was allowed to read it).
+    fn relay_ephemeral(
+        &self,
+        conn: ConnId,
+        doc_id: &DocumentId,
+        relayed: impl Fn(PeerId) -> Message,
+        out: &mut Vec<Effect>,
+    ) {
+        let Some(Slot::Ready(document)) = self.docs.get(doc_id) else {
+            return;
+        };
+        if !document.peers.contains_key(&conn) {
+            return;
+        }
+        for &other in document.peers.keys().filter(|c| **c != conn) {
+            let Some(connection) = self.conns.get(&other) else {
+                continue;
+            };
+            let Some(target) = connection.peer.clone() else {
+                continue;
+            };
+            if self.gate.may_read(&connection.info, doc_id, &document.doc) {
+                out.push(send(other, &relayed(target)));
+            }
+        }
+    }
+}
+
+/// What receiving one sync message did to a document.
+enum Received {
+    /// No new changes (or only changes still waiting for their dependencies).
+    Nothing,
+    /// Changes accepted and applied; `chunk` must be persisted before anyone sees them.
+    Accepted { chunk: Vec<u8> },
+    /// Changes refused; the document is unchanged and the peer's state is now read-only.
+    Refused {
+        reason: String,
+        change_bytes: Vec<u8>,
+    },
+}
+
+/// Receives one sync message from a peer, checking any new changes with the gate first.
+///
+/// Changes are applied to a clone, which costs a copy of the document per message that carries
+/// changes; the clone then simply becomes the document. (A message without changes, or from a
+/// read-only peer, is received directly.)
+fn receive<G: Gate>(
+    gate: &G,
+    who: &G::Peer,
+    doc_id: &DocumentId,
+    doc: &mut AutoCommit,
+    peer: &mut PeerDoc,
+    message: sync::Message,
+) -> Result<Received, String> {
+    let bad = |e: automerge::AutomergeError| format!("changes for {doc_id} do not parse: {e}");
+    if message.changes.is_empty() || peer.state.read_only {
+        doc.sync()
+            .receive_sync_message(&mut peer.state, message)
+            .map_err(bad)?;
+        return Ok(Received::Nothing);
+    }
+    let before = doc.get_heads();
+    let mut candidate = doc.clone();
+    let mut candidate_state = peer.state.clone();
+    candidate
+        .sync()
+        .receive_sync_message(&mut candidate_state, message.clone())
+        .map_err(bad)?;
+    if candidate.get_heads() == before {
+        // Only changes waiting for dependencies: nothing visible yet, judged once they apply.
+        *doc = candidate;
+        peer.state = candidate_state;
+        return Ok(Received::Nothing);
+    }
+    match gate.check_change(who, doc_id, doc, &candidate) {
+        Ok(()) => {
+            let chunk = candidate.save_after(&before);
+            *doc = candidate;
+            peer.state = candidate_state;
+            Ok(Received::Accepted { chunk })
+        }
+        Err(reason) => {
+            let change_bytes = candidate.save_after(&before);
+            // Read-only: the state still learns the peer's heads (so we stop asking for the
+            // refused change and the exchange goes quiet) but applies nothing.
+            peer.state.set_read_only(true);
+            doc.sync()
+                .receive_sync_message(&mut peer.state, message)
+                .map_err(bad)?;
+            Ok(Received::Refused {
+                reason,
+                change_bytes,
+            })
+        }
+    }
+}
+
+/// Whether `doc` has every change in `heads` (so the peer holds nothing we lack).
+fn knows_all(doc: &mut AutoCommit, heads: &[ChangeHash]) -> bool {
+    heads
+        .iter()
+        .all(|hash| doc.get_change_by_hash(hash).is_some())
+}
+
+fn send(conn: ConnId, message: &Message) -> Effect {
+    Effect::Send {
+        conn,
+        bytes: wire::encode(message),
+    }
+}
+
+fn sync_frame<P>(
+    server: &PeerId,
+    connection: &Connection<P>,
+    conn: ConnId,
+    document_id: DocumentId,
+    message: sync::Message,
+) -> Effect {
+    send(
+        conn,
+        &Message::Sync(SyncData {
+            sender_id: server.clone(),
+            target_id: connection.peer.clone().unwrap_or_default(),
+            document_id,
+            data: message.encode(),
+        }),
+    )
+}
+
+fn unavailable<P>(
+    server: &PeerId,
+    connection: &Connection<P>,
+    conn: ConnId,
+    document_id: DocumentId,
+) -> Effect {
+    send(
+        conn,
+        &Message::DocUnavailable {
+            sender_id: server.clone(),
+            target_id: connection.peer.clone().unwrap_or_default(),
+            document_id,
+        },
+    )
+}
+
+fn error_frame<P>(
+    server: &PeerId,
+    connection: &Connection<P>,
+    conn: ConnId,
+    document_id: Option<DocumentId>,
+    text: &str,
+) -> Effect {
+    send(
+        conn,
+        &Message::Error {
+            sender_id: server.clone(),
+            target_id: connection.peer.clone(),
+            message: text.to_owned(),
+            document_id,
+        },
+    )
+}

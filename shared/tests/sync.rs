@@ -1,0 +1,617 @@
+//! The sync core end to end, in one process: a [`SyncServer`], several [`SyncClient`]s and a
+//! driver that executes the server's effects against an in-memory storage map.
+
+use std::collections::{BTreeMap, VecDeque};
+
+use automerge::sync::SyncDoc;
+use automerge::{AutoCommit, ReadDoc, Value, transaction::Transactable};
+use rectify_shared::ids::DocumentId;
+use rectify_shared::model;
+use rectify_shared::sync::client::{ClientEvent, SyncClient};
+use rectify_shared::sync::core::{ConnId, Effect, Gate, SyncServer};
+use rectify_shared::sync::wire::{self, Message, PeerId, StorageId, SyncData};
+
+/// Who is on a connection, as the test gate sees it.
+#[derive(Debug, Clone)]
+struct User {
+    name: &'static str,
+    /// May change `title` and create documents.
+    admin: bool,
+}
+
+/// Everyone but `outsider` reads everything; only admins create documents or change `title`.
+struct TestGate;
+
+fn title(doc: &AutoCommit) -> Option<String> {
+    text_at(doc, "title")
+}
+
+impl Gate for TestGate {
+    type Peer = User;
+
+    fn may_read(&self, who: &User, _: &DocumentId, _: &AutoCommit) -> bool {
+        who.name != "outsider"
+    }
+
+    fn may_create(&self, who: &User, _: &DocumentId) -> bool {
+        who.admin
+    }
+
+    fn check_change(
+        &self,
+        who: &User,
+        _: &DocumentId,
+        before: &AutoCommit,
+        after: &AutoCommit,
+    ) -> Result<(), String> {
+        if who.admin || title(before) == title(after) {
+            Ok(())
+        } else {
+            Err(format!("{} may not change the title", who.name))
+        }
+    }
+}
+
+struct Client {
+    sync: SyncClient,
+    user: User,
+    conn: ConnId,
+    connected: bool,
+    events: Vec<ClientEvent>,
+    /// Frames this client sent, for counting round trips.
+    sent: usize,
+    received: usize,
+}
+
+enum Hop {
+    ToServer(ConnId, Vec<u8>),
+    ToClient(usize, Vec<u8>),
+}
+
+/// The server, its storage and the clients, connected by in-order, lossless queues.
+struct Network {
+    server: SyncServer<TestGate>,
+    storage: BTreeMap<DocumentId, Vec<u8>>,
+    quarantine: Vec<(ConnId, DocumentId, String)>,
+    clients: Vec<Client>,
+    queue: VecDeque<Hop>,
+    pending_loads: VecDeque<DocumentId>,
+    next_conn: u64,
+    /// Every effect in order, for checks on ordering.
+    log: Vec<Effect>,
+}
+
+const SERVER: &str = "server-peer";
+
+impl Network {
+    fn new() -> Self {
+        Self {
+            server: new_server(),
+            storage: BTreeMap::new(),
+            quarantine: Vec::new(),
+            clients: Vec::new(),
+            queue: VecDeque::new(),
+            pending_loads: VecDeque::new(),
+            next_conn: 0,
+            log: Vec::new(),
+        }
+    }
+
+    fn add_client(&mut self, name: &'static str, admin: bool) -> usize {
+        self.clients.push(Client {
+            sync: SyncClient::new(
+                PeerId::new(format!("{name}-peer")),
+                Some(StorageId::new(name)),
+            ),
+            user: User { name, admin },
+            conn: ConnId(u64::MAX),
+            connected: false,
+            events: Vec::new(),
+            sent: 0,
+            received: 0,
+        });
+        let index = self.clients.len() - 1;
+        self.connect(index);
+        index
+    }
+
+    fn connect(&mut self, index: usize) {
+        self.next_conn += 1;
+        let conn = ConnId(self.next_conn);
+        let client = &mut self.clients[index];
+        client.conn = conn;
+        client.connected = true;
+        self.server.connect(conn, client.user.clone());
+        let join = client.sync.connect();
+        self.queue.push_back(Hop::ToServer(conn, join));
+    }
+
+    fn disconnect(&mut self, index: usize) {
+        let client = &mut self.clients[index];
+        client.connected = false;
+        client.sync.disconnect();
+        self.server.disconnect(client.conn);
+        // Frames in flight on that connection are lost with it.
+        let conn = client.conn;
+        self.queue.retain(|hop| match hop {
+            Hop::ToServer(c, _) => *c != conn,
+            Hop::ToClient(i, _) => *i != index,
+        });
+    }
+
+    /// Restarts the server from its storage; every connection drops.
+    fn restart_server(&mut self) {
+        for index in 0..self.clients.len() {
+            if self.clients[index].connected {
+                self.disconnect(index);
+            }
+        }
+        self.server = new_server();
+        self.pending_loads.clear();
+    }
+
+    fn send_local_changes(&mut self, index: usize) {
+        let client = &mut self.clients[index];
+        for frame in client.sync.poll() {
+            client.sent += 1;
+            self.queue.push_back(Hop::ToServer(client.conn, frame));
+        }
+    }
+
+    fn execute(&mut self, effects: Vec<Effect>) {
+        for effect in effects {
+            self.log.push(effect.clone());
+            match effect {
+                Effect::Send { conn, bytes } => {
+                    if let Some(index) = self
+                        .clients
+                        .iter()
+                        .position(|c| c.conn == conn && c.connected)
+                    {
+                        self.queue.push_back(Hop::ToClient(index, bytes));
+                    }
+                }
+                Effect::Close { conn, .. } => {
+                    if let Some(index) = self.clients.iter().position(|c| c.conn == conn) {
+                        self.disconnect(index);
+                    }
+                }
+                Effect::LoadDocument { doc } => self.pending_loads.push_back(doc),
+                Effect::Persist { doc, chunk } => {
+                    self.storage.entry(doc).or_default().extend(chunk);
+                }
+                Effect::Quarantine {
+                    conn, doc, reason, ..
+                } => self.quarantine.push((conn, doc, reason)),
+            }
+        }
+    }
+
+    /// Delivers frames and answers loads until nothing moves; panics past `limit` deliveries
+    /// (a livelock). Returns the number of frames delivered.
+    fn run_until_quiescent(&mut self, limit: usize) -> usize {
+        let mut delivered = 0;
+        loop {
+            // Loads finish after the frames already queued, as an async load would.
+            let Some(hop) = self.queue.pop_front() else {
+                let Some(doc) = self.pending_loads.pop_front() else {
+                    return delivered;
+                };
+                let stored = self.storage.get(&doc).cloned();
+                let effects = self.server.document_loaded(doc, stored.as_deref());
+                self.execute(effects);
+                continue;
+            };
+            delivered += 1;
+            assert!(delivered <= limit, "no quiescence after {limit} frames");
+            match hop {
+                Hop::ToServer(conn, bytes) => {
+                    let effects = self.server.receive(conn, &bytes);
+                    self.execute(effects);
+                }
+                Hop::ToClient(index, bytes) => {
+                    let client = &mut self.clients[index];
+                    client.received += 1;
+                    let (frames, events) = client.sync.receive(&bytes);
+                    client.events.extend(events);
+                    for frame in frames {
+                        client.sent += 1;
+                        self.queue.push_back(Hop::ToServer(client.conn, frame));
+                    }
+                }
+            }
+        }
+    }
+
+    fn doc(&self, index: usize, id: &DocumentId) -> &AutoCommit {
+        self.clients[index]
+            .sync
+            .document(id)
+            .expect("open document")
+    }
+
+    fn edit(&mut self, index: usize, id: &DocumentId, key: &str, value: &str) {
+        let doc = self.clients[index]
+            .sync
+            .document_mut(id)
+            .expect("open document");
+        doc.put(automerge::ROOT, key, value).expect("put");
+        doc.commit();
+    }
+}
+
+fn new_server() -> SyncServer<TestGate> {
+    SyncServer::new(
+        PeerId::new(SERVER),
+        StorageId::new("server-storage"),
+        TestGate,
+    )
+}
+
+fn new_doc(title: &str) -> AutoCommit {
+    let mut doc = model::new_automerge();
+    doc.put(automerge::ROOT, "title", title).expect("put");
+    doc.commit();
+    doc
+}
+
+fn text_at(doc: &AutoCommit, key: &str) -> Option<String> {
+    match doc.get(automerge::ROOT, key).ok()?? {
+        (Value::Scalar(s), _) => s.as_str().map(str::to_owned),
+        _ => None,
+    }
+}
+
+fn heads(doc: &AutoCommit) -> Vec<automerge::ChangeHash> {
+    doc.clone().get_heads()
+}
+
+const LIMIT: usize = 200;
+
+/// An office (admin) that created one document, and a school that opened it.
+fn office_and_school() -> (Network, DocumentId) {
+    let mut net = Network::new();
+    let office = net.add_client("office", true);
+    let school = net.add_client("school", false);
+    let id = DocumentId([1; 16]);
+    net.clients[office]
+        .sync
+        .add_document(id, new_doc("整改任务"));
+    net.run_until_quiescent(LIMIT);
+    net.send_local_changes(office);
+    net.run_until_quiescent(LIMIT);
+    net.clients[school].sync.open_document(id);
+    net.send_local_changes(school);
+    net.run_until_quiescent(LIMIT);
+    assert_eq!(
+        text_at(net.doc(school, &id), "title").as_deref(),
+        Some("整改任务")
+    );
+    (net, id)
+}
+
+#[test]
+fn concurrent_edits_converge_through_the_server() {
+    let (mut net, id) = office_and_school();
+    net.edit(0, &id, "office_note", "开会");
+    net.edit(1, &id, "school_note", "已整改");
+    net.send_local_changes(0);
+    net.send_local_changes(1);
+    net.run_until_quiescent(LIMIT);
+    let server_heads = heads(net.server.document(&id).expect("loaded"));
+    for index in 0..2 {
+        let doc = net.doc(index, &id);
+        assert_eq!(heads(doc), server_heads);
+        assert_eq!(text_at(doc, "office_note").as_deref(), Some("开会"));
+        assert_eq!(text_at(doc, "school_note").as_deref(), Some("已整改"));
+    }
+    assert!(net.quarantine.is_empty());
+}
+
+#[test]
+fn changes_are_persisted_before_anyone_sees_them() {
+    let (mut net, id) = office_and_school();
+    net.log.clear();
+    net.edit(1, &id, "school_note", "已整改");
+    net.send_local_changes(1);
+    net.run_until_quiescent(LIMIT);
+    let persist = net
+        .log
+        .iter()
+        .position(|e| matches!(e, Effect::Persist { .. }))
+        .expect("persisted");
+    let first_send = net
+        .log
+        .iter()
+        .position(|e| matches!(e, Effect::Send { .. }))
+        .expect("sent");
+    assert!(persist < first_send, "{:?}", net.log);
+    // And what was persisted reloads into the same document.
+    let stored = model::load_automerge(&net.storage[&id]).expect("loads");
+    assert_eq!(heads(&stored), heads(net.doc(1, &id)));
+}
+
+#[test]
+fn outsiders_and_unknown_documents_get_the_same_answer() {
+    let (mut net, id) = office_and_school();
+    let outsider = net.add_client("outsider", false);
+    let missing = DocumentId([9; 16]);
+    net.clients[outsider].sync.open_document(id);
+    net.clients[outsider].sync.open_document(missing);
+    net.run_until_quiescent(LIMIT);
+    let events = &net.clients[outsider].events;
+    assert!(events.contains(&ClientEvent::Unavailable(id)), "{events:?}");
+    assert!(
+        events.contains(&ClientEvent::Unavailable(missing)),
+        "{events:?}"
+    );
+    assert!(heads(net.doc(outsider, &id)).is_empty());
+    // A school can't create documents either.
+    let new_id = DocumentId([10; 16]);
+    net.clients[1].sync.add_document(new_id, new_doc("私建"));
+    net.send_local_changes(1);
+    net.run_until_quiescent(LIMIT);
+    assert!(
+        net.clients[1]
+            .events
+            .contains(&ClientEvent::Unavailable(new_id))
+    );
+    assert!(!net.storage.contains_key(&new_id));
+}
+
+#[test]
+fn a_refused_change_is_quarantined_not_relayed_and_does_not_livelock() {
+    let (mut net, id) = office_and_school();
+    net.edit(1, &id, "title", "篡改");
+    net.edit(1, &id, "school_note", "after the refused one");
+    net.send_local_changes(1);
+    let frames = net.run_until_quiescent(LIMIT);
+    assert!(frames < 20, "{frames} frames");
+    assert_eq!(net.quarantine.len(), 1);
+    assert!(net.quarantine[0].2.contains("title"));
+    assert!(
+        net.clients[1]
+            .events
+            .iter()
+            .any(|e| matches!(e, ClientEvent::Error { doc: Some(d), .. } if *d == id))
+    );
+    let server_doc = net.server.document(&id).expect("loaded");
+    assert_eq!(text_at(server_doc, "title").as_deref(), Some("整改任务"));
+    assert_eq!(
+        text_at(net.doc(0, &id), "title").as_deref(),
+        Some("整改任务")
+    );
+    assert_eq!(text_at(net.doc(0, &id), "school_note"), None);
+
+    // Everyone else keeps syncing, and the refused client still receives changes.
+    net.edit(0, &id, "office_note", "继续");
+    net.send_local_changes(0);
+    let frames = net.run_until_quiescent(LIMIT);
+    assert!(frames < 20, "{frames} frames");
+    assert_eq!(
+        text_at(net.doc(1, &id), "office_note").as_deref(),
+        Some("继续")
+    );
+
+    // Recovery: the school resets to the server's copy and re-applies what is allowed.
+    net.clients[1].sync.reset_document(id);
+    net.send_local_changes(1);
+    net.run_until_quiescent(LIMIT);
+    assert_eq!(heads(net.doc(1, &id)), heads(net.doc(0, &id)));
+    net.edit(1, &id, "school_note", "re-applied");
+    net.send_local_changes(1);
+    net.run_until_quiescent(LIMIT);
+    assert_eq!(
+        text_at(net.doc(0, &id), "school_note").as_deref(),
+        Some("re-applied")
+    );
+    assert_eq!(net.quarantine.len(), 1);
+}
+
+#[test]
+fn a_change_made_while_disconnected_arrives_after_reconnect() {
+    let (mut net, id) = office_and_school();
+    net.disconnect(1);
+    net.edit(0, &id, "office_note", "while you were away");
+    net.send_local_changes(0);
+    net.edit(1, &id, "school_note", "offline work");
+    net.run_until_quiescent(LIMIT);
+    net.connect(1);
+    net.run_until_quiescent(LIMIT);
+    for index in 0..2 {
+        let doc = net.doc(index, &id);
+        assert_eq!(
+            text_at(doc, "office_note").as_deref(),
+            Some("while you were away")
+        );
+        assert_eq!(text_at(doc, "school_note").as_deref(), Some("offline work"));
+    }
+}
+
+#[test]
+fn an_idle_reconnect_costs_one_round_trip_per_document() {
+    let (mut net, id) = office_and_school();
+    let second = DocumentId([2; 16]);
+    net.clients[0].sync.add_document(second, new_doc("第二项"));
+    net.send_local_changes(0);
+    net.run_until_quiescent(LIMIT);
+    net.clients[1].sync.open_document(second);
+    net.send_local_changes(1);
+    net.run_until_quiescent(LIMIT);
+    assert_eq!(heads(net.doc(1, &second)), heads(net.doc(0, &second)));
+
+    net.disconnect(1);
+    let (sent, received) = (net.clients[1].sent, net.clients[1].received);
+    net.connect(1);
+    net.run_until_quiescent(LIMIT);
+    let school = &net.clients[1];
+    // `join` goes through `connect`, not `sent`: two syncs up, `peer` plus two syncs down.
+    assert_eq!(school.sent - sent, 2);
+    assert_eq!(school.received - received, 3);
+    assert_eq!(heads(net.doc(1, &id)), heads(net.doc(0, &id)));
+}
+
+#[test]
+fn malformed_frames_get_an_error_and_others_keep_syncing() {
+    let (mut net, id) = office_and_school();
+    let school = net.clients[1].conn;
+    let stored_before = net.storage.clone();
+    let truncated = {
+        let mut doc = new_doc("x");
+        let mut state = automerge::sync::State::new();
+        let mut data = doc
+            .sync()
+            .generate_sync_message(&mut state)
+            .expect("message")
+            .encode();
+        data.truncate(data.len() / 2);
+        data
+    };
+    let bad_frames: Vec<Vec<u8>> = vec![
+        vec![0xff, 0xfe, 0x00],
+        wire::encode(&Message::Unknown {
+            type_name: "x".into(),
+            raw: ciborium::Value::Integer(5.into()),
+        }),
+        vec![0; wire::MAX_FRAME_BYTES + 1],
+        wire::encode(&Message::Sync(SyncData {
+            sender_id: PeerId::new("school-peer"),
+            target_id: PeerId::new(SERVER),
+            document_id: id,
+            data: truncated,
+        })),
+        wire::encode(&Message::Sync(SyncData {
+            sender_id: PeerId::new("school-peer"),
+            target_id: PeerId::new(SERVER),
+            document_id: id,
+            data: vec![0x42, 0xff, 0xff, 0xff],
+        })),
+    ];
+    let errors_before = net.clients[1].events.len();
+    for frame in bad_frames {
+        net.queue.push_back(Hop::ToServer(school, frame));
+    }
+    net.run_until_quiescent(LIMIT);
+    let errors = net.clients[1].events[errors_before..]
+        .iter()
+        .filter(|e| matches!(e, ClientEvent::Error { .. }))
+        .count();
+    // The unknown message (an integer, not a map) is an error too; every frame got one.
+    assert_eq!(errors, 5, "{:?}", &net.clients[1].events[errors_before..]);
+    assert_eq!(net.storage, stored_before);
+
+    // Both clients still sync.
+    net.edit(0, &id, "office_note", "still here");
+    net.edit(1, &id, "school_note", "me too");
+    net.send_local_changes(0);
+    net.send_local_changes(1);
+    net.run_until_quiescent(LIMIT);
+    assert_eq!(heads(net.doc(0, &id)), heads(net.doc(1, &id)));
+    assert_eq!(
+        text_at(net.doc(1, &id), "office_note").as_deref(),
+        Some("still here")
+    );
+}
+
+#[test]
+fn syncing_before_join_is_refused_and_closed() {
+    let mut net = Network::new();
+    let conn = ConnId(99);
+    net.server.connect(
+        conn,
+        User {
+            name: "x",
+            admin: true,
+        },
+    );
+    let effects = net.server.receive(
+        conn,
+        &wire::encode(&Message::Sync(SyncData {
+            sender_id: PeerId::new("x"),
+            target_id: PeerId::new(SERVER),
+            document_id: DocumentId([1; 16]),
+            data: vec![],
+        })),
+    );
+    assert!(
+        matches!(effects.last(), Some(Effect::Close { .. })),
+        "{effects:?}"
+    );
+    assert_eq!(net.server.loaded_documents().count(), 0);
+}
+
+#[test]
+fn a_restarted_server_serves_what_it_persisted() {
+    let (mut net, id) = office_and_school();
+    net.edit(1, &id, "school_note", "before the restart");
+    net.send_local_changes(1);
+    net.run_until_quiescent(LIMIT);
+    let before = heads(net.doc(1, &id));
+    net.restart_server();
+    assert_eq!(net.server.loaded_documents().count(), 0);
+
+    // A fresh client with nothing gets everything from storage.
+    let fresh = net.add_client("viewer", false);
+    net.clients[fresh].sync.open_document(id);
+    net.run_until_quiescent(LIMIT);
+    assert_eq!(heads(net.doc(fresh, &id)), before);
+    assert_eq!(
+        text_at(net.doc(fresh, &id), "school_note").as_deref(),
+        Some("before the restart")
+    );
+    let reloaded = net.server.document(&id).expect("loaded again");
+    assert_eq!(heads(reloaded), before);
+
+    // The old clients reconnect and keep going.
+    net.connect(0);
+    net.connect(1);
+    net.edit(0, &id, "office_note", "after the restart");
+    net.run_until_quiescent(LIMIT);
+    net.send_local_changes(0);
+    net.run_until_quiescent(LIMIT);
+    assert_eq!(heads(net.doc(1, &id)), heads(net.doc(0, &id)));
+    assert_eq!(heads(net.doc(fresh, &id)), heads(net.doc(0, &id)));
+}
+
+#[test]
+fn ephemeral_messages_reach_the_other_readers_only() {
+    let (mut net, id) = office_and_school();
+    let outsider = net.add_client("outsider", false);
+    net.run_until_quiescent(LIMIT);
+    let frame = wire::encode(&Message::Ephemeral {
+        sender_id: PeerId::new("office-peer"),
+        target_id: Some(PeerId::new(SERVER)),
+        document_id: id,
+        count: None,
+        session_id: Some("s".into()),
+        data: vec![1, 2],
+    });
+    let effects = net.server.receive(net.clients[0].conn, &frame);
+    let targets: Vec<ConnId> = effects
+        .iter()
+        .filter_map(|e| match e {
+            Effect::Send { conn, .. } => Some(*conn),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(targets, vec![net.clients[1].conn]);
+    assert!(!targets.contains(&net.clients[outsider].conn));
+}
+
+#[test]
+fn documents_are_loaded_once_and_frames_wait_for_them() {
+    let (mut net, id) = office_and_school();
+    net.restart_server();
+    net.connect(0);
+    net.connect(1);
+    net.run_until_quiescent(LIMIT);
+    let loads = net
+        .log
+        .iter()
+        .rev()
+        .take_while(|e| !matches!(e, Effect::Persist { .. }))
+        .filter(|e| matches!(e, Effect::LoadDocument { doc } if *doc == id))
+        .count();
+    assert_eq!(loads, 1);
+    assert_eq!(heads(net.doc(0, &id)), heads(net.doc(1, &id)));
+}
