@@ -1,6 +1,6 @@
 //! Calls to the server's JSON API.
 
-use gloo::net::http::Request;
+use gloo::net::http::{Request, Response};
 use rectify_shared::api::{ErrorBody, ItemSummary, LoginRequest, LoginResponse};
 
 /// Why a call failed, in the terms the UI needs.
@@ -17,18 +17,7 @@ pub async fn login(username: String, password: String) -> Result<LoginResponse, 
     let request = Request::post("/api/login")
         .json(&body)
         .map_err(|_| ApiFailure::Network)?;
-    let response = request.send().await.map_err(|_| ApiFailure::Network)?;
-    if response.ok() {
-        response.json().await.map_err(|_| ApiFailure::Network)
-    } else {
-        let status = response.status();
-        let message = response
-            .json::<ErrorBody>()
-            .await
-            .map(|e| e.message)
-            .unwrap_or_default();
-        Err(ApiFailure::Refused { status, message })
-    }
+    read_json(request.send().await).await
 }
 
 /// The items the logged-in user may read.
@@ -36,17 +25,24 @@ pub async fn items(token: &str) -> Result<Vec<ItemSummary>, ApiFailure> {
     let response = Request::get("/api/items")
         .header("Authorization", &format!("Bearer {token}"))
         .send()
-        .await
-        .map_err(|_| ApiFailure::Network)?;
+        .await;
+    read_json(response).await
+}
+
+/// The body of a successful response, or why there is none: the server's own message when
+/// it refused, `Network` when no usable answer came back.
+async fn read_json<T: serde::de::DeserializeOwned>(
+    response: Result<Response, gloo::net::Error>,
+) -> Result<T, ApiFailure> {
+    let response = response.map_err(|_| ApiFailure::Network)?;
     if response.ok() {
-        response.json().await.map_err(|_| ApiFailure::Network)
-    } else {
-        let status = response.status();
-        let message = response
-            .json::<ErrorBody>()
-            .await
-            .map(|e| e.message)
-            .unwrap_or_default();
-        Err(ApiFailure::Refused { status, message })
+        return response.json().await.map_err(|_| ApiFailure::Network);
     }
+    let status = response.status();
+    let message = response
+        .json::<ErrorBody>()
+        .await
+        .map(|e| e.message)
+        .unwrap_or_default();
+    Err(ApiFailure::Refused { status, message })
 }

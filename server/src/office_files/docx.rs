@@ -12,6 +12,7 @@
 use quick_xml::events::{BytesRef, Event};
 use quick_xml::name::{Namespace, ResolveResult};
 use quick_xml::reader::NsReader;
+use rectify_shared::import::cjk_numeral;
 use rectify_shared::report::{Item, Report, text};
 use std::io::{Cursor, Read, Write};
 use zip::ZipArchive;
@@ -596,52 +597,6 @@ fn narrative(item: &Item) -> String {
         .map(|(measure, i)| format!("{}是{measure}", cjk_numeral(i)))
         .collect::<Vec<_>>()
         .join("；")
-}
-
-/// `n` as a Chinese numeral the way reports write it (一, 十, 十一, 二十一, 一百零五), and
-/// digit by digit from 1000 on. The same as the importer's, which is private to its crate.
-fn cjk_numeral(n: u32) -> String {
-    const DIGITS: [char; 10] = ['零', '一', '二', '三', '四', '五', '六', '七', '八', '九'];
-    let digit = |d: u32| DIGITS[(d % 10) as usize];
-    // 10..=99: 十, 十一, 二十一.
-    let tens = |n: u32, out: &mut String| {
-        if n >= 20 {
-            out.push(digit(n / 10));
-        }
-        out.push('十');
-        if !n.is_multiple_of(10) {
-            out.push(digit(n));
-        }
-    };
-    let mut out = String::new();
-    match n {
-        0..=9 => out.push(digit(n)),
-        10..=99 => tens(n, &mut out),
-        100..=999 => {
-            out.push(digit(n / 100));
-            out.push('百');
-            match n % 100 {
-                0 => {}
-                rest @ 1..=9 => {
-                    out.push('零');
-                    out.push(digit(rest));
-                }
-                rest => {
-                    // After a hundred, 十 takes its 一: 一百一十.
-                    if rest < 20 {
-                        out.push('一');
-                    }
-                    tens(rest, &mut out);
-                }
-            }
-        }
-        _ => {
-            for d in n.to_string().bytes().map(|b| u32::from(b - b'0')) {
-                out.push(if d == 0 { '〇' } else { digit(d) });
-            }
-        }
-    }
-    out
 }
 
 fn core_properties(report: &Report, title: Option<&str>) -> String {

@@ -30,6 +30,7 @@ pub(crate) mod numerals;
 mod wording;
 
 pub use decode::decode;
+pub use numerals::cjk_numeral;
 
 use crate::report::{CampaignHeader, Report};
 use lines::{Kind, SourceLine, classify, source_lines};
@@ -148,8 +149,8 @@ pub fn parse(text: &str) -> Result<Imported, ImportError> {
                 lines[i].number,
                 format!(
                     "section {} also has 整改情况/整改进度 lines: only section {} was imported",
-                    numerals::cjk_numeral(section.number),
-                    numerals::cjk_numeral(sections[chosen].number),
+                    cjk_numeral(section.number),
+                    cjk_numeral(sections[chosen].number),
                 ),
             ));
         }

@@ -72,7 +72,7 @@ pub(crate) fn parse_cjk_numeral(s: &str) -> Option<u32> {
 
 /// Writes `n` as a Chinese numeral the way reports do: 一, 十, 十一, 二十一, 一百零五.
 /// From 1000 on it writes digit by digit (一〇〇〇), which [`parse_cjk_numeral`] reads back.
-pub(crate) fn cjk_numeral(n: u32) -> String {
+pub fn cjk_numeral(n: u32) -> String {
     const DIGITS: [char; 10] = ['零', '一', '二', '三', '四', '五', '六', '七', '八', '九'];
     let digit = |d: u32| DIGITS[(d % 10) as usize];
     let mut out = String::new();

@@ -15,8 +15,6 @@
 //!
 //! [`decode`] never panics and refuses frames over [`MAX_FRAME_BYTES`].
 
-use std::fmt;
-
 use ciborium::Value;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
@@ -32,39 +30,12 @@ pub const PROTOCOL_VERSION: &str = "1";
 /// CBOR nesting deeper than this is refused, so hostile input cannot exhaust the stack.
 const MAX_NESTING: usize = 64;
 
-macro_rules! string_newtype {
-    ($(#[$doc:meta])* $name:ident) => {
-        $(#[$doc])*
-        #[derive(
-            Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
-        )]
-        #[serde(transparent)]
-        pub struct $name(pub String);
-
-        impl $name {
-            pub fn new(value: impl Into<String>) -> Self {
-                Self(value.into())
-            }
-
-            pub fn as_str(&self) -> &str {
-                &self.0
-            }
-        }
-
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(&self.0)
-            }
-        }
-    };
-}
-
-string_newtype!(
+crate::ids::string_id!(
     /// A repo's peer id: random per automerge-repo `Repo` instance (per page load). Only the
     /// server's own peer id is stable.
     PeerId
 );
-string_newtype!(
+crate::ids::string_id!(
     /// A repo's storage id: a UUID a peer with storage keeps for good. Clients key their saved
     /// sync state by the server's storage id, so the server's must survive restarts.
     StorageId
