@@ -215,9 +215,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
             output,
             campaign,
         } => {
-            let storage = storage::open_data_dir(&data.data).await?;
-            let record = campaigns::choose_campaign(storage.as_ref(), campaign.as_deref()).await?;
-            let loaded = campaigns::load_campaign(storage.as_ref(), record).await?;
+            let loaded = load_chosen_campaign(&data.data, campaign.as_deref()).await?;
             let rows = loaded.ledger_rows();
             let bytes = match format {
                 LedgerFormat::Csv => ledger::to_csv(&rows).into_bytes(),
@@ -246,9 +244,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
             output,
             campaign,
         } => {
-            let storage = storage::open_data_dir(&data.data).await?;
-            let record = campaigns::choose_campaign(storage.as_ref(), campaign.as_deref()).await?;
-            let loaded = campaigns::load_campaign(storage.as_ref(), record).await?;
+            let loaded = load_chosen_campaign(&data.data, campaign.as_deref()).await?;
             let report = loaded.report();
             let bytes = match format {
                 ReportFormat::Txt => rectify_shared::report::text::build(&report).into_bytes(),
@@ -265,6 +261,16 @@ async fn run(command: Command) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// The campaign named by `--campaign` (or the newest), with all its items.
+async fn load_chosen_campaign(
+    data: &Path,
+    campaign: Option<&str>,
+) -> anyhow::Result<campaigns::LoadedCampaign> {
+    let storage = storage::open_data_dir(data).await?;
+    let record = campaigns::choose_campaign(storage.as_ref(), campaign).await?;
+    campaigns::load_campaign(storage.as_ref(), record).await
 }
 
 /// Reads a report (.docx or text), shows what it holds and what looks odd, and stores it
@@ -365,10 +371,7 @@ async fn serve(data: PathBuf, listen: SocketAddr, web_root: PathBuf) -> anyhow::
     if !web_root.join("index.html").is_file() {
         tracing::warn!(path = %web_root.display(), "no web client bundle there; build it with `cargo xtask build`");
     }
-    let state = AppState {
-        storage,
-        web_root: Some(web_root),
-    };
+    let state = AppState::new(storage, Some(web_root)).await?;
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("cannot listen on {listen} (is another server running there? choose another with --listen)"))?;
