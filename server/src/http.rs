@@ -4,6 +4,7 @@
 use crate::accounts;
 use crate::error::ApiError;
 use crate::storage::{Storage, UserRecord};
+use crate::sync_ws::{self, SyncHub};
 use crate::web;
 use axum::extract::{FromRef, FromRequestParts, State};
 use axum::http::header::{AUTHORIZATION, HeaderValue, X_CONTENT_TYPE_OPTIONS};
@@ -24,6 +25,22 @@ pub struct AppState {
     pub storage: Arc<dyn Storage>,
     /// The built client bundle (`index.html`, `assets/` …), if any.
     pub web_root: Option<PathBuf>,
+    /// The sync server behind `GET /sync`.
+    pub sync: Arc<SyncHub>,
+}
+
+impl AppState {
+    pub async fn new(
+        storage: Arc<dyn Storage>,
+        web_root: Option<PathBuf>,
+    ) -> anyhow::Result<AppState> {
+        let sync = Arc::new(SyncHub::open(storage.as_ref()).await?);
+        Ok(AppState {
+            storage,
+            web_root,
+            sync,
+        })
+    }
 }
 
 pub fn app(state: AppState) -> Router {
@@ -32,6 +49,7 @@ pub fn app(state: AppState) -> Router {
         .route("/api/login", post(login))
         .route("/api/me", get(me))
         .route("/api/items", get(items))
+        .route("/sync", get(sync_ws::sync_handler))
         .route("/api/{*rest}", any(api_not_found))
         .route("/healthz", get(|| async { "ok" }))
         .with_state(state);

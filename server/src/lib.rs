@@ -3,6 +3,7 @@
 //!
 //! - [`cli`]: the `rectify` command line (`serve`, `demo`, `user` …).
 //! - [`http`]: [`http::app`] builds the axum router from an [`http::AppState`]; tests call it directly.
+//! - [`sync_ws`]: `GET /sync`, the automerge-repo WebSocket protocol for the sans-IO sync core.
 //! - [`web`]: serving the built client (content types, cache headers, pre-compressed files).
 //! - [`storage`]: the [`storage::Storage`] trait and its SQLite implementation.
 //! - [`campaigns`]: importing a report into documents; loading them for the ledger and report.
@@ -19,4 +20,5 @@ pub mod error;
 pub mod http;
 pub mod office_files;
 pub mod storage;
+pub mod sync_ws;
 pub mod web;

@@ -33,13 +33,10 @@ async fn test_app(web_root: Option<&Path>) -> (Router, tempfile::TempDir) {
     let data = tempfile::tempdir().unwrap();
     let storage = storage::open_data_dir(data.path()).await.unwrap();
     demo::create_demo(storage.as_ref(), PASSWORD).await.unwrap();
-    (
-        app(AppState {
-            storage,
-            web_root: web_root.map(Path::to_owned),
-        }),
-        data,
-    )
+    let state = AppState::new(storage, web_root.map(Path::to_owned))
+        .await
+        .unwrap();
+    (app(state), data)
 }
 
 struct Reply {

@@ -3,10 +3,11 @@
 
 use anyhow::{Context, Result, bail};
 use rectify_server::http::{AppState, app};
-use rectify_server::storage;
+use rectify_server::storage::{self, Storage};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// The password of every demo account in tests.
@@ -31,6 +32,7 @@ pub fn web_root() -> PathBuf {
 pub struct TestServer {
     pub addr: SocketAddr,
     pub data: tempfile::TempDir,
+    pub storage: Arc<dyn Storage>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
@@ -42,7 +44,9 @@ impl TestServer {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let router = app(AppState { storage, web_root });
+        let state = AppState::new(storage, web_root).await?;
+        let storage = Arc::clone(&state.storage);
+        let router = app(state);
         tokio::spawn(async move {
             let _ = axum::serve(listener, router)
                 .with_graceful_shutdown(async {
@@ -53,12 +57,25 @@ impl TestServer {
         Ok(TestServer {
             addr,
             data,
+            storage,
             shutdown: Some(tx),
         })
     }
 
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{}", self.addr, path)
+    }
+
+    /// A bearer token for a demo account (logged in through the same code as `/api/login`).
+    pub async fn token(&self, username: &str) -> Result<String> {
+        let request = rectify_shared::api::LoginRequest {
+            username: username.to_owned(),
+            password: TEST_PASSWORD.to_owned(),
+        };
+        let login = rectify_server::accounts::login(self.storage.as_ref(), request)
+            .await
+            .map_err(|err| anyhow::anyhow!("login as {username}: {err}"))?;
+        Ok(login.token)
     }
 }
 

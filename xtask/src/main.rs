@@ -142,6 +142,7 @@ fn test() -> Result<()> {
         tools::ensure_wasm_target()?;
         tools::ensure_wasm_opt(&root)?;
         tools::ensure_chromium()?;
+        tools::ensure_node_test_packages(&root)?;
         tools::ensure_nextest()
     })?;
     timed("fmt", &mut || {

@@ -126,3 +126,24 @@ pub fn ensure_nextest() -> Result<()> {
     step("installing cargo-nextest (cargo install cargo-nextest --locked)");
     run_cmd(Command::new("cargo").args(["install", "cargo-nextest", "--locked"]))
 }
+
+/// The npm packages of the Node tests (stock automerge-repo clients), from
+/// `tests/node/package-lock.json`.
+pub fn ensure_node_test_packages(root: &Path) -> Result<()> {
+    if root
+        .join("tests/node/node_modules/@automerge/automerge-repo")
+        .is_dir()
+    {
+        return Ok(());
+    }
+    if !succeeds(Command::new("node").arg("--version"))
+        || !succeeds(Command::new("npm").arg("--version"))
+    {
+        bail!(
+            "node and npm were not found. The tests run stock automerge-repo clients on Node.js: \
+             install Node.js 20 or newer with npm (Debian: `apt-get install nodejs npm`)."
+        );
+    }
+    step("installing the Node tests' packages: npm ci in tests/node (automerge-repo, locked)");
+    run_cmd(Command::new("npm").args(["ci", "--prefix", "tests/node", "--no-audit", "--no-fund"]))
+}

@@ -78,6 +78,12 @@ pub enum Write {
         kind: String,
         created_at_ms: i64,
     },
+    /// Creates the document's row unless it exists (for documents announced over sync).
+    EnsureDocument {
+        id: DocumentId,
+        kind: String,
+        created_at_ms: i64,
+    },
     /// Automerge bytes (a full save or an incremental one) to append to a document.
     AppendChunk {
         document: DocumentId,
@@ -88,6 +94,18 @@ pub enum Write {
     Campaign(CampaignRecord),
     /// Insert or replace an item's index row.
     Item(ItemRecord),
+    /// Keep a refused change.
+    Quarantine(QuarantineRecord),
+}
+
+/// A change the policy refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QuarantineRecord {
+    pub document: DocumentId,
+    pub username: Username,
+    pub reason: String,
+    pub change_bytes: Vec<u8>,
+    pub received_at_ms: i64,
 }
 
 /// Errors of the storage layer.
@@ -131,6 +149,12 @@ pub trait Storage: Send + Sync + std::fmt::Debug {
     async fn document_chunks(&self, id: &DocumentId) -> StorageResult<Option<Vec<Vec<u8>>>>;
     async fn campaigns(&self) -> StorageResult<Vec<CampaignRecord>>;
     async fn items(&self, campaign: &DocumentId) -> StorageResult<Vec<ItemRecord>>;
+    /// A refused change count per document, newest first (for operators).
+    async fn quarantined(&self, document: &DocumentId) -> StorageResult<Vec<QuarantineRecord>>;
+    /// A server setting (`peer_id`, `storage_id`), or `None`.
+    async fn meta(&self, key: &str) -> StorageResult<Option<String>>;
+    /// Sets a server setting unless it is set; returns the value that holds.
+    async fn init_meta(&self, key: &str, value: &str) -> StorageResult<String>;
 }
 
 /// Opens the storage for a data directory: SQLite at `DIR/rectify.db`.

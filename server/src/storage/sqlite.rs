@@ -1,8 +1,8 @@
 //! The embedded backend: one SQLite file in WAL mode.
 
 use super::{
-    CampaignRecord, ItemRecord, SessionRecord, Storage, StorageError, StorageResult, UnitRecord,
-    UserRecord, Write,
+    CampaignRecord, ItemRecord, QuarantineRecord, SessionRecord, Storage, StorageError,
+    StorageResult, UnitRecord, UserRecord, Write,
 };
 use async_trait::async_trait;
 use rectify_shared::ids::{DocumentId, UnitId, Username};
@@ -254,6 +254,34 @@ impl Storage for SqliteStorage {
                         .execute(&mut *tx)
                         .await?;
                 }
+                Write::EnsureDocument {
+                    id,
+                    kind,
+                    created_at_ms,
+                } => {
+                    sqlx::query(
+                        "INSERT INTO documents (id, kind, created_at_ms) VALUES (?, ?, ?)
+                         ON CONFLICT (id) DO NOTHING",
+                    )
+                    .bind(id.to_string())
+                    .bind(kind)
+                    .bind(created_at_ms)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                Write::Quarantine(q) => {
+                    sqlx::query(
+                        "INSERT INTO quarantine (document_id, username, reason, change_bytes, received_at_ms)
+                         VALUES (?, ?, ?, ?, ?)",
+                    )
+                    .bind(q.document.to_string())
+                    .bind(q.username.as_str())
+                    .bind(q.reason)
+                    .bind(q.change_bytes)
+                    .bind(q.received_at_ms)
+                    .execute(&mut *tx)
+                    .await?;
+                }
                 Write::AppendChunk {
                     document,
                     data,
@@ -340,5 +368,42 @@ impl Storage for SqliteStorage {
             .fetch_all(&self.pool)
             .await?;
         rows.iter().map(item_from_row).collect()
+    }
+
+    async fn quarantined(&self, document: &DocumentId) -> StorageResult<Vec<QuarantineRecord>> {
+        let rows = sqlx::query("SELECT * FROM quarantine WHERE document_id = ? ORDER BY id DESC")
+            .bind(document.to_string())
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(QuarantineRecord {
+                    document: document_id(row, "document_id")?,
+                    username: Username::new(row.try_get::<String, _>("username")?),
+                    reason: row.try_get("reason")?,
+                    change_bytes: row.try_get("change_bytes")?,
+                    received_at_ms: row.try_get("received_at_ms")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn meta(&self, key: &str) -> StorageResult<Option<String>> {
+        let row = sqlx::query("SELECT value FROM server_meta WHERE key = ?")
+            .bind(key)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(|row| row.try_get("value")).transpose()?)
+    }
+
+    async fn init_meta(&self, key: &str, value: &str) -> StorageResult<String> {
+        sqlx::query(
+            "INSERT INTO server_meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING",
+        )
+        .bind(key)
+        .bind(value)
+        .execute(&self.pool)
+        .await?;
+        Ok(self.meta(key).await?.unwrap_or_else(|| value.to_owned()))
     }
 }

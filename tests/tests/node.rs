@@ -1,0 +1,47 @@
+//! Stock `@automerge/automerge-repo` clients from npm (versions locked in
+//! `tests/node/package-lock.json`, installed by `cargo xtask test`) against our `/sync`.
+
+use rectify_tests::TestServer;
+use std::path::Path;
+use std::process::Command;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn stock_automerge_repo_clients_sync_through_the_server() -> anyhow::Result<()> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("node");
+    anyhow::ensure!(
+        dir.join("node_modules/@automerge/automerge-repo").is_dir(),
+        "the npm packages are missing in {}: run the tests with `cargo xtask test` (it runs `npm ci` there)",
+        dir.display()
+    );
+    let server = TestServer::start(None).await?;
+    let campaign = server.storage.campaigns().await?.remove(0);
+    let items = server.storage.items(&campaign.id).await?;
+    let mine = |r: &&rectify_server::storage::ItemRecord| r.units.iter().any(|u| u == "pszx1");
+    let shared = items.iter().find(mine).expect("an item of school1");
+    let other = items.iter().find(|r| !mine(r)).expect("an item of others");
+
+    let mut node = Command::new("node");
+    node.arg("--test")
+        .arg("--test-reporter=spec")
+        .arg("sync.test.mjs")
+        .current_dir(&dir)
+        .env("RECTIFY_WS", format!("ws://{}/sync", server.addr))
+        .env("TOKEN_OFFICE", server.token("office").await?)
+        .env("TOKEN_SCHOOL1", server.token("school1").await?)
+        .env("SCHOOL1_UNIT", "pszx1")
+        .env("DOC_SHARED", shared.id.to_string())
+        .env("DOC_OTHER", other.id.to_string());
+    // Run node off the async runtime: the server it talks to lives on this runtime.
+    let output = tokio::task::spawn_blocking(move || node.output()).await??;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "node --test failed:\n{stdout}\n{stderr}"
+    );
+    assert!(
+        stdout.contains("pass 3"),
+        "three node tests passed:\n{stdout}"
+    );
+    Ok(())
+}

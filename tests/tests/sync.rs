@@ -1,0 +1,253 @@
+//! `GET /sync` over real WebSockets on loopback, with our sans-IO client core: authentication,
+//! reading only what one may, changes that reach others durably, and refused changes.
+
+use automerge::ReadDoc;
+use automerge::transaction::Transactable;
+use futures_util::{SinkExt, StreamExt};
+use rectify_server::storage::ItemRecord;
+use rectify_shared::ids::{DocumentId, UnitId};
+use rectify_shared::model::{self, EditContext, ItemDoc, ItemEdit};
+use rectify_shared::policy::{Actor, Role};
+use rectify_shared::sync::client::{ClientEvent, SyncClient};
+use rectify_shared::sync::wire::PeerId;
+use rectify_tests::TestServer;
+use std::time::Duration;
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+/// A client: our sync core on a WebSocket.
+struct Client {
+    ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
+    core: SyncClient,
+    events: Vec<ClientEvent>,
+}
+
+impl Client {
+    async fn connect(server: &TestServer, username: &str) -> anyhow::Result<Client> {
+        let token = server.token(username).await?;
+        let url = format!("ws://{}/sync?token={token}", server.addr);
+        let (ws, _) = tokio_tungstenite::connect_async(url).await?;
+        let mut client = Client {
+            ws,
+            core: SyncClient::new(PeerId::new(format!("test-{username}")), None),
+            events: Vec::new(),
+        };
+        let join = client.core.connect();
+        client.send(vec![join]).await?;
+        client.settle().await?;
+        anyhow::ensure!(
+            client
+                .events
+                .iter()
+                .any(|e| matches!(e, ClientEvent::Connected { .. })),
+            "no peer message after join: {:?}",
+            client.events
+        );
+        Ok(client)
+    }
+
+    async fn send(&mut self, frames: Vec<Vec<u8>>) -> anyhow::Result<()> {
+        for frame in frames {
+            self.ws.send(Message::Binary(frame.into())).await?;
+        }
+        Ok(())
+    }
+
+    /// Sends what the core has to say, then answers the server until it is quiet for a
+    /// moment (bounded: at most 10 s and 1000 frames).
+    async fn settle(&mut self) -> anyhow::Result<()> {
+        let frames = self.core.poll();
+        self.send(frames).await?;
+        for _ in 0..1000 {
+            let next = tokio::time::timeout(Duration::from_millis(400), self.ws.next()).await;
+            let Ok(Some(message)) = next else {
+                return Ok(());
+            };
+            if let Message::Binary(bytes) = message? {
+                let (frames, events) = self.core.receive(&bytes);
+                self.events.extend(events);
+                self.send(frames).await?;
+            }
+        }
+        anyhow::bail!("the server never went quiet")
+    }
+
+    fn item(&self, id: &DocumentId) -> ItemDoc {
+        ItemDoc::load(self.core.document(id).expect("open")).expect("an item")
+    }
+}
+
+async fn items(server: &TestServer) -> anyhow::Result<Vec<ItemRecord>> {
+    let campaign = server.storage.campaigns().await?.remove(0);
+    Ok(server.storage.items(&campaign.id).await?)
+}
+
+fn assigned(records: &[ItemRecord], unit: &str) -> Vec<DocumentId> {
+    records
+        .iter()
+        .filter(|r| r.units.iter().any(|u| u == unit))
+        .map(|r| r.id)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn without_a_valid_token_the_upgrade_is_refused() -> anyhow::Result<()> {
+    let server = TestServer::start(None).await?;
+    for url in [
+        format!("ws://{}/sync", server.addr),
+        format!("ws://{}/sync?token=forged", server.addr),
+    ] {
+        match tokio_tungstenite::connect_async(&url).await {
+            Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+                assert_eq!(response.status(), 401, "{url}");
+            }
+            other => panic!("{url}: expected 401, got {other:?}"),
+        }
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_school_gets_its_items_and_only_those() -> anyhow::Result<()> {
+    let server = TestServer::start(None).await?;
+    let records = items(&server).await?;
+    let own = assigned(&records, "pszx1");
+    let other = records
+        .iter()
+        .find(|r| !r.units.iter().any(|u| u == "pszx1"))
+        .expect("an item of others")
+        .id;
+    let mut school = Client::connect(&server, "school1").await?;
+    school.core.open_document(own[0]);
+    school.core.open_document(other);
+    school.settle().await?;
+    let title = records
+        .iter()
+        .find(|r| r.id == own[0])
+        .map(|r| r.title.clone());
+    assert_eq!(Some(school.item(&own[0]).title.as_str().to_owned()), title);
+    assert!(
+        school.events.contains(&ClientEvent::Unavailable(other)),
+        "{:?}",
+        school.events
+    );
+    assert!(
+        school
+            .core
+            .document(&other)
+            .is_none_or(|d| d.keys(automerge::ROOT).next().is_none()),
+        "nothing of the other item arrived"
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_schools_edit_reaches_the_office_and_is_on_disk() -> anyhow::Result<()> {
+    let server = TestServer::start(None).await?;
+    let records = items(&server).await?;
+    let id = assigned(&records, "pszx1")[0];
+    let mut office = Client::connect(&server, "office").await?;
+    office.core.open_document(id);
+    office.settle().await?;
+    let mut school = Client::connect(&server, "school1").await?;
+    school.core.open_document(id);
+    school.settle().await?;
+
+    let ctx = EditContext {
+        actor: Actor {
+            role: Role::Unit,
+            unit: Some(UnitId::new("pszx1")),
+        },
+        user: "school1".into(),
+        now_ms: 1,
+    };
+    let edit = ItemEdit::UnitNarrative {
+        unit: "pszx1".into(),
+        text: "已建立食堂出入库台账。".into(),
+    };
+    model::apply(school.core.document_mut(&id).expect("open"), &ctx, edit)?;
+    school.settle().await?;
+    office.settle().await?;
+
+    assert_eq!(
+        office.item(&id).progress["pszx1"].narrative.as_str(),
+        "已建立食堂出入库台账。"
+    );
+    let stored = rectify_server::campaigns::load_document(server.storage.as_ref(), &id)
+        .await?
+        .expect("stored");
+    assert_eq!(
+        ItemDoc::load(&stored)?.progress["pszx1"].narrative.as_str(),
+        "已建立食堂出入库台账。"
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_school_cannot_change_the_title_and_everyone_keeps_syncing() -> anyhow::Result<()> {
+    let server = TestServer::start(None).await?;
+    let records = items(&server).await?;
+    let id = assigned(&records, "pszx1")[0];
+    let mut office = Client::connect(&server, "office").await?;
+    office.core.open_document(id);
+    office.settle().await?;
+    let mut school = Client::connect(&server, "school1").await?;
+    school.core.open_document(id);
+    school.settle().await?;
+    let title = office.item(&id).title.as_str().to_owned();
+
+    // A modified client writes the title directly.
+    let doc = school.core.document_mut(&id).expect("open");
+    let (_, title_obj) = doc.get(automerge::ROOT, "title")?.expect("a title");
+    doc.splice_text(&title_obj, 0, 0, "已解决：")?;
+    doc.commit();
+    school.settle().await?;
+    office.settle().await?;
+
+    assert!(
+        school
+            .events
+            .iter()
+            .any(|e| matches!(e, ClientEvent::Error { message, .. } if message.contains("title"))),
+        "the school is told: {:?}",
+        school.events
+    );
+    assert_eq!(
+        office.item(&id).title.as_str(),
+        title,
+        "the refused change was not relayed"
+    );
+    let stored = rectify_server::campaigns::load_document(server.storage.as_ref(), &id)
+        .await?
+        .expect("stored");
+    assert_eq!(ItemDoc::load(&stored)?.title.as_str(), title, "nor stored");
+    assert_eq!(
+        server.storage.quarantined(&id).await?.len(),
+        1,
+        "but kept in quarantine"
+    );
+
+    // The office keeps working on the same item and the school still receives it.
+    let ctx = EditContext {
+        actor: Actor {
+            role: Role::Office,
+            unit: None,
+        },
+        user: "office".into(),
+        now_ms: 2,
+    };
+    let feedback = ItemEdit::AddFeedback {
+        id: "f1".into(),
+        unit: Some("pszx1".into()),
+        text: "请补充佐证".into(),
+    };
+    model::apply(office.core.document_mut(&id).expect("open"), &ctx, feedback)?;
+    office.settle().await?;
+    school.settle().await?;
+    assert!(
+        school.item(&id).feedback.iter().any(|f| f.id == "f1"),
+        "the school still receives the office's changes"
+    );
+    Ok(())
+}
