@@ -158,3 +158,60 @@ fn dummy_hash() -> String {
         .get_or_init(|| hash_password(&new_token()).unwrap_or_default())
         .clone()
 }
+
+/// Failed logins allowed per account within [`THROTTLE_WINDOW_MS`] before further attempts
+/// are refused, right or wrong, until the window has passed.
+pub const MAX_FAILED_LOGINS: u32 = 5;
+pub const THROTTLE_WINDOW_MS: i64 = 10 * 60 * 1000;
+
+/// Counts failed logins per account name, in memory: guessing a password online takes
+/// hours per handful of tries. (Per-address limits belong in front of the server.)
+#[derive(Debug, Default)]
+pub struct LoginThrottle {
+    failures: std::sync::Mutex<std::collections::HashMap<String, (u32, i64)>>,
+}
+
+impl LoginThrottle {
+    fn key(username: &str) -> String {
+        username.trim().to_lowercase()
+    }
+
+    /// Refuses when the account has had too many failures in the current window.
+    pub fn check(&self, username: &str, now: i64) -> Result<(), ApiError> {
+        let failures = self
+            .failures
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        match failures.get(&Self::key(username)) {
+            Some(&(count, since))
+                if count >= MAX_FAILED_LOGINS && now - since < THROTTLE_WINDOW_MS =>
+            {
+                let minutes = (THROTTLE_WINDOW_MS - (now - since) + 59_999) / 60_000;
+                Err(ApiError::TooManyRequests(format!(
+                    "too many failed logins for this account; try again in {minutes} minute(s)"
+                )))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    pub fn failed(&self, username: &str, now: i64) {
+        let mut failures = self
+            .failures
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let entry = failures.entry(Self::key(username)).or_insert((0, now));
+        if now - entry.1 >= THROTTLE_WINDOW_MS {
+            *entry = (0, now);
+        }
+        entry.0 += 1;
+    }
+
+    pub fn succeeded(&self, username: &str) {
+        let mut failures = self
+            .failures
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        failures.remove(&Self::key(username));
+    }
+}

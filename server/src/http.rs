@@ -27,6 +27,8 @@ pub struct AppState {
     pub web_root: Option<PathBuf>,
     /// The sync server behind `GET /sync`.
     pub sync: Arc<SyncHub>,
+    /// Failed logins per account.
+    pub login_throttle: Arc<accounts::LoginThrottle>,
 }
 
 impl AppState {
@@ -39,6 +41,7 @@ impl AppState {
             storage,
             web_root,
             sync,
+            login_throttle: Arc::default(),
         })
     }
 }
@@ -63,9 +66,20 @@ async fn login(
     State(state): State<AppState>,
     Json(request): Json<LoginRequest>,
 ) -> Result<Json<LoginResponse>, ApiError> {
-    accounts::login(state.storage.as_ref(), request)
-        .await
-        .map(Json)
+    let username = request.username.clone();
+    let now = accounts::now_ms();
+    state.login_throttle.check(&username, now)?;
+    match accounts::login(state.storage.as_ref(), request).await {
+        Ok(response) => {
+            state.login_throttle.succeeded(&username);
+            Ok(Json(response))
+        }
+        Err(err @ ApiError::Unauthorized(_)) => {
+            state.login_throttle.failed(&username, now);
+            Err(err)
+        }
+        Err(err) => Err(err),
+    }
 }
 
 async fn me(CurrentUser(user): CurrentUser) -> Json<serde_json::Value> {

@@ -271,3 +271,28 @@ async fn login_gives_a_token_that_works_and_bad_logins_are_refused() {
         );
     }
 }
+
+#[tokio::test]
+async fn failed_logins_are_throttled_per_account() {
+    let (app, _data) = test_app(None).await;
+    for attempt in 1..=5 {
+        let reply = login(&app, "school1", "wrong-password").await;
+        assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "attempt {attempt}");
+    }
+    // Now even the right password waits, with a message saying how long.
+    let throttled = login(&app, "School1 ", PASSWORD).await;
+    assert_eq!(throttled.status, StatusCode::TOO_MANY_REQUESTS);
+    let body: serde_json::Value = serde_json::from_slice(&throttled.body).unwrap();
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("try again in 10 minute(s)"),
+        "{body}"
+    );
+    // Other accounts are not affected.
+    assert_eq!(
+        login(&app, "school2", PASSWORD).await.status,
+        StatusCode::OK
+    );
+}
