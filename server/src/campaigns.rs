@@ -47,6 +47,29 @@ pub fn item_record(id: DocumentId, campaign: DocumentId, item: &ItemDoc, now: i6
     }
 }
 
+/// Adds the writes that create a new document holding `value` to `batch`; returns its id.
+fn new_document<T: autosurgeon::Reconcile>(
+    batch: &mut Vec<Write>,
+    value: &T,
+    kind: &str,
+    user: &str,
+    now: i64,
+) -> Result<DocumentId> {
+    let id = new_document_id();
+    let mut doc = model::create_document(value, user, now)?;
+    batch.push(Write::NewDocument {
+        id,
+        kind: kind.to_owned(),
+        created_at_ms: now,
+    });
+    batch.push(Write::AppendChunk {
+        document: id,
+        data: doc.save(),
+        created_at_ms: now,
+    });
+    Ok(id)
+}
+
 /// What an import did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ImportOutcome {
@@ -101,18 +124,7 @@ pub async fn import_report(
             record.id
         }
         None => {
-            let id = new_document_id();
-            let mut doc = model::create_document(&imported_campaign, user, now)?;
-            batch.push(Write::NewDocument {
-                id,
-                kind: "campaign".into(),
-                created_at_ms: now,
-            });
-            batch.push(Write::AppendChunk {
-                document: id,
-                data: doc.save(),
-                created_at_ms: now,
-            });
+            let id = new_document(&mut batch, &imported_campaign, "campaign", user, now)?;
             batch.push(Write::Campaign(CampaignRecord {
                 id,
                 natural_key,
@@ -173,18 +185,7 @@ pub async fn import_report(
                         }
                     }
                     None => {
-                        let id = new_document_id();
-                        let mut doc = model::create_document(&imported, user, now)?;
-                        batch.push(Write::NewDocument {
-                            id,
-                            kind: "item".into(),
-                            created_at_ms: now,
-                        });
-                        batch.push(Write::AppendChunk {
-                            document: id,
-                            data: doc.save(),
-                            created_at_ms: now,
-                        });
+                        let id = new_document(&mut batch, &imported, "item", user, now)?;
                         batch.push(Write::Item(item_record(id, campaign_id, &imported, now)));
                         outcome.items_created += 1;
                     }

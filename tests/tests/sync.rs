@@ -78,6 +78,20 @@ impl Client {
     }
 }
 
+/// The office and school1, each connected with `id` open and synced.
+async fn office_and_school_on(
+    server: &TestServer,
+    id: DocumentId,
+) -> anyhow::Result<(Client, Client)> {
+    let mut office = Client::connect(server, "office").await?;
+    office.core.open_document(id);
+    office.settle().await?;
+    let mut school = Client::connect(server, "school1").await?;
+    school.core.open_document(id);
+    school.settle().await?;
+    Ok((office, school))
+}
+
 async fn items(server: &TestServer) -> anyhow::Result<Vec<ItemRecord>> {
     let campaign = server.storage.campaigns().await?.remove(0);
     Ok(server.storage.items(&campaign.id).await?)
@@ -147,12 +161,7 @@ async fn a_schools_edit_reaches_the_office_and_is_on_disk() -> anyhow::Result<()
     let server = TestServer::start(None).await?;
     let records = items(&server).await?;
     let id = assigned(&records, "pszx1")[0];
-    let mut office = Client::connect(&server, "office").await?;
-    office.core.open_document(id);
-    office.settle().await?;
-    let mut school = Client::connect(&server, "school1").await?;
-    school.core.open_document(id);
-    school.settle().await?;
+    let (mut office, mut school) = office_and_school_on(&server, id).await?;
 
     let ctx = EditContext {
         actor: Actor {
@@ -189,12 +198,7 @@ async fn a_school_cannot_change_the_title_and_everyone_keeps_syncing() -> anyhow
     let server = TestServer::start(None).await?;
     let records = items(&server).await?;
     let id = assigned(&records, "pszx1")[0];
-    let mut office = Client::connect(&server, "office").await?;
-    office.core.open_document(id);
-    office.settle().await?;
-    let mut school = Client::connect(&server, "school1").await?;
-    school.core.open_document(id);
-    school.settle().await?;
+    let (mut office, mut school) = office_and_school_on(&server, id).await?;
     let title = office.item(&id).title.as_str().to_owned();
 
     // A modified client writes the title directly.
