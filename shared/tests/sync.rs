@@ -177,7 +177,7 @@ impl Network {
                     }
                 }
                 Effect::LoadDocument { doc } => self.pending_loads.push_back(doc),
-                Effect::Persist { doc, chunk } => {
+                Effect::Persist { doc, chunk, .. } => {
                     self.storage.entry(doc).or_default().extend(chunk);
                 }
                 Effect::Quarantine {
@@ -614,4 +614,77 @@ fn documents_are_loaded_once_and_frames_wait_for_them() {
         .count();
     assert_eq!(loads, 1);
     assert_eq!(heads(net.doc(0, &id)), heads(net.doc(1, &id)));
+}
+
+#[test]
+fn idle_documents_are_evicted_and_open_peers_still_get_changes() {
+    let (mut net, id) = office_and_school();
+    let mark = net.server.clock();
+    // Nothing touched the document since `mark`... except what happened before it.
+    assert_eq!(net.server.evict_idle(mark), 0, "used at the mark itself");
+    net.edit(0, &id, "office_note", "touch");
+    net.send_local_changes(0);
+    net.run_until_quiescent(LIMIT);
+    let mark = net.server.clock() + 1;
+    assert_eq!(net.server.evict_idle(mark), 1);
+    assert!(net.server.document(&id).is_none(), "out of memory");
+    assert_eq!(net.server.loaded_documents().count(), 0);
+
+    // The school, which still has it open, edits: it is loaded again from storage...
+    net.log.clear();
+    net.edit(1, &id, "school_note", "after eviction");
+    net.send_local_changes(1);
+    net.run_until_quiescent(LIMIT);
+    assert!(
+        net.log
+            .iter()
+            .any(|e| matches!(e, Effect::LoadDocument { doc } if *doc == id))
+    );
+    // ...and the office, subscribed before the eviction, still receives the change.
+    assert_eq!(
+        text_at(net.doc(0, &id), "school_note").as_deref(),
+        Some("after eviction")
+    );
+    assert_eq!(heads(net.doc(0, &id)), heads(net.doc(1, &id)));
+    assert!(net.quarantine.is_empty());
+}
+
+#[test]
+fn an_evicted_document_without_peers_is_forgotten() {
+    let (mut net, id) = office_and_school();
+    net.disconnect(0);
+    net.disconnect(1);
+    assert_eq!(net.server.evict_idle(net.server.clock() + 1), 1);
+    assert_eq!(net.server.loaded_documents().count(), 0);
+    assert_eq!(net.server.evict_idle(net.server.clock() + 1), 0);
+    // A new reader loads it from storage.
+    let reader = net.add_client("reader", false);
+    net.clients[reader].sync.open_document(id);
+    net.send_local_changes(reader);
+    net.run_until_quiescent(LIMIT);
+    assert_eq!(
+        text_at(net.doc(reader, &id), "title").as_deref(),
+        Some("整改任务")
+    );
+}
+
+#[test]
+fn a_refused_peer_stays_read_only_across_eviction() {
+    let (mut net, id) = office_and_school();
+    net.edit(1, &id, "title", "篡改");
+    net.send_local_changes(1);
+    net.run_until_quiescent(LIMIT);
+    assert_eq!(net.quarantine.len(), 1);
+    net.server.evict_idle(net.server.clock() + 1);
+    // The office's change reloads the document; the school is pushed to but not asked again
+    // for the refused change, so it is not quarantined twice and the exchange goes quiet.
+    net.edit(0, &id, "office_note", "继续");
+    net.send_local_changes(0);
+    let frames = net.run_until_quiescent(LIMIT);
+    assert!(frames < 20, "{frames} frames");
+    assert_eq!(net.quarantine.len(), 1);
+    assert_eq!(
+        text_at(net.doc(1, &id), "office_note").as_deref(),
+        Some("继续")
+    );
 }

@@ -40,6 +40,10 @@
 //! answers with [`SyncServer::document_loaded`]. A `sync` for a document storage does not know is
 //! a client announcing a new document, allowed only by [`Gate::may_create`]. Every document is
 //! made or loaded through [`model::new_automerge`] / [`model::load_automerge`].
+//!
+//! Memory stays bounded with many documents: the driver calls [`SyncServer::evict_idle`] now
+//! and then, which drops documents no frame has touched for a while. Peers that had one open stay
+//! subscribed (and stay read-only if they were), and get its changes once it is loaded again.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -87,8 +91,12 @@ pub enum Effect {
     /// Load a document's stored bytes and call [`SyncServer::document_loaded`].
     LoadDocument { doc: DocumentId },
     /// Append these Automerge bytes (changes, loadable with `load_incremental`) to the stored
-    /// document, durably, before executing the next effect.
-    Persist { doc: DocumentId, chunk: Vec<u8> },
+    /// document, durably, before executing the next effect. `changes` counts them (for metrics).
+    Persist {
+        doc: DocumentId,
+        chunk: Vec<u8>,
+        changes: usize,
+    },
     /// A change the policy refused: keep it for inspection (who, when, which document, why).
     Quarantine {
         conn: ConnId,
@@ -123,15 +131,25 @@ struct PeerDoc {
 struct Document {
     doc: AutoCommit,
     peers: BTreeMap<ConnId, PeerDoc>,
+    /// [`SyncServer::clock`] when a frame last touched it.
+    last_used: u64,
 }
+
+/// The peers that had a document open when it was evicted, each with whether its sync state
+/// was read-only. They are subscribed again (with fresh sync states) when it is next loaded, so
+/// they keep receiving its changes.
+type Subscribers = BTreeMap<ConnId, bool>;
 
 enum Slot {
     /// Waiting for [`SyncServer::document_loaded`]; frames for it wait here, in order.
     Loading {
         waiting: Vec<(ConnId, Ask, SyncData)>,
+        subscribers: Subscribers,
     },
     /// Boxed: an `AutoCommit` is some kilobytes even when empty.
     Ready(Box<Document>),
+    /// Evicted from memory while peers still had it open.
+    Dormant { subscribers: Subscribers },
 }
 
 /// The server side of the automerge-repo sync protocol, without IO.
@@ -141,6 +159,8 @@ pub struct SyncServer<G: Gate> {
     gate: G,
     conns: BTreeMap<ConnId, Connection<G::Peer>>,
     docs: HashMap<DocumentId, Slot>,
+    /// Counts frames and loads; documents remember it when used (see [`Self::evict_idle`]).
+    clock: u64,
 }
 
 impl<G: Gate> SyncServer<G> {
@@ -153,6 +173,7 @@ impl<G: Gate> SyncServer<G> {
             gate,
             conns: BTreeMap::new(),
             docs: HashMap::new(),
+            clock: 0,
         }
     }
 
@@ -178,12 +199,23 @@ impl<G: Gate> SyncServer<G> {
         self.conns.remove(&conn);
         for slot in self.docs.values_mut() {
             match slot {
-                Slot::Loading { waiting } => waiting.retain(|(c, _, _)| *c != conn),
+                Slot::Loading {
+                    waiting,
+                    subscribers,
+                } => {
+                    waiting.retain(|(c, _, _)| *c != conn);
+                    subscribers.remove(&conn);
+                }
                 Slot::Ready(document) => {
                     document.peers.remove(&conn);
                 }
+                Slot::Dormant { subscribers } => {
+                    subscribers.remove(&conn);
+                }
             }
         }
+        self.docs
+            .retain(|_, slot| !matches!(slot, Slot::Dormant { subscribers } if subscribers.is_empty()));
     }
 
     /// The number of connections.
@@ -193,29 +225,56 @@ impl<G: Gate> SyncServer<G> {
 
     /// The documents in memory (loaded or being loaded).
     pub fn loaded_documents(&self) -> impl Iterator<Item = &DocumentId> {
-        self.docs.keys()
+        self.docs
+            .iter()
+            .filter(|(_, slot)| !matches!(slot, Slot::Dormant { .. }))
+            .map(|(id, _)| id)
     }
 
     /// A loaded document, for inspection.
     pub fn document(&self, doc: &DocumentId) -> Option<&AutoCommit> {
         match self.docs.get(doc)? {
             Slot::Ready(document) => Some(&document.doc),
-            Slot::Loading { .. } => None,
+            Slot::Loading { .. } | Slot::Dormant { .. } => None,
         }
     }
 
-    /// Drops a loaded document from memory if no connection has it open. Everything accepted is
-    /// already persisted, so nothing is lost; it is loaded again when next asked for.
-    pub fn evict(&mut self, doc: &DocumentId) -> bool {
-        let idle = matches!(self.docs.get(doc), Some(Slot::Ready(d)) if d.peers.is_empty());
-        if idle {
-            self.docs.remove(doc);
+    /// A logical clock that advances with every frame and load. The driver reads it at one
+    /// sweep and passes it to [`Self::evict_idle`] at the next, so the core needs no time.
+    pub fn clock(&self) -> u64 {
+        self.clock
+    }
+
+    /// Drops from memory every loaded document no frame has touched since `clock` (an earlier
+    /// [`Self::clock`]). Everything accepted is already persisted, so nothing is lost: a document
+    /// is loaded again when next asked for, and peers that had it open are subscribed again
+    /// then (with fresh sync states, which costs a round trip). Returns how many were evicted.
+    pub fn evict_idle(&mut self, clock: u64) -> usize {
+        let idle: Vec<DocumentId> = self
+            .docs
+            .iter()
+            .filter(|(_, slot)| matches!(slot, Slot::Ready(d) if d.last_used < clock))
+            .map(|(id, _)| *id)
+            .collect();
+        for id in &idle {
+            let Some(Slot::Ready(document)) = self.docs.remove(id) else {
+                continue;
+            };
+            let subscribers: Subscribers = document
+                .peers
+                .iter()
+                .map(|(conn, peer)| (*conn, peer.state.read_only))
+                .collect();
+            if !subscribers.is_empty() {
+                self.docs.insert(*id, Slot::Dormant { subscribers });
+            }
         }
-        idle
+        idle.len()
     }
 
     /// One frame from a connection. Frames from unknown connections are ignored.
     pub fn receive(&mut self, conn: ConnId, bytes: &[u8]) -> Vec<Effect> {
+        self.clock += 1;
         let mut out = Vec::new();
         let Some(connection) = self.conns.get_mut(&conn) else {
             return out;
@@ -312,9 +371,17 @@ impl<G: Gate> SyncServer<G> {
     /// The driver's answer to [`Effect::LoadDocument`]: the stored bytes, or `None` when storage
     /// has no such document. Runs the frames that waited for it.
     pub fn document_loaded(&mut self, doc: DocumentId, stored: Option<&[u8]>) -> Vec<Effect> {
+        self.clock += 1;
         let mut out = Vec::new();
-        let Some(Slot::Loading { waiting }) = self.docs.remove(&doc) else {
+        if !matches!(self.docs.get(&doc), Some(Slot::Loading { .. })) {
             // Not asked for (or already answered): a stale answer must not replace live state.
+            return out;
+        }
+        let Some(Slot::Loading {
+            waiting,
+            subscribers,
+        }) = self.docs.remove(&doc)
+        else {
             return out;
         };
         let loaded = match stored {
@@ -324,9 +391,19 @@ impl<G: Gate> SyncServer<G> {
         };
         match loaded {
             Ok(automerge) => {
+                let peers = subscribers
+                    .into_iter()
+                    .filter(|(conn, _)| self.conns.contains_key(conn))
+                    .map(|(conn, read_only)| {
+                        let mut peer = PeerDoc::default();
+                        peer.state.set_read_only(read_only);
+                        (conn, peer)
+                    })
+                    .collect();
                 let document = Document {
                     doc: automerge,
-                    peers: BTreeMap::new(),
+                    peers,
+                    last_used: self.clock,
                 };
                 self.docs.insert(doc, Slot::Ready(Box::new(document)));
                 for (conn, ask, data) in waiting {
@@ -337,6 +414,9 @@ impl<G: Gate> SyncServer<G> {
                 // Storage holds bytes Automerge can't read: tell the peers, keep serving others;
                 // the next request tries again.
                 let text = format!("document {doc} could not be loaded: {e}");
+                if !subscribers.is_empty() {
+                    self.docs.insert(doc, Slot::Dormant { subscribers });
+                }
                 for (conn, _, _) in waiting {
                     if let Some(connection) = self.conns.get(&conn) {
                         out.push(error_frame(
@@ -355,20 +435,21 @@ impl<G: Gate> SyncServer<G> {
 
     /// A `request` or `sync` from a joined peer: run it, queue it, or start loading.
     fn route(&mut self, conn: ConnId, ask: Ask, data: SyncData, out: &mut Vec<Effect>) {
-        match self.docs.get_mut(&data.document_id) {
-            Some(Slot::Ready(_)) => self.sync_ready(conn, ask, &data, out),
-            Some(Slot::Loading { waiting }) => waiting.push((conn, ask, data)),
-            None => {
-                let doc = data.document_id;
-                self.docs.insert(
-                    doc,
-                    Slot::Loading {
-                        waiting: vec![(conn, ask, data)],
-                    },
-                );
-                out.push(Effect::LoadDocument { doc });
-            }
-        }
+        let doc = data.document_id;
+        let subscribers = match self.docs.get_mut(&doc) {
+            Some(Slot::Ready(_)) => return self.sync_ready(conn, ask, &data, out),
+            Some(Slot::Loading { waiting, .. }) => return waiting.push((conn, ask, data)),
+            Some(Slot::Dormant { subscribers }) => std::mem::take(subscribers),
+            None => Subscribers::new(),
+        };
+        self.docs.insert(
+            doc,
+            Slot::Loading {
+                waiting: vec![(conn, ask, data)],
+                subscribers,
+            },
+        );
+        out.push(Effect::LoadDocument { doc });
     }
 
     /// A sync message for a document in memory.
@@ -378,6 +459,7 @@ impl<G: Gate> SyncServer<G> {
             gate,
             conns,
             docs,
+            clock,
             ..
         } = self;
         let doc_id = data.document_id;
@@ -387,6 +469,7 @@ impl<G: Gate> SyncServer<G> {
         let Some(Slot::Ready(document)) = docs.get_mut(&doc_id) else {
             return;
         };
+        document.last_used = *clock;
         let who = &connection.info;
 
         // An empty document is one nobody has written: it exists only for its creator.
@@ -421,7 +504,11 @@ impl<G: Gate> SyncServer<G> {
         let outcome = receive(gate, who, &doc_id, &mut document.doc, &mut peer, message);
         match outcome {
             Ok(Received::Nothing) => {}
-            Ok(Received::Accepted { chunk }) => out.push(Effect::Persist { doc: doc_id, chunk }),
+            Ok(Received::Accepted { chunk, changes }) => out.push(Effect::Persist {
+                doc: doc_id,
+                chunk,
+                changes,
+            }),
             Ok(Received::Refused {
                 reason,
                 change_bytes,
@@ -507,7 +594,7 @@ enum Received {
     /// No new changes (or only changes still waiting for their dependencies).
     Nothing,
     /// Changes accepted and applied; `chunk` must be persisted before anyone sees them.
-    Accepted { chunk: Vec<u8> },
+    Accepted { chunk: Vec<u8>, changes: usize },
     /// Changes refused; the document is unchanged and the peer's state is now read-only.
     Refused {
         reason: String,
@@ -551,9 +638,10 @@ fn receive<G: Gate>(
     match gate.check_change(who, doc_id, doc, &candidate) {
         Ok(()) => {
             let chunk = candidate.save_after(&before);
+            let changes = candidate.get_changes(&before).len();
             *doc = candidate;
             peer.state = candidate_state;
-            Ok(Received::Accepted { chunk })
+            Ok(Received::Accepted { chunk, changes })
         }
         Err(reason) => {
             let change_bytes = candidate.save_after(&before);
