@@ -162,33 +162,60 @@ fn dummy_hash() -> String {
 /// Failed logins allowed per account within [`THROTTLE_WINDOW_MS`] before further attempts
 /// are refused, right or wrong, until the window has passed.
 pub const MAX_FAILED_LOGINS: u32 = 5;
+/// Failed logins allowed per client address in the window: a school's staff share one
+/// address, so this is higher; it stops one machine from guessing across many accounts.
+pub const MAX_FAILED_LOGINS_PER_ADDRESS: u32 = 30;
 pub const THROTTLE_WINDOW_MS: i64 = 10 * 60 * 1000;
 
-/// Counts failed logins per account name, in memory: guessing a password online takes
-/// hours per handful of tries. (Per-address limits belong in front of the server.)
-#[derive(Debug, Default)]
+/// Counts failed logins per key (an account name, or a client address), in memory: guessing
+/// a password online takes hours per handful of tries.
+#[derive(Debug)]
 pub struct LoginThrottle {
+    limit: u32,
+    /// "account" or "address", for the message.
+    what: &'static str,
     failures: std::sync::Mutex<std::collections::HashMap<String, (u32, i64)>>,
 }
 
+impl Default for LoginThrottle {
+    fn default() -> Self {
+        Self::per_account()
+    }
+}
+
 impl LoginThrottle {
+    pub fn per_account() -> Self {
+        Self::new(MAX_FAILED_LOGINS, "account")
+    }
+
+    pub fn per_address() -> Self {
+        Self::new(MAX_FAILED_LOGINS_PER_ADDRESS, "address")
+    }
+
+    fn new(limit: u32, what: &'static str) -> Self {
+        LoginThrottle {
+            limit,
+            what,
+            failures: std::sync::Mutex::default(),
+        }
+    }
+
     fn key(username: &str) -> String {
         username.trim().to_lowercase()
     }
 
-    /// Refuses when the account has had too many failures in the current window.
+    /// Refuses when the key has had too many failures in the current window.
     pub fn check(&self, username: &str, now: i64) -> Result<(), ApiError> {
         let failures = self
             .failures
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         match failures.get(&Self::key(username)) {
-            Some(&(count, since))
-                if count >= MAX_FAILED_LOGINS && now - since < THROTTLE_WINDOW_MS =>
-            {
+            Some(&(count, since)) if count >= self.limit && now - since < THROTTLE_WINDOW_MS => {
                 let minutes = (THROTTLE_WINDOW_MS - (now - since) + 59_999) / 60_000;
                 Err(ApiError::TooManyRequests(format!(
-                    "too many failed logins for this account; try again in {minutes} minute(s)"
+                    "too many failed logins from this {}; try again in {minutes} minute(s)",
+                    self.what
                 )))
             }
             _ => Ok(()),
@@ -200,6 +227,10 @@ impl LoginThrottle {
             .failures
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
+        // Someone trying many names must not grow this without bound.
+        if failures.len() > 10_000 {
+            failures.retain(|_, (_, since)| now - *since < THROTTLE_WINDOW_MS);
+        }
         let entry = failures.entry(Self::key(username)).or_insert((0, now));
         if now - entry.1 >= THROTTLE_WINDOW_MS {
             *entry = (0, now);

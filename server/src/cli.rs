@@ -3,7 +3,8 @@
 use crate::accounts::{self, hash_password, now_ms};
 use crate::http::{AppState, app};
 use crate::storage::{self, UserRecord};
-use crate::{campaigns, demo, office_files};
+use crate::sync_ws::SyncSettings;
+use crate::{campaigns, data_dir, demo, office_files};
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 use rectify_shared::ids::{UnitId, Username};
@@ -14,6 +15,8 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -45,6 +48,37 @@ enum Command {
         /// The built web client (made by `cargo xtask build`).
         #[arg(long, env = "RECTIFY_WEB_ROOT", default_value = "./target/web")]
         web_root: PathBuf,
+        /// Serve HTTPS with this certificate chain (PEM). Outside localhost, browsers keep
+        /// offline data and run the app's service worker only over HTTPS.
+        #[arg(long, env = "RECTIFY_TLS_CERT", requires = "tls_key")]
+        tls_cert: Option<PathBuf>,
+        /// The private key (PEM) of --tls-cert.
+        #[arg(long, env = "RECTIFY_TLS_KEY", requires = "tls_cert")]
+        tls_key: Option<PathBuf>,
+        /// Sync connections open at once, over all accounts.
+        #[arg(long, env = "RECTIFY_MAX_CONNECTIONS", default_value_t = SyncSettings::default().max_connections)]
+        max_connections: usize,
+        /// Sync connections open at once for one account.
+        #[arg(long, default_value_t = SyncSettings::default().max_connections_per_user)]
+        max_connections_per_user: usize,
+        /// Seconds after which a document nobody syncs leaves memory.
+        #[arg(long, default_value_t = SyncSettings::default().idle_document_after.as_secs())]
+        idle_document_secs: u64,
+    },
+    /// Write a consistent copy of the data to a new directory, while the server runs.
+    Backup {
+        #[command(flatten)]
+        data: DataArgs,
+        /// The directory to create for the backup.
+        out: PathBuf,
+    },
+    /// Replace the data with a backup. The server must be stopped; the current database is
+    /// moved to DIR/before-restore-<time>/, not deleted.
+    Restore {
+        #[command(flatten)]
+        data: DataArgs,
+        /// The directory `rectify backup` wrote.
+        backup: PathBuf,
     },
     /// Create the demo units, departments and accounts (idempotent).
     Demo {
@@ -155,6 +189,7 @@ pub fn main() -> ExitCode {
                 .unwrap_or_else(|_| "info,sqlx=warn,tower_http=info".into()),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
@@ -178,7 +213,44 @@ async fn run(command: Command) -> anyhow::Result<()> {
             data,
             listen,
             web_root,
-        } => serve(data.data, listen, web_root).await,
+            tls_cert,
+            tls_key,
+            max_connections,
+            max_connections_per_user,
+            idle_document_secs,
+        } => {
+            let settings = SyncSettings {
+                max_connections,
+                max_connections_per_user,
+                idle_document_after: Duration::from_secs(idle_document_secs.max(1)),
+                ..SyncSettings::default()
+            };
+            let tls = tls_cert.zip(tls_key);
+            serve(data.data, listen, web_root, tls, settings).await
+        }
+        Command::Backup { data, out } => {
+            let storage = storage::open_data_dir(&data.data).await?;
+            let summary = data_dir::backup(storage.as_ref(), &out).await?;
+            println!(
+                "Backed up {} to {} ({} bytes, checked).",
+                data.data.display(),
+                summary.path.display(),
+                summary.bytes
+            );
+            Ok(())
+        }
+        Command::Restore { data, backup } => {
+            let summary = data_dir::restore(&data.data, &backup, now_ms()).await?;
+            println!(
+                "Restored {} from {}.",
+                data.data.display(),
+                backup.display()
+            );
+            if let Some(previous) = summary.previous {
+                println!("The data that was there is kept in {}.", previous.display());
+            }
+            Ok(())
+        }
         Command::Demo { data, password } => {
             let storage = storage::open_data_dir(&data.data).await?;
             let (password, generated) = match password {
@@ -366,19 +438,76 @@ fn write_output(path: Option<&Path>, bytes: &[u8], binary: bool) -> anyhow::Resu
     Ok(())
 }
 
-async fn serve(data: PathBuf, listen: SocketAddr, web_root: PathBuf) -> anyhow::Result<()> {
+async fn serve(
+    data: PathBuf,
+    listen: SocketAddr,
+    web_root: PathBuf,
+    tls: Option<(PathBuf, PathBuf)>,
+    settings: SyncSettings,
+) -> anyhow::Result<()> {
+    let _lock = data_dir::lock(&data)?;
     let storage = storage::open_data_dir(&data).await?;
     if !web_root.join("index.html").is_file() {
         tracing::warn!(path = %web_root.display(), "no web client bundle there; build it with `cargo xtask build`");
     }
-    let state = AppState::new(storage, Some(web_root)).await?;
-    let listener = tokio::net::TcpListener::bind(listen)
-        .await
-        .with_context(|| format!("cannot listen on {listen} (is another server running there? choose another with --listen)"))?;
-    tracing::info!(data = %data.display(), "Rectify is listening on http://{}", listener.local_addr()?);
-    axum::serve(listener, app(state))
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
+    if tls.is_none() && !listen.ip().is_loopback() {
+        tracing::warn!(
+            "serving plain HTTP on {listen}: outside localhost, browsers keep offline data and \
+             run the app only over HTTPS; give --tls-cert and --tls-key (or put a TLS proxy in front)"
+        );
+    }
+    let state = AppState::with_settings(Arc::clone(&storage), Some(web_root), settings).await?;
+    let hub = Arc::clone(&state.sync);
+    let service = app(state).into_make_service_with_connect_info::<SocketAddr>();
+    match tls {
+        None => {
+            let listener = tokio::net::TcpListener::bind(listen)
+                .await
+                .with_context(|| format!("cannot listen on {listen} (is another server running there? choose another with --listen)"))?;
+            tracing::info!(data = %data.display(), "Rectify is listening on http://{}", listener.local_addr()?);
+            let stopping = Arc::clone(&hub);
+            axum::serve(listener, service)
+                .with_graceful_shutdown(async move {
+                    shutdown_signal().await;
+                    stopping.shutdown();
+                })
+                .await?;
+        }
+        Some((cert, key)) => {
+            // One crypto provider for the process, whatever else the build links in.
+            let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+            let config = axum_server::tls_rustls::RustlsConfig::from_pem_file(&cert, &key)
+                .await
+                .with_context(|| {
+                    format!(
+                        "cannot use the TLS certificate {} with the key {} (both PEM)",
+                        cert.display(),
+                        key.display()
+                    )
+                })?;
+            let handle = axum_server::Handle::new();
+            let stopping = (Arc::clone(&hub), handle.clone());
+            tokio::spawn(async move {
+                shutdown_signal().await;
+                stopping.0.shutdown();
+                stopping.1.graceful_shutdown(Some(Duration::from_secs(10)));
+            });
+            let server = axum_server::bind_rustls(listen, config).handle(handle.clone());
+            let announce = async move {
+                if let Some(addr) = handle.listening().await {
+                    tracing::info!(data = %data.display(), "Rectify is listening on https://{addr}");
+                }
+            };
+            let (served, ()) = tokio::join!(server.serve(service), announce);
+            served.with_context(|| format!("cannot serve HTTPS on {listen}"))?;
+        }
+    }
+    // Open sync connections were told to close; give them a moment to finish what they were
+    // doing (every change they were acknowledged is already on disk).
+    if !hub.wait_closed(Duration::from_secs(10)).await {
+        tracing::warn!("some sync connections did not close in time");
+    }
+    storage.close().await;
     tracing::info!("stopped");
     Ok(())
 }

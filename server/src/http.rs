@@ -3,18 +3,22 @@
 
 use crate::accounts;
 use crate::error::ApiError;
+use crate::metrics::Metrics;
 use crate::storage::{Storage, UserRecord};
-use crate::sync_ws::{self, SyncHub};
-use crate::web;
+use crate::sync_ws::{self, SyncHub, SyncSettings};
+use crate::{maintenance, web};
+use axum::extract::connect_info::ConnectInfo;
 use axum::extract::{FromRef, FromRequestParts, State};
-use axum::http::header::{AUTHORIZATION, HeaderValue, X_CONTENT_TYPE_OPTIONS};
+use axum::http::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue, X_CONTENT_TYPE_OPTIONS};
 use axum::http::request::Parts;
+use axum::response::IntoResponse;
 use axum::routing::{any, get, post};
 use axum::{Json, Router};
 use rectify_shared::api::{ItemSummary, LoginRequest, LoginResponse};
 use rectify_shared::date::Date;
 use rectify_shared::ids::UnitId;
 use rectify_shared::policy::{Actor, can_read_item};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use tower_http::set_header::SetResponseHeaderLayer;
@@ -29,19 +33,37 @@ pub struct AppState {
     pub sync: Arc<SyncHub>,
     /// Failed logins per account.
     pub login_throttle: Arc<accounts::LoginThrottle>,
+    /// Failed logins per client address.
+    pub address_throttle: Arc<accounts::LoginThrottle>,
+    pub metrics: Arc<Metrics>,
 }
 
 impl AppState {
+    /// The state with the default [`SyncSettings`].
     pub async fn new(
         storage: Arc<dyn Storage>,
         web_root: Option<PathBuf>,
     ) -> anyhow::Result<AppState> {
-        let sync = Arc::new(SyncHub::open(storage.as_ref()).await?);
+        Self::with_settings(storage, web_root, SyncSettings::default()).await
+    }
+
+    /// The state, and the background housekeeping (eviction, compaction) that lives as long
+    /// as its sync hub.
+    pub async fn with_settings(
+        storage: Arc<dyn Storage>,
+        web_root: Option<PathBuf>,
+        settings: SyncSettings,
+    ) -> anyhow::Result<AppState> {
+        let metrics = Arc::new(Metrics::new());
+        let sync = Arc::new(SyncHub::open(storage.as_ref(), settings, Arc::clone(&metrics)).await?);
+        maintenance::spawn(&sync, Arc::clone(&storage), Arc::clone(&metrics));
         Ok(AppState {
             storage,
             web_root,
             sync,
-            login_throttle: Arc::default(),
+            login_throttle: Arc::new(accounts::LoginThrottle::per_account()),
+            address_throttle: Arc::new(accounts::LoginThrottle::per_address()),
+            metrics,
         })
     }
 }
@@ -55,6 +77,7 @@ pub fn app(state: AppState) -> Router {
         .route("/sync", get(sync_ws::sync_handler))
         .route("/api/{*rest}", any(api_not_found))
         .route("/healthz", get(|| async { "ok" }))
+        .route("/metrics", get(metrics))
         .with_state(state);
     api.merge(web).layer(SetResponseHeaderLayer::overriding(
         X_CONTENT_TYPE_OPTIONS,
@@ -62,20 +85,52 @@ pub fn app(state: AppState) -> Router {
     ))
 }
 
+async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    let loaded = state.sync.loaded_documents().await;
+    state
+        .metrics
+        .documents_loaded
+        .set(i64::try_from(loaded).unwrap_or(i64::MAX));
+    (
+        [(
+            CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        state.metrics.encode(),
+    )
+}
+
+/// `POST /api/login`, throttled per account and per client address (when the server knows
+/// it: `rectify serve` does; a test router without connect info does not).
 async fn login(
     State(state): State<AppState>,
+    address: Option<axum::Extension<ConnectInfo<SocketAddr>>>,
     Json(request): Json<LoginRequest>,
 ) -> Result<Json<LoginResponse>, ApiError> {
     let username = request.username.clone();
+    let address = address.map(|axum::Extension(ConnectInfo(a))| a.ip().to_string());
     let now = accounts::now_ms();
-    state.login_throttle.check(&username, now)?;
+    let throttled = state.login_throttle.check(&username, now).and_then(|()| {
+        address
+            .as_deref()
+            .map_or(Ok(()), |a| state.address_throttle.check(a, now))
+    });
+    if let Err(err) = throttled {
+        state.metrics.logins_throttled.inc();
+        return Err(err);
+    }
     match accounts::login(state.storage.as_ref(), request).await {
         Ok(response) => {
+            // Only the account's count: one good login must not clear an address's guesses.
             state.login_throttle.succeeded(&username);
             Ok(Json(response))
         }
         Err(err @ ApiError::Unauthorized(_)) => {
+            state.metrics.logins_failed.inc();
             state.login_throttle.failed(&username, now);
+            if let Some(address) = &address {
+                state.address_throttle.failed(address, now);
+            }
             Err(err)
         }
         Err(err) => Err(err),

@@ -1,5 +1,5 @@
-//! Rectify's server: the HTTP API, the static client bundle and (later) Automerge sync,
-//! on top of one storage trait.
+//! Rectify's server: the HTTP API, the static client bundle and Automerge sync, on top of
+//! one storage trait.
 //!
 //! - [`cli`]: the `rectify` command line (`serve`, `demo`, `user` …).
 //! - [`http`]: [`http::app`] builds the axum router from an [`http::AppState`]; tests call it directly.
@@ -11,13 +11,19 @@
 //! - [`demo`]: the demo campaign, units and accounts.
 //! - [`office_files`]: `.docx` in and out, the `.xlsx` ledger.
 //! - [`error`]: the one place where errors become HTTP responses.
+//! - [`metrics`]: `GET /metrics` (Prometheus).
+//! - [`maintenance`]: background eviction of idle documents and compaction of stored ones.
+//! - [`data_dir`]: the data directory's lock, backup and restore.
 
 pub mod accounts;
 pub mod campaigns;
 pub mod cli;
+pub mod data_dir;
 pub mod demo;
 pub mod error;
 pub mod http;
+pub mod maintenance;
+pub mod metrics;
 pub mod office_files;
 pub mod storage;
 pub mod sync_ws;

@@ -8,14 +8,23 @@
 //! before any later `Send` leaves, so a change is acknowledged only once it is on disk.
 //! Outgoing frames go through a bounded queue per connection: a peer that does not read is
 //! disconnected instead of growing the server's memory.
+//!
+//! Limits ([`SyncSettings`]) are checked before the upgrade, with a clear error: too many
+//! connections in all (503) or for one account (429). On shutdown every connection gets a
+//! close frame (1001, going away) after what it was already sent; nothing accepted is lost,
+//! because nothing is acknowledged before it is durable.
 
 use crate::accounts::now_ms;
 use crate::campaigns::item_record;
+use crate::error::ApiError;
 use crate::http::{AppState, CurrentUser};
+use crate::metrics::{Metrics, count};
 use crate::storage::{QuarantineRecord, Storage, UserRecord, Write};
 use axum::extract::State;
-use axum::extract::ws::{Message as WsMessage, WebSocket, WebSocketUpgrade};
-use axum::response::Response;
+use axum::extract::ws::{
+    CloseFrame, Message as WsMessage, WebSocket, WebSocketUpgrade, close_code,
+};
+use axum::response::{IntoResponse, Response};
 use rand_core::{OsRng, RngCore};
 use rectify_shared::ids::{DocumentId, Username};
 use rectify_shared::model::{self, CampaignDoc, ItemDoc};
@@ -25,12 +34,37 @@ use rectify_shared::sync::wire::{MAX_FRAME_BYTES, PeerId, StorageId};
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use tokio::sync::{Mutex, mpsc};
+use std::time::{Duration, Instant};
+use tokio::sync::{Mutex, mpsc, watch};
 
 /// Frames waiting for a slow reader before it is disconnected.
 const OUTGOING_QUEUE: usize = 1024;
 /// How often an idle connection is pinged.
-const KEEPALIVE: std::time::Duration = std::time::Duration::from_secs(30);
+const KEEPALIVE: Duration = Duration::from_secs(30);
+
+/// The sync server's limits and housekeeping.
+#[derive(Debug, Clone)]
+pub struct SyncSettings {
+    /// Sync connections open at once, over all accounts.
+    pub max_connections: usize,
+    /// Sync connections open at once for one account (a phone, a laptop, a few tabs).
+    pub max_connections_per_user: usize,
+    /// A document no frame has touched for about this long is dropped from memory.
+    pub idle_document_after: Duration,
+    /// A document stored in this many chunks or more is compacted into one in the background.
+    pub compact_at_chunks: usize,
+}
+
+impl Default for SyncSettings {
+    fn default() -> Self {
+        SyncSettings {
+            max_connections: 2000,
+            max_connections_per_user: 16,
+            idle_document_after: Duration::from_secs(60),
+            compact_at_chunks: 32,
+        }
+    }
+}
 
 /// Who is on the other end of a connection, as the policy sees them.
 #[derive(Debug, Clone)]
@@ -84,6 +118,33 @@ pub struct SyncHub {
     outgoing: Mutex<HashMap<ConnId, mpsc::Sender<WsMessage>>>,
     usernames: Mutex<HashMap<ConnId, Username>>,
     next_conn: AtomicU64,
+    settings: SyncSettings,
+    metrics: Arc<Metrics>,
+    /// Open connections per account, counted before the upgrade (see [`ConnectionSlot`]).
+    open: std::sync::Mutex<HashMap<Username, usize>>,
+    /// Set once on shutdown; every connection watches it.
+    closing: watch::Sender<bool>,
+    /// The clock mark of the previous eviction sweep.
+    eviction_mark: Mutex<u64>,
+}
+
+/// A connection counted against the limits; gives its place back when dropped.
+pub struct ConnectionSlot {
+    hub: Arc<SyncHub>,
+    username: Username,
+}
+
+impl Drop for ConnectionSlot {
+    fn drop(&mut self) {
+        let mut open = self.hub.open.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = open.get_mut(&self.username) {
+            *n -= 1;
+            if *n == 0 {
+                open.remove(&self.username);
+            }
+        }
+        self.hub.metrics.connections.dec();
+    }
 }
 
 impl std::fmt::Debug for SyncHub {
@@ -94,7 +155,11 @@ impl std::fmt::Debug for SyncHub {
 
 impl SyncHub {
     /// The hub, with the server's peer and storage ids from storage (made on first start).
-    pub async fn open(storage: &dyn Storage) -> anyhow::Result<SyncHub> {
+    pub async fn open(
+        storage: &dyn Storage,
+        settings: SyncSettings,
+        metrics: Arc<Metrics>,
+    ) -> anyhow::Result<SyncHub> {
         let random = || {
             let mut bytes = [0u8; 16];
             OsRng.fill_bytes(&mut bytes);
@@ -113,14 +178,105 @@ impl SyncHub {
             outgoing: Mutex::new(HashMap::new()),
             usernames: Mutex::new(HashMap::new()),
             next_conn: AtomicU64::new(1),
+            settings,
+            metrics,
+            open: std::sync::Mutex::new(HashMap::new()),
+            closing: watch::Sender::new(false),
+            eviction_mark: Mutex::new(0),
         })
+    }
+
+    pub fn settings(&self) -> &SyncSettings {
+        &self.settings
+    }
+
+    /// Counts a new connection for `username`, or says which limit it would break.
+    pub fn reserve(self: &Arc<Self>, username: &Username) -> Result<ConnectionSlot, ApiError> {
+        if *self.closing.borrow() {
+            return Err(ApiError::Unavailable(
+                "the server is shutting down; reconnect in a moment".to_owned(),
+            ));
+        }
+        let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
+        let total: usize = open.values().sum();
+        let mine = open.get(username).copied().unwrap_or(0);
+        if total >= self.settings.max_connections {
+            self.metrics.connections_refused.inc();
+            return Err(ApiError::Unavailable(format!(
+                "the server has its maximum of {} sync connections open; try again later",
+                self.settings.max_connections
+            )));
+        }
+        if mine >= self.settings.max_connections_per_user {
+            self.metrics.connections_refused.inc();
+            return Err(ApiError::TooManyRequests(format!(
+                "account '{username}' already has {mine} sync connections open (the limit); \
+                 close the app on another device or tab"
+            )));
+        }
+        *open.entry(username.clone()).or_insert(0) += 1;
+        self.metrics.connections.inc();
+        Ok(ConnectionSlot {
+            hub: Arc::clone(self),
+            username: username.clone(),
+        })
+    }
+
+    /// Tells every connection to close (after what it was already sent) and refuses new ones.
+    pub fn shutdown(&self) {
+        self.closing.send_replace(true);
+    }
+
+    /// Waits (at most `limit`) until every connection has closed. True when all did.
+    pub async fn wait_closed(&self, limit: Duration) -> bool {
+        let deadline = Instant::now() + limit;
+        while Instant::now() < deadline {
+            if self
+                .open
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .is_empty()
+            {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        false
+    }
+
+    /// Drops from memory the documents no frame touched since the previous sweep, and updates
+    /// the gauge. Called every [`SyncSettings::idle_document_after`].
+    pub async fn evict_idle(&self) -> usize {
+        let mut core = self.core.lock().await;
+        let mut mark = self.eviction_mark.lock().await;
+        let evicted = core.evict_idle(*mark);
+        *mark = core.clock() + 1;
+        self.metrics.documents_evicted.inc_by(count(evicted));
+        self.metrics
+            .documents_loaded
+            .set(i64::try_from(core.loaded_documents().count()).unwrap_or(i64::MAX));
+        evicted
+    }
+
+    /// Documents in memory now.
+    pub async fn loaded_documents(&self) -> usize {
+        self.core.lock().await.loaded_documents().count()
     }
 
     /// Feeds one frame to the core and carries out what it says.
     async fn receive(&self, storage: &dyn Storage, conn: ConnId, bytes: &[u8]) {
+        let started = Instant::now();
+        self.metrics.bytes_in.inc_by(count(bytes.len()));
         let mut core = self.core.lock().await;
         let effects = core.receive(conn, bytes);
         self.run(storage, &mut core, effects).await;
+        self.metrics
+            .documents_loaded
+            .set(i64::try_from(core.loaded_documents().count()).unwrap_or(i64::MAX));
+        drop(core);
+        self.metrics
+            .sync_latency
+            .observe(started.elapsed().as_secs_f64());
     }
 
     /// Carries out effects in order; a load's follow-up effects run before the rest.
@@ -134,10 +290,13 @@ impl SyncHub {
         while let Some(effect) = queue.pop_front() {
             match effect {
                 Effect::Send { conn, bytes } => {
+                    self.metrics.bytes_out.inc_by(count(bytes.len()));
                     self.send(conn, WsMessage::Binary(bytes.into())).await;
                 }
                 Effect::Close { conn, reason } => {
                     tracing::info!(conn = conn.0, reason, "closing a sync connection");
+                    let frame = close_frame(close_code::PROTOCOL, &reason);
+                    self.send(conn, frame).await;
                     self.outgoing.lock().await.remove(&conn);
                 }
                 Effect::LoadDocument { doc } => {
@@ -153,7 +312,12 @@ impl SyncHub {
                         queue.push_front(effect);
                     }
                 }
-                Effect::Persist { doc, chunk } => {
+                Effect::Persist {
+                    doc,
+                    chunk,
+                    changes,
+                } => {
+                    self.metrics.changes_applied.inc_by(count(changes));
                     if let Err(err) = persist(storage, core, doc, chunk).await {
                         // Not durable, so not acknowledged: drop everyone's connection rather
                         // than send heads the disk does not have. Clients resend on reconnect.
@@ -176,6 +340,7 @@ impl SyncHub {
                         .cloned()
                         .unwrap_or_default();
                     tracing::warn!(%doc, user = %username, reason, "refused a change");
+                    self.metrics.changes_rejected.inc();
                     let record = QuarantineRecord {
                         document: doc,
                         username,
@@ -253,18 +418,37 @@ async fn persist(
     Ok(())
 }
 
-/// `GET /sync`: upgrades an authenticated request to the sync WebSocket.
+/// `GET /sync`: upgrades an authenticated request to the sync WebSocket, within the limits.
 pub async fn sync_handler(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,
     upgrade: WebSocketUpgrade,
 ) -> Response {
+    let slot = match state.sync.reserve(&user.username) {
+        Ok(slot) => slot,
+        Err(err) => {
+            tracing::warn!(user = %user.username, error = %err, "sync connection refused");
+            return err.into_response();
+        }
+    };
     upgrade
         .max_message_size(MAX_FRAME_BYTES)
-        .on_upgrade(move |socket| connection(state, user, socket))
+        .on_upgrade(move |socket| connection(state, user, socket, slot))
 }
 
-async fn connection(state: AppState, user: UserRecord, socket: WebSocket) {
+/// A close frame; the reason is cut to the 123 bytes a close frame can carry.
+fn close_frame(code: u16, reason: &str) -> WsMessage {
+    let mut end = reason.len().min(123);
+    while !reason.is_char_boundary(end) {
+        end -= 1;
+    }
+    WsMessage::Close(Some(CloseFrame {
+        code,
+        reason: reason[..end].into(),
+    }))
+}
+
+async fn connection(state: AppState, user: UserRecord, socket: WebSocket, slot: ConnectionSlot) {
     use futures_util::{SinkExt, StreamExt};
     let hub = Arc::clone(&state.sync);
     let storage = Arc::clone(&state.storage);
@@ -298,18 +482,47 @@ async fn connection(state: AppState, user: UserRecord, socket: WebSocket) {
                 },
                 _ = keepalive.tick() => WsMessage::Ping(Vec::new().into()),
             };
-            if sink.send(message).await.is_err() {
+            let last = matches!(message, WsMessage::Close(_));
+            if sink.send(message).await.is_err() || last {
                 break;
             }
         }
         let _ = sink.close().await;
     });
-    while let Some(Ok(message)) = stream.next().await {
-        match message {
-            WsMessage::Binary(bytes) => hub.receive(storage.as_ref(), conn, &bytes).await,
-            WsMessage::Close(_) => break,
+    let mut closing = hub.closing.subscribe();
+    loop {
+        let next = tokio::select! {
+            next = stream.next() => next,
+            () = async { let _ = closing.wait_for(|closing| *closing).await; } => {
+                let frame = close_frame(close_code::AWAY, "the server is shutting down; reconnect in a moment");
+                hub.send(conn, frame).await;
+                break;
+            }
+        };
+        match next {
+            Some(Ok(WsMessage::Binary(bytes))) => {
+                hub.receive(storage.as_ref(), conn, &bytes).await;
+            }
+            Some(Ok(WsMessage::Close(_))) | None => break,
             // Text frames are not part of the protocol; pings are answered by axum.
-            WsMessage::Text(_) | WsMessage::Ping(_) | WsMessage::Pong(_) => {}
+            Some(Ok(WsMessage::Text(_) | WsMessage::Ping(_) | WsMessage::Pong(_))) => {}
+            Some(Err(err)) => {
+                // Mostly a frame over the size limit; say so before closing.
+                let text = err.to_string();
+                tracing::warn!(conn = conn.0, user = %user.username, error = %text, "bad sync frame");
+                let code = if text.contains("too long") || text.contains("limit") {
+                    close_code::SIZE
+                } else {
+                    close_code::PROTOCOL
+                };
+                let reason = if code == close_code::SIZE {
+                    format!("frame larger than the limit of {MAX_FRAME_BYTES} bytes")
+                } else {
+                    text
+                };
+                hub.send(conn, close_frame(code, &reason)).await;
+                break;
+            }
         }
         if !hub.outgoing.lock().await.contains_key(&conn) {
             break; // closed by the server
@@ -319,5 +532,6 @@ async fn connection(state: AppState, user: UserRecord, socket: WebSocket) {
     hub.outgoing.lock().await.remove(&conn);
     hub.usernames.lock().await.remove(&conn);
     let _ = writer.await;
+    drop(slot);
     tracing::info!(conn = conn.0, user = %user.username, "sync connection closed");
 }

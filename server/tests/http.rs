@@ -296,3 +296,109 @@ async fn failed_logins_are_throttled_per_account() {
         StatusCode::OK
     );
 }
+
+async fn login_from(app: &Router, address: [u8; 4], username: &str, password: &str) -> Reply {
+    let body = serde_json::json!({ "username": username, "password": password }).to_string();
+    let mut request = Request::post("/api/login")
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from(body))
+        .unwrap();
+    // What `into_make_service_with_connect_info` puts there in `rectify serve`.
+    let addr = std::net::SocketAddr::from((address, 40_000));
+    request
+        .extensions_mut()
+        .insert(axum::extract::ConnectInfo(addr));
+    send(app, request).await
+}
+
+#[tokio::test]
+async fn failed_logins_are_throttled_per_address_across_accounts() {
+    let (app, _data) = test_app(None).await;
+    let guesser = [10, 0, 0, 7];
+    // Four wrong guesses for each of many names stays under the per-account limit...
+    let limit = rectify_server::accounts::MAX_FAILED_LOGINS_PER_ADDRESS;
+    for attempt in 0..limit {
+        let name = format!("guess{}", attempt / 4);
+        let reply = login_from(&app, guesser, &name, "wrong-password").await;
+        assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "attempt {attempt}");
+    }
+    // ...but the address is now refused, even for a real account with its password.
+    let refused = login_from(&app, guesser, "school1", PASSWORD).await;
+    assert_eq!(refused.status, StatusCode::TOO_MANY_REQUESTS);
+    let body: serde_json::Value = serde_json::from_slice(&refused.body).unwrap();
+    assert!(
+        body["message"].as_str().unwrap().contains("this address"),
+        "{body}"
+    );
+    // Another address is not affected.
+    let other = login_from(&app, [10, 0, 0, 8], "school1", PASSWORD).await;
+    assert_eq!(other.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn metrics_are_served_in_the_prometheus_format() {
+    let (app, _data) = test_app(None).await;
+    assert_eq!(
+        login(&app, "school1", "wrong-password").await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    let reply = get(&app, "/metrics", None).await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert!(header_of(&reply, header::CONTENT_TYPE).starts_with("application/openmetrics-text"));
+    let text = String::from_utf8(reply.body).unwrap();
+    for line in [
+        "rectify_sync_connections 0",
+        "rectify_documents_loaded 0",
+        "rectify_sync_changes_applied_total 0",
+        "rectify_sync_changes_rejected_total 0",
+        "rectify_sync_received_bytes_total 0",
+        "rectify_sync_sent_bytes_total 0",
+        "rectify_sync_latency_seconds_count 0",
+        "rectify_logins_failed_total 1",
+    ] {
+        assert!(text.lines().any(|l| l == line), "{line} in:\n{text}");
+    }
+    assert!(text.ends_with("# EOF\n"), "{text}");
+}
+
+#[tokio::test]
+async fn sync_connections_are_limited_in_all_and_per_account() {
+    use rectify_server::metrics::Metrics;
+    use rectify_server::sync_ws::{SyncHub, SyncSettings};
+    use rectify_shared::ids::Username;
+    use std::sync::Arc;
+    let data = tempfile::tempdir().unwrap();
+    let storage = storage::open_data_dir(data.path()).await.unwrap();
+    let settings = SyncSettings {
+        max_connections: 3,
+        max_connections_per_user: 2,
+        ..SyncSettings::default()
+    };
+    let hub = Arc::new(
+        SyncHub::open(storage.as_ref(), settings, Arc::new(Metrics::new()))
+            .await
+            .unwrap(),
+    );
+    let school = Username::new("school1");
+    let office = Username::new("office");
+    let first = hub.reserve(&school).unwrap();
+    let _second = hub.reserve(&school).unwrap();
+    let third = hub
+        .reserve(&school)
+        .err()
+        .expect("over the account's limit");
+    assert!(
+        third.to_string().contains("already has 2 sync connections"),
+        "{third}"
+    );
+    let _office = hub.reserve(&office).unwrap();
+    let full = hub.reserve(&office).err().expect("over the server's limit");
+    assert!(full.to_string().contains("maximum of 3"), "{full}");
+    // A closed connection gives its place back.
+    drop(first);
+    let _again = hub.reserve(&school).unwrap();
+    // Shutting down refuses new ones.
+    hub.shutdown();
+    let closing = hub.reserve(&office).err().expect("shutting down");
+    assert!(closing.to_string().contains("shutting down"), "{closing}");
+}

@@ -98,6 +98,13 @@ pub enum Write {
     Quarantine(QuarantineRecord),
 }
 
+/// One stored chunk of a document and its place in the order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredChunk {
+    pub seq: i64,
+    pub data: Vec<u8>,
+}
+
 /// A change the policy refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct QuarantineRecord {
@@ -147,6 +154,27 @@ pub trait Storage: Send + Sync + std::fmt::Debug {
     async fn write(&self, batch: Vec<Write>) -> StorageResult<()>;
     /// A document's chunks in order, or `None` when there is no such document.
     async fn document_chunks(&self, id: &DocumentId) -> StorageResult<Option<Vec<Vec<u8>>>>;
+    /// Documents stored in at least `chunks` chunks (candidates for compaction), at most `limit`.
+    async fn documents_to_compact(
+        &self,
+        chunks: usize,
+        limit: usize,
+    ) -> StorageResult<Vec<DocumentId>>;
+    /// A document's chunks with their sequence numbers, in order.
+    async fn numbered_chunks(&self, id: &DocumentId) -> StorageResult<Vec<StoredChunk>>;
+    /// Replaces the chunks numbered `seqs` with one chunk `merged` (in the first one's place,
+    /// so chunks appended since stay after it), in one transaction. If any of them is gone
+    /// (compacted meanwhile) nothing changes and the result is `Ok(false)`.
+    async fn replace_chunks(
+        &self,
+        id: &DocumentId,
+        seqs: &[i64],
+        merged: Vec<u8>,
+    ) -> StorageResult<bool>;
+    /// Writes a consistent copy of everything to `path` (a new file), while the server runs.
+    async fn backup_to(&self, path: &Path) -> StorageResult<()>;
+    /// Finishes pending work and closes the database (on shutdown).
+    async fn close(&self);
     async fn campaigns(&self) -> StorageResult<Vec<CampaignRecord>>;
     async fn items(&self, campaign: &DocumentId) -> StorageResult<Vec<ItemRecord>>;
     /// A refused change count per document, newest first (for operators).

@@ -2,7 +2,7 @@
 
 use super::{
     CampaignRecord, ItemRecord, QuarantineRecord, SessionRecord, Storage, StorageError,
-    StorageResult, UnitRecord, UserRecord, Write,
+    StorageResult, StoredChunk, UnitRecord, UserRecord, Write,
 };
 use async_trait::async_trait;
 use rectify_shared::ids::{DocumentId, UnitId, Username};
@@ -40,6 +40,14 @@ impl SqliteStorage {
             .await?;
         MIGRATOR.run(&pool).await?;
         Ok(SqliteStorage { pool })
+    }
+
+    /// SQLite's own check of the file: `"ok"`, or what is wrong.
+    pub async fn integrity_check(&self) -> StorageResult<String> {
+        let row = sqlx::query("PRAGMA integrity_check")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(row.try_get(0)?)
     }
 }
 
@@ -353,6 +361,93 @@ impl Storage for SqliteStorage {
             .map(|row| row.try_get::<Vec<u8>, _>("data"))
             .collect::<Result<_, _>>()?;
         Ok(Some(chunks))
+    }
+
+    async fn documents_to_compact(
+        &self,
+        chunks: usize,
+        limit: usize,
+    ) -> StorageResult<Vec<DocumentId>> {
+        let rows = sqlx::query(
+            "SELECT document_id FROM document_chunks GROUP BY document_id
+             HAVING count(*) >= ? ORDER BY count(*) DESC LIMIT ?",
+        )
+        .bind(i64::try_from(chunks).unwrap_or(i64::MAX))
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| document_id(row, "document_id"))
+            .collect()
+    }
+
+    async fn numbered_chunks(&self, id: &DocumentId) -> StorageResult<Vec<StoredChunk>> {
+        let rows =
+            sqlx::query("SELECT id, data FROM document_chunks WHERE document_id = ? ORDER BY id")
+                .bind(id.to_string())
+                .fetch_all(&self.pool)
+                .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(StoredChunk {
+                    seq: row.try_get("id")?,
+                    data: row.try_get("data")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn replace_chunks(
+        &self,
+        id: &DocumentId,
+        seqs: &[i64],
+        merged: Vec<u8>,
+    ) -> StorageResult<bool> {
+        let Some(&first) = seqs.iter().min() else {
+            return Ok(false);
+        };
+        let id = id.to_string();
+        let mut tx = self.pool.begin().await?;
+        let mut removed = 0;
+        for &seq in seqs.iter().filter(|&&seq| seq != first) {
+            removed += sqlx::query("DELETE FROM document_chunks WHERE id = ? AND document_id = ?")
+                .bind(seq)
+                .bind(&id)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+        }
+        let kept =
+            sqlx::query("UPDATE document_chunks SET data = ? WHERE id = ? AND document_id = ?")
+                .bind(merged)
+                .bind(first)
+                .bind(&id)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+        if kept != 1 || removed + 1 != seqs.len() as u64 {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn backup_to(&self, path: &Path) -> StorageResult<()> {
+        // VACUUM INTO reads one snapshot (WAL readers don't block writers) and writes a
+        // compact, self-contained database file.
+        let path = path.to_str().ok_or_else(|| {
+            StorageError::Corrupt(format!("backup path {} is not UTF-8", path.display()))
+        })?;
+        sqlx::query("VACUUM INTO ?")
+            .bind(path)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn close(&self) {
+        self.pool.close().await;
     }
 
     async fn campaigns(&self) -> StorageResult<Vec<CampaignRecord>> {

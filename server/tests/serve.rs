@@ -1,0 +1,336 @@
+//! `rectify serve` as a real process: one server per data directory, backup while it runs,
+//! restore only when it is stopped, HTTPS with `--tls-cert`/`--tls-key`, and the sync
+//! connection limits.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const PASSWORD: &str = "test-password";
+
+fn rectify(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_rectify"))
+        .args(args)
+        .env("RECTIFY_LOG", "warn")
+        .output()
+        .expect("the rectify binary runs")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// A running `rectify serve` on a free port, killed when dropped.
+struct Served {
+    child: Child,
+    addr: String,
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts `rectify serve --listen 127.0.0.1:0 …` and reads the address it prints.
+fn serve(data: &Path, extra: &[&str]) -> Served {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_rectify"))
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--web-root",
+            "/nonexistent",
+        ])
+        .arg("--data")
+        .arg(data)
+        .args(extra)
+        .env("RECTIFY_LOG", "info")
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the rectify binary runs");
+    let stderr = child.stderr.take().expect("piped");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if let Some(rest) = line.split("listening on ").nth(1) {
+                let url = rest.split_whitespace().next().unwrap_or_default();
+                let _ = tx.send(url.to_owned());
+            }
+        }
+    });
+    let url = rx
+        .recv_timeout(Duration::from_secs(30))
+        .expect("the server says where it listens within 30 s");
+    let addr = url.split("://").nth(1).expect("a URL").to_owned();
+    Served { child, addr }
+}
+
+fn demo(data: &Path) {
+    let out = rectify(&[
+        "demo",
+        "--data",
+        data.to_str().unwrap(),
+        "--password",
+        PASSWORD,
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+}
+
+fn ledger(data: &Path) -> String {
+    let out = rectify(&[
+        "export",
+        "--format",
+        "csv",
+        "--data",
+        data.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    text(&out.stdout)
+}
+
+#[test]
+fn backup_while_serving_and_restore_only_when_stopped() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    demo(&data);
+    let original = ledger(&data);
+    let server = serve(&data, &[]);
+
+    // A second server on the same data is refused, saying why.
+    let second = rectify(&[
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--data",
+        data.to_str().unwrap(),
+    ]);
+    assert!(!second.status.success());
+    assert!(
+        text(&second.stderr).contains("another Rectify server is using"),
+        "{}",
+        text(&second.stderr)
+    );
+
+    // Backup while it runs.
+    let backup = dir.path().join("backup");
+    let out = rectify(&[
+        "backup",
+        "--data",
+        data.to_str().unwrap(),
+        backup.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("checked"),
+        "{}",
+        text(&out.stdout)
+    );
+    // Not over an existing backup.
+    let again = rectify(&[
+        "backup",
+        "--data",
+        data.to_str().unwrap(),
+        backup.to_str().unwrap(),
+    ]);
+    assert!(!again.status.success());
+    assert!(text(&again.stderr).contains("already exists"));
+
+    // Restore is refused while the server runs.
+    let refused = rectify(&[
+        "restore",
+        "--data",
+        data.to_str().unwrap(),
+        backup.to_str().unwrap(),
+    ]);
+    assert!(!refused.status.success());
+    assert!(
+        text(&refused.stderr).contains("another Rectify server is using"),
+        "{}",
+        text(&refused.stderr)
+    );
+    drop(server);
+
+    // An account is added after the backup; restoring brings back the backup's state and
+    // keeps what was there.
+    let mut add = Command::new(env!("CARGO_BIN_EXE_rectify"))
+        .args(["user", "add", "newcomer", "--role", "viewer", "--data"])
+        .arg(&data)
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write;
+        let mut stdin = add.stdin.take().unwrap();
+        writeln!(stdin, "a-new-password").unwrap();
+    }
+    assert!(add.wait().unwrap().success());
+    assert!(users(&data).contains("newcomer"));
+    assert_eq!(ledger(&data), original);
+
+    let out = rectify(&[
+        "restore",
+        "--data",
+        data.to_str().unwrap(),
+        backup.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(!users(&data).contains("newcomer"), "the backup's accounts");
+    assert_eq!(ledger(&data), original);
+    let kept = std::fs::read_dir(&data)
+        .unwrap()
+        .filter_map(Result::ok)
+        .find(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with("before-restore-")
+        })
+        .expect("the replaced database is kept");
+    assert!(users(&kept.path()).contains("newcomer"));
+}
+
+fn users(data: &Path) -> String {
+    let out = rectify(&["user", "list", "--data", data.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    text(&out.stdout)
+}
+
+#[test]
+fn a_bad_backup_is_refused_and_the_data_is_untouched() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    demo(&data);
+    let original = ledger(&data);
+    let bad = dir.path().join("bad");
+    std::fs::create_dir_all(&bad).unwrap();
+    std::fs::write(bad.join("rectify.db"), b"this is not a database").unwrap();
+    for backup in [bad, dir.path().join("missing")] {
+        let out = rectify(&[
+            "restore",
+            "--data",
+            data.to_str().unwrap(),
+            backup.to_str().unwrap(),
+        ]);
+        assert!(!out.status.success());
+        let stderr = text(&out.stderr);
+        assert!(
+            stderr.contains("was not restored") || stderr.contains("no backup at"),
+            "{stderr}"
+        );
+    }
+    assert_eq!(ledger(&data), original);
+}
+
+/// A self-signed certificate for 127.0.0.1, written as PEM files.
+fn certificate(dir: &Path) -> (rustls::pki_types::CertificateDer<'static>, String, String) {
+    let cert = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()]).unwrap();
+    let cert_path = dir.join("cert.pem");
+    let key_path = dir.join("key.pem");
+    std::fs::write(&cert_path, cert.cert.pem()).unwrap();
+    std::fs::write(&key_path, cert.signing_key.serialize_pem()).unwrap();
+    (
+        cert.cert.der().clone(),
+        cert_path.to_str().unwrap().to_owned(),
+        key_path.to_str().unwrap().to_owned(),
+    )
+}
+
+#[tokio::test]
+async fn serves_https_with_a_certificate() -> anyhow::Result<()> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let dir = tempfile::tempdir()?;
+    let data = dir.path().join("data");
+    demo(&data);
+    let (der, cert, key) = certificate(dir.path());
+    let server = serve(&data, &["--tls-cert", &cert, "--tls-key", &key]);
+
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(der)?;
+    let config = rustls::ClientConfig::builder()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+    let tcp = tokio::net::TcpStream::connect(&server.addr).await?;
+    let name = rustls::pki_types::ServerName::try_from("127.0.0.1")?;
+    let mut tls = connector.connect(name, tcp).await?;
+    tls.write_all(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+        .await?;
+    let mut reply = String::new();
+    tokio::time::timeout(Duration::from_secs(10), tls.read_to_string(&mut reply)).await??;
+    assert!(reply.starts_with("HTTP/1.1 200"), "{reply}");
+    assert!(reply.ends_with("ok"), "{reply}");
+
+    // Plain HTTP on the TLS port gets no page.
+    let mut plain = tokio::net::TcpStream::connect(&server.addr).await?;
+    plain
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        .await?;
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(5), plain.read_to_end(&mut answer)).await;
+    assert!(!String::from_utf8_lossy(&answer).contains("200 OK"));
+    Ok(())
+}
+
+#[test]
+fn a_bad_certificate_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let cert = dir.path().join("cert.pem");
+    std::fs::write(&cert, "not a certificate").unwrap();
+    let out = rectify(&[
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--data",
+        data.to_str().unwrap(),
+        "--tls-cert",
+        cert.to_str().unwrap(),
+        "--tls-key",
+        cert.to_str().unwrap(),
+    ]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("cannot use the TLS certificate"),
+        "{}",
+        text(&out.stderr)
+    );
+    // Only one of the two is refused by the argument parser.
+    let half = rectify(&["serve", "--tls-cert", cert.to_str().unwrap()]);
+    assert!(!half.status.success());
+    assert!(
+        text(&half.stderr).contains("--tls-key"),
+        "{}",
+        text(&half.stderr)
+    );
+}
+
+#[test]
+fn sigterm_stops_the_server_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    demo(&data);
+    let mut server = serve(&data, &[]);
+    let pid = server.child.id().to_string();
+    let killed = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    assert!(killed.success());
+    let started = Instant::now();
+    loop {
+        if let Some(status) = server.child.try_wait().unwrap() {
+            assert!(status.success(), "{status}");
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "the server did not stop within 15 s of SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // The lock went with it: the data can be served again.
+    drop(server);
+    let again = serve(&data, &[]);
+    drop(again);
+}
