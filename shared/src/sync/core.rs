@@ -214,8 +214,9 @@ impl<G: Gate> SyncServer<G> {
                 }
             }
         }
-        self.docs
-            .retain(|_, slot| !matches!(slot, Slot::Dormant { subscribers } if subscribers.is_empty()));
+        self.docs.retain(
+            |_, slot| !matches!(slot, Slot::Dormant { subscribers } if subscribers.is_empty()),
+        );
     }
 
     /// The number of connections.
