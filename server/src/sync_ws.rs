@@ -108,7 +108,9 @@ impl Gate for ServerGate {
         before: &automerge::AutoCommit,
         after: &automerge::AutoCommit,
     ) -> Result<(), String> {
-        model::check_change(&who.actor, before, after).map_err(|refusal| refusal.to_string())
+        model::check_change(&who.actor, before, after)
+            .and_then(|()| model::check_authorship(who.username.as_str(), before, after))
+            .map_err(|refusal| refusal.to_string())
     }
 }
 

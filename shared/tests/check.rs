@@ -632,3 +632,106 @@ proptest! {
         }
     }
 }
+
+/// Names written by a change must be the sender's: a change made as `writer` and sent by
+/// `sender` is allowed only when they are the same account.
+#[test]
+fn nobody_writes_in_another_accounts_name() {
+    use rectify_shared::model::check_authorship;
+    let base = planned_item();
+    let s1_as = |user: &str| ctx(Role::Unit, Some("s1"), user);
+    let office_as = |user: &str| ctx(Role::Office, None, user);
+    let evidence_by = |by: &str| match evidence("s1", "bb") {
+        ItemEdit::AddEvidence { unit, mut evidence } => {
+            evidence.added_by = by.to_owned();
+            ItemEdit::AddEvidence { unit, evidence }
+        }
+        _ => unreachable!(),
+    };
+    let sign_off = ItemEdit::UnitStatus {
+        unit: "s1".into(),
+        to: UnitStatus::SignedOff,
+        reason: None,
+    };
+    let cases: Vec<(&str, EditContext, ItemEdit, &str, Option<&str>)> = vec![
+        (
+            "own narrative",
+            s1_as("school1"),
+            narrative("s1", "新进展"),
+            "school1",
+            None,
+        ),
+        (
+            "narrative as a colleague",
+            s1_as("school1b"),
+            narrative("s1", "新进展"),
+            "school1",
+            Some("progress.s1.updated_by"),
+        ),
+        (
+            "own feedback",
+            s1_as("school1"),
+            feedback("f9", Some("s1")),
+            "school1",
+            None,
+        ),
+        (
+            "feedback as the office",
+            s1_as("office"),
+            feedback("f9", Some("s1")),
+            "school1",
+            Some("feedback.author"),
+        ),
+        (
+            "own evidence",
+            s1_as("school1"),
+            evidence_by("school1"),
+            "school1",
+            None,
+        ),
+        (
+            "evidence as another",
+            s1_as("school1"),
+            evidence_by("school2"),
+            "school1",
+            Some("evidence.added_by"),
+        ),
+        (
+            "a review by the office",
+            office_as("office"),
+            sign_off.clone(),
+            "office",
+            None,
+        ),
+        (
+            "a review in the leader's name",
+            office_as("leader"),
+            sign_off,
+            "office",
+            Some("by"),
+        ),
+    ];
+    for (name, writer, edit, sender, refused) in cases {
+        let mut base = base.clone();
+        if matches!(edit, ItemEdit::UnitStatus { .. }) {
+            apply(&mut base, &s1(), unit_status("s1", UnitStatus::Submitted));
+        }
+        let mut after = base.clone();
+        // Whatever the workflow says about the edit itself, only the names are checked here.
+        if model::apply(&mut after, &writer, edit).is_err() {
+            panic!("{name}: the edit itself should apply");
+        }
+        let result = check_authorship(sender, &base, &after);
+        match (refused, result) {
+            (None, Ok(())) => {}
+            (Some(field), Err(refusal)) => {
+                let text = refusal.to_string();
+                assert!(
+                    text.contains(field) && text.contains(sender),
+                    "{name}: {text}"
+                );
+            }
+            (expected, got) => panic!("{name}: expected {expected:?}, got {got:?}"),
+        }
+    }
+}

@@ -129,6 +129,77 @@ pub enum ChangeRefusal {
         "reviews (销号 / 退回 decisions) are history: they can only be added, never changed or removed"
     )]
     ReviewsRewritten,
+    #[error(
+        "`{field}` names '{claimed}', but the change was sent by '{sender}': nobody writes in another's name"
+    )]
+    NotTheSender {
+        field: String,
+        claimed: String,
+        sender: String,
+    },
+}
+
+/// Does every name the change writes (a progress entry's `updated_by`, new evidence's
+/// `added_by`, new feedback's `author`, a new review's `by`) name `sender`, the account that
+/// sent it? Run after [`check_change`] allowed the change; documents that are not items, or
+/// don't load as items, have nothing to check here.
+pub fn check_authorship(
+    sender: &str,
+    before: &AutoCommit,
+    after: &AutoCommit,
+) -> Result<(), ChangeRefusal> {
+    if kind_of(after).as_deref() != Some("item") {
+        return Ok(());
+    }
+    let (Ok(after), before) = (ItemDoc::load(after), ItemDoc::load(before).ok()) else {
+        return Ok(());
+    };
+    let claim = |field: String, claimed: &str| {
+        if claimed == sender {
+            Ok(())
+        } else {
+            Err(ChangeRefusal::NotTheSender {
+                field,
+                claimed: claimed.to_owned(),
+                sender: sender.to_owned(),
+            })
+        }
+    };
+    for (unit, progress) in &after.progress {
+        let old = before.as_ref().and_then(|b| b.progress.get(unit));
+        if old.is_none_or(|old| old.updated_by != progress.updated_by)
+            && !progress.updated_by.is_empty()
+        {
+            claim(format!("progress.{unit}.updated_by"), &progress.updated_by)?;
+        }
+        for evidence in &progress.evidence {
+            let known =
+                old.is_some_and(|old| old.evidence.iter().any(|e| e.sha256 == evidence.sha256));
+            if !known {
+                claim(
+                    format!("progress.{unit}.evidence.added_by"),
+                    &evidence.added_by,
+                )?;
+            }
+        }
+    }
+    for feedback in &after.feedback {
+        let known = before
+            .as_ref()
+            .is_some_and(|b| b.feedback.iter().any(|f| f.id == feedback.id));
+        if !known {
+            claim("feedback.author".to_owned(), &feedback.author)?;
+        }
+    }
+    for review in &after.reviews {
+        let known = before
+            .as_ref()
+            .is_some_and(|b| b.reviews.iter().any(|r| r.id == review.id));
+        if !known {
+            claim("reviews.by".to_owned(), &review.by)?;
+        }
+    }
+    Ok(())
 }
 
 /// Is the change from `before` to `after` (two states of one document) allowed for `actor`?

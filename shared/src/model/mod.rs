@@ -21,7 +21,7 @@ mod convert;
 mod item;
 
 pub use campaign::{AreaInfo, CampaignDoc};
-pub use check::{ChangeRefusal, check_change};
+pub use check::{ChangeRefusal, check_authorship, check_change};
 pub use convert::{
     LedgerContext, beijing_time, campaign_from_report, item_from_report, item_key, ledger_rows,
     refresh_from_report, report_from_docs,
