@@ -91,3 +91,43 @@ test("a school cannot change the title; the office never sees it", async () => {
     school.shutdown();
   }
 });
+
+test("a school cannot sign off its own work; the office never sees it", async () => {
+  const office = client(env("TOKEN_OFFICE"));
+  const school = client(env("TOKEN_SCHOOL1"));
+  try {
+    const [atOffice, atSchool] = await Promise.all([office.find(SHARED), school.find(SHARED)]);
+    const before = String(atOffice.doc().progress[UNIT].status);
+    assert.notEqual(before, "signed_off");
+    // 销号 is the office's decision: a modified client writes it anyway.
+    atSchool.change((d) => {
+      d.progress[UNIT].status = raw("signed_off");
+    });
+    atOffice.change((d) => {
+      d.feedback.push(feedback("node-f3", "销号须由办公室审核"));
+    });
+    await until(() => atSchool.doc().feedback.some((f) => String(f.id) === "node-f3"), "the office's change at the school");
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    assert.equal(String(atOffice.doc().progress[UNIT].status), before, "the sign-off never reached the office");
+  } finally {
+    office.shutdown();
+    school.shutdown();
+  }
+});
+
+test("no token or a bad token: the upgrade is refused with 401", async () => {
+  const { default: WebSocket } = await import("ws");
+  for (const url of [WS, `${WS}?token=forged`]) {
+    const status = await new Promise((resolve, reject) => {
+      const ws = new WebSocket(url);
+      ws.on("unexpected-response", (request, response) => {
+        resolve(response.statusCode);
+        // The listener owns the request now: end it, or the socket keeps node running.
+        request.destroy();
+      });
+      ws.on("open", () => reject(new Error(`${url} was accepted`)));
+      ws.on("error", () => {});
+    });
+    assert.equal(status, 401, url);
+  }
+});
