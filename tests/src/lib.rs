@@ -1,5 +1,12 @@
 //! Helpers for the end-to-end tests: an in-process server on a free loopback port with
-//! demo accounts, and a headless Chromium driven over WebDriver.
+//! demo accounts, the real `rectify` binary as a child process ([`process`]), our sync
+//! client on a WebSocket ([`sync_client`]), and a headless Chromium driven over WebDriver.
+
+pub mod process;
+pub mod sync_client;
+
+pub use process::{ServerProcess, free_port};
+pub use sync_client::SyncTestClient;
 
 use anyhow::{Context, Result, bail};
 use rectify_server::http::{AppState, app};
@@ -64,6 +71,11 @@ impl TestServer {
 
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{}", self.addr, path)
+    }
+
+    /// The base address for [`SyncTestClient::connect`].
+    pub fn ws_base(&self) -> String {
+        format!("ws://{}", self.addr)
     }
 
     /// A bearer token for a demo account (logged in through the same code as `/api/login`).
@@ -202,10 +214,4 @@ impl Browser {
         let _ = driver.wait();
         result.context("closing the browser")
     }
-}
-
-fn free_port() -> Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port())
 }

@@ -93,8 +93,8 @@ async fn still_served(server: &TestServer, doc: DocumentId) -> anyhow::Result<()
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn malformed_cbor_and_truncated_automerge_get_errors_and_change_nothing()
--> anyhow::Result<()> {
+async fn malformed_cbor_and_truncated_automerge_get_errors_and_change_nothing() -> anyhow::Result<()>
+{
     let server = TestServer::start(None).await?;
     let doc = first_item(&server).await?;
     let stored_before = server.storage.document_chunks(&doc).await?;

@@ -3,90 +3,28 @@
 
 use automerge::ReadDoc;
 use automerge::transaction::Transactable;
-use futures_util::{SinkExt, StreamExt};
 use rectify_server::storage::ItemRecord;
 use rectify_shared::ids::{DocumentId, UnitId};
 use rectify_shared::model::{self, EditContext, ItemDoc, ItemEdit};
 use rectify_shared::policy::{Actor, Role};
-use rectify_shared::sync::client::{ClientEvent, SyncClient};
-use rectify_shared::sync::wire::PeerId;
+use rectify_shared::sync::client::ClientEvent;
+use rectify_tests::SyncTestClient;
 use rectify_tests::TestServer;
-use std::time::Duration;
-use tokio::net::TcpStream;
-use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
-/// A client: our sync core on a WebSocket.
-struct Client {
-    ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
-    core: SyncClient,
-    events: Vec<ClientEvent>,
-}
-
-impl Client {
-    async fn connect(server: &TestServer, username: &str) -> anyhow::Result<Client> {
-        let token = server.token(username).await?;
-        let url = format!("ws://{}/sync?token={token}", server.addr);
-        let (ws, _) = tokio_tungstenite::connect_async(url).await?;
-        let mut client = Client {
-            ws,
-            core: SyncClient::new(PeerId::new(format!("test-{username}")), None),
-            events: Vec::new(),
-        };
-        let join = client.core.connect();
-        client.send(vec![join]).await?;
-        client.settle().await?;
-        anyhow::ensure!(
-            client
-                .events
-                .iter()
-                .any(|e| matches!(e, ClientEvent::Connected { .. })),
-            "no peer message after join: {:?}",
-            client.events
-        );
-        Ok(client)
-    }
-
-    async fn send(&mut self, frames: Vec<Vec<u8>>) -> anyhow::Result<()> {
-        for frame in frames {
-            self.ws.send(Message::Binary(frame.into())).await?;
-        }
-        Ok(())
-    }
-
-    /// Sends what the core has to say, then answers the server until it is quiet for a
-    /// moment (bounded: at most 10 s and 1000 frames).
-    async fn settle(&mut self) -> anyhow::Result<()> {
-        let frames = self.core.poll();
-        self.send(frames).await?;
-        for _ in 0..1000 {
-            let next = tokio::time::timeout(Duration::from_millis(400), self.ws.next()).await;
-            let Ok(Some(message)) = next else {
-                return Ok(());
-            };
-            if let Message::Binary(bytes) = message? {
-                let (frames, events) = self.core.receive(&bytes);
-                self.events.extend(events);
-                self.send(frames).await?;
-            }
-        }
-        anyhow::bail!("the server never went quiet")
-    }
-
-    fn item(&self, id: &DocumentId) -> ItemDoc {
-        ItemDoc::load(self.core.document(id).expect("open")).expect("an item")
-    }
+/// `username` (a demo account) connected to the in-process server.
+async fn connect(server: &TestServer, username: &str) -> anyhow::Result<SyncTestClient> {
+    SyncTestClient::connect(&server.ws_base(), &server.token(username).await?).await
 }
 
 /// The office and school1, each connected with `id` open and synced.
 async fn office_and_school_on(
     server: &TestServer,
     id: DocumentId,
-) -> anyhow::Result<(Client, Client)> {
-    let mut office = Client::connect(server, "office").await?;
+) -> anyhow::Result<(SyncTestClient, SyncTestClient)> {
+    let mut office = connect(server, "office").await?;
     office.core.open_document(id);
     office.settle().await?;
-    let mut school = Client::connect(server, "school1").await?;
+    let mut school = connect(server, "school1").await?;
     school.core.open_document(id);
     school.settle().await?;
     Ok((office, school))
@@ -132,7 +70,7 @@ async fn a_school_gets_its_items_and_only_those() -> anyhow::Result<()> {
         .find(|r| !r.units.iter().any(|u| u == "pszx1"))
         .expect("an item of others")
         .id;
-    let mut school = Client::connect(&server, "school1").await?;
+    let mut school = connect(&server, "school1").await?;
     school.core.open_document(own[0]);
     school.core.open_document(other);
     school.settle().await?;
