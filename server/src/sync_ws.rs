@@ -363,13 +363,20 @@ impl SyncHub {
         let Some(sender) = outgoing.get(&conn) else {
             return;
         };
-        if sender.try_send(message).is_err() {
-            // Full (the peer does not read) or gone: disconnect it; it resyncs on reconnect.
-            tracing::warn!(
-                conn = conn.0,
-                "sync connection not reading: disconnecting it"
-            );
-            outgoing.remove(&conn);
+        match sender.try_send(message) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                // The peer does not read: disconnect it; it resyncs on reconnect.
+                tracing::warn!(
+                    conn = conn.0,
+                    "sync connection not reading: disconnecting it"
+                );
+                outgoing.remove(&conn);
+            }
+            // Closing already (its writer has finished): nothing to say.
+            Err(mpsc::error::TrySendError::Closed(_)) => {
+                outgoing.remove(&conn);
+            }
         }
     }
 }

@@ -735,3 +735,38 @@ fn nobody_writes_in_another_accounts_name() {
         }
     }
 }
+
+/// Two accounts of school s1 edit at once, which leaves conflicting values in s1's progress
+/// entry; school s2's next edit must not touch them (the server would refuse it as changing
+/// s1's progress).
+#[test]
+fn an_edit_leaves_other_units_conflicts_alone() {
+    let base = planned_item();
+    let mut one = base.clone();
+    let mut other = base;
+    other.set_actor(automerge::ActorId::random());
+    let mut first = ctx(Role::Unit, Some("s1"), "school1a");
+    first.now_ms = NOW + 1;
+    apply(&mut one, &first, narrative("s1", "甲写的"));
+    let mut colleague = ctx(Role::Unit, Some("s1"), "school1b");
+    colleague.now_ms = NOW + 2;
+    apply(&mut other, &colleague, narrative("s1", "乙写的"));
+    one.merge(&mut other).unwrap();
+    let progress = at(&one, &["progress", "s1"]);
+    assert!(
+        one.get_all(&progress, "updated_by").unwrap().len() > 1,
+        "the test needs a conflict to start from"
+    );
+
+    let merged = one.clone();
+    for (who, edit) in [
+        (s2(), narrative("s2", "乙校进展")),
+        (s2(), feedback("f7", Some("s2"))),
+        (s2(), evidence("s2", "cc")),
+    ] {
+        let mut after = merged.clone();
+        apply(&mut after, &who, edit);
+        assert_eq!(check_change(&who.actor, &merged, &after), Ok(()));
+        assert!(after.get_all(&progress, "updated_by").unwrap().len() > 1);
+    }
+}

@@ -327,16 +327,62 @@ impl ItemEdit {
 /// Applies `edit` to the item document `doc` as `ctx`, as one change. Nothing is written
 /// when the edit is refused or the document is from a newer schema.
 pub fn apply(doc: &mut AutoCommit, ctx: &EditContext, edit: ItemEdit) -> Result<(), ModelError> {
-    let mut item = ItemDoc::load(doc)?;
+    let before = ItemDoc::load(doc)?;
+    let mut item = before.clone();
     let op = edit.op();
     apply_to(&mut item, ctx, edit)?;
-    autosurgeon::reconcile(doc, &item)?;
+    reconcile_changed(doc, &before, &item)?;
     let message = format!("{{\"user\":{:?},\"op\":{op:?}}}", ctx.user);
     doc.commit_with(
         CommitOptions::default()
             .with_message(message)
             .with_time(ctx.now_ms),
     );
+    Ok(())
+}
+
+/// Writes `after` into `doc`, touching only the parts that differ from `before`: each unit's
+/// progress entry, the feedback list and the reviews on their own, everything else only when
+/// it changed. Reconciling the whole document would also settle concurrent conflicts in
+/// parts the edit never meant to touch (say, two accounts of another school writing that
+/// school's `updated_by` at once), which the server rightly refuses from a unit.
+fn reconcile_changed(
+    doc: &mut AutoCommit,
+    before: &ItemDoc,
+    after: &ItemDoc,
+) -> Result<(), ModelError> {
+    use automerge::{ObjType, ROOT, ReadDoc, Value};
+    let without_lists = |item: &ItemDoc| ItemDoc {
+        progress: BTreeMap::new(),
+        feedback: Vec::new(),
+        reviews: Vec::new(),
+        ..item.clone()
+    };
+    let progress_obj = match doc.get(ROOT, "progress") {
+        Ok(Some((Value::Object(ObjType::Map), id))) => Some(id),
+        _ => None,
+    };
+    let units_unchanged = before.progress.keys().eq(after.progress.keys());
+    let (Some(progress_obj), true, true) = (
+        progress_obj,
+        units_unchanged,
+        without_lists(before) == without_lists(after),
+    ) else {
+        // The definition or the set of units changed (an office edit): write it all.
+        autosurgeon::reconcile(doc, after)?;
+        return Ok(());
+    };
+    for (unit, entry) in &after.progress {
+        if before.progress.get(unit) != Some(entry) {
+            autosurgeon::reconcile_prop(doc, &progress_obj, unit.as_str(), entry)?;
+        }
+    }
+    if before.feedback != after.feedback {
+        autosurgeon::reconcile_prop(doc, ROOT, "feedback", &after.feedback)?;
+    }
+    if before.reviews != after.reviews {
+        autosurgeon::reconcile_prop(doc, ROOT, "reviews", &after.reviews)?;
+    }
     Ok(())
 }
 
