@@ -193,3 +193,49 @@ async fn a_school_cannot_change_the_title_and_everyone_keeps_syncing() -> anyhow
     );
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_school_cannot_sign_off_its_own_work() -> anyhow::Result<()> {
+    let server = TestServer::start(None).await?;
+    let records = items(&server).await?;
+    // An item the office has not signed off for school1 yet.
+    let mut chosen = None;
+    for id in assigned(&records, "pszx1") {
+        let doc = rectify_server::campaigns::load_document(server.storage.as_ref(), &id)
+            .await?
+            .expect("stored");
+        if ItemDoc::load(&doc)?.progress["pszx1"].status
+            != rectify_shared::workflow::UnitStatus::SignedOff
+        {
+            chosen = Some(id);
+            break;
+        }
+    }
+    let id = chosen.expect("an item school1 still works on");
+    let (mut office, mut school) = office_and_school_on(&server, id).await?;
+    let before = office.item(&id).progress["pszx1"].status;
+
+    // 销号 is the office's decision: a modified client writes it anyway.
+    let doc = school.core.document_mut(&id).expect("open");
+    let (_, progress) = doc.get(automerge::ROOT, "progress")?.expect("progress");
+    let (_, entry) = doc.get(&progress, "pszx1")?.expect("school1's entry");
+    doc.put(&entry, "status", "signed_off")?;
+    doc.commit();
+    school.settle().await?;
+    office.settle().await?;
+
+    assert!(
+        school.events.iter().any(
+            |e| matches!(e, ClientEvent::Error { message, .. } if message.contains("refused"))
+        ),
+        "the school is told: {:?}",
+        school.events
+    );
+    assert_eq!(office.item(&id).progress["pszx1"].status, before);
+    let stored = rectify_server::campaigns::load_document(server.storage.as_ref(), &id)
+        .await?
+        .expect("stored");
+    assert_eq!(ItemDoc::load(&stored)?.progress["pszx1"].status, before);
+    assert_eq!(server.storage.quarantined(&id).await?.len(), 1);
+    Ok(())
+}
