@@ -59,3 +59,58 @@ async fn stock_automerge_repo_clients_sync_through_the_server() -> anyhow::Resul
     );
     Ok(())
 }
+
+/// The real server process is stopped (SIGKILL) while a stock client has the item open; the
+/// client edits offline; after the restart its change reaches a fresh office client.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stock_clients_change_made_while_the_server_was_down_arrives() -> anyhow::Result<()> {
+    use rectify_tests::ServerProcess;
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("node");
+    let mut server = ServerProcess::start_for_tests().await?;
+    let school = server.token("school1").await?;
+    let office = server.token("office").await?;
+    let item = server
+        .items(&school)
+        .await?
+        .into_iter()
+        .find(|i| i.units.iter().any(|u| u.as_str() == "pszx1"))
+        .expect("an item of school1");
+    let id = item.url.trim_start_matches("automerge:").to_owned();
+
+    let mut node = tokio::process::Command::new("node")
+        .arg("restart.mjs")
+        .current_dir(&dir)
+        .env("RECTIFY_WS", format!("{}/sync", server.ws_base()))
+        .env("TOKEN_OFFICE", office)
+        .env("TOKEN_SCHOOL1", school)
+        .env("SCHOOL1_UNIT", "pszx1")
+        .env("DOC_SHARED", &id)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()?;
+    let mut stdin = node.stdin.take().expect("piped");
+    let mut lines = BufReader::new(node.stdout.take().expect("piped")).lines();
+    let mut said = Vec::new();
+    let run = async {
+        while let Some(line) = lines.next_line().await? {
+            said.push(line.clone());
+            match line.as_str() {
+                "RECTIFY:stop" => server.kill()?,
+                "RECTIFY:start" => server.start().await?,
+                _ => continue,
+            }
+            stdin.write_all(b"done\n").await?;
+        }
+        anyhow::Ok(())
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(90), run).await??;
+    let status = tokio::time::timeout(std::time::Duration::from_secs(10), node.wait()).await??;
+    assert!(
+        status.success() && said.iter().any(|l| l == "RECTIFY:ok"),
+        "node said {said:?}; server log:\n{}",
+        server.log_tail()
+    );
+    Ok(())
+}
