@@ -1,16 +1,39 @@
-//! The root component.
+//! The root component: session, language, page, and the user's replica.
 
-use crate::components::header::Header;
-use crate::pages::{home::Home, login::Login};
-use crate::state::AppState;
+use crate::components::{header::Header, refused::RefusedPanel, sync_status::SyncStatus};
+use crate::i18n::{Msg, tr};
+use crate::pages::{home::Home, item::ItemPage, login::Login};
+use crate::services::{local, replica::Replica};
+use crate::state::{Action, AppState, Route, Session};
+use std::rc::Rc;
 use yew::prelude::*;
 
 /// The app state and its dispatcher, available to every component.
 pub type AppContext = UseReducerHandle<AppState>;
 
+/// The replica and a version that changes whenever it does, so that consumers re-render.
+#[derive(Clone, PartialEq)]
+pub struct ReplicaContext {
+    pub replica: Replica,
+    pub version: u64,
+}
+
+#[derive(Default, PartialEq)]
+struct Version(u64);
+
+impl Reducible for Version {
+    type Action = ();
+    fn reduce(self: Rc<Self>, _: ()) -> Rc<Self> {
+        Rc::new(Version(self.0 + 1))
+    }
+}
+
 #[function_component(App)]
 pub fn app() -> Html {
     let state = use_reducer(AppState::load);
+    let replica = use_state(|| None::<Replica>);
+    let version = use_reducer(Version::default);
+    let failure = use_state(|| None::<String>);
     {
         let lang = state.lang;
         use_effect_with(lang, move |lang| {
@@ -19,15 +42,82 @@ pub fn app() -> Html {
             }
         });
     }
-    let page = if state.session.is_some() {
-        html! { <Home /> }
-    } else {
-        html! { <Login /> }
+    // Read the stored session once; follow the URL's hash.
+    {
+        let state = state.clone();
+        use_effect_with((), move |_| {
+            let booting = state.clone();
+            wasm_bindgen_futures::spawn_local(async move {
+                let session = local::load_session::<Session>().await;
+                booting.dispatch(Action::Booted(session));
+            });
+            let listener =
+                gloo::events::EventListener::new(&gloo::utils::window(), "hashchange", move |_| {
+                    state.dispatch(Action::Navigated(Route::current()))
+                });
+            move || drop(listener)
+        });
+    }
+    // One replica per logged-in session, stopped at log out (its data stays on the device).
+    {
+        let (replica, version, failure) = (replica.clone(), version.clone(), failure.clone());
+        let session = state.session.clone();
+        use_effect_with(session, move |session| {
+            let running = Rc::new(std::cell::RefCell::new(None::<Replica>));
+            if let Some(session) = session.clone() {
+                let (replica, running) = (replica.clone(), Rc::clone(&running));
+                wasm_bindgen_futures::spawn_local(async move {
+                    let on_change = Callback::from(move |()| version.dispatch(()));
+                    match Replica::start(session, on_change).await {
+                        Ok(started) => {
+                            *running.borrow_mut() = Some(started.clone());
+                            replica.set(Some(started));
+                        }
+                        Err(err) => failure.set(Some(err.0)),
+                    }
+                });
+            }
+            move || {
+                if let Some(stopped) = running.borrow_mut().take() {
+                    stopped.stop();
+                }
+                replica.set(None);
+            }
+        });
+    }
+    let lang = state.lang;
+    let page = match (&state.session, &*replica) {
+        _ if !state.booted => {
+            html! { <p class="boot" role="status">{ tr(lang, Msg::Loading) }</p> }
+        }
+        (None, _) => html! { <Login /> },
+        (Some(_), None) => match &*failure {
+            Some(message) => html! {
+                <p class="error" role="alert">{ tr(lang, Msg::LocalStoreFailed) }{ message }</p>
+            },
+            None => html! { <p class="boot" role="status">{ tr(lang, Msg::Loading) }</p> },
+        },
+        (Some(_), Some(_)) => match &state.route {
+            Route::Items => html! { <Home /> },
+            Route::Item(id) => html! { <ItemPage id={id.clone()} /> },
+        },
     };
+    let context = (*replica).clone().map(|replica| ReplicaContext {
+        replica,
+        version: version.0,
+    });
     html! {
-        <ContextProvider<AppContext> context={state}>
-            <Header />
-            <main class="page">{ page }</main>
+        <ContextProvider<AppContext> context={state.clone()}>
+            <ContextProvider<Option<ReplicaContext>> context={context}>
+                <Header />
+                if state.session.is_some() {
+                    <SyncStatus />
+                }
+                <main class="page">
+                    if state.session.is_some() { <RefusedPanel /> }
+                    { page }
+                </main>
+            </ContextProvider<Option<ReplicaContext>>>
         </ContextProvider<AppContext>>
     }
 }

@@ -26,4 +26,5 @@ pub mod policy;
 pub mod report;
 pub mod status;
 pub mod sync;
+pub mod text;
 pub mod workflow;

@@ -446,3 +446,37 @@ proptest! {
         }
     }
 }
+
+/// Two accounts of one school set different statuses while apart: after the merge both
+/// values are there, each with who set it, for the UI to show.
+#[test]
+fn concurrent_statuses_are_both_shown_with_who_set_them() {
+    let mut doc = planned_item();
+    let teacher = ctx(Role::Unit, Some("s1"), "teacher");
+    let principal = ctx(Role::Unit, Some("s1"), "principal");
+    let to = |to| ItemEdit::UnitStatus {
+        unit: "s1".into(),
+        to,
+        reason: None,
+    };
+    model::apply(&mut doc, &teacher, to(UnitStatus::InProgress)).unwrap();
+    assert!(model::status_conflicts(&mut doc, "s1").is_empty());
+    let mut phone = doc.fork();
+    model::apply(&mut doc, &teacher, to(UnitStatus::Submitted)).unwrap();
+    model::apply(&mut doc, &teacher, to(UnitStatus::InProgress)).unwrap();
+    model::apply(&mut phone, &principal, to(UnitStatus::Submitted)).unwrap();
+    doc.merge(&mut phone).unwrap();
+    let claims = model::status_conflicts(&mut doc, "s1");
+    let shown: Vec<(UnitStatus, Option<&str>)> = claims
+        .iter()
+        .map(|c| (c.status, c.by.as_deref()))
+        .collect();
+    assert_eq!(
+        shown,
+        [
+            (UnitStatus::Submitted, Some("principal")),
+            (UnitStatus::InProgress, Some("teacher")),
+        ]
+    );
+    assert!(model::status_conflicts(&mut doc, "s2").is_empty());
+}

@@ -688,3 +688,38 @@ fn a_refused_peer_stays_read_only_across_eviction() {
         Some("继续")
     );
 }
+
+#[test]
+fn unsynced_changes_count_until_the_server_has_them_and_survive_a_restart() {
+    let (mut net, id) = office_and_school();
+    assert_eq!(net.clients[1].sync.unsynced_changes(&id), 0);
+    net.disconnect(1);
+    net.edit(1, &id, "school_note", "offline one");
+    net.edit(1, &id, "school_note", "offline two");
+    assert_eq!(net.clients[1].sync.unsynced_changes(&id), 2);
+
+    // The client restarts from its local copy and the saved sync state: still two waiting.
+    let saved_doc = net.clients[1].sync.document_mut(&id).expect("open").save();
+    let saved_state = net.clients[1].sync.sync_state(&id).expect("open");
+    net.clients[1].sync.remove_document(&id);
+    let reloaded = AutoCommit::load(&saved_doc).expect("loads");
+    net.clients[1]
+        .sync
+        .add_document_with_state(id, reloaded, &saved_state);
+    assert_eq!(net.clients[1].sync.unsynced_changes(&id), 2);
+
+    // Changes from others do not count; once the server acknowledged ours, nothing waits.
+    net.edit(0, &id, "office_note", "meanwhile");
+    net.send_local_changes(0);
+    net.connect(1);
+    net.run_until_quiescent(LIMIT);
+    assert_eq!(net.clients[1].sync.unsynced_changes(&id), 0);
+    assert_eq!(
+        text_at(net.doc(0, &id), "school_note").as_deref(),
+        Some("offline two")
+    );
+    assert_eq!(
+        text_at(net.doc(1, &id), "office_note").as_deref(),
+        Some("meanwhile")
+    );
+}

@@ -1,3 +1,3 @@
-//! Reusable pieces of the UI, one component per file.
-
 pub mod header;
+pub mod refused;
+pub mod sync_status;

@@ -1,81 +1,70 @@
-//! The start page after login: who is signed in and the items they may see.
+//! The start page after login: the user's items, grouped by area, with status, deadline and
+//! a mark on every item with changes not yet on the server. Overdue items stand out.
 
-use crate::app::AppContext;
-use crate::i18n::{Msg, role_name, status_name, tr};
-use crate::services::api::{self, ApiFailure};
-use crate::state::Action;
-use rectify_shared::api::ItemSummary;
+use crate::app::{AppContext, ReplicaContext};
+use crate::i18n::{Lang, Msg, role_name, status_name, tr, unit_status_name};
+use crate::state::Route;
+use rectify_shared::date::Date;
+use rectify_shared::ids::DocumentId;
+use rectify_shared::model::ItemDoc;
 use rectify_shared::status::PublicStatus;
+use rectify_shared::workflow::UnitStatus;
 use yew::prelude::*;
-
-#[derive(Debug, Clone, PartialEq)]
-enum Items {
-    Loading,
-    Loaded(Vec<ItemSummary>),
-    Failed(String),
-}
 
 #[function_component(Home)]
 pub fn home() -> Html {
     let state = use_context::<AppContext>().expect("AppContext is provided by App");
+    let Some(ReplicaContext { replica, .. }) = use_context::<Option<ReplicaContext>>().flatten()
+    else {
+        return Html::default();
+    };
     let lang = state.lang;
-    let items = use_state(|| Items::Loading);
-    {
-        let items = items.clone();
-        let state = state.clone();
-        let token = state.session.as_ref().map(|s| s.token.clone());
-        use_effect_with(token, move |token| {
-            if let Some(token) = token.clone() {
-                wasm_bindgen_futures::spawn_local(async move {
-                    match api::items(&token).await {
-                        Ok(list) => {
-                            items.set(Items::Loaded(list));
-                        }
-                        Err(ApiFailure::Refused { status: 401, .. }) => {
-                            state.dispatch(Action::LogOut);
-                        }
-                        Err(ApiFailure::Refused { message, .. }) => {
-                            items.set(Items::Failed(message));
-                        }
-                        Err(ApiFailure::Network) => {
-                            items.set(Items::Failed(tr(state.lang, Msg::NetworkError).to_owned()));
-                        }
-                    }
-                });
-            }
-        });
-    }
     let Some(session) = &state.session else {
         return Html::default();
     };
-    let body = match &*items {
-        Items::Loading => html! { <p class="empty" role="status">{ tr(lang, Msg::Loading) }</p> },
-        Items::Failed(message) => html! { <p class="error" role="alert">{ message }</p> },
-        Items::Loaded(list) if list.is_empty() => {
-            html! { <p class="empty">{ tr(lang, Msg::NoItemsYet) }</p> }
+    let today = Date::from_unix_millis(js_sys::Date::now() as i64);
+    let items = replica.items();
+    let waiting = replica.waiting_for_items();
+    let mut areas: Vec<(u32, String, Vec<Html>)> = Vec::new();
+    for (id, item) in &items {
+        let row = item_row(
+            lang,
+            id,
+            item,
+            session.unit.as_deref(),
+            today,
+            replica.pending_for(id),
+        );
+        match areas.last_mut() {
+            Some((no, _, rows)) if *no == item.area_no => rows.push(row),
+            _ => areas.push((item.area_no, item.area_title.clone(), vec![row])),
         }
-        Items::Loaded(list) => html! {
-            <ul class="items">
-                { for list.iter().map(|item| item_row(lang, item)) }
-            </ul>
-        },
-    };
-    let count = match &*items {
-        Items::Loaded(list) => format!("{} {}", list.len(), tr(lang, Msg::ItemsCount)),
-        _ => String::new(),
+    }
+    let body = if items.is_empty() && waiting > 0 {
+        html! { <p class="empty" role="status">{ tr(lang, Msg::WaitingForItems) }</p> }
+    } else if items.is_empty() {
+        html! { <p class="empty">{ tr(lang, Msg::NoItemsYet) }</p> }
+    } else {
+        html! {
+            { for areas.into_iter().map(|(no, title, rows)| html! {
+                <section class="area" aria-label={title.clone()}>
+                    <h3 class="area-title">{ area_numeral(no) }{ " " }{ title }</h3>
+                    <ul class="items">{ for rows }</ul>
+                </section>
+            }) }
+        }
     };
     html! {
         <>
-            <section class="card">
-                <p class="whoami" data-testid="whoami">
-                    { tr(lang, Msg::SignedInAs) }{ "：" }
-                    <strong>{ &session.display_name }</strong>
-                    { " · " }{ role_name(lang, session.role) }
-                </p>
-            </section>
+            <p class="whoami" data-testid="whoami">
+                { tr(lang, Msg::SignedInAs) }{ "：" }
+                <strong>{ &session.display_name }</strong>
+                { " · " }{ role_name(lang, session.role) }
+            </p>
             <section class="card" aria-labelledby="items-title">
                 <h2 id="items-title" class="section-title">
-                    { tr(lang, Msg::MyItems) }<span class="count">{ count }</span>
+                    { tr(lang, Msg::MyItems) }
+                    <span class="count">{ format!("{} {}", items.len(), tr(lang, Msg::ItemsCount)) }</span>
                 </h2>
                 { body }
             </section>
@@ -83,44 +72,66 @@ pub fn home() -> Html {
     }
 }
 
-fn item_row(lang: crate::i18n::Lang, item: &ItemSummary) -> Html {
-    let badge = match item.status {
-        PublicStatus::Done => "badge done",
-        PublicStatus::DoneLongTerm => "badge done-long-term",
-        PublicStatus::InProgress => "badge in-progress",
+fn item_row(
+    lang: Lang,
+    id: &DocumentId,
+    item: &ItemDoc,
+    unit: Option<&str>,
+    today: Date,
+    pending: usize,
+) -> Html {
+    let overdue = item.is_overdue(today);
+    // A school sees its own progress; the office sees the item's public status.
+    let mine = unit.filter(|u| item.units.iter().any(|x| x == u));
+    let badge = match mine {
+        Some(unit) => {
+            let status = item
+                .progress
+                .get(unit)
+                .map_or(UnitStatus::NotStarted, |p| p.status);
+            html! { <span class={classes!("badge", status.key())}>{ unit_status_name(lang, status) }</span> }
+        }
+        None => {
+            let class = match item.status {
+                PublicStatus::Done => "done",
+                PublicStatus::DoneLongTerm => "done-long-term",
+                PublicStatus::InProgress => "in-progress",
+            };
+            html! { <span class={classes!("badge", class)}>{ status_name(lang, item.status) }</span> }
+        }
     };
-    let number = item_number(&item.key);
+    let href = Route::Item(id.to_string()).href();
     html! {
-        <li class={classes!("item", item.overdue.then_some("overdue"))} data-testid="item" data-key={item.key.clone()}>
-            <div class="item-head">
-                <span class="item-no">{ number }</span>
-                <span class={badge}>{ status_name(lang, item.status) }</span>
-            </div>
-            <p class="item-title">{ &item.title }</p>
-            if let Some(deadline) = &item.deadline {
-                <p class="item-meta">
-                    { tr(lang, Msg::Deadline) }{ "：" }{ deadline }
-                    if item.overdue { <strong class="overdue-tag">{ " · " }{ tr(lang, Msg::Overdue) }</strong> }
-                </p>
-            }
+        <li class={classes!("item", overdue.then_some("overdue"))} data-testid="item"
+            data-id={id.to_string()} data-key={item.key.clone()}
+            data-unsynced={(pending > 0).to_string()}>
+            <a class="item-link" {href}>
+                <div class="item-head">
+                    <span class="item-no">{ item.number() }</span>
+                    if pending > 0 {
+                        <span class="unsynced" title={tr(lang, Msg::Unsynced)}
+                              aria-label={tr(lang, Msg::Unsynced)} data-testid="unsynced">{ "●" }</span>
+                    }
+                    <span class="spacer"></span>
+                    { badge }
+                </div>
+                <p class="item-title">{ item.title.as_str() }</p>
+                if let Some(deadline) = &item.deadline {
+                    <p class="item-meta">
+                        { tr(lang, Msg::Deadline) }{ "：" }{ deadline }
+                        if overdue { <strong class="overdue-tag">{ " · " }{ tr(lang, Msg::Overdue) }</strong> }
+                    </p>
+                }
+            </a>
         </li>
     }
 }
 
-/// `2.7.2` → `(二)7(2)`: the report's own numbering.
-fn item_number(key: &str) -> String {
+/// `2` → `(二)`: the report's own numbering of areas.
+pub fn area_numeral(no: u32) -> String {
     const AREAS: [&str; 10] = ["一", "二", "三", "四", "五", "六", "七", "八", "九", "十"];
-    let parts: Vec<&str> = key.split('.').collect();
-    let area = parts
-        .first()
-        .and_then(|a| a.parse::<usize>().ok())
-        .and_then(|a| AREAS.get(a.wrapping_sub(1)));
-    let mut out = area.map(|a| format!("({a})")).unwrap_or_default();
-    if let Some(problem) = parts.get(1) {
-        out.push_str(problem);
-    }
-    if let Some(sub) = parts.get(2) {
-        out.push_str(&format!("({sub})"));
-    }
-    out
+    AREAS
+        .get((no as usize).wrapping_sub(1))
+        .map(|a| format!("({a})"))
+        .unwrap_or_default()
 }

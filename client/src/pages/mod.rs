@@ -1,4 +1,3 @@
-//! One file per page.
-
 pub mod home;
+pub mod item;
 pub mod login;

@@ -29,6 +29,15 @@ pub async fn items(token: &str) -> Result<Vec<ItemSummary>, ApiFailure> {
     read_json(response).await
 }
 
+/// Whether the server still accepts the token (`401` when it does not).
+pub async fn me(token: &str) -> Result<serde_json::Value, ApiFailure> {
+    let response = Request::get("/api/me")
+        .header("Authorization", &format!("Bearer {token}"))
+        .send()
+        .await;
+    read_json(response).await
+}
+
 /// The body of a successful response, or why there is none: the server's own message when
 /// it refused, `Network` when no usable answer came back.
 async fn read_json<T: serde::de::DeserializeOwned>(

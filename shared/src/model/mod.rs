@@ -17,11 +17,13 @@
 
 mod campaign;
 pub mod check;
+mod conflict;
 mod convert;
 mod item;
 
 pub use campaign::{AreaInfo, CampaignDoc};
 pub use check::{ChangeRefusal, check_authorship, check_change};
+pub use conflict::{StatusClaim, status_conflicts};
 pub use convert::{
     LedgerContext, beijing_time, campaign_from_report, item_from_report, item_key, ledger_rows,
     refresh_from_report, report_from_docs,

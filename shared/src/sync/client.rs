@@ -4,7 +4,8 @@
 //! A [`SyncClient`] holds the documents it has open, each with its sync state for the one
 //! server it talks to. The driver sends the frames it returns and passes in the frames it
 //! receives; local edits are made on [`SyncClient::document_mut`] and announced with
-//! [`SyncClient::poll`]. Local storage is the driver's business for now.
+//! [`SyncClient::poll`]. Local storage is the driver's business: it keeps each document and
+//! its [`SyncClient::sync_state`], and [`SyncClient::unsynced_changes`] says what still waits.
 
 use std::collections::BTreeMap;
 
@@ -98,6 +99,50 @@ impl SyncClient {
                 state: sync::State::new(),
             },
         );
+    }
+
+    /// Opens a document kept in local storage with the sync state saved alongside it (see
+    /// [`Self::sync_state`]), so that a reconnect after a restart sends only what is new. A
+    /// state that does not decode is dropped: the first round then costs a little more.
+    pub fn add_document_with_state(&mut self, id: DocumentId, doc: AutoCommit, state: &[u8]) {
+        let state = sync::State::decode(state).unwrap_or_default();
+        self.docs.insert(id, OpenDoc { doc, state });
+    }
+
+    /// The part of a document's sync state worth keeping on disk: what both sides had.
+    pub fn sync_state(&self, id: &DocumentId) -> Option<Vec<u8>> {
+        self.docs.get(id).map(|open| open.state.encode())
+    }
+
+    /// How many of this document's changes the server is not known to have: local edits
+    /// waiting to be sent or acknowledged. The server stores a change before it tells its
+    /// heads, so zero means the server has them on disk.
+    pub fn unsynced_changes(&mut self, id: &DocumentId) -> usize {
+        self.docs.get_mut(id).map_or(0, |open| {
+            let shared = open.state.shared_heads.clone();
+            open.doc.get_changes(&shared).len()
+        })
+    }
+
+    /// Whether the server, on this connection, said it has exactly what we have for `id`.
+    pub fn in_sync(&mut self, id: &DocumentId) -> bool {
+        if self.server.is_none() {
+            return false;
+        }
+        self.docs.get_mut(id).is_some_and(|open| {
+            let mut ours = open.doc.get_heads();
+            let Some(mut theirs) = open.state.their_heads.clone() else {
+                return false;
+            };
+            ours.sort();
+            theirs.sort();
+            ours == theirs
+        })
+    }
+
+    /// Forgets a document (it is no longer ours to sync).
+    pub fn remove_document(&mut self, id: &DocumentId) -> Option<AutoCommit> {
+        self.docs.remove(id).map(|open| open.doc)
     }
 
     /// Asks for a document this client doesn't have yet.

@@ -1,0 +1,407 @@
+//! An item: the problem, the measures (a unit ticks them), the unit's progress narrative
+//! (merged character by character; the cursor stays put when remote edits arrive), the
+//! office's decisions, feedback both ways, and asking for sign-off.
+
+use crate::app::{AppContext, ReplicaContext};
+use crate::i18n::{Lang, Msg, tr, unit_status_name};
+use crate::pages::home::area_numeral;
+use crate::services::replica::Replica;
+use crate::state::Route;
+use gloo::events::EventListener;
+use rectify_shared::ids::{DocumentId, UnitId};
+use rectify_shared::model::{ItemDoc, ItemEdit, UnitProgress};
+use rectify_shared::policy::{Actor, Role};
+use rectify_shared::workflow::{UnitStatus, check_unit_move};
+use web_sys::{HtmlInputElement, HtmlTextAreaElement};
+use yew::prelude::*;
+
+#[derive(Properties, PartialEq)]
+pub struct ItemProps {
+    pub id: String,
+}
+
+#[function_component(ItemPage)]
+pub fn item_page(props: &ItemProps) -> Html {
+    let state = use_context::<AppContext>().expect("AppContext is provided by App");
+    let context = use_context::<Option<ReplicaContext>>().flatten();
+    let error = use_state(|| None::<String>);
+    let lang = state.lang;
+    let back = html! { <a class="back" href={Route::Items.href()}>{ "‹ " }{ tr(lang, Msg::BackToList) }</a> };
+    let (Some(ReplicaContext { replica, .. }), Some(session)) = (context, &state.session) else {
+        return Html::default();
+    };
+    let Some((id, item)) = props
+        .id
+        .parse::<DocumentId>()
+        .ok()
+        .and_then(|id| replica.item(&id).map(|item| (id, item)))
+    else {
+        return html! { <>{ back }<p class="empty">{ tr(lang, Msg::ItemNotHere) }</p></> };
+    };
+    let actor = Actor {
+        role: session.role,
+        unit: session.unit.as_deref().map(UnitId::new),
+    };
+    let my_unit = session
+        .unit
+        .clone()
+        .filter(|u| item.units.iter().any(|x| x == u) && session.role != Role::Viewer);
+    let on_error = {
+        let error = error.clone();
+        Callback::from(move |message: Option<String>| error.set(message))
+    };
+    let units_view = match &my_unit {
+        Some(unit) => html! {
+            <UnitWork replica={replica.clone()} {id} item={item.clone()} unit={unit.clone()}
+                      actor={actor.clone()} {lang} on_error={on_error.clone()} />
+        },
+        None => html! {
+            { for item.units.iter().map(|unit| read_only_progress(lang, unit, item.progress.get(unit))) }
+        },
+    };
+    html! {
+        <article class="item-page" aria-labelledby="item-title">
+            { back }
+            <section class="card">
+                <p class="item-no">
+                    { area_numeral(item.area_no) }{ " " }{ &item.area_title }{ " · " }{ item.number() }
+                </p>
+                <h2 id="item-title" class="item-heading">{ tr(lang, Msg::Problem) }</h2>
+                <p class="problem">{ item.title.as_str() }</p>
+                if let Some(deadline) = &item.deadline {
+                    <p class="item-meta">{ tr(lang, Msg::Deadline) }{ "：" }{ deadline }</p>
+                }
+            </section>
+            if let Some(message) = &*error {
+                <p class="error" role="alert">{ message }</p>
+            }
+            { units_view }
+        </article>
+    }
+}
+
+#[derive(Properties, PartialEq)]
+struct UnitWorkProps {
+    replica: Replica,
+    id: DocumentId,
+    item: ItemDoc,
+    unit: String,
+    actor: Actor,
+    lang: Lang,
+    on_error: Callback<Option<String>>,
+}
+
+/// What a school does on its item: tick measures, write progress, ask for sign-off, talk.
+#[function_component(UnitWork)]
+fn unit_work(props: &UnitWorkProps) -> Html {
+    let UnitWorkProps {
+        replica,
+        id,
+        item,
+        unit,
+        actor,
+        lang,
+        on_error,
+    } = props;
+    let (id, lang) = (*id, *lang);
+    let progress = item.progress.get(unit);
+    let status = progress.map_or(UnitStatus::NotStarted, |p| p.status);
+    let edit = {
+        let (replica, on_error) = (replica.clone(), on_error.clone());
+        Callback::from(move |edit: ItemEdit| on_error.emit(replica.edit(&id, edit).err()))
+    };
+    let measures = item.measures.iter().map(|measure| {
+        let done = progress
+            .and_then(|p| p.measures_done.get(&measure.id))
+            .copied()
+            .unwrap_or(false);
+        let onchange = {
+            let (edit, unit, measure) = (edit.clone(), unit.clone(), measure.id.clone());
+            Callback::from(move |event: Event| {
+                let done = event
+                    .target_dyn_into::<HtmlInputElement>()
+                    .is_some_and(|input| input.checked());
+                edit.emit(ItemEdit::TickMeasure {
+                    unit: unit.clone(),
+                    measure: measure.clone(),
+                    done,
+                });
+            })
+        };
+        html! {
+            <li>
+                <label class="measure">
+                    <input type="checkbox" checked={done} {onchange} data-testid="measure" />
+                    <span>{ measure.text.as_str() }</span>
+                </label>
+            </li>
+        }
+    });
+    let conflicts = replica.status_conflicts(&id, unit);
+    let moves = [
+        (UnitStatus::InProgress, if status == UnitStatus::Submitted { Msg::Withdraw } else { Msg::StartWork }),
+        (UnitStatus::Submitted, Msg::RequestSignOff),
+    ]
+    .into_iter()
+    .filter(|(to, _)| *to != status && check_unit_move(actor, unit, status, *to, None).is_ok())
+    .map(|(to, label)| {
+        let (edit, unit) = (edit.clone(), unit.clone());
+        let onclick = Callback::from(move |_| {
+            edit.emit(ItemEdit::UnitStatus { unit: unit.clone(), to, reason: None });
+        });
+        let class = if to == UnitStatus::Submitted { "primary" } else { "secondary" };
+        html! { <button class={class} {onclick} data-testid={format!("move-{}", to.key())}>{ tr(lang, label) }</button> }
+    });
+    let decisions: Vec<Html> = item
+        .reviews
+        .iter()
+        .filter(|r| &r.unit == unit)
+        .rev()
+        .map(|review| {
+            let label = match review.decision {
+                UnitStatus::SignedOff => tr(lang, Msg::SignedOff),
+                _ => tr(lang, Msg::Returned),
+            };
+            html! {
+                <li class={classes!("decision", review.decision.key())}>
+                    <strong>{ label }</strong>{ " · " }{ &review.by }{ " · " }{ when(review.at_ms) }
+                    if !review.reason.is_empty() {
+                        <p>{ tr(lang, Msg::Reason) }{ "：" }{ &review.reason }</p>
+                    }
+                </li>
+            }
+        })
+        .collect();
+    let text = progress
+        .map(|p| p.narrative.as_str().to_owned())
+        .unwrap_or_default();
+    html! {
+        <>
+            <section class="card" aria-labelledby="status-title">
+                <h2 id="status-title" class="section-title">{ tr(lang, Msg::UnitStatusLabel) }</h2>
+                <p>
+                    <span class={classes!("badge", status.key())} data-testid="unit-status">
+                        { unit_status_name(lang, status) }
+                    </span>
+                </p>
+                if !conflicts.is_empty() {
+                    <p class="conflict" data-testid="status-conflict">
+                        { tr(lang, Msg::Conflict) }
+                        { for conflicts.iter().map(|c| html! {
+                            <span class="claim">
+                                { unit_status_name(lang, c.status) }{ " (" }{ tr(lang, Msg::SetBy) }{ " " }
+                                { c.by.clone().unwrap_or_else(|| "?".to_owned()) }{ ") " }
+                            </span>
+                        }) }
+                    </p>
+                }
+                <div class="actions">{ for moves }</div>
+                if !decisions.is_empty() {
+                    <h3 class="subtitle">{ tr(lang, Msg::Decisions) }</h3>
+                    <ul class="plain decisions">{ for decisions }</ul>
+                }
+            </section>
+            if !item.measures.is_empty() {
+                <section class="card" aria-labelledby="measures-title">
+                    <h2 id="measures-title" class="section-title">{ tr(lang, Msg::Measures) }</h2>
+                    <ul class="plain measures">{ for measures }</ul>
+                </section>
+            }
+            <section class="card" aria-labelledby="progress-title">
+                <h2 id="progress-title" class="section-title">{ tr(lang, Msg::MyProgress) }</h2>
+                <ProgressEditor replica={replica.clone()} {id} unit={unit.clone()} {text}
+                                on_error={on_error.clone()} />
+                <p class="hint">{ tr(lang, Msg::ProgressHint) }</p>
+            </section>
+            <FeedbackBox item={item.clone()} unit={unit.clone()} {lang} edit={edit.clone()} />
+        </>
+    }
+}
+
+#[derive(Properties, PartialEq)]
+struct EditorProps {
+    replica: Replica,
+    id: DocumentId,
+    unit: String,
+    /// The narrative as the document has it now.
+    text: String,
+    on_error: Callback<Option<String>>,
+}
+
+/// The unit's narrative. Each keystroke is an edit of the document (so merging is per
+/// character); the field is not re-rendered from the document while the user types, only
+/// when the document differs (a remote edit), and then the cursor is moved with the text.
+/// Nothing is applied in the middle of an IME composition (pinyin input).
+#[function_component(ProgressEditor)]
+fn progress_editor(props: &EditorProps) -> Html {
+    let node = use_node_ref();
+    let composing = use_mut_ref(|| false);
+    {
+        let (node, composing) = (node.clone(), composing.clone());
+        use_effect_with(props.text.clone(), move |text| {
+            if let Some(area) = node.cast::<HtmlTextAreaElement>()
+                && !*composing.borrow()
+            {
+                show_text(&area, text);
+            }
+        });
+    }
+    let apply = {
+        let (replica, id, unit, on_error) = (
+            props.replica.clone(),
+            props.id,
+            props.unit.clone(),
+            props.on_error.clone(),
+        );
+        Callback::from(move |text: String| {
+            let edit = ItemEdit::UnitNarrative {
+                unit: unit.clone(),
+                text,
+            };
+            on_error.emit(replica.edit(&id, edit).err());
+        })
+    };
+    let oninput = {
+        let (apply, composing) = (apply.clone(), composing.clone());
+        Callback::from(move |event: InputEvent| {
+            if event.is_composing() || *composing.borrow() {
+                return;
+            }
+            if let Some(area) = event.target_dyn_into::<HtmlTextAreaElement>() {
+                apply.emit(area.value());
+            }
+        })
+    };
+    // Yew has no composition listeners: attach them to the element.
+    {
+        let (node, composing) = (node.clone(), composing);
+        use_effect_with((), move |_| {
+            let listeners = node.cast::<HtmlTextAreaElement>().map(|area| {
+                let started = composing.clone();
+                let start = EventListener::new(&area, "compositionstart", move |_| {
+                    *started.borrow_mut() = true;
+                });
+                let target = area.clone();
+                let end = EventListener::new(&area, "compositionend", move |_| {
+                    *composing.borrow_mut() = false;
+                    apply.emit(target.value());
+                });
+                (start, end)
+            });
+            move || drop(listeners)
+        });
+    }
+    html! {
+        <textarea ref={node} class="progress-editor" data-testid="progress-editor" rows="8"
+                  aria-labelledby="progress-title" {oninput} />
+    }
+}
+
+/// Puts `text` into the field if it differs, keeping the selection with the text around it.
+fn show_text(area: &HtmlTextAreaElement, text: &str) {
+    let old = area.value();
+    if old == text {
+        return;
+    }
+    let focused = gloo::utils::document()
+        .active_element()
+        .is_some_and(|e| e == ***area);
+    let start = area.selection_start().ok().flatten().unwrap_or(0) as usize;
+    let end = area.selection_end().ok().flatten().unwrap_or(0) as usize;
+    area.set_value(text);
+    if focused {
+        let map = |at| rectify_shared::text::map_offset(&old, text, at) as u32;
+        let _ = area.set_selection_range(map(start), map(end));
+    }
+}
+
+#[derive(Properties, PartialEq)]
+struct FeedbackProps {
+    item: ItemDoc,
+    unit: String,
+    lang: Lang,
+    edit: Callback<ItemEdit>,
+}
+
+/// Messages between the unit and the office about this item (事事有回音).
+#[function_component(FeedbackBox)]
+fn feedback_box(props: &FeedbackProps) -> Html {
+    let lang = props.lang;
+    let input = use_node_ref();
+    let messages: Vec<Html> = props
+        .item
+        .feedback
+        .iter()
+        .filter(|f| f.unit.as_deref().is_none_or(|u| u == props.unit))
+        .map(|f| {
+            html! {
+                <li class="feedback">
+                    <p class="feedback-meta"><strong>{ &f.author }</strong>{ " · " }{ when(f.at_ms) }</p>
+                    <p>{ &f.text }</p>
+                </li>
+            }
+        })
+        .collect();
+    let onsubmit = {
+        let (input, edit, unit) = (input.clone(), props.edit.clone(), props.unit.clone());
+        Callback::from(move |event: SubmitEvent| {
+            event.prevent_default();
+            let Some(area) = input.cast::<HtmlTextAreaElement>() else {
+                return;
+            };
+            let text = area.value().trim().to_owned();
+            if text.is_empty() {
+                return;
+            }
+            edit.emit(ItemEdit::AddFeedback {
+                id: format!("f{}", js_sys::Date::now() as u64),
+                unit: Some(unit.clone()),
+                text,
+            });
+            area.set_value("");
+        })
+    };
+    html! {
+        <section class="card" aria-labelledby="feedback-title">
+            <h2 id="feedback-title" class="section-title">{ tr(lang, Msg::Feedback) }</h2>
+            if messages.is_empty() {
+                <p class="empty">{ tr(lang, Msg::NoFeedback) }</p>
+            } else {
+                <ul class="plain">{ for messages }</ul>
+            }
+            <form class="feedback-form" {onsubmit}>
+                <textarea ref={input} rows="2" aria-label={tr(lang, Msg::Feedback)}
+                          placeholder={tr(lang, Msg::FeedbackPlaceholder)} />
+                <button type="submit" class="secondary">{ tr(lang, Msg::Send) }</button>
+            </form>
+        </section>
+    }
+}
+
+/// The office's and viewers' view of one unit's progress.
+fn read_only_progress(lang: Lang, unit: &str, progress: Option<&UnitProgress>) -> Html {
+    let status = progress.map_or(UnitStatus::NotStarted, |p| p.status);
+    html! {
+        <section class="card unit-progress" aria-label={unit.to_owned()}>
+            <h2 class="section-title">
+                { unit }
+                <span class={classes!("badge", status.key())}>{ unit_status_name(lang, status) }</span>
+            </h2>
+            if let Some(p) = progress && !p.narrative.as_str().is_empty() {
+                <p class="narrative">{ p.narrative.as_str() }</p>
+            }
+        </section>
+    }
+}
+
+/// A device time as `MM-DD HH:MM`, local time.
+fn when(ms: i64) -> String {
+    let date = js_sys::Date::new(&(ms as f64).into());
+    format!(
+        "{:02}-{:02} {:02}:{:02}",
+        date.get_month() + 1,
+        date.get_date(),
+        date.get_hours(),
+        date.get_minutes()
+    )
+}

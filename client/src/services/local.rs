@@ -1,0 +1,250 @@
+//! The device's own copy of everything, in IndexedDB: each document as a list of chunks
+//! (incremental saves, compacted into one when they pile up), its sync state, and small
+//! records (the session, refused edits). One database for the origin; every key starts with
+//! the user's name, so two people sharing a school computer never see each other's copy.
+
+use idb::{Database, Factory, KeyRange, ObjectStoreParams, Query, TransactionMode};
+use js_sys::Uint8Array;
+use rectify_shared::ids::DocumentId;
+use serde::{Serialize, de::DeserializeOwned};
+use wasm_bindgen::JsValue;
+
+const DB_NAME: &str = "rectify";
+const DB_VERSION: u32 = 1;
+/// Document chunks: `user ␁ doc ␁ stamp` → bytes.
+const CHUNKS: &str = "chunks";
+/// Sync states: `user ␁ doc` → bytes.
+const SYNC: &str = "sync";
+/// Small records as JSON: `user ␁ name` → string (and `session`, which has no user yet).
+const KV: &str = "kv";
+const SEP: char = '\u{1}';
+/// After this many chunks a document is rewritten as one.
+pub const COMPACT_AFTER: usize = 24;
+
+/// Why the device store failed (quota, private mode, a browser without IndexedDB).
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoreError(pub String);
+
+impl From<idb::Error> for StoreError {
+    fn from(err: idb::Error) -> Self {
+        StoreError(err.to_string())
+    }
+}
+
+/// A document as stored: its chunks (to load in any order) and its sync state.
+pub struct StoredDoc {
+    pub id: DocumentId,
+    pub chunks: Vec<(String, Vec<u8>)>,
+    pub sync_state: Option<Vec<u8>>,
+}
+
+async fn open() -> Result<Database, StoreError> {
+    let factory = Factory::new()?;
+    let mut request = factory.open(DB_NAME, Some(DB_VERSION))?;
+    request.on_upgrade_needed(|event| {
+        use idb::event::DatabaseEvent;
+        let Ok(db) = event.database() else { return };
+        for name in [CHUNKS, SYNC, KV] {
+            if !db.store_names().iter().any(|n| n == name) {
+                let _ = db.create_object_store(name, ObjectStoreParams::new());
+            }
+        }
+    });
+    Ok(request.await?)
+}
+
+fn bytes(value: &[u8]) -> JsValue {
+    Uint8Array::from(value).into()
+}
+
+/// Everything whose key starts with `prefix`, which ends with the separator: up to the
+/// same prefix with the separator's successor.
+fn prefix_range(prefix: &str) -> Result<Query, StoreError> {
+    let upper = format!("{}\u{2}", prefix.strip_suffix(SEP).unwrap_or(prefix));
+    let range = KeyRange::bound(&prefix.into(), &upper.into(), None, Some(true))?;
+    Ok(Query::KeyRange(range))
+}
+
+/// One user's part of the device store.
+pub struct LocalStore {
+    db: Database,
+    user: String,
+}
+
+impl LocalStore {
+    pub async fn open(user: &str) -> Result<LocalStore, StoreError> {
+        Ok(LocalStore {
+            db: open().await?,
+            user: user.to_owned(),
+        })
+    }
+
+    fn doc_prefix(&self, id: &DocumentId) -> String {
+        format!("{}{SEP}{id}{SEP}", self.user)
+    }
+
+    fn sync_key(&self, id: &DocumentId) -> String {
+        format!("{}{SEP}{id}", self.user)
+    }
+
+    /// Every document of this user, with its chunks and sync state.
+    pub async fn load_documents(&self) -> Result<Vec<StoredDoc>, StoreError> {
+        let tx = self
+            .db
+            .transaction(&[CHUNKS, SYNC], TransactionMode::ReadOnly)?;
+        let chunks = tx.object_store(CHUNKS)?;
+        let user_prefix = format!("{}{SEP}", self.user);
+        let keys = chunks
+            .get_all_keys(Some(prefix_range(&user_prefix)?), None)?
+            .await?;
+        let values = chunks
+            .get_all(Some(prefix_range(&user_prefix)?), None)?
+            .await?;
+        let sync = tx.object_store(SYNC)?;
+        let sync_keys = sync
+            .get_all_keys(Some(prefix_range(&user_prefix)?), None)?
+            .await?;
+        let sync_values = sync
+            .get_all(Some(prefix_range(&user_prefix)?), None)?
+            .await?;
+        let mut docs: Vec<StoredDoc> = Vec::new();
+        for (key, value) in keys.into_iter().zip(values) {
+            let Some(key) = key.as_string() else { continue };
+            let mut parts = key.split(SEP).skip(1);
+            let Some(id) = parts.next().and_then(|id| id.parse::<DocumentId>().ok()) else {
+                continue;
+            };
+            let data = Uint8Array::new(&value).to_vec();
+            match docs.last_mut() {
+                Some(doc) if doc.id == id => doc.chunks.push((key, data)),
+                _ => docs.push(StoredDoc {
+                    id,
+                    chunks: vec![(key, data)],
+                    sync_state: None,
+                }),
+            }
+        }
+        for (key, value) in sync_keys.into_iter().zip(sync_values) {
+            let id = key.as_string().and_then(|k| {
+                k.split(SEP)
+                    .nth(1)
+                    .and_then(|id| id.parse::<DocumentId>().ok())
+            });
+            if let Some(doc) = docs.iter_mut().find(|d| Some(d.id) == id) {
+                doc.sync_state = Some(Uint8Array::new(&value).to_vec());
+            }
+        }
+        Ok(docs)
+    }
+
+    /// Appends a chunk (when there is one) and replaces the sync state, in one transaction:
+    /// done when this returns.
+    pub async fn append(
+        &self,
+        id: &DocumentId,
+        chunk: Option<&[u8]>,
+        sync_state: &[u8],
+        stamp: &str,
+    ) -> Result<Option<String>, StoreError> {
+        let tx = self
+            .db
+            .transaction(&[CHUNKS, SYNC], TransactionMode::ReadWrite)?;
+        let mut written = None;
+        if let Some(chunk) = chunk {
+            let key = format!("{}{stamp}", self.doc_prefix(id));
+            tx.object_store(CHUNKS)?
+                .put(&bytes(chunk), Some(&key.clone().into()))?;
+            written = Some(key);
+        }
+        tx.object_store(SYNC)?
+            .put(&bytes(sync_state), Some(&self.sync_key(id).into()))?;
+        tx.commit()?.await?;
+        Ok(written)
+    }
+
+    /// Replaces the chunks `old` by the one chunk `whole` (a full save), in one transaction.
+    pub async fn compact(
+        &self,
+        id: &DocumentId,
+        whole: &[u8],
+        old: &[String],
+        stamp: &str,
+    ) -> Result<String, StoreError> {
+        let tx = self.db.transaction(&[CHUNKS], TransactionMode::ReadWrite)?;
+        let store = tx.object_store(CHUNKS)?;
+        for key in old {
+            store.delete(Query::Key(key.into()))?;
+        }
+        let key = format!("{}{stamp}", self.doc_prefix(id));
+        store.put(&bytes(whole), Some(&key.clone().into()))?;
+        tx.commit()?.await?;
+        Ok(key)
+    }
+
+    /// Removes a document and its sync state (it is no longer this user's).
+    pub async fn forget(&self, id: &DocumentId) -> Result<(), StoreError> {
+        let tx = self
+            .db
+            .transaction(&[CHUNKS, SYNC], TransactionMode::ReadWrite)?;
+        tx.object_store(CHUNKS)?
+            .delete(prefix_range(&self.doc_prefix(id))?)?;
+        tx.object_store(SYNC)?
+            .delete(Query::Key(self.sync_key(id).into()))?;
+        tx.commit()?.await?;
+        Ok(())
+    }
+
+    pub async fn get<T: DeserializeOwned>(&self, name: &str) -> Result<Option<T>, StoreError> {
+        get_json(&self.db, &format!("{}{SEP}{name}", self.user)).await
+    }
+
+    pub async fn put<T: Serialize>(&self, name: &str, value: &T) -> Result<(), StoreError> {
+        put_json(&self.db, &format!("{}{SEP}{name}", self.user), Some(value)).await
+    }
+}
+
+async fn get_json<T: DeserializeOwned>(db: &Database, key: &str) -> Result<Option<T>, StoreError> {
+    let tx = db.transaction(&[KV], TransactionMode::ReadOnly)?;
+    let value = tx.object_store(KV)?.get(Query::Key(key.into()))?.await?;
+    Ok(value
+        .and_then(|v| v.as_string())
+        .and_then(|json| serde_json::from_str(&json).ok()))
+}
+
+async fn put_json<T: Serialize>(
+    db: &Database,
+    key: &str,
+    value: Option<&T>,
+) -> Result<(), StoreError> {
+    let tx = db.transaction(&[KV], TransactionMode::ReadWrite)?;
+    let store = tx.object_store(KV)?;
+    match value {
+        Some(value) => {
+            let json = serde_json::to_string(value).map_err(|e| StoreError(e.to_string()))?;
+            store.put(&json.into(), Some(&key.into()))?;
+        }
+        None => {
+            store.delete(Query::Key(key.into()))?;
+        }
+    }
+    tx.commit()?.await?;
+    Ok(())
+}
+
+/// The logged-in session, kept across reloads and browser restarts (the app starts offline).
+pub async fn load_session<T: DeserializeOwned>() -> Option<T> {
+    let db = open().await.ok()?;
+    get_json(&db, "session").await.ok().flatten()
+}
+
+pub async fn save_session<T: Serialize>(session: Option<&T>) -> Result<(), StoreError> {
+    let db = open().await?;
+    put_json(&db, "session", session).await
+}
+
+/// Asks the browser not to evict our data under storage pressure. Best effort: browsers
+/// decide by their own rules (an installed app usually gets it).
+pub fn ask_for_persistent_storage() {
+    let storage = gloo::utils::window().navigator().storage();
+    let _promise = storage.persist();
+}
