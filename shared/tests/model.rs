@@ -467,10 +467,8 @@ fn concurrent_statuses_are_both_shown_with_who_set_them() {
     model::apply(&mut phone, &principal, to(UnitStatus::Submitted)).unwrap();
     doc.merge(&mut phone).unwrap();
     let claims = model::status_conflicts(&mut doc, "s1");
-    let shown: Vec<(UnitStatus, Option<&str>)> = claims
-        .iter()
-        .map(|c| (c.status, c.by.as_deref()))
-        .collect();
+    let shown: Vec<(UnitStatus, Option<&str>)> =
+        claims.iter().map(|c| (c.status, c.by.as_deref())).collect();
     assert_eq!(
         shown,
         [
