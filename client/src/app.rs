@@ -53,7 +53,7 @@ pub fn app() -> Html {
             });
             let listener =
                 gloo::events::EventListener::new(&gloo::utils::window(), "hashchange", move |_| {
-                    state.dispatch(Action::Navigated(Route::current()))
+                    state.dispatch(Action::Navigated(Route::current()));
                 });
             move || drop(listener)
         });
@@ -109,10 +109,13 @@ pub fn app() -> Html {
     html! {
         <ContextProvider<AppContext> context={state.clone()}>
             <ContextProvider<Option<ReplicaContext>> context={context}>
-                <Header />
-                if state.session.is_some() {
-                    <SyncStatus />
-                }
+                // The top bar and the sync status stay in view together.
+                <div class="chrome">
+                    <Header />
+                    if state.session.is_some() {
+                        <SyncStatus />
+                    }
+                </div>
                 <main class="page">
                     if state.session.is_some() { <RefusedPanel /> }
                     { page }

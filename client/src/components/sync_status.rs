@@ -33,7 +33,6 @@ pub fn sync_status() -> Html {
     let detail = match &link {
         Link::Failed(message) => Some(html! { <span class="sync-detail">{ message }</span> }),
         Link::SessionExpired => {
-            let state = state.clone();
             let onclick = Callback::from(move |_| state.dispatch(Action::LogOut));
             Some(html! {
                 <span class="sync-detail">

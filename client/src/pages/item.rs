@@ -52,8 +52,7 @@ pub fn item_page(props: &ItemProps) -> Html {
     };
     let units_view = match &my_unit {
         Some(unit) => html! {
-            <UnitWork replica={replica.clone()} {id} item={item.clone()} unit={unit.clone()}
-                      actor={actor.clone()} {lang} on_error={on_error.clone()} />
+            <UnitWork {replica} {id} item={item.clone()} unit={unit.clone()} {actor} {lang} {on_error} />
         },
         None => html! {
             { for item.units.iter().map(|unit| read_only_progress(lang, unit, item.progress.get(unit))) }

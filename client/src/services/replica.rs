@@ -14,7 +14,7 @@
 
 use super::local::{self, LocalStore, StoredDoc};
 use crate::state::Session;
-use automerge::{AutoCommit, ChangeHash};
+use automerge::ChangeHash;
 use futures::channel::{mpsc, oneshot};
 use futures::{FutureExt, SinkExt, StreamExt};
 use gloo::net::websocket::{Message, futures::WebSocket};
@@ -793,7 +793,8 @@ impl Inner {
 
     /// Opens a stored document.
     fn open_stored(&mut self, stored: StoredDoc) {
-        let mut doc = AutoCommit::new();
+        // Made like every document (text counted in UTF-8 bytes, as autosurgeon splices).
+        let mut doc = model::new_automerge();
         for (_, chunk) in &stored.chunks {
             // A damaged chunk loses only itself; the server has the changes it held.
             let _ = doc.load_incremental(chunk);
