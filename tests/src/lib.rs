@@ -11,6 +11,8 @@ pub use sync_client::SyncTestClient;
 use anyhow::{Context, Result, bail};
 use rectify_server::http::{AppState, app};
 use rectify_server::storage::{self, Storage};
+use rectify_shared::ids::DocumentId;
+use rectify_shared::model::ItemDoc;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -89,6 +91,17 @@ impl TestServer {
             .map_err(|err| anyhow::anyhow!("login as {username}: {err}"))?;
         Ok(login.token)
     }
+
+    /// An item document as the server stored it, read from its storage rather than through a
+    /// page or a sync connection: what survives a restart. The server persists a change
+    /// before it acknowledges or relays it, so anything a client saw confirmed is here.
+    pub async fn item(&self, doc_id: &str) -> Result<ItemDoc> {
+        let id: DocumentId = doc_id.parse()?;
+        let doc = rectify_server::campaigns::load_document(self.storage.as_ref(), &id)
+            .await?
+            .with_context(|| format!("the server has no document {id}"))?;
+        ItemDoc::load(&doc).with_context(|| format!("document {id} is not an item"))
+    }
 }
 
 impl Drop for TestServer {
@@ -99,11 +112,13 @@ impl Drop for TestServer {
     }
 }
 
-/// A headless Chromium behind its own chromedriver, with a fresh profile.
+/// A headless Chromium behind its own chromedriver.
 pub struct Browser {
     pub client: fantoccini::Client,
     driver: Child,
-    _profile: tempfile::TempDir,
+    /// The fresh profile of [`Browser::start`], removed after the browser closed; `None` when
+    /// the caller owns the profile ([`Browser::start_with_profile`]).
+    _profile: Option<tempfile::TempDir>,
 }
 
 impl std::fmt::Debug for Browser {
@@ -116,9 +131,31 @@ pub const CHROMIUM: &str = "/usr/bin/chromium";
 pub const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 
 impl Browser {
-    /// Starts chromedriver and a headless Chromium with a `width`×`height` window.
+    /// Starts chromedriver and a headless Chromium with a `width`×`height` window and a fresh
+    /// profile (no cache, no service worker, no IndexedDB).
     /// Fails loudly when either is missing: `cargo xtask test` installs them.
     pub async fn start(width: u32, height: u32) -> Result<Browser> {
+        let profile = tempfile::tempdir()?;
+        let mut browser = Browser::launch(width, height, profile.path()).await?;
+        browser._profile = Some(profile);
+        Ok(browser)
+    }
+
+    /// Like [`Browser::start`], on a profile directory the caller keeps. Closing this browser
+    /// and starting another on the same directory is a cold start of the app that keeps what
+    /// a phone keeps: IndexedDB, the service worker and its caches, the HTTP cache, cookies.
+    /// Only one browser may use a profile at a time: [`Browser::close`] the first one.
+    pub async fn start_with_profile(
+        width: u32,
+        height: u32,
+        profile_dir: &Path,
+    ) -> Result<Browser> {
+        std::fs::create_dir_all(profile_dir)
+            .with_context(|| format!("creating the profile {}", profile_dir.display()))?;
+        Browser::launch(width, height, profile_dir).await
+    }
+
+    async fn launch(width: u32, height: u32, profile: &Path) -> Result<Browser> {
         for tool in [CHROMIUM, CHROMEDRIVER] {
             if !Path::new(tool).exists() {
                 bail!(
@@ -133,7 +170,6 @@ impl Browser {
             .stderr(Stdio::null())
             .spawn()
             .context("starting chromedriver")?;
-        let profile = tempfile::tempdir()?;
         let args = vec![
             "--headless".to_owned(),
             "--no-sandbox".to_owned(),
@@ -145,7 +181,7 @@ impl Browser {
             "--disable-sync".to_owned(),
             "--disable-dev-shm-usage".to_owned(),
             format!("--window-size={width},{height}"),
-            format!("--user-data-dir={}", profile.path().display()),
+            format!("--user-data-dir={}", profile.display()),
         ];
         let mut caps = serde_json::Map::new();
         caps.insert(
@@ -172,7 +208,7 @@ impl Browser {
                     return Ok(Browser {
                         client,
                         driver,
-                        _profile: profile,
+                        _profile: None,
                     });
                 }
                 Err(err) => last_error = Some(err),
@@ -182,6 +218,71 @@ impl Browser {
         let mut driver = driver;
         let _ = driver.kill();
         bail!("cannot connect to chromedriver: {last_error:?}")
+    }
+
+    /// Emulates `network` for the page from now on: chromedriver's `network_conditions`, the
+    /// DevTools network emulation of the page. It may be set before the first navigation and
+    /// holds across navigations (chromedriver sets it again after each one).
+    ///
+    /// What offline emulation does (checked with Chromium 156):
+    /// - `navigator.onLine` turns false and the window gets an `offline` event at once
+    ///   (`online` when it ends);
+    /// - `fetch` rejects with `TypeError: Failed to fetch`; a navigation nobody else answers
+    ///   fails with `net::ERR_INTERNET_DISCONNECTED` (an error from `goto`, an error page after
+    ///   `refresh`);
+    /// - a new WebSocket fails: `error`, then `close` with code 1006;
+    /// - a WebSocket that is already open stays open and keeps carrying frames both ways (a
+    ///   message sent offline is answered; still open after 35 s): it does not make a
+    ///   dropped connection;
+    /// - a service worker's own fetches fail only if the worker started while the page was
+    ///   already offline (a new browser on a kept profile, set offline before its first
+    ///   navigation). A worker that started online still reaches the network after
+    ///   `set_offline(true)`, across reloads too: stop the server to be sure.
+    pub async fn set_network(&self, network: Network) -> Result<()> {
+        let Network {
+            offline,
+            latency_ms,
+            download_bytes_per_sec,
+            upload_bytes_per_sec,
+        } = network;
+        let body = serde_json::json!({ "network_conditions": {
+            "offline": offline,
+            "latency": latency_ms,
+            "download_throughput": download_bytes_per_sec,
+            "upload_throughput": upload_bytes_per_sec,
+        } });
+        self.client
+            .issue_cmd(VendorCommand {
+                path: "chromium/network_conditions",
+                body,
+            })
+            .await
+            .with_context(|| format!("setting the network conditions {network:?}"))?;
+        Ok(())
+    }
+
+    /// Sends a Chrome DevTools Protocol command to the page (chromedriver's `goog/cdp/execute`)
+    /// and returns its result, e.g. `Page.addScriptToEvaluateOnNewDocument` to watch a page
+    /// from before its own scripts run.
+    pub async fn cdp(&self, method: &str, params: serde_json::Value) -> Result<serde_json::Value> {
+        let body = serde_json::json!({ "cmd": method, "params": params });
+        self.client
+            .issue_cmd(VendorCommand {
+                path: "goog/cdp/execute",
+                body,
+            })
+            .await
+            .with_context(|| format!("the DevTools command {method}"))
+    }
+
+    /// Takes the emulated network down (`true`) or brings it back, unthrottled (`false`).
+    pub async fn set_offline(&self, offline: bool) -> Result<()> {
+        let network = if offline {
+            Network::offline()
+        } else {
+            Network::unthrottled()
+        };
+        self.set_network(network).await
     }
 
     /// Waits for an element, with a clear failure after 15 s.
@@ -204,14 +305,84 @@ impl Browser {
     }
 
     pub async fn close(self) -> Result<()> {
-        let Browser {
-            client,
-            mut driver,
-            _profile,
-        } = self;
-        let result = client.close().await;
-        let _ = driver.kill();
-        let _ = driver.wait();
+        let result = self.client.clone().close().await;
+        // Stops chromedriver, then removes the profile if it is ours (see `Drop`).
+        drop(self);
         result.context("closing the browser")
+    }
+}
+
+impl Drop for Browser {
+    /// A browser dropped without [`Browser::close`] (a failed test) still stops its
+    /// chromedriver, which would otherwise outlive the test process.
+    fn drop(&mut self) {
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+    }
+}
+
+/// Network conditions for [`Browser::set_network`], as chromedriver takes them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Network {
+    pub offline: bool,
+    /// Added to each request before its response starts (the round trip), in milliseconds.
+    pub latency_ms: u32,
+    /// In bytes per second; 0 is unthrottled.
+    pub download_bytes_per_sec: u32,
+    /// In bytes per second; 0 is unthrottled.
+    pub upload_bytes_per_sec: u32,
+}
+
+impl Network {
+    /// No emulation: the loopback network as it is.
+    pub fn unthrottled() -> Network {
+        Network {
+            offline: false,
+            latency_ms: 0,
+            download_bytes_per_sec: 0,
+            upload_bytes_per_sec: 0,
+        }
+    }
+
+    /// No network at all.
+    pub fn offline() -> Network {
+        Network {
+            offline: true,
+            ..Network::unthrottled()
+        }
+    }
+
+    /// A poor mobile connection, the one first visits are measured on: 1.6 Mbit/s down,
+    /// 750 kbit/s up, 300 ms round trip.
+    pub fn slow_3g() -> Network {
+        Network {
+            offline: false,
+            latency_ms: 300,
+            download_bytes_per_sec: 1_600_000 / 8,
+            upload_bytes_per_sec: 750_000 / 8,
+        }
+    }
+}
+
+/// A chromedriver command outside the WebDriver standard: `POST /session/{id}/{path}`.
+#[derive(Debug)]
+struct VendorCommand {
+    path: &'static str,
+    body: serde_json::Value,
+}
+
+impl fantoccini::wd::WebDriverCompatibleCommand for VendorCommand {
+    fn endpoint(
+        &self,
+        base_url: &url::Url,
+        session_id: Option<&str>,
+    ) -> Result<url::Url, url::ParseError> {
+        // A `Browser` always has a session; fantoccini's own commands assume the same.
+        let session = session_id.unwrap_or_default();
+        base_url.join(&format!("session/{session}/{}", self.path))
+    }
+
+    fn method_and_body(&self, _request_url: &url::Url) -> (http::Method, Option<String>) {
+        (http::Method::POST, Some(self.body.to_string()))
     }
 }

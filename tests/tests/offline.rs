@@ -1,0 +1,414 @@
+//! The offline-first client in headless Chromium: edits made offline survive a reload and
+//! reach the server, offline edits of two devices merge, the app cold-starts with no network,
+//! and a refused edit is shown with its text while everything else keeps syncing.
+//!
+//! "Offline" is DevTools network emulation (see [`Browser::set_network`]); what the server
+//! has is read from its storage, not from the page.
+
+use anyhow::{Context, Result, bail};
+use fantoccini::Locator;
+use rectify_shared::ids::DocumentId;
+use rectify_shared::model::{EditContext, ItemEdit, ItemPlan};
+use rectify_shared::policy::{Actor, Role};
+use rectify_tests::{Browser, SyncTestClient, TEST_PASSWORD, TestServer, web_root};
+use std::time::{Duration, Instant};
+
+/// School 1's unit id in the demo data.
+const SCHOOL1_UNIT: &str = "pszx1";
+const SCHOOL2_UNIT: &str = "pszx3";
+const WAIT: Duration = Duration::from_secs(20);
+
+async fn log_in(browser: &Browser, server: &TestServer, username: &str) -> Result<()> {
+    let c = &browser.client;
+    c.goto(&server.url("/")).await?;
+    browser
+        .wait_for("input[name=username]")
+        .await?
+        .send_keys(username)
+        .await?;
+    c.find(Locator::Css("input[name=password]"))
+        .await?
+        .send_keys(TEST_PASSWORD)
+        .await?;
+    c.find(Locator::Css("button[type=submit]"))
+        .await?
+        .click()
+        .await?;
+    browser.wait_for("[data-testid=item]").await?;
+    Ok(())
+}
+
+/// The sync status as the page shows it: (`data-state`, `data-pending`).
+async fn sync_status(browser: &Browser) -> Result<(String, usize)> {
+    let value = browser
+        .client
+        .execute(
+            "const s = document.querySelector('[data-testid=sync-status]');
+             return s ? [s.dataset.state, s.dataset.pending] : ['missing', '0'];",
+            vec![],
+        )
+        .await?;
+    let state = value[0].as_str().unwrap_or_default().to_owned();
+    let pending = value[1].as_str().unwrap_or("0").parse().unwrap_or(0);
+    Ok((state, pending))
+}
+
+/// Waits until the status is `state` (with `pending` changes waiting, when given).
+async fn wait_for_status(browser: &Browser, state: &str, pending: Option<usize>) -> Result<()> {
+    let deadline = Instant::now() + WAIT;
+    let mut last = (String::new(), 0);
+    while Instant::now() < deadline {
+        last = sync_status(browser).await?;
+        if last.0 == state && pending.is_none_or(|p| p == last.1) {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    bail!("the sync status stayed {last:?}, expected {state} (pending {pending:?})")
+}
+
+async fn editor_text(browser: &Browser) -> Result<String> {
+    let value = browser
+        .client
+        .execute(
+            "return document.querySelector('[data-testid=progress-editor]').value;",
+            vec![],
+        )
+        .await?;
+    Ok(value.as_str().unwrap_or_default().to_owned())
+}
+
+/// Waits until the progress editor holds `expected`.
+async fn wait_for_text(browser: &Browser, expected: &str) -> Result<()> {
+    let deadline = Instant::now() + WAIT;
+    let mut last = String::new();
+    while Instant::now() < deadline {
+        last = editor_text(browser).await?;
+        if last == expected {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    bail!("the progress editor shows {last:?}, expected {expected:?}")
+}
+
+/// The ids of the items listed, in order.
+async fn listed_items(browser: &Browser) -> Result<Vec<String>> {
+    let value = browser
+        .client
+        .execute(
+            "return [...document.querySelectorAll('[data-testid=item]')].map(e => e.dataset.id);",
+            vec![],
+        )
+        .await?;
+    Ok(value
+        .as_array()
+        .context("a list")?
+        .iter()
+        .filter_map(|v| v.as_str().map(str::to_owned))
+        .collect())
+}
+
+/// Items school 1 may still work on (not signed off), as listed.
+async fn open_items(browser: &Browser, server: &TestServer) -> Result<Vec<String>> {
+    let mut open = Vec::new();
+    for id in listed_items(browser).await? {
+        let item = server.item(&id).await?;
+        let status = item.progress.get(SCHOOL1_UNIT).map(|p| p.status);
+        if status != Some(rectify_shared::workflow::UnitStatus::SignedOff) {
+            open.push(id);
+        }
+    }
+    Ok(open)
+}
+
+async fn open_item(browser: &Browser, server: &TestServer, id: &str) -> Result<()> {
+    browser
+        .client
+        .goto(&server.url(&format!("/#/item/{id}")))
+        .await?;
+    browser.wait_for("[data-testid=progress-editor]").await?;
+    Ok(())
+}
+
+/// Types `text` into the progress editor at `at` (`None`: at the end).
+async fn type_progress(browser: &Browser, text: &str, at: Option<usize>) -> Result<()> {
+    let editor = browser.wait_for("[data-testid=progress-editor]").await?;
+    editor.click().await?;
+    let at = at.map_or("el.value.length".to_owned(), |at| at.to_string());
+    browser
+        .client
+        .execute(
+            &format!(
+                "const el = document.querySelector('[data-testid=progress-editor]');
+                 el.focus(); el.setSelectionRange({at}, {at});"
+            ),
+            vec![],
+        )
+        .await?;
+    editor.send_keys(text).await?;
+    Ok(())
+}
+
+async fn server_narrative(server: &TestServer, id: &str) -> Result<String> {
+    let item = server.item(id).await?;
+    Ok(item
+        .progress
+        .get(SCHOOL1_UNIT)
+        .map(|p| p.narrative.as_str().to_owned())
+        .unwrap_or_default())
+}
+
+/// Log in, go offline, edit, reload offline (the edit is there, waiting), go online (the
+/// server has it).
+#[tokio::test(flavor = "multi_thread")]
+async fn an_offline_edit_survives_a_reload_and_reaches_the_server() -> Result<()> {
+    let server = TestServer::start(Some(web_root())).await?;
+    let browser = Browser::start(360, 800).await?;
+    log_in(&browser, &server, "school1").await?;
+    wait_for_status(&browser, "synced", Some(0)).await?;
+    browser.screenshot("offline-list-360").await?;
+    let id = open_items(&browser, &server).await?[0].clone();
+    let before = server_narrative(&server, &id).await?;
+
+    browser.set_offline(true).await?;
+    wait_for_status(&browser, "offline", Some(0)).await?;
+    open_item(&browser, &server, &id).await?;
+    type_progress(&browser, "离线填写：已更换食堂登记表。", None).await?;
+    let expected = format!("{before}离线填写：已更换食堂登记表。");
+    wait_for_text(&browser, &expected).await?;
+    wait_for_status(&browser, "pending", None).await?;
+    let (_, waiting) = sync_status(&browser).await?;
+    assert!(waiting > 0, "the status counts the waiting changes");
+    assert_eq!(
+        server_narrative(&server, &id).await?,
+        before,
+        "nothing reached the server while offline"
+    );
+    browser.screenshot("offline-item-pending-360").await?;
+
+    // Reload with the network still off: the edit is on the device, still waiting.
+    browser.client.refresh().await?;
+    browser.wait_for("[data-testid=progress-editor]").await?;
+    wait_for_text(&browser, &expected).await?;
+    wait_for_status(&browser, "pending", Some(waiting)).await?;
+    // Editing the reloaded copy keeps the Chinese text whole.
+    let after_colon = before.encode_utf16().count() + "离线填写：".encode_utf16().count();
+    type_progress(&browser, "（已复查）", Some(after_colon)).await?;
+    let expected = format!("{before}离线填写：（已复查）已更换食堂登记表。");
+    wait_for_text(&browser, &expected).await?;
+    wait_for_status(&browser, "pending", None).await?;
+    let (_, waiting_now) = sync_status(&browser).await?;
+    assert!(waiting_now > waiting, "the new edit waits too");
+    browser
+        .client
+        .execute("location.hash = '#/';", vec![])
+        .await?;
+    let mark = browser
+        .wait_for(&format!(
+            "[data-testid=item][data-id='{id}'][data-unsynced=true]"
+        ))
+        .await;
+    assert!(
+        mark.is_ok(),
+        "the list marks the item with unsynced changes"
+    );
+
+    // Back online: it syncs by itself, and the server has the text.
+    browser.set_offline(false).await?;
+    wait_for_status(&browser, "synced", Some(0)).await?;
+    assert_eq!(server_narrative(&server, &id).await?, expected);
+    browser
+        .wait_for(&format!(
+            "[data-testid=item][data-id='{id}'][data-unsynced=false]"
+        ))
+        .await?;
+    browser.close().await?;
+    Ok(())
+}
+
+/// Two devices of one school edit the same text offline; both edits survive the merge.
+#[tokio::test(flavor = "multi_thread")]
+async fn offline_edits_of_two_devices_merge() -> Result<()> {
+    let server = TestServer::start(Some(web_root())).await?;
+    let phone = Browser::start(360, 800).await?;
+    let laptop = Browser::start(1280, 800).await?;
+    log_in(&phone, &server, "school1").await?;
+    log_in(&laptop, &server, "school1").await?;
+    wait_for_status(&phone, "synced", Some(0)).await?;
+    wait_for_status(&laptop, "synced", Some(0)).await?;
+    let id = open_items(&phone, &server).await?[0].clone();
+    let before = server_narrative(&server, &id).await?;
+    open_item(&phone, &server, &id).await?;
+    open_item(&laptop, &server, &id).await?;
+    wait_for_text(&laptop, &before).await?;
+
+    phone.set_offline(true).await?;
+    laptop.set_offline(true).await?;
+    wait_for_status(&phone, "offline", None).await?;
+    wait_for_status(&laptop, "offline", None).await?;
+    type_progress(&phone, "【手机】", Some(0)).await?;
+    type_progress(&laptop, "【电脑】", None).await?;
+    wait_for_status(&phone, "pending", None).await?;
+    wait_for_status(&laptop, "pending", None).await?;
+
+    phone.set_offline(false).await?;
+    laptop.set_offline(false).await?;
+    let merged = format!("【手机】{before}【电脑】");
+    for browser in [&phone, &laptop] {
+        wait_for_status(browser, "synced", Some(0)).await?;
+    }
+    // The phone may have synced before the laptop's edit arrived: wait for both pages.
+    wait_for_text(&phone, &merged).await?;
+    wait_for_text(&laptop, &merged).await?;
+    assert_eq!(server_narrative(&server, &id).await?, merged);
+    laptop.screenshot("offline-merged-1280").await?;
+    phone.close().await?;
+    laptop.close().await?;
+    Ok(())
+}
+
+/// The remote edit arrives while someone is typing: their cursor stays where it was.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_cursor_stays_put_when_a_remote_edit_arrives() -> Result<()> {
+    let server = TestServer::start(Some(web_root())).await?;
+    let phone = Browser::start(360, 800).await?;
+    let laptop = Browser::start(1280, 800).await?;
+    log_in(&phone, &server, "school1").await?;
+    log_in(&laptop, &server, "school1").await?;
+    wait_for_status(&phone, "synced", Some(0)).await?;
+    let id = open_items(&phone, &server).await?[0].clone();
+    open_item(&phone, &server, &id).await?;
+    open_item(&laptop, &server, &id).await?;
+    let before = server_narrative(&server, &id).await?;
+    wait_for_text(&laptop, &before).await?;
+    // The laptop's cursor sits at the end.
+    type_progress(&laptop, "甲", None).await?;
+    wait_for_status(&laptop, "synced", Some(0)).await?;
+    // The phone inserts at the start; the laptop keeps typing where it was.
+    type_progress(&phone, "乙", Some(0)).await?;
+    wait_for_text(&laptop, &format!("乙{before}甲")).await?;
+    laptop
+        .wait_for("[data-testid=progress-editor]")
+        .await?
+        .send_keys("丙")
+        .await?;
+    wait_for_text(&laptop, &format!("乙{before}甲丙")).await?;
+    phone.close().await?;
+    laptop.close().await?;
+    Ok(())
+}
+
+/// A browser closed and started again with no network shows the app and the last data.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_cold_start_with_no_network_shows_the_app_and_the_last_data() -> Result<()> {
+    let profile = tempfile::tempdir()?;
+    let (listed, origin) = {
+        let server = TestServer::start(Some(web_root())).await?;
+        let browser = Browser::start_with_profile(360, 800, profile.path()).await?;
+        log_in(&browser, &server, "school1").await?;
+        wait_for_status(&browser, "synced", Some(0)).await?;
+        // The service worker has the app shell once it controls the page.
+        let deadline = Instant::now() + WAIT;
+        while browser
+            .client
+            .execute("return !!navigator.serviceWorker.controller;", vec![])
+            .await?
+            != serde_json::json!(true)
+        {
+            if Instant::now() > deadline {
+                bail!("the service worker never took control of the page");
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        let listed = listed_items(&browser).await?;
+        browser.close().await?;
+        (listed, server.url("/"))
+        // The server stops here: from now on nothing answers at that address.
+    };
+    let browser = Browser::start_with_profile(360, 800, profile.path()).await?;
+    browser.set_offline(true).await?;
+    let _ = browser.client.goto(&origin).await;
+    browser.wait_for("[data-testid=item]").await?;
+    wait_for_status(&browser, "offline", Some(0)).await?;
+    assert_eq!(
+        listed_items(&browser).await?,
+        listed,
+        "the last data is there"
+    );
+    browser.screenshot("offline-cold-start-360").await?;
+    browser.close().await?;
+    Ok(())
+}
+
+/// The office reassigns an item while the school edits it offline: the school sees what
+/// was refused, with its text, and everything else still syncs.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_refused_edit_is_shown_with_its_text_and_the_rest_syncs() -> Result<()> {
+    let server = TestServer::start(Some(web_root())).await?;
+    let browser = Browser::start(360, 800).await?;
+    log_in(&browser, &server, "school1").await?;
+    wait_for_status(&browser, "synced", Some(0)).await?;
+    let open = open_items(&browser, &server).await?;
+    let (taken, kept) = (open[0].clone(), open[1].clone());
+    let kept_before = server_narrative(&server, &kept).await?;
+
+    browser.set_offline(true).await?;
+    wait_for_status(&browser, "offline", None).await?;
+    open_item(&browser, &server, &taken).await?;
+    type_progress(&browser, "这段文字会被拒绝", None).await?;
+    open_item(&browser, &server, &kept).await?;
+    type_progress(&browser, "另一项的进展", None).await?;
+    wait_for_status(&browser, "pending", None).await?;
+
+    // Meanwhile the office gives the first item to another school.
+    let token = server.token("office").await?;
+    let mut office = SyncTestClient::connect(&server.ws_base(), &token).await?;
+    let taken_id: DocumentId = taken.parse()?;
+    office.fetch(taken_id, WAIT).await?;
+    let item = office.item(&taken_id);
+    let plan = ItemPlan {
+        responsible_leader: item.responsible_leader.clone(),
+        responsible_department: item.responsible_department.clone(),
+        units: vec![SCHOOL2_UNIT.to_owned()],
+        deadline: item.deadline.clone(),
+        timing: item.timing,
+    };
+    let ctx = EditContext {
+        actor: Actor {
+            role: Role::Office,
+            unit: None,
+        },
+        user: "office".into(),
+        now_ms: 1_700_000_000_000,
+    };
+    rectify_shared::model::apply(office.document_mut(&taken_id)?, &ctx, ItemEdit::Plan(plan))?;
+    office.sync_until_acknowledged(&taken_id, WAIT).await?;
+
+    browser.set_offline(false).await?;
+    let refused = browser.wait_for("[data-testid=refused-text]").await?;
+    let text = refused.prop("value").await?.unwrap_or_default();
+    assert!(
+        text.ends_with("这段文字会被拒绝"),
+        "the refused text is there to copy: {text:?}"
+    );
+    wait_for_status(&browser, "synced", Some(0)).await?;
+    assert_eq!(
+        server_narrative(&server, &kept).await?,
+        format!("{kept_before}另一项的进展"),
+        "the other item's edit reached the server"
+    );
+    assert!(
+        !server_narrative(&server, &taken)
+            .await?
+            .contains("这段文字会被拒绝"),
+        "the refused text never reached the server"
+    );
+    assert!(
+        !listed_items(&browser).await?.contains(&taken),
+        "the reassigned item left the school's list"
+    );
+    browser.screenshot("offline-refused-360").await?;
+    browser.close().await?;
+    Ok(())
+}
