@@ -159,6 +159,31 @@ async fn server_narrative(server: &TestServer, id: &str) -> Result<String> {
         .unwrap_or_default())
 }
 
+/// A phone and a laptop of school 1, both synced, on the same open item whose narrative is
+/// not empty; with the item's id and that narrative.
+async fn two_devices_on_one_item(
+    server: &TestServer,
+) -> Result<(Browser, Browser, String, String)> {
+    let phone = Browser::start(360, 800).await?;
+    let laptop = Browser::start(1280, 800).await?;
+    log_in(&phone, server, "school1").await?;
+    log_in(&laptop, server, "school1").await?;
+    wait_for_status(&phone, "synced", Some(0)).await?;
+    wait_for_status(&laptop, "synced", Some(0)).await?;
+    let id = open_items(&phone, server).await?[0].clone();
+    let before = server_narrative(server, &id).await?;
+    open_item(&phone, server, &id).await?;
+    open_item(&laptop, server, &id).await?;
+    wait_for_text(&laptop, &before).await?;
+    // A text to edit on both sides of: at an empty text, "at the start" and "at the end" are
+    // the same place, and two inserts there merge in an order of Automerge's choosing.
+    let before = format!("{before}基础");
+    type_progress(&phone, "基础", None).await?;
+    wait_for_status(&phone, "synced", Some(0)).await?;
+    wait_for_text(&laptop, &before).await?;
+    Ok((phone, laptop, id, before))
+}
+
 /// Log in, go offline, edit, reload offline (the edit is there, waiting), go online (the
 /// server has it).
 #[tokio::test(flavor = "multi_thread")]
@@ -231,17 +256,7 @@ async fn an_offline_edit_survives_a_reload_and_reaches_the_server() -> Result<()
 #[tokio::test(flavor = "multi_thread")]
 async fn offline_edits_of_two_devices_merge() -> Result<()> {
     let server = TestServer::start(Some(web_root())).await?;
-    let phone = Browser::start(360, 800).await?;
-    let laptop = Browser::start(1280, 800).await?;
-    log_in(&phone, &server, "school1").await?;
-    log_in(&laptop, &server, "school1").await?;
-    wait_for_status(&phone, "synced", Some(0)).await?;
-    wait_for_status(&laptop, "synced", Some(0)).await?;
-    let id = open_items(&phone, &server).await?[0].clone();
-    let before = server_narrative(&server, &id).await?;
-    open_item(&phone, &server, &id).await?;
-    open_item(&laptop, &server, &id).await?;
-    wait_for_text(&laptop, &before).await?;
+    let (phone, laptop, id, before) = two_devices_on_one_item(&server).await?;
 
     phone.set_offline(true).await?;
     laptop.set_offline(true).await?;
@@ -272,16 +287,7 @@ async fn offline_edits_of_two_devices_merge() -> Result<()> {
 #[tokio::test(flavor = "multi_thread")]
 async fn the_cursor_stays_put_when_a_remote_edit_arrives() -> Result<()> {
     let server = TestServer::start(Some(web_root())).await?;
-    let phone = Browser::start(360, 800).await?;
-    let laptop = Browser::start(1280, 800).await?;
-    log_in(&phone, &server, "school1").await?;
-    log_in(&laptop, &server, "school1").await?;
-    wait_for_status(&phone, "synced", Some(0)).await?;
-    let id = open_items(&phone, &server).await?[0].clone();
-    open_item(&phone, &server, &id).await?;
-    open_item(&laptop, &server, &id).await?;
-    let before = server_narrative(&server, &id).await?;
-    wait_for_text(&laptop, &before).await?;
+    let (phone, laptop, _id, before) = two_devices_on_one_item(&server).await?;
     // The laptop's cursor sits at the end.
     type_progress(&laptop, "甲", None).await?;
     wait_for_status(&laptop, "synced", Some(0)).await?;
