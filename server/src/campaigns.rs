@@ -44,6 +44,16 @@ pub fn item_record(id: DocumentId, campaign: DocumentId, item: &ItemDoc, now: i6
         department: item.responsible_department.clone(),
         deadline: item.deadline.clone(),
         updated_at_ms: now,
+        evidence: {
+            let mut all: Vec<String> = item
+                .progress
+                .values()
+                .flat_map(|p| p.evidence.iter().map(|e| e.sha256.clone()))
+                .collect();
+            all.sort();
+            all.dedup();
+            all
+        },
     }
 }
 

@@ -1,7 +1,8 @@
 //! The `rectify` command line.
 
 use crate::accounts::{self, hash_password, now_ms};
-use crate::http::{AppState, app};
+use crate::evidence::FilesSettings;
+use crate::http::{AppState, ServerSettings, app};
 use crate::storage::{self, UserRecord};
 use crate::sync_ws::SyncSettings;
 use crate::{campaigns, data_dir, demo, office_files};
@@ -17,6 +18,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
+
+const MIB: u64 = 1024 * 1024;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -64,6 +67,18 @@ enum Command {
         /// Seconds after which a document nobody syncs leaves memory.
         #[arg(long, default_value_t = SyncSettings::default().idle_document_after.as_secs())]
         idle_document_secs: u64,
+        /// The largest evidence file accepted, in MiB.
+        #[arg(long, env = "RECTIFY_MAX_FILE_MB", default_value_t = FilesSettings::default().max_file_bytes / MIB)]
+        max_file_mb: u64,
+        /// Evidence each account may upload, in MiB.
+        #[arg(long, env = "RECTIFY_QUOTA_MB", default_value_t = FilesSettings::default().quota_bytes / MIB)]
+        quota_mb: u64,
+        /// Photos are downscaled on the device to this longest side, in pixels.
+        #[arg(long, default_value_t = FilesSettings::default().image_max_side)]
+        image_max_side: u32,
+        /// Hours an evidence file no item references (or an abandoned upload) is kept.
+        #[arg(long, default_value_t = FilesSettings::default().grace.as_secs() / 3600)]
+        evidence_grace_hours: u64,
     },
     /// Write a consistent copy of the data to a new directory, while the server runs.
     Backup {
@@ -218,12 +233,25 @@ async fn run(command: Command) -> anyhow::Result<()> {
             max_connections,
             max_connections_per_user,
             idle_document_secs,
+            max_file_mb,
+            quota_mb,
+            image_max_side,
+            evidence_grace_hours,
         } => {
-            let settings = SyncSettings {
-                max_connections,
-                max_connections_per_user,
-                idle_document_after: Duration::from_secs(idle_document_secs.max(1)),
-                ..SyncSettings::default()
+            let settings = ServerSettings {
+                sync: SyncSettings {
+                    max_connections,
+                    max_connections_per_user,
+                    idle_document_after: Duration::from_secs(idle_document_secs.max(1)),
+                    ..SyncSettings::default()
+                },
+                files: FilesSettings {
+                    max_file_bytes: max_file_mb.max(1) * MIB,
+                    quota_bytes: quota_mb * MIB,
+                    image_max_side: image_max_side.clamp(320, 8000),
+                    grace: Duration::from_secs(evidence_grace_hours * 3600),
+                    ..FilesSettings::default()
+                },
             };
             let tls = tls_cert.zip(tls_key);
             serve(data.data, listen, web_root, tls, settings).await
@@ -443,7 +471,7 @@ async fn serve(
     listen: SocketAddr,
     web_root: PathBuf,
     tls: Option<(PathBuf, PathBuf)>,
-    settings: SyncSettings,
+    settings: ServerSettings,
 ) -> anyhow::Result<()> {
     let _lock = data_dir::lock(&data)?;
     let storage = storage::open_data_dir(&data).await?;
@@ -456,7 +484,8 @@ async fn serve(
              run the app only over HTTPS; give --tls-cert and --tls-key (or put a TLS proxy in front)"
         );
     }
-    let state = AppState::with_settings(Arc::clone(&storage), Some(web_root), settings).await?;
+    let state =
+        AppState::with_settings(Arc::clone(&storage), Some(web_root), &data, settings).await?;
     let hub = Arc::clone(&state.sync);
     let service = app(state).into_make_service_with_connect_info::<SocketAddr>();
     match tls {

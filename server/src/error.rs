@@ -17,6 +17,15 @@ pub enum ApiError {
     Forbidden(String),
     #[error("{0}")]
     NotFound(String),
+    /// The request does not fit the current state (an upload at another offset).
+    #[error("{0}")]
+    Conflict(String),
+    /// Over a size limit or a quota.
+    #[error("{0}")]
+    TooLarge(String),
+    /// Well-formed but wrong (a file whose bytes do not match its hash).
+    #[error("{0}")]
+    Unprocessable(String),
     #[error("{0}")]
     TooManyRequests(String),
     /// The server can't take this now (a limit, or shutting down); try again later.
@@ -33,6 +42,9 @@ impl ApiError {
             ApiError::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "unauthorized"),
             ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+            ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
+            ApiError::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "too_large"),
+            ApiError::Unprocessable(_) => (StatusCode::UNPROCESSABLE_ENTITY, "unprocessable"),
             ApiError::TooManyRequests(_) => (StatusCode::TOO_MANY_REQUESTS, "too_many_requests"),
             ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),

@@ -3,6 +3,7 @@
 
 use crate::accounts;
 use crate::error::ApiError;
+use crate::evidence::{self, Files, FilesSettings};
 use crate::metrics::Metrics;
 use crate::storage::{Storage, UserRecord};
 use crate::sync_ws::{self, SyncHub, SyncSettings};
@@ -12,14 +13,14 @@ use axum::extract::{FromRef, FromRequestParts, State};
 use axum::http::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue, X_CONTENT_TYPE_OPTIONS};
 use axum::http::request::Parts;
 use axum::response::IntoResponse;
-use axum::routing::{any, get, post};
+use axum::routing::{any, get, patch, post};
 use axum::{Json, Router};
 use rectify_shared::api::{ItemSummary, LoginRequest, LoginResponse};
 use rectify_shared::date::Date;
 use rectify_shared::ids::UnitId;
 use rectify_shared::policy::{Actor, can_read_item};
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use tower_http::set_header::SetResponseHeaderLayer;
 
@@ -36,15 +37,25 @@ pub struct AppState {
     /// Failed logins per client address.
     pub address_throttle: Arc<accounts::LoginThrottle>,
     pub metrics: Arc<Metrics>,
+    /// Evidence files: the blob store, staged uploads, limits.
+    pub files: Arc<Files>,
+}
+
+/// Everything `rectify serve` can tune.
+#[derive(Debug, Clone, Default)]
+pub struct ServerSettings {
+    pub sync: SyncSettings,
+    pub files: FilesSettings,
 }
 
 impl AppState {
-    /// The state with the default [`SyncSettings`].
+    /// The state with the default settings; evidence files go under `data_dir`.
     pub async fn new(
         storage: Arc<dyn Storage>,
         web_root: Option<PathBuf>,
+        data_dir: &Path,
     ) -> anyhow::Result<AppState> {
-        Self::with_settings(storage, web_root, SyncSettings::default()).await
+        Self::with_settings(storage, web_root, data_dir, ServerSettings::default()).await
     }
 
     /// The state, and the background housekeeping (eviction, compaction) that lives as long
@@ -52,11 +63,19 @@ impl AppState {
     pub async fn with_settings(
         storage: Arc<dyn Storage>,
         web_root: Option<PathBuf>,
-        settings: SyncSettings,
+        data_dir: &Path,
+        settings: ServerSettings,
     ) -> anyhow::Result<AppState> {
         let metrics = Arc::new(Metrics::new());
-        let sync = Arc::new(SyncHub::open(storage.as_ref(), settings, Arc::clone(&metrics)).await?);
-        maintenance::spawn(&sync, Arc::clone(&storage), Arc::clone(&metrics));
+        let sync =
+            Arc::new(SyncHub::open(storage.as_ref(), settings.sync, Arc::clone(&metrics)).await?);
+        let files = Arc::new(Files::open(data_dir, settings.files)?);
+        maintenance::spawn(
+            &sync,
+            Arc::clone(&storage),
+            Arc::clone(&metrics),
+            Arc::clone(&files),
+        );
         Ok(AppState {
             storage,
             web_root,
@@ -64,6 +83,7 @@ impl AppState {
             login_throttle: Arc::new(accounts::LoginThrottle::per_account()),
             address_throttle: Arc::new(accounts::LoginThrottle::per_address()),
             metrics,
+            files,
         })
     }
 }
@@ -75,6 +95,11 @@ pub fn app(state: AppState) -> Router {
         .route("/api/me", get(me))
         .route("/api/items", get(items))
         .route("/sync", get(sync_ws::sync_handler))
+        .route("/api/files", get(evidence::settings))
+        .route("/api/files/{sha256}", get(evidence::file))
+        .route("/api/files/{sha256}/thumbnail", get(evidence::thumbnail_of))
+        .route("/api/uploads", post(evidence::start_upload))
+        .route("/api/uploads/{sha256}", patch(evidence::append))
         .route("/api/{*rest}", any(api_not_found))
         .route("/healthz", get(|| async { "ok" }))
         .route("/metrics", get(metrics))

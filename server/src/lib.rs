@@ -6,6 +6,8 @@
 //! - [`sync_ws`]: `GET /sync`, the automerge-repo WebSocket protocol for the sans-IO sync core.
 //! - [`web`]: serving the built client (content types, cache headers, pre-compressed files).
 //! - [`storage`]: the [`storage::Storage`] trait and its SQLite implementation.
+//! - [`evidence`]: evidence files over HTTP: resumable uploads, serving, thumbnails, collection.
+//! - [`blobs`]: the [`blobs::BlobStore`] trait (evidence bytes by SHA-256) and the local directory.
 //! - [`campaigns`]: importing a report into documents; loading them for the ledger and report.
 //! - [`accounts`]: password hashing, login, bearer tokens.
 //! - [`demo`]: the demo campaign, units and accounts.
@@ -16,11 +18,13 @@
 //! - [`data_dir`]: the data directory's lock, backup and restore.
 
 pub mod accounts;
+pub mod blobs;
 pub mod campaigns;
 pub mod cli;
 pub mod data_dir;
 pub mod demo;
 pub mod error;
+pub mod evidence;
 pub mod http;
 pub mod maintenance;
 pub mod metrics;

@@ -1,4 +1,5 @@
-//! Background housekeeping: idle documents leave memory, many small stored chunks become one.
+//! Background housekeeping: idle documents leave memory, many small stored chunks become one,
+//! unreferenced evidence files are collected after their grace period.
 //!
 //! Both are safe to run at any time. Eviction drops only what is already durable (see
 //! [`rectify_shared::sync::core::SyncServer::evict_idle`]). Compaction replaces a document's
@@ -18,7 +19,12 @@ const COMPACT_PER_SWEEP: usize = 200;
 
 /// Runs eviction and compaction every [`crate::sync_ws::SyncSettings::idle_document_after`],
 /// for as long as the hub exists.
-pub fn spawn(hub: &Arc<SyncHub>, storage: Arc<dyn Storage>, metrics: Arc<Metrics>) {
+pub fn spawn(
+    hub: &Arc<SyncHub>,
+    storage: Arc<dyn Storage>,
+    metrics: Arc<Metrics>,
+    files: Arc<crate::evidence::Files>,
+) {
     let hub: Weak<SyncHub> = Arc::downgrade(hub);
     tokio::spawn(async move {
         loop {
@@ -41,6 +47,14 @@ pub fn spawn(hub: &Arc<SyncHub>, storage: Arc<dyn Storage>, metrics: Arc<Metrics
                     tracing::debug!(documents = n, "compacted stored documents");
                 }
                 Err(err) => tracing::error!(error = format!("{err:#}"), "compaction failed"),
+            }
+            let now = crate::accounts::now_ms();
+            match crate::evidence::collect(storage.as_ref(), &files, now).await {
+                Ok((0, 0)) => {}
+                Ok((files, uploads)) => {
+                    tracing::info!(files, uploads, "collected unreferenced evidence files");
+                }
+                Err(err) => tracing::error!(error = format!("{err:#}"), "file collection failed"),
             }
         }
     });

@@ -33,7 +33,7 @@ async fn test_app(web_root: Option<&Path>) -> (Router, tempfile::TempDir) {
     let data = tempfile::tempdir().unwrap();
     let storage = storage::open_data_dir(data.path()).await.unwrap();
     demo::create_demo(storage.as_ref(), PASSWORD).await.unwrap();
-    let state = AppState::new(storage, web_root.map(Path::to_owned))
+    let state = AppState::new(storage, web_root.map(Path::to_owned), data.path())
         .await
         .unwrap();
     (app(state), data)

@@ -14,10 +14,13 @@
 //! - [`policy`]: roles and the permission rules.
 //! - [`ledger`]: the ledger (台账) rows and their CSV form.
 //! - [`sync`]: the automerge-repo wire messages and the sans-IO sync core.
+//! - [`evidence`]: evidence files: identity (SHA-256), accepted kinds, safe names, the upload
+//!   protocol's bodies.
 //! - [`import`]: parses a published rectification report (text) into a [`report::Report`].
 
 pub mod api;
 pub mod date;
+pub mod evidence;
 pub mod ids;
 pub mod import;
 pub mod ledger;

@@ -486,6 +486,11 @@ enum Step {
         unit: usize,
         sha: u8,
     },
+    RemoveEvidence {
+        who: usize,
+        unit: usize,
+        sha: u8,
+    },
     Feedback {
         who: usize,
         unit: usize,
@@ -506,6 +511,7 @@ fn step() -> impl Strategy<Value = Step> {
         2 => (who.clone(), unit.clone(), 0..3u8, any::<bool>()).prop_map(|(who, unit, measure, done)| Step::Tick { who, unit, measure, done }),
         3 => (who.clone(), unit.clone(), 0..5usize).prop_map(|(who, unit, to)| Step::Status { who, unit, to }),
         1 => (who.clone(), unit.clone(), 0..4u8).prop_map(|(who, unit, sha)| Step::Evidence { who, unit, sha }),
+        1 => (who.clone(), unit.clone(), 0..4u8).prop_map(|(who, unit, sha)| Step::RemoveEvidence { who, unit, sha }),
         1 => (who, unit).prop_map(|(who, unit)| Step::Feedback { who, unit }),
         1 => (0..3usize).prop_map(|to| Step::ItemStatus { to }),
         1 => any::<u8>().prop_map(|at| Step::Define { at }),
@@ -556,6 +562,13 @@ fn to_edit(step: &Step, item: &ItemDoc, n: usize) -> (usize, ItemEdit) {
         Step::Evidence { who, unit, sha } => {
             (who, evidence(&target(who, unit), &format!("{sha:02x}")))
         }
+        Step::RemoveEvidence { who, unit, sha } => (
+            who,
+            ItemEdit::RemoveEvidence {
+                unit: target(who, unit),
+                sha256: format!("{sha:02x}"),
+            },
+        ),
         Step::Feedback { who, unit } => {
             let unit = target(who, unit);
             (who, feedback(&format!("f{n}"), Some(&unit)))
@@ -586,7 +599,8 @@ fn different_unit(editor: Option<&str>, edit: &ItemEdit) -> EditContext {
         ItemEdit::UnitNarrative { unit, .. }
         | ItemEdit::TickMeasure { unit, .. }
         | ItemEdit::UnitStatus { unit, .. }
-        | ItemEdit::AddEvidence { unit, .. } => Some(unit.as_str()),
+        | ItemEdit::AddEvidence { unit, .. }
+        | ItemEdit::RemoveEvidence { unit, .. } => Some(unit.as_str()),
         ItemEdit::AddFeedback { unit, .. } => unit.as_deref(),
         _ => None,
     };

@@ -53,7 +53,7 @@ impl TestServer {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let state = AppState::new(storage, web_root).await?;
+        let state = AppState::new(storage, web_root, data.path()).await?;
         let storage = Arc::clone(&state.storage);
         let router = app(state);
         tokio::spawn(async move {

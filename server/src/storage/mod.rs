@@ -8,6 +8,7 @@ mod sqlite;
 pub use sqlite::SqliteStorage;
 
 use async_trait::async_trait;
+use rectify_shared::evidence::FileKind;
 use rectify_shared::ids::{DocumentId, UnitId, Username};
 use rectify_shared::policy::Role;
 use rectify_shared::status::PublicStatus;
@@ -67,6 +68,34 @@ pub struct ItemRecord {
     pub department: Option<String>,
     pub deadline: Option<String>,
     pub updated_at_ms: i64,
+    /// The SHA-256 of every evidence file the item references, sorted.
+    pub evidence: Vec<String>,
+}
+
+/// A stored evidence file; its bytes are in the [`crate::blobs::BlobStore`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlobRecord {
+    pub sha256: String,
+    pub size: u64,
+    pub kind: FileKind,
+    /// The first uploader's file name (made safe).
+    pub name: String,
+    /// Whose quota the file counts against: the first to upload it.
+    pub uploaded_by: Username,
+    pub has_thumbnail: bool,
+    pub created_at_ms: i64,
+}
+
+/// An unfinished upload; the bytes received so far are staged on disk, named by `id`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UploadRecord {
+    pub id: i64,
+    pub username: Username,
+    pub sha256: String,
+    pub size: u64,
+    pub name: String,
+    pub created_at_ms: i64,
+    pub touched_at_ms: i64,
 }
 
 /// One write of a [`Storage::write`] batch.
@@ -183,6 +212,35 @@ pub trait Storage: Send + Sync + std::fmt::Debug {
     async fn meta(&self, key: &str) -> StorageResult<Option<String>>;
     /// Sets a server setting unless it is set; returns the value that holds.
     async fn init_meta(&self, key: &str, value: &str) -> StorageResult<String>;
+
+    /// A stored evidence file's record.
+    async fn blob(&self, sha256: &str) -> StorageResult<Option<BlobRecord>>;
+    /// Records a stored file and ends the upload `upload` (if any) in one transaction; a file
+    /// already recorded keeps its first record.
+    async fn insert_blob(&self, blob: &BlobRecord, upload: Option<i64>) -> StorageResult<()>;
+    /// The unfinished upload of `sha256` by `username`.
+    async fn upload(
+        &self,
+        username: &Username,
+        sha256: &str,
+    ) -> StorageResult<Option<UploadRecord>>;
+    /// Starts an upload (`id` is ignored) or returns the one that exists.
+    async fn create_upload(&self, upload: &UploadRecord) -> StorageResult<UploadRecord>;
+    async fn touch_upload(&self, id: i64, at_ms: i64) -> StorageResult<()>;
+    async fn delete_upload(&self, id: i64) -> StorageResult<()>;
+    /// Unfinished uploads untouched since `before_ms`.
+    async fn stale_uploads(&self, before_ms: i64) -> StorageResult<Vec<UploadRecord>>;
+    /// Bytes counted against a user's quota: files they uploaded first, and their unfinished
+    /// uploads at full size.
+    async fn quota_used(&self, username: &Username) -> StorageResult<u64>;
+    /// The items that reference a file.
+    async fn items_referencing(&self, sha256: &str) -> StorageResult<Vec<ItemRecord>>;
+    /// Marks files no item references (from `now_ms`), unmarks referenced ones, and returns
+    /// the files unreferenced since before `before_ms`.
+    async fn orphaned_blobs(&self, now_ms: i64, before_ms: i64) -> StorageResult<Vec<String>>;
+    /// Deletes a file's record if it is still unreferenced since before `before_ms`; `false`
+    /// when a reference arrived meanwhile (then the bytes must stay).
+    async fn delete_orphan(&self, sha256: &str, before_ms: i64) -> StorageResult<bool>;
 }
 
 /// Opens the storage for a data directory: SQLite at `DIR/rectify.db`.

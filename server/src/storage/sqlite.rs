@@ -1,10 +1,11 @@
 //! The embedded backend: one SQLite file in WAL mode.
 
 use super::{
-    CampaignRecord, ItemRecord, QuarantineRecord, SessionRecord, Storage, StorageError,
-    StorageResult, StoredChunk, UnitRecord, UserRecord, Write,
+    BlobRecord, CampaignRecord, ItemRecord, QuarantineRecord, SessionRecord, Storage, StorageError,
+    StorageResult, StoredChunk, UnitRecord, UploadRecord, UserRecord, Write,
 };
 use async_trait::async_trait;
+use rectify_shared::evidence::FileKind;
 use rectify_shared::ids::{DocumentId, UnitId, Username};
 use rectify_shared::policy::Role;
 use rectify_shared::status::PublicStatus;
@@ -98,7 +99,62 @@ fn item_from_row(row: &SqliteRow) -> StorageResult<ItemRecord> {
         department: row.try_get("department")?,
         deadline: row.try_get("deadline")?,
         updated_at_ms: row.try_get("updated_at_ms")?,
+        evidence: row
+            .try_get::<Option<String>, _>("evidence")?
+            .map(|list| {
+                let mut list: Vec<String> = list.split(',').map(str::to_owned).collect();
+                list.sort();
+                list
+            })
+            .unwrap_or_default(),
     })
+}
+
+/// Item rows with their evidence list (`ITEMS_WHERE` + a condition on `items`).
+const ITEMS_WHERE: &str = "SELECT items.*,
+       (SELECT group_concat(sha256) FROM item_evidence e WHERE e.item_id = items.id) AS evidence
+     FROM items WHERE";
+
+fn blob_from_row(row: &SqliteRow) -> StorageResult<BlobRecord> {
+    let kind: String = row.try_get("kind")?;
+    let kind: FileKind = serde_json::from_value(serde_json::Value::String(kind.clone()))
+        .map_err(|_| StorageError::Corrupt(format!("unknown file kind '{kind}' in blobs")))?;
+    Ok(BlobRecord {
+        sha256: row.try_get("sha256")?,
+        size: size(row.try_get("size")?)?,
+        kind,
+        name: row.try_get("name")?,
+        uploaded_by: Username::new(row.try_get::<String, _>("uploaded_by")?),
+        has_thumbnail: row.try_get::<i64, _>("has_thumbnail")? != 0,
+        created_at_ms: row.try_get("created_at_ms")?,
+    })
+}
+
+fn upload_from_row(row: &SqliteRow) -> StorageResult<UploadRecord> {
+    Ok(UploadRecord {
+        id: row.try_get("id")?,
+        username: Username::new(row.try_get::<String, _>("username")?),
+        sha256: row.try_get("sha256")?,
+        size: size(row.try_get("size")?)?,
+        name: row.try_get("name")?,
+        created_at_ms: row.try_get("created_at_ms")?,
+        touched_at_ms: row.try_get("touched_at_ms")?,
+    })
+}
+
+fn size(stored: i64) -> StorageResult<u64> {
+    u64::try_from(stored).map_err(|_| StorageError::Corrupt(format!("negative size {stored}")))
+}
+
+fn stored_size(size: u64) -> StorageResult<i64> {
+    i64::try_from(size).map_err(|_| StorageError::Corrupt(format!("size {size} too large")))
+}
+
+fn kind_key(kind: FileKind) -> String {
+    match serde_json::to_value(kind) {
+        Ok(serde_json::Value::String(key)) => key,
+        _ => unreachable!("FileKind serialises as a string"),
+    }
 }
 
 fn session_from_row(row: &SqliteRow) -> StorageResult<SessionRecord> {
@@ -335,6 +391,20 @@ impl Storage for SqliteStorage {
                     .bind(item.updated_at_ms)
                     .execute(&mut *tx)
                     .await?;
+                    sqlx::query("DELETE FROM item_evidence WHERE item_id = ?")
+                        .bind(item.id.to_string())
+                        .execute(&mut *tx)
+                        .await?;
+                    for sha256 in &item.evidence {
+                        sqlx::query(
+                            "INSERT INTO item_evidence (item_id, sha256) VALUES (?, ?)
+                             ON CONFLICT DO NOTHING",
+                        )
+                        .bind(item.id.to_string())
+                        .bind(sha256)
+                        .execute(&mut *tx)
+                        .await?;
+                    }
                 }
             }
         }
@@ -458,7 +528,7 @@ impl Storage for SqliteStorage {
     }
 
     async fn items(&self, campaign: &DocumentId) -> StorageResult<Vec<ItemRecord>> {
-        let rows = sqlx::query("SELECT * FROM items WHERE campaign_id = ? ORDER BY item_key")
+        let rows = sqlx::query(&format!("{ITEMS_WHERE} campaign_id = ? ORDER BY item_key"))
             .bind(campaign.to_string())
             .fetch_all(&self.pool)
             .await?;
@@ -500,5 +570,150 @@ impl Storage for SqliteStorage {
         .execute(&self.pool)
         .await?;
         Ok(self.meta(key).await?.unwrap_or_else(|| value.to_owned()))
+    }
+
+    async fn blob(&self, sha256: &str) -> StorageResult<Option<BlobRecord>> {
+        let row = sqlx::query("SELECT * FROM blobs WHERE sha256 = ?")
+            .bind(sha256)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(blob_from_row).transpose()
+    }
+
+    async fn insert_blob(&self, blob: &BlobRecord, upload: Option<i64>) -> StorageResult<()> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "INSERT INTO blobs (sha256, size, kind, name, uploaded_by, has_thumbnail, created_at_ms)
+             VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (sha256) DO NOTHING",
+        )
+        .bind(&blob.sha256)
+        .bind(stored_size(blob.size)?)
+        .bind(kind_key(blob.kind))
+        .bind(&blob.name)
+        .bind(blob.uploaded_by.as_str())
+        .bind(i64::from(blob.has_thumbnail))
+        .bind(blob.created_at_ms)
+        .execute(&mut *tx)
+        .await?;
+        if let Some(id) = upload {
+            sqlx::query("DELETE FROM uploads WHERE id = ?")
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn upload(
+        &self,
+        username: &Username,
+        sha256: &str,
+    ) -> StorageResult<Option<UploadRecord>> {
+        let row = sqlx::query("SELECT * FROM uploads WHERE username = ? AND sha256 = ?")
+            .bind(username.as_str())
+            .bind(sha256)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(upload_from_row).transpose()
+    }
+
+    async fn create_upload(&self, upload: &UploadRecord) -> StorageResult<UploadRecord> {
+        sqlx::query(
+            "INSERT INTO uploads (username, sha256, size, name, created_at_ms, touched_at_ms)
+             VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (username, sha256) DO NOTHING",
+        )
+        .bind(upload.username.as_str())
+        .bind(&upload.sha256)
+        .bind(stored_size(upload.size)?)
+        .bind(&upload.name)
+        .bind(upload.created_at_ms)
+        .bind(upload.touched_at_ms)
+        .execute(&self.pool)
+        .await?;
+        self.upload(&upload.username, &upload.sha256)
+            .await?
+            .ok_or_else(|| StorageError::Corrupt("an upload vanished as it was made".to_owned()))
+    }
+
+    async fn touch_upload(&self, id: i64, at_ms: i64) -> StorageResult<()> {
+        sqlx::query("UPDATE uploads SET touched_at_ms = ? WHERE id = ?")
+            .bind(at_ms)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn delete_upload(&self, id: i64) -> StorageResult<()> {
+        sqlx::query("DELETE FROM uploads WHERE id = ?")
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn stale_uploads(&self, before_ms: i64) -> StorageResult<Vec<UploadRecord>> {
+        let rows = sqlx::query("SELECT * FROM uploads WHERE touched_at_ms < ? ORDER BY id")
+            .bind(before_ms)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(upload_from_row).collect()
+    }
+
+    async fn quota_used(&self, username: &Username) -> StorageResult<u64> {
+        let row = sqlx::query(
+            "SELECT (SELECT coalesce(sum(size), 0) FROM blobs WHERE uploaded_by = ?1)
+                  + (SELECT coalesce(sum(size), 0) FROM uploads WHERE username = ?1)",
+        )
+        .bind(username.as_str())
+        .fetch_one(&self.pool)
+        .await?;
+        size(row.try_get(0)?)
+    }
+
+    async fn items_referencing(&self, sha256: &str) -> StorageResult<Vec<ItemRecord>> {
+        let rows = sqlx::query(&format!(
+            "{ITEMS_WHERE} id IN (SELECT item_id FROM item_evidence WHERE sha256 = ?) ORDER BY id"
+        ))
+        .bind(sha256)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(item_from_row).collect()
+    }
+
+    async fn orphaned_blobs(&self, now_ms: i64, before_ms: i64) -> StorageResult<Vec<String>> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "UPDATE blobs SET orphaned_at_ms = NULL WHERE orphaned_at_ms IS NOT NULL
+               AND sha256 IN (SELECT sha256 FROM item_evidence)",
+        )
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "UPDATE blobs SET orphaned_at_ms = ? WHERE orphaned_at_ms IS NULL
+               AND sha256 NOT IN (SELECT sha256 FROM item_evidence)",
+        )
+        .bind(now_ms)
+        .execute(&mut *tx)
+        .await?;
+        let rows = sqlx::query("SELECT sha256 FROM blobs WHERE orphaned_at_ms < ? ORDER BY sha256")
+            .bind(before_ms)
+            .fetch_all(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        rows.iter().map(|row| Ok(row.try_get("sha256")?)).collect()
+    }
+
+    async fn delete_orphan(&self, sha256: &str, before_ms: i64) -> StorageResult<bool> {
+        let done = sqlx::query(
+            "DELETE FROM blobs WHERE sha256 = ? AND orphaned_at_ms < ?
+               AND sha256 NOT IN (SELECT sha256 FROM item_evidence)",
+        )
+        .bind(sha256)
+        .bind(before_ms)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
     }
 }

@@ -290,6 +290,8 @@ pub enum ItemEdit {
     },
     /// Attach evidence to a unit's progress.
     AddEvidence { unit: String, evidence: EvidenceRef },
+    /// Detach evidence (a wrong photo) from a unit's progress; the file is collected later.
+    RemoveEvidence { unit: String, sha256: String },
     /// A feedback message.
     AddFeedback {
         id: String,
@@ -316,6 +318,7 @@ impl ItemEdit {
             ItemEdit::TickMeasure { .. } => "tick_measure",
             ItemEdit::UnitStatus { .. } => "unit_status",
             ItemEdit::AddEvidence { .. } => "add_evidence",
+            ItemEdit::RemoveEvidence { .. } => "remove_evidence",
             ItemEdit::AddFeedback { .. } => "add_feedback",
             ItemEdit::ItemStatus(_) => "item_status",
             ItemEdit::Plan(_) => "plan",
@@ -464,6 +467,13 @@ pub fn apply_to(item: &mut ItemDoc, ctx: &EditContext, edit: ItemEdit) -> Result
             {
                 progress.evidence.push(evidence);
             }
+        }
+        ItemEdit::RemoveEvidence { unit, sha256 } => {
+            may_work_on(&unit)?;
+            must_be_assigned(item, &unit)?;
+            item.progress_mut(&unit, ctx)
+                .evidence
+                .retain(|e| e.sha256 != sha256);
         }
         ItemEdit::AddFeedback { id, unit, text } => {
             match &unit {

@@ -1,0 +1,587 @@
+//! Evidence files over HTTP: the resumable upload protocol, serving files to those who may
+//! read them, thumbnails, quotas and collection. The protocol is described in
+//! `docs/evidence.md`; its bodies are in [`rectify_shared::evidence`].
+//!
+//! An upload is staged in `DIR/uploads/<id>`; its length is how much the server has. A
+//! `PATCH` writes bytes as they arrive, so a dropped connection keeps what got through. Only
+//! one request writes an upload at a time: a new request takes over from an older one (whose
+//! connection may be dead without the server knowing yet), and the older one stops at its
+//! next write.
+
+use crate::blobs::{BlobStore, Variant};
+use crate::error::ApiError;
+use crate::http::{AppState, CurrentUser};
+use crate::storage::{BlobRecord, Storage, UploadRecord};
+use anyhow::Context;
+use axum::Json;
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::header::{
+    CACHE_CONTROL, CONTENT_DISPOSITION, CONTENT_SECURITY_POLICY, CONTENT_TYPE, ETAG, HeaderMap,
+};
+use axum::response::{IntoResponse, Response};
+use futures_util::StreamExt;
+use rectify_shared::evidence::{
+    self, FileKind, FileSettings, UPLOAD_OFFSET, UploadRequest, UploadStatus, is_sha256_hex,
+    safe_file_name,
+};
+use rectify_shared::policy::{Actor, Role, can_read_item};
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// Longest side of a thumbnail, in pixels.
+const THUMBNAIL_SIDE: u32 = 320;
+/// Images larger than this (either side) are not decoded for a thumbnail.
+const MAX_DECODE_SIDE: u32 = 12_000;
+
+/// Limits and policies for evidence files (`rectify serve --max-file-mb …`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct FilesSettings {
+    pub max_file_bytes: u64,
+    /// Per user: the files they uploaded first plus their unfinished uploads.
+    pub quota_bytes: u64,
+    pub image_max_side: u32,
+    pub image_quality: f64,
+    /// How long an unreferenced file (or an untouched unfinished upload) is kept.
+    pub grace: Duration,
+}
+
+impl Default for FilesSettings {
+    fn default() -> Self {
+        FilesSettings {
+            max_file_bytes: evidence::DEFAULT_MAX_FILE_BYTES,
+            quota_bytes: 2 * 1024 * 1024 * 1024,
+            image_max_side: evidence::DEFAULT_IMAGE_MAX_SIDE,
+            image_quality: evidence::DEFAULT_IMAGE_QUALITY,
+            grace: Duration::from_secs(7 * 24 * 3600),
+        }
+    }
+}
+
+/// The file service: settings, the blob store and the staging directory.
+#[derive(Debug)]
+pub struct Files {
+    pub settings: FilesSettings,
+    pub store: Arc<dyn BlobStore>,
+    staging: PathBuf,
+    /// Upload id → the generation of the request allowed to write it.
+    writers: Mutex<HashMap<i64, Arc<tokio::sync::Mutex<u64>>>>,
+}
+
+impl Files {
+    /// The file service for a data directory: blobs in `DIR/blobs`, staging in `DIR/uploads`.
+    pub fn open(data_dir: &std::path::Path, settings: FilesSettings) -> anyhow::Result<Files> {
+        let store = crate::blobs::LocalBlobStore::open(&data_dir.join("blobs"))?;
+        let staging = data_dir.join("uploads");
+        std::fs::create_dir_all(&staging)
+            .with_context(|| format!("cannot create {}", staging.display()))?;
+        Ok(Files {
+            settings,
+            store: Arc::new(store),
+            staging,
+            writers: Mutex::new(HashMap::new()),
+        })
+    }
+
+    fn staged(&self, upload: &UploadRecord) -> PathBuf {
+        self.staging.join(upload.id.to_string())
+    }
+
+    fn writer(&self, upload: i64) -> Arc<tokio::sync::Mutex<u64>> {
+        let mut writers = self.writers.lock().expect("writers lock");
+        Arc::clone(writers.entry(upload).or_default())
+    }
+
+    fn forget_writer(&self, upload: i64) {
+        self.writers.lock().expect("writers lock").remove(&upload);
+    }
+
+    async fn staged_len(&self, upload: &UploadRecord) -> Result<u64, ApiError> {
+        match tokio::fs::metadata(self.staged(upload)).await {
+            Ok(meta) => Ok(meta.len()),
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(0),
+            Err(err) => Err(anyhow::Error::from(err).into()),
+        }
+    }
+
+    /// Drops an upload: its staged bytes and its record.
+    async fn discard(&self, storage: &dyn Storage, upload: &UploadRecord) -> anyhow::Result<()> {
+        storage.delete_upload(upload.id).await?;
+        match tokio::fs::remove_file(self.staged(upload)).await {
+            Ok(()) => {}
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+            Err(err) => return Err(err.into()),
+        }
+        self.forget_writer(upload.id);
+        Ok(())
+    }
+}
+
+fn now_ms() -> i64 {
+    crate::accounts::now_ms()
+}
+
+fn checked_sha(sha256: &str) -> Result<(), ApiError> {
+    if is_sha256_hex(sha256) {
+        Ok(())
+    } else {
+        Err(ApiError::BadRequest(format!(
+            "'{sha256}' is not a file id: expected the SHA-256 of the file, 64 lowercase hex digits"
+        )))
+    }
+}
+
+fn complete(blob: &BlobRecord) -> Json<UploadStatus> {
+    Json(UploadStatus {
+        sha256: blob.sha256.clone(),
+        size: blob.size,
+        received: blob.size,
+        complete: true,
+    })
+}
+
+/// `GET /api/files`: the limits, and the caller's quota.
+pub async fn settings(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+) -> Result<Json<FileSettings>, ApiError> {
+    let s = &state.files.settings;
+    Ok(Json(FileSettings {
+        max_file_bytes: s.max_file_bytes,
+        image_max_side: s.image_max_side,
+        image_quality: s.image_quality,
+        quota_bytes: s.quota_bytes,
+        used_bytes: state.storage.quota_used(&user.username).await?,
+    }))
+}
+
+/// `POST /api/uploads`: start or resume an upload. A file the server has is complete at once.
+pub async fn start_upload(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    Json(request): Json<UploadRequest>,
+) -> Result<Json<UploadStatus>, ApiError> {
+    if user.role == Role::Viewer {
+        return Err(ApiError::Forbidden(
+            "a viewer account cannot add evidence".to_owned(),
+        ));
+    }
+    checked_sha(&request.sha256)?;
+    if let Some(blob) = state.storage.blob(&request.sha256).await? {
+        return Ok(complete(&blob));
+    }
+    let limits = &state.files.settings;
+    if request.size == 0 {
+        return Err(ApiError::BadRequest(
+            "an empty file is no evidence".to_owned(),
+        ));
+    }
+    if request.size > limits.max_file_bytes {
+        return Err(ApiError::TooLarge(format!(
+            "the file is {} bytes; the largest accepted is {} bytes",
+            request.size, limits.max_file_bytes
+        )));
+    }
+    let existing = state
+        .storage
+        .upload(&user.username, &request.sha256)
+        .await?;
+    let upload = match existing {
+        Some(upload) if upload.size == request.size => upload,
+        other => {
+            if let Some(stale) = other {
+                // The same hash with another size: the client was wrong before or is now.
+                state.files.discard(state.storage.as_ref(), &stale).await?;
+            }
+            let used = state.storage.quota_used(&user.username).await?;
+            if used + request.size > limits.quota_bytes {
+                return Err(ApiError::TooLarge(format!(
+                    "this account's file quota is full: {used} of {} bytes used, the file needs {}; ask the office to raise it or remove unneeded files",
+                    limits.quota_bytes, request.size
+                )));
+            }
+            let now = now_ms();
+            state
+                .storage
+                .create_upload(&UploadRecord {
+                    id: 0,
+                    username: user.username.clone(),
+                    sha256: request.sha256.clone(),
+                    size: request.size,
+                    name: safe_file_name(&request.name),
+                    created_at_ms: now,
+                    touched_at_ms: now,
+                })
+                .await?
+        }
+    };
+    state.storage.touch_upload(upload.id, now_ms()).await?;
+    let received = state.files.staged_len(&upload).await?;
+    Ok(Json(UploadStatus {
+        sha256: upload.sha256,
+        size: upload.size,
+        received,
+        complete: false,
+    }))
+}
+
+/// `PATCH /api/uploads/{sha256}`: the next bytes, from `Upload-Offset`.
+pub async fn append(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    Path(sha256): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Json<UploadStatus>, ApiError> {
+    checked_sha(&sha256)?;
+    let offset: u64 = headers
+        .get(UPLOAD_OFFSET)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse().ok())
+        .ok_or_else(|| {
+            ApiError::BadRequest(format!(
+                "send the offset the bytes start at in the {UPLOAD_OFFSET} header"
+            ))
+        })?;
+    let files = &state.files;
+    let storage = state.storage.as_ref();
+    let Some(upload) = storage.upload(&user.username, &sha256).await? else {
+        if let Some(blob) = storage.blob(&sha256).await? {
+            return Ok(complete(&blob));
+        }
+        return Err(ApiError::NotFound(
+            "no upload of this file was started: start it with POST /api/uploads".to_owned(),
+        ));
+    };
+    let writer = files.writer(upload.id);
+    let (generation, mut len) = {
+        let mut current = writer.lock().await;
+        *current += 1;
+        (*current, files.staged_len(&upload).await?)
+    };
+    if offset != len {
+        return Err(ApiError::Conflict(format!(
+            "the server has {len} bytes of this file; continue from there (ask with POST /api/uploads)"
+        )));
+    }
+    let path = files.staged(&upload);
+    let mut file = tokio::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .await
+        .with_context(|| format!("cannot open {}", path.display()))?;
+    let mut stream = body.into_data_stream();
+    let mut cut = false;
+    while let Some(frame) = stream.next().await {
+        let Ok(bytes) = frame else {
+            cut = true; // the connection dropped: keep what arrived
+            break;
+        };
+        let current = writer.lock().await;
+        if *current != generation {
+            return Err(ApiError::Conflict(
+                "a newer request took over this upload".to_owned(),
+            ));
+        }
+        let room = upload.size.saturating_sub(len);
+        if bytes.len() as u64 > room {
+            return Err(ApiError::BadRequest(format!(
+                "more bytes than the {} the upload was started with",
+                upload.size
+            )));
+        }
+        file.write_all(&bytes)
+            .await
+            .context("cannot write an upload")?;
+        file.flush().await.context("cannot write an upload")?;
+        len += bytes.len() as u64;
+        drop(current);
+    }
+    file.sync_data().await.context("cannot write an upload")?;
+    storage.touch_upload(upload.id, now_ms()).await?;
+    if cut || len < upload.size {
+        return Ok(Json(UploadStatus {
+            sha256,
+            size: upload.size,
+            received: len,
+            complete: false,
+        }));
+    }
+    finish(&state, &upload).await
+}
+
+/// The last byte arrived: check the hash and the kind, store the file and its thumbnail.
+async fn finish(state: &AppState, upload: &UploadRecord) -> Result<Json<UploadStatus>, ApiError> {
+    let files = &state.files;
+    let storage = state.storage.as_ref();
+    let path = files.staged(upload);
+    let (actual, head) = hash_file(&path).await?;
+    if actual != upload.sha256 {
+        files.discard(storage, upload).await?;
+        return Err(ApiError::Unprocessable(format!(
+            "the bytes received have the SHA-256 {actual}, not {}; the upload was discarded, send the file again",
+            upload.sha256
+        )));
+    }
+    let Some(kind) = FileKind::sniff(&head) else {
+        files.discard(storage, upload).await?;
+        return Err(ApiError::Unprocessable(
+            "this kind of file is not accepted as evidence: send a photo (JPEG, PNG, WebP, HEIC), a PDF or an office document".to_owned(),
+        ));
+    };
+    let mut has_thumbnail = false;
+    if kind.is_drawable_image() {
+        let bytes = tokio::fs::read(&path)
+            .await
+            .context("cannot read an upload")?;
+        match tokio::task::spawn_blocking(move || thumbnail(&bytes)).await {
+            Ok(Ok(thumb)) => {
+                files
+                    .store
+                    .put_bytes(&upload.sha256, Variant::Thumbnail, &thumb)
+                    .await?;
+                has_thumbnail = true;
+            }
+            // A photo the decoder can't read is still evidence; it just has no thumbnail.
+            Ok(Err(err)) => tracing::warn!(sha256 = %upload.sha256, error = %err, "no thumbnail"),
+            Err(err) => tracing::error!(error = %err, "thumbnail task failed"),
+        }
+    }
+    files
+        .store
+        .put_file(&upload.sha256, Variant::Original, &path)
+        .await?;
+    let blob = BlobRecord {
+        sha256: upload.sha256.clone(),
+        size: upload.size,
+        kind,
+        name: upload.name.clone(),
+        uploaded_by: upload.username.clone(),
+        has_thumbnail,
+        created_at_ms: now_ms(),
+    };
+    storage.insert_blob(&blob, Some(upload.id)).await?;
+    files.forget_writer(upload.id);
+    let _ = tokio::fs::remove_file(&path).await;
+    Ok(complete(&blob))
+}
+
+/// The SHA-256 of a staged file and its first bytes (to tell its kind).
+async fn hash_file(path: &std::path::Path) -> anyhow::Result<(String, Vec<u8>)> {
+    let mut file = tokio::fs::File::open(path).await?;
+    let mut hasher = evidence::Hasher::default();
+    let mut head = Vec::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let n = file.read(&mut buf).await?;
+        if n == 0 {
+            break;
+        }
+        if head.len() < 64 {
+            head.extend_from_slice(&buf[..n.min(64 - head.len())]);
+        }
+        hasher.update(&buf[..n]);
+    }
+    Ok((hasher.finish_hex(), head))
+}
+
+/// A JPEG at most [`THUMBNAIL_SIDE`] on its longest side. Decoding is bounded, so a
+/// hostile image (a decompression bomb) fails instead of taking the memory.
+pub fn thumbnail(bytes: &[u8]) -> anyhow::Result<Vec<u8>> {
+    let mut reader = image::ImageReader::new(std::io::Cursor::new(bytes)).with_guessed_format()?;
+    let mut limits = image::Limits::default();
+    limits.max_image_width = Some(MAX_DECODE_SIDE);
+    limits.max_image_height = Some(MAX_DECODE_SIDE);
+    limits.max_alloc = Some(512 * 1024 * 1024);
+    reader.limits(limits);
+    let image = reader.decode()?;
+    let small = image.thumbnail(THUMBNAIL_SIDE, THUMBNAIL_SIDE).to_rgb8();
+    let mut out = Vec::new();
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 75).encode_image(&small)?;
+    Ok(out)
+}
+
+/// May `user` read the file? The office and viewers, anyone who may read an item that
+/// references it, and whoever uploaded it.
+async fn may_read(
+    state: &AppState,
+    user: &crate::storage::UserRecord,
+    blob: &BlobRecord,
+) -> Result<bool, ApiError> {
+    if blob.uploaded_by == user.username {
+        return Ok(true);
+    }
+    let actor = Actor {
+        role: user.role,
+        unit: user.unit.clone(),
+    };
+    let items = state.storage.items_referencing(&blob.sha256).await?;
+    Ok(items
+        .iter()
+        .any(|item| can_read_item(&actor, &item.units, item.department.as_deref())))
+}
+
+/// `GET /api/files/{sha256}`.
+pub async fn file(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    Path(sha256): Path<String>,
+) -> Result<Response, ApiError> {
+    serve(&state, &user, &sha256, Variant::Original).await
+}
+
+/// `GET /api/files/{sha256}/thumbnail`.
+pub async fn thumbnail_of(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    Path(sha256): Path<String>,
+) -> Result<Response, ApiError> {
+    serve(&state, &user, &sha256, Variant::Thumbnail).await
+}
+
+async fn serve(
+    state: &AppState,
+    user: &crate::storage::UserRecord,
+    sha256: &str,
+    variant: Variant,
+) -> Result<Response, ApiError> {
+    checked_sha(sha256)?;
+    // "No such file" and "not yours to read" look the same, so ids can't be probed.
+    let not_found =
+        || ApiError::NotFound("no such file, or no item you may read has it".to_owned());
+    let blob = state.storage.blob(sha256).await?.ok_or_else(not_found)?;
+    if !may_read(state, user, &blob).await? {
+        return Err(not_found());
+    }
+    if variant == Variant::Thumbnail && !blob.has_thumbnail {
+        return Err(ApiError::NotFound(
+            "this file has no thumbnail (only photos do)".to_owned(),
+        ));
+    }
+    let bytes = state
+        .files
+        .store
+        .get(sha256, variant)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("file {sha256} ({variant:?}) is recorded but not stored"))?;
+    let (mime, disposition) = match variant {
+        Variant::Thumbnail => ("image/jpeg", "inline".to_owned()),
+        Variant::Original => {
+            let how = if blob.kind.inline() {
+                "inline"
+            } else {
+                "attachment"
+            };
+            (
+                blob.kind.mime(&blob.name),
+                content_disposition(how, &blob.name),
+            )
+        }
+    };
+    let headers = [
+        (CONTENT_TYPE, mime.to_owned()),
+        (CONTENT_DISPOSITION, disposition),
+        // Even if a browser were fooled into rendering it, it could run nothing.
+        (
+            CONTENT_SECURITY_POLICY,
+            "default-src 'none'; img-src 'self'; sandbox".to_owned(),
+        ),
+        (
+            CACHE_CONTROL,
+            "private, max-age=31536000, immutable".to_owned(),
+        ),
+        (ETAG, format!("\"{sha256}\"")),
+    ];
+    Ok((headers, bytes).into_response())
+}
+
+/// `inline; filename="ascii"; filename*=UTF-8''percent-encoded` (RFC 6266 and 5987).
+fn content_disposition(how: &str, name: &str) -> String {
+    let ascii: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_graphic() && c != '"' && c != '\\' || c == ' ' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let mut encoded = String::new();
+    for byte in name.bytes() {
+        if byte.is_ascii_alphanumeric() || b"!#$&+-.^_`|~".contains(&byte) {
+            encoded.push(char::from(byte));
+        } else {
+            encoded.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    format!("{how}; filename=\"{ascii}\"; filename*=UTF-8''{encoded}")
+}
+
+/// Deletes files no item has referenced for the grace period, and unfinished uploads left
+/// untouched as long. Returns (files, uploads) deleted.
+pub async fn collect(
+    storage: &dyn Storage,
+    files: &Files,
+    now_ms: i64,
+) -> anyhow::Result<(usize, usize)> {
+    let grace = i64::try_from(files.settings.grace.as_millis()).unwrap_or(i64::MAX);
+    let before = now_ms.saturating_sub(grace);
+    let mut deleted_files = 0;
+    for sha256 in storage.orphaned_blobs(now_ms, before).await? {
+        // The record goes first: if a reference arrived meanwhile, the bytes stay.
+        if storage.delete_orphan(&sha256, before).await? {
+            files.store.delete(&sha256).await?;
+            deleted_files += 1;
+        }
+    }
+    let mut deleted_uploads = 0;
+    for upload in storage.stale_uploads(before).await? {
+        files.discard(storage, &upload).await?;
+        deleted_uploads += 1;
+    }
+    Ok((deleted_files, deleted_uploads))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn content_disposition_is_safe_for_any_name() {
+        assert_eq!(
+            content_disposition("inline", "食堂 台账.jpg"),
+            "inline; filename=\"__ __.jpg\"; filename*=UTF-8''%E9%A3%9F%E5%A0%82%20%E5%8F%B0%E8%B4%A6.jpg"
+        );
+        assert_eq!(
+            content_disposition("attachment", "a\"b\\c.pdf"),
+            "attachment; filename=\"a_b_c.pdf\"; filename*=UTF-8''a%22b%5Cc.pdf"
+        );
+    }
+
+    #[test]
+    fn thumbnails_are_small_jpegs_and_bombs_are_refused() {
+        let photo = image::RgbImage::from_fn(1600, 1200, |x, y| {
+            image::Rgb([(x % 256) as u8, (y % 256) as u8, 128])
+        });
+        let mut png = Vec::new();
+        photo
+            .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+            .unwrap();
+        let thumb = thumbnail(&png).unwrap();
+        assert_eq!(FileKind::sniff(&thumb), Some(FileKind::Jpeg));
+        let decoded = image::load_from_memory(&thumb).unwrap();
+        assert_eq!((decoded.width(), decoded.height()), (320, 240));
+
+        // A PNG header claiming 100000 × 100000 pixels.
+        let mut bomb = b"\x89PNG\r\n\x1a\n\0\0\0\x0dIHDR".to_vec();
+        bomb.extend_from_slice(&100_000u32.to_be_bytes());
+        bomb.extend_from_slice(&100_000u32.to_be_bytes());
+        bomb.extend_from_slice(&[8, 2, 0, 0, 0, 0, 0, 0, 0]);
+        assert!(thumbnail(&bomb).is_err());
+    }
+}
