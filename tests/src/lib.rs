@@ -3,13 +3,15 @@
 //! client on a WebSocket ([`sync_client`]), and a headless Chromium driven over WebDriver.
 
 pub mod process;
+pub mod proxy;
 pub mod sync_client;
+pub mod uploader;
 
 pub use process::{ServerProcess, free_port};
 pub use sync_client::SyncTestClient;
 
 use anyhow::{Context, Result, bail};
-use rectify_server::http::{AppState, app};
+use rectify_server::http::{AppState, ServerSettings, app};
 use rectify_server::storage::{self, Storage};
 use rectify_shared::ids::DocumentId;
 use rectify_shared::model::ItemDoc;
@@ -42,19 +44,30 @@ pub struct TestServer {
     pub addr: SocketAddr,
     pub data: tempfile::TempDir,
     pub storage: Arc<dyn Storage>,
+    /// The evidence file service (for collecting files in tests).
+    pub files: Arc<rectify_server::evidence::Files>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
 impl TestServer {
     pub async fn start(web_root: Option<PathBuf>) -> Result<TestServer> {
+        Self::start_with(web_root, ServerSettings::default()).await
+    }
+
+    /// A server with other limits (a small quota, a short grace period …).
+    pub async fn start_with(
+        web_root: Option<PathBuf>,
+        settings: ServerSettings,
+    ) -> Result<TestServer> {
         let data = tempfile::tempdir()?;
         let storage = storage::open_data_dir(data.path()).await?;
         rectify_server::demo::create_demo(storage.as_ref(), TEST_PASSWORD).await?;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let state = AppState::new(storage, web_root, data.path()).await?;
+        let state = AppState::with_settings(storage, web_root, data.path(), settings).await?;
         let storage = Arc::clone(&state.storage);
+        let files = Arc::clone(&state.files);
         let router = app(state);
         tokio::spawn(async move {
             let _ = axum::serve(listener, router)
@@ -67,6 +80,7 @@ impl TestServer {
             addr,
             data,
             storage,
+            files,
             shutdown: Some(tx),
         })
     }

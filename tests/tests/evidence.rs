@@ -1,0 +1,520 @@
+//! Evidence files over a real HTTP connection: uploads cut at random points complete with
+//! exactly the right bytes, a file is stored once, a wrong hash or kind is refused, only
+//! those who may read an item that references a file can fetch it, limits hold, and
+//! unreferenced files are collected after the grace period.
+
+use anyhow::Result;
+use rectify_server::blobs::Variant;
+use rectify_server::campaigns;
+use rectify_server::evidence::FilesSettings;
+use rectify_server::http::ServerSettings;
+use rectify_server::storage::ItemRecord;
+use rectify_shared::evidence::{UPLOAD_OFFSET, UploadRequest, UploadStatus, sha256_hex};
+use rectify_shared::ids::{UnitId, Username};
+use rectify_shared::model::{EditContext, EvidenceRef, ItemEdit, ItemPlan};
+use rectify_shared::policy::{Actor, Role};
+use rectify_tests::TestServer;
+use rectify_tests::proxy::{CutProxy, Rng};
+use rectify_tests::uploader::upload;
+use std::time::Duration;
+
+const PIECE: usize = 256 * 1024;
+
+/// A PDF-looking file of `len` bytes whose contents come from `seed`.
+fn pdf(seed: u64, len: usize) -> Vec<u8> {
+    let mut rng = Rng::new(seed);
+    let mut bytes = b"%PDF-1.7\n".to_vec();
+    while bytes.len() < len {
+        bytes.extend_from_slice(&rng.next_u64().to_le_bytes());
+    }
+    bytes.truncate(len);
+    bytes
+}
+
+/// A JPEG photo of `width`×`height` pixels.
+fn photo(width: u32, height: u32) -> Vec<u8> {
+    let image = image::RgbImage::from_fn(width, height, |x, y| {
+        image::Rgb([
+            (x * 7 % 256) as u8,
+            (y * 3 % 256) as u8,
+            ((x + y) % 256) as u8,
+        ])
+    });
+    let mut out = Vec::new();
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 85)
+        .encode_image(&image)
+        .unwrap();
+    out
+}
+
+async fn items(server: &TestServer) -> Result<Vec<ItemRecord>> {
+    let campaign = server.storage.campaigns().await?.remove(0);
+    Ok(server.storage.items(&campaign.id).await?)
+}
+
+/// An item of school1's only: the office takes school2 off the first item of both.
+async fn item_of_school1_only(server: &TestServer) -> Result<ItemRecord> {
+    let record = items(server)
+        .await?
+        .into_iter()
+        .find(|r| r.units.iter().any(|u| u == "pszx1"))
+        .expect("the demo assigns items to school1");
+    let office = EditContext {
+        actor: Actor {
+            role: Role::Office,
+            unit: None,
+        },
+        user: "office".into(),
+        now_ms: 1_700_000_000_000,
+    };
+    let plan = ItemPlan {
+        units: vec!["pszx1".into()],
+        ..ItemPlan::default()
+    };
+    campaigns::edit_item(
+        server.storage.as_ref(),
+        &record,
+        &office,
+        ItemEdit::Plan(plan),
+    )
+    .await?;
+    let record = items(server)
+        .await?
+        .into_iter()
+        .find(|r| r.id == record.id)
+        .unwrap();
+    assert_eq!(record.units, ["pszx1"]);
+    Ok(record)
+}
+
+/// Adds a reference to `bytes` to `school1`'s progress on `item`, as the server stores edits.
+async fn reference(server: &TestServer, item: &ItemRecord, bytes: &[u8], name: &str) -> Result<()> {
+    let ctx = EditContext {
+        actor: Actor {
+            role: Role::Unit,
+            unit: Some(UnitId::new("pszx1")),
+        },
+        user: "school1".into(),
+        now_ms: 1_700_000_000_000,
+    };
+    let edit = ItemEdit::AddEvidence {
+        unit: "pszx1".into(),
+        evidence: EvidenceRef {
+            sha256: sha256_hex(bytes),
+            name: name.into(),
+            mime: "image/jpeg".into(),
+            size: bytes.len() as u64,
+            caption: "食堂陪餐记录".into(),
+            added_by: "school1".into(),
+            added_at_ms: ctx.now_ms,
+        },
+    };
+    campaigns::edit_item(server.storage.as_ref(), item, &ctx, edit).await?;
+    Ok(())
+}
+
+async fn stored(server: &TestServer, sha256: &str) -> Result<Option<Vec<u8>>> {
+    server.files.store.get(sha256, Variant::Original).await
+}
+
+/// Files in the blob directory (thumbnails included).
+fn stored_files(server: &TestServer) -> usize {
+    walk(&server.data.path().join("blobs"))
+}
+
+fn walk(dir: &std::path::Path) -> usize {
+    std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .flatten()
+                .map(|e| {
+                    if e.path().is_dir() {
+                        walk(&e.path())
+                    } else {
+                        1
+                    }
+                })
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
+async fn start_upload(
+    server: &TestServer,
+    token: &str,
+    sha256: &str,
+    size: u64,
+) -> Result<reqwest::Response> {
+    Ok(reqwest::Client::new()
+        .post(server.url("/api/uploads"))
+        .bearer_auth(token)
+        .json(&UploadRequest {
+            sha256: sha256.to_owned(),
+            size,
+            name: "证明材料.pdf".into(),
+        })
+        .send()
+        .await?)
+}
+
+async fn patch(
+    server: &TestServer,
+    token: &str,
+    sha256: &str,
+    offset: u64,
+    body: Vec<u8>,
+) -> Result<reqwest::Response> {
+    Ok(reqwest::Client::new()
+        .patch(server.url(&format!("/api/uploads/{sha256}")))
+        .bearer_auth(token)
+        .header(UPLOAD_OFFSET, offset.to_string())
+        .body(body)
+        .send()
+        .await?)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn uploads_cut_at_random_points_complete_with_exactly_the_right_bytes() -> Result<()> {
+    let server = TestServer::start(None).await?;
+    let token = server.token("school1").await?;
+    for seed in 1..=6u64 {
+        let mut rng = Rng::new(seed);
+        let len = rng.range(600_000, 2_000_000) as usize;
+        let bytes = pdf(seed, len);
+        // Every connection but the last few is cut somewhere in its first 600 KB.
+        let plan = (0..rng.range(3, 8))
+            .map(|_| Some(rng.range(1, 600_000)))
+            .collect();
+        let proxy = CutProxy::start(server.addr, plan).await?;
+        let base = proxy.url("");
+        let report = upload(&base, &token, "台账.pdf", &bytes, PIECE, 50)
+            .await
+            .map_err(|err| anyhow::anyhow!("seed {seed}: {err:#}"))?;
+        let sha = sha256_hex(&bytes);
+        assert_eq!(
+            stored(&server, &sha).await?.as_deref(),
+            Some(&bytes[..]),
+            "seed {seed}: the stored bytes differ"
+        );
+        assert!(proxy.cuts() > 0, "seed {seed}: the proxy cut nothing");
+        // Every byte that crossed the link was kept: beyond the file itself only requests'
+        // headers and small JSON bodies crossed it.
+        let overhead = proxy.up() - len as u64;
+        assert!(
+            overhead <= u64::from(report.requests) * 1024,
+            "seed {seed}: {overhead} bytes beyond the file crossed the link in {} requests",
+            report.requests
+        );
+        eprintln!(
+            "seed {seed}: {len} bytes, {} cuts, {} requests, {overhead} bytes of overhead on the link",
+            proxy.cuts(),
+            report.requests
+        );
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_same_file_is_stored_once_and_a_second_upload_costs_one_request() -> Result<()> {
+    let server = TestServer::start(None).await?;
+    let bytes = photo(800, 600);
+    let first = upload(
+        &server.url(""),
+        &server.token("school1").await?,
+        "a.jpg",
+        &bytes,
+        PIECE,
+        0,
+    )
+    .await?;
+    assert_eq!(first.requests, 2, "one POST, one PATCH");
+    let files_after_first = stored_files(&server);
+    assert_eq!(files_after_first, 2, "the photo and its thumbnail");
+    for user in ["school1", "school2"] {
+        let again = upload(
+            &server.url(""),
+            &server.token(user).await?,
+            "b.jpg",
+            &bytes,
+            PIECE,
+            0,
+        )
+        .await?;
+        assert_eq!(
+            again.requests, 1,
+            "{user}: a file the server has costs one request"
+        );
+        assert_eq!(again.body_bytes_sent, 0);
+    }
+    assert_eq!(stored_files(&server), files_after_first);
+    let blob = server.storage.blob(&sha256_hex(&bytes)).await?.unwrap();
+    assert_eq!(
+        blob.uploaded_by.as_str(),
+        "school1",
+        "the first uploader pays"
+    );
+    assert_eq!(
+        server.storage.quota_used(&Username::new("school2")).await?,
+        0
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_wrong_hash_or_kind_is_refused_and_nothing_is_kept() -> Result<()> {
+    let server = TestServer::start(None).await?;
+    let token = server.token("school1").await?;
+    let bytes = pdf(7, 5000);
+    let claimed = sha256_hex(b"something else");
+    let started: UploadStatus = start_upload(&server, &token, &claimed, 5000)
+        .await?
+        .json()
+        .await?;
+    assert_eq!((started.received, started.complete), (0, false));
+    let refused = patch(&server, &token, &claimed, 0, bytes.clone()).await?;
+    assert_eq!(refused.status(), 422);
+    let body: serde_json::Value = refused.json().await?;
+    assert_eq!(body["code"], "unprocessable");
+    assert!(
+        body["message"].as_str().unwrap().contains("SHA-256"),
+        "{body}"
+    );
+    assert!(server.storage.blob(&claimed).await?.is_none());
+    assert!(
+        server
+            .storage
+            .upload(&Username::new("school1"), &claimed)
+            .await?
+            .is_none()
+    );
+    assert_eq!(stored_files(&server), 0);
+    assert_eq!(
+        walk(&server.data.path().join("uploads")),
+        0,
+        "the partial bytes are gone"
+    );
+
+    // Right hash, but HTML: not evidence, and never served.
+    let html = b"<!DOCTYPE html><script>alert(1)</script>".to_vec();
+    let sha = sha256_hex(&html);
+    start_upload(&server, &token, &sha, html.len() as u64).await?;
+    let refused = patch(&server, &token, &sha, 0, html).await?;
+    assert_eq!(refused.status(), 422);
+    assert!(server.storage.blob(&sha).await?.is_none());
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn only_readers_of_a_referencing_item_get_the_file() -> Result<()> {
+    let server = TestServer::start(None).await?;
+    let school1 = server.token("school1").await?;
+    let bytes = photo(1600, 1200);
+    let sha = sha256_hex(&bytes);
+    upload(&server.url(""), &school1, "陪餐.jpg", &bytes, PIECE, 0).await?;
+    let item = item_of_school1_only(&server).await?;
+    assert!(
+        !item.units.iter().any(|u| u == "pszx3"),
+        "school2 must not be on the item"
+    );
+    reference(&server, &item, &bytes, "陪餐.jpg").await?;
+
+    let http = reqwest::Client::new();
+    let get = |path: String, token: Option<String>| {
+        let mut request = http.get(server.url(&path));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        request.send()
+    };
+    for user in ["school1", "office", "viewer"] {
+        let response = get(format!("/api/files/{sha}"), Some(server.token(user).await?)).await?;
+        assert_eq!(response.status(), 200, "{user}");
+        let headers = response.headers().clone();
+        assert_eq!(headers["content-type"], "image/jpeg");
+        assert_eq!(headers["x-content-type-options"], "nosniff");
+        assert!(
+            headers["content-security-policy"]
+                .to_str()?
+                .contains("sandbox")
+        );
+        assert!(
+            headers["content-disposition"]
+                .to_str()?
+                .starts_with("inline; filename=")
+        );
+        assert!(headers["cache-control"].to_str()?.starts_with("private"));
+        assert_eq!(response.bytes().await?.as_ref(), &bytes[..], "{user}");
+        let thumb = get(
+            format!("/api/files/{sha}/thumbnail"),
+            Some(server.token(user).await?),
+        )
+        .await?;
+        assert_eq!(thumb.status(), 200);
+        let thumb = image::load_from_memory(&thumb.bytes().await?)?;
+        assert_eq!((thumb.width(), thumb.height()), (320, 240));
+    }
+    // Another school: the same answer as for a file that does not exist.
+    let school2 = server.token("school2").await?;
+    for path in [
+        format!("/api/files/{sha}"),
+        format!("/api/files/{sha}/thumbnail"),
+    ] {
+        let response = get(path.clone(), Some(school2.clone())).await?;
+        assert_eq!(response.status(), 404, "school2 {path}");
+        let body: serde_json::Value = response.json().await?;
+        assert_eq!(body["code"], "not_found");
+    }
+    let missing = sha256_hex(b"no such file");
+    assert_eq!(
+        get(format!("/api/files/{missing}"), Some(school2.clone()))
+            .await?
+            .status(),
+        404
+    );
+    assert_eq!(get(format!("/api/files/{sha}"), None).await?.status(), 401);
+    // Names that are not hashes never reach the disk.
+    for bad in [
+        "..%2F..%2Frectify.db",
+        "ABCDEF",
+        "..%5C..%5Cwin.ini",
+        "a%00b",
+    ] {
+        let status = get(format!("/api/files/{bad}"), Some(school1.clone()))
+            .await?
+            .status();
+        assert!(status == 400 || status == 404, "{bad}: {status}");
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn size_limits_quotas_offsets_and_roles_are_enforced() -> Result<()> {
+    let settings = ServerSettings {
+        files: FilesSettings {
+            max_file_bytes: 100_000,
+            quota_bytes: 150_000,
+            ..FilesSettings::default()
+        },
+        ..ServerSettings::default()
+    };
+    let server = TestServer::start_with(None, settings).await?;
+    let token = server.token("school1").await?;
+    let too_big = start_upload(&server, &token, &sha256_hex(b"x"), 100_001).await?;
+    assert_eq!(too_big.status(), 413);
+
+    let first = pdf(1, 90_000);
+    upload(&server.url(""), &token, "1.pdf", &first, PIECE, 0).await?;
+    let second = pdf(2, 90_000);
+    let over = start_upload(&server, &token, &sha256_hex(&second), 90_000).await?;
+    assert_eq!(over.status(), 413);
+    let body: serde_json::Value = over.json().await?;
+    assert!(
+        body["message"].as_str().unwrap().contains("quota"),
+        "{body}"
+    );
+    let settings: serde_json::Value = reqwest::Client::new()
+        .get(server.url("/api/files"))
+        .bearer_auth(&token)
+        .send()
+        .await?
+        .json()
+        .await?;
+    assert_eq!(settings["used_bytes"], 90_000);
+    assert_eq!(settings["image_max_side"], 1600);
+
+    // A PATCH at the wrong offset is told where to continue; more bytes than declared are refused.
+    let other = server.token("school2").await?;
+    let small = pdf(3, 20_000);
+    let sha = sha256_hex(&small);
+    start_upload(&server, &other, &sha, 20_000).await?;
+    patch(&server, &other, &sha, 0, small[..5000].to_vec()).await?;
+    let wrong = patch(&server, &other, &sha, 0, small[..5000].to_vec()).await?;
+    assert_eq!(wrong.status(), 409);
+    let body: serde_json::Value = wrong.json().await?;
+    assert!(body["message"].as_str().unwrap().contains("5000"), "{body}");
+    let resumed: UploadStatus = start_upload(&server, &other, &sha, 20_000)
+        .await?
+        .json()
+        .await?;
+    assert_eq!(resumed.received, 5000);
+    let mut extra = small[5000..].to_vec();
+    extra.extend_from_slice(b"and more");
+    assert_eq!(
+        patch(&server, &other, &sha, 5000, extra).await?.status(),
+        400
+    );
+    assert!(server.storage.blob(&sha).await?.is_none());
+    let no_offset = reqwest::Client::new()
+        .patch(server.url(&format!("/api/uploads/{sha}")))
+        .bearer_auth(&other)
+        .body(vec![1, 2, 3])
+        .send()
+        .await?;
+    assert_eq!(no_offset.status(), 400);
+
+    let viewer = server.token("viewer").await?;
+    assert_eq!(
+        start_upload(&server, &viewer, &sha, 20_000).await?.status(),
+        403
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn unreferenced_files_and_abandoned_uploads_are_collected_after_the_grace_period()
+-> Result<()> {
+    let settings = ServerSettings {
+        files: FilesSettings {
+            grace: Duration::from_secs(3600),
+            ..FilesSettings::default()
+        },
+        ..ServerSettings::default()
+    };
+    let server = TestServer::start_with(None, settings).await?;
+    let token = server.token("school1").await?;
+    let kept = photo(400, 300);
+    let dropped = pdf(5, 10_000);
+    upload(&server.url(""), &token, "kept.jpg", &kept, PIECE, 0).await?;
+    upload(&server.url(""), &token, "dropped.pdf", &dropped, PIECE, 0).await?;
+    let abandoned = pdf(6, 10_000);
+    start_upload(&server, &token, &sha256_hex(&abandoned), 10_000).await?;
+    patch(
+        &server,
+        &token,
+        &sha256_hex(&abandoned),
+        0,
+        abandoned[..4000].to_vec(),
+    )
+    .await?;
+    reference(
+        &server,
+        &item_of_school1_only(&server).await?,
+        &kept,
+        "kept.jpg",
+    )
+    .await?;
+
+    let hour = 3_600_000;
+    let now = rectify_server::accounts::now_ms();
+    let collect =
+        |at| rectify_server::evidence::collect(server.storage.as_ref(), &server.files, at);
+    assert_eq!(
+        collect(now).await?,
+        (0, 0),
+        "within the grace period nothing goes"
+    );
+    assert_eq!(collect(now + hour / 2).await?, (0, 0));
+    assert_eq!(collect(now + 2 * hour).await?, (1, 1));
+    assert!(stored(&server, &sha256_hex(&dropped)).await?.is_none());
+    assert_eq!(
+        stored(&server, &sha256_hex(&kept)).await?.as_deref(),
+        Some(&kept[..])
+    );
+    assert_eq!(walk(&server.data.path().join("uploads")), 0);
+    assert_eq!(
+        collect(now + 10 * hour).await?,
+        (0, 0),
+        "a referenced file stays"
+    );
+    Ok(())
+}
