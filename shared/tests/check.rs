@@ -97,7 +97,7 @@ fn evidence(unit: &str, sha256: &str) -> ItemEdit {
     ItemEdit::AddEvidence {
         unit: unit.into(),
         evidence: EvidenceRef {
-            sha256: sha256.into(),
+            sha256: rectify_shared::evidence::sha256_hex(sha256.as_bytes()),
             name: "台账.pdf".into(),
             mime: "application/pdf".into(),
             size: 1024,
@@ -566,7 +566,7 @@ fn to_edit(step: &Step, item: &ItemDoc, n: usize) -> (usize, ItemEdit) {
             who,
             ItemEdit::RemoveEvidence {
                 unit: target(who, unit),
-                sha256: format!("{sha:02x}"),
+                sha256: rectify_shared::evidence::sha256_hex(format!("{sha:02x}").as_bytes()),
             },
         ),
         Step::Feedback { who, unit } => {
@@ -782,5 +782,41 @@ fn an_edit_leaves_other_units_conflicts_alone() {
         apply(&mut after, &who, edit);
         assert_eq!(check_change(&who.actor, &merged, &after), Ok(()));
         assert!(after.get_all(&progress, "updated_by").unwrap().len() > 1);
+    }
+}
+
+/// A stock or modified client could write any string as a file id; the server refuses new
+/// evidence that does not name its file by a SHA-256 (and `apply` never writes one).
+#[test]
+fn evidence_must_name_its_file_by_a_sha256() {
+    use rectify_shared::model::check_authorship;
+    let mut base = planned_item();
+    for bad in ["../../rectify.db", "BB", ""] {
+        let mut item = ItemDoc::load(&base).unwrap();
+        let progress = item.progress.get_mut("s1").unwrap();
+        progress.evidence.push(EvidenceRef {
+            sha256: bad.into(),
+            name: "x.jpg".into(),
+            mime: "image/jpeg".into(),
+            size: 1,
+            caption: String::new(),
+            added_by: "school1".into(),
+            added_at_ms: NOW,
+        });
+        let mut after = base.fork();
+        autosurgeon::reconcile(&mut after, &item).unwrap();
+        assert!(
+            matches!(
+                check_authorship("school1", &base, &after),
+                Err(rectify_shared::model::ChangeRefusal::EvidenceId { .. })
+            ),
+            "{bad:?}"
+        );
+        let mut doc = base.fork();
+        let edit = ItemEdit::AddEvidence {
+            unit: "s1".into(),
+            evidence: item.progress["s1"].evidence.last().unwrap().clone(),
+        };
+        assert!(model::apply(&mut doc, &s1(), edit).is_err(), "{bad:?}");
     }
 }

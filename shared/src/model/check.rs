@@ -130,6 +130,10 @@ pub enum ChangeRefusal {
     )]
     ReviewsRewritten,
     #[error(
+        "evidence must name its file by the SHA-256 of the file's bytes (64 lowercase hex digits), not '{sha256}'"
+    )]
+    EvidenceId { sha256: String },
+    #[error(
         "`{field}` names '{claimed}', but the change was sent by '{sender}': nobody writes in another's name"
     )]
     NotTheSender {
@@ -141,7 +145,7 @@ pub enum ChangeRefusal {
 
 /// Does every name the change writes (a progress entry's `updated_by`, new evidence's
 /// `added_by`, new feedback's `author`, a new review's `by`) name `sender`, the account that
-/// sent it? Run after [`check_change`] allowed the change; documents that are not items, or
+/// sent it? And does new evidence name its file by a SHA-256 (the file server's key)? Run after [`check_change`] allowed the change; documents that are not items, or
 /// don't load as items, have nothing to check here.
 pub fn check_authorship(
     sender: &str,
@@ -180,6 +184,11 @@ pub fn check_authorship(
                     format!("progress.{unit}.evidence.added_by"),
                     &evidence.added_by,
                 )?;
+                if !crate::evidence::is_sha256_hex(&evidence.sha256) {
+                    return Err(ChangeRefusal::EvidenceId {
+                        sha256: evidence.sha256.clone(),
+                    });
+                }
             }
         }
     }

@@ -459,6 +459,12 @@ pub fn apply_to(item: &mut ItemDoc, ctx: &EditContext, edit: ItemEdit) -> Result
         ItemEdit::AddEvidence { unit, evidence } => {
             may_work_on(&unit)?;
             must_be_assigned(item, &unit)?;
+            if !crate::evidence::is_sha256_hex(&evidence.sha256) {
+                return Err(ModelError::Invalid(format!(
+                    "evidence is named by the SHA-256 of its bytes, not '{}'",
+                    evidence.sha256
+                )));
+            }
             let progress = item.progress_mut(&unit, ctx);
             if !progress
                 .evidence
