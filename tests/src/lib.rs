@@ -2,6 +2,7 @@
 //! demo accounts, the real `rectify` binary as a child process ([`process`]), our sync
 //! client on a WebSocket ([`sync_client`]), and a headless Chromium driven over WebDriver.
 
+pub mod photos;
 pub mod process;
 pub mod proxy;
 pub mod sync_client;
@@ -297,6 +298,29 @@ impl Browser {
             Network::unthrottled()
         };
         self.set_network(network).await
+    }
+
+    /// Opens the app at `url` and logs in as a demo account; returns once its items are
+    /// listed.
+    pub async fn log_in(&self, url: &str, username: &str) -> Result<()> {
+        use fantoccini::Locator;
+        self.client.goto(url).await?;
+        self.wait_for("input[name=username]")
+            .await?
+            .send_keys(username)
+            .await?;
+        self.client
+            .find(Locator::Css("input[name=password]"))
+            .await?
+            .send_keys(TEST_PASSWORD)
+            .await?;
+        self.client
+            .find(Locator::Css("button[type=submit]"))
+            .await?
+            .click()
+            .await?;
+        self.wait_for("[data-testid=item]").await?;
+        Ok(())
     }
 
     /// Waits for an element, with a clear failure after 15 s.

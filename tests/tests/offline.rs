@@ -6,37 +6,16 @@
 //! has is read from its storage, not from the page.
 
 use anyhow::{Context, Result, bail};
-use fantoccini::Locator;
 use rectify_shared::ids::DocumentId;
 use rectify_shared::model::{EditContext, ItemEdit, ItemPlan};
 use rectify_shared::policy::{Actor, Role};
-use rectify_tests::{Browser, SyncTestClient, TEST_PASSWORD, TestServer, web_root};
+use rectify_tests::{Browser, SyncTestClient, TestServer, web_root};
 use std::time::{Duration, Instant};
 
 /// School 1's unit id in the demo data.
 const SCHOOL1_UNIT: &str = "pszx1";
 const SCHOOL2_UNIT: &str = "pszx3";
 const WAIT: Duration = Duration::from_secs(20);
-
-async fn log_in(browser: &Browser, server: &TestServer, username: &str) -> Result<()> {
-    let c = &browser.client;
-    c.goto(&server.url("/")).await?;
-    browser
-        .wait_for("input[name=username]")
-        .await?
-        .send_keys(username)
-        .await?;
-    c.find(Locator::Css("input[name=password]"))
-        .await?
-        .send_keys(TEST_PASSWORD)
-        .await?;
-    c.find(Locator::Css("button[type=submit]"))
-        .await?
-        .click()
-        .await?;
-    browser.wait_for("[data-testid=item]").await?;
-    Ok(())
-}
 
 /// The sync status as the page shows it: (`data-state`, `data-pending`).
 async fn sync_status(browser: &Browser) -> Result<(String, usize)> {
@@ -166,8 +145,8 @@ async fn two_devices_on_one_item(
 ) -> Result<(Browser, Browser, String, String)> {
     let phone = Browser::start(360, 800).await?;
     let laptop = Browser::start(1280, 800).await?;
-    log_in(&phone, server, "school1").await?;
-    log_in(&laptop, server, "school1").await?;
+    phone.log_in(&server.url("/"), "school1").await?;
+    laptop.log_in(&server.url("/"), "school1").await?;
     wait_for_status(&phone, "synced", Some(0)).await?;
     wait_for_status(&laptop, "synced", Some(0)).await?;
     let id = open_items(&phone, server).await?[0].clone();
@@ -190,7 +169,7 @@ async fn two_devices_on_one_item(
 async fn an_offline_edit_survives_a_reload_and_reaches_the_server() -> Result<()> {
     let server = TestServer::start(Some(web_root())).await?;
     let browser = Browser::start(360, 800).await?;
-    log_in(&browser, &server, "school1").await?;
+    browser.log_in(&server.url("/"), "school1").await?;
     wait_for_status(&browser, "synced", Some(0)).await?;
     browser.screenshot("offline-list-360").await?;
     let id = open_items(&browser, &server).await?[0].clone();
@@ -312,7 +291,7 @@ async fn a_cold_start_with_no_network_shows_the_app_and_the_last_data() -> Resul
     let (listed, origin) = {
         let server = TestServer::start(Some(web_root())).await?;
         let browser = Browser::start_with_profile(360, 800, profile.path()).await?;
-        log_in(&browser, &server, "school1").await?;
+        browser.log_in(&server.url("/"), "school1").await?;
         wait_for_status(&browser, "synced", Some(0)).await?;
         // The service worker has the app shell once it controls the page.
         let deadline = Instant::now() + WAIT;
@@ -353,7 +332,7 @@ async fn a_cold_start_with_no_network_shows_the_app_and_the_last_data() -> Resul
 async fn a_refused_edit_is_shown_with_its_text_and_the_rest_syncs() -> Result<()> {
     let server = TestServer::start(Some(web_root())).await?;
     let browser = Browser::start(360, 800).await?;
-    log_in(&browser, &server, "school1").await?;
+    browser.log_in(&server.url("/"), "school1").await?;
     wait_for_status(&browser, "synced", Some(0)).await?;
     let open = open_items(&browser, &server).await?;
     let (taken, kept) = (open[0].clone(), open[1].clone());
@@ -415,6 +394,123 @@ async fn a_refused_edit_is_shown_with_its_text_and_the_rest_syncs() -> Result<()
         "the reassigned item left the school's list"
     );
     browser.screenshot("offline-refused-360").await?;
+    browser.close().await?;
+    Ok(())
+}
+
+/// An evidence entry as the page shows it: (`data-upload`, `data-received`, `data-size`).
+async fn evidence_state(browser: &Browser, sha256: &str) -> Result<Option<(String, u64, u64)>> {
+    let value = browser
+        .client
+        .execute(
+            "const e = document.querySelector(`[data-testid=evidence][data-sha256='${arguments[0]}']`);
+             return e ? [e.dataset.upload, e.dataset.received, e.dataset.size] : null;",
+            vec![serde_json::Value::String(sha256.to_owned())],
+        )
+        .await?;
+    let Some(parts) = value.as_array() else {
+        return Ok(None);
+    };
+    let number = |i: usize| parts[i].as_str().and_then(|s| s.parse().ok()).unwrap_or(0);
+    let state = parts[0].as_str().unwrap_or_default().to_owned();
+    Ok(Some((state, number(1), number(2))))
+}
+
+/// The first evidence entry's SHA-256, once one is shown.
+async fn first_evidence(browser: &Browser) -> Result<String> {
+    let element = browser
+        .wait_for("[data-testid=evidence][data-sha256]")
+        .await?;
+    element
+        .attr("data-sha256")
+        .await?
+        .context("an evidence entry without data-sha256")
+}
+
+async fn wait_for_upload(browser: &Browser, sha256: &str, state: &str) -> Result<(u64, u64)> {
+    let deadline = Instant::now() + WAIT;
+    let mut last = None;
+    while Instant::now() < deadline {
+        last = evidence_state(browser, sha256).await?;
+        if let Some((shown, received, size)) = &last
+            && shown == state
+        {
+            return Ok((*received, *size));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    bail!("evidence {sha256} shows {last:?}, expected {state}")
+}
+
+/// A photo taken offline is downscaled, kept on the device through a reload, and uploaded
+/// when the network returns; the server gets exactly the device's bytes and the reference.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_photo_queued_offline_survives_a_reload_and_uploads_when_online() -> Result<()> {
+    use rectify_shared::evidence::sha256_hex;
+    let server = TestServer::start(Some(web_root())).await?;
+    let browser = Browser::start(360, 800).await?;
+    browser.log_in(&server.url("/"), "school1").await?;
+    wait_for_status(&browser, "synced", Some(0)).await?;
+    let id = open_items(&browser, &server).await?[0].clone();
+    let photo = rectify_tests::photos::phone_photo(4000, 3000, 7);
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("食堂陪餐记录.jpg");
+    std::fs::write(&path, &photo)?;
+
+    browser.set_offline(true).await?;
+    wait_for_status(&browser, "offline", Some(0)).await?;
+    open_item(&browser, &server, &id).await?;
+    browser
+        .wait_for("[data-testid=evidence-file]")
+        .await?
+        .send_keys(path.to_str().context("a UTF-8 path")?)
+        .await?;
+    let sha = first_evidence(&browser).await?;
+    let (_, size) = wait_for_upload(&browser, &sha, "queued").await?;
+    assert!(
+        size < photo.len() as u64 / 3,
+        "a {} byte photo was stored as {size} bytes: not downscaled",
+        photo.len()
+    );
+    browser.screenshot("evidence-queued-360").await?;
+
+    browser.client.refresh().await?;
+    browser.wait_for("[data-testid=progress-editor]").await?;
+    wait_for_upload(&browser, &sha, "queued").await?;
+    assert!(
+        server.storage.blob(&sha).await?.is_none(),
+        "nothing left while offline"
+    );
+
+    browser.set_offline(false).await?;
+    wait_for_upload(&browser, &sha, "done").await?;
+    let stored = server
+        .files
+        .store
+        .get(&sha, rectify_server::blobs::Variant::Original)
+        .await?
+        .context("the server has no file after the upload")?;
+    assert_eq!(sha256_hex(&stored), sha);
+    assert_eq!(stored.len() as u64, size);
+    let image = image::load_from_memory(&stored)?;
+    assert_eq!(
+        (image.width(), image.height()),
+        (1600, 1200),
+        "downscaled to 1600 px"
+    );
+    let item = server.item(&id).await?;
+    let evidence = &item.progress[SCHOOL1_UNIT].evidence;
+    assert!(
+        evidence
+            .iter()
+            .any(|e| e.sha256 == sha && e.added_by == "school1"),
+        "the server's item references the file: {evidence:?}"
+    );
+    browser.screenshot("evidence-uploaded-360").await?;
+    eprintln!(
+        "a {} byte 4000×3000 photo became {size} bytes at 1600×1200",
+        photo.len()
+    );
     browser.close().await?;
     Ok(())
 }
