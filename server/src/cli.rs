@@ -258,12 +258,14 @@ async fn run(command: Command) -> anyhow::Result<()> {
         }
         Command::Backup { data, out } => {
             let storage = storage::open_data_dir(&data.data).await?;
-            let summary = data_dir::backup(storage.as_ref(), &out).await?;
+            let summary = data_dir::backup(storage.as_ref(), &data.data, &out).await?;
             println!(
-                "Backed up {} to {} ({} bytes, checked).",
+                "Backed up {} to {} ({} bytes, checked) and {} evidence files ({} bytes).",
                 data.data.display(),
                 summary.path.display(),
-                summary.bytes
+                summary.bytes,
+                summary.files,
+                summary.file_bytes
             );
             Ok(())
         }

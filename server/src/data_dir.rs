@@ -1,8 +1,10 @@
 //! The data directory as a whole: one server at a time, backups and restores.
 //!
-//! `DIR/rectify.db` is the database (with its `-wal` and `-shm` files while open). A backup is
-//! a directory holding a consistent copy, `rectify.db`, made while the server runs. A restore
-//! never deletes anything: the current database is moved aside first.
+//! `DIR/rectify.db` is the database (with its `-wal` and `-shm` files while open), `DIR/blobs/`
+//! the evidence files. A backup is a directory holding a consistent copy of the database,
+//! `rectify.db`, made while the server runs, and the evidence files (`blobs/`, copied after the
+//! database, so every file the copy records is there). A restore never deletes anything: the
+//! current database is moved aside first, and evidence files are only added.
 
 use crate::storage::{SqliteStorage, Storage};
 use anyhow::{Context, bail};
@@ -11,6 +13,8 @@ use std::path::{Path, PathBuf};
 
 /// The database file inside a data directory (and inside a backup).
 pub const DATABASE: &str = "rectify.db";
+/// The evidence files' directory inside a data directory (and inside a backup).
+pub const BLOBS: &str = "blobs";
 /// Held (an OS file lock) by the one process that may serve or restore a data directory.
 pub const LOCK_FILE: &str = "rectify.lock";
 
@@ -50,11 +54,19 @@ pub fn lock(dir: &Path) -> anyhow::Result<DataDirLock> {
 pub struct BackupSummary {
     pub path: PathBuf,
     pub bytes: u64,
+    /// Evidence files (and thumbnails) copied, and their bytes.
+    pub files: u64,
+    pub file_bytes: u64,
 }
 
-/// Writes a consistent copy of the data directory's database to `out/rectify.db`, while a
-/// server may be running. `out` must not exist yet (or be an empty directory).
-pub async fn backup(storage: &dyn Storage, out: &Path) -> anyhow::Result<BackupSummary> {
+/// Writes a consistent copy of the data directory's database to `out/rectify.db`, then its
+/// evidence files to `out/blobs/`, while a server may be running. `out` must not exist yet (or
+/// be an empty directory).
+pub async fn backup(
+    storage: &dyn Storage,
+    dir: &Path,
+    out: &Path,
+) -> anyhow::Result<BackupSummary> {
     if out.exists() {
         let empty = out.is_dir()
             && std::fs::read_dir(out)
@@ -76,7 +88,43 @@ pub async fn backup(storage: &dyn Storage, out: &Path) -> anyhow::Result<BackupS
         .with_context(|| format!("cannot write the backup to {}", path.display()))?;
     check_database(&path).await?;
     let bytes = std::fs::metadata(&path)?.len();
-    Ok(BackupSummary { path, bytes })
+    let (files, file_bytes) = copy_new_files(&dir.join(BLOBS), &out.join(BLOBS))?;
+    Ok(BackupSummary {
+        path,
+        bytes,
+        files,
+        file_bytes,
+    })
+}
+
+/// Copies every complete file under `from` to the same place under `to` unless it is there
+/// (evidence files never change: same name, same bytes). Hard links where the file system
+/// allows. Returns the files and bytes copied.
+fn copy_new_files(from: &Path, to: &Path) -> anyhow::Result<(u64, u64)> {
+    let Ok(entries) = std::fs::read_dir(from) else {
+        return Ok((0, 0)); // no evidence yet
+    };
+    std::fs::create_dir_all(to).with_context(|| format!("cannot create {}", to.display()))?;
+    let (mut files, mut bytes) = (0, 0);
+    for entry in entries {
+        let entry = entry.with_context(|| format!("cannot read {}", from.display()))?;
+        let source = entry.path();
+        let target = to.join(entry.file_name());
+        if entry.file_type()?.is_dir() {
+            let (f, b) = copy_new_files(&source, &target)?;
+            files += f;
+            bytes += b;
+        } else if source.extension().is_none_or(|e| e != "partial") && !target.exists() {
+            if std::fs::hard_link(&source, &target).is_err() {
+                std::fs::copy(&source, &target).with_context(|| {
+                    format!("cannot copy {} to {}", source.display(), target.display())
+                })?;
+            }
+            files += 1;
+            bytes += entry.metadata()?.len();
+        }
+    }
+    Ok((files, bytes))
 }
 
 /// Opens a database file and checks that SQLite finds it intact and Rectify can read it.
@@ -146,5 +194,8 @@ pub async fn restore(dir: &Path, backup: &Path, now_ms: i64) -> anyhow::Result<R
     };
     std::fs::rename(&staged, &current)
         .with_context(|| format!("cannot move the restored database to {}", current.display()))?;
+    if backup.is_dir() {
+        copy_new_files(&backup.join(BLOBS), &dir.join(BLOBS))?;
+    }
     Ok(RestoreSummary { previous })
 }

@@ -115,6 +115,12 @@ fn backup_while_serving_and_restore_only_when_stopped() {
         text(&second.stderr)
     );
 
+    // An evidence file in the store (as an upload leaves it).
+    let sha = rectify_shared::evidence::sha256_hex(b"%PDF-1.7 evidence");
+    let stored = data.join("blobs").join(&sha[..2]).join(&sha);
+    std::fs::create_dir_all(stored.parent().unwrap()).unwrap();
+    std::fs::write(&stored, b"%PDF-1.7 evidence").unwrap();
+
     // Backup while it runs.
     let backup = dir.path().join("backup");
     let out = rectify(&[
@@ -125,7 +131,7 @@ fn backup_while_serving_and_restore_only_when_stopped() {
     ]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(
-        text(&out.stdout).contains("checked"),
+        text(&out.stdout).contains("checked") && text(&out.stdout).contains("1 evidence files"),
         "{}",
         text(&out.stdout)
     );
@@ -171,6 +177,7 @@ fn backup_while_serving_and_restore_only_when_stopped() {
     assert!(users(&data).contains("newcomer"));
     assert_eq!(ledger(&data), original);
 
+    std::fs::remove_file(&stored).unwrap();
     let out = rectify(&[
         "restore",
         "--data",
@@ -179,6 +186,11 @@ fn backup_while_serving_and_restore_only_when_stopped() {
     ]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(!users(&data).contains("newcomer"), "the backup's accounts");
+    assert_eq!(
+        std::fs::read(&stored).unwrap(),
+        b"%PDF-1.7 evidence",
+        "evidence restored"
+    );
     assert_eq!(ledger(&data), original);
     let kept = std::fs::read_dir(&data)
         .unwrap()
