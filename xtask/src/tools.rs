@@ -108,6 +108,7 @@ pub fn ensure_chromium() -> Result<()> {
                 "--no-install-recommends",
                 "chromium",
                 "chromium-driver",
+                "fonts-wqy-microhei",
             ])
             .env("DEBIAN_FRONTEND", "noninteractive"),
     )?;

@@ -1,3 +1,4 @@
+pub mod evidence;
 pub mod header;
 pub mod refused;
 pub mod sync_status;

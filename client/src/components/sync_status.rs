@@ -1,5 +1,6 @@
-//! The always-visible sync status: offline / syncing / all synced / N waiting / error, and
-//! when the last full sync was. Tests read `data-state` and `data-pending`.
+//! The always-visible sync status: offline / syncing / all synced / N waiting / error, the
+//! evidence files waiting to upload, and when the last full sync was. Tests read
+//! `data-state`, `data-pending` and `data-files-pending`.
 
 use crate::app::{AppContext, ReplicaContext};
 use crate::i18n::{Msg, tr};
@@ -15,7 +16,7 @@ pub fn sync_status() -> Html {
     let Some(ReplicaContext { replica, .. }) = replica else {
         return html! {
             <div class="sync-status" data-testid="sync-status" data-state="offline" data-pending="0"
-                 role="status" aria-live="polite">
+                 data-files-pending="0" role="status" aria-live="polite">
                 { tr(lang, Msg::Loading) }
             </div>
         };
@@ -23,6 +24,7 @@ pub fn sync_status() -> Html {
     let sync = replica.sync_state();
     let pending = replica.pending_total();
     let link = replica.link();
+    let files_pending = replica.uploads().waiting();
     let label = match sync {
         SyncState::Offline => tr(lang, Msg::StateOffline).to_owned(),
         SyncState::Syncing => tr(lang, Msg::StateSyncing).to_owned(),
@@ -53,10 +55,14 @@ pub fn sync_status() -> Html {
     html! {
         <div class={classes!("sync-status", sync.key())} data-testid="sync-status"
              data-state={sync.key()} data-pending={pending.to_string()}
+             data-files-pending={files_pending.to_string()}
              role="status" aria-live="polite">
             <span class="sync-dot" aria-hidden="true"></span>
             <strong class="sync-label">{ label }</strong>
             { for detail }
+            if files_pending > 0 {
+                <span class="sync-files">{ format!("{files_pending} {}", tr(lang, Msg::FilesWaiting)) }</span>
+            }
             <span class="sync-last">{ tr(lang, Msg::LastSynced) }{ "：" }{ last }</span>
         </div>
     }

@@ -1,8 +1,9 @@
 //! An item: the problem, the measures (a unit ticks them), the unit's progress narrative
-//! (merged character by character; the cursor stays put when remote edits arrive), the
-//! office's decisions, feedback both ways, and asking for sign-off.
+//! (merged character by character; the cursor stays put when remote edits arrive), its
+//! evidence files, the office's decisions, feedback both ways, and asking for sign-off.
 
 use crate::app::{AppContext, ReplicaContext};
+use crate::components::evidence::Evidence;
 use crate::i18n::{Lang, Msg, tr, unit_status_name};
 use crate::pages::home::area_numeral;
 use crate::services::replica::Replica;
@@ -55,7 +56,7 @@ pub fn item_page(props: &ItemProps) -> Html {
             <UnitWork {replica} {id} item={item.clone()} unit={unit.clone()} {actor} {lang} {on_error} />
         },
         None => html! {
-            { for item.units.iter().map(|unit| read_only_progress(lang, unit, item.progress.get(unit))) }
+            { for item.units.iter().map(|unit| read_only_progress(lang, id, unit, item.progress.get(unit))) }
         },
     };
     html! {
@@ -212,6 +213,8 @@ fn unit_work(props: &UnitWorkProps) -> Html {
                                 on_error={on_error.clone()} />
                 <p class="hint">{ tr(lang, Msg::ProgressHint) }</p>
             </section>
+            <Evidence {id} unit={unit.clone()} {lang} editable=true
+                      evidence={progress.map(|p| p.evidence.clone()).unwrap_or_default()} />
             <FeedbackBox item={item.clone()} unit={unit.clone()} {lang} edit={edit.clone()} />
         </>
     }
@@ -378,7 +381,12 @@ fn feedback_box(props: &FeedbackProps) -> Html {
 }
 
 /// The office's and viewers' view of one unit's progress.
-fn read_only_progress(lang: Lang, unit: &str, progress: Option<&UnitProgress>) -> Html {
+fn read_only_progress(
+    lang: Lang,
+    id: DocumentId,
+    unit: &str,
+    progress: Option<&UnitProgress>,
+) -> Html {
     let status = progress.map_or(UnitStatus::NotStarted, |p| p.status);
     html! {
         <section class="card unit-progress" aria-label={unit.to_owned()}>
@@ -389,12 +397,15 @@ fn read_only_progress(lang: Lang, unit: &str, progress: Option<&UnitProgress>) -
             if let Some(p) = progress && !p.narrative.as_str().is_empty() {
                 <p class="narrative">{ p.narrative.as_str() }</p>
             }
+            if let Some(p) = progress && !p.evidence.is_empty() {
+                <Evidence {id} unit={unit.to_owned()} {lang} evidence={p.evidence.clone()} />
+            }
         </section>
     }
 }
 
 /// A device time as `MM-DD HH:MM`, local time.
-fn when(ms: i64) -> String {
+pub(crate) fn when(ms: i64) -> String {
     let date = js_sys::Date::new(&(ms as f64).into());
     format!(
         "{:02}-{:02} {:02}:{:02}",

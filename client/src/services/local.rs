@@ -1,22 +1,27 @@
 //! The device's own copy of everything, in IndexedDB: each document as a list of chunks
-//! (incremental saves, compacted into one when they pile up), its sync state, and small
-//! records (the session, refused edits). One database for the origin; every key starts with
-//! the user's name, so two people sharing a school computer never see each other's copy.
+//! (incremental saves, compacted into one when they pile up), its sync state, small records
+//! (the session, refused edits) and evidence files with their upload state. One database for
+//! the origin; every key starts with the user's name, so two people sharing a school computer
+//! never see each other's copy.
 
 use idb::{Database, Factory, KeyRange, ObjectStoreParams, Query, TransactionMode};
-use js_sys::Uint8Array;
+use js_sys::{Object, Reflect, Uint8Array};
 use rectify_shared::ids::DocumentId;
 use serde::{Serialize, de::DeserializeOwned};
-use wasm_bindgen::JsValue;
+use wasm_bindgen::{JsCast, JsValue};
+use web_sys::{Blob, IdbDatabase};
 
 const DB_NAME: &str = "rectify";
-const DB_VERSION: u32 = 1;
+/// 2 added the `files` store.
+const DB_VERSION: u32 = 2;
 /// Document chunks: `user ␁ doc ␁ stamp` → bytes.
 const CHUNKS: &str = "chunks";
 /// Sync states: `user ␁ doc` → bytes.
 const SYNC: &str = "sync";
 /// Small records as JSON: `user ␁ name` → string (and `session`, which has no user yet).
 const KV: &str = "kv";
+/// Evidence files: `user ␁ sha256` → `{meta: JSON string, blob: Blob}`.
+const FILES: &str = "files";
 const SEP: char = '\u{1}';
 /// After this many chunks a document is rewritten as one.
 pub const COMPACT_AFTER: usize = 24;
@@ -44,13 +49,27 @@ async fn open() -> Result<Database, StoreError> {
     request.on_upgrade_needed(|event| {
         use idb::event::DatabaseEvent;
         let Ok(db) = event.database() else { return };
-        for name in [CHUNKS, SYNC, KV] {
+        for name in [CHUNKS, SYNC, KV, FILES] {
             if !db.store_names().iter().any(|n| n == name) {
                 let _ = db.create_object_store(name, ObjectStoreParams::new());
             }
         }
     });
-    Ok(request.await?)
+    let mut db = request.await?;
+    // A newer version of the app in another tab wants to upgrade the database: let it (an
+    // open connection would block it), and reload to become that version too. Every edit is
+    // on disk before it counts, so nothing is lost.
+    db.on_version_change(|event| {
+        if let Some(db) = event
+            .target()
+            .and_then(|t| t.dyn_into::<IdbDatabase>().ok())
+        {
+            db.close();
+        }
+        let _ = gloo::utils::window().location().reload();
+    });
+    db.forget_callbacks();
+    Ok(db)
 }
 
 fn bytes(value: &[u8]) -> JsValue {
@@ -194,6 +213,79 @@ impl LocalStore {
         Ok(())
     }
 
+    fn file_key(&self, sha256: &str) -> JsValue {
+        format!("{}{SEP}{sha256}", self.user).into()
+    }
+
+    /// The records of every evidence file on the device (the bytes stay on disk).
+    pub async fn load_files<T: DeserializeOwned>(&self) -> Result<Vec<T>, StoreError> {
+        let tx = self.db.transaction(&[FILES], TransactionMode::ReadOnly)?;
+        let values = tx
+            .object_store(FILES)?
+            .get_all(Some(prefix_range(&format!("{}{SEP}", self.user))?), None)?
+            .await?;
+        Ok(values.iter().filter_map(file_meta).collect())
+    }
+
+    /// Stores a file's bytes with its record, unless the file is already here (then its
+    /// record, with its upload state, is left alone). Returns whether it was written.
+    pub async fn add_file<T: Serialize>(
+        &self,
+        sha256: &str,
+        meta: &T,
+        blob: &Blob,
+    ) -> Result<bool, StoreError> {
+        let tx = self.db.transaction(&[FILES], TransactionMode::ReadWrite)?;
+        let store = tx.object_store(FILES)?;
+        let key = self.file_key(sha256);
+        if store.get(Query::Key(key.clone()))?.await?.is_some() {
+            return Ok(false);
+        }
+        store.put(&file_value(meta, blob)?, Some(&key))?;
+        tx.commit()?.await?;
+        Ok(true)
+    }
+
+    /// Replaces a stored file's record (its upload state); nothing when the file is gone.
+    pub async fn update_file<T: Serialize>(
+        &self,
+        sha256: &str,
+        meta: &T,
+    ) -> Result<(), StoreError> {
+        let tx = self.db.transaction(&[FILES], TransactionMode::ReadWrite)?;
+        let store = tx.object_store(FILES)?;
+        let key = self.file_key(sha256);
+        let Some(blob) = store
+            .get(Query::Key(key.clone()))?
+            .await?
+            .as_ref()
+            .and_then(file_blob)
+        else {
+            return Ok(());
+        };
+        store.put(&file_value(meta, &blob)?, Some(&key))?;
+        tx.commit()?.await?;
+        Ok(())
+    }
+
+    /// A stored file's bytes, as a blob (read from disk only when used).
+    pub async fn file_blob(&self, sha256: &str) -> Result<Option<Blob>, StoreError> {
+        let tx = self.db.transaction(&[FILES], TransactionMode::ReadOnly)?;
+        let value = tx
+            .object_store(FILES)?
+            .get(Query::Key(self.file_key(sha256)))?
+            .await?;
+        Ok(value.as_ref().and_then(file_blob))
+    }
+
+    pub async fn forget_file(&self, sha256: &str) -> Result<(), StoreError> {
+        let tx = self.db.transaction(&[FILES], TransactionMode::ReadWrite)?;
+        tx.object_store(FILES)?
+            .delete(Query::Key(self.file_key(sha256)))?;
+        tx.commit()?.await?;
+        Ok(())
+    }
+
     pub async fn get<T: DeserializeOwned>(&self, name: &str) -> Result<Option<T>, StoreError> {
         get_json(&self.db, &format!("{}{SEP}{name}", self.user)).await
     }
@@ -201,6 +293,25 @@ impl LocalStore {
     pub async fn put<T: Serialize>(&self, name: &str, value: &T) -> Result<(), StoreError> {
         put_json(&self.db, &format!("{}{SEP}{name}", self.user), Some(value)).await
     }
+}
+
+fn file_value<T: Serialize>(meta: &T, blob: &Blob) -> Result<JsValue, StoreError> {
+    let json = serde_json::to_string(meta).map_err(|e| StoreError(e.to_string()))?;
+    let value = Object::new();
+    let set = |name: &str, v: &JsValue| Reflect::set(&value, &name.into(), v);
+    set("meta", &json.into())
+        .and_then(|_| set("blob", blob))
+        .map_err(|_| StoreError("cannot build the file record".to_owned()))?;
+    Ok(value.into())
+}
+
+fn file_meta<T: DeserializeOwned>(value: &JsValue) -> Option<T> {
+    let json = Reflect::get(value, &"meta".into()).ok()?.as_string()?;
+    serde_json::from_str(&json).ok()
+}
+
+fn file_blob(value: &JsValue) -> Option<Blob> {
+    Reflect::get(value, &"blob".into()).ok()?.dyn_into().ok()
 }
 
 async fn get_json<T: DeserializeOwned>(db: &Database, key: &str) -> Result<Option<T>, StoreError> {

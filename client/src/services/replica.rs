@@ -10,16 +10,20 @@
 //!   server that refuses is not hammered; a token the server no longer accepts stops it;
 //! - a change the server refuses is never silently dropped: the document is reset to the
 //!   server's copy, the user's own work that is still allowed is re-applied, and the rest
-//!   is listed as refused with the text, to copy.
+//!   is listed as refused with the text, to copy;
+//! - an evidence file's bytes are on the device before its reference is added, and files
+//!   upload only while the documents are in sync ([`Uploads`]).
 
 use super::local::{self, LocalStore, StoredDoc};
+use super::prepare::Prepared;
+use super::uploads::{DeviceFile, UploadState, Uploads};
 use crate::state::Session;
 use automerge::ChangeHash;
 use futures::channel::{mpsc, oneshot};
 use futures::{FutureExt, SinkExt, StreamExt};
 use gloo::net::websocket::{Message, futures::WebSocket};
 use rectify_shared::ids::{DocumentId, UnitId};
-use rectify_shared::model::{self, EditContext, ItemDoc, ItemEdit};
+use rectify_shared::model::{self, EditContext, EvidenceRef, ItemDoc, ItemEdit};
 use rectify_shared::policy::Actor;
 use rectify_shared::sync::client::{ClientEvent, SyncClient};
 use rectify_shared::sync::wire::PeerId;
@@ -93,6 +97,14 @@ struct Rescue {
     server_message: String,
 }
 
+/// What adding a file did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Added {
+    Added,
+    /// The unit's evidence already has this file (the same bytes).
+    AlreadyThere,
+}
+
 /// One user's replica. Shared by the UI as a [`Replica`] handle.
 pub struct Inner {
     session: Session,
@@ -122,6 +134,7 @@ pub struct Inner {
     attempt: u32,
     stopped: bool,
     stamp: u64,
+    uploads: Uploads,
     on_change: Callback<()>,
 }
 
@@ -148,6 +161,8 @@ impl Replica {
         let refused: Vec<Refused> = store.get("refused").await?.unwrap_or_default();
         let rescues: BTreeMap<String, Rescue> = store.get("rescues").await?.unwrap_or_default();
         let last_synced_ms = store.get("last_synced_ms").await?;
+        let uploads =
+            Uploads::start(Rc::clone(&store), session.token.clone(), on_change.clone()).await?;
         let peer = PeerId::new(format!("browser-{}", random_hex(8)));
         let mut inner = Inner {
             session,
@@ -171,6 +186,7 @@ impl Replica {
             attempt: 0,
             stopped: false,
             stamp: 0,
+            uploads,
             on_change,
         };
         for doc in stored {
@@ -188,6 +204,7 @@ impl Replica {
     pub fn stop(&self) {
         let mut inner = self.0.borrow_mut();
         inner.stopped = true;
+        inner.uploads.stop();
         if let Some(close) = inner.close.take() {
             let _ = close.send(());
         }
@@ -284,6 +301,90 @@ impl Replica {
         Ok(())
     }
 
+    /// The evidence files on this device and their uploads.
+    pub fn uploads(&self) -> Uploads {
+        self.0.borrow().uploads.clone()
+    }
+
+    /// Adds a prepared file to a unit's evidence: its bytes go to the device store first,
+    /// then the reference is an ordinary edit. A file the unit already has is left alone.
+    pub async fn add_evidence(
+        &self,
+        id: &DocumentId,
+        unit: &str,
+        file: Prepared,
+        caption: String,
+    ) -> Result<Added, String> {
+        let already = self
+            .item(id)
+            .and_then(|item| item.progress.get(unit).cloned())
+            .is_some_and(|p| p.evidence.iter().any(|e| e.sha256 == file.sha256));
+        if already {
+            return Ok(Added::AlreadyThere);
+        }
+        let now = js_sys::Date::now();
+        let device_file = DeviceFile {
+            sha256: file.sha256.clone(),
+            name: file.name.clone(),
+            mime: file.mime.clone(),
+            size: file.size,
+            document: id.to_string(),
+            unit: unit.to_owned(),
+            upload: UploadState::Queued,
+            received: 0,
+            added_at_ms: now,
+        };
+        let uploads = self.uploads();
+        let stored_now = uploads
+            .store(device_file, &file.blob)
+            .await
+            .map_err(|e| e.0)?;
+        let evidence = EvidenceRef {
+            sha256: file.sha256.clone(),
+            name: file.name,
+            mime: file.mime,
+            size: file.size,
+            caption,
+            added_by: self.0.borrow().session.username.clone(),
+            added_at_ms: now as i64,
+        };
+        let edit = ItemEdit::AddEvidence {
+            unit: unit.to_owned(),
+            evidence,
+        };
+        if let Err(err) = self.edit(id, edit) {
+            if stored_now {
+                uploads.discard_unfinished(&file.sha256).await;
+            }
+            return Err(err);
+        }
+        Ok(Added::Added)
+    }
+
+    /// Removes a file from a unit's evidence. A file not uploaded yet that nothing on this
+    /// device references any more leaves the upload queue and the device.
+    pub async fn remove_evidence(
+        &self,
+        id: &DocumentId,
+        unit: &str,
+        sha256: &str,
+    ) -> Result<(), String> {
+        let edit = ItemEdit::RemoveEvidence {
+            unit: unit.to_owned(),
+            sha256: sha256.to_owned(),
+        };
+        self.edit(id, edit)?;
+        let still_referenced = self.0.borrow().items.values().any(|item| {
+            item.progress
+                .values()
+                .any(|p| p.evidence.iter().any(|e| e.sha256 == sha256))
+        });
+        if !still_referenced {
+            self.uploads().discard_unfinished(sha256).await;
+        }
+        Ok(())
+    }
+
     /// Dismisses a refused edit (after the user copied what they needed).
     pub fn dismiss_refused(&self, id: &str) {
         let store = {
@@ -299,7 +400,16 @@ impl Replica {
     }
 
     fn notify(&self) {
-        let callback = self.0.borrow().on_change.clone();
+        let (callback, uploads, in_sync) = {
+            let inner = self.0.borrow();
+            // Everything on disk and acknowledged: the server knows every file reference.
+            let in_sync = inner.dirty.is_empty()
+                && !inner.flushing
+                && inner.pending.values().all(|&n| n == 0)
+                && inner.link != Link::SessionExpired;
+            (inner.on_change.clone(), inner.uploads.clone(), in_sync)
+        };
+        uploads.set_documents_in_sync(in_sync);
         callback.emit(());
     }
 
@@ -752,7 +862,9 @@ impl Replica {
         let weak = Rc::downgrade(&self.0);
         let online = gloo::events::EventListener::new(&window, "online", move |_| {
             if let Some(inner) = weak.upgrade() {
-                Replica(inner).wake_up();
+                let replica = Replica(inner);
+                replica.wake_up();
+                replica.uploads().came_online();
             }
         });
         let weak = Rc::downgrade(&self.0);
@@ -890,7 +1002,7 @@ fn sync_url(token: &str) -> String {
 }
 
 /// Exponential backoff with full jitter: up to 1 s, 2 s, 4 s … 60 s.
-fn backoff_ms(attempt: u32) -> u32 {
+pub(super) fn backoff_ms(attempt: u32) -> u32 {
     let cap = 1000u32.saturating_mul(1 << attempt.min(6)).min(60_000);
     ((js_sys::Math::random() * f64::from(cap)) as u32).max(250)
 }
