@@ -808,7 +808,7 @@ fn evidence_must_name_its_file_by_a_sha256() {
         assert!(
             matches!(
                 check_authorship("school1", &base, &after),
-                Err(rectify_shared::model::ChangeRefusal::EvidenceId { .. })
+                Err(model::ChangeRefusal::EvidenceId { .. })
             ),
             "{bad:?}"
         );

@@ -472,6 +472,13 @@ async fn a_photo_queued_offline_survives_a_reload_and_uploads_when_online() -> R
         "a {} byte photo was stored as {size} bytes: not downscaled",
         photo.len()
     );
+    browser
+        .client
+        .execute(
+            "document.querySelector('[data-testid=evidence]').scrollIntoView({block: 'center'});",
+            vec![],
+        )
+        .await?;
     browser.screenshot("evidence-queued-360").await?;
 
     browser.client.refresh().await?;
@@ -506,11 +513,55 @@ async fn a_photo_queued_offline_survives_a_reload_and_uploads_when_online() -> R
             .any(|e| e.sha256 == sha && e.added_by == "school1"),
         "the server's item references the file: {evidence:?}"
     );
+    browser
+        .client
+        .execute(
+            "document.querySelector('[data-testid=evidence]').scrollIntoView({block: 'center'});",
+            vec![],
+        )
+        .await?;
     browser.screenshot("evidence-uploaded-360").await?;
     eprintln!(
         "a {} byte 4000×3000 photo became {size} bytes at 1600×1200",
         photo.len()
     );
     browser.close().await?;
+
+    // The office sees it with the server's thumbnail, on a desktop screen.
+    let office = Browser::start(1280, 800).await?;
+    office.log_in(&server.url("/"), "office").await?;
+    office
+        .client
+        .goto(&server.url(&format!("/#/item/{id}")))
+        .await?;
+    wait_for_upload(&office, &sha, "remote").await?;
+    let thumbnail = format!("[data-testid=evidence][data-sha256='{sha}'] img");
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let width = office
+            .client
+            .execute(
+                "const img = document.querySelector(arguments[0]);
+                 return img && img.complete ? img.naturalWidth : 0;",
+                vec![serde_json::Value::String(thumbnail.clone())],
+            )
+            .await?;
+        if width.as_u64() == Some(320) {
+            break;
+        }
+        if Instant::now() > deadline {
+            bail!("the office's thumbnail did not load (width {width})");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    office
+        .client
+        .execute(
+            "document.querySelector(arguments[0]).scrollIntoView({block: 'center'});",
+            vec![serde_json::Value::String(thumbnail)],
+        )
+        .await?;
+    office.screenshot("evidence-office-1280").await?;
+    office.close().await?;
     Ok(())
 }
