@@ -5,6 +5,7 @@
 pub mod photos;
 pub mod process;
 pub mod proxy;
+pub mod sim;
 pub mod sync_client;
 pub mod uploader;
 

@@ -1,0 +1,950 @@
+//! Deterministic simulation: the server's sync core with the real policy
+//! ([`ServerGate`]) and its storage, and clients (our [`SyncClient`] with a local store) on a
+//! simulated network, all in one thread and driven by one seed.
+//!
+//! The network loses, duplicates, delays and reorders frames; clients go offline (some for
+//! long), restart from their local store, and one of them (`mallory`, a school) and the viewer
+//! try changes the policy forbids. The server restarts from its storage and evicts idle
+//! documents. After the run everything heals: every client reconnects on a clean network and
+//! the world runs until nothing moves. Then the invariants are checked:
+//!
+//! - all replicas of every document are identical (same heads as the server's stored copy);
+//! - every edit an honest client made is in the server's stored copy;
+//! - every change the server acknowledged (a client saw no unsynced changes) survives every
+//!   server restart;
+//! - no forbidden change is in the server's storage or any replica.
+//!
+//! Automerge actor ids and document ids come from the seed, so a seed replays a run exactly.
+
+use crate::proxy::Rng;
+use automerge::{ActorId, AutoCommit, ChangeHash};
+use rectify_server::sync_ws::{Peer, ServerGate};
+use rectify_shared::ids::{DocumentId, UnitId, Username};
+use rectify_shared::model::{self, EditContext, Feedback, ItemDoc, ItemEdit, ItemPlan, Measure};
+use rectify_shared::policy::{Actor, Role, can_read_item};
+use rectify_shared::sync::client::{ClientEvent, SyncClient};
+use rectify_shared::sync::core::{ConnId, Effect, SyncServer};
+use rectify_shared::sync::wire::{PeerId, StorageId};
+use rectify_shared::workflow::UnitStatus;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// How hostile the world is. Probabilities are per mille, per client and step.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub steps: u64,
+    pub edit: u64,
+    pub loss: u64,
+    pub duplicate: u64,
+    /// Frames are delayed by up to this many steps (so they overtake each other).
+    pub max_delay: u64,
+    pub go_offline: u64,
+    /// Of the times a client goes offline, how many (per mille) it stays away for long.
+    pub long_offline: u64,
+    pub client_restart: u64,
+    /// Per step, for the whole server.
+    pub server_restart: u64,
+    pub evict: u64,
+    pub forbidden: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            steps: 150,
+            edit: 120,
+            loss: 20,
+            duplicate: 20,
+            max_delay: 3,
+            go_offline: 15,
+            long_offline: 200,
+            client_restart: 5,
+            server_restart: 8,
+            evict: 40,
+            forbidden: 60,
+        }
+    }
+}
+
+/// What a run did and found.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Report {
+    pub seed: u64,
+    pub frames: u64,
+    pub lost: u64,
+    pub duplicated: u64,
+    pub delayed: u64,
+    pub partitions: u64,
+    pub long_offline: u64,
+    pub client_restarts: u64,
+    pub server_restarts: u64,
+    pub evictions: u64,
+    pub edits_made: u64,
+    pub edits_checked: u64,
+    pub edits_lost: u64,
+    pub forbidden_attempted: u64,
+    pub forbidden_accepted: u64,
+    /// Acknowledged changes checked to be in storage (at every restart and at the end).
+    pub acknowledged_checked: u64,
+    pub acknowledged_lost: u64,
+}
+
+impl Report {
+    pub fn faults(&self) -> u64 {
+        self.lost
+            + self.duplicated
+            + self.delayed
+            + self.partitions
+            + self.client_restarts
+            + self.server_restarts
+            + self.evictions
+    }
+}
+
+/// A broken invariant, with the seed that reproduces it.
+#[derive(Debug, Clone)]
+pub struct Failure {
+    pub seed: u64,
+    pub step: u64,
+    pub what: String,
+    pub report: Box<Report>,
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "seed {} failed at step {}: {} (replay: cargo xtask soak --seed {})",
+            self.seed, self.step, self.what, self.seed
+        )
+    }
+}
+
+/// An edit an honest client made, to look for at the end.
+#[derive(Debug, Clone)]
+enum Expect {
+    Narrative {
+        doc: DocumentId,
+        unit: String,
+        token: String,
+    },
+    Feedback {
+        doc: DocumentId,
+        id: String,
+    },
+}
+
+struct Client {
+    name: &'static str,
+    peer: Peer,
+    honest: bool,
+    sync: SyncClient,
+    conn: Option<ConnId>,
+    offline_until: u64,
+    /// The local store: each document's bytes and sync state, written after every change.
+    store: BTreeMap<DocumentId, (Vec<u8>, Vec<u8>)>,
+    saved_heads: BTreeMap<DocumentId, Vec<ChangeHash>>,
+    readable: Vec<DocumentId>,
+    /// Bumped on every restart and reset, so a new life writes with a new actor.
+    incarnation: u64,
+    edits: u64,
+}
+
+enum Hop {
+    ToServer(ConnId, Vec<u8>),
+    ToClient(usize, ConnId, Vec<u8>),
+}
+
+struct Flight {
+    at: u64,
+    seq: u64,
+    hop: Hop,
+}
+
+struct World {
+    seed: u64,
+    config: Config,
+    rng: Rng,
+    now: u64,
+    clean: bool,
+    server: SyncServer<ServerGate>,
+    storage: BTreeMap<DocumentId, Vec<u8>>,
+    loads: Vec<(u64, DocumentId)>,
+    flights: Vec<Flight>,
+    seq: u64,
+    next_conn: u64,
+    eviction_mark: u64,
+    clients: Vec<Client>,
+    docs: Vec<(DocumentId, Vec<String>)>,
+    expected: Vec<Expect>,
+    forbidden: Vec<(DocumentId, ChangeHash)>,
+    acknowledged: BTreeSet<(DocumentId, ChangeHash)>,
+    report: Report,
+}
+
+/// The cast: (name, username, role, unit, honest).
+const CAST: &[(&str, &str, Role, Option<&str>, bool)] = &[
+    ("school1", "school1", Role::Unit, Some("s1"), true),
+    ("school1-phone", "school1b", Role::Unit, Some("s1"), true),
+    ("school2", "school2", Role::Unit, Some("s2"), true),
+    ("office", "office", Role::Office, None, true),
+    ("viewer", "viewer", Role::Viewer, None, false),
+    ("mallory", "mallory", Role::Unit, Some("s3"), false),
+];
+
+/// The items and their units.
+const ITEMS: &[&[&str]] = &[&["s1", "s2"], &["s1"], &["s2"], &["s3"], &["s1", "s3"]];
+
+fn actor_of(peer: &Peer) -> EditContext {
+    EditContext {
+        actor: peer.actor.clone(),
+        user: peer.username.as_str().to_owned(),
+        now_ms: 0,
+    }
+}
+
+/// Runs one seed; `Err` names the first broken invariant.
+pub fn run(seed: u64, config: &Config) -> Result<Report, Failure> {
+    let mut world = World::new(seed, config.clone());
+    world.run()?;
+    world.heal()?;
+    world.check()?;
+    Ok(world.report)
+}
+
+impl World {
+    fn new(seed: u64, config: Config) -> World {
+        let mut rng = Rng::new(seed);
+        let mut storage = BTreeMap::new();
+        let mut docs = Vec::new();
+        let office = EditContext {
+            actor: Actor {
+                role: Role::Office,
+                unit: None,
+            },
+            user: "office".into(),
+            now_ms: 0,
+        };
+        for (n, units) in ITEMS.iter().enumerate() {
+            let mut id = [0u8; 16];
+            id[..8].copy_from_slice(&rng.next_u64().to_le_bytes());
+            id[8..].copy_from_slice(&(n as u64).to_le_bytes());
+            let mut item = ItemDoc::new("campaign", &format!("1.{}", n + 1), &format!("问题{n}"));
+            item.measures = (1..=2)
+                .map(|m| Measure {
+                    id: format!("m{m}"),
+                    text: format!("措施{m}").as_str().into(),
+                })
+                .collect();
+            // As `model::create_document`, but with an actor from the seed.
+            let mut doc = model::new_automerge().with_actor(ActorId::from(id.as_slice()));
+            model::update_document(&mut doc, &item, "office", "create", 0).expect("a new item");
+            let plan = ItemPlan {
+                units: units.iter().map(|u| (*u).to_owned()).collect(),
+                ..ItemPlan::default()
+            };
+            model::apply(&mut doc, &office, ItemEdit::Plan(plan)).expect("planning an item");
+            storage.insert(DocumentId(id), doc.save());
+            docs.push((
+                DocumentId(id),
+                units.iter().map(|u| (*u).to_owned()).collect(),
+            ));
+        }
+        let mut world = World {
+            seed,
+            config,
+            rng,
+            now: 0,
+            clean: false,
+            server: new_server(),
+            storage,
+            loads: Vec::new(),
+            flights: Vec::new(),
+            seq: 0,
+            next_conn: 0,
+            eviction_mark: 0,
+            clients: Vec::new(),
+            docs,
+            expected: Vec::new(),
+            forbidden: Vec::new(),
+            acknowledged: BTreeSet::new(),
+            report: Report {
+                seed,
+                ..Report::default()
+            },
+        };
+        for &(name, username, role, unit, honest) in CAST {
+            let peer = Peer {
+                username: Username::new(username),
+                actor: Actor {
+                    role,
+                    unit: unit.map(UnitId::new),
+                },
+            };
+            let readable = world
+                .docs
+                .iter()
+                .filter(|(_, units)| can_read_item(&peer.actor, units, None))
+                .map(|(id, _)| *id)
+                .collect();
+            let mut client = Client {
+                name,
+                peer,
+                honest,
+                sync: new_client(name, 0),
+                conn: None,
+                offline_until: 0,
+                store: BTreeMap::new(),
+                saved_heads: BTreeMap::new(),
+                readable,
+                incarnation: 0,
+                edits: 0,
+            };
+            // Like the app after `/api/items`: ask for every item it may read; mallory also
+            // asks for the others.
+            let ask: Vec<DocumentId> = if honest {
+                client.readable.clone()
+            } else {
+                world.docs.iter().map(|(id, _)| *id).collect()
+            };
+            for id in ask {
+                client.sync.open_document(id);
+            }
+            world.clients.push(client);
+        }
+        world
+    }
+
+    fn fail(&self, what: impl Into<String>) -> Failure {
+        Failure {
+            seed: self.seed,
+            step: self.now,
+            what: what.into(),
+            report: Box::new(self.report.clone()),
+        }
+    }
+
+    fn chance(&mut self, per_mille: u64) -> bool {
+        self.rng.range(0, 1000) < per_mille
+    }
+
+    fn run(&mut self) -> Result<(), Failure> {
+        for step in 0..self.config.steps {
+            self.now = step;
+            for index in 0..self.clients.len() {
+                self.client_step(index)?;
+            }
+            if self.chance(self.config.server_restart) {
+                self.restart_server()?;
+            }
+            if self.chance(self.config.evict) {
+                let evicted = self.server.evict_idle(self.eviction_mark);
+                self.report.evictions += evicted as u64;
+                self.eviction_mark = self.server.clock();
+            }
+            self.deliver_due()?;
+        }
+        Ok(())
+    }
+
+    fn client_step(&mut self, index: usize) -> Result<(), Failure> {
+        let online = self.clients[index].conn.is_some();
+        if online && self.chance(self.config.go_offline) {
+            let long = self.chance(self.config.long_offline);
+            let away = if long {
+                self.report.long_offline += 1;
+                self.rng.range(40, 120)
+            } else {
+                self.rng.range(2, 15)
+            };
+            self.report.partitions += 1;
+            self.disconnect(index);
+            self.clients[index].offline_until = self.now + away;
+        } else if !online && self.now >= self.clients[index].offline_until {
+            self.connect(index);
+        }
+        if self.chance(self.config.client_restart) {
+            self.restart_client(index);
+        }
+        let honest = self.clients[index].honest;
+        if honest && self.chance(self.config.edit) {
+            self.honest_edit(index)?;
+        } else if !honest && self.chance(self.config.forbidden) {
+            self.forbidden_edit(index);
+        }
+        self.send_pending(index);
+        Ok(())
+    }
+
+    fn connect(&mut self, index: usize) {
+        self.next_conn += 1;
+        let conn = ConnId(self.next_conn);
+        let client = &mut self.clients[index];
+        client.conn = Some(conn);
+        self.server.connect(conn, client.peer.clone());
+        let join = client.sync.connect();
+        self.send(Hop::ToServer(conn, join));
+    }
+
+    fn disconnect(&mut self, index: usize) {
+        let client = &mut self.clients[index];
+        if let Some(conn) = client.conn.take() {
+            client.sync.disconnect();
+            self.server.disconnect(conn);
+        }
+    }
+
+    /// The client process dies and starts again from its local store.
+    fn restart_client(&mut self, index: usize) {
+        self.report.client_restarts += 1;
+        self.disconnect(index);
+        let client = &mut self.clients[index];
+        client.incarnation += 1;
+        client.sync = new_client(client.name, client.incarnation);
+        let ask: Vec<DocumentId> = if client.honest {
+            client.readable.clone()
+        } else {
+            self.docs.iter().map(|(id, _)| *id).collect()
+        };
+        for id in ask {
+            match client.store.get(&id) {
+                Some((bytes, state)) => {
+                    let doc = model::load_automerge(bytes).expect("a stored document loads");
+                    client.sync.add_document_with_state(id, doc, state);
+                }
+                None => client.sync.open_document(id),
+            }
+        }
+        client.offline_until = self.now + 1;
+    }
+
+    /// The server process dies; it restarts from its storage. Everything acknowledged must
+    /// be there.
+    fn restart_server(&mut self) -> Result<(), Failure> {
+        self.report.server_restarts += 1;
+        for index in 0..self.clients.len() {
+            self.disconnect(index);
+            self.clients[index].offline_until = self.now + 1;
+        }
+        self.server = new_server();
+        self.loads.clear();
+        self.eviction_mark = 0;
+        self.check_acknowledged()
+    }
+
+    fn check_acknowledged(&mut self) -> Result<(), Failure> {
+        let mut stored: BTreeMap<DocumentId, AutoCommit> = BTreeMap::new();
+        for &(doc, hash) in &self.acknowledged {
+            let copy = stored.entry(doc).or_insert_with(|| {
+                model::load_automerge(self.storage.get(&doc).map_or(&[][..], Vec::as_slice))
+                    .expect("stored chunks load")
+            });
+            self.report.acknowledged_checked += 1;
+            if copy.get_change_by_hash(&hash).is_none() {
+                self.report.acknowledged_lost += 1;
+                return Err(self.fail(format!(
+                    "change {hash} of {doc} was acknowledged but is not in storage"
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    fn send_pending(&mut self, index: usize) {
+        let Some(conn) = self.clients[index].conn else {
+            return;
+        };
+        for frame in self.clients[index].sync.poll() {
+            self.send(Hop::ToServer(conn, frame));
+        }
+    }
+
+    /// Puts a frame on the network, which may lose, duplicate or delay it.
+    fn send(&mut self, hop: Hop) {
+        if self.clean {
+            self.seq += 1;
+            self.flights.push(Flight {
+                at: self.now,
+                seq: self.seq,
+                hop,
+            });
+            return;
+        }
+        if self.chance(self.config.loss) {
+            self.report.lost += 1;
+            return;
+        }
+        let copies = if self.chance(self.config.duplicate) {
+            self.report.duplicated += 1;
+            2
+        } else {
+            1
+        };
+        let mut hops = vec![hop];
+        if copies == 2 {
+            hops.push(hop_clone(&hops[0]));
+        }
+        for hop in hops {
+            let delay = self.rng.range(0, self.config.max_delay + 1);
+            if delay > 0 {
+                self.report.delayed += 1;
+            }
+            self.seq += 1;
+            self.flights.push(Flight {
+                at: self.now + delay,
+                seq: self.seq,
+                hop,
+            });
+        }
+    }
+
+    /// Delivers every frame due by now, in time order (then sending order), and finishes
+    /// document loads that are due. Returns how many frames moved.
+    fn deliver_due(&mut self) -> Result<u64, Failure> {
+        let mut moved = 0;
+        loop {
+            let due = self
+                .flights
+                .iter()
+                .enumerate()
+                .filter(|(_, f)| f.at <= self.now)
+                .min_by_key(|(_, f)| (f.at, f.seq))
+                .map(|(i, _)| i);
+            let Some(i) = due else {
+                break;
+            };
+            let flight = self.flights.swap_remove(i);
+            moved += 1;
+            self.report.frames += 1;
+            match flight.hop {
+                Hop::ToServer(conn, bytes) => {
+                    let effects = self.server.receive(conn, &bytes);
+                    self.execute(effects)?;
+                }
+                Hop::ToClient(index, conn, bytes) => {
+                    if self.clients[index].conn == Some(conn) {
+                        self.client_receives(index, conn, &bytes)?;
+                    }
+                }
+            }
+            self.finish_loads()?;
+        }
+        self.finish_loads()?;
+        Ok(moved)
+    }
+
+    fn finish_loads(&mut self) -> Result<(), Failure> {
+        while let Some(i) = self.loads.iter().position(|(at, _)| *at <= self.now) {
+            let (_, doc) = self.loads.remove(i);
+            let stored = self.storage.get(&doc).cloned();
+            let effects = self.server.document_loaded(doc, stored.as_deref());
+            self.execute(effects)?;
+        }
+        Ok(())
+    }
+
+    fn execute(&mut self, effects: Vec<Effect>) -> Result<(), Failure> {
+        for effect in effects {
+            match effect {
+                Effect::Send { conn, bytes } => {
+                    if let Some(index) = self.clients.iter().position(|c| c.conn == Some(conn)) {
+                        self.send(Hop::ToClient(index, conn, bytes));
+                    }
+                }
+                Effect::Close { conn, .. } => {
+                    if let Some(index) = self.clients.iter().position(|c| c.conn == Some(conn)) {
+                        self.disconnect(index);
+                        self.clients[index].offline_until = self.now + 1;
+                    } else {
+                        self.server.disconnect(conn);
+                    }
+                }
+                Effect::LoadDocument { doc } => {
+                    let delay = if self.clean {
+                        0
+                    } else {
+                        self.rng.range(0, self.config.max_delay + 1)
+                    };
+                    self.loads.push((self.now + delay, doc));
+                }
+                Effect::Persist { doc, chunk, .. } => {
+                    self.storage.entry(doc).or_default().extend(chunk);
+                }
+                Effect::Quarantine { .. } => {}
+            }
+        }
+        Ok(())
+    }
+
+    fn client_receives(&mut self, index: usize, conn: ConnId, bytes: &[u8]) -> Result<(), Failure> {
+        let (frames, events) = self.clients[index].sync.receive(bytes);
+        for frame in frames {
+            self.send(Hop::ToServer(conn, frame));
+        }
+        for event in events {
+            match event {
+                // A connection-level error (a frame overtook `join`): the connection closes
+                // and the client reconnects.
+                ClientEvent::Error { doc: None, .. } => {}
+                ClientEvent::Error { doc, message } => {
+                    if self.clients[index].honest {
+                        return Err(self.fail(format!(
+                            "the server refused {}'s change to {doc:?}: {message}",
+                            self.clients[index].name
+                        )));
+                    }
+                    // What the app does: drop the refused copy and fetch the server's.
+                    if let Some(doc) = doc {
+                        let client = &mut self.clients[index];
+                        client.incarnation += 1;
+                        client.sync.reset_document(doc);
+                        client.store.remove(&doc);
+                        client.saved_heads.remove(&doc);
+                    }
+                }
+                ClientEvent::BadFrame(message) if self.clients[index].honest => {
+                    return Err(self.fail(format!(
+                        "{} could not read a frame: {message}",
+                        self.clients[index].name
+                    )));
+                }
+                _ => {}
+            }
+        }
+        self.save(index);
+        Ok(())
+    }
+
+    /// Writes the client's documents to its local store and notes what the server has
+    /// acknowledged.
+    fn save(&mut self, index: usize) {
+        let client = &mut self.clients[index];
+        let ids: Vec<DocumentId> = client.sync.document_ids().copied().collect();
+        for id in ids {
+            let Some(state) = client.sync.sync_state(&id) else {
+                continue;
+            };
+            let unsynced = client.sync.unsynced_changes(&id);
+            let doc = client.sync.document_mut(&id).expect("an open document");
+            let heads = doc.get_heads();
+            if heads.is_empty() {
+                continue;
+            }
+            // Rewrite the stored copy only when something moved (saving is the slow part).
+            let moved = client.saved_heads.get(&id) != Some(&heads)
+                || client
+                    .store
+                    .get(&id)
+                    .is_none_or(|(_, saved)| *saved != state);
+            if moved {
+                client.store.insert(id, (doc.save(), state));
+                client.saved_heads.insert(id, heads.clone());
+            }
+            if unsynced == 0 && client.conn.is_some() {
+                for hash in heads {
+                    self.acknowledged.insert((id, hash));
+                }
+            }
+        }
+    }
+
+    fn actor(&self, index: usize) -> ActorId {
+        let client = &self.clients[index];
+        let tag = format!("{}-{}-{}", self.seed, client.name, client.incarnation);
+        let hash = rectify_shared::evidence::sha256_hex(tag.as_bytes());
+        ActorId::from(&hash.as_bytes()[..16])
+    }
+
+    /// An edit the policy allows: a token in the unit's narrative, a feedback message, a tick.
+    fn honest_edit(&mut self, index: usize) -> Result<(), Failure> {
+        let actor = self.actor(index);
+        let client = &self.clients[index];
+        let unit = client
+            .peer
+            .actor
+            .unit
+            .as_ref()
+            .map(|u| u.as_str().to_owned());
+        let candidates: Vec<DocumentId> = self
+            .docs
+            .iter()
+            .filter(|(id, units)| {
+                client.readable.contains(id) && unit.as_ref().is_none_or(|u| units.contains(u))
+            })
+            .map(|(id, _)| *id)
+            .collect();
+        if candidates.is_empty() {
+            return Ok(());
+        }
+        let doc_id = candidates[self.rng.range(0, candidates.len() as u64) as usize];
+        let kind = self.rng.range(0, 4);
+        let pick = self.rng.next_u64();
+        let client = &mut self.clients[index];
+        client.edits += 1;
+        let n = client.edits;
+        let name = client.name;
+        let mut ctx = actor_of(&client.peer);
+        ctx.now_ms = self.now as i64;
+        let Some(doc) = client.sync.document_mut(&doc_id) else {
+            return Ok(());
+        };
+        let Ok(item) = ItemDoc::load(doc) else {
+            return Ok(()); // not received yet
+        };
+        doc.set_actor(actor);
+        let (edit, expect) = match (&unit, kind) {
+            (Some(unit), 0 | 1) => {
+                let current = item.progress[unit].narrative.as_str().to_owned();
+                let mut boundaries = vec![0];
+                boundaries.extend(current.match_indices('〕').map(|(i, s)| i + s.len()));
+                let at = boundaries[(pick % boundaries.len() as u64) as usize];
+                let token = format!("〔{name}{n}〕");
+                let text = format!("{}{token}{}", &current[..at], &current[at..]);
+                let expect = Expect::Narrative {
+                    doc: doc_id,
+                    unit: unit.clone(),
+                    token,
+                };
+                (
+                    ItemEdit::UnitNarrative {
+                        unit: unit.clone(),
+                        text,
+                    },
+                    Some(expect),
+                )
+            }
+            (Some(unit), 2) => (
+                ItemEdit::TickMeasure {
+                    unit: unit.clone(),
+                    measure: format!("m{}", pick % 2 + 1),
+                    done: !pick.is_multiple_of(3),
+                },
+                None,
+            ),
+            _ => {
+                let id = format!("{name}-{n}");
+                (
+                    ItemEdit::AddFeedback {
+                        id: id.clone(),
+                        unit: unit.clone(),
+                        text: format!("消息{n}"),
+                    },
+                    Some(Expect::Feedback { doc: doc_id, id }),
+                )
+            }
+        };
+        if let Err(err) = model::apply(doc, &ctx, edit.clone()) {
+            return Err(self.fail(format!("{name} could not make {edit:?}: {err}")));
+        }
+        if let Some(expect) = expect {
+            self.expected.push(expect);
+            self.report.edits_made += 1;
+        }
+        self.save(index);
+        Ok(())
+    }
+
+    /// A change the policy forbids, written straight into the document as a modified client
+    /// would (bypassing `model::apply`).
+    fn forbidden_edit(&mut self, index: usize) {
+        let actor = self.actor(index);
+        let kind = self.rng.range(0, 5);
+        let client = &mut self.clients[index];
+        let user = client.peer.username.as_str().to_owned();
+        let own_unit = client
+            .peer
+            .actor
+            .unit
+            .as_ref()
+            .map(|u| u.as_str().to_owned());
+        let ids: Vec<DocumentId> = client.sync.document_ids().copied().collect();
+        let Some(&doc_id) = ids.iter().find(|id| {
+            client
+                .sync
+                .document(id)
+                .is_some_and(|d| ItemDoc::load(d).is_ok())
+        }) else {
+            return;
+        };
+        let doc = client.sync.document_mut(&doc_id).expect("listed");
+        let mut item = ItemDoc::load(doc).expect("checked");
+        doc.set_actor(actor);
+        match (kind, &own_unit) {
+            (0, _) => item.title = format!("{}（改）", item.title.as_str()).as_str().into(),
+            (1, Some(unit)) => {
+                if let Some(p) = item.progress.get_mut(unit) {
+                    p.status = UnitStatus::SignedOff;
+                }
+            }
+            (2, _) => {
+                // Someone else's progress: every unit on the item but our own.
+                for (unit, p) in &mut item.progress {
+                    if Some(unit) != own_unit.as_ref() {
+                        p.narrative = "篡改".into();
+                    }
+                }
+            }
+            (3, _) => item.feedback.push(Feedback {
+                id: format!("forged-{}", self.now),
+                unit: own_unit.clone(),
+                author: "office".into(),
+                text: "冒名".into(),
+                at_ms: 0,
+            }),
+            _ => item.units.push("s9".into()),
+        }
+        if model::update_document(doc, &item, &user, "forbidden", self.now as i64).is_err() {
+            return;
+        }
+        if let Some(change) = doc.get_last_local_change() {
+            let hash = change.hash();
+            if !self.forbidden.iter().any(|(_, h)| *h == hash) {
+                self.forbidden.push((doc_id, hash));
+                self.report.forbidden_attempted += 1;
+            }
+        }
+        self.save(index);
+    }
+
+    /// Everyone reconnects on a clean network; the world runs until nothing moves.
+    fn heal(&mut self) -> Result<(), Failure> {
+        self.clean = true;
+        self.now = self.config.steps;
+        for index in 0..self.clients.len() {
+            self.disconnect(index);
+        }
+        self.flights.clear();
+        for index in 0..self.clients.len() {
+            self.connect(index);
+        }
+        let mut quiet_rounds = 0;
+        for _ in 0..2000 {
+            self.now += 1;
+            for (at, _) in &mut self.loads {
+                *at = (*at).min(self.now);
+            }
+            for index in 0..self.clients.len() {
+                // A client whose mallory-ish reset left it without a connection comes back.
+                if self.clients[index].conn.is_none() {
+                    self.connect(index);
+                }
+                self.send_pending(index);
+            }
+            let moved = self.deliver_due()?;
+            if moved == 0 && self.loads.is_empty() {
+                quiet_rounds += 1;
+                if quiet_rounds == 3 {
+                    return Ok(());
+                }
+            } else {
+                quiet_rounds = 0;
+            }
+        }
+        Err(self.fail("no quiescence after 2000 rounds on a clean network"))
+    }
+
+    fn check(&mut self) -> Result<(), Failure> {
+        self.check_acknowledged()?;
+        let mut stored: BTreeMap<DocumentId, AutoCommit> = BTreeMap::new();
+        for (id, _) in &self.docs {
+            let doc = model::load_automerge(&self.storage[id]).expect("stored chunks load");
+            stored.insert(*id, doc);
+        }
+        // Replicas are identical.
+        for index in 0..self.clients.len() {
+            let readable = self.clients[index].readable.clone();
+            for id in readable {
+                let server_heads = sorted(stored.get_mut(&id).expect("stored").get_heads());
+                let client = &mut self.clients[index];
+                let heads = client
+                    .sync
+                    .document_mut(&id)
+                    .map(|d| sorted(d.get_heads()))
+                    .unwrap_or_default();
+                if heads != server_heads {
+                    let name = client.name;
+                    return Err(self.fail(format!(
+                        "{name}'s copy of {id} differs from the server's after healing"
+                    )));
+                }
+            }
+        }
+        // Every honest edit is stored.
+        for expect in self.expected.clone() {
+            self.report.edits_checked += 1;
+            let (doc, found) = match &expect {
+                Expect::Narrative { doc, unit, token } => {
+                    let item = ItemDoc::load(&stored[doc]).expect("an item");
+                    (
+                        doc,
+                        item.progress[unit]
+                            .narrative
+                            .as_str()
+                            .contains(token.as_str()),
+                    )
+                }
+                Expect::Feedback { doc, id } => {
+                    let item = ItemDoc::load(&stored[doc]).expect("an item");
+                    (doc, item.feedback.iter().any(|f| &f.id == id))
+                }
+            };
+            if !found {
+                self.report.edits_lost += 1;
+                return Err(self.fail(format!("{expect:?} is missing from {doc}")));
+            }
+        }
+        // No forbidden change anywhere.
+        for (doc, hash) in self.forbidden.clone() {
+            let mut holders = Vec::new();
+            if stored
+                .get_mut(&doc)
+                .is_some_and(|d| d.get_change_by_hash(&hash).is_some())
+            {
+                holders.push("the server".to_owned());
+            }
+            for client in &mut self.clients {
+                if client
+                    .sync
+                    .document_mut(&doc)
+                    .is_some_and(|d| d.get_change_by_hash(&hash).is_some())
+                {
+                    holders.push(client.name.to_owned());
+                }
+            }
+            if !holders.is_empty() {
+                self.report.forbidden_accepted += 1;
+                return Err(self.fail(format!(
+                    "forbidden change {hash} of {doc} is held by {}",
+                    holders.join(", ")
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn sorted(mut heads: Vec<ChangeHash>) -> Vec<ChangeHash> {
+    heads.sort();
+    heads
+}
+
+fn hop_clone(hop: &Hop) -> Hop {
+    match hop {
+        Hop::ToServer(conn, bytes) => Hop::ToServer(*conn, bytes.clone()),
+        Hop::ToClient(index, conn, bytes) => Hop::ToClient(*index, *conn, bytes.clone()),
+    }
+}
+
+fn new_server() -> SyncServer<ServerGate> {
+    SyncServer::new(
+        PeerId::new("server"),
+        StorageId::new("server-storage"),
+        ServerGate,
+    )
+}
+
+fn new_client(name: &str, incarnation: u64) -> SyncClient {
+    SyncClient::new(
+        PeerId::new(format!("{name}-{incarnation}")),
+        Some(StorageId::new(name)),
+    )
+}

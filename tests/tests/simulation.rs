@@ -1,0 +1,53 @@
+//! The deterministic simulation (`rectify_tests::sim`) over a fixed set of seeds. A failing
+//! seed is printed with the command that replays it; `cargo xtask soak --seeds N` runs many.
+
+use rectify_tests::sim::{self, Config, Report};
+
+/// Seeds run in every `cargo xtask test`.
+const SEEDS: std::ops::Range<u64> = 1..25;
+
+#[test]
+fn nothing_is_lost_and_nothing_forbidden_gets_in_across_seeds() {
+    let config = Config::default();
+    let mut total = Report::default();
+    for seed in SEEDS {
+        let report = sim::run(seed, &config).unwrap_or_else(|failure| panic!("{failure}"));
+        assert_eq!(report.edits_lost, 0);
+        assert_eq!(report.forbidden_accepted, 0);
+        add(&mut total, &report);
+    }
+    eprintln!("{} seeds: {total:?}", SEEDS.end - SEEDS.start);
+    // The runs did what they claim: faults happened, edits were made and checked, the
+    // hostile clients tried.
+    assert!(total.server_restarts > 0 && total.client_restarts > 0 && total.long_offline > 0);
+    assert!(total.lost > 0 && total.duplicated > 0 && total.delayed > 0);
+    assert!(total.edits_checked > 100 && total.forbidden_attempted > 10);
+    assert!(total.acknowledged_checked > 100);
+}
+
+#[test]
+fn a_seed_replays_exactly() {
+    let config = Config::default();
+    let first = sim::run(7, &config).unwrap_or_else(|failure| panic!("{failure}"));
+    let second = sim::run(7, &config).unwrap_or_else(|failure| panic!("{failure}"));
+    assert_eq!(first, second);
+}
+
+fn add(total: &mut Report, r: &Report) {
+    total.frames += r.frames;
+    total.lost += r.lost;
+    total.duplicated += r.duplicated;
+    total.delayed += r.delayed;
+    total.partitions += r.partitions;
+    total.long_offline += r.long_offline;
+    total.client_restarts += r.client_restarts;
+    total.server_restarts += r.server_restarts;
+    total.evictions += r.evictions;
+    total.edits_made += r.edits_made;
+    total.edits_checked += r.edits_checked;
+    total.edits_lost += r.edits_lost;
+    total.forbidden_attempted += r.forbidden_attempted;
+    total.forbidden_accepted += r.forbidden_accepted;
+    total.acknowledged_checked += r.acknowledged_checked;
+    total.acknowledged_lost += r.acknowledged_lost;
+}
