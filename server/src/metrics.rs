@@ -37,6 +37,8 @@ pub struct Metrics {
     /// Failed logins (wrong password or unknown account), and logins refused as throttled.
     pub logins_failed: Counter,
     pub logins_throttled: Counter,
+    /// Sync connections dropped because the peer did not read what was sent to it.
+    pub slow_peers_disconnected: Counter,
 }
 
 impl Default for Metrics {
@@ -61,6 +63,7 @@ impl Metrics {
         let sync_latency = Histogram::new(exponential_buckets(0.000_25, 2.0, 15));
         let logins_failed = Counter::default();
         let logins_throttled = Counter::default();
+        let slow_peers_disconnected = Counter::default();
 
         registry.register(
             "sync_connections",
@@ -125,6 +128,11 @@ impl Metrics {
             "Login attempts refused because of too many failures",
             logins_throttled.clone(),
         );
+        registry.register(
+            "sync_slow_peers_disconnected",
+            "Sync connections dropped because the peer did not read",
+            slow_peers_disconnected.clone(),
+        );
         Metrics {
             registry,
             connections,
@@ -139,6 +147,7 @@ impl Metrics {
             sync_latency,
             logins_failed,
             logins_throttled,
+            slow_peers_disconnected,
         }
     }
 

@@ -35,10 +35,8 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
-use tokio::sync::{Mutex, mpsc, watch};
+use tokio::sync::{Mutex, Notify, mpsc, watch};
 
-/// Frames waiting for a slow reader before it is disconnected.
-const OUTGOING_QUEUE: usize = 1024;
 /// How often an idle connection is pinged.
 const KEEPALIVE: Duration = Duration::from_secs(30);
 
@@ -53,6 +51,8 @@ pub struct SyncSettings {
     pub idle_document_after: Duration,
     /// A document stored in this many chunks or more is compacted into one in the background.
     pub compact_at_chunks: usize,
+    /// Frames waiting for a slow reader before it is disconnected.
+    pub outgoing_queue: usize,
 }
 
 impl Default for SyncSettings {
@@ -62,6 +62,7 @@ impl Default for SyncSettings {
             max_connections_per_user: 16,
             idle_document_after: Duration::from_secs(60),
             compact_at_chunks: 32,
+            outgoing_queue: 1024,
         }
     }
 }
@@ -117,7 +118,7 @@ impl Gate for ServerGate {
 /// The sync server and the connections' outgoing queues.
 pub struct SyncHub {
     core: Mutex<SyncServer<ServerGate>>,
-    outgoing: Mutex<HashMap<ConnId, mpsc::Sender<WsMessage>>>,
+    outgoing: Mutex<HashMap<ConnId, Outgoing>>,
     usernames: Mutex<HashMap<ConnId, Username>>,
     next_conn: AtomicU64,
     settings: SyncSettings,
@@ -128,6 +129,20 @@ pub struct SyncHub {
     closing: watch::Sender<bool>,
     /// The clock mark of the previous eviction sweep.
     eviction_mark: Mutex<u64>,
+}
+
+/// A connection's outgoing queue, and how to tell it to stop at once.
+struct Outgoing {
+    queue: mpsc::Sender<WsMessage>,
+    /// Notified when the server drops the connection (a peer that does not read, a failed
+    /// write): its task stops without waiting for the peer or for its queue to drain.
+    kick: Arc<Notify>,
+}
+
+impl Outgoing {
+    fn kick(self) {
+        self.kick.notify_one();
+    }
 }
 
 /// A connection counted against the limits; gives its place back when dropped.
@@ -323,7 +338,9 @@ impl SyncHub {
                         // Not durable, so not acknowledged: drop everyone's connection rather
                         // than send heads the disk does not have. Clients resend on reconnect.
                         tracing::error!(%doc, error = format!("{err:#}"), "cannot persist a change");
-                        self.outgoing.lock().await.clear();
+                        for (_, outgoing) in self.outgoing.lock().await.drain() {
+                            outgoing.kick();
+                        }
                         return;
                     }
                 }
@@ -362,15 +379,19 @@ impl SyncHub {
         let Some(sender) = outgoing.get(&conn) else {
             return;
         };
-        match sender.try_send(message) {
+        match sender.queue.try_send(message) {
             Ok(()) => {}
             Err(mpsc::error::TrySendError::Full(_)) => {
-                // The peer does not read: disconnect it; it resyncs on reconnect.
+                // The peer does not read: disconnect it at once (its queue and socket go
+                // with it), so it costs no more memory; it resyncs on reconnect.
                 tracing::warn!(
                     conn = conn.0,
                     "sync connection not reading: disconnecting it"
                 );
-                outgoing.remove(&conn);
+                self.metrics.slow_peers_disconnected.inc();
+                if let Some(outgoing) = outgoing.remove(&conn) {
+                    outgoing.kick();
+                }
             }
             // Closing already (its writer has finished): nothing to say.
             Err(mpsc::error::TrySendError::Closed(_)) => {
@@ -469,8 +490,15 @@ async fn connection(state: AppState, user: UserRecord, socket: WebSocket, slot: 
         },
     };
     let (mut sink, mut stream) = socket.split();
-    let (tx, mut rx) = mpsc::channel::<WsMessage>(OUTGOING_QUEUE);
-    hub.outgoing.lock().await.insert(conn, tx);
+    let (tx, mut rx) = mpsc::channel::<WsMessage>(hub.settings.outgoing_queue.max(1));
+    let kick = Arc::new(Notify::new());
+    hub.outgoing.lock().await.insert(
+        conn,
+        Outgoing {
+            queue: tx,
+            kick: Arc::clone(&kick),
+        },
+    );
     hub.usernames
         .lock()
         .await
@@ -498,9 +526,14 @@ async fn connection(state: AppState, user: UserRecord, socket: WebSocket, slot: 
         let _ = sink.close().await;
     });
     let mut closing = hub.closing.subscribe();
+    let mut kicked = false;
     loop {
         let next = tokio::select! {
             next = stream.next() => next,
+            () = kick.notified() => {
+                kicked = true;
+                break;
+            }
             () = async { let _ = closing.wait_for(|closing| *closing).await; } => {
                 let frame = close_frame(close_code::AWAY, "the server is shutting down; reconnect in a moment");
                 hub.send(conn, frame).await;
@@ -539,6 +572,10 @@ async fn connection(state: AppState, user: UserRecord, socket: WebSocket, slot: 
     hub.core.lock().await.disconnect(conn);
     hub.outgoing.lock().await.remove(&conn);
     hub.usernames.lock().await.remove(&conn);
+    if kicked {
+        // Its writer may be stuck on a peer that does not read: drop it with the socket.
+        writer.abort();
+    }
     let _ = writer.await;
     drop(slot);
     tracing::info!(conn = conn.0, user = %user.username, "sync connection closed");

@@ -163,3 +163,290 @@ async fn an_oversized_frame_closes_that_connection_with_a_reason() -> anyhow::Re
     // Everyone else keeps syncing.
     still_served(&server, doc).await
 }
+
+/// Stored chunks of a document: a change that is accepted adds one.
+async fn chunks(server: &TestServer, doc: DocumentId) -> anyhow::Result<usize> {
+    Ok(server
+        .storage
+        .document_chunks(&doc)
+        .await?
+        .map_or(0, |c| c.len()))
+}
+
+/// A CBOR text string (short ones only).
+fn cbor_text(s: &str) -> Vec<u8> {
+    assert!(s.len() < 24);
+    [vec![0x60 | s.len() as u8], s.as_bytes().to_vec()].concat()
+}
+
+/// A sync message carrying a real change to `doc` (as a client that already knows the
+/// server's copy would send it): the second message of a local exchange.
+async fn message_with_a_change(server: &TestServer, doc: DocumentId) -> anyhow::Result<Vec<u8>> {
+    use rectify_shared::model::{EditContext, ItemEdit};
+    use rectify_shared::policy::{Actor, Role};
+    let mut base = rectify_server::campaigns::load_document(server.storage.as_ref(), &doc)
+        .await?
+        .expect("stored");
+    let mut edited = base.fork();
+    let office = EditContext {
+        actor: Actor {
+            role: Role::Office,
+            unit: None,
+        },
+        user: "office".into(),
+        now_ms: 1,
+    };
+    let edit = ItemEdit::AddFeedback {
+        id: "replayed".into(),
+        unit: None,
+        text: "请各校按时报送".into(),
+    };
+    rectify_shared::model::apply(&mut edited, &office, edit)?;
+    let (mut theirs, mut ours) = (automerge::sync::State::new(), automerge::sync::State::new());
+    for _ in 0..4 {
+        if let Some(message) = edited.sync().generate_sync_message(&mut ours) {
+            if !message.changes.is_empty() {
+                return Ok(message.encode());
+            }
+            base.sync().receive_sync_message(&mut theirs, message)?;
+        }
+        if let Some(reply) = base.sync().generate_sync_message(&mut theirs) {
+            edited.sync().receive_sync_message(&mut ours, reply)?;
+        }
+    }
+    anyhow::bail!("no message with changes")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn valid_cbor_with_the_wrong_types_gets_an_error_and_changes_nothing() -> anyhow::Result<()> {
+    let server = TestServer::start(None).await?;
+    let doc = first_item(&server).await?;
+    let before = chunks(&server, doc).await?;
+    let mut ws = joined(&server, "school1").await?;
+    // {"type": "sync", "documentId": 5, "data": "text"}: a map, but the fields' types are wrong.
+    let wrong_types = [
+        vec![0xa3],
+        cbor_text("type"),
+        cbor_text("sync"),
+        cbor_text("documentId"),
+        vec![0x05],
+        cbor_text("data"),
+        cbor_text("text"),
+    ]
+    .concat();
+    // A list where a map belongs.
+    let a_list = vec![0x82, 0x01, 0x02];
+    for frame in [wrong_types, a_list] {
+        ws.send(Ws::Binary(frame.into())).await?;
+        match next_message(&mut ws).await? {
+            Message::Error { message, .. } => assert!(!message.is_empty()),
+            other => anyhow::bail!("expected an error, got {other:?}"),
+        }
+    }
+    // A message type this version does not know is ignored, as automerge-repo peers do, so
+    // newer clients keep working; the connection stays usable.
+    let unknown = [vec![0xa1], cbor_text("type"), cbor_text("launch")].concat();
+    ws.send(Ws::Binary(unknown.into())).await?;
+    ws.send(Ws::Binary(sync_frame("request", doc, hello()).into()))
+        .await?;
+    match next_message(&mut ws).await? {
+        Message::Sync(data) if data.document_id == doc => {}
+        other => anyhow::bail!("expected the document after an unknown message, got {other:?}"),
+    }
+    assert_eq!(
+        chunks(&server, doc).await?,
+        before,
+        "nothing stored changed"
+    );
+    still_served(&server, doc).await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_change_to_a_document_the_user_cannot_see_is_not_applied() -> anyhow::Result<()> {
+    let server = TestServer::start(None).await?;
+    let campaign = server.storage.campaigns().await?.remove(0);
+    let hidden = server
+        .storage
+        .items(&campaign.id)
+        .await?
+        .into_iter()
+        .find(|r| !r.units.iter().any(|u| u == "pszx3"))
+        .expect("an item school2 is not on")
+        .id;
+    let before = chunks(&server, hidden).await?;
+    let message = message_with_a_change(&server, hidden).await?;
+    let mut ws = joined(&server, "school2").await?;
+    ws.send(Ws::Binary(sync_frame("sync", hidden, message).into()))
+        .await?;
+    match next_message(&mut ws).await? {
+        Message::DocUnavailable { document_id, .. } => assert_eq!(document_id, hidden),
+        other => anyhow::bail!("expected doc-unavailable, got {other:?}"),
+    }
+    assert_eq!(chunks(&server, hidden).await?, before);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_replayed_change_is_stored_once() -> anyhow::Result<()> {
+    let server = TestServer::start(None).await?;
+    let doc = first_item(&server).await?;
+    let before = chunks(&server, doc).await?;
+    // The office's message, sent three times on two connections.
+    let message = message_with_a_change(&server, doc).await?;
+    let mut sockets = [
+        joined(&server, "office").await?,
+        joined(&server, "office").await?,
+    ];
+    let campaign = server.storage.campaigns().await?.remove(0);
+    let other = server.storage.items(&campaign.id).await?[1].id;
+    for n in [0, 1, 0] {
+        let ws = &mut sockets[n];
+        ws.send(Ws::Binary(sync_frame("sync", doc, message.clone()).into()))
+            .await?;
+        // Frames are handled in order: once the other document arrives, the replay was handled
+        // (a replay on a connection that already sent it gets no answer of its own).
+        ws.send(Ws::Binary(sync_frame("request", other, hello()).into()))
+            .await?;
+        loop {
+            match next_message(ws).await? {
+                Message::Sync(data) if data.document_id == other => break,
+                Message::Error { message, .. } => anyhow::bail!("refused: {message}"),
+                _ => {}
+            }
+        }
+    }
+    assert_eq!(chunks(&server, doc).await?, before + 1, "stored once");
+    let stored = server.item(&doc.to_string()).await?;
+    let copies = stored
+        .feedback
+        .iter()
+        .filter(|f| f.id == "replayed")
+        .count();
+    assert_eq!(copies, 1);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn expired_and_forged_tokens_are_refused() -> anyhow::Result<()> {
+    let server = TestServer::start(None).await?;
+    let token = server.token("school1").await?;
+    let http = reqwest::Client::new();
+    let me = |token: String| http.get(server.url("/api/me")).bearer_auth(token).send();
+    assert_eq!(me(token.clone()).await?.status(), 200);
+    // Forged: the right shape, never issued; and a real one with a character changed.
+    let mut altered = token.clone().into_bytes();
+    altered[5] = if altered[5] == b'A' { b'B' } else { b'A' };
+    for forged in [
+        "A".repeat(token.len()),
+        String::from_utf8(altered)?,
+        format!("{token}x"),
+    ] {
+        assert_eq!(me(forged.clone()).await?.status(), 401, "{forged}");
+        let upgrade =
+            tokio_tungstenite::connect_async(format!("ws://{}/sync?token={forged}", server.addr))
+                .await;
+        assert!(upgrade.is_err(), "a forged token opened /sync");
+    }
+    // Expired and revoked sessions.
+    let expired = "expired-session-token-0123456789abcdef".to_owned();
+    server
+        .storage
+        .create_session(&rectify_server::storage::SessionRecord {
+            token_hash: rectify_server::accounts::token_hash(&expired),
+            username: rectify_shared::ids::Username::new("school1"),
+            created_at_ms: 1,
+            expires_at_ms: 2,
+            revoked: false,
+        })
+        .await?;
+    server
+        .storage
+        .revoke_sessions(&rectify_shared::ids::Username::new("school1"))
+        .await?;
+    for refused in [expired, token] {
+        let response = me(refused.clone()).await?;
+        assert_eq!(response.status(), 401);
+        let body: serde_json::Value = response.json().await?;
+        assert_eq!(body["code"], "unauthorized");
+        let upgrade =
+            tokio_tungstenite::connect_async(format!("ws://{}/sync?token={refused}", server.addr))
+                .await;
+        assert!(upgrade.is_err(), "an expired or revoked token opened /sync");
+    }
+    Ok(())
+}
+
+/// A peer that sends but never reads is disconnected once its queue is full, instead of
+/// growing the server's memory; everyone else keeps syncing. (A peer that only stops reading
+/// is held back by the sync protocol itself: one message in flight per document.)
+#[tokio::test(flavor = "multi_thread")]
+async fn a_peer_that_never_reads_is_disconnected_and_others_keep_syncing() -> anyhow::Result<()> {
+    use rectify_server::http::ServerSettings;
+    use rectify_server::sync_ws::SyncSettings;
+    let settings = ServerSettings {
+        sync: SyncSettings {
+            outgoing_queue: 4,
+            ..SyncSettings::default()
+        },
+        ..ServerSettings::default()
+    };
+    let server = TestServer::start_with(None, settings).await?;
+    let doc = first_item(&server).await?;
+    let slow_peers = || async {
+        let text = reqwest::get(server.url("/metrics")).await?.text().await?;
+        anyhow::Ok(
+            text.lines()
+                .find_map(|l| l.strip_prefix("rectify_sync_slow_peers_disconnected_total "))
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .unwrap_or(0),
+        )
+    };
+
+    // A socket with a tiny receive buffer that asks and asks (for a document nobody has,
+    // each answered with doc-unavailable) and never reads an answer.
+    let socket = tokio::net::TcpSocket::new_v4()?;
+    socket.set_recv_buffer_size(4096)?;
+    let stream = socket.connect(server.addr).await?;
+    let token = server.token("viewer").await?;
+    let (mut slow, _) = tokio_tungstenite::client_async(
+        format!("ws://{}/sync?token={token}", server.addr),
+        MaybeTlsStream::Plain(stream),
+    )
+    .await?;
+    let join = Message::Join {
+        sender_id: PeerId::new("never-reads"),
+        peer_metadata: PeerMetadata::default(),
+        supported_protocol_versions: vec![wire::PROTOCOL_VERSION.to_owned()],
+    };
+    slow.send(Ws::Binary(wire::encode(&join).into())).await?;
+    let nobody = DocumentId([9; 16]);
+    let ask = sync_frame("request", nobody, hello());
+    let mut sent = 0;
+    while slow_peers().await? == 0 {
+        for _ in 0..500 {
+            if slow.send(Ws::Binary(ask.clone().into())).await.is_err() {
+                break; // the server has closed it
+            }
+            sent += 1;
+        }
+        anyhow::ensure!(
+            sent <= 50_000,
+            "not disconnected after {sent} unread requests"
+        );
+    }
+    // The server closed the socket: what is left to read ends.
+    let mut frames = 0;
+    let ended = tokio::time::timeout(Duration::from_secs(20), async {
+        while let Some(Ok(_)) = slow.next().await {
+            frames += 1;
+        }
+    })
+    .await;
+    assert!(
+        ended.is_ok(),
+        "the socket is still open after {frames} frames"
+    );
+    still_served(&server, doc).await?;
+    eprintln!("disconnected after {sent} unread requests; {frames} answers were in buffers");
+    Ok(())
+}
