@@ -135,6 +135,8 @@ pub struct Browser {
     /// The fresh profile of [`Browser::start`], removed after the browser closed; `None` when
     /// the caller owns the profile ([`Browser::start_with_profile`]).
     _profile: Option<tempfile::TempDir>,
+    /// The profile directory in use (Chromium's `--user-data-dir`).
+    profile_path: PathBuf,
 }
 
 impl std::fmt::Debug for Browser {
@@ -225,6 +227,7 @@ impl Browser {
                         client,
                         driver,
                         _profile: None,
+                        profile_path: profile.to_owned(),
                     });
                 }
                 Err(err) => last_error = Some(err),
@@ -341,6 +344,37 @@ impl Browser {
         let path = dir.join(format!("{name}.png"));
         std::fs::write(&path, self.client.screenshot().await?)?;
         Ok(path)
+    }
+
+    /// Kills Chromium with SIGKILL, as a phone's OS kills a browser or its battery dies: no
+    /// unload, no flush. Every process started with this profile goes, then chromedriver.
+    pub fn crash(self) -> Result<()> {
+        let marker = format!("--user-data-dir={}", self.profile_path.display());
+        let mut killed = 0;
+        for entry in std::fs::read_dir("/proc")?.flatten() {
+            let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
+                continue;
+            };
+            let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
+                continue;
+            };
+            let matches = cmdline
+                .split(|b| *b == 0)
+                .any(|arg| arg == marker.as_bytes());
+            if matches
+                && Command::new("kill")
+                    .args(["-KILL", &pid.to_string()])
+                    .status()
+                    .is_ok_and(|s| s.success())
+            {
+                killed += 1;
+            }
+        }
+        if killed == 0 {
+            bail!("no Chromium process with {marker} to kill");
+        }
+        drop(self);
+        Ok(())
     }
 
     pub async fn close(self) -> Result<()> {

@@ -565,3 +565,61 @@ async fn a_photo_queued_offline_survives_a_reload_and_uploads_when_online() -> R
     office.close().await?;
     Ok(())
 }
+
+/// The browser is killed (SIGKILL) while a school types offline: every edit the app had
+/// counted as waiting (it counts only what is on disk) is there when the app opens again,
+/// and reaches the server once online.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_browser_killed_while_typing_loses_no_edit_it_had_counted() -> Result<()> {
+    let server = TestServer::start(Some(web_root())).await?;
+    let profile = tempfile::tempdir()?;
+    let browser = Browser::start_with_profile(360, 800, profile.path()).await?;
+    browser.log_in(&server.url("/"), "school1").await?;
+    wait_for_status(&browser, "synced", Some(0)).await?;
+    let id = open_items(&browser, &server).await?[0].clone();
+    let before = server_narrative(&server, &id).await?;
+    browser.set_offline(true).await?;
+    wait_for_status(&browser, "offline", Some(0)).await?;
+    open_item(&browser, &server, &id).await?;
+    let mut counted = before.clone();
+    let mut waiting = 0;
+    for burst in ["第一批：已整改。", "第二批：已复查。", "第三批：已公示。"]
+    {
+        type_progress(&browser, burst, None).await?;
+        counted.push_str(burst);
+        // Wait until the app counts the burst as waiting: then it is on disk.
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let (_, pending) = sync_status(&browser).await?;
+            if pending > waiting && editor_text(&browser).await? == counted {
+                waiting = pending;
+                break;
+            }
+            if Instant::now() > deadline {
+                bail!("the burst {burst} was never counted as waiting");
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    // One more burst, and the browser dies while it is being written.
+    type_progress(&browser, "第四批：正在填写", None).await?;
+    browser.crash()?;
+
+    let browser = Browser::start_with_profile(360, 800, profile.path()).await?;
+    browser.set_offline(true).await?;
+    let _ = browser
+        .client
+        .goto(&server.url(&format!("/#/item/{id}")))
+        .await;
+    browser.wait_for("[data-testid=progress-editor]").await?;
+    let reopened = editor_text(&browser).await?;
+    assert!(
+        reopened.starts_with(&counted),
+        "counted edits were lost: had {counted:?}, reopened with {reopened:?}"
+    );
+    browser.set_offline(false).await?;
+    wait_for_status(&browser, "synced", Some(0)).await?;
+    assert_eq!(server_narrative(&server, &id).await?, reopened);
+    browser.close().await?;
+    Ok(())
+}
