@@ -360,6 +360,32 @@ fn outsiders_and_unknown_documents_get_the_same_answer() {
 }
 
 #[test]
+fn asking_for_unknown_documents_does_not_fill_memory() {
+    let (mut net, id) = office_and_school();
+    let asker = net.add_client("asker", false);
+    let loaded_before = net.server.loaded_documents().count();
+    for n in 0..200u8 {
+        let mut unknown = [0xAB; 16];
+        unknown[0] = n;
+        net.clients[asker].sync.open_document(DocumentId(unknown));
+    }
+    net.send_local_changes(asker);
+    net.run_until_quiescent(10 * LIMIT);
+    let unavailable = net.clients[asker]
+        .events
+        .iter()
+        .filter(|e| matches!(e, ClientEvent::Unavailable(_)))
+        .count();
+    assert_eq!(unavailable, 200);
+    assert_eq!(net.server.loaded_documents().count(), loaded_before);
+    // The known document is still served.
+    net.clients[asker].sync.open_document(id);
+    net.send_local_changes(asker);
+    net.run_until_quiescent(LIMIT);
+    assert!(!heads(net.doc(asker, &id)).is_empty());
+}
+
+#[test]
 fn a_refused_change_is_quarantined_not_relayed_and_does_not_livelock() {
     let (mut net, id) = office_and_school();
     net.edit(1, &id, "title", "篡改");

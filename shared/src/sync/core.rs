@@ -483,7 +483,13 @@ impl<G: Gate> SyncServer<G> {
         };
         if !allowed {
             document.peers.remove(&conn);
+            // An empty document nobody opened is not kept: asking for random ids must not
+            // fill the server's memory with empty documents.
+            let forget = empty && document.peers.is_empty();
             out.push(unavailable(server, connection, conn, doc_id));
+            if forget {
+                docs.remove(&doc_id);
+            }
             return;
         }
 
