@@ -15,6 +15,7 @@
 //! - [`error`]: the one place where errors become HTTP responses.
 //! - [`metrics`]: `GET /metrics` (Prometheus).
 //! - [`maintenance`]: background eviction of idle documents and compaction of stored ones.
+//! - `fuzzing` (feature `fuzzing`): the fuzz targets, shared by `fuzz/` and the regression tests.
 //! - [`data_dir`]: the data directory's lock, backup and restore.
 
 pub mod accounts;
@@ -25,6 +26,8 @@ pub mod data_dir;
 pub mod demo;
 pub mod error;
 pub mod evidence;
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
 pub mod http;
 pub mod maintenance;
 pub mod metrics;

@@ -89,6 +89,26 @@ pub struct Report {
 }
 
 impl Report {
+    /// Adds another run's counts (for totals over seeds).
+    pub fn add(&mut self, r: &Report) {
+        self.frames += r.frames;
+        self.lost += r.lost;
+        self.duplicated += r.duplicated;
+        self.delayed += r.delayed;
+        self.partitions += r.partitions;
+        self.long_offline += r.long_offline;
+        self.client_restarts += r.client_restarts;
+        self.server_restarts += r.server_restarts;
+        self.evictions += r.evictions;
+        self.edits_made += r.edits_made;
+        self.edits_checked += r.edits_checked;
+        self.edits_lost += r.edits_lost;
+        self.forbidden_attempted += r.forbidden_attempted;
+        self.forbidden_accepted += r.forbidden_accepted;
+        self.acknowledged_checked += r.acknowledged_checked;
+        self.acknowledged_lost += r.acknowledged_lost;
+    }
+
     pub fn faults(&self) -> u64 {
         self.lost
             + self.duplicated

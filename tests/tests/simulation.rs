@@ -14,7 +14,7 @@ fn nothing_is_lost_and_nothing_forbidden_gets_in_across_seeds() {
         let report = sim::run(seed, &config).unwrap_or_else(|failure| panic!("{failure}"));
         assert_eq!(report.edits_lost, 0);
         assert_eq!(report.forbidden_accepted, 0);
-        add(&mut total, &report);
+        total.add(&report);
     }
     eprintln!("{} seeds: {total:?}", SEEDS.end - SEEDS.start);
     // The runs did what they claim: faults happened, edits were made and checked, the
@@ -31,23 +31,4 @@ fn a_seed_replays_exactly() {
     let first = sim::run(7, &config).unwrap_or_else(|failure| panic!("{failure}"));
     let second = sim::run(7, &config).unwrap_or_else(|failure| panic!("{failure}"));
     assert_eq!(first, second);
-}
-
-fn add(total: &mut Report, r: &Report) {
-    total.frames += r.frames;
-    total.lost += r.lost;
-    total.duplicated += r.duplicated;
-    total.delayed += r.delayed;
-    total.partitions += r.partitions;
-    total.long_offline += r.long_offline;
-    total.client_restarts += r.client_restarts;
-    total.server_restarts += r.server_restarts;
-    total.evictions += r.evictions;
-    total.edits_made += r.edits_made;
-    total.edits_checked += r.edits_checked;
-    total.edits_lost += r.edits_lost;
-    total.forbidden_attempted += r.forbidden_attempted;
-    total.forbidden_accepted += r.forbidden_accepted;
-    total.acknowledged_checked += r.acknowledged_checked;
-    total.acknowledged_lost += r.acknowledged_lost;
 }

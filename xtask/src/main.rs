@@ -5,7 +5,11 @@
 //! - `cargo xtask test`: fmt, clippy (native and wasm32), the web build, every test
 //!   including the browser tests. Installs what is missing and says so.
 //! - `cargo xtask build`: only the web client bundle, into `target/web`.
+//! - `cargo xtask soak`: the sync simulation over many seeds (release build).
+//! - `cargo xtask fuzz`: every cargo-fuzz target for a bounded time (nightly, installed if
+//!   missing).
 
+mod fuzz;
 mod tools;
 mod web;
 
@@ -22,6 +26,9 @@ tasks:
            (extra arguments go to `rectify serve`, e.g. `cargo xtask run -- --listen 0.0.0.0:8080`)
   test     everything CI runs: fmt, clippy, the web build, unit, integration and browser tests
   build    build the web client bundle into target/web
+  soak     the sync simulation over many seeds: --seeds N (200), --first S, --seed S (replay one)
+  fuzz     run each fuzz target: --seconds N (60 each), --target NAME (all); needs nightly and
+           cargo-fuzz, installed when missing
 ";
 
 /// The demo accounts' password for `cargo xtask run` (a local, loopback-only server).
@@ -33,6 +40,8 @@ fn main() -> ExitCode {
         Some("run") => run(&args[1..]),
         Some("test") => test(),
         Some("build") => web::build(&workspace_root()).map(|_| ()),
+        Some("soak") => soak(&args[1..]),
+        Some("fuzz") => fuzz::fuzz(&args[1..]),
         Some("help" | "--help" | "-h") | None => {
             print!("{USAGE}");
             Ok(())
@@ -74,7 +83,7 @@ pub fn run_cmd(cmd: &mut Command) -> Result<()> {
     Ok(())
 }
 
-fn cargo() -> Command {
+pub fn cargo() -> Command {
     Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned()))
 }
 
@@ -124,6 +133,24 @@ fn run(extra: &[String]) -> Result<()> {
         .arg(&listen)
         .args(extra);
     run_cmd(&mut serve)
+}
+
+/// The simulation in release mode, over many seeds on every core.
+fn soak(args: &[String]) -> Result<()> {
+    step("the sync simulation: cargo run --release -p rectify-tests --bin soak");
+    run_cmd(
+        cargo()
+            .args([
+                "run",
+                "--release",
+                "-p",
+                "rectify-tests",
+                "--bin",
+                "soak",
+                "--",
+            ])
+            .args(args),
+    )
 }
 
 fn test() -> Result<()> {

@@ -1,0 +1,113 @@
+//! `soak`: the deterministic simulation (`rectify_tests::sim`) over many seeds, on every core.
+//! `cargo xtask soak --seeds N` runs it in release mode; `--seed S` replays one seed and
+//! prints its report. Exits non-zero on the first broken invariant, naming the seed.
+
+use clap::Parser;
+use rectify_tests::sim::{self, Config, Report};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+#[derive(Debug, Parser)]
+#[command(name = "soak", about = "The sync simulation over many seeds")]
+struct Cli {
+    /// How many seeds to run.
+    #[arg(long, default_value_t = 200)]
+    seeds: u64,
+    /// The first seed (the tests run 1..25; soaking starts elsewhere by default).
+    #[arg(long, default_value_t = 1000)]
+    first: u64,
+    /// Replay only this seed and print its report.
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Steps per run.
+    #[arg(long, default_value_t = Config::default().steps)]
+    steps: u64,
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let config = Config {
+        steps: cli.steps,
+        ..Config::default()
+    };
+    if let Some(seed) = cli.seed {
+        return match sim::run(seed, &config) {
+            Ok(report) => {
+                println!("seed {seed} passed: {report:#?}");
+                std::process::ExitCode::SUCCESS
+            }
+            Err(failure) => {
+                println!("{failure}\n{:#?}", failure.report);
+                std::process::ExitCode::FAILURE
+            }
+        };
+    }
+    let started = Instant::now();
+    let next = Arc::new(AtomicU64::new(cli.first));
+    let end = cli.first + cli.seeds;
+    let total = Arc::new(Mutex::new(Report::default()));
+    let failures = Arc::new(Mutex::new(Vec::new()));
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let workers: Vec<_> = (0..threads)
+        .map(|_| {
+            let (next, total, failures, config) = (
+                Arc::clone(&next),
+                Arc::clone(&total),
+                Arc::clone(&failures),
+                config.clone(),
+            );
+            std::thread::spawn(move || {
+                loop {
+                    let seed = next.fetch_add(1, Ordering::Relaxed);
+                    if seed >= end || !failures.lock().expect("lock").is_empty() {
+                        return;
+                    }
+                    match sim::run(seed, &config) {
+                        Ok(report) => total.lock().expect("lock").add(&report),
+                        Err(failure) => failures.lock().expect("lock").push(failure),
+                    }
+                }
+            })
+        })
+        .collect();
+    for worker in workers {
+        worker.join().expect("a soak worker panicked");
+    }
+    let total = total.lock().expect("lock").clone();
+    let failures = failures.lock().expect("lock");
+    println!(
+        "{} seeds from {} in {:.1} s on {threads} threads",
+        cli.seeds,
+        cli.first,
+        started.elapsed().as_secs_f64()
+    );
+    println!(
+        "faults injected: {} (lost {}, duplicated {}, delayed {}, partitions {} of which long {}, client restarts {}, server restarts {}, evictions {})",
+        total.faults(),
+        total.lost,
+        total.duplicated,
+        total.delayed,
+        total.partitions,
+        total.long_offline,
+        total.client_restarts,
+        total.server_restarts,
+        total.evictions
+    );
+    println!(
+        "frames {}; edits made {}, checked {}, lost {}; acknowledged changes checked {}, lost {}; forbidden changes tried {}, accepted {}",
+        total.frames,
+        total.edits_made,
+        total.edits_checked,
+        total.edits_lost,
+        total.acknowledged_checked,
+        total.acknowledged_lost,
+        total.forbidden_attempted,
+        total.forbidden_accepted
+    );
+    if let Some(failure) = failures.first() {
+        println!("FAILED: {failure}");
+        return std::process::ExitCode::FAILURE;
+    }
+    std::process::ExitCode::SUCCESS
+}
