@@ -19,3 +19,21 @@ pub fn register_service_worker() {
         let _promise = navigator.service_worker().register("/sw.js");
     }
 }
+
+/// Sleeps for `ms` milliseconds (for ever with `None`) unless `woken` fires first, or its
+/// sender is dropped: how the replica's and the uploads' loops wait for a retry or for news.
+pub async fn sleep_unless_woken(woken: futures::channel::oneshot::Receiver<()>, ms: Option<u32>) {
+    use futures::FutureExt;
+    match ms {
+        Some(ms) => {
+            let timer = gloo::timers::future::TimeoutFuture::new(ms);
+            futures::select! {
+                _ = timer.fuse() => {},
+                _ = woken.fuse() => {},
+            }
+        }
+        None => {
+            let _ = woken.await;
+        }
+    }
+}

@@ -833,18 +833,7 @@ impl Replica {
     async fn wait(&self, ms: Option<u32>) {
         let (wake, woken) = oneshot::channel::<()>();
         self.0.borrow_mut().wake = Some(wake);
-        match ms {
-            Some(ms) => {
-                let timer = gloo::timers::future::TimeoutFuture::new(ms);
-                futures::select! {
-                    _ = timer.fuse() => {},
-                    _ = woken.fuse() => {},
-                }
-            }
-            None => {
-                let _ = woken.await;
-            }
-        }
+        super::sleep_unless_woken(woken, ms).await;
     }
 
     fn wake_up(&self) {

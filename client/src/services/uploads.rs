@@ -14,7 +14,6 @@
 use super::api::{self, ApiFailure};
 use super::local::{LocalStore, StoreError};
 use super::replica::backoff_ms;
-use futures::FutureExt;
 use futures::channel::oneshot;
 use rectify_shared::evidence::{FileSettings, UploadRequest, UploadStatus};
 use serde::{Deserialize, Serialize};
@@ -483,17 +482,6 @@ impl Uploads {
     async fn wait(&self, ms: Option<u32>) {
         let (wake, woken) = oneshot::channel::<()>();
         self.0.borrow_mut().wake = Some(wake);
-        match ms {
-            Some(ms) => {
-                let timer = gloo::timers::future::TimeoutFuture::new(ms);
-                futures::select! {
-                    _ = timer.fuse() => {},
-                    _ = woken.fuse() => {},
-                }
-            }
-            None => {
-                let _ = woken.await;
-            }
-        }
+        super::sleep_unless_woken(woken, ms).await;
     }
 }
