@@ -55,3 +55,171 @@ pub struct ItemSummary {
     /// The deadline has passed and the item is still open.
     pub overdue: bool,
 }
+
+/// `GET /api/units`: every school, kindergarten and department, for names and pickers.
+/// `POST /api/units` (office) creates or renames one with the same body.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UnitInfo {
+    pub id: UnitId,
+    pub name: String,
+    /// `school`, `kindergarten`, `department` or `other`.
+    pub kind: String,
+}
+
+/// One entry of `GET /api/accounts` (office; viewers read it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccountInfo {
+    pub username: Username,
+    pub display_name: String,
+    pub role: Role,
+    pub unit: Option<UnitId>,
+    pub disabled: bool,
+    pub created_at_ms: i64,
+    /// Sessions (devices) that are logged in now.
+    pub active_sessions: u32,
+}
+
+/// `POST /api/accounts` (office): a new account. Without a password one is generated and
+/// returned once in [`AccountCreated`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewAccount {
+    pub username: String,
+    pub display_name: String,
+    pub role: Role,
+    pub unit: Option<UnitId>,
+    #[serde(default)]
+    pub password: Option<String>,
+}
+
+/// The answer to `POST /api/accounts` and to a password reset.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccountCreated {
+    pub account: AccountInfo,
+    /// The generated password, shown once; `None` when the caller chose it.
+    pub password: Option<String>,
+}
+
+/// `PATCH /api/accounts/{username}` (office): what to change; absent fields stay.
+/// Disabling an account also logs out all its devices.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct AccountChange {
+    #[serde(default)]
+    pub display_name: Option<String>,
+    #[serde(default)]
+    pub disabled: Option<bool>,
+}
+
+/// `POST /api/accounts/{username}/password` (office): a new password (generated when
+/// `None`); every session of the account ends.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct PasswordReset {
+    #[serde(default)]
+    pub password: Option<String>,
+}
+
+/// The answer to `POST /api/accounts/{username}/sessions/revoke` (a lost phone).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionsRevoked {
+    pub revoked: u64,
+}
+
+/// One entry of `GET /api/campaigns` (office, viewer). Its reports are at
+/// `/api/campaigns/{id}/ledger.xlsx`, `ledger.csv`, `report.docx`, `report.html`, `report.txt`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CampaignInfo {
+    pub id: String,
+    pub name: String,
+    pub items: usize,
+    pub created_at_ms: i64,
+}
+
+/// The answer to `POST /api/import` (office; the body is the `.txt` or `.docx` file).
+/// With `?dry_run=true` nothing is stored: the office sees the warnings first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ImportPreview {
+    pub campaign_name: String,
+    pub areas: usize,
+    pub problems: usize,
+    pub items: usize,
+    pub done: usize,
+    pub done_long_term: usize,
+    pub in_progress: usize,
+    pub warnings: Vec<ImportWarning>,
+    /// False for a dry run.
+    pub stored: bool,
+    /// Filled in when stored.
+    pub campaign: Option<String>,
+    pub items_created: usize,
+    pub items_updated: usize,
+    pub items_unchanged: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImportWarning {
+    pub line: usize,
+    pub message: String,
+}
+
+/// `POST /api/campaigns/{id}/items` (office): an item added by hand. The answer is its
+/// [`ItemSummary`]; the office's replica picks the document up from the item list.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewItem {
+    pub area_no: u32,
+    pub area_title: String,
+    pub problem_no: u32,
+    pub problem_title: String,
+    pub sub_no: Option<u32>,
+    /// The problem statement.
+    pub title: String,
+    pub measures: Vec<String>,
+    pub responsible_leader: String,
+    pub responsible_department: Option<UnitId>,
+    pub units: Vec<UnitId>,
+    /// `YYYY-MM-DD`
+    pub deadline: Option<String>,
+    /// `immediate`, `by_deadline` or `long_term`.
+    pub timing: Option<String>,
+}
+
+/// `GET /api/items/{id}/history`: the item's timeline, oldest first, for whoever may read
+/// the item.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ItemHistory {
+    pub entries: Vec<HistoryEntry>,
+}
+
+/// Consecutive changes by one person to one part of an item, shown as one line.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HistoryEntry {
+    /// The account that made the changes (from their commit messages); `None` when unknown.
+    pub user: Option<String>,
+    /// That account's display name, when the server knows it.
+    pub display_name: Option<String>,
+    /// The edit (`unit_narrative`, `unit_status`, `plan`, `import` …), as `ItemEdit::op`.
+    pub op: String,
+    /// How many Automerge changes this entry groups (one per keystroke when typing).
+    pub changes: usize,
+    /// Device time of the first and the last change, Unix ms (the device's clock: it may be
+    /// wrong, and the device may have been offline).
+    pub device_first_ms: i64,
+    pub device_last_ms: i64,
+    /// When the server first stored the last of these changes, Unix ms; `None` for changes
+    /// older than the record of arrival times.
+    pub received_ms: Option<i64>,
+    /// What changed, field by field.
+    pub details: Vec<HistoryDetail>,
+}
+
+/// One field's change. Text is given whole before and after; `shared::text::changed_span`
+/// finds the difference to highlight.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HistoryDetail {
+    /// `narrative`, `status`, `measure`, `evidence`, `feedback`, `review`, `title`,
+    /// `measures`, `plan.leader`, `plan.department`, `plan.units`, `plan.deadline`,
+    /// `plan.timing`, `item_status`, `office_narrative`.
+    pub field: String,
+    /// The unit whose progress it is, if any.
+    pub unit: Option<UnitId>,
+    pub before: String,
+    pub after: String,
+}

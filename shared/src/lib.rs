@@ -5,6 +5,7 @@
 //! permission policy, importer and report builder and cannot disagree about them.
 //!
 //! - [`api`]: JSON bodies of the HTTP API (login, item lists, errors).
+//! - [`dashboard`]: the office's numbers: totals, matrix, per unit, overdue, the chase list.
 //! - [`ids`]: newtypes for every identifier.
 //! - [`date`]: calendar dates (deadlines, inspection periods).
 //! - [`status`]: the public status wording and the workflow.
@@ -16,11 +17,14 @@
 //! - [`sync`]: the automerge-repo wire messages and the sans-IO sync core.
 //! - [`evidence`]: evidence files: identity (SHA-256), accepted kinds, safe names, the upload
 //!   protocol's bodies.
+//! - [`history`]: an item's timeline (who changed what, when), read from its changes.
 //! - [`import`]: parses a published rectification report (text) into a [`report::Report`].
 
 pub mod api;
+pub mod dashboard;
 pub mod date;
 pub mod evidence;
+pub mod history;
 pub mod ids;
 pub mod import;
 pub mod ledger;

@@ -1,0 +1,722 @@
+//! The office's picture of a campaign: totals, the area × status matrix, progress per unit
+//! and per department, what is overdue, at risk or waiting for review, and recent activity.
+//!
+//! Pure functions of [`ItemFacts`], a small summary of each item that the client keeps next
+//! to the document (recomputed only when that document changes), so that a dashboard over
+//! thousands of items is a few passes over plain structs, not thousands of hydrations.
+
+use crate::date::Date;
+use crate::model::ItemDoc;
+use crate::status::PublicStatus;
+use crate::workflow::UnitStatus;
+use std::collections::BTreeMap;
+
+/// An open item whose deadline is this close, with a unit not yet asking for sign-off, is
+/// at risk (临期).
+pub const AT_RISK_DAYS: i64 = 7;
+
+/// How many recent changes the dashboard lists.
+pub const RECENT: usize = 12;
+
+/// What the dashboard needs of one item.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ItemFacts {
+    /// The document id, to link to the item.
+    pub id: String,
+    pub key: String,
+    pub area_no: u32,
+    pub area_title: String,
+    /// `7(2)`
+    pub number: String,
+    pub title: String,
+    pub status: PublicStatus,
+    pub department: Option<String>,
+    pub deadline: Option<Date>,
+    /// Every assigned unit with its progress, in the item's order.
+    pub units: Vec<UnitFacts>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct UnitFacts {
+    pub unit: String,
+    pub status: UnitStatus,
+    pub updated_by: String,
+    /// Device time of the unit's last change (0 when it never changed anything).
+    pub updated_at_ms: i64,
+}
+
+impl ItemFacts {
+    pub fn of(id: &str, item: &ItemDoc) -> ItemFacts {
+        ItemFacts {
+            id: id.to_owned(),
+            key: item.key.clone(),
+            area_no: item.area_no,
+            area_title: item.area_title.clone(),
+            number: item.number(),
+            title: item.title.as_str().to_owned(),
+            status: item.status,
+            department: item.responsible_department.clone(),
+            deadline: item.deadline.as_deref().and_then(|d| d.parse().ok()),
+            units: item
+                .units
+                .iter()
+                .map(|unit| match item.progress.get(unit) {
+                    Some(p) => UnitFacts {
+                        unit: unit.clone(),
+                        status: p.status,
+                        updated_by: p.updated_by.clone(),
+                        updated_at_ms: p.updated_at_ms,
+                    },
+                    None => UnitFacts {
+                        unit: unit.clone(),
+                        status: UnitStatus::NotStarted,
+                        updated_by: String::new(),
+                        updated_at_ms: 0,
+                    },
+                })
+                .collect(),
+        }
+    }
+
+    pub fn is_open(&self) -> bool {
+        !self.status.is_done()
+    }
+
+    pub fn is_overdue(&self, today: Date) -> bool {
+        self.is_open() && self.deadline.is_some_and(|d| d < today)
+    }
+
+    /// Open, due within [`AT_RISK_DAYS`], and some unit has not yet asked for sign-off.
+    pub fn is_at_risk(&self, today: Date) -> bool {
+        self.is_open()
+            && self
+                .deadline
+                .is_some_and(|d| d >= today && d <= today.add_days(AT_RISK_DAYS))
+            && self.units.iter().any(|u| {
+                matches!(
+                    u.status,
+                    UnitStatus::NotStarted | UnitStatus::InProgress | UnitStatus::Returned
+                )
+            })
+    }
+
+    /// Units asking for sign-off (申请销号), waiting for the office.
+    pub fn awaiting_review(&self) -> impl Iterator<Item = &UnitFacts> {
+        self.units
+            .iter()
+            .filter(|u| u.status == UnitStatus::Submitted)
+    }
+}
+
+/// Which items the dashboard counts. Empty fields match everything.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Filter {
+    pub unit: Option<String>,
+    pub department: Option<String>,
+    pub area: Option<u32>,
+    pub status: Option<StatusFilter>,
+    /// Deadline on or before this date.
+    pub due_by: Option<Date>,
+    /// Words in the title or the number (`7(2)`, `2.7.2`).
+    pub search: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StatusFilter {
+    Public(PublicStatus),
+    Overdue,
+    AtRisk,
+    AwaitingReview,
+}
+
+impl StatusFilter {
+    pub const ALL: [StatusFilter; 6] = [
+        StatusFilter::Public(PublicStatus::InProgress),
+        StatusFilter::Public(PublicStatus::Done),
+        StatusFilter::Public(PublicStatus::DoneLongTerm),
+        StatusFilter::Overdue,
+        StatusFilter::AtRisk,
+        StatusFilter::AwaitingReview,
+    ];
+
+    pub fn key(self) -> &'static str {
+        match self {
+            StatusFilter::Public(status) => status.key(),
+            StatusFilter::Overdue => "overdue",
+            StatusFilter::AtRisk => "at_risk",
+            StatusFilter::AwaitingReview => "awaiting_review",
+        }
+    }
+
+    pub fn from_key(key: &str) -> Option<StatusFilter> {
+        StatusFilter::ALL.into_iter().find(|s| s.key() == key)
+    }
+}
+
+impl Filter {
+    pub fn matches(&self, item: &ItemFacts, today: Date) -> bool {
+        let unit_ok = self
+            .unit
+            .as_deref()
+            .is_none_or(|want| item.units.iter().any(|u| u.unit == want));
+        let department_ok = self
+            .department
+            .as_deref()
+            .is_none_or(|want| item.department.as_deref() == Some(want));
+        let area_ok = self.area.is_none_or(|want| item.area_no == want);
+        let status_ok = match self.status {
+            None => true,
+            Some(StatusFilter::Public(status)) => item.status == status,
+            Some(StatusFilter::Overdue) => item.is_overdue(today),
+            Some(StatusFilter::AtRisk) => item.is_at_risk(today),
+            Some(StatusFilter::AwaitingReview) => item.awaiting_review().next().is_some(),
+        };
+        let due_ok = self
+            .due_by
+            .is_none_or(|by| item.deadline.is_some_and(|d| d <= by));
+        let search = self.search.trim();
+        let search_ok = search.is_empty()
+            || item.title.contains(search)
+            || item.number == search
+            || item.key == search;
+        unit_ok && department_ok && area_ok && status_ok && due_ok && search_ok
+    }
+}
+
+/// Counts by public status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Counts {
+    pub done: usize,
+    pub done_long_term: usize,
+    pub in_progress: usize,
+}
+
+impl Counts {
+    fn add(&mut self, status: PublicStatus) {
+        match status {
+            PublicStatus::Done => self.done += 1,
+            PublicStatus::DoneLongTerm => self.done_long_term += 1,
+            PublicStatus::InProgress => self.in_progress += 1,
+        }
+    }
+
+    pub fn total(&self) -> usize {
+        self.done + self.done_long_term + self.in_progress
+    }
+
+    /// 完成率: done (either wording) over all, in percent; 0 with no items.
+    pub fn completion_percent(&self) -> f64 {
+        match self.total() {
+            0 => 0.0,
+            total => (self.done + self.done_long_term) as f64 * 100.0 / total as f64,
+        }
+    }
+}
+
+/// One row of the area × status matrix.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AreaRow {
+    pub area_no: u32,
+    pub title: String,
+    pub counts: Counts,
+}
+
+/// A unit's (or a department's) progress: its assignments by unit status.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct GroupRow {
+    pub id: String,
+    /// Assignments (item × unit) by [`UnitStatus`], in `UnitStatus::ALL` order.
+    pub by_status: [usize; 5],
+    /// Assignments on overdue items not yet signed off.
+    pub overdue: usize,
+}
+
+impl GroupRow {
+    pub fn assigned(&self) -> usize {
+        self.by_status.iter().sum()
+    }
+
+    pub fn count(&self, status: UnitStatus) -> usize {
+        self.by_status[status_index(status)]
+    }
+
+    /// Signed off over assigned, in percent.
+    pub fn signed_off_percent(&self) -> f64 {
+        match self.assigned() {
+            0 => 0.0,
+            n => self.count(UnitStatus::SignedOff) as f64 * 100.0 / n as f64,
+        }
+    }
+}
+
+fn status_index(status: UnitStatus) -> usize {
+    UnitStatus::ALL
+        .iter()
+        .position(|&s| s == status)
+        .unwrap_or(0)
+}
+
+/// A unit's latest change, for the activity list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Activity {
+    /// Index into the items given to [`overview`].
+    pub item: usize,
+    pub unit: String,
+    pub status: UnitStatus,
+    pub by: String,
+    pub at_ms: i64,
+}
+
+/// Everything the dashboard shows, for the items the filter lets through.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Overview {
+    /// Indexes of the matching items, in the order given.
+    pub matching: Vec<usize>,
+    pub counts: Counts,
+    pub areas: Vec<AreaRow>,
+    /// By unit id, sorted by signed-off share, lowest first (who needs chasing).
+    pub units: Vec<GroupRow>,
+    /// By department id (the item's 责任部门), same order.
+    pub departments: Vec<GroupRow>,
+    /// Item indexes, soonest deadline first.
+    pub overdue: Vec<usize>,
+    pub at_risk: Vec<usize>,
+    /// (item index, unit) pairs asking for sign-off, oldest request first.
+    pub awaiting_review: Vec<(usize, String)>,
+    /// Newest first, at most [`RECENT`].
+    pub recent: Vec<Activity>,
+}
+
+/// The dashboard's numbers for `items` as of `today`.
+pub fn overview(items: &[ItemFacts], filter: &Filter, today: Date) -> Overview {
+    let mut out = Overview::default();
+    let mut areas: BTreeMap<u32, AreaRow> = BTreeMap::new();
+    let mut units: BTreeMap<&str, GroupRow> = BTreeMap::new();
+    let mut departments: BTreeMap<&str, GroupRow> = BTreeMap::new();
+    let mut review: Vec<(i64, usize, String)> = Vec::new();
+    let mut recent: Vec<Activity> = Vec::new();
+    for (index, item) in items.iter().enumerate() {
+        if !filter.matches(item, today) {
+            continue;
+        }
+        out.matching.push(index);
+        out.counts.add(item.status);
+        areas
+            .entry(item.area_no)
+            .or_insert_with(|| AreaRow {
+                area_no: item.area_no,
+                title: item.area_title.clone(),
+                counts: Counts::default(),
+            })
+            .counts
+            .add(item.status);
+        let overdue = item.is_overdue(today);
+        if overdue {
+            out.overdue.push(index);
+        } else if item.is_at_risk(today) {
+            out.at_risk.push(index);
+        }
+        for unit in &item.units {
+            // With a unit filter, only that unit's own assignments count in its row.
+            if filter.unit.as_deref().is_some_and(|u| u != unit.unit) {
+                continue;
+            }
+            let late = overdue && unit.status != UnitStatus::SignedOff;
+            for row in [
+                Some(units.entry(&unit.unit).or_default()),
+                item.department
+                    .as_deref()
+                    .map(|d| departments.entry(d).or_default()),
+            ]
+            .into_iter()
+            .flatten()
+            {
+                row.by_status[status_index(unit.status)] += 1;
+                row.overdue += usize::from(late);
+            }
+            if unit.status == UnitStatus::Submitted {
+                review.push((unit.updated_at_ms, index, unit.unit.clone()));
+            }
+            if unit.updated_at_ms > 0 {
+                recent.push(Activity {
+                    item: index,
+                    unit: unit.unit.clone(),
+                    status: unit.status,
+                    by: unit.updated_by.clone(),
+                    at_ms: unit.updated_at_ms,
+                });
+            }
+        }
+    }
+    let by_deadline = |&i: &usize| (items[i].deadline, i);
+    out.overdue.sort_by_key(by_deadline);
+    out.at_risk.sort_by_key(by_deadline);
+    review.sort();
+    out.awaiting_review = review.into_iter().map(|(_, i, u)| (i, u)).collect();
+    recent.sort_by_key(|a| std::cmp::Reverse(a.at_ms));
+    recent.truncate(RECENT);
+    out.recent = recent;
+    out.areas = areas.into_values().collect();
+    let finish = |rows: BTreeMap<&str, GroupRow>| {
+        let mut rows: Vec<GroupRow> = rows
+            .into_iter()
+            .map(|(id, row)| GroupRow {
+                id: id.to_owned(),
+                ..row
+            })
+            .collect();
+        rows.sort_by(|a, b| {
+            a.signed_off_percent()
+                .total_cmp(&b.signed_off_percent())
+                .then(b.overdue.cmp(&a.overdue))
+                .then_with(|| a.id.cmp(&b.id))
+        });
+        rows
+    };
+    out.units = finish(units);
+    out.departments = finish(departments);
+    out
+}
+
+/// The chase list (督办): per unit, its open assignments that are overdue or at risk.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Chase {
+    pub unit: String,
+    /// (item index, the unit's status), overdue first, then by deadline.
+    pub overdue: Vec<(usize, UnitStatus)>,
+    pub at_risk: Vec<(usize, UnitStatus)>,
+}
+
+/// Who must be chased about what, units with the most overdue first.
+pub fn chase_list(items: &[ItemFacts], filter: &Filter, today: Date) -> Vec<Chase> {
+    let mut by_unit: BTreeMap<&str, Chase> = BTreeMap::new();
+    for (index, item) in items.iter().enumerate() {
+        if !filter.matches(item, today) {
+            continue;
+        }
+        let (overdue, at_risk) = (item.is_overdue(today), item.is_at_risk(today));
+        if !overdue && !at_risk {
+            continue;
+        }
+        for unit in &item.units {
+            let pending = !matches!(unit.status, UnitStatus::SignedOff | UnitStatus::Submitted);
+            if !pending || filter.unit.as_deref().is_some_and(|u| u != unit.unit) {
+                continue;
+            }
+            let chase = by_unit.entry(&unit.unit).or_insert_with(|| Chase {
+                unit: unit.unit.clone(),
+                overdue: Vec::new(),
+                at_risk: Vec::new(),
+            });
+            let list = if overdue {
+                &mut chase.overdue
+            } else {
+                &mut chase.at_risk
+            };
+            list.push((index, unit.status));
+        }
+    }
+    let mut chases: Vec<Chase> = by_unit.into_values().collect();
+    for chase in &mut chases {
+        chase.overdue.sort_by_key(|&(i, _)| (items[i].deadline, i));
+        chase.at_risk.sort_by_key(|&(i, _)| (items[i].deadline, i));
+    }
+    chases.sort_by(|a, b| {
+        (b.overdue.len(), b.at_risk.len())
+            .cmp(&(a.overdue.len(), a.at_risk.len()))
+            .then_with(|| a.unit.cmp(&b.unit))
+    });
+    chases
+}
+
+/// A generated campaign of `n` items over `units` schools, for measuring the dashboard:
+/// deterministic, with every status and deadline situation represented.
+pub fn generated_facts(n: usize, units: usize, today: Date) -> Vec<ItemFacts> {
+    let statuses = UnitStatus::ALL;
+    (0..n)
+        .map(|i| {
+            let area_no = (i % 4) as u32 + 1;
+            let status = PublicStatus::ALL[i % 3];
+            let assigned = 1 + i % 3;
+            ItemFacts {
+                id: format!("generated-{i}"),
+                key: format!("{area_no}.{}", i / 4 + 1),
+                area_no,
+                area_title: format!("方面{area_no}"),
+                number: (i / 4 + 1).to_string(),
+                title: format!("第{i}项问题：校园安全管理制度落实不到位"),
+                status,
+                department: Some(format!("dept{}", i % 6)),
+                deadline: Some(today.add_days((i % 60) as i64 - 30)),
+                units: (0..assigned)
+                    .map(|k| UnitFacts {
+                        unit: format!("school{:03}", (i * 7 + k * 13) % units.max(1)),
+                        status: statuses[(i + k) % statuses.len()],
+                        updated_by: format!("user{}", (i + k) % 97),
+                        updated_at_ms: 1_700_000_000_000 + (i as i64) * 60_000,
+                    })
+                    .collect(),
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn day(s: &str) -> Date {
+        s.parse().unwrap()
+    }
+
+    fn item(
+        key: &str,
+        status: PublicStatus,
+        deadline: &str,
+        units: &[(&str, UnitStatus)],
+    ) -> ItemFacts {
+        let area_no = key.split('.').next().unwrap().parse().unwrap();
+        ItemFacts {
+            id: key.to_owned(),
+            key: key.to_owned(),
+            area_no,
+            area_title: format!("area {area_no}"),
+            number: key.split('.').nth(1).unwrap().to_owned(),
+            title: format!("problem {key}"),
+            status,
+            department: Some(if area_no == 1 { "jcg" } else { "aqg" }.to_owned()),
+            deadline: (!deadline.is_empty()).then(|| day(deadline)),
+            units: units
+                .iter()
+                .enumerate()
+                .map(|(i, (unit, status))| UnitFacts {
+                    unit: (*unit).to_owned(),
+                    status: *status,
+                    updated_by: format!("{unit}-user"),
+                    updated_at_ms: if *status == UnitStatus::NotStarted {
+                        0
+                    } else {
+                        1000 + i as i64 + key.len() as i64 * 10
+                    },
+                })
+                .collect(),
+        }
+    }
+
+    fn campaign() -> Vec<ItemFacts> {
+        use PublicStatus::{Done, DoneLongTerm, InProgress as Open};
+        use UnitStatus::{InProgress, NotStarted, Returned, SignedOff, Submitted};
+        vec![
+            // 0: overdue, one school not started
+            item(
+                "1.1",
+                Open,
+                "2026-11-01",
+                &[("pszx1", NotStarted), ("pszx2", SignedOff)],
+            ),
+            // 1: due in 3 days, a school working: at risk
+            item("1.2", Open, "2026-12-04", &[("pszx1", InProgress)]),
+            // 2: due in 3 days but the school asked for sign-off: not at risk, awaiting review
+            item("2.1", Open, "2026-12-04", &[("pszx2", Submitted)]),
+            // 3: done, deadline passed: not overdue
+            item("2.2", Done, "2026-10-01", &[("pszx1", SignedOff)]),
+            // 4: long term, no deadline
+            item("2.3", DoneLongTerm, "", &[("pszx3", SignedOff)]),
+            // 5: due in 30 days: fine
+            item("2.4", Open, "2026-12-31", &[("pszx3", Returned)]),
+        ]
+    }
+
+    #[test]
+    fn the_overview_counts_what_the_office_asks_about() {
+        let items = campaign();
+        let today = day("2026-12-01");
+        let all = overview(&items, &Filter::default(), today);
+        assert_eq!(all.matching.len(), 6);
+        assert_eq!(
+            all.counts,
+            Counts {
+                done: 1,
+                done_long_term: 1,
+                in_progress: 4
+            }
+        );
+        assert!((all.counts.completion_percent() - 100.0 / 3.0).abs() < 1e-9);
+        assert_eq!(all.overdue, vec![0]);
+        assert_eq!(all.at_risk, vec![1]);
+        assert_eq!(all.awaiting_review, vec![(2, "pszx2".to_owned())]);
+        let area_totals: Vec<(u32, usize)> = all
+            .areas
+            .iter()
+            .map(|a| (a.area_no, a.counts.total()))
+            .collect();
+        assert_eq!(area_totals, vec![(1, 2), (2, 4)]);
+        // Units: lowest signed-off share first.
+        let units: Vec<(&str, usize, usize, usize)> = all
+            .units
+            .iter()
+            .map(|u| {
+                (
+                    u.id.as_str(),
+                    u.assigned(),
+                    u.count(UnitStatus::SignedOff),
+                    u.overdue,
+                )
+            })
+            .collect();
+        assert_eq!(
+            units,
+            vec![("pszx1", 3, 1, 1), ("pszx2", 2, 1, 0), ("pszx3", 2, 1, 0)]
+        );
+        let departments: Vec<(&str, usize)> = all
+            .departments
+            .iter()
+            .map(|d| (d.id.as_str(), d.assigned()))
+            .collect();
+        assert_eq!(departments, vec![("jcg", 3), ("aqg", 4)]);
+        // Recent: newest first, never-touched assignments left out.
+        assert_eq!(all.recent.len(), 6);
+        assert!(all.recent.windows(2).all(|w| w[0].at_ms >= w[1].at_ms));
+    }
+
+    #[test]
+    fn filters_narrow_everything() {
+        let items = campaign();
+        let today = day("2026-12-01");
+        let cases: Vec<(Filter, Vec<usize>)> = vec![
+            (Filter::default(), vec![0, 1, 2, 3, 4, 5]),
+            (
+                Filter {
+                    unit: Some("pszx1".into()),
+                    ..Filter::default()
+                },
+                vec![0, 1, 3],
+            ),
+            (
+                Filter {
+                    department: Some("jcg".into()),
+                    ..Filter::default()
+                },
+                vec![0, 1],
+            ),
+            (
+                Filter {
+                    area: Some(2),
+                    ..Filter::default()
+                },
+                vec![2, 3, 4, 5],
+            ),
+            (
+                Filter {
+                    status: Some(StatusFilter::Overdue),
+                    ..Filter::default()
+                },
+                vec![0],
+            ),
+            (
+                Filter {
+                    status: Some(StatusFilter::AtRisk),
+                    ..Filter::default()
+                },
+                vec![1],
+            ),
+            (
+                Filter {
+                    status: Some(StatusFilter::AwaitingReview),
+                    ..Filter::default()
+                },
+                vec![2],
+            ),
+            (
+                Filter {
+                    status: Some(StatusFilter::Public(PublicStatus::Done)),
+                    ..Filter::default()
+                },
+                vec![3],
+            ),
+            (
+                Filter {
+                    due_by: Some(day("2026-12-04")),
+                    ..Filter::default()
+                },
+                vec![0, 1, 2, 3],
+            ),
+            (
+                Filter {
+                    search: "problem 2.3".into(),
+                    ..Filter::default()
+                },
+                vec![4],
+            ),
+            (
+                Filter {
+                    search: "2.4".into(),
+                    ..Filter::default()
+                },
+                vec![5],
+            ),
+            (
+                Filter {
+                    search: "nothing".into(),
+                    ..Filter::default()
+                },
+                vec![],
+            ),
+        ];
+        for (filter, expected) in cases {
+            assert_eq!(
+                overview(&items, &filter, today).matching,
+                expected,
+                "{filter:?}"
+            );
+        }
+        // A unit filter counts only that unit's own assignments.
+        let one = overview(
+            &items,
+            &Filter {
+                unit: Some("pszx1".into()),
+                ..Filter::default()
+            },
+            today,
+        );
+        assert_eq!(one.units.len(), 1);
+        assert_eq!(one.units[0].assigned(), 3);
+    }
+
+    #[test]
+    fn the_chase_list_names_each_unit_with_what_is_late() {
+        let items = campaign();
+        let chases = chase_list(&items, &Filter::default(), day("2026-12-01"));
+        let summary: Vec<(&str, Vec<usize>, Vec<usize>)> = chases
+            .iter()
+            .map(|c| {
+                (
+                    c.unit.as_str(),
+                    c.overdue.iter().map(|(i, _)| *i).collect(),
+                    c.at_risk.iter().map(|(i, _)| *i).collect(),
+                )
+            })
+            .collect();
+        // pszx2 signed off item 0 and asked for sign-off on item 2: nothing to chase.
+        assert_eq!(summary, vec![("pszx1", vec![0], vec![1])]);
+    }
+
+    #[test]
+    fn status_filter_keys_round_trip() {
+        for filter in StatusFilter::ALL {
+            assert_eq!(StatusFilter::from_key(filter.key()), Some(filter));
+        }
+    }
+
+    #[test]
+    fn a_generated_campaign_has_every_situation() {
+        let today = day("2026-12-01");
+        let items = generated_facts(5000, 120, today);
+        let all = overview(&items, &Filter::default(), today);
+        assert_eq!(all.matching.len(), 5000);
+        assert!(!all.overdue.is_empty() && !all.at_risk.is_empty());
+        assert!(!all.awaiting_review.is_empty());
+        assert_eq!(all.units.len(), 120);
+        assert_eq!(all.recent.len(), RECENT);
+    }
+}
