@@ -1,10 +1,14 @@
 //! The root component: session, language, page, and the user's replica.
 
-use crate::components::{header::Header, refused::RefusedPanel, sync_status::SyncStatus};
-use crate::i18n::{Msg, tr};
-use crate::pages::{home::Home, item::ItemPage, login::Login};
+use crate::components::{header::Header, nav::Nav, refused::RefusedPanel, sync_status::SyncStatus};
+use crate::i18n::{Msg, Om, to, tr};
+use crate::pages::{
+    accounts::Accounts, dashboard::Dashboard, history::History, home::Home, item::ItemPage,
+    login::Login, new_item::NewItemPage, reports::Reports, supervise::Supervise,
+};
 use crate::services::{local, replica::Replica};
-use crate::state::{Action, AppState, Route, Session};
+use crate::state::{Action, AppState, Route, Session, may_see};
+use rectify_shared::policy::Role;
 use std::rc::Rc;
 use yew::prelude::*;
 
@@ -97,9 +101,19 @@ pub fn app() -> Html {
             },
             None => html! { <p class="boot" role="status">{ tr(lang, Msg::Loading) }</p> },
         },
-        (Some(_), Some(_)) => match &state.route {
+        (Some(session), Some(_)) if !may_see(session.role, &state.route) => html! {
+            <p class="error" role="alert" data-testid="forbidden">{ to(lang, Om::Forbidden) }</p>
+        },
+        (Some(session), Some(_)) => match &state.route {
+            Route::Home if session.role == Role::Unit => html! { <Home /> },
+            Route::Home | Route::Dashboard => html! { <Dashboard /> },
             Route::Items => html! { <Home /> },
             Route::Item(id) => html! { <ItemPage id={id.clone()} /> },
+            Route::History(id) => html! { <History id={id.clone()} /> },
+            Route::Supervise(unit) => html! { <Supervise unit={unit.clone()} /> },
+            Route::Reports => html! { <Reports /> },
+            Route::Accounts => html! { <Accounts /> },
+            Route::NewItem => html! { <NewItemPage /> },
         },
     };
     let context = (*replica).clone().map(|replica| ReplicaContext {
@@ -114,6 +128,7 @@ pub fn app() -> Html {
                     <Header />
                     if state.session.is_some() {
                         <SyncStatus />
+                        <Nav />
                     }
                 </div>
                 <main class="page">

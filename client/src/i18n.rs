@@ -350,3 +350,165 @@ pub fn unit_status_name(lang: Lang, status: rectify_shared::workflow::UnitStatus
         (Lang::En, UnitStatus::SignedOff) => "Signed off",
     }
 }
+
+/// Declares a message enum and its lookup from one table of (key, Chinese, English), so a
+/// string and its translation are always written side by side.
+macro_rules! messages {
+    ($name:ident, $lookup:ident { $($key:ident => $zh:literal, $en:literal;)* }) => {
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub enum $name { $($key,)* }
+
+        pub fn $lookup(lang: Lang, msg: $name) -> &'static str {
+            match (lang, msg) {
+                $((Lang::Zh, $name::$key) => $zh, (Lang::En, $name::$key) => $en,)*
+            }
+        }
+    };
+}
+
+messages!(Om, to {
+    NavLabel => "页面", "Pages";
+    NavDashboard => "总览", "Dashboard";
+    NavItems => "问题清单", "Items";
+    NavSupervise => "督办", "Supervise";
+    NavReports => "报告", "Reports";
+    NavAccounts => "单位与账号", "Accounts";
+    Forbidden => "您的账号无权查看此页面。", "Your account may not open this page.";
+    All => "全部", "All";
+    Filters => "筛选", "Filters";
+    Search => "搜索", "Search";
+    SearchHint => "问题内容或编号", "Words or number";
+    Unit => "单位", "Unit";
+    Units => "责任单位", "Units";
+    Department => "责任部门", "Department";
+    Area => "方面", "Area";
+    Status => "状态", "Status";
+    DueBy => "时限截至", "Due by";
+    Overdue => "已逾期", "Overdue";
+    AtRisk => "临期", "Due soon";
+    AwaitingReview => "待审核销号", "Awaiting sign-off";
+    Total => "合计", "Total";
+    Totals => "整体情况", "Totals";
+    CompletionRate => "完成率", "Completion";
+    ByArea => "各方面整改情况", "By area";
+    ByUnit => "各单位进度", "Progress by unit";
+    ByDepartment => "各责任部门进度", "Progress by department";
+    Assigned => "承担", "Assigned";
+    SignedOffShare => "销号率", "Signed off";
+    ShowAll => "显示全部", "Show all";
+    ShowFewer => "收起", "Show fewer";
+    NothingWaiting => "暂无待审核事项。", "Nothing is waiting.";
+    None => "暂无。", "None.";
+    OverdueItems => "逾期事项", "Overdue items";
+    AtRiskItems => "临期事项（7天内到期）", "Due within 7 days";
+    RecentActivity => "最新动态", "Recent activity";
+    MatchingItems => "事项", "Items";
+    SuperviseHint => "各单位尚未完成、已逾期或 7 天内到期的事项（已申请销号的不列入）。",
+        "Each unit's unfinished items that are overdue or due within 7 days (those asking for sign-off are left out).";
+    NothingToChase => "没有需要督办的事项。", "Nothing to chase.";
+    ChaseNotice => "督办通知", "Chase notice";
+    Print => "打印", "Print";
+    NoticeTitle => "巡察整改督办通知", "Notice: rectification items to finish";
+    NoticeTo => "：", ":";
+    NoticeBody => "经核查，你单位承担的下列巡察整改事项已逾期或即将到期，尚未申请销号。请对照整改措施抓紧落实，并在系统中如实填写整改情况、上传佐证材料，按时申请销号。",
+        "The following rectification items assigned to your unit are overdue or due soon and not yet submitted for sign-off. Please complete the measures, record the progress and evidence in the system, and ask for sign-off on time.";
+    NoticeClosing => "整改一个销号一个，没整改到位绝不销号。", "Each item is closed only when it is really done.";
+    NoticeSigner => "巡察整改落实工作领导小组办公室", "Rectification office";
+    Number => "编号", "No.";
+    ProblemCol => "存在问题", "Problem";
+    DeadlineCol => "整改时限", "Deadline";
+    ReasonNeeded => "退回需要填写理由。", "Sending back needs a reason.";
+    ReasonHint => "退回理由（退回时必填）", "Reason (needed to send back)";
+    LastChange => "最近更新", "Last change";
+    MeasuresDone => "已落实措施", "Measures done";
+    NoNarrative => "尚未填写整改情况。", "No progress written yet.";
+    SignOff => "销号", "Sign off";
+    SendBack => "退回", "Send back";
+    MarkAs => "标记为", "Mark as ";
+    PublicStatus => "整改进度（报告）", "Status in the report";
+    Plan => "责任分工", "Plan";
+    Leader => "责任领导", "Leader";
+    Timing => "整改方式", "Timing";
+    EditPlan => "调整分工", "Edit plan";
+    UnitsNeeded => "至少选择一个责任单位。", "Choose at least one unit.";
+    Save => "保存", "Save";
+    Saved => "已保存", "saved";
+    History => "修改记录", "History";
+    HistoryHint => "设备时间是填写时设备上的时间（可能离线、时钟可能不准）；接收时间是服务器收到的时间。",
+        "Device time is the clock of the device that made the change (it may have been offline, its clock may be wrong); received is when the server got it.";
+    LoadingHistory => "正在加载…", "Loading…";
+    BackToItem => "返回事项", "Back to the item";
+    Unknown => "未知", "Unknown";
+    Changes => "次修改", "changes";
+    DeviceTime => "设备时间", "Device time";
+    ReceivedTime => "接收时间", "Received";
+    MadeOffline => "离线填写", "made offline";
+    LedgerXlsx => "台账 Excel", "Ledger (Excel)";
+    LedgerCsv => "台账 CSV", "Ledger (CSV)";
+    ReportDocx => "报告 Word", "Report (Word)";
+    ReportHtml => "报告网页", "Report (web page)";
+    ReportTxt => "报告文本", "Report (text)";
+    ReportsHint => "台账和整改报告由服务器根据最新数据生成。", "The server builds the ledger and the report from the latest data.";
+    NoCampaigns => "还没有导入报告。", "No report has been imported yet.";
+    ItemsUnit => "项", "items";
+    AreasUnit => "个方面", "areas";
+    ProblemsUnit => "个问题", "problems";
+    ImportReport => "导入整改报告", "Import a report";
+    ImportHint => "选择 .docx 或 .txt 文件，先检查，确认无误后再导入。再次导入同一轮巡察的报告会更新已有事项，不会丢失各单位的填报。",
+        "Choose a .docx or .txt file, check it, then import. Importing the same inspection round again updates its items and keeps what units recorded.";
+    PickAFile => "请先选择文件。", "Choose a file first.";
+    CheckFile => "检查", "Check";
+    ImportConfirm => "确认导入", "Import";
+    NoWarnings => "没有警告。", "No warnings.";
+    WarningsCount => "条警告，请核对原文：", "warnings; check these lines:";
+    Line => "第", "Line";
+    Created => "新建", "created";
+    Updated => "更新", "updated";
+    Unchanged => "未变", "unchanged";
+    Name => "名称", "Name";
+    Role => "角色", "Role";
+    Devices => "在线设备", "Devices";
+    Actions => "操作", "Actions";
+    Disabled => "已停用", "disabled";
+    Enabled => "已启用", "enabled";
+    Disable => "停用", "Disable";
+    Enable => "启用", "Enable";
+    ResetPassword => "重置密码", "Reset password";
+    NewPassword => "的新密码（仅显示一次）", "new password (shown once)";
+    LogOutDevices => "退出所有设备", "Log out devices";
+    DevicesLoggedOut => "台设备已退出", "devices logged out";
+    NewAccount => "新建账号", "New account";
+    PasswordGenerated => "密码由系统生成，只显示一次，请转交本人。", "A password is generated and shown once: pass it on.";
+    Create => "创建", "Create";
+    UnitsTitle => "单位", "Units";
+    NewUnit => "新增或修改单位", "Add or rename a unit";
+    UnitId => "单位代码", "Unit id";
+    Kind => "类型", "Kind";
+    KindSchool => "学校", "School";
+    KindKindergarten => "幼儿园", "Kindergarten";
+    KindDepartment => "股室", "Department";
+    KindOther => "其他", "Other";
+    AddItem => "新增事项", "Add an item";
+    Campaign => "巡察报告", "Campaign";
+    AreaNo => "方面序号", "Area no.";
+    AreaTitle => "方面名称", "Area title";
+    ProblemNo => "问题序号", "Problem no.";
+    SubNo => "子项", "Sub no.";
+    ProblemTitle => "问题概述", "Problem heading";
+    OnePerLine => "（每行一条）", "(one per line)";
+    NumbersNeeded => "请填写方面序号和问题序号。", "Fill in the area and problem numbers.";
+});
+
+/// What went wrong with an API call, for the user.
+pub fn describe(lang: Lang, failure: &crate::services::api::ApiFailure) -> String {
+    use crate::services::api::ApiFailure;
+    match failure {
+        ApiFailure::Network => tr(lang, Msg::NetworkError).to_owned(),
+        ApiFailure::Refused {
+            status: 403,
+            message,
+        } if message.is_empty() => to(lang, Om::Forbidden).to_owned(),
+        ApiFailure::Refused { status, message } if message.is_empty() => format!("HTTP {status}"),
+        ApiFailure::Refused { message, .. } => message.clone(),
+    }
+}

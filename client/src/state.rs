@@ -42,15 +42,45 @@ impl From<LoginResponse> for Session {
 /// Which page is shown, kept in the URL's hash (`#/item/<id>`) so reload and back work.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Route {
+    /// `#/`: the dashboard for those who oversee (office, viewer, department), the item
+    /// list for a school.
+    Home,
+    /// `#/items`: the item list.
     Items,
     Item(String),
+    /// `#/item/<id>/history`
+    History(String),
+    /// `#/dashboard`
+    Dashboard,
+    /// `#/supervise`, and `#/supervise/<unit>` for that unit's printable chase notice.
+    Supervise(Option<String>),
+    /// `#/reports`: downloads and importing a report.
+    Reports,
+    /// `#/accounts`: units and accounts.
+    Accounts,
+    /// `#/new-item`: an item added by hand.
+    NewItem,
 }
 
 impl Route {
     pub fn from_hash(hash: &str) -> Route {
-        match hash.trim_start_matches('#').strip_prefix("/item/") {
-            Some(id) if !id.is_empty() => Route::Item(id.to_owned()),
-            _ => Route::Items,
+        let path = hash.trim_start_matches('#').trim_start_matches('/');
+        let mut parts = path.split('/');
+        match (parts.next(), parts.next(), parts.next()) {
+            (Some("item"), Some(id), None) if !id.is_empty() => Route::Item(id.to_owned()),
+            (Some("item"), Some(id), Some("history")) if !id.is_empty() => {
+                Route::History(id.to_owned())
+            }
+            (Some("items"), None, None) => Route::Items,
+            (Some("dashboard"), None, None) => Route::Dashboard,
+            (Some("supervise"), None, None) => Route::Supervise(None),
+            (Some("supervise"), Some(unit), None) if !unit.is_empty() => {
+                Route::Supervise(Some(unit.to_owned()))
+            }
+            (Some("reports"), None, None) => Route::Reports,
+            (Some("accounts"), None, None) => Route::Accounts,
+            (Some("new-item"), None, None) => Route::NewItem,
+            _ => Route::Home,
         }
     }
 
@@ -60,9 +90,28 @@ impl Route {
 
     pub fn href(&self) -> String {
         match self {
-            Route::Items => "#/".to_owned(),
+            Route::Home => "#/".to_owned(),
+            Route::Items => "#/items".to_owned(),
             Route::Item(id) => format!("#/item/{id}"),
+            Route::History(id) => format!("#/item/{id}/history"),
+            Route::Dashboard => "#/dashboard".to_owned(),
+            Route::Supervise(None) => "#/supervise".to_owned(),
+            Route::Supervise(Some(unit)) => format!("#/supervise/{unit}"),
+            Route::Reports => "#/reports".to_owned(),
+            Route::Accounts => "#/accounts".to_owned(),
+            Route::NewItem => "#/new-item".to_owned(),
         }
+    }
+}
+
+/// Who reaches which page: schools work on their items; the others oversee; only the office
+/// (and read-only, viewers) manages accounts and reports.
+pub fn may_see(role: Role, route: &Route) -> bool {
+    match route {
+        Route::Home | Route::Items | Route::Item(_) | Route::History(_) => true,
+        Route::Dashboard | Route::Supervise(_) => role != Role::Unit,
+        Route::Reports | Route::Accounts => matches!(role, Role::Office | Role::Viewer),
+        Route::NewItem => role == Role::Office,
     }
 }
 
@@ -111,7 +160,7 @@ impl Reducible for AppState {
                     let _ = local::save_session::<Session>(None).await;
                 });
                 next.session = None;
-                next.route = Route::Items;
+                next.route = Route::Home;
             }
             Action::Navigated(route) => next.route = route,
         }

@@ -4,16 +4,18 @@
 use crate::app::{AppContext, ReplicaContext};
 use crate::i18n::{Lang, Msg, role_name, status_name, tr, unit_status_name};
 use crate::state::Route;
+use rectify_shared::dashboard::ItemFacts;
 use rectify_shared::date::Date;
-use rectify_shared::ids::DocumentId;
-use rectify_shared::model::ItemDoc;
 use rectify_shared::status::PublicStatus;
-use rectify_shared::workflow::UnitStatus;
 use yew::prelude::*;
+
+/// Rows shown before "show all": a school has a few dozen items, the office thousands.
+const SHOWN: usize = 200;
 
 #[function_component(Home)]
 pub fn home() -> Html {
     let state = use_context::<AppContext>().expect("AppContext is provided by App");
+    let show_all = use_state(|| false);
     let Some(ReplicaContext { replica, .. }) = use_context::<Option<ReplicaContext>>().flatten()
     else {
         return Html::default();
@@ -23,17 +25,22 @@ pub fn home() -> Html {
         return Html::default();
     };
     let today = Date::from_unix_millis(js_sys::Date::now() as i64);
-    let items = replica.items();
+    // The cached facts, not the documents: listing thousands of items stays cheap.
+    let items = replica.facts();
     let waiting = replica.waiting_for_items();
+    let shown = if *show_all {
+        items.len()
+    } else {
+        items.len().min(SHOWN)
+    };
     let mut areas: Vec<(u32, String, Vec<Html>)> = Vec::new();
-    for (id, item) in &items {
+    for item in &items[..shown] {
         let row = item_row(
             lang,
-            id,
             item,
             session.unit.as_deref(),
             today,
-            replica.pending_for(id),
+            item.id.parse().map_or(0, |id| replica.pending_for(&id)),
         );
         match areas.last_mut() {
             Some((no, _, rows)) if *no == item.area_no => rows.push(row),
@@ -54,6 +61,10 @@ pub fn home() -> Html {
             }) }
         }
     };
+    let more = {
+        let show_all = show_all;
+        Callback::from(move |_| show_all.set(true))
+    };
     html! {
         <>
             <p class="whoami" data-testid="whoami">
@@ -65,31 +76,28 @@ pub fn home() -> Html {
                 <h2 id="items-title" class="section-title">
                     { tr(lang, Msg::MyItems) }
                     <span class="count">{ format!("{} {}", items.len(), tr(lang, Msg::ItemsCount)) }</span>
+                    if session.role == rectify_shared::policy::Role::Office {
+                        <a class="add-link" href={Route::NewItem.href()} data-testid="add-item">
+                            { "+ " }{ crate::i18n::to(lang, crate::i18n::Om::AddItem) }
+                        </a>
+                    }
                 </h2>
                 { body }
+                if shown < items.len() {
+                    <button class="link" onclick={more}>{ crate::i18n::to(lang, crate::i18n::Om::ShowAll) }</button>
+                }
             </section>
         </>
     }
 }
 
-fn item_row(
-    lang: Lang,
-    id: &DocumentId,
-    item: &ItemDoc,
-    unit: Option<&str>,
-    today: Date,
-    pending: usize,
-) -> Html {
+fn item_row(lang: Lang, item: &ItemFacts, unit: Option<&str>, today: Date, pending: usize) -> Html {
     let overdue = item.is_overdue(today);
     // A school sees its own progress; the office sees the item's public status.
-    let mine = unit.filter(|u| item.units.iter().any(|x| x == u));
+    let mine = unit.and_then(|u| item.units.iter().find(|x| x.unit == u));
     let badge = match mine {
-        Some(unit) => {
-            let status = item
-                .progress
-                .get(unit)
-                .map_or(UnitStatus::NotStarted, |p| p.status);
-            html! { <span class={classes!("badge", status.key())}>{ unit_status_name(lang, status) }</span> }
+        Some(mine) => {
+            html! { <span class={classes!("badge", mine.status.key())}>{ unit_status_name(lang, mine.status) }</span> }
         }
         None => {
             let class = match item.status {
@@ -100,14 +108,14 @@ fn item_row(
             html! { <span class={classes!("badge", class)}>{ status_name(lang, item.status) }</span> }
         }
     };
-    let href = Route::Item(id.to_string()).href();
+    let href = Route::Item(item.id.clone()).href();
     html! {
         <li class={classes!("item", overdue.then_some("overdue"))} data-testid="item"
-            data-id={id.to_string()} data-key={item.key.clone()}
+            data-id={item.id.clone()} data-key={item.key.clone()}
             data-unsynced={(pending > 0).to_string()}>
             <a class="item-link" {href}>
                 <div class="item-head">
-                    <span class="item-no">{ item.number() }</span>
+                    <span class="item-no">{ &item.number }</span>
                     if pending > 0 {
                         <span class="unsynced" title={tr(lang, Msg::Unsynced)}
                               aria-label={tr(lang, Msg::Unsynced)} data-testid="unsynced">{ "●" }</span>
@@ -115,10 +123,10 @@ fn item_row(
                     <span class="spacer"></span>
                     { badge }
                 </div>
-                <p class="item-title">{ item.title.as_str() }</p>
+                <p class="item-title">{ &item.title }</p>
                 if let Some(deadline) = &item.deadline {
                     <p class="item-meta">
-                        { tr(lang, Msg::Deadline) }{ "：" }{ deadline }
+                        { tr(lang, Msg::Deadline) }{ "：" }{ deadline.to_string() }
                         if overdue { <strong class="overdue-tag">{ " · " }{ tr(lang, Msg::Overdue) }</strong> }
                     </p>
                 }

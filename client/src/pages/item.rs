@@ -4,13 +4,14 @@
 
 use crate::app::{AppContext, ReplicaContext};
 use crate::components::evidence::Evidence;
-use crate::i18n::{Lang, Msg, tr, unit_status_name};
+use crate::i18n::{Lang, Msg, Om, to, tr, unit_status_name};
 use crate::pages::home::area_numeral;
+use crate::pages::review::{ItemStatusControl, PlanEditor, UnitReview};
 use crate::services::replica::Replica;
 use crate::state::Route;
 use gloo::events::EventListener;
 use rectify_shared::ids::{DocumentId, UnitId};
-use rectify_shared::model::{ItemDoc, ItemEdit, UnitProgress};
+use rectify_shared::model::{ItemDoc, ItemEdit};
 use rectify_shared::policy::{Actor, Role};
 use rectify_shared::workflow::{UnitStatus, check_unit_move};
 use web_sys::{HtmlInputElement, HtmlTextAreaElement};
@@ -27,7 +28,7 @@ pub fn item_page(props: &ItemProps) -> Html {
     let context = use_context::<Option<ReplicaContext>>().flatten();
     let error = use_state(|| None::<String>);
     let lang = state.lang;
-    let back = html! { <a class="back" href={Route::Items.href()}>{ "‹ " }{ tr(lang, Msg::BackToList) }</a> };
+    let back = html! { <a class="back" href={Route::Home.href()}>{ "‹ " }{ tr(lang, Msg::BackToList) }</a> };
     let (Some(ReplicaContext { replica, .. }), Some(session)) = (context, &state.session) else {
         return Html::default();
     };
@@ -53,12 +54,30 @@ pub fn item_page(props: &ItemProps) -> Html {
     };
     let units_view = match &my_unit {
         Some(unit) => html! {
-            <UnitWork {replica} {id} item={item.clone()} unit={unit.clone()} {actor} {lang} {on_error} />
+            <UnitWork replica={replica.clone()} {id} item={item.clone()} unit={unit.clone()} actor={actor.clone()} {lang} on_error={on_error.clone()} />
         },
         None => html! {
-            { for item.units.iter().map(|unit| read_only_progress(lang, id, unit, item.progress.get(unit))) }
+            { for item.units.iter().map(|unit| html! {
+                <UnitReview replica={replica.clone()} {id} item={item.clone()} unit={unit.clone()}
+                            actor={actor.clone()} {lang} on_error={on_error.clone()} />
+            }) }
         },
     };
+    // Those who oversee see the plan and the public status; the office changes them.
+    let oversight = (session.role != Role::Unit).then(|| {
+        let plan = if session.role == Role::Office {
+            html! { <PlanEditor replica={replica.clone()} {id} item={item.clone()} {lang} on_error={on_error.clone()} /> }
+        } else {
+            html! { <PlanEditor replica={replica.clone()} {id} item={item.clone()} {lang} on_error={on_error.clone()} read_only=true /> }
+        };
+        html! {
+            <section class="card" aria-labelledby="plan-title" data-testid="oversight">
+                <h2 id="plan-title" class="section-title">{ to(lang, Om::Plan) }</h2>
+                <ItemStatusControl replica={replica.clone()} {id} item={item.clone()} actor={actor.clone()} {lang} on_error={on_error.clone()} />
+                { plan }
+            </section>
+        }
+    });
     html! {
         <article class="item-page" aria-labelledby="item-title">
             { back }
@@ -71,11 +90,15 @@ pub fn item_page(props: &ItemProps) -> Html {
                 if let Some(deadline) = &item.deadline {
                     <p class="item-meta">{ tr(lang, Msg::Deadline) }{ "：" }{ deadline }</p>
                 }
+                <p class="item-meta">
+                    <a href={Route::History(id.to_string()).href()} data-testid="history-link">{ to(lang, Om::History) }</a>
+                </p>
             </section>
             if let Some(message) = &*error {
-                <p class="error" role="alert">{ message }</p>
+                <p class="error" role="alert" data-testid="edit-error">{ message }</p>
             }
             { units_view }
+            { for oversight }
         </article>
     }
 }
@@ -318,16 +341,16 @@ fn show_text(area: &HtmlTextAreaElement, text: &str) {
 }
 
 #[derive(Properties, PartialEq)]
-struct FeedbackProps {
-    item: ItemDoc,
-    unit: String,
-    lang: Lang,
-    edit: Callback<ItemEdit>,
+pub(crate) struct FeedbackProps {
+    pub item: ItemDoc,
+    pub unit: String,
+    pub lang: Lang,
+    pub edit: Callback<ItemEdit>,
 }
 
 /// Messages between the unit and the office about this item (事事有回音).
 #[function_component(FeedbackBox)]
-fn feedback_box(props: &FeedbackProps) -> Html {
+pub(crate) fn feedback_box(props: &FeedbackProps) -> Html {
     let lang = props.lang;
     let input = use_node_ref();
     let messages: Vec<Html> = props
@@ -376,30 +399,6 @@ fn feedback_box(props: &FeedbackProps) -> Html {
                           placeholder={tr(lang, Msg::FeedbackPlaceholder)} />
                 <button type="submit" class="secondary">{ tr(lang, Msg::Send) }</button>
             </form>
-        </section>
-    }
-}
-
-/// The office's and viewers' view of one unit's progress.
-fn read_only_progress(
-    lang: Lang,
-    id: DocumentId,
-    unit: &str,
-    progress: Option<&UnitProgress>,
-) -> Html {
-    let status = progress.map_or(UnitStatus::NotStarted, |p| p.status);
-    html! {
-        <section class="card unit-progress" aria-label={unit.to_owned()}>
-            <h2 class="section-title">
-                { unit }
-                <span class={classes!("badge", status.key())}>{ unit_status_name(lang, status) }</span>
-            </h2>
-            if let Some(p) = progress && !p.narrative.as_str().is_empty() {
-                <p class="narrative">{ p.narrative.as_str() }</p>
-            }
-            if let Some(p) = progress && !p.evidence.is_empty() {
-                <Evidence {id} unit={unit.to_owned()} {lang} evidence={p.evidence.clone()} />
-            }
         </section>
     }
 }

@@ -1,3 +1,10 @@
+pub mod accounts;
+pub mod dashboard;
+pub mod history;
 pub mod home;
 pub mod item;
 pub mod login;
+pub mod new_item;
+pub mod reports;
+pub mod review;
+pub mod supervise;

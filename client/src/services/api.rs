@@ -1,7 +1,11 @@
 //! Calls to the server's JSON API.
 
 use gloo::net::http::{Request, RequestBuilder, Response};
-use rectify_shared::api::{ErrorBody, ItemSummary, LoginRequest, LoginResponse};
+use rectify_shared::api::{
+    AccountChange, AccountCreated, AccountInfo, CampaignInfo, ErrorBody, ImportPreview,
+    ItemHistory, ItemSummary, LoginRequest, LoginResponse, NewAccount, NewItem, PasswordReset,
+    SessionsRevoked, UnitInfo,
+};
 use rectify_shared::evidence::{FileSettings, UPLOAD_OFFSET, UploadRequest, UploadStatus};
 use wasm_bindgen::JsCast;
 use web_sys::Blob;
@@ -79,6 +83,107 @@ pub async fn file(token: &str, sha256: &str, thumbnail: bool) -> Result<Blob, Ap
         .ok()
         .and_then(|blob| blob.dyn_into().ok())
         .ok_or(ApiFailure::Network)
+}
+
+/// Every unit (school, kindergarten, department), for names and pickers.
+pub async fn units(token: &str) -> Result<Vec<UnitInfo>, ApiFailure> {
+    get_json(token, "/api/units").await
+}
+
+pub async fn save_unit(token: &str, unit: &UnitInfo) -> Result<UnitInfo, ApiFailure> {
+    send_json(token, Request::post("/api/units"), unit).await
+}
+
+pub async fn accounts(token: &str) -> Result<Vec<AccountInfo>, ApiFailure> {
+    get_json(token, "/api/accounts").await
+}
+
+pub async fn create_account(token: &str, body: &NewAccount) -> Result<AccountCreated, ApiFailure> {
+    send_json(token, Request::post("/api/accounts"), body).await
+}
+
+pub async fn change_account(
+    token: &str,
+    username: &str,
+    change: &AccountChange,
+) -> Result<AccountInfo, ApiFailure> {
+    let url = format!("/api/accounts/{}", encode(username));
+    send_json(token, Request::patch(&url), change).await
+}
+
+pub async fn reset_password(token: &str, username: &str) -> Result<AccountCreated, ApiFailure> {
+    let url = format!("/api/accounts/{}/password", encode(username));
+    send_json(token, Request::post(&url), &PasswordReset::default()).await
+}
+
+pub async fn revoke_sessions(token: &str, username: &str) -> Result<SessionsRevoked, ApiFailure> {
+    let url = format!("/api/accounts/{}/sessions/revoke", encode(username));
+    send_json(token, Request::post(&url), &serde_json::json!({})).await
+}
+
+pub async fn campaigns(token: &str) -> Result<Vec<CampaignInfo>, ApiFailure> {
+    get_json(token, "/api/campaigns").await
+}
+
+/// Sends a report file to the importer; `dry_run` stores nothing.
+pub async fn import(token: &str, file: Blob, dry_run: bool) -> Result<ImportPreview, ApiFailure> {
+    let url = format!("/api/import?dry_run={dry_run}");
+    let request = authorized(Request::post(&url), token)
+        .header("Content-Type", "application/octet-stream")
+        .body(file)
+        .map_err(|_| ApiFailure::Network)?;
+    read_json(request.send().await).await
+}
+
+pub async fn add_item(
+    token: &str,
+    campaign: &str,
+    item: &NewItem,
+) -> Result<ItemSummary, ApiFailure> {
+    let url = format!("/api/campaigns/{campaign}/items");
+    send_json(token, Request::post(&url), item).await
+}
+
+pub async fn history(token: &str, item: &str) -> Result<ItemHistory, ApiFailure> {
+    get_json(token, &format!("/api/items/{item}/history")).await
+}
+
+/// Any authorised GET whose answer is a file (a report), as a blob.
+pub async fn download(token: &str, url: &str) -> Result<Blob, ApiFailure> {
+    let response = authorized(Request::get(url), token)
+        .send()
+        .await
+        .map_err(|_| ApiFailure::Network)?;
+    if !response.ok() {
+        return Err(refusal(response).await);
+    }
+    let promise = web_sys::Response::from(response)
+        .blob()
+        .map_err(|_| ApiFailure::Network)?;
+    wasm_bindgen_futures::JsFuture::from(promise)
+        .await
+        .ok()
+        .and_then(|blob| blob.dyn_into().ok())
+        .ok_or(ApiFailure::Network)
+}
+
+async fn get_json<T: serde::de::DeserializeOwned>(token: &str, url: &str) -> Result<T, ApiFailure> {
+    read_json(authorized(Request::get(url), token).send().await).await
+}
+
+async fn send_json<B: serde::Serialize, T: serde::de::DeserializeOwned>(
+    token: &str,
+    request: RequestBuilder,
+    body: &B,
+) -> Result<T, ApiFailure> {
+    let request = authorized(request, token)
+        .json(body)
+        .map_err(|_| ApiFailure::Network)?;
+    read_json(request.send().await).await
+}
+
+fn encode(segment: &str) -> String {
+    String::from(js_sys::encode_uri_component(segment))
 }
 
 fn authorized(request: RequestBuilder, token: &str) -> RequestBuilder {

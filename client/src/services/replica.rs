@@ -22,6 +22,8 @@ use automerge::ChangeHash;
 use futures::channel::{mpsc, oneshot};
 use futures::{FutureExt, SinkExt, StreamExt};
 use gloo::net::websocket::{Message, futures::WebSocket};
+use rectify_shared::api::UnitInfo;
+use rectify_shared::dashboard::ItemFacts;
 use rectify_shared::ids::{DocumentId, UnitId};
 use rectify_shared::model::{self, EditContext, EvidenceRef, ItemDoc, ItemEdit};
 use rectify_shared::policy::Actor;
@@ -111,6 +113,11 @@ pub struct Inner {
     store: Rc<LocalStore>,
     client: SyncClient,
     items: BTreeMap<DocumentId, ItemDoc>,
+    /// What the dashboard needs of every item, in the report's order; rebuilt on demand
+    /// after any item changed.
+    facts: Option<Rc<Vec<ItemFacts>>>,
+    /// Every unit's name (from the server, kept on the device for offline use).
+    units: Rc<BTreeMap<String, UnitInfo>>,
     /// The heads of what IndexedDB holds, per document.
     saved: BTreeMap<DocumentId, Vec<ChangeHash>>,
     /// Chunk keys in IndexedDB, per document (to compact).
@@ -161,6 +168,7 @@ impl Replica {
         let refused: Vec<Refused> = store.get("refused").await?.unwrap_or_default();
         let rescues: BTreeMap<String, Rescue> = store.get("rescues").await?.unwrap_or_default();
         let last_synced_ms = store.get("last_synced_ms").await?;
+        let units: Vec<UnitInfo> = store.get("units").await?.unwrap_or_default();
         let uploads =
             Uploads::start(Rc::clone(&store), session.token.clone(), on_change.clone()).await?;
         let peer = PeerId::new(format!("browser-{}", random_hex(8)));
@@ -169,6 +177,8 @@ impl Replica {
             store: Rc::clone(&store),
             client: SyncClient::new(peer, None),
             items: BTreeMap::new(),
+            facts: None,
+            units: Rc::new(units.into_iter().map(|u| (u.id.0.clone(), u)).collect()),
             saved: BTreeMap::new(),
             chunks: BTreeMap::new(),
             dirty: BTreeSet::new(),
@@ -213,16 +223,42 @@ impl Replica {
         }
     }
 
-    /// The items, in the report's order.
-    pub fn items(&self) -> Vec<(DocumentId, ItemDoc)> {
-        let inner = self.0.borrow();
-        let mut items: Vec<_> = inner
+    /// Every item's facts for the dashboard, computed once per change of any item.
+    pub fn facts(&self) -> Rc<Vec<ItemFacts>> {
+        let mut inner = self.0.borrow_mut();
+        if let Some(facts) = &inner.facts {
+            return Rc::clone(facts);
+        }
+        let mut facts: Vec<(&ItemDoc, ItemFacts)> = inner
             .items
             .iter()
-            .map(|(id, item)| (*id, item.clone()))
+            .map(|(id, item)| (item, ItemFacts::of(&id.to_string(), item)))
             .collect();
-        items.sort_by_key(|(_, item)| (item.area_no, item.problem_no, item.sub_no));
-        items
+        facts.sort_by_key(|(item, _)| (item.area_no, item.problem_no, item.sub_no));
+        let facts = Rc::new(facts.into_iter().map(|(_, f)| f).collect::<Vec<_>>());
+        inner.facts = Some(Rc::clone(&facts));
+        facts
+    }
+
+    /// The units the server knows, by id.
+    pub fn units(&self) -> Rc<BTreeMap<String, UnitInfo>> {
+        Rc::clone(&self.0.borrow().units)
+    }
+
+    /// A unit's name, or its id when the name is not known (yet).
+    pub fn unit_name(&self, id: &str) -> String {
+        self.0
+            .borrow()
+            .units
+            .get(id)
+            .map_or_else(|| id.to_owned(), |u| u.name.clone())
+    }
+
+    /// Asks the server for the item list again (after the office added an item) and syncs
+    /// any new ones.
+    pub fn refresh(&self) {
+        let replica = self.clone();
+        wasm_bindgen_futures::spawn_local(async move { replica.refresh_list().await });
     }
 
     pub fn item(&self, id: &DocumentId) -> Option<ItemDoc> {
@@ -670,6 +706,12 @@ impl Replica {
     /// Asks the server which items are ours, opens new ones and syncs them.
     async fn refresh_list(&self) {
         let token = self.0.borrow().session.token.clone();
+        if let Ok(units) = super::api::units(&token).await {
+            let store = Rc::clone(&self.0.borrow().store);
+            let _ = store.put("units", &units).await;
+            self.0.borrow_mut().units =
+                Rc::new(units.into_iter().map(|u| (u.id.0.clone(), u)).collect());
+        }
         match super::api::items(&token).await {
             Ok(list) => {
                 let mut inner = self.0.borrow_mut();
@@ -915,6 +957,7 @@ impl Inner {
     }
 
     fn refresh_item(&mut self, id: &DocumentId) {
+        self.facts = None;
         let loaded = self
             .client
             .document(id)

@@ -1,0 +1,496 @@
+//! The dashboard (工作台): the campaign as it stands on this device, updating as schools
+//! sync. All numbers come from `rectify_shared::dashboard`, computed over the replica's
+//! cached [`ItemFacts`]; the charts are plain SVG. Long lists are capped so a campaign of
+//! thousands of items still renders at once.
+
+use crate::app::{AppContext, ReplicaContext};
+use crate::components::chart::{StackedBar, percent};
+use crate::i18n::{Lang, Om, status_name, to, unit_status_name};
+use crate::pages::item::when;
+use crate::services::replica::Replica;
+use crate::state::Route;
+use rectify_shared::dashboard::{Filter, GroupRow, ItemFacts, Overview, StatusFilter, overview};
+use rectify_shared::date::Date;
+use rectify_shared::status::PublicStatus;
+use rectify_shared::workflow::UnitStatus;
+use std::collections::BTreeSet;
+use web_sys::{HtmlInputElement, HtmlSelectElement};
+use yew::prelude::*;
+
+/// Rows shown before "show all" in the unit and item tables.
+const SHOWN: usize = 15;
+/// Items listed under the filters before "show more".
+const ITEMS_SHOWN: usize = 100;
+
+#[function_component(Dashboard)]
+pub fn dashboard() -> Html {
+    let state = use_context::<AppContext>().expect("AppContext is provided by App");
+    let context = use_context::<Option<ReplicaContext>>().flatten();
+    let filter = use_state(Filter::default);
+    let all_units = use_state(|| false);
+    let more_items = use_state(|| false);
+    let node = use_node_ref();
+    let started = performance_now();
+    {
+        // How long this render took, up to the DOM being updated: for the timing test.
+        let node = node.clone();
+        use_effect(move || {
+            if let Some(element) = node.cast::<web_sys::Element>() {
+                let ms = performance_now() - started;
+                let _ = element.set_attribute("data-render-ms", &format!("{ms:.1}"));
+            }
+        });
+    }
+    let Some(ReplicaContext { replica, .. }) = context else {
+        return Html::default();
+    };
+    let lang = state.lang;
+    let today = Date::from_unix_millis(js_sys::Date::now() as i64);
+    let facts = replica.facts();
+    let view = overview(&facts, &filter, today);
+    let set_filter = {
+        let filter = filter.clone();
+        Callback::from(move |next: Filter| filter.set(next))
+    };
+    html! {
+        <div class="dashboard" ref={node} data-testid="dashboard" data-items={view.matching.len().to_string()}>
+            <Filters lang={lang} replica={replica.clone()} facts={facts.clone()}
+                     filter={(*filter).clone()} on_change={set_filter} />
+            { totals(lang, &view) }
+            { matrix(lang, &view) }
+            { groups(lang, &replica, &view.units, Om::ByUnit, *all_units, {
+                let all_units = all_units.clone();
+                Callback::from(move |_| all_units.set(!*all_units))
+            }) }
+            { groups(lang, &replica, &view.departments, Om::ByDepartment, true, Callback::noop()) }
+            <div class="columns">
+                { review_list(lang, &replica, &facts, &view) }
+                { deadline_list(lang, &facts, &view.overdue, Om::OverdueItems, "overdue-list", today) }
+                { deadline_list(lang, &facts, &view.at_risk, Om::AtRiskItems, "at-risk-list", today) }
+                { recent(lang, &replica, &facts, &view) }
+            </div>
+            { item_table(lang, &facts, &view, *more_items, {
+                let more_items = more_items.clone();
+                Callback::from(move |_| more_items.set(true))
+            }) }
+        </div>
+    }
+}
+
+fn performance_now() -> f64 {
+    gloo::utils::window()
+        .performance()
+        .map_or_else(js_sys::Date::now, |p| p.now())
+}
+
+#[derive(Properties, PartialEq)]
+struct FiltersProps {
+    lang: Lang,
+    replica: Replica,
+    facts: std::rc::Rc<Vec<ItemFacts>>,
+    filter: Filter,
+    on_change: Callback<Filter>,
+}
+
+/// Unit, department, area, status, due-by and a search box.
+#[function_component(Filters)]
+fn filters(props: &FiltersProps) -> Html {
+    let FiltersProps {
+        lang,
+        replica,
+        facts,
+        filter,
+        on_change,
+    } = props;
+    let lang = *lang;
+    let units: BTreeSet<&str> = facts
+        .iter()
+        .flat_map(|f| f.units.iter().map(|u| u.unit.as_str()))
+        .collect();
+    let departments: BTreeSet<&str> = facts
+        .iter()
+        .filter_map(|f| f.department.as_deref())
+        .collect();
+    let mut areas: Vec<(u32, &str)> = facts
+        .iter()
+        .map(|f| (f.area_no, f.area_title.as_str()))
+        .collect();
+    areas.dedup();
+    areas.sort();
+    areas.dedup();
+    let select = |value: Option<String>,
+                  options: Vec<(String, String)>,
+                  testid: &'static str,
+                  label: Om,
+                  apply: fn(&mut Filter, Option<String>)| {
+        let (filter, on_change) = (filter.clone(), on_change.clone());
+        let onchange = Callback::from(move |event: Event| {
+            let value = event
+                .target_dyn_into::<HtmlSelectElement>()
+                .map(|s| s.value())
+                .filter(|v| !v.is_empty());
+            let mut next = filter.clone();
+            apply(&mut next, value);
+            on_change.emit(next);
+        });
+        html! {
+            <label class="filter">
+                <span>{ to(lang, label) }</span>
+                <select {onchange} data-testid={testid}>
+                    <option value="" selected={value.is_none()}>{ to(lang, Om::All) }</option>
+                    { for options.into_iter().map(|(key, name)| html! {
+                        <option selected={value.as_deref() == Some(key.as_str())} value={key.clone()}>{ name }</option>
+                    }) }
+                </select>
+            </label>
+        }
+    };
+    let unit_options = units
+        .iter()
+        .map(|u| ((*u).to_owned(), replica.unit_name(u)))
+        .collect();
+    let department_options = departments
+        .iter()
+        .map(|d| ((*d).to_owned(), replica.unit_name(d)))
+        .collect();
+    let area_options = areas
+        .iter()
+        .map(|(no, title)| {
+            (
+                no.to_string(),
+                format!("{} {title}", crate::pages::home::area_numeral(*no)),
+            )
+        })
+        .collect();
+    let status_options = StatusFilter::ALL
+        .into_iter()
+        .map(|s| (s.key().to_owned(), status_filter_name(lang, s).to_owned()))
+        .collect();
+    let due_change = {
+        let (filter, on_change) = (filter.clone(), on_change.clone());
+        Callback::from(move |event: Event| {
+            let mut next = filter.clone();
+            next.due_by = event
+                .target_dyn_into::<HtmlInputElement>()
+                .and_then(|i| i.value().parse().ok());
+            on_change.emit(next);
+        })
+    };
+    let search = {
+        let (filter, on_change) = (filter.clone(), on_change.clone());
+        Callback::from(move |event: InputEvent| {
+            let mut next = filter.clone();
+            next.search = event
+                .target_dyn_into::<HtmlInputElement>()
+                .map(|i| i.value())
+                .unwrap_or_default();
+            on_change.emit(next);
+        })
+    };
+    html! {
+        <section class="card filters" aria-label={to(lang, Om::Filters)}>
+            <label class="filter search">
+                <span>{ to(lang, Om::Search) }</span>
+                <input type="search" value={filter.search.clone()} oninput={search}
+                       placeholder={to(lang, Om::SearchHint)} data-testid="filter-search" />
+            </label>
+            { select(filter.unit.clone(), unit_options, "filter-unit", Om::Unit, |f, v| f.unit = v) }
+            { select(filter.department.clone(), department_options, "filter-department", Om::Department, |f, v| f.department = v) }
+            { select(filter.area.map(|a| a.to_string()), area_options, "filter-area", Om::Area, |f, v| f.area = v.and_then(|v| v.parse().ok())) }
+            { select(filter.status.map(|s| s.key().to_owned()), status_options, "filter-status", Om::Status, |f, v| f.status = v.as_deref().and_then(StatusFilter::from_key)) }
+            <label class="filter">
+                <span>{ to(lang, Om::DueBy) }</span>
+                <input type="date" value={filter.due_by.map(|d| d.to_string()).unwrap_or_default()}
+                       onchange={due_change} data-testid="filter-due" />
+            </label>
+        </section>
+    }
+}
+
+pub fn status_filter_name(lang: Lang, filter: StatusFilter) -> &'static str {
+    match filter {
+        StatusFilter::Public(status) => status_name(lang, status),
+        StatusFilter::Overdue => to(lang, Om::Overdue),
+        StatusFilter::AtRisk => to(lang, Om::AtRisk),
+        StatusFilter::AwaitingReview => to(lang, Om::AwaitingReview),
+    }
+}
+
+fn totals(lang: Lang, view: &Overview) -> Html {
+    let c = view.counts;
+    let tiles = [
+        (Om::Total, c.total().to_string(), "total"),
+        (
+            Om::CompletionRate,
+            format!("{:.1}%", c.completion_percent()),
+            "completion",
+        ),
+        (Om::Overdue, view.overdue.len().to_string(), "overdue"),
+        (Om::AtRisk, view.at_risk.len().to_string(), "at-risk"),
+        (
+            Om::AwaitingReview,
+            view.awaiting_review.len().to_string(),
+            "awaiting-review",
+        ),
+    ];
+    html! {
+        <section class="card" aria-label={to(lang, Om::Totals)}>
+            <div class="tiles">
+                { for tiles.into_iter().map(|(label, value, key)| html! {
+                    <div class={classes!("tile", key)} data-testid={format!("tile-{key}")}>
+                        <span class="tile-value">{ value }</span>
+                        <span class="tile-label">{ to(lang, label) }</span>
+                    </div>
+                }) }
+            </div>
+            <StackedBar parts={vec![
+                (c.done, "done".to_owned(), status_name(lang, PublicStatus::Done).to_owned()),
+                (c.done_long_term, "done-long-term".to_owned(), status_name(lang, PublicStatus::DoneLongTerm).to_owned()),
+                (c.in_progress, "in-progress".to_owned(), status_name(lang, PublicStatus::InProgress).to_owned()),
+            ]} legend=true />
+        </section>
+    }
+}
+
+/// Areas × public status, with a bar per area.
+fn matrix(lang: Lang, view: &Overview) -> Html {
+    html! {
+        <section class="card" aria-labelledby="matrix-title">
+            <h2 id="matrix-title" class="section-title">{ to(lang, Om::ByArea) }</h2>
+            <div class="table-wrap">
+                <table class="grid" data-testid="area-matrix">
+                    <thead><tr>
+                        <th>{ to(lang, Om::Area) }</th>
+                        <th class="num">{ status_name(lang, PublicStatus::Done) }</th>
+                        <th class="num">{ status_name(lang, PublicStatus::DoneLongTerm) }</th>
+                        <th class="num">{ status_name(lang, PublicStatus::InProgress) }</th>
+                        <th class="num">{ to(lang, Om::Total) }</th>
+                        <th class="bar-cell">{ to(lang, Om::CompletionRate) }</th>
+                    </tr></thead>
+                    <tbody>
+                        { for view.areas.iter().map(|area| html! {
+                            <tr>
+                                <td>{ crate::pages::home::area_numeral(area.area_no) }{ " " }{ &area.title }</td>
+                                <td class="num">{ area.counts.done }</td>
+                                <td class="num">{ area.counts.done_long_term }</td>
+                                <td class="num">{ area.counts.in_progress }</td>
+                                <td class="num">{ area.counts.total() }</td>
+                                <td class="bar-cell">
+                                    <StackedBar parts={vec![
+                                        (area.counts.done, "done".to_owned(), String::new()),
+                                        (area.counts.done_long_term, "done-long-term".to_owned(), String::new()),
+                                        (area.counts.in_progress, "in-progress".to_owned(), String::new()),
+                                    ]} />
+                                    <span class="pct">{ percent(area.counts.completion_percent()) }</span>
+                                </td>
+                            </tr>
+                        }) }
+                    </tbody>
+                </table>
+            </div>
+        </section>
+    }
+}
+
+/// Progress per unit (or per department): assignments by the unit's status.
+fn groups(
+    lang: Lang,
+    replica: &Replica,
+    rows: &[GroupRow],
+    title: Om,
+    show_all: bool,
+    toggle: Callback<MouseEvent>,
+) -> Html {
+    if rows.is_empty() {
+        return Html::default();
+    }
+    let shown = if show_all {
+        rows.len()
+    } else {
+        rows.len().min(SHOWN)
+    };
+    let testid = if title == Om::ByUnit {
+        "unit-progress"
+    } else {
+        "department-progress"
+    };
+    html! {
+        <section class="card" aria-label={to(lang, title)}>
+            <h2 class="section-title">{ to(lang, title) }<span class="count">{ rows.len() }</span></h2>
+            <div class="table-wrap">
+                <table class="grid" data-testid={testid}>
+                    <thead><tr>
+                        <th>{ to(lang, if title == Om::ByUnit { Om::Unit } else { Om::Department }) }</th>
+                        <th class="num">{ to(lang, Om::Assigned) }</th>
+                        <th class="num">{ unit_status_name(lang, UnitStatus::SignedOff) }</th>
+                        <th class="num">{ unit_status_name(lang, UnitStatus::Submitted) }</th>
+                        <th class="num">{ to(lang, Om::Overdue) }</th>
+                        <th class="bar-cell">{ to(lang, Om::SignedOffShare) }</th>
+                    </tr></thead>
+                    <tbody>
+                        { for rows[..shown].iter().map(|row| html! {
+                            <tr data-unit={row.id.clone()}>
+                                <td>{ replica.unit_name(&row.id) }</td>
+                                <td class="num">{ row.assigned() }</td>
+                                <td class="num">{ row.count(UnitStatus::SignedOff) }</td>
+                                <td class="num">{ row.count(UnitStatus::Submitted) }</td>
+                                <td class={classes!("num", (row.overdue > 0).then_some("late"))}>{ row.overdue }</td>
+                                <td class="bar-cell">
+                                    <StackedBar parts={UnitStatus::ALL.iter().rev().map(|s| (row.count(*s), s.key().to_owned(), String::new())).collect::<Vec<_>>()} />
+                                    <span class="pct">{ percent(row.signed_off_percent()) }</span>
+                                </td>
+                            </tr>
+                        }) }
+                    </tbody>
+                </table>
+            </div>
+            if rows.len() > SHOWN {
+                <button class="link" onclick={toggle}>
+                    { to(lang, if show_all { Om::ShowFewer } else { Om::ShowAll }) }
+                </button>
+            }
+        </section>
+    }
+}
+
+fn item_link(facts: &ItemFacts) -> Html {
+    html! {
+        <a href={Route::Item(facts.id.clone()).href()}>
+            <span class="item-no">{ &facts.number }</span>{ " " }{ short(&facts.title, 40) }
+        </a>
+    }
+}
+
+fn short(text: &str, chars: usize) -> String {
+    let mut out: String = text.chars().take(chars).collect();
+    if text.chars().nth(chars).is_some() {
+        out.push('…');
+    }
+    out
+}
+
+fn review_list(lang: Lang, replica: &Replica, facts: &[ItemFacts], view: &Overview) -> Html {
+    html! {
+        <section class="card" aria-labelledby="review-title">
+            <h2 id="review-title" class="section-title">
+                { to(lang, Om::AwaitingReview) }<span class="count">{ view.awaiting_review.len() }</span>
+            </h2>
+            if view.awaiting_review.is_empty() {
+                <p class="empty">{ to(lang, Om::NothingWaiting) }</p>
+            } else {
+                <ul class="plain list" data-testid="review-list">
+                    { for view.awaiting_review.iter().take(SHOWN).map(|(i, unit)| html! {
+                        <li>{ item_link(&facts[*i]) }<span class="meta">{ " · " }{ replica.unit_name(unit) }</span></li>
+                    }) }
+                </ul>
+            }
+        </section>
+    }
+}
+
+fn deadline_list(
+    lang: Lang,
+    facts: &[ItemFacts],
+    items: &[usize],
+    title: Om,
+    testid: &'static str,
+    today: Date,
+) -> Html {
+    html! {
+        <section class="card" aria-label={to(lang, title)}>
+            <h2 class="section-title">{ to(lang, title) }<span class="count">{ items.len() }</span></h2>
+            if items.is_empty() {
+                <p class="empty">{ to(lang, Om::None) }</p>
+            } else {
+                <ul class="plain list" data-testid={testid}>
+                    { for items.iter().take(SHOWN).map(|i| {
+                        let f = &facts[*i];
+                        let days = f.deadline.map(|d| d.days_since_epoch() - today.days_since_epoch()).unwrap_or(0);
+                        html! {
+                            <li>
+                                { item_link(f) }
+                                <span class={classes!("meta", (days < 0).then_some("late"))}>
+                                    { " · " }{ f.deadline.map(|d| d.to_string()).unwrap_or_default() }
+                                    { " (" }{ days_label(lang, days) }{ ")" }
+                                </span>
+                            </li>
+                        }
+                    }) }
+                </ul>
+            }
+        </section>
+    }
+}
+
+pub fn days_label(lang: Lang, days: i64) -> String {
+    match (lang, days) {
+        (Lang::Zh, d) if d < 0 => format!("逾期{}天", -d),
+        (Lang::Zh, 0) => "今天到期".to_owned(),
+        (Lang::Zh, d) => format!("{d}天后到期"),
+        (Lang::En, d) if d < 0 => format!("{} days late", -d),
+        (Lang::En, 0) => "due today".to_owned(),
+        (Lang::En, d) => format!("due in {d} days"),
+    }
+}
+
+fn recent(lang: Lang, replica: &Replica, facts: &[ItemFacts], view: &Overview) -> Html {
+    html! {
+        <section class="card" aria-labelledby="recent-title">
+            <h2 id="recent-title" class="section-title">{ to(lang, Om::RecentActivity) }</h2>
+            if view.recent.is_empty() {
+                <p class="empty">{ to(lang, Om::None) }</p>
+            } else {
+                <ul class="plain list" data-testid="recent">
+                    { for view.recent.iter().map(|a| html! {
+                        <li>
+                            <span class="meta">{ when(a.at_ms) }{ " · " }</span>
+                            { replica.unit_name(&a.unit) }{ " " }
+                            <span class={classes!("badge", a.status.key())}>{ unit_status_name(lang, a.status) }</span>
+                            <br />{ item_link(&facts[a.item]) }
+                        </li>
+                    }) }
+                </ul>
+            }
+        </section>
+    }
+}
+
+fn item_table(
+    lang: Lang,
+    facts: &[ItemFacts],
+    view: &Overview,
+    more: bool,
+    show_more: Callback<MouseEvent>,
+) -> Html {
+    let shown = if more {
+        view.matching.len()
+    } else {
+        view.matching.len().min(ITEMS_SHOWN)
+    };
+    html! {
+        <section class="card" aria-labelledby="matching-title">
+            <h2 id="matching-title" class="section-title">
+                { to(lang, Om::MatchingItems) }<span class="count">{ view.matching.len() }</span>
+            </h2>
+            <ul class="plain list" data-testid="matching-items">
+                { for view.matching[..shown].iter().map(|i| {
+                    let f = &facts[*i];
+                    let class = match f.status {
+                        PublicStatus::Done => "done",
+                        PublicStatus::DoneLongTerm => "done-long-term",
+                        PublicStatus::InProgress => "in-progress",
+                    };
+                    html! {
+                        <li>
+                            { item_link(f) }{ " " }
+                            <span class={classes!("badge", class)}>{ status_name(lang, f.status) }</span>
+                        </li>
+                    }
+                }) }
+            </ul>
+            if shown < view.matching.len() {
+                <button class="link" onclick={show_more}>{ to(lang, Om::ShowAll) }</button>
+            }
+        </section>
+    }
+}

@@ -1,0 +1,242 @@
+//! An item's history: who changed what and when, from the server's record of the
+//! Automerge history (`GET /api/items/{id}/history`). Each line shows the device's time (it
+//! may have been offline, or its clock wrong) and when the server received it; text changes
+//! are shown with what was removed and inserted.
+
+use crate::app::{AppContext, ReplicaContext};
+use crate::i18n::status_name;
+use crate::i18n::{Lang, Om, describe, to, unit_status_name};
+use crate::pages::item::when;
+use crate::pages::review::timing_name;
+use crate::services::api;
+use crate::state::Route;
+use rectify_shared::api::{HistoryDetail, HistoryEntry, ItemHistory};
+use rectify_shared::model::Timing;
+use rectify_shared::status::PublicStatus;
+use rectify_shared::text::changed_span;
+use rectify_shared::workflow::UnitStatus;
+use yew::prelude::*;
+
+#[derive(Properties, PartialEq)]
+pub struct HistoryProps {
+    pub id: String,
+}
+
+#[function_component(History)]
+pub fn history(props: &HistoryProps) -> Html {
+    let state = use_context::<AppContext>().expect("AppContext is provided by App");
+    let context = use_context::<Option<ReplicaContext>>().flatten();
+    let loaded = use_state(|| None::<Result<ItemHistory, String>>);
+    let lang = state.lang;
+    let token = state.session.as_ref().map(|s| s.token.clone());
+    {
+        let loaded = loaded.clone();
+        use_effect_with((props.id.clone(), token), move |(id, token)| {
+            if let Some(token) = token.clone() {
+                let id = id.clone();
+                wasm_bindgen_futures::spawn_local(async move {
+                    let result = api::history(&token, &id)
+                        .await
+                        .map_err(|e| describe(lang, &e));
+                    loaded.set(Some(result));
+                });
+            }
+        });
+    }
+    let unit_name = |unit: &str| {
+        context
+            .as_ref()
+            .map_or_else(|| unit.to_owned(), |c| c.replica.unit_name(unit))
+    };
+    let body = match &*loaded {
+        None => html! { <p class="empty" role="status">{ to(lang, Om::LoadingHistory) }</p> },
+        Some(Err(message)) => html! { <p class="error" role="alert">{ message }</p> },
+        Some(Ok(history)) if history.entries.is_empty() => {
+            html! { <p class="empty">{ to(lang, Om::None) }</p> }
+        }
+        Some(Ok(history)) => html! {
+            <ol class="timeline" data-testid="history">
+                { for history.entries.iter().rev().map(|entry| entry_view(lang, entry, &unit_name)) }
+            </ol>
+        },
+    };
+    html! {
+        <article class="history-page">
+            <a class="back" href={Route::Item(props.id.clone()).href()}>{ "‹ " }{ to(lang, Om::BackToItem) }</a>
+            <section class="card" aria-labelledby="history-title">
+                <h2 id="history-title" class="section-title">{ to(lang, Om::History) }</h2>
+                <p class="hint">{ to(lang, Om::HistoryHint) }</p>
+                { body }
+            </section>
+        </article>
+    }
+}
+
+fn entry_view(lang: Lang, entry: &HistoryEntry, unit_name: &dyn Fn(&str) -> String) -> Html {
+    let who = entry
+        .display_name
+        .clone()
+        .or_else(|| entry.user.clone())
+        .unwrap_or_else(|| to(lang, Om::Unknown).to_owned());
+    let device = if entry.device_first_ms == entry.device_last_ms {
+        when(entry.device_last_ms)
+    } else {
+        format!(
+            "{}–{}",
+            when(entry.device_first_ms),
+            when(entry.device_last_ms)
+        )
+    };
+    // A change that reached the server long after it was made was made offline.
+    let late = entry
+        .received_ms
+        .is_some_and(|r| r - entry.device_last_ms > 10 * 60 * 1000);
+    html! {
+        <li class="entry" data-testid="history-entry" data-op={entry.op.clone()}
+            data-user={entry.user.clone().unwrap_or_default()}>
+            <p class="entry-head">
+                <strong>{ who }</strong>{ " · " }{ op_name(lang, &entry.op) }
+                if entry.changes > 1 { <span class="meta">{ format!(" ({} {})", entry.changes, to(lang, Om::Changes)) }</span> }
+            </p>
+            <p class="meta">
+                { to(lang, Om::DeviceTime) }{ "：" }{ device }
+                { " · " }{ to(lang, Om::ReceivedTime) }{ "：" }
+                { entry.received_ms.map(when).unwrap_or_else(|| "—".to_owned()) }
+                if late { <span class="late">{ " · " }{ to(lang, Om::MadeOffline) }</span> }
+            </p>
+            <ul class="plain details">
+                { for entry.details.iter().map(|d| detail_view(lang, d, unit_name)) }
+            </ul>
+        </li>
+    }
+}
+
+fn detail_view(lang: Lang, detail: &HistoryDetail, unit_name: &dyn Fn(&str) -> String) -> Html {
+    let whose = detail
+        .unit
+        .as_ref()
+        .map(|u| format!("{} · ", unit_name(u.as_str())))
+        .unwrap_or_default();
+    let status = |key: &str| {
+        UnitStatus::from_key(key)
+            .map_or_else(|| key.to_owned(), |s| unit_status_name(lang, s).to_owned())
+    };
+    // Keys and ids as people say them.
+    let readable = |value: &str| -> String {
+        match detail.field.as_str() {
+            "plan.department" if !value.is_empty() => unit_name(value),
+            "plan.units" => value
+                .lines()
+                .map(|u| unit_name(u.trim()))
+                .collect::<Vec<_>>()
+                .join("、"),
+            "plan.timing" => Timing::from_key(value)
+                .map_or_else(|| value.to_owned(), |t| timing_name(lang, t).to_owned()),
+            "item_status" => PublicStatus::from_key(value)
+                .map_or_else(|| value.to_owned(), |s| status_name(lang, s).to_owned()),
+            "review" => match value.split_once(':') {
+                Some((decision, reason)) => format!("{}：{}", status(decision), reason.trim()),
+                None => status(value),
+            },
+            _ => value.to_owned(),
+        }
+    };
+    let short_field = matches!(
+        detail.field.as_str(),
+        "plan.department" | "plan.units" | "plan.timing" | "item_status" | "review"
+    );
+    let change = if detail.field == "status" {
+        html! { <>{ status(&detail.before) }{ " → " }<strong>{ status(&detail.after) }</strong></> }
+    } else if short_field {
+        let (before, after) = (readable(&detail.before), readable(&detail.after));
+        html! {
+            <span class="diff">
+                if !before.is_empty() { <del>{ before }</del>{ " → " } }
+                if !after.is_empty() { <ins>{ after }</ins> }
+            </span>
+        }
+    } else if detail.before.chars().count() + detail.after.chars().count() > 40 {
+        // Long text: show what changed inside it, with a little context.
+        let span = changed_span(&detail.before, &detail.after);
+        let context_before: String = {
+            let chars: Vec<char> = span.prefix.chars().collect();
+            let from = chars.len().saturating_sub(12);
+            let tail: String = chars[from..].iter().collect();
+            if from > 0 { format!("…{tail}") } else { tail }
+        };
+        let context_after: String = {
+            let head: String = span.suffix.chars().take(12).collect();
+            if span.suffix.chars().count() > 12 {
+                format!("{head}…")
+            } else {
+                head
+            }
+        };
+        html! {
+            <span class="diff">
+                { context_before }
+                if !span.removed.is_empty() { <del>{ span.removed }</del> }
+                if !span.inserted.is_empty() { <ins>{ span.inserted }</ins> }
+                { context_after }
+            </span>
+        }
+    } else {
+        html! {
+            <span class="diff">
+                if !detail.before.is_empty() { <del>{ &detail.before }</del>{ " " } }
+                if !detail.after.is_empty() { <ins>{ &detail.after }</ins> }
+            </span>
+        }
+    };
+    html! {
+        <li class="detail" data-field={detail.field.clone()}>
+            <span class="meta">{ whose }{ field_name(lang, &detail.field) }{ "：" }</span>{ change }
+        </li>
+    }
+}
+
+fn op_name(lang: Lang, op: &str) -> String {
+    let zh = match op {
+        "unit_narrative" => ("填写整改情况", "wrote progress"),
+        "tick_measure" => ("勾选整改措施", "ticked measures"),
+        "unit_status" => ("变更进度", "changed the status"),
+        "add_evidence" => ("上传佐证材料", "added evidence"),
+        "remove_evidence" => ("删除佐证材料", "removed evidence"),
+        "add_feedback" => ("留言", "wrote a message"),
+        "item_status" => ("变更整改进度", "changed the item's status"),
+        "plan" => ("调整责任分工", "changed the plan"),
+        "define" => ("修改问题与措施", "changed the definition"),
+        "import" => ("导入报告", "imported the report"),
+        "create" => ("创建事项", "created the item"),
+        _ => return op.to_owned(),
+    };
+    match lang {
+        Lang::Zh => zh.0.to_owned(),
+        Lang::En => zh.1.to_owned(),
+    }
+}
+
+fn field_name(lang: Lang, field: &str) -> String {
+    let names = match field {
+        "narrative" => ("整改情况", "progress"),
+        "status" => ("进度", "status"),
+        "measure" => ("整改措施", "measure"),
+        "evidence" => ("佐证材料", "evidence"),
+        "feedback" => ("留言", "message"),
+        "review" => ("审核", "decision"),
+        "title" => ("存在问题", "problem"),
+        "measures" => ("整改措施", "measures"),
+        "plan.leader" => ("责任领导", "leader"),
+        "plan.department" => ("责任部门", "department"),
+        "plan.units" => ("责任单位", "units"),
+        "plan.deadline" => ("整改时限", "deadline"),
+        "plan.timing" => ("整改方式", "timing"),
+        "item_status" => ("整改进度", "item status"),
+        "office_narrative" => ("整改情况（报告）", "report narrative"),
+        _ => return field.to_owned(),
+    };
+    match lang {
+        Lang::Zh => names.0.to_owned(),
+        Lang::En => names.1.to_owned(),
+    }
+}

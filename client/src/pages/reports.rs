@@ -1,0 +1,225 @@
+//! Reports and importing: the ledger (XLSX, CSV) and the public report (DOCX, HTML, text)
+//! of each campaign, built by the server with the same code as `rectify export`/`report`;
+//! and importing a report file, checked first (warnings shown) and stored only when the
+//! office confirms.
+
+use crate::app::{AppContext, ReplicaContext};
+use crate::i18n::{Lang, Om, describe, to};
+use crate::services::api;
+use rectify_shared::api::{CampaignInfo, ImportPreview};
+use wasm_bindgen::JsCast;
+use web_sys::HtmlInputElement;
+use yew::prelude::*;
+
+/// (path suffix, label, file name suffix)
+const DOWNLOADS: [(&str, Om, &str); 5] = [
+    ("ledger.xlsx", Om::LedgerXlsx, "台账.xlsx"),
+    ("ledger.csv", Om::LedgerCsv, "台账.csv"),
+    ("report.docx", Om::ReportDocx, "整改报告.docx"),
+    ("report.html", Om::ReportHtml, "整改报告.html"),
+    ("report.txt", Om::ReportTxt, "整改报告.txt"),
+];
+
+#[function_component(Reports)]
+pub fn reports() -> Html {
+    let state = use_context::<AppContext>().expect("AppContext is provided by App");
+    let context = use_context::<Option<ReplicaContext>>().flatten();
+    let campaigns = use_state(|| None::<Result<Vec<CampaignInfo>, String>>);
+    let message = use_state(|| None::<Result<String, String>>);
+    let reload = use_state(|| 0u32);
+    let lang = state.lang;
+    let Some(session) = state.session.clone() else {
+        return Html::default();
+    };
+    {
+        let (campaigns, token) = (campaigns.clone(), session.token.clone());
+        use_effect_with(*reload, move |_| {
+            wasm_bindgen_futures::spawn_local(async move {
+                campaigns.set(Some(
+                    api::campaigns(&token).await.map_err(|e| describe(lang, &e)),
+                ));
+            });
+        });
+    }
+    let download = |campaign: &CampaignInfo,
+                    (path, label, suffix): (&'static str, Om, &'static str)| {
+        let url = format!("/api/campaigns/{}/{path}", campaign.id);
+        let name = format!("{}-{suffix}", campaign.name);
+        let (token, message) = (session.token.clone(), message.clone());
+        let onclick = Callback::from(move |_| {
+            let (url, name, token, message) =
+                (url.clone(), name.clone(), token.clone(), message.clone());
+            wasm_bindgen_futures::spawn_local(async move {
+                match api::download(&token, &url).await {
+                    Ok(blob) => save_blob(&blob, &name),
+                    Err(err) => message.set(Some(Err(describe(lang, &err)))),
+                }
+            });
+        });
+        html! {
+            <button class="secondary" {onclick} data-testid={format!("download-{path}")}>{ to(lang, label) }</button>
+        }
+    };
+    let list = match &*campaigns {
+        None => html! { <p class="empty" role="status">{ to(lang, Om::LoadingHistory) }</p> },
+        Some(Err(err)) => html! { <p class="error" role="alert">{ err }</p> },
+        Some(Ok(list)) if list.is_empty() => {
+            html! { <p class="empty">{ to(lang, Om::NoCampaigns) }</p> }
+        }
+        Some(Ok(list)) => html! {
+            { for list.iter().map(|campaign| html! {
+                <section class="campaign" data-testid="campaign" data-id={campaign.id.clone()}>
+                    <h3 class="subtitle">{ &campaign.name }<span class="count">{ format!(" {} {}", campaign.items, to(lang, Om::ItemsUnit)) }</span></h3>
+                    <div class="actions">
+                        { for DOWNLOADS.into_iter().map(|d| download(campaign, d)) }
+                    </div>
+                </section>
+            }) }
+        },
+    };
+    let on_imported = {
+        let (reload, context) = (reload, context);
+        Callback::from(move |()| {
+            reload.set(*reload + 1);
+            if let Some(c) = &context {
+                c.replica.refresh();
+            }
+        })
+    };
+    html! {
+        <>
+            <section class="card" aria-labelledby="reports-title">
+                <h2 id="reports-title" class="section-title">{ to(lang, Om::NavReports) }</h2>
+                <p class="hint">{ to(lang, Om::ReportsHint) }</p>
+                if let Some(Err(err)) = &*message { <p class="error" role="alert">{ err }</p> }
+                { list }
+            </section>
+            if session.role == rectify_shared::policy::Role::Office {
+                <Import {lang} token={session.token.clone()} {on_imported} />
+            }
+        </>
+    }
+}
+
+/// Offers `blob` to the user as a file called `name` (the browser's download).
+fn save_blob(blob: &web_sys::Blob, name: &str) {
+    let Ok(url) = web_sys::Url::create_object_url_with_blob(blob) else {
+        return;
+    };
+    let document = gloo::utils::document();
+    if let Some(anchor) = document
+        .create_element("a")
+        .ok()
+        .and_then(|a| a.dyn_into::<web_sys::HtmlAnchorElement>().ok())
+    {
+        anchor.set_href(&url);
+        anchor.set_download(name);
+        let _ = document.body().map(|b| b.append_child(&anchor));
+        anchor.click();
+        anchor.remove();
+    }
+    // Revoke later: the download reads the URL after this function returns.
+    gloo::timers::callback::Timeout::new(60_000, move || {
+        let _ = web_sys::Url::revoke_object_url(&url);
+    })
+    .forget();
+}
+
+#[derive(Properties, PartialEq)]
+struct ImportProps {
+    lang: Lang,
+    token: String,
+    on_imported: Callback<()>,
+}
+
+/// Pick a file, see what the importer makes of it, then store it.
+#[function_component(Import)]
+fn import(props: &ImportProps) -> Html {
+    let lang = props.lang;
+    let input = use_node_ref();
+    let preview = use_state(|| None::<Result<ImportPreview, String>>);
+    let busy = use_state(|| false);
+    let run = |dry_run: bool| {
+        let (input, preview, busy, token, on_imported) = (
+            input.clone(),
+            preview.clone(),
+            busy.clone(),
+            props.token.clone(),
+            props.on_imported.clone(),
+        );
+        Callback::from(move |_| {
+            let Some(file) = input
+                .cast::<HtmlInputElement>()
+                .and_then(|i| i.files())
+                .and_then(|files| files.get(0))
+            else {
+                preview.set(Some(Err(to(lang, Om::PickAFile).to_owned())));
+                return;
+            };
+            let (preview, busy, token, on_imported) = (
+                preview.clone(),
+                busy.clone(),
+                token.clone(),
+                on_imported.clone(),
+            );
+            busy.set(true);
+            wasm_bindgen_futures::spawn_local(async move {
+                let result = api::import(&token, file.into(), dry_run).await;
+                busy.set(false);
+                if result.as_ref().is_ok_and(|p| p.stored) {
+                    on_imported.emit(());
+                }
+                preview.set(Some(result.map_err(|e| describe(lang, &e))));
+            });
+        })
+    };
+    let onchange = {
+        let preview = preview.clone();
+        Callback::from(move |_: Event| preview.set(None))
+    };
+    let result = match &*preview {
+        None => Html::default(),
+        Some(Err(err)) => {
+            html! { <p class="error" role="alert" data-testid="import-error">{ err }</p> }
+        }
+        Some(Ok(p)) => html! {
+            <div class="import-preview" data-testid="import-preview" data-items={p.items.to_string()}
+                 data-stored={p.stored.to_string()}>
+                <p><strong>{ &p.campaign_name }</strong></p>
+                <p>{ format!("{} {} · {} {} · {} {}", p.areas, to(lang, Om::AreasUnit), p.problems, to(lang, Om::ProblemsUnit), p.items, to(lang, Om::ItemsUnit)) }</p>
+                if p.stored {
+                    <p class="ok" role="status">{ format!("{} {} · {} {} · {} {}",
+                        to(lang, Om::Created), p.items_created, to(lang, Om::Updated), p.items_updated,
+                        to(lang, Om::Unchanged), p.items_unchanged) }</p>
+                }
+                if p.warnings.is_empty() {
+                    <p class="ok">{ to(lang, Om::NoWarnings) }</p>
+                } else {
+                    <p class="warn">{ format!("{} {}", p.warnings.len(), to(lang, Om::WarningsCount)) }</p>
+                    <ul class="plain warnings">
+                        { for p.warnings.iter().map(|w| html! {
+                            <li><span class="meta">{ format!("{} {}：", to(lang, Om::Line), w.line) }</span>{ &w.message }</li>
+                        }) }
+                    </ul>
+                }
+            </div>
+        },
+    };
+    let checked = matches!(&*preview, Some(Ok(p)) if !p.stored);
+    let (check, store) = (run(true), run(false));
+    html! {
+        <section class="card" aria-labelledby="import-title">
+            <h2 id="import-title" class="section-title">{ to(lang, Om::ImportReport) }</h2>
+            <p class="hint">{ to(lang, Om::ImportHint) }</p>
+            <input ref={input} type="file" accept=".txt,.docx,text/plain,application/vnd.openxmlformats-officedocument.wordprocessingml.document"
+                   {onchange} data-testid="import-file" />
+            <div class="actions">
+                <button class="secondary" onclick={check} disabled={*busy} data-testid="import-check">{ to(lang, Om::CheckFile) }</button>
+                if checked {
+                    <button class="primary" onclick={store} disabled={*busy} data-testid="import-store">{ to(lang, Om::ImportConfirm) }</button>
+                }
+            </div>
+            { result }
+        </section>
+    }
+}

@@ -1,0 +1,354 @@
+//! The office's side of an item: each unit's progress and evidence with sign-off (销号) and
+//! send-back (退回, with a reason), the item's public status, and its plan (leader,
+//! department, units, deadline, timing). Viewers and departments see the same, read-only;
+//! what a role may do comes from `rectify_shared::workflow`, as on the server.
+
+use crate::components::evidence::Evidence;
+use crate::i18n::{Lang, Msg, Om, status_name, to, tr, unit_status_name};
+use crate::pages::item::{FeedbackBox, when};
+use crate::services::replica::Replica;
+use rectify_shared::api::UnitInfo;
+use rectify_shared::ids::DocumentId;
+use rectify_shared::model::{ItemDoc, ItemEdit, ItemPlan, Timing};
+use rectify_shared::policy::{Actor, Role};
+use rectify_shared::status::PublicStatus;
+use rectify_shared::workflow::{UnitStatus, check_item_status, check_unit_move};
+use std::collections::BTreeSet;
+use web_sys::{HtmlInputElement, HtmlSelectElement, HtmlTextAreaElement};
+use yew::prelude::*;
+
+#[derive(Properties, PartialEq)]
+pub struct ReviewProps {
+    pub replica: Replica,
+    pub id: DocumentId,
+    pub item: ItemDoc,
+    pub unit: String,
+    pub actor: Actor,
+    pub lang: Lang,
+    pub on_error: Callback<Option<String>>,
+}
+
+/// One unit's progress as the office reviews it.
+#[function_component(UnitReview)]
+pub fn unit_review(props: &ReviewProps) -> Html {
+    let ReviewProps {
+        replica,
+        id,
+        item,
+        unit,
+        actor,
+        lang,
+        on_error,
+    } = props;
+    let (id, lang) = (*id, *lang);
+    let reason = use_node_ref();
+    let progress = item.progress.get(unit);
+    let status = progress.map_or(UnitStatus::NotStarted, |p| p.status);
+    let edit = {
+        let (replica, on_error) = (replica.clone(), on_error.clone());
+        Callback::from(move |edit: ItemEdit| on_error.emit(replica.edit(&id, edit).err()))
+    };
+    let may_sign = check_unit_move(actor, unit, status, UnitStatus::SignedOff, None).is_ok()
+        && status != UnitStatus::SignedOff;
+    let may_return =
+        check_unit_move(actor, unit, status, UnitStatus::Returned, Some("reason")).is_ok();
+    let sign_off = {
+        let (edit, unit) = (edit.clone(), unit.clone());
+        Callback::from(move |_| {
+            edit.emit(ItemEdit::UnitStatus {
+                unit: unit.clone(),
+                to: UnitStatus::SignedOff,
+                reason: None,
+            });
+        })
+    };
+    let send_back = {
+        let (edit, unit, reason, on_error) =
+            (edit.clone(), unit.clone(), reason.clone(), on_error.clone());
+        Callback::from(move |_| {
+            let Some(area) = reason.cast::<HtmlTextAreaElement>() else {
+                return;
+            };
+            let text = area.value().trim().to_owned();
+            if text.is_empty() {
+                on_error.emit(Some(to(lang, Om::ReasonNeeded).to_owned()));
+                let _ = area.focus();
+                return;
+            }
+            edit.emit(ItemEdit::UnitStatus {
+                unit: unit.clone(),
+                to: UnitStatus::Returned,
+                reason: Some(text),
+            });
+            area.set_value("");
+        })
+    };
+    let done_measures = progress.map_or(0, |p| p.measures_done.values().filter(|d| **d).count());
+    let decisions = item.reviews.iter().filter(|r| &r.unit == unit).rev().map(|review| {
+        let label = if review.decision == UnitStatus::SignedOff { tr(lang, Msg::SignedOff) } else { tr(lang, Msg::Returned) };
+        html! {
+            <li class={classes!("decision", review.decision.key())}>
+                <strong>{ label }</strong>{ " · " }{ &review.by }{ " · " }{ when(review.at_ms) }
+                if !review.reason.is_empty() { <p>{ tr(lang, Msg::Reason) }{ "：" }{ &review.reason }</p> }
+            </li>
+        }
+    });
+    html! {
+        <section class="card unit-progress" aria-label={replica.unit_name(unit)}
+                 data-testid="unit-review" data-unit={unit.clone()} data-status={status.key()}>
+            <h2 class="section-title">
+                { replica.unit_name(unit) }
+                <span class={classes!("badge", status.key())} data-testid="unit-status">{ unit_status_name(lang, status) }</span>
+            </h2>
+            if let Some(p) = progress {
+                if p.updated_at_ms > 0 {
+                    <p class="meta">{ to(lang, Om::LastChange) }{ "：" }{ &p.updated_by }{ " · " }{ when(p.updated_at_ms) }</p>
+                }
+                if !item.measures.is_empty() {
+                    <p class="meta">{ to(lang, Om::MeasuresDone) }{ format!("：{done_measures}/{}", item.measures.len()) }</p>
+                }
+                if p.narrative.as_str().is_empty() {
+                    <p class="empty">{ to(lang, Om::NoNarrative) }</p>
+                } else {
+                    <p class="narrative" data-testid="narrative">{ p.narrative.as_str() }</p>
+                }
+                if !p.evidence.is_empty() {
+                    <Evidence {id} unit={unit.clone()} {lang} evidence={p.evidence.clone()} />
+                }
+            } else {
+                <p class="empty">{ to(lang, Om::NoNarrative) }</p>
+            }
+            if may_sign || may_return {
+                <div class="review-actions">
+                    if may_return {
+                        <textarea ref={reason} rows="2" data-testid="return-reason"
+                                  aria-label={tr(lang, Msg::Reason)} placeholder={to(lang, Om::ReasonHint)} />
+                    }
+                    <div class="actions">
+                        if may_sign {
+                            <button class="primary" onclick={sign_off} data-testid="sign-off">{ to(lang, Om::SignOff) }</button>
+                        }
+                        if may_return {
+                            <button class="secondary" onclick={send_back} data-testid="send-back">{ to(lang, Om::SendBack) }</button>
+                        }
+                    </div>
+                </div>
+            }
+            if item.reviews.iter().any(|r| &r.unit == unit) {
+                <h3 class="subtitle">{ tr(lang, Msg::Decisions) }</h3>
+                <ul class="plain decisions">{ for decisions }</ul>
+            }
+            if actor.role != Role::Viewer {
+                <FeedbackBox item={item.clone()} unit={unit.clone()} {lang} edit={edit.clone()} />
+            }
+        </section>
+    }
+}
+
+#[derive(Properties, PartialEq)]
+pub struct ItemStatusProps {
+    pub replica: Replica,
+    pub id: DocumentId,
+    pub item: ItemDoc,
+    pub actor: Actor,
+    pub lang: Lang,
+    pub on_error: Callback<Option<String>>,
+}
+
+/// The item's public status (整改进度 in the report): closing needs every unit signed off.
+#[function_component(ItemStatusControl)]
+pub fn item_status_control(props: &ItemStatusProps) -> Html {
+    let lang = props.lang;
+    let statuses = props.item.unit_statuses();
+    let buttons = PublicStatus::ALL
+        .into_iter()
+        .filter(|s| *s != props.item.status)
+        .map(|target| {
+            let allowed = check_item_status(&props.actor, target, &statuses);
+            let onclick = {
+                let (replica, id, on_error) =
+                    (props.replica.clone(), props.id, props.on_error.clone());
+                Callback::from(move |_| {
+                    on_error.emit(replica.edit(&id, ItemEdit::ItemStatus(target)).err());
+                })
+            };
+            let title = allowed.as_ref().err().map(|e| e.to_string());
+            html! {
+                <button class="secondary" disabled={allowed.is_err()} {title} {onclick}
+                        data-testid={format!("item-status-{}", target.key())}>
+                    { to(lang, Om::MarkAs) }{ status_name(lang, target) }
+                </button>
+            }
+        });
+    let may_change = props.actor.role == Role::Office;
+    html! {
+        <div class="item-status">
+            <p>
+                { to(lang, Om::PublicStatus) }{ "：" }
+                <strong data-testid="item-status">{ status_name(lang, props.item.status) }</strong>
+            </p>
+            if may_change { <div class="actions">{ for buttons }</div> }
+        </div>
+    }
+}
+
+#[derive(Properties, PartialEq)]
+pub struct PlanProps {
+    pub replica: Replica,
+    pub id: DocumentId,
+    pub item: ItemDoc,
+    pub lang: Lang,
+    pub on_error: Callback<Option<String>>,
+    /// Viewers and departments see the plan but do not change it.
+    #[prop_or_default]
+    pub read_only: bool,
+}
+
+/// The office's plan of an item: who leads, which department, which units, by when, how.
+#[function_component(PlanEditor)]
+pub fn plan_editor(props: &PlanProps) -> Html {
+    let lang = props.lang;
+    let open = use_state(|| false);
+    let (leader, department, deadline, timing) = (
+        use_node_ref(),
+        use_node_ref(),
+        use_node_ref(),
+        use_node_ref(),
+    );
+    let chosen = use_state(|| {
+        props
+            .item
+            .units
+            .iter()
+            .cloned()
+            .collect::<BTreeSet<String>>()
+    });
+    let units = props.replica.units();
+    let item = &props.item;
+    let summary = html! {
+        <dl class="plan">
+            <dt>{ to(lang, Om::Leader) }</dt><dd>{ if item.responsible_leader.is_empty() { "—".to_owned() } else { item.responsible_leader.clone() } }</dd>
+            <dt>{ to(lang, Om::Department) }</dt><dd>{ item.responsible_department.as_deref().map(|d| props.replica.unit_name(d)).unwrap_or_else(|| "—".to_owned()) }</dd>
+            <dt>{ to(lang, Om::Units) }</dt><dd>{ item.units.iter().map(|u| props.replica.unit_name(u)).collect::<Vec<_>>().join("、") }</dd>
+            <dt>{ tr(lang, Msg::Deadline) }</dt><dd>{ item.deadline.clone().unwrap_or_else(|| "—".to_owned()) }</dd>
+            <dt>{ to(lang, Om::Timing) }</dt><dd>{ item.timing.map(|t| timing_name(lang, t)).unwrap_or("—") }</dd>
+        </dl>
+    };
+    if props.read_only {
+        return summary;
+    }
+    if !*open {
+        let onclick = {
+            let (open, chosen, units_now) = (open, chosen, item.units.clone());
+            Callback::from(move |_| {
+                chosen.set(units_now.iter().cloned().collect());
+                open.set(true);
+            })
+        };
+        return html! {
+            <>
+                { summary }
+                <button class="secondary" {onclick} data-testid="edit-plan">{ to(lang, Om::EditPlan) }</button>
+            </>
+        };
+    }
+    let save = {
+        let (replica, id, on_error, open, chosen) = (
+            props.replica.clone(),
+            props.id,
+            props.on_error.clone(),
+            open.clone(),
+            chosen.clone(),
+        );
+        let (leader, department, deadline, timing) = (
+            leader.clone(),
+            department.clone(),
+            deadline.clone(),
+            timing.clone(),
+        );
+        Callback::from(move |event: SubmitEvent| {
+            event.prevent_default();
+            let value = |node: &NodeRef| {
+                node.cast::<HtmlInputElement>()
+                    .map(|i| i.value())
+                    .or_else(|| node.cast::<HtmlSelectElement>().map(|s| s.value()))
+                    .unwrap_or_default()
+            };
+            if chosen.is_empty() {
+                on_error.emit(Some(to(lang, Om::UnitsNeeded).to_owned()));
+                return;
+            }
+            let plan = ItemPlan {
+                responsible_leader: value(&leader).trim().to_owned(),
+                responsible_department: Some(value(&department)).filter(|d| !d.is_empty()),
+                units: chosen.iter().cloned().collect(),
+                deadline: Some(value(&deadline)).filter(|d| !d.is_empty()),
+                timing: Timing::from_key(&value(&timing)),
+            };
+            let result = replica.edit(&id, ItemEdit::Plan(plan));
+            if result.is_ok() {
+                open.set(false);
+            }
+            on_error.emit(result.err());
+        })
+    };
+    let cancel = {
+        let open = open;
+        Callback::from(move |_| open.set(false))
+    };
+    let departments: Vec<&UnitInfo> = units.values().filter(|u| u.kind == "department").collect();
+    let schools: Vec<&UnitInfo> = units.values().collect();
+    html! {
+        <form class="plan-form" onsubmit={save} data-testid="plan-form">
+            <label><span>{ to(lang, Om::Leader) }</span>
+                <input ref={leader} value={item.responsible_leader.clone()} data-testid="plan-leader" /></label>
+            <label><span>{ to(lang, Om::Department) }</span>
+                <select ref={department} data-testid="plan-department">
+                    <option value="" selected={item.responsible_department.is_none()}>{ "—" }</option>
+                    { for departments.iter().map(|d| html! {
+                        <option value={d.id.0.clone()} selected={item.responsible_department.as_deref() == Some(d.id.0.as_str())}>{ &d.name }</option>
+                    }) }
+                </select></label>
+            <fieldset class="unit-picker">
+                <legend>{ to(lang, Om::Units) }</legend>
+                { for schools.iter().map(|u| {
+                    let checked = chosen.contains(&u.id.0);
+                    let onchange = {
+                        let (chosen, id) = (chosen.clone(), u.id.0.clone());
+                        Callback::from(move |event: Event| {
+                            let on = event.target_dyn_into::<HtmlInputElement>().is_some_and(|i| i.checked());
+                            let mut next = (*chosen).clone();
+                            if on { next.insert(id.clone()); } else { next.remove(&id); }
+                            chosen.set(next);
+                        })
+                    };
+                    html! {
+                        <label class="check"><input type="checkbox" {checked} {onchange} value={u.id.0.clone()} />{ &u.name }</label>
+                    }
+                }) }
+            </fieldset>
+            <label><span>{ tr(lang, Msg::Deadline) }</span>
+                <input ref={deadline} type="date" value={item.deadline.clone().unwrap_or_default()} data-testid="plan-deadline" /></label>
+            <label><span>{ to(lang, Om::Timing) }</span>
+                <select ref={timing} data-testid="plan-timing">
+                    <option value="" selected={item.timing.is_none()}>{ "—" }</option>
+                    { for Timing::ALL.into_iter().map(|t| html! {
+                        <option value={t.key()} selected={item.timing == Some(t)}>{ timing_name(lang, t) }</option>
+                    }) }
+                </select></label>
+            <div class="actions">
+                <button type="submit" class="primary" data-testid="save-plan">{ to(lang, Om::Save) }</button>
+                <button type="button" class="secondary" onclick={cancel}>{ tr(lang, Msg::Cancel) }</button>
+            </div>
+        </form>
+    }
+}
+
+pub fn timing_name(lang: Lang, timing: Timing) -> &'static str {
+    match (lang, timing) {
+        (Lang::Zh, t) => t.label_zh(),
+        (Lang::En, Timing::Immediate) => "Fix at once",
+        (Lang::En, Timing::ByDeadline) => "Fix by the deadline",
+        (Lang::En, Timing::LongTerm) => "Keep up long-term",
+    }
+}
