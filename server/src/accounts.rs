@@ -5,13 +5,14 @@
 //! weeks, and can be revoked.
 
 use crate::error::ApiError;
-use crate::storage::{SessionRecord, Storage, UserRecord};
+use crate::storage::{SessionRecord, Storage, UnitRecord, UserRecord};
 use argon2::Argon2;
 use argon2::password_hash::rand_core::{OsRng, RngCore};
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use base64::Engine;
 use rectify_shared::api::{LoginRequest, LoginResponse};
-use rectify_shared::ids::Username;
+use rectify_shared::ids::{UnitId, Username};
+use rectify_shared::policy::Role;
 use sha2::{Digest, Sha256};
 
 /// 60 days: a school may be offline for a term's half before it must log in again.
@@ -53,6 +54,84 @@ pub fn check_new_password(password: &str) -> Result<(), String> {
         ));
     }
     Ok(())
+}
+
+/// The longest username accepted.
+pub const MAX_USERNAME_CHARS: usize = 32;
+
+/// Checks a new account's username (`rectify user add` and `POST /api/accounts`): 1 to 32
+/// lowercase ASCII letters, digits, `.`, `-` or `_`, starting with a letter or digit. It is
+/// typed on phones and appears in every change an account makes, so it is kept plain.
+pub fn check_username(name: &str) -> Result<Username, String> {
+    let fits = !name.is_empty()
+        && name.len() <= MAX_USERNAME_CHARS
+        && name.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
+        && name.chars().all(|c| {
+            c.is_ascii_lowercase() || c.is_ascii_digit() || c == '.' || c == '-' || c == '_'
+        });
+    if fits {
+        Ok(Username::new(name))
+    } else {
+        Err(format!(
+            "'{name}' cannot be a username: use 1 to {MAX_USERNAME_CHARS} lowercase letters \
+             a-z, digits, '.', '-' or '_', starting with a letter or digit (e.g. school7)"
+        ))
+    }
+}
+
+/// Checks an account's role against its unit: department and unit (school) accounts belong
+/// to an existing unit of the right kind, office and viewer accounts to none.
+pub fn check_role_unit(
+    role: Role,
+    unit: Option<&UnitId>,
+    units: &[UnitRecord],
+) -> Result<(), String> {
+    let Some(unit) = unit else {
+        return if role.needs_unit() {
+            Err(format!(
+                "a {} account belongs to a unit: give the id of its {}",
+                role.key(),
+                if role == Role::Department {
+                    "department"
+                } else {
+                    "school or kindergarten"
+                }
+            ))
+        } else {
+            Ok(())
+        };
+    };
+    if !role.needs_unit() {
+        return Err(format!(
+            "a {} account belongs to no unit: leave the unit out",
+            role.key()
+        ));
+    }
+    let Some(record) = units.iter().find(|u| &u.id == unit) else {
+        return Err(format!(
+            "there is no unit with id '{unit}': create it first (the units are listed by GET /api/units)"
+        ));
+    };
+    match (role, record.kind == "department") {
+        (Role::Department, false) => Err(format!(
+            "'{unit}' ({}) is a {}, not a department: a department account needs a department",
+            record.name, record.kind
+        )),
+        (Role::Unit, true) => Err(format!(
+            "'{unit}' ({}) is a department: give it a department account instead",
+            record.name
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// A new random password: 12 characters without 0/O/1/l/I, since it is read off a screen
+/// and typed on a phone.
+pub fn generate_password() -> String {
+    const ALPHABET: &[u8] = b"abcdefghijkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+    (0..12)
+        .map(|_| ALPHABET[(OsRng.next_u32() as usize) % ALPHABET.len()] as char)
+        .collect()
 }
 
 fn new_token() -> String {
@@ -244,5 +323,55 @@ impl LoginThrottle {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         failures.remove(&Self::key(username));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn usernames() {
+        for good in [
+            "office",
+            "school7",
+            "dept-djg",
+            "zhang.san",
+            "a",
+            "7th_school",
+        ] {
+            assert_eq!(check_username(good), Ok(Username::new(good)), "{good}");
+        }
+        let long = "a".repeat(MAX_USERNAME_CHARS + 1);
+        for bad in [
+            "", " office", "Office", "张三", "-x", ".x", "a b", "a/b", &long,
+        ] {
+            assert!(check_username(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn roles_and_units() {
+        let unit = |id: &str, kind: &str| UnitRecord {
+            id: UnitId::new(id),
+            name: id.to_owned(),
+            kind: kind.to_owned(),
+        };
+        let units = [unit("pszx1", "school"), unit("jcg", "department")];
+        let check = |role, id: Option<&str>| {
+            check_role_unit(role, id.map(UnitId::new).as_ref(), &units).is_ok()
+        };
+        assert!(check(Role::Office, None));
+        assert!(check(Role::Viewer, None));
+        assert!(!check(Role::Office, Some("pszx1")));
+        assert!(check(Role::Unit, Some("pszx1")));
+        assert!(!check(Role::Unit, None));
+        assert!(!check(Role::Unit, Some("jcg")));
+        assert!(!check(Role::Unit, Some("nowhere")));
+        assert!(check(Role::Department, Some("jcg")));
+        assert!(!check(Role::Department, Some("pszx1")));
+        let password = generate_password();
+        assert_eq!(password.chars().count(), 12);
+        assert!(check_new_password(&password).is_ok());
     }
 }

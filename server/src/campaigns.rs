@@ -6,11 +6,15 @@
 //! updated report updates the items' definitions and keeps the units' progress.
 
 use crate::accounts::now_ms;
+use crate::arrivals;
+use crate::office_files;
 use crate::storage::{CampaignRecord, ItemRecord, Storage, Write};
 use anyhow::{Context, Result, bail};
-use automerge::AutoCommit;
+use automerge::{AutoCommit, ChangeHash};
 use rand_core::{OsRng, RngCore};
+use rectify_shared::api::{ImportPreview, ImportWarning};
 use rectify_shared::ids::DocumentId;
+use rectify_shared::import::{self, Imported};
 use rectify_shared::model::{self, CampaignDoc, EditContext, ItemDoc, ItemEdit, LedgerContext};
 use rectify_shared::report::Report;
 use std::collections::BTreeMap;
@@ -57,7 +61,8 @@ pub fn item_record(id: DocumentId, campaign: DocumentId, item: &ItemDoc, now: i6
     }
 }
 
-/// Adds the writes that create a new document holding `value` to `batch`; returns its id.
+/// Adds the writes that create a new document holding `value` to `batch` (with the record of
+/// its first change's arrival); returns its id.
 fn new_document<T: autosurgeon::Reconcile>(
     batch: &mut Vec<Write>,
     value: &T,
@@ -67,6 +72,7 @@ fn new_document<T: autosurgeon::Reconcile>(
 ) -> Result<DocumentId> {
     let id = new_document_id();
     let mut doc = model::create_document(value, user, now)?;
+    let hashes: Vec<ChangeHash> = doc.get_changes_meta(&[]).iter().map(|c| c.hash).collect();
     batch.push(Write::NewDocument {
         id,
         kind: kind.to_owned(),
@@ -77,7 +83,32 @@ fn new_document<T: autosurgeon::Reconcile>(
         data: doc.save(),
         created_at_ms: now,
     });
+    batch.push(arrivals::arrived(id, &hashes, now));
     Ok(id)
+}
+
+/// Adds the changes `doc` has beyond `since` (the heads it was loaded with) to `batch` as one
+/// chunk, with the record of their arrival. False when there are none.
+///
+/// Not `save_incremental`: after a load it would save every change again, not the new ones.
+fn push_changes(
+    batch: &mut Vec<Write>,
+    id: DocumentId,
+    doc: &mut AutoCommit,
+    since: &[ChangeHash],
+    now: i64,
+) -> bool {
+    let hashes: Vec<ChangeHash> = doc.get_changes_meta(since).iter().map(|c| c.hash).collect();
+    if hashes.is_empty() {
+        return false;
+    }
+    batch.push(Write::AppendChunk {
+        document: id,
+        data: doc.save_after(since),
+        created_at_ms: now,
+    });
+    batch.push(arrivals::arrived(id, &hashes, now));
+    true
 }
 
 /// What an import did.
@@ -88,6 +119,12 @@ pub struct ImportOutcome {
     pub items_created: usize,
     pub items_updated: usize,
     pub items_unchanged: usize,
+}
+
+/// The key that tells whether a report is of a campaign already stored (the same inspection
+/// round): an import of it updates that campaign.
+pub fn natural_key(report: &Report) -> String {
+    model::campaign_from_report(report).natural_key()
 }
 
 /// Stores an imported report as a campaign and its items (all in one transaction).
@@ -124,13 +161,7 @@ pub async fn import_report(
             current.preamble.update(imported_campaign.preamble.as_str());
             current.areas.clone_from(&imported_campaign.areas);
             model::update_document(&mut doc, &current, user, "import", now)?;
-            if doc.get_heads() != before {
-                batch.push(Write::AppendChunk {
-                    document: record.id,
-                    data: doc.save_incremental(),
-                    created_at_ms: now,
-                });
-            }
+            push_changes(&mut batch, record.id, &mut doc, &before, now);
             record.id
         }
         None => {
@@ -177,21 +208,16 @@ pub async fn import_report(
                         model::refresh_from_report(&mut current, &imported);
                         let before = doc.get_heads();
                         model::update_document(&mut doc, &current, user, "import", now)?;
-                        if doc.get_heads() == before {
-                            outcome.items_unchanged += 1;
-                        } else {
+                        if push_changes(&mut batch, record.id, &mut doc, &before, now) {
                             outcome.items_updated += 1;
-                            batch.push(Write::AppendChunk {
-                                document: record.id,
-                                data: doc.save_incremental(),
-                                created_at_ms: now,
-                            });
                             batch.push(Write::Item(item_record(
                                 record.id,
                                 campaign_id,
                                 &current,
                                 now,
                             )));
+                        } else {
+                            outcome.items_unchanged += 1;
                         }
                     }
                     None => {
@@ -217,24 +243,38 @@ pub async fn edit_item(
     let mut doc = load_document(storage, &record.id)
         .await?
         .with_context(|| format!("item {} is missing", record.key))?;
+    let before = doc.get_heads();
     model::apply(&mut doc, ctx, edit)?;
     let item = ItemDoc::load(&doc)?;
-    storage
-        .write(vec![
-            Write::AppendChunk {
-                document: record.id,
-                data: doc.save_incremental(),
-                created_at_ms: ctx.now_ms,
-            },
-            Write::Item(item_record(
-                record.id,
-                record.campaign_id,
-                &item,
-                ctx.now_ms,
-            )),
-        ])
-        .await?;
+    // The arrival is the server's clock, not the edit's (a test or the demo may date edits).
+    let now = now_ms();
+    let mut batch = Vec::new();
+    push_changes(&mut batch, record.id, &mut doc, &before, now);
+    batch.push(Write::Item(item_record(
+        record.id,
+        record.campaign_id,
+        &item,
+        ctx.now_ms,
+    )));
+    storage.write(batch).await?;
     Ok(item)
+}
+
+/// Stores `item`, an item made by hand by `user` (the office), as a new document of
+/// `campaign` with its index row, in one transaction, as the importer stores a new item.
+pub async fn add_item(
+    storage: &dyn Storage,
+    campaign: &CampaignRecord,
+    item: &ItemDoc,
+    user: &str,
+) -> Result<ItemRecord> {
+    let now = now_ms();
+    let mut batch = Vec::new();
+    let id = new_document(&mut batch, item, "item", user, now)?;
+    let record = item_record(id, campaign.id, item, now);
+    batch.push(Write::Item(record.clone()));
+    storage.write(batch).await?;
+    Ok(record)
 }
 
 /// The campaign to use: the one named, or the only/newest one.
@@ -316,4 +356,216 @@ pub async fn load_campaign(
         items,
         ledger,
     })
+}
+
+/// A report file as it arrives (`rectify import FILE`, `POST /api/import`): a `.docx` (a ZIP
+/// archive) or a text file in any encoding the importer accepts, decoded and parsed. Nothing
+/// is stored.
+pub fn read_report(bytes: &[u8]) -> Result<Imported> {
+    if bytes.starts_with(b"PK\x03\x04") {
+        let text = office_files::docx::extract_text(bytes)?;
+        Ok(import::parse(&text)?)
+    } else {
+        Ok(import::import_bytes(bytes)?)
+    }
+}
+
+/// What a parsed report holds and what looked odd, before anything is stored; `outcome`
+/// fills in what storing it did.
+pub fn import_preview(imported: &Imported, outcome: Option<&ImportOutcome>) -> ImportPreview {
+    let totals = imported.report.totals();
+    ImportPreview {
+        campaign_name: model::campaign_from_report(&imported.report).name,
+        areas: totals.areas,
+        problems: totals.problems,
+        items: totals.items,
+        done: totals.done,
+        done_long_term: totals.done_long_term,
+        in_progress: totals.in_progress,
+        warnings: imported
+            .warnings
+            .iter()
+            .map(|w| ImportWarning {
+                line: w.line,
+                message: w.message.clone(),
+            })
+            .collect(),
+        stored: outcome.is_some(),
+        campaign: outcome.map(|o| o.campaign.to_string()),
+        items_created: outcome.map_or(0, |o| o.items_created),
+        items_updated: outcome.map_or(0, |o| o.items_updated),
+        items_unchanged: outcome.map_or(0, |o| o.items_unchanged),
+    }
+}
+
+/// The ledger's (台账) file formats: `rectify export --format`, and
+/// `GET /api/campaigns/{id}/ledger.{csv,xlsx}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LedgerFormat {
+    Csv,
+    Xlsx,
+    Json,
+}
+
+/// The public report's file formats: `rectify report --format`, and
+/// `GET /api/campaigns/{id}/report.{txt,docx,html}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ReportFormat {
+    Txt,
+    Docx,
+    Html,
+}
+
+impl LedgerFormat {
+    pub fn extension(self) -> &'static str {
+        match self {
+            LedgerFormat::Csv => "csv",
+            LedgerFormat::Xlsx => "xlsx",
+            LedgerFormat::Json => "json",
+        }
+    }
+
+    pub fn content_type(self) -> &'static str {
+        match self {
+            LedgerFormat::Csv => "text/csv; charset=utf-8",
+            LedgerFormat::Xlsx => {
+                "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+            }
+            LedgerFormat::Json => "application/json",
+        }
+    }
+
+    /// Not for a terminal.
+    pub fn is_binary(self) -> bool {
+        self == LedgerFormat::Xlsx
+    }
+}
+
+impl ReportFormat {
+    pub fn extension(self) -> &'static str {
+        match self {
+            ReportFormat::Txt => "txt",
+            ReportFormat::Docx => "docx",
+            ReportFormat::Html => "html",
+        }
+    }
+
+    pub fn content_type(self) -> &'static str {
+        match self {
+            ReportFormat::Txt => "text/plain; charset=utf-8",
+            ReportFormat::Docx => {
+                "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
+            }
+            ReportFormat::Html => "text/html; charset=utf-8",
+        }
+    }
+
+    /// Not for a terminal.
+    pub fn is_binary(self) -> bool {
+        self == ReportFormat::Docx
+    }
+}
+
+impl LoadedCampaign {
+    /// The ledger as a file. The command line and the HTTP API both write it here.
+    pub fn ledger_file(&self, format: LedgerFormat) -> Result<Vec<u8>> {
+        let rows = self.ledger_rows();
+        Ok(match format {
+            LedgerFormat::Csv => rectify_shared::ledger::to_csv(&rows).into_bytes(),
+            LedgerFormat::Json => {
+                let mut json = serde_json::to_vec_pretty(&rows)?;
+                json.push(b'\n');
+                json
+            }
+            LedgerFormat::Xlsx => office_files::xlsx::write_ledger(&rows, "台账")?,
+        })
+    }
+
+    /// The public report as a file. The command line and the HTTP API both write it here.
+    pub fn report_file(&self, format: ReportFormat) -> Result<Vec<u8>> {
+        let report = self.report();
+        Ok(match format {
+            ReportFormat::Txt => rectify_shared::report::text::build(&report).into_bytes(),
+            ReportFormat::Html => rectify_shared::report::html::build(&report).into_bytes(),
+            ReportFormat::Docx => {
+                office_files::docx::write_report(&report, Some(&self.campaign.name))?
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rectify_shared::ids::UnitId;
+    use rectify_shared::model::ItemPlan;
+    use rectify_shared::policy::{Actor, Role};
+    use std::collections::BTreeSet;
+
+    #[tokio::test]
+    async fn an_edit_stores_only_its_own_changes_and_when_they_arrived() {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = crate::storage::open_data_dir(dir.path()).await.unwrap();
+        let storage = storage.as_ref();
+        let imported = import::parse(crate::demo::DEMO_REPORT).unwrap();
+        let outcome = import_report(storage, &imported.report, "import")
+            .await
+            .unwrap();
+        let record = storage.items(&outcome.campaign).await.unwrap().remove(0);
+        let office = EditContext {
+            actor: Actor {
+                role: Role::Office,
+                unit: None,
+            },
+            user: "office".into(),
+            now_ms: 1_700_000_000_000,
+        };
+        let plan = ItemPlan {
+            units: vec!["pszx1".into()],
+            ..ItemPlan::default()
+        };
+        edit_item(storage, &record, &office, ItemEdit::Plan(plan))
+            .await
+            .unwrap();
+        let school = EditContext {
+            actor: Actor {
+                role: Role::Unit,
+                unit: Some(UnitId::new("pszx1")),
+            },
+            user: "school1".into(),
+            ..office.clone()
+        };
+        let narrative = ItemEdit::UnitNarrative {
+            unit: "pszx1".into(),
+            text: "已整改。".into(),
+        };
+        edit_item(storage, &record, &school, narrative)
+            .await
+            .unwrap();
+
+        // The import's save, then one chunk per edit holding just that edit's change.
+        let chunks = storage.numbered_chunks(&record.id).await.unwrap();
+        let per_chunk: Vec<usize> = chunks
+            .iter()
+            .map(|c| arrivals::hashes_in(&c.data).unwrap().len())
+            .collect();
+        assert_eq!(per_chunk, [1, 1, 1]);
+        // Every change has its arrival, at the server's time rather than the edit's.
+        let mut doc = load_document(storage, &record.id).await.unwrap().unwrap();
+        let changes: BTreeSet<String> = doc
+            .get_changes_meta(&[])
+            .iter()
+            .map(|c| c.hash.to_string())
+            .collect();
+        let arrived = storage.change_arrivals(&record.id).await.unwrap();
+        assert_eq!(arrived.keys().cloned().collect::<BTreeSet<_>>(), changes);
+        assert!(arrived.values().all(|&ms| ms > office.now_ms));
+
+        // The same report again appends nothing.
+        let again = import_report(storage, &imported.report, "import")
+            .await
+            .unwrap();
+        assert_eq!(again.items_created + again.items_updated, 0);
+        assert_eq!(storage.numbered_chunks(&record.id).await.unwrap().len(), 3);
+    }
 }

@@ -1,16 +1,17 @@
 //! The `rectify` command line.
 
 use crate::accounts::{self, hash_password, now_ms};
+use crate::campaigns::{self, LedgerFormat, ReportFormat};
 use crate::evidence::FilesSettings;
 use crate::http::{AppState, ServerSettings, app};
 use crate::storage::{self, UserRecord};
 use crate::sync_ws::SyncSettings;
-use crate::{campaigns, data_dir, demo, office_files};
+use crate::{data_dir, demo};
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 use rectify_shared::ids::{UnitId, Username};
 use rectify_shared::policy::Role;
-use rectify_shared::{import, ledger, status::PublicStatus};
+use rectify_shared::status::PublicStatus;
 use std::io::{IsTerminal, Read};
 use std::net::SocketAddr;
 use std::path::Path;
@@ -143,20 +144,6 @@ enum Command {
     },
 }
 
-#[derive(Debug, Clone, Copy, clap::ValueEnum)]
-enum LedgerFormat {
-    Csv,
-    Xlsx,
-    Json,
-}
-
-#[derive(Debug, Clone, Copy, clap::ValueEnum)]
-enum ReportFormat {
-    Txt,
-    Docx,
-    Html,
-}
-
 #[derive(Debug, Subcommand)]
 enum UserCommand {
     /// Add an account. The password is read from standard input, or asked for on a terminal.
@@ -285,7 +272,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
             let storage = storage::open_data_dir(&data.data).await?;
             let (password, generated) = match password {
                 Some(p) => (p, false),
-                None => (random_password(), true),
+                None => (accounts::generate_password(), true),
             };
             accounts::check_new_password(&password).map_err(anyhow::Error::msg)?;
             let summary = demo::create_demo(storage.as_ref(), &password).await?;
@@ -318,24 +305,11 @@ async fn run(command: Command) -> anyhow::Result<()> {
             campaign,
         } => {
             let loaded = load_chosen_campaign(&data.data, campaign.as_deref()).await?;
-            let rows = loaded.ledger_rows();
-            let bytes = match format {
-                LedgerFormat::Csv => ledger::to_csv(&rows).into_bytes(),
-                LedgerFormat::Json => {
-                    let mut json = serde_json::to_vec_pretty(&rows)?;
-                    json.push(b'\n');
-                    json
-                }
-                LedgerFormat::Xlsx => office_files::xlsx::write_ledger(&rows, "台账")?,
-            };
-            write_output(
-                output.as_deref(),
-                &bytes,
-                matches!(format, LedgerFormat::Xlsx),
-            )?;
+            let bytes = loaded.ledger_file(format)?;
+            write_output(output.as_deref(), &bytes, format.is_binary())?;
             eprintln!(
                 "{} items exported from {}.",
-                rows.len(),
+                loaded.items.len(),
                 loaded.campaign.name
             );
             Ok(())
@@ -347,19 +321,8 @@ async fn run(command: Command) -> anyhow::Result<()> {
             campaign,
         } => {
             let loaded = load_chosen_campaign(&data.data, campaign.as_deref()).await?;
-            let report = loaded.report();
-            let bytes = match format {
-                ReportFormat::Txt => rectify_shared::report::text::build(&report).into_bytes(),
-                ReportFormat::Html => rectify_shared::report::html::build(&report).into_bytes(),
-                ReportFormat::Docx => {
-                    office_files::docx::write_report(&report, Some(&loaded.campaign.name))?
-                }
-            };
-            write_output(
-                output.as_deref(),
-                &bytes,
-                matches!(format, ReportFormat::Docx),
-            )?;
+            let bytes = loaded.report_file(format)?;
+            write_output(output.as_deref(), &bytes, format.is_binary())?;
             Ok(())
         }
     }
@@ -379,16 +342,17 @@ async fn load_chosen_campaign(
 /// unless `dry_run`. Nothing is stored when the file cannot be read as a report.
 async fn import(data: &Path, file: &Path, dry_run: bool) -> anyhow::Result<()> {
     let bytes = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
-    let imported =
-        read_report(&bytes).with_context(|| format!("{} was not imported", file.display()))?;
+    let imported = campaigns::read_report(&bytes)
+        .with_context(|| format!("{} was not imported", file.display()))?;
     let report = &imported.report;
     let totals = report.totals();
+    let preview = campaigns::import_preview(&imported, None);
     println!(
         "{}: {} areas, {} problems, {} items",
         file.display(),
-        totals.areas,
-        totals.problems,
-        totals.items
+        preview.areas,
+        preview.problems,
+        preview.items
     );
     println!(
         "  {} {}, {} {}, {} {} (完成率 {:.1}%)",
@@ -400,14 +364,14 @@ async fn import(data: &Path, file: &Path, dry_run: bool) -> anyhow::Result<()> {
         PublicStatus::InProgress.wording(),
         totals.completion_percent()
     );
-    if imported.warnings.is_empty() {
+    if preview.warnings.is_empty() {
         println!("No warnings.");
     } else {
         println!(
             "{} warning(s) — check these lines of the file:",
-            imported.warnings.len()
+            preview.warnings.len()
         );
-        for warning in &imported.warnings {
+        for warning in &preview.warnings {
             println!("  line {}: {}", warning.line, warning.message);
         }
     }
@@ -431,16 +395,6 @@ async fn import(data: &Path, file: &Path, dry_run: bool) -> anyhow::Result<()> {
         outcome.items_unchanged
     );
     Ok(())
-}
-
-/// A `.docx` (a ZIP archive) or a text file, decoded and parsed.
-pub fn read_report(bytes: &[u8]) -> anyhow::Result<import::Imported> {
-    if bytes.starts_with(b"PK\x03\x04") {
-        let text = office_files::docx::extract_text(bytes)?;
-        Ok(import::parse(&text)?)
-    } else {
-        Ok(import::import_bytes(bytes)?)
-    }
 }
 
 /// Writes to the file (atomically: a temporary file renamed into place) or standard output.
@@ -574,30 +528,21 @@ async fn user(command: UserCommand) -> anyhow::Result<()> {
             unit,
             name,
         } => {
+            let username = accounts::check_username(&username).map_err(anyhow::Error::msg)?;
             let role = Role::from_key(&role).with_context(|| {
                 format!("unknown role '{role}': use one of office, department, unit, viewer")
             })?;
-            if role.needs_unit() && unit.is_none() {
-                bail!(
-                    "the {} role needs --unit (the school or department id)",
-                    role.key()
-                );
-            }
+            let unit = unit.map(UnitId::new);
             let storage = storage::open_data_dir(&data.data).await?;
-            if let Some(unit) = &unit {
-                let known = storage.units().await?.iter().any(|u| u.id.as_str() == unit);
-                if !known {
-                    bail!(
-                        "no unit with id '{unit}'; see the units with `rectify demo` or import them first"
-                    );
-                }
-            }
+            let units = storage.units().await?;
+            accounts::check_role_unit(role, unit.as_ref(), &units)
+                .map_err(|why| anyhow::anyhow!("{why} (with --unit)"))?;
             let password = read_new_password()?;
             let record = UserRecord {
-                username: Username::new(&username),
-                display_name: name.unwrap_or_else(|| username.clone()),
+                display_name: name.unwrap_or_else(|| username.to_string()),
+                username,
                 role,
-                unit: unit.map(UnitId::new),
+                unit,
                 password_hash: hash_password(&password)?,
                 disabled: false,
                 created_at_ms: now_ms(),
@@ -674,13 +619,4 @@ fn read_new_password() -> anyhow::Result<String> {
     };
     accounts::check_new_password(&password).map_err(anyhow::Error::msg)?;
     Ok(password)
-}
-
-fn random_password() -> String {
-    use argon2::password_hash::rand_core::{OsRng, RngCore};
-    // No 0/O/1/l/I: it is read off a screen and typed on a phone.
-    const ALPHABET: &[u8] = b"abcdefghijkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
-    (0..12)
-        .map(|_| ALPHABET[(OsRng.next_u32() as usize) % ALPHABET.len()] as char)
-        .collect()
 }

@@ -80,6 +80,22 @@ impl From<sqlx::Error> for ApiError {
     }
 }
 
+/// A JSON body that is missing, malformed or too large (400, 413), or of the wrong shape
+/// (422): the message says which field.
+impl From<axum::extract::rejection::JsonRejection> for ApiError {
+    fn from(rejection: axum::extract::rejection::JsonRejection) -> Self {
+        let message = format!(
+            "the request body is not what this endpoint takes: {}",
+            rejection.body_text()
+        );
+        match rejection.status() {
+            StatusCode::UNPROCESSABLE_ENTITY => ApiError::Unprocessable(message),
+            StatusCode::PAYLOAD_TOO_LARGE => ApiError::TooLarge(message),
+            _ => ApiError::BadRequest(message),
+        }
+    }
+}
+
 impl From<crate::storage::StorageError> for ApiError {
     fn from(err: crate::storage::StorageError) -> Self {
         ApiError::Internal(err.into())

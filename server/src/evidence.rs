@@ -500,7 +500,7 @@ async fn serve(
 }
 
 /// `inline; filename="ascii"; filename*=UTF-8''percent-encoded` (RFC 6266 and 5987).
-fn content_disposition(how: &str, name: &str) -> String {
+pub(crate) fn content_disposition(how: &str, name: &str) -> String {
     let ascii: String = name
         .chars()
         .map(|c| {

@@ -5,9 +5,9 @@ use crate::accounts;
 use crate::error::ApiError;
 use crate::evidence::{self, Files, FilesSettings};
 use crate::metrics::Metrics;
-use crate::storage::{Storage, UserRecord};
+use crate::storage::{ItemRecord, Storage, UserRecord};
 use crate::sync_ws::{self, SyncHub, SyncSettings};
-use crate::{maintenance, web};
+use crate::{maintenance, office, web};
 use axum::extract::connect_info::ConnectInfo;
 use axum::extract::{FromRef, FromRequestParts, State};
 use axum::http::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue, X_CONTENT_TYPE_OPTIONS};
@@ -17,7 +17,7 @@ use axum::routing::{any, get, patch, post};
 use axum::{Json, Router};
 use rectify_shared::api::{ItemSummary, LoginRequest, LoginResponse};
 use rectify_shared::date::Date;
-use rectify_shared::ids::UnitId;
+use rectify_shared::ids::{DocumentId, UnitId};
 use rectify_shared::policy::{Actor, can_read_item};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -100,6 +100,7 @@ pub fn app(state: AppState) -> Router {
         .route("/api/files/{sha256}/thumbnail", get(evidence::thumbnail_of))
         .route("/api/uploads", post(evidence::start_upload))
         .route("/api/uploads/{sha256}", patch(evidence::append))
+        .merge(office::routes())
         .route("/api/{*rest}", any(api_not_found))
         .route("/healthz", get(|| async { "ok" }))
         .route("/metrics", get(metrics))
@@ -194,28 +195,33 @@ async fn items(
             if !can_read_item(&actor, &record.units, record.department.as_deref()) {
                 continue;
             }
-            let overdue = !record.status.is_done()
-                && record
-                    .deadline
-                    .as_deref()
-                    .and_then(|d| d.parse::<Date>().ok())
-                    .is_some_and(|d| d < today);
-            out.push(ItemSummary {
-                id: record.id.to_string(),
-                url: record.id.url(),
-                campaign: campaign.id.to_string(),
-                key: record.key,
-                title: record.title,
-                status: record.status,
-                status_wording: record.status.wording().to_owned(),
-                units: record.units.into_iter().map(UnitId::new).collect(),
-                department: record.department.map(UnitId::new),
-                deadline: record.deadline,
-                overdue,
-            });
+            out.push(item_summary(record, &campaign.id, today));
         }
     }
     Ok(Json(out))
+}
+
+/// The list entry of an item, from its index row. `today` decides whether it is overdue.
+pub fn item_summary(record: ItemRecord, campaign: &DocumentId, today: Date) -> ItemSummary {
+    let overdue = !record.status.is_done()
+        && record
+            .deadline
+            .as_deref()
+            .and_then(|d| d.parse::<Date>().ok())
+            .is_some_and(|d| d < today);
+    ItemSummary {
+        id: record.id.to_string(),
+        url: record.id.url(),
+        campaign: campaign.to_string(),
+        key: record.key,
+        title: record.title,
+        status: record.status,
+        status_wording: record.status.wording().to_owned(),
+        units: record.units.into_iter().map(UnitId::new).collect(),
+        department: record.department.map(UnitId::new),
+        deadline: record.deadline,
+        overdue,
+    }
 }
 
 async fn api_not_found() -> ApiError {

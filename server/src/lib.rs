@@ -8,7 +8,11 @@
 //! - [`storage`]: the [`storage::Storage`] trait and its SQLite implementation.
 //! - [`evidence`]: evidence files over HTTP: resumable uploads, serving, thumbnails, collection.
 //! - [`blobs`]: the [`blobs::BlobStore`] trait (evidence bytes by SHA-256) and the local directory.
-//! - [`campaigns`]: importing a report into documents; loading them for the ledger and report.
+//! - [`campaigns`]: importing a report into documents, adding and editing items; loading them
+//!   for the ledger and report files (one builder for the command line and the HTTP API).
+//! - [`office`]: the office's HTTP API: units, accounts, campaigns and their files, import,
+//!   items added by hand, an item's history; who may call what in one table (`require`).
+//! - [`arrivals`]: when the server first stored each change, written with the chunk.
 //! - [`accounts`]: password hashing, login, bearer tokens.
 //! - [`demo`]: the demo campaign, units and accounts.
 //! - [`office_files`]: `.docx` in and out, the `.xlsx` ledger.
@@ -19,6 +23,7 @@
 //! - [`data_dir`]: the data directory's lock, backup and restore.
 
 pub mod accounts;
+pub mod arrivals;
 pub mod blobs;
 pub mod campaigns;
 pub mod cli;
@@ -31,6 +36,7 @@ pub mod fuzzing;
 pub mod http;
 pub mod maintenance;
 pub mod metrics;
+pub mod office;
 pub mod office_files;
 pub mod storage;
 pub mod sync_ws;

@@ -15,6 +15,7 @@
 //! because nothing is acknowledged before it is durable.
 
 use crate::accounts::now_ms;
+use crate::arrivals;
 use crate::campaigns::item_record;
 use crate::error::ApiError;
 use crate::http::{AppState, CurrentUser};
@@ -275,6 +276,24 @@ impl SyncHub {
         evicted
     }
 
+    /// Runs `write`, which writes stored documents beside the sync server (an import that
+    /// updates a campaign's items), with syncing paused, then drops every document from
+    /// memory so each is read again from storage when next used. Otherwise the in-memory
+    /// copies would hide the write from their peers until they went idle, and each change
+    /// synced meanwhile would rewrite the item's index row from the stale copy. Everything in
+    /// memory is already persisted, so dropping it loses nothing.
+    pub async fn write_beside<T>(&self, write: impl Future<Output = T>) -> T {
+        let mut core = self.core.lock().await;
+        let out = write.await;
+        let everything = core.clock() + 1;
+        let evicted = core.evict_idle(everything);
+        self.metrics.documents_evicted.inc_by(count(evicted));
+        self.metrics
+            .documents_loaded
+            .set(i64::try_from(core.loaded_documents().count()).unwrap_or(i64::MAX));
+        out
+    }
+
     /// Documents in memory now.
     pub async fn loaded_documents(&self) -> usize {
         self.core.lock().await.loaded_documents().count()
@@ -401,8 +420,12 @@ impl SyncHub {
     }
 }
 
-/// Appends the changes durably, with the item's (or campaign's) index row in the same
-/// transaction.
+/// Appends the changes durably, with the item's (or campaign's) index row and the record of
+/// the changes' arrival in the same transaction.
+///
+/// The chunk is exactly the changes this message added (`save_after` the heads the document
+/// had, all of which were persisted before), so its hashes are the new changes': read from
+/// the chunk's bytes, without loading anything.
 async fn persist(
     storage: &dyn Storage,
     core: &SyncServer<ServerGate>,
@@ -414,6 +437,15 @@ async fn persist(
     let kind = current
         .and_then(model::kind_of)
         .unwrap_or_else(|| "unknown".to_owned());
+    // The changes are what matters: if their hashes cannot be read (a bug, not a peer's
+    // doing: the chunk is the core's own save), they are stored without an arrival time.
+    let arrived = match arrivals::hashes_in(&chunk) {
+        Ok(hashes) => Some(arrivals::arrived(doc, &hashes, now)),
+        Err(err) => {
+            tracing::error!(%doc, error = format!("{err:#}"), "cannot read the hashes of persisted changes");
+            None
+        }
+    };
     let mut batch = vec![
         Write::EnsureDocument {
             id: doc,
@@ -426,6 +458,7 @@ async fn persist(
             created_at_ms: now,
         },
     ];
+    batch.extend(arrived);
     if let (Some(current), "item") = (current, kind.as_str())
         && let Ok(item) = ItemDoc::load(current)
         && let Ok(campaign) = item.campaign.parse::<DocumentId>()

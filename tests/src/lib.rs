@@ -207,6 +207,11 @@ impl Browser {
             serde_json::json!({
                 "binary": CHROMIUM,
                 "args": args,
+                // Downloads land in the profile, without asking (see `Browser::downloads`).
+                "prefs": {
+                    "download.default_directory": profile.join("downloads"),
+                    "download.prompt_for_download": false,
+                },
                 // An exact viewport (a headless window has a minimum width), touch on phones.
                 "mobileEmulation": { "deviceMetrics": {
                     "width": width, "height": height, "pixelRatio": 1.0, "touch": width < 600,
@@ -305,7 +310,7 @@ impl Browser {
     }
 
     /// Opens the app at `url` and logs in as a demo account; returns once its items are
-    /// listed.
+    /// listed (a school) or the dashboard counts some (those who oversee).
     pub async fn log_in(&self, url: &str, username: &str) -> Result<()> {
         use fantoccini::Locator;
         self.client.goto(url).await?;
@@ -323,8 +328,14 @@ impl Browser {
             .await?
             .click()
             .await?;
-        self.wait_for("[data-testid=item]").await?;
+        self.wait_for("[data-testid=item], [data-testid=dashboard]:not([data-items='0'])")
+            .await?;
         Ok(())
+    }
+
+    /// Where this browser saves downloads.
+    pub fn downloads(&self) -> PathBuf {
+        self.profile_path.join("downloads")
     }
 
     /// Waits for an element, with a clear failure after 15 s.

@@ -138,7 +138,9 @@ pub fn unit_review(props: &ReviewProps) -> Html {
                 <h3 class="subtitle">{ tr(lang, Msg::Decisions) }</h3>
                 <ul class="plain decisions">{ for decisions }</ul>
             }
-            if actor.role != Role::Viewer {
+            // The office answers each unit; a department reading an item it leads does not
+            // write in the unit's thread.
+            if actor.role == Role::Office {
                 <FeedbackBox item={item.clone()} unit={unit.clone()} {lang} edit={edit.clone()} />
             }
         </section>

@@ -12,6 +12,7 @@ use rectify_shared::evidence::FileKind;
 use rectify_shared::ids::{DocumentId, UnitId, Username};
 use rectify_shared::policy::Role;
 use rectify_shared::status::PublicStatus;
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -125,6 +126,14 @@ pub enum Write {
     Item(ItemRecord),
     /// Keep a refused change.
     Quarantine(QuarantineRecord),
+    /// When the server first stored these changes of a document (hex change hashes); put it
+    /// in the batch of the chunk that carries them. A change already recorded keeps its first
+    /// time.
+    ChangesArrived {
+        document: DocumentId,
+        hashes: Vec<String>,
+        received_at_ms: i64,
+    },
 }
 
 /// One stored chunk of a document and its place in the order.
@@ -169,12 +178,16 @@ pub trait Storage: Send + Sync + std::fmt::Debug {
     async fn users(&self) -> StorageResult<Vec<UserRecord>>;
     async fn set_password_hash(&self, username: &Username, hash: &str) -> StorageResult<()>;
     async fn set_disabled(&self, username: &Username, disabled: bool) -> StorageResult<()>;
+    async fn set_display_name(&self, username: &Username, display_name: &str) -> StorageResult<()>;
 
     async fn create_session(&self, session: &SessionRecord) -> StorageResult<()>;
     async fn session(&self, token_hash: &str) -> StorageResult<Option<SessionRecord>>;
     async fn extend_session(&self, token_hash: &str, expires_at_ms: i64) -> StorageResult<()>;
     /// Revokes every session of the user (a lost phone, a disabled account).
     async fn revoke_sessions(&self, username: &Username) -> StorageResult<u64>;
+    /// Per account, the sessions neither revoked nor expired at `now_ms` (accounts without
+    /// any are absent).
+    async fn active_sessions(&self, now_ms: i64) -> StorageResult<HashMap<Username, u32>>;
 
     async fn upsert_unit(&self, unit: &UnitRecord) -> StorageResult<()>;
     async fn units(&self) -> StorageResult<Vec<UnitRecord>>;
@@ -206,6 +219,11 @@ pub trait Storage: Send + Sync + std::fmt::Debug {
     async fn close(&self);
     async fn campaigns(&self) -> StorageResult<Vec<CampaignRecord>>;
     async fn items(&self, campaign: &DocumentId) -> StorageResult<Vec<ItemRecord>>;
+    /// One item's index row, or `None` when there is no such item.
+    async fn item(&self, id: &DocumentId) -> StorageResult<Option<ItemRecord>>;
+    /// When the server first stored each of a document's changes: hex change hash → Unix ms
+    /// (see [`Write::ChangesArrived`]).
+    async fn change_arrivals(&self, document: &DocumentId) -> StorageResult<HashMap<String, i64>>;
     /// A refused change count per document, newest first (for operators).
     async fn quarantined(&self, document: &DocumentId) -> StorageResult<Vec<QuarantineRecord>>;
     /// A server setting (`peer_id`, `storage_id`), or `None`.

@@ -14,6 +14,7 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
     SqliteSynchronous,
 };
+use std::collections::HashMap;
 use std::path::Path;
 use std::time::Duration;
 
@@ -231,6 +232,18 @@ impl Storage for SqliteStorage {
         Ok(())
     }
 
+    async fn set_display_name(&self, username: &Username, display_name: &str) -> StorageResult<()> {
+        let done = sqlx::query("UPDATE users SET display_name = ? WHERE username = ?")
+            .bind(display_name)
+            .bind(username.as_str())
+            .execute(&self.pool)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(StorageError::NoSuchUser(username.clone()));
+        }
+        Ok(())
+    }
+
     async fn create_session(&self, session: &SessionRecord) -> StorageResult<()> {
         sqlx::query(
             "INSERT INTO sessions (token_hash, username, created_at_ms, expires_at_ms, revoked)
@@ -272,6 +285,25 @@ impl Storage for SqliteStorage {
                 .execute(&self.pool)
                 .await?;
         Ok(done.rows_affected())
+    }
+
+    async fn active_sessions(&self, now_ms: i64) -> StorageResult<HashMap<Username, u32>> {
+        let rows = sqlx::query(
+            "SELECT username, count(*) AS n FROM sessions
+             WHERE revoked = 0 AND expires_at_ms >= ? GROUP BY username",
+        )
+        .bind(now_ms)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let n: i64 = row.try_get("n")?;
+                Ok((
+                    Username::new(row.try_get::<String, _>("username")?),
+                    u32::try_from(n).unwrap_or(u32::MAX),
+                ))
+            })
+            .collect()
     }
 
     async fn upsert_unit(&self, unit: &UnitRecord) -> StorageResult<()> {
@@ -357,6 +389,24 @@ impl Storage for SqliteStorage {
                         .bind(created_at_ms)
                         .execute(&mut *tx)
                         .await?;
+                }
+                Write::ChangesArrived {
+                    document,
+                    hashes,
+                    received_at_ms,
+                } => {
+                    let document = document.to_string();
+                    for hash in hashes {
+                        sqlx::query(
+                            "INSERT INTO change_arrivals (document_id, change_hash, received_at_ms)
+                             VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+                        )
+                        .bind(&document)
+                        .bind(hash)
+                        .bind(received_at_ms)
+                        .execute(&mut *tx)
+                        .await?;
+                    }
                 }
                 Write::Campaign(c) => {
                     sqlx::query(
@@ -533,6 +583,26 @@ impl Storage for SqliteStorage {
             .fetch_all(&self.pool)
             .await?;
         rows.iter().map(item_from_row).collect()
+    }
+
+    async fn item(&self, id: &DocumentId) -> StorageResult<Option<ItemRecord>> {
+        let row = sqlx::query(&format!("{ITEMS_WHERE} id = ?"))
+            .bind(id.to_string())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(item_from_row).transpose()
+    }
+
+    async fn change_arrivals(&self, document: &DocumentId) -> StorageResult<HashMap<String, i64>> {
+        let rows = sqlx::query(
+            "SELECT change_hash, received_at_ms FROM change_arrivals WHERE document_id = ?",
+        )
+        .bind(document.to_string())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| Ok((row.try_get("change_hash")?, row.try_get("received_at_ms")?)))
+            .collect()
     }
 
     async fn quarantined(&self, document: &DocumentId) -> StorageResult<Vec<QuarantineRecord>> {

@@ -1,0 +1,373 @@
+//! The district office's view in headless Chromium: it sends an item back and signs it off
+//! and the school sees each decision after a sync; a school reaches neither the office's
+//! pages nor another school's items, in the UI or at the API; the office downloads the
+//! ledger as XLSX and it reads back with the 53 items of the real report.
+
+use anyhow::{Context, Result, bail};
+use rectify_shared::workflow::UnitStatus;
+use rectify_tests::{Browser, TestServer, web_root};
+use std::time::{Duration, Instant};
+
+const SCHOOL1_UNIT: &str = "pszx1";
+const WAIT: Duration = Duration::from_secs(20);
+
+/// Runs `script` until it returns `true`, or fails with `what` after [`WAIT`].
+async fn wait_until(browser: &Browser, script: &str, what: &str) -> Result<()> {
+    let deadline = Instant::now() + WAIT;
+    while Instant::now() < deadline {
+        if browser.client.execute(script, vec![]).await?.as_bool() == Some(true) {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    bail!("timed out waiting until {what}")
+}
+
+async fn wait_synced(browser: &Browser) -> Result<()> {
+    wait_until(
+        browser,
+        "const s = document.querySelector('[data-testid=sync-status]');
+         return !!s && s.dataset.state === 'synced' && s.dataset.pending === '0';",
+        "the page is synced",
+    )
+    .await
+}
+
+async fn goto(browser: &Browser, server: &TestServer, hash: &str) -> Result<()> {
+    browser
+        .client
+        .goto(&server.url(&format!("/{hash}")))
+        .await?;
+    Ok(())
+}
+
+/// Items assigned to `unit` and not to `other`, by id, with their status for `unit`.
+async fn items_of(
+    server: &TestServer,
+    unit: &str,
+    other: &str,
+) -> Result<Vec<(String, UnitStatus)>> {
+    let mut found = Vec::new();
+    for campaign in server.storage.campaigns().await? {
+        for record in server.storage.items(&campaign.id).await? {
+            let mine = record.units.iter().any(|u| u == unit);
+            let theirs = record.units.iter().any(|u| u == other);
+            if mine && !theirs {
+                let item = server.item(&record.id.to_string()).await?;
+                let status = item
+                    .progress
+                    .get(unit)
+                    .map_or(UnitStatus::NotStarted, |p| p.status);
+                found.push((record.id.to_string(), status));
+            }
+        }
+    }
+    Ok(found)
+}
+
+async fn unit_status_on_server(server: &TestServer, id: &str, unit: &str) -> Result<UnitStatus> {
+    let item = server.item(id).await?;
+    Ok(item
+        .progress
+        .get(unit)
+        .map_or(UnitStatus::NotStarted, |p| p.status))
+}
+
+/// Clicks the element, scrolled to the middle of the screen first: the sticky title and
+/// sync bars would cover it at the top.
+async fn click(browser: &Browser, css: &str) -> Result<()> {
+    let element = browser.wait_for(css).await?;
+    browser
+        .client
+        .execute(
+            "arguments[0].scrollIntoView({block: 'center'});",
+            vec![serde_json::to_value(&element)?],
+        )
+        .await?;
+    element.click().await?;
+    Ok(())
+}
+
+/// Sends back with a reason, then signs off after the school asks again; the school's open
+/// page shows each decision after its sync, and the server records who decided and when.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_office_signs_off_and_the_school_sees_it() -> Result<()> {
+    let server = TestServer::start(Some(web_root())).await?;
+    let (id, _) = items_of(&server, SCHOOL1_UNIT, "-")
+        .await?
+        .into_iter()
+        .find(|(_, status)| matches!(status, UnitStatus::NotStarted | UnitStatus::InProgress))
+        .context("an open item of school 1")?;
+
+    // The school writes its progress and asks for sign-off.
+    let school = Browser::start(360, 800).await?;
+    school.log_in(&server.url("/"), "school1").await?;
+    goto(&school, &server, &format!("#/item/{id}")).await?;
+    let editor = school.wait_for("[data-testid=progress-editor]").await?;
+    editor.send_keys("已完成食堂台账整改。").await?;
+    click(&school, "[data-testid=move-submitted]").await?;
+    wait_synced(&school).await?;
+    assert_eq!(
+        unit_status_on_server(&server, &id, SCHOOL1_UNIT).await?,
+        UnitStatus::Submitted
+    );
+
+    // The office sees it waiting on the dashboard and opens it.
+    let office = Browser::start(1280, 800).await?;
+    office.log_in(&server.url("/"), "office").await?;
+    wait_until(
+        &office,
+        &format!(
+            "return !!document.querySelector('[data-testid=review-list] a[href=\"#/item/{id}\"]');"
+        ),
+        "the dashboard lists the request for sign-off",
+    )
+    .await?;
+    office.screenshot("office-dashboard-1280").await?;
+    goto(&office, &server, &format!("#/item/{id}")).await?;
+    let review = format!("[data-testid=unit-review][data-unit={SCHOOL1_UNIT}]");
+    office
+        .wait_for(&format!("{review}[data-status=submitted]"))
+        .await?;
+    office.screenshot("office-review-1280").await?;
+
+    // Sending back needs a reason: without one nothing changes.
+    click(&office, &format!("{review} [data-testid=send-back]")).await?;
+    office.wait_for("[data-testid=edit-error]").await?;
+    assert_eq!(
+        unit_status_on_server(&server, &id, SCHOOL1_UNIT).await?,
+        UnitStatus::Submitted
+    );
+    office
+        .wait_for(&format!("{review} [data-testid=return-reason]"))
+        .await?
+        .send_keys("请补充整改前后的照片。")
+        .await?;
+    click(&office, &format!("{review} [data-testid=send-back]")).await?;
+    office
+        .wait_for(&format!("{review}[data-status=returned]"))
+        .await?;
+    wait_synced(&office).await?;
+
+    // The school's open page shows it was sent back, with the reason.
+    wait_until(
+        &school,
+        "const s = document.querySelector('[data-testid=unit-status]');
+         return !!s && s.classList.contains('returned')
+             && document.body.innerText.includes('请补充整改前后的照片。');",
+        "the school sees the item sent back with the reason",
+    )
+    .await?;
+    school.screenshot("school-returned-360").await?;
+
+    // The school asks again; the office signs off.
+    click(&school, "[data-testid=move-submitted]").await?;
+    wait_synced(&school).await?;
+    office
+        .wait_for(&format!("{review}[data-status=submitted]"))
+        .await?;
+    click(&office, &format!("{review} [data-testid=sign-off]")).await?;
+    office
+        .wait_for(&format!("{review}[data-status=signed_off]"))
+        .await?;
+    wait_synced(&office).await?;
+    let item = server.item(&id).await?;
+    assert_eq!(item.progress[SCHOOL1_UNIT].status, UnitStatus::SignedOff);
+    let decisions: Vec<(UnitStatus, &str, &str)> = item
+        .reviews
+        .iter()
+        .filter(|r| r.unit == SCHOOL1_UNIT)
+        .map(|r| (r.decision, r.by.as_str(), r.reason.as_str()))
+        .collect();
+    assert_eq!(
+        decisions,
+        vec![
+            (UnitStatus::Returned, "office", "请补充整改前后的照片。"),
+            (UnitStatus::SignedOff, "office", ""),
+        ],
+        "every decision records who made it"
+    );
+    assert!(item.reviews.iter().all(|r| r.at_ms > 0));
+
+    // The school sees it signed off after its sync, and the buttons are gone.
+    wait_until(
+        &school,
+        "const s = document.querySelector('[data-testid=unit-status]');
+         return !!s && s.classList.contains('signed_off')
+             && !document.querySelector('[data-testid=move-submitted]');",
+        "the school sees the item signed off",
+    )
+    .await?;
+    school.screenshot("school-signed-off-360").await?;
+
+    // The item's history names both, with the device's and the server's times.
+    goto(&office, &server, &format!("#/item/{id}/history")).await?;
+    wait_until(
+        &office,
+        "const users = [...document.querySelectorAll('[data-testid=history-entry]')].map(e => e.dataset.user);
+         return users.includes('school1') && users.includes('office');",
+        "the history lists the school's and the office's changes",
+    )
+    .await?;
+    office.screenshot("office-history-1280").await?;
+    school.close().await?;
+    office.close().await?;
+    Ok(())
+}
+
+/// A school sees no office page and no other school's item, in the UI and at the API.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_school_reaches_neither_the_office_pages_nor_other_schools_items() -> Result<()> {
+    let server = TestServer::start(Some(web_root())).await?;
+    let (other, _) = items_of(&server, "pszx3", SCHOOL1_UNIT)
+        .await?
+        .into_iter()
+        .next()
+        .context("an item of school 2 alone")?;
+    let school = Browser::start(360, 800).await?;
+    school.log_in(&server.url("/"), "school1").await?;
+    wait_synced(&school).await?;
+    let nav = school
+        .client
+        .execute(
+            "return !!document.querySelector('[data-testid=nav]');",
+            vec![],
+        )
+        .await?;
+    assert_eq!(nav.as_bool(), Some(false), "a school has no office tabs");
+    for hash in [
+        "#/dashboard",
+        "#/supervise",
+        "#/reports",
+        "#/accounts",
+        "#/new-item",
+    ] {
+        goto(&school, &server, hash).await?;
+        school
+            .wait_for("[data-testid=forbidden]")
+            .await
+            .with_context(|| format!("{hash} is refused"))?;
+        let shown = school.client.execute(
+            "return !!document.querySelector('[data-testid=dashboard], [data-testid=accounts], [data-testid=campaign]');",
+            vec![],
+        ).await?;
+        assert_eq!(
+            shown.as_bool(),
+            Some(false),
+            "{hash} shows nothing of the office's"
+        );
+    }
+    school.screenshot("school-forbidden-360").await?;
+    // Another school's item is not on the device, and its history is not served.
+    goto(&school, &server, &format!("#/item/{other}")).await?;
+    wait_until(&school, "return !document.querySelector('[data-testid=unit-status]') && !!document.querySelector('.empty');", "the other school's item is not shown").await?;
+    goto(&school, &server, &format!("#/item/{other}/history")).await?;
+    school.wait_for("[role=alert]").await?;
+    let entries = school
+        .client
+        .execute(
+            "return document.querySelectorAll('[data-testid=history-entry]').length;",
+            vec![],
+        )
+        .await?;
+    assert_eq!(entries.as_u64(), Some(0));
+
+    // The same at the API, with the school's own token.
+    let token = server.token("school1").await?;
+    let http = reqwest::Client::new();
+    let campaign = server.storage.campaigns().await?.remove(0).id;
+    let cases = [
+        ("GET", "/api/campaigns".to_owned(), 403),
+        ("GET", "/api/accounts".to_owned(), 403),
+        ("GET", format!("/api/campaigns/{campaign}/ledger.xlsx"), 403),
+        ("GET", format!("/api/campaigns/{campaign}/report.docx"), 403),
+        ("POST", "/api/import?dry_run=true".to_owned(), 403),
+        ("GET", format!("/api/items/{other}/history"), 404),
+    ];
+    for (method, path, expected) in cases {
+        let request = match method {
+            "POST" => http.post(server.url(&path)).body("x"),
+            _ => http.get(server.url(&path)),
+        };
+        let response = request.bearer_auth(&token).send().await?;
+        assert_eq!(response.status().as_u16(), expected, "{method} {path}");
+    }
+    let listed: Vec<rectify_shared::api::ItemSummary> = http
+        .get(server.url("/api/items"))
+        .bearer_auth(&token)
+        .send()
+        .await?
+        .json()
+        .await?;
+    assert!(!listed.is_empty());
+    assert!(
+        listed
+            .iter()
+            .all(|i| i.units.iter().any(|u| u.as_str() == SCHOOL1_UNIT))
+    );
+    assert!(!listed.iter().any(|i| i.id == other));
+    school.close().await?;
+    Ok(())
+}
+
+/// The office downloads the ledger from the reports page; the file is a real XLSX with the
+/// 53 items of the real report, in the report's order.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_office_downloads_the_ledger_as_xlsx() -> Result<()> {
+    use calamine::{Reader, Xlsx};
+    let server = TestServer::start(Some(web_root())).await?;
+    let office = Browser::start(1280, 800).await?;
+    office.log_in(&server.url("/"), "office").await?;
+    goto(&office, &server, "#/reports").await?;
+    click(&office, "[data-testid=download-ledger\\.xlsx]").await?;
+    office.screenshot("office-reports-1280").await?;
+    let downloads = office.downloads();
+    let deadline = Instant::now() + WAIT;
+    let file = loop {
+        let done = std::fs::read_dir(&downloads)
+            .ok()
+            .into_iter()
+            .flatten()
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .find(|p| p.extension().is_some_and(|e| e == "xlsx"));
+        if let Some(file) = done {
+            break file;
+        }
+        if Instant::now() > deadline {
+            bail!("no .xlsx appeared in {}", downloads.display());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let name = file
+        .file_name()
+        .unwrap_or_default()
+        .to_string_lossy()
+        .into_owned();
+    assert!(name.ends_with("台账.xlsx"), "a readable file name: {name}");
+    let bytes = std::fs::read(&file)?;
+    let mut workbook = Xlsx::new(std::io::Cursor::new(bytes)).context("the download is an XLSX")?;
+    let sheet = workbook.worksheet_range("台账").context("the 台账 sheet")?;
+    let rows: Vec<Vec<String>> = sheet
+        .rows()
+        .map(|row| row.iter().map(|cell| cell.to_string()).collect())
+        .collect();
+    let header = rows
+        .iter()
+        .position(|row| row.first().map(String::as_str) == Some("方面"))
+        .context("the header row")?;
+    let title = rectify_shared::ledger::COLUMNS
+        .iter()
+        .position(|(key, _)| *key == "title")
+        .context("a title column")?;
+    let data = &rows[header + 1..];
+    assert_eq!(data.len(), 53, "the 53 items of the real report");
+    // The same items, in the same order, as the server's campaign.
+    let campaign = server.storage.campaigns().await?.remove(0);
+    let loaded =
+        rectify_server::campaigns::load_campaign(server.storage.as_ref(), campaign).await?;
+    let expected: Vec<String> = loaded.ledger_rows().into_iter().map(|r| r.title).collect();
+    let got: Vec<String> = data.iter().map(|r| r[title].clone()).collect();
+    assert_eq!(got, expected);
+    office.close().await?;
+    Ok(())
+}

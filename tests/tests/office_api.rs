@@ -1,0 +1,1233 @@
+//! The office's HTTP API (`docs/office-api.md`) over real HTTP against the in-process server
+//! with the demo data: who may call what, accounts, the ledger and report files, importing a
+//! report from the browser, adding an item by hand, and an item's history after edits over
+//! the sync WebSocket.
+
+use anyhow::{Context, Result, ensure};
+use rectify_server::accounts::now_ms;
+use rectify_server::storage::ItemRecord;
+use rectify_shared::api::{
+    AccountCreated, AccountInfo, CampaignInfo, ErrorBody, ImportPreview, ItemHistory, ItemSummary,
+    LoginResponse, SessionsRevoked, UnitInfo,
+};
+use rectify_shared::ids::{DocumentId, UnitId};
+use rectify_shared::model::{self, EditContext, ItemEdit};
+use rectify_shared::policy::{Actor, Role};
+use rectify_shared::status::PublicStatus;
+use rectify_shared::workflow::UnitStatus;
+use rectify_tests::{SyncTestClient, TestServer};
+use reqwest::{Method, StatusCode};
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+use std::time::Duration;
+
+/// The real report the demo campaign is imported from (the same bytes as
+/// `/work/shared/data/pengshan-edu-inspection-rectification-2024.txt`).
+const REPORT: &str = include_str!("../../shared/tests/data/pengshan-2024.txt");
+/// Leaf items in [`REPORT`].
+const REPORT_ITEMS: usize = 53;
+
+/// A request's body.
+enum Body {
+    None,
+    Json(Value),
+    Raw(Vec<u8>),
+}
+
+/// Makes a row's body afresh for each caller.
+type MakeBody = Box<dyn Fn() -> Body>;
+
+/// What came back.
+struct Reply {
+    status: StatusCode,
+    headers: reqwest::header::HeaderMap,
+    body: Vec<u8>,
+}
+
+impl Reply {
+    fn json<T: DeserializeOwned>(&self) -> T {
+        serde_json::from_slice(&self.body).unwrap_or_else(|err| {
+            panic!(
+                "not the expected JSON ({err}): {}",
+                String::from_utf8_lossy(&self.body)
+            )
+        })
+    }
+
+    fn header(&self, name: &str) -> &str {
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+    }
+
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    /// The error body every refusal carries.
+    fn error(&self) -> ErrorBody {
+        let body: ErrorBody = self.json();
+        assert!(
+            !body.code.is_empty() && !body.message.is_empty(),
+            "an error body with a code and a message: {}",
+            self.text()
+        );
+        body
+    }
+}
+
+/// The server and an HTTP client.
+struct Api {
+    server: TestServer,
+    http: reqwest::Client,
+}
+
+impl Api {
+    async fn start() -> Result<Api> {
+        Ok(Api {
+            server: TestServer::start(None).await?,
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(60))
+                .build()?,
+        })
+    }
+
+    async fn call(&self, token: Option<&str>, method: Method, path: &str, body: Body) -> Reply {
+        let mut request = self.http.request(method.clone(), self.server.url(path));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        request = match body {
+            Body::None => request,
+            Body::Json(value) => request.json(&value),
+            Body::Raw(bytes) => request.body(bytes),
+        };
+        let response = request
+            .send()
+            .await
+            .unwrap_or_else(|err| panic!("{method} {path}: {err}"));
+        Reply {
+            status: response.status(),
+            headers: response.headers().clone(),
+            body: response.bytes().await.expect("a body").to_vec(),
+        }
+    }
+
+    async fn get(&self, token: &str, path: &str) -> Reply {
+        self.call(Some(token), Method::GET, path, Body::None).await
+    }
+
+    async fn post(&self, token: &str, path: &str, body: Body) -> Reply {
+        self.call(Some(token), Method::POST, path, body).await
+    }
+
+    async fn patch_account(&self, token: &str, username: &str, body: Value) -> Reply {
+        let path = format!("/api/accounts/{username}");
+        self.call(Some(token), Method::PATCH, &path, Body::Json(body))
+            .await
+    }
+
+    async fn token(&self, username: &str) -> Result<String> {
+        self.server.token(username).await
+    }
+
+    /// Logs in over HTTP: the token, or the refusal's status.
+    async fn login(&self, username: &str, password: &str) -> Result<String, StatusCode> {
+        let body = json!({ "username": username, "password": password });
+        let reply = self
+            .call(None, Method::POST, "/api/login", Body::Json(body))
+            .await;
+        if reply.status == StatusCode::OK {
+            Ok(reply.json::<LoginResponse>().token)
+        } else {
+            Err(reply.status)
+        }
+    }
+
+    async fn campaign_count(&self) -> Result<usize> {
+        Ok(self.server.storage.campaigns().await?.len())
+    }
+
+    async fn campaign(&self) -> Result<DocumentId> {
+        Ok(self.server.storage.campaigns().await?[0].id)
+    }
+
+    async fn items(&self) -> Result<Vec<ItemRecord>> {
+        let id = self.campaign().await?;
+        Ok(self.server.storage.items(&id).await?)
+    }
+}
+
+/// A new item's body.
+fn new_item(area: u32, problem: u32, units: &[&str], department: Option<&str>) -> Value {
+    json!({
+        "area_no": area,
+        "area_title": "",
+        "problem_no": problem,
+        "problem_title": "临时增加的问题。",
+        "sub_no": null,
+        "title": "食堂出入库台账不规范。",
+        "measures": ["建立出入库台账", "  ", "每月盘点"],
+        "responsible_leader": "分管副局长",
+        "responsible_department": department,
+        "units": units,
+        "deadline": "2026-6-30",
+        "timing": "by_deadline",
+    })
+}
+
+const S200: StatusCode = StatusCode::OK;
+const S201: StatusCode = StatusCode::CREATED;
+const S403: StatusCode = StatusCode::FORBIDDEN;
+const S404: StatusCode = StatusCode::NOT_FOUND;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn who_may_call_what() -> Result<()> {
+    let api = Api::start().await?;
+    let campaign = api.campaign().await?;
+    let records = api.items().await?;
+    // An item of school1 (pszx1), its department, and an item neither may read.
+    let own = records
+        .iter()
+        .find(|r| r.units.iter().any(|u| u == "pszx1") && r.department.is_some())
+        .context("the demo gives school1 items with a department")?;
+    let department = own.department.clone().unwrap_or_default();
+    let foreign = records
+        .iter()
+        .find(|r| {
+            !r.units.iter().any(|u| u == "pszx1" || *u == department)
+                && r.department.as_deref() != Some(department.as_str())
+        })
+        .context("an item neither school1 nor its department reads")?;
+    let department_account = format!("dept-{department}");
+    let roles = ["office", "viewer", department_account.as_str(), "school1"];
+    let mut tokens = Vec::new();
+    for role in roles {
+        tokens.push(api.token(role).await?);
+    }
+    let unknown_item = DocumentId([9; 16]);
+    let report = || Body::Raw(REPORT.as_bytes().to_vec());
+    let c = campaign.to_string();
+
+    let none = || Body::None;
+    let rows: Vec<(Method, String, MakeBody, [StatusCode; 4])> = vec![
+        (Method::GET, "/api/units".into(), Box::new(none), [S200; 4]),
+        (
+            Method::POST,
+            "/api/units".into(),
+            Box::new(|| Body::Json(json!({"id": "pszx9", "name": "彭山九中", "kind": "school"}))),
+            [S201, S403, S403, S403],
+        ),
+        (
+            Method::GET,
+            "/api/accounts".into(),
+            Box::new(none),
+            [S200, S200, S403, S403],
+        ),
+        (
+            Method::POST,
+            "/api/accounts".into(),
+            Box::new(|| {
+                Body::Json(
+                    json!({"username": "table-new", "display_name": "", "role": "viewer", "unit": null}),
+                )
+            }),
+            [S201, S403, S403, S403],
+        ),
+        (
+            Method::PATCH,
+            "/api/accounts/school2".into(),
+            Box::new(|| Body::Json(json!({"display_name": "彭山三中"}))),
+            [S200, S403, S403, S403],
+        ),
+        (
+            Method::PATCH,
+            "/api/accounts/nobody".into(),
+            Box::new(|| Body::Json(json!({}))),
+            [S404, S403, S403, S403],
+        ),
+        (
+            Method::POST,
+            "/api/accounts/school2/password".into(),
+            Box::new(|| Body::Json(json!({}))),
+            [S200, S403, S403, S403],
+        ),
+        (
+            Method::POST,
+            "/api/accounts/school2/sessions/revoke".into(),
+            Box::new(none),
+            [S200, S403, S403, S403],
+        ),
+        (
+            Method::GET,
+            "/api/campaigns".into(),
+            Box::new(none),
+            [S200, S200, S403, S403],
+        ),
+        (
+            Method::GET,
+            format!("/api/campaigns/{c}/ledger.xlsx"),
+            Box::new(none),
+            [S200, S200, S403, S403],
+        ),
+        (
+            Method::GET,
+            format!("/api/campaigns/{c}/ledger.csv"),
+            Box::new(none),
+            [S200, S200, S403, S403],
+        ),
+        (
+            Method::GET,
+            format!("/api/campaigns/{c}/report.docx"),
+            Box::new(none),
+            [S200, S200, S403, S403],
+        ),
+        (
+            Method::GET,
+            format!("/api/campaigns/{c}/report.html"),
+            Box::new(none),
+            [S200, S200, S403, S403],
+        ),
+        (
+            Method::GET,
+            format!("/api/campaigns/{c}/report.txt"),
+            Box::new(none),
+            [S200, S200, S403, S403],
+        ),
+        (
+            Method::GET,
+            format!("/api/campaigns/{unknown_item}/ledger.xlsx"),
+            Box::new(none),
+            [S404, S404, S403, S403],
+        ),
+        (
+            Method::POST,
+            "/api/import?dry_run=true".into(),
+            Box::new(report),
+            [S200, S403, S403, S403],
+        ),
+        (
+            Method::POST,
+            format!("/api/campaigns/{c}/items"),
+            Box::new(|| Body::Json(new_item(1, 90, &["pszx1"], Some("jcg")))),
+            [S201, S403, S403, S403],
+        ),
+        (
+            Method::GET,
+            format!("/api/items/{}/history", own.id),
+            Box::new(none),
+            [S200; 4],
+        ),
+        (
+            Method::GET,
+            format!("/api/items/{}/history", foreign.id),
+            Box::new(none),
+            [S200, S200, S404, S404],
+        ),
+        (
+            Method::GET,
+            format!("/api/items/{unknown_item}/history"),
+            Box::new(none),
+            [S404; 4],
+        ),
+        (
+            Method::GET,
+            "/api/items/not-an-id/history".into(),
+            Box::new(none),
+            [S404; 4],
+        ),
+        (Method::GET, "/api/items".into(), Box::new(none), [S200; 4]),
+    ];
+
+    let campaigns_before = api.campaign_count().await?;
+    let mut failures = Vec::new();
+    for (method, path, body, expected) in &rows {
+        for ((role, token), want) in roles.iter().zip(&tokens).zip(expected) {
+            let reply = api.call(Some(token), method.clone(), path, body()).await;
+            if reply.status != *want {
+                failures.push(format!(
+                    "{method} {path} as {role}: {} (expected {want}): {}",
+                    reply.status,
+                    reply.text()
+                ));
+            } else if !reply.status.is_success() {
+                let error = reply.error();
+                if *want == S403 {
+                    assert_eq!(error.code, "forbidden", "{method} {path} as {role}");
+                    assert!(error.message.contains("only"), "{}", error.message);
+                }
+            }
+        }
+        // Nobody may call anything without logging in.
+        if path != "/api/items" || *method != Method::GET {
+            let reply = api.call(None, method.clone(), path, body()).await;
+            if reply.status != StatusCode::UNAUTHORIZED {
+                failures.push(format!(
+                    "{method} {path} without a token: {} (expected 401)",
+                    reply.status
+                ));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    assert_eq!(
+        api.campaign_count().await?,
+        campaigns_before,
+        "a dry run stores nothing"
+    );
+
+    // A department's item list: what it leads or is assigned, and nothing else.
+    let listed: Vec<ItemSummary> = api.get(&tokens[2], "/api/items").await.json();
+    let expected: Vec<String> = api
+        .items()
+        .await?
+        .into_iter()
+        .filter(|r| {
+            r.department.as_deref() == Some(department.as_str()) || r.units.contains(&department)
+        })
+        .map(|r| r.id.to_string())
+        .collect();
+    let mut got: Vec<String> = listed.iter().map(|i| i.id.clone()).collect();
+    let mut want = expected;
+    got.sort();
+    want.sort();
+    assert!(!want.is_empty());
+    assert_eq!(got, want, "the department's items");
+    let school: Vec<ItemSummary> = api.get(&tokens[3], "/api/items").await.json();
+    assert!(
+        school
+            .iter()
+            .all(|i| i.units.contains(&UnitId::new("pszx1")))
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn units_are_listed_created_and_renamed() -> Result<()> {
+    let api = Api::start().await?;
+    let office = api.token("office").await?;
+    let school = api.token("school1").await?;
+    let units: Vec<UnitInfo> = api.get(&school, "/api/units").await.json();
+    assert!(
+        units
+            .iter()
+            .any(|u| u.id.as_str() == "pszx1" && u.name == "彭山一中" && u.kind == "school")
+    );
+    let save = |body: Value| api.post(&office, "/api/units", Body::Json(body));
+    let created = save(json!({"id": "pszx9", "name": " 彭山九中 ", "kind": "school"})).await;
+    assert_eq!(created.status, S201, "{}", created.text());
+    assert_eq!(created.json::<UnitInfo>().name, "彭山九中");
+    let renamed = save(json!({"id": "pszx9", "name": "彭山第九中学", "kind": "school"})).await;
+    assert_eq!(renamed.status, S200, "{}", renamed.text());
+    let units: Vec<UnitInfo> = api.get(&school, "/api/units").await.json();
+    assert!(
+        units
+            .iter()
+            .any(|u| u.id.as_str() == "pszx9" && u.name == "彭山第九中学")
+    );
+    for bad in [
+        json!({"id": "PSZX9", "name": "x", "kind": "school"}),
+        json!({"id": "", "name": "x", "kind": "school"}),
+        json!({"id": "a".repeat(33), "name": "x", "kind": "school"}),
+        json!({"id": "pszx9", "name": "  ", "kind": "school"}),
+        json!({"id": "pszx9", "name": "长".repeat(101), "kind": "school"}),
+        json!({"id": "pszx9", "name": "x", "kind": "university"}),
+        json!({"id": "pszx9", "name": "x"}),
+    ] {
+        let reply = save(bad.clone()).await;
+        assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY, "{bad}");
+        reply.error();
+    }
+    // A department with an account stays a department.
+    let reply = save(json!({"id": "jcg", "name": "计财股", "kind": "school"})).await;
+    assert_eq!(reply.status, StatusCode::CONFLICT, "{}", reply.text());
+    assert!(reply.error().message.contains("dept-jcg"));
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn accounts_round_trip() -> Result<()> {
+    let api = Api::start().await?;
+    let office = api.token("office").await?;
+
+    // Created with a generated password, which logs in.
+    let body =
+        json!({"username": "school9", "display_name": "彭山九中", "role": "unit", "unit": "pszx2"});
+    let reply = api
+        .post(&office, "/api/accounts", Body::Json(body.clone()))
+        .await;
+    assert_eq!(reply.status, S201, "{}", reply.text());
+    let created: AccountCreated = reply.json();
+    let password = created.password.context("a generated password")?;
+    assert_eq!(created.account.role, Role::Unit);
+    assert_eq!(created.account.unit, Some(UnitId::new("pszx2")));
+    assert_eq!(created.account.active_sessions, 0);
+    let token = api.login("school9", &password).await.expect("logs in");
+    assert_eq!(api.get(&token, "/api/me").await.status, S200);
+    let accounts: Vec<AccountInfo> = api.get(&office, "/api/accounts").await.json();
+    let listed = accounts
+        .iter()
+        .find(|a| a.username.as_str() == "school9")
+        .context("listed")?;
+    assert_eq!(listed.active_sessions, 1);
+    assert!(!listed.disabled);
+
+    // The same username again; bad ones.
+    let again = api.post(&office, "/api/accounts", Body::Json(body)).await;
+    assert_eq!(again.status, StatusCode::CONFLICT);
+    again.error();
+    for bad in [
+        json!({"username": "School 9", "display_name": "", "role": "viewer", "unit": null}),
+        json!({"username": "school10", "display_name": "", "role": "unit", "unit": null}),
+        json!({"username": "school10", "display_name": "", "role": "unit", "unit": "nowhere"}),
+        json!({"username": "school10", "display_name": "", "role": "department", "unit": "pszx1"}),
+        json!({"username": "school10", "display_name": "", "role": "viewer", "unit": "pszx1"}),
+        json!({"username": "school10", "display_name": "", "role": "viewer", "unit": null, "password": "short"}),
+        json!({"username": "school10", "display_name": "", "role": "admin", "unit": null}),
+    ] {
+        let reply = api
+            .post(&office, "/api/accounts", Body::Json(bad.clone()))
+            .await;
+        assert_eq!(
+            reply.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{bad}: {}",
+            reply.text()
+        );
+        reply.error();
+    }
+    let chosen = json!({"username": "viewer2", "display_name": "局领导", "role": "viewer", "unit": null, "password": "a-chosen-password"});
+    let reply = api.post(&office, "/api/accounts", Body::Json(chosen)).await;
+    assert_eq!(reply.status, S201, "{}", reply.text());
+    assert_eq!(reply.json::<AccountCreated>().password, None);
+    api.login("viewer2", "a-chosen-password")
+        .await
+        .expect("the chosen password logs in");
+
+    // Disabled: the token stops working at once, and logging in is refused.
+    let reply = api
+        .patch_account(&office, "school9", json!({"disabled": true}))
+        .await;
+    assert_eq!(reply.status, S200, "{}", reply.text());
+    let info: AccountInfo = reply.json();
+    assert!(info.disabled);
+    assert_eq!(info.active_sessions, 0);
+    assert_eq!(
+        api.get(&token, "/api/me").await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        api.login("school9", &password).await,
+        Err(StatusCode::FORBIDDEN)
+    );
+    let reply = api
+        .patch_account(
+            &office,
+            "school9",
+            json!({"disabled": false, "display_name": "彭山第九中学"}),
+        )
+        .await;
+    let info: AccountInfo = reply.json();
+    assert!(!info.disabled);
+    assert_eq!(info.display_name, "彭山第九中学");
+    let token = api
+        .login("school9", &password)
+        .await
+        .expect("enabled again");
+    assert_eq!(
+        api.get(&token, "/api/me").await.json::<Value>()["display_name"],
+        "彭山第九中学"
+    );
+
+    // The office cannot lock itself out; unknown accounts are 404.
+    let reply = api
+        .patch_account(&office, "office", json!({"disabled": true}))
+        .await;
+    assert_eq!(reply.status, StatusCode::CONFLICT);
+    assert!(reply.error().message.contains("your own account"));
+    assert_eq!(api.get(&office, "/api/me").await.status, S200);
+    assert_eq!(
+        api.patch_account(&office, "nobody", json!({})).await.status,
+        S404
+    );
+    assert_eq!(
+        api.post(&office, "/api/accounts/nobody/password", Body::None)
+            .await
+            .status,
+        S404
+    );
+    assert_eq!(
+        api.post(&office, "/api/accounts/nobody/sessions/revoke", Body::None)
+            .await
+            .status,
+        S404
+    );
+
+    // A new password (generated, without a body): old sessions end, the new one logs in.
+    let reply = api
+        .post(&office, "/api/accounts/school9/password", Body::None)
+        .await;
+    assert_eq!(reply.status, S200, "{}", reply.text());
+    let reset: AccountCreated = reply.json();
+    let new_password = reset.password.context("generated")?;
+    assert_ne!(new_password, password);
+    assert_eq!(
+        api.get(&token, "/api/me").await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        api.login("school9", &password).await,
+        Err(StatusCode::UNAUTHORIZED)
+    );
+    let token = api
+        .login("school9", &new_password)
+        .await
+        .expect("new password");
+    let short = api
+        .post(
+            &office,
+            "/api/accounts/school9/password",
+            Body::Json(json!({"password": "short"})),
+        )
+        .await;
+    assert_eq!(short.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        api.get(&token, "/api/me").await.status,
+        S200,
+        "a refused reset changes nothing"
+    );
+
+    // A lost phone: every session ends, the password stays.
+    let second = api
+        .login("school9", &new_password)
+        .await
+        .expect("second device");
+    let reply = api
+        .post(&office, "/api/accounts/school9/sessions/revoke", Body::None)
+        .await;
+    assert_eq!(reply.json::<SessionsRevoked>().revoked, 2);
+    for token in [&token, &second] {
+        assert_eq!(
+            api.get(token, "/api/me").await.status,
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    api.login("school9", &new_password)
+        .await
+        .expect("the password stays");
+
+    // A body that is not JSON of the right shape is a JSON error too.
+    let reply = api
+        .post(&office, "/api/accounts", Body::Raw(b"{not json".to_vec()))
+        .await;
+    assert!(reply.status.is_client_error(), "{}", reply.status);
+    reply.error();
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_ledger_and_the_report_download_like_the_command_line_writes_them() -> Result<()> {
+    use calamine::Reader;
+    let api = Api::start().await?;
+    let viewer = api.token("viewer").await?;
+    let campaigns: Vec<CampaignInfo> = api.get(&viewer, "/api/campaigns").await.json();
+    assert_eq!(campaigns.len(), 1);
+    let campaign = &campaigns[0];
+    assert_eq!(campaign.items, REPORT_ITEMS);
+    assert!(
+        campaign.name.contains("区委第三巡察组"),
+        "{}",
+        campaign.name
+    );
+    let path = |file: &str| format!("/api/campaigns/{}/{file}", campaign.id);
+
+    // XLSX: exactly the 53 items, item 7(2) with its title.
+    let xlsx = api.get(&viewer, &path("ledger.xlsx")).await;
+    assert_eq!(xlsx.status, S200);
+    assert_eq!(
+        xlsx.header("content-type"),
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    );
+    assert_eq!(xlsx.header("cache-control"), "no-store");
+    let disposition = xlsx.header("content-disposition");
+    assert!(disposition.starts_with("attachment;"), "{disposition}");
+    // The campaign's name, 台账, today's date.
+    let encoded_name: String = format!("{}台账-", campaign.name)
+        .bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-._".contains(&b) {
+                char::from(b).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect();
+    assert!(
+        disposition.contains(&format!("filename*=UTF-8''{encoded_name}")),
+        "{disposition}"
+    );
+    assert!(disposition.ends_with(".xlsx"), "{disposition}");
+    let mut workbook = calamine::Xlsx::new(std::io::Cursor::new(xlsx.body.clone()))?;
+    let range = workbook.worksheet_range("台账")?;
+    let rows: Vec<Vec<String>> = range
+        .rows()
+        .map(|row| row.iter().map(ToString::to_string).collect())
+        .collect();
+    let header = rows
+        .iter()
+        .position(|r| r.iter().any(|c| c == "存在问题"))
+        .context("a header row")?;
+    let column = |label: &str| rows[header].iter().position(|c| c == label).unwrap();
+    let (number, title) = (column("事项序号"), column("存在问题"));
+    let data: Vec<&Vec<String>> = rows[header + 1..]
+        .iter()
+        .filter(|r| r.iter().any(|c| !c.is_empty()))
+        .collect();
+    assert_eq!(data.len(), REPORT_ITEMS, "one row per item");
+    let matching: Vec<_> = data
+        .iter()
+        .filter(|r| r[number] == "7(2)" && r[title] == "采购项目管理制度不完善。")
+        .collect();
+    assert_eq!(matching.len(), 1, "item 7(2)");
+
+    // CSV: a header and 53 rows.
+    let csv = api.get(&viewer, &path("ledger.csv")).await;
+    assert_eq!(csv.status, S200);
+    assert_eq!(csv.header("content-type"), "text/csv; charset=utf-8");
+    assert!(csv.header("content-disposition").ends_with(".csv"));
+    let text = csv.text();
+    let lines: Vec<&str> = text.trim_end().split("\r\n").collect();
+    assert_eq!(lines.len(), 1 + REPORT_ITEMS, "a header and 53 rows");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains(",7,7(2),采购项目管理制度不完善。,"))
+    );
+
+    // DOCX: a Word document.
+    let docx = api.get(&viewer, &path("report.docx")).await;
+    assert_eq!(docx.status, S200);
+    assert_eq!(
+        docx.header("content-type"),
+        "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
+    );
+    assert!(
+        docx.header("content-disposition")
+            .contains("%E6%8A%A5%E5%91%8A-")
+    ); // 报告-
+    let mut zip = zip::ZipArchive::new(std::io::Cursor::new(docx.body.clone()))?;
+    let mut document = String::new();
+    std::io::Read::read_to_string(&mut zip.by_name("word/document.xml")?, &mut document)?;
+    assert!(document.contains("采购项目管理制度不完善"));
+
+    // HTML and text: the heading of the report.
+    let html = api.get(&viewer, &path("report.html")).await;
+    assert_eq!(html.header("content-type"), "text/html; charset=utf-8");
+    assert!(
+        html.text()
+            .contains("关于区委第三巡察组巡察反馈意见整改情况的通报</h1>"),
+        "{}",
+        &html.text()[..500.min(html.body.len())]
+    );
+    let txt = api.get(&viewer, &path("report.txt")).await;
+    assert_eq!(txt.header("content-type"), "text/plain; charset=utf-8");
+    assert_eq!(txt.header("cache-control"), "no-store");
+    let txt = txt.text();
+    assert!(txt.contains(rectify_shared::report::text::ITEMS_SECTION));
+    assert!(txt.contains("区委第三巡察组"));
+
+    // The same bytes as the command line's builders (one code path for both).
+    let storage = api.server.storage.as_ref();
+    let record = rectify_server::campaigns::choose_campaign(storage, None).await?;
+    let loaded = rectify_server::campaigns::load_campaign(storage, record).await?;
+    assert_eq!(
+        txt.as_bytes(),
+        loaded.report_file(rectify_server::campaigns::ReportFormat::Txt)?
+    );
+    assert_eq!(
+        csv.body,
+        loaded.ledger_file(rectify_server::campaigns::LedgerFormat::Csv)?
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_report_imports_from_the_browser() -> Result<()> {
+    let api = Api::start().await?;
+    let office = api.token("office").await?;
+    let existing = api.campaign().await?;
+
+    // A dry run: the numbers and warnings, nothing stored.
+    let reply = api
+        .post(
+            &office,
+            "/api/import?dry_run=true",
+            Body::Raw(REPORT.as_bytes().to_vec()),
+        )
+        .await;
+    assert_eq!(reply.status, S200, "{}", reply.text());
+    let preview: ImportPreview = reply.json();
+    assert_eq!(
+        (preview.areas, preview.problems, preview.items),
+        (3, 24, REPORT_ITEMS)
+    );
+    assert_eq!(
+        (preview.done, preview.done_long_term, preview.in_progress),
+        (24, 20, 9)
+    );
+    assert!(
+        preview
+            .warnings
+            .iter()
+            .any(|w| w.line == 115 && w.message.contains("sub-problem (2) of problem 7")),
+        "{:?}",
+        preview.warnings
+    );
+    assert!(!preview.stored);
+    assert_eq!(preview.campaign, None);
+    assert_eq!(api.campaign_count().await?, 1);
+
+    // The report as .docx (the server's own) previews the same.
+    let docx = api
+        .get(&office, &format!("/api/campaigns/{existing}/report.docx"))
+        .await;
+    let reply = api
+        .post(&office, "/api/import?dry_run=1", Body::Raw(docx.body))
+        .await;
+    assert_eq!(reply.status, S200, "{}", reply.text());
+    assert_eq!(reply.json::<ImportPreview>().items, REPORT_ITEMS);
+
+    // What cannot be read is refused with the importer's message; nothing changes.
+    let zip_garbage = b"PK\x03\x04 not really a zip archive".to_vec();
+    let binary: Vec<u8> = (0..4096u32).map(|i| (i * 7 % 256) as u8).collect();
+    for (what, body, says) in [
+        ("empty", Vec::new(), "empty"),
+        ("binary", binary, "binary"),
+        ("a broken .docx", zip_garbage, "not imported"),
+        (
+            "plain text",
+            "你好，世界\n".as_bytes().to_vec(),
+            "no rectification items",
+        ),
+    ] {
+        for query in ["", "?dry_run=true"] {
+            let reply = api
+                .post(
+                    &office,
+                    &format!("/api/import{query}"),
+                    Body::Raw(body.clone()),
+                )
+                .await;
+            assert_eq!(
+                reply.status,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "{what}: {}",
+                reply.text()
+            );
+            let error = reply.error();
+            assert!(
+                error.message.to_lowercase().contains(says),
+                "{what}: {}",
+                error.message
+            );
+        }
+    }
+    let reply = api
+        .post(
+            &office,
+            "/api/import?dry_run=maybe",
+            Body::Raw(REPORT.into()),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST);
+    assert_eq!(api.campaign_count().await?, 1);
+
+    // Too large: 413 with a message, nothing read.
+    let huge = vec![b'a'; rectify_server::office::MAX_IMPORT_BYTES + 1];
+    let reply = api.post(&office, "/api/import", Body::Raw(huge)).await;
+    assert_eq!(reply.status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert!(reply.error().message.contains("20 MiB"));
+
+    // The same report again: stored into the same campaign, nothing changes.
+    let reply = api
+        .post(&office, "/api/import", Body::Raw(REPORT.into()))
+        .await;
+    assert_eq!(reply.status, S200, "{}", reply.text());
+    let again: ImportPreview = reply.json();
+    assert!(again.stored);
+    assert_eq!(again.campaign, Some(existing.to_string()));
+    assert_eq!(
+        (
+            again.items_created,
+            again.items_updated,
+            again.items_unchanged
+        ),
+        (0, 0, REPORT_ITEMS)
+    );
+
+    // Another inspection round: a new campaign with its 53 items.
+    let other = REPORT.replace("区委第三巡察组", "区委第四巡察组");
+    let reply = api
+        .post(&office, "/api/import", Body::Raw(other.into_bytes()))
+        .await;
+    assert_eq!(reply.status, S200, "{}", reply.text());
+    let stored: ImportPreview = reply.json();
+    assert!(stored.stored);
+    assert_eq!(stored.items_created, REPORT_ITEMS);
+    assert!(stored.campaign_name.contains("区委第四巡察组"));
+    let campaigns: Vec<CampaignInfo> = api.get(&office, "/api/campaigns").await.json();
+    assert_eq!(campaigns.len(), 2);
+    let new = campaigns
+        .iter()
+        .find(|c| Some(&c.id) == stored.campaign.as_ref())
+        .context("the new campaign is listed")?;
+    assert_eq!(new.items, REPORT_ITEMS);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_updated_report_reaches_items_open_on_sync_connections() -> Result<()> {
+    let api = Api::start().await?;
+    let office = api.token("office").await?;
+    let (old, new) = ("采购项目管理制度不完善。", "采购项目管理制度不够完善。");
+    let record = api
+        .items()
+        .await?
+        .into_iter()
+        .find(|r| r.title == old)
+        .context("item 7(2)")?;
+    let id = record.id;
+    let mut client = SyncTestClient::connect(&api.server.ws_base(), &office).await?;
+    client.fetch(id, Duration::from_secs(10)).await?;
+
+    let updated = REPORT.replacen(old, new, 1);
+    let reply = api
+        .post(&office, "/api/import", Body::Raw(updated.into_bytes()))
+        .await;
+    assert_eq!(reply.status, S200, "{}", reply.text());
+    let outcome: ImportPreview = reply.json();
+    assert_eq!(
+        (outcome.items_created, outcome.items_updated),
+        (0, 1),
+        "{outcome:?}"
+    );
+
+    // The office's next edit syncs on top of the import, not beside it: the index keeps the
+    // new title and the client gets it.
+    let as_office = EditContext {
+        actor: Actor {
+            role: Role::Office,
+            unit: None,
+        },
+        user: "office".into(),
+        now_ms: now_ms(),
+    };
+    let feedback = ItemEdit::AddFeedback {
+        id: "f-import".into(),
+        unit: None,
+        text: "标题已按新报告更新。".into(),
+    };
+    model::apply(client.document_mut(&id)?, &as_office, feedback)?;
+    client
+        .sync_until_acknowledged(&id, Duration::from_secs(10))
+        .await?;
+    client.settle().await?;
+    assert_eq!(client.item(&id).title.as_str(), new);
+    let stored = api.server.item(&id.to_string()).await?;
+    assert_eq!(stored.title.as_str(), new);
+    assert_eq!(stored.feedback.len(), 1);
+    let row = api.server.storage.item(&id).await?.context("indexed")?;
+    assert_eq!(
+        row.title, new,
+        "the index row is not rewritten from a stale copy"
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_office_adds_an_item_by_hand() -> Result<()> {
+    let api = Api::start().await?;
+    let office = api.token("office").await?;
+    let campaign = api.campaign().await?;
+    let path = format!("/api/campaigns/{campaign}/items");
+
+    // For school2 (pszx3), led by 计财股; area 1 is known, so its title may be left out.
+    let reply = api
+        .post(
+            &office,
+            &path,
+            Body::Json(new_item(1, 99, &["pszx3"], Some("jcg"))),
+        )
+        .await;
+    assert_eq!(reply.status, S201, "{}", reply.text());
+    let summary: ItemSummary = reply.json();
+    assert_eq!(summary.key, "1.99");
+    assert_eq!(summary.campaign, campaign.to_string());
+    assert_eq!(summary.units, [UnitId::new("pszx3")]);
+    assert_eq!(summary.department, Some(UnitId::new("jcg")));
+    assert_eq!(summary.deadline.as_deref(), Some("2026-06-30"));
+    assert_eq!(summary.status, PublicStatus::InProgress);
+
+    // school2 sees it, school1 does not.
+    let school2 = api.token("school2").await?;
+    let school1 = api.token("school1").await?;
+    let listed = |items: Vec<ItemSummary>| items.iter().any(|i| i.id == summary.id);
+    assert!(listed(api.get(&school2, "/api/items").await.json()));
+    assert!(!listed(api.get(&school1, "/api/items").await.json()));
+    assert!(listed(api.get(&office, "/api/items").await.json()));
+
+    // Its document is what the importer makes, with school2's progress created by the office.
+    let item = api.server.item(&summary.id).await?;
+    assert_eq!(
+        item.area_title,
+        api.server
+            .item(&api.items().await?[0].id.to_string())
+            .await?
+            .area_title
+    );
+    assert_eq!(item.problem_title, "临时增加的问题。");
+    assert_eq!(
+        item.measures
+            .iter()
+            .map(|m| (m.id.as_str(), m.text.as_str()))
+            .collect::<Vec<_>>(),
+        [("m1", "建立出入库台账"), ("m2", "每月盘点")]
+    );
+    assert_eq!(item.progress["pszx3"].status, UnitStatus::NotStarted);
+    assert_eq!(item.timing.map(|t| t.key()), Some("by_deadline"));
+    assert_eq!(item.responsible_leader, "分管副局长");
+    let id: DocumentId = summary.id.parse()?;
+    let mut client = SyncTestClient::connect(&api.server.ws_base(), &school2).await?;
+    client.fetch(id, Duration::from_secs(10)).await?;
+    assert_eq!(client.item(&id).title.as_str(), "食堂出入库台账不规范。");
+
+    // Its history: created by the office, received now.
+    let history: ItemHistory = api
+        .get(&school2, &format!("/api/items/{id}/history"))
+        .await
+        .json();
+    assert_eq!(history.entries.len(), 1, "{history:?}");
+    assert_eq!(history.entries[0].user.as_deref(), Some("office"));
+    assert_eq!(history.entries[0].op, "create");
+    assert!(history.entries[0].received_ms.is_some());
+
+    // Taken keys, and what does not fit.
+    let again = api
+        .post(
+            &office,
+            &path,
+            Body::Json(new_item(1, 99, &["pszx3"], None)),
+        )
+        .await;
+    assert_eq!(again.status, StatusCode::CONFLICT, "{}", again.text());
+    assert!(again.error().message.contains("1.99"));
+    let mut sub = new_item(1, 99, &["pszx3"], None);
+    sub["sub_no"] = json!(1);
+    assert_eq!(
+        api.post(&office, &path, Body::Json(sub)).await.status,
+        StatusCode::CONFLICT,
+        "a problem that is one item gets no sub-items"
+    );
+    let unprocessable = [
+        ("an unknown unit", new_item(1, 98, &["nowhere"], None)),
+        (
+            "a school as department",
+            new_item(1, 98, &["pszx3"], Some("pszx1")),
+        ),
+        (
+            "an unknown department",
+            new_item(1, 98, &["pszx3"], Some("nowhere")),
+        ),
+        ("a bad deadline", {
+            let mut v = new_item(1, 98, &["pszx3"], None);
+            v["deadline"] = json!("next spring");
+            v
+        }),
+        ("a bad timing", {
+            let mut v = new_item(1, 98, &["pszx3"], None);
+            v["timing"] = json!("soon");
+            v
+        }),
+        ("an empty title", {
+            let mut v = new_item(1, 98, &["pszx3"], None);
+            v["title"] = json!("  ");
+            v
+        }),
+        (
+            "a new area without its title",
+            new_item(9, 1, &["pszx3"], None),
+        ),
+        ("area 0", new_item(0, 1, &["pszx3"], None)),
+    ];
+    for (what, body) in unprocessable {
+        let reply = api.post(&office, &path, Body::Json(body)).await;
+        assert_eq!(
+            reply.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{what}: {}",
+            reply.text()
+        );
+        reply.error();
+    }
+    let unknown = format!("/api/campaigns/{}/items", DocumentId([3; 16]));
+    let reply = api
+        .post(
+            &office,
+            &unknown,
+            Body::Json(new_item(1, 97, &["pszx3"], None)),
+        )
+        .await;
+    assert_eq!(reply.status, S404);
+    assert_eq!(
+        api.items().await?.len(),
+        REPORT_ITEMS + 1,
+        "only the one item was added"
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_items_history_shows_who_did_what_and_when_it_arrived() -> Result<()> {
+    let api = Api::start().await?;
+    let records = api.items().await?;
+    let record = records
+        .iter()
+        .find(|r| r.status == PublicStatus::InProgress && r.units.iter().any(|u| u == "pszx1"))
+        .context("an open item of school1")?;
+    let id = record.id;
+    let started = now_ms();
+    // The school's device clock is two days behind (or the school worked offline).
+    let device_ms = started - 2 * 24 * 3_600_000;
+    let narrative = "已建立食堂出入库台账，每月盘点。";
+
+    let school_token = api.token("school1").await?;
+    let mut school = SyncTestClient::connect(&api.server.ws_base(), &school_token).await?;
+    school.fetch(id, Duration::from_secs(10)).await?;
+    let as_school = EditContext {
+        actor: Actor {
+            role: Role::Unit,
+            unit: Some(UnitId::new("pszx1")),
+        },
+        user: "school1".into(),
+        now_ms: device_ms,
+    };
+    let doc = school.document_mut(&id)?;
+    let edit = ItemEdit::UnitNarrative {
+        unit: "pszx1".into(),
+        text: narrative.into(),
+    };
+    model::apply(doc, &as_school, edit)?;
+    let submit = ItemEdit::UnitStatus {
+        unit: "pszx1".into(),
+        to: UnitStatus::Submitted,
+        reason: None,
+    };
+    model::apply(doc, &as_school, submit)?;
+    school
+        .sync_until_acknowledged(&id, Duration::from_secs(10))
+        .await?;
+
+    let office_token = api.token("office").await?;
+    let mut office = SyncTestClient::connect(&api.server.ws_base(), &office_token).await?;
+    office.fetch(id, Duration::from_secs(10)).await?;
+    ensure!(
+        office.item(&id).progress["pszx1"].status == UnitStatus::Submitted,
+        "the office sees the request"
+    );
+    let as_office = EditContext {
+        actor: Actor {
+            role: Role::Office,
+            unit: None,
+        },
+        user: "office".into(),
+        now_ms: now_ms(),
+    };
+    let sign = ItemEdit::UnitStatus {
+        unit: "pszx1".into(),
+        to: UnitStatus::SignedOff,
+        reason: None,
+    };
+    model::apply(office.document_mut(&id)?, &as_office, sign)?;
+    office
+        .sync_until_acknowledged(&id, Duration::from_secs(10))
+        .await?;
+    let finished = now_ms();
+
+    let path = format!("/api/items/{id}/history");
+    let reply = api.get(&school_token, &path).await;
+    assert_eq!(reply.status, S200, "{}", reply.text());
+    let history: ItemHistory = reply.json();
+    let entries = &history.entries;
+    assert!(entries.len() >= 4, "{entries:#?}");
+    // The demo's own entries arrived before the test started.
+    let first = &entries[0];
+    assert_eq!(
+        (first.user.as_deref(), first.op.as_str()),
+        (Some("office"), "create")
+    );
+    assert_eq!(first.display_name.as_deref(), Some("领导小组办公室"));
+    assert!(
+        first.received_ms.is_some_and(|ms| ms <= started),
+        "{first:?}"
+    );
+
+    let recent = |op: &str, user: &str| {
+        entries
+            .iter()
+            .rev()
+            .find(|e| e.op == op && e.user.as_deref() == Some(user))
+            .unwrap_or_else(|| panic!("{user} {op} in {entries:#?}"))
+    };
+    let arrived_now = |ms: Option<i64>| ms.is_some_and(|ms| (started..=finished).contains(&ms));
+
+    let wrote = recent("unit_narrative", "school1");
+    assert_eq!(wrote.display_name.as_deref(), Some("彭山一中"));
+    assert_eq!(wrote.device_first_ms, device_ms, "the device's clock");
+    assert!(
+        arrived_now(wrote.received_ms),
+        "the server's clock: {wrote:?}"
+    );
+    let detail = wrote
+        .details
+        .iter()
+        .find(|d| d.field == "narrative")
+        .unwrap_or_else(|| panic!("{wrote:?}"));
+    assert_eq!(detail.unit, Some(UnitId::new("pszx1")));
+    assert_eq!(detail.after, narrative);
+
+    let submitted = recent("unit_status", "school1");
+    assert!(arrived_now(submitted.received_ms));
+    assert!(
+        submitted
+            .details
+            .iter()
+            .any(|d| d.field == "status" && d.after == "submitted"),
+        "{submitted:?}"
+    );
+
+    let signed = recent("unit_status", "office");
+    assert_eq!(signed.display_name.as_deref(), Some("领导小组办公室"));
+    assert!(arrived_now(signed.received_ms), "{signed:?}");
+    assert!(
+        signed.details.iter().any(|d| d.field == "status"
+            && d.unit == Some(UnitId::new("pszx1"))
+            && d.before == "submitted"
+            && d.after == "signed_off"),
+        "{signed:?}"
+    );
+
+    // Compaction rewrites the chunks, not the arrival times.
+    assert!(rectify_server::maintenance::compact_document(api.server.storage.as_ref(), &id).await?);
+    let after: ItemHistory = api.get(&school_token, &path).await.json();
+    assert_eq!(after, history);
+
+    // Someone who may not read the item gets 404, as for an unknown id.
+    if !record.units.iter().any(|u| u == "pszx3") {
+        let other = api.token("school2").await?;
+        let reply = api.get(&other, &path).await;
+        assert_eq!(reply.status, S404);
+        assert_eq!(reply.error().code, "not_found");
+    }
+    Ok(())
+}
