@@ -430,6 +430,9 @@ async fn serve(
     settings: ServerSettings,
 ) -> anyhow::Result<()> {
     let _lock = data_dir::lock(&data)?;
+    // Listen for SIGTERM before saying we listen: one that arrives before the first poll of a
+    // lazily made handler would kill the process without the graceful shutdown.
+    let signals = ShutdownSignals::install()?;
     let storage = storage::open_data_dir(&data).await?;
     if !web_root.join("index.html").is_file() {
         tracing::warn!(path = %web_root.display(), "no web client bundle there; build it with `cargo xtask build`");
@@ -453,7 +456,7 @@ async fn serve(
             let stopping = Arc::clone(&hub);
             axum::serve(listener, service)
                 .with_graceful_shutdown(async move {
-                    shutdown_signal().await;
+                    signals.recv().await;
                     stopping.shutdown();
                 })
                 .await?;
@@ -473,7 +476,7 @@ async fn serve(
             let handle = axum_server::Handle::new();
             let stopping = (Arc::clone(&hub), handle.clone());
             tokio::spawn(async move {
-                shutdown_signal().await;
+                signals.recv().await;
                 stopping.0.shutdown();
                 stopping.1.graceful_shutdown(Some(Duration::from_secs(10)));
             });
@@ -497,26 +500,41 @@ async fn serve(
     Ok(())
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// SIGTERM and SIGINT (Ctrl-C), caught from the moment this is made.
+struct ShutdownSignals {
     #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending().await,
+    terminate: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    interrupt: tokio::signal::unix::Signal,
+}
+
+impl ShutdownSignals {
+    fn install() -> anyhow::Result<ShutdownSignals> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            Ok(ShutdownSignals {
+                terminate: signal(SignalKind::terminate()).context("cannot catch SIGTERM")?,
+                interrupt: signal(SignalKind::interrupt()).context("cannot catch SIGINT")?,
+            })
         }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = terminate => {},
+        #[cfg(not(unix))]
+        Ok(ShutdownSignals {})
     }
-    tracing::info!("shutting down: finishing open requests");
+
+    async fn recv(mut self) {
+        #[cfg(unix)]
+        tokio::select! {
+            _ = self.terminate.recv() => {},
+            _ = self.interrupt.recv() => {},
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = &mut self;
+            let _ = tokio::signal::ctrl_c().await;
+        }
+        tracing::info!("shutting down: finishing open requests");
+    }
 }
 
 async fn user(command: UserCommand) -> anyhow::Result<()> {
