@@ -23,6 +23,8 @@ pub const RECENT: usize = 12;
 pub struct ItemFacts {
     /// The document id, to link to the item.
     pub id: String,
+    /// The campaign's document id: one device may hold several inspection rounds.
+    pub campaign: String,
     pub key: String,
     pub area_no: u32,
     pub area_title: String,
@@ -49,6 +51,7 @@ impl ItemFacts {
     pub fn of(id: &str, item: &ItemDoc) -> ItemFacts {
         ItemFacts {
             id: id.to_owned(),
+            campaign: item.campaign.clone(),
             key: item.key.clone(),
             area_no: item.area_no,
             area_title: item.area_title.clone(),
@@ -111,6 +114,7 @@ impl ItemFacts {
 /// Which items the dashboard counts. Empty fields match everything.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Filter {
+    pub campaign: Option<String>,
     pub unit: Option<String>,
     pub department: Option<String>,
     pub area: Option<u32>,
@@ -155,6 +159,10 @@ impl StatusFilter {
 
 impl Filter {
     pub fn matches(&self, item: &ItemFacts, today: Date) -> bool {
+        let campaign_ok = self
+            .campaign
+            .as_deref()
+            .is_none_or(|want| item.campaign == want);
         let unit_ok = self
             .unit
             .as_deref()
@@ -179,7 +187,7 @@ impl Filter {
             || item.title.contains(search)
             || item.number == search
             || item.key == search;
-        unit_ok && department_ok && area_ok && status_ok && due_ok && search_ok
+        campaign_ok && unit_ok && department_ok && area_ok && status_ok && due_ok && search_ok
     }
 }
 
@@ -216,6 +224,8 @@ impl Counts {
 /// One row of the area × status matrix.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AreaRow {
+    /// Areas are numbered per campaign: rows of different campaigns stay apart.
+    pub campaign: String,
     pub area_no: u32,
     pub title: String,
     pub counts: Counts,
@@ -290,7 +300,7 @@ pub struct Overview {
 /// The dashboard's numbers for `items` as of `today`.
 pub fn overview(items: &[ItemFacts], filter: &Filter, today: Date) -> Overview {
     let mut out = Overview::default();
-    let mut areas: BTreeMap<u32, AreaRow> = BTreeMap::new();
+    let mut areas: BTreeMap<(&str, u32), AreaRow> = BTreeMap::new();
     let mut units: BTreeMap<&str, GroupRow> = BTreeMap::new();
     let mut departments: BTreeMap<&str, GroupRow> = BTreeMap::new();
     let mut review: Vec<(i64, usize, String)> = Vec::new();
@@ -302,8 +312,9 @@ pub fn overview(items: &[ItemFacts], filter: &Filter, today: Date) -> Overview {
         out.matching.push(index);
         out.counts.add(item.status);
         areas
-            .entry(item.area_no)
+            .entry((item.campaign.as_str(), item.area_no))
             .or_insert_with(|| AreaRow {
+                campaign: item.campaign.clone(),
                 area_no: item.area_no,
                 title: item.area_title.clone(),
                 counts: Counts::default(),
@@ -440,6 +451,7 @@ pub fn generated_facts(n: usize, units: usize, today: Date) -> Vec<ItemFacts> {
             let assigned = 1 + i % 3;
             ItemFacts {
                 id: format!("generated-{i}"),
+                campaign: "generated".to_owned(),
                 key: format!("{area_no}.{}", i / 4 + 1),
                 area_no,
                 area_title: format!("方面{area_no}"),
@@ -478,6 +490,7 @@ mod tests {
         let area_no = key.split('.').next().unwrap().parse().unwrap();
         ItemFacts {
             id: key.to_owned(),
+            campaign: if key == "2.4" { "other" } else { "c1" }.to_owned(),
             key: key.to_owned(),
             area_no,
             area_title: format!("area {area_no}"),
@@ -550,7 +563,8 @@ mod tests {
             .iter()
             .map(|a| (a.area_no, a.counts.total()))
             .collect();
-        assert_eq!(area_totals, vec![(1, 2), (2, 4)]);
+        // Item 2.4 is of another campaign: its area 2 is another area.
+        assert_eq!(area_totals, vec![(1, 2), (2, 3), (2, 1)]);
         // Units: lowest signed-off share first.
         let units: Vec<(&str, usize, usize, usize)> = all
             .units
@@ -585,6 +599,13 @@ mod tests {
         let today = day("2026-12-01");
         let cases: Vec<(Filter, Vec<usize>)> = vec![
             (Filter::default(), vec![0, 1, 2, 3, 4, 5]),
+            (
+                Filter {
+                    campaign: Some("other".into()),
+                    ..Filter::default()
+                },
+                vec![5],
+            ),
             (
                 Filter {
                     unit: Some("pszx1".into()),

@@ -13,7 +13,7 @@ use rectify_shared::dashboard::{Filter, GroupRow, ItemFacts, Overview, StatusFil
 use rectify_shared::date::Date;
 use rectify_shared::status::PublicStatus;
 use rectify_shared::workflow::UnitStatus;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use web_sys::{HtmlInputElement, HtmlSelectElement};
 use yew::prelude::*;
 
@@ -27,6 +27,24 @@ pub fn dashboard() -> Html {
     let state = use_context::<AppContext>().expect("AppContext is provided by App");
     let context = use_context::<Option<ReplicaContext>>().flatten();
     let filter = use_state(Filter::default);
+    // Campaign names, for telling inspection rounds apart (the API answers the office and
+    // viewers; others see ids, and usually hold one campaign anyway).
+    let campaign_names = use_state(BTreeMap::<String, String>::new);
+    {
+        let (names, token) = (
+            campaign_names.clone(),
+            state.session.as_ref().map(|s| s.token.clone()),
+        );
+        use_effect_with(token, move |token| {
+            if let Some(token) = token.clone() {
+                wasm_bindgen_futures::spawn_local(async move {
+                    if let Ok(list) = crate::services::api::campaigns(&token).await {
+                        names.set(list.into_iter().map(|c| (c.id, c.name)).collect());
+                    }
+                });
+            }
+        });
+    }
     let all_units = use_state(|| false);
     let more_items = use_state(|| false);
     let node = use_node_ref();
@@ -55,9 +73,10 @@ pub fn dashboard() -> Html {
     html! {
         <div class="dashboard" ref={node} data-testid="dashboard" data-items={view.matching.len().to_string()}>
             <Filters lang={lang} replica={replica.clone()} facts={facts.clone()}
+                     campaigns={(*campaign_names).clone()}
                      filter={(*filter).clone()} on_change={set_filter} />
             { totals(lang, &view) }
-            { matrix(lang, &view) }
+            { matrix(lang, &view, &campaign_names) }
             { groups(lang, &replica, &view.units, Om::ByUnit, *all_units, {
                 let all_units = all_units.clone();
                 Callback::from(move |_| all_units.set(!*all_units))
@@ -88,6 +107,7 @@ struct FiltersProps {
     lang: Lang,
     replica: Replica,
     facts: std::rc::Rc<Vec<ItemFacts>>,
+    campaigns: BTreeMap<String, String>,
     filter: Filter,
     on_change: Callback<Filter>,
 }
@@ -99,9 +119,11 @@ fn filters(props: &FiltersProps) -> Html {
         lang,
         replica,
         facts,
+        campaigns,
         filter,
         on_change,
     } = props;
+    let held: BTreeSet<&str> = facts.iter().map(|f| f.campaign.as_str()).collect();
     let lang = *lang;
     let units: BTreeSet<&str> = facts
         .iter()
@@ -194,6 +216,9 @@ fn filters(props: &FiltersProps) -> Html {
                 <input type="search" value={filter.search.clone()} oninput={search}
                        placeholder={to(lang, Om::SearchHint)} data-testid="filter-search" />
             </label>
+            if held.len() > 1 {
+                { select(filter.campaign.clone(), held.iter().map(|c| ((*c).to_owned(), campaign_name(campaigns, c))).collect(), "filter-campaign", Om::Campaign, |f, v| f.campaign = v) }
+            }
             { select(filter.unit.clone(), unit_options, "filter-unit", Om::Unit, |f, v| f.unit = v) }
             { select(filter.department.clone(), department_options, "filter-department", Om::Department, |f, v| f.department = v) }
             { select(filter.area.map(|a| a.to_string()), area_options, "filter-area", Om::Area, |f, v| f.area = v.and_then(|v| v.parse().ok())) }
@@ -252,8 +277,19 @@ fn totals(lang: Lang, view: &Overview) -> Html {
     }
 }
 
+fn campaign_name(names: &BTreeMap<String, String>, id: &str) -> String {
+    names
+        .get(id)
+        .cloned()
+        .unwrap_or_else(|| id.chars().take(8).collect())
+}
+
 /// Areas × public status, with a bar per area.
-fn matrix(lang: Lang, view: &Overview) -> Html {
+fn matrix(lang: Lang, view: &Overview, campaigns: &BTreeMap<String, String>) -> Html {
+    let several = view
+        .areas
+        .iter()
+        .any(|a| a.campaign != view.areas[0].campaign);
     html! {
         <section class="card" aria-labelledby="matrix-title">
             <h2 id="matrix-title" class="section-title">{ to(lang, Om::ByArea) }</h2>
@@ -270,7 +306,10 @@ fn matrix(lang: Lang, view: &Overview) -> Html {
                     <tbody>
                         { for view.areas.iter().map(|area| html! {
                             <tr>
-                                <td>{ crate::pages::home::area_numeral(area.area_no) }{ " " }{ &area.title }</td>
+                                <td>
+                                    if several { <span class="meta">{ campaign_name(campaigns, &area.campaign) }{ " · " }</span> }
+                                    { crate::pages::home::area_numeral(area.area_no) }{ " " }{ &area.title }
+                                </td>
                                 <td class="num">{ area.counts.done }</td>
                                 <td class="num">{ area.counts.done_long_term }</td>
                                 <td class="num">{ area.counts.in_progress }</td>
