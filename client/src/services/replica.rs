@@ -143,7 +143,13 @@ pub struct Inner {
     stamp: u64,
     uploads: Uploads,
     on_change: Callback<()>,
+    /// When the UI was last told to re-render, and whether a call is waiting (see `notify`).
+    last_render_ms: f64,
+    render_scheduled: bool,
 }
+
+/// The shortest time between two re-renders the replica asks for.
+const UI_FRAME_MS: f64 = 100.0;
 
 /// The handle the UI holds. Never keep a borrow across an `.await`.
 #[derive(Clone)]
@@ -198,6 +204,8 @@ impl Replica {
             stamp: 0,
             uploads,
             on_change,
+            last_render_ms: 0.0,
+            render_scheduled: false,
         };
         for doc in stored {
             inner.open_stored(doc);
@@ -446,7 +454,39 @@ impl Replica {
             (inner.on_change.clone(), inner.uploads.clone(), in_sync)
         };
         uploads.set_documents_in_sync(in_sync);
-        callback.emit(());
+        // At most one re-render per UI_FRAME_MS: a first sync brings thousands of messages,
+        // and re-rendering the dashboard after each made that quadratic. The first change
+        // after a quiet spell shows at once; a burst shows at its end too (trailing call).
+        let now = js_sys::Date::now();
+        let wait = {
+            let mut inner = self.0.borrow_mut();
+            if inner.render_scheduled {
+                return;
+            }
+            let since = now - inner.last_render_ms;
+            if since >= UI_FRAME_MS {
+                inner.last_render_ms = now;
+                None
+            } else {
+                inner.render_scheduled = true;
+                Some(UI_FRAME_MS - since)
+            }
+        };
+        match wait {
+            None => callback.emit(()),
+            Some(wait) => {
+                let replica = self.clone();
+                gloo::timers::callback::Timeout::new(wait.ceil() as u32, move || {
+                    {
+                        let mut inner = replica.0.borrow_mut();
+                        inner.render_scheduled = false;
+                        inner.last_render_ms = js_sys::Date::now();
+                    }
+                    callback.emit(());
+                })
+                .forget();
+            }
+        }
     }
 
     /// Writes every dirty document to IndexedDB, then sends what the server should get.
