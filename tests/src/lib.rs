@@ -131,6 +131,8 @@ impl Drop for TestServer {
 /// A headless Chromium behind its own chromedriver.
 pub struct Browser {
     pub client: fantoccini::Client,
+    /// Closed through [`Browser::close`]: Chromium quit by itself.
+    closed: bool,
     driver: Child,
     /// The fresh profile of [`Browser::start`], removed after the browser closed; `None` when
     /// the caller owns the profile ([`Browser::start_with_profile`]).
@@ -230,6 +232,7 @@ impl Browser {
                 Ok(client) => {
                     return Ok(Browser {
                         client,
+                        closed: false,
                         driver,
                         _profile: None,
                         profile_path: profile.to_owned(),
@@ -360,9 +363,25 @@ impl Browser {
     /// Kills Chromium with SIGKILL, as a phone's OS kills a browser or its battery dies: no
     /// unload, no flush. Every process started with this profile goes, then chromedriver.
     pub fn crash(self) -> Result<()> {
+        let killed = self.kill_chromium();
+        if killed == 0 {
+            bail!(
+                "no Chromium process with --user-data-dir={} to kill",
+                self.profile_path.display()
+            );
+        }
+        drop(self);
+        Ok(())
+    }
+
+    /// SIGKILLs every process started with this browser's profile; how many there were.
+    fn kill_chromium(&self) -> usize {
         let marker = format!("--user-data-dir={}", self.profile_path.display());
+        let Ok(entries) = std::fs::read_dir("/proc") else {
+            return 0;
+        };
         let mut killed = 0;
-        for entry in std::fs::read_dir("/proc")?.flatten() {
+        for entry in entries.flatten() {
             let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
                 continue;
             };
@@ -381,15 +400,14 @@ impl Browser {
                 killed += 1;
             }
         }
-        if killed == 0 {
-            bail!("no Chromium process with {marker} to kill");
-        }
-        drop(self);
-        Ok(())
+        killed
     }
 
-    pub async fn close(self) -> Result<()> {
+    pub async fn close(mut self) -> Result<()> {
         let result = self.client.clone().close().await;
+        // Chromium quit with the session: do not kill it while it may still be writing its
+        // profile (a kept profile is started again by the cold-start tests).
+        self.closed = result.is_ok();
         // Stops chromedriver, then removes the profile if it is ours (see `Drop`).
         drop(self);
         result.context("closing the browser")
@@ -398,10 +416,14 @@ impl Browser {
 
 impl Drop for Browser {
     /// A browser dropped without [`Browser::close`] (a failed test) still stops its
-    /// chromedriver, which would otherwise outlive the test process.
+    /// chromedriver and its Chromium, which would otherwise outlive the test process (and
+    /// slow every later test on a 2-core machine).
     fn drop(&mut self) {
         let _ = self.driver.kill();
         let _ = self.driver.wait();
+        if !self.closed {
+            self.kill_chromium();
+        }
     }
 }
 

@@ -75,6 +75,26 @@ async fn unit_status_on_server(server: &TestServer, id: &str, unit: &str) -> Res
 
 /// Clicks the element, scrolled to the middle of the screen first: the sticky title and
 /// sync bars would cover it at the top.
+/// Waits until the server has stored `status` for `unit` on item `id`.
+async fn wait_for_server_status(
+    server: &TestServer,
+    id: &str,
+    unit: &str,
+    status: UnitStatus,
+) -> Result<()> {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let now = unit_status_on_server(server, id, unit).await?;
+        if now == status {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            bail!("the server has {now:?} for {unit}, expected {status:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 async fn click(browser: &Browser, css: &str) -> Result<()> {
     let element = browser.wait_for(css).await?;
     browser
@@ -106,11 +126,7 @@ async fn the_office_signs_off_and_the_school_sees_it() -> Result<()> {
     let editor = school.wait_for("[data-testid=progress-editor]").await?;
     editor.send_keys("已完成食堂台账整改。").await?;
     click(&school, "[data-testid=move-submitted]").await?;
-    wait_synced(&school).await?;
-    assert_eq!(
-        unit_status_on_server(&server, &id, SCHOOL1_UNIT).await?,
-        UnitStatus::Submitted
-    );
+    wait_for_server_status(&server, &id, SCHOOL1_UNIT, UnitStatus::Submitted).await?;
 
     // The office sees it waiting on the dashboard and opens it.
     let office = Browser::start(1280, 800).await?;
@@ -147,7 +163,7 @@ async fn the_office_signs_off_and_the_school_sees_it() -> Result<()> {
     office
         .wait_for(&format!("{review}[data-status=returned]"))
         .await?;
-    wait_synced(&office).await?;
+    wait_for_server_status(&server, &id, SCHOOL1_UNIT, UnitStatus::Returned).await?;
 
     // The school's open page shows it was sent back, with the reason.
     wait_until(
@@ -162,7 +178,7 @@ async fn the_office_signs_off_and_the_school_sees_it() -> Result<()> {
 
     // The school asks again; the office signs off.
     click(&school, "[data-testid=move-submitted]").await?;
-    wait_synced(&school).await?;
+    wait_for_server_status(&server, &id, SCHOOL1_UNIT, UnitStatus::Submitted).await?;
     office
         .wait_for(&format!("{review}[data-status=submitted]"))
         .await?;
@@ -170,7 +186,7 @@ async fn the_office_signs_off_and_the_school_sees_it() -> Result<()> {
     office
         .wait_for(&format!("{review}[data-status=signed_off]"))
         .await?;
-    wait_synced(&office).await?;
+    wait_for_server_status(&server, &id, SCHOOL1_UNIT, UnitStatus::SignedOff).await?;
     let item = server.item(&id).await?;
     assert_eq!(item.progress[SCHOOL1_UNIT].status, UnitStatus::SignedOff);
     let decisions: Vec<(UnitStatus, &str, &str)> = item
@@ -368,6 +384,135 @@ async fn the_office_downloads_the_ledger_as_xlsx() -> Result<()> {
     let expected: Vec<String> = loaded.ledger_rows().into_iter().map(|r| r.title).collect();
     let got: Vec<String> = data.iter().map(|r| r[title].clone()).collect();
     assert_eq!(got, expected);
+    office.close().await?;
+    Ok(())
+}
+
+/// The office's other pages, driven as a person would: the plan edited on an item, a report
+/// file checked then imported, an account created, the chase list and its notice.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_office_plans_imports_creates_an_account_and_chases() -> Result<()> {
+    let server = TestServer::start(Some(web_root())).await?;
+    let (id, _) = items_of(&server, SCHOOL1_UNIT, "-")
+        .await?
+        .into_iter()
+        .next()
+        .context("an item of school 1")?;
+    let before = server.item(&id).await?;
+    let added = ["syxx", "xjxx", "psxx1", "pszx3"]
+        .into_iter()
+        .find(|u| !before.units.iter().any(|x| x == u))
+        .context("a school the item does not have")?;
+    let office = Browser::start(1280, 800).await?;
+    office.log_in(&server.url("/"), "office").await?;
+
+    // Plan: a new deadline and another school added.
+    goto(&office, &server, &format!("#/item/{id}")).await?;
+    click(&office, "[data-testid=edit-plan]").await?;
+    office
+        .client
+        .execute(
+            "const d = document.querySelector('[data-testid=plan-deadline]');
+             d.value = '2027-03-31';",
+            vec![],
+        )
+        .await?;
+    click(
+        &office,
+        &format!("[data-testid=plan-form] input[type=checkbox][value={added}]"),
+    )
+    .await?;
+    office.screenshot("office-plan-1280").await?;
+    click(&office, "[data-testid=save-plan]").await?;
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let item = server.item(&id).await?;
+        if item.deadline.as_deref() == Some("2027-03-31") {
+            assert!(item.units.iter().any(|u| u == added), "{added} was added");
+            assert!(
+                item.units.iter().any(|u| u == SCHOOL1_UNIT),
+                "school 1 stays"
+            );
+            break;
+        }
+        if Instant::now() > deadline {
+            bail!("the plan did not reach the server: {:?}", item.deadline);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // Import: the real report, checked first (nothing stored), then stored.
+    let report = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/tests/data/pengshan-2024.txt")
+        .canonicalize()?;
+    goto(&office, &server, "#/reports").await?;
+    office
+        .wait_for("[data-testid=import-file]")
+        .await?
+        .send_keys(&report.to_string_lossy())
+        .await?;
+    click(&office, "[data-testid=import-check]").await?;
+    office
+        .wait_for("[data-testid=import-preview][data-items='53'][data-stored=false]")
+        .await?;
+    office.screenshot("office-import-check-1280").await?;
+    let before = server.storage.campaigns().await?.len();
+    click(&office, "[data-testid=import-store]").await?;
+    office
+        .wait_for("[data-testid=import-preview][data-stored=true]")
+        .await?;
+    assert_eq!(
+        server.storage.campaigns().await?.len(),
+        before,
+        "the same inspection round updates its campaign"
+    );
+
+    // An account: created with a generated password, which logs in.
+    goto(&office, &server, "#/accounts").await?;
+    let form = "[data-testid=new-account]";
+    office.wait_for(&format!("{form} input")).await?;
+    office
+        .client
+        .execute(
+            "const f = document.querySelector(arguments[0]);
+             const [user, name] = f.querySelectorAll('input');
+             user.value = 'xjxx-teacher'; name.value = '谢家小学 教务';
+             const [role, unit] = f.querySelectorAll('select');
+             role.value = 'unit'; unit.value = 'xjxx';",
+            vec![serde_json::json!(form)],
+        )
+        .await?;
+    click(&office, &format!("{form} button[type=submit]")).await?;
+    let notice = office
+        .wait_for("[data-testid=account-notice]")
+        .await?
+        .text()
+        .await?;
+    let password = notice
+        .rsplit('：')
+        .next()
+        .map(str::trim)
+        .context("the password is shown")?
+        .to_owned();
+    let login = reqwest::Client::new()
+        .post(server.url("/api/login"))
+        .json(&serde_json::json!({ "username": "xjxx-teacher", "password": password }))
+        .send()
+        .await?;
+    assert!(
+        login.status().is_success(),
+        "the shown password logs in: {notice}"
+    );
+    office
+        .wait_for("[data-testid=accounts] tr[data-username=xjxx-teacher]")
+        .await?;
+
+    // Supervise: the chase list and a unit's printable notice.
+    goto(&office, &server, "#/supervise").await?;
+    office.wait_for("[data-testid=chase]").await?;
+    click(&office, "[data-testid=chase] [data-testid=chase-notice]").await?;
+    office.wait_for("[data-testid=notice] table").await?;
+    office.screenshot("office-notice-1280").await?;
     office.close().await?;
     Ok(())
 }

@@ -225,6 +225,35 @@ pub fn plan_editor(props: &PlanProps) -> Html {
             .cloned()
             .collect::<BTreeSet<String>>()
     });
+    // The fields are filled once when the form opens, not on every render: a re-render (a
+    // ticked unit, a remote change) must not put back what the office just typed.
+    {
+        let (leader, department, deadline, timing) = (
+            leader.clone(),
+            department.clone(),
+            deadline.clone(),
+            timing.clone(),
+        );
+        let item = props.item.clone();
+        use_effect_with(*open, move |open| {
+            if *open {
+                let set = |node: &NodeRef, value: &str| {
+                    if let Some(input) = node.cast::<HtmlInputElement>() {
+                        input.set_value(value);
+                    } else if let Some(select) = node.cast::<HtmlSelectElement>() {
+                        select.set_value(value);
+                    }
+                };
+                set(&leader, &item.responsible_leader);
+                set(
+                    &department,
+                    item.responsible_department.as_deref().unwrap_or(""),
+                );
+                set(&deadline, item.deadline.as_deref().unwrap_or(""));
+                set(&timing, item.timing.map_or("", Timing::key));
+            }
+        });
+    }
     let units = props.replica.units();
     let item = &props.item;
     let summary = html! {
@@ -303,12 +332,12 @@ pub fn plan_editor(props: &PlanProps) -> Html {
     html! {
         <form class="plan-form" onsubmit={save} data-testid="plan-form">
             <label><span>{ to(lang, Om::Leader) }</span>
-                <input ref={leader} value={item.responsible_leader.clone()} data-testid="plan-leader" /></label>
+                <input ref={leader} data-testid="plan-leader" /></label>
             <label><span>{ to(lang, Om::Department) }</span>
                 <select ref={department} data-testid="plan-department">
-                    <option value="" selected={item.responsible_department.is_none()}>{ "—" }</option>
+                    <option value="">{ "—" }</option>
                     { for departments.iter().map(|d| html! {
-                        <option value={d.id.0.clone()} selected={item.responsible_department.as_deref() == Some(d.id.0.as_str())}>{ &d.name }</option>
+                        <option value={d.id.0.clone()}>{ &d.name }</option>
                     }) }
                 </select></label>
             <fieldset class="unit-picker">
@@ -330,12 +359,12 @@ pub fn plan_editor(props: &PlanProps) -> Html {
                 }) }
             </fieldset>
             <label><span>{ tr(lang, Msg::Deadline) }</span>
-                <input ref={deadline} type="date" value={item.deadline.clone().unwrap_or_default()} data-testid="plan-deadline" /></label>
+                <input ref={deadline} type="date" data-testid="plan-deadline" /></label>
             <label><span>{ to(lang, Om::Timing) }</span>
                 <select ref={timing} data-testid="plan-timing">
-                    <option value="" selected={item.timing.is_none()}>{ "—" }</option>
+                    <option value="">{ "—" }</option>
                     { for Timing::ALL.into_iter().map(|t| html! {
-                        <option value={t.key()} selected={item.timing == Some(t)}>{ timing_name(lang, t) }</option>
+                        <option value={t.key()}>{ timing_name(lang, t) }</option>
                     }) }
                 </select></label>
             <div class="actions">

@@ -146,6 +146,8 @@ pub struct Inner {
     /// When the UI was last told to re-render, and whether a call is waiting (see `notify`).
     last_render_ms: f64,
     render_scheduled: bool,
+    /// The sync status the UI was last told about.
+    last_status: Option<(SyncState, usize)>,
 }
 
 /// The shortest time between two re-renders the replica asks for.
@@ -206,6 +208,7 @@ impl Replica {
             on_change,
             last_render_ms: 0.0,
             render_scheduled: false,
+            last_status: None,
         };
         for doc in stored {
             inner.open_stored(doc);
@@ -454,17 +457,22 @@ impl Replica {
             (inner.on_change.clone(), inner.uploads.clone(), in_sync)
         };
         uploads.set_documents_in_sync(in_sync);
-        // At most one re-render per UI_FRAME_MS: a first sync brings thousands of messages,
-        // and re-rendering the dashboard after each made that quadratic. The first change
-        // after a quiet spell shows at once; a burst shows at its end too (trailing call).
+        // At most one re-render per UI_FRAME_MS for documents changing: a first sync brings
+        // thousands of messages, and re-rendering the dashboard after each made that
+        // quadratic. The first change after a quiet spell shows at once, a burst shows at its
+        // end too (trailing call), and a change of the sync status (an edit waiting, all
+        // synced) always shows at once: people and tests read it to know where things are.
+        let status = (self.sync_state(), self.pending_total());
         let now = js_sys::Date::now();
         let wait = {
             let mut inner = self.0.borrow_mut();
-            if inner.render_scheduled {
+            let status_changed = inner.last_status != Some(status);
+            inner.last_status = Some(status);
+            if inner.render_scheduled && !status_changed {
                 return;
             }
             let since = now - inner.last_render_ms;
-            if since >= UI_FRAME_MS {
+            if since >= UI_FRAME_MS || status_changed {
                 inner.last_render_ms = now;
                 None
             } else {
