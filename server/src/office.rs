@@ -631,22 +631,37 @@ async fn read_limited(headers: &HeaderMap, body: Body, limit: usize) -> Result<V
         .get(CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|len| len > limit as u64) {
+    // Far too large: answer at once (the connection is cut under the rest of the upload).
+    if declared.is_some_and(|len| len > (limit + DRAIN_SLACK) as u64) {
         return Err(too_large());
     }
     let mut bytes = Vec::new();
+    let mut received = 0usize;
     let mut stream = body.into_data_stream();
     while let Some(frame) = stream.next().await {
         let frame = frame.map_err(|err| {
             ApiError::BadRequest(format!("the upload broke off ({err}); send the file again"))
         })?;
-        if bytes.len() + frame.len() > limit {
+        received = received.saturating_add(frame.len());
+        if received > limit + DRAIN_SLACK {
             return Err(too_large());
+        }
+        if received > limit {
+            // A little too large: read the rest and drop it, so the client is still reading
+            // when the answer comes and sees the 413 instead of a cut connection.
+            bytes = Vec::new();
+            continue;
         }
         bytes.extend_from_slice(&frame);
     }
+    if received > limit {
+        return Err(too_large());
+    }
     Ok(bytes)
 }
+
+/// How far past the limit an upload is still read (and thrown away) before the 413.
+const DRAIN_SLACK: usize = 4 * 1024 * 1024;
 
 // ---------------------------------------------------------------------------------------
 // Adding an item by hand
