@@ -3,7 +3,7 @@
 
 use crate::app::{AppContext, ReplicaContext};
 use crate::i18n::{Msg, Om, describe, to, tr};
-use crate::pages::review::timing_name;
+use crate::pages::review::{UnitPicker, timing_name};
 use crate::services::api;
 use crate::state::Route;
 use rectify_shared::api::{CampaignInfo, NewItem};
@@ -125,55 +125,41 @@ pub fn new_item_page() -> Html {
         })
     };
     html! {
-        <section class="card" aria-labelledby="new-item-title">
-            <a class="back" href={Route::Items.href()}>{ "‹ " }{ tr(lang, Msg::BackToList) }</a>
-            <h2 id="new-item-title" class="section-title">{ to(lang, Om::AddItem) }</h2>
-            if let Some(message) = &*error { <p class="error" role="alert">{ message }</p> }
-            <form {onsubmit} data-testid="new-item">
-                <label><span>{ to(lang, Om::Campaign) }</span>
-                    <select ref={campaign}>
-                        { for campaigns.iter().rev().enumerate().map(|(i, c)| html! { <option value={c.id.clone()} selected={i == 0}>{ &c.name }</option> }) }
-                    </select></label>
-                <div class="row">
-                    <label><span>{ to(lang, Om::AreaNo) }</span><input ref={area_no} type="number" min="1" required=true /></label>
-                    <label class="grow"><span>{ to(lang, Om::AreaTitle) }</span><input ref={area_title} /></label>
-                </div>
-                <div class="row">
-                    <label><span>{ to(lang, Om::ProblemNo) }</span><input ref={problem_no} type="number" min="1" required=true /></label>
-                    <label><span>{ to(lang, Om::SubNo) }</span><input ref={sub_no} type="number" min="1" /></label>
-                    <label class="grow"><span>{ to(lang, Om::ProblemTitle) }</span><input ref={problem_title} /></label>
-                </div>
-                <label><span>{ tr(lang, Msg::Problem) }</span><textarea ref={title} rows="3" required=true /></label>
-                <label><span>{ tr(lang, Msg::Measures) }{ " " }<small>{ to(lang, Om::OnePerLine) }</small></span><textarea ref={measures} rows="4" /></label>
-                <label><span>{ to(lang, Om::Leader) }</span><input ref={leader} /></label>
-                <label><span>{ to(lang, Om::Department) }</span>
-                    <select ref={department}>
-                        <option value="" selected=true>{ "—" }</option>
-                        { for units.values().filter(|u| u.kind == "department").map(|u| html! { <option value={u.id.0.clone()}>{ &u.name }</option> }) }
-                    </select></label>
-                <fieldset class="unit-picker">
-                    <legend>{ to(lang, Om::Units) }</legend>
-                    { for units.values().map(|u| {
-                        let onchange = {
-                            let (chosen, id) = (chosen.clone(), u.id.0.clone());
-                            Callback::from(move |event: Event| {
-                                let on = event.target_dyn_into::<HtmlInputElement>().is_some_and(|i| i.checked());
-                                let mut next = (*chosen).clone();
-                                if on { next.insert(id.clone()); } else { next.remove(&id); }
-                                chosen.set(next);
-                            })
-                        };
-                        html! { <label class="check"><input type="checkbox" checked={chosen.contains(&u.id.0)} {onchange} />{ &u.name }</label> }
-                    }) }
-                </fieldset>
-                <label><span>{ tr(lang, Msg::Deadline) }</span><input ref={deadline} type="date" /></label>
-                <label><span>{ to(lang, Om::Timing) }</span>
-                    <select data-testid="new-item-timing">
-                        <option value="" selected=true>{ "—" }</option>
-                        { for Timing::ALL.into_iter().map(|t| html! { <option value={t.key()}>{ timing_name(lang, t) }</option> }) }
-                    </select></label>
-                <button type="submit" class="primary" data-testid="create-item">{ to(lang, Om::Create) }</button>
-            </form>
-        </section>
-    }
+            <section class="card" aria-labelledby="new-item-title">
+                <a class="back" href={Route::Items.href()}>{ "‹ " }{ tr(lang, Msg::BackToList) }</a>
+                <h2 id="new-item-title" class="section-title">{ to(lang, Om::AddItem) }</h2>
+                if let Some(message) = &*error { <p class="error" role="alert">{ message }</p> }
+                <form {onsubmit} data-testid="new-item">
+                    <label><span>{ to(lang, Om::Campaign) }</span>
+                        <select ref={campaign}>
+                            { for campaigns.iter().rev().enumerate().map(|(i, c)| html! { <option value={c.id.clone()} selected={i == 0}>{ &c.name }</option> }) }
+                        </select></label>
+                    <div class="row">
+                        <label><span>{ to(lang, Om::AreaNo) }</span><input ref={area_no} type="number" min="1" required=true /></label>
+                        <label class="grow"><span>{ to(lang, Om::AreaTitle) }</span><input ref={area_title} /></label>
+                    </div>
+                    <div class="row">
+                        <label><span>{ to(lang, Om::ProblemNo) }</span><input ref={problem_no} type="number" min="1" required=true /></label>
+                        <label><span>{ to(lang, Om::SubNo) }</span><input ref={sub_no} type="number" min="1" /></label>
+                        <label class="grow"><span>{ to(lang, Om::ProblemTitle) }</span><input ref={problem_title} /></label>
+                    </div>
+                    <label><span>{ tr(lang, Msg::Problem) }</span><textarea ref={title} rows="3" required=true /></label>
+                    <label><span>{ tr(lang, Msg::Measures) }{ " " }<small>{ to(lang, Om::OnePerLine) }</small></span><textarea ref={measures} rows="4" /></label>
+                    <label><span>{ to(lang, Om::Leader) }</span><input ref={leader} /></label>
+                    <label><span>{ to(lang, Om::Department) }</span>
+                        <select ref={department}>
+                            <option value="" selected=true>{ "—" }</option>
+                            { for units.values().filter(|u| u.kind == "department").map(|u| html! { <option value={u.id.0.clone()}>{ &u.name }</option> }) }
+                        </select></label>
+    <UnitPicker {lang} units={units.values().cloned().collect::<Vec<_>>()} chosen={chosen.clone()} />
+                    <label><span>{ tr(lang, Msg::Deadline) }</span><input ref={deadline} type="date" /></label>
+                    <label><span>{ to(lang, Om::Timing) }</span>
+                        <select data-testid="new-item-timing">
+                            <option value="" selected=true>{ "—" }</option>
+                            { for Timing::ALL.into_iter().map(|t| html! { <option value={t.key()}>{ timing_name(lang, t) }</option> }) }
+                        </select></label>
+                    <button type="submit" class="primary" data-testid="create-item">{ to(lang, Om::Create) }</button>
+                </form>
+            </section>
+        }
 }

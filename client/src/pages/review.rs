@@ -330,49 +330,32 @@ pub fn plan_editor(props: &PlanProps) -> Html {
     let departments: Vec<&UnitInfo> = units.values().filter(|u| u.kind == "department").collect();
     let schools: Vec<&UnitInfo> = units.values().collect();
     html! {
-        <form class="plan-form" onsubmit={save} data-testid="plan-form">
-            <label><span>{ to(lang, Om::Leader) }</span>
-                <input ref={leader} data-testid="plan-leader" /></label>
-            <label><span>{ to(lang, Om::Department) }</span>
-                <select ref={department} data-testid="plan-department">
-                    <option value="">{ "—" }</option>
-                    { for departments.iter().map(|d| html! {
-                        <option value={d.id.0.clone()}>{ &d.name }</option>
-                    }) }
-                </select></label>
-            <fieldset class="unit-picker">
-                <legend>{ to(lang, Om::Units) }</legend>
-                { for schools.iter().map(|u| {
-                    let checked = chosen.contains(&u.id.0);
-                    let onchange = {
-                        let (chosen, id) = (chosen.clone(), u.id.0.clone());
-                        Callback::from(move |event: Event| {
-                            let on = event.target_dyn_into::<HtmlInputElement>().is_some_and(|i| i.checked());
-                            let mut next = (*chosen).clone();
-                            if on { next.insert(id.clone()); } else { next.remove(&id); }
-                            chosen.set(next);
-                        })
-                    };
-                    html! {
-                        <label class="check"><input type="checkbox" {checked} {onchange} value={u.id.0.clone()} />{ &u.name }</label>
-                    }
-                }) }
-            </fieldset>
-            <label><span>{ tr(lang, Msg::Deadline) }</span>
-                <input ref={deadline} type="date" data-testid="plan-deadline" /></label>
-            <label><span>{ to(lang, Om::Timing) }</span>
-                <select ref={timing} data-testid="plan-timing">
-                    <option value="">{ "—" }</option>
-                    { for Timing::ALL.into_iter().map(|t| html! {
-                        <option value={t.key()}>{ timing_name(lang, t) }</option>
-                    }) }
-                </select></label>
-            <div class="actions">
-                <button type="submit" class="primary" data-testid="save-plan">{ to(lang, Om::Save) }</button>
-                <button type="button" class="secondary" onclick={cancel}>{ tr(lang, Msg::Cancel) }</button>
-            </div>
-        </form>
-    }
+            <form class="plan-form" onsubmit={save} data-testid="plan-form">
+                <label><span>{ to(lang, Om::Leader) }</span>
+                    <input ref={leader} data-testid="plan-leader" /></label>
+                <label><span>{ to(lang, Om::Department) }</span>
+                    <select ref={department} data-testid="plan-department">
+                        <option value="">{ "—" }</option>
+                        { for departments.iter().map(|d| html! {
+                            <option value={d.id.0.clone()}>{ &d.name }</option>
+                        }) }
+                    </select></label>
+    <UnitPicker {lang} units={schools.iter().map(|u| (*u).clone()).collect::<Vec<_>>()} chosen={chosen.clone()} />
+                <label><span>{ tr(lang, Msg::Deadline) }</span>
+                    <input ref={deadline} type="date" data-testid="plan-deadline" /></label>
+                <label><span>{ to(lang, Om::Timing) }</span>
+                    <select ref={timing} data-testid="plan-timing">
+                        <option value="">{ "—" }</option>
+                        { for Timing::ALL.into_iter().map(|t| html! {
+                            <option value={t.key()}>{ timing_name(lang, t) }</option>
+                        }) }
+                    </select></label>
+                <div class="actions">
+                    <button type="submit" class="primary" data-testid="save-plan">{ to(lang, Om::Save) }</button>
+                    <button type="button" class="secondary" onclick={cancel}>{ tr(lang, Msg::Cancel) }</button>
+                </div>
+            </form>
+        }
 }
 
 pub fn timing_name(lang: Lang, timing: Timing) -> &'static str {
@@ -381,5 +364,47 @@ pub fn timing_name(lang: Lang, timing: Timing) -> &'static str {
         (Lang::En, Timing::Immediate) => "Fix at once",
         (Lang::En, Timing::ByDeadline) => "Fix by the deadline",
         (Lang::En, Timing::LongTerm) => "Keep up long-term",
+    }
+}
+
+#[derive(Properties, PartialEq)]
+pub struct UnitPickerProps {
+    pub lang: Lang,
+    pub units: Vec<UnitInfo>,
+    /// The units ticked, by id.
+    pub chosen: UseStateHandle<BTreeSet<String>>,
+}
+
+/// A scrolling list of units with a checkbox each (an item's 责任单位).
+#[function_component(UnitPicker)]
+pub fn unit_picker(props: &UnitPickerProps) -> Html {
+    let chosen = &props.chosen;
+    html! {
+        <fieldset class="unit-picker">
+            <legend>{ to(props.lang, Om::Units) }</legend>
+            { for props.units.iter().map(|u| {
+                let onchange = {
+                    let (chosen, id) = (chosen.clone(), u.id.0.clone());
+                    Callback::from(move |event: Event| {
+                        let on = event
+                            .target_dyn_into::<HtmlInputElement>()
+                            .is_some_and(|i| i.checked());
+                        let mut next = (*chosen).clone();
+                        if on {
+                            next.insert(id.clone());
+                        } else {
+                            next.remove(&id);
+                        }
+                        chosen.set(next);
+                    })
+                };
+                html! {
+                    <label class="check">
+                        <input type="checkbox" checked={chosen.contains(&u.id.0)} {onchange} value={u.id.0.clone()} />
+                        { &u.name }
+                    </label>
+                }
+            }) }
+        </fieldset>
     }
 }

@@ -68,21 +68,7 @@ pub async fn send_chunk(
 /// A stored file (`thumbnail`: its small JPEG), as a blob typed by the server.
 pub async fn file(token: &str, sha256: &str, thumbnail: bool) -> Result<Blob, ApiFailure> {
     let suffix = if thumbnail { "/thumbnail" } else { "" };
-    let response = authorized(Request::get(&format!("/api/files/{sha256}{suffix}")), token)
-        .send()
-        .await
-        .map_err(|_| ApiFailure::Network)?;
-    if !response.ok() {
-        return Err(refusal(response).await);
-    }
-    let promise = web_sys::Response::from(response)
-        .blob()
-        .map_err(|_| ApiFailure::Network)?;
-    wasm_bindgen_futures::JsFuture::from(promise)
-        .await
-        .ok()
-        .and_then(|blob| blob.dyn_into().ok())
-        .ok_or(ApiFailure::Network)
+    download(token, &format!("/api/files/{sha256}{suffix}")).await
 }
 
 /// Every unit (school, kindergarten, department), for names and pickers.
@@ -148,7 +134,8 @@ pub async fn history(token: &str, item: &str) -> Result<ItemHistory, ApiFailure>
     get_json(token, &format!("/api/items/{item}/history")).await
 }
 
-/// Any authorised GET whose answer is a file (a report), as a blob.
+/// Any authorised GET whose answer is a file (a report, evidence), as a blob typed by the
+/// server.
 pub async fn download(token: &str, url: &str) -> Result<Blob, ApiFailure> {
     let response = authorized(Request::get(url), token)
         .send()
