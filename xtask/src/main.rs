@@ -8,7 +8,10 @@
 //! - `cargo xtask soak`: the sync simulation over many seeds (release build).
 //! - `cargo xtask fuzz`: every cargo-fuzz target for a bounded time (nightly, installed if
 //!   missing).
+//! - `cargo xtask bench`: sync efficiency and capacity, side by side with the reference
+//!   automerge-repo server (release builds); writes `bench/RESULTS.md`.
 
+mod bench;
 mod fuzz;
 mod tools;
 mod web;
@@ -29,6 +32,10 @@ tasks:
   soak     the sync simulation over many seeds: --seeds N (200), --first S, --seed S (replay one)
   fuzz     run each fuzz target: --seconds N (60 each), --target NAME (all); needs nightly and
            cargo-fuzz, installed when missing
+  bench    sync efficiency and capacity, ours and the reference automerge-repo server side by
+           side (release builds, about 10 minutes); writes bench/RESULTS.md. Arguments go to the
+           bench (`cargo xtask bench --help`), e.g. --quick or --only reconnect,idle; a run
+           with arguments writes target/bench/RESULTS.md instead
 ";
 
 /// The demo accounts' password for `cargo xtask run` (a local, loopback-only server).
@@ -42,6 +49,7 @@ fn main() -> ExitCode {
         Some("build") => web::build(&workspace_root()).map(|_| ()),
         Some("soak") => soak(&args[1..]),
         Some("fuzz") => fuzz::fuzz(&args[1..]),
+        Some("bench") => bench::bench(&args[1..]),
         Some("help" | "--help" | "-h") | None => {
             print!("{USAGE}");
             Ok(())

@@ -1,0 +1,950 @@
+//! Everything a run measured, the one table, the targets and `RESULTS.md`.
+
+use crate::bundle::Bundle;
+use crate::capacity::Connections;
+use crate::client::{Flow, Traffic};
+use crate::procfs::Machine;
+use crate::reconnect::{Idle, Reconnect};
+use crate::table::{Cell, Line, Row, Unit, bytes, megabytes_of_kib, thousands};
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+pub const REFERENCE_NAME: &str = "automerge-repo 2.5.6";
+
+/// Targets of issue #9.
+pub const UPLOAD_TARGET: f64 = 1.2;
+pub const IDLE_ROUND_TRIPS_TARGET: u32 = 2;
+pub const IDLE_BYTES_TARGET: u64 = 4_000;
+pub const CONNECTIONS_TARGET: usize = 10_000;
+pub const CONNECTIONS_RSS_TARGET_BYTES: f64 = 300e6;
+pub const BUNDLE_BROTLI_TARGET: u64 = 450_000;
+
+/// What the run was asked to do.
+#[derive(Debug, Clone, Default)]
+pub struct Params {
+    pub schools: usize,
+    pub docs: usize,
+    pub edits: usize,
+    pub repeat: usize,
+    pub idle_docs: usize,
+    pub connection_levels: Vec<usize>,
+    pub connection_accounts: usize,
+    pub max_connections_flag: usize,
+    pub load_clients: usize,
+    pub load_changes: usize,
+    pub stored_docs: usize,
+    pub stored_subset: usize,
+}
+
+#[derive(Debug, Default)]
+pub struct Results {
+    pub params: Params,
+    pub reconnect_ours: Option<Reconnect>,
+    pub reconnect_reference: Option<Reconnect>,
+    /// Every run of phase 1, in order.
+    pub reconnect_runs_ours: Vec<Reconnect>,
+    pub reconnect_runs_reference: Vec<Reconnect>,
+    /// `/metrics` of our server: what changed during the reconnect.
+    pub reconnect_metrics: BTreeMap<String, f64>,
+    pub idle_ours: Option<Idle>,
+    pub idle_reference: Option<Idle>,
+    pub connections_ours: Option<Connections>,
+    pub connections_reference: Option<Connections>,
+    pub throughput: Option<serde_json::Value>,
+    pub stored: Option<crate::capacity::Stored>,
+    pub bundle: Option<Bundle>,
+    /// `phase: what went wrong`.
+    pub failures: Vec<String>,
+}
+
+fn kib_to_bytes(kib: u64) -> f64 {
+    kib as f64 * 1024.0
+}
+
+fn json_f64(value: &serde_json::Value, path: &[&str]) -> Option<f64> {
+    let mut v = value;
+    for key in path {
+        v = v.get(key)?;
+    }
+    v.as_f64()
+}
+
+fn cell_or_empty<T>(value: Option<&T>, f: impl Fn(&T) -> Cell) -> Cell {
+    value.map_or(Cell::Empty, f)
+}
+
+/// The median (the mean of the middle two for an even count); `None` when empty.
+pub fn median(mut values: Vec<f64>) -> Option<f64> {
+    if values.is_empty() {
+        return None;
+    }
+    values.sort_by(f64::total_cmp);
+    let n = values.len();
+    Some(if n % 2 == 1 {
+        values[n / 2]
+    } else {
+        (values[n / 2 - 1] + values[n / 2]) / 2.0
+    })
+}
+
+impl Results {
+    /// The median over every run of phase 1 on one server (the representative run's value
+    /// when the runs were not kept).
+    fn reconnect_median(&self, ours: bool, f: impl Fn(&Reconnect) -> f64) -> Option<f64> {
+        let (runs, one) = if ours {
+            (&self.reconnect_runs_ours, &self.reconnect_ours)
+        } else {
+            (&self.reconnect_runs_reference, &self.reconnect_reference)
+        };
+        median(runs.iter().map(&f).collect()).or_else(|| one.as_ref().map(f))
+    }
+
+    /// ours ÷ floor for the upload.
+    pub fn upload_ratio(r: &Reconnect) -> f64 {
+        r.up as f64 / r.floor.max(1) as f64
+    }
+
+    pub fn office_ratio(r: &Reconnect) -> f64 {
+        r.office_down as f64 / r.floor.max(1) as f64
+    }
+
+    fn level(c: Option<&Connections>, wanted: usize) -> Option<&crate::capacity::ConnectionLevel> {
+        c?.levels.iter().find(|l| l.wanted == wanted)
+    }
+
+    /// The targets: (what, figure, met).
+    pub fn targets(&self) -> Vec<(String, String, Option<bool>)> {
+        let mut out = Vec::new();
+        let ours = self.reconnect_ours.as_ref();
+        let theirs = self.reconnect_reference.as_ref();
+        out.push((
+            format!("reconnect upload ≤ {UPLOAD_TARGET} × the bundle floor"),
+            ours.map_or("not measured".to_owned(), |r| {
+                format!(
+                    "{:.2} × ({} over a floor of {})",
+                    Self::upload_ratio(r),
+                    bytes(r.up),
+                    bytes(r.floor)
+                )
+            }),
+            ours.map(|r| Self::upload_ratio(r) <= UPLOAD_TARGET),
+        ));
+        let idle = self.idle_ours.as_ref();
+        out.push((
+            format!(
+                "idle reconnect of {} documents in ≤ {IDLE_ROUND_TRIPS_TARGET} round trips and ≤ 4 KB",
+                self.params.idle_docs
+            ),
+            idle.map_or("not measured".to_owned(), |i| {
+                format!("{} round trips, {}", i.round_trips, bytes(i.up + i.down))
+            }),
+            idle.map(|i| {
+                i.round_trips <= IDLE_ROUND_TRIPS_TARGET && i.up + i.down <= IDLE_BYTES_TARGET
+            }),
+        ));
+        let both = ours.zip(theirs);
+        let cpu = self
+            .reconnect_median(true, |r| r.cpu_s)
+            .zip(self.reconnect_median(false, |r| r.cpu_s));
+        let runs = |n: usize| {
+            if n > 1 {
+                format!(" (medians of {n} runs)")
+            } else {
+                String::new()
+            }
+        };
+        let n = self
+            .reconnect_runs_ours
+            .len()
+            .min(self.reconnect_runs_reference.len());
+        out.push((
+            "reconnect server CPU ≤ 1/3 of the reference's".to_owned(),
+            cpu.map_or("not measured".to_owned(), |(o, t)| {
+                format!("{o:.2} s vs {t:.2} s{}", runs(n))
+            }),
+            cpu.map(|(o, t)| o * 3.0 <= t),
+        ));
+        let converged = self
+            .reconnect_median(true, |r| r.converged.as_secs_f64())
+            .zip(self.reconnect_median(false, |r| r.converged.as_secs_f64()));
+        out.push((
+            "reconnect converged sooner than the reference".to_owned(),
+            converged.map_or("not measured".to_owned(), |(o, t)| {
+                format!("{o:.2} s vs {t:.2} s{}", runs(n))
+            }),
+            converged.map(|(o, t)| o < t),
+        ));
+        out.push((
+            "reconnect server peak RSS ≤ 1/3 of the reference's".to_owned(),
+            both.map_or("not measured".to_owned(), |(o, t)| {
+                format!(
+                    "{} vs {}",
+                    megabytes_of_kib(o.rss_peak_kib),
+                    megabytes_of_kib(t.rss_peak_kib)
+                )
+            }),
+            both.map(|(o, t)| o.rss_peak_kib * 3 <= t.rss_peak_kib),
+        ));
+        let level = Self::level(self.connections_ours.as_ref(), CONNECTIONS_TARGET);
+        out.push((
+            "10,000 idle connections within 300 MB RSS".to_owned(),
+            match (level, self.connections_ours.as_ref()) {
+                (Some(l), _) => format!(
+                    "{} held, {}",
+                    thousands(l.held as u64),
+                    megabytes_of_kib(l.rss_kib)
+                ),
+                (None, Some(c)) => format!(
+                    "not reached: {}",
+                    c.stopped.as_deref().unwrap_or("level not asked for")
+                ),
+                (None, None) => "not measured".to_owned(),
+            },
+            level.map(|l| {
+                l.held >= CONNECTIONS_TARGET
+                    && kib_to_bytes(l.rss_kib) <= CONNECTIONS_RSS_TARGET_BYTES
+            }),
+        ));
+        let bundle = self.bundle.as_ref();
+        out.push((
+            "client bundle ≤ 450 KB brotli".to_owned(),
+            bundle.map_or("not measured".to_owned(), |b| bytes(b.total[2])),
+            bundle.map(|b| b.total[2] <= BUNDLE_BROTLI_TARGET),
+        ));
+        out
+    }
+
+    /// The one table.
+    pub fn lines(&self) -> Vec<Line> {
+        let p = &self.params;
+        let mut lines = Vec::new();
+        let ours = self.reconnect_ours.as_ref();
+        let theirs = self.reconnect_reference.as_ref();
+        let both =
+            |f: &dyn Fn(&Reconnect) -> Cell| (cell_or_empty(ours, f), cell_or_empty(theirs, f));
+        let row = |name: &str, f: &dyn Fn(&Reconnect) -> Cell| {
+            let (a, b) = both(f);
+            Row::new(name, a, b)
+        };
+        lines.push(Line::Section(format!(
+            "1. Reconnect after offline work: {} schools × {} documents × {} edits ({} changes), all at once{}",
+            p.schools,
+            p.docs,
+            p.edits,
+            thousands((p.schools * p.docs * p.edits) as u64),
+            if p.repeat > 1 {
+                format!(" — convergence and CPU: medians of {} runs; the rest from the run with the median convergence", p.repeat)
+            } else {
+                String::new()
+            }
+        )));
+        let targets = self.targets();
+        let met = |i: usize| targets.get(i).and_then(|t| t.2);
+        let medians = |f: &dyn Fn(&Reconnect) -> f64| {
+            let cell = |ours| {
+                self.reconnect_median(ours, f)
+                    .map_or(Cell::Empty, Cell::secs)
+            };
+            (cell(true), cell(false))
+        };
+        let (a, b) = medians(&|r| r.converged.as_secs_f64());
+        lines.push(Line::Row(
+            Row::new("Converged: the office has every edit", a, b)
+                .target("sooner than the reference", met(3)),
+        ));
+        let each = |runs: &[Reconnect], f: &dyn Fn(&Reconnect) -> f64| {
+            if runs.len() < 2 {
+                return Cell::Empty;
+            }
+            Cell::text(
+                runs.iter()
+                    .map(|r| format!("{:.2}", f(r)))
+                    .collect::<Vec<_>>()
+                    .join(" / ")
+                    + " s",
+            )
+        };
+        let (ro, rr) = (&self.reconnect_runs_ours, &self.reconnect_runs_reference);
+        if ro.len() > 1 || rr.len() > 1 {
+            lines.push(Line::Row(Row::new(
+                "… each run",
+                each(ro, &|r| r.converged.as_secs_f64()),
+                each(rr, &|r| r.converged.as_secs_f64()),
+            )));
+        }
+        lines.push(Line::Row(row(
+            "Every school knows the server has its edits",
+            &|r| Cell::secs(r.schools_synced.as_secs_f64()),
+        )));
+        lines.push(Line::Row(row(
+            "Floor: the new changes compressed as one bundle per document",
+            &|r| Cell::bytes(r.floor),
+        )));
+        lines.push(Line::Row(row(
+            "(`save_after`: the same changes one by one, uncompressed)",
+            &|r| Cell::bytes(r.save_after),
+        )));
+        lines.push(Line::Row(row(
+            "(every document saved whole after the edits)",
+            &|r| Cell::bytes(r.full_save),
+        )));
+        lines.push(Line::Row(row("Upload, schools → server", &|r| {
+            Cell::bytes(r.up)
+        })));
+        lines.push(Line::Row(
+            row("Upload ÷ floor", &|r| Cell::times(Self::upload_ratio(r)))
+                .target(format!("≤ {UPLOAD_TARGET}"), met(0)),
+        ));
+        lines.push(Line::Row(row("Download, server → schools", &|r| {
+            Cell::bytes(r.down)
+        })));
+        lines.push(Line::Row(row("Office upload", &|r| {
+            Cell::bytes(r.office_up)
+        })));
+        lines.push(Line::Row(row("Office download", &|r| {
+            Cell::bytes(r.office_down)
+        })));
+        lines.push(Line::Row(row("Office download ÷ floor", &|r| {
+            Cell::times(Self::office_ratio(r))
+        })));
+        lines.push(Line::Row(row("Messages sent by the schools", &|r| {
+            Cell::count(r.schools_traffic.sent.frames)
+        })));
+        lines.push(Line::Row(row("Messages received by the schools", &|r| {
+            Cell::count(r.schools_traffic.received.frames)
+        })));
+        lines.push(Line::Row(row("Messages received by the office", &|r| {
+            Cell::count(r.office_traffic.received.frames)
+        })));
+        lines.push(Line::Row(row(
+            "Round trips per school: median / max",
+            &|r| {
+                Cell::text(format!(
+                    "{} / {}",
+                    r.round_trips_median(),
+                    r.round_trips_max()
+                ))
+            },
+        )));
+        lines.push(Line::Row(row(
+            "… rounds summed over a school's documents: median",
+            &|r| {
+                let mut all = r.round_trips_total.clone();
+                all.sort_unstable();
+                Cell::count(u64::from(all.get(all.len() / 2).copied().unwrap_or(0)))
+            },
+        )));
+        let (a, b) = medians(&|r| r.cpu_s);
+        lines.push(Line::Row(
+            Row::new("Server CPU time (user + system)", a, b)
+                .target("≤ 1/3 of the reference", met(2)),
+        ));
+        if ro.len() > 1 || rr.len() > 1 {
+            lines.push(Line::Row(Row::new(
+                "… each run",
+                each(ro, &|r| r.cpu_s),
+                each(rr, &|r| r.cpu_s),
+            )));
+        }
+        lines.push(Line::Row(row("… of which until converged", &|r| {
+            Cell::secs(r.cpu_until_converged_s)
+        })));
+        lines.push(Line::Row(row("Server RSS before the reconnect", &|r| {
+            Cell::kib(r.rss_before_kib)
+        })));
+        lines.push(Line::Row(row("Server RSS after the reconnect", &|r| {
+            Cell::kib(r.rss_end_kib)
+        })));
+        lines.push(Line::Row(
+            row("Server peak RSS (VmHWM)", &|r| Cell::kib(r.rss_peak_kib))
+                .target("≤ 1/3 of the reference", met(4)),
+        ));
+
+        lines.push(Line::Section(format!(
+            "2. Idle reconnect: one school, {} documents, nothing new",
+            p.idle_docs
+        )));
+        let (io, ir) = (self.idle_ours.as_ref(), self.idle_reference.as_ref());
+        let idle_row = |name: &str, f: &dyn Fn(&Idle) -> Cell| {
+            Row::new(name, cell_or_empty(io, f), cell_or_empty(ir, f))
+        };
+        lines.push(Line::Row(
+            idle_row(
+                "Bytes until up to date (both ways, with the upgrade)",
+                &|i| Cell::bytes(i.up + i.down),
+            )
+            .target("≤ 4 KB", io.map(|i| i.up + i.down <= IDLE_BYTES_TARGET)),
+        ));
+        lines.push(Line::Row(idle_row("… of which up / down", &|i| {
+            Cell::text(format!("{} / {}", bytes(i.up), bytes(i.down)))
+        })));
+        lines.push(Line::Row(idle_row("Per document", &|i| {
+            Cell::bytes((i.up + i.down) / i.documents.max(1) as u64)
+        })));
+        lines.push(Line::Row(
+            idle_row("Round trips until up to date", &|i| {
+                if i.by_heads {
+                    Cell::count(u64::from(i.round_trips))
+                } else {
+                    Cell::text(format!("{} (never told)", i.round_trips))
+                }
+            })
+            .target(
+                "≤ 2",
+                io.map(|i| i.by_heads && i.round_trips <= IDLE_ROUND_TRIPS_TARGET),
+            ),
+        ));
+        lines.push(Line::Row(idle_row(
+            "… rounds summed over the documents",
+            &|i| Cell::count(u64::from(i.round_trips_total)),
+        )));
+        lines.push(Line::Row(idle_row("Messages up / down", &|i| {
+            Cell::text(format!(
+                "{} / {}",
+                i.traffic.sent.frames, i.traffic.received.frames
+            ))
+        })));
+        lines.push(Line::Row(idle_row("Time until up to date", &|i| {
+            if i.by_heads {
+                Cell::Value(i.time.as_secs_f64() * 1000.0, Unit::Millis)
+            } else {
+                Cell::text(format!(
+                    "never told (last frame at {:.1} ms)",
+                    i.time.as_secs_f64() * 1000.0
+                ))
+            }
+        })));
+
+        lines.push(Line::Section("3. Capacity".to_owned()));
+        let (co, cr) = (
+            self.connections_ours.as_ref(),
+            self.connections_reference.as_ref(),
+        );
+        if co.is_some() || cr.is_some() {
+            let before = |c: Option<&Connections>| cell_or_empty(c, |c| Cell::kib(c.before_kib));
+            lines.push(Line::Row(Row::new(
+                "Server RSS before any connection",
+                before(co),
+                before(cr),
+            )));
+        }
+        for &wanted in &p.connection_levels {
+            let held = |c: Option<&Connections>| match (c, Self::level(c, wanted)) {
+                (_, Some(l)) => Cell::count(l.held as u64),
+                (Some(_), None) => Cell::text("not reached"),
+                (None, None) => Cell::Empty,
+            };
+            let rss = |c: Option<&Connections>| {
+                Self::level(c, wanted).map_or(Cell::Empty, |l| Cell::kib(l.rss_kib))
+            };
+            let mut rss_row = Row::new(
+                format!(
+                    "Server RSS with {} idle connections",
+                    thousands(wanted as u64)
+                ),
+                rss(co),
+                rss(cr),
+            );
+            if wanted == CONNECTIONS_TARGET {
+                rss_row = rss_row.target("≤ 300 MB", met(5));
+            }
+            lines.push(Line::Row(Row::new(
+                format!("Idle connections held (of {})", thousands(wanted as u64)),
+                held(co),
+                held(cr),
+            )));
+            let open = |c: Option<&Connections>| {
+                Self::level(c, wanted).map_or(Cell::Empty, |l| Cell::secs(l.open_s))
+            };
+            lines.push(Line::Row(Row::new(
+                "… time to open them (from the level before)",
+                open(co),
+                open(cr),
+            )));
+            lines.push(Line::Row(rss_row));
+        }
+        if let Some(t) = &self.throughput {
+            let n = |path: &[&str]| json_f64(t, path);
+            lines.push(Line::Row(Row::new(
+                format!(
+                    "Applied changes per second ({} clients × {} changes, each acknowledged)",
+                    p.load_clients, p.load_changes
+                ),
+                n(&["changes_per_s"]).map_or(Cell::Empty, |v| Cell::Value(v, Unit::PerSecond)),
+                Cell::Empty,
+            )));
+            for (label, key) in [
+                ("Acknowledged: p50 / p99", "ack_ms"),
+                ("Seen by the office: p50 / p99", "latency_ms"),
+            ] {
+                let cell = match (n(&[key, "p50"]), n(&[key, "p99"])) {
+                    (Some(a), Some(b)) => Cell::text(format!("{a:.1} / {b:.1} ms")),
+                    _ => Cell::Empty,
+                };
+                lines.push(Line::Row(Row::new(label, cell, Cell::Empty)));
+            }
+        }
+        if let Some(t) = &self.throughput
+            && let (Some(frames), Some(accepted)) =
+                (json_f64(t, &["server_frames"]), json_f64(t, &["accepted"]))
+            && accepted > 0.0
+        {
+            lines.push(Line::Row(Row::new(
+                "… frames the server handled per change",
+                Cell::Value(frames / accepted, Unit::Count),
+                Cell::Empty,
+            )));
+        }
+        if let Some(s) = &self.stored {
+            lines.push(Line::Row(Row::new(
+                format!(
+                    "Server RSS with {} stored documents, idle (seeded in {:.0} s)",
+                    thousands(s.documents as u64),
+                    s.seed_s
+                ),
+                Cell::kib(s.idle_kib),
+                Cell::Empty,
+            )));
+            lines.push(Line::Row(Row::new(
+                format!(
+                    "… after a client fetched {} of them ({:.1} s)",
+                    thousands(s.fetched as u64),
+                    s.fetch_s
+                ),
+                Cell::kib(s.loaded_kib),
+                Cell::Empty,
+            )));
+            if let Some(n) = s.loaded_metric {
+                lines.push(Line::Row(Row::new(
+                    "… documents in the server's memory then (`rectify_documents_loaded`)",
+                    Cell::count(n as u64),
+                    Cell::Empty,
+                )));
+            }
+            lines.push(Line::Row(Row::new(
+                "… per document loaded",
+                Cell::text(format!("{:.1} KB", s.per_loaded_kib() * 1.024)),
+                Cell::Empty,
+            )));
+            lines.push(Line::Row(Row::new(
+                format!(
+                    "… EXTRAPOLATED, not measured: all {} loaded at once",
+                    thousands(s.documents as u64)
+                ),
+                Cell::kib(s.idle_kib + (s.per_loaded_kib() * s.documents as f64) as u64),
+                Cell::Empty,
+            )));
+        }
+
+        lines.push(Line::Section("4. Client".to_owned()));
+        if let Some(b) = &self.bundle {
+            lines.push(Line::Row(Row::new(
+                "Bundle (index.html, WASM, JS, CSS): raw",
+                Cell::bytes(b.total[0]),
+                Cell::Empty,
+            )));
+            lines.push(Line::Row(Row::new(
+                "… gzip",
+                Cell::bytes(b.total[1]),
+                Cell::Empty,
+            )));
+            lines.push(Line::Row(
+                Row::new("… brotli", Cell::bytes(b.total[2]), Cell::Empty)
+                    .target("≤ 450 KB", met(6)),
+            ));
+        }
+        lines.push(Line::Row(Row::new(
+            "Open a school's 200 documents from IndexedDB (headless Chromium)",
+            Cell::text("not measured yet"),
+            Cell::Empty,
+        )));
+        lines
+    }
+}
+
+/// Where one direction's bytes went, at the proxy.
+pub fn breakdown(flow: &Flow, at_proxy: u64) -> Vec<(&'static str, u64)> {
+    let sync_payload: u64 = ["sync", "request"]
+        .iter()
+        .filter_map(|t| flow.by_type.get(*t))
+        .map(|(_, b)| b)
+        .sum();
+    let s = &flow.sync;
+    let automerge_other = s.automerge.saturating_sub(s.changes + s.hashes + s.have);
+    vec![
+        ("changes (Automerge change bytes)", s.changes),
+        ("heads and need (hashes)", s.hashes),
+        ("have (last-sync hashes and Bloom filters)", s.have),
+        ("rest of the Automerge sync messages", automerge_other),
+        (
+            "CBOR envelope (type, senderId, targetId, documentId)",
+            sync_payload.saturating_sub(s.automerge),
+        ),
+        (
+            "other messages (join, peer, …)",
+            flow.payload.saturating_sub(sync_payload),
+        ),
+        ("WebSocket frame headers", flow.framing),
+        (
+            "HTTP upgrade, pings and close (the rest)",
+            at_proxy.saturating_sub(flow.payload + flow.framing),
+        ),
+    ]
+}
+
+fn breakdown_table(out: &mut String, columns: &[(&str, &Flow, u64)]) {
+    out.push_str("| Part |");
+    for (name, _, _) in columns {
+        let _ = write!(out, " {name} |");
+    }
+    out.push_str("\n| --- |");
+    for _ in columns {
+        out.push_str(" ---: |");
+    }
+    out.push('\n');
+    let parts: Vec<Vec<(&str, u64)>> = columns
+        .iter()
+        .map(|(_, flow, total)| breakdown(flow, *total))
+        .collect();
+    for i in 0..parts.first().map_or(0, Vec::len) {
+        let _ = write!(out, "| {} |", parts[0][i].0);
+        for (p, (_, _, total)) in parts.iter().zip(columns) {
+            let v = p[i].1;
+            let share = if *total > 0 {
+                v as f64 * 100.0 / *total as f64
+            } else {
+                0.0
+            };
+            let _ = write!(out, " {} ({share:.0} %) |", bytes(v));
+        }
+        out.push('\n');
+    }
+    out.push_str("| **total at the proxy** |");
+    for (_, _, total) in columns {
+        let _ = write!(out, " **{}** |", bytes(*total));
+    }
+    out.push('\n');
+    out.push_str("| sync messages (with changes) |");
+    for (_, flow, _) in columns {
+        let _ = write!(
+            out,
+            " {} ({}) |",
+            thousands(flow.sync.messages),
+            thousands(flow.sync.with_changes)
+        );
+    }
+    out.push('\n');
+}
+
+fn message_types(out: &mut String, columns: &[(&str, &Flow)]) {
+    let mut types: Vec<&String> = columns.iter().flat_map(|(_, f)| f.by_type.keys()).collect();
+    types.sort();
+    types.dedup();
+    out.push_str("| Message type |");
+    for (name, _) in columns {
+        let _ = write!(out, " {name} |");
+    }
+    out.push_str("\n| --- |");
+    for _ in columns {
+        out.push_str(" ---: |");
+    }
+    out.push('\n');
+    for t in types {
+        let _ = write!(out, "| `{t}` |");
+        for (_, flow) in columns {
+            let (n, b) = flow.by_type.get(t).copied().unwrap_or_default();
+            let _ = write!(out, " {} ({}) |", thousands(n), bytes(b));
+        }
+        out.push('\n');
+    }
+}
+
+/// How the run was made, for the header of RESULTS.md.
+#[derive(Debug, Clone)]
+pub struct RunInfo {
+    pub machine: Machine,
+    pub date: String,
+    pub commands: Vec<String>,
+    pub took_s: f64,
+    pub quick: bool,
+    pub open_files: (u64, u64),
+    pub notes: Vec<String>,
+}
+
+/// `RESULTS.md`.
+pub fn document(results: &Results, run: &RunInfo) -> String {
+    let m = &run.machine;
+    let p = &results.params;
+    let mut out = String::new();
+    out.push_str(
+        "# Benchmarks: sync efficiency and capacity, side by side with automerge-repo\n\n",
+    );
+    let _ = writeln!(
+        out,
+        "Issue #9. Written by `cargo xtask bench` on {}; run it again rather than editing this \
+         file.{}\n",
+        run.date,
+        if run.quick {
+            " **A quick run with shrunken sizes: not the figures to quote.**"
+        } else {
+            ""
+        }
+    );
+    out.push_str("## Machine\n\n");
+    let _ = writeln!(out, "- CPU: {} ({} cores)", m.cpu, m.cores);
+    let _ = writeln!(out, "- RAM: {:.1} GiB", m.ram_gib);
+    let _ = writeln!(out, "- OS: {} (Linux {})", m.os, m.kernel);
+    let _ = writeln!(out, "- {}; Node.js {}", m.rustc, m.node);
+    let _ = writeln!(
+        out,
+        "- Open files: soft limit raised to {} (hard limit {}) for the bench and the servers it starts",
+        run.open_files.0, run.open_files.1
+    );
+    out.push_str(
+        "- Everything on 127.0.0.1: the servers, the clients and the byte-counting proxies share \
+         the cores, so wall times include the clients' own work; CPU time and bytes compare the \
+         servers more fairly.\n\n",
+    );
+    out.push_str("## Commands\n\n```sh\n");
+    for command in &run.commands {
+        let _ = writeln!(out, "{command}");
+    }
+    let _ = writeln!(
+        out,
+        "```\n\nThe bench itself took {:.1} minutes (the builds not included).\n",
+        run.took_s / 60.0
+    );
+    out.push_str("## Results\n\n");
+    out.push_str(
+        "Rectify is `rectify serve` (release build) on a fresh data directory; the reference is \
+         `bench/reference/server.mjs`, the stock automerge-repo 2.5.6 sync server on Node.js, \
+         with the same documents and the same clients (our `SyncClient`, the core the browser \
+         runs). KB and MB are decimal (1 KB = 1,000 bytes).\n\n",
+    );
+    out.push_str(&crate::table::markdown(&results.lines(), REFERENCE_NAME));
+    out.push_str("\n## Targets\n\n");
+    for (what, figure, met) in results.targets() {
+        let mark = match met {
+            Some(true) => "met",
+            Some(false) => "**not met**",
+            None => "not measured",
+        };
+        let _ = writeln!(out, "- {what}: {mark} — {figure}");
+    }
+    if !results.failures.is_empty() {
+        out.push_str("\n## Failures\n\n");
+        for failure in &results.failures {
+            let _ = writeln!(out, "- {}", failure.replace('\n', " "));
+        }
+    }
+    out.push_str("\n## How each figure is taken\n\n");
+    let _ = writeln!(
+        out,
+        "- **Workload (phase 1).** {} unit accounts (schools), each with {} item documents \
+         assigned to it alone and planned by the office, are written into a fresh data \
+         directory. For each document the school's {} offline edits are made once with \
+         `model::apply` as that school (`ItemEdit::UnitNarrative`, each appending a sentence: \
+         one Automerge change each) and kept as one bundle, so both servers get exactly the same \
+         changes. On Rectify the schools and the office fetch the documents; on the reference \
+         the schools put them there (the reference accepts any document) and the office \
+         requests them all. Then every school drops its connection, applies its edits and all \
+         reconnect at once.",
+        p.schools, p.docs, p.edits
+    );
+    out.push_str(
+        "- **Converged**: from the moment the schools start reconnecting until the office (connected \
+         all along) holds every document at the school's heads. **Every school knows**: until \
+         the last school's `SyncClient::in_sync` holds for all its documents (the server said \
+         it has exactly our heads).\n",
+    );
+    out.push_str(
+        "- **Bytes** are counted at a loopback proxy, one in front of the server for the schools \
+         and one for the office, so upload, download and the office's download are apart. They \
+         include the HTTP upgrade, WebSocket framing and everything else on the TCP stream. The \
+         proxy is the bench's own (bench/src/proxy.rs): it counts exactly as `CutProxy` \
+         (tests/src/proxy.rs) does with an empty cut plan, but sets `TCP_NODELAY` on both its \
+         sockets. `CutProxy` leaves Nagle's algorithm on, and a second write that waits for the \
+         first one's delayed ACK adds up to 40 ms to a round trip that a browser (which sets \
+         `TCP_NODELAY`) never sees; `--cut-proxy` runs with `CutProxy` instead. The measured \
+         clients set `TCP_NODELAY` too.\n",
+    );
+    out.push_str(
+        "- **Floor**: for each document, the school's new changes compressed as one bundle — \
+         `doc.bundle(new change hashes).bytes().len()` — summed. Upload ÷ floor is the schools' \
+         bytes at the proxy over it; the office's download has the same floor. Issue #9 names \
+         `save_after(old_heads)` for this, but in automerge 0.12 `save_after` writes each change's \
+         own bytes one after the other, uncompressed (its sum is in the table too); the bundle \
+         is what \"compressed as one bundle\" means. The table also gives every document saved \
+         whole after the edits: when more than a third of a document's changes are new, \
+         Automerge's sync (`generate_sync_message`, V2 messages) sends the whole document \
+         saved instead of the missing changes.\n",
+    );
+    out.push_str(
+        "- **Messages** are WebSocket frames counted on the clients (each frame is one CBOR \
+         message).\n",
+    );
+    out.push_str(
+        "- **Round trip**: a send followed by the server's reply that the client waits for. \
+         `join` → `peer` is one. Then each document is a sequence of exchanges: a round is \
+         counted when the client sent at least one message about the document and then received \
+         the server's next message about it (a server message nobody asked for, and a last \
+         client message that nothing answers, are not rounds). The client sends every \
+         document's message at once, so documents go in parallel: a client's round trips are \
+         `join` + the most rounds one document needed — the chain a network's latency \
+         multiplies. The TCP handshake and the WebSocket upgrade (one round \
+         trip each, before `join`) are not counted.\n",
+    );
+    out.push_str(
+        "- **Up to date (phase 2)**: `SyncClient::in_sync` for every document — the server's \
+         last sync message on this connection had exactly our heads. (If the server never said \
+         so, 2 s without a frame would count instead; the table says when.) Bytes are read at \
+         that moment.\n",
+    );
+    out.push_str(
+        "- **Server CPU**: utime + stime from `/proc/PID/stat` just before the reconnect and \
+         after every client has been quiet for 300 ms (so the reference's deferred writes, at \
+         most every 100 ms per document, are mostly inside), in seconds of `sysconf(_SC_CLK_TCK)` \
+         ticks. **Peak RSS**: `VmHWM` of `/proc/PID/status` at the end of the phase (the whole \
+         process life: setup included).\n",
+    );
+    let _ = writeln!(
+        out,
+        "- **Idle connections**: WebSocket upgrades with a token, a `join` answered by `peer`, \
+         then nothing; each connection keeps reading so pings are answered. Rectify: {} unit \
+         accounts with at most {} connections each (under the default per-account limit of \
+         16), served with `--max-connections {}` (the default is 2,000). The reference \
+         accepts any connection. RSS is read 2 s after the last connection joined.",
+        thousands(p.connection_accounts as u64),
+        p.connection_levels
+            .iter()
+            .max()
+            .copied()
+            .unwrap_or(0)
+            .div_ceil(p.connection_accounts.max(1)),
+        p.max_connections_flag
+    );
+    let _ = writeln!(
+        out,
+        "- **Changes per second**: `sync-load throughput --clients {} --changes-per-client {}` \
+         (tests/src/bin/sync-load.rs): unit clients each make a change and wait for its \
+         acknowledgement, over and over, while the office watches; acknowledged = client's \
+         send to the server's acknowledgement, seen = to the office's copy. It spreads the \
+         clients over the items of the demo units (a few dozen), so several clients write to \
+         each document and every change is pushed to its other readers. Its clients are \
+         `SyncTestClient`s, which leave Nagle's algorithm on: the acknowledgement of one change \
+         and the next change are two writes in a row, so each change waits for a delayed ACK \
+         (about 40 ms on Linux) — these figures are bounded by the test client, not the server \
+         (a sequence of fetches costs 45 ms each with it and 1.3 ms with `TCP_NODELAY`).",
+        p.load_clients, p.load_changes
+    );
+    let _ = writeln!(
+        out,
+        "- **Stored documents**: {} item documents written into a fresh data directory before \
+         the server starts — byte-for-byte copies of the demo's items, each under a new id with \
+         an index row of its own, written in batches (rewriting each one, as `sync-load memory` \
+         does, takes about 1.5 ms a document: minutes for 100,000). RSS 2 s after the start, \
+         then after the office fetched {} of them (spread over the whole set) with \
+         `SyncTestClient::fetch`. The server keeps a document in memory until it has been idle \
+         for 60 s, so the line for all of them loaded at once is an extrapolation (idle RSS + \
+         count × RSS per loaded document), not a measurement.",
+        thousands(p.stored_docs as u64),
+        thousands(p.stored_subset as u64)
+    );
+    out.push_str(
+        "- **The reference server** (`bench/reference/server.mjs`) prints `listening on PORT` \
+         before its Repo has attached the WebSocket adapter's message handlers (that waits for \
+         the storage id): a connection made in between is accepted and then ignored for good. \
+         The bench waits until a probe's `join` is answered before using it. The reference \
+         does not answer a sync message when it has nothing to send, so a client with nothing \
+         new is never told it is up to date; the idle reconnect says so.\n",
+    );
+    out.push_str(
+        "- **Bundle**: the files of `target/web` after `cargo xtask build` (index.html and the \
+         WASM, JS and CSS under `assets/`) with their `.gz` and `.br` siblings, as served.\n",
+    );
+    if let (Some(o), Some(r)) = (&results.reconnect_ours, &results.reconnect_reference) {
+        out.push_str("\n## Where the bytes go (phase 1)\n\n");
+        breakdown_table(
+            &mut out,
+            &[
+                ("Rectify up", &o.schools_traffic.sent, o.up),
+                ("reference up", &r.schools_traffic.sent, r.up),
+                (
+                    "Rectify office down",
+                    &o.office_traffic.received,
+                    o.office_down,
+                ),
+                (
+                    "reference office down",
+                    &r.office_traffic.received,
+                    r.office_down,
+                ),
+            ],
+        );
+        out.push_str("\nMessages by type: count (payload bytes)\n\n");
+        message_types(
+            &mut out,
+            &[
+                ("Rectify schools → server", &o.schools_traffic.sent),
+                ("Rectify server → schools", &o.schools_traffic.received),
+                ("reference schools → server", &r.schools_traffic.sent),
+                ("reference server → schools", &r.schools_traffic.received),
+                ("Rectify → office", &o.office_traffic.received),
+                ("reference → office", &r.office_traffic.received),
+            ],
+        );
+        if !results.reconnect_metrics.is_empty() {
+            out.push_str(
+                "\nRectify's `/metrics`, what changed over phase 1 on our server (the setup \
+                 included):\n\n",
+            );
+            for (name, value) in &results.reconnect_metrics {
+                let _ = writeln!(out, "- `{name}`: {value}");
+            }
+        }
+    }
+    if let (Some(o), Some(r)) = (&results.idle_ours, &results.idle_reference) {
+        out.push_str("\n## Where the bytes go (phase 2)\n\n");
+        let traffic = |i: &Idle| -> Traffic { i.traffic.clone() };
+        let (to, tr) = (traffic(o), traffic(r));
+        breakdown_table(
+            &mut out,
+            &[
+                ("Rectify up", &to.sent, o.up_total),
+                ("Rectify down", &to.received, o.down_total),
+                ("reference up", &tr.sent, r.up_total),
+                ("reference down", &tr.received, r.down_total),
+            ],
+        );
+        out.push_str(
+            "\n(These columns count everything until the connection had been quiet for another \
+             second, so they can exceed the table's bytes until up to date.)\n",
+        );
+    }
+    if let Some(b) = &results.bundle {
+        out.push_str(
+            "\n## Bundle files\n\n| File | raw | gzip | brotli |\n| --- | ---: | ---: | ---: |\n",
+        );
+        for (name, s) in &b.files {
+            let _ = writeln!(
+                out,
+                "| `{name}` | {} | {} | {} |",
+                bytes(s[0]),
+                bytes(s[1]),
+                bytes(s[2])
+            );
+        }
+    }
+    if !run.notes.is_empty() {
+        out.push_str("\n## Notes from this run\n\n");
+        for note in &run.notes {
+            let _ = writeln!(out, "- {note}");
+        }
+    }
+    out.push_str("\n## Not measured yet\n\n");
+    out.push_str(
+        "- TODO: the time to open a school's 200 documents from IndexedDB in headless Chromium — \
+         not measured yet (it needs the browser harness of tests/src/lib.rs).\n",
+    );
+    out
+}
