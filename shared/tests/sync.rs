@@ -29,8 +29,9 @@ fn title(doc: &AutoCommit) -> Option<String> {
 impl Gate for TestGate {
     type Peer = User;
 
-    fn may_read(&self, who: &User, _: &DocumentId, _: &AutoCommit) -> bool {
-        who.name != "outsider"
+    /// Outsiders read nothing; a document marked `hidden` is for admins only.
+    fn may_read(&self, who: &User, _: &DocumentId, current: &AutoCommit) -> bool {
+        who.name != "outsider" && (who.admin || text_at(current, "hidden").is_none())
     }
 
     fn may_create(&self, who: &User, _: &DocumentId) -> bool {
@@ -79,13 +80,16 @@ struct Network {
     next_conn: u64,
     /// Every effect in order, for checks on ordering.
     log: Vec<Effect>,
+    /// Clients speak only the stock protocol (no batched sync).
+    stock: bool,
 }
 
 const SERVER: &str = "server-peer";
 
 impl Network {
-    fn new() -> Self {
+    fn new(stock: bool) -> Self {
         Self {
+            stock,
             server: new_server(),
             storage: BTreeMap::new(),
             quarantine: Vec::new(),
@@ -98,11 +102,12 @@ impl Network {
     }
 
     fn add_client(&mut self, name: &'static str, admin: bool) -> usize {
+        let sync = SyncClient::new(
+            PeerId::new(format!("{name}-peer")),
+            Some(StorageId::new(name)),
+        );
         self.clients.push(Client {
-            sync: SyncClient::new(
-                PeerId::new(format!("{name}-peer")),
-                Some(StorageId::new(name)),
-            ),
+            sync: if self.stock { sync.stock() } else { sync },
             user: User { name, admin },
             conn: ConnId(u64::MAX),
             connected: false,
@@ -269,8 +274,8 @@ fn heads(doc: &AutoCommit) -> Vec<automerge::ChangeHash> {
 const LIMIT: usize = 200;
 
 /// An office (admin) that created one document, and a school that opened it.
-fn office_and_school() -> (Network, DocumentId) {
-    let mut net = Network::new();
+fn office_and_school(stock: bool) -> (Network, DocumentId) {
+    let mut net = Network::new(stock);
     let office = net.add_client("office", true);
     let school = net.add_client("school", false);
     let id = DocumentId([1; 16]);
@@ -290,9 +295,8 @@ fn office_and_school() -> (Network, DocumentId) {
     (net, id)
 }
 
-#[test]
-fn concurrent_edits_converge_through_the_server() {
-    let (mut net, id) = office_and_school();
+fn concurrent_edits_converge_through_the_server(stock: bool) {
+    let (mut net, id) = office_and_school(stock);
     net.edit(0, &id, "office_note", "开会");
     net.edit(1, &id, "school_note", "已整改");
     net.send_local_changes(0);
@@ -308,9 +312,8 @@ fn concurrent_edits_converge_through_the_server() {
     assert!(net.quarantine.is_empty());
 }
 
-#[test]
-fn changes_are_persisted_before_anyone_sees_them() {
-    let (mut net, id) = office_and_school();
+fn changes_are_persisted_before_anyone_sees_them(stock: bool) {
+    let (mut net, id) = office_and_school(stock);
     net.log.clear();
     net.edit(1, &id, "school_note", "已整改");
     net.send_local_changes(1);
@@ -331,9 +334,8 @@ fn changes_are_persisted_before_anyone_sees_them() {
     assert_eq!(heads(&stored), heads(net.doc(1, &id)));
 }
 
-#[test]
-fn outsiders_and_unknown_documents_get_the_same_answer() {
-    let (mut net, id) = office_and_school();
+fn outsiders_and_unknown_documents_get_the_same_answer(stock: bool) {
+    let (mut net, id) = office_and_school(stock);
     let outsider = net.add_client("outsider", false);
     let missing = DocumentId([9; 16]);
     net.clients[outsider].sync.open_document(id);
@@ -359,9 +361,8 @@ fn outsiders_and_unknown_documents_get_the_same_answer() {
     assert!(!net.storage.contains_key(&new_id));
 }
 
-#[test]
-fn asking_for_unknown_documents_does_not_fill_memory() {
-    let (mut net, id) = office_and_school();
+fn asking_for_unknown_documents_does_not_fill_memory(stock: bool) {
+    let (mut net, id) = office_and_school(stock);
     let asker = net.add_client("asker", false);
     let loaded_before = net.server.loaded_documents().count();
     for n in 0..200u8 {
@@ -385,9 +386,8 @@ fn asking_for_unknown_documents_does_not_fill_memory() {
     assert!(!heads(net.doc(asker, &id)).is_empty());
 }
 
-#[test]
-fn a_refused_change_is_quarantined_not_relayed_and_does_not_livelock() {
-    let (mut net, id) = office_and_school();
+fn a_refused_change_is_quarantined_not_relayed_and_does_not_livelock(stock: bool) {
+    let (mut net, id) = office_and_school(stock);
     net.edit(1, &id, "title", "篡改");
     net.edit(1, &id, "school_note", "after the refused one");
     net.send_local_changes(1);
@@ -434,9 +434,8 @@ fn a_refused_change_is_quarantined_not_relayed_and_does_not_livelock() {
     assert_eq!(net.quarantine.len(), 1);
 }
 
-#[test]
-fn a_change_made_while_disconnected_arrives_after_reconnect() {
-    let (mut net, id) = office_and_school();
+fn a_change_made_while_disconnected_arrives_after_reconnect(stock: bool) {
+    let (mut net, id) = office_and_school(stock);
     net.disconnect(1);
     net.edit(0, &id, "office_note", "while you were away");
     net.send_local_changes(0);
@@ -454,9 +453,8 @@ fn a_change_made_while_disconnected_arrives_after_reconnect() {
     }
 }
 
-#[test]
-fn an_idle_reconnect_costs_one_round_trip_per_document() {
-    let (mut net, id) = office_and_school();
+fn an_idle_reconnect_costs_one_round_trip(stock: bool) {
+    let (mut net, id) = office_and_school(stock);
     let second = DocumentId([2; 16]);
     net.clients[0].sync.add_document(second, new_doc("第二项"));
     net.send_local_changes(0);
@@ -470,16 +468,135 @@ fn an_idle_reconnect_costs_one_round_trip_per_document() {
     let (sent, received) = (net.clients[1].sent, net.clients[1].received);
     net.connect(1);
     net.run_until_quiescent(LIMIT);
-    let school = &net.clients[1];
-    // `join` goes through `connect`, not `sent`: two syncs up, `peer` plus two syncs down.
-    assert_eq!(school.sent - sent, 2);
-    assert_eq!(school.received - received, 3);
+    let school = &mut net.clients[1];
+    // `join` goes through `connect`, not `sent`.
+    if stock {
+        // A sync message per document each way, and `peer`.
+        assert_eq!(school.sent - sent, 2);
+        assert_eq!(school.received - received, 3);
+    } else {
+        // One summary of every document up; `peer` and one reply down.
+        assert!(school.sync.is_batched());
+        assert_eq!(school.sent - sent, 1);
+        assert_eq!(school.received - received, 2);
+    }
+    assert!(school.sync.in_sync(&id) && school.sync.in_sync(&second));
     assert_eq!(heads(net.doc(1, &id)), heads(net.doc(0, &id)));
+
+    // Nothing more is said until something changes; then only the change goes.
+    net.edit(0, &second, "office_note", "after the reconnect");
+    net.send_local_changes(0);
+    net.run_until_quiescent(LIMIT);
+    assert_eq!(
+        text_at(net.doc(1, &second), "office_note").as_deref(),
+        Some("after the reconnect")
+    );
 }
 
-#[test]
-fn malformed_frames_get_an_error_and_others_keep_syncing() {
-    let (mut net, id) = office_and_school();
+fn offline_edits_go_as_one_batch_and_later_edits_sync_as_usual(stock: bool) {
+    let (mut net, id) = office_and_school(stock);
+    let second = DocumentId([2; 16]);
+    net.clients[0].sync.add_document(second, new_doc("第二项"));
+    net.send_local_changes(0);
+    net.run_until_quiescent(LIMIT);
+    net.clients[1].sync.open_document(second);
+    net.send_local_changes(1);
+    net.run_until_quiescent(LIMIT);
+
+    net.disconnect(1);
+    for n in 0..20 {
+        net.edit(1, &id, "school_note", &format!("offline {n}"));
+        net.edit(1, &second, "school_note", &format!("offline {n}"));
+    }
+    let persisted = net.log.len();
+    let sent = net.clients[1].sent;
+    net.connect(1);
+    net.run_until_quiescent(LIMIT);
+    for doc in [id, second] {
+        assert_eq!(heads(net.doc(0, &doc)), heads(net.doc(1, &doc)));
+        assert_eq!(
+            text_at(net.doc(0, &doc), "school_note").as_deref(),
+            Some("offline 19")
+        );
+        assert!(net.clients[1].sync.in_sync(&doc));
+        assert_eq!(net.clients[1].sync.unsynced_changes(&doc), 0);
+    }
+    // Each document's forty changes were persisted once, before the office saw them.
+    let persists = net.log[persisted..]
+        .iter()
+        .filter(|e| matches!(e, Effect::Persist { .. }))
+        .count();
+    assert_eq!(persists, 2);
+    if !stock {
+        // The summary, then one frame with both documents' changes.
+        assert_eq!(net.clients[1].sent - sent, 2);
+    }
+
+    // A live edit afterwards: one message, acknowledged.
+    net.edit(1, &id, "school_note", "live");
+    let sent = net.clients[1].sent;
+    net.send_local_changes(1);
+    net.run_until_quiescent(LIMIT);
+    assert_eq!(net.clients[1].sent - sent, 1);
+    assert_eq!(
+        text_at(net.doc(0, &id), "school_note").as_deref(),
+        Some("live")
+    );
+    assert!(net.clients[1].sync.in_sync(&id));
+}
+
+fn a_refused_batched_change_is_quarantined_and_recoverable(stock: bool) {
+    let (mut net, id) = office_and_school(stock);
+    net.disconnect(1);
+    net.edit(1, &id, "title", "改过的标题");
+    net.connect(1);
+    net.run_until_quiescent(LIMIT);
+    assert_eq!(net.quarantine.len(), 1);
+    assert_eq!(
+        text_at(net.doc(0, &id), "title").as_deref(),
+        Some("整改任务")
+    );
+    assert!(
+        net.clients[1]
+            .events
+            .iter()
+            .any(|e| matches!(e, ClientEvent::Error { doc: Some(d), .. } if *d == id))
+    );
+    // The client recovers as after any refusal.
+    net.clients[1].sync.reset_document(id);
+    net.send_local_changes(1);
+    net.run_until_quiescent(LIMIT);
+    assert_eq!(heads(net.doc(1, &id)), heads(net.doc(0, &id)));
+    net.edit(1, &id, "school_note", "allowed");
+    net.send_local_changes(1);
+    net.run_until_quiescent(LIMIT);
+    assert_eq!(
+        text_at(net.doc(0, &id), "school_note").as_deref(),
+        Some("allowed")
+    );
+}
+
+fn a_document_no_longer_readable_is_unavailable_on_reconnect(stock: bool) {
+    let (mut net, id) = office_and_school(stock);
+    net.disconnect(1);
+    net.edit(0, &id, "hidden", "yes");
+    net.send_local_changes(0);
+    net.run_until_quiescent(LIMIT);
+    let before = net.storage.clone();
+    net.connect(1);
+    net.run_until_quiescent(LIMIT);
+    assert!(
+        net.clients[1]
+            .events
+            .iter()
+            .any(|e| matches!(e, ClientEvent::Unavailable(d) if *d == id))
+    );
+    assert_eq!(text_at(net.doc(1, &id), "hidden"), None);
+    assert_eq!(net.storage, before);
+}
+
+fn malformed_frames_get_an_error_and_others_keep_syncing(stock: bool) {
+    let (mut net, id) = office_and_school(stock);
     let school = net.clients[1].conn;
     let stored_before = net.storage.clone();
     let truncated = {
@@ -539,9 +656,8 @@ fn malformed_frames_get_an_error_and_others_keep_syncing() {
     );
 }
 
-#[test]
-fn syncing_before_join_is_refused_and_closed() {
-    let mut net = Network::new();
+fn syncing_before_join_is_refused_and_closed(stock: bool) {
+    let mut net = Network::new(stock);
     let conn = ConnId(99);
     net.server.connect(
         conn,
@@ -566,9 +682,8 @@ fn syncing_before_join_is_refused_and_closed() {
     assert_eq!(net.server.loaded_documents().count(), 0);
 }
 
-#[test]
-fn a_restarted_server_serves_what_it_persisted() {
-    let (mut net, id) = office_and_school();
+fn a_restarted_server_serves_what_it_persisted(stock: bool) {
+    let (mut net, id) = office_and_school(stock);
     net.edit(1, &id, "school_note", "before the restart");
     net.send_local_changes(1);
     net.run_until_quiescent(LIMIT);
@@ -599,9 +714,8 @@ fn a_restarted_server_serves_what_it_persisted() {
     assert_eq!(heads(net.doc(fresh, &id)), heads(net.doc(0, &id)));
 }
 
-#[test]
-fn ephemeral_messages_reach_the_other_readers_only() {
-    let (mut net, id) = office_and_school();
+fn ephemeral_messages_reach_the_other_readers_only(stock: bool) {
+    let (mut net, id) = office_and_school(stock);
     let outsider = net.add_client("outsider", false);
     net.run_until_quiescent(LIMIT);
     let frame = wire::encode(&Message::Ephemeral {
@@ -624,9 +738,8 @@ fn ephemeral_messages_reach_the_other_readers_only() {
     assert!(!targets.contains(&net.clients[outsider].conn));
 }
 
-#[test]
-fn documents_are_loaded_once_and_frames_wait_for_them() {
-    let (mut net, id) = office_and_school();
+fn documents_are_loaded_once_and_frames_wait_for_them(stock: bool) {
+    let (mut net, id) = office_and_school(stock);
     net.restart_server();
     net.connect(0);
     net.connect(1);
@@ -642,9 +755,8 @@ fn documents_are_loaded_once_and_frames_wait_for_them() {
     assert_eq!(heads(net.doc(0, &id)), heads(net.doc(1, &id)));
 }
 
-#[test]
-fn idle_documents_are_evicted_and_open_peers_still_get_changes() {
-    let (mut net, id) = office_and_school();
+fn idle_documents_are_evicted_and_open_peers_still_get_changes(stock: bool) {
+    let (mut net, id) = office_and_school(stock);
     let mark = net.server.clock();
     // Nothing touched the document since `mark`... except what happened before it.
     assert_eq!(net.server.evict_idle(mark), 0, "used at the mark itself");
@@ -675,9 +787,8 @@ fn idle_documents_are_evicted_and_open_peers_still_get_changes() {
     assert!(net.quarantine.is_empty());
 }
 
-#[test]
-fn an_evicted_document_without_peers_is_forgotten() {
-    let (mut net, id) = office_and_school();
+fn an_evicted_document_without_peers_is_forgotten(stock: bool) {
+    let (mut net, id) = office_and_school(stock);
     net.disconnect(0);
     net.disconnect(1);
     assert_eq!(net.server.evict_idle(net.server.clock() + 1), 1);
@@ -694,9 +805,8 @@ fn an_evicted_document_without_peers_is_forgotten() {
     );
 }
 
-#[test]
-fn a_refused_peer_stays_read_only_across_eviction() {
-    let (mut net, id) = office_and_school();
+fn a_refused_peer_stays_read_only_across_eviction(stock: bool) {
+    let (mut net, id) = office_and_school(stock);
     net.edit(1, &id, "title", "篡改");
     net.send_local_changes(1);
     net.run_until_quiescent(LIMIT);
@@ -715,9 +825,8 @@ fn a_refused_peer_stays_read_only_across_eviction() {
     );
 }
 
-#[test]
-fn unsynced_changes_count_until_the_server_has_them_and_survive_a_restart() {
-    let (mut net, id) = office_and_school();
+fn unsynced_changes_count_until_the_server_has_them_and_survive_a_restart(stock: bool) {
+    let (mut net, id) = office_and_school(stock);
     assert_eq!(net.clients[1].sync.unsynced_changes(&id), 0);
     net.disconnect(1);
     net.edit(1, &id, "school_note", "offline one");
@@ -749,3 +858,38 @@ fn unsynced_changes_count_until_the_server_has_them_and_survive_a_restart() {
         Some("meanwhile")
     );
 }
+
+/// Every scenario runs twice: between peers that speak our batched sync, and between stock
+/// peers (as a JS automerge-repo client is).
+macro_rules! both_protocols {
+    ($($name:ident),* $(,)?) => {
+        mod batched {
+            $(#[test] fn $name() { super::$name(false) })*
+        }
+        mod stock {
+            $(#[test] fn $name() { super::$name(true) })*
+        }
+    };
+}
+
+both_protocols!(
+    concurrent_edits_converge_through_the_server,
+    changes_are_persisted_before_anyone_sees_them,
+    outsiders_and_unknown_documents_get_the_same_answer,
+    asking_for_unknown_documents_does_not_fill_memory,
+    a_refused_change_is_quarantined_not_relayed_and_does_not_livelock,
+    a_change_made_while_disconnected_arrives_after_reconnect,
+    an_idle_reconnect_costs_one_round_trip,
+    offline_edits_go_as_one_batch_and_later_edits_sync_as_usual,
+    a_refused_batched_change_is_quarantined_and_recoverable,
+    a_document_no_longer_readable_is_unavailable_on_reconnect,
+    malformed_frames_get_an_error_and_others_keep_syncing,
+    syncing_before_join_is_refused_and_closed,
+    a_restarted_server_serves_what_it_persisted,
+    ephemeral_messages_reach_the_other_readers_only,
+    documents_are_loaded_once_and_frames_wait_for_them,
+    idle_documents_are_evicted_and_open_peers_still_get_changes,
+    an_evicted_document_without_peers_is_forgotten,
+    a_refused_peer_stays_read_only_across_eviction,
+    unsynced_changes_count_until_the_server_has_them_and_survive_a_restart,
+);

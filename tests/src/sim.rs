@@ -962,9 +962,17 @@ fn new_server() -> SyncServer<ServerGate> {
     )
 }
 
+/// Every other incarnation of a client speaks only the stock protocol, so the simulation
+/// covers the batched sync, the stock one, and a device switching between them (an old cached
+/// client after an upgrade) with its stored sync states.
 fn new_client(name: &str, incarnation: u64) -> SyncClient {
-    SyncClient::new(
+    let client = SyncClient::new(
         PeerId::new(format!("{name}-{incarnation}")),
         Some(StorageId::new(name)),
-    )
+    );
+    if incarnation % 2 == 1 {
+        client.stock()
+    } else {
+        client
+    }
 }

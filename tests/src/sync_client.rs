@@ -8,8 +8,7 @@ use futures_util::{SinkExt, StreamExt};
 use rectify_shared::ids::DocumentId;
 use rectify_shared::model::ItemDoc;
 use rectify_shared::sync::client::{ClientEvent, SyncClient};
-use rectify_shared::sync::wire::{self, PeerId};
-use std::collections::HashMap;
+use rectify_shared::sync::wire::PeerId;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 use tokio::net::TcpStream;
@@ -59,8 +58,6 @@ pub struct SyncTestClient {
     pub core: SyncClient,
     /// Every event since the client was made, in order.
     pub events: Vec<ClientEvent>,
-    /// The heads the server last told us it has, per document (to recognise acknowledgements).
-    server_heads: HashMap<DocumentId, Vec<ChangeHash>>,
 }
 
 impl std::fmt::Debug for SyncTestClient {
@@ -86,7 +83,6 @@ impl SyncTestClient {
             ws: None,
             core: SyncClient::new(next_peer_id(), None),
             events: Vec::new(),
-            server_heads: HashMap::new(),
         };
         client.reconnect(base, token).await?;
         Ok(client)
@@ -119,7 +115,6 @@ impl SyncTestClient {
     /// Drops the WebSocket without a close frame, as a lost network does.
     pub fn disconnect(&mut self) {
         self.ws = None;
-        self.server_heads.clear();
         self.core.disconnect();
     }
 
@@ -128,7 +123,6 @@ impl SyncTestClient {
         if let Some(mut ws) = self.ws.take() {
             let _ = ws.close(None).await;
         }
-        self.server_heads.clear();
         self.core.disconnect();
         Ok(())
     }
@@ -184,11 +178,6 @@ impl SyncTestClient {
                 return Ok(Received::Closed);
             }
         };
-        if let Ok(wire::Message::Sync(data) | wire::Message::Request(data)) = wire::decode(&bytes)
-            && let Ok(message) = automerge::sync::Message::decode(&data.data)
-        {
-            self.server_heads.insert(data.document_id, message.heads);
-        }
         let (frames, events) = self.core.receive(&bytes);
         self.events.extend(events.iter().cloned());
         self.send(frames).await?;
@@ -276,7 +265,7 @@ impl SyncTestClient {
 
     /// Whether the heads the server last sent for `id` include (or descend from) `heads`.
     fn server_has(&mut self, id: &DocumentId, heads: &[ChangeHash]) -> Result<bool> {
-        let Some(theirs) = self.server_heads.get(id).cloned() else {
+        let Some(theirs) = self.core.server_heads(id).map(<[ChangeHash]>::to_vec) else {
             return Ok(false);
         };
         if heads.iter().all(|h| theirs.contains(h)) {

@@ -12,9 +12,11 @@ use std::collections::BTreeMap;
 use automerge::AutoCommit;
 use automerge::sync::{self, SyncDoc};
 
+use super::batch::{self, Applied, ChangeBatch, ChangeEntry, Differs, Summary, SummaryReply};
 use super::wire::{self, Message, PeerId, PeerMetadata, StorageId, SyncData};
 use crate::ids::DocumentId;
 use crate::model;
+use automerge::ChangeHash;
 
 /// Something the application may want to react to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,6 +42,15 @@ struct OpenDoc {
     state: sync::State,
 }
 
+/// A document in the middle of the batched sync ([`batch`]): no stock sync message is sent
+/// for it until the server's batched answer (or a stock frame about it) arrives.
+enum Held {
+    /// In the `rectify-heads` summary, with the heads it had then.
+    Summarized(Vec<ChangeHash>),
+    /// Its changes went in `rectify-changes`, with these heads.
+    Sent(Vec<ChangeHash>),
+}
+
 /// One peer's documents and its sync with the server.
 pub struct SyncClient {
     peer_id: PeerId,
@@ -47,6 +58,11 @@ pub struct SyncClient {
     /// The server's peer id, once it answered `join`.
     server: Option<PeerId>,
     docs: BTreeMap<DocumentId, OpenDoc>,
+    /// Whether to offer the batched sync in `join` (a stock client does not).
+    offer_batch: bool,
+    /// Whether the server accepted it on this connection.
+    batch: bool,
+    held: BTreeMap<DocumentId, Held>,
 }
 
 impl SyncClient {
@@ -56,7 +72,22 @@ impl SyncClient {
             storage_id,
             server: None,
             docs: BTreeMap::new(),
+            offer_batch: true,
+            batch: false,
+            held: BTreeMap::new(),
         }
+    }
+
+    /// A client that speaks only the stock automerge-repo protocol, as a JS client does (for
+    /// tests and benchmarks that compare the two).
+    pub fn stock(mut self) -> Self {
+        self.offer_batch = false;
+        self
+    }
+
+    /// Whether the server agreed to the batched sync on the current connection.
+    pub fn is_batched(&self) -> bool {
+        self.batch
     }
 
     pub fn peer_id(&self) -> &PeerId {
@@ -71,11 +102,14 @@ impl SyncClient {
     /// The `join` frame that opens a connection.
     pub fn connect(&mut self) -> Vec<u8> {
         self.server = None;
+        self.batch = false;
+        self.held.clear();
         wire::encode(&Message::Join {
             sender_id: self.peer_id.clone(),
             peer_metadata: PeerMetadata {
                 storage_id: self.storage_id.clone(),
                 is_ephemeral: self.storage_id.is_none(),
+                rectify_batch: self.offer_batch.then_some(batch::VERSION),
             },
             supported_protocol_versions: vec![wire::PROTOCOL_VERSION.to_owned()],
         })
@@ -85,6 +119,8 @@ impl SyncClient {
     /// heads both sides had), so that a reconnect sends only what is new.
     pub fn disconnect(&mut self) {
         self.server = None;
+        self.batch = false;
+        self.held.clear();
         for open in self.docs.values_mut() {
             open.state = sync::State::decode(&open.state.encode()).unwrap_or_default();
         }
@@ -140,6 +176,13 @@ impl SyncClient {
         })
     }
 
+    /// The heads the server last said it has for `id` on this connection (with the batched
+    /// sync, also the heads it acknowledged in `rectify-applied` or a summary reply).
+    pub fn server_heads(&self, id: &DocumentId) -> Option<&[ChangeHash]> {
+        self.server.as_ref()?;
+        self.docs.get(id)?.state.their_heads.as_deref()
+    }
+
     /// Forgets a document (it is no longer ours to sync).
     pub fn remove_document(&mut self, id: &DocumentId) -> Option<AutoCommit> {
         self.docs.remove(id).map(|open| open.doc)
@@ -180,7 +223,10 @@ impl SyncClient {
         };
         let mut frames = Vec::new();
         for (&id, open) in &mut self.docs {
-            if let Some(frame) = Self::next_frame(&self.peer_id, &server, id, open) {
+            if self.held.contains_key(&id) {
+                continue;
+            }
+            if let Some(frame) = Self::next_frame(&self.peer_id, &server, id, open, self.batch) {
                 frames.push(frame);
             }
         }
@@ -195,25 +241,56 @@ impl SyncClient {
             Err(e) => return (Vec::new(), vec![ClientEvent::BadFrame(e.to_string())]),
         };
         match message {
-            Message::Peer { sender_id, .. } => {
+            Message::Peer {
+                sender_id,
+                peer_metadata,
+                ..
+            } => {
                 self.server = Some(sender_id.clone());
+                self.batch =
+                    self.offer_batch && peer_metadata.rectify_batch == Some(batch::VERSION);
                 events.push(ClientEvent::Connected { server: sender_id });
-                return (self.poll(), events);
+                let mut frames: Vec<Vec<u8>> = self.summary().into_iter().collect();
+                frames.extend(self.poll());
+                return (frames, events);
             }
             Message::Sync(data) | Message::Request(data) => {
+                self.held.remove(&data.document_id);
                 return self.receive_sync(&data);
             }
+            Message::RectifyHeadsReply { docs } => match SummaryReply::decode(&docs) {
+                Ok(reply) => return self.receive_summary_reply(reply),
+                Err(e) => {
+                    // Fall back to the stock sync for everything.
+                    self.held.clear();
+                    return (self.poll(), vec![ClientEvent::BadFrame(e.to_string())]);
+                }
+            },
+            Message::RectifyApplied { docs } => {
+                let applied = Applied::decode(&docs).unwrap_or_else(|e| {
+                    events.push(ClientEvent::BadFrame(e.to_string()));
+                    Applied::default()
+                });
+                self.receive_applied(&applied);
+                return (self.poll(), events);
+            }
             Message::DocUnavailable { document_id, .. } => {
+                self.held.remove(&document_id);
                 events.push(ClientEvent::Unavailable(document_id));
             }
             Message::Error {
                 message,
                 document_id,
                 ..
-            } => events.push(ClientEvent::Error {
-                doc: document_id,
-                message,
-            }),
+            } => {
+                if let Some(id) = &document_id {
+                    self.held.remove(id);
+                }
+                events.push(ClientEvent::Error {
+                    doc: document_id,
+                    message,
+                });
+            }
             _ => {}
         }
         (Vec::new(), events)
@@ -240,10 +317,104 @@ impl SyncClient {
         if open.doc.get_heads() != before {
             events.push(ClientEvent::Changed(id));
         }
-        let frames = Self::next_frame(&self.peer_id, &server, id, open)
+        let frames = Self::next_frame(&self.peer_id, &server, id, open, self.batch)
             .into_iter()
             .collect();
         (frames, events)
+    }
+
+    /// With the batched sync: the `rectify-heads` frame summarising every document we hold
+    /// (held until the reply), or `None`.
+    fn summary(&mut self) -> Option<Vec<u8>> {
+        if !self.batch {
+            return None;
+        }
+        let mut summary = Summary::default();
+        for (&id, open) in &mut self.docs {
+            let heads = open.doc.get_heads();
+            if heads.is_empty() {
+                continue; // not received yet: a stock `request`
+            }
+            summary.0.push((id, batch::digest(&heads)));
+            self.held.insert(id, Held::Summarized(heads));
+        }
+        if summary.0.is_empty() {
+            return None;
+        }
+        Some(wire::encode(&Message::RectifyHeads {
+            docs: summary.encode(),
+        }))
+    }
+
+    /// The server's answer to our summary: the documents it does not name are in sync; where
+    /// the server only lacks our changes they go in one `rectify-changes`; the rest sync the
+    /// stock way.
+    fn receive_summary_reply(&mut self, reply: SummaryReply) -> (Vec<Vec<u8>>, Vec<ClientEvent>) {
+        let mut events = Vec::new();
+        let mut changes = ChangeBatch::default();
+        for (id, differs) in reply.0 {
+            if !matches!(self.held.remove(&id), Some(Held::Summarized(_))) {
+                continue; // not in our summary: ignore
+            }
+            let Some(open) = self.docs.get_mut(&id) else {
+                continue;
+            };
+            match differs {
+                Differs::Unavailable => events.push(ClientEvent::Unavailable(id)),
+                Differs::Heads(theirs) => {
+                    let only_ours = !theirs.is_empty() && knows_all(&mut open.doc, &theirs);
+                    let bundle = only_ours
+                        .then(|| batch::bundle_after(&mut open.doc, &theirs))
+                        .flatten();
+                    if let Some(bundle) = bundle {
+                        let heads = open.doc.get_heads();
+                        self.held.insert(id, Held::Sent(heads.clone()));
+                        changes.0.push(ChangeEntry {
+                            doc: id,
+                            heads,
+                            bundle,
+                        });
+                    }
+                    // Otherwise the stock sync (from `poll`) works it out.
+                }
+            }
+        }
+        // Every document the server did not name has exactly the heads we summarised.
+        let in_sync: Vec<(DocumentId, Vec<ChangeHash>)> = self
+            .held
+            .iter()
+            .filter_map(|(id, held)| match held {
+                Held::Summarized(heads) => Some((*id, heads.clone())),
+                Held::Sent(_) => None,
+            })
+            .collect();
+        for (id, heads) in in_sync {
+            self.held.remove(&id);
+            if let Some(open) = self.docs.get_mut(&id) {
+                open.state = batch::synced_state(&heads);
+            }
+        }
+        let mut frames = Vec::new();
+        if !changes.0.is_empty() {
+            frames.push(wire::encode(&Message::RectifyChanges {
+                docs: changes.encode(),
+            }));
+        }
+        frames.extend(self.poll());
+        (frames, events)
+    }
+
+    /// `rectify-applied`: the server has these documents exactly as we sent them. The others
+    /// of that batch were answered with stock frames, which came first.
+    fn receive_applied(&mut self, applied: &Applied) {
+        for id in &applied.0 {
+            if let Some(Held::Sent(heads)) = self.held.remove(id)
+                && let Some(open) = self.docs.get_mut(id)
+            {
+                open.state = batch::synced_state(&heads);
+            }
+        }
+        self.held.retain(|_, held| !matches!(held, Held::Sent(_)));
     }
 
     /// The next sync frame for one document, if any: a `request` while we have nothing,
@@ -253,8 +424,9 @@ impl SyncClient {
         server: &PeerId,
         id: DocumentId,
         open: &mut OpenDoc,
+        bundles: bool,
     ) -> Option<Vec<u8>> {
-        let message = open.doc.sync().generate_sync_message(&mut open.state)?;
+        let message = batch::generate(&mut open.doc, &mut open.state, bundles)?;
         let data = SyncData {
             sender_id: me.clone(),
             target_id: server.clone(),
@@ -268,4 +440,11 @@ impl SyncClient {
         };
         Some(wire::encode(&message))
     }
+}
+
+/// Whether `doc` has every change in `heads`.
+fn knows_all(doc: &mut AutoCommit, heads: &[ChangeHash]) -> bool {
+    heads
+        .iter()
+        .all(|hash| doc.get_change_by_hash(hash).is_some())
 }

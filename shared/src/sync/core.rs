@@ -50,6 +50,7 @@ use std::collections::{BTreeMap, HashMap};
 use automerge::sync::{self, SyncDoc};
 use automerge::{AutoCommit, ChangeHash};
 
+use super::batch::{self, Applied, ChangeBatch, Differs, HeadsDigest, Summary, SummaryReply};
 use super::wire::{self, Message, PeerId, PeerMetadata, StorageId, SyncData};
 use crate::ids::DocumentId;
 use crate::model;
@@ -120,6 +121,36 @@ struct Connection<P> {
     info: P,
     /// Set by `join`; no sync before it.
     peer: Option<PeerId>,
+    /// The peer speaks our batched sync ([`batch`]): it may send `rectify-*` frames and gets
+    /// changes as bundles.
+    batch: bool,
+}
+
+/// What waits for a document to be loaded, or is done once it is.
+enum Work {
+    /// A `request` or `sync` frame.
+    Frame(Ask, SyncData),
+    /// One document of a `rectify-heads` summary.
+    Heads { batch: u64, digest: HeadsDigest },
+    /// One document of a `rectify-changes` batch.
+    Changes {
+        batch: u64,
+        heads: Vec<ChangeHash>,
+        bundle: Vec<u8>,
+    },
+}
+
+/// A `rectify-heads` or `rectify-changes` frame whose documents are not all answered yet: the
+/// one reply frame goes out when the last one is.
+struct PendingBatch {
+    conn: ConnId,
+    remaining: usize,
+    reply: BatchReply,
+}
+
+enum BatchReply {
+    Heads(SummaryReply),
+    Changes(Applied),
 }
 
 /// One peer's view of one document.
@@ -143,7 +174,7 @@ type Subscribers = BTreeMap<ConnId, bool>;
 enum Slot {
     /// Waiting for [`SyncServer::document_loaded`]; frames for it wait here, in order.
     Loading {
-        waiting: Vec<(ConnId, Ask, SyncData)>,
+        waiting: Vec<(ConnId, Work)>,
         subscribers: Subscribers,
     },
     /// Boxed: an `AutoCommit` is some kilobytes even when empty.
@@ -161,6 +192,9 @@ pub struct SyncServer<G: Gate> {
     docs: HashMap<DocumentId, Slot>,
     /// Counts frames and loads; documents remember it when used (see [`Self::evict_idle`]).
     clock: u64,
+    /// Batched frames still waiting for some of their documents, by number.
+    batches: HashMap<u64, PendingBatch>,
+    next_batch: u64,
 }
 
 impl<G: Gate> SyncServer<G> {
@@ -174,6 +208,8 @@ impl<G: Gate> SyncServer<G> {
             conns: BTreeMap::new(),
             docs: HashMap::new(),
             clock: 0,
+            batches: HashMap::new(),
+            next_batch: 0,
         }
     }
 
@@ -191,7 +227,14 @@ impl<G: Gate> SyncServer<G> {
 
     /// A new connection, authenticated as `info`. Nothing is sent until the peer's `join`.
     pub fn connect(&mut self, conn: ConnId, info: G::Peer) {
-        self.conns.insert(conn, Connection { info, peer: None });
+        self.conns.insert(
+            conn,
+            Connection {
+                info,
+                peer: None,
+                batch: false,
+            },
+        );
     }
 
     /// The connection is gone: forget its sync states and its queued frames.
@@ -203,7 +246,7 @@ impl<G: Gate> SyncServer<G> {
                     waiting,
                     subscribers,
                 } => {
-                    waiting.retain(|(c, _, _)| *c != conn);
+                    waiting.retain(|(c, _)| *c != conn);
                     subscribers.remove(&conn);
                 }
                 Slot::Ready(document) => {
@@ -217,6 +260,7 @@ impl<G: Gate> SyncServer<G> {
         self.docs.retain(
             |_, slot| !matches!(slot, Slot::Dormant { subscribers } if subscribers.is_empty()),
         );
+        self.batches.retain(|_, pending| pending.conn != conn);
     }
 
     /// The number of connections.
@@ -297,7 +341,7 @@ impl<G: Gate> SyncServer<G> {
             Message::Join {
                 sender_id,
                 supported_protocol_versions,
-                ..
+                peer_metadata,
             } => {
                 if !supported_protocol_versions
                     .iter()
@@ -313,11 +357,13 @@ impl<G: Gate> SyncServer<G> {
                     return out;
                 }
                 connection.peer = Some(sender_id.clone());
+                connection.batch = peer_metadata.rectify_batch == Some(batch::VERSION);
                 let reply = Message::Peer {
                     sender_id: self.peer_id.clone(),
                     peer_metadata: PeerMetadata {
                         storage_id: Some(self.storage_id.clone()),
                         is_ephemeral: false,
+                        rectify_batch: connection.batch.then_some(batch::VERSION),
                     },
                     selected_protocol_version: wire::PROTOCOL_VERSION.to_owned(),
                     target_id: sender_id,
@@ -338,8 +384,40 @@ impl<G: Gate> SyncServer<G> {
                     reason: text.to_owned(),
                 });
             }
-            Message::Request(data) => self.route(conn, Ask::Request, data, &mut out),
-            Message::Sync(data) => self.route(conn, Ask::Sync, data, &mut out),
+            Message::Request(data) => {
+                let doc = data.document_id;
+                self.route(conn, doc, Work::Frame(Ask::Request, data), &mut out);
+            }
+            Message::Sync(data) => {
+                let doc = data.document_id;
+                self.route(conn, doc, Work::Frame(Ask::Sync, data), &mut out);
+            }
+            Message::RectifyHeads { .. } | Message::RectifyChanges { .. }
+                if !connection.batch || connection.peer.is_none() =>
+            {
+                let text = "batched sync was not negotiated in 'join'";
+                out.push(error_frame(&self.peer_id, connection, conn, None, text));
+            }
+            Message::RectifyHeads { docs } => match Summary::decode(&docs) {
+                Ok(summary) => self.start_heads(conn, summary, &mut out),
+                Err(e) => out.push(error_frame(
+                    &self.peer_id,
+                    connection,
+                    conn,
+                    None,
+                    &e.to_string(),
+                )),
+            },
+            Message::RectifyChanges { docs } => match ChangeBatch::decode(&docs) {
+                Ok(changes) => self.start_changes(conn, changes, &mut out),
+                Err(e) => out.push(error_frame(
+                    &self.peer_id,
+                    connection,
+                    conn,
+                    None,
+                    &e.to_string(),
+                )),
+            },
             Message::Ephemeral {
                 sender_id,
                 document_id,
@@ -364,6 +442,8 @@ impl<G: Gate> SyncServer<G> {
             | Message::Error { .. }
             | Message::RemoteSubscriptionChange { .. }
             | Message::RemoteHeadsChanged { .. }
+            | Message::RectifyHeadsReply { .. }
+            | Message::RectifyApplied { .. }
             | Message::Unknown { .. } => {}
         }
         out
@@ -407,8 +487,8 @@ impl<G: Gate> SyncServer<G> {
                     last_used: self.clock,
                 };
                 self.docs.insert(doc, Slot::Ready(Box::new(document)));
-                for (conn, ask, data) in waiting {
-                    self.route(conn, ask, data, &mut out);
+                for (conn, work) in waiting {
+                    self.route(conn, doc, work, &mut out);
                 }
             }
             Err(e) => {
@@ -418,7 +498,21 @@ impl<G: Gate> SyncServer<G> {
                 if !subscribers.is_empty() {
                     self.docs.insert(doc, Slot::Dormant { subscribers });
                 }
-                for (conn, _, _) in waiting {
+                for (conn, work) in waiting {
+                    match work {
+                        // The client falls back to a stock sync, which gets the error.
+                        Work::Heads { batch, .. } => {
+                            self.batch_entry(
+                                batch,
+                                doc,
+                                Some(Differs::Heads(Vec::new())),
+                                &mut out,
+                            );
+                            continue;
+                        }
+                        Work::Changes { batch, .. } => self.batch_entry(batch, doc, None, &mut out),
+                        Work::Frame(..) => {}
+                    }
                     if let Some(connection) = self.conns.get(&conn) {
                         out.push(error_frame(
                             &self.peer_id,
@@ -434,23 +528,251 @@ impl<G: Gate> SyncServer<G> {
         out
     }
 
-    /// A `request` or `sync` from a joined peer: run it, queue it, or start loading.
-    fn route(&mut self, conn: ConnId, ask: Ask, data: SyncData, out: &mut Vec<Effect>) {
-        let doc = data.document_id;
+    /// Work on a document from a joined peer: do it, queue it, or start loading.
+    fn route(&mut self, conn: ConnId, doc: DocumentId, work: Work, out: &mut Vec<Effect>) {
         let subscribers = match self.docs.get_mut(&doc) {
-            Some(Slot::Ready(_)) => return self.sync_ready(conn, ask, &data, out),
-            Some(Slot::Loading { waiting, .. }) => return waiting.push((conn, ask, data)),
+            Some(Slot::Ready(_)) => return self.work_ready(conn, doc, work, out),
+            Some(Slot::Loading { waiting, .. }) => return waiting.push((conn, work)),
             Some(Slot::Dormant { subscribers }) => std::mem::take(subscribers),
             None => Subscribers::new(),
         };
         self.docs.insert(
             doc,
             Slot::Loading {
-                waiting: vec![(conn, ask, data)],
+                waiting: vec![(conn, work)],
                 subscribers,
             },
         );
         out.push(Effect::LoadDocument { doc });
+    }
+
+    fn work_ready(&mut self, conn: ConnId, doc: DocumentId, work: Work, out: &mut Vec<Effect>) {
+        match work {
+            Work::Frame(ask, data) => self.sync_ready(conn, ask, &data, out),
+            Work::Heads { batch, digest } => {
+                let differs = self.heads_ready(conn, doc, digest);
+                self.batch_entry(batch, doc, differs, out);
+            }
+            Work::Changes {
+                batch,
+                heads,
+                bundle,
+            } => {
+                let applied = self.changes_ready(conn, doc, heads, bundle, out);
+                self.batch_entry(batch, doc, applied.then_some(Differs::Unavailable), out);
+            }
+        }
+    }
+
+    /// A `rectify-heads` summary: every document is looked at (loaded if need be), and one
+    /// reply goes out when the last one is.
+    fn start_heads(&mut self, conn: ConnId, summary: Summary, out: &mut Vec<Effect>) {
+        let id = self.open_batch(
+            conn,
+            summary.0.len(),
+            BatchReply::Heads(SummaryReply::default()),
+        );
+        for (doc, digest) in summary.0 {
+            self.route(conn, doc, Work::Heads { batch: id, digest }, out);
+        }
+        self.finish_batch(id, out);
+    }
+
+    /// A `rectify-changes` batch: each document's bundle is received like the changes of a
+    /// sync message; one `rectify-applied` goes out when the last one is done.
+    fn start_changes(&mut self, conn: ConnId, changes: ChangeBatch, out: &mut Vec<Effect>) {
+        let id = self.open_batch(
+            conn,
+            changes.0.len(),
+            BatchReply::Changes(Applied::default()),
+        );
+        for entry in changes.0 {
+            let work = Work::Changes {
+                batch: id,
+                heads: entry.heads,
+                bundle: entry.bundle,
+            };
+            self.route(conn, entry.doc, work, out);
+        }
+        self.finish_batch(id, out);
+    }
+
+    fn open_batch(&mut self, conn: ConnId, entries: usize, reply: BatchReply) -> u64 {
+        let id = self.next_batch;
+        self.next_batch += 1;
+        // One more than the entries: the batch cannot finish while its entries are still
+        // being routed; `finish_batch` takes that one back.
+        let pending = PendingBatch {
+            conn,
+            remaining: entries + 1,
+            reply,
+        };
+        self.batches.insert(id, pending);
+        id
+    }
+
+    fn finish_batch(&mut self, id: u64, out: &mut Vec<Effect>) {
+        self.batch_done(id, out);
+    }
+
+    /// One document of a batch is answered: `Some` for the reply (for `rectify-changes`, any
+    /// `Some` means applied).
+    fn batch_entry(
+        &mut self,
+        id: u64,
+        doc: DocumentId,
+        entry: Option<Differs>,
+        out: &mut Vec<Effect>,
+    ) {
+        let Some(pending) = self.batches.get_mut(&id) else {
+            return; // its connection is gone
+        };
+        match (&mut pending.reply, entry) {
+            (BatchReply::Heads(reply), Some(differs)) => reply.0.push((doc, differs)),
+            (BatchReply::Changes(applied), Some(_)) => applied.0.push(doc),
+            (_, None) => {}
+        }
+        self.batch_done(id, out);
+    }
+
+    fn batch_done(&mut self, id: u64, out: &mut Vec<Effect>) {
+        let Some(pending) = self.batches.get_mut(&id) else {
+            return;
+        };
+        pending.remaining -= 1;
+        if pending.remaining > 0 {
+            return;
+        }
+        let Some(pending) = self.batches.remove(&id) else {
+            return;
+        };
+        let message = match pending.reply {
+            BatchReply::Heads(reply) => Message::RectifyHeadsReply {
+                docs: reply.encode(),
+            },
+            BatchReply::Changes(applied) => Message::RectifyApplied {
+                docs: applied.encode(),
+            },
+        };
+        if self.conns.contains_key(&pending.conn) {
+            out.push(send(pending.conn, &message));
+        }
+    }
+
+    /// One document of a `rectify-heads`: `None` when the peer has exactly the server's heads
+    /// (it is now subscribed, in sync), else what differs.
+    fn heads_ready(
+        &mut self,
+        conn: ConnId,
+        doc_id: DocumentId,
+        digest: HeadsDigest,
+    ) -> Option<Differs> {
+        let Self {
+            gate,
+            conns,
+            docs,
+            clock,
+            ..
+        } = self;
+        let connection = conns.get(&conn)?;
+        let Some(Slot::Ready(document)) = docs.get_mut(&doc_id) else {
+            return Some(Differs::Heads(Vec::new()));
+        };
+        document.last_used = *clock;
+        let heads = document.doc.get_heads();
+        if heads.is_empty() {
+            // Not on the server: perhaps the peer is creating it, which the stock sync decides.
+            if document.peers.is_empty() {
+                docs.remove(&doc_id);
+            }
+            return Some(Differs::Heads(Vec::new()));
+        }
+        if !gate.may_read(&connection.info, &doc_id, &document.doc) {
+            document.peers.remove(&conn);
+            return Some(Differs::Unavailable);
+        }
+        let read_only = document
+            .peers
+            .get(&conn)
+            .is_some_and(|peer| peer.state.read_only);
+        if !read_only && batch::digest(&heads) == digest {
+            let state = batch::synced_state(&heads);
+            document.peers.insert(conn, PeerDoc { state });
+            None
+        } else {
+            document.peers.entry(conn).or_default();
+            Some(Differs::Heads(heads))
+        }
+    }
+
+    /// One document of a `rectify-changes`: true when the server now has exactly the heads the
+    /// peer sent. Otherwise the peer was sent a stock frame for it (`sync`, `error` or
+    /// `doc-unavailable`) and the stock sync carries on.
+    fn changes_ready(
+        &mut self,
+        conn: ConnId,
+        doc_id: DocumentId,
+        heads: Vec<ChangeHash>,
+        bundle: Vec<u8>,
+        out: &mut Vec<Effect>,
+    ) -> bool {
+        let Self {
+            peer_id: server,
+            gate,
+            conns,
+            docs,
+            clock,
+            ..
+        } = self;
+        let Some(connection) = conns.get(&conn) else {
+            return false;
+        };
+        let Some(Slot::Ready(document)) = docs.get_mut(&doc_id) else {
+            return false;
+        };
+        document.last_used = *clock;
+        let who = &connection.info;
+        let empty = document.doc.get_heads().is_empty();
+        if empty || !gate.may_read(who, &doc_id, &document.doc) {
+            // Changes to a document one may not read, or that is not there (the peer only
+            // batches documents the server said it has): as for a stock `sync`.
+            document.peers.remove(&conn);
+            out.push(unavailable(server, connection, conn, doc_id));
+            if empty && document.peers.is_empty() {
+                docs.remove(&doc_id);
+            }
+            return false;
+        }
+        // The stock message these changes stand for: the peer's heads and the changes; no
+        // `have`, so a fallback answer below sends nothing the peer has not asked for.
+        let message = sync::Message {
+            heads: heads.clone(),
+            need: Vec::new(),
+            have: Vec::new(),
+            changes: bundle.into(),
+            flags: None,
+            version: sync::MessageVersion::V2,
+        };
+        let before = document.doc.get_heads();
+        let mut peer = document.peers.remove(&conn).unwrap_or_default();
+        let outcome = receive(gate, who, &doc_id, &mut document.doc, &mut peer, message);
+        let understood = outcome_effects(outcome, server, connection, conn, doc_id, out);
+        let mut theirs = heads;
+        theirs.sort_unstable();
+        let ours = document.doc.get_heads();
+        let applied = understood && !peer.state.read_only && ours == theirs;
+        if applied {
+            peer.state = batch::synced_state(&ours);
+        } else if let Some(reply) =
+            batch::generate(&mut document.doc, &mut peer.state, connection.batch)
+        {
+            out.push(sync_frame(server, connection, conn, doc_id, reply));
+        }
+        document.peers.insert(conn, peer);
+        if document.doc.get_heads() != before {
+            push_to_others(gate, conns, server, document, doc_id, conn, out);
+        }
+        applied
     }
 
     /// A sync message for a document in memory.
@@ -509,61 +831,23 @@ impl<G: Gate> SyncServer<G> {
             peer.state.set_read_only(false);
         }
         let outcome = receive(gate, who, &doc_id, &mut document.doc, &mut peer, message);
-        match outcome {
-            Ok(Received::Nothing) => {}
-            Ok(Received::Accepted { chunk, changes }) => out.push(Effect::Persist {
-                doc: doc_id,
-                chunk,
-                changes,
-            }),
-            Ok(Received::Refused {
-                reason,
-                change_bytes,
-            }) => {
-                let text = format!("change to {doc_id} refused: {reason}");
-                out.push(Effect::Quarantine {
-                    conn,
-                    doc: doc_id,
-                    reason,
-                    change_bytes,
-                });
-                out.push(error_frame(server, connection, conn, Some(doc_id), &text));
+        if !outcome_effects(outcome, server, connection, conn, doc_id, out) {
+            // A new document whose first message failed stays unknown to this peer.
+            if !empty || subscribed {
+                document.peers.insert(conn, peer);
             }
-            Err(text) => {
-                out.push(error_frame(server, connection, conn, Some(doc_id), &text));
-                // A new document whose first message failed stays unknown to this peer.
-                if !empty || subscribed {
-                    document.peers.insert(conn, peer);
-                }
-                return;
-            }
+            return;
         }
 
         // Always answer the sender (its sync state decides whether there is anything to say).
-        if let Some(reply) = document.doc.sync().generate_sync_message(&mut peer.state) {
+        if let Some(reply) = batch::generate(&mut document.doc, &mut peer.state, connection.batch) {
             out.push(sync_frame(server, connection, conn, doc_id, reply));
         }
         document.peers.insert(conn, peer);
 
         // Push to the others only when there is something new, and only to readers.
-        if document.doc.get_heads() == before {
-            return;
-        }
-        let mut revoked = Vec::new();
-        for (&other, peer) in document.peers.iter_mut().filter(|(c, _)| **c != conn) {
-            let Some(other_connection) = conns.get(&other) else {
-                continue;
-            };
-            if !gate.may_read(&other_connection.info, &doc_id, &document.doc) {
-                revoked.push(other);
-                continue;
-            }
-            if let Some(push) = document.doc.sync().generate_sync_message(&mut peer.state) {
-                out.push(sync_frame(server, other_connection, other, doc_id, push));
-            }
-        }
-        for other in revoked {
-            document.peers.remove(&other);
+        if document.doc.get_heads() != before {
+            push_to_others(gate, conns, server, document, doc_id, conn, out);
         }
     }
 
@@ -593,6 +877,75 @@ impl<G: Gate> SyncServer<G> {
                 out.push(send(other, &relayed(target)));
             }
         }
+    }
+}
+
+/// The effects of a [`receive`] outcome: persist what was accepted, quarantine and report
+/// what was refused. False when the message could not be read at all (reported too).
+fn outcome_effects<P>(
+    outcome: Result<Received, String>,
+    server: &PeerId,
+    connection: &Connection<P>,
+    conn: ConnId,
+    doc_id: DocumentId,
+    out: &mut Vec<Effect>,
+) -> bool {
+    match outcome {
+        Ok(Received::Nothing) => {}
+        Ok(Received::Accepted { chunk, changes }) => out.push(Effect::Persist {
+            doc: doc_id,
+            chunk,
+            changes,
+        }),
+        Ok(Received::Refused {
+            reason,
+            change_bytes,
+        }) => {
+            let text = format!("change to {doc_id} refused: {reason}");
+            out.push(Effect::Quarantine {
+                conn,
+                doc: doc_id,
+                reason,
+                change_bytes,
+            });
+            out.push(error_frame(server, connection, conn, Some(doc_id), &text));
+        }
+        Err(text) => {
+            out.push(error_frame(server, connection, conn, Some(doc_id), &text));
+            return false;
+        }
+    }
+    true
+}
+
+/// Sends a document's new changes to its other peers that may still read it, and forgets
+/// those that may not.
+fn push_to_others<G: Gate>(
+    gate: &G,
+    conns: &BTreeMap<ConnId, Connection<G::Peer>>,
+    server: &PeerId,
+    document: &mut Document,
+    doc_id: DocumentId,
+    sender: ConnId,
+    out: &mut Vec<Effect>,
+) {
+    let mut revoked = Vec::new();
+    for (&other, peer) in document.peers.iter_mut().filter(|(c, _)| **c != sender) {
+        let Some(other_connection) = conns.get(&other) else {
+            continue;
+        };
+        if !gate.may_read(&other_connection.info, &doc_id, &document.doc) {
+            revoked.push(other);
+            continue;
+        }
+        if let Some(push) =
+            batch::generate(&mut document.doc, &mut peer.state, other_connection.batch)
+        {
+            out.push(sync_frame(server, other_connection, other, doc_id, push));
+        }
+    }
+    for other in revoked {
+        document.peers.remove(&other);
     }
 }
 

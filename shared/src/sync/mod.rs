@@ -10,10 +10,13 @@
 //!   documents in, [`core::Effect`]s (send, persist, load, quarantine, close) out, with
 //!   authorization through the driver's [`core::Gate`].
 //! - [`client`]: [`client::SyncClient`], the client side of the same protocol, without IO.
+//! - [`batch`]: our extension, negotiated in `join`/`peer`: many documents' heads and changes
+//!   in a few frames, and changes as compressed bundles (stock peers never see it).
 //!
 //! Nothing here does IO or reads a clock, so it runs in the browser and on the server alike,
 //! and the same inputs always give the same outputs (the basis of the simulation tests).
 
+pub mod batch;
 pub mod client;
 pub mod core;
 pub mod wire;

@@ -49,6 +49,14 @@ pub struct PeerMetadata {
     pub storage_id: Option<StorageId>,
     #[serde(rename = "isEphemeral", default)]
     pub is_ephemeral: bool,
+    /// Our extension: the version of the batched sync ([`super::batch`]) the sender speaks.
+    /// Stock peers neither send nor read it, so with them nothing changes.
+    #[serde(
+        rename = "rectifyBatch",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub rectify_batch: Option<u32>,
 }
 
 /// A JavaScript number: an integer or a float64 (cbor-x writes integers above 2³² as floats).
@@ -181,6 +189,34 @@ pub enum Message {
         #[serde(rename = "newHeads", default, skip_serializing_if = "Option::is_none")]
         new_heads: Option<Value>,
     },
+    /// Our extension ([`super::batch`]), only between peers that both offered it in
+    /// `join`/`peer`: the heads of many documents in one frame, packed
+    /// ([`super::batch::Summary`]).
+    #[serde(rename = "rectify-heads")]
+    RectifyHeads {
+        #[serde(with = "serde_bytes")]
+        docs: Vec<u8>,
+    },
+    /// Our extension: the server's answer to `rectify-heads` ([`super::batch::SummaryReply`]).
+    #[serde(rename = "rectify-heads-reply")]
+    RectifyHeadsReply {
+        #[serde(with = "serde_bytes")]
+        docs: Vec<u8>,
+    },
+    /// Our extension: new changes of many documents, each as one bundle
+    /// ([`super::batch::ChangeBatch`]).
+    #[serde(rename = "rectify-changes")]
+    RectifyChanges {
+        #[serde(with = "serde_bytes")]
+        docs: Vec<u8>,
+    },
+    /// Our extension: the documents of a `rectify-changes` the server now has exactly as sent
+    /// ([`super::batch::Applied`]).
+    #[serde(rename = "rectify-applied")]
+    RectifyApplied {
+        #[serde(with = "serde_bytes")]
+        docs: Vec<u8>,
+    },
     /// A message type this implementation does not know; `raw` is the whole map, so that it can
     /// be logged or relayed unchanged.
     #[serde(skip)]
@@ -214,6 +250,10 @@ impl Message {
             Message::Ephemeral { .. } => "ephemeral",
             Message::RemoteSubscriptionChange { .. } => "remote-subscription-change",
             Message::RemoteHeadsChanged { .. } => "remote-heads-changed",
+            Message::RectifyHeads { .. } => "rectify-heads",
+            Message::RectifyHeadsReply { .. } => "rectify-heads-reply",
+            Message::RectifyChanges { .. } => "rectify-changes",
+            Message::RectifyApplied { .. } => "rectify-applied",
             Message::Unknown { type_name, .. } => type_name,
         }
     }
@@ -243,6 +283,10 @@ const KNOWN_TYPES: &[&str] = &[
     "ephemeral",
     "remote-subscription-change",
     "remote-heads-changed",
+    "rectify-heads",
+    "rectify-heads-reply",
+    "rectify-changes",
+    "rectify-applied",
 ];
 
 /// Decodes one frame. Never panics; garbage of any kind is a [`WireError`].
@@ -313,6 +357,7 @@ mod tests {
                 peer_metadata: PeerMetadata {
                     storage_id: Some(StorageId::new("3f9c…")),
                     is_ephemeral: false,
+                    rectify_batch: None,
                 },
                 supported_protocol_versions: vec!["1".into()],
             },
@@ -417,7 +462,8 @@ mod tests {
                 sender_id: peer("peer-1"),
                 peer_metadata: PeerMetadata {
                     storage_id: None,
-                    is_ephemeral: false
+                    is_ephemeral: false,
+                    rectify_batch: None,
                 },
                 supported_protocol_versions: vec!["1".into()],
             })
