@@ -20,7 +20,49 @@ use crate::ids::UnitId;
 use crate::policy::{Actor, Role};
 use crate::workflow::{Refusal, check_item_status, check_unit_move};
 use automerge::{AutoCommit, ObjType, ReadDoc, ScalarValue, Value, marks::Mark};
+use std::cell::OnceCell;
 use std::collections::BTreeMap;
+
+/// The two states of a document a check compares, each read as an item at most once however
+/// many checks ask (reading an item is most of a check's cost on the server).
+struct States<'a> {
+    before: &'a AutoCommit,
+    after: &'a AutoCommit,
+    before_item: OnceCell<Result<ItemDoc, ModelError>>,
+    after_item: OnceCell<Result<ItemDoc, ModelError>>,
+}
+
+impl<'a> States<'a> {
+    fn new(before: &'a AutoCommit, after: &'a AutoCommit) -> Self {
+        States {
+            before,
+            after,
+            before_item: OnceCell::new(),
+            after_item: OnceCell::new(),
+        }
+    }
+
+    fn before_item(&self) -> &Result<ItemDoc, ModelError> {
+        self.before_item.get_or_init(|| ItemDoc::load(self.before))
+    }
+
+    fn after_item(&self) -> &Result<ItemDoc, ModelError> {
+        self.after_item.get_or_init(|| ItemDoc::load(self.after))
+    }
+}
+
+/// Everything the server checks of a change `sender` sent: [`check_change`], then
+/// [`check_authorship`], reading each state of the document once.
+pub fn check_sent_change(
+    actor: &Actor,
+    sender: &str,
+    before: &AutoCommit,
+    after: &AutoCommit,
+) -> Result<(), ChangeRefusal> {
+    let states = States::new(before, after);
+    change_allowed(actor, &states)?;
+    authorship(sender, &states)
+}
 
 /// The top-level keys of an item document (see `docs/sync-protocol.md`).
 pub const ITEM_KEYS: &[&str] = &[
@@ -152,10 +194,14 @@ pub fn check_authorship(
     before: &AutoCommit,
     after: &AutoCommit,
 ) -> Result<(), ChangeRefusal> {
-    if kind_of(after).as_deref() != Some("item") {
+    authorship(sender, &States::new(before, after))
+}
+
+fn authorship(sender: &str, states: &States<'_>) -> Result<(), ChangeRefusal> {
+    if kind_of(states.after).as_deref() != Some("item") {
         return Ok(());
     }
-    let (Ok(after), before) = (ItemDoc::load(after), ItemDoc::load(before).ok()) else {
+    let (Ok(after), before) = (states.after_item(), states.before_item().as_ref().ok()) else {
         return Ok(());
     };
     let claim = |field: String, claimed: &str| {
@@ -221,6 +267,11 @@ pub fn check_change(
     before: &AutoCommit,
     after: &AutoCommit,
 ) -> Result<(), ChangeRefusal> {
+    change_allowed(actor, &States::new(before, after))
+}
+
+fn change_allowed(actor: &Actor, states: &States<'_>) -> Result<(), ChangeRefusal> {
+    let (before, after) = (states.before, states.after);
     let raw_before = Fields::of(before)?;
     let raw_after = Fields::of(after)?;
     if raw_before == raw_after {
@@ -253,7 +304,10 @@ pub fn check_change(
     }
     match kind.as_deref() {
         Some("item") => {
-            let after_item = ItemDoc::load(after).map_err(|e| malformed("item", &e))?;
+            let after_item = states
+                .after_item()
+                .as_ref()
+                .map_err(|e| malformed("item", e))?;
             if creating {
                 return Ok(());
             }
@@ -261,10 +315,10 @@ pub fn check_change(
                 actor,
                 before: &raw_before,
                 after: &raw_after,
-                after_item: &after_item,
+                after_item,
             };
-            match ItemDoc::load(before) {
-                Ok(before_item) => changes.check(Some(&before_item)),
+            match states.before_item() {
+                Ok(before_item) => changes.check(Some(before_item)),
                 // The office may repair a stored document this version cannot read.
                 Err(_) if office => changes.check(None),
                 Err(e) => Err(ChangeRefusal::StoredMalformed {

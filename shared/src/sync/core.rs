@@ -96,7 +96,8 @@ pub enum Effect {
     Persist {
         doc: DocumentId,
         chunk: Vec<u8>,
-        changes: usize,
+        /// The hashes of the changes in `chunk`, in order.
+        hashes: Vec<ChangeHash>,
     },
     /// A change the policy refused: keep it for inspection (who, when, which document, why).
     Quarantine {
@@ -892,10 +893,10 @@ fn outcome_effects<P>(
 ) -> bool {
     match outcome {
         Ok(Received::Nothing) => {}
-        Ok(Received::Accepted { chunk, changes }) => out.push(Effect::Persist {
+        Ok(Received::Accepted { chunk, hashes }) => out.push(Effect::Persist {
             doc: doc_id,
             chunk,
-            changes,
+            hashes,
         }),
         Ok(Received::Refused {
             reason,
@@ -954,7 +955,10 @@ enum Received {
     /// No new changes (or only changes still waiting for their dependencies).
     Nothing,
     /// Changes accepted and applied; `chunk` must be persisted before anyone sees them.
-    Accepted { chunk: Vec<u8>, changes: usize },
+    Accepted {
+        chunk: Vec<u8>,
+        hashes: Vec<ChangeHash>,
+    },
     /// Changes refused; the document is unchanged and the peer's state is now read-only.
     Refused {
         reason: String,
@@ -997,11 +1001,16 @@ fn receive<G: Gate>(
     }
     match gate.check_change(who, doc_id, doc, &candidate) {
         Ok(()) => {
-            let chunk = candidate.save_after(&before);
-            let changes = candidate.get_changes(&before).len();
+            // What `save_after(&before)` writes, without collecting the changes twice.
+            let new_changes = candidate.get_changes(&before);
+            let chunk: Vec<u8> = new_changes
+                .iter()
+                .flat_map(|change| change.raw_bytes().iter().copied())
+                .collect();
+            let hashes = new_changes.iter().map(automerge::Change::hash).collect();
             *doc = candidate;
             peer.state = candidate_state;
-            Ok(Received::Accepted { chunk, changes })
+            Ok(Received::Accepted { chunk, hashes })
         }
         Err(reason) => {
             let change_bytes = candidate.save_after(&before);
