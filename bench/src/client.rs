@@ -10,6 +10,7 @@
 use anyhow::{Context, Result, bail};
 use futures_util::{SinkExt, StreamExt};
 use rectify_shared::ids::DocumentId;
+use rectify_shared::sync::batch;
 use rectify_shared::sync::client::{ClientEvent, SyncClient};
 use rectify_shared::sync::wire::{self, Message};
 use std::collections::{BTreeMap, HashMap};
@@ -103,6 +104,31 @@ impl Flow {
                 Some(data.document_id)
             }
             Some(Message::DocUnavailable { document_id, .. }) => Some(*document_id),
+            // The batched sync: summaries and acknowledgements are ids and hashes; a change
+            // batch is ids, heads and one bundle of changes per document.
+            Some(
+                Message::RectifyHeads { docs }
+                | Message::RectifyHeadsReply { docs }
+                | Message::RectifyApplied { docs },
+            ) => {
+                self.sync.messages += 1;
+                self.sync.automerge += docs.len() as u64;
+                self.sync.hashes += docs.len() as u64;
+                None
+            }
+            Some(Message::RectifyChanges { docs }) => {
+                self.sync.messages += 1;
+                self.sync.automerge += docs.len() as u64;
+                let bundles: u64 = batch::ChangeBatch::decode(docs)
+                    .map(|b| {
+                        self.sync.with_changes += b.0.len() as u64;
+                        b.0.iter().map(|e| e.bundle.len() as u64).sum()
+                    })
+                    .unwrap_or(0);
+                self.sync.changes += bundles;
+                self.sync.hashes += docs.len() as u64 - bundles;
+                None
+            }
             _ => None,
         };
         (message, doc)
@@ -131,6 +157,10 @@ pub fn type_name(message: &Message) -> &'static str {
         Message::Ephemeral { .. } => "ephemeral",
         Message::RemoteSubscriptionChange { .. } => "remote-subscription-change",
         Message::RemoteHeadsChanged { .. } => "remote-heads-changed",
+        Message::RectifyHeads { .. } => "rectify-heads",
+        Message::RectifyHeadsReply { .. } => "rectify-heads-reply",
+        Message::RectifyChanges { .. } => "rectify-changes",
+        Message::RectifyApplied { .. } => "rectify-applied",
         Message::Unknown { .. } => "unknown",
     }
 }
@@ -159,12 +189,16 @@ impl Traffic {
 /// client sends every document's message at once, so documents go in parallel: the round
 /// trips of a reconnect are `join` + the most rounds any one document needed (the critical
 /// path a network's latency multiplies); the sum over documents is reported beside it.
+/// With the batched sync, a `rectify-heads` or `rectify-changes` frame is a message about
+/// each of its documents, and the batched answer that follows is the reply for all of them.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct RoundTrips {
     waiting_for_peer: bool,
     joins: u32,
     waiting: HashMap<DocumentId, bool>,
     rounds: HashMap<DocumentId, u32>,
+    /// The documents of the last batched frame sent.
+    batch: Vec<DocumentId>,
 }
 
 impl RoundTrips {
@@ -175,6 +209,19 @@ impl RoundTrips {
         if let Some(doc) = doc {
             self.waiting.insert(doc, true);
         }
+        let batched: Vec<DocumentId> = match message {
+            Some(Message::RectifyHeads { docs }) => batch::Summary::decode(docs)
+                .map(|s| s.0.into_iter().map(|(id, _)| id).collect())
+                .unwrap_or_default(),
+            Some(Message::RectifyChanges { docs }) => batch::ChangeBatch::decode(docs)
+                .map(|b| b.0.into_iter().map(|e| e.doc).collect())
+                .unwrap_or_default(),
+            _ => return,
+        };
+        for doc in &batched {
+            self.waiting.insert(*doc, true);
+        }
+        self.batch = batched;
     }
 
     pub fn received(&mut self, message: Option<&Message>, doc: Option<DocumentId>) {
@@ -186,6 +233,16 @@ impl RoundTrips {
             && self.waiting.insert(doc, false) == Some(true)
         {
             *self.rounds.entry(doc).or_default() += 1;
+        }
+        if matches!(
+            message,
+            Some(Message::RectifyHeadsReply { .. } | Message::RectifyApplied { .. })
+        ) {
+            for doc in std::mem::take(&mut self.batch) {
+                if self.waiting.insert(doc, false) == Some(true) {
+                    *self.rounds.entry(doc).or_default() += 1;
+                }
+            }
         }
     }
 

@@ -9,10 +9,12 @@
 //! 2. `idle`: a school with N documents and nothing new reconnects, against both servers.
 //! 3. `capacity`: idle connections held and RSS (both servers); changes per second and
 //!    memory with many stored documents (ours, through `sync-load`).
-//! 4. `client`: the bundle's size.
+//! 4. `client`: the bundle's size; the time to open a school's 200 documents from IndexedDB
+//!    in headless Chromium, offline (`browser.rs`).
 //!
 //! Every phase is bounded by a timeout; a failed phase is reported and the others still run.
 
+mod browser;
 mod bundle;
 mod capacity;
 mod client;
@@ -96,6 +98,12 @@ struct Cli {
     /// The built client bundle (`cargo xtask build`).
     #[arg(long)]
     web_dir: Option<PathBuf>,
+    /// Phase 4: the school's documents opened from IndexedDB (200, at most 200; quick 50) …
+    #[arg(long)]
+    open_docs: Option<usize>,
+    /// … and the offline reloads measured (7; quick 3).
+    #[arg(long)]
+    open_reloads: Option<usize>,
     /// Write the results as Markdown here (e.g. bench/RESULTS.md).
     #[arg(long)]
     results: Option<PathBuf>,
@@ -198,6 +206,8 @@ async fn run(cli: Cli) -> Result<bool> {
         load_changes: pick(cli.load_changes, q, 10, 40),
         stored_docs: pick(cli.stored_docs, q, 2000, 100_000),
         stored_subset: pick(cli.stored_subset, q, 500, 5000),
+        open_docs: pick(cli.open_docs, q, 50, 200),
+        open_reloads: pick(cli.open_reloads, q, 3, 7),
     };
     let rectify = cli.rectify.clone().unwrap_or_else(|| next_to_me("rectify"));
     anyhow::ensure!(
@@ -232,17 +242,7 @@ async fn run(cli: Cli) -> Result<bool> {
             Phase::Reconnect => phase_reconnect(&mut run, &mut results).await,
             Phase::Idle => phase_idle(&mut run, &mut results).await,
             Phase::Capacity => phase_capacity(&mut run, &mut results).await,
-            Phase::Client => {
-                let web = run
-                    .cli
-                    .web_dir
-                    .clone()
-                    .unwrap_or_else(|| workspace_root().join("target/web"));
-                match bundle::measure(&web) {
-                    Ok(b) => results.bundle = Some(b),
-                    Err(err) => results.failures.push(format!("client: {err:#}")),
-                }
-            }
+            Phase::Client => phase_client(&run, &mut results).await,
         }
         eprintln!(
             "    phase {phase:?} took {:.1} s",
@@ -567,6 +567,33 @@ async fn phase_idle(run: &mut Run, results: &mut Results) {
             }
             results.idle_reference = Some(r);
         }
+        Err(err) => results.failures.push(format!("{err:#}")),
+    }
+}
+
+async fn phase_client(run: &Run, results: &mut Results) {
+    let web = run
+        .cli
+        .web_dir
+        .clone()
+        .unwrap_or_else(|| workspace_root().join("target/web"));
+    match bundle::measure(&web) {
+        Ok(b) => results.bundle = Some(b),
+        Err(err) => results.failures.push(format!("client: {err:#}")),
+    }
+    let (docs, reloads) = (run.params.open_docs, run.params.open_reloads);
+    eprintln!(
+        "  opening a school's {docs} documents from IndexedDB in headless Chromium, \
+         {reloads} offline reloads"
+    );
+    match bounded(
+        &format!("client: opening {docs} documents from IndexedDB in headless Chromium"),
+        Duration::from_secs(600),
+        browser::open_from_device(&web, docs, reloads),
+    )
+    .await
+    {
+        Ok(open) => results.open_from_device = Some(open),
         Err(err) => results.failures.push(format!("{err:#}")),
     }
 }

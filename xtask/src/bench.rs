@@ -49,7 +49,11 @@ pub fn bench(args: &[String]) -> Result<()> {
 
     if runs_phase(args, "client") {
         web::build(&root)?;
-        ran.push("cargo xtask build   # the web client, for its size".to_owned());
+        ran.push(
+            "cargo xtask build   # the web client: its size, and opening it in Chromium".to_owned(),
+        );
+        // The open-from-IndexedDB figure needs Chromium, installed as `cargo xtask test` does.
+        crate::tools::ensure_chromium()?;
     }
     if runs_phase(args, "reconnect") || runs_phase(args, "idle") || runs_phase(args, "capacity") {
         ensure_reference_packages(&root)?;
