@@ -93,12 +93,8 @@ impl Gate for ServerGate {
             return true;
         }
         match model::kind_of(current).as_deref() {
-            Some("item") => match ItemDoc::load(current) {
-                Ok(item) => can_read_item(
-                    &who.actor,
-                    &item.units,
-                    item.responsible_department.as_deref(),
-                ),
+            Some("item") => match ItemDoc::readers(current) {
+                Ok((units, department)) => can_read_item(&who.actor, &units, department.as_deref()),
                 // A document this version cannot read: only those who read everything.
                 Err(_) => false,
             },

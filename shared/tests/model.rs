@@ -478,3 +478,18 @@ fn concurrent_statuses_are_both_shown_with_who_set_them() {
     );
     assert!(model::status_conflicts(&mut doc, "s2").is_empty());
 }
+
+#[test]
+fn readers_are_read_without_the_rest_of_the_item() {
+    let mut doc = planned_item();
+    let item = ItemDoc::load(&doc).unwrap();
+    assert_eq!(
+        ItemDoc::readers(&doc).unwrap(),
+        (item.units.clone(), item.responsible_department.clone())
+    );
+    assert_eq!(item.units, ["s1", "s2"]);
+    // What the full read refuses, this refuses too.
+    doc.put(automerge::ROOT, "schema_version", SCHEMA_VERSION + 1)
+        .unwrap();
+    assert!(ItemDoc::load(&doc).is_err() && ItemDoc::readers(&doc).is_err());
+}

@@ -189,6 +189,16 @@ impl ItemDoc {
         Ok(autosurgeon::hydrate(doc)?)
     }
 
+    /// Only what decides who may read the item (its units and responsible department),
+    /// without reading the rest: the server asks this for every frame a school sends.
+    pub fn readers(doc: &AutoCommit) -> Result<(Vec<String>, Option<String>), ModelError> {
+        check_header(doc, "item")?;
+        let units: Vec<String> = autosurgeon::hydrate_prop(doc, automerge::ROOT, "units")?;
+        let department: Option<String> =
+            autosurgeon::hydrate_prop(doc, automerge::ROOT, "responsible_department")?;
+        Ok((units, department))
+    }
+
     /// A new, empty item of a campaign.
     pub fn new(campaign: &str, key: &str, title: &str) -> ItemDoc {
         ItemDoc {
