@@ -19,7 +19,6 @@ mod bundle;
 mod capacity;
 mod client;
 mod procfs;
-mod proxy;
 mod reconnect;
 mod reference;
 mod results;
@@ -110,10 +109,6 @@ struct Cli {
     /// A command that prepared this run, for RESULTS.md (repeat it; the bench adds its own).
     #[arg(long = "ran")]
     ran: Vec<String>,
-    /// Count bytes with the tests' `CutProxy` (Nagle's algorithm on) rather than the bench's
-    /// own proxy (TCP_NODELAY), to see what Nagle does to the wall times.
-    #[arg(long)]
-    cut_proxy: bool,
     /// Skip the reference server in phases 1 and 2 (and 3).
     #[arg(long)]
     no_reference: bool,
@@ -435,12 +430,7 @@ async fn reconnect_ours(
     let limit = Duration::from_secs(run.cli.reconnect_timeout_secs);
     let ours = async {
         server.start().await?;
-        let target = Target::new(
-            Kind::Ours,
-            server.port(),
-            server.pid().unwrap_or(0),
-            run.cli.cut_proxy,
-        );
+        let target = Target::new(Kind::Ours, server.port(), server.pid().unwrap_or(0));
         let before = server_metrics(server.port()).await;
         let result = reconnect::reconnect(target, fixture, limit).await;
         let after = server_metrics(server.port()).await;
@@ -466,12 +456,7 @@ async fn reconnect_reference(run: &Run, fixture: &setup::Fixture) -> Result<reco
     let reference_dir = reference_dir(run);
     let theirs = async {
         let mut reference = ReferenceServer::start(&reference_dir).await?;
-        let target = Target::new(
-            Kind::Reference,
-            reference.port(),
-            reference.pid(),
-            run.cli.cut_proxy,
-        );
+        let target = Target::new(Kind::Reference, reference.port(), reference.pid());
         let result = reconnect::reconnect(target, fixture, limit)
             .await
             .with_context(|| format!("reference log:\n{}", reference.log_tail()));
@@ -514,12 +499,7 @@ async fn phase_idle(run: &mut Run, results: &mut Results) {
     if !run.cli.no_ours {
         let ours = async {
             server.start().await?;
-            let target = Target::new(
-                Kind::Ours,
-                server.port(),
-                server.pid().unwrap_or(0),
-                run.cli.cut_proxy,
-            );
+            let target = Target::new(Kind::Ours, server.port(), server.pid().unwrap_or(0));
             reconnect::idle(target, &fixture, limit).await
         };
         match bounded("idle (Rectify)", limit, ours).await {
@@ -546,12 +526,7 @@ async fn phase_idle(run: &mut Run, results: &mut Results) {
     let reference_dir = reference_dir(run);
     let theirs = async {
         let mut reference = ReferenceServer::start(&reference_dir).await?;
-        let target = Target::new(
-            Kind::Reference,
-            reference.port(),
-            reference.pid(),
-            run.cli.cut_proxy,
-        );
+        let target = Target::new(Kind::Reference, reference.port(), reference.pid());
         let result = reconnect::idle(target, &fixture, limit).await;
         let _ = reference.stop().await;
         result

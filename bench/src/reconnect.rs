@@ -3,7 +3,6 @@
 
 use crate::client::{BenchClient, RoundTrips, Traffic, check_events};
 use crate::procfs::CpuTicks;
-use crate::proxy::Proxy;
 use crate::setup::{Fixture, School};
 use anyhow::{Context, Result, bail, ensure};
 use automerge::ChangeHash;
@@ -12,6 +11,7 @@ use rectify_shared::sync::client::{ClientEvent, SyncClient};
 use rectify_shared::sync::wire::PeerId;
 use rectify_tests::SyncTestClient;
 use rectify_tests::process::Memory;
+use rectify_tests::proxy::CutProxy;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -53,17 +53,14 @@ pub struct Target {
     pub kind: Kind,
     pub addr: SocketAddr,
     pub pid: u32,
-    /// Count bytes with `CutProxy` (Nagle on) instead of the bench's own proxy.
-    pub cut_proxy: bool,
 }
 
 impl Target {
-    pub fn new(kind: Kind, port: u16, pid: u32, cut_proxy: bool) -> Target {
+    pub fn new(kind: Kind, port: u16, pid: u32) -> Target {
         Target {
             kind,
             addr: SocketAddr::from(([127, 0, 0, 1], port)),
             pid,
-            cut_proxy,
         }
     }
 
@@ -72,8 +69,8 @@ impl Target {
     }
 }
 
-fn proxy_base(proxy: &Proxy) -> String {
-    format!("ws://{}", proxy.addr())
+fn proxy_base(proxy: &CutProxy) -> String {
+    format!("ws://{}", proxy.addr)
 }
 
 fn sorted(mut heads: Vec<ChangeHash>) -> Vec<ChangeHash> {
@@ -131,7 +128,7 @@ async fn setup_schools(target: Target, schools: &[School]) -> Result<Vec<SyncTes
 
 /// The office, through `proxy`, with every document: fetched with a `SyncTestClient`, then
 /// moved to a counting client that has reconnected and is in sync.
-async fn setup_office(proxy: &Proxy, token: &str, ids: &[DocumentId]) -> Result<BenchClient> {
+async fn setup_office(proxy: &CutProxy, token: &str, ids: &[DocumentId]) -> Result<BenchClient> {
     let base = proxy_base(proxy);
     let mut office = SyncTestClient::connect(&base, token).await?;
     // Ask for every document at once (one request after the other is slow: the test client
@@ -221,7 +218,7 @@ pub async fn reconnect(target: Target, fixture: &Fixture, limit: Duration) -> Re
         ids.len(),
         started.elapsed().as_secs_f64()
     );
-    let office_proxy = Proxy::start(target.addr, target.cut_proxy).await?;
+    let office_proxy = CutProxy::start(target.addr, Vec::new()).await?;
     let started = Instant::now();
     let office = setup_office(&office_proxy, &fixture.office_token, &ids).await?;
     eprintln!(
@@ -253,7 +250,7 @@ pub async fn reconnect(target: Target, fixture: &Fixture, limit: Duration) -> Re
     }
     tokio::time::sleep(Duration::from_millis(500)).await; // the server sees them go
 
-    let school_proxy = Proxy::start(target.addr, target.cut_proxy).await?;
+    let school_proxy = CutProxy::start(target.addr, Vec::new()).await?;
     let expected: HashMap<DocumentId, Vec<ChangeHash>> = fixture
         .schools
         .iter()
@@ -460,7 +457,7 @@ pub async fn idle(target: Target, fixture: &Fixture, limit: Duration) -> Result<
         .context("no client")?;
     let core = take_core(client);
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let proxy = Proxy::start(target.addr, target.cut_proxy).await?;
+    let proxy = CutProxy::start(target.addr, Vec::new()).await?;
     let t0 = Instant::now();
     let mut client = BenchClient::connect(&proxy_base(&proxy), &school.token, core).await?;
     let mut by_heads = true;

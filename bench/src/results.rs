@@ -840,12 +840,9 @@ pub fn document(results: &Results, run: &RunInfo) -> String {
         "- **Bytes** are counted at a loopback proxy, one in front of the server for the schools \
          and one for the office, so upload, download and the office's download are apart. They \
          include the HTTP upgrade, WebSocket framing and everything else on the TCP stream. The \
-         proxy is the bench's own (bench/src/proxy.rs): it counts exactly as `CutProxy` \
-         (tests/src/proxy.rs) does with an empty cut plan, but sets `TCP_NODELAY` on both its \
-         sockets. `CutProxy` leaves Nagle's algorithm on, and a second write that waits for the \
-         first one's delayed ACK adds up to 40 ms to a round trip that a browser (which sets \
-         `TCP_NODELAY`) never sees; `--cut-proxy` runs with `CutProxy` instead. The measured \
-         clients set `TCP_NODELAY` too.\n",
+         proxy is the tests' `CutProxy` (tests/src/proxy.rs) with an empty cut plan; it and \
+         the measured clients set `TCP_NODELAY`, as browsers do (otherwise a write that waits \
+         for the previous one's delayed ACK adds up to 40 ms to a round trip).\n",
     );
     out.push_str(
         "- **Floor**: for each document, the school's new changes compressed as one bundle — \
@@ -910,10 +907,8 @@ pub fn document(results: &Results, run: &RunInfo) -> String {
          send to the server's acknowledgement, seen = to the office's copy. It spreads the \
          clients over the items of the demo units (a few dozen), so several clients write to \
          each document and every change is pushed to its other readers. Its clients are \
-         `SyncTestClient`s, which leave Nagle's algorithm on: the acknowledgement of one change \
-         and the next change are two writes in a row, so each change waits for a delayed ACK \
-         (about 40 ms on Linux) — these figures are bounded by the test client, not the server \
-         (a sequence of fetches costs 45 ms each with it and 1.3 ms with `TCP_NODELAY`).",
+         `SyncTestClient`s (with `TCP_NODELAY`), all in one process beside the server on the \
+         same two cores.",
         p.load_clients, p.load_changes
     );
     let _ = writeln!(

@@ -95,7 +95,9 @@ impl SyncTestClient {
         let url = format!("{base}/sync?token={token}");
         let (ws, _) = tokio::time::timeout(
             Duration::from_secs(10),
-            tokio_tungstenite::connect_async(&url),
+            // Without Nagle's algorithm, as browsers do: otherwise a frame written right after
+            // another waits for the first one's delayed ACK (up to 40 ms on Linux).
+            tokio_tungstenite::connect_async_with_config(&url, None, true),
         )
         .await
         .with_context(|| format!("connecting to {base}/sync timed out"))?
