@@ -1,6 +1,6 @@
 //! The web client bundle: cargo (wasm32, size profile) → wasm-bindgen (the library, pinned to
-//! the `wasm-bindgen` in Cargo.lock) → `wasm-opt -Oz` → content-hashed names → brotli and
-//! gzip siblings. Output: `target/web`.
+//! the `wasm-bindgen` in Cargo.lock) → `wasm-opt` ([`WASM_OPT_PASSES`]) → content-hashed names
+//! → brotli and gzip siblings. Output: `target/web`.
 //!
 //! When neither the compiled WASM nor `client/static` changed since the last build, the
 //! bundle is left as it is, so a second `cargo xtask run` starts in seconds.
@@ -15,6 +15,16 @@ use std::process::Command;
 
 const TARGET: &str = "wasm32-unknown-unknown";
 const PROFILE: &str = "wasm-release";
+/// What `wasm-opt` runs, in order: `-Oz`, and the custom sections nobody reads in a browser go.
+/// Measured for issue #9 (ARCHITECTURE.md): `--flatten --rereloop -Oz -Oz` after it saves only
+/// 5.5 KB brotli (0.8 %) for a minute more of every build, and the passes that assume things
+/// about the program (`--low-memory-unused`, `--traps-never-happen`) are not obviously true.
+const WASM_OPT_PASSES: &[&str] = &[
+    "-Oz",
+    "--strip-debug",
+    "--strip-producers",
+    "--strip-target-features",
+];
 /// Files that are compressed ahead of time (images are compressed already).
 const COMPRESSIBLE: &[&str] = &["html", "js", "wasm", "css", "webmanifest", "svg", "json"];
 
@@ -62,11 +72,14 @@ pub fn build(root: &Path) -> Result<PathBuf> {
         .generate(&bindgen_out)
         .context("wasm-bindgen failed")?;
 
-    step("optimising the WASM (wasm-opt -Oz)");
+    step(&format!(
+        "optimising the WASM (wasm-opt {})",
+        WASM_OPT_PASSES.join(" ")
+    ));
     let optimised = root.join("target/web.bindgen/rectify_bg.opt.wasm");
     run_cmd(
         Command::new(tools::wasm_opt_path(root))
-            .arg("-Oz")
+            .args(WASM_OPT_PASSES)
             .args([
                 "--enable-bulk-memory",
                 "--enable-mutable-globals",
@@ -146,7 +159,7 @@ fn sha256_hex(bytes: &[u8]) -> String {
         .collect()
 }
 
-/// A hash of everything the bundle is made from.
+/// A hash of everything the bundle is made from (and of how the WASM is optimised).
 fn fingerprint(wasm: &Path, static_dir: &Path) -> Result<String> {
     let mut hasher = Sha256::new();
     hasher.update(fs::read(wasm).with_context(|| format!("reading {}", wasm.display()))?);
@@ -157,6 +170,8 @@ fn fingerprint(wasm: &Path, static_dir: &Path) -> Result<String> {
         hasher.update(fs::read(entry.path())?);
     }
     hasher.update(env!("CARGO_PKG_VERSION"));
+    // A change of the passes must rebuild the bundle even when the WASM is the same.
+    hasher.update(WASM_OPT_PASSES.join(" "));
     Ok(hasher
         .finalize()
         .iter()
