@@ -453,8 +453,8 @@ fn a_change_made_while_disconnected_arrives_after_reconnect(stock: bool) {
     }
 }
 
-fn an_idle_reconnect_costs_one_round_trip(stock: bool) {
-    let (mut net, id) = office_and_school(stock);
+/// The office creates a second document and the school opens it too.
+fn second_document(net: &mut Network) -> DocumentId {
     let second = DocumentId([2; 16]);
     net.clients[0].sync.add_document(second, new_doc("第二项"));
     net.send_local_changes(0);
@@ -462,6 +462,12 @@ fn an_idle_reconnect_costs_one_round_trip(stock: bool) {
     net.clients[1].sync.open_document(second);
     net.send_local_changes(1);
     net.run_until_quiescent(LIMIT);
+    second
+}
+
+fn an_idle_reconnect_costs_one_round_trip(stock: bool) {
+    let (mut net, id) = office_and_school(stock);
+    let second = second_document(&mut net);
     assert_eq!(heads(net.doc(1, &second)), heads(net.doc(0, &second)));
 
     net.disconnect(1);
@@ -495,13 +501,7 @@ fn an_idle_reconnect_costs_one_round_trip(stock: bool) {
 
 fn offline_edits_go_as_one_batch_and_later_edits_sync_as_usual(stock: bool) {
     let (mut net, id) = office_and_school(stock);
-    let second = DocumentId([2; 16]);
-    net.clients[0].sync.add_document(second, new_doc("第二项"));
-    net.send_local_changes(0);
-    net.run_until_quiescent(LIMIT);
-    net.clients[1].sync.open_document(second);
-    net.send_local_changes(1);
-    net.run_until_quiescent(LIMIT);
+    let second = second_document(&mut net);
 
     net.disconnect(1);
     for n in 0..20 {
