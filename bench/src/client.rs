@@ -80,7 +80,7 @@ impl Flow {
         self.payload += frame.len() as u64;
         self.framing += ws_header_len(frame.len(), masked);
         let message = wire::decode(frame).ok();
-        let name = message.as_ref().map_or("undecodable", type_name);
+        let name = message.as_ref().map_or("undecodable", Message::type_name);
         let entry = self.by_type.entry(name.to_owned()).or_default();
         entry.0 += 1;
         entry.1 += frame.len() as u64;
@@ -144,25 +144,6 @@ pub fn ws_header_len(len: usize, masked: bool) -> u64 {
         _ => 8,
     };
     2 + extended + if masked { 4 } else { 0 }
-}
-
-pub fn type_name(message: &Message) -> &'static str {
-    match message {
-        Message::Join { .. } => "join",
-        Message::Peer { .. } => "peer",
-        Message::Request(_) => "request",
-        Message::Sync(_) => "sync",
-        Message::DocUnavailable { .. } => "doc-unavailable",
-        Message::Error { .. } => "error",
-        Message::Ephemeral { .. } => "ephemeral",
-        Message::RemoteSubscriptionChange { .. } => "remote-subscription-change",
-        Message::RemoteHeadsChanged { .. } => "remote-heads-changed",
-        Message::RectifyHeads { .. } => "rectify-heads",
-        Message::RectifyHeadsReply { .. } => "rectify-heads-reply",
-        Message::RectifyChanges { .. } => "rectify-changes",
-        Message::RectifyApplied { .. } => "rectify-applied",
-        Message::Unknown { .. } => "unknown",
-    }
 }
 
 /// Both ways.
