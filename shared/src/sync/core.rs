@@ -529,15 +529,13 @@ impl<G: Gate> SyncServer<G> {
                     match work {
                         // The client falls back to a stock sync, which gets the error.
                         Work::Heads { batch, .. } => {
-                            self.batch_entry(
-                                batch,
-                                doc,
-                                Some(Differs::Heads(Vec::new())),
-                                &mut out,
-                            );
+                            let differs = Some(Differs::Heads(Vec::new()));
+                            self.heads_entry(batch, doc, differs, &mut out);
                             continue;
                         }
-                        Work::Changes { batch, .. } => self.batch_entry(batch, doc, None, &mut out),
+                        Work::Changes { batch, .. } => {
+                            self.changes_entry(batch, doc, false, &mut out);
+                        }
                         Work::Frame(..) => {}
                     }
                     if let Some(connection) = self.conns.get(&conn) {
@@ -578,7 +576,7 @@ impl<G: Gate> SyncServer<G> {
             Work::Frame(ask, data) => self.sync_ready(conn, ask, &data, out),
             Work::Heads { batch, digest } => {
                 let differs = self.heads_ready(conn, doc, digest);
-                self.batch_entry(batch, doc, differs, out);
+                self.heads_entry(batch, doc, differs, out);
             }
             Work::Changes {
                 batch,
@@ -586,7 +584,7 @@ impl<G: Gate> SyncServer<G> {
                 bundle,
             } => {
                 let applied = self.changes_ready(conn, doc, heads, bundle, out);
-                self.batch_entry(batch, doc, applied.then_some(Differs::Unavailable), out);
+                self.changes_entry(batch, doc, applied, out);
             }
         }
     }
@@ -602,7 +600,7 @@ impl<G: Gate> SyncServer<G> {
         for (doc, digest) in summary.0 {
             self.route(conn, doc, Work::Heads { batch: id, digest }, out);
         }
-        self.finish_batch(id, out);
+        self.batch_done(id, out);
     }
 
     /// A `rectify-changes` batch: each document's bundle is received like the changes of a
@@ -621,14 +619,14 @@ impl<G: Gate> SyncServer<G> {
             };
             self.route(conn, entry.doc, work, out);
         }
-        self.finish_batch(id, out);
+        self.batch_done(id, out);
     }
 
     fn open_batch(&mut self, conn: ConnId, entries: usize, reply: BatchReply) -> u64 {
         let id = self.next_batch;
         self.next_batch += 1;
         // One more than the entries: the batch cannot finish while its entries are still
-        // being routed; `finish_batch` takes that one back.
+        // being routed; the caller's `batch_done` after routing takes that one back.
         let pending = PendingBatch {
             conn,
             remaining: entries + 1,
@@ -638,33 +636,38 @@ impl<G: Gate> SyncServer<G> {
         id
     }
 
-    fn finish_batch(&mut self, id: u64, out: &mut Vec<Effect>) {
-        self.batch_done(id, out);
-    }
-
-    /// One document of a batch is answered: `Some` for the reply (for `rectify-changes`, any
-    /// `Some` means applied).
-    fn batch_entry(
+    /// One document of a `rectify-heads` is answered: `None` when it is in sync (the reply
+    /// names only the others).
+    fn heads_entry(
         &mut self,
         id: u64,
         doc: DocumentId,
-        entry: Option<Differs>,
+        differs: Option<Differs>,
         out: &mut Vec<Effect>,
     ) {
-        let Some(pending) = self.batches.get_mut(&id) else {
-            return; // its connection is gone
-        };
-        match (&mut pending.reply, entry) {
-            (BatchReply::Heads(reply), Some(differs)) => reply.0.push((doc, differs)),
-            (BatchReply::Changes(applied), Some(_)) => applied.0.push(doc),
-            (_, None) => {}
+        if let (Some(differs), Some(pending)) = (differs, self.batches.get_mut(&id))
+            && let BatchReply::Heads(reply) = &mut pending.reply
+        {
+            reply.0.push((doc, differs));
         }
         self.batch_done(id, out);
     }
 
+    /// One document of a `rectify-changes` is done: `applied` when the server now has exactly
+    /// the peer's heads (the reply names only those).
+    fn changes_entry(&mut self, id: u64, doc: DocumentId, applied: bool, out: &mut Vec<Effect>) {
+        if let (true, Some(pending)) = (applied, self.batches.get_mut(&id))
+            && let BatchReply::Changes(reply) = &mut pending.reply
+        {
+            reply.0.push(doc);
+        }
+        self.batch_done(id, out);
+    }
+
+    /// Counts one answer of a batch, and sends its reply after the last one.
     fn batch_done(&mut self, id: u64, out: &mut Vec<Effect>) {
         let Some(pending) = self.batches.get_mut(&id) else {
-            return;
+            return; // its connection is gone
         };
         pending.remaining -= 1;
         if pending.remaining > 0 {
