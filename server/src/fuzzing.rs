@@ -4,8 +4,8 @@
 
 use crate::http::{AppState, app};
 use crate::storage::{self, Storage};
-use crate::sync_ws::{Peer, ServerGate};
 use rectify_shared::evidence::{UPLOAD_OFFSET, sha256_hex};
+use rectify_shared::gate::{Peer, PolicyGate};
 use rectify_shared::ids::{DocumentId, UnitId, Username};
 use rectify_shared::model::{self, EditContext, ItemDoc, ItemEdit, ItemPlan};
 use rectify_shared::policy::{Actor, Role};
@@ -54,7 +54,7 @@ pub fn server_frames(data: &[u8]) {
     let mut server = SyncServer::new(
         PeerId::new("server"),
         StorageId::new("server-storage"),
-        ServerGate,
+        PolicyGate,
     );
     let conn = ConnId(1);
     server.connect(conn, setup.school.clone());

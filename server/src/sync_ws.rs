@@ -28,10 +28,11 @@ use axum::extract::ws::{
 };
 use axum::response::{IntoResponse, Response};
 use rand_core::{OsRng, RngCore};
+use rectify_shared::gate::{Peer, PolicyGate};
 use rectify_shared::ids::{DocumentId, Username};
 use rectify_shared::model::{self, CampaignDoc, ItemDoc};
-use rectify_shared::policy::{Actor, Role, can_read_item};
-use rectify_shared::sync::core::{ConnId, Effect, Gate, SyncServer};
+use rectify_shared::policy::Actor;
+use rectify_shared::sync::core::{ConnId, Effect, SyncServer};
 use rectify_shared::sync::wire::{MAX_FRAME_BYTES, PeerId, StorageId};
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
@@ -72,56 +73,9 @@ impl Default for SyncSettings {
     }
 }
 
-/// Who is on the other end of a connection, as the policy sees them.
-#[derive(Debug, Clone)]
-pub struct Peer {
-    pub username: Username,
-    pub actor: Actor,
-}
-
-/// The server's policy, the same code the client runs (`rectify_shared`).
-#[derive(Debug, Default)]
-pub struct ServerGate;
-
-impl Gate for ServerGate {
-    type Peer = Peer;
-
-    fn may_read(&self, who: &Peer, _doc: &DocumentId, current: &automerge::AutoCommit) -> bool {
-        // Those who read everything need no look inside (which would cost a full read of the
-        // item on every change pushed to them).
-        if matches!(who.actor.role, Role::Office | Role::Viewer) {
-            return true;
-        }
-        match model::kind_of(current).as_deref() {
-            Some("item") => match ItemDoc::readers(current) {
-                Ok((units, department)) => can_read_item(&who.actor, &units, department.as_deref()),
-                // A document this version cannot read: only those who read everything.
-                Err(_) => false,
-            },
-            Some("campaign") => who.actor.role != Role::Unit,
-            _ => false,
-        }
-    }
-
-    fn may_create(&self, who: &Peer, _doc: &DocumentId) -> bool {
-        who.actor.role == Role::Office
-    }
-
-    fn check_change(
-        &self,
-        who: &Peer,
-        _doc: &DocumentId,
-        before: &automerge::AutoCommit,
-        after: &automerge::AutoCommit,
-    ) -> Result<(), String> {
-        model::check_sent_change(&who.actor, who.username.as_str(), before, after)
-            .map_err(|refusal| refusal.to_string())
-    }
-}
-
 /// The sync server and the connections' outgoing queues.
 pub struct SyncHub {
-    core: Mutex<SyncServer<ServerGate>>,
+    core: Mutex<SyncServer<PolicyGate>>,
     outgoing: Mutex<HashMap<ConnId, Outgoing>>,
     usernames: Mutex<HashMap<ConnId, Username>>,
     next_conn: AtomicU64,
@@ -194,7 +148,7 @@ impl SyncHub {
             core: Mutex::new(SyncServer::new(
                 PeerId::new(peer_id),
                 StorageId::new(storage_id),
-                ServerGate,
+                PolicyGate,
             )),
             outgoing: Mutex::new(HashMap::new()),
             usernames: Mutex::new(HashMap::new()),
@@ -321,7 +275,7 @@ impl SyncHub {
     async fn run(
         &self,
         storage: &dyn Storage,
-        core: &mut SyncServer<ServerGate>,
+        core: &mut SyncServer<PolicyGate>,
         effects: Vec<Effect>,
     ) {
         let mut queue: VecDeque<Effect> = effects.into();
@@ -426,7 +380,7 @@ impl SyncHub {
 /// had, all of which were persisted before); the core hands over their hashes with it.
 async fn persist(
     storage: &dyn Storage,
-    core: &SyncServer<ServerGate>,
+    core: &SyncServer<PolicyGate>,
     doc: DocumentId,
     chunk: Vec<u8>,
     hashes: &[ChangeHash],

@@ -13,6 +13,8 @@
 //! - [`model`]: the campaign and item documents (Automerge, via autosurgeon) and their edits.
 //! - [`report`]: the report as a plain tree, and the text and HTML builders.
 //! - [`policy`]: roles and the permission rules.
+//! - [`gate`]: the policy as the sync core asks for it (who may read, create, change a
+//!   synced document); the server and the simulation run it.
 //! - [`ledger`]: the ledger (台账) rows and their CSV form.
 //! - [`sync`]: the automerge-repo wire messages and the sans-IO sync core.
 //! - [`evidence`]: evidence files: identity (SHA-256), accepted kinds, safe names, the upload
@@ -24,6 +26,7 @@ pub mod api;
 pub mod dashboard;
 pub mod date;
 pub mod evidence;
+pub mod gate;
 pub mod history;
 pub mod ids;
 pub mod import;

@@ -1,5 +1,5 @@
 //! Deterministic simulation: the server's sync core with the real policy
-//! ([`ServerGate`]) and its storage, and clients (our [`SyncClient`] with a local store) on a
+//! ([`PolicyGate`]) and its storage, and clients (our [`SyncClient`] with a local store) on a
 //! simulated network, all in one thread and driven by one seed.
 //!
 //! The network loses, duplicates, delays and reorders frames; clients go offline (some for
@@ -18,7 +18,7 @@
 
 use crate::proxy::Rng;
 use automerge::{ActorId, AutoCommit, ChangeHash};
-use rectify_server::sync_ws::{Peer, ServerGate};
+use rectify_shared::gate::{Peer, PolicyGate};
 use rectify_shared::ids::{DocumentId, UnitId, Username};
 use rectify_shared::model::{self, EditContext, Feedback, ItemDoc, ItemEdit, ItemPlan, Measure};
 use rectify_shared::policy::{Actor, Role, can_read_item};
@@ -186,7 +186,7 @@ struct World {
     rng: Rng,
     now: u64,
     clean: bool,
-    server: SyncServer<ServerGate>,
+    server: SyncServer<PolicyGate>,
     storage: BTreeMap<DocumentId, Vec<u8>>,
     loads: Vec<(u64, DocumentId)>,
     flights: Vec<Flight>,
@@ -954,11 +954,11 @@ fn hop_clone(hop: &Hop) -> Hop {
     }
 }
 
-fn new_server() -> SyncServer<ServerGate> {
+fn new_server() -> SyncServer<PolicyGate> {
     SyncServer::new(
         PeerId::new("server"),
         StorageId::new("server-storage"),
-        ServerGate,
+        PolicyGate,
     )
 }
 

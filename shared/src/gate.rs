@@ -1,0 +1,189 @@
+//! The sync gate: the permission policy applied to synced documents.
+//!
+//! The sans-IO sync core ([`crate::sync::core::SyncServer`]) asks a [`Gate`] before it lets a
+//! peer read a document, create one, or change one. [`PolicyGate`] answers from the same rules
+//! the rest of the product uses: [`crate::policy::can_read_item`] for reading an item,
+//! [`crate::model::check_sent_change`] (the change check and authorship) for changing one.
+//! The server's WebSocket driver and the deterministic simulation both run this gate, so the
+//! rules are tested once, here and in `shared/tests/check.rs`, and enforced in one place.
+
+use crate::ids::{DocumentId, Username};
+use crate::model::{self, ItemDoc};
+use crate::policy::{Actor, Role, can_read_item};
+use crate::sync::core::Gate;
+use automerge::AutoCommit;
+
+/// Who is on the other end of a sync connection, as the policy sees them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Peer {
+    pub username: Username,
+    pub actor: Actor,
+}
+
+/// The permission policy, as the sync core asks for it.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct PolicyGate;
+
+impl Gate for PolicyGate {
+    type Peer = Peer;
+
+    /// Items: the office and viewers read all; a department the items it leads or is assigned;
+    /// a unit the items assigned to it. Campaigns: everyone but units. Anything else (no kind,
+    /// an unknown kind, or an item this version cannot read): only the office and viewers.
+    fn may_read(&self, who: &Peer, _doc: &DocumentId, current: &AutoCommit) -> bool {
+        // Those who read everything need no look inside (which would cost a full read of the
+        // item on every change pushed to them).
+        if matches!(who.actor.role, Role::Office | Role::Viewer) {
+            return true;
+        }
+        match model::kind_of(current).as_deref() {
+            Some("item") => match ItemDoc::readers(current) {
+                Ok((units, department)) => can_read_item(&who.actor, &units, department.as_deref()),
+                // A document this version cannot read: only those who read everything.
+                Err(_) => false,
+            },
+            Some("campaign") => who.actor.role != Role::Unit,
+            _ => false,
+        }
+    }
+
+    /// Only the office creates documents (campaigns, items); everyone else's edits go into
+    /// documents the office made, which is what lets the change check compare before and after.
+    fn may_create(&self, who: &Peer, _doc: &DocumentId) -> bool {
+        who.actor.role == Role::Office
+    }
+
+    fn check_change(
+        &self,
+        who: &Peer,
+        _doc: &DocumentId,
+        before: &AutoCommit,
+        after: &AutoCommit,
+    ) -> Result<(), String> {
+        model::check_sent_change(&who.actor, who.username.as_str(), before, after)
+            .map_err(|refusal| refusal.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ids::UnitId;
+    use crate::model::{CampaignDoc, EditContext, ItemEdit, ItemPlan};
+
+    fn peer(role: Role, unit: Option<&str>, user: &str) -> Peer {
+        Peer {
+            username: Username::new(user),
+            actor: Actor {
+                role,
+                unit: unit.map(UnitId::new),
+            },
+        }
+    }
+
+    fn office() -> Peer {
+        peer(Role::Office, None, "office")
+    }
+    fn viewer() -> Peer {
+        peer(Role::Viewer, None, "viewer")
+    }
+    fn school(unit: &str) -> Peer {
+        peer(Role::Unit, Some(unit), &format!("school-{unit}"))
+    }
+    fn department(unit: &str) -> Peer {
+        peer(Role::Department, Some(unit), &format!("dept-{unit}"))
+    }
+
+    fn context(who: &Peer) -> EditContext {
+        EditContext {
+            actor: who.actor.clone(),
+            user: who.username.as_str().to_owned(),
+            now_ms: 1_700_000_000_000,
+        }
+    }
+
+    /// An item assigned to school s1 and department jcg, led by jcg.
+    fn item() -> AutoCommit {
+        let mut doc =
+            model::create_document(&ItemDoc::new("campaign", "1.1", "问题"), "office", 0).unwrap();
+        let plan = ItemPlan {
+            responsible_leader: "张副局长".into(),
+            responsible_department: Some("jcg".into()),
+            units: vec!["s1".into(), "jcg".into()],
+            deadline: None,
+            timing: None,
+        };
+        model::apply(&mut doc, &context(&office()), ItemEdit::Plan(plan)).unwrap();
+        doc
+    }
+
+    fn campaign() -> AutoCommit {
+        model::create_document(&CampaignDoc::new_empty("第一轮巡察"), "office", 0).unwrap()
+    }
+
+    fn doc_id() -> DocumentId {
+        DocumentId([7; 16])
+    }
+
+    #[test]
+    fn who_may_read_what() {
+        let item = item();
+        let campaign = campaign();
+        let unknown = model::new_automerge();
+        let no_reader = [false; 3];
+        // (peer, may read the item, may read the campaign, may read a document of no kind)
+        let table: [(Peer, [bool; 3]); 7] = [
+            (office(), [true, true, true]),
+            (viewer(), [true, true, true]),
+            (school("s1"), [true, false, false]),
+            (school("s2"), no_reader),
+            (department("jcg"), [true, true, false]),
+            (department("rsg"), [false, true, false]),
+            // A unit account without a unit reads nothing.
+            (peer(Role::Unit, None, "orphan"), no_reader),
+        ];
+        for (who, expected) in table {
+            let got =
+                [&item, &campaign, &unknown].map(|doc| PolicyGate.may_read(&who, &doc_id(), doc));
+            assert_eq!(got, expected, "{who:?}");
+        }
+    }
+
+    #[test]
+    fn only_the_office_creates_documents() {
+        for (who, expected) in [
+            (office(), true),
+            (viewer(), false),
+            (school("s1"), false),
+            (department("jcg"), false),
+        ] {
+            assert_eq!(PolicyGate.may_create(&who, &doc_id()), expected, "{who:?}");
+        }
+    }
+
+    #[test]
+    fn changes_are_checked_for_the_sending_account() {
+        let mut before = item();
+        let mut own = before.fork();
+        model::apply(
+            &mut own,
+            &context(&school("s1")),
+            ItemEdit::UnitNarrative {
+                unit: "s1".into(),
+                text: "已整改".into(),
+            },
+        )
+        .unwrap();
+        assert_eq!(
+            PolicyGate.check_change(&school("s1"), &doc_id(), &before, &own),
+            Ok(())
+        );
+        // The same bytes sent by another school, or by a viewer, are refused with a reason.
+        for who in [school("s2"), viewer()] {
+            let refusal = PolicyGate
+                .check_change(&who, &doc_id(), &before, &own)
+                .unwrap_err();
+            assert!(!refusal.is_empty(), "{who:?}");
+        }
+    }
+}
