@@ -5,6 +5,8 @@
 //! - `cargo xtask test`: fmt, clippy (native and wasm32), the web build, every test
 //!   including the browser tests. Installs what is missing and says so.
 //! - `cargo xtask build`: only the web client bundle, into `target/web`.
+//! - `cargo xtask modules`: checks that no crate's module graph has a cycle (also part of
+//!   `test`).
 //! - `cargo xtask soak`: the sync simulation over many seeds (release build).
 //! - `cargo xtask fuzz`: every cargo-fuzz target for a bounded time (nightly, installed if
 //!   missing).
@@ -13,6 +15,7 @@
 
 mod bench;
 mod fuzz;
+mod modules;
 mod tools;
 mod web;
 
@@ -29,6 +32,7 @@ tasks:
            (extra arguments go to `rectify serve`, e.g. `cargo xtask run -- --listen 0.0.0.0:8080`)
   test     everything CI runs: fmt, clippy, the web build, unit, integration and browser tests
   build    build the web client bundle into target/web
+  modules  check that no crate's module graph has a cycle (part of `test`)
   soak     the sync simulation over many seeds: --seeds N (200), --first S, --seed S (replay one)
   fuzz     run each fuzz target: --seconds N (60 each), --target NAME (all); needs nightly and
            cargo-fuzz, installed when missing
@@ -47,6 +51,7 @@ fn main() -> ExitCode {
         Some("run") => run(&args[1..]),
         Some("test") => test(),
         Some("build") => web::build(&workspace_root()).map(|_| ()),
+        Some("modules") => modules::check(&workspace_root()),
         Some("soak") => soak(&args[1..]),
         Some("fuzz") => fuzz::fuzz(&args[1..]),
         Some("bench") => bench::bench(&args[1..]),
@@ -183,6 +188,10 @@ fn test() -> Result<()> {
     timed("fmt", &mut || {
         step("cargo fmt --check");
         run_cmd(cargo().args(["fmt", "--all", "--check"]))
+    })?;
+    timed("module cycles", &mut || {
+        step("no module cycles (cargo xtask modules)");
+        modules::check(&root)
     })?;
     timed("clippy (native)", &mut || {
         step("cargo clippy --workspace --all-targets, native");
