@@ -9,7 +9,7 @@
 
 use crate::ids::{DocumentId, Username};
 use crate::model::{self, ItemDoc};
-use crate::policy::{Actor, Role, can_read_item};
+use crate::policy::{Actor, Need, Role, can_read_item};
 use crate::sync::core::Gate;
 use automerge::AutoCommit;
 
@@ -42,7 +42,7 @@ impl Gate for PolicyGate {
                 // A document this version cannot read: only those who read everything.
                 Err(_) => false,
             },
-            Some("campaign") => who.actor.role != Role::Unit,
+            Some("campaign") => Need::Oversee.allows(who.actor.role),
             _ => false,
         }
     }

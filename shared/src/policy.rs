@@ -64,9 +64,64 @@ pub fn can_read_item(actor: &Actor, units: &[String], department: Option<&str>) 
     }
 }
 
+/// What an action beyond a single item needs: the office API's endpoints, the office's
+/// pages, reading a campaign. One table, used by the server's API (`require`), the sync gate
+/// and the client's navigation, so they cannot disagree.
+///
+/// | needed     | office | viewer | department | unit (school) |
+/// |------------|--------|--------|------------|---------------|
+/// | `LoggedIn` | yes    | yes    | yes        | yes           |
+/// | `Oversee`  | yes    | yes    | yes        | no            |
+/// | `ReadAll`  | yes    | yes    | no         | no            |
+/// | `Office`   | yes    | no     | no         | no            |
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Need {
+    /// Any logged-in account: the unit names, one's own items.
+    LoggedIn,
+    /// Overseeing others' work: the dashboard, the chase list (督办), a campaign document.
+    /// Everyone but a school.
+    Oversee,
+    /// Reading everything: accounts, campaigns, the ledger and the report. The office and
+    /// viewers.
+    ReadAll,
+    /// Changing anything beyond one's own work: the office only.
+    Office,
+}
+
+impl Need {
+    pub fn allows(self, role: Role) -> bool {
+        match self {
+            Need::LoggedIn => true,
+            Need::Oversee => role != Role::Unit,
+            Need::ReadAll => matches!(role, Role::Office | Role::Viewer),
+            Need::Office => role == Role::Office,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn who_has_what_need() {
+        use Role::*;
+        // (need, the roles it allows, in Role::ALL's order: office, department, unit, viewer)
+        let table = [
+            (Need::LoggedIn, [true, true, true, true]),
+            (Need::Oversee, [true, true, false, true]),
+            (Need::ReadAll, [true, false, false, true]),
+            (Need::Office, [true, false, false, false]),
+        ];
+        assert_eq!(Role::ALL, [Office, Department, Unit, Viewer]);
+        for (need, expected) in table {
+            assert_eq!(
+                Role::ALL.map(|role| need.allows(role)),
+                expected,
+                "{need:?}"
+            );
+        }
+    }
 
     #[test]
     fn who_reads_which_item() {
