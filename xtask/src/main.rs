@@ -32,7 +32,8 @@ tasks:
            (extra arguments go to `rectify serve`, e.g. `cargo xtask run -- --listen 0.0.0.0:8080`)
   test     everything CI runs: fmt, clippy, the web build, unit, integration and browser tests
   build    build the web client bundle into target/web
-  modules  check that no crate's module graph has a cycle (part of `test`)
+  modules  check that no crate's module graph has a cycle (part of `test`); a directory
+           argument checks that workspace instead of this one
   soak     the sync simulation over many seeds: --seeds N (200), --first S, --seed S (replay one)
   fuzz     run each fuzz target: --seconds N (60 each), --target NAME (all); needs nightly and
            cargo-fuzz, installed when missing
@@ -51,7 +52,7 @@ fn main() -> ExitCode {
         Some("run") => run(&args[1..]),
         Some("test") => test(),
         Some("build") => web::build(&workspace_root()).map(|_| ()),
-        Some("modules") => modules::check(&workspace_root()),
+        Some("modules") => modules::check(&args.get(1).map_or_else(workspace_root, PathBuf::from)),
         Some("soak") => soak(&args[1..]),
         Some("fuzz") => fuzz::fuzz(&args[1..]),
         Some("bench") => bench::bench(&args[1..]),
