@@ -1,7 +1,8 @@
 //! The `rectify` command line.
 
-use crate::accounts::{self, hash_password, now_ms};
+use crate::accounts::{self, hash_password};
 use crate::campaigns::{self, LedgerFormat, ReportFormat};
+use crate::clock::now_ms;
 use crate::evidence::FilesSettings;
 use crate::http::{AppState, ServerSettings, app};
 use crate::storage::{self, UserRecord};

@@ -121,7 +121,7 @@ impl Files {
 }
 
 fn now_ms() -> i64 {
-    crate::accounts::now_ms()
+    crate::clock::now_ms()
 }
 
 fn checked_sha(sha256: &str) -> Result<(), ApiError> {

@@ -2,6 +2,7 @@
 //! `oneshot` or bind it to port 0.
 
 use crate::accounts;
+use crate::clock::now_ms;
 use crate::error::ApiError;
 use crate::evidence::{self, Files, FilesSettings};
 use crate::metrics::Metrics;
@@ -135,7 +136,7 @@ async fn login(
 ) -> Result<Json<LoginResponse>, ApiError> {
     let username = request.username.clone();
     let address = address.map(|axum::Extension(ConnectInfo(a))| a.ip().to_string());
-    let now = accounts::now_ms();
+    let now = now_ms();
     let throttled = state.login_throttle.check(&username, now).and_then(|()| {
         address
             .as_deref()
@@ -181,7 +182,7 @@ async fn items(
         role: user.role,
         unit: user.unit.clone(),
     };
-    let today = Date::from_unix_millis(accounts::now_ms());
+    let today = Date::from_unix_millis(now_ms());
     let mut out = Vec::new();
     for campaign in state.storage.campaigns().await? {
         let mut records = state.storage.items(&campaign.id).await?;

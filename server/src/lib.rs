@@ -14,6 +14,7 @@
 //!   items added by hand, an item's history; who may call what in one table (`require`).
 //! - [`arrivals`]: when the server first stored each change, written with the chunk.
 //! - [`accounts`]: password hashing, login, bearer tokens.
+//! - [`clock`]: the wall clock in Unix milliseconds ([`clock::now_ms`]).
 //! - [`demo`]: the demo campaign, units and accounts.
 //! - [`office_files`]: `.docx` in and out, the `.xlsx` ledger.
 //! - [`error`]: the one place where errors become HTTP responses.
@@ -27,6 +28,7 @@ pub mod arrivals;
 pub mod blobs;
 pub mod campaigns;
 pub mod cli;
+pub mod clock;
 pub mod data_dir;
 pub mod demo;
 pub mod error;

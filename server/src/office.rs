@@ -6,8 +6,9 @@
 //! item policy instead ([`policy::can_read_item`]), and answers 404 to those who may not read
 //! the item, exactly as for an unknown id. Every refusal is an [`ApiError`].
 
-use crate::accounts::{self, now_ms};
+use crate::accounts;
 use crate::campaigns::{self, LedgerFormat, LoadedCampaign, ReportFormat};
+use crate::clock::now_ms;
 use crate::error::ApiError;
 use crate::evidence::content_disposition;
 use crate::http::{AppState, CurrentUser, item_summary};

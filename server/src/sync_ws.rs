@@ -14,9 +14,9 @@
 //! close frame (1001, going away) after what it was already sent; nothing accepted is lost,
 //! because nothing is acknowledged before it is durable.
 
-use crate::accounts::now_ms;
 use crate::arrivals;
 use crate::campaigns::item_record;
+use crate::clock::now_ms;
 use crate::error::ApiError;
 use crate::http::{AppState, CurrentUser};
 use crate::metrics::{Metrics, count};

@@ -496,7 +496,7 @@ async fn unreferenced_files_and_abandoned_uploads_are_collected_after_the_grace_
     .await?;
 
     let hour = 3_600_000;
-    let now = rectify_server::accounts::now_ms();
+    let now = rectify_server::clock::now_ms();
     let collect =
         |at| rectify_server::evidence::collect(server.storage.as_ref(), &server.files, at);
     assert_eq!(

@@ -4,7 +4,7 @@
 //! the sync WebSocket.
 
 use anyhow::{Context, Result, ensure};
-use rectify_server::accounts::now_ms;
+use rectify_server::clock::now_ms;
 use rectify_server::storage::ItemRecord;
 use rectify_shared::api::{
     AccountCreated, AccountInfo, CampaignInfo, ErrorBody, ImportPreview, ItemHistory, ItemSummary,
