@@ -2,7 +2,11 @@
 //! one storage trait.
 //!
 //! - [`cli`]: the `rectify` command line (`serve`, `demo`, `user` …).
-//! - [`http`]: [`http::app`] builds the axum router from an [`http::AppState`]; tests call it directly.
+//! - [`http`]: [`http::app`] builds the axum router from a [`state::AppState`]; tests call it
+//!   directly. It holds only the routes; each handler lives beside its resource.
+//! - [`state`]: [`state::AppState`], what every handler can reach, and [`state::ServerSettings`].
+//! - [`auth`]: login, `GET /api/me` and the [`auth::CurrentUser`] extractor.
+//! - [`items`]: `GET /api/items`, the items the caller may read.
 //! - [`sync_ws`]: `GET /sync`, the automerge-repo WebSocket protocol for the sans-IO sync core.
 //! - [`web`]: serving the built client (content types, cache headers, pre-compressed files).
 //! - [`storage`]: the [`storage::Storage`] trait and its SQLite implementation.
@@ -25,6 +29,7 @@
 
 pub mod accounts;
 pub mod arrivals;
+pub mod auth;
 pub mod blobs;
 pub mod campaigns;
 pub mod cli;
@@ -36,10 +41,12 @@ pub mod evidence;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
 pub mod http;
+pub mod items;
 pub mod maintenance;
 pub mod metrics;
 pub mod office;
 pub mod office_files;
+pub mod state;
 pub mod storage;
 pub mod sync_ws;
 pub mod web;

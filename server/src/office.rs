@@ -7,11 +7,13 @@
 //! the item, exactly as for an unknown id. Every refusal is an [`ApiError`].
 
 use crate::accounts;
+use crate::auth::CurrentUser;
 use crate::campaigns::{self, LedgerFormat, LoadedCampaign, ReportFormat};
 use crate::clock::now_ms;
 use crate::error::ApiError;
 use crate::evidence::content_disposition;
-use crate::http::{AppState, CurrentUser, item_summary};
+use crate::items::item_summary;
+use crate::state::AppState;
 use crate::storage::{CampaignRecord, StorageError, UnitRecord, UserRecord};
 use axum::body::Body;
 use axum::extract::{FromRequest, Path, RawQuery, Request, State};

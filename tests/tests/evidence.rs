@@ -7,7 +7,7 @@ use anyhow::Result;
 use rectify_server::blobs::Variant;
 use rectify_server::campaigns;
 use rectify_server::evidence::FilesSettings;
-use rectify_server::http::ServerSettings;
+use rectify_server::state::ServerSettings;
 use rectify_server::storage::ItemRecord;
 use rectify_shared::evidence::{UPLOAD_OFFSET, UploadRequest, UploadStatus, sha256_hex};
 use rectify_shared::ids::{UnitId, Username};
