@@ -399,7 +399,7 @@ async fn seed(storage: &dyn Storage, docs: usize) -> Result<String> {
         "imported {} items, not {docs}",
         records.len()
     );
-    let now = rectify_server::accounts::now_ms();
+    let now = rectify_server::clock::now_ms();
     let today = Date::from_unix_millis(now);
     let office = EditContext {
         actor: Actor {

@@ -298,7 +298,7 @@ pub async fn stored_documents(binary: &Path, count: usize, subset: usize) -> Res
         }
         ensure!(!templates.is_empty(), "the demo campaign has no items");
         let token = crate::setup::session(storage.as_ref(), "office", "stored").await?;
-        let now = rectify_server::accounts::now_ms();
+        let now = rectify_server::clock::now_ms();
         let mut ids = Vec::with_capacity(count);
         let mut batch = Vec::new();
         for n in 0..count {

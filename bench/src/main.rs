@@ -308,7 +308,7 @@ fn own_command_line() -> String {
 
 /// `YYYY-MM-DD HH:MM UTC`.
 fn utc_now() -> String {
-    let ms = rectify_server::accounts::now_ms();
+    let ms = rectify_server::clock::now_ms();
     let date = rectify_shared::date::Date::from_unix_millis(ms);
     let minutes = ms.rem_euclid(86_400_000) / 60_000;
     format!("{date} {:02}:{:02} UTC", minutes / 60, minutes % 60)

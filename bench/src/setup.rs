@@ -77,7 +77,7 @@ fn new_token(tag: &str) -> String {
 /// A session for `username`, written straight into the storage (no argon2 per login).
 pub async fn session(storage: &dyn Storage, username: &str, tag: &str) -> Result<String> {
     let token = new_token(tag);
-    let now = rectify_server::accounts::now_ms();
+    let now = rectify_server::clock::now_ms();
     storage
         .create_session(&SessionRecord {
             token_hash: rectify_server::accounts::token_hash(&token),
@@ -98,7 +98,7 @@ pub async fn unit_accounts(
     count: usize,
 ) -> Result<Vec<(String, String, String)>> {
     let hash = rectify_server::accounts::hash_password(TEST_PASSWORD)?;
-    let now = rectify_server::accounts::now_ms();
+    let now = rectify_server::clock::now_ms();
     let mut accounts = Vec::with_capacity(count);
     for n in 1..=count {
         let unit = format!("{prefix}u{n:04}");
@@ -202,7 +202,7 @@ async fn fill(storage: &dyn Storage, schools: usize, docs: usize, edits: usize) 
             unit: None,
         },
         user: "office".to_owned(),
-        now_ms: rectify_server::accounts::now_ms(),
+        now_ms: rectify_server::clock::now_ms(),
     };
     let mut out = Vec::new();
     for (s, (username, unit, token)) in accounts.into_iter().enumerate() {
@@ -257,7 +257,7 @@ pub fn offline_edits(
         .get(unit)
         .map(|p| p.narrative.as_str().to_owned())
         .unwrap_or_default();
-    let start = rectify_server::accounts::now_ms();
+    let start = rectify_server::clock::now_ms();
     for k in 1..=edits {
         narrative.push_str(&format!(
             "第{k}次进展：已按要求落实整改措施，相关台账已同步更新，并开展了自查。"

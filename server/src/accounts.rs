@@ -4,6 +4,7 @@
 //! [`TOKEN_LIFETIME_MS`] after its last use, long enough for a school to work offline for
 //! weeks, and can be revoked.
 
+use crate::clock::now_ms;
 use crate::error::ApiError;
 use crate::storage::{SessionRecord, Storage, UnitRecord, UserRecord};
 use argon2::Argon2;
@@ -20,13 +21,6 @@ pub const TOKEN_LIFETIME_MS: i64 = 60 * 24 * 60 * 60 * 1000;
 
 /// The shortest password `rectify user add` and the office accept.
 pub const MIN_PASSWORD_CHARS: usize = 8;
-
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
 
 pub fn hash_password(password: &str) -> anyhow::Result<String> {
     let salt = SaltString::generate(&mut OsRng);

@@ -5,8 +5,8 @@
 //! leaves everything stored as it was. Re-importing the same report changes nothing; an
 //! updated report updates the items' definitions and keeps the units' progress.
 
-use crate::accounts::now_ms;
 use crate::arrivals;
+use crate::clock::now_ms;
 use crate::office_files;
 use crate::storage::{CampaignRecord, ItemRecord, Storage, Write};
 use anyhow::{Context, Result, bail};

@@ -1,9 +1,11 @@
 //! The `rectify` command line.
 
-use crate::accounts::{self, hash_password, now_ms};
+use crate::accounts::{self, hash_password};
 use crate::campaigns::{self, LedgerFormat, ReportFormat};
+use crate::clock::now_ms;
 use crate::evidence::FilesSettings;
-use crate::http::{AppState, ServerSettings, app};
+use crate::http::app;
+use crate::state::{AppState, ServerSettings};
 use crate::storage::{self, UserRecord};
 use crate::sync_ws::SyncSettings;
 use crate::{data_dir, demo};

@@ -1,8 +1,9 @@
 //! The demo: units and departments named in the bundled real report, and one account per
 //! role, so that `cargo xtask run` shows a working system on first start.
 
-use crate::accounts::{hash_password, now_ms};
+use crate::accounts::hash_password;
 use crate::campaigns;
+use crate::clock::now_ms;
 use crate::storage::{Storage, StorageError, UnitRecord, UserRecord};
 use rectify_shared::ids::{UnitId, Username};
 use rectify_shared::model::{EditContext, ItemDoc, ItemEdit, ItemPlan, Timing};

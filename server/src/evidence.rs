@@ -8,9 +8,10 @@
 //! connection may be dead without the server knowing yet), and the older one stops at its
 //! next write.
 
+use crate::auth::CurrentUser;
 use crate::blobs::{BlobStore, Variant};
 use crate::error::ApiError;
-use crate::http::{AppState, CurrentUser};
+use crate::state::AppState;
 use crate::storage::{BlobRecord, Storage, UploadRecord};
 use anyhow::Context;
 use axum::Json;
@@ -121,7 +122,7 @@ impl Files {
 }
 
 fn now_ms() -> i64 {
-    crate::accounts::now_ms()
+    crate::clock::now_ms()
 }
 
 fn checked_sha(sha256: &str) -> Result<(), ApiError> {

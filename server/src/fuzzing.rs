@@ -2,7 +2,8 @@
 //! tests (`tests/tests/fuzz_regressions.rs`). Each takes arbitrary bytes, must not panic, and
 //! asserts what must hold whatever the input.
 
-use crate::http::{AppState, app};
+use crate::http::app;
+use crate::state::AppState;
 use crate::storage::{self, Storage};
 use rectify_shared::evidence::{UPLOAD_OFFSET, sha256_hex};
 use rectify_shared::gate::{Peer, PolicyGate};

@@ -2,7 +2,11 @@
 //! one storage trait.
 //!
 //! - [`cli`]: the `rectify` command line (`serve`, `demo`, `user` …).
-//! - [`http`]: [`http::app`] builds the axum router from an [`http::AppState`]; tests call it directly.
+//! - [`http`]: [`http::app`] builds the axum router from a [`state::AppState`]; tests call it
+//!   directly. It holds only the routes; each handler lives beside its resource.
+//! - [`state`]: [`state::AppState`], what every handler can reach, and [`state::ServerSettings`].
+//! - [`auth`]: login, `GET /api/me` and the [`auth::CurrentUser`] extractor.
+//! - [`items`]: `GET /api/items`, the items the caller may read.
 //! - [`sync_ws`]: `GET /sync`, the automerge-repo WebSocket protocol for the sans-IO sync core.
 //! - [`web`]: serving the built client (content types, cache headers, pre-compressed files).
 //! - [`storage`]: the [`storage::Storage`] trait and its SQLite implementation.
@@ -14,6 +18,7 @@
 //!   items added by hand, an item's history; who may call what in one table (`require`).
 //! - [`arrivals`]: when the server first stored each change, written with the chunk.
 //! - [`accounts`]: password hashing, login, bearer tokens.
+//! - [`clock`]: the wall clock in Unix milliseconds ([`clock::now_ms`]).
 //! - [`demo`]: the demo campaign, units and accounts.
 //! - [`office_files`]: `.docx` in and out, the `.xlsx` ledger.
 //! - [`error`]: the one place where errors become HTTP responses.
@@ -24,9 +29,11 @@
 
 pub mod accounts;
 pub mod arrivals;
+pub mod auth;
 pub mod blobs;
 pub mod campaigns;
 pub mod cli;
+pub mod clock;
 pub mod data_dir;
 pub mod demo;
 pub mod error;
@@ -34,10 +41,12 @@ pub mod evidence;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
 pub mod http;
+pub mod items;
 pub mod maintenance;
 pub mod metrics;
 pub mod office;
 pub mod office_files;
+pub mod state;
 pub mod storage;
 pub mod sync_ws;
 pub mod web;

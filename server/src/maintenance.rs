@@ -48,7 +48,7 @@ pub fn spawn(
                 }
                 Err(err) => tracing::error!(error = format!("{err:#}"), "compaction failed"),
             }
-            let now = crate::accounts::now_ms();
+            let now = crate::clock::now_ms();
             match crate::evidence::collect(storage.as_ref(), &files, now).await {
                 Ok((0, 0)) => {}
                 Ok((files, uploads)) => {

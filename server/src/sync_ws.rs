@@ -14,12 +14,13 @@
 //! close frame (1001, going away) after what it was already sent; nothing accepted is lost,
 //! because nothing is acknowledged before it is durable.
 
-use crate::accounts::now_ms;
 use crate::arrivals;
+use crate::auth::CurrentUser;
 use crate::campaigns::item_record;
+use crate::clock::now_ms;
 use crate::error::ApiError;
-use crate::http::{AppState, CurrentUser};
 use crate::metrics::{Metrics, count};
+use crate::state::AppState;
 use crate::storage::{QuarantineRecord, Storage, UserRecord, Write};
 use automerge::ChangeHash;
 use axum::extract::State;

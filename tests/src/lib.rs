@@ -13,7 +13,8 @@ pub use process::{ServerProcess, free_port};
 pub use sync_client::SyncTestClient;
 
 use anyhow::{Context, Result, bail};
-use rectify_server::http::{AppState, ServerSettings, app};
+use rectify_server::http::app;
+use rectify_server::state::{AppState, ServerSettings};
 use rectify_server::storage::{self, Storage};
 use rectify_shared::ids::DocumentId;
 use rectify_shared::model::ItemDoc;

@@ -7,7 +7,7 @@ use anyhow::Result;
 use rectify_server::blobs::Variant;
 use rectify_server::campaigns;
 use rectify_server::evidence::FilesSettings;
-use rectify_server::http::ServerSettings;
+use rectify_server::state::ServerSettings;
 use rectify_server::storage::ItemRecord;
 use rectify_shared::evidence::{UPLOAD_OFFSET, UploadRequest, UploadStatus, sha256_hex};
 use rectify_shared::ids::{UnitId, Username};
@@ -496,7 +496,7 @@ async fn unreferenced_files_and_abandoned_uploads_are_collected_after_the_grace_
     .await?;
 
     let hour = 3_600_000;
-    let now = rectify_server::accounts::now_ms();
+    let now = rectify_server::clock::now_ms();
     let collect =
         |at| rectify_server::evidence::collect(server.storage.as_ref(), &server.files, at);
     assert_eq!(

@@ -381,7 +381,7 @@ async fn expired_and_forged_tokens_are_refused() -> anyhow::Result<()> {
 /// is held back by the sync protocol itself: one message in flight per document.)
 #[tokio::test(flavor = "multi_thread")]
 async fn a_peer_that_never_reads_is_disconnected_and_others_keep_syncing() -> anyhow::Result<()> {
-    use rectify_server::http::ServerSettings;
+    use rectify_server::state::ServerSettings;
     use rectify_server::sync_ws::SyncSettings;
     let settings = ServerSettings {
         sync: SyncSettings {

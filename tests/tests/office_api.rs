@@ -4,7 +4,7 @@
 //! the sync WebSocket.
 
 use anyhow::{Context, Result, ensure};
-use rectify_server::accounts::now_ms;
+use rectify_server::clock::now_ms;
 use rectify_server::storage::ItemRecord;
 use rectify_shared::api::{
     AccountCreated, AccountInfo, CampaignInfo, ErrorBody, ImportPreview, ItemHistory, ItemSummary,
@@ -844,7 +844,7 @@ async fn a_report_imports_from_the_browser() -> Result<()> {
     assert_eq!(api.campaign_count().await?, 1);
 
     // Too large: 413 with a message, nothing read.
-    let huge = vec![b'a'; rectify_server::office::MAX_IMPORT_BYTES + 1];
+    let huge = vec![b'a'; rectify_server::office::import::MAX_IMPORT_BYTES + 1];
     let reply = api.post(&office, "/api/import", Body::Raw(huge)).await;
     assert_eq!(reply.status, StatusCode::PAYLOAD_TOO_LARGE);
     assert!(reply.error().message.contains("20 MiB"));

@@ -249,7 +249,7 @@ async fn generate(server: &TestServer, n: usize) -> Result<()> {
             unit: None,
         },
         user: "office".to_owned(),
-        now_ms: rectify_server::accounts::now_ms(),
+        now_ms: rectify_server::clock::now_ms(),
     };
     let today = rectify_shared::date::Date::from_unix_millis(office.now_ms);
     for (i, record) in storage.items(&outcome.campaign).await?.iter().enumerate() {

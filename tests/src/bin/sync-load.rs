@@ -461,7 +461,7 @@ async fn edit_loop(
                 unit: Some(UnitId::new(&client.unit)),
             },
             user: client.username.clone(),
-            now_ms: rectify_server::accounts::now_ms(),
+            now_ms: rectify_server::clock::now_ms(),
         };
         let edit = ItemEdit::UnitNarrative {
             unit: client.unit.clone(),
@@ -613,7 +613,7 @@ async fn seed_items(server: &ServerProcess, count: usize) -> Result<()> {
         templates.push(doc);
     }
     ensure!(!templates.is_empty(), "the demo campaign has no items");
-    let now = rectify_server::accounts::now_ms();
+    let now = rectify_server::clock::now_ms();
     let mut batch = Vec::new();
     for n in 0..count {
         let count = templates.len();

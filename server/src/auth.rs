@@ -1,0 +1,101 @@
+//! Authentication over HTTP: `POST /api/login` (throttled), `GET /api/me`, and the
+//! [`CurrentUser`] extractor every other endpoint starts with. Passwords, tokens and the
+//! throttle itself are in [`crate::accounts`].
+
+use crate::accounts;
+use crate::clock::now_ms;
+use crate::error::ApiError;
+use crate::state::AppState;
+use crate::storage::UserRecord;
+use axum::Json;
+use axum::extract::connect_info::ConnectInfo;
+use axum::extract::{FromRef, FromRequestParts, State};
+use axum::http::header::AUTHORIZATION;
+use axum::http::request::Parts;
+use rectify_shared::api::{LoginRequest, LoginResponse};
+use std::net::SocketAddr;
+
+/// `POST /api/login`, throttled per account and per client address (when the server knows
+/// it: `rectify serve` does; a test router without connect info does not).
+pub async fn login(
+    State(state): State<AppState>,
+    address: Option<axum::Extension<ConnectInfo<SocketAddr>>>,
+    Json(request): Json<LoginRequest>,
+) -> Result<Json<LoginResponse>, ApiError> {
+    let username = request.username.clone();
+    let address = address.map(|axum::Extension(ConnectInfo(a))| a.ip().to_string());
+    let now = now_ms();
+    let throttled = state.login_throttle.check(&username, now).and_then(|()| {
+        address
+            .as_deref()
+            .map_or(Ok(()), |a| state.address_throttle.check(a, now))
+    });
+    if let Err(err) = throttled {
+        state.metrics.logins_throttled.inc();
+        return Err(err);
+    }
+    match accounts::login(state.storage.as_ref(), request).await {
+        Ok(response) => {
+            // Only the account's count: one good login must not clear an address's guesses.
+            state.login_throttle.succeeded(&username);
+            Ok(Json(response))
+        }
+        Err(err @ ApiError::Unauthorized(_)) => {
+            state.metrics.logins_failed.inc();
+            state.login_throttle.failed(&username, now);
+            if let Some(address) = &address {
+                state.address_throttle.failed(address, now);
+            }
+            Err(err)
+        }
+        Err(err) => Err(err),
+    }
+}
+
+/// `GET /api/me`: the account the token belongs to.
+pub async fn me(CurrentUser(user): CurrentUser) -> Json<serde_json::Value> {
+    Json(serde_json::json!({
+        "username": user.username,
+        "display_name": user.display_name,
+        "role": user.role,
+        "unit": user.unit,
+    }))
+}
+
+/// The authenticated caller: from `Authorization: Bearer …`, or `?token=…` for WebSockets
+/// (browsers cannot set headers on them).
+#[derive(Debug, Clone)]
+pub struct CurrentUser(pub UserRecord);
+
+impl<S> FromRequestParts<S> for CurrentUser
+where
+    AppState: FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let state = AppState::from_ref(state);
+        let token = bearer_token(parts).ok_or_else(|| {
+            ApiError::Unauthorized("log in first: no bearer token was sent".to_owned())
+        })?;
+        accounts::authenticate(state.storage.as_ref(), &token)
+            .await
+            .map(CurrentUser)
+    }
+}
+
+fn bearer_token(parts: &Parts) -> Option<String> {
+    if let Some(value) = parts
+        .headers
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+    {
+        return value.strip_prefix("Bearer ").map(|t| t.trim().to_owned());
+    }
+    parts
+        .uri
+        .query()?
+        .split('&')
+        .find_map(|pair| pair.strip_prefix("token=").map(str::to_owned))
+}

@@ -1,0 +1,220 @@
+//! Accounts, for the office: the list with each account's open sessions, creating one,
+//! renaming or disabling it (which ends its sessions), a new password, and logging it out
+//! everywhere. The rules for usernames, passwords and roles are in [`crate::accounts`].
+
+use super::{JsonBody, Need, checked_name, require};
+use crate::accounts;
+use crate::auth::CurrentUser;
+use crate::clock::now_ms;
+use crate::error::ApiError;
+use crate::state::AppState;
+use crate::storage::{StorageError, UserRecord};
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use rectify_shared::api::{
+    AccountChange, AccountCreated, AccountInfo, NewAccount, PasswordReset, SessionsRevoked,
+};
+use rectify_shared::ids::Username;
+use std::collections::HashMap;
+
+pub(super) async fn list_accounts(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+) -> Result<Json<Vec<AccountInfo>>, ApiError> {
+    require(&user, Need::ReadAll)?;
+    let active = state.storage.active_sessions(now_ms()).await?;
+    let users = state.storage.users().await?;
+    Ok(Json(
+        users
+            .into_iter()
+            .map(|u| account_info(u, &active))
+            .collect(),
+    ))
+}
+
+fn account_info(user: UserRecord, active: &HashMap<Username, u32>) -> AccountInfo {
+    AccountInfo {
+        active_sessions: active.get(&user.username).copied().unwrap_or(0),
+        username: user.username,
+        display_name: user.display_name,
+        role: user.role,
+        unit: user.unit,
+        disabled: user.disabled,
+        created_at_ms: user.created_at_ms,
+    }
+}
+
+/// The account `username`, or 404.
+async fn existing_account(state: &AppState, username: &str) -> Result<UserRecord, ApiError> {
+    state
+        .storage
+        .user(&Username::new(username))
+        .await?
+        .ok_or_else(|| {
+            ApiError::NotFound(format!(
+                "there is no account '{username}' (the accounts are listed by GET /api/accounts)"
+            ))
+        })
+}
+
+async fn account_now(state: &AppState, username: &Username) -> Result<AccountInfo, ApiError> {
+    let user = existing_account(state, username.as_str()).await?;
+    let active = state.storage.active_sessions(now_ms()).await?;
+    Ok(account_info(user, &active))
+}
+
+/// The password to set: the one given (checked), or a generated one (returned once).
+fn new_password(given: Option<String>) -> Result<(String, Option<String>), ApiError> {
+    match given {
+        Some(password) => {
+            accounts::check_new_password(&password).map_err(ApiError::Unprocessable)?;
+            Ok((password, None))
+        }
+        None => {
+            let password = accounts::generate_password();
+            Ok((password.clone(), Some(password)))
+        }
+    }
+}
+
+/// Argon2 is deliberately slow: off the async threads.
+async fn hash(password: String) -> Result<String, ApiError> {
+    let hashed = tokio::task::spawn_blocking(move || accounts::hash_password(&password))
+        .await
+        .map_err(anyhow::Error::from)??;
+    Ok(hashed)
+}
+
+pub(super) async fn create_account(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    JsonBody(new): JsonBody<NewAccount>,
+) -> Result<(StatusCode, Json<AccountCreated>), ApiError> {
+    require(&user, Need::Office)?;
+    let username =
+        accounts::check_username(new.username.trim()).map_err(ApiError::Unprocessable)?;
+    let display_name = if new.display_name.trim().is_empty() {
+        username.to_string()
+    } else {
+        checked_name(&new.display_name, "the display name")?
+    };
+    let units = state.storage.units().await?;
+    accounts::check_role_unit(new.role, new.unit.as_ref(), &units)
+        .map_err(ApiError::Unprocessable)?;
+    let (password, generated) = new_password(new.password)?;
+    if state.storage.user(&username).await?.is_some() {
+        return Err(taken(&username));
+    }
+    let record = UserRecord {
+        username: username.clone(),
+        display_name,
+        role: new.role,
+        unit: new.unit,
+        password_hash: hash(password).await?,
+        disabled: false,
+        created_at_ms: now_ms(),
+    };
+    match state.storage.create_user(&record).await {
+        Ok(()) => {}
+        Err(StorageError::UserExists(_)) => return Err(taken(&username)),
+        Err(err) => return Err(err.into()),
+    }
+    tracing::info!(by = %user.username, account = %username, role = new.role.key(), "account created");
+    let account = account_now(&state, &username).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(AccountCreated {
+            account,
+            password: generated,
+        }),
+    ))
+}
+
+fn taken(username: &Username) -> ApiError {
+    ApiError::Conflict(format!(
+        "there is already an account '{username}': choose another username"
+    ))
+}
+
+/// `PATCH /api/accounts/{username}`: a new display name, disabled or enabled. Disabling ends
+/// every session of the account at once.
+pub(super) async fn change_account(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    Path(username): Path<String>,
+    JsonBody(change): JsonBody<AccountChange>,
+) -> Result<Json<AccountInfo>, ApiError> {
+    require(&user, Need::Office)?;
+    let account = existing_account(&state, &username).await?;
+    let display_name = change
+        .display_name
+        .as_deref()
+        .map(|name| checked_name(name, "the display name"))
+        .transpose()?;
+    if change.disabled == Some(true) && account.username == user.username {
+        return Err(ApiError::Conflict(
+            "you cannot disable your own account: you would lock yourself out. Another office \
+             account can disable it"
+                .to_owned(),
+        ));
+    }
+    let storage = state.storage.as_ref();
+    if let Some(name) = &display_name {
+        storage.set_display_name(&account.username, name).await?;
+    }
+    if let Some(disabled) = change.disabled {
+        storage.set_disabled(&account.username, disabled).await?;
+        if disabled {
+            let ended = storage.revoke_sessions(&account.username).await?;
+            tracing::info!(by = %user.username, account = %account.username, ended, "account disabled");
+        }
+    }
+    Ok(Json(account_now(&state, &account.username).await?))
+}
+
+/// `POST /api/accounts/{username}/password`: a new password (generated when the body gives
+/// none, or there is no body); every session of the account ends.
+pub(super) async fn reset_password(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    Path(username): Path<String>,
+    body: axum::body::Bytes,
+) -> Result<Json<AccountCreated>, ApiError> {
+    require(&user, Need::Office)?;
+    let reset: PasswordReset = if body.iter().all(u8::is_ascii_whitespace) {
+        PasswordReset::default()
+    } else {
+        serde_json::from_slice(&body).map_err(|err| {
+            ApiError::Unprocessable(format!(
+                "the body should be {{\"password\": \"…\"}} or {{}} (to generate one): {err}"
+            ))
+        })?
+    };
+    let account = existing_account(&state, &username).await?;
+    let (password, generated) = new_password(reset.password)?;
+    let storage = state.storage.as_ref();
+    storage
+        .set_password_hash(&account.username, &hash(password).await?)
+        .await?;
+    let ended = storage.revoke_sessions(&account.username).await?;
+    tracing::info!(by = %user.username, account = %account.username, ended, "password reset");
+    Ok(Json(AccountCreated {
+        account: account_now(&state, &account.username).await?,
+        password: generated,
+    }))
+}
+
+/// `POST /api/accounts/{username}/sessions/revoke`: logs the account out everywhere (a lost
+/// phone); the password stays.
+pub(super) async fn revoke_sessions(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    Path(username): Path<String>,
+) -> Result<Json<SessionsRevoked>, ApiError> {
+    require(&user, Need::Office)?;
+    let account = existing_account(&state, &username).await?;
+    let revoked = state.storage.revoke_sessions(&account.username).await?;
+    tracing::info!(by = %user.username, account = %account.username, revoked, "sessions revoked");
+    Ok(Json(SessionsRevoked { revoked }))
+}

@@ -1,0 +1,163 @@
+//! The district office's HTTP API (issue #7, "office view"), one module per resource:
+//! [`units`], [`accounts`], [`campaigns`] and their ledger and report files, [`import`] of a
+//! report from the browser, items added by hand ([`new_item`]), and an item's [`history`].
+//! `docs/office-api.md` describes each endpoint.
+//!
+//! Who may call what is decided in one place, [`require`]; an item's history follows the
+//! item policy instead ([`policy::can_read_item`](rectify_shared::policy::can_read_item)), and
+//! answers 404 to those who may not read the item, exactly as for an unknown id. Every
+//! refusal is an [`ApiError`].
+
+pub mod accounts;
+pub mod campaigns;
+pub mod history;
+pub mod import;
+pub mod new_item;
+pub mod units;
+
+use crate::campaigns::{LedgerFormat, ReportFormat};
+use crate::error::ApiError;
+use crate::state::AppState;
+use crate::storage::{CampaignRecord, UserRecord};
+use axum::extract::{FromRequest, Request};
+use axum::routing::{get, patch, post};
+use axum::{Json, Router};
+use campaigns::Download;
+use rectify_shared::ids::DocumentId;
+use rectify_shared::policy::Role;
+
+/// The longest unit or account display name.
+pub const MAX_NAME_CHARS: usize = 100;
+
+/// The office's endpoints, merged into the router (`http::app`).
+pub fn routes() -> Router<AppState> {
+    let ledger =
+        |format| get(move |s, u, p| campaigns::download(s, u, p, Download::Ledger(format)));
+    let report =
+        |format| get(move |s, u, p| campaigns::download(s, u, p, Download::Report(format)));
+    Router::new()
+        .route("/api/units", get(units::list_units).post(units::save_unit))
+        .route(
+            "/api/accounts",
+            get(accounts::list_accounts).post(accounts::create_account),
+        )
+        .route("/api/accounts/{username}", patch(accounts::change_account))
+        .route(
+            "/api/accounts/{username}/password",
+            post(accounts::reset_password),
+        )
+        .route(
+            "/api/accounts/{username}/sessions/revoke",
+            post(accounts::revoke_sessions),
+        )
+        .route("/api/campaigns", get(campaigns::list_campaigns))
+        .route("/api/campaigns/{id}/items", post(new_item::add_item))
+        .route(
+            "/api/campaigns/{id}/ledger.xlsx",
+            ledger(LedgerFormat::Xlsx),
+        )
+        .route("/api/campaigns/{id}/ledger.csv", ledger(LedgerFormat::Csv))
+        .route(
+            "/api/campaigns/{id}/report.docx",
+            report(ReportFormat::Docx),
+        )
+        .route(
+            "/api/campaigns/{id}/report.html",
+            report(ReportFormat::Html),
+        )
+        .route("/api/campaigns/{id}/report.txt", report(ReportFormat::Txt))
+        .route("/api/import", post(import::import))
+        .route("/api/items/{id}/history", get(history::history))
+}
+
+/// What an endpoint needs of its caller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Need {
+    /// Any logged-in account: the unit names.
+    LoggedIn,
+    /// Reading everything: accounts, campaigns, reports. The office and viewers.
+    ReadAll,
+    /// Changing anything: the office only.
+    Office,
+}
+
+/// The rule table: who may call an endpoint that needs `needed`.
+///
+/// | needed   | office | viewer | department | unit (school) |
+/// |----------|--------|--------|------------|---------------|
+/// | LoggedIn | yes    | yes    | yes        | yes           |
+/// | ReadAll  | yes    | yes    | 403        | 403           |
+/// | Office   | yes    | 403    | 403        | 403           |
+pub fn require(user: &UserRecord, needed: Need) -> Result<(), ApiError> {
+    let allowed = match needed {
+        Need::LoggedIn => true,
+        Need::ReadAll => matches!(user.role, Role::Office | Role::Viewer),
+        Need::Office => user.role == Role::Office,
+    };
+    if allowed {
+        return Ok(());
+    }
+    let who = match needed {
+        Need::ReadAll => "the office (领导小组办公室) and viewer accounts",
+        Need::LoggedIn | Need::Office => "the office (领导小组办公室)",
+    };
+    let why = match user.role {
+        Role::Viewer => "a viewer account reads everything but changes nothing".to_owned(),
+        role => format!(
+            "a {} account works on its own items (the item list); ask the office if you need this",
+            role.key()
+        ),
+    };
+    Err(ApiError::Forbidden(format!(
+        "only {who} may do this: {why}"
+    )))
+}
+
+/// A JSON body whose rejection is an [`ApiError`] (a JSON [`ErrorBody`](rectify_shared::api::ErrorBody)).
+pub struct JsonBody<T>(pub T);
+
+impl<S, T> FromRequest<S> for JsonBody<T>
+where
+    S: Send + Sync,
+    T: serde::de::DeserializeOwned,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let Json(value) = Json::<T>::from_request(req, state).await?;
+        Ok(JsonBody(value))
+    }
+}
+
+/// A display name, trimmed: not empty, at most [`MAX_NAME_CHARS`] characters.
+fn checked_name(name: &str, what: &str) -> Result<String, ApiError> {
+    let name = name.trim();
+    if name.is_empty() {
+        return Err(ApiError::Unprocessable(format!(
+            "{what} is empty: give one"
+        )));
+    }
+    if name.chars().count() > MAX_NAME_CHARS {
+        return Err(ApiError::Unprocessable(format!(
+            "{what} is longer than {MAX_NAME_CHARS} characters: shorten it"
+        )));
+    }
+    Ok(name.to_owned())
+}
+
+/// The campaign `id`, or 404 (also for text that is no document id).
+async fn existing_campaign(state: &AppState, id: &str) -> Result<CampaignRecord, ApiError> {
+    let missing = || {
+        ApiError::NotFound(format!(
+            "there is no campaign '{id}' (the campaigns are listed by GET /api/campaigns)"
+        ))
+    };
+    let id: DocumentId = id.parse().map_err(|_| missing())?;
+    state
+        .storage
+        .campaigns()
+        .await?
+        .into_iter()
+        .find(|c| c.id == id)
+        .ok_or_else(missing)
+}

@@ -1,0 +1,75 @@
+//! What every handler can reach: [`AppState`], built once by `rectify serve` (and by the
+//! tests) with the settings in [`ServerSettings`].
+
+use crate::accounts;
+use crate::evidence::{Files, FilesSettings};
+use crate::maintenance;
+use crate::metrics::Metrics;
+use crate::storage::Storage;
+use crate::sync_ws::{SyncHub, SyncSettings};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// What every handler can reach.
+#[derive(Clone, Debug)]
+pub struct AppState {
+    pub storage: Arc<dyn Storage>,
+    /// The built client bundle (`index.html`, `assets/` …), if any.
+    pub web_root: Option<PathBuf>,
+    /// The sync server behind `GET /sync`.
+    pub sync: Arc<SyncHub>,
+    /// Failed logins per account.
+    pub login_throttle: Arc<accounts::LoginThrottle>,
+    /// Failed logins per client address.
+    pub address_throttle: Arc<accounts::LoginThrottle>,
+    pub metrics: Arc<Metrics>,
+    /// Evidence files: the blob store, staged uploads, limits.
+    pub files: Arc<Files>,
+}
+
+/// Everything `rectify serve` can tune.
+#[derive(Debug, Clone, Default)]
+pub struct ServerSettings {
+    pub sync: SyncSettings,
+    pub files: FilesSettings,
+}
+
+impl AppState {
+    /// The state with the default settings; evidence files go under `data_dir`.
+    pub async fn new(
+        storage: Arc<dyn Storage>,
+        web_root: Option<PathBuf>,
+        data_dir: &Path,
+    ) -> anyhow::Result<AppState> {
+        Self::with_settings(storage, web_root, data_dir, ServerSettings::default()).await
+    }
+
+    /// The state, and the background housekeeping (eviction, compaction) that lives as long
+    /// as its sync hub.
+    pub async fn with_settings(
+        storage: Arc<dyn Storage>,
+        web_root: Option<PathBuf>,
+        data_dir: &Path,
+        settings: ServerSettings,
+    ) -> anyhow::Result<AppState> {
+        let metrics = Arc::new(Metrics::new());
+        let sync =
+            Arc::new(SyncHub::open(storage.as_ref(), settings.sync, Arc::clone(&metrics)).await?);
+        let files = Arc::new(Files::open(data_dir, settings.files)?);
+        maintenance::spawn(
+            &sync,
+            Arc::clone(&storage),
+            Arc::clone(&metrics),
+            Arc::clone(&files),
+        );
+        Ok(AppState {
+            storage,
+            web_root,
+            sync,
+            login_throttle: Arc::new(accounts::LoginThrottle::per_account()),
+            address_throttle: Arc::new(accounts::LoginThrottle::per_address()),
+            metrics,
+            files,
+        })
+    }
+}
