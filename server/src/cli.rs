@@ -3,7 +3,7 @@
 use crate::accounts::{self, hash_password};
 use crate::campaigns::{self, LedgerFormat, ReportFormat};
 use crate::clock::now_ms;
-use crate::evidence::FilesSettings;
+use crate::evidence::files::FilesSettings;
 use crate::http::app;
 use crate::state::{AppState, ServerSettings};
 use crate::storage::{self, UserRecord};

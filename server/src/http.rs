@@ -1,15 +1,20 @@
 //! The HTTP router. [`app`] is a plain function of [`AppState`], so tests can drive it with
 //! `oneshot` or bind it to port 0. The handlers live beside their resources; only
-//! `GET /metrics`, `GET /healthz` and the API's 404 are here.
+//! `GET /metrics`, `GET /healthz`, the API's 404 and the `/sync` upgrade (which hands the
+//! socket to [`sync_ws::connection`]) are here.
 
+use crate::auth::CurrentUser;
 use crate::error::ApiError;
 use crate::state::AppState;
 use crate::{auth, evidence, items, office, sync_ws, web};
 use axum::Router;
 use axum::extract::State;
+use axum::extract::ws::WebSocketUpgrade;
 use axum::http::header::{CONTENT_TYPE, HeaderValue, X_CONTENT_TYPE_OPTIONS};
 use axum::response::IntoResponse;
+use axum::response::Response;
 use axum::routing::{any, get, patch, post};
+use rectify_shared::sync::wire::MAX_FRAME_BYTES;
 use tower_http::set_header::SetResponseHeaderLayer;
 
 /// The whole router: the API, `/sync`, `/metrics` and the built client.
@@ -19,7 +24,7 @@ pub fn app(state: AppState) -> Router {
         .route("/api/login", post(auth::login))
         .route("/api/me", get(auth::me))
         .route("/api/items", get(items::items))
-        .route("/sync", get(sync_ws::sync_handler))
+        .route("/sync", get(sync_handler))
         .route("/api/files", get(evidence::settings))
         .route("/api/files/{sha256}", get(evidence::file))
         .route("/api/files/{sha256}/thumbnail", get(evidence::thumbnail_of))
@@ -49,6 +54,32 @@ async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
         )],
         state.metrics.encode(),
     )
+}
+
+/// `GET /sync`: upgrades an authenticated request to the sync WebSocket, within the limits.
+pub async fn sync_handler(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    upgrade: WebSocketUpgrade,
+) -> Response {
+    let slot = match state.sync.reserve(&user.username) {
+        Ok(slot) => slot,
+        Err(err) => {
+            tracing::warn!(user = %user.username, error = %err, "sync connection refused");
+            return err.into_response();
+        }
+    };
+    upgrade
+        .max_message_size(MAX_FRAME_BYTES)
+        // axum's default 128 KiB read buffer is allocated (and zero-filled) for every
+        // connection: 10,000 idle schools would hold 1.3 GB for nothing. Frames are small; the
+        // buffer grows for a large one and a message is assembled apart from it anyway.
+        .read_buffer_size(sync_ws::READ_BUFFER_BYTES)
+        // Each frame is written and flushed as it is sent; no batching buffer is needed.
+        .write_buffer_size(0)
+        .on_upgrade(move |socket| {
+            sync_ws::connection(state.sync, state.storage, user, socket, slot)
+        })
 }
 
 async fn api_not_found() -> ApiError {

@@ -23,7 +23,7 @@ pub fn spawn(
     hub: &Arc<SyncHub>,
     storage: Arc<dyn Storage>,
     metrics: Arc<Metrics>,
-    files: Arc<crate::evidence::Files>,
+    files: Arc<crate::evidence::files::Files>,
 ) {
     let hub: Weak<SyncHub> = Arc::downgrade(hub);
     tokio::spawn(async move {
@@ -49,7 +49,7 @@ pub fn spawn(
                 Err(err) => tracing::error!(error = format!("{err:#}"), "compaction failed"),
             }
             let now = crate::clock::now_ms();
-            match crate::evidence::collect(storage.as_ref(), &files, now).await {
+            match crate::evidence::files::collect(storage.as_ref(), &files, now).await {
                 Ok((0, 0)) => {}
                 Ok((files, uploads)) => {
                     tracing::info!(files, uploads, "collected unreferenced evidence files");

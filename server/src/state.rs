@@ -2,7 +2,7 @@
 //! tests) with the settings in [`ServerSettings`].
 
 use crate::accounts;
-use crate::evidence::{Files, FilesSettings};
+use crate::evidence::files::{Files, FilesSettings};
 use crate::maintenance;
 use crate::metrics::Metrics;
 use crate::storage::Storage;

@@ -1,8 +1,9 @@
 //! `GET /sync`: the automerge-repo WebSocket protocol, carried out for the sans-IO
 //! [`SyncServer`].
 //!
-//! Each connection is authenticated before the upgrade (a bearer token in the
-//! `Authorization` header or `?token=`; none or a bad one is refused with 401). Frames go to
+//! Each connection is authenticated before the upgrade, by the `/sync` handler in
+//! [`crate::http`] (a bearer token in the `Authorization` header or `?token=`; none or a bad
+//! one is refused with 401), which then hands the socket to [`connection`]. Frames go to
 //! the one `SyncServer` behind a lock; its effects are carried out in order while the lock is
 //! held: a `Persist` is written durably (with the item's index row, in one transaction)
 //! before any later `Send` leaves, so a change is acknowledged only once it is on disk.
@@ -15,19 +16,13 @@
 //! because nothing is acknowledged before it is durable.
 
 use crate::arrivals;
-use crate::auth::CurrentUser;
 use crate::campaigns::item_record;
 use crate::clock::now_ms;
 use crate::error::ApiError;
 use crate::metrics::{Metrics, count};
-use crate::state::AppState;
 use crate::storage::{QuarantineRecord, Storage, UserRecord, Write};
 use automerge::ChangeHash;
-use axum::extract::State;
-use axum::extract::ws::{
-    CloseFrame, Message as WsMessage, WebSocket, WebSocketUpgrade, close_code,
-};
-use axum::response::{IntoResponse, Response};
+use axum::extract::ws::{CloseFrame, Message as WsMessage, WebSocket, close_code};
 use rand_core::{OsRng, RngCore};
 use rectify_shared::gate::{Peer, PolicyGate};
 use rectify_shared::ids::{DocumentId, Username};
@@ -42,7 +37,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::{Mutex, Notify, mpsc, watch};
 
 /// The socket read buffer of one connection (see [`sync_handler`]).
-const READ_BUFFER_BYTES: usize = 4 * 1024;
+pub const READ_BUFFER_BYTES: usize = 4 * 1024;
 
 /// How often an idle connection is pinged.
 const KEEPALIVE: Duration = Duration::from_secs(30);
@@ -426,30 +421,6 @@ async fn persist(
     Ok(())
 }
 
-/// `GET /sync`: upgrades an authenticated request to the sync WebSocket, within the limits.
-pub async fn sync_handler(
-    State(state): State<AppState>,
-    CurrentUser(user): CurrentUser,
-    upgrade: WebSocketUpgrade,
-) -> Response {
-    let slot = match state.sync.reserve(&user.username) {
-        Ok(slot) => slot,
-        Err(err) => {
-            tracing::warn!(user = %user.username, error = %err, "sync connection refused");
-            return err.into_response();
-        }
-    };
-    upgrade
-        .max_message_size(MAX_FRAME_BYTES)
-        // axum's default 128 KiB read buffer is allocated (and zero-filled) for every
-        // connection: 10,000 idle schools would hold 1.3 GB for nothing. Frames are small; the
-        // buffer grows for a large one and a message is assembled apart from it anyway.
-        .read_buffer_size(READ_BUFFER_BYTES)
-        // Each frame is written and flushed as it is sent; no batching buffer is needed.
-        .write_buffer_size(0)
-        .on_upgrade(move |socket| connection(state, user, socket, slot))
-}
-
 /// A close frame; the reason is cut to the 123 bytes a close frame can carry.
 fn close_frame(code: u16, reason: &str) -> WsMessage {
     let mut end = reason.len().min(123);
@@ -462,10 +433,16 @@ fn close_frame(code: u16, reason: &str) -> WsMessage {
     }))
 }
 
-async fn connection(state: AppState, user: UserRecord, socket: WebSocket, slot: ConnectionSlot) {
+/// Serves one upgraded sync connection until it closes: frames in to the hub, the hub's
+/// frames out, keepalive pings, and a close frame on shutdown.
+pub async fn connection(
+    hub: Arc<SyncHub>,
+    storage: Arc<dyn Storage>,
+    user: UserRecord,
+    socket: WebSocket,
+    slot: ConnectionSlot,
+) {
     use futures_util::{SinkExt, StreamExt};
-    let hub = Arc::clone(&state.sync);
-    let storage = Arc::clone(&state.storage);
     let conn = ConnId(hub.next_conn.fetch_add(1, Ordering::Relaxed));
     let peer = Peer {
         username: user.username.clone(),

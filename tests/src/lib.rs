@@ -48,7 +48,7 @@ pub struct TestServer {
     pub data: tempfile::TempDir,
     pub storage: Arc<dyn Storage>,
     /// The evidence file service (for collecting files in tests).
-    pub files: Arc<rectify_server::evidence::Files>,
+    pub files: Arc<rectify_server::evidence::files::Files>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
 }
 

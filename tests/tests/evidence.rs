@@ -6,7 +6,7 @@
 use anyhow::Result;
 use rectify_server::blobs::Variant;
 use rectify_server::campaigns;
-use rectify_server::evidence::FilesSettings;
+use rectify_server::evidence::files::FilesSettings;
 use rectify_server::state::ServerSettings;
 use rectify_server::storage::ItemRecord;
 use rectify_shared::evidence::{UPLOAD_OFFSET, UploadRequest, UploadStatus, sha256_hex};
@@ -498,7 +498,7 @@ async fn unreferenced_files_and_abandoned_uploads_are_collected_after_the_grace_
     let hour = 3_600_000;
     let now = rectify_server::clock::now_ms();
     let collect =
-        |at| rectify_server::evidence::collect(server.storage.as_ref(), &server.files, at);
+        |at| rectify_server::evidence::files::collect(server.storage.as_ref(), &server.files, at);
     assert_eq!(
         collect(now).await?,
         (0, 0),

@@ -1,5 +1,6 @@
 //! Evidence files over HTTP: the resumable upload protocol, serving files to those who may
-//! read them, thumbnails, quotas and collection. The protocol is described in
+//! read them, thumbnails and quotas; the file service under it (limits, staging, collection)
+//! is [`files`]. The protocol is described in
 //! `docs/evidence.md`; its bodies are in [`rectify_shared::evidence`].
 //!
 //! An upload is staged in `DIR/uploads/<id>`; its length is how much the server has. A
@@ -8,11 +9,13 @@
 //! connection may be dead without the server knowing yet), and the older one stops at its
 //! next write.
 
+pub mod files;
+
 use crate::auth::CurrentUser;
-use crate::blobs::{BlobStore, Variant};
+use crate::blobs::Variant;
 use crate::error::ApiError;
 use crate::state::AppState;
-use crate::storage::{BlobRecord, Storage, UploadRecord};
+use crate::storage::{BlobRecord, UploadRecord};
 use anyhow::Context;
 use axum::Json;
 use axum::body::Body;
@@ -27,99 +30,12 @@ use rectify_shared::evidence::{
     safe_file_name,
 };
 use rectify_shared::policy::{Actor, Role, can_read_item};
-use std::collections::HashMap;
-use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// Longest side of a thumbnail, in pixels.
 const THUMBNAIL_SIDE: u32 = 320;
 /// Images larger than this (either side) are not decoded for a thumbnail.
 const MAX_DECODE_SIDE: u32 = 12_000;
-
-/// Limits and policies for evidence files (`rectify serve --max-file-mb …`).
-#[derive(Debug, Clone, PartialEq)]
-pub struct FilesSettings {
-    pub max_file_bytes: u64,
-    /// Per user: the files they uploaded first plus their unfinished uploads.
-    pub quota_bytes: u64,
-    pub image_max_side: u32,
-    pub image_quality: f64,
-    /// How long an unreferenced file (or an untouched unfinished upload) is kept.
-    pub grace: Duration,
-}
-
-impl Default for FilesSettings {
-    fn default() -> Self {
-        FilesSettings {
-            max_file_bytes: evidence::DEFAULT_MAX_FILE_BYTES,
-            quota_bytes: 2 * 1024 * 1024 * 1024,
-            image_max_side: evidence::DEFAULT_IMAGE_MAX_SIDE,
-            image_quality: evidence::DEFAULT_IMAGE_QUALITY,
-            grace: Duration::from_secs(7 * 24 * 3600),
-        }
-    }
-}
-
-/// The file service: settings, the blob store and the staging directory.
-#[derive(Debug)]
-pub struct Files {
-    pub settings: FilesSettings,
-    pub store: Arc<dyn BlobStore>,
-    staging: PathBuf,
-    /// Upload id → the generation of the request allowed to write it.
-    writers: Mutex<HashMap<i64, Arc<tokio::sync::Mutex<u64>>>>,
-}
-
-impl Files {
-    /// The file service for a data directory: blobs in `DIR/blobs`, staging in `DIR/uploads`.
-    pub fn open(data_dir: &std::path::Path, settings: FilesSettings) -> anyhow::Result<Files> {
-        let store = crate::blobs::LocalBlobStore::open(&data_dir.join("blobs"))?;
-        let staging = data_dir.join("uploads");
-        std::fs::create_dir_all(&staging)
-            .with_context(|| format!("cannot create {}", staging.display()))?;
-        Ok(Files {
-            settings,
-            store: Arc::new(store),
-            staging,
-            writers: Mutex::new(HashMap::new()),
-        })
-    }
-
-    fn staged(&self, upload: &UploadRecord) -> PathBuf {
-        self.staging.join(upload.id.to_string())
-    }
-
-    fn writer(&self, upload: i64) -> Arc<tokio::sync::Mutex<u64>> {
-        let mut writers = self.writers.lock().expect("writers lock");
-        Arc::clone(writers.entry(upload).or_default())
-    }
-
-    fn forget_writer(&self, upload: i64) {
-        self.writers.lock().expect("writers lock").remove(&upload);
-    }
-
-    async fn staged_len(&self, upload: &UploadRecord) -> Result<u64, ApiError> {
-        match tokio::fs::metadata(self.staged(upload)).await {
-            Ok(meta) => Ok(meta.len()),
-            Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(0),
-            Err(err) => Err(anyhow::Error::from(err).into()),
-        }
-    }
-
-    /// Drops an upload: its staged bytes and its record.
-    async fn discard(&self, storage: &dyn Storage, upload: &UploadRecord) -> anyhow::Result<()> {
-        storage.delete_upload(upload.id).await?;
-        match tokio::fs::remove_file(self.staged(upload)).await {
-            Ok(()) => {}
-            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
-            Err(err) => return Err(err.into()),
-        }
-        self.forget_writer(upload.id);
-        Ok(())
-    }
-}
 
 fn now_ms() -> i64 {
     crate::clock::now_ms()
@@ -521,31 +437,6 @@ pub(crate) fn content_disposition(how: &str, name: &str) -> String {
         }
     }
     format!("{how}; filename=\"{ascii}\"; filename*=UTF-8''{encoded}")
-}
-
-/// Deletes files no item has referenced for the grace period, and unfinished uploads left
-/// untouched as long. Returns (files, uploads) deleted.
-pub async fn collect(
-    storage: &dyn Storage,
-    files: &Files,
-    now_ms: i64,
-) -> anyhow::Result<(usize, usize)> {
-    let grace = i64::try_from(files.settings.grace.as_millis()).unwrap_or(i64::MAX);
-    let before = now_ms.saturating_sub(grace);
-    let mut deleted_files = 0;
-    for sha256 in storage.orphaned_blobs(now_ms, before).await? {
-        // The record goes first: if a reference arrived meanwhile, the bytes stay.
-        if storage.delete_orphan(&sha256, before).await? {
-            files.store.delete(&sha256).await?;
-            deleted_files += 1;
-        }
-    }
-    let mut deleted_uploads = 0;
-    for upload in storage.stale_uploads(before).await? {
-        files.discard(storage, &upload).await?;
-        deleted_uploads += 1;
-    }
-    Ok((deleted_files, deleted_uploads))
 }
 
 #[cfg(test)]
