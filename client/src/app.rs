@@ -1,6 +1,7 @@
 //! The root component: session, language, page, and the user's replica.
 
 use crate::components::{header::Header, nav::Nav, refused::RefusedPanel, sync_status::SyncStatus};
+use crate::context::{AppContext, ReplicaContext};
 use crate::i18n::{Msg, Om, to, tr};
 use crate::pages::{
     accounts::Accounts, dashboard::Dashboard, history::History, home::Home, item::ItemPage,
@@ -11,16 +12,6 @@ use crate::state::{Action, AppState, Route, Session, may_see};
 use rectify_shared::policy::Role;
 use std::rc::Rc;
 use yew::prelude::*;
-
-/// The app state and its dispatcher, available to every component.
-pub type AppContext = UseReducerHandle<AppState>;
-
-/// The replica and a version that changes whenever it does, so that consumers re-render.
-#[derive(Clone, PartialEq)]
-pub struct ReplicaContext {
-    pub replica: Replica,
-    pub version: u64,
-}
 
 #[derive(Default, PartialEq)]
 struct Version(u64);

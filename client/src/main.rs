@@ -1,6 +1,7 @@
 //! Rectify's browser client: a yew CSR app.
 //!
 //! - [`app`]: the root component: session, language, which page.
+//! - [`context`]: what the root hands to every component (the app state, the replica).
 //! - [`state`]: the app state, an [`state::Action`] enum and its reducer.
 //! - [`i18n`]: every user-visible string, in Chinese (default) and English.
 //! - [`pages`]: one file per page; [`components`]: reusable pieces.
@@ -8,6 +9,7 @@
 
 mod app;
 mod components;
+mod context;
 mod i18n;
 mod pages;
 mod services;

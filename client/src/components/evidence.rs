@@ -3,7 +3,7 @@
 //! opening it. Tests read `[data-testid=evidence]` with `data-sha256`, `data-upload`
 //! (`queued|uploading|paused|done|failed|remote`), `data-received` and `data-size`.
 
-use crate::app::ReplicaContext;
+use crate::context::ReplicaContext;
 use crate::i18n::{Lang, Msg, tr};
 use crate::services::prepare::{self, Refusal};
 use crate::services::replica::{Added, Replica};

@@ -2,7 +2,7 @@
 //! are its whole app); the others see the dashboard, the items and supervision, and the
 //! office (and, read-only, viewers) the reports and accounts.
 
-use crate::app::AppContext;
+use crate::context::AppContext;
 use crate::i18n::{Om, to};
 use crate::state::{Route, may_see};
 use rectify_shared::policy::Role;

@@ -2,7 +2,7 @@
 //! them, resets passwords (the new one is shown once) and logs out a lost phone. Viewers
 //! see the lists read-only.
 
-use crate::app::{AppContext, ReplicaContext};
+use crate::context::{AppContext, ReplicaContext};
 use crate::i18n::{Lang, Msg, Om, describe, role_name, to, tr};
 use crate::services::api::{self, ApiFailure};
 use rectify_shared::api::{AccountChange, AccountInfo, NewAccount, UnitInfo};

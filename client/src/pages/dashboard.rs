@@ -3,8 +3,8 @@
 //! cached [`ItemFacts`]; the charts are plain SVG. Long lists are capped so a campaign of
 //! thousands of items still renders at once.
 
-use crate::app::{AppContext, ReplicaContext};
 use crate::components::chart::{StackedBar, percent};
+use crate::context::{AppContext, ReplicaContext};
 use crate::i18n::{Lang, Om, status_name, to, unit_status_name};
 use crate::pages::item::when;
 use crate::services::replica::Replica;

@@ -3,7 +3,7 @@
 //! may have been offline, or its clock wrong) and when the server received it; text changes
 //! are shown with what was removed and inserted.
 
-use crate::app::{AppContext, ReplicaContext};
+use crate::context::{AppContext, ReplicaContext};
 use crate::i18n::status_name;
 use crate::i18n::{Lang, Om, describe, to, unit_status_name};
 use crate::pages::item::when;

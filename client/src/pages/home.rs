@@ -1,7 +1,7 @@
 //! The start page after login: the user's items, grouped by area, with status, deadline and
 //! a mark on every item with changes not yet on the server. Overdue items stand out.
 
-use crate::app::{AppContext, ReplicaContext};
+use crate::context::{AppContext, ReplicaContext};
 use crate::i18n::{Lang, Msg, role_name, status_name, tr, unit_status_name};
 use crate::state::Route;
 use rectify_shared::dashboard::ItemFacts;

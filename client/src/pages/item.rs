@@ -2,8 +2,8 @@
 //! (merged character by character; the cursor stays put when remote edits arrive), its
 //! evidence files, the office's decisions, feedback both ways, and asking for sign-off.
 
-use crate::app::{AppContext, ReplicaContext};
 use crate::components::evidence::Evidence;
+use crate::context::{AppContext, ReplicaContext};
 use crate::i18n::{Lang, Msg, Om, to, tr, unit_status_name};
 use crate::pages::home::area_numeral;
 use crate::pages::review::{ItemStatusControl, PlanEditor, UnitReview};

@@ -1,7 +1,7 @@
 //! Adding an item by hand (a problem found after the report, or one the importer missed).
 //! The server creates the document; the replica then picks it up like any other.
 
-use crate::app::{AppContext, ReplicaContext};
+use crate::context::{AppContext, ReplicaContext};
 use crate::i18n::{Msg, Om, describe, to, tr};
 use crate::pages::review::{UnitPicker, timing_name};
 use crate::services::api;

@@ -3,7 +3,7 @@
 //! and importing a report file, checked first (warnings shown) and stored only when the
 //! office confirms.
 
-use crate::app::{AppContext, ReplicaContext};
+use crate::context::{AppContext, ReplicaContext};
 use crate::i18n::{Lang, Om, describe, to};
 use crate::services::api;
 use rectify_shared::api::{CampaignInfo, ImportPreview};

@@ -1,7 +1,7 @@
 //! Supervision (督办): per unit, the open assignments that are overdue or due soon, and for
 //! each unit a printable chase notice (督办通知) the office can print or save as PDF.
 
-use crate::app::{AppContext, ReplicaContext};
+use crate::context::{AppContext, ReplicaContext};
 use crate::i18n::{Lang, Om, to, unit_status_name};
 use crate::pages::dashboard::days_label;
 use crate::state::Route;
