@@ -498,17 +498,3 @@ messages!(Om, to {
     OnePerLine => "（每行一条）", "(one per line)";
     NumbersNeeded => "请填写方面序号和问题序号。", "Fill in the area and problem numbers.";
 });
-
-/// What went wrong with an API call, for the user.
-pub fn describe(lang: Lang, failure: &crate::services::api::ApiFailure) -> String {
-    use crate::services::api::ApiFailure;
-    match failure {
-        ApiFailure::Network => tr(lang, Msg::NetworkError).to_owned(),
-        ApiFailure::Refused {
-            status: 403,
-            message,
-        } if message.is_empty() => to(lang, Om::Forbidden).to_owned(),
-        ApiFailure::Refused { status, message } if message.is_empty() => format!("HTTP {status}"),
-        ApiFailure::Refused { message, .. } => message.clone(),
-    }
-}

@@ -4,12 +4,14 @@
 //! - [`context`]: what the root hands to every component (the app state, the replica).
 //! - [`state`]: the app state, an [`state::Action`] enum and its reducer.
 //! - [`i18n`]: every user-visible string, in Chinese (default) and English.
+//! - [`format`]: values as people read them (times, area numerals, days, API failures).
 //! - [`pages`]: one file per page; [`components`]: reusable pieces.
 //! - [`services`]: the HTTP API and browser storage, behind small functions.
 
 mod app;
 mod components;
 mod context;
+mod format;
 mod i18n;
 mod pages;
 mod services;

@@ -3,7 +3,8 @@
 //! see the lists read-only.
 
 use crate::context::{AppContext, ReplicaContext};
-use crate::i18n::{Lang, Msg, Om, describe, role_name, to, tr};
+use crate::format::describe;
+use crate::i18n::{Lang, Msg, Om, role_name, to, tr};
 use crate::services::api::{self, ApiFailure};
 use rectify_shared::api::{AccountChange, AccountInfo, NewAccount, UnitInfo};
 use rectify_shared::ids::UnitId;

@@ -5,9 +5,9 @@
 
 use crate::components::chart::{StackedBar, percent};
 use crate::context::{AppContext, ReplicaContext};
+use crate::format::{area_numeral, days_label, when};
 use crate::i18n::{Lang, Om, status_name, to, unit_status_name};
-use crate::pages::item::when;
-use crate::services::replica::Replica;
+use crate::services::{api, replica::Replica};
 use crate::state::Route;
 use rectify_shared::dashboard::{Filter, GroupRow, ItemFacts, Overview, StatusFilter, overview};
 use rectify_shared::date::Date;
@@ -38,7 +38,7 @@ pub fn dashboard() -> Html {
         use_effect_with(token, move |token| {
             if let Some(token) = token.clone() {
                 wasm_bindgen_futures::spawn_local(async move {
-                    if let Ok(list) = crate::services::api::campaigns(&token).await {
+                    if let Ok(list) = api::campaigns(&token).await {
                         names.set(list.into_iter().map(|c| (c.id, c.name)).collect());
                     }
                 });
@@ -177,12 +177,7 @@ fn filters(props: &FiltersProps) -> Html {
         .collect();
     let area_options = areas
         .iter()
-        .map(|(no, title)| {
-            (
-                no.to_string(),
-                format!("{} {title}", crate::pages::home::area_numeral(*no)),
-            )
-        })
+        .map(|(no, title)| (no.to_string(), format!("{} {title}", area_numeral(*no))))
         .collect();
     let status_options = StatusFilter::ALL
         .into_iter()
@@ -308,7 +303,7 @@ fn matrix(lang: Lang, view: &Overview, campaigns: &BTreeMap<String, String>) -> 
                             <tr>
                                 <td>
                                     if several { <span class="meta">{ campaign_name(campaigns, &area.campaign) }{ " · " }</span> }
-                                    { crate::pages::home::area_numeral(area.area_no) }{ " " }{ &area.title }
+                                    { area_numeral(area.area_no) }{ " " }{ &area.title }
                                 </td>
                                 <td class="num">{ area.counts.done }</td>
                                 <td class="num">{ area.counts.done_long_term }</td>
@@ -458,17 +453,6 @@ fn deadline_list(
                 </ul>
             }
         </section>
-    }
-}
-
-pub fn days_label(lang: Lang, days: i64) -> String {
-    match (lang, days) {
-        (Lang::Zh, d) if d < 0 => format!("逾期{}天", -d),
-        (Lang::Zh, 0) => "今天到期".to_owned(),
-        (Lang::Zh, d) => format!("{d}天后到期"),
-        (Lang::En, d) if d < 0 => format!("{} days late", -d),
-        (Lang::En, 0) => "due today".to_owned(),
-        (Lang::En, d) => format!("due in {d} days"),
     }
 }
 

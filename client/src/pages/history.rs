@@ -4,9 +4,9 @@
 //! are shown with what was removed and inserted.
 
 use crate::context::{AppContext, ReplicaContext};
+use crate::format::{describe, when};
 use crate::i18n::status_name;
-use crate::i18n::{Lang, Om, describe, to, unit_status_name};
-use crate::pages::item::when;
+use crate::i18n::{Lang, Om, to, unit_status_name};
 use crate::pages::review::timing_name;
 use crate::services::api;
 use crate::state::Route;

@@ -2,6 +2,7 @@
 //! a mark on every item with changes not yet on the server. Overdue items stand out.
 
 use crate::context::{AppContext, ReplicaContext};
+use crate::format::area_numeral;
 use crate::i18n::{Lang, Msg, role_name, status_name, tr, unit_status_name};
 use crate::state::Route;
 use rectify_shared::dashboard::ItemFacts;
@@ -133,13 +134,4 @@ fn item_row(lang: Lang, item: &ItemFacts, unit: Option<&str>, today: Date, pendi
             </a>
         </li>
     }
-}
-
-/// `2` → `(二)`: the report's own numbering of areas.
-pub fn area_numeral(no: u32) -> String {
-    const AREAS: [&str; 10] = ["一", "二", "三", "四", "五", "六", "七", "八", "九", "十"];
-    AREAS
-        .get((no as usize).wrapping_sub(1))
-        .map(|a| format!("({a})"))
-        .unwrap_or_default()
 }

@@ -4,8 +4,8 @@
 
 use crate::components::evidence::Evidence;
 use crate::context::{AppContext, ReplicaContext};
+use crate::format::{area_numeral, when};
 use crate::i18n::{Lang, Msg, Om, to, tr, unit_status_name};
-use crate::pages::home::area_numeral;
 use crate::pages::review::{ItemStatusControl, PlanEditor, UnitReview};
 use crate::services::replica::Replica;
 use crate::state::Route;
@@ -401,16 +401,4 @@ pub(crate) fn feedback_box(props: &FeedbackProps) -> Html {
             </form>
         </section>
     }
-}
-
-/// A device time as `MM-DD HH:MM`, local time.
-pub(crate) fn when(ms: i64) -> String {
-    let date = js_sys::Date::new(&(ms as f64).into());
-    format!(
-        "{:02}-{:02} {:02}:{:02}",
-        date.get_month() + 1,
-        date.get_date(),
-        date.get_hours(),
-        date.get_minutes()
-    )
 }

@@ -2,7 +2,8 @@
 //! The server creates the document; the replica then picks it up like any other.
 
 use crate::context::{AppContext, ReplicaContext};
-use crate::i18n::{Msg, Om, describe, to, tr};
+use crate::format::describe;
+use crate::i18n::{Msg, Om, to, tr};
 use crate::pages::review::{UnitPicker, timing_name};
 use crate::services::api;
 use crate::state::Route;

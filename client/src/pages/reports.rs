@@ -4,7 +4,8 @@
 //! office confirms.
 
 use crate::context::{AppContext, ReplicaContext};
-use crate::i18n::{Lang, Om, describe, to};
+use crate::format::describe;
+use crate::i18n::{Lang, Om, to};
 use crate::services::api;
 use rectify_shared::api::{CampaignInfo, ImportPreview};
 use wasm_bindgen::JsCast;

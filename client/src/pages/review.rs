@@ -4,8 +4,9 @@
 //! what a role may do comes from `rectify_shared::workflow`, as on the server.
 
 use crate::components::evidence::Evidence;
+use crate::format::when;
 use crate::i18n::{Lang, Msg, Om, status_name, to, tr, unit_status_name};
-use crate::pages::item::{FeedbackBox, when};
+use crate::pages::item::FeedbackBox;
 use crate::services::replica::Replica;
 use rectify_shared::api::UnitInfo;
 use rectify_shared::ids::DocumentId;

@@ -2,8 +2,8 @@
 //! each unit a printable chase notice (督办通知) the office can print or save as PDF.
 
 use crate::context::{AppContext, ReplicaContext};
+use crate::format::days_label;
 use crate::i18n::{Lang, Om, to, unit_status_name};
-use crate::pages::dashboard::days_label;
 use crate::state::Route;
 use rectify_shared::dashboard::{Chase, Filter, ItemFacts, chase_list};
 use rectify_shared::date::Date;
