@@ -351,6 +351,17 @@ pub fn unit_status_name(lang: Lang, status: rectify_shared::workflow::UnitStatus
     }
 }
 
+/// How an item is to be fixed (整改方式) in the UI's language.
+pub fn timing_name(lang: Lang, timing: rectify_shared::model::Timing) -> &'static str {
+    use rectify_shared::model::Timing;
+    match (lang, timing) {
+        (Lang::Zh, t) => t.label_zh(),
+        (Lang::En, Timing::Immediate) => "Fix at once",
+        (Lang::En, Timing::ByDeadline) => "Fix by the deadline",
+        (Lang::En, Timing::LongTerm) => "Keep up long-term",
+    }
+}
+
 /// Declares a message enum and its lookup from one table of (key, Chinese, English), so a
 /// string and its translation are always written side by side.
 macro_rules! messages {

@@ -5,9 +5,7 @@
 
 use crate::context::{AppContext, ReplicaContext};
 use crate::format::{describe, when};
-use crate::i18n::status_name;
-use crate::i18n::{Lang, Om, to, unit_status_name};
-use crate::pages::review::timing_name;
+use crate::i18n::{Lang, Om, status_name, timing_name, to, unit_status_name};
 use crate::services::api;
 use crate::state::Route;
 use rectify_shared::api::{HistoryDetail, HistoryEntry, ItemHistory};

@@ -2,7 +2,7 @@
 //! (merged character by character; the cursor stays put when remote edits arrive), its
 //! evidence files, the office's decisions, feedback both ways, and asking for sign-off.
 
-use crate::components::evidence::Evidence;
+use crate::components::{evidence::Evidence, feedback::FeedbackBox};
 use crate::context::{AppContext, ReplicaContext};
 use crate::format::{area_numeral, when};
 use crate::i18n::{Lang, Msg, Om, to, tr, unit_status_name};
@@ -337,68 +337,5 @@ fn show_text(area: &HtmlTextAreaElement, text: &str) {
     if focused {
         let map = |at| rectify_shared::text::map_offset(&old, text, at) as u32;
         let _ = area.set_selection_range(map(start), map(end));
-    }
-}
-
-#[derive(Properties, PartialEq)]
-pub(crate) struct FeedbackProps {
-    pub item: ItemDoc,
-    pub unit: String,
-    pub lang: Lang,
-    pub edit: Callback<ItemEdit>,
-}
-
-/// Messages between the unit and the office about this item (事事有回音).
-#[function_component(FeedbackBox)]
-pub(crate) fn feedback_box(props: &FeedbackProps) -> Html {
-    let lang = props.lang;
-    let input = use_node_ref();
-    let messages: Vec<Html> = props
-        .item
-        .feedback
-        .iter()
-        .filter(|f| f.unit.as_deref().is_none_or(|u| u == props.unit))
-        .map(|f| {
-            html! {
-                <li class="feedback">
-                    <p class="feedback-meta"><strong>{ &f.author }</strong>{ " · " }{ when(f.at_ms) }</p>
-                    <p>{ &f.text }</p>
-                </li>
-            }
-        })
-        .collect();
-    let onsubmit = {
-        let (input, edit, unit) = (input.clone(), props.edit.clone(), props.unit.clone());
-        Callback::from(move |event: SubmitEvent| {
-            event.prevent_default();
-            let Some(area) = input.cast::<HtmlTextAreaElement>() else {
-                return;
-            };
-            let text = area.value().trim().to_owned();
-            if text.is_empty() {
-                return;
-            }
-            edit.emit(ItemEdit::AddFeedback {
-                id: format!("f{}", js_sys::Date::now() as u64),
-                unit: Some(unit.clone()),
-                text,
-            });
-            area.set_value("");
-        })
-    };
-    html! {
-        <section class="card" aria-labelledby="feedback-title">
-            <h2 id="feedback-title" class="section-title">{ tr(lang, Msg::Feedback) }</h2>
-            if messages.is_empty() {
-                <p class="empty">{ tr(lang, Msg::NoFeedback) }</p>
-            } else {
-                <ul class="plain">{ for messages }</ul>
-            }
-            <form class="feedback-form" {onsubmit}>
-                <textarea ref={input} rows="2" aria-label={tr(lang, Msg::Feedback)}
-                          placeholder={tr(lang, Msg::FeedbackPlaceholder)} />
-                <button type="submit" class="secondary">{ tr(lang, Msg::Send) }</button>
-            </form>
-        </section>
     }
 }

@@ -1,10 +1,10 @@
 //! Adding an item by hand (a problem found after the report, or one the importer missed).
 //! The server creates the document; the replica then picks it up like any other.
 
+use crate::components::unit_picker::UnitPicker;
 use crate::context::{AppContext, ReplicaContext};
 use crate::format::describe;
-use crate::i18n::{Msg, Om, to, tr};
-use crate::pages::review::{UnitPicker, timing_name};
+use crate::i18n::{Msg, Om, timing_name, to, tr};
 use crate::services::api;
 use crate::state::Route;
 use rectify_shared::api::{CampaignInfo, NewItem};

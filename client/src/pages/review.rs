@@ -3,10 +3,9 @@
 //! department, units, deadline, timing). Viewers and departments see the same, read-only;
 //! what a role may do comes from `rectify_shared::workflow`, as on the server.
 
-use crate::components::evidence::Evidence;
+use crate::components::{evidence::Evidence, feedback::FeedbackBox, unit_picker::UnitPicker};
 use crate::format::when;
-use crate::i18n::{Lang, Msg, Om, status_name, to, tr, unit_status_name};
-use crate::pages::item::FeedbackBox;
+use crate::i18n::{Lang, Msg, Om, status_name, timing_name, to, tr, unit_status_name};
 use crate::services::replica::Replica;
 use rectify_shared::api::UnitInfo;
 use rectify_shared::ids::DocumentId;
@@ -357,55 +356,4 @@ pub fn plan_editor(props: &PlanProps) -> Html {
                 </div>
             </form>
         }
-}
-
-pub fn timing_name(lang: Lang, timing: Timing) -> &'static str {
-    match (lang, timing) {
-        (Lang::Zh, t) => t.label_zh(),
-        (Lang::En, Timing::Immediate) => "Fix at once",
-        (Lang::En, Timing::ByDeadline) => "Fix by the deadline",
-        (Lang::En, Timing::LongTerm) => "Keep up long-term",
-    }
-}
-
-#[derive(Properties, PartialEq)]
-pub struct UnitPickerProps {
-    pub lang: Lang,
-    pub units: Vec<UnitInfo>,
-    /// The units ticked, by id.
-    pub chosen: UseStateHandle<BTreeSet<String>>,
-}
-
-/// A scrolling list of units with a checkbox each (an item's 责任单位).
-#[function_component(UnitPicker)]
-pub fn unit_picker(props: &UnitPickerProps) -> Html {
-    let chosen = &props.chosen;
-    html! {
-        <fieldset class="unit-picker">
-            <legend>{ to(props.lang, Om::Units) }</legend>
-            { for props.units.iter().map(|u| {
-                let onchange = {
-                    let (chosen, id) = (chosen.clone(), u.id.0.clone());
-                    Callback::from(move |event: Event| {
-                        let on = event
-                            .target_dyn_into::<HtmlInputElement>()
-                            .is_some_and(|i| i.checked());
-                        let mut next = (*chosen).clone();
-                        if on {
-                            next.insert(id.clone());
-                        } else {
-                            next.remove(&id);
-                        }
-                        chosen.set(next);
-                    })
-                };
-                html! {
-                    <label class="check">
-                        <input type="checkbox" checked={chosen.contains(&u.id.0)} {onchange} value={u.id.0.clone()} />
-                        { &u.name }
-                    </label>
-                }
-            }) }
-        </fieldset>
-    }
 }
