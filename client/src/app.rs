@@ -8,7 +8,8 @@ use crate::pages::{
     login::Login, new_item::NewItemPage, reports::Reports, supervise::Supervise,
 };
 use crate::services::{local, replica::Replica};
-use crate::state::{Action, AppState, Route, Session, may_see};
+use crate::session::Session;
+use crate::state::{Action, AppState, Route, may_see};
 use rectify_shared::policy::Role;
 use std::rc::Rc;
 use yew::prelude::*;

@@ -2,7 +2,7 @@
 
 use crate::i18n::Lang;
 use crate::services::{local, storage};
-use rectify_shared::api::LoginResponse;
+use crate::session::Session;
 use rectify_shared::policy::Role;
 use std::rc::Rc;
 use yew::Reducible;
@@ -15,28 +15,6 @@ pub struct AppState {
     /// The logged-in session, kept in IndexedDB so the app starts logged in, even offline.
     pub session: Option<Session>,
     pub route: Route,
-}
-
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct Session {
-    pub token: String,
-    pub username: String,
-    pub display_name: String,
-    pub role: Role,
-    /// The user's unit (school or department), if any.
-    pub unit: Option<String>,
-}
-
-impl From<LoginResponse> for Session {
-    fn from(login: LoginResponse) -> Session {
-        Session {
-            token: login.token,
-            username: login.username.0,
-            display_name: login.display_name,
-            role: login.role,
-            unit: login.unit.map(|u| u.as_str().to_owned()),
-        }
-    }
 }
 
 /// Which page is shown, kept in the URL's hash (`#/item/<id>`) so reload and back work.

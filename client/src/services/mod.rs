@@ -20,6 +20,12 @@ pub fn register_service_worker() {
     }
 }
 
+/// Exponential backoff with full jitter: up to 1 s, 2 s, 4 s … 60 s.
+pub fn backoff_ms(attempt: u32) -> u32 {
+    let cap = 1000u32.saturating_mul(1 << attempt.min(6)).min(60_000);
+    ((js_sys::Math::random() * f64::from(cap)) as u32).max(250)
+}
+
 /// Sleeps for `ms` milliseconds (for ever with `None`) unless `woken` fires first, or its
 /// sender is dropped: how the replica's and the uploads' loops wait for a retry or for news.
 pub async fn sleep_unless_woken(woken: futures::channel::oneshot::Receiver<()>, ms: Option<u32>) {

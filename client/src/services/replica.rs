@@ -17,7 +17,7 @@
 use super::local::{self, LocalStore, StoredDoc};
 use super::prepare::Prepared;
 use super::uploads::{DeviceFile, UploadState, Uploads};
-use crate::state::Session;
+use crate::session::Session;
 use automerge::ChangeHash;
 use futures::channel::{mpsc, oneshot};
 use futures::{FutureExt, SinkExt, StreamExt};
@@ -652,7 +652,7 @@ impl Replica {
                 inner.attempt += 1;
                 inner.attempt
             };
-            self.wait(Some(backoff_ms(attempt))).await;
+            self.wait(Some(super::backoff_ms(attempt))).await;
         }
     }
 
@@ -1110,12 +1110,6 @@ fn sync_url(token: &str) -> String {
     let host = location.host().unwrap_or_default();
     let token: String = js_sys::encode_uri_component(token).into();
     format!("{scheme}://{host}/sync?token={token}")
-}
-
-/// Exponential backoff with full jitter: up to 1 s, 2 s, 4 s … 60 s.
-pub(super) fn backoff_ms(attempt: u32) -> u32 {
-    let cap = 1000u32.saturating_mul(1 << attempt.min(6)).min(60_000);
-    ((js_sys::Math::random() * f64::from(cap)) as u32).max(250)
 }
 
 fn random_hex(bytes: usize) -> String {
