@@ -1,7 +1,7 @@
 //! The app state and its reducer: every change goes through an [`Action`].
 
 use crate::i18n::Lang;
-use crate::services::{local, storage};
+use crate::services::{local, settings};
 use crate::session::Session;
 use rectify_shared::policy::Role;
 use std::rc::Rc;
@@ -104,7 +104,7 @@ pub enum Action {
 impl AppState {
     pub fn load() -> AppState {
         AppState {
-            lang: storage::load_lang().unwrap_or(Lang::Zh),
+            lang: settings::load_lang().unwrap_or(Lang::Zh),
             booted: false,
             session: None,
             route: Route::current(),
@@ -120,7 +120,7 @@ impl Reducible for AppState {
         match action {
             Action::SwitchLanguage => {
                 next.lang = self.lang.other();
-                storage::save_lang(next.lang);
+                settings::save_lang(next.lang);
             }
             Action::Booted(session) => {
                 next.booted = true;

@@ -1,13 +1,13 @@
 //! The outside world, behind small interfaces: the HTTP API ([`api`]), the device store in
 //! IndexedDB ([`local`]), the synced replica of the user's items ([`replica`]), evidence
 //! files ([`prepare`] before they are stored, [`uploads`] after) and the language setting
-//! ([`storage`]).
+//! ([`settings`]).
 
 pub mod api;
 pub mod local;
 pub mod prepare;
 pub mod replica;
-pub mod storage;
+pub mod settings;
 pub mod uploads;
 
 /// Registers the service worker that caches the app shell, so the app starts offline.
