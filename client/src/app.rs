@@ -2,7 +2,7 @@
 
 use crate::components::{header::Header, nav::Nav, refused::RefusedPanel, sync_status::SyncStatus};
 use crate::context::{AppContext, ReplicaContext};
-use crate::i18n::{Msg, Om, to, tr};
+use crate::i18n::{Msg, tr};
 use crate::pages::{
     accounts::Accounts, dashboard::Dashboard, history::History, home::Home, item::ItemPage,
     login::Login, new_item::NewItemPage, reports::Reports, supervise::Supervise,
@@ -94,7 +94,7 @@ pub fn app() -> Html {
             None => html! { <p class="boot" role="status">{ tr(lang, Msg::Loading) }</p> },
         },
         (Some(session), Some(_)) if !may_see(session.role, &state.route) => html! {
-            <p class="error" role="alert" data-testid="forbidden">{ to(lang, Om::Forbidden) }</p>
+            <p class="error" role="alert" data-testid="forbidden">{ tr(lang, Msg::Forbidden) }</p>
         },
         (Some(session), Some(_)) => match &state.route {
             Route::Home if session.role == Role::Unit => html! { <Home /> },

@@ -1,7 +1,7 @@
 //! Values as people read them, shared by pages and components: device times, the report's
 //! area numerals, days to a deadline, and what went wrong with an API call.
 
-use crate::i18n::{Lang, Msg, Om, to, tr};
+use crate::i18n::{Lang, Msg, tr};
 use crate::services::api::ApiFailure;
 
 /// A device time as `MM-DD HH:MM`, local time.
@@ -44,7 +44,7 @@ pub fn describe(lang: Lang, failure: &ApiFailure) -> String {
         ApiFailure::Refused {
             status: 403,
             message,
-        } if message.is_empty() => to(lang, Om::Forbidden).to_owned(),
+        } if message.is_empty() => tr(lang, Msg::Forbidden).to_owned(),
         ApiFailure::Refused { status, message } if message.is_empty() => format!("HTTP {status}"),
         ApiFailure::Refused { message, .. } => message.clone(),
     }

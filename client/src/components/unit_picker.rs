@@ -1,7 +1,7 @@
 //! A scrolling list of units with a checkbox each: an item's 责任单位, in the plan editor and
 //! on the page adding an item by hand.
 
-use crate::i18n::{Lang, Om, to};
+use crate::i18n::{Lang, Msg, tr};
 use rectify_shared::api::UnitInfo;
 use std::collections::BTreeSet;
 use web_sys::HtmlInputElement;
@@ -21,7 +21,7 @@ pub fn unit_picker(props: &UnitPickerProps) -> Html {
     let chosen = &props.chosen;
     html! {
         <fieldset class="unit-picker">
-            <legend>{ to(props.lang, Om::Units) }</legend>
+            <legend>{ tr(props.lang, Msg::Units) }</legend>
             { for props.units.iter().map(|u| {
                 let onchange = {
                     let (chosen, id) = (chosen.clone(), u.id.0.clone());

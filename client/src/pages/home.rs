@@ -79,13 +79,13 @@ pub fn home() -> Html {
                     <span class="count">{ format!("{} {}", items.len(), tr(lang, Msg::ItemsCount)) }</span>
                     if session.role == rectify_shared::policy::Role::Office {
                         <a class="add-link" href={Route::NewItem.href()} data-testid="add-item">
-                            { "+ " }{ crate::i18n::to(lang, crate::i18n::Om::AddItem) }
+                            { "+ " }{ tr(lang, Msg::AddItem) }
                         </a>
                     }
                 </h2>
                 { body }
                 if shown < items.len() {
-                    <button class="link" onclick={more}>{ crate::i18n::to(lang, crate::i18n::Om::ShowAll) }</button>
+                    <button class="link" onclick={more}>{ tr(lang, Msg::ShowAll) }</button>
                 }
             </section>
         </>

@@ -5,7 +5,7 @@
 use crate::components::{evidence::Evidence, feedback::FeedbackBox};
 use crate::context::{AppContext, ReplicaContext};
 use crate::format::{area_numeral, when};
-use crate::i18n::{Lang, Msg, Om, to, tr, unit_status_name};
+use crate::i18n::{Lang, Msg, tr, unit_status_name};
 use crate::pages::review::{ItemStatusControl, PlanEditor, UnitReview};
 use crate::services::replica::Replica;
 use crate::state::Route;
@@ -72,7 +72,7 @@ pub fn item_page(props: &ItemProps) -> Html {
         };
         html! {
             <section class="card" aria-labelledby="plan-title" data-testid="oversight">
-                <h2 id="plan-title" class="section-title">{ to(lang, Om::Plan) }</h2>
+                <h2 id="plan-title" class="section-title">{ tr(lang, Msg::Plan) }</h2>
                 <ItemStatusControl replica={replica.clone()} {id} item={item.clone()} actor={actor.clone()} {lang} on_error={on_error.clone()} />
                 { plan }
             </section>
@@ -91,7 +91,7 @@ pub fn item_page(props: &ItemProps) -> Html {
                     <p class="item-meta">{ tr(lang, Msg::Deadline) }{ "：" }{ deadline }</p>
                 }
                 <p class="item-meta">
-                    <a href={Route::History(id.to_string()).href()} data-testid="history-link">{ to(lang, Om::History) }</a>
+                    <a href={Route::History(id.to_string()).href()} data-testid="history-link">{ tr(lang, Msg::History) }</a>
                 </p>
             </section>
             if let Some(message) = &*error {
