@@ -9,6 +9,7 @@ use crate::i18n::{Lang, Msg, status_name, timing_name, tr, unit_status_name};
 use crate::services::api;
 use crate::state::Route;
 use rectify_shared::api::{HistoryDetail, HistoryEntry, ItemHistory};
+use rectify_shared::history::Field;
 use rectify_shared::model::Timing;
 use rectify_shared::status::PublicStatus;
 use rectify_shared::text::changed_span;
@@ -119,20 +120,22 @@ fn detail_view(lang: Lang, detail: &HistoryDetail, unit_name: &dyn Fn(&str) -> S
         UnitStatus::from_key(key)
             .map_or_else(|| key.to_owned(), |s| unit_status_name(lang, s).to_owned())
     };
+    // A field this build does not know (a newer server's) shows as it is named.
+    let field = Field::from_key(&detail.field);
     // Keys and ids as people say them.
     let readable = |value: &str| -> String {
-        match detail.field.as_str() {
-            "plan.department" if !value.is_empty() => unit_name(value),
-            "plan.units" => value
+        match field {
+            Some(Field::PlanDepartment) if !value.is_empty() => unit_name(value),
+            Some(Field::PlanUnits) => value
                 .lines()
                 .map(|u| unit_name(u.trim()))
                 .collect::<Vec<_>>()
                 .join("、"),
-            "plan.timing" => Timing::from_key(value)
+            Some(Field::PlanTiming) => Timing::from_key(value)
                 .map_or_else(|| value.to_owned(), |t| timing_name(lang, t).to_owned()),
-            "item_status" => PublicStatus::from_key(value)
+            Some(Field::ItemStatus) => PublicStatus::from_key(value)
                 .map_or_else(|| value.to_owned(), |s| status_name(lang, s).to_owned()),
-            "review" => match value.split_once(':') {
+            Some(Field::Review) => match value.split_once(':') {
                 Some((decision, reason)) => format!("{}：{}", status(decision), reason.trim()),
                 None => status(value),
             },
@@ -140,10 +143,16 @@ fn detail_view(lang: Lang, detail: &HistoryDetail, unit_name: &dyn Fn(&str) -> S
         }
     };
     let short_field = matches!(
-        detail.field.as_str(),
-        "plan.department" | "plan.units" | "plan.timing" | "item_status" | "review"
+        field,
+        Some(
+            Field::PlanDepartment
+                | Field::PlanUnits
+                | Field::PlanTiming
+                | Field::ItemStatus
+                | Field::Review
+        )
     );
-    let change = if detail.field == "status" {
+    let change = if field == Some(Field::Status) {
         html! { <>{ status(&detail.before) }{ " → " }<strong>{ status(&detail.after) }</strong></> }
     } else if short_field {
         let (before, after) = (readable(&detail.before), readable(&detail.after));
@@ -186,9 +195,13 @@ fn detail_view(lang: Lang, detail: &HistoryDetail, unit_name: &dyn Fn(&str) -> S
             </span>
         }
     };
+    let name = field.map_or_else(
+        || detail.field.clone(),
+        |f| tr(lang, field_name(f)).to_owned(),
+    );
     html! {
         <li class="detail" data-field={detail.field.clone()}>
-            <span class="meta">{ whose }{ field_name(lang, &detail.field) }{ "：" }</span>{ change }
+            <span class="meta">{ whose }{ name }{ "：" }</span>{ change }
         </li>
     }
 }
@@ -211,24 +224,23 @@ fn op_name(lang: Lang, op: &str) -> String {
     tr(lang, msg).to_owned()
 }
 
-fn field_name(lang: Lang, field: &str) -> String {
-    let msg = match field {
-        "narrative" => Msg::FieldNarrative,
-        "status" => Msg::FieldStatus,
-        "measure" => Msg::FieldMeasure,
-        "evidence" => Msg::FieldEvidence,
-        "feedback" => Msg::FieldFeedback,
-        "review" => Msg::FieldReview,
-        "title" => Msg::FieldTitle,
-        "measures" => Msg::FieldMeasures,
-        "plan.leader" => Msg::FieldPlanLeader,
-        "plan.department" => Msg::FieldPlanDepartment,
-        "plan.units" => Msg::FieldPlanUnits,
-        "plan.deadline" => Msg::FieldPlanDeadline,
-        "plan.timing" => Msg::FieldPlanTiming,
-        "item_status" => Msg::FieldItemStatus,
-        "office_narrative" => Msg::FieldOfficeNarrative,
-        _ => return field.to_owned(),
-    };
-    tr(lang, msg).to_owned()
+/// How a field is named in the UI: every field has a name (the match is exhaustive).
+fn field_name(field: Field) -> Msg {
+    match field {
+        Field::Narrative => Msg::FieldNarrative,
+        Field::Status => Msg::FieldStatus,
+        Field::Measure => Msg::FieldMeasure,
+        Field::Evidence => Msg::FieldEvidence,
+        Field::Feedback => Msg::FieldFeedback,
+        Field::Review => Msg::FieldReview,
+        Field::Title => Msg::FieldTitle,
+        Field::Measures => Msg::FieldMeasures,
+        Field::PlanLeader => Msg::FieldPlanLeader,
+        Field::PlanDepartment => Msg::FieldPlanDepartment,
+        Field::PlanUnits => Msg::FieldPlanUnits,
+        Field::PlanDeadline => Msg::FieldPlanDeadline,
+        Field::PlanTiming => Msg::FieldPlanTiming,
+        Field::ItemStatus => Msg::FieldItemStatus,
+        Field::OfficeNarrative => Msg::FieldOfficeNarrative,
+    }
 }
