@@ -1,26 +1,18 @@
 //! The root component: session, language, page, and the user's replica.
 
 use crate::components::{header::Header, nav::Nav, refused::RefusedPanel, sync_status::SyncStatus};
-use crate::i18n::{Msg, Om, to, tr};
+use crate::context::{AppContext, ReplicaContext};
+use crate::i18n::{Msg, tr};
 use crate::pages::{
     accounts::Accounts, dashboard::Dashboard, history::History, home::Home, item::ItemPage,
     login::Login, new_item::NewItemPage, reports::Reports, supervise::Supervise,
 };
 use crate::services::{local, replica::Replica};
-use crate::state::{Action, AppState, Route, Session, may_see};
+use crate::session::Session;
+use crate::state::{Action, AppState, Route, may_see};
 use rectify_shared::policy::Role;
 use std::rc::Rc;
 use yew::prelude::*;
-
-/// The app state and its dispatcher, available to every component.
-pub type AppContext = UseReducerHandle<AppState>;
-
-/// The replica and a version that changes whenever it does, so that consumers re-render.
-#[derive(Clone, PartialEq)]
-pub struct ReplicaContext {
-    pub replica: Replica,
-    pub version: u64,
-}
 
 #[derive(Default, PartialEq)]
 struct Version(u64);
@@ -102,7 +94,7 @@ pub fn app() -> Html {
             None => html! { <p class="boot" role="status">{ tr(lang, Msg::Loading) }</p> },
         },
         (Some(session), Some(_)) if !may_see(session.role, &state.route) => html! {
-            <p class="error" role="alert" data-testid="forbidden">{ to(lang, Om::Forbidden) }</p>
+            <p class="error" role="alert" data-testid="forbidden">{ tr(lang, Msg::Forbidden) }</p>
         },
         (Some(session), Some(_)) => match &state.route {
             Route::Home if session.role == Role::Unit => html! { <Home /> },

@@ -1,16 +1,22 @@
 //! Rectify's browser client: a yew CSR app.
 //!
 //! - [`app`]: the root component: session, language, which page.
+//! - [`context`]: what the root hands to every component (the app state, the replica).
 //! - [`state`]: the app state, an [`state::Action`] enum and its reducer.
+//! - [`session`]: who is logged in (kept on the device).
 //! - [`i18n`]: every user-visible string, in Chinese (default) and English.
+//! - [`format`]: values as people read them (times, area numerals, days, API failures).
 //! - [`pages`]: one file per page; [`components`]: reusable pieces.
 //! - [`services`]: the HTTP API and browser storage, behind small functions.
 
 mod app;
 mod components;
+mod context;
+mod format;
 mod i18n;
 mod pages;
 mod services;
+mod session;
 mod state;
 
 fn main() {

@@ -1,8 +1,8 @@
 //! The app state and its reducer: every change goes through an [`Action`].
 
 use crate::i18n::Lang;
-use crate::services::{local, storage};
-use rectify_shared::api::LoginResponse;
+use crate::services::{local, settings};
+use crate::session::Session;
 use rectify_shared::policy::Role;
 use std::rc::Rc;
 use yew::Reducible;
@@ -15,28 +15,6 @@ pub struct AppState {
     /// The logged-in session, kept in IndexedDB so the app starts logged in, even offline.
     pub session: Option<Session>,
     pub route: Route,
-}
-
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct Session {
-    pub token: String,
-    pub username: String,
-    pub display_name: String,
-    pub role: Role,
-    /// The user's unit (school or department), if any.
-    pub unit: Option<String>,
-}
-
-impl From<LoginResponse> for Session {
-    fn from(login: LoginResponse) -> Session {
-        Session {
-            token: login.token,
-            username: login.username.0,
-            display_name: login.display_name,
-            role: login.role,
-            unit: login.unit.map(|u| u.as_str().to_owned()),
-        }
-    }
 }
 
 /// Which page is shown, kept in the URL's hash (`#/item/<id>`) so reload and back work.
@@ -126,7 +104,7 @@ pub enum Action {
 impl AppState {
     pub fn load() -> AppState {
         AppState {
-            lang: storage::load_lang().unwrap_or(Lang::Zh),
+            lang: settings::load_lang().unwrap_or(Lang::Zh),
             booted: false,
             session: None,
             route: Route::current(),
@@ -142,7 +120,7 @@ impl Reducible for AppState {
         match action {
             Action::SwitchLanguage => {
                 next.lang = self.lang.other();
-                storage::save_lang(next.lang);
+                settings::save_lang(next.lang);
             }
             Action::Booted(session) => {
                 next.booted = true;

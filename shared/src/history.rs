@@ -6,7 +6,7 @@
 //! what the line changed. It compares the item before and after the line rather than reading
 //! the operations, so a merged concurrent edit reads like any other.
 //!
-//! What a [`HistoryDetail`] holds, by field:
+//! What a [`HistoryDetail`] holds, by field (a [`Field`], named by its key):
 //! - text and single values (`title`, `office_narrative`, `narrative`, `plan.*`,
 //!   `item_status`, `status`): the whole value before and after; statuses and timings as
 //!   their keys, a missing value as `""`. A unit without progress yet counts as `not_started`.
@@ -128,9 +128,11 @@ fn entry_without_details(
 }
 
 /// The fields a history line shows, in the order it shows them: the item's own first, then
-/// each unit's.
+/// each unit's. On the wire a [`HistoryDetail`] names its field by [`Field::key`]; the
+/// client reads it back with [`Field::from_key`] and names each field in its own language,
+/// so a field added here must be named there too (its match is exhaustive).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-enum Field {
+pub enum Field {
     Title,
     Measures,
     OfficeNarrative,
@@ -149,7 +151,27 @@ enum Field {
 }
 
 impl Field {
-    fn name(self) -> &'static str {
+    /// Every field, in the order a history line shows them.
+    pub const ALL: [Field; 15] = [
+        Field::Title,
+        Field::Measures,
+        Field::OfficeNarrative,
+        Field::PlanLeader,
+        Field::PlanDepartment,
+        Field::PlanUnits,
+        Field::PlanDeadline,
+        Field::PlanTiming,
+        Field::ItemStatus,
+        Field::Status,
+        Field::Review,
+        Field::Narrative,
+        Field::Measure,
+        Field::Evidence,
+        Field::Feedback,
+    ];
+
+    /// The field's name in a [`HistoryDetail`] (sent to clients: change only with them).
+    pub fn key(self) -> &'static str {
         match self {
             Field::Title => "title",
             Field::Measures => "measures",
@@ -167,6 +189,11 @@ impl Field {
             Field::Evidence => "evidence",
             Field::Feedback => "feedback",
         }
+    }
+
+    /// The field a [`HistoryDetail`] names, `None` for a name this build does not know.
+    pub fn from_key(key: &str) -> Option<Field> {
+        Field::ALL.into_iter().find(|field| field.key() == key)
     }
 
     /// The value of a place that is not there: a unit's progress is created when the office
@@ -288,7 +315,7 @@ fn differences(before: Option<&ItemDoc>, after: &ItemDoc) -> Vec<HistoryDetail> 
             };
             let (before, after) = (value(&old), value(&new));
             (before != after).then(|| HistoryDetail {
-                field: place.field.name().to_owned(),
+                field: place.field.key().to_owned(),
                 unit: place.unit.as_deref().map(UnitId::new),
                 before,
                 after,
@@ -410,6 +437,7 @@ mod tests {
             )
             .unwrap();
             for d in &e.details {
+                assert!(Field::from_key(&d.field).is_some(), "{}", d.field);
                 let unit = d.unit.as_ref().map_or(String::new(), |u| format!("[{u}] "));
                 writeln!(out, "  {unit}{}: {:?} → {:?}", d.field, d.before, d.after).unwrap();
             }
@@ -707,6 +735,16 @@ mod tests {
               [s1] measure: "修订采购管理制度" → ""
         "#]]
         .assert_eq(&render(&entries[2..]));
+    }
+
+    #[test]
+    fn every_field_is_read_back_from_its_key() {
+        for field in Field::ALL {
+            assert_eq!(Field::from_key(field.key()), Some(field), "{field:?}");
+        }
+        // In the order they are shown, each once (a new field goes in `ALL` too).
+        assert!(Field::ALL.windows(2).all(|pair| pair[0] < pair[1]));
+        assert_eq!(Field::from_key("plan"), None);
     }
 
     #[test]

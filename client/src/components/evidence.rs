@@ -3,7 +3,8 @@
 //! opening it. Tests read `[data-testid=evidence]` with `data-sha256`, `data-upload`
 //! (`queued|uploading|paused|done|failed|remote`), `data-received` and `data-size`.
 
-use crate::app::ReplicaContext;
+use crate::context::ReplicaContext;
+use crate::format::when;
 use crate::i18n::{Lang, Msg, tr};
 use crate::services::prepare::{self, Refusal};
 use crate::services::replica::{Added, Replica};
@@ -318,7 +319,7 @@ fn evidence_entry(props: &EntryProps) -> Html {
                 }
                 <p class="evidence-meta">
                     { human_size(evidence.size) }{ " · " }{ &evidence.added_by }{ " · " }
-                    { crate::pages::item::when(evidence.added_at_ms) }
+                    { when(evidence.added_at_ms) }
                 </p>
                 if let Some(text) = state_text {
                     <p class={classes!("upload-state", progress.key())}>{ text }</p>

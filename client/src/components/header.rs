@@ -1,6 +1,6 @@
 //! The top bar: the app's name, the language switch and, when logged in, log out.
 
-use crate::app::AppContext;
+use crate::context::AppContext;
 use crate::i18n::{Msg, tr};
 use crate::state::Action;
 use yew::prelude::*;

@@ -2,8 +2,8 @@
 //! are its whole app); the others see the dashboard, the items and supervision, and the
 //! office (and, read-only, viewers) the reports and accounts.
 
-use crate::app::AppContext;
-use crate::i18n::{Om, to};
+use crate::context::AppContext;
+use crate::i18n::{Msg, tr};
 use crate::state::{Route, may_see};
 use rectify_shared::policy::Role;
 use yew::prelude::*;
@@ -25,21 +25,21 @@ pub fn nav() -> Html {
         other => other.clone(),
     };
     let tabs = [
-        (Route::Dashboard, Om::NavDashboard),
-        (Route::Items, Om::NavItems),
-        (Route::Supervise(None), Om::NavSupervise),
-        (Route::Reports, Om::NavReports),
-        (Route::Accounts, Om::NavAccounts),
+        (Route::Dashboard, Msg::NavDashboard),
+        (Route::Items, Msg::NavItems),
+        (Route::Supervise(None), Msg::NavSupervise),
+        (Route::Reports, Msg::NavReports),
+        (Route::Accounts, Msg::NavAccounts),
     ];
     html! {
-        <nav class="tabs" aria-label={to(lang, Om::NavLabel)} data-testid="nav">
+        <nav class="tabs" aria-label={tr(lang, Msg::NavLabel)} data-testid="nav">
             { for tabs.into_iter().filter(|(route, _)| may_see(session.role, route)).map(|(route, label)| {
                 let active = route == current;
                 html! {
                     <a href={route.href()} class={classes!("tab", active.then_some("active"))}
                        aria-current={active.then_some("page")}
                        data-testid={format!("nav-{}", route.href().trim_start_matches("#/"))}>
-                        { to(lang, label) }
+                        { tr(lang, label) }
                     </a>
                 }
             }) }

@@ -1,7 +1,7 @@
 //! Changes the server refused: what, why, and the user's text to copy. Nothing is dropped
 //! silently; an entry stays (on the device) until the user dismisses it.
 
-use crate::app::{AppContext, ReplicaContext};
+use crate::context::{AppContext, ReplicaContext};
 use crate::i18n::{Msg, tr};
 use crate::services::replica::RefusalReason;
 use yew::prelude::*;

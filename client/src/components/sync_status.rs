@@ -2,7 +2,7 @@
 //! evidence files waiting to upload, and when the last full sync was. Tests read
 //! `data-state`, `data-pending` and `data-files-pending`.
 
-use crate::app::{AppContext, ReplicaContext};
+use crate::context::{AppContext, ReplicaContext};
 use crate::i18n::{Msg, tr};
 use crate::services::replica::{Link, SyncState};
 use crate::state::Action;

@@ -2,8 +2,9 @@
 //! them, resets passwords (the new one is shown once) and logs out a lost phone. Viewers
 //! see the lists read-only.
 
-use crate::app::{AppContext, ReplicaContext};
-use crate::i18n::{Lang, Msg, Om, describe, role_name, to, tr};
+use crate::context::{AppContext, ReplicaContext};
+use crate::format::describe;
+use crate::i18n::{Lang, Msg, role_name, tr};
 use crate::services::api::{self, ApiFailure};
 use rectify_shared::api::{AccountChange, AccountInfo, NewAccount, UnitInfo};
 use rectify_shared::ids::UnitId;
@@ -12,11 +13,11 @@ use std::future::Future;
 use web_sys::{HtmlInputElement, HtmlSelectElement};
 use yew::prelude::*;
 
-const UNIT_KINDS: [(&str, Om); 4] = [
-    ("school", Om::KindSchool),
-    ("kindergarten", Om::KindKindergarten),
-    ("department", Om::KindDepartment),
-    ("other", Om::KindOther),
+const UNIT_KINDS: [(&str, Msg); 4] = [
+    ("school", Msg::KindSchool),
+    ("kindergarten", Msg::KindKindergarten),
+    ("department", Msg::KindDepartment),
+    ("other", Msg::KindOther),
 ];
 
 #[function_component(Accounts)]
@@ -78,11 +79,11 @@ pub fn accounts() -> Html {
                 <table class="grid" data-testid="accounts">
                     <thead><tr>
                         <th>{ tr(lang, Msg::Username) }</th>
-                        <th>{ to(lang, Om::Name) }</th>
-                        <th>{ to(lang, Om::Role) }</th>
-                        <th>{ to(lang, Om::Unit) }</th>
-                        <th class="num">{ to(lang, Om::Devices) }</th>
-                        if office { <th>{ to(lang, Om::Actions) }</th> }
+                        <th>{ tr(lang, Msg::Name) }</th>
+                        <th>{ tr(lang, Msg::Role) }</th>
+                        <th>{ tr(lang, Msg::Unit) }</th>
+                        <th class="num">{ tr(lang, Msg::Devices) }</th>
+                        if office { <th>{ tr(lang, Msg::Actions) }</th> }
                     </tr></thead>
                     <tbody>
                         { for accounts.iter().map(|a| {
@@ -95,7 +96,7 @@ pub fn accounts() -> Html {
                                     act(Box::pin(async move {
                                         let change = AccountChange { disabled: Some(!disabled), ..AccountChange::default() };
                                         api::change_account(&token, &user, &change).await
-                                            .map(|a| format!("{} {}", a.username.0, to(lang, if a.disabled { Om::Disabled } else { Om::Enabled })))
+                                            .map(|a| format!("{} {}", a.username.0, tr(lang, if a.disabled { Msg::Disabled } else { Msg::Enabled })))
                                     }));
                                 })
                             };
@@ -105,7 +106,7 @@ pub fn accounts() -> Html {
                                     let (user, token) = (user.clone(), token.clone());
                                     act(Box::pin(async move {
                                         api::reset_password(&token, &user).await.map(|created| {
-                                            format!("{} {}：{}", created.account.username.0, to(lang, Om::NewPassword),
+                                            format!("{} {}：{}", created.account.username.0, tr(lang, Msg::NewPassword),
                                                 created.password.unwrap_or_default())
                                         })
                                     }));
@@ -117,7 +118,7 @@ pub fn accounts() -> Html {
                                     let (user, token) = (user.clone(), token.clone());
                                     act(Box::pin(async move {
                                         api::revoke_sessions(&token, &user).await
-                                            .map(|r| format!("{user}：{} {}", r.revoked, to(lang, Om::DevicesLoggedOut)))
+                                            .map(|r| format!("{user}：{} {}", r.revoked, tr(lang, Msg::DevicesLoggedOut)))
                                     }));
                                 })
                             };
@@ -134,11 +135,11 @@ pub fn accounts() -> Html {
                                         <td class="row-actions">
                                             if !is_me {
                                                 <button class="link" onclick={toggle} data-testid="toggle-account">
-                                                    { to(lang, if a.disabled { Om::Enable } else { Om::Disable }) }
+                                                    { tr(lang, if a.disabled { Msg::Enable } else { Msg::Disable }) }
                                                 </button>
                                             }
-                                            <button class="link" onclick={reset} data-testid="reset-password">{ to(lang, Om::ResetPassword) }</button>
-                                            <button class="link" onclick={revoke} data-testid="revoke-sessions">{ to(lang, Om::LogOutDevices) }</button>
+                                            <button class="link" onclick={reset} data-testid="reset-password">{ tr(lang, Msg::ResetPassword) }</button>
+                                            <button class="link" onclick={revoke} data-testid="revoke-sessions">{ tr(lang, Msg::LogOutDevices) }</button>
                                         </td>
                                     }
                                 </tr>
@@ -162,7 +163,7 @@ pub fn accounts() -> Html {
         <>
             { notice_view }
             <section class="card" aria-labelledby="accounts-title">
-                <h2 id="accounts-title" class="section-title">{ to(lang, Om::NavAccounts) }</h2>
+                <h2 id="accounts-title" class="section-title">{ tr(lang, Msg::NavAccounts) }</h2>
                 { rows }
             </section>
             if office {
@@ -172,15 +173,15 @@ pub fn accounts() -> Html {
                         let token = token.clone();
                         act(Box::pin(async move {
                             api::create_account(&token, &body).await.map(|created| match created.password {
-                                Some(password) => format!("{} {}：{password}", created.account.username.0, to(lang, Om::NewPassword)),
-                                None => format!("{} {}", created.account.username.0, to(lang, Om::Created)),
+                                Some(password) => format!("{} {}：{password}", created.account.username.0, tr(lang, Msg::NewPassword)),
+                                None => format!("{} {}", created.account.username.0, tr(lang, Msg::Created)),
                             })
                         }));
                     })
                 }} />
             }
             <section class="card" aria-labelledby="units-title">
-                <h2 id="units-title" class="section-title">{ to(lang, Om::UnitsTitle) }<span class="count">{ units.len() }</span></h2>
+                <h2 id="units-title" class="section-title">{ tr(lang, Msg::UnitsTitle) }<span class="count">{ units.len() }</span></h2>
                 <ul class="plain list" data-testid="units">
                     { for units.iter().map(|u| html! {
                         <li>{ &u.name }<span class="meta">{ " · " }{ &u.id.0 }{ " · " }{ kind_name(lang, &u.kind) }</span></li>
@@ -192,7 +193,7 @@ pub fn accounts() -> Html {
                         Callback::from(move |unit: UnitInfo| {
                             let token = token.clone();
                             act(Box::pin(async move {
-                                api::save_unit(&token, &unit).await.map(|u| format!("{} {}", u.name, to(lang, Om::Saved)))
+                                api::save_unit(&token, &unit).await.map(|u| format!("{} {}", u.name, tr(lang, Msg::Saved)))
                             }));
                         })
                     }} />
@@ -206,7 +207,7 @@ fn kind_name(lang: Lang, kind: &str) -> &'static str {
     UNIT_KINDS
         .iter()
         .find(|(k, _)| *k == kind)
-        .map_or("", |(_, label)| to(lang, *label))
+        .map_or("", |(_, label)| tr(lang, *label))
 }
 
 fn value(node: &NodeRef) -> String {
@@ -258,21 +259,21 @@ fn new_account_form(props: &NewAccountProps) -> Html {
     };
     html! {
         <section class="card" aria-labelledby="new-account-title">
-            <h2 id="new-account-title" class="section-title">{ to(lang, Om::NewAccount) }</h2>
+            <h2 id="new-account-title" class="section-title">{ tr(lang, Msg::NewAccount) }</h2>
             <form {onsubmit} data-testid="new-account">
                 <label><span>{ tr(lang, Msg::Username) }</span><input ref={username} required=true autocomplete="off" /></label>
-                <label><span>{ to(lang, Om::Name) }</span><input ref={name} required=true /></label>
-                <label><span>{ to(lang, Om::Role) }</span>
+                <label><span>{ tr(lang, Msg::Name) }</span><input ref={name} required=true /></label>
+                <label><span>{ tr(lang, Msg::Role) }</span>
                     <select ref={role}>
                         { for Role::ALL.into_iter().map(|r| html! { <option value={r.key()} selected={r == Role::Unit}>{ role_name(lang, r) }</option> }) }
                     </select></label>
-                <label><span>{ to(lang, Om::Unit) }</span>
+                <label><span>{ tr(lang, Msg::Unit) }</span>
                     <select ref={unit}>
                         <option value="" selected=true>{ "—" }</option>
                         { for props.units.iter().map(|u| html! { <option value={u.id.0.clone()}>{ &u.name }</option> }) }
                     </select></label>
-                <p class="hint">{ to(lang, Om::PasswordGenerated) }</p>
-                <button type="submit" class="primary">{ to(lang, Om::Create) }</button>
+                <p class="hint">{ tr(lang, Msg::PasswordGenerated) }</p>
+                <button type="submit" class="primary">{ tr(lang, Msg::Create) }</button>
             </form>
         </section>
     }
@@ -306,14 +307,14 @@ fn new_unit_form(props: &NewUnitProps) -> Html {
     };
     html! {
         <form class="inline-form" {onsubmit} data-testid="new-unit">
-            <h3 class="subtitle">{ to(lang, Om::NewUnit) }</h3>
-            <label><span>{ to(lang, Om::UnitId) }</span><input ref={id} required=true pattern="[a-z0-9_-]{1,32}" /></label>
-            <label><span>{ to(lang, Om::Name) }</span><input ref={name} required=true /></label>
-            <label><span>{ to(lang, Om::Kind) }</span>
+            <h3 class="subtitle">{ tr(lang, Msg::NewUnit) }</h3>
+            <label><span>{ tr(lang, Msg::UnitId) }</span><input ref={id} required=true pattern="[a-z0-9_-]{1,32}" /></label>
+            <label><span>{ tr(lang, Msg::Name) }</span><input ref={name} required=true /></label>
+            <label><span>{ tr(lang, Msg::Kind) }</span>
                 <select ref={kind}>
-                    { for UNIT_KINDS.into_iter().map(|(k, label)| html! { <option value={k} selected={k == "school"}>{ to(lang, label) }</option> }) }
+                    { for UNIT_KINDS.into_iter().map(|(k, label)| html! { <option value={k} selected={k == "school"}>{ tr(lang, label) }</option> }) }
                 </select></label>
-            <button type="submit" class="secondary">{ to(lang, Om::Save) }</button>
+            <button type="submit" class="secondary">{ tr(lang, Msg::Save) }</button>
         </form>
     }
 }

@@ -3,11 +3,11 @@
 //! cached [`ItemFacts`]; the charts are plain SVG. Long lists are capped so a campaign of
 //! thousands of items still renders at once.
 
-use crate::app::{AppContext, ReplicaContext};
 use crate::components::chart::{StackedBar, percent};
-use crate::i18n::{Lang, Om, status_name, to, unit_status_name};
-use crate::pages::item::when;
-use crate::services::replica::Replica;
+use crate::context::{AppContext, ReplicaContext};
+use crate::format::{area_numeral, days_label, when};
+use crate::i18n::{Lang, Msg, status_name, tr, unit_status_name};
+use crate::services::{api, replica::Replica};
 use crate::state::Route;
 use rectify_shared::dashboard::{Filter, GroupRow, ItemFacts, Overview, StatusFilter, overview};
 use rectify_shared::date::Date;
@@ -38,7 +38,7 @@ pub fn dashboard() -> Html {
         use_effect_with(token, move |token| {
             if let Some(token) = token.clone() {
                 wasm_bindgen_futures::spawn_local(async move {
-                    if let Ok(list) = crate::services::api::campaigns(&token).await {
+                    if let Ok(list) = api::campaigns(&token).await {
                         names.set(list.into_iter().map(|c| (c.id, c.name)).collect());
                     }
                 });
@@ -77,15 +77,15 @@ pub fn dashboard() -> Html {
                      filter={(*filter).clone()} on_change={set_filter} />
             { totals(lang, &view) }
             { matrix(lang, &view, &campaign_names) }
-            { groups(lang, &replica, &view.units, Om::ByUnit, *all_units, {
+            { groups(lang, &replica, &view.units, Msg::ByUnit, *all_units, {
                 let all_units = all_units.clone();
                 Callback::from(move |_| all_units.set(!*all_units))
             }) }
-            { groups(lang, &replica, &view.departments, Om::ByDepartment, true, Callback::noop()) }
+            { groups(lang, &replica, &view.departments, Msg::ByDepartment, true, Callback::noop()) }
             <div class="columns">
                 { review_list(lang, &replica, &facts, &view) }
-                { deadline_list(lang, &facts, &view.overdue, Om::OverdueItems, "overdue-list", today) }
-                { deadline_list(lang, &facts, &view.at_risk, Om::AtRiskItems, "at-risk-list", today) }
+                { deadline_list(lang, &facts, &view.overdue, Msg::OverdueItems, "overdue-list", today) }
+                { deadline_list(lang, &facts, &view.at_risk, Msg::AtRiskItems, "at-risk-list", today) }
                 { recent(lang, &replica, &facts, &view) }
             </div>
             { item_table(lang, &facts, &view, *more_items, {
@@ -143,7 +143,7 @@ fn filters(props: &FiltersProps) -> Html {
     let select = |value: Option<String>,
                   options: Vec<(String, String)>,
                   testid: &'static str,
-                  label: Om,
+                  label: Msg,
                   apply: fn(&mut Filter, Option<String>)| {
         let (filter, on_change) = (filter.clone(), on_change.clone());
         let onchange = Callback::from(move |event: Event| {
@@ -157,9 +157,9 @@ fn filters(props: &FiltersProps) -> Html {
         });
         html! {
             <label class="filter">
-                <span>{ to(lang, label) }</span>
+                <span>{ tr(lang, label) }</span>
                 <select {onchange} data-testid={testid}>
-                    <option value="" selected={value.is_none()}>{ to(lang, Om::All) }</option>
+                    <option value="" selected={value.is_none()}>{ tr(lang, Msg::All) }</option>
                     { for options.into_iter().map(|(key, name)| html! {
                         <option selected={value.as_deref() == Some(key.as_str())} value={key.clone()}>{ name }</option>
                     }) }
@@ -177,12 +177,7 @@ fn filters(props: &FiltersProps) -> Html {
         .collect();
     let area_options = areas
         .iter()
-        .map(|(no, title)| {
-            (
-                no.to_string(),
-                format!("{} {title}", crate::pages::home::area_numeral(*no)),
-            )
-        })
+        .map(|(no, title)| (no.to_string(), format!("{} {title}", area_numeral(*no))))
         .collect();
     let status_options = StatusFilter::ALL
         .into_iter()
@@ -210,21 +205,21 @@ fn filters(props: &FiltersProps) -> Html {
         })
     };
     html! {
-        <section class="card filters" aria-label={to(lang, Om::Filters)}>
+        <section class="card filters" aria-label={tr(lang, Msg::Filters)}>
             <label class="filter search">
-                <span>{ to(lang, Om::Search) }</span>
+                <span>{ tr(lang, Msg::Search) }</span>
                 <input type="search" value={filter.search.clone()} oninput={search}
-                       placeholder={to(lang, Om::SearchHint)} data-testid="filter-search" />
+                       placeholder={tr(lang, Msg::SearchHint)} data-testid="filter-search" />
             </label>
             if held.len() > 1 {
-                { select(filter.campaign.clone(), held.iter().map(|c| ((*c).to_owned(), campaign_name(campaigns, c))).collect(), "filter-campaign", Om::Campaign, |f, v| f.campaign = v) }
+                { select(filter.campaign.clone(), held.iter().map(|c| ((*c).to_owned(), campaign_name(campaigns, c))).collect(), "filter-campaign", Msg::Campaign, |f, v| f.campaign = v) }
             }
-            { select(filter.unit.clone(), unit_options, "filter-unit", Om::Unit, |f, v| f.unit = v) }
-            { select(filter.department.clone(), department_options, "filter-department", Om::Department, |f, v| f.department = v) }
-            { select(filter.area.map(|a| a.to_string()), area_options, "filter-area", Om::Area, |f, v| f.area = v.and_then(|v| v.parse().ok())) }
-            { select(filter.status.map(|s| s.key().to_owned()), status_options, "filter-status", Om::Status, |f, v| f.status = v.as_deref().and_then(StatusFilter::from_key)) }
+            { select(filter.unit.clone(), unit_options, "filter-unit", Msg::Unit, |f, v| f.unit = v) }
+            { select(filter.department.clone(), department_options, "filter-department", Msg::Department, |f, v| f.department = v) }
+            { select(filter.area.map(|a| a.to_string()), area_options, "filter-area", Msg::Area, |f, v| f.area = v.and_then(|v| v.parse().ok())) }
+            { select(filter.status.map(|s| s.key().to_owned()), status_options, "filter-status", Msg::Status, |f, v| f.status = v.as_deref().and_then(StatusFilter::from_key)) }
             <label class="filter">
-                <span>{ to(lang, Om::DueBy) }</span>
+                <span>{ tr(lang, Msg::DueBy) }</span>
                 <input type="date" value={filter.due_by.map(|d| d.to_string()).unwrap_or_default()}
                        onchange={due_change} data-testid="filter-due" />
             </label>
@@ -235,36 +230,36 @@ fn filters(props: &FiltersProps) -> Html {
 pub fn status_filter_name(lang: Lang, filter: StatusFilter) -> &'static str {
     match filter {
         StatusFilter::Public(status) => status_name(lang, status),
-        StatusFilter::Overdue => to(lang, Om::Overdue),
-        StatusFilter::AtRisk => to(lang, Om::AtRisk),
-        StatusFilter::AwaitingReview => to(lang, Om::AwaitingReview),
+        StatusFilter::Overdue => tr(lang, Msg::Overdue),
+        StatusFilter::AtRisk => tr(lang, Msg::AtRisk),
+        StatusFilter::AwaitingReview => tr(lang, Msg::AwaitingReview),
     }
 }
 
 fn totals(lang: Lang, view: &Overview) -> Html {
     let c = view.counts;
     let tiles = [
-        (Om::Total, c.total().to_string(), "total"),
+        (Msg::Total, c.total().to_string(), "total"),
         (
-            Om::CompletionRate,
+            Msg::CompletionRate,
             format!("{:.1}%", c.completion_percent()),
             "completion",
         ),
-        (Om::Overdue, view.overdue.len().to_string(), "overdue"),
-        (Om::AtRisk, view.at_risk.len().to_string(), "at-risk"),
+        (Msg::Overdue, view.overdue.len().to_string(), "overdue"),
+        (Msg::AtRisk, view.at_risk.len().to_string(), "at-risk"),
         (
-            Om::AwaitingReview,
+            Msg::AwaitingReview,
             view.awaiting_review.len().to_string(),
             "awaiting-review",
         ),
     ];
     html! {
-        <section class="card" aria-label={to(lang, Om::Totals)}>
+        <section class="card" aria-label={tr(lang, Msg::Totals)}>
             <div class="tiles">
                 { for tiles.into_iter().map(|(label, value, key)| html! {
                     <div class={classes!("tile", key)} data-testid={format!("tile-{key}")}>
                         <span class="tile-value">{ value }</span>
-                        <span class="tile-label">{ to(lang, label) }</span>
+                        <span class="tile-label">{ tr(lang, label) }</span>
                     </div>
                 }) }
             </div>
@@ -292,23 +287,23 @@ fn matrix(lang: Lang, view: &Overview, campaigns: &BTreeMap<String, String>) -> 
         .any(|a| a.campaign != view.areas[0].campaign);
     html! {
         <section class="card" aria-labelledby="matrix-title">
-            <h2 id="matrix-title" class="section-title">{ to(lang, Om::ByArea) }</h2>
+            <h2 id="matrix-title" class="section-title">{ tr(lang, Msg::ByArea) }</h2>
             <div class="table-wrap">
                 <table class="grid" data-testid="area-matrix">
                     <thead><tr>
-                        <th>{ to(lang, Om::Area) }</th>
+                        <th>{ tr(lang, Msg::Area) }</th>
                         <th class="num">{ status_name(lang, PublicStatus::Done) }</th>
                         <th class="num">{ status_name(lang, PublicStatus::DoneLongTerm) }</th>
                         <th class="num">{ status_name(lang, PublicStatus::InProgress) }</th>
-                        <th class="num">{ to(lang, Om::Total) }</th>
-                        <th class="bar-cell">{ to(lang, Om::CompletionRate) }</th>
+                        <th class="num">{ tr(lang, Msg::Total) }</th>
+                        <th class="bar-cell">{ tr(lang, Msg::CompletionRate) }</th>
                     </tr></thead>
                     <tbody>
                         { for view.areas.iter().map(|area| html! {
                             <tr>
                                 <td>
                                     if several { <span class="meta">{ campaign_name(campaigns, &area.campaign) }{ " · " }</span> }
-                                    { crate::pages::home::area_numeral(area.area_no) }{ " " }{ &area.title }
+                                    { area_numeral(area.area_no) }{ " " }{ &area.title }
                                 </td>
                                 <td class="num">{ area.counts.done }</td>
                                 <td class="num">{ area.counts.done_long_term }</td>
@@ -336,7 +331,7 @@ fn groups(
     lang: Lang,
     replica: &Replica,
     rows: &[GroupRow],
-    title: Om,
+    title: Msg,
     show_all: bool,
     toggle: Callback<MouseEvent>,
 ) -> Html {
@@ -348,23 +343,23 @@ fn groups(
     } else {
         rows.len().min(SHOWN)
     };
-    let testid = if title == Om::ByUnit {
+    let testid = if title == Msg::ByUnit {
         "unit-progress"
     } else {
         "department-progress"
     };
     html! {
-        <section class="card" aria-label={to(lang, title)}>
-            <h2 class="section-title">{ to(lang, title) }<span class="count">{ rows.len() }</span></h2>
+        <section class="card" aria-label={tr(lang, title)}>
+            <h2 class="section-title">{ tr(lang, title) }<span class="count">{ rows.len() }</span></h2>
             <div class="table-wrap">
                 <table class="grid" data-testid={testid}>
                     <thead><tr>
-                        <th>{ to(lang, if title == Om::ByUnit { Om::Unit } else { Om::Department }) }</th>
-                        <th class="num">{ to(lang, Om::Assigned) }</th>
+                        <th>{ tr(lang, if title == Msg::ByUnit { Msg::Unit } else { Msg::Department }) }</th>
+                        <th class="num">{ tr(lang, Msg::Assigned) }</th>
                         <th class="num">{ unit_status_name(lang, UnitStatus::SignedOff) }</th>
                         <th class="num">{ unit_status_name(lang, UnitStatus::Submitted) }</th>
-                        <th class="num">{ to(lang, Om::Overdue) }</th>
-                        <th class="bar-cell">{ to(lang, Om::SignedOffShare) }</th>
+                        <th class="num">{ tr(lang, Msg::Overdue) }</th>
+                        <th class="bar-cell">{ tr(lang, Msg::SignedOffShare) }</th>
                     </tr></thead>
                     <tbody>
                         { for rows[..shown].iter().map(|row| html! {
@@ -385,7 +380,7 @@ fn groups(
             </div>
             if rows.len() > SHOWN {
                 <button class="link" onclick={toggle}>
-                    { to(lang, if show_all { Om::ShowFewer } else { Om::ShowAll }) }
+                    { tr(lang, if show_all { Msg::ShowFewer } else { Msg::ShowAll }) }
                 </button>
             }
         </section>
@@ -412,10 +407,10 @@ fn review_list(lang: Lang, replica: &Replica, facts: &[ItemFacts], view: &Overvi
     html! {
         <section class="card" aria-labelledby="review-title">
             <h2 id="review-title" class="section-title">
-                { to(lang, Om::AwaitingReview) }<span class="count">{ view.awaiting_review.len() }</span>
+                { tr(lang, Msg::AwaitingReview) }<span class="count">{ view.awaiting_review.len() }</span>
             </h2>
             if view.awaiting_review.is_empty() {
-                <p class="empty">{ to(lang, Om::NothingWaiting) }</p>
+                <p class="empty">{ tr(lang, Msg::NothingWaiting) }</p>
             } else {
                 <ul class="plain list" data-testid="review-list">
                     { for view.awaiting_review.iter().take(SHOWN).map(|(i, unit)| html! {
@@ -431,15 +426,15 @@ fn deadline_list(
     lang: Lang,
     facts: &[ItemFacts],
     items: &[usize],
-    title: Om,
+    title: Msg,
     testid: &'static str,
     today: Date,
 ) -> Html {
     html! {
-        <section class="card" aria-label={to(lang, title)}>
-            <h2 class="section-title">{ to(lang, title) }<span class="count">{ items.len() }</span></h2>
+        <section class="card" aria-label={tr(lang, title)}>
+            <h2 class="section-title">{ tr(lang, title) }<span class="count">{ items.len() }</span></h2>
             if items.is_empty() {
-                <p class="empty">{ to(lang, Om::None) }</p>
+                <p class="empty">{ tr(lang, Msg::None) }</p>
             } else {
                 <ul class="plain list" data-testid={testid}>
                     { for items.iter().take(SHOWN).map(|i| {
@@ -461,23 +456,12 @@ fn deadline_list(
     }
 }
 
-pub fn days_label(lang: Lang, days: i64) -> String {
-    match (lang, days) {
-        (Lang::Zh, d) if d < 0 => format!("逾期{}天", -d),
-        (Lang::Zh, 0) => "今天到期".to_owned(),
-        (Lang::Zh, d) => format!("{d}天后到期"),
-        (Lang::En, d) if d < 0 => format!("{} days late", -d),
-        (Lang::En, 0) => "due today".to_owned(),
-        (Lang::En, d) => format!("due in {d} days"),
-    }
-}
-
 fn recent(lang: Lang, replica: &Replica, facts: &[ItemFacts], view: &Overview) -> Html {
     html! {
         <section class="card" aria-labelledby="recent-title">
-            <h2 id="recent-title" class="section-title">{ to(lang, Om::RecentActivity) }</h2>
+            <h2 id="recent-title" class="section-title">{ tr(lang, Msg::RecentActivity) }</h2>
             if view.recent.is_empty() {
-                <p class="empty">{ to(lang, Om::None) }</p>
+                <p class="empty">{ tr(lang, Msg::None) }</p>
             } else {
                 <ul class="plain list" data-testid="recent">
                     { for view.recent.iter().map(|a| html! {
@@ -509,7 +493,7 @@ fn item_table(
     html! {
         <section class="card" aria-labelledby="matching-title">
             <h2 id="matching-title" class="section-title">
-                { to(lang, Om::MatchingItems) }<span class="count">{ view.matching.len() }</span>
+                { tr(lang, Msg::MatchingItems) }<span class="count">{ view.matching.len() }</span>
             </h2>
             <ul class="plain list" data-testid="matching-items">
                 { for view.matching[..shown].iter().map(|i| {
@@ -528,7 +512,7 @@ fn item_table(
                 }) }
             </ul>
             if shown < view.matching.len() {
-                <button class="link" onclick={show_more}>{ to(lang, Om::ShowAll) }</button>
+                <button class="link" onclick={show_more}>{ tr(lang, Msg::ShowAll) }</button>
             }
         </section>
     }

@@ -3,14 +3,13 @@
 //! may have been offline, or its clock wrong) and when the server received it; text changes
 //! are shown with what was removed and inserted.
 
-use crate::app::{AppContext, ReplicaContext};
-use crate::i18n::status_name;
-use crate::i18n::{Lang, Om, describe, to, unit_status_name};
-use crate::pages::item::when;
-use crate::pages::review::timing_name;
+use crate::context::{AppContext, ReplicaContext};
+use crate::format::{describe, when};
+use crate::i18n::{Lang, Msg, status_name, timing_name, tr, unit_status_name};
 use crate::services::api;
 use crate::state::Route;
 use rectify_shared::api::{HistoryDetail, HistoryEntry, ItemHistory};
+use rectify_shared::history::Field;
 use rectify_shared::model::Timing;
 use rectify_shared::status::PublicStatus;
 use rectify_shared::text::changed_span;
@@ -49,10 +48,10 @@ pub fn history(props: &HistoryProps) -> Html {
             .map_or_else(|| unit.to_owned(), |c| c.replica.unit_name(unit))
     };
     let body = match &*loaded {
-        None => html! { <p class="empty" role="status">{ to(lang, Om::LoadingHistory) }</p> },
+        None => html! { <p class="empty" role="status">{ tr(lang, Msg::LoadingHistory) }</p> },
         Some(Err(message)) => html! { <p class="error" role="alert">{ message }</p> },
         Some(Ok(history)) if history.entries.is_empty() => {
-            html! { <p class="empty">{ to(lang, Om::None) }</p> }
+            html! { <p class="empty">{ tr(lang, Msg::None) }</p> }
         }
         Some(Ok(history)) => html! {
             <ol class="timeline" data-testid="history">
@@ -62,10 +61,10 @@ pub fn history(props: &HistoryProps) -> Html {
     };
     html! {
         <article class="history-page">
-            <a class="back" href={Route::Item(props.id.clone()).href()}>{ "‹ " }{ to(lang, Om::BackToItem) }</a>
+            <a class="back" href={Route::Item(props.id.clone()).href()}>{ "‹ " }{ tr(lang, Msg::BackToItem) }</a>
             <section class="card" aria-labelledby="history-title">
-                <h2 id="history-title" class="section-title">{ to(lang, Om::History) }</h2>
-                <p class="hint">{ to(lang, Om::HistoryHint) }</p>
+                <h2 id="history-title" class="section-title">{ tr(lang, Msg::History) }</h2>
+                <p class="hint">{ tr(lang, Msg::HistoryHint) }</p>
                 { body }
             </section>
         </article>
@@ -77,7 +76,7 @@ fn entry_view(lang: Lang, entry: &HistoryEntry, unit_name: &dyn Fn(&str) -> Stri
         .display_name
         .clone()
         .or_else(|| entry.user.clone())
-        .unwrap_or_else(|| to(lang, Om::Unknown).to_owned());
+        .unwrap_or_else(|| tr(lang, Msg::Unknown).to_owned());
     let device = if entry.device_first_ms == entry.device_last_ms {
         when(entry.device_last_ms)
     } else {
@@ -96,13 +95,13 @@ fn entry_view(lang: Lang, entry: &HistoryEntry, unit_name: &dyn Fn(&str) -> Stri
             data-user={entry.user.clone().unwrap_or_default()}>
             <p class="entry-head">
                 <strong>{ who }</strong>{ " · " }{ op_name(lang, &entry.op) }
-                if entry.changes > 1 { <span class="meta">{ format!(" ({} {})", entry.changes, to(lang, Om::Changes)) }</span> }
+                if entry.changes > 1 { <span class="meta">{ format!(" ({} {})", entry.changes, tr(lang, Msg::Changes)) }</span> }
             </p>
             <p class="meta">
-                { to(lang, Om::DeviceTime) }{ "：" }{ device }
-                { " · " }{ to(lang, Om::ReceivedTime) }{ "：" }
+                { tr(lang, Msg::DeviceTime) }{ "：" }{ device }
+                { " · " }{ tr(lang, Msg::ReceivedTime) }{ "：" }
                 { entry.received_ms.map(when).unwrap_or_else(|| "—".to_owned()) }
-                if late { <span class="late">{ " · " }{ to(lang, Om::MadeOffline) }</span> }
+                if late { <span class="late">{ " · " }{ tr(lang, Msg::MadeOffline) }</span> }
             </p>
             <ul class="plain details">
                 { for entry.details.iter().map(|d| detail_view(lang, d, unit_name)) }
@@ -121,20 +120,22 @@ fn detail_view(lang: Lang, detail: &HistoryDetail, unit_name: &dyn Fn(&str) -> S
         UnitStatus::from_key(key)
             .map_or_else(|| key.to_owned(), |s| unit_status_name(lang, s).to_owned())
     };
+    // A field this build does not know (a newer server's) shows as it is named.
+    let field = Field::from_key(&detail.field);
     // Keys and ids as people say them.
     let readable = |value: &str| -> String {
-        match detail.field.as_str() {
-            "plan.department" if !value.is_empty() => unit_name(value),
-            "plan.units" => value
+        match field {
+            Some(Field::PlanDepartment) if !value.is_empty() => unit_name(value),
+            Some(Field::PlanUnits) => value
                 .lines()
                 .map(|u| unit_name(u.trim()))
                 .collect::<Vec<_>>()
                 .join("、"),
-            "plan.timing" => Timing::from_key(value)
+            Some(Field::PlanTiming) => Timing::from_key(value)
                 .map_or_else(|| value.to_owned(), |t| timing_name(lang, t).to_owned()),
-            "item_status" => PublicStatus::from_key(value)
+            Some(Field::ItemStatus) => PublicStatus::from_key(value)
                 .map_or_else(|| value.to_owned(), |s| status_name(lang, s).to_owned()),
-            "review" => match value.split_once(':') {
+            Some(Field::Review) => match value.split_once(':') {
                 Some((decision, reason)) => format!("{}：{}", status(decision), reason.trim()),
                 None => status(value),
             },
@@ -142,10 +143,16 @@ fn detail_view(lang: Lang, detail: &HistoryDetail, unit_name: &dyn Fn(&str) -> S
         }
     };
     let short_field = matches!(
-        detail.field.as_str(),
-        "plan.department" | "plan.units" | "plan.timing" | "item_status" | "review"
+        field,
+        Some(
+            Field::PlanDepartment
+                | Field::PlanUnits
+                | Field::PlanTiming
+                | Field::ItemStatus
+                | Field::Review
+        )
     );
-    let change = if detail.field == "status" {
+    let change = if field == Some(Field::Status) {
         html! { <>{ status(&detail.before) }{ " → " }<strong>{ status(&detail.after) }</strong></> }
     } else if short_field {
         let (before, after) = (readable(&detail.before), readable(&detail.after));
@@ -188,55 +195,52 @@ fn detail_view(lang: Lang, detail: &HistoryDetail, unit_name: &dyn Fn(&str) -> S
             </span>
         }
     };
+    let name = field.map_or_else(
+        || detail.field.clone(),
+        |f| tr(lang, field_name(f)).to_owned(),
+    );
     html! {
         <li class="detail" data-field={detail.field.clone()}>
-            <span class="meta">{ whose }{ field_name(lang, &detail.field) }{ "：" }</span>{ change }
+            <span class="meta">{ whose }{ name }{ "：" }</span>{ change }
         </li>
     }
 }
 
 fn op_name(lang: Lang, op: &str) -> String {
-    let zh = match op {
-        "unit_narrative" => ("填写整改情况", "wrote progress"),
-        "tick_measure" => ("勾选整改措施", "ticked measures"),
-        "unit_status" => ("变更进度", "changed the status"),
-        "add_evidence" => ("上传佐证材料", "added evidence"),
-        "remove_evidence" => ("删除佐证材料", "removed evidence"),
-        "add_feedback" => ("留言", "wrote a message"),
-        "item_status" => ("变更整改进度", "changed the item's status"),
-        "plan" => ("调整责任分工", "changed the plan"),
-        "define" => ("修改问题与措施", "changed the definition"),
-        "import" => ("导入报告", "imported the report"),
-        "create" => ("创建事项", "created the item"),
+    let msg = match op {
+        "unit_narrative" => Msg::OpUnitNarrative,
+        "tick_measure" => Msg::OpTickMeasure,
+        "unit_status" => Msg::OpUnitStatus,
+        "add_evidence" => Msg::OpAddEvidence,
+        "remove_evidence" => Msg::OpRemoveEvidence,
+        "add_feedback" => Msg::OpAddFeedback,
+        "item_status" => Msg::OpItemStatus,
+        "plan" => Msg::OpPlan,
+        "define" => Msg::OpDefine,
+        "import" => Msg::OpImport,
+        "create" => Msg::OpCreate,
         _ => return op.to_owned(),
     };
-    match lang {
-        Lang::Zh => zh.0.to_owned(),
-        Lang::En => zh.1.to_owned(),
-    }
+    tr(lang, msg).to_owned()
 }
 
-fn field_name(lang: Lang, field: &str) -> String {
-    let names = match field {
-        "narrative" => ("整改情况", "progress"),
-        "status" => ("进度", "status"),
-        "measure" => ("整改措施", "measure"),
-        "evidence" => ("佐证材料", "evidence"),
-        "feedback" => ("留言", "message"),
-        "review" => ("审核", "decision"),
-        "title" => ("存在问题", "problem"),
-        "measures" => ("整改措施", "measures"),
-        "plan.leader" => ("责任领导", "leader"),
-        "plan.department" => ("责任部门", "department"),
-        "plan.units" => ("责任单位", "units"),
-        "plan.deadline" => ("整改时限", "deadline"),
-        "plan.timing" => ("整改方式", "timing"),
-        "item_status" => ("整改进度", "item status"),
-        "office_narrative" => ("整改情况（报告）", "report narrative"),
-        _ => return field.to_owned(),
-    };
-    match lang {
-        Lang::Zh => names.0.to_owned(),
-        Lang::En => names.1.to_owned(),
+/// How a field is named in the UI: every field has a name (the match is exhaustive).
+fn field_name(field: Field) -> Msg {
+    match field {
+        Field::Narrative => Msg::FieldNarrative,
+        Field::Status => Msg::FieldStatus,
+        Field::Measure => Msg::FieldMeasure,
+        Field::Evidence => Msg::FieldEvidence,
+        Field::Feedback => Msg::FieldFeedback,
+        Field::Review => Msg::FieldReview,
+        Field::Title => Msg::FieldTitle,
+        Field::Measures => Msg::FieldMeasures,
+        Field::PlanLeader => Msg::FieldPlanLeader,
+        Field::PlanDepartment => Msg::FieldPlanDepartment,
+        Field::PlanUnits => Msg::FieldPlanUnits,
+        Field::PlanDeadline => Msg::FieldPlanDeadline,
+        Field::PlanTiming => Msg::FieldPlanTiming,
+        Field::ItemStatus => Msg::FieldItemStatus,
+        Field::OfficeNarrative => Msg::FieldOfficeNarrative,
     }
 }

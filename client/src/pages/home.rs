@@ -1,7 +1,8 @@
 //! The start page after login: the user's items, grouped by area, with status, deadline and
 //! a mark on every item with changes not yet on the server. Overdue items stand out.
 
-use crate::app::{AppContext, ReplicaContext};
+use crate::context::{AppContext, ReplicaContext};
+use crate::format::area_numeral;
 use crate::i18n::{Lang, Msg, role_name, status_name, tr, unit_status_name};
 use crate::state::Route;
 use rectify_shared::dashboard::ItemFacts;
@@ -78,13 +79,13 @@ pub fn home() -> Html {
                     <span class="count">{ format!("{} {}", items.len(), tr(lang, Msg::ItemsCount)) }</span>
                     if session.role == rectify_shared::policy::Role::Office {
                         <a class="add-link" href={Route::NewItem.href()} data-testid="add-item">
-                            { "+ " }{ crate::i18n::to(lang, crate::i18n::Om::AddItem) }
+                            { "+ " }{ tr(lang, Msg::AddItem) }
                         </a>
                     }
                 </h2>
                 { body }
                 if shown < items.len() {
-                    <button class="link" onclick={more}>{ crate::i18n::to(lang, crate::i18n::Om::ShowAll) }</button>
+                    <button class="link" onclick={more}>{ tr(lang, Msg::ShowAll) }</button>
                 }
             </section>
         </>
@@ -133,13 +134,4 @@ fn item_row(lang: Lang, item: &ItemFacts, unit: Option<&str>, today: Date, pendi
             </a>
         </li>
     }
-}
-
-/// `2` → `(二)`: the report's own numbering of areas.
-pub fn area_numeral(no: u32) -> String {
-    const AREAS: [&str; 10] = ["一", "二", "三", "四", "五", "六", "七", "八", "九", "十"];
-    AREAS
-        .get((no as usize).wrapping_sub(1))
-        .map(|a| format!("({a})"))
-        .unwrap_or_default()
 }

@@ -2,10 +2,10 @@
 //! (merged character by character; the cursor stays put when remote edits arrive), its
 //! evidence files, the office's decisions, feedback both ways, and asking for sign-off.
 
-use crate::app::{AppContext, ReplicaContext};
-use crate::components::evidence::Evidence;
-use crate::i18n::{Lang, Msg, Om, to, tr, unit_status_name};
-use crate::pages::home::area_numeral;
+use crate::components::{evidence::Evidence, feedback::FeedbackBox};
+use crate::context::{AppContext, ReplicaContext};
+use crate::format::{area_numeral, when};
+use crate::i18n::{Lang, Msg, tr, unit_status_name};
 use crate::pages::review::{ItemStatusControl, PlanEditor, UnitReview};
 use crate::services::replica::Replica;
 use crate::state::Route;
@@ -72,7 +72,7 @@ pub fn item_page(props: &ItemProps) -> Html {
         };
         html! {
             <section class="card" aria-labelledby="plan-title" data-testid="oversight">
-                <h2 id="plan-title" class="section-title">{ to(lang, Om::Plan) }</h2>
+                <h2 id="plan-title" class="section-title">{ tr(lang, Msg::Plan) }</h2>
                 <ItemStatusControl replica={replica.clone()} {id} item={item.clone()} actor={actor.clone()} {lang} on_error={on_error.clone()} />
                 { plan }
             </section>
@@ -91,7 +91,7 @@ pub fn item_page(props: &ItemProps) -> Html {
                     <p class="item-meta">{ tr(lang, Msg::Deadline) }{ "：" }{ deadline }</p>
                 }
                 <p class="item-meta">
-                    <a href={Route::History(id.to_string()).href()} data-testid="history-link">{ to(lang, Om::History) }</a>
+                    <a href={Route::History(id.to_string()).href()} data-testid="history-link">{ tr(lang, Msg::History) }</a>
                 </p>
             </section>
             if let Some(message) = &*error {
@@ -338,79 +338,4 @@ fn show_text(area: &HtmlTextAreaElement, text: &str) {
         let map = |at| rectify_shared::text::map_offset(&old, text, at) as u32;
         let _ = area.set_selection_range(map(start), map(end));
     }
-}
-
-#[derive(Properties, PartialEq)]
-pub(crate) struct FeedbackProps {
-    pub item: ItemDoc,
-    pub unit: String,
-    pub lang: Lang,
-    pub edit: Callback<ItemEdit>,
-}
-
-/// Messages between the unit and the office about this item (事事有回音).
-#[function_component(FeedbackBox)]
-pub(crate) fn feedback_box(props: &FeedbackProps) -> Html {
-    let lang = props.lang;
-    let input = use_node_ref();
-    let messages: Vec<Html> = props
-        .item
-        .feedback
-        .iter()
-        .filter(|f| f.unit.as_deref().is_none_or(|u| u == props.unit))
-        .map(|f| {
-            html! {
-                <li class="feedback">
-                    <p class="feedback-meta"><strong>{ &f.author }</strong>{ " · " }{ when(f.at_ms) }</p>
-                    <p>{ &f.text }</p>
-                </li>
-            }
-        })
-        .collect();
-    let onsubmit = {
-        let (input, edit, unit) = (input.clone(), props.edit.clone(), props.unit.clone());
-        Callback::from(move |event: SubmitEvent| {
-            event.prevent_default();
-            let Some(area) = input.cast::<HtmlTextAreaElement>() else {
-                return;
-            };
-            let text = area.value().trim().to_owned();
-            if text.is_empty() {
-                return;
-            }
-            edit.emit(ItemEdit::AddFeedback {
-                id: format!("f{}", js_sys::Date::now() as u64),
-                unit: Some(unit.clone()),
-                text,
-            });
-            area.set_value("");
-        })
-    };
-    html! {
-        <section class="card" aria-labelledby="feedback-title">
-            <h2 id="feedback-title" class="section-title">{ tr(lang, Msg::Feedback) }</h2>
-            if messages.is_empty() {
-                <p class="empty">{ tr(lang, Msg::NoFeedback) }</p>
-            } else {
-                <ul class="plain">{ for messages }</ul>
-            }
-            <form class="feedback-form" {onsubmit}>
-                <textarea ref={input} rows="2" aria-label={tr(lang, Msg::Feedback)}
-                          placeholder={tr(lang, Msg::FeedbackPlaceholder)} />
-                <button type="submit" class="secondary">{ tr(lang, Msg::Send) }</button>
-            </form>
-        </section>
-    }
-}
-
-/// A device time as `MM-DD HH:MM`, local time.
-pub(crate) fn when(ms: i64) -> String {
-    let date = js_sys::Date::new(&(ms as f64).into());
-    format!(
-        "{:02}-{:02} {:02}:{:02}",
-        date.get_month() + 1,
-        date.get_date(),
-        date.get_hours(),
-        date.get_minutes()
-    )
 }

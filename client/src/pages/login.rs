@@ -1,6 +1,6 @@
 //! The login page.
 
-use crate::app::AppContext;
+use crate::context::AppContext;
 use crate::i18n::{Msg, tr};
 use crate::services::api::{self, ApiFailure};
 use crate::state::Action;

@@ -1,9 +1,10 @@
 //! Adding an item by hand (a problem found after the report, or one the importer missed).
 //! The server creates the document; the replica then picks it up like any other.
 
-use crate::app::{AppContext, ReplicaContext};
-use crate::i18n::{Msg, Om, describe, to, tr};
-use crate::pages::review::{UnitPicker, timing_name};
+use crate::components::unit_picker::UnitPicker;
+use crate::context::{AppContext, ReplicaContext};
+use crate::format::describe;
+use crate::i18n::{Msg, timing_name, tr};
 use crate::services::api;
 use crate::state::Route;
 use rectify_shared::api::{CampaignInfo, NewItem};
@@ -80,7 +81,7 @@ pub fn new_item_page() -> Html {
             };
             let number = |i: usize| value(i).parse::<u32>().ok();
             let (Some(area), Some(problem)) = (number(1), number(3)) else {
-                error.set(Some(to(lang, Om::NumbersNeeded).to_owned()));
+                error.set(Some(tr(lang, Msg::NumbersNeeded).to_owned()));
                 return;
             };
             let timing = gloo::utils::document()
@@ -127,38 +128,38 @@ pub fn new_item_page() -> Html {
     html! {
             <section class="card" aria-labelledby="new-item-title">
                 <a class="back" href={Route::Items.href()}>{ "‹ " }{ tr(lang, Msg::BackToList) }</a>
-                <h2 id="new-item-title" class="section-title">{ to(lang, Om::AddItem) }</h2>
+                <h2 id="new-item-title" class="section-title">{ tr(lang, Msg::AddItem) }</h2>
                 if let Some(message) = &*error { <p class="error" role="alert">{ message }</p> }
                 <form {onsubmit} data-testid="new-item">
-                    <label><span>{ to(lang, Om::Campaign) }</span>
+                    <label><span>{ tr(lang, Msg::Campaign) }</span>
                         <select ref={campaign}>
                             { for campaigns.iter().rev().enumerate().map(|(i, c)| html! { <option value={c.id.clone()} selected={i == 0}>{ &c.name }</option> }) }
                         </select></label>
                     <div class="row">
-                        <label><span>{ to(lang, Om::AreaNo) }</span><input ref={area_no} type="number" min="1" required=true /></label>
-                        <label class="grow"><span>{ to(lang, Om::AreaTitle) }</span><input ref={area_title} /></label>
+                        <label><span>{ tr(lang, Msg::AreaNo) }</span><input ref={area_no} type="number" min="1" required=true /></label>
+                        <label class="grow"><span>{ tr(lang, Msg::AreaTitle) }</span><input ref={area_title} /></label>
                     </div>
                     <div class="row">
-                        <label><span>{ to(lang, Om::ProblemNo) }</span><input ref={problem_no} type="number" min="1" required=true /></label>
-                        <label><span>{ to(lang, Om::SubNo) }</span><input ref={sub_no} type="number" min="1" /></label>
-                        <label class="grow"><span>{ to(lang, Om::ProblemTitle) }</span><input ref={problem_title} /></label>
+                        <label><span>{ tr(lang, Msg::ProblemNo) }</span><input ref={problem_no} type="number" min="1" required=true /></label>
+                        <label><span>{ tr(lang, Msg::SubNo) }</span><input ref={sub_no} type="number" min="1" /></label>
+                        <label class="grow"><span>{ tr(lang, Msg::ProblemTitle) }</span><input ref={problem_title} /></label>
                     </div>
                     <label><span>{ tr(lang, Msg::Problem) }</span><textarea ref={title} rows="3" required=true /></label>
-                    <label><span>{ tr(lang, Msg::Measures) }{ " " }<small>{ to(lang, Om::OnePerLine) }</small></span><textarea ref={measures} rows="4" /></label>
-                    <label><span>{ to(lang, Om::Leader) }</span><input ref={leader} /></label>
-                    <label><span>{ to(lang, Om::Department) }</span>
+                    <label><span>{ tr(lang, Msg::Measures) }{ " " }<small>{ tr(lang, Msg::OnePerLine) }</small></span><textarea ref={measures} rows="4" /></label>
+                    <label><span>{ tr(lang, Msg::Leader) }</span><input ref={leader} /></label>
+                    <label><span>{ tr(lang, Msg::Department) }</span>
                         <select ref={department}>
                             <option value="" selected=true>{ "—" }</option>
                             { for units.values().filter(|u| u.kind == "department").map(|u| html! { <option value={u.id.0.clone()}>{ &u.name }</option> }) }
                         </select></label>
     <UnitPicker {lang} units={units.values().cloned().collect::<Vec<_>>()} chosen={chosen.clone()} />
                     <label><span>{ tr(lang, Msg::Deadline) }</span><input ref={deadline} type="date" /></label>
-                    <label><span>{ to(lang, Om::Timing) }</span>
+                    <label><span>{ tr(lang, Msg::Timing) }</span>
                         <select data-testid="new-item-timing">
                             <option value="" selected=true>{ "—" }</option>
                             { for Timing::ALL.into_iter().map(|t| html! { <option value={t.key()}>{ timing_name(lang, t) }</option> }) }
                         </select></label>
-                    <button type="submit" class="primary" data-testid="create-item">{ to(lang, Om::Create) }</button>
+                    <button type="submit" class="primary" data-testid="create-item">{ tr(lang, Msg::Create) }</button>
                 </form>
             </section>
         }

@@ -3,8 +3,9 @@
 //! and importing a report file, checked first (warnings shown) and stored only when the
 //! office confirms.
 
-use crate::app::{AppContext, ReplicaContext};
-use crate::i18n::{Lang, Om, describe, to};
+use crate::context::{AppContext, ReplicaContext};
+use crate::format::describe;
+use crate::i18n::{Lang, Msg, tr};
 use crate::services::api;
 use rectify_shared::api::{CampaignInfo, ImportPreview};
 use wasm_bindgen::JsCast;
@@ -12,12 +13,12 @@ use web_sys::HtmlInputElement;
 use yew::prelude::*;
 
 /// (path suffix, label, file name suffix)
-const DOWNLOADS: [(&str, Om, &str); 5] = [
-    ("ledger.xlsx", Om::LedgerXlsx, "台账.xlsx"),
-    ("ledger.csv", Om::LedgerCsv, "台账.csv"),
-    ("report.docx", Om::ReportDocx, "整改报告.docx"),
-    ("report.html", Om::ReportHtml, "整改报告.html"),
-    ("report.txt", Om::ReportTxt, "整改报告.txt"),
+const DOWNLOADS: [(&str, Msg, &str); 5] = [
+    ("ledger.xlsx", Msg::LedgerXlsx, "台账.xlsx"),
+    ("ledger.csv", Msg::LedgerCsv, "台账.csv"),
+    ("report.docx", Msg::ReportDocx, "整改报告.docx"),
+    ("report.html", Msg::ReportHtml, "整改报告.html"),
+    ("report.txt", Msg::ReportTxt, "整改报告.txt"),
 ];
 
 #[function_component(Reports)]
@@ -42,7 +43,7 @@ pub fn reports() -> Html {
         });
     }
     let download = |campaign: &CampaignInfo,
-                    (path, label, suffix): (&'static str, Om, &'static str)| {
+                    (path, label, suffix): (&'static str, Msg, &'static str)| {
         let url = format!("/api/campaigns/{}/{path}", campaign.id);
         let name = format!("{}-{suffix}", campaign.name);
         let (token, message) = (session.token.clone(), message.clone());
@@ -57,19 +58,19 @@ pub fn reports() -> Html {
             });
         });
         html! {
-            <button class="secondary" {onclick} data-testid={format!("download-{path}")}>{ to(lang, label) }</button>
+            <button class="secondary" {onclick} data-testid={format!("download-{path}")}>{ tr(lang, label) }</button>
         }
     };
     let list = match &*campaigns {
-        None => html! { <p class="empty" role="status">{ to(lang, Om::LoadingHistory) }</p> },
+        None => html! { <p class="empty" role="status">{ tr(lang, Msg::LoadingHistory) }</p> },
         Some(Err(err)) => html! { <p class="error" role="alert">{ err }</p> },
         Some(Ok(list)) if list.is_empty() => {
-            html! { <p class="empty">{ to(lang, Om::NoCampaigns) }</p> }
+            html! { <p class="empty">{ tr(lang, Msg::NoCampaigns) }</p> }
         }
         Some(Ok(list)) => html! {
             { for list.iter().map(|campaign| html! {
                 <section class="campaign" data-testid="campaign" data-id={campaign.id.clone()}>
-                    <h3 class="subtitle">{ &campaign.name }<span class="count">{ format!(" {} {}", campaign.items, to(lang, Om::ItemsUnit)) }</span></h3>
+                    <h3 class="subtitle">{ &campaign.name }<span class="count">{ format!(" {} {}", campaign.items, tr(lang, Msg::ItemsUnit)) }</span></h3>
                     <div class="actions">
                         { for DOWNLOADS.into_iter().map(|d| download(campaign, d)) }
                     </div>
@@ -89,8 +90,8 @@ pub fn reports() -> Html {
     html! {
         <>
             <section class="card" aria-labelledby="reports-title">
-                <h2 id="reports-title" class="section-title">{ to(lang, Om::NavReports) }</h2>
-                <p class="hint">{ to(lang, Om::ReportsHint) }</p>
+                <h2 id="reports-title" class="section-title">{ tr(lang, Msg::NavReports) }</h2>
+                <p class="hint">{ tr(lang, Msg::ReportsHint) }</p>
                 if let Some(Err(err)) = &*message { <p class="error" role="alert">{ err }</p> }
                 { list }
             </section>
@@ -153,7 +154,7 @@ fn import(props: &ImportProps) -> Html {
                 .and_then(|i| i.files())
                 .and_then(|files| files.get(0))
             else {
-                preview.set(Some(Err(to(lang, Om::PickAFile).to_owned())));
+                preview.set(Some(Err(tr(lang, Msg::PickAFile).to_owned())));
                 return;
             };
             let (preview, busy, token, on_imported) = (
@@ -186,19 +187,19 @@ fn import(props: &ImportProps) -> Html {
             <div class="import-preview" data-testid="import-preview" data-items={p.items.to_string()}
                  data-stored={p.stored.to_string()}>
                 <p><strong>{ &p.campaign_name }</strong></p>
-                <p>{ format!("{} {} · {} {} · {} {}", p.areas, to(lang, Om::AreasUnit), p.problems, to(lang, Om::ProblemsUnit), p.items, to(lang, Om::ItemsUnit)) }</p>
+                <p>{ format!("{} {} · {} {} · {} {}", p.areas, tr(lang, Msg::AreasUnit), p.problems, tr(lang, Msg::ProblemsUnit), p.items, tr(lang, Msg::ItemsUnit)) }</p>
                 if p.stored {
                     <p class="ok" role="status">{ format!("{} {} · {} {} · {} {}",
-                        to(lang, Om::Created), p.items_created, to(lang, Om::Updated), p.items_updated,
-                        to(lang, Om::Unchanged), p.items_unchanged) }</p>
+                        tr(lang, Msg::Created), p.items_created, tr(lang, Msg::Updated), p.items_updated,
+                        tr(lang, Msg::Unchanged), p.items_unchanged) }</p>
                 }
                 if p.warnings.is_empty() {
-                    <p class="ok">{ to(lang, Om::NoWarnings) }</p>
+                    <p class="ok">{ tr(lang, Msg::NoWarnings) }</p>
                 } else {
-                    <p class="warn">{ format!("{} {}", p.warnings.len(), to(lang, Om::WarningsCount)) }</p>
+                    <p class="warn">{ format!("{} {}", p.warnings.len(), tr(lang, Msg::WarningsCount)) }</p>
                     <ul class="plain warnings">
                         { for p.warnings.iter().map(|w| html! {
-                            <li><span class="meta">{ format!("{} {}：", to(lang, Om::Line), w.line) }</span>{ &w.message }</li>
+                            <li><span class="meta">{ format!("{} {}：", tr(lang, Msg::Line), w.line) }</span>{ &w.message }</li>
                         }) }
                     </ul>
                 }
@@ -209,14 +210,14 @@ fn import(props: &ImportProps) -> Html {
     let (check, store) = (run(true), run(false));
     html! {
         <section class="card" aria-labelledby="import-title">
-            <h2 id="import-title" class="section-title">{ to(lang, Om::ImportReport) }</h2>
-            <p class="hint">{ to(lang, Om::ImportHint) }</p>
+            <h2 id="import-title" class="section-title">{ tr(lang, Msg::ImportReport) }</h2>
+            <p class="hint">{ tr(lang, Msg::ImportHint) }</p>
             <input ref={input} type="file" accept=".txt,.docx,text/plain,application/vnd.openxmlformats-officedocument.wordprocessingml.document"
                    {onchange} data-testid="import-file" />
             <div class="actions">
-                <button class="secondary" onclick={check} disabled={*busy} data-testid="import-check">{ to(lang, Om::CheckFile) }</button>
+                <button class="secondary" onclick={check} disabled={*busy} data-testid="import-check">{ tr(lang, Msg::CheckFile) }</button>
                 if checked {
-                    <button class="primary" onclick={store} disabled={*busy} data-testid="import-store">{ to(lang, Om::ImportConfirm) }</button>
+                    <button class="primary" onclick={store} disabled={*busy} data-testid="import-store">{ tr(lang, Msg::ImportConfirm) }</button>
                 }
             </div>
             { result }

@@ -3,9 +3,9 @@
 //! department, units, deadline, timing). Viewers and departments see the same, read-only;
 //! what a role may do comes from `rectify_shared::workflow`, as on the server.
 
-use crate::components::evidence::Evidence;
-use crate::i18n::{Lang, Msg, Om, status_name, to, tr, unit_status_name};
-use crate::pages::item::{FeedbackBox, when};
+use crate::components::{evidence::Evidence, feedback::FeedbackBox, unit_picker::UnitPicker};
+use crate::format::when;
+use crate::i18n::{Lang, Msg, status_name, timing_name, tr, unit_status_name};
 use crate::services::replica::Replica;
 use rectify_shared::api::UnitInfo;
 use rectify_shared::ids::DocumentId;
@@ -71,7 +71,7 @@ pub fn unit_review(props: &ReviewProps) -> Html {
             };
             let text = area.value().trim().to_owned();
             if text.is_empty() {
-                on_error.emit(Some(to(lang, Om::ReasonNeeded).to_owned()));
+                on_error.emit(Some(tr(lang, Msg::ReasonNeeded).to_owned()));
                 let _ = area.focus();
                 return;
             }
@@ -102,13 +102,13 @@ pub fn unit_review(props: &ReviewProps) -> Html {
             </h2>
             if let Some(p) = progress {
                 if p.updated_at_ms > 0 {
-                    <p class="meta">{ to(lang, Om::LastChange) }{ "：" }{ &p.updated_by }{ " · " }{ when(p.updated_at_ms) }</p>
+                    <p class="meta">{ tr(lang, Msg::LastChange) }{ "：" }{ &p.updated_by }{ " · " }{ when(p.updated_at_ms) }</p>
                 }
                 if !item.measures.is_empty() {
-                    <p class="meta">{ to(lang, Om::MeasuresDone) }{ format!("：{done_measures}/{}", item.measures.len()) }</p>
+                    <p class="meta">{ tr(lang, Msg::MeasuresDone) }{ format!("：{done_measures}/{}", item.measures.len()) }</p>
                 }
                 if p.narrative.as_str().is_empty() {
-                    <p class="empty">{ to(lang, Om::NoNarrative) }</p>
+                    <p class="empty">{ tr(lang, Msg::NoNarrative) }</p>
                 } else {
                     <p class="narrative" data-testid="narrative">{ p.narrative.as_str() }</p>
                 }
@@ -116,20 +116,20 @@ pub fn unit_review(props: &ReviewProps) -> Html {
                     <Evidence {id} unit={unit.clone()} {lang} evidence={p.evidence.clone()} />
                 }
             } else {
-                <p class="empty">{ to(lang, Om::NoNarrative) }</p>
+                <p class="empty">{ tr(lang, Msg::NoNarrative) }</p>
             }
             if may_sign || may_return {
                 <div class="review-actions">
                     if may_return {
                         <textarea ref={reason} rows="2" data-testid="return-reason"
-                                  aria-label={tr(lang, Msg::Reason)} placeholder={to(lang, Om::ReasonHint)} />
+                                  aria-label={tr(lang, Msg::Reason)} placeholder={tr(lang, Msg::ReasonHint)} />
                     }
                     <div class="actions">
                         if may_sign {
-                            <button class="primary" onclick={sign_off} data-testid="sign-off">{ to(lang, Om::SignOff) }</button>
+                            <button class="primary" onclick={sign_off} data-testid="sign-off">{ tr(lang, Msg::SignOff) }</button>
                         }
                         if may_return {
-                            <button class="secondary" onclick={send_back} data-testid="send-back">{ to(lang, Om::SendBack) }</button>
+                            <button class="secondary" onclick={send_back} data-testid="send-back">{ tr(lang, Msg::SendBack) }</button>
                         }
                     </div>
                 </div>
@@ -178,7 +178,7 @@ pub fn item_status_control(props: &ItemStatusProps) -> Html {
             html! {
                 <button class="secondary" disabled={allowed.is_err()} {title} {onclick}
                         data-testid={format!("item-status-{}", target.key())}>
-                    { to(lang, Om::MarkAs) }{ status_name(lang, target) }
+                    { tr(lang, Msg::MarkAs) }{ status_name(lang, target) }
                 </button>
             }
         });
@@ -186,7 +186,7 @@ pub fn item_status_control(props: &ItemStatusProps) -> Html {
     html! {
         <div class="item-status">
             <p>
-                { to(lang, Om::PublicStatus) }{ "：" }
+                { tr(lang, Msg::PublicStatus) }{ "：" }
                 <strong data-testid="item-status">{ status_name(lang, props.item.status) }</strong>
             </p>
             if may_change { <div class="actions">{ for buttons }</div> }
@@ -258,11 +258,11 @@ pub fn plan_editor(props: &PlanProps) -> Html {
     let item = &props.item;
     let summary = html! {
         <dl class="plan">
-            <dt>{ to(lang, Om::Leader) }</dt><dd>{ if item.responsible_leader.is_empty() { "—".to_owned() } else { item.responsible_leader.clone() } }</dd>
-            <dt>{ to(lang, Om::Department) }</dt><dd>{ item.responsible_department.as_deref().map(|d| props.replica.unit_name(d)).unwrap_or_else(|| "—".to_owned()) }</dd>
-            <dt>{ to(lang, Om::Units) }</dt><dd>{ item.units.iter().map(|u| props.replica.unit_name(u)).collect::<Vec<_>>().join("、") }</dd>
+            <dt>{ tr(lang, Msg::Leader) }</dt><dd>{ if item.responsible_leader.is_empty() { "—".to_owned() } else { item.responsible_leader.clone() } }</dd>
+            <dt>{ tr(lang, Msg::Department) }</dt><dd>{ item.responsible_department.as_deref().map(|d| props.replica.unit_name(d)).unwrap_or_else(|| "—".to_owned()) }</dd>
+            <dt>{ tr(lang, Msg::Units) }</dt><dd>{ item.units.iter().map(|u| props.replica.unit_name(u)).collect::<Vec<_>>().join("、") }</dd>
             <dt>{ tr(lang, Msg::Deadline) }</dt><dd>{ item.deadline.clone().unwrap_or_else(|| "—".to_owned()) }</dd>
-            <dt>{ to(lang, Om::Timing) }</dt><dd>{ item.timing.map(|t| timing_name(lang, t)).unwrap_or("—") }</dd>
+            <dt>{ tr(lang, Msg::Timing) }</dt><dd>{ item.timing.map(|t| timing_name(lang, t)).unwrap_or("—") }</dd>
         </dl>
     };
     if props.read_only {
@@ -279,7 +279,7 @@ pub fn plan_editor(props: &PlanProps) -> Html {
         return html! {
             <>
                 { summary }
-                <button class="secondary" {onclick} data-testid="edit-plan">{ to(lang, Om::EditPlan) }</button>
+                <button class="secondary" {onclick} data-testid="edit-plan">{ tr(lang, Msg::EditPlan) }</button>
             </>
         };
     }
@@ -306,7 +306,7 @@ pub fn plan_editor(props: &PlanProps) -> Html {
                     .unwrap_or_default()
             };
             if chosen.is_empty() {
-                on_error.emit(Some(to(lang, Om::UnitsNeeded).to_owned()));
+                on_error.emit(Some(tr(lang, Msg::UnitsNeeded).to_owned()));
                 return;
             }
             let plan = ItemPlan {
@@ -331,9 +331,9 @@ pub fn plan_editor(props: &PlanProps) -> Html {
     let schools: Vec<&UnitInfo> = units.values().collect();
     html! {
             <form class="plan-form" onsubmit={save} data-testid="plan-form">
-                <label><span>{ to(lang, Om::Leader) }</span>
+                <label><span>{ tr(lang, Msg::Leader) }</span>
                     <input ref={leader} data-testid="plan-leader" /></label>
-                <label><span>{ to(lang, Om::Department) }</span>
+                <label><span>{ tr(lang, Msg::Department) }</span>
                     <select ref={department} data-testid="plan-department">
                         <option value="">{ "—" }</option>
                         { for departments.iter().map(|d| html! {
@@ -343,7 +343,7 @@ pub fn plan_editor(props: &PlanProps) -> Html {
     <UnitPicker {lang} units={schools.iter().map(|u| (*u).clone()).collect::<Vec<_>>()} chosen={chosen.clone()} />
                 <label><span>{ tr(lang, Msg::Deadline) }</span>
                     <input ref={deadline} type="date" data-testid="plan-deadline" /></label>
-                <label><span>{ to(lang, Om::Timing) }</span>
+                <label><span>{ tr(lang, Msg::Timing) }</span>
                     <select ref={timing} data-testid="plan-timing">
                         <option value="">{ "—" }</option>
                         { for Timing::ALL.into_iter().map(|t| html! {
@@ -351,60 +351,9 @@ pub fn plan_editor(props: &PlanProps) -> Html {
                         }) }
                     </select></label>
                 <div class="actions">
-                    <button type="submit" class="primary" data-testid="save-plan">{ to(lang, Om::Save) }</button>
+                    <button type="submit" class="primary" data-testid="save-plan">{ tr(lang, Msg::Save) }</button>
                     <button type="button" class="secondary" onclick={cancel}>{ tr(lang, Msg::Cancel) }</button>
                 </div>
             </form>
         }
-}
-
-pub fn timing_name(lang: Lang, timing: Timing) -> &'static str {
-    match (lang, timing) {
-        (Lang::Zh, t) => t.label_zh(),
-        (Lang::En, Timing::Immediate) => "Fix at once",
-        (Lang::En, Timing::ByDeadline) => "Fix by the deadline",
-        (Lang::En, Timing::LongTerm) => "Keep up long-term",
-    }
-}
-
-#[derive(Properties, PartialEq)]
-pub struct UnitPickerProps {
-    pub lang: Lang,
-    pub units: Vec<UnitInfo>,
-    /// The units ticked, by id.
-    pub chosen: UseStateHandle<BTreeSet<String>>,
-}
-
-/// A scrolling list of units with a checkbox each (an item's 责任单位).
-#[function_component(UnitPicker)]
-pub fn unit_picker(props: &UnitPickerProps) -> Html {
-    let chosen = &props.chosen;
-    html! {
-        <fieldset class="unit-picker">
-            <legend>{ to(props.lang, Om::Units) }</legend>
-            { for props.units.iter().map(|u| {
-                let onchange = {
-                    let (chosen, id) = (chosen.clone(), u.id.0.clone());
-                    Callback::from(move |event: Event| {
-                        let on = event
-                            .target_dyn_into::<HtmlInputElement>()
-                            .is_some_and(|i| i.checked());
-                        let mut next = (*chosen).clone();
-                        if on {
-                            next.insert(id.clone());
-                        } else {
-                            next.remove(&id);
-                        }
-                        chosen.set(next);
-                    })
-                };
-                html! {
-                    <label class="check">
-                        <input type="checkbox" checked={chosen.contains(&u.id.0)} {onchange} value={u.id.0.clone()} />
-                        { &u.name }
-                    </label>
-                }
-            }) }
-        </fieldset>
-    }
 }

@@ -1,9 +1,9 @@
 //! Supervision (督办): per unit, the open assignments that are overdue or due soon, and for
 //! each unit a printable chase notice (督办通知) the office can print or save as PDF.
 
-use crate::app::{AppContext, ReplicaContext};
-use crate::i18n::{Lang, Om, to, unit_status_name};
-use crate::pages::dashboard::days_label;
+use crate::context::{AppContext, ReplicaContext};
+use crate::format::days_label;
+use crate::i18n::{Lang, Msg, tr, unit_status_name};
 use crate::state::Route;
 use rectify_shared::dashboard::{Chase, Filter, ItemFacts, chase_list};
 use rectify_shared::date::Date;
@@ -34,25 +34,25 @@ pub fn supervise(props: &SuperviseProps) -> Html {
     html! {
         <section class="card" aria-labelledby="supervise-title" data-testid="supervise">
             <h2 id="supervise-title" class="section-title">
-                { to(lang, Om::NavSupervise) }<span class="count">{ chases.len() }</span>
+                { tr(lang, Msg::NavSupervise) }<span class="count">{ chases.len() }</span>
             </h2>
-            <p class="hint">{ to(lang, Om::SuperviseHint) }</p>
+            <p class="hint">{ tr(lang, Msg::SuperviseHint) }</p>
             if chases.is_empty() {
-                <p class="empty">{ to(lang, Om::NothingToChase) }</p>
+                <p class="empty">{ tr(lang, Msg::NothingToChase) }</p>
             }
             { for chases.iter().map(|chase| html! {
                 <section class="chase" data-testid="chase" data-unit={chase.unit.clone()}>
                     <h3 class="subtitle">
                         { replica.unit_name(&chase.unit) }
                         <span class="count">
-                            { format!(" {} {} · {} {}", chase.overdue.len(), to(lang, Om::Overdue), chase.at_risk.len(), to(lang, Om::AtRisk)) }
+                            { format!(" {} {} · {} {}", chase.overdue.len(), tr(lang, Msg::Overdue), chase.at_risk.len(), tr(lang, Msg::AtRisk)) }
                         </span>
                     </h3>
                     <ul class="plain list">
                         { for chase.overdue.iter().chain(&chase.at_risk).map(|(i, status)| row(lang, &facts[*i], *status, today)) }
                     </ul>
                     <a class="button secondary" href={Route::Supervise(Some(chase.unit.clone())).href()}
-                       data-testid="chase-notice">{ to(lang, Om::ChaseNotice) }</a>
+                       data-testid="chase-notice">{ tr(lang, Msg::ChaseNotice) }</a>
                 </section>
             }) }
         </section>
@@ -111,28 +111,28 @@ fn notice(
     html! {
         <>
             <div class="no-print actions">
-                <a class="back" href={Route::Supervise(None).href()}>{ "‹ " }{ to(lang, Om::NavSupervise) }</a>
-                <button class="primary" onclick={print} data-testid="print">{ to(lang, Om::Print) }</button>
+                <a class="back" href={Route::Supervise(None).href()}>{ "‹ " }{ tr(lang, Msg::NavSupervise) }</a>
+                <button class="primary" onclick={print} data-testid="print">{ tr(lang, Msg::Print) }</button>
             </div>
             <article class="card notice" data-testid="notice" data-unit={unit.to_owned()}>
-                <h2 class="notice-title">{ to(lang, Om::NoticeTitle) }</h2>
-                <p><strong>{ name }</strong>{ to(lang, Om::NoticeTo) }</p>
-                <p>{ to(lang, Om::NoticeBody) }</p>
+                <h2 class="notice-title">{ tr(lang, Msg::NoticeTitle) }</h2>
+                <p><strong>{ name }</strong>{ tr(lang, Msg::NoticeTo) }</p>
+                <p>{ tr(lang, Msg::NoticeBody) }</p>
                 if items.is_empty() {
-                    <p class="empty">{ to(lang, Om::NothingToChase) }</p>
+                    <p class="empty">{ tr(lang, Msg::NothingToChase) }</p>
                 } else {
                     <table class="grid">
                         <thead><tr>
-                            <th>{ to(lang, Om::Number) }</th>
-                            <th>{ to(lang, Om::ProblemCol) }</th>
-                            <th>{ to(lang, Om::DeadlineCol) }</th>
-                            <th>{ to(lang, Om::Status) }</th>
+                            <th>{ tr(lang, Msg::Number) }</th>
+                            <th>{ tr(lang, Msg::ProblemCol) }</th>
+                            <th>{ tr(lang, Msg::DeadlineCol) }</th>
+                            <th>{ tr(lang, Msg::Status) }</th>
                         </tr></thead>
                         <tbody>{ for items }</tbody>
                     </table>
                 }
-                <p>{ to(lang, Om::NoticeClosing) }</p>
-                <p class="notice-sign">{ to(lang, Om::NoticeSigner) }<br />{ today.to_string() }</p>
+                <p>{ tr(lang, Msg::NoticeClosing) }</p>
+                <p class="notice-sign">{ tr(lang, Msg::NoticeSigner) }<br />{ today.to_string() }</p>
             </article>
         </>
     }

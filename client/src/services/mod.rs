@@ -1,13 +1,13 @@
 //! The outside world, behind small interfaces: the HTTP API ([`api`]), the device store in
 //! IndexedDB ([`local`]), the synced replica of the user's items ([`replica`]), evidence
 //! files ([`prepare`] before they are stored, [`uploads`] after) and the language setting
-//! ([`storage`]).
+//! ([`settings`]).
 
 pub mod api;
 pub mod local;
 pub mod prepare;
 pub mod replica;
-pub mod storage;
+pub mod settings;
 pub mod uploads;
 
 /// Registers the service worker that caches the app shell, so the app starts offline.
@@ -18,6 +18,12 @@ pub fn register_service_worker() {
     if has_worker {
         let _promise = navigator.service_worker().register("/sw.js");
     }
+}
+
+/// Exponential backoff with full jitter: up to 1 s, 2 s, 4 s … 60 s.
+pub fn backoff_ms(attempt: u32) -> u32 {
+    let cap = 1000u32.saturating_mul(1 << attempt.min(6)).min(60_000);
+    ((js_sys::Math::random() * f64::from(cap)) as u32).max(250)
 }
 
 /// Sleeps for `ms` milliseconds (for ever with `None`) unless `woken` fires first, or its

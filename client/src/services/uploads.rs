@@ -13,7 +13,6 @@
 
 use super::api::{self, ApiFailure};
 use super::local::{LocalStore, StoreError};
-use super::replica::backoff_ms;
 use futures::channel::oneshot;
 use rectify_shared::evidence::{FileSettings, UploadRequest, UploadStatus};
 use serde::{Deserialize, Serialize};
@@ -332,7 +331,7 @@ impl Uploads {
                         inner.attempt += 1;
                         inner.attempt
                     };
-                    self.wait(Some(backoff_ms(attempt))).await;
+                    self.wait(Some(super::backoff_ms(attempt))).await;
                 }
                 Err(Halt::Unauthorized) => {
                     self.0.borrow_mut().stopped = true;

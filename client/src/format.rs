@@ -1,0 +1,51 @@
+//! Values as people read them, shared by pages and components: device times, the report's
+//! area numerals, days to a deadline, and what went wrong with an API call.
+
+use crate::i18n::{Lang, Msg, tr};
+use crate::services::api::ApiFailure;
+
+/// A device time as `MM-DD HH:MM`, local time.
+pub fn when(ms: i64) -> String {
+    let date = js_sys::Date::new(&(ms as f64).into());
+    format!(
+        "{:02}-{:02} {:02}:{:02}",
+        date.get_month() + 1,
+        date.get_date(),
+        date.get_hours(),
+        date.get_minutes()
+    )
+}
+
+/// `2` → `(二)`: the report's own numbering of areas.
+pub fn area_numeral(no: u32) -> String {
+    const AREAS: [&str; 10] = ["一", "二", "三", "四", "五", "六", "七", "八", "九", "十"];
+    AREAS
+        .get((no as usize).wrapping_sub(1))
+        .map(|a| format!("({a})"))
+        .unwrap_or_default()
+}
+
+/// Days to a deadline in words: `逾期3天`, `今天到期`, `due in 2 days`.
+pub fn days_label(lang: Lang, days: i64) -> String {
+    match (lang, days) {
+        (Lang::Zh, d) if d < 0 => format!("逾期{}天", -d),
+        (Lang::Zh, 0) => "今天到期".to_owned(),
+        (Lang::Zh, d) => format!("{d}天后到期"),
+        (Lang::En, d) if d < 0 => format!("{} days late", -d),
+        (Lang::En, 0) => "due today".to_owned(),
+        (Lang::En, d) => format!("due in {d} days"),
+    }
+}
+
+/// What went wrong with an API call, for the user.
+pub fn describe(lang: Lang, failure: &ApiFailure) -> String {
+    match failure {
+        ApiFailure::Network => tr(lang, Msg::NetworkError).to_owned(),
+        ApiFailure::Refused {
+            status: 403,
+            message,
+        } if message.is_empty() => tr(lang, Msg::Forbidden).to_owned(),
+        ApiFailure::Refused { status, message } if message.is_empty() => format!("HTTP {status}"),
+        ApiFailure::Refused { message, .. } => message.clone(),
+    }
+}

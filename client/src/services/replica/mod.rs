@@ -1,0 +1,399 @@
+//! The replica: this device's copy of the user's items, kept in IndexedDB and synced with the
+//! server by itself. The protocol is the shared sans-IO [`SyncClient`]; this module is its IO:
+//! the device store, the WebSocket, reconnecting, and recovering from refusals.
+//!
+//! Rules it keeps:
+//! - an edit is written to IndexedDB before it counts as made (the pending count and the
+//!   item's mark come from what is on disk and what the server acknowledged);
+//! - it connects whenever it can: at once on the browser's `online` event and when the tab
+//!   becomes visible, otherwise with exponential backoff and jitter (1 s to 60 s), so a
+//!   server that refuses is not hammered; a token the server no longer accepts stops it;
+//! - a change the server refuses is never silently dropped: the document is reset to the
+//!   server's copy, the user's own work that is still allowed is re-applied, and the rest
+//!   is listed as refused with the text, to copy;
+//! - an evidence file's bytes are on the device before its reference is added, and files
+//!   upload only while the documents are in sync ([`Uploads`]).
+//!
+//! One file per job, all of them `impl Replica` (the handle, with the state in [`Inner`]):
+//! - this file: the handle, its state and what the UI asks of it, edits, and re-rendering;
+//! - [`store`]: the device store: opening stored documents, writing chunks and sync states
+//!   before an edit counts, compacting;
+//! - [`connection`]: the WebSocket and its loop: connecting, reconnecting with backoff,
+//!   waking up on `online` and a visible tab, frames in and out, the item list;
+//! - [`recovery`]: refusals: the user's work kept ([`Refused`], the rescues), the reset to the
+//!   server's copy, re-applying what is still allowed;
+//! - [`facts`]: each item's dashboard facts, cached until an item changes;
+//! - [`units`]: the units' names, from the server and kept on the device;
+//! - [`evidence`]: adding and removing a unit's evidence files.
+
+mod connection;
+mod evidence;
+mod facts;
+mod recovery;
+mod store;
+mod units;
+
+pub use evidence::Added;
+pub use recovery::{RefusalReason, Refused};
+
+use super::local::{self, LocalStore};
+use super::uploads::Uploads;
+use crate::session::Session;
+use automerge::ChangeHash;
+use futures::channel::{mpsc, oneshot};
+use recovery::Rescue;
+use rectify_shared::api::UnitInfo;
+use rectify_shared::dashboard::ItemFacts;
+use rectify_shared::ids::{DocumentId, UnitId};
+use rectify_shared::model::{self, EditContext, ItemDoc, ItemEdit};
+use rectify_shared::policy::Actor;
+use rectify_shared::sync::client::SyncClient;
+use rectify_shared::sync::wire::PeerId;
+use std::cell::RefCell;
+use std::collections::{BTreeMap, BTreeSet};
+use std::rc::Rc;
+use yew::Callback;
+
+/// How the connection to the server stands.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Link {
+    /// No network (the browser says so) or not connected.
+    Offline,
+    Connecting,
+    Connected,
+    /// The server refused us or failed; we retry later.
+    Failed(String),
+    /// The server no longer accepts the session: log in again (nothing local is lost).
+    SessionExpired,
+}
+
+/// What the status bar shows: `data-state` of `[data-testid=sync-status]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SyncState {
+    Offline,
+    Syncing,
+    Synced,
+    Pending,
+    Error,
+}
+
+impl SyncState {
+    pub fn key(self) -> &'static str {
+        match self {
+            SyncState::Offline => "offline",
+            SyncState::Syncing => "syncing",
+            SyncState::Synced => "synced",
+            SyncState::Pending => "pending",
+            SyncState::Error => "error",
+        }
+    }
+}
+
+/// One user's replica. Shared by the UI as a [`Replica`] handle.
+pub struct Inner {
+    session: Session,
+    store: Rc<LocalStore>,
+    client: SyncClient,
+    items: BTreeMap<DocumentId, ItemDoc>,
+    /// What the dashboard needs of every item, in the report's order; rebuilt on demand
+    /// after any item changed.
+    facts: Option<Rc<Vec<ItemFacts>>>,
+    /// Every unit's name (from the server, kept on the device for offline use).
+    units: Rc<BTreeMap<String, UnitInfo>>,
+    /// The heads of what IndexedDB holds, per document.
+    saved: BTreeMap<DocumentId, Vec<ChangeHash>>,
+    /// Chunk keys in IndexedDB, per document (to compact).
+    chunks: BTreeMap<DocumentId, Vec<String>>,
+    /// Documents with something not yet written to IndexedDB.
+    dirty: BTreeSet<DocumentId>,
+    flushing: bool,
+    /// Changes the server has not acknowledged, per document (on disk already).
+    pending: BTreeMap<DocumentId, usize>,
+    link: Link,
+    /// The server answered `join` and the item list arrived on this connection.
+    listed: bool,
+    /// Connected, and every document is the same here and on the server.
+    synced: bool,
+    last_synced_ms: Option<f64>,
+    refused: Vec<Refused>,
+    rescues: BTreeMap<String, Rescue>,
+    outbox: Option<mpsc::UnboundedSender<Vec<u8>>>,
+    close: Option<oneshot::Sender<()>>,
+    wake: Option<oneshot::Sender<()>>,
+    attempt: u32,
+    stopped: bool,
+    stamp: u64,
+    uploads: Uploads,
+    on_change: Callback<()>,
+    /// When the UI was last told to re-render, and whether a call is waiting (see `notify`).
+    last_render_ms: f64,
+    render_scheduled: bool,
+    /// The sync status the UI was last told about.
+    last_status: Option<(SyncState, usize)>,
+}
+
+/// The shortest time between two re-renders the replica asks for.
+const UI_FRAME_MS: f64 = 100.0;
+
+/// The handle the UI holds. Never keep a borrow across an `.await`.
+#[derive(Clone)]
+pub struct Replica(Rc<RefCell<Inner>>);
+
+impl PartialEq for Replica {
+    fn eq(&self, other: &Self) -> bool {
+        Rc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl Replica {
+    /// Opens the user's copy from IndexedDB and starts syncing. `on_change` is called (never
+    /// while the replica is borrowed) whenever anything the UI shows changed.
+    pub async fn start(
+        session: Session,
+        on_change: Callback<()>,
+    ) -> Result<Replica, local::StoreError> {
+        mark("rectify-local-loading");
+        let store = Rc::new(LocalStore::open(&session.username).await?);
+        local::ask_for_persistent_storage();
+        let stored = store.load_documents().await?;
+        let refused: Vec<Refused> = store.get("refused").await?.unwrap_or_default();
+        let rescues: BTreeMap<String, Rescue> = store.get("rescues").await?.unwrap_or_default();
+        let last_synced_ms = store.get("last_synced_ms").await?;
+        let units: Vec<UnitInfo> = store.get("units").await?.unwrap_or_default();
+        let uploads =
+            Uploads::start(Rc::clone(&store), session.token.clone(), on_change.clone()).await?;
+        let peer = PeerId::new(format!("browser-{}", random_hex(8)));
+        let mut inner = Inner {
+            session,
+            store: Rc::clone(&store),
+            client: SyncClient::new(peer, None),
+            items: BTreeMap::new(),
+            facts: None,
+            units: Rc::new(units.into_iter().map(|u| (u.id.0.clone(), u)).collect()),
+            saved: BTreeMap::new(),
+            chunks: BTreeMap::new(),
+            dirty: BTreeSet::new(),
+            flushing: false,
+            pending: BTreeMap::new(),
+            link: Link::Offline,
+            listed: false,
+            synced: false,
+            last_synced_ms,
+            refused,
+            rescues,
+            outbox: None,
+            close: None,
+            wake: None,
+            attempt: 0,
+            stopped: false,
+            stamp: 0,
+            uploads,
+            on_change,
+            last_render_ms: 0.0,
+            render_scheduled: false,
+            last_status: None,
+        };
+        for doc in stored {
+            inner.open_stored(doc);
+        }
+        mark("rectify-local-loaded");
+        let replica = Replica(Rc::new(RefCell::new(inner)));
+        replica.compact_all().await;
+        replica.listen_to_the_browser();
+        let connection = replica.clone();
+        wasm_bindgen_futures::spawn_local(async move { connection.run().await });
+        Ok(replica)
+    }
+
+    /// Stops syncing (log out). The data stays on the device.
+    pub fn stop(&self) {
+        let mut inner = self.0.borrow_mut();
+        inner.stopped = true;
+        inner.uploads.stop();
+        if let Some(close) = inner.close.take() {
+            let _ = close.send(());
+        }
+        if let Some(wake) = inner.wake.take() {
+            let _ = wake.send(());
+        }
+    }
+
+    /// Asks the server for the item list again (after the office added an item) and syncs
+    /// any new ones.
+    pub fn refresh(&self) {
+        let replica = self.clone();
+        wasm_bindgen_futures::spawn_local(async move { replica.refresh_list().await });
+    }
+
+    pub fn item(&self, id: &DocumentId) -> Option<ItemDoc> {
+        self.0.borrow().items.get(id).cloned()
+    }
+
+    /// Concurrent values of a unit's status on an item (empty when there is one).
+    pub fn status_conflicts(&self, id: &DocumentId, unit: &str) -> Vec<model::StatusClaim> {
+        let mut inner = self.0.borrow_mut();
+        inner
+            .client
+            .document_mut(id)
+            .map(|doc| model::status_conflicts(doc, unit))
+            .unwrap_or_default()
+    }
+
+    pub fn pending_for(&self, id: &DocumentId) -> usize {
+        self.0.borrow().pending.get(id).copied().unwrap_or(0)
+    }
+
+    pub fn pending_total(&self) -> usize {
+        self.0.borrow().pending.values().sum()
+    }
+
+    pub fn link(&self) -> Link {
+        self.0.borrow().link.clone()
+    }
+
+    pub fn last_synced_ms(&self) -> Option<f64> {
+        self.0.borrow().last_synced_ms
+    }
+
+    /// Items we asked the server for and have not received yet (first sync).
+    pub fn waiting_for_items(&self) -> usize {
+        let inner = self.0.borrow();
+        inner
+            .client
+            .document_ids()
+            .filter(|id| !inner.items.contains_key(id))
+            .count()
+    }
+
+    pub fn sync_state(&self) -> SyncState {
+        let inner = self.0.borrow();
+        let pending: usize = inner.pending.values().sum();
+        match &inner.link {
+            Link::Connected if inner.synced => SyncState::Synced,
+            Link::Connected | Link::Connecting if pending == 0 => SyncState::Syncing,
+            Link::Connected => SyncState::Syncing,
+            Link::Failed(_) | Link::SessionExpired => SyncState::Error,
+            _ if pending > 0 => SyncState::Pending,
+            _ => SyncState::Offline,
+        }
+    }
+
+    /// Makes an edit as the logged-in user: applied now, on disk next, then sent.
+    pub fn edit(&self, id: &DocumentId, edit: ItemEdit) -> Result<(), String> {
+        {
+            let mut inner = self.0.borrow_mut();
+            let ctx = inner.edit_context();
+            let doc = inner
+                .client
+                .document_mut(id)
+                .ok_or_else(|| "this item is not on this device".to_owned())?;
+            model::apply(doc, &ctx, edit).map_err(|e| e.to_string())?;
+            inner.refresh_item(id);
+            inner.dirty.insert(*id);
+            inner.synced = false;
+        }
+        self.notify();
+        self.flush_soon();
+        Ok(())
+    }
+
+    /// The evidence files on this device and their uploads.
+    pub fn uploads(&self) -> Uploads {
+        self.0.borrow().uploads.clone()
+    }
+
+    fn notify(&self) {
+        let (callback, uploads, in_sync) = {
+            let inner = self.0.borrow();
+            // Everything on disk and acknowledged: the server knows every file reference.
+            let in_sync = inner.dirty.is_empty()
+                && !inner.flushing
+                && inner.pending.values().all(|&n| n == 0)
+                && inner.link != Link::SessionExpired;
+            (inner.on_change.clone(), inner.uploads.clone(), in_sync)
+        };
+        uploads.set_documents_in_sync(in_sync);
+        // At most one re-render per UI_FRAME_MS for documents changing: a first sync brings
+        // thousands of messages, and re-rendering the dashboard after each made that
+        // quadratic. The first change after a quiet spell shows at once, a burst shows at its
+        // end too (trailing call), and a change of the sync status (an edit waiting, all
+        // synced) always shows at once: people and tests read it to know where things are.
+        let status = (self.sync_state(), self.pending_total());
+        let now = js_sys::Date::now();
+        let wait = {
+            let mut inner = self.0.borrow_mut();
+            let status_changed = inner.last_status != Some(status);
+            inner.last_status = Some(status);
+            if inner.render_scheduled && !status_changed {
+                return;
+            }
+            let since = now - inner.last_render_ms;
+            if since >= UI_FRAME_MS || status_changed {
+                inner.last_render_ms = now;
+                None
+            } else {
+                inner.render_scheduled = true;
+                Some(UI_FRAME_MS - since)
+            }
+        };
+        match wait {
+            None => callback.emit(()),
+            Some(wait) => {
+                let replica = self.clone();
+                gloo::timers::callback::Timeout::new(wait.ceil() as u32, move || {
+                    {
+                        let mut inner = replica.0.borrow_mut();
+                        inner.render_scheduled = false;
+                        inner.last_render_ms = js_sys::Date::now();
+                    }
+                    callback.emit(());
+                })
+                .forget();
+            }
+        }
+    }
+}
+
+impl Inner {
+    fn edit_context(&self) -> EditContext {
+        EditContext {
+            actor: Actor {
+                role: self.session.role,
+                unit: self.session.unit.as_deref().map(UnitId::new),
+            },
+            user: self.session.username.clone(),
+            now_ms: js_sys::Date::now() as i64,
+        }
+    }
+
+    fn refresh_item(&mut self, id: &DocumentId) {
+        self.facts = None;
+        let loaded = self
+            .client
+            .document(id)
+            .and_then(|doc| ItemDoc::load(doc).ok());
+        match loaded {
+            Some(item) => {
+                self.items.insert(*id, item);
+            }
+            None => {
+                self.items.remove(id);
+            }
+        }
+    }
+}
+
+/// A `performance.mark` for whoever times the app from outside; nothing in the app reads it.
+/// `rectify-local-loading` (before the device store opens) and `rectify-local-loaded` (every
+/// stored document opened) give the bench its open-from-IndexedDB figure (bench/src/browser.rs).
+fn mark(name: &str) {
+    if let Some(performance) = gloo::utils::window().performance() {
+        let _ = performance.mark(name);
+    }
+}
+
+fn random_hex(bytes: usize) -> String {
+    (0..bytes)
+        .map(|_| format!("{:02x}", (js_sys::Math::random() * 256.0) as u8))
+        .collect()
+}
