@@ -3,7 +3,7 @@
 use crate::i18n::Lang;
 use crate::services::{local, settings};
 use crate::session::Session;
-use rectify_shared::policy::Role;
+use rectify_shared::policy::{Need, Role};
 use std::rc::Rc;
 use yew::Reducible;
 
@@ -82,15 +82,17 @@ impl Route {
     }
 }
 
-/// Who reaches which page: schools work on their items; the others oversee; only the office
-/// (and read-only, viewers) manages accounts and reports.
+/// Who reaches which page, by the same table the server's API uses ([`Need`]): schools work
+/// on their items; the others oversee; only the office (and read-only, viewers) manages
+/// accounts and reports. The server refuses the same at the API; this only hides.
 pub fn may_see(role: Role, route: &Route) -> bool {
-    match route {
-        Route::Home | Route::Items | Route::Item(_) | Route::History(_) => true,
-        Route::Dashboard | Route::Supervise(_) => role != Role::Unit,
-        Route::Reports | Route::Accounts => matches!(role, Role::Office | Role::Viewer),
-        Route::NewItem => role == Role::Office,
-    }
+    let needed = match route {
+        Route::Home | Route::Items | Route::Item(_) | Route::History(_) => Need::LoggedIn,
+        Route::Dashboard | Route::Supervise(_) => Need::Oversee,
+        Route::Reports | Route::Accounts => Need::ReadAll,
+        Route::NewItem => Need::Office,
+    };
+    needed.allows(role)
 }
 
 pub enum Action {

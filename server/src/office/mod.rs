@@ -24,6 +24,7 @@ use axum::routing::{get, patch, post};
 use axum::{Json, Router};
 use campaigns::Download;
 use rectify_shared::ids::DocumentId;
+pub use rectify_shared::policy::Need;
 use rectify_shared::policy::Role;
 
 /// The longest unit or account display name.
@@ -70,34 +71,15 @@ pub fn routes() -> Router<AppState> {
         .route("/api/items/{id}/history", get(history::history))
 }
 
-/// What an endpoint needs of its caller.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Need {
-    /// Any logged-in account: the unit names.
-    LoggedIn,
-    /// Reading everything: accounts, campaigns, reports. The office and viewers.
-    ReadAll,
-    /// Changing anything: the office only.
-    Office,
-}
-
-/// The rule table: who may call an endpoint that needs `needed`.
-///
-/// | needed   | office | viewer | department | unit (school) |
-/// |----------|--------|--------|------------|---------------|
-/// | LoggedIn | yes    | yes    | yes        | yes           |
-/// | ReadAll  | yes    | yes    | 403        | 403           |
-/// | Office   | yes    | 403    | 403        | 403           |
+/// Refuses (403, saying who may) a caller whose role does not have `needed`; the table of
+/// who has what is [`Need`], in `rectify_shared::policy`, shared with the sync gate and the
+/// client's pages.
 pub fn require(user: &UserRecord, needed: Need) -> Result<(), ApiError> {
-    let allowed = match needed {
-        Need::LoggedIn => true,
-        Need::ReadAll => matches!(user.role, Role::Office | Role::Viewer),
-        Need::Office => user.role == Role::Office,
-    };
-    if allowed {
+    if needed.allows(user.role) {
         return Ok(());
     }
     let who = match needed {
+        Need::Oversee => "the office (领导小组办公室), viewer and department accounts",
         Need::ReadAll => "the office (领导小组办公室) and viewer accounts",
         Need::LoggedIn | Need::Office => "the office (领导小组办公室)",
     };
