@@ -956,7 +956,7 @@ pub fn document(results: &Results, run: &RunInfo) -> String {
          refresh). Each reload is timed in the page with `performance.now()`, 0 being \
          navigation start: the client's marks `rectify-local-loading` (the replica starts \
          opening the device store) and `rectify-local-loaded` (every stored document loaded \
-         into Automerge and read as an item; client/src/services/replica.rs), the moment the \
+         into Automerge and read as an item; client/src/services/replica/mod.rs), the moment the \
          item list has a row for every document (a `MutationObserver` installed with \
          `Page.addScriptToEvaluateOnNewDocument`, so before the page's own scripts) and the \
          list painted (`requestAnimationFrame`, then `setTimeout 0`). The headline is \
