@@ -695,7 +695,7 @@ async fn add_item(
 fn is_unique_violation(err: &anyhow::Error) -> bool {
     matches!(
         err.downcast_ref::<StorageError>(),
-        Some(StorageError::Database(sqlx::Error::Database(db))) if db.is_unique_violation()
+        Some(StorageError::Conflict(_))
     )
 }
 

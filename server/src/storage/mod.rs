@@ -153,19 +153,53 @@ pub struct QuarantineRecord {
     pub received_at_ms: i64,
 }
 
-/// Errors of the storage layer.
+/// Errors of the storage layer, the same for every backend. Each backend maps its own
+/// errors to these in one function (SQLite: `sqlite::storage_error`).
+///
+/// Over HTTP every one of them is a 500 (`crate::error`); the callers that expect one match
+/// it first: a taken username ([`StorageError::UserExists`]) and an item key added meanwhile
+/// ([`StorageError::Conflict`]) are 409s.
 #[derive(Debug, thiserror::Error)]
 pub enum StorageError {
+    /// [`Storage::create_user`]: the username is taken.
     #[error("user '{0}' already exists")]
     UserExists(Username),
+    /// Changing an account that does not exist.
     #[error("no user named '{0}'")]
     NoSuchUser(Username),
-    #[error("database error: {0}")]
-    Database(#[from] sqlx::Error),
-    #[error("database migration failed: {0}")]
-    Migration(#[from] sqlx::migrate::MigrateError),
+    /// The write breaks a rule the stored data keeps: a key that exists (a document id, a
+    /// campaign's natural key, an item key in its campaign), a reference to nothing, a value
+    /// the schema refuses. Nothing of the call (or batch) was written; the same write fails
+    /// again. Not corruption: what is stored is fine.
+    #[error("the write conflicts with what is stored: {0}")]
+    Conflict(String),
+    /// The database cannot answer now: busy or locked past the timeout, no connection free in
+    /// time, the connection or the file system failed, the disk is full, the storage is
+    /// closed. A write that failed so was rolled back; the same call may succeed later. Never
+    /// a sign that something is absent ([`StorageError::is_transient`]).
+    #[error("the database is unavailable: {0}")]
+    Unavailable(String),
+    /// Stored data this build cannot read (an unknown role, a malformed id), or a damaged
+    /// database file.
     #[error("stored data is invalid: {0}")]
     Corrupt(String),
+    /// The schema could not be brought up to date (a database written by a newer build, a
+    /// migration that failed).
+    #[error("database migration failed: {0}")]
+    Migration(String),
+    /// Anything else the backend reported: most likely a bug (a query the schema does not fit,
+    /// a value the backend cannot hold).
+    #[error("database error: {0}")]
+    Backend(String),
+}
+
+impl StorageError {
+    /// Whether the same call may succeed later ([`StorageError::Unavailable`]). Whatever the
+    /// answer, an error is never "not there": a caller that cannot read a document must not
+    /// treat it as missing.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, StorageError::Unavailable(_))
+    }
 }
 
 pub type StorageResult<T> = Result<T, StorageError>;
