@@ -4,8 +4,10 @@
 //! the same test suite (`tests/storage.rs`).
 
 mod sqlite;
+mod url;
 
 pub use sqlite::SqliteStorage;
+pub use url::StorageUrl;
 
 use async_trait::async_trait;
 use rectify_shared::evidence::FileKind;
@@ -187,6 +189,9 @@ pub enum StorageError {
     /// migration that failed).
     #[error("database migration failed: {0}")]
     Migration(String),
+    /// A storage URL that names no backend this build has.
+    #[error("{0}")]
+    BadUrl(String),
     /// Anything else the backend reported: most likely a bug (a query the schema does not fit,
     /// a value the backend cannot hold).
     #[error("database error: {0}")]
@@ -295,13 +300,21 @@ pub trait Storage: Send + Sync + std::fmt::Debug {
     async fn delete_orphan(&self, sha256: &str, before_ms: i64) -> StorageResult<bool>;
 }
 
-/// Opens the storage for a data directory: SQLite at `DIR/rectify.db`.
+/// Opens the storage at `url`, bringing its schema up to date: the one place a backend is
+/// chosen.
+pub async fn open(url: &StorageUrl) -> StorageResult<Arc<dyn Storage>> {
+    match url {
+        StorageUrl::Sqlite(path) => Ok(Arc::new(SqliteStorage::open(path).await?)),
+    }
+}
+
+/// Opens the storage of a data directory ([`StorageUrl::for_data_dir`]: SQLite at
+/// `DIR/rectify.db`), creating the directory when needed.
 pub async fn open_data_dir(dir: &Path) -> anyhow::Result<Arc<dyn Storage>> {
     use anyhow::Context;
     std::fs::create_dir_all(dir)
         .with_context(|| format!("cannot create the data directory {}", dir.display()))?;
-    let storage = SqliteStorage::open(&dir.join("rectify.db"))
+    open(&StorageUrl::for_data_dir(dir))
         .await
-        .with_context(|| format!("cannot open the database in {}", dir.display()))?;
-    Ok(Arc::new(storage))
+        .with_context(|| format!("cannot open the database in {}", dir.display()))
 }
