@@ -6,7 +6,6 @@
 mod sqlite;
 mod url;
 
-pub use sqlite::SqliteStorage;
 pub use url::StorageUrl;
 
 use async_trait::async_trait;
@@ -15,7 +14,7 @@ use rectify_shared::ids::{DocumentId, UnitId, Username};
 use rectify_shared::policy::Role;
 use rectify_shared::status::PublicStatus;
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 /// A stored account. `password_hash` is an argon2 PHC string.
@@ -252,8 +251,6 @@ pub trait Storage: Send + Sync + std::fmt::Debug {
         seqs: &[i64],
         merged: Vec<u8>,
     ) -> StorageResult<bool>;
-    /// Writes a consistent copy of everything to `path` (a new file), while the server runs.
-    async fn backup_to(&self, path: &Path) -> StorageResult<()>;
     /// Finishes pending work and closes the database (on shutdown).
     async fn close(&self);
     async fn campaigns(&self) -> StorageResult<Vec<CampaignRecord>>;
@@ -300,11 +297,44 @@ pub trait Storage: Send + Sync + std::fmt::Debug {
     async fn delete_orphan(&self, sha256: &str, before_ms: i64) -> StorageResult<bool>;
 }
 
+/// Copies of the whole database: `rectify backup` and `rectify restore`. One implementation
+/// per backend, for the database at a URL ([`backup_for`]); [`crate::data_dir`] adds what is
+/// not the database's (the lock, the evidence files, where copies and replaced databases go).
+///
+/// SQLite: `VACUUM INTO` (one snapshot, while writers carry on) writes `OUT/rectify.db`;
+/// a restore moves `rectify.db` and its `-wal` and `-shm` files aside.
+#[async_trait]
+pub trait Backup: Send + Sync + std::fmt::Debug {
+    /// Writes a consistent copy of the whole database into the directory `out` (which exists
+    /// and holds no copy yet) while a server may be writing, checks the copy as
+    /// [`Backup::check`] does, and returns the file written.
+    async fn backup_to(&self, out: &Path) -> StorageResult<PathBuf>;
+    /// The copy in `backup`: the directory [`Backup::backup_to`] wrote, or the copy's file
+    /// itself; `None` when there is no copy there.
+    fn find_copy(&self, backup: &Path) -> Option<PathBuf>;
+    /// Checks the database: the backend finds it intact ([`StorageError::Corrupt`] when
+    /// not), and this build can read it (its schema is brought up to date).
+    async fn check(&self) -> StorageResult<()>;
+    /// Replaces the database with the copy `copy` (from [`Backup::find_copy`]), checked
+    /// first on a scratch copy so `copy` itself is never changed, and moves the current
+    /// database into the directory `aside` (made when needed) instead of deleting it. Returns
+    /// whether there was a database to move aside. When the check fails nothing changes. No
+    /// server may use the database meanwhile: the caller holds the data directory's lock.
+    async fn restore_from(&self, copy: &Path, aside: &Path) -> StorageResult<bool>;
+}
+
 /// Opens the storage at `url`, bringing its schema up to date: the one place a backend is
 /// chosen.
 pub async fn open(url: &StorageUrl) -> StorageResult<Arc<dyn Storage>> {
     match url {
-        StorageUrl::Sqlite(path) => Ok(Arc::new(SqliteStorage::open(path).await?)),
+        StorageUrl::Sqlite(path) => Ok(Arc::new(sqlite::SqliteStorage::open(path).await?)),
+    }
+}
+
+/// Backups and restores of the database at `url` (nothing is opened until they are used).
+pub fn backup_for(url: &StorageUrl) -> Box<dyn Backup> {
+    match url {
+        StorageUrl::Sqlite(path) => Box::new(sqlite::SqliteBackup::new(path)),
     }
 }
 

@@ -1,8 +1,9 @@
 //! The embedded backend: one SQLite file in WAL mode.
 
+use super::url::SQLITE_FILE;
 use super::{
-    BlobRecord, CampaignRecord, ItemRecord, QuarantineRecord, SessionRecord, Storage, StorageError,
-    StorageResult, StoredChunk, UnitRecord, UploadRecord, UserRecord, Write,
+    Backup, BlobRecord, CampaignRecord, ItemRecord, QuarantineRecord, SessionRecord, Storage,
+    StorageError, StorageResult, StoredChunk, UnitRecord, UploadRecord, UserRecord, Write,
 };
 use async_trait::async_trait;
 use rectify_shared::evidence::FileKind;
@@ -16,7 +17,7 @@ use sqlx::sqlite::{
     SqliteSynchronous,
 };
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -29,6 +30,8 @@ pub struct SqliteStorage {
 }
 
 impl SqliteStorage {
+    /// Opens (creating when missing) the database file at `path` and brings its schema up to
+    /// date.
     pub async fn open(path: &Path) -> StorageResult<SqliteStorage> {
         let options = SqliteConnectOptions::new()
             .filename(path)
@@ -45,12 +48,31 @@ impl SqliteStorage {
         Ok(SqliteStorage { pool })
     }
 
-    /// SQLite's own check of the file: `"ok"`, or what is wrong.
-    pub async fn integrity_check(&self) -> StorageResult<String> {
+    /// SQLite's own check of the file: `Corrupt` with what is wrong unless it says "ok".
+    async fn integrity_check(&self) -> StorageResult<()> {
         let row = sqlx::query("PRAGMA integrity_check")
             .fetch_one(&self.pool)
             .await?;
-        Ok(row.try_get(0)?)
+        let verdict: String = row.try_get(0)?;
+        if verdict != "ok" {
+            return Err(StorageError::Corrupt(format!(
+                "SQLite's integrity check says: {verdict}"
+            )));
+        }
+        Ok(())
+    }
+
+    /// Writes a compact, self-contained copy to `path` (a new file). `VACUUM INTO` reads one
+    /// snapshot (WAL readers don't block writers), so the server keeps writing meanwhile.
+    async fn vacuum_into(&self, path: &Path) -> StorageResult<()> {
+        let path = path.to_str().ok_or_else(|| {
+            StorageError::Backend(format!("backup path {} is not UTF-8", path.display()))
+        })?;
+        sqlx::query("VACUUM INTO ?")
+            .bind(path)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
     }
 }
 
@@ -132,6 +154,107 @@ impl From<sqlx::Error> for StorageError {
 impl From<MigrateError> for StorageError {
     fn from(err: MigrateError) -> Self {
         storage_error(sqlx::Error::Migrate(Box::new(err)))
+    }
+}
+
+/// Backups and restores of one SQLite file ([`Backup`]).
+#[derive(Debug)]
+pub struct SqliteBackup {
+    path: PathBuf,
+}
+
+impl SqliteBackup {
+    pub fn new(path: &Path) -> SqliteBackup {
+        SqliteBackup {
+            path: path.to_owned(),
+        }
+    }
+}
+
+/// `path` with `suffix` appended to its file name (`rectify.db` → `rectify.db-wal`).
+fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(suffix);
+    PathBuf::from(name)
+}
+
+fn file_error(what: String) -> impl FnOnce(std::io::Error) -> StorageError {
+    move |err| StorageError::Unavailable(format!("{what}: {err}"))
+}
+
+/// Opens the file (bringing its schema up to date), runs SQLite's integrity check and closes
+/// it again.
+async fn check_file(path: &Path) -> StorageResult<()> {
+    let storage = SqliteStorage::open(path).await?;
+    let verdict = storage.integrity_check().await;
+    storage.close().await;
+    verdict
+}
+
+#[async_trait]
+impl Backup for SqliteBackup {
+    async fn backup_to(&self, out: &Path) -> StorageResult<PathBuf> {
+        let copy = out.join(SQLITE_FILE);
+        let storage = SqliteStorage::open(&self.path).await?;
+        let written = storage.vacuum_into(&copy).await;
+        storage.close().await;
+        written?;
+        check_file(&copy).await?;
+        Ok(copy)
+    }
+
+    fn find_copy(&self, backup: &Path) -> Option<PathBuf> {
+        let copy = if backup.is_dir() {
+            backup.join(SQLITE_FILE)
+        } else {
+            backup.to_path_buf()
+        };
+        copy.is_file().then_some(copy)
+    }
+
+    async fn check(&self) -> StorageResult<()> {
+        check_file(&self.path).await
+    }
+
+    async fn restore_from(&self, copy: &Path, aside: &Path) -> StorageResult<bool> {
+        // Checked on a copy beside the database: opening migrates and writes WAL files, and
+        // the backup must stay as it was.
+        let staged = with_suffix(&self.path, ".restoring");
+        std::fs::copy(copy, &staged).map_err(file_error(format!(
+            "cannot copy {} to {}",
+            copy.display(),
+            staged.display()
+        )))?;
+        let checked = check_file(&staged).await;
+        for suffix in ["-wal", "-shm"] {
+            let _ = std::fs::remove_file(with_suffix(&staged, suffix));
+        }
+        if let Err(err) = checked {
+            let _ = std::fs::remove_file(&staged);
+            return Err(err);
+        }
+
+        let previous = self.path.exists();
+        if previous {
+            std::fs::create_dir_all(aside)
+                .map_err(file_error(format!("cannot create {}", aside.display())))?;
+            for suffix in ["", "-wal", "-shm"] {
+                let from = with_suffix(&self.path, suffix);
+                if let (true, Some(name)) = (from.exists(), from.file_name()) {
+                    let to = aside.join(name);
+                    std::fs::rename(&from, &to).map_err(file_error(format!(
+                        "cannot move {} to {}",
+                        from.display(),
+                        to.display()
+                    )))?;
+                }
+            }
+        }
+        std::fs::rename(&staged, &self.path).map_err(file_error(format!(
+            "cannot move the restored database to {}",
+            self.path.display()
+        )))?;
+        Ok(previous)
     }
 }
 
@@ -635,23 +758,6 @@ impl Storage for SqliteStorage {
         Ok(true)
     }
 
-    async fn backup_to(&self, path: &Path) -> StorageResult<()> {
-        // VACUUM INTO reads one snapshot (WAL readers don't block writers) and writes a
-        // compact, self-contained database file.
-        let path = path.to_str().ok_or_else(|| {
-            StorageError::Backend(format!("backup path {} is not UTF-8", path.display()))
-        })?;
-        sqlx::query("VACUUM INTO ?")
-            .bind(path)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
-    }
-
-    async fn close(&self) {
-        self.pool.close().await;
-    }
-
     async fn campaigns(&self) -> StorageResult<Vec<CampaignRecord>> {
         let rows = sqlx::query("SELECT * FROM campaigns ORDER BY created_at_ms, id")
             .fetch_all(&self.pool)
@@ -867,6 +973,10 @@ impl Storage for SqliteStorage {
         .execute(&self.pool)
         .await?;
         Ok(done.rows_affected() == 1)
+    }
+
+    async fn close(&self) {
+        self.pool.close().await;
     }
 }
 

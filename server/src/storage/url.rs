@@ -8,8 +8,9 @@ use std::str::FromStr;
 /// The database file of a data directory, and of a backup directory.
 pub(super) const SQLITE_FILE: &str = "rectify.db";
 
-/// A parsed storage URL. [`super::open`] turns it into a backend; adding a backend is a
-/// variant here, a scheme in [`StorageUrl::from_str`] and an arm there.
+/// A parsed storage URL. [`super::open`] and [`super::backup_for`] turn it into a backend;
+/// adding a backend is a variant here, a scheme in [`StorageUrl::from_str`] and an arm in
+/// each of those two functions.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StorageUrl {
     /// `sqlite://PATH` or `sqlite:PATH` (`sqlite:///srv/rectify/rectify.db` for an absolute
