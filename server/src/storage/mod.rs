@@ -1,7 +1,19 @@
 //! Storage behind one trait, one implementation per backend, chosen from a URL.
 //!
-//! Only SQLite exists so far (`sqlite:`); PostgreSQL will implement the same trait and run
-//! the same test suite (`tests/storage.rs`).
+//! - [`StorageUrl`] says where the storage is (`sqlite://PATH`; `postgres://` is refused until
+//!   issue #18); [`StorageUrl::for_data_dir`] is a data directory's database.
+//! - [`open`] turns a URL into an [`Arc<dyn Storage>`](Storage), the one place a backend is
+//!   chosen; [`open_data_dir`] is the same for a data directory.
+//! - [`Storage`] is everything the server keeps, in sections: accounts, sessions, units,
+//!   documents, the index, server settings, evidence.
+//! - [`Backup`] ([`backup_for`]) is whole-database copies for `rectify backup` and
+//!   `rectify restore`; [`crate::data_dir`] adds the lock and the evidence files.
+//! - [`StorageError`] says what happened in backend-neutral terms (a conflict, a database that
+//!   is unavailable for now, corrupt data …); no sqlx type leaves this module.
+//!
+//! Only SQLite exists so far (`sqlite.rs`, migrations in `server/migrations/sqlite/`).
+//! PostgreSQL will implement the same traits and join the conformance suite in
+//! `server/tests/storage.rs`, which every backend must pass.
 
 mod sqlite;
 mod url;
@@ -100,10 +112,13 @@ pub struct UploadRecord {
     pub touched_at_ms: i64,
 }
 
-/// One write of a [`Storage::write`] batch.
+/// One write of a [`Storage::write`] batch. Writes that name a document need it stored (before
+/// or earlier in the batch); one that breaks a rule fails the batch with
+/// [`StorageError::Conflict`].
 #[derive(Debug, Clone)]
 pub enum Write {
-    /// A new document; its first chunk follows as an `AppendChunk`.
+    /// A new document; its first chunk follows as an `AppendChunk`. A conflict when the id
+    /// is taken.
     NewDocument {
         id: DocumentId,
         kind: String,
@@ -121,9 +136,11 @@ pub enum Write {
         data: Vec<u8>,
         created_at_ms: i64,
     },
-    /// Insert or replace a campaign's index row.
+    /// Insert or replace a campaign's index row (its `created_at_ms` stays the first one). A
+    /// conflict when another campaign has the natural key.
     Campaign(CampaignRecord),
-    /// Insert or replace an item's index row.
+    /// Insert or replace an item's index row and its evidence list (its `campaign_id` stays
+    /// the first one). A conflict when another item of the campaign has the key.
     Item(ItemRecord),
     /// Keep a refused change.
     Quarantine(QuarantineRecord),
@@ -208,64 +225,100 @@ impl StorageError {
 
 pub type StorageResult<T> = Result<T, StorageError>;
 
-/// Everything the server keeps. Every write is durable when the call returns.
+/// Everything the server keeps. Every write is durable when the call returns; a call that
+/// fails wrote nothing.
+///
+/// The conformance suite (`server/tests/storage.rs`) pins down what each method does,
+/// including the orders of the lists; a new backend passes it unchanged.
 #[async_trait]
 pub trait Storage: Send + Sync + std::fmt::Debug {
+    // ── Accounts ────────────────────────────────────────────────────────────────────────
+
+    /// Adds an account; [`StorageError::UserExists`] when the username is taken.
     async fn create_user(&self, user: &UserRecord) -> StorageResult<()>;
+    /// An account, or `None`.
     async fn user(&self, username: &Username) -> StorageResult<Option<UserRecord>>;
+    /// Every account, by username.
     async fn users(&self) -> StorageResult<Vec<UserRecord>>;
+    /// The `set_…` calls fail with [`StorageError::NoSuchUser`] for an unknown username.
     async fn set_password_hash(&self, username: &Username, hash: &str) -> StorageResult<()>;
     async fn set_disabled(&self, username: &Username, disabled: bool) -> StorageResult<()>;
     async fn set_display_name(&self, username: &Username, display_name: &str) -> StorageResult<()>;
 
+    // ── Sessions ────────────────────────────────────────────────────────────────────────
+
+    /// Stores a session of an existing account.
     async fn create_session(&self, session: &SessionRecord) -> StorageResult<()>;
+    /// A session by its token's hash (revoked and expired ones too), or `None`.
     async fn session(&self, token_hash: &str) -> StorageResult<Option<SessionRecord>>;
+    /// Moves a session's expiry to `expires_at_ms` unless it is later already (never
+    /// shortens); an unknown token changes nothing.
     async fn extend_session(&self, token_hash: &str, expires_at_ms: i64) -> StorageResult<()>;
-    /// Revokes every session of the user (a lost phone, a disabled account).
+    /// Revokes every session of the user (a lost phone, a disabled account); returns how
+    /// many were still unrevoked.
     async fn revoke_sessions(&self, username: &Username) -> StorageResult<u64>;
-    /// Per account, the sessions neither revoked nor expired at `now_ms` (accounts without
-    /// any are absent).
+    /// Per account, the sessions neither revoked nor expired at `now_ms` (one expiring at
+    /// `now_ms` still counts; accounts without any are absent).
     async fn active_sessions(&self, now_ms: i64) -> StorageResult<HashMap<Username, u32>>;
 
+    // ── Units ───────────────────────────────────────────────────────────────────────────
+
+    /// Adds a unit, or replaces the name and kind of the unit with that id.
     async fn upsert_unit(&self, unit: &UnitRecord) -> StorageResult<()>;
+    /// Every unit, by id.
     async fn units(&self) -> StorageResult<Vec<UnitRecord>>;
 
-    /// Applies every write or none (one transaction); durable when it returns.
+    // ── Documents: Automerge bytes as chunks ────────────────────────────────────────────
+
+    /// Applies every write or none (one transaction); durable when it returns. A write that
+    /// breaks a rule of the stored data fails the batch with [`StorageError::Conflict`].
     async fn write(&self, batch: Vec<Write>) -> StorageResult<()>;
-    /// A document's chunks in order, or `None` when there is no such document.
+    /// A document's chunks in order, or `None` when there is no such document (a document
+    /// made by `EnsureDocument` without chunks yet is `Some` of nothing).
     async fn document_chunks(&self, id: &DocumentId) -> StorageResult<Option<Vec<Vec<u8>>>>;
-    /// Documents stored in at least `chunks` chunks (candidates for compaction), at most `limit`.
+    /// Documents stored in at least `chunks` chunks (candidates for compaction), those with
+    /// the most first, at most `limit`.
     async fn documents_to_compact(
         &self,
         chunks: usize,
         limit: usize,
     ) -> StorageResult<Vec<DocumentId>>;
-    /// A document's chunks with their sequence numbers, in order.
+    /// A document's chunks with their sequence numbers, in order (empty for an unknown
+    /// document). Sequence numbers only grow, across documents, and are never reused.
     async fn numbered_chunks(&self, id: &DocumentId) -> StorageResult<Vec<StoredChunk>>;
     /// Replaces the chunks numbered `seqs` with one chunk `merged` (in the first one's place,
     /// so chunks appended since stay after it), in one transaction. If any of them is gone
-    /// (compacted meanwhile) nothing changes and the result is `Ok(false)`.
+    /// (compacted meanwhile), or `seqs` is empty, nothing changes and the result is
+    /// `Ok(false)`.
     async fn replace_chunks(
         &self,
         id: &DocumentId,
         seqs: &[i64],
         merged: Vec<u8>,
     ) -> StorageResult<bool>;
-    /// Finishes pending work and closes the database (on shutdown).
-    async fn close(&self);
+
+    // ── The index: campaigns, items, arrivals, refused changes ─────────────────────────
+
+    /// Every campaign, oldest first (by `created_at_ms`, then id).
     async fn campaigns(&self) -> StorageResult<Vec<CampaignRecord>>;
+    /// A campaign's items, by key.
     async fn items(&self, campaign: &DocumentId) -> StorageResult<Vec<ItemRecord>>;
     /// One item's index row, or `None` when there is no such item.
     async fn item(&self, id: &DocumentId) -> StorageResult<Option<ItemRecord>>;
     /// When the server first stored each of a document's changes: hex change hash → Unix ms
     /// (see [`Write::ChangesArrived`]).
     async fn change_arrivals(&self, document: &DocumentId) -> StorageResult<HashMap<String, i64>>;
-    /// A refused change count per document, newest first (for operators).
+    /// A document's refused changes, newest first (for operators).
     async fn quarantined(&self, document: &DocumentId) -> StorageResult<Vec<QuarantineRecord>>;
+
+    // ── Server settings ─────────────────────────────────────────────────────────────────
+
     /// A server setting (`peer_id`, `storage_id`), or `None`.
     async fn meta(&self, key: &str) -> StorageResult<Option<String>>;
     /// Sets a server setting unless it is set; returns the value that holds.
     async fn init_meta(&self, key: &str, value: &str) -> StorageResult<String>;
+
+    // ── Evidence: files, uploads, references ───────────────────────────────────────────
 
     /// A stored evidence file's record.
     async fn blob(&self, sha256: &str) -> StorageResult<Option<BlobRecord>>;
@@ -280,21 +333,29 @@ pub trait Storage: Send + Sync + std::fmt::Debug {
     ) -> StorageResult<Option<UploadRecord>>;
     /// Starts an upload (`id` is ignored) or returns the one that exists.
     async fn create_upload(&self, upload: &UploadRecord) -> StorageResult<UploadRecord>;
+    /// Marks an upload as active at `at_ms`; an unknown id changes nothing.
     async fn touch_upload(&self, id: i64, at_ms: i64) -> StorageResult<()>;
+    /// Forgets an upload; an unknown id changes nothing.
     async fn delete_upload(&self, id: i64) -> StorageResult<()>;
-    /// Unfinished uploads untouched since `before_ms`.
+    /// Unfinished uploads untouched since `before_ms`, by id.
     async fn stale_uploads(&self, before_ms: i64) -> StorageResult<Vec<UploadRecord>>;
     /// Bytes counted against a user's quota: files they uploaded first, and their unfinished
     /// uploads at full size.
     async fn quota_used(&self, username: &Username) -> StorageResult<u64>;
-    /// The items that reference a file.
+    /// The items that reference a file, by id.
     async fn items_referencing(&self, sha256: &str) -> StorageResult<Vec<ItemRecord>>;
     /// Marks files no item references (from `now_ms`), unmarks referenced ones, and returns
-    /// the files unreferenced since before `before_ms`.
+    /// the files unreferenced since before `before_ms`, by hash.
     async fn orphaned_blobs(&self, now_ms: i64, before_ms: i64) -> StorageResult<Vec<String>>;
     /// Deletes a file's record if it is still unreferenced since before `before_ms`; `false`
     /// when a reference arrived meanwhile (then the bytes must stay).
     async fn delete_orphan(&self, sha256: &str, before_ms: i64) -> StorageResult<bool>;
+
+    // ── Lifecycle ───────────────────────────────────────────────────────────────────────
+
+    /// Finishes pending work and closes the database (on shutdown); later calls fail with
+    /// [`StorageError::Unavailable`].
+    async fn close(&self);
 }
 
 /// Copies of the whole database: `rectify backup` and `rectify restore`. One implementation
