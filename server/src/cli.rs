@@ -246,8 +246,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
             serve(data.data, listen, web_root, tls, settings).await
         }
         Command::Backup { data, out } => {
-            let storage = storage::open_data_dir(&data.data).await?;
-            let summary = data_dir::backup(storage.as_ref(), &data.data, &out).await?;
+            let summary = data_dir::backup(&data.data, &out).await?;
             println!(
                 "Backed up {} to {} ({} bytes, checked) and {} evidence files ({} bytes).",
                 data.data.display(),

@@ -1,22 +1,26 @@
 //! The data directory as a whole: one server at a time, backups and restores.
 //!
-//! `DIR/rectify.db` is the database (with its `-wal` and `-shm` files while open), `DIR/blobs/`
-//! the evidence files. A backup is a directory holding a consistent copy of the database,
-//! `rectify.db`, made while the server runs, and the evidence files (`blobs/`, copied after the
-//! database, so every file the copy records is there). A restore never deletes anything: the
-//! current database is moved aside first, and evidence files are only added.
+//! `DIR` holds the database ([`StorageUrl::for_data_dir`]: SQLite's `rectify.db`, with its
+//! `-wal` and `-shm` files while open) and `DIR/blobs/`, the evidence files. A backup is a
+//! directory holding a consistent copy of the database ([`Backup::backup_to`]), made while the
+//! server runs, and the evidence files (`blobs/`, copied after the database, so every file the
+//! copy records is there). A restore never deletes anything: the current database is moved
+//! aside first ([`Backup::restore_from`]), and evidence files are only added.
 
-use crate::storage::{SqliteStorage, Storage};
+use crate::storage::{self, Backup, StorageUrl};
 use anyhow::{Context, bail};
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
-/// The database file inside a data directory (and inside a backup).
-pub const DATABASE: &str = "rectify.db";
 /// The evidence files' directory inside a data directory (and inside a backup).
 pub const BLOBS: &str = "blobs";
 /// Held (an OS file lock) by the one process that may serve or restore a data directory.
 pub const LOCK_FILE: &str = "rectify.lock";
+
+/// The backups and restores of a data directory's database.
+fn database(dir: &Path) -> Box<dyn Backup> {
+    storage::backup_for(&StorageUrl::for_data_dir(dir))
+}
 
 /// An exclusive lock on a data directory, released when dropped (or when the process dies,
 /// so a crash never leaves a stale lock behind).
@@ -59,14 +63,10 @@ pub struct BackupSummary {
     pub file_bytes: u64,
 }
 
-/// Writes a consistent copy of the data directory's database to `out/rectify.db`, then its
+/// Writes a consistent copy of the data directory's database to `out` (checked), then its
 /// evidence files to `out/blobs/`, while a server may be running. `out` must not exist yet (or
 /// be an empty directory).
-pub async fn backup(
-    storage: &dyn Storage,
-    dir: &Path,
-    out: &Path,
-) -> anyhow::Result<BackupSummary> {
+pub async fn backup(dir: &Path, out: &Path) -> anyhow::Result<BackupSummary> {
     if out.exists() {
         let empty = out.is_dir()
             && std::fs::read_dir(out)
@@ -81,12 +81,13 @@ pub async fn backup(
         }
     }
     std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
-    let path = out.join(DATABASE);
-    storage
-        .backup_to(&path)
+    // A data directory that does not exist yet holds an empty database, as it always has.
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("cannot create the data directory {}", dir.display()))?;
+    let path = database(dir)
+        .backup_to(out)
         .await
-        .with_context(|| format!("cannot write the backup to {}", path.display()))?;
-    check_database(&path).await?;
+        .with_context(|| format!("cannot write a checked backup to {}", out.display()))?;
     let bytes = std::fs::metadata(&path)?.len();
     let (files, file_bytes) = copy_new_files(&dir.join(BLOBS), &out.join(BLOBS))?;
     Ok(BackupSummary {
@@ -127,17 +128,13 @@ fn copy_new_files(from: &Path, to: &Path) -> anyhow::Result<(u64, u64)> {
     Ok((files, bytes))
 }
 
-/// Opens a database file and checks that SQLite finds it intact and Rectify can read it.
-async fn check_database(path: &Path) -> anyhow::Result<()> {
-    let storage = SqliteStorage::open(path)
+/// Checks the data directory's database: the backend finds it intact and this build can
+/// read it.
+pub async fn check(dir: &Path) -> anyhow::Result<()> {
+    database(dir)
+        .check()
         .await
-        .with_context(|| format!("{} is not a Rectify database", path.display()))?;
-    let verdict = storage.integrity_check().await?;
-    storage.close().await;
-    if verdict != "ok" {
-        bail!("{} is damaged: {verdict}", path.display());
-    }
-    Ok(())
+        .with_context(|| format!("the database in {} is not sound", dir.display()))
 }
 
 /// What a restore did.
@@ -151,51 +148,23 @@ pub struct RestoreSummary {
 /// the directory. The backup is checked (on a copy) before anything is moved, and the current
 /// database goes to `DIR/before-restore-<time>/`, never deleted.
 pub async fn restore(dir: &Path, backup: &Path, now_ms: i64) -> anyhow::Result<RestoreSummary> {
-    let source = if backup.is_dir() {
-        backup.join(DATABASE)
-    } else {
-        backup.to_path_buf()
-    };
-    if !source.is_file() {
+    let database = database(dir);
+    let Some(copy) = database.find_copy(backup) else {
         bail!(
-            "no backup at {}: give the directory `rectify backup` wrote (it holds {DATABASE})",
+            "no backup at {}: give the directory `rectify backup` wrote",
             backup.display()
         );
-    }
-    let _lock = lock(dir)?;
-    let staged = dir.join(format!("{DATABASE}.restoring"));
-    std::fs::copy(&source, &staged)
-        .with_context(|| format!("cannot copy {} into {}", source.display(), dir.display()))?;
-    if let Err(err) = check_database(&staged).await {
-        let _ = std::fs::remove_file(&staged);
-        return Err(err.context(format!("{} was not restored", source.display())));
-    }
-    for suffix in ["-wal", "-shm"] {
-        let _ = std::fs::remove_file(dir.join(format!("{DATABASE}.restoring{suffix}")));
-    }
-
-    let current = dir.join(DATABASE);
-    let previous = if current.exists() {
-        let aside = dir.join(format!("before-restore-{now_ms}"));
-        std::fs::create_dir_all(&aside)
-            .with_context(|| format!("cannot create {}", aside.display()))?;
-        for suffix in ["", "-wal", "-shm"] {
-            let from = dir.join(format!("{DATABASE}{suffix}"));
-            if from.exists() {
-                let to = aside.join(format!("{DATABASE}{suffix}"));
-                std::fs::rename(&from, &to).with_context(|| {
-                    format!("cannot move {} to {}", from.display(), to.display())
-                })?;
-            }
-        }
-        Some(aside)
-    } else {
-        None
     };
-    std::fs::rename(&staged, &current)
-        .with_context(|| format!("cannot move the restored database to {}", current.display()))?;
+    let _lock = lock(dir)?;
+    let aside = dir.join(format!("before-restore-{now_ms}"));
+    let moved = database
+        .restore_from(&copy, &aside)
+        .await
+        .with_context(|| format!("{} was not restored", copy.display()))?;
     if backup.is_dir() {
         copy_new_files(&backup.join(BLOBS), &dir.join(BLOBS))?;
     }
-    Ok(RestoreSummary { previous })
+    Ok(RestoreSummary {
+        previous: moved.then_some(aside),
+    })
 }

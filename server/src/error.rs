@@ -74,12 +74,6 @@ impl IntoResponse for ApiError {
     }
 }
 
-impl From<sqlx::Error> for ApiError {
-    fn from(err: sqlx::Error) -> Self {
-        ApiError::Internal(err.into())
-    }
-}
-
 /// A JSON body that is missing, malformed or too large (400, 413), or of the wrong shape
 /// (422): the message says which field.
 impl From<axum::extract::rejection::JsonRejection> for ApiError {
@@ -96,6 +90,9 @@ impl From<axum::extract::rejection::JsonRejection> for ApiError {
     }
 }
 
+/// Every storage error is a 500, whatever its kind (the details go to the log). Handlers
+/// that expect one answer it themselves first: a taken username (`StorageError::UserExists`)
+/// and an item key added meanwhile (`StorageError::Conflict`) are 409s in `office.rs`.
 impl From<crate::storage::StorageError> for ApiError {
     fn from(err: crate::storage::StorageError) -> Self {
         ApiError::Internal(err.into())

@@ -120,7 +120,9 @@ fn run(extra: &[String]) -> Result<()> {
     let data = std::env::var("RECTIFY_DATA")
         .map(PathBuf::from)
         .unwrap_or_else(|_| root.join("data"));
-    if !data.join("rectify.db").exists() {
+    // A new data directory (missing or empty) gets the demo; which files a database is made of
+    // is the server's business.
+    if !std::fs::read_dir(&data).is_ok_and(|mut entries| entries.next().is_some()) {
         step("first start: creating the demo data");
         run_cmd(
             Command::new(&rectify)

@@ -35,7 +35,7 @@ pub(super) async fn add_item(
     {
         Ok(record) => record,
         // Someone added the same key meanwhile (the index keeps keys unique per campaign).
-        Err(err) if is_unique_violation(&err) => return Err(key_taken(&item.key)),
+        Err(err) if is_conflict(&err) => return Err(key_taken(&item.key)),
         Err(err) => return Err(err.into()),
     };
     tracing::info!(by = %user.username, key = %record.key, item = %record.id, "item added");
@@ -46,10 +46,10 @@ pub(super) async fn add_item(
     ))
 }
 
-fn is_unique_violation(err: &anyhow::Error) -> bool {
+fn is_conflict(err: &anyhow::Error) -> bool {
     matches!(
         err.downcast_ref::<StorageError>(),
-        Some(StorageError::Database(sqlx::Error::Database(db))) if db.is_unique_violation()
+        Some(StorageError::Conflict(_))
     )
 }
 

@@ -1,11 +1,24 @@
 //! Storage behind one trait, one implementation per backend, chosen from a URL.
 //!
-//! Only SQLite exists so far (`sqlite:`); PostgreSQL will implement the same trait and run
-//! the same test suite (`tests/storage.rs`).
+//! - [`StorageUrl`] says where the storage is (`sqlite://PATH`; `postgres://` is refused until
+//!   issue #18); [`StorageUrl::for_data_dir`] is a data directory's database.
+//! - [`open`] turns a URL into an [`Arc<dyn Storage>`](Storage), the one place a backend is
+//!   chosen; [`open_data_dir`] is the same for a data directory.
+//! - [`Storage`] is everything the server keeps, in sections: accounts, sessions, units,
+//!   documents, the index, server settings, evidence.
+//! - [`Backup`] ([`backup_for`]) is whole-database copies for `rectify backup` and
+//!   `rectify restore`; [`crate::data_dir`] adds the lock and the evidence files.
+//! - [`StorageError`] says what happened in backend-neutral terms (a conflict, a database that
+//!   is unavailable for now, corrupt data …); no sqlx type leaves this module.
+//!
+//! Only SQLite exists so far (`sqlite.rs`, migrations in `server/migrations/sqlite/`).
+//! PostgreSQL will implement the same traits and join the conformance suite in
+//! `server/tests/storage.rs`, which every backend must pass.
 
 mod sqlite;
+mod url;
 
-pub use sqlite::SqliteStorage;
+pub use url::StorageUrl;
 
 use async_trait::async_trait;
 use rectify_shared::evidence::FileKind;
@@ -13,7 +26,7 @@ use rectify_shared::ids::{DocumentId, UnitId, Username};
 use rectify_shared::policy::Role;
 use rectify_shared::status::PublicStatus;
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 /// A stored account. `password_hash` is an argon2 PHC string.
@@ -99,10 +112,13 @@ pub struct UploadRecord {
     pub touched_at_ms: i64,
 }
 
-/// One write of a [`Storage::write`] batch.
+/// One write of a [`Storage::write`] batch. Writes that name a document need it stored (before
+/// or earlier in the batch); one that breaks a rule fails the batch with
+/// [`StorageError::Conflict`].
 #[derive(Debug, Clone)]
 pub enum Write {
-    /// A new document; its first chunk follows as an `AppendChunk`.
+    /// A new document; its first chunk follows as an `AppendChunk`. A conflict when the id
+    /// is taken.
     NewDocument {
         id: DocumentId,
         kind: String,
@@ -120,9 +136,11 @@ pub enum Write {
         data: Vec<u8>,
         created_at_ms: i64,
     },
-    /// Insert or replace a campaign's index row.
+    /// Insert or replace a campaign's index row (its `created_at_ms` stays the first one). A
+    /// conflict when another campaign has the natural key.
     Campaign(CampaignRecord),
-    /// Insert or replace an item's index row.
+    /// Insert or replace an item's index row and its evidence list (its `campaign_id` stays
+    /// the first one). A conflict when another item of the campaign has the key.
     Item(ItemRecord),
     /// Keep a refused change.
     Quarantine(QuarantineRecord),
@@ -153,83 +171,154 @@ pub struct QuarantineRecord {
     pub received_at_ms: i64,
 }
 
-/// Errors of the storage layer.
+/// Errors of the storage layer, the same for every backend. Each backend maps its own
+/// errors to these in one function (SQLite: `sqlite::storage_error`).
+///
+/// Over HTTP every one of them is a 500 (`crate::error`); the callers that expect one match
+/// it first: a taken username ([`StorageError::UserExists`]) and an item key added meanwhile
+/// ([`StorageError::Conflict`]) are 409s.
 #[derive(Debug, thiserror::Error)]
 pub enum StorageError {
+    /// [`Storage::create_user`]: the username is taken.
     #[error("user '{0}' already exists")]
     UserExists(Username),
+    /// Changing an account that does not exist.
     #[error("no user named '{0}'")]
     NoSuchUser(Username),
-    #[error("database error: {0}")]
-    Database(#[from] sqlx::Error),
-    #[error("database migration failed: {0}")]
-    Migration(#[from] sqlx::migrate::MigrateError),
+    /// The write breaks a rule the stored data keeps: a key that exists (a document id, a
+    /// campaign's natural key, an item key in its campaign), a reference to nothing, a value
+    /// the schema refuses. Nothing of the call (or batch) was written; the same write fails
+    /// again. Not corruption: what is stored is fine.
+    #[error("the write conflicts with what is stored: {0}")]
+    Conflict(String),
+    /// The database cannot answer now: busy or locked past the timeout, no connection free in
+    /// time, the connection or the file system failed, the disk is full, the storage is
+    /// closed. A write that failed so was rolled back; the same call may succeed later. Never
+    /// a sign that something is absent ([`StorageError::is_transient`]).
+    #[error("the database is unavailable: {0}")]
+    Unavailable(String),
+    /// Stored data this build cannot read (an unknown role, a malformed id), or a damaged
+    /// database file.
     #[error("stored data is invalid: {0}")]
     Corrupt(String),
+    /// The schema could not be brought up to date (a database written by a newer build, a
+    /// migration that failed).
+    #[error("database migration failed: {0}")]
+    Migration(String),
+    /// A storage URL that names no backend this build has.
+    #[error("{0}")]
+    BadUrl(String),
+    /// Anything else the backend reported: most likely a bug (a query the schema does not fit,
+    /// a value the backend cannot hold).
+    #[error("database error: {0}")]
+    Backend(String),
+}
+
+impl StorageError {
+    /// Whether the same call may succeed later ([`StorageError::Unavailable`]). Whatever the
+    /// answer, an error is never "not there": a caller that cannot read a document must not
+    /// treat it as missing.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, StorageError::Unavailable(_))
+    }
 }
 
 pub type StorageResult<T> = Result<T, StorageError>;
 
-/// Everything the server keeps. Every write is durable when the call returns.
+/// Everything the server keeps. Every write is durable when the call returns; a call that
+/// fails wrote nothing.
+///
+/// The conformance suite (`server/tests/storage.rs`) pins down what each method does,
+/// including the orders of the lists; a new backend passes it unchanged.
 #[async_trait]
 pub trait Storage: Send + Sync + std::fmt::Debug {
+    // ── Accounts ────────────────────────────────────────────────────────────────────────
+
+    /// Adds an account; [`StorageError::UserExists`] when the username is taken.
     async fn create_user(&self, user: &UserRecord) -> StorageResult<()>;
+    /// An account, or `None`.
     async fn user(&self, username: &Username) -> StorageResult<Option<UserRecord>>;
+    /// Every account, by username.
     async fn users(&self) -> StorageResult<Vec<UserRecord>>;
+    /// The `set_…` calls fail with [`StorageError::NoSuchUser`] for an unknown username.
     async fn set_password_hash(&self, username: &Username, hash: &str) -> StorageResult<()>;
     async fn set_disabled(&self, username: &Username, disabled: bool) -> StorageResult<()>;
     async fn set_display_name(&self, username: &Username, display_name: &str) -> StorageResult<()>;
 
+    // ── Sessions ────────────────────────────────────────────────────────────────────────
+
+    /// Stores a session of an existing account.
     async fn create_session(&self, session: &SessionRecord) -> StorageResult<()>;
+    /// A session by its token's hash (revoked and expired ones too), or `None`.
     async fn session(&self, token_hash: &str) -> StorageResult<Option<SessionRecord>>;
+    /// Moves a session's expiry to `expires_at_ms` unless it is later already (never
+    /// shortens); an unknown token changes nothing.
     async fn extend_session(&self, token_hash: &str, expires_at_ms: i64) -> StorageResult<()>;
-    /// Revokes every session of the user (a lost phone, a disabled account).
+    /// Revokes every session of the user (a lost phone, a disabled account); returns how
+    /// many were still unrevoked.
     async fn revoke_sessions(&self, username: &Username) -> StorageResult<u64>;
-    /// Per account, the sessions neither revoked nor expired at `now_ms` (accounts without
-    /// any are absent).
+    /// Per account, the sessions neither revoked nor expired at `now_ms` (one expiring at
+    /// `now_ms` still counts; accounts without any are absent).
     async fn active_sessions(&self, now_ms: i64) -> StorageResult<HashMap<Username, u32>>;
 
+    // ── Units ───────────────────────────────────────────────────────────────────────────
+
+    /// Adds a unit, or replaces the name and kind of the unit with that id.
     async fn upsert_unit(&self, unit: &UnitRecord) -> StorageResult<()>;
+    /// Every unit, by id.
     async fn units(&self) -> StorageResult<Vec<UnitRecord>>;
 
-    /// Applies every write or none (one transaction); durable when it returns.
+    // ── Documents: Automerge bytes as chunks ────────────────────────────────────────────
+
+    /// Applies every write or none (one transaction); durable when it returns. A write that
+    /// breaks a rule of the stored data fails the batch with [`StorageError::Conflict`].
     async fn write(&self, batch: Vec<Write>) -> StorageResult<()>;
-    /// A document's chunks in order, or `None` when there is no such document.
+    /// A document's chunks in order, or `None` when there is no such document (a document
+    /// made by `EnsureDocument` without chunks yet is `Some` of nothing).
     async fn document_chunks(&self, id: &DocumentId) -> StorageResult<Option<Vec<Vec<u8>>>>;
-    /// Documents stored in at least `chunks` chunks (candidates for compaction), at most `limit`.
+    /// Documents stored in at least `chunks` chunks (candidates for compaction), those with
+    /// the most first, at most `limit`.
     async fn documents_to_compact(
         &self,
         chunks: usize,
         limit: usize,
     ) -> StorageResult<Vec<DocumentId>>;
-    /// A document's chunks with their sequence numbers, in order.
+    /// A document's chunks with their sequence numbers, in order (empty for an unknown
+    /// document). Sequence numbers only grow, across documents, and are never reused.
     async fn numbered_chunks(&self, id: &DocumentId) -> StorageResult<Vec<StoredChunk>>;
     /// Replaces the chunks numbered `seqs` with one chunk `merged` (in the first one's place,
     /// so chunks appended since stay after it), in one transaction. If any of them is gone
-    /// (compacted meanwhile) nothing changes and the result is `Ok(false)`.
+    /// (compacted meanwhile), or `seqs` is empty, nothing changes and the result is
+    /// `Ok(false)`.
     async fn replace_chunks(
         &self,
         id: &DocumentId,
         seqs: &[i64],
         merged: Vec<u8>,
     ) -> StorageResult<bool>;
-    /// Writes a consistent copy of everything to `path` (a new file), while the server runs.
-    async fn backup_to(&self, path: &Path) -> StorageResult<()>;
-    /// Finishes pending work and closes the database (on shutdown).
-    async fn close(&self);
+
+    // ── The index: campaigns, items, arrivals, refused changes ─────────────────────────
+
+    /// Every campaign, oldest first (by `created_at_ms`, then id).
     async fn campaigns(&self) -> StorageResult<Vec<CampaignRecord>>;
+    /// A campaign's items, by key.
     async fn items(&self, campaign: &DocumentId) -> StorageResult<Vec<ItemRecord>>;
     /// One item's index row, or `None` when there is no such item.
     async fn item(&self, id: &DocumentId) -> StorageResult<Option<ItemRecord>>;
     /// When the server first stored each of a document's changes: hex change hash → Unix ms
     /// (see [`Write::ChangesArrived`]).
     async fn change_arrivals(&self, document: &DocumentId) -> StorageResult<HashMap<String, i64>>;
-    /// A refused change count per document, newest first (for operators).
+    /// A document's refused changes, newest first (for operators).
     async fn quarantined(&self, document: &DocumentId) -> StorageResult<Vec<QuarantineRecord>>;
+
+    // ── Server settings ─────────────────────────────────────────────────────────────────
+
     /// A server setting (`peer_id`, `storage_id`), or `None`.
     async fn meta(&self, key: &str) -> StorageResult<Option<String>>;
     /// Sets a server setting unless it is set; returns the value that holds.
     async fn init_meta(&self, key: &str, value: &str) -> StorageResult<String>;
+
+    // ── Evidence: files, uploads, references ───────────────────────────────────────────
 
     /// A stored evidence file's record.
     async fn blob(&self, sha256: &str) -> StorageResult<Option<BlobRecord>>;
@@ -244,30 +333,79 @@ pub trait Storage: Send + Sync + std::fmt::Debug {
     ) -> StorageResult<Option<UploadRecord>>;
     /// Starts an upload (`id` is ignored) or returns the one that exists.
     async fn create_upload(&self, upload: &UploadRecord) -> StorageResult<UploadRecord>;
+    /// Marks an upload as active at `at_ms`; an unknown id changes nothing.
     async fn touch_upload(&self, id: i64, at_ms: i64) -> StorageResult<()>;
+    /// Forgets an upload; an unknown id changes nothing.
     async fn delete_upload(&self, id: i64) -> StorageResult<()>;
-    /// Unfinished uploads untouched since `before_ms`.
+    /// Unfinished uploads untouched since `before_ms`, by id.
     async fn stale_uploads(&self, before_ms: i64) -> StorageResult<Vec<UploadRecord>>;
     /// Bytes counted against a user's quota: files they uploaded first, and their unfinished
     /// uploads at full size.
     async fn quota_used(&self, username: &Username) -> StorageResult<u64>;
-    /// The items that reference a file.
+    /// The items that reference a file, by id.
     async fn items_referencing(&self, sha256: &str) -> StorageResult<Vec<ItemRecord>>;
     /// Marks files no item references (from `now_ms`), unmarks referenced ones, and returns
-    /// the files unreferenced since before `before_ms`.
+    /// the files unreferenced since before `before_ms`, by hash.
     async fn orphaned_blobs(&self, now_ms: i64, before_ms: i64) -> StorageResult<Vec<String>>;
     /// Deletes a file's record if it is still unreferenced since before `before_ms`; `false`
     /// when a reference arrived meanwhile (then the bytes must stay).
     async fn delete_orphan(&self, sha256: &str, before_ms: i64) -> StorageResult<bool>;
+
+    // ── Lifecycle ───────────────────────────────────────────────────────────────────────
+
+    /// Finishes pending work and closes the database (on shutdown); later calls fail with
+    /// [`StorageError::Unavailable`].
+    async fn close(&self);
 }
 
-/// Opens the storage for a data directory: SQLite at `DIR/rectify.db`.
+/// Copies of the whole database: `rectify backup` and `rectify restore`. One implementation
+/// per backend, for the database at a URL ([`backup_for`]); [`crate::data_dir`] adds what is
+/// not the database's (the lock, the evidence files, where copies and replaced databases go).
+///
+/// SQLite: `VACUUM INTO` (one snapshot, while writers carry on) writes `OUT/rectify.db`;
+/// a restore moves `rectify.db` and its `-wal` and `-shm` files aside.
+#[async_trait]
+pub trait Backup: Send + Sync + std::fmt::Debug {
+    /// Writes a consistent copy of the whole database into the directory `out` (which exists
+    /// and holds no copy yet) while a server may be writing, checks the copy as
+    /// [`Backup::check`] does, and returns the file written.
+    async fn backup_to(&self, out: &Path) -> StorageResult<PathBuf>;
+    /// The copy in `backup`: the directory [`Backup::backup_to`] wrote, or the copy's file
+    /// itself; `None` when there is no copy there.
+    fn find_copy(&self, backup: &Path) -> Option<PathBuf>;
+    /// Checks the database: the backend finds it intact ([`StorageError::Corrupt`] when
+    /// not), and this build can read it (its schema is brought up to date).
+    async fn check(&self) -> StorageResult<()>;
+    /// Replaces the database with the copy `copy` (from [`Backup::find_copy`]), checked
+    /// first on a scratch copy so `copy` itself is never changed, and moves the current
+    /// database into the directory `aside` (made when needed) instead of deleting it. Returns
+    /// whether there was a database to move aside. When the check fails nothing changes. No
+    /// server may use the database meanwhile: the caller holds the data directory's lock.
+    async fn restore_from(&self, copy: &Path, aside: &Path) -> StorageResult<bool>;
+}
+
+/// Opens the storage at `url`, bringing its schema up to date: the one place a backend is
+/// chosen.
+pub async fn open(url: &StorageUrl) -> StorageResult<Arc<dyn Storage>> {
+    match url {
+        StorageUrl::Sqlite(path) => Ok(Arc::new(sqlite::SqliteStorage::open(path).await?)),
+    }
+}
+
+/// Backups and restores of the database at `url` (nothing is opened until they are used).
+pub fn backup_for(url: &StorageUrl) -> Box<dyn Backup> {
+    match url {
+        StorageUrl::Sqlite(path) => Box::new(sqlite::SqliteBackup::new(path)),
+    }
+}
+
+/// Opens the storage of a data directory ([`StorageUrl::for_data_dir`]: SQLite at
+/// `DIR/rectify.db`), creating the directory when needed.
 pub async fn open_data_dir(dir: &Path) -> anyhow::Result<Arc<dyn Storage>> {
     use anyhow::Context;
     std::fs::create_dir_all(dir)
         .with_context(|| format!("cannot create the data directory {}", dir.display()))?;
-    let storage = SqliteStorage::open(&dir.join("rectify.db"))
+    open(&StorageUrl::for_data_dir(dir))
         .await
-        .with_context(|| format!("cannot open the database in {}", dir.display()))?;
-    Ok(Arc::new(storage))
+        .with_context(|| format!("cannot open the database in {}", dir.display()))
 }

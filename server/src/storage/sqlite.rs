@@ -1,8 +1,9 @@
 //! The embedded backend: one SQLite file in WAL mode.
 
+use super::url::SQLITE_FILE;
 use super::{
-    BlobRecord, CampaignRecord, ItemRecord, QuarantineRecord, SessionRecord, Storage, StorageError,
-    StorageResult, StoredChunk, UnitRecord, UploadRecord, UserRecord, Write,
+    Backup, BlobRecord, CampaignRecord, ItemRecord, QuarantineRecord, SessionRecord, Storage,
+    StorageError, StorageResult, StoredChunk, UnitRecord, UploadRecord, UserRecord, Write,
 };
 use async_trait::async_trait;
 use rectify_shared::evidence::FileKind;
@@ -10,12 +11,13 @@ use rectify_shared::ids::{DocumentId, UnitId, Username};
 use rectify_shared::policy::Role;
 use rectify_shared::status::PublicStatus;
 use sqlx::Row;
+use sqlx::migrate::MigrateError;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
     SqliteSynchronous,
 };
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -28,6 +30,8 @@ pub struct SqliteStorage {
 }
 
 impl SqliteStorage {
+    /// Opens (creating when missing) the database file at `path` and brings its schema up to
+    /// date.
     pub async fn open(path: &Path) -> StorageResult<SqliteStorage> {
         let options = SqliteConnectOptions::new()
             .filename(path)
@@ -44,12 +48,213 @@ impl SqliteStorage {
         Ok(SqliteStorage { pool })
     }
 
-    /// SQLite's own check of the file: `"ok"`, or what is wrong.
-    pub async fn integrity_check(&self) -> StorageResult<String> {
+    /// SQLite's own check of the file: `Corrupt` with what is wrong unless it says "ok".
+    async fn integrity_check(&self) -> StorageResult<()> {
         let row = sqlx::query("PRAGMA integrity_check")
             .fetch_one(&self.pool)
             .await?;
-        Ok(row.try_get(0)?)
+        let verdict: String = row.try_get(0)?;
+        if verdict != "ok" {
+            return Err(StorageError::Corrupt(format!(
+                "SQLite's integrity check says: {verdict}"
+            )));
+        }
+        Ok(())
+    }
+
+    /// Writes a compact, self-contained copy to `path` (a new file). `VACUUM INTO` reads one
+    /// snapshot (WAL readers don't block writers), so the server keeps writing meanwhile.
+    async fn vacuum_into(&self, path: &Path) -> StorageResult<()> {
+        let path = path.to_str().ok_or_else(|| {
+            StorageError::Backend(format!("backup path {} is not UTF-8", path.display()))
+        })?;
+        sqlx::query("VACUUM INTO ?")
+            .bind(path)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+}
+
+/// SQLite's primary result codes (the low byte of an extended code), from sqlite3.h.
+mod code {
+    pub(super) const BUSY: i32 = 5;
+    pub(super) const LOCKED: i32 = 6;
+    pub(super) const NOMEM: i32 = 7;
+    pub(super) const IOERR: i32 = 10;
+    pub(super) const CORRUPT: i32 = 11;
+    pub(super) const FULL: i32 = 13;
+    pub(super) const CANTOPEN: i32 = 14;
+    pub(super) const PROTOCOL: i32 = 15;
+    pub(super) const CONSTRAINT: i32 = 19;
+    pub(super) const NOTADB: i32 = 26;
+}
+
+/// Every sqlx error of this backend as a [`StorageError`]: the one mapping. A conflict is a
+/// constraint SQLite enforced; busy, locked, IO, a full disk, a pool timeout or a closed
+/// pool are transient; damaged files and undecodable values are corrupt.
+fn storage_error(err: sqlx::Error) -> StorageError {
+    use sqlx::error::ErrorKind;
+    match err {
+        sqlx::Error::Database(db) => {
+            let code = db.code().and_then(|code| code.parse::<i32>().ok());
+            let text = db.to_string();
+            match (db.kind(), code.map(|code| code & 0xff)) {
+                (
+                    ErrorKind::UniqueViolation
+                    | ErrorKind::ForeignKeyViolation
+                    | ErrorKind::NotNullViolation
+                    | ErrorKind::CheckViolation,
+                    _,
+                )
+                | (_, Some(code::CONSTRAINT)) => StorageError::Conflict(text),
+                (
+                    _,
+                    Some(
+                        code::BUSY
+                        | code::LOCKED
+                        | code::NOMEM
+                        | code::IOERR
+                        | code::FULL
+                        | code::CANTOPEN
+                        | code::PROTOCOL,
+                    ),
+                ) => StorageError::Unavailable(text),
+                (_, Some(code::CORRUPT | code::NOTADB)) => StorageError::Corrupt(text),
+                _ => StorageError::Backend(text),
+            }
+        }
+        err @ (sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed) => {
+            StorageError::Unavailable(err.to_string())
+        }
+        err @ (sqlx::Error::ColumnDecode { .. } | sqlx::Error::Decode(_)) => {
+            StorageError::Corrupt(err.to_string())
+        }
+        sqlx::Error::Migrate(migrate) => match *migrate {
+            // A database that cannot be read at all says so, not "migration failed".
+            MigrateError::Execute(inner) => match storage_error(inner) {
+                err @ (StorageError::Unavailable(_) | StorageError::Corrupt(_)) => err,
+                other => StorageError::Migration(other.to_string()),
+            },
+            err @ MigrateError::VersionMissing(_) => StorageError::Migration(format!(
+                "{err} (was the database written by a newer Rectify?)"
+            )),
+            other => StorageError::Migration(other.to_string()),
+        },
+        other => StorageError::Backend(other.to_string()),
+    }
+}
+
+impl From<sqlx::Error> for StorageError {
+    fn from(err: sqlx::Error) -> Self {
+        storage_error(err)
+    }
+}
+
+impl From<MigrateError> for StorageError {
+    fn from(err: MigrateError) -> Self {
+        storage_error(sqlx::Error::Migrate(Box::new(err)))
+    }
+}
+
+/// Backups and restores of one SQLite file ([`Backup`]).
+#[derive(Debug)]
+pub struct SqliteBackup {
+    path: PathBuf,
+}
+
+impl SqliteBackup {
+    pub fn new(path: &Path) -> SqliteBackup {
+        SqliteBackup {
+            path: path.to_owned(),
+        }
+    }
+}
+
+/// `path` with `suffix` appended to its file name (`rectify.db` → `rectify.db-wal`).
+fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(suffix);
+    PathBuf::from(name)
+}
+
+fn file_error(what: String) -> impl FnOnce(std::io::Error) -> StorageError {
+    move |err| StorageError::Unavailable(format!("{what}: {err}"))
+}
+
+/// Opens the file (bringing its schema up to date), runs SQLite's integrity check and closes
+/// it again.
+async fn check_file(path: &Path) -> StorageResult<()> {
+    let storage = SqliteStorage::open(path).await?;
+    let verdict = storage.integrity_check().await;
+    storage.close().await;
+    verdict
+}
+
+#[async_trait]
+impl Backup for SqliteBackup {
+    async fn backup_to(&self, out: &Path) -> StorageResult<PathBuf> {
+        let copy = out.join(SQLITE_FILE);
+        let storage = SqliteStorage::open(&self.path).await?;
+        let written = storage.vacuum_into(&copy).await;
+        storage.close().await;
+        written?;
+        check_file(&copy).await?;
+        Ok(copy)
+    }
+
+    fn find_copy(&self, backup: &Path) -> Option<PathBuf> {
+        let copy = if backup.is_dir() {
+            backup.join(SQLITE_FILE)
+        } else {
+            backup.to_path_buf()
+        };
+        copy.is_file().then_some(copy)
+    }
+
+    async fn check(&self) -> StorageResult<()> {
+        check_file(&self.path).await
+    }
+
+    async fn restore_from(&self, copy: &Path, aside: &Path) -> StorageResult<bool> {
+        // Checked on a copy beside the database: opening migrates and writes WAL files, and
+        // the backup must stay as it was.
+        let staged = with_suffix(&self.path, ".restoring");
+        std::fs::copy(copy, &staged).map_err(file_error(format!(
+            "cannot copy {} to {}",
+            copy.display(),
+            staged.display()
+        )))?;
+        let checked = check_file(&staged).await;
+        for suffix in ["-wal", "-shm"] {
+            let _ = std::fs::remove_file(with_suffix(&staged, suffix));
+        }
+        if let Err(err) = checked {
+            let _ = std::fs::remove_file(&staged);
+            return Err(err);
+        }
+
+        let previous = self.path.exists();
+        if previous {
+            std::fs::create_dir_all(aside)
+                .map_err(file_error(format!("cannot create {}", aside.display())))?;
+            for suffix in ["", "-wal", "-shm"] {
+                let from = with_suffix(&self.path, suffix);
+                if let (true, Some(name)) = (from.exists(), from.file_name()) {
+                    let to = aside.join(name);
+                    std::fs::rename(&from, &to).map_err(file_error(format!(
+                        "cannot move {} to {}",
+                        from.display(),
+                        to.display()
+                    )))?;
+                }
+            }
+        }
+        std::fs::rename(&staged, &self.path).map_err(file_error(format!(
+            "cannot move the restored database to {}",
+            self.path.display()
+        )))?;
+        Ok(previous)
     }
 }
 
@@ -148,7 +353,7 @@ fn size(stored: i64) -> StorageResult<u64> {
 }
 
 fn stored_size(size: u64) -> StorageResult<i64> {
-    i64::try_from(size).map_err(|_| StorageError::Corrupt(format!("size {size} too large")))
+    i64::try_from(size).map_err(|_| StorageError::Backend(format!("size {size} too large")))
 }
 
 fn kind_key(kind: FileKind) -> String {
@@ -422,7 +627,7 @@ impl Storage for SqliteStorage {
                 }
                 Write::Item(item) => {
                     let units = serde_json::to_string(&item.units)
-                        .map_err(|e| StorageError::Corrupt(e.to_string()))?;
+                        .map_err(|e| StorageError::Backend(e.to_string()))?;
                     sqlx::query(
                         "INSERT INTO items (id, campaign_id, item_key, title, status, units, department, deadline, updated_at_ms)
                          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
@@ -551,23 +756,6 @@ impl Storage for SqliteStorage {
         }
         tx.commit().await?;
         Ok(true)
-    }
-
-    async fn backup_to(&self, path: &Path) -> StorageResult<()> {
-        // VACUUM INTO reads one snapshot (WAL readers don't block writers) and writes a
-        // compact, self-contained database file.
-        let path = path.to_str().ok_or_else(|| {
-            StorageError::Corrupt(format!("backup path {} is not UTF-8", path.display()))
-        })?;
-        sqlx::query("VACUUM INTO ?")
-            .bind(path)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
-    }
-
-    async fn close(&self) {
-        self.pool.close().await;
     }
 
     async fn campaigns(&self) -> StorageResult<Vec<CampaignRecord>> {
@@ -703,7 +891,7 @@ impl Storage for SqliteStorage {
         .await?;
         self.upload(&upload.username, &upload.sha256)
             .await?
-            .ok_or_else(|| StorageError::Corrupt("an upload vanished as it was made".to_owned()))
+            .ok_or_else(|| StorageError::Backend("an upload vanished as it was made".to_owned()))
     }
 
     async fn touch_upload(&self, id: i64, at_ms: i64) -> StorageResult<()> {
@@ -785,5 +973,103 @@ impl Storage for SqliteStorage {
         .execute(&self.pool)
         .await?;
         Ok(done.rows_affected() == 1)
+    }
+
+    async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sqlx::{ConnectOptions, Connection};
+
+    /// Errors SQLite really gives, each mapped to what happened.
+    #[tokio::test]
+    async fn sqlite_errors_say_what_happened() -> anyhow::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("rectify.db");
+        let storage = SqliteStorage::open(&path).await?;
+        let raw = SqliteConnectOptions::new().filename(&path);
+
+        // Busy: another connection holds the write lock and this one does not wait.
+        let mut holder = raw.connect().await?;
+        sqlx::query("BEGIN IMMEDIATE").execute(&mut holder).await?;
+        let mut impatient = raw.clone().busy_timeout(Duration::ZERO).connect().await?;
+        let busy = sqlx::query("INSERT INTO server_meta (key, value) VALUES ('k', 'v')")
+            .execute(&mut impatient)
+            .await
+            .expect_err("the database is locked");
+        let busy = storage_error(busy);
+        assert!(
+            matches!(busy, StorageError::Unavailable(_)) && busy.is_transient(),
+            "{busy:?}"
+        );
+        sqlx::query("ROLLBACK").execute(&mut holder).await?;
+
+        // A stored value this build cannot read.
+        sqlx::query(
+            "INSERT INTO documents (id, kind, created_at_ms) VALUES ('not-a-document-id', 'item', 1)",
+        )
+        .execute(&mut holder)
+        .await?;
+        sqlx::query("INSERT INTO document_chunks (document_id, data, created_at_ms) VALUES ('not-a-document-id', x'00', 1)")
+            .execute(&mut holder)
+            .await?;
+        let corrupt = storage.documents_to_compact(1, 10).await;
+        assert!(
+            matches!(corrupt, Err(StorageError::Corrupt(_))),
+            "{corrupt:?}"
+        );
+
+        // A database written by a newer build (a migration this one does not know).
+        sqlx::query(
+            "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time)
+             VALUES (9999, 'from the future', 1, x'00', 0)",
+        )
+        .execute(&mut holder)
+        .await?;
+        holder.close().await?;
+        impatient.close().await?;
+        storage.close().await;
+        let newer = SqliteStorage::open(&path).await.expect_err("refused");
+        assert!(
+            matches!(&newer, StorageError::Migration(m) if m.contains("newer Rectify")),
+            "{newer:?}"
+        );
+
+        // A file that is not a database.
+        let garbage = dir.path().join("garbage.db");
+        std::fs::write(&garbage, b"this is not a database".repeat(200))?;
+        let not_a_db = SqliteStorage::open(&garbage).await.expect_err("refused");
+        assert!(matches!(not_a_db, StorageError::Corrupt(_)), "{not_a_db:?}");
+
+        // Errors without a database answer.
+        let cases = [
+            (sqlx::Error::PoolTimedOut, "unavailable"),
+            (sqlx::Error::PoolClosed, "unavailable"),
+            (
+                sqlx::Error::Io(std::io::Error::other("disk gone")),
+                "unavailable",
+            ),
+            (sqlx::Error::Decode("bad bytes".into()), "invalid"),
+            (sqlx::Error::RowNotFound, "database error"),
+            (
+                sqlx::Error::ColumnNotFound("x".to_owned()),
+                "database error",
+            ),
+        ];
+        for (err, expected) in cases {
+            let what = err.to_string();
+            let mapped = storage_error(err);
+            assert!(mapped.to_string().contains(expected), "{what}: {mapped:?}");
+            assert_eq!(
+                mapped.is_transient(),
+                expected == "unavailable",
+                "{what}: {mapped:?}"
+            );
+        }
+        Ok(())
     }
 }

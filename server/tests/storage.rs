@@ -1,0 +1,966 @@
+//! The storage conformance suite: what every backend must do, written only against the traits
+//! (`Arc<dyn Storage>`, `Box<dyn Backup>`). Each test runs once per backend, named
+//! `<backend>::<test>` (`cargo nextest run -p rectify-server --test storage`).
+//!
+//! A backend joins with a function that makes a fresh, empty database of its kind (like
+//! [`sqlite`]) and one line in [`suite!`] at the end of this file.
+
+use anyhow::{Context, Result};
+use rectify_server::storage::{
+    self, BlobRecord, CampaignRecord, ItemRecord, QuarantineRecord, SessionRecord, Storage,
+    StorageError, StorageUrl, UnitRecord, UploadRecord, UserRecord, Write,
+};
+use rectify_shared::evidence::FileKind;
+use rectify_shared::ids::{DocumentId, UnitId, Username};
+use rectify_shared::policy::Role;
+use rectify_shared::status::PublicStatus;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+// ── Backends ────────────────────────────────────────────────────────────────────────────
+
+/// A fresh, empty database of one backend, and what must live as long as it.
+struct Place {
+    url: StorageUrl,
+    _keep: tempfile::TempDir,
+}
+
+/// Makes a [`Place`]; one per backend.
+type NewPlace = fn() -> Result<Place>;
+
+/// SQLite: a file in a new temporary directory, named by its URL.
+fn sqlite() -> Result<Place> {
+    let dir = tempfile::tempdir()?;
+    let url = format!("sqlite://{}", dir.path().join("rectify.db").display()).parse()?;
+    Ok(Place { url, _keep: dir })
+}
+
+/// A new place of the backend and its storage, opened through the URL.
+async fn fresh(new: NewPlace) -> Result<(Place, Arc<dyn Storage>)> {
+    let place = new()?;
+    let storage = storage::open(&place.url).await?;
+    Ok((place, storage))
+}
+
+// ── Records ─────────────────────────────────────────────────────────────────────────────
+
+fn doc(n: u8) -> DocumentId {
+    DocumentId([n; 16])
+}
+
+fn name(username: &str) -> Username {
+    Username::new(username)
+}
+
+fn user(username: &str) -> UserRecord {
+    UserRecord {
+        username: name(username),
+        display_name: format!("{username}'s name"),
+        role: Role::Office,
+        unit: None,
+        password_hash: format!("$argon2id$hash-of-{username}"),
+        disabled: false,
+        created_at_ms: 1_000,
+    }
+}
+
+fn session(token_hash: &str, username: &str, expires_at_ms: i64) -> SessionRecord {
+    SessionRecord {
+        token_hash: token_hash.to_owned(),
+        username: name(username),
+        created_at_ms: 10,
+        expires_at_ms,
+        revoked: false,
+    }
+}
+
+fn unit(id: &str, name: &str, kind: &str) -> UnitRecord {
+    UnitRecord {
+        id: UnitId::new(id),
+        name: name.to_owned(),
+        kind: kind.to_owned(),
+    }
+}
+
+fn new_document(id: DocumentId) -> Write {
+    Write::NewDocument {
+        id,
+        kind: "item".to_owned(),
+        created_at_ms: 1,
+    }
+}
+
+fn chunk(document: DocumentId, data: &[u8]) -> Write {
+    Write::AppendChunk {
+        document,
+        data: data.to_vec(),
+        created_at_ms: 2,
+    }
+}
+
+fn campaign(id: DocumentId, natural_key: &str, created_at_ms: i64) -> CampaignRecord {
+    CampaignRecord {
+        id,
+        natural_key: natural_key.to_owned(),
+        name: format!("campaign {natural_key}"),
+        created_at_ms,
+    }
+}
+
+fn item(id: DocumentId, campaign_id: DocumentId, key: &str, evidence: &[&str]) -> ItemRecord {
+    ItemRecord {
+        id,
+        campaign_id,
+        key: key.to_owned(),
+        title: format!("item {key}"),
+        status: PublicStatus::InProgress,
+        units: vec!["pszx1".to_owned(), "pssz".to_owned()],
+        department: Some("djg".to_owned()),
+        deadline: Some("2025-06-30".to_owned()),
+        updated_at_ms: 5,
+        evidence: evidence.iter().map(|&s| s.to_owned()).collect(),
+    }
+}
+
+fn quarantine(document: DocumentId, reason: &str, received_at_ms: i64) -> QuarantineRecord {
+    QuarantineRecord {
+        document,
+        username: name("school1"),
+        reason: reason.to_owned(),
+        change_bytes: vec![0x85, 0x6f, 0x4a, 0x83],
+        received_at_ms,
+    }
+}
+
+fn arrived(document: DocumentId, hashes: &[&str], received_at_ms: i64) -> Write {
+    Write::ChangesArrived {
+        document,
+        hashes: hashes.iter().map(|&h| h.to_owned()).collect(),
+        received_at_ms,
+    }
+}
+
+fn blob(sha256: &str, uploaded_by: &str, size: u64) -> BlobRecord {
+    BlobRecord {
+        sha256: sha256.to_owned(),
+        size,
+        kind: FileKind::Jpeg,
+        name: format!("{sha256}.jpg"),
+        uploaded_by: name(uploaded_by),
+        has_thumbnail: true,
+        created_at_ms: 7,
+    }
+}
+
+fn upload(username: &str, sha256: &str, size: u64, touched_at_ms: i64) -> UploadRecord {
+    UploadRecord {
+        id: 0,
+        username: name(username),
+        sha256: sha256.to_owned(),
+        size,
+        name: "photo.jpg".to_owned(),
+        created_at_ms: touched_at_ms,
+        touched_at_ms,
+    }
+}
+
+/// Asserts that `result` failed as a conflict (not as anything transient).
+#[track_caller]
+fn assert_conflict<T: std::fmt::Debug>(result: Result<T, StorageError>, what: &str) {
+    match result {
+        Err(err @ StorageError::Conflict(_)) => assert!(!err.is_transient(), "{what}"),
+        other => panic!("{what}: expected a conflict, got {other:?}"),
+    }
+}
+
+// ── Accounts, sessions, units ───────────────────────────────────────────────────────────
+
+async fn users(new: NewPlace) -> Result<()> {
+    let (_place, db) = fresh(new).await?;
+    assert_eq!(db.user(&name("office")).await?, None);
+    assert!(db.users().await?.is_empty());
+
+    let school = UserRecord {
+        role: Role::Unit,
+        unit: Some(UnitId::new("pszx1")),
+        ..user("school1")
+    };
+    let office = user("office");
+    db.create_user(&school).await?;
+    db.create_user(&office).await?;
+    assert_eq!(db.user(&name("school1")).await?, Some(school.clone()));
+    assert_eq!(db.users().await?, vec![office.clone(), school.clone()]);
+
+    // A taken username keeps its first record.
+    let again = UserRecord {
+        display_name: "an impostor".to_owned(),
+        ..office.clone()
+    };
+    match db.create_user(&again).await {
+        Err(StorageError::UserExists(taken)) => assert_eq!(taken, office.username),
+        other => panic!("a taken username: {other:?}"),
+    }
+    assert_eq!(db.user(&office.username).await?, Some(office.clone()));
+
+    db.set_password_hash(&office.username, "$argon2id$new")
+        .await?;
+    db.set_disabled(&office.username, true).await?;
+    db.set_display_name(&office.username, "领导小组办公室")
+        .await?;
+    let changed = UserRecord {
+        password_hash: "$argon2id$new".to_owned(),
+        disabled: true,
+        display_name: "领导小组办公室".to_owned(),
+        ..office.clone()
+    };
+    assert_eq!(db.user(&office.username).await?, Some(changed.clone()));
+    db.set_disabled(&office.username, false).await?;
+    assert!(!db.user(&office.username).await?.unwrap().disabled);
+    assert_eq!(db.user(&school.username).await?, Some(school), "untouched");
+
+    let ghost = name("ghost");
+    let unknown = [
+        ("password", db.set_password_hash(&ghost, "h").await),
+        ("disabled", db.set_disabled(&ghost, true).await),
+        ("display name", db.set_display_name(&ghost, "Ghost").await),
+    ];
+    for (what, result) in unknown {
+        match result {
+            Err(StorageError::NoSuchUser(who)) => assert_eq!(who, ghost, "{what}"),
+            other => panic!("{what} of an unknown user: {other:?}"),
+        }
+    }
+    assert_eq!(db.user(&ghost).await?, None);
+    Ok(())
+}
+
+async fn sessions(new: NewPlace) -> Result<()> {
+    let (_place, db) = fresh(new).await?;
+    db.create_user(&user("alice")).await?;
+    db.create_user(&user("bob")).await?;
+    let a1 = session("a1", "alice", 100);
+    for s in [
+        &a1,
+        &session("a2", "alice", 200),
+        &session("b1", "bob", 150),
+    ] {
+        db.create_session(s).await?;
+    }
+    assert_eq!(db.session("a1").await?, Some(a1.clone()));
+    assert_eq!(db.session("nope").await?, None);
+    assert_conflict(
+        db.create_session(&session("a1", "bob", 999)).await,
+        "a token hash that is taken",
+    );
+    assert_conflict(
+        db.create_session(&session("g1", "ghost", 999)).await,
+        "a session of an account that does not exist",
+    );
+    assert_eq!(db.session("a1").await?, Some(a1.clone()));
+
+    // Extending never shortens; an unknown token changes nothing.
+    db.extend_session("a1", 300).await?;
+    db.extend_session("a1", 50).await?;
+    db.extend_session("nope", 500).await?;
+    assert_eq!(db.session("a1").await?.unwrap().expires_at_ms, 300);
+    assert_eq!(db.session("nope").await?, None);
+
+    // Sessions expiring at `now` still count.
+    let counts = |pairs: &[(&str, u32)]| -> HashMap<Username, u32> {
+        pairs.iter().map(|&(u, n)| (name(u), n)).collect()
+    };
+    let expected = [
+        (100, counts(&[("alice", 2), ("bob", 1)])),
+        (150, counts(&[("alice", 2), ("bob", 1)])),
+        (151, counts(&[("alice", 2)])),
+        (250, counts(&[("alice", 1)])),
+        (301, counts(&[])),
+    ];
+    for (now, counts) in expected {
+        assert_eq!(db.active_sessions(now).await?, counts, "at {now}");
+    }
+
+    assert_eq!(db.revoke_sessions(&name("alice")).await?, 2);
+    assert_eq!(
+        db.revoke_sessions(&name("alice")).await?,
+        0,
+        "already revoked"
+    );
+    assert_eq!(db.revoke_sessions(&name("ghost")).await?, 0);
+    assert!(db.session("a1").await?.unwrap().revoked);
+    assert!(!db.session("b1").await?.unwrap().revoked);
+    assert_eq!(db.active_sessions(100).await?, counts(&[("bob", 1)]));
+    Ok(())
+}
+
+async fn units(new: NewPlace) -> Result<()> {
+    let (_place, db) = fresh(new).await?;
+    assert!(db.units().await?.is_empty());
+    let school = unit("pszx1", "彭山一中", "school");
+    let kindergarten = unit("psyey", "彭山幼儿园", "kindergarten");
+    let department = unit("djg", "党建股", "department");
+    for u in [&school, &kindergarten, &department] {
+        db.upsert_unit(u).await?;
+    }
+    assert_eq!(
+        db.units().await?,
+        vec![department.clone(), kindergarten.clone(), school.clone()],
+        "by id"
+    );
+
+    let renamed = unit("pszx1", "彭山区第一中学", "other");
+    db.upsert_unit(&renamed).await?;
+    assert_eq!(
+        db.units().await?,
+        vec![department, kindergarten, renamed.clone()]
+    );
+    assert_conflict(
+        db.upsert_unit(&unit("x", "X", "castle")).await,
+        "a kind that is not school, kindergarten, department or other",
+    );
+    assert_eq!(db.units().await?.len(), 3);
+    Ok(())
+}
+
+// ── Documents ───────────────────────────────────────────────────────────────────────────
+
+async fn documents_and_chunks(new: NewPlace) -> Result<()> {
+    let (_place, db) = fresh(new).await?;
+    let (d1, d2, d3) = (doc(1), doc(2), doc(3));
+    assert_eq!(db.document_chunks(&d1).await?, None);
+    assert!(db.numbered_chunks(&d1).await?.is_empty());
+
+    db.write(vec![new_document(d1), chunk(d1, b"a"), chunk(d1, b"b")])
+        .await?;
+    db.write(vec![chunk(d1, b"c")]).await?;
+    let abc = Some(vec![b"a".to_vec(), b"b".to_vec(), b"c".to_vec()]);
+    assert_eq!(db.document_chunks(&d1).await?, abc);
+
+    // EnsureDocument leaves an existing document alone and makes a missing one, empty.
+    let ensure = |id| Write::EnsureDocument {
+        id,
+        kind: "item".to_owned(),
+        created_at_ms: 9,
+    };
+    db.write(vec![ensure(d1), ensure(d2)]).await?;
+    assert_eq!(db.document_chunks(&d1).await?, abc);
+    assert_eq!(db.document_chunks(&d2).await?, Some(vec![]));
+
+    db.write(vec![chunk(d2, b"x")]).await?;
+    db.write(vec![new_document(d3), chunk(d3, b"p"), chunk(d3, b"q")])
+        .await?;
+    let numbered = db.numbered_chunks(&d1).await?;
+    let data: Vec<&[u8]> = numbered.iter().map(|c| c.data.as_slice()).collect();
+    assert_eq!(data, [b"a", b"b", b"c"]);
+    assert!(numbered.windows(2).all(|w| w[0].seq < w[1].seq));
+    let later = db.numbered_chunks(&d3).await?;
+    assert!(
+        later[0].seq > numbered[2].seq,
+        "sequence numbers grow across documents"
+    );
+
+    // Candidates for compaction: at least `chunks` chunks, the most first, at most `limit`.
+    let cases = [
+        ((1, 10), vec![d1, d3, d2]),
+        ((2, 10), vec![d1, d3]),
+        ((2, 1), vec![d1]),
+        ((3, 10), vec![d1]),
+        ((4, 10), vec![]),
+    ];
+    for ((chunks, limit), expected) in cases {
+        assert_eq!(
+            db.documents_to_compact(chunks, limit).await?,
+            expected,
+            "at least {chunks}, at most {limit}"
+        );
+    }
+    Ok(())
+}
+
+/// A batch whose last write fails leaves nothing of the batch behind, whatever the writes
+/// before it were, and says it was a conflict.
+async fn a_batch_is_all_or_nothing(new: NewPlace) -> Result<()> {
+    let (_place, db) = fresh(new).await?;
+    let (c1, i1) = (doc(1), doc(2));
+    db.write(vec![
+        Write::NewDocument {
+            id: c1,
+            kind: "campaign".to_owned(),
+            created_at_ms: 1,
+        },
+        chunk(c1, b"campaign"),
+        Write::Campaign(campaign(c1, "k1", 1)),
+        new_document(i1),
+        chunk(i1, b"item"),
+        Write::Item(item(i1, c1, "1.1", &["aa"])),
+    ])
+    .await?;
+    let before = Everything::read(db.as_ref(), &[c1, i1]).await?;
+
+    let (c2, i2, i3, i4) = (doc(10), doc(11), doc(12), doc(13));
+    // One write of every kind, all fine on their own.
+    let everything_fine = || {
+        vec![
+            new_document(c2),
+            chunk(c2, b"new campaign"),
+            arrived(c2, &["h1"], 100),
+            Write::Campaign(campaign(c2, "k2", 2)),
+            Write::EnsureDocument {
+                id: i2,
+                kind: "item".to_owned(),
+                created_at_ms: 3,
+            },
+            chunk(i2, b"new item"),
+            Write::Item(item(i2, c2, "1.1", &["bb"])),
+            new_document(i3),
+            Write::Quarantine(quarantine(c2, "refused", 4)),
+        ]
+    };
+    let failing = [
+        ("a document id that is taken", new_document(c1)),
+        (
+            "another campaign's natural key",
+            Write::Campaign(campaign(i3, "k1", 5)),
+        ),
+        (
+            "an item key taken in its campaign",
+            Write::Item(item(i3, c1, "1.1", &[])),
+        ),
+        ("a chunk of a document not stored", chunk(i4, b"orphan")),
+        ("arrivals of a document not stored", arrived(i4, &["h2"], 6)),
+    ];
+    for (what, last) in failing {
+        let mut batch = everything_fine();
+        batch.push(last);
+        assert_conflict(db.write(batch).await, what);
+        assert_eq!(
+            Everything::read(db.as_ref(), &[c1, i1]).await?,
+            before,
+            "{what}: what was stored changed"
+        );
+        for id in [c2, i2, i3] {
+            assert_eq!(db.document_chunks(&id).await?, None, "{what}: {id}");
+            assert!(db.change_arrivals(&id).await?.is_empty(), "{what}: {id}");
+            assert!(db.quarantined(&id).await?.is_empty(), "{what}: {id}");
+        }
+        assert_eq!(db.item(&i2).await?, None, "{what}");
+        assert!(db.items_referencing("bb").await?.is_empty(), "{what}");
+    }
+
+    // The same writes without the failing one all land.
+    db.write(everything_fine()).await?;
+    assert_eq!(db.campaigns().await?.len(), 2);
+    assert_eq!(db.item(&i2).await?, Some(item(i2, c2, "1.1", &["bb"])));
+    assert_eq!(db.document_chunks(&i3).await?, Some(vec![]));
+    Ok(())
+}
+
+async fn replace_chunks(new: NewPlace) -> Result<()> {
+    let (_place, db) = fresh(new).await?;
+    let (d1, d2) = (doc(1), doc(2));
+    db.write(vec![
+        new_document(d1),
+        chunk(d1, b"a"),
+        chunk(d1, b"b"),
+        chunk(d1, b"c"),
+        new_document(d2),
+        chunk(d2, b"other"),
+    ])
+    .await?;
+    let seqs: Vec<i64> = db
+        .numbered_chunks(&d1)
+        .await?
+        .iter()
+        .map(|c| c.seq)
+        .collect();
+    let other: Vec<i64> = db
+        .numbered_chunks(&d2)
+        .await?
+        .iter()
+        .map(|c| c.seq)
+        .collect();
+    // A sync write lands between reading the chunks and replacing them.
+    db.write(vec![chunk(d1, b"d")]).await?;
+
+    assert!(db.replace_chunks(&d1, &seqs, b"abc".to_vec()).await?);
+    let merged = Some(vec![b"abc".to_vec(), b"d".to_vec()]);
+    assert_eq!(
+        db.document_chunks(&d1).await?,
+        merged,
+        "appended since stays after"
+    );
+    let numbered = db.numbered_chunks(&d1).await?;
+    assert!(numbered[0].seq < numbered[1].seq);
+
+    // Nothing changes when any chunk is gone (compacted meanwhile) or not the document's.
+    let now: Vec<i64> = numbered.iter().map(|c| c.seq).collect();
+    let refused: [(&str, &[i64], DocumentId); 5] = [
+        ("compacted meanwhile", &seqs, d1),
+        ("one of them gone", &[now[0], seqs[1]], d1),
+        ("no chunks at all", &[], d1),
+        ("another document's chunks", &other, d1),
+        ("chunks of another document", &now, d2),
+    ];
+    for (what, seqs, id) in refused {
+        assert!(
+            !db.replace_chunks(&id, seqs, b"lost".to_vec()).await?,
+            "{what}"
+        );
+        assert_eq!(db.document_chunks(&d1).await?, merged, "{what}");
+        assert_eq!(
+            db.document_chunks(&d2).await?,
+            Some(vec![b"other".to_vec()]),
+            "{what}"
+        );
+    }
+    Ok(())
+}
+
+// ── The index ───────────────────────────────────────────────────────────────────────────
+
+async fn campaigns_and_items(new: NewPlace) -> Result<()> {
+    let (_place, db) = fresh(new).await?;
+    let (c1, c2, c3) = (doc(1), doc(2), doc(3));
+    let (i1, i2, i3) = (doc(11), doc(12), doc(13));
+    let mut batch: Vec<Write> = [c1, c2, c3, i1, i2, i3]
+        .into_iter()
+        .map(new_document)
+        .collect();
+    let newest = campaign(c2, "k2", 200);
+    let tied = campaign(c3, "k3", 200);
+    let oldest = campaign(c1, "k1", 100);
+    batch.extend([&newest, &tied, &oldest].map(|c| Write::Campaign(c.clone())));
+    batch.extend([
+        Write::Item(item(i1, c1, "2.1", &[])),
+        Write::Item(item(i2, c1, "1.1", &["bb", "aa"])),
+        Write::Item(item(i3, c2, "1.1", &[])),
+    ]);
+    db.write(batch).await?;
+
+    let mut expected = vec![oldest.clone(), newest.clone(), tied.clone()];
+    expected[1..].sort_by_key(|c| c.id.to_string());
+    assert_eq!(db.campaigns().await?, expected, "oldest first, then by id");
+
+    // A campaign row is replaced except when it was made.
+    db.write(vec![Write::Campaign(CampaignRecord {
+        name: "renamed".to_owned(),
+        natural_key: "k1-new".to_owned(),
+        created_at_ms: 999,
+        ..oldest.clone()
+    })])
+    .await?;
+    assert_eq!(
+        db.campaigns().await?[0],
+        CampaignRecord {
+            name: "renamed".to_owned(),
+            natural_key: "k1-new".to_owned(),
+            ..oldest
+        }
+    );
+
+    let sorted = |list: &[&str]| {
+        let mut list: Vec<String> = list.iter().map(|&s| s.to_owned()).collect();
+        list.sort();
+        list
+    };
+    let i2_row = ItemRecord {
+        evidence: sorted(&["bb", "aa"]),
+        ..item(i2, c1, "1.1", &[])
+    };
+    assert_eq!(
+        db.items(&c1).await?,
+        vec![i2_row.clone(), item(i1, c1, "2.1", &[])],
+        "by key, evidence sorted"
+    );
+    assert_eq!(db.items(&c2).await?, vec![item(i3, c2, "1.1", &[])]);
+    assert!(db.items(&doc(99)).await?.is_empty());
+    assert_eq!(db.item(&i2).await?, Some(i2_row));
+    assert_eq!(db.item(&doc(99)).await?, None);
+
+    // An item row is replaced with its evidence list, and stays in its campaign.
+    let edited = ItemRecord {
+        title: "改过的标题".to_owned(),
+        status: PublicStatus::DoneLongTerm,
+        units: vec![],
+        department: None,
+        deadline: None,
+        updated_at_ms: 50,
+        evidence: vec!["cc".to_owned()],
+        ..item(i2, c1, "1.2", &[])
+    };
+    db.write(vec![Write::Item(ItemRecord {
+        campaign_id: c2,
+        ..edited.clone()
+    })])
+    .await?;
+    assert_eq!(db.item(&i2).await?, Some(edited));
+    assert!(db.items_referencing("aa").await?.is_empty());
+    Ok(())
+}
+
+async fn change_arrivals(new: NewPlace) -> Result<()> {
+    let (_place, db) = fresh(new).await?;
+    let (d1, d2) = (doc(1), doc(2));
+    db.write(vec![new_document(d1), new_document(d2)]).await?;
+    db.write(vec![chunk(d1, b"1"), arrived(d1, &["h1", "h2"], 100)])
+        .await?;
+    db.write(vec![chunk(d1, b"2"), arrived(d1, &["h2", "h3"], 200)])
+        .await?;
+    db.write(vec![arrived(d2, &["h1"], 300)]).await?;
+
+    let times = |pairs: &[(&str, i64)]| -> HashMap<String, i64> {
+        pairs.iter().map(|&(h, t)| (h.to_owned(), t)).collect()
+    };
+    assert_eq!(
+        db.change_arrivals(&d1).await?,
+        times(&[("h1", 100), ("h2", 100), ("h3", 200)]),
+        "the first arrival wins"
+    );
+    assert_eq!(db.change_arrivals(&d2).await?, times(&[("h1", 300)]));
+    assert!(db.change_arrivals(&doc(9)).await?.is_empty());
+
+    // Compaction rewrites chunks, never arrivals.
+    let seqs: Vec<i64> = db
+        .numbered_chunks(&d1)
+        .await?
+        .iter()
+        .map(|c| c.seq)
+        .collect();
+    assert!(db.replace_chunks(&d1, &seqs, b"12".to_vec()).await?);
+    assert_eq!(db.change_arrivals(&d1).await?.len(), 3);
+    Ok(())
+}
+
+async fn quarantined_changes(new: NewPlace) -> Result<()> {
+    let (_place, db) = fresh(new).await?;
+    let (d1, d2) = (doc(1), doc(2));
+    db.write(vec![new_document(d1)]).await?;
+    let first = quarantine(d1, "a school may not sign off", 100);
+    let second = quarantine(d1, "written in another's name", 200);
+    // A refused change of a document the server does not have is kept too.
+    let unknown = quarantine(d2, "may not create documents", 300);
+    db.write(vec![Write::Quarantine(first.clone())]).await?;
+    db.write(vec![
+        Write::Quarantine(second.clone()),
+        Write::Quarantine(unknown.clone()),
+    ])
+    .await?;
+    assert_eq!(
+        db.quarantined(&d1).await?,
+        vec![second, first],
+        "newest first"
+    );
+    assert_eq!(db.quarantined(&d2).await?, vec![unknown]);
+    assert!(db.quarantined(&doc(9)).await?.is_empty());
+    Ok(())
+}
+
+async fn server_settings(new: NewPlace) -> Result<()> {
+    let (_place, db) = fresh(new).await?;
+    assert_eq!(db.meta("peer_id").await?, None);
+    assert_eq!(db.init_meta("peer_id", "first").await?, "first");
+    assert_eq!(db.init_meta("peer_id", "second").await?, "first", "kept");
+    assert_eq!(db.meta("peer_id").await?.as_deref(), Some("first"));
+    assert_eq!(db.init_meta("storage_id", "s").await?, "s");
+    assert_eq!(db.meta("storage_id").await?.as_deref(), Some("s"));
+    Ok(())
+}
+
+// ── Evidence ────────────────────────────────────────────────────────────────────────────
+
+async fn uploads_blobs_and_quota(new: NewPlace) -> Result<()> {
+    let (_place, db) = fresh(new).await?;
+    assert_eq!(db.blob("aa").await?, None);
+    assert_eq!(db.upload(&name("alice"), "aa").await?, None);
+    assert_eq!(db.quota_used(&name("alice")).await?, 0);
+
+    let alices = db.create_upload(&upload("alice", "aa", 100, 10)).await?;
+    assert_eq!(
+        alices,
+        UploadRecord {
+            id: alices.id,
+            ..upload("alice", "aa", 100, 10)
+        }
+    );
+    let again = db.create_upload(&upload("alice", "aa", 5, 20)).await?;
+    assert_eq!(again, alices, "one upload per user and file");
+    let bobs = db.create_upload(&upload("bob", "aa", 100, 10)).await?;
+    assert_ne!(bobs.id, alices.id);
+    let bobs_other = db.create_upload(&upload("bob", "bb", 40, 30)).await?;
+    assert_eq!(db.upload(&name("alice"), "aa").await?, Some(alices.clone()));
+    assert_eq!(db.quota_used(&name("alice")).await?, 100);
+    assert_eq!(db.quota_used(&name("bob")).await?, 140);
+
+    db.touch_upload(alices.id, 500).await?;
+    db.touch_upload(9_999, 500).await?;
+    let mut all = vec![alices.id, bobs.id, bobs_other.id];
+    all.sort_unstable();
+    let cases = [(501, all), (30, vec![bobs.id]), (10, vec![])];
+    for (before, expected) in cases {
+        let stale: Vec<i64> = db
+            .stale_uploads(before)
+            .await?
+            .iter()
+            .map(|u| u.id)
+            .collect();
+        assert_eq!(stale, expected, "untouched since {before}, by id");
+    }
+
+    // The last byte arrives: the file is recorded and the upload ends, together.
+    let first = blob("aa", "alice", 100);
+    db.insert_blob(&first, Some(alices.id)).await?;
+    assert_eq!(db.blob("aa").await?, Some(first.clone()));
+    assert_eq!(db.upload(&name("alice"), "aa").await?, None);
+    assert_eq!(db.quota_used(&name("alice")).await?, 100, "the file now");
+
+    // The same bytes from bob keep the first record (and alice pays for them).
+    db.insert_blob(&blob("aa", "bob", 100), Some(bobs.id))
+        .await?;
+    assert_eq!(db.blob("aa").await?, Some(first));
+    assert_eq!(db.quota_used(&name("bob")).await?, 40);
+
+    db.delete_upload(bobs_other.id).await?;
+    db.delete_upload(9_999).await?;
+    assert_eq!(db.upload(&name("bob"), "bb").await?, None);
+    assert_eq!(db.quota_used(&name("bob")).await?, 0);
+    assert!(db.stale_uploads(i64::MAX).await?.is_empty());
+    Ok(())
+}
+
+async fn references_and_orphans(new: NewPlace) -> Result<()> {
+    let (_place, db) = fresh(new).await?;
+    let (c, i1, i2) = (doc(1), doc(2), doc(3));
+    db.write(vec![
+        new_document(c),
+        new_document(i1),
+        new_document(i2),
+        Write::Campaign(campaign(c, "k", 1)),
+        Write::Item(item(i1, c, "1.1", &["aa"])),
+        Write::Item(item(i2, c, "1.2", &["aa", "bb"])),
+    ])
+    .await?;
+    for sha in ["aa", "bb", "cc"] {
+        db.insert_blob(&blob(sha, "alice", 10), None).await?;
+    }
+    let mut both = vec![
+        item(i1, c, "1.1", &["aa"]),
+        item(i2, c, "1.2", &["aa", "bb"]),
+    ];
+    both.sort_by_key(|i| i.id.to_string());
+    assert_eq!(db.items_referencing("aa").await?, both, "by id");
+    assert_eq!(
+        db.items_referencing("bb").await?,
+        vec![item(i2, c, "1.2", &["aa", "bb"])]
+    );
+    assert!(db.items_referencing("cc").await?.is_empty());
+
+    // Unreferenced from the first look; collected only once it has been so since before.
+    assert!(db.orphaned_blobs(100, 100).await?.is_empty());
+    assert_eq!(db.orphaned_blobs(200, 150).await?, vec!["cc"]);
+
+    // A reference arrives: the mark goes.
+    db.write(vec![Write::Item(item(i1, c, "1.1", &["cc"]))])
+        .await?;
+    assert!(!db.delete_orphan("cc", 150).await?, "referenced again");
+    assert!(db.orphaned_blobs(300, 301).await?.is_empty());
+    assert!(db.blob("cc").await?.is_some());
+
+    // The references go: aa and bb are orphans from 400.
+    db.write(vec![Write::Item(item(i2, c, "1.2", &[]))]).await?;
+    assert!(db.orphaned_blobs(400, 400).await?.is_empty());
+    assert_eq!(db.orphaned_blobs(500, 450).await?, vec!["aa", "bb"]);
+    assert!(
+        !db.delete_orphan("aa", 400).await?,
+        "not orphaned long enough"
+    );
+    assert!(db.delete_orphan("aa", 450).await?);
+    assert!(!db.delete_orphan("aa", 450).await?, "already gone");
+    assert_eq!(db.blob("aa").await?, None);
+    assert!(db.blob("bb").await?.is_some());
+    Ok(())
+}
+
+// ── Backups and the storage's end ───────────────────────────────────────────────────────
+
+/// Everything a storage holds about the given documents and the fixed names below, to compare
+/// two storages.
+#[derive(Debug, PartialEq)]
+struct Everything {
+    users: Vec<UserRecord>,
+    sessions: Vec<Option<SessionRecord>>,
+    units: Vec<UnitRecord>,
+    campaigns: Vec<CampaignRecord>,
+    items: Vec<Vec<ItemRecord>>,
+    chunks: Vec<Option<Vec<Vec<u8>>>>,
+    arrivals: Vec<HashMap<String, i64>>,
+    quarantined: Vec<Vec<QuarantineRecord>>,
+    meta: Option<String>,
+    blob: Option<BlobRecord>,
+    upload: Option<UploadRecord>,
+}
+
+impl Everything {
+    async fn read(db: &dyn Storage, docs: &[DocumentId]) -> Result<Everything> {
+        let mut all = Everything {
+            users: db.users().await?,
+            sessions: vec![db.session("t1").await?, db.session("t2").await?],
+            units: db.units().await?,
+            campaigns: db.campaigns().await?,
+            items: vec![],
+            chunks: vec![],
+            arrivals: vec![],
+            quarantined: vec![],
+            meta: db.meta("peer_id").await?,
+            blob: db.blob("aa").await?,
+            upload: db.upload(&name("alice"), "bb").await?,
+        };
+        for id in docs {
+            all.items.push(db.items(id).await?);
+            all.chunks.push(db.document_chunks(id).await?);
+            all.arrivals.push(db.change_arrivals(id).await?);
+            all.quarantined.push(db.quarantined(id).await?);
+        }
+        Ok(all)
+    }
+}
+
+/// One of everything.
+async fn fill(db: &dyn Storage) -> Result<Vec<DocumentId>> {
+    db.create_user(&user("alice")).await?;
+    db.create_session(&session("t1", "alice", 100)).await?;
+    db.upsert_unit(&unit("pszx1", "彭山一中", "school")).await?;
+    let (c, i) = (doc(1), doc(2));
+    db.write(vec![
+        new_document(c),
+        chunk(c, b"campaign bytes"),
+        Write::Campaign(campaign(c, "k", 1)),
+        new_document(i),
+        chunk(i, b"item bytes"),
+        chunk(i, &[0, 255, 7]),
+        arrived(i, &["h1", "h2"], 3),
+        Write::Item(item(i, c, "1.1", &["aa"])),
+        Write::Quarantine(quarantine(i, "refused", 4)),
+    ])
+    .await?;
+    db.init_meta("peer_id", "server-peer").await?;
+    db.insert_blob(&blob("aa", "alice", 10), None).await?;
+    db.create_upload(&upload("alice", "bb", 20, 5)).await?;
+    Ok(vec![c, i])
+}
+
+async fn backup_and_restore(new: NewPlace) -> Result<()> {
+    let (source, db) = fresh(new).await?;
+    let docs = fill(db.as_ref()).await?;
+    let original = Everything::read(db.as_ref(), &docs).await?;
+    let scratch = tempfile::tempdir()?;
+    let out = scratch.path().join("backup");
+    std::fs::create_dir(&out)?;
+    let copy = storage::backup_for(&source.url).backup_to(&out).await?;
+    let copy_bytes = std::fs::read(&copy)?;
+    // The server goes on writing after the backup.
+    db.create_user(&user("late")).await?;
+    storage::backup_for(&source.url).check().await?;
+
+    let target = new()?;
+    let restorer = storage::backup_for(&target.url);
+    assert_eq!(restorer.find_copy(&out).as_ref(), Some(&copy));
+    assert_eq!(restorer.find_copy(&copy).as_ref(), Some(&copy));
+    assert_eq!(restorer.find_copy(scratch.path()), None);
+    assert_eq!(restorer.find_copy(&scratch.path().join("missing")), None);
+
+    // Into a new place: nothing to move aside.
+    let aside = scratch.path().join("aside");
+    assert!(!restorer.restore_from(&copy, &aside).await?);
+    let restored = storage::open(&target.url).await?;
+    assert_eq!(Everything::read(restored.as_ref(), &docs).await?, original);
+    assert_eq!(restored.user(&name("late")).await?, None);
+    restorer.check().await?;
+
+    // Over a database with other data: that moves aside, the backup's data is back.
+    restored.create_user(&user("newcomer")).await?;
+    restored.close().await;
+    assert!(restorer.restore_from(&copy, &aside).await?);
+    assert!(aside.exists());
+    let restored = storage::open(&target.url).await?;
+    assert_eq!(Everything::read(restored.as_ref(), &docs).await?, original);
+    assert_eq!(restored.user(&name("newcomer")).await?, None);
+
+    // A copy that is not one is refused, and nothing changes.
+    restored.close().await;
+    let garbage = scratch.path().join("garbage");
+    std::fs::write(&garbage, b"this is not a database".repeat(200))?;
+    let refused_aside = scratch.path().join("aside-2");
+    let refused = restorer.restore_from(&garbage, &refused_aside).await;
+    assert!(
+        matches!(refused, Err(StorageError::Corrupt(_))),
+        "{refused:?}"
+    );
+    assert!(!refused_aside.exists());
+    let restored = storage::open(&target.url).await?;
+    assert_eq!(Everything::read(restored.as_ref(), &docs).await?, original);
+    assert!(
+        std::fs::read(&copy)? == copy_bytes,
+        "restoring never changes the backup itself"
+    );
+    Ok(())
+}
+
+/// After `close`, calls fail, and a failure is never taken for absence.
+async fn closed_storage_fails_transiently(new: NewPlace) -> Result<()> {
+    let (_place, db) = fresh(new).await?;
+    fill(db.as_ref()).await?;
+    db.close().await;
+    let user = db.user(&name("alice")).await;
+    let chunks = db.document_chunks(&doc(1)).await;
+    let written = db.write(vec![new_document(doc(5))]).await;
+    for (what, err) in [
+        ("user", user.err()),
+        ("document_chunks", chunks.err()),
+        ("write", written.err()),
+    ] {
+        let err = err.with_context(|| format!("{what} after close succeeded"))?;
+        assert!(err.is_transient(), "{what}: {err:?}");
+    }
+    Ok(())
+}
+
+// ── The suite, per backend ──────────────────────────────────────────────────────────────
+
+/// Every test above for one backend, as `mod <backend>`.
+macro_rules! backend {
+    ($backend:ident: $($test:ident),* $(,)?) => {
+        mod $backend {
+            $(
+                #[tokio::test]
+                async fn $test() -> anyhow::Result<()> {
+                    super::$test(super::$backend).await
+                }
+            )*
+        }
+    };
+}
+
+/// The suite: every test, for every backend.
+macro_rules! suite {
+    ($($test:ident),* $(,)?) => {
+        backend!(sqlite: $($test),*);
+        // backend!(postgres: $($test),*); — issue #18
+    };
+}
+
+suite![
+    users,
+    sessions,
+    units,
+    documents_and_chunks,
+    a_batch_is_all_or_nothing,
+    replace_chunks,
+    campaigns_and_items,
+    change_arrivals,
+    quarantined_changes,
+    server_settings,
+    uploads_blobs_and_quota,
+    references_and_orphans,
+    backup_and_restore,
+    closed_storage_fails_transiently,
+];
