@@ -218,7 +218,10 @@ fn a_bad_backup_is_refused_and_the_data_is_untouched() {
     let original = ledger(&data);
     let bad = dir.path().join("bad");
     std::fs::create_dir_all(&bad).unwrap();
-    std::fs::write(bad.join("rectify.db"), b"this is not a database").unwrap();
+    // A database file that is not a database, wherever this backend keeps it.
+    let rectify_server::storage::StorageUrl::Sqlite(file) =
+        rectify_server::storage::StorageUrl::for_data_dir(&bad);
+    std::fs::write(file, b"this is not a database").unwrap();
     for backup in [bad, dir.path().join("missing")] {
         let out = rectify(&[
             "restore",

@@ -31,7 +31,7 @@ type NewPlace = fn() -> Result<Place>;
 /// SQLite: a file in a new temporary directory, named by its URL.
 fn sqlite() -> Result<Place> {
     let dir = tempfile::tempdir()?;
-    let url = format!("sqlite://{}", dir.path().join("rectify.db").display()).parse()?;
+    let url = StorageUrl::for_data_dir(dir.path());
     Ok(Place { url, _keep: dir })
 }
 
