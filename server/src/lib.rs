@@ -3,27 +3,33 @@
 //!
 //! - [`cli`]: the `rectify` command line (`serve`, `demo`, `user` …).
 //! - [`http`]: [`http::app`] builds the axum router from a [`state::AppState`]; tests call it
-//!   directly. It holds only the routes; each handler lives beside its resource.
+//!   directly. It holds the routes and the `/sync` upgrade; each other handler lives beside
+//!   its resource.
 //! - [`state`]: [`state::AppState`], what every handler can reach, and [`state::ServerSettings`].
 //! - [`auth`]: login, `GET /api/me` and the [`auth::CurrentUser`] extractor.
 //! - [`items`]: `GET /api/items`, the items the caller may read.
-//! - [`sync_ws`]: `GET /sync`, the automerge-repo WebSocket protocol for the sans-IO sync core.
+//! - [`sync_ws`]: the sync hub: the automerge-repo WebSocket protocol for the sans-IO sync
+//!   core, with the policy of [`rectify_shared::gate`].
 //! - [`web`]: serving the built client (content types, cache headers, pre-compressed files).
-//! - [`storage`]: the [`storage::Storage`] trait and its SQLite implementation.
-//! - [`evidence`]: evidence files over HTTP: resumable uploads, serving, thumbnails, collection.
+//! - [`storage`]: the [`storage::Storage`] and [`storage::Backup`] traits, the backend chosen
+//!   from a [`storage::StorageUrl`] (SQLite today).
+//! - [`evidence`]: evidence files over HTTP: resumable uploads, serving, thumbnails; the file
+//!   service under it ([`evidence::files`]): limits, staging, collection.
 //! - [`blobs`]: the [`blobs::BlobStore`] trait (evidence bytes by SHA-256) and the local directory.
 //! - [`campaigns`]: importing a report into documents, adding and editing items; loading them
 //!   for the ledger and report files (one builder for the command line and the HTTP API).
 //! - [`office`]: the office's HTTP API: units, accounts, campaigns and their files, import,
-//!   items added by hand, an item's history; who may call what in one table (`require`).
+//!   items added by hand, an item's history; `require` checks the caller against
+//!   [`rectify_shared::policy::Need`].
 //! - [`arrivals`]: when the server first stored each change, written with the chunk.
 //! - [`accounts`]: password hashing, login, bearer tokens.
 //! - [`clock`]: the wall clock in Unix milliseconds ([`clock::now_ms`]).
 //! - [`demo`]: the demo campaign, units and accounts.
 //! - [`office_files`]: `.docx` in and out, the `.xlsx` ledger.
 //! - [`error`]: the one place where errors become HTTP responses.
-//! - [`metrics`]: `GET /metrics` (Prometheus).
-//! - [`maintenance`]: background eviction of idle documents and compaction of stored ones.
+//! - [`metrics`]: the Prometheus registry (served at `GET /metrics` by [`http`]).
+//! - [`maintenance`]: background eviction of idle documents, compaction of stored ones,
+//!   collection of evidence files.
 //! - `fuzzing` (feature `fuzzing`): the fuzz targets, shared by `fuzz/` and the regression tests.
 //! - [`data_dir`]: the data directory's lock, backup and restore.
 

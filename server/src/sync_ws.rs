@@ -36,7 +36,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 use tokio::sync::{Mutex, Notify, mpsc, watch};
 
-/// The socket read buffer of one connection (see [`sync_handler`]).
+/// The socket read buffer of one connection (set by the `/sync` upgrade in [`crate::http`]).
 pub const READ_BUFFER_BYTES: usize = 4 * 1024;
 
 /// How often an idle connection is pinged.

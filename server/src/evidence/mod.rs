@@ -306,7 +306,7 @@ async fn hash_file(path: &std::path::Path) -> anyhow::Result<(String, Vec<u8>)> 
     Ok((hasher.finish_hex(), head))
 }
 
-/// A JPEG at most [`THUMBNAIL_SIDE`] on its longest side. Decoding is bounded, so a
+/// A JPEG at most `THUMBNAIL_SIDE` (320 px) on its longest side. Decoding is bounded, so a
 /// hostile image (a decompression bomb) fails instead of taking the memory.
 pub fn thumbnail(bytes: &[u8]) -> anyhow::Result<Vec<u8>> {
     let mut reader = image::ImageReader::new(std::io::Cursor::new(bytes)).with_guessed_format()?;
