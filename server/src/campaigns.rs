@@ -337,19 +337,35 @@ pub async fn load_campaign(
             .collect(),
         ..LedgerContext::default()
     };
-    let mut items = Vec::new();
+    // The stored bytes first (IO), then every document read in one go off the async threads
+    // (a district's campaign is thousands of Automerge loads).
+    let mut stored = Vec::new();
     for item_record in storage.items(&record.id).await? {
-        let mut doc = load_document(storage, &item_record.id)
+        let chunks = storage
+            .document_chunks(&item_record.id)
             .await?
             .with_context(|| format!("item {}'s document is missing", item_record.key))?;
-        let item = ItemDoc::load(&doc)?;
-        let last_change = doc.get_changes(&[]).iter().map(|c| c.timestamp()).max();
-        if let Some(ms) = last_change {
-            ledger.last_change_ms.insert(item.key.clone(), ms);
-        }
-        items.push((item_record, item));
+        stored.push((item_record, chunks.concat()));
     }
-    items.sort_by_key(|(_, item)| (item.area_no, item.problem_no, item.sub_no));
+    let (items, last_change_ms) = crate::blocking::cpu(move || -> Result<_> {
+        let mut items = Vec::new();
+        let mut last_change_ms = Vec::new();
+        for (item_record, bytes) in stored {
+            let id = item_record.id;
+            let mut doc = model::load_automerge(&bytes)
+                .with_context(|| format!("document {id} is damaged"))?;
+            let item = ItemDoc::load(&doc)?;
+            let last_change = doc.get_changes(&[]).iter().map(|c| c.timestamp()).max();
+            if let Some(ms) = last_change {
+                last_change_ms.push((item.key.clone(), ms));
+            }
+            items.push((item_record, item));
+        }
+        items.sort_by_key(|(_, item)| (item.area_no, item.problem_no, item.sub_no));
+        Ok((items, last_change_ms))
+    })
+    .await??;
+    ledger.last_change_ms.extend(last_change_ms);
     Ok(LoadedCampaign {
         record,
         campaign,

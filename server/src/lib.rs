@@ -23,6 +23,8 @@
 //!   [`rectify_shared::policy::Need`].
 //! - [`arrivals`]: when the server first stored each change, written with the chunk.
 //! - [`accounts`]: password hashing, login, bearer tokens.
+//! - [`blocking`]: heavy work (argon2, Automerge saves, image decoding) off the async
+//!   runtime, with bounded concurrency.
 //! - [`clock`]: the wall clock in Unix milliseconds ([`clock::now_ms`]).
 //! - [`demo`]: the demo campaign, units and accounts.
 //! - [`office_files`]: `.docx` in and out, the `.xlsx` ledger.
@@ -37,6 +39,7 @@ pub mod accounts;
 pub mod arrivals;
 pub mod auth;
 pub mod blobs;
+pub mod blocking;
 pub mod campaigns;
 pub mod cli;
 pub mod clock;

@@ -86,19 +86,29 @@ pub async fn compact_document(storage: &dyn Storage, id: &DocumentId) -> anyhow:
         return Ok(false);
     }
     let bytes: Vec<u8> = chunks.iter().flat_map(|c| c.data.iter().copied()).collect();
-    let mut doc = match model::load_automerge(&bytes) {
-        Ok(doc) => doc,
-        Err(err) => {
-            tracing::error!(%id, error = %err, "not compacting a document that does not load");
-            return Ok(false);
-        }
-    };
-    // Changes whose dependencies are missing would not survive a save: leave those alone.
-    if !doc.get_missing_deps(&[]).is_empty() {
-        tracing::error!(%id, "not compacting a document with missing dependencies");
-        return Ok(false);
-    }
-    let merged = doc.save();
     let seqs: Vec<i64> = chunks.iter().map(|c| c.seq).collect();
+    let id_for_log = *id;
+    // Loading and saving a document is CPU work: off the async threads.
+    let merged = crate::blocking::cpu(move || {
+        let mut doc = match model::load_automerge(&bytes) {
+            Ok(doc) => doc,
+            Err(err) => {
+                let id = id_for_log;
+                tracing::error!(%id, error = %err, "not compacting a document that does not load");
+                return None;
+            }
+        };
+        // Changes whose dependencies are missing would not survive a save: leave those alone.
+        if !doc.get_missing_deps(&[]).is_empty() {
+            let id = id_for_log;
+            tracing::error!(%id, "not compacting a document with missing dependencies");
+            return None;
+        }
+        Some(doc.save())
+    })
+    .await?;
+    let Some(merged) = merged else {
+        return Ok(false);
+    };
     Ok(storage.replace_chunks(id, &seqs, merged).await?)
 }

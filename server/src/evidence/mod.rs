@@ -255,7 +255,7 @@ async fn finish(state: &AppState, upload: &UploadRecord) -> Result<Json<UploadSt
         let bytes = tokio::fs::read(&path)
             .await
             .context("cannot read an upload")?;
-        match tokio::task::spawn_blocking(move || thumbnail(&bytes)).await {
+        match crate::blocking::cpu(move || thumbnail(&bytes)).await {
             Ok(Ok(thumb)) => {
                 files
                     .store

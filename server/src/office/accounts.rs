@@ -78,11 +78,9 @@ fn new_password(given: Option<String>) -> Result<(String, Option<String>), ApiEr
     }
 }
 
-/// Argon2 is deliberately slow: off the async threads.
+/// Argon2 is deliberately slow: off the async threads, a bounded number at a time.
 async fn hash(password: String) -> Result<String, ApiError> {
-    let hashed = tokio::task::spawn_blocking(move || accounts::hash_password(&password))
-        .await
-        .map_err(anyhow::Error::from)??;
+    let hashed = crate::blocking::password(move || accounts::hash_password(&password)).await??;
     Ok(hashed)
 }
 

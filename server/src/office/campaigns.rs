@@ -52,9 +52,7 @@ pub(super) async fn download(
     let record = existing_campaign(&state, &id).await?;
     let loaded = campaigns::load_campaign(state.storage.as_ref(), record).await?;
     let (bytes, content_type, name) =
-        tokio::task::spawn_blocking(move || build_download(&loaded, what))
-            .await
-            .map_err(anyhow::Error::from)??;
+        crate::blocking::cpu(move || build_download(&loaded, what)).await??;
     let headers = [
         (CONTENT_TYPE, content_type.to_owned()),
         (

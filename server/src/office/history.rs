@@ -34,11 +34,10 @@ pub(super) async fn history(
         .await?
         .ok_or_else(missing)?;
     let arrivals = storage.change_arrivals(&doc_id).await?;
-    let mut entries = tokio::task::spawn_blocking(move || {
+    let mut entries = crate::blocking::cpu(move || {
         rectify_shared::history::timeline(&doc, &|hash| arrivals.get(&hash.to_string()).copied())
     })
-    .await
-    .map_err(anyhow::Error::from)?;
+    .await?;
     let names: HashMap<String, String> = storage
         .users()
         .await?

@@ -28,9 +28,8 @@ pub(super) async fn import(
     require(&user, Need::Office)?;
     let dry_run = dry_run(query.as_deref())?;
     let bytes = read_limited(&headers, body, MAX_IMPORT_BYTES).await?;
-    let imported = tokio::task::spawn_blocking(move || campaigns::read_report(&bytes))
-        .await
-        .map_err(anyhow::Error::from)?
+    let imported = crate::blocking::cpu(move || campaigns::read_report(&bytes))
+        .await?
         .map_err(|err| ApiError::Unprocessable(format!("the file was not imported: {err:#}")))?;
     if dry_run {
         return Ok(Json(campaigns::import_preview(&imported, None)));
