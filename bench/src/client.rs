@@ -377,6 +377,9 @@ pub fn check_events(events: &[ClientEvent]) -> Result<()> {
             ClientEvent::Error { doc, message } => {
                 bail!("the server sent an error (document {doc:?}): {message}")
             }
+            ClientEvent::Retry { doc, message } => {
+                bail!("the server could not store or read document {doc:?}: {message}")
+            }
             ClientEvent::BadFrame(e) => bail!("a frame we could not read: {e}"),
             ClientEvent::Connected { .. } | ClientEvent::Changed(_) => {}
         }

@@ -76,13 +76,14 @@ pub fn server_frames(data: &[u8]) {
                     Effect::LoadDocument { doc } => {
                         next.extend(server.document_loaded(doc, Some(&stored)));
                     }
-                    Effect::Persist { chunk, .. } => {
+                    Effect::Persist { doc, chunk, .. } => {
                         let before = model::load_automerge(&stored).expect("the stored item loads");
                         stored.extend_from_slice(&chunk);
                         let after = model::load_automerge(&stored)
                             .expect("what the server persisted loads");
                         model::check_change(&setup.school.actor, &before, &after)
                             .expect("the server persisted a change the policy forbids");
+                        next.extend(server.persisted(doc, true));
                     }
                     _ => {}
                 }

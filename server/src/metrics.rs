@@ -39,6 +39,8 @@ pub struct Metrics {
     pub logins_throttled: Counter,
     /// Sync connections dropped because the peer did not read what was sent to it.
     pub slow_peers_disconnected: Counter,
+    /// Storage reads and writes of the sync hub that failed (the peer was told to retry).
+    pub storage_errors: Counter,
 }
 
 impl Default for Metrics {
@@ -64,6 +66,7 @@ impl Metrics {
         let logins_failed = Counter::default();
         let logins_throttled = Counter::default();
         let slow_peers_disconnected = Counter::default();
+        let storage_errors = Counter::default();
 
         registry.register(
             "sync_connections",
@@ -89,6 +92,11 @@ impl Metrics {
             "documents_compacted",
             "Documents whose stored chunks were merged into one",
             documents_compacted.clone(),
+        );
+        registry.register(
+            "sync_storage_errors",
+            "Document loads and writes of the sync hub that failed; the peers were told to retry",
+            storage_errors.clone(),
         );
         registry.register(
             "sync_changes_applied",
@@ -148,6 +156,7 @@ impl Metrics {
             logins_failed,
             logins_throttled,
             slow_peers_disconnected,
+            storage_errors,
         }
     }
 

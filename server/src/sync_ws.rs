@@ -281,35 +281,58 @@ impl SyncHub {
                     self.metrics.bytes_out.inc_by(count(bytes.len()));
                     self.send(conn, WsMessage::Binary(bytes.into())).await;
                 }
-                Effect::Close { conn, reason } => {
+                Effect::Close {
+                    conn,
+                    reason,
+                    retry_later,
+                } => {
                     tracing::info!(conn = conn.0, reason, "closing a sync connection");
-                    let frame = close_frame(close_code::PROTOCOL, &reason);
+                    // 1013 "try again later" when the server is at fault, else 1002.
+                    let code = if retry_later {
+                        close_code::AGAIN
+                    } else {
+                        close_code::PROTOCOL
+                    };
+                    let frame = close_frame(code, &reason);
                     self.send(conn, frame).await;
                     self.outgoing.lock().await.remove(&conn);
                 }
                 Effect::LoadDocument { doc } => {
-                    let stored = match storage.document_chunks(&doc).await {
-                        Ok(chunks) => chunks.map(|chunks| chunks.concat()),
+                    // A read error is not "no such document": the core answers the waiting
+                    // frames with "try again later" and keeps nothing empty in memory.
+                    let more = match storage.document_chunks(&doc).await {
+                        Ok(chunks) => {
+                            let stored = chunks.map(|chunks| chunks.concat());
+                            core.document_loaded(doc, stored.as_deref())
+                        }
                         Err(err) => {
                             tracing::error!(%doc, error = %err, "cannot load a document");
-                            None
+                            self.metrics.storage_errors.inc();
+                            core.document_load_failed(doc)
                         }
                     };
-                    let more = core.document_loaded(doc, stored.as_deref());
                     for effect in more.into_iter().rev() {
                         queue.push_front(effect);
                     }
                 }
                 Effect::Persist { doc, chunk, hashes } => {
-                    self.metrics.changes_applied.inc_by(count(hashes.len()));
-                    if let Err(err) = persist(storage, core, doc, chunk, &hashes).await {
-                        // Not durable, so not acknowledged: drop everyone's connection rather
-                        // than send heads the disk does not have. Clients resend on reconnect.
-                        tracing::error!(%doc, error = format!("{err:#}"), "cannot persist a change");
-                        for (_, outgoing) in self.outgoing.lock().await.drain() {
-                            outgoing.kick();
+                    // Disk before memory: the core applies the changes (and acknowledges and
+                    // relays them) only once told they are durable. A failed write leaves the
+                    // document as storage holds it; the sender is told to try again later.
+                    let durable = match persist(storage, core, doc, chunk, &hashes).await {
+                        Ok(()) => {
+                            self.metrics.changes_applied.inc_by(count(hashes.len()));
+                            true
                         }
-                        return;
+                        Err(err) => {
+                            tracing::error!(%doc, error = format!("{err:#}"), "cannot persist a change");
+                            self.metrics.storage_errors.inc();
+                            false
+                        }
+                    };
+                    let more = core.persisted(doc, durable);
+                    for effect in more.into_iter().rev() {
+                        queue.push_front(effect);
                     }
                 }
                 Effect::Quarantine {
@@ -382,7 +405,8 @@ async fn persist(
     hashes: &[ChangeHash],
 ) -> anyhow::Result<()> {
     let now = now_ms();
-    let current = core.document(&doc);
+    // The document as it will be once these changes are in (the core holds it aside).
+    let current = core.document_being_written(&doc);
     let kind = current
         .and_then(model::kind_of)
         .unwrap_or_else(|| "unknown".to_owned());

@@ -67,6 +67,8 @@ struct Client {
 enum Hop {
     ToServer(ConnId, Vec<u8>),
     ToClient(usize, Vec<u8>),
+    /// The server closes a connection after the frames it sent before.
+    Close(usize, ConnId),
 }
 
 /// The server, its storage and the clients, connected by in-order, lossless queues.
@@ -82,6 +84,9 @@ struct Network {
     log: Vec<Effect>,
     /// Clients speak only the stock protocol (no batched sync).
     stock: bool,
+    /// Storage faults on command: every write fails / every read fails while set.
+    fail_writes: bool,
+    fail_reads: bool,
 }
 
 const SERVER: &str = "server-peer";
@@ -98,6 +103,8 @@ impl Network {
             pending_loads: VecDeque::new(),
             next_conn: 0,
             log: Vec::new(),
+            fail_writes: false,
+            fail_reads: false,
         }
     }
 
@@ -140,7 +147,7 @@ impl Network {
         let conn = client.conn;
         self.queue.retain(|hop| match hop {
             Hop::ToServer(c, _) => *c != conn,
-            Hop::ToClient(i, _) => *i != index,
+            Hop::ToClient(i, _) | Hop::Close(i, _) => *i != index,
         });
     }
 
@@ -164,7 +171,8 @@ impl Network {
     }
 
     fn execute(&mut self, effects: Vec<Effect>) {
-        for effect in effects {
+        let mut effects: VecDeque<Effect> = effects.into();
+        while let Some(effect) = effects.pop_front() {
             self.log.push(effect.clone());
             match effect {
                 Effect::Send { conn, bytes } => {
@@ -178,12 +186,19 @@ impl Network {
                 }
                 Effect::Close { conn, .. } => {
                     if let Some(index) = self.clients.iter().position(|c| c.conn == conn) {
-                        self.disconnect(index);
+                        self.queue.push_back(Hop::Close(index, conn));
                     }
                 }
                 Effect::LoadDocument { doc } => self.pending_loads.push_back(doc),
                 Effect::Persist { doc, chunk, .. } => {
-                    self.storage.entry(doc).or_default().extend(chunk);
+                    let durable = !self.fail_writes;
+                    if durable {
+                        self.storage.entry(doc).or_default().extend(chunk);
+                    }
+                    // What the write makes possible comes next, before what followed it.
+                    for more in self.server.persisted(doc, durable).into_iter().rev() {
+                        effects.push_front(more);
+                    }
                 }
                 Effect::Quarantine {
                     conn, doc, reason, ..
@@ -202,8 +217,12 @@ impl Network {
                 let Some(doc) = self.pending_loads.pop_front() else {
                     return delivered;
                 };
-                let stored = self.storage.get(&doc).cloned();
-                let effects = self.server.document_loaded(doc, stored.as_deref());
+                let effects = if self.fail_reads {
+                    self.server.document_load_failed(doc)
+                } else {
+                    let stored = self.storage.get(&doc).cloned();
+                    self.server.document_loaded(doc, stored.as_deref())
+                };
                 self.execute(effects);
                 continue;
             };
@@ -213,6 +232,11 @@ impl Network {
                 Hop::ToServer(conn, bytes) => {
                     let effects = self.server.receive(conn, &bytes);
                     self.execute(effects);
+                }
+                Hop::Close(index, conn) => {
+                    if self.clients[index].connected && self.clients[index].conn == conn {
+                        self.disconnect(index);
+                    }
                 }
                 Hop::ToClient(index, bytes) => {
                     let client = &mut self.clients[index];
@@ -859,6 +883,105 @@ fn unsynced_changes_count_until_the_server_has_them_and_survive_a_restart(stock:
     );
 }
 
+fn a_failed_write_is_seen_by_nobody_and_the_sender_sends_it_again(stock: bool) {
+    let (mut net, id) = office_and_school(stock);
+    let stored_before = net.storage[&id].clone();
+    let server_before = heads(net.server.document(&id).expect("loaded"));
+    net.log.clear();
+    net.fail_writes = true;
+    net.edit(1, &id, "school_note", "已整改");
+    net.send_local_changes(1);
+    net.run_until_quiescent(LIMIT);
+    // Storage and the server's memory are as before; the office heard nothing.
+    assert_eq!(net.storage[&id], stored_before);
+    assert_eq!(
+        heads(net.server.document(&id).expect("loaded")),
+        server_before
+    );
+    assert_eq!(text_at(net.doc(0, &id), "school_note"), None);
+    // The school was told to try again (not refused), and disconnected; its change waits.
+    assert!(
+        net.clients[1]
+            .events
+            .iter()
+            .any(|e| matches!(e, ClientEvent::Retry { doc: Some(d), .. } if *d == id)),
+        "{:?}",
+        net.clients[1].events
+    );
+    assert!(
+        !net.clients[1]
+            .events
+            .iter()
+            .any(|e| matches!(e, ClientEvent::Error { .. } | ClientEvent::Unavailable(_)))
+    );
+    assert!(!net.clients[1].connected, "the sender is disconnected");
+    assert!(net.clients[0].connected, "the others are not");
+    assert!(net.clients[1].sync.unsynced_changes(&id) > 0);
+    assert!(net.quarantine.is_empty());
+    let sends_to_office = net
+        .log
+        .iter()
+        .filter(|e| matches!(e, Effect::Send { conn, .. } if *conn == net.clients[0].conn));
+    assert_eq!(sends_to_office.count(), 0);
+
+    // The disk is back: on reconnect the change is stored once and reaches the office.
+    net.fail_writes = false;
+    net.connect(1);
+    net.send_local_changes(1);
+    net.run_until_quiescent(LIMIT);
+    assert_eq!(net.clients[1].sync.unsynced_changes(&id), 0);
+    assert_eq!(
+        text_at(net.doc(0, &id), "school_note").as_deref(),
+        Some("已整改")
+    );
+    let mut stored = model::load_automerge(&net.storage[&id]).expect("loads");
+    assert_eq!(heads(&stored), heads(net.doc(1, &id)));
+    assert_eq!(
+        stored.get_changes(&[]).len(),
+        net.doc(1, &id).clone().get_changes(&[]).len(),
+        "every change stored once"
+    );
+}
+
+fn a_failed_read_is_not_an_absent_document(stock: bool) {
+    let (mut net, id) = office_and_school(stock);
+    net.restart_server();
+    net.fail_reads = true;
+    net.connect(1);
+    net.send_local_changes(1);
+    net.run_until_quiescent(LIMIT);
+    let events = &net.clients[1].events;
+    assert!(
+        !events
+            .iter()
+            .any(|e| matches!(e, ClientEvent::Unavailable(d) if *d == id)),
+        "a read error must not say the document is unavailable: {events:?}"
+    );
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, ClientEvent::Retry { doc: Some(d), .. } if *d == id)),
+        "{events:?}"
+    );
+    // Nothing empty was left in memory to answer the next peer.
+    assert!(net.server.document(&id).is_none());
+    assert!(
+        net.clients[1].sync.document(&id).is_some(),
+        "the copy is kept"
+    );
+
+    // Storage answers again: the next connection syncs as usual.
+    net.fail_reads = false;
+    net.disconnect(1);
+    net.edit(1, &id, "school_note", "之后");
+    net.connect(1);
+    net.send_local_changes(1);
+    net.run_until_quiescent(LIMIT);
+    assert_eq!(net.clients[1].sync.unsynced_changes(&id), 0);
+    let stored = model::load_automerge(&net.storage[&id]).expect("loads");
+    assert_eq!(text_at(&stored, "school_note").as_deref(), Some("之后"));
+}
+
 /// Every scenario runs twice: between peers that speak our batched sync, and between stock
 /// peers (as a JS automerge-repo client is).
 macro_rules! both_protocols {
@@ -892,4 +1015,6 @@ both_protocols!(
     an_evicted_document_without_peers_is_forgotten,
     a_refused_peer_stays_read_only_across_eviction,
     unsynced_changes_count_until_the_server_has_them_and_survive_a_restart,
+    a_failed_write_is_seen_by_nobody_and_the_sender_sends_it_again,
+    a_failed_read_is_not_an_absent_document,
 );

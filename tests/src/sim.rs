@@ -563,7 +563,8 @@ impl World {
     }
 
     fn execute(&mut self, effects: Vec<Effect>) -> Result<(), Failure> {
-        for effect in effects {
+        let mut effects: std::collections::VecDeque<Effect> = effects.into();
+        while let Some(effect) = effects.pop_front() {
             match effect {
                 Effect::Send { conn, bytes } => {
                     if let Some(index) = self.clients.iter().position(|c| c.conn == Some(conn)) {
@@ -588,6 +589,9 @@ impl World {
                 }
                 Effect::Persist { doc, chunk, .. } => {
                     self.storage.entry(doc).or_default().extend(chunk);
+                    for more in self.server.persisted(doc, true).into_iter().rev() {
+                        effects.push_front(more);
+                    }
                 }
                 Effect::Quarantine { .. } => {}
             }

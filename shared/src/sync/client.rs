@@ -33,6 +33,13 @@ pub enum ClientEvent {
         doc: Option<DocumentId>,
         message: String,
     },
+    /// The server could not read or store the document just now (its trouble, not a verdict
+    /// on our copy): keep the copy and every pending change, and sync again later. The server
+    /// closes the connection after a failed write, so a reconnect resends what it lacks.
+    Retry {
+        doc: Option<DocumentId>,
+        message: String,
+    },
     /// A frame from the server that we could not decode.
     BadFrame(String),
 }
@@ -281,14 +288,22 @@ impl SyncClient {
             Message::Error {
                 message,
                 document_id,
+                retry,
                 ..
             } => {
                 if let Some(id) = &document_id {
                     self.held.remove(id);
                 }
-                events.push(ClientEvent::Error {
-                    doc: document_id,
-                    message,
+                events.push(if retry {
+                    ClientEvent::Retry {
+                        doc: document_id,
+                        message,
+                    }
+                } else {
+                    ClientEvent::Error {
+                        doc: document_id,
+                        message,
+                    }
                 });
             }
             _ => {}

@@ -87,12 +87,20 @@ pub enum Effect {
     /// Send a binary frame on a connection.
     Send { conn: ConnId, bytes: Vec<u8> },
     /// Close a connection (after sending what came before); the driver then calls
-    /// [`SyncServer::disconnect`].
-    Close { conn: ConnId, reason: String },
-    /// Load a document's stored bytes and call [`SyncServer::document_loaded`].
+    /// [`SyncServer::disconnect`]. `retry_later`: not the peer's fault (the server could not
+    /// store its change), so the close says "try again later" rather than "protocol error".
+    Close {
+        conn: ConnId,
+        reason: String,
+        retry_later: bool,
+    },
+    /// Load a document's stored bytes and call [`SyncServer::document_loaded`] (or
+    /// [`SyncServer::document_load_failed`] when storage could not be read).
     LoadDocument { doc: DocumentId },
     /// Append these Automerge bytes (changes, loadable with `load_incremental`) to the stored
-    /// document, durably, before executing the next effect. `changes` counts them (for metrics).
+    /// document, durably, then call [`SyncServer::persisted`] with whether it worked. Until
+    /// then the changes are in no document in memory: nobody sees them, no heads include them,
+    /// and later frames for the document wait.
     Persist {
         doc: DocumentId,
         chunk: Vec<u8>,
@@ -167,6 +175,29 @@ struct Document {
     last_used: u64,
     /// Changes applied since it was loaded or last compacted (see [`COMPACT_AFTER_CHANGES`]).
     applied: usize,
+    /// Changes accepted and sent to storage ([`Effect::Persist`]), not yet known to be on disk.
+    writing: Option<PendingWrite>,
+    /// Work for this document that arrived while a write was pending, in order.
+    queued: Vec<(ConnId, Work)>,
+}
+
+/// Changes the gate accepted, waiting for [`SyncServer::persisted`]: disk before memory.
+struct PendingWrite {
+    conn: ConnId,
+    /// The document with the changes applied; it becomes the document once they are durable.
+    candidate: Box<AutoCommit>,
+    /// The sender's sync state after receiving them; its state stays as it was until then.
+    state: sync::State,
+    changes: usize,
+    /// What finishes the frame that carried them.
+    then: AfterWrite,
+}
+
+enum AfterWrite {
+    /// A stock `sync` message: answer the sender, push to the others.
+    Sync,
+    /// One document of a `rectify-changes` batch: also answer its entry.
+    Changes { batch: u64, heads: Vec<ChangeHash> },
 }
 
 /// Automerge's in-memory columns grow by a few KB with every change applied to a loaded
@@ -310,6 +341,21 @@ impl<G: Gate> SyncServer<G> {
         }
     }
 
+    /// A document with the changes of its pending [`Effect::Persist`] applied (what it will be
+    /// once they are durable), or the loaded document when no write is pending: what the driver
+    /// indexes alongside the write.
+    pub fn document_being_written(&self, doc: &DocumentId) -> Option<&AutoCommit> {
+        match self.docs.get(doc)? {
+            Slot::Ready(document) => Some(
+                document
+                    .writing
+                    .as_ref()
+                    .map_or(&document.doc, |write| &*write.candidate),
+            ),
+            Slot::Loading { .. } | Slot::Dormant { .. } => None,
+        }
+    }
+
     /// A logical clock that advances with every frame and load. The driver reads it at one
     /// sweep and passes it to [`Self::evict_idle`] at the next, so the core needs no time.
     pub fn clock(&self) -> u64 {
@@ -324,7 +370,10 @@ impl<G: Gate> SyncServer<G> {
         let idle: Vec<DocumentId> = self
             .docs
             .iter()
-            .filter(|(_, slot)| matches!(slot, Slot::Ready(d) if d.last_used < clock))
+            .filter(|(_, slot)| {
+                matches!(slot, Slot::Ready(d)
+                    if d.last_used < clock && d.writing.is_none() && d.queued.is_empty())
+            })
             .map(|(id, _)| *id)
             .collect();
         for id in &idle {
@@ -379,7 +428,11 @@ impl<G: Gate> SyncServer<G> {
                         wire::PROTOCOL_VERSION
                     );
                     out.push(error_frame(&self.peer_id, connection, conn, None, &text));
-                    out.push(Effect::Close { conn, reason: text });
+                    out.push(Effect::Close {
+                        conn,
+                        reason: text,
+                        retry_later: false,
+                    });
                     return out;
                 }
                 connection.peer = Some(sender_id.clone());
@@ -408,6 +461,7 @@ impl<G: Gate> SyncServer<G> {
                 out.push(Effect::Close {
                     conn,
                     reason: text.to_owned(),
+                    retry_later: false,
                 });
             }
             Message::Request(data) => {
@@ -512,6 +566,8 @@ impl<G: Gate> SyncServer<G> {
                     peers,
                     last_used: self.clock,
                     applied: 0,
+                    writing: None,
+                    queued: Vec::new(),
                 };
                 self.docs.insert(doc, Slot::Ready(Box::new(document)));
                 for (conn, work) in waiting {
@@ -519,43 +575,60 @@ impl<G: Gate> SyncServer<G> {
                 }
             }
             Err(e) => {
-                // Storage holds bytes Automerge can't read: tell the peers, keep serving others;
-                // the next request tries again.
+                // Storage holds bytes Automerge can't read: tell the peers (not a verdict on
+                // their copies), keep serving others; the next request tries again.
                 let text = format!("document {doc} could not be loaded: {e}");
-                if !subscribers.is_empty() {
-                    self.docs.insert(doc, Slot::Dormant { subscribers });
-                }
-                for (conn, work) in waiting {
-                    match work {
-                        // The client falls back to a stock sync, which gets the error.
-                        Work::Heads { batch, .. } => {
-                            let differs = Some(Differs::Heads(Vec::new()));
-                            self.heads_entry(batch, doc, differs, &mut out);
-                            continue;
-                        }
-                        Work::Changes { batch, .. } => {
-                            self.changes_entry(batch, doc, false, &mut out);
-                        }
-                        Work::Frame(..) => {}
-                    }
-                    if let Some(connection) = self.conns.get(&conn) {
-                        out.push(error_frame(
-                            &self.peer_id,
-                            connection,
-                            conn,
-                            Some(doc),
-                            &text,
-                        ));
-                    }
-                }
+                self.load_failed(doc, waiting, subscribers, &text, &mut out);
             }
         }
         out
     }
 
+    /// Answers the work that waited for a document that could not be loaded: a "try again
+    /// later" error for each, and for batch entries an answer that sends the peer to the stock
+    /// sync (which gets the error). Peers that had it open stay subscribed.
+    fn load_failed(
+        &mut self,
+        doc: DocumentId,
+        waiting: Vec<(ConnId, Work)>,
+        subscribers: Subscribers,
+        text: &str,
+        out: &mut Vec<Effect>,
+    ) {
+        if !subscribers.is_empty() {
+            self.docs.insert(doc, Slot::Dormant { subscribers });
+        }
+        for (conn, work) in waiting {
+            match work {
+                // The client falls back to a stock sync, which gets the error.
+                Work::Heads { batch, .. } => {
+                    let differs = Some(Differs::Heads(Vec::new()));
+                    self.heads_entry(batch, doc, differs, out);
+                    continue;
+                }
+                Work::Changes { batch, .. } => {
+                    self.changes_entry(batch, doc, false, out);
+                }
+                Work::Frame(..) => {}
+            }
+            if let Some(connection) = self.conns.get(&conn) {
+                out.push(retry_frame(
+                    &self.peer_id,
+                    connection,
+                    conn,
+                    Some(doc),
+                    text,
+                ));
+            }
+        }
+    }
+
     /// Work on a document from a joined peer: do it, queue it, or start loading.
     fn route(&mut self, conn: ConnId, doc: DocumentId, work: Work, out: &mut Vec<Effect>) {
         let subscribers = match self.docs.get_mut(&doc) {
+            Some(Slot::Ready(document)) if document.writing.is_some() => {
+                return document.queued.push((conn, work));
+            }
             Some(Slot::Ready(_)) => return self.work_ready(conn, doc, work, out),
             Some(Slot::Loading { waiting, .. }) => return waiting.push((conn, work)),
             Some(Slot::Dormant { subscribers }) => std::mem::take(subscribers),
@@ -583,8 +656,10 @@ impl<G: Gate> SyncServer<G> {
                 heads,
                 bundle,
             } => {
-                let applied = self.changes_ready(conn, doc, heads, bundle, out);
-                self.changes_entry(batch, doc, applied, out);
+                // `None`: the changes are being written; `persisted` answers the entry.
+                if let Some(applied) = self.changes_ready(conn, doc, batch, heads, bundle, out) {
+                    self.changes_entry(batch, doc, applied, out);
+                }
             }
         }
     }
@@ -742,10 +817,11 @@ impl<G: Gate> SyncServer<G> {
         &mut self,
         conn: ConnId,
         doc_id: DocumentId,
+        batch_id: u64,
         heads: Vec<ChangeHash>,
         bundle: Vec<u8>,
         out: &mut Vec<Effect>,
-    ) -> bool {
+    ) -> Option<bool> {
         let Self {
             peer_id: server,
             gate,
@@ -755,10 +831,10 @@ impl<G: Gate> SyncServer<G> {
             ..
         } = self;
         let Some(connection) = conns.get(&conn) else {
-            return false;
+            return Some(false);
         };
         let Some(Slot::Ready(document)) = docs.get_mut(&doc_id) else {
-            return false;
+            return Some(false);
         };
         document.last_used = *clock;
         let who = &connection.info;
@@ -771,7 +847,7 @@ impl<G: Gate> SyncServer<G> {
             if empty && document.peers.is_empty() {
                 docs.remove(&doc_id);
             }
-            return false;
+            return Some(false);
         }
         // The stock message these changes stand for: the peer's heads and the changes; no
         // `have`, so a fallback answer below sends nothing the peer has not asked for.
@@ -786,23 +862,18 @@ impl<G: Gate> SyncServer<G> {
         let before = document.doc.get_heads();
         let mut peer = document.peers.remove(&conn).unwrap_or_default();
         let outcome = receive(gate, who, &doc_id, &mut document.doc, &mut peer, message);
-        let understood = outcome_effects(outcome, server, connection, conn, document, doc_id, out);
-        let mut theirs = heads;
-        theirs.sort_unstable();
-        let ours = document.doc.get_heads();
-        let applied = understood && !peer.state.read_only && ours == theirs;
-        if applied {
-            peer.state = batch::synced_state(&ours);
-        } else if let Some(reply) =
-            batch::generate(&mut document.doc, &mut peer.state, connection.batch)
-        {
-            out.push(sync_frame(server, connection, conn, doc_id, reply));
+        if let Ok(Received::Accepted { .. }) = &outcome {
+            let then = AfterWrite::Changes {
+                batch: batch_id,
+                heads,
+            };
+            start_write(outcome, conn, document, doc_id, peer, then, out);
+            return None;
         }
-        document.peers.insert(conn, peer);
-        if document.doc.get_heads() != before {
-            push_to_others(gate, conns, server, document, doc_id, conn, out);
-        }
-        applied
+        let understood = outcome_effects(outcome, server, connection, conn, doc_id, out);
+        Some(finish_changes(
+            gate, conns, server, document, doc_id, conn, peer, &before, heads, understood, out,
+        ))
     }
 
     /// A sync message for a document in memory.
@@ -861,24 +932,124 @@ impl<G: Gate> SyncServer<G> {
             peer.state.set_read_only(false);
         }
         let outcome = receive(gate, who, &doc_id, &mut document.doc, &mut peer, message);
-        if !outcome_effects(outcome, server, connection, conn, document, doc_id, out) {
+        if let Ok(Received::Accepted { .. }) = &outcome {
+            start_write(outcome, conn, document, doc_id, peer, AfterWrite::Sync, out);
+            return;
+        }
+        if !outcome_effects(outcome, server, connection, conn, doc_id, out) {
             // A new document whose first message failed stays unknown to this peer.
             if !empty || subscribed {
                 document.peers.insert(conn, peer);
             }
             return;
         }
+        finish_sync(
+            gate, conns, server, document, doc_id, conn, peer, &before, out,
+        );
+    }
 
-        // Always answer the sender (its sync state decides whether there is anything to say).
-        if let Some(reply) = batch::generate(&mut document.doc, &mut peer.state, connection.batch) {
-            out.push(sync_frame(server, connection, conn, doc_id, reply));
+    /// The driver's answer to [`Effect::Persist`]: `durable` when the changes are on disk.
+    ///
+    /// Durable: the changes become the document, the sender is answered (its sync state now
+    /// knows the server has them: the acknowledgement) and the other readers get them.
+    /// Not durable: the document stays as storage holds it, nobody hears of the changes, and the
+    /// sender gets a "try again later" error and is disconnected, so that it keeps them pending
+    /// and sends them again when it reconnects; other documents and peers are not affected.
+    /// Then the work that waited for the write runs.
+    pub fn persisted(&mut self, doc_id: DocumentId, durable: bool) -> Vec<Effect> {
+        self.clock += 1;
+        let mut out = Vec::new();
+        let Self {
+            peer_id: server,
+            gate,
+            conns,
+            docs,
+            ..
+        } = self;
+        let Some(Slot::Ready(document)) = docs.get_mut(&doc_id) else {
+            return out;
+        };
+        let Some(write) = document.writing.take() else {
+            return out;
+        };
+        let conn = write.conn;
+        let mut answered_entry = None;
+        if durable {
+            let before = document.doc.get_heads();
+            document.doc = *write.candidate;
+            document.applied(write.changes);
+            let peer = document.peers.remove(&conn).map(|mut peer| {
+                peer.state = write.state;
+                peer
+            });
+            match (peer, write.then) {
+                (Some(peer), AfterWrite::Sync) => {
+                    finish_sync(
+                        gate, conns, server, document, doc_id, conn, peer, &before, &mut out,
+                    );
+                }
+                (Some(peer), AfterWrite::Changes { batch, heads }) => {
+                    let applied = finish_changes(
+                        gate, conns, server, document, doc_id, conn, peer, &before, heads, true,
+                        &mut out,
+                    );
+                    answered_entry = Some((batch, applied));
+                }
+                // The sender has gone meanwhile: the others still get the changes.
+                (None, then) => {
+                    push_to_others(gate, conns, server, document, doc_id, conn, &mut out);
+                    if let AfterWrite::Changes { batch, .. } = then {
+                        answered_entry = Some((batch, false));
+                    }
+                }
+            }
+        } else {
+            if let Some(connection) = conns.get(&conn) {
+                let text = format!(
+                    "the server could not save changes to {doc_id} just now; they stay on your \
+                     device and are sent again when you reconnect"
+                );
+                out.push(retry_frame(server, connection, conn, Some(doc_id), &text));
+                out.push(Effect::Close {
+                    conn,
+                    reason: "the server could not save a change: reconnect and send it again"
+                        .to_owned(),
+                    retry_later: true,
+                });
+            }
+            if let AfterWrite::Changes { batch, .. } = write.then {
+                answered_entry = Some((batch, false));
+            }
         }
-        document.peers.insert(conn, peer);
+        let queued = std::mem::take(&mut document.queued);
+        if let Some((batch, applied)) = answered_entry {
+            self.changes_entry(batch, doc_id, applied, &mut out);
+        }
+        for (conn, work) in queued {
+            self.route(conn, doc_id, work, &mut out);
+        }
+        out
+    }
 
-        // Push to the others only when there is something new, and only to readers.
-        if document.doc.get_heads() != before {
-            push_to_others(gate, conns, server, document, doc_id, conn, out);
-        }
+    /// The driver's answer to [`Effect::LoadDocument`] when storage could not be read (not:
+    /// "there is no such document", which is [`Self::document_loaded`] with `None`). The frames
+    /// that waited get a "try again later" error, never `doc-unavailable`; nothing is kept in
+    /// memory for the document, so the next frame that needs it loads it again.
+    pub fn document_load_failed(&mut self, doc: DocumentId) -> Vec<Effect> {
+        self.clock += 1;
+        let mut out = Vec::new();
+        let Some(Slot::Loading {
+            waiting,
+            subscribers,
+        }) = self.docs.remove(&doc)
+        else {
+            return out;
+        };
+        let text = format!(
+            "the server could not read document {doc} just now; your copy is kept, try again later"
+        );
+        self.load_failed(doc, waiting, subscribers, &text, &mut out);
+        out
     }
 
     /// Relays an `ephemeral` message to the document's other readers, if the sender has the
@@ -910,27 +1081,119 @@ impl<G: Gate> SyncServer<G> {
     }
 }
 
-/// The effects of a [`receive`] outcome: persist what was accepted, quarantine and report
-/// what was refused. False when the message could not be read at all (reported too).
+/// Starts writing changes the gate accepted ([`Effect::Persist`]); the document and the
+/// sender's sync state stay as they were until [`SyncServer::persisted`].
+fn start_write(
+    outcome: Result<Received, String>,
+    conn: ConnId,
+    document: &mut Document,
+    doc_id: DocumentId,
+    peer: PeerDoc,
+    then: AfterWrite,
+    out: &mut Vec<Effect>,
+) {
+    let Ok(Received::Accepted {
+        chunk,
+        hashes,
+        candidate,
+        state,
+    }) = outcome
+    else {
+        return;
+    };
+    document.peers.insert(conn, peer);
+    document.writing = Some(PendingWrite {
+        conn,
+        candidate,
+        state,
+        changes: hashes.len(),
+        then,
+    });
+    out.push(Effect::Persist {
+        doc: doc_id,
+        chunk,
+        hashes,
+    });
+}
+
+/// After a stock `sync` message was received (and any changes it carried are durable): answer
+/// the sender, and push to the others when there is something new.
+#[allow(clippy::too_many_arguments)]
+fn finish_sync<G: Gate>(
+    gate: &G,
+    conns: &BTreeMap<ConnId, Connection<G::Peer>>,
+    server: &PeerId,
+    document: &mut Document,
+    doc_id: DocumentId,
+    conn: ConnId,
+    mut peer: PeerDoc,
+    before: &[ChangeHash],
+    out: &mut Vec<Effect>,
+) {
+    if let Some(connection) = conns.get(&conn) {
+        // Always answer the sender (its sync state decides whether there is anything to say).
+        if let Some(reply) = batch::generate(&mut document.doc, &mut peer.state, connection.batch) {
+            out.push(sync_frame(server, connection, conn, doc_id, reply));
+        }
+        document.peers.insert(conn, peer);
+    }
+    // Push to the others only when there is something new, and only to readers.
+    if document.doc.get_heads() != *before {
+        push_to_others(gate, conns, server, document, doc_id, conn, out);
+    }
+}
+
+/// After one document of a `rectify-changes` was received (and its changes are durable): true
+/// when the server now has exactly the heads the peer sent; otherwise the peer gets a stock
+/// frame and the stock sync carries on. Pushes to the others when there is something new.
+#[allow(clippy::too_many_arguments)]
+fn finish_changes<G: Gate>(
+    gate: &G,
+    conns: &BTreeMap<ConnId, Connection<G::Peer>>,
+    server: &PeerId,
+    document: &mut Document,
+    doc_id: DocumentId,
+    conn: ConnId,
+    mut peer: PeerDoc,
+    before: &[ChangeHash],
+    heads: Vec<ChangeHash>,
+    understood: bool,
+    out: &mut Vec<Effect>,
+) -> bool {
+    let mut applied = false;
+    if let Some(connection) = conns.get(&conn) {
+        let mut theirs = heads;
+        theirs.sort_unstable();
+        let ours = document.doc.get_heads();
+        applied = understood && !peer.state.read_only && ours == theirs;
+        if applied {
+            peer.state = batch::synced_state(&ours);
+        } else if let Some(reply) =
+            batch::generate(&mut document.doc, &mut peer.state, connection.batch)
+        {
+            out.push(sync_frame(server, connection, conn, doc_id, reply));
+        }
+        document.peers.insert(conn, peer);
+    }
+    if document.doc.get_heads() != *before {
+        push_to_others(gate, conns, server, document, doc_id, conn, out);
+    }
+    applied
+}
+
+/// The effects of a [`receive`] outcome that wrote nothing: quarantine and report what was
+/// refused. False when the message could not be read at all (reported too). (Accepted changes
+/// go to [`start_write`] instead.)
 fn outcome_effects<P>(
     outcome: Result<Received, String>,
     server: &PeerId,
     connection: &Connection<P>,
     conn: ConnId,
-    document: &mut Document,
     doc_id: DocumentId,
     out: &mut Vec<Effect>,
 ) -> bool {
     match outcome {
-        Ok(Received::Nothing) => {}
-        Ok(Received::Accepted { chunk, hashes }) => {
-            document.applied(hashes.len());
-            out.push(Effect::Persist {
-                doc: doc_id,
-                chunk,
-                hashes,
-            });
-        }
+        Ok(Received::Nothing | Received::Accepted { .. }) => {}
         Ok(Received::Refused {
             reason,
             change_bytes,
@@ -987,10 +1250,13 @@ fn push_to_others<G: Gate>(
 enum Received {
     /// No new changes (or only changes still waiting for their dependencies).
     Nothing,
-    /// Changes accepted and applied; `chunk` must be persisted before anyone sees them.
+    /// Changes accepted, applied to `candidate` only: `chunk` must be persisted before the
+    /// candidate becomes the document and anyone sees them.
     Accepted {
         chunk: Vec<u8>,
         hashes: Vec<ChangeHash>,
+        candidate: Box<AutoCommit>,
+        state: sync::State,
     },
     /// Changes refused; the document is unchanged and the peer's state is now read-only.
     Refused {
@@ -1041,9 +1307,12 @@ fn receive<G: Gate>(
                 .flat_map(|change| change.raw_bytes().iter().copied())
                 .collect();
             let hashes = new_changes.iter().map(automerge::Change::hash).collect();
-            *doc = candidate;
-            peer.state = candidate_state;
-            Ok(Received::Accepted { chunk, hashes })
+            Ok(Received::Accepted {
+                chunk,
+                hashes,
+                candidate: Box::new(candidate),
+                state: candidate_state,
+            })
         }
         Err(reason) => {
             let change_bytes = candidate.save_after(&before);
@@ -1123,6 +1392,28 @@ fn error_frame<P>(
             target_id: connection.peer.clone(),
             message: text.to_owned(),
             document_id,
+            retry: false,
+        },
+    )
+}
+
+/// An `error` that is the server's trouble, not a verdict on what the peer sent: our client
+/// keeps its copy and its pending changes and tries again later (`rectifyRetry`).
+fn retry_frame<P>(
+    server: &PeerId,
+    connection: &Connection<P>,
+    conn: ConnId,
+    document_id: Option<DocumentId>,
+    text: &str,
+) -> Effect {
+    send(
+        conn,
+        &Message::Error {
+            sender_id: server.clone(),
+            target_id: connection.peer.clone(),
+            message: text.to_owned(),
+            document_id,
+            retry: true,
         },
     )
 }

@@ -142,6 +142,15 @@ pub enum Message {
             skip_serializing_if = "Option::is_none"
         )]
         document_id: Option<DocumentId>,
+        /// Our extension: the server's own trouble (it could not read or store the document
+        /// just now), not a verdict on what was sent: keep everything and try again later.
+        /// Absent (false) on a refusal.
+        #[serde(
+            rename = "rectifyRetry",
+            default,
+            skip_serializing_if = "std::ops::Not::not"
+        )]
+        retry: bool,
     },
     /// Presence and similar data, relayed to the other peers of a document and never stored.
     #[serde(rename = "ephemeral")]
@@ -389,6 +398,14 @@ mod tests {
                 target_id: Some(peer("client")),
                 message: "no".into(),
                 document_id: Some(doc_id()),
+                retry: false,
+            },
+            Message::Error {
+                sender_id: peer("server"),
+                target_id: Some(peer("client")),
+                message: "try later".into(),
+                document_id: Some(doc_id()),
+                retry: true,
             },
             Message::Ephemeral {
                 sender_id: peer("a"),

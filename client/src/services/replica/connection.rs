@@ -166,7 +166,12 @@ impl Replica {
                     doc: Some(id),
                     message,
                 } => self.refused_change(id, message).await,
-                ClientEvent::Error { doc: None, message } | ClientEvent::BadFrame(message) => {
+                // The server could not read or store the item just now: not a refusal, so the
+                // copy and its pending changes stay as they are; after a failed write the
+                // server closes the connection and the reconnect sends them again.
+                ClientEvent::Retry { message, .. }
+                | ClientEvent::Error { doc: None, message }
+                | ClientEvent::BadFrame(message) => {
                     self.set_link(Link::Failed(message));
                 }
                 ClientEvent::Connected { .. } => {}
