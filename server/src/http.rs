@@ -42,11 +42,13 @@ pub fn app(state: AppState) -> Router {
 }
 
 async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
-    let loaded = state.sync.loaded_documents().await;
-    state
-        .metrics
-        .documents_loaded
-        .set(i64::try_from(loaded).unwrap_or(i64::MAX));
+    // Only when the sync core is free: a scrape never waits for syncing.
+    if let Some(loaded) = state.sync.loaded_documents() {
+        state
+            .metrics
+            .documents_loaded
+            .set(i64::try_from(loaded).unwrap_or(i64::MAX));
+    }
     (
         [(
             CONTENT_TYPE,

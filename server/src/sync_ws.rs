@@ -20,7 +20,7 @@ use crate::campaigns::item_record;
 use crate::clock::now_ms;
 use crate::error::ApiError;
 use crate::metrics::{Metrics, count};
-use crate::storage::{QuarantineRecord, Storage, UserRecord, Write};
+use crate::storage::{CampaignRecord, QuarantineRecord, Storage, UserRecord, Write};
 use automerge::ChangeHash;
 use axum::extract::ws::{CloseFrame, Message as WsMessage, WebSocket, close_code};
 use rand_core::{OsRng, RngCore};
@@ -34,7 +34,7 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
-use tokio::sync::{Mutex, Notify, mpsc, watch};
+use tokio::sync::{Mutex, MutexGuard, Notify, mpsc, watch};
 
 /// The socket read buffer of one connection (set by the `/sync` upgrade in [`crate::http`]).
 pub const READ_BUFFER_BYTES: usize = 4 * 1024;
@@ -247,9 +247,10 @@ impl SyncHub {
         out
     }
 
-    /// Documents in memory now.
-    pub async fn loaded_documents(&self) -> usize {
-        self.core.lock().await.loaded_documents().count()
+    /// Documents in memory now, or `None` when the core is busy: a scrape of `/metrics`
+    /// never waits for syncing (the sweep keeps the gauge current anyway).
+    pub fn loaded_documents(&self) -> Option<usize> {
+        Some(self.core.try_lock().ok()?.loaded_documents().count())
     }
 
     /// Feeds one frame to the core and carries out what it says.
@@ -258,20 +259,25 @@ impl SyncHub {
         self.metrics.bytes_in.inc_by(count(bytes.len()));
         let mut core = self.core.lock().await;
         let effects = core.receive(conn, bytes);
-        self.run(storage, &mut core, effects).await;
+        self.run(storage, core, effects).await;
         // The documents_loaded gauge is set at each scrape and sweep, not here: counting the
         // loaded documents would cost O(documents) on every frame, under the lock.
-        drop(core);
         self.metrics
             .sync_latency
             .observe(started.elapsed().as_secs_f64());
     }
 
-    /// Carries out effects in order; a load's follow-up effects run before the rest.
+    /// Carries out effects in order; a load's or a write's follow-up effects run before the
+    /// rest.
+    ///
+    /// Storage IO runs without the core's lock, so other documents' frames go on meanwhile:
+    /// the core keeps frames for a document that is loading or being written waiting, in
+    /// order, until the driver answers (`document_loaded`, `persisted`). Sends happen under
+    /// the lock, so each connection's frames leave in the order the core made them.
     async fn run(
         &self,
         storage: &dyn Storage,
-        core: &mut SyncServer<PolicyGate>,
+        mut core: MutexGuard<'_, SyncServer<PolicyGate>>,
         effects: Vec<Effect>,
     ) {
         let mut queue: VecDeque<Effect> = effects.into();
@@ -300,7 +306,10 @@ impl SyncHub {
                 Effect::LoadDocument { doc } => {
                     // A read error is not "no such document": the core answers the waiting
                     // frames with "try again later" and keeps nothing empty in memory.
-                    let more = match storage.document_chunks(&doc).await {
+                    drop(core);
+                    let read = storage.document_chunks(&doc).await;
+                    core = self.core.lock().await;
+                    let more = match read {
                         Ok(chunks) => {
                             let stored = chunks.map(|chunks| chunks.concat());
                             core.document_loaded(doc, stored.as_deref())
@@ -319,7 +328,11 @@ impl SyncHub {
                     // Disk before memory: the core applies the changes (and acknowledges and
                     // relays them) only once told they are durable. A failed write leaves the
                     // document as storage holds it; the sender is told to try again later.
-                    let durable = match persist(storage, core, doc, chunk, &hashes).await {
+                    let (batch, campaign) = persist_batch(&core, doc, chunk, &hashes, now_ms());
+                    drop(core);
+                    let written = persist(storage, batch, campaign).await;
+                    core = self.core.lock().await;
+                    let durable = match written {
                         Ok(()) => {
                             self.metrics.changes_applied.inc_by(count(hashes.len()));
                             true
@@ -357,7 +370,10 @@ impl SyncHub {
                         change_bytes,
                         received_at_ms: now_ms(),
                     };
-                    if let Err(err) = storage.write(vec![Write::Quarantine(record)]).await {
+                    drop(core);
+                    let written = storage.write(vec![Write::Quarantine(record)]).await;
+                    core = self.core.lock().await;
+                    if let Err(err) = written {
                         tracing::error!(%doc, error = %err, "cannot keep a refused change");
                     }
                 }
@@ -392,19 +408,19 @@ impl SyncHub {
     }
 }
 
-/// Appends the changes durably, with the item's (or campaign's) index row and the record of
-/// the changes' arrival in the same transaction.
+/// The writes that append the changes, with the item's index row and the record of the
+/// changes' arrival (one transaction), and the campaign's index row to add if it is new. Built
+/// under the core's lock, since it reads the document being written; written without it.
 ///
 /// The chunk is exactly the changes this message added (`save_after` the heads the document
 /// had, all of which were persisted before); the core hands over their hashes with it.
-async fn persist(
-    storage: &dyn Storage,
+fn persist_batch(
     core: &SyncServer<PolicyGate>,
     doc: DocumentId,
     chunk: Vec<u8>,
     hashes: &[ChangeHash],
-) -> anyhow::Result<()> {
-    let now = now_ms();
+    now: i64,
+) -> (Vec<Write>, Option<CampaignRecord>) {
     // The document as it will be once these changes are in (the core holds it aside).
     let current = core.document_being_written(&doc);
     let kind = current
@@ -430,16 +446,36 @@ async fn persist(
     {
         batch.push(Write::Item(item_record(doc, campaign, &item, now)));
     }
-    if let (Some(current), "campaign") = (current, kind.as_str())
-        && let Ok(campaign) = CampaignDoc::load(current)
-        && !storage.campaigns().await?.iter().any(|c| c.id == doc)
+    let campaign = match (current, kind.as_str()) {
+        (Some(current), "campaign") => {
+            CampaignDoc::load(current)
+                .ok()
+                .map(|campaign| CampaignRecord {
+                    id: doc,
+                    natural_key: campaign.natural_key(),
+                    name: campaign.name,
+                    created_at_ms: now,
+                })
+        }
+        _ => None,
+    };
+    (batch, campaign)
+}
+
+/// Writes a [`persist_batch`] durably, adding the campaign's index row when it is new.
+async fn persist(
+    storage: &dyn Storage,
+    mut batch: Vec<Write>,
+    campaign: Option<CampaignRecord>,
+) -> anyhow::Result<()> {
+    if let Some(campaign) = campaign
+        && !storage
+            .campaigns()
+            .await?
+            .iter()
+            .any(|c| c.id == campaign.id)
     {
-        batch.push(Write::Campaign(crate::storage::CampaignRecord {
-            id: doc,
-            natural_key: campaign.natural_key(),
-            name: campaign.name,
-            created_at_ms: now,
-        }));
+        batch.push(Write::Campaign(campaign));
     }
     storage.write(batch).await?;
     Ok(())
