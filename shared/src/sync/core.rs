@@ -1385,16 +1385,7 @@ fn error_frame<P>(
     document_id: Option<DocumentId>,
     text: &str,
 ) -> Effect {
-    send(
-        conn,
-        &Message::Error {
-            sender_id: server.clone(),
-            target_id: connection.peer.clone(),
-            message: text.to_owned(),
-            document_id,
-            retry: false,
-        },
-    )
+    error_message(server, connection, conn, document_id, text, false)
 }
 
 /// An `error` that is the server's trouble, not a verdict on what the peer sent: our client
@@ -1406,6 +1397,17 @@ fn retry_frame<P>(
     document_id: Option<DocumentId>,
     text: &str,
 ) -> Effect {
+    error_message(server, connection, conn, document_id, text, true)
+}
+
+fn error_message<P>(
+    server: &PeerId,
+    connection: &Connection<P>,
+    conn: ConnId,
+    document_id: Option<DocumentId>,
+    text: &str,
+    retry: bool,
+) -> Effect {
     send(
         conn,
         &Message::Error {
@@ -1413,7 +1415,7 @@ fn retry_frame<P>(
             target_id: connection.peer.clone(),
             message: text.to_owned(),
             document_id,
-            retry: true,
+            retry,
         },
     )
 }
