@@ -2,6 +2,7 @@
 //! demo accounts, the real `rectify` binary as a child process ([`process`]), our sync
 //! client on a WebSocket ([`sync_client`]), and a headless Chromium driven over WebDriver.
 
+pub mod faulty;
 pub mod photos;
 pub mod process;
 pub mod proxy;
@@ -9,6 +10,7 @@ pub mod sim;
 pub mod sync_client;
 pub mod uploader;
 
+pub use faulty::FaultyStorage;
 pub use process::{ServerProcess, free_port};
 pub use sync_client::SyncTestClient;
 
@@ -16,6 +18,7 @@ use anyhow::{Context, Result, bail};
 use rectify_server::http::app;
 use rectify_server::state::{AppState, ServerSettings};
 use rectify_server::storage::{self, Storage};
+use rectify_server::sync_ws::SyncHub;
 use rectify_shared::ids::DocumentId;
 use rectify_shared::model::ItemDoc;
 use std::net::SocketAddr;
@@ -49,6 +52,8 @@ pub struct TestServer {
     pub storage: Arc<dyn Storage>,
     /// The evidence file service (for collecting files in tests).
     pub files: Arc<rectify_server::evidence::files::Files>,
+    /// The sync hub behind `/sync` (to drop its documents from memory in tests).
+    pub sync: Arc<SyncHub>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
@@ -62,15 +67,42 @@ impl TestServer {
         web_root: Option<PathBuf>,
         settings: ServerSettings,
     ) -> Result<TestServer> {
+        Self::start_on(web_root, settings, |storage| storage).await
+    }
+
+    /// A server (without the web client, default settings) on a [`FaultyStorage`] around its
+    /// database, with no fault set yet; the demo data is written before the wrapper exists.
+    /// `server.storage` is the wrapper (what the server uses); read around the faults with
+    /// [`FaultyStorage::inner`].
+    pub async fn start_faulty() -> Result<(TestServer, Arc<FaultyStorage>)> {
+        let mut faulty = None;
+        let server = Self::start_on(None, ServerSettings::default(), |storage| {
+            let wrapper = FaultyStorage::new(storage);
+            faulty = Some(Arc::clone(&wrapper));
+            wrapper
+        })
+        .await?;
+        Ok((server, faulty.context("the storage was wrapped")?))
+    }
+
+    /// A server whose storage is `wrap` applied to its database (already holding the demo
+    /// data): a storage that fails or slows chosen calls, one that counts them …
+    pub async fn start_on(
+        web_root: Option<PathBuf>,
+        settings: ServerSettings,
+        wrap: impl FnOnce(Arc<dyn Storage>) -> Arc<dyn Storage>,
+    ) -> Result<TestServer> {
         let data = tempfile::tempdir()?;
         let storage = storage::open_data_dir(data.path()).await?;
         rectify_server::demo::create_demo(storage.as_ref(), TEST_PASSWORD).await?;
+        let storage = wrap(storage);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let state = AppState::with_settings(storage, web_root, data.path(), settings).await?;
         let storage = Arc::clone(&state.storage);
         let files = Arc::clone(&state.files);
+        let sync = Arc::clone(&state.sync);
         let router = app(state);
         tokio::spawn(async move {
             let _ = axum::serve(listener, router)
@@ -84,6 +116,7 @@ impl TestServer {
             data,
             storage,
             files,
+            sync,
             shutdown: Some(tx),
         })
     }

@@ -58,6 +58,8 @@ pub struct SyncTestClient {
     pub core: SyncClient,
     /// Every event since the client was made, in order.
     pub events: Vec<ClientEvent>,
+    /// The code and reason of the server's last close frame, if it sent one.
+    pub closed_with: Option<(u16, String)>,
 }
 
 impl std::fmt::Debug for SyncTestClient {
@@ -79,10 +81,21 @@ fn next_peer_id() -> PeerId {
 impl SyncTestClient {
     /// Connects to `base` (`ws://host:port`) with a bearer token, joins and settles.
     pub async fn connect(base: &str, token: &str) -> Result<SyncTestClient> {
+        Self::connect_with(base, token, SyncClient::new(next_peer_id(), None)).await
+    }
+
+    /// Like [`Self::connect`], speaking only the stock automerge-repo protocol (no batched
+    /// sync), as a JS client or an old cached build does.
+    pub async fn connect_stock(base: &str, token: &str) -> Result<SyncTestClient> {
+        Self::connect_with(base, token, SyncClient::new(next_peer_id(), None).stock()).await
+    }
+
+    async fn connect_with(base: &str, token: &str, core: SyncClient) -> Result<SyncTestClient> {
         let mut client = SyncTestClient {
             ws: None,
-            core: SyncClient::new(next_peer_id(), None),
+            core,
             events: Vec::new(),
+            closed_with: None,
         };
         client.reconnect(base, token).await?;
         Ok(client)
@@ -150,7 +163,16 @@ impl SyncTestClient {
             let left = deadline.saturating_duration_since(Instant::now());
             let message = match tokio::time::timeout(left, ws.next()).await {
                 Err(_) => return Ok(None),
-                Ok(None | Some(Err(_)) | Some(Ok(Message::Close(_)))) => {
+                Ok(Some(Ok(Message::Close(Some(frame))))) => {
+                    self.ws = None;
+                    self.closed_with = Some((frame.code.into(), frame.reason.to_string()));
+                    bail!(
+                        "the server closed the connection: {} {}",
+                        frame.code,
+                        frame.reason
+                    )
+                }
+                Ok(None | Some(Err(_)) | Some(Ok(Message::Close(None)))) => {
                     self.ws = None;
                     bail!("the server closed the connection")
                 }

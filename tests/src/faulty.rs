@@ -1,0 +1,362 @@
+//! [`FaultyStorage`]: a [`Storage`] that fails chosen reads and writes on command, and slows
+//! writes, for testing what the server does when its database is in trouble (issue #17).
+//!
+//! It wraps another storage and passes every call through, except that while a fault is set:
+//!
+//! - a [`Storage::write`] batch that touches a chosen document (any write naming it: its
+//!   chunk, its index row, its arrivals, a quarantined change) fails, or every batch does;
+//! - [`Storage::document_chunks`] of a chosen document fails, or of every document does;
+//! - every write batch first waits a while (and then succeeds or fails as above).
+//!
+//! Failures are [`StorageError::Unavailable`], the transient error of a busy or broken
+//! database: nothing of a failed batch is written, and the same call may succeed later. The
+//! controls take `&self` and may be changed from a test while the server runs.
+//! [`crate::TestServer::start_faulty`] starts a server on one.
+
+use async_trait::async_trait;
+use rectify_server::storage::{
+    BlobRecord, CampaignRecord, ItemRecord, QuarantineRecord, SessionRecord, Storage, StorageError,
+    StorageResult, StoredChunk, UnitRecord, UploadRecord, UserRecord, Write,
+};
+use rectify_shared::ids::{DocumentId, Username};
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+/// Which documents a fault hits.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+enum Target {
+    #[default]
+    Nothing,
+    Documents(BTreeSet<DocumentId>),
+    Everything,
+}
+
+impl Target {
+    fn hits(&self, doc: &DocumentId) -> bool {
+        match self {
+            Target::Nothing => false,
+            Target::Documents(docs) => docs.contains(doc),
+            Target::Everything => true,
+        }
+    }
+
+    fn add(&mut self, docs: impl IntoIterator<Item = DocumentId>) {
+        match self {
+            Target::Everything => {}
+            Target::Documents(set) => set.extend(docs),
+            Target::Nothing => *self = Target::Documents(docs.into_iter().collect()),
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+struct Faults {
+    writes: Target,
+    reads: Target,
+    write_delay: Duration,
+}
+
+/// What the wrapper did, for tests to check.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FaultCounts {
+    /// Write batches failed on purpose.
+    pub writes_failed: u64,
+    /// `document_chunks` calls failed on purpose.
+    pub reads_failed: u64,
+    /// Write batches passed to the wrapped storage (which may still fail them).
+    pub writes_passed: u64,
+    /// Per document: `AppendChunk` writes in batches the wrapped storage accepted.
+    pub chunks_appended: HashMap<DocumentId, u64>,
+}
+
+/// A storage that fails or slows chosen calls on command; see the [module](self) docs.
+#[derive(Debug)]
+pub struct FaultyStorage {
+    inner: Arc<dyn Storage>,
+    faults: Mutex<Faults>,
+    counts: Mutex<FaultCounts>,
+}
+
+impl FaultyStorage {
+    /// `inner`, with no fault set.
+    pub fn new(inner: Arc<dyn Storage>) -> Arc<FaultyStorage> {
+        Arc::new(FaultyStorage {
+            inner,
+            faults: Mutex::new(Faults::default()),
+            counts: Mutex::new(FaultCounts::default()),
+        })
+    }
+
+    /// The wrapped storage, to read what is stored whatever the faults.
+    pub fn inner(&self) -> &Arc<dyn Storage> {
+        &self.inner
+    }
+
+    fn faults(&self) -> MutexGuard<'_, Faults> {
+        self.faults.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn counting(&self) -> MutexGuard<'_, FaultCounts> {
+        self.counts.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// From now on, write batches that touch any of `docs` fail (added to those already
+    /// failing).
+    pub fn fail_writes_to(&self, docs: impl IntoIterator<Item = DocumentId>) {
+        self.faults().writes.add(docs);
+    }
+
+    /// From now on, every write batch fails.
+    pub fn fail_all_writes(&self) {
+        self.faults().writes = Target::Everything;
+    }
+
+    /// From now on, reading the chunks of any of `docs` fails (added to those already failing).
+    pub fn fail_reads_of(&self, docs: impl IntoIterator<Item = DocumentId>) {
+        self.faults().reads.add(docs);
+    }
+
+    /// From now on, reading any document's chunks fails.
+    pub fn fail_all_reads(&self) {
+        self.faults().reads = Target::Everything;
+    }
+
+    /// From now on, every write batch waits `delay` before it is written (or fails).
+    pub fn slow_writes(&self, delay: Duration) {
+        self.faults().write_delay = delay;
+    }
+
+    /// Clears every fault: reads and writes work and are fast again.
+    pub fn heal(&self) {
+        *self.faults() = Faults::default();
+    }
+
+    /// What the wrapper did so far.
+    pub fn counts(&self) -> FaultCounts {
+        self.counting().clone()
+    }
+
+    /// Chunks appended to `doc` through this wrapper so far.
+    pub fn chunks_appended(&self, doc: &DocumentId) -> u64 {
+        self.counting()
+            .chunks_appended
+            .get(doc)
+            .copied()
+            .unwrap_or(0)
+    }
+
+    fn unavailable(what: &str) -> StorageError {
+        StorageError::Unavailable(format!("{what} (a fault injected by FaultyStorage)"))
+    }
+}
+
+/// The document a write names.
+fn touched(write: &Write) -> DocumentId {
+    match write {
+        Write::NewDocument { id, .. } | Write::EnsureDocument { id, .. } => *id,
+        Write::AppendChunk { document, .. } | Write::ChangesArrived { document, .. } => *document,
+        Write::Campaign(campaign) => campaign.id,
+        Write::Item(item) => item.id,
+        Write::Quarantine(record) => record.document,
+    }
+}
+
+#[async_trait]
+impl Storage for FaultyStorage {
+    async fn create_user(&self, user: &UserRecord) -> StorageResult<()> {
+        self.inner.create_user(user).await
+    }
+    async fn user(&self, username: &Username) -> StorageResult<Option<UserRecord>> {
+        self.inner.user(username).await
+    }
+    async fn users(&self) -> StorageResult<Vec<UserRecord>> {
+        self.inner.users().await
+    }
+    async fn set_password_hash(&self, username: &Username, hash: &str) -> StorageResult<()> {
+        self.inner.set_password_hash(username, hash).await
+    }
+    async fn set_disabled(&self, username: &Username, disabled: bool) -> StorageResult<()> {
+        self.inner.set_disabled(username, disabled).await
+    }
+    async fn set_display_name(&self, username: &Username, display_name: &str) -> StorageResult<()> {
+        self.inner.set_display_name(username, display_name).await
+    }
+
+    async fn create_session(&self, session: &SessionRecord) -> StorageResult<()> {
+        self.inner.create_session(session).await
+    }
+    async fn session(&self, token_hash: &str) -> StorageResult<Option<SessionRecord>> {
+        self.inner.session(token_hash).await
+    }
+    async fn extend_session(&self, token_hash: &str, expires_at_ms: i64) -> StorageResult<()> {
+        self.inner.extend_session(token_hash, expires_at_ms).await
+    }
+    async fn revoke_sessions(&self, username: &Username) -> StorageResult<u64> {
+        self.inner.revoke_sessions(username).await
+    }
+    async fn active_sessions(&self, now_ms: i64) -> StorageResult<HashMap<Username, u32>> {
+        self.inner.active_sessions(now_ms).await
+    }
+
+    async fn upsert_unit(&self, unit: &UnitRecord) -> StorageResult<()> {
+        self.inner.upsert_unit(unit).await
+    }
+    async fn units(&self) -> StorageResult<Vec<UnitRecord>> {
+        self.inner.units().await
+    }
+
+    async fn write(&self, batch: Vec<Write>) -> StorageResult<()> {
+        let delay = self.faults().write_delay;
+        if !delay.is_zero() {
+            tokio::time::sleep(delay).await;
+        }
+        // Decided after the delay: a fault set meanwhile hits a write already under way, as a
+        // disk that fails mid-write does.
+        let failing = {
+            let faults = self.faults();
+            batch
+                .iter()
+                .find(|w| faults.writes.hits(&touched(w)))
+                .map(touched)
+        };
+        if let Some(doc) = failing {
+            self.counting().writes_failed += 1;
+            return Err(Self::unavailable(&format!("writing {doc} failed")));
+        }
+        let appended: Vec<DocumentId> = batch
+            .iter()
+            .filter_map(|w| match w {
+                Write::AppendChunk { document, .. } => Some(*document),
+                _ => None,
+            })
+            .collect();
+        self.counting().writes_passed += 1;
+        self.inner.write(batch).await?;
+        let mut counts = self.counting();
+        for doc in appended {
+            *counts.chunks_appended.entry(doc).or_default() += 1;
+        }
+        Ok(())
+    }
+    async fn document_chunks(&self, id: &DocumentId) -> StorageResult<Option<Vec<Vec<u8>>>> {
+        if self.faults().reads.hits(id) {
+            self.counting().reads_failed += 1;
+            return Err(Self::unavailable(&format!("reading {id} failed")));
+        }
+        self.inner.document_chunks(id).await
+    }
+    async fn documents_to_compact(
+        &self,
+        chunks: usize,
+        limit: usize,
+    ) -> StorageResult<Vec<DocumentId>> {
+        self.inner.documents_to_compact(chunks, limit).await
+    }
+    async fn numbered_chunks(&self, id: &DocumentId) -> StorageResult<Vec<StoredChunk>> {
+        self.inner.numbered_chunks(id).await
+    }
+    async fn replace_chunks(
+        &self,
+        id: &DocumentId,
+        seqs: &[i64],
+        merged: Vec<u8>,
+    ) -> StorageResult<bool> {
+        self.inner.replace_chunks(id, seqs, merged).await
+    }
+
+    async fn campaigns(&self) -> StorageResult<Vec<CampaignRecord>> {
+        self.inner.campaigns().await
+    }
+    async fn items(&self, campaign: &DocumentId) -> StorageResult<Vec<ItemRecord>> {
+        self.inner.items(campaign).await
+    }
+    async fn item(&self, id: &DocumentId) -> StorageResult<Option<ItemRecord>> {
+        self.inner.item(id).await
+    }
+    async fn change_arrivals(&self, document: &DocumentId) -> StorageResult<HashMap<String, i64>> {
+        self.inner.change_arrivals(document).await
+    }
+    async fn quarantined(&self, document: &DocumentId) -> StorageResult<Vec<QuarantineRecord>> {
+        self.inner.quarantined(document).await
+    }
+
+    async fn meta(&self, key: &str) -> StorageResult<Option<String>> {
+        self.inner.meta(key).await
+    }
+    async fn init_meta(&self, key: &str, value: &str) -> StorageResult<String> {
+        self.inner.init_meta(key, value).await
+    }
+
+    async fn blob(&self, sha256: &str) -> StorageResult<Option<BlobRecord>> {
+        self.inner.blob(sha256).await
+    }
+    async fn insert_blob(&self, blob: &BlobRecord, upload: Option<i64>) -> StorageResult<()> {
+        self.inner.insert_blob(blob, upload).await
+    }
+    async fn upload(
+        &self,
+        username: &Username,
+        sha256: &str,
+    ) -> StorageResult<Option<UploadRecord>> {
+        self.inner.upload(username, sha256).await
+    }
+    async fn create_upload(&self, upload: &UploadRecord) -> StorageResult<UploadRecord> {
+        self.inner.create_upload(upload).await
+    }
+    async fn touch_upload(&self, id: i64, at_ms: i64) -> StorageResult<()> {
+        self.inner.touch_upload(id, at_ms).await
+    }
+    async fn delete_upload(&self, id: i64) -> StorageResult<()> {
+        self.inner.delete_upload(id).await
+    }
+    async fn stale_uploads(&self, before_ms: i64) -> StorageResult<Vec<UploadRecord>> {
+        self.inner.stale_uploads(before_ms).await
+    }
+    async fn quota_used(&self, username: &Username) -> StorageResult<u64> {
+        self.inner.quota_used(username).await
+    }
+    async fn items_referencing(&self, sha256: &str) -> StorageResult<Vec<ItemRecord>> {
+        self.inner.items_referencing(sha256).await
+    }
+    async fn orphaned_blobs(&self, now_ms: i64, before_ms: i64) -> StorageResult<Vec<String>> {
+        self.inner.orphaned_blobs(now_ms, before_ms).await
+    }
+    async fn delete_orphan(&self, sha256: &str, before_ms: i64) -> StorageResult<bool> {
+        self.inner.delete_orphan(sha256, before_ms).await
+    }
+
+    async fn close(&self) {
+        self.inner.close().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn targets_hit_what_they_name() {
+        let (a, b) = (DocumentId([1; 16]), DocumentId([2; 16]));
+        let mut target = Target::default();
+        assert!(!target.hits(&a));
+        target.add([a]);
+        assert!(target.hits(&a) && !target.hits(&b));
+        target.add([b]);
+        assert!(target.hits(&b));
+        target = Target::Everything;
+        target.add([a]);
+        assert_eq!(target, Target::Everything);
+    }
+
+    #[test]
+    fn every_write_names_its_document() {
+        let doc = DocumentId([3; 16]);
+        let write = Write::ChangesArrived {
+            document: doc,
+            hashes: Vec::new(),
+            received_at_ms: 0,
+        };
+        assert_eq!(touched(&write), doc);
+    }
+}
