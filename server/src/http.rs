@@ -43,7 +43,7 @@ pub fn app(state: AppState) -> Router {
 
 async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     // Only when the sync core is free: a scrape never waits for syncing.
-    if let Some(loaded) = state.sync.loaded_documents() {
+    if let Some(loaded) = state.sync.loaded_documents_if_free() {
         state
             .metrics
             .documents_loaded

@@ -247,9 +247,14 @@ impl SyncHub {
         out
     }
 
+    /// Documents in memory now (waits for the core).
+    pub async fn loaded_documents(&self) -> usize {
+        self.core.lock().await.loaded_documents().count()
+    }
+
     /// Documents in memory now, or `None` when the core is busy: a scrape of `/metrics`
     /// never waits for syncing (the sweep keeps the gauge current anyway).
-    pub fn loaded_documents(&self) -> Option<usize> {
+    pub fn loaded_documents_if_free(&self) -> Option<usize> {
         Some(self.core.try_lock().ok()?.loaded_documents().count())
     }
 

@@ -969,10 +969,11 @@ fn a_failed_read_is_not_an_absent_document(stock: bool) {
         net.clients[1].sync.document(&id).is_some(),
         "the copy is kept"
     );
+    // Closed with "try again later", so that it asks again when it reconnects.
+    assert!(!net.clients[1].connected);
 
     // Storage answers again: the next connection syncs as usual.
     net.fail_reads = false;
-    net.disconnect(1);
     net.edit(1, &id, "school_note", "之后");
     net.connect(1);
     net.send_local_changes(1);

@@ -585,8 +585,8 @@ impl<G: Gate> SyncServer<G> {
     }
 
     /// Answers the work that waited for a document that could not be loaded: a "try again
-    /// later" error for each, and for batch entries an answer that sends the peer to the stock
-    /// sync (which gets the error). Peers that had it open stay subscribed.
+    /// later" error and a 1013 close for a stock frame; for batch entries an answer that sends
+    /// the peer to the stock sync (which gets them). Peers that had it open stay subscribed.
     fn load_failed(
         &mut self,
         doc: DocumentId,
@@ -609,7 +609,28 @@ impl<G: Gate> SyncServer<G> {
                 Work::Changes { batch, .. } => {
                     self.changes_entry(batch, doc, false, out);
                 }
-                Work::Frame(..) => {}
+                Work::Frame(..) => {
+                    // A stock frame: the peer waits for an answer about the document that will
+                    // not come, so it is closed with "try again later" and asks again when it
+                    // reconnects (a batch entry instead sends the peer to this stock sync).
+                    if let Some(connection) = self.conns.get(&conn) {
+                        out.push(retry_frame(
+                            &self.peer_id,
+                            connection,
+                            conn,
+                            Some(doc),
+                            text,
+                        ));
+                        out.push(Effect::Close {
+                            conn,
+                            reason: "the server could not read a document: reconnect and try \
+                                     again"
+                                .to_owned(),
+                            retry_later: true,
+                        });
+                    }
+                    continue;
+                }
             }
             if let Some(connection) = self.conns.get(&conn) {
                 out.push(retry_frame(
@@ -1033,8 +1054,9 @@ impl<G: Gate> SyncServer<G> {
 
     /// The driver's answer to [`Effect::LoadDocument`] when storage could not be read (not:
     /// "there is no such document", which is [`Self::document_loaded`] with `None`). The frames
-    /// that waited get a "try again later" error, never `doc-unavailable`; nothing is kept in
-    /// memory for the document, so the next frame that needs it loads it again.
+    /// that waited get a "try again later" error, never `doc-unavailable`, and their peers are
+    /// closed with "try again later" so they ask again on reconnect; nothing is kept in memory
+    /// for the document, so the next frame that needs it loads it again.
     pub fn document_load_failed(&mut self, doc: DocumentId) -> Vec<Effect> {
         self.clock += 1;
         let mut out = Vec::new();
