@@ -14,6 +14,8 @@ fn nothing_is_lost_and_nothing_forbidden_gets_in_across_seeds() {
         let report = sim::run(seed, &config).unwrap_or_else(|failure| panic!("{failure}"));
         assert_eq!(report.edits_lost, 0);
         assert_eq!(report.forbidden_accepted, 0);
+        assert_eq!(report.acknowledged_lost, 0);
+        assert_eq!(report.dropped_by_fault, 0);
         total.add(&report);
     }
     eprintln!("{} seeds: {total:?}", SEEDS.end - SEEDS.start);
@@ -22,7 +24,10 @@ fn nothing_is_lost_and_nothing_forbidden_gets_in_across_seeds() {
     assert!(total.server_restarts > 0 && total.client_restarts > 0 && total.long_offline > 0);
     assert!(total.lost > 0 && total.duplicated > 0 && total.delayed > 0);
     assert!(total.edits_checked > 100 && total.forbidden_attempted > 10);
-    assert!(total.acknowledged_checked > 100);
+    assert!(total.acknowledged_checked > 100 && total.changes_checked > 100);
+    // Storage failed and was slow, and clients were told to retry (not refused).
+    assert!(total.writes_failed > 10 && total.reads_failed > 10 && total.slow_writes > 10);
+    assert!(total.retries > 10);
 }
 
 #[test]

@@ -95,13 +95,24 @@ fn main() -> std::process::ExitCode {
         total.evictions
     );
     println!(
-        "frames {}; edits made {}, checked {}, lost {}; acknowledged changes checked {}, lost {}; forbidden changes tried {}, accepted {}",
+        "storage faults: {} (writes failed {}, reads failed {}, slow writes {} of which cut by a restart {}); retries told to clients {}",
+        total.storage_faults(),
+        total.writes_failed,
+        total.reads_failed,
+        total.slow_writes,
+        total.writes_cut,
+        total.retries
+    );
+    println!(
+        "frames {}; edits made {}, checked {}, lost {}; honest changes checked {}; acknowledged changes checked {}, lost {}; local changes dropped or reset by a fault {}; forbidden changes tried {}, accepted {}",
         total.frames,
         total.edits_made,
         total.edits_checked,
         total.edits_lost,
+        total.changes_checked,
         total.acknowledged_checked,
         total.acknowledged_lost,
+        total.dropped_by_fault,
         total.forbidden_attempted,
         total.forbidden_accepted
     );
