@@ -5,14 +5,24 @@
 //! The network loses, duplicates, delays and reorders frames; clients go offline (some for
 //! long), restart from their local store, and one of them (`mallory`, a school) and the viewer
 //! try changes the policy forbids. The server restarts from its storage and evicts idle
-//! documents. After the run everything heals: every client reconnects on a clean network and
+//! documents. Its storage fails writes (the driver answers `persisted(doc, false)` and stores
+//! nothing) and reads (`document_load_failed`), and is slow: a write completes some steps
+//! later, while other frames are processed (the core holds frames for that document until
+//! then); a restart cuts a slow write short, before or after it reached the disk. After the
+//! run everything heals: every client reconnects on a clean network with working storage and
 //! the world runs until nothing moves. Then the invariants are checked:
 //!
 //! - all replicas of every document are identical (same heads as the server's stored copy);
-//! - every edit an honest client made is in the server's stored copy;
-//! - every change the server acknowledged (a client saw no unsynced changes) survives every
-//!   server restart;
+//! - every edit an honest client made is in the server's stored copy, and so is every change
+//!   it made;
+//! - every change a client counts as acknowledged (in the heads its sync state says the server
+//!   has) is in storage: checked at every server restart, after every failed write, at the end;
+//! - no change is written to storage twice;
 //! - no forbidden change is in the server's storage or any replica.
+//!
+//! And while it runs: a server-side fault never makes a client drop or reset a local change.
+//! No honest client is ever refused, and no client is told that a document it may read is
+//! unavailable; a `Retry` (counted apart) comes only for a document whose read or write failed.
 //!
 //! Automerge actor ids and document ids come from the seed, so a seed replays a run exactly.
 
@@ -45,6 +55,12 @@ pub struct Config {
     pub server_restart: u64,
     pub evict: u64,
     pub forbidden: u64,
+    /// Per write (`Persist`): it fails, nothing is stored.
+    pub write_fail: u64,
+    /// Per load (`LoadDocument`): it fails.
+    pub read_fail: u64,
+    /// Per write: it completes 1..=`max_delay` steps later (and may still fail).
+    pub slow_write: u64,
 }
 
 impl Default for Config {
@@ -61,6 +77,9 @@ impl Default for Config {
             server_restart: 8,
             evict: 40,
             forbidden: 60,
+            write_fail: 40,
+            read_fail: 40,
+            slow_write: 150,
         }
     }
 }
@@ -83,9 +102,24 @@ pub struct Report {
     pub edits_lost: u64,
     pub forbidden_attempted: u64,
     pub forbidden_accepted: u64,
-    /// Acknowledged changes checked to be in storage (at every restart and at the end).
+    /// Acknowledged changes checked to be in storage (at every restart, after every failed
+    /// write and at the end).
     pub acknowledged_checked: u64,
     pub acknowledged_lost: u64,
+    /// Every change an honest client made, checked to be in storage at the end.
+    pub changes_checked: u64,
+    /// Storage faults: failed writes, failed reads, slow writes, and slow writes a server
+    /// restart cut short (each then reached the disk or not, at random; nobody was told).
+    pub writes_failed: u64,
+    pub reads_failed: u64,
+    pub slow_writes: u64,
+    pub writes_cut: u64,
+    /// `Retry` events clients received (the server's trouble: keep everything, try later).
+    pub retries: u64,
+    /// Times a client was given cause to drop or reset local work it was entitled to: an
+    /// honest change refused, or `doc-unavailable` for a document it may read (on which the
+    /// app removes the item from the device). Zero, or the run fails there.
+    pub dropped_by_fault: u64,
 }
 
 impl Report {
@@ -107,6 +141,13 @@ impl Report {
         self.forbidden_accepted += r.forbidden_accepted;
         self.acknowledged_checked += r.acknowledged_checked;
         self.acknowledged_lost += r.acknowledged_lost;
+        self.changes_checked += r.changes_checked;
+        self.writes_failed += r.writes_failed;
+        self.reads_failed += r.reads_failed;
+        self.slow_writes += r.slow_writes;
+        self.writes_cut += r.writes_cut;
+        self.retries += r.retries;
+        self.dropped_by_fault += r.dropped_by_fault;
     }
 
     pub fn faults(&self) -> u64 {
@@ -117,6 +158,12 @@ impl Report {
             + self.client_restarts
             + self.server_restarts
             + self.evictions
+            + self.storage_faults()
+    }
+
+    /// Failed writes, failed reads and slow writes.
+    pub fn storage_faults(&self) -> u64 {
+        self.writes_failed + self.reads_failed + self.slow_writes
     }
 }
 
@@ -172,6 +219,8 @@ struct Client {
 enum Hop {
     ToServer(ConnId, Vec<u8>),
     ToClient(usize, ConnId, Vec<u8>),
+    /// The server closed the connection: the client learns it after the frames sent before.
+    Close(usize, ConnId),
 }
 
 struct Flight {
@@ -188,7 +237,15 @@ struct World {
     clean: bool,
     server: SyncServer<PolicyGate>,
     storage: BTreeMap<DocumentId, Vec<u8>>,
+    /// The changes in `storage`, to catch a change written twice.
+    stored: BTreeMap<DocumentId, BTreeSet<ChangeHash>>,
     loads: Vec<(u64, DocumentId)>,
+    /// Slow writes under way: when each completes, and what it writes.
+    writes: Vec<SlowWrite>,
+    /// Documents a read or write of failed: a `Retry` may name only these.
+    faulted: BTreeSet<DocumentId>,
+    /// Connections the server closed: the driver sends nothing more on them.
+    closed: BTreeSet<ConnId>,
     flights: Vec<Flight>,
     seq: u64,
     next_conn: u64,
@@ -198,7 +255,16 @@ struct World {
     expected: Vec<Expect>,
     forbidden: Vec<(DocumentId, ChangeHash)>,
     acknowledged: BTreeSet<(DocumentId, ChangeHash)>,
+    /// Every change an honest client made.
+    honest_changes: BTreeSet<(DocumentId, ChangeHash)>,
     report: Report,
+}
+
+struct SlowWrite {
+    at: u64,
+    doc: DocumentId,
+    chunk: Vec<u8>,
+    hashes: Vec<ChangeHash>,
 }
 
 /// The cast: (name, username, role, unit, honest).
@@ -235,6 +301,7 @@ impl World {
     fn new(seed: u64, config: Config) -> World {
         let mut rng = Rng::new(seed);
         let mut storage = BTreeMap::new();
+        let mut stored = BTreeMap::new();
         let mut docs = Vec::new();
         let office = EditContext {
             actor: Actor {
@@ -264,6 +331,8 @@ impl World {
             };
             model::apply(&mut doc, &office, ItemEdit::Plan(plan)).expect("planning an item");
             storage.insert(DocumentId(id), doc.save());
+            let hashes = doc.get_changes(&[]).iter().map(|c| c.hash()).collect();
+            stored.insert(DocumentId(id), hashes);
             docs.push((
                 DocumentId(id),
                 units.iter().map(|u| (*u).to_owned()).collect(),
@@ -277,7 +346,11 @@ impl World {
             clean: false,
             server: new_server(),
             storage,
+            stored,
             loads: Vec::new(),
+            writes: Vec::new(),
+            faulted: BTreeSet::new(),
+            closed: BTreeSet::new(),
             flights: Vec::new(),
             seq: 0,
             next_conn: 0,
@@ -287,6 +360,7 @@ impl World {
             expected: Vec::new(),
             forbidden: Vec::new(),
             acknowledged: BTreeSet::new(),
+            honest_changes: BTreeSet::new(),
             report: Report {
                 seed,
                 ..Report::default()
@@ -413,6 +487,16 @@ impl World {
         }
     }
 
+    /// The server's close frame arrives: the client is offline and reconnects at the next step.
+    fn closed_by_server(&mut self, index: usize, conn: ConnId) {
+        let client = &mut self.clients[index];
+        if client.conn == Some(conn) {
+            client.conn = None;
+            client.sync.disconnect();
+            client.offline_until = self.now + 1;
+        }
+    }
+
     /// The client process dies and starts again from its local store.
     fn restart_client(&mut self, index: usize) {
         self.report.client_restarts += 1;
@@ -447,8 +531,36 @@ impl World {
         }
         self.server = new_server();
         self.loads.clear();
+        // The process died in the middle of its slow writes: each reached the disk or did not,
+        // and nobody was told.
+        for write in std::mem::take(&mut self.writes) {
+            self.report.writes_cut += 1;
+            if self.chance(500) {
+                self.store(write.doc, &write.chunk, &write.hashes)?;
+            }
+        }
         self.eviction_mark = 0;
         self.check_acknowledged()
+    }
+
+    /// Appends a durable write to storage; a change stored twice is a broken invariant (the
+    /// core writes only changes the stored document lacks).
+    fn store(
+        &mut self,
+        doc: DocumentId,
+        chunk: &[u8],
+        hashes: &[ChangeHash],
+    ) -> Result<(), Failure> {
+        let stored = self.stored.entry(doc).or_default();
+        if let Some(twice) = hashes.iter().find(|h| stored.contains(h)) {
+            return Err(self.fail(format!("change {twice} of {doc} was written twice")));
+        }
+        stored.extend(hashes.iter().copied());
+        self.storage
+            .entry(doc)
+            .or_default()
+            .extend_from_slice(chunk);
+        Ok(())
     }
 
     fn check_acknowledged(&mut self) -> Result<(), Failure> {
@@ -545,21 +657,55 @@ impl World {
                         self.client_receives(index, conn, &bytes)?;
                     }
                 }
+                Hop::Close(index, conn) => self.closed_by_server(index, conn),
             }
-            self.finish_loads()?;
+            self.finish_storage()?;
         }
-        self.finish_loads()?;
+        self.finish_storage()?;
         Ok(moved)
     }
 
-    fn finish_loads(&mut self) -> Result<(), Failure> {
-        while let Some(i) = self.loads.iter().position(|(at, _)| *at <= self.now) {
-            let (_, doc) = self.loads.remove(i);
-            let stored = self.storage.get(&doc).cloned();
-            let effects = self.server.document_loaded(doc, stored.as_deref());
-            self.execute(effects)?;
+    /// Finishes the loads and slow writes that are due, oldest first.
+    fn finish_storage(&mut self) -> Result<(), Failure> {
+        loop {
+            if let Some(i) = self.loads.iter().position(|(at, _)| *at <= self.now) {
+                let (_, doc) = self.loads.remove(i);
+                let effects = if !self.clean && self.chance(self.config.read_fail) {
+                    self.report.reads_failed += 1;
+                    self.faulted.insert(doc);
+                    self.server.document_load_failed(doc)
+                } else {
+                    let stored = self.storage.get(&doc).cloned();
+                    self.server.document_loaded(doc, stored.as_deref())
+                };
+                self.execute(effects)?;
+            } else if let Some(i) = self.writes.iter().position(|w| w.at <= self.now) {
+                let write = self.writes.remove(i);
+                let effects = self.complete_write(write.doc, &write.chunk, &write.hashes)?;
+                self.execute(effects)?;
+            } else {
+                return Ok(());
+            }
         }
-        Ok(())
+    }
+
+    /// A write reaches the disk, or fails (then nothing is stored); the core is told which.
+    fn complete_write(
+        &mut self,
+        doc: DocumentId,
+        chunk: &[u8],
+        hashes: &[ChangeHash],
+    ) -> Result<Vec<Effect>, Failure> {
+        if !self.clean && self.chance(self.config.write_fail) {
+            self.report.writes_failed += 1;
+            self.faulted.insert(doc);
+            let effects = self.server.persisted(doc, false);
+            // Nothing a client counts as acknowledged may depend on the failed write.
+            self.check_acknowledged()?;
+            return Ok(effects);
+        }
+        self.store(doc, chunk, hashes)?;
+        Ok(self.server.persisted(doc, true))
     }
 
     fn execute(&mut self, effects: Vec<Effect>) -> Result<(), Failure> {
@@ -567,16 +713,33 @@ impl World {
         while let Some(effect) = effects.pop_front() {
             match effect {
                 Effect::Send { conn, bytes } => {
+                    if self.closed.contains(&conn) {
+                        continue;
+                    }
                     if let Some(index) = self.clients.iter().position(|c| c.conn == Some(conn)) {
                         self.send(Hop::ToClient(index, conn, bytes));
                     }
                 }
                 Effect::Close { conn, .. } => {
+                    // The driver sends nothing more on it and tells the core; the close frame
+                    // reaches the client after what was sent before it (TCP keeps the order).
+                    self.closed.insert(conn);
+                    self.server.disconnect(conn);
                     if let Some(index) = self.clients.iter().position(|c| c.conn == Some(conn)) {
-                        self.disconnect(index);
-                        self.clients[index].offline_until = self.now + 1;
-                    } else {
-                        self.server.disconnect(conn);
+                        let at = self
+                            .flights
+                            .iter()
+                            .filter(|f| matches!(f.hop, Hop::ToClient(i, c, _) if i == index && c == conn))
+                            .map(|f| f.at)
+                            .max()
+                            .unwrap_or(self.now)
+                            .max(self.now);
+                        self.seq += 1;
+                        self.flights.push(Flight {
+                            at,
+                            seq: self.seq,
+                            hop: Hop::Close(index, conn),
+                        });
                     }
                 }
                 Effect::LoadDocument { doc } => {
@@ -587,9 +750,22 @@ impl World {
                     };
                     self.loads.push((self.now + delay, doc));
                 }
-                Effect::Persist { doc, chunk, .. } => {
-                    self.storage.entry(doc).or_default().extend(chunk);
-                    for more in self.server.persisted(doc, true).into_iter().rev() {
+                Effect::Persist { doc, chunk, hashes } => {
+                    if !self.clean && self.chance(self.config.slow_write) {
+                        // Completes later (`finish_storage`); frames keep being processed.
+                        self.report.slow_writes += 1;
+                        let at = self.now + self.rng.range(1, self.config.max_delay.max(1) + 1);
+                        self.writes.push(SlowWrite {
+                            at,
+                            doc,
+                            chunk,
+                            hashes,
+                        });
+                        continue;
+                    }
+                    let more = self.complete_write(doc, &chunk, &hashes)?;
+                    // What the write makes possible comes next, before what followed it.
+                    for more in more.into_iter().rev() {
                         effects.push_front(more);
                     }
                 }
@@ -611,6 +787,8 @@ impl World {
                 ClientEvent::Error { doc: None, .. } => {}
                 ClientEvent::Error { doc, message } => {
                     if self.clients[index].honest {
+                        // What it would reset is its own, allowed work.
+                        self.report.dropped_by_fault += 1;
                         return Err(self.fail(format!(
                             "the server refused {}'s change to {doc:?}: {message}",
                             self.clients[index].name
@@ -624,6 +802,26 @@ impl World {
                         client.store.remove(&doc);
                         client.saved_heads.remove(&doc);
                     }
+                }
+                // The server's trouble, not a verdict: the app keeps its copy and every pending
+                // change (nothing to do here). Only after a fault, and only about its document.
+                ClientEvent::Retry { doc, message } => {
+                    self.report.retries += 1;
+                    if doc.is_some_and(|d| !self.faulted.contains(&d)) || self.faulted.is_empty() {
+                        return Err(self.fail(format!(
+                            "{} was told to retry {doc:?} without a storage fault: {message}",
+                            self.clients[index].name
+                        )));
+                    }
+                }
+                // The app removes an unavailable item from the device, edits and all: never
+                // for one it may read (a failed read is not absence).
+                ClientEvent::Unavailable(doc) if self.clients[index].readable.contains(&doc) => {
+                    self.report.dropped_by_fault += 1;
+                    return Err(self.fail(format!(
+                        "{} was told {doc}, which it may read, is unavailable",
+                        self.clients[index].name
+                    )));
                 }
                 ClientEvent::BadFrame(message) if self.clients[index].honest => {
                     return Err(self.fail(format!(
@@ -639,7 +837,8 @@ impl World {
     }
 
     /// Writes the client's documents to its local store and notes what the server has
-    /// acknowledged.
+    /// acknowledged: the heads its sync state says both sides have (`shared_heads`), and all
+    /// its heads when nothing is unsynced.
     fn save(&mut self, index: usize) {
         let client = &mut self.clients[index];
         let ids: Vec<DocumentId> = client.sync.document_ids().copied().collect();
@@ -659,6 +858,11 @@ impl World {
                     .store
                     .get(&id)
                     .is_none_or(|(_, saved)| *saved != state);
+            if let Ok(decoded) = automerge::sync::State::decode(&state) {
+                for hash in decoded.shared_heads {
+                    self.acknowledged.insert((id, hash));
+                }
+            }
             if moved {
                 client.store.insert(id, (doc.save(), state));
                 client.saved_heads.insert(id, heads.clone());
@@ -759,6 +963,9 @@ impl World {
         if let Err(err) = model::apply(doc, &ctx, edit.clone()) {
             return Err(self.fail(format!("{name} could not make {edit:?}: {err}")));
         }
+        if let Some(change) = doc.get_last_local_change() {
+            self.honest_changes.insert((doc_id, change.hash()));
+        }
         if let Some(expect) = expect {
             self.expected.push(expect);
             self.report.edits_made += 1;
@@ -846,6 +1053,9 @@ impl World {
             for (at, _) in &mut self.loads {
                 *at = (*at).min(self.now);
             }
+            for write in &mut self.writes {
+                write.at = write.at.min(self.now);
+            }
             for index in 0..self.clients.len() {
                 // A client whose mallory-ish reset left it without a connection comes back.
                 if self.clients[index].conn.is_none() {
@@ -854,7 +1064,7 @@ impl World {
                 self.send_pending(index);
             }
             let moved = self.deliver_due()?;
-            if moved == 0 && self.loads.is_empty() {
+            if moved == 0 && self.loads.is_empty() && self.writes.is_empty() {
                 quiet_rounds += 1;
                 if quiet_rounds == 3 {
                     return Ok(());
@@ -916,6 +1126,16 @@ impl World {
                 return Err(self.fail(format!("{expect:?} is missing from {doc}")));
             }
         }
+        // Every change an honest client made is stored: none was dropped on the way.
+        for (doc, hash) in self.honest_changes.clone() {
+            self.report.changes_checked += 1;
+            if stored
+                .get_mut(&doc)
+                .is_none_or(|d| d.get_change_by_hash(&hash).is_none())
+            {
+                return Err(self.fail(format!("honest change {hash} of {doc} is not stored")));
+            }
+        }
         // No forbidden change anywhere.
         for (doc, hash) in self.forbidden.clone() {
             let mut holders = Vec::new();
@@ -955,6 +1175,7 @@ fn hop_clone(hop: &Hop) -> Hop {
     match hop {
         Hop::ToServer(conn, bytes) => Hop::ToServer(*conn, bytes.clone()),
         Hop::ToClient(index, conn, bytes) => Hop::ToClient(*index, *conn, bytes.clone()),
+        Hop::Close(index, conn) => Hop::Close(*index, *conn),
     }
 }
 

@@ -1,6 +1,7 @@
 //! `soak`: the deterministic simulation (`rectify_tests::sim`) over many seeds, on every core.
 //! `cargo xtask soak --seeds N` runs it in release mode; `--seed S` replays one seed and
-//! prints its report. Exits non-zero on the first broken invariant, naming the seed.
+//! prints its report. Exits non-zero on the first broken invariant, naming the seed; with
+//! `--keep-going` it runs every seed and lists each one that failed.
 
 use clap::Parser;
 use rectify_tests::sim::{self, Config, Report};
@@ -23,6 +24,10 @@ struct Cli {
     /// Steps per run.
     #[arg(long, default_value_t = Config::default().steps)]
     steps: u64,
+    /// Run every seed even after one failed, and list all that failed (the totals count the
+    /// seeds that passed).
+    #[arg(long)]
+    keep_going: bool,
 }
 
 fn main() -> std::process::ExitCode {
@@ -49,6 +54,7 @@ fn main() -> std::process::ExitCode {
     let total = Arc::new(Mutex::new(Report::default()));
     let failures = Arc::new(Mutex::new(Vec::new()));
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let keep_going = cli.keep_going;
     let workers: Vec<_> = (0..threads)
         .map(|_| {
             let (next, total, failures, config) = (
@@ -60,7 +66,7 @@ fn main() -> std::process::ExitCode {
             std::thread::spawn(move || {
                 loop {
                     let seed = next.fetch_add(1, Ordering::Relaxed);
-                    if seed >= end || !failures.lock().expect("lock").is_empty() {
+                    if seed >= end || (!keep_going && !failures.lock().expect("lock").is_empty()) {
                         return;
                     }
                     match sim::run(seed, &config) {
@@ -75,7 +81,8 @@ fn main() -> std::process::ExitCode {
         worker.join().expect("a soak worker panicked");
     }
     let total = total.lock().expect("lock").clone();
-    let failures = failures.lock().expect("lock");
+    let mut failures = failures.lock().expect("lock");
+    failures.sort_by_key(|f| f.seed);
     println!(
         "{} seeds from {} in {:.1} s on {threads} threads",
         cli.seeds,
@@ -95,18 +102,34 @@ fn main() -> std::process::ExitCode {
         total.evictions
     );
     println!(
-        "frames {}; edits made {}, checked {}, lost {}; acknowledged changes checked {}, lost {}; forbidden changes tried {}, accepted {}",
+        "storage faults: {} (writes failed {}, reads failed {}, slow writes {} of which cut by a restart {}); retries told to clients {}",
+        total.storage_faults(),
+        total.writes_failed,
+        total.reads_failed,
+        total.slow_writes,
+        total.writes_cut,
+        total.retries
+    );
+    println!(
+        "frames {}; edits made {}, checked {}, lost {}; honest changes checked {}; acknowledged changes checked {}, lost {}; local changes dropped or reset by a fault {}; forbidden changes tried {}, accepted {}",
         total.frames,
         total.edits_made,
         total.edits_checked,
         total.edits_lost,
+        total.changes_checked,
         total.acknowledged_checked,
         total.acknowledged_lost,
+        total.dropped_by_fault,
         total.forbidden_attempted,
         total.forbidden_accepted
     );
-    if let Some(failure) = failures.first() {
+    for failure in failures.iter() {
         println!("FAILED: {failure}");
+    }
+    if !failures.is_empty() {
+        if keep_going {
+            println!("{} of {} seeds failed", failures.len(), cli.seeds);
+        }
         return std::process::ExitCode::FAILURE;
     }
     std::process::ExitCode::SUCCESS
