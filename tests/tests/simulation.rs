@@ -48,10 +48,9 @@ fn a_seed_replays_exactly() {
 /// never had it; it is sent only after a reconnect or a later change from the server.
 ///
 /// Over one WebSocket nothing duplicates a frame and the server sends `peer` once per `join`,
-/// so production clients should not meet it; a reply tied to its summary (a sequence number)
-/// or a client that ignores a second `peer` on one connection would close it.
+/// so production clients should not meet it; the client now ignores a second `peer` on one
+/// connection.
 #[test]
-#[ignore = "bug in SyncClient: a reply to an earlier rectify-heads acknowledges a later edit"]
 fn a_duplicated_peer_frame_does_not_acknowledge_an_unsent_edit() {
     use rectify_shared::gate::{Peer, PolicyGate};
     use rectify_shared::ids::{DocumentId, UnitId, Username};

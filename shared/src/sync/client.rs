@@ -248,6 +248,11 @@ impl SyncClient {
             Err(e) => return (Vec::new(), vec![ClientEvent::BadFrame(e.to_string())]),
         };
         match message {
+            // The server answers `join` once per connection. A second `peer` (only a network
+            // that duplicates frames makes one) must not start a second summary: the reply to
+            // the first would be matched against the second's heads, marking as acknowledged an
+            // edit made in between that the server never saw.
+            Message::Peer { .. } if self.server.is_some() => {}
             Message::Peer {
                 sender_id,
                 peer_metadata,
