@@ -308,6 +308,7 @@ impl<G: Gate> SyncServer<G> {
                 }
                 Slot::Ready(document) => {
                     document.peers.remove(&conn);
+                    document.queued.retain(|(c, _)| *c != conn);
                 }
                 Slot::Dormant { subscribers } => {
                     subscribers.remove(&conn);
