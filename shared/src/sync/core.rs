@@ -949,6 +949,11 @@ impl<G: Gate> SyncServer<G> {
 
         let before = document.doc.get_heads();
         let mut peer = document.peers.remove(&conn).unwrap_or_default();
+        // What we last told this peer, when this message can only be an answer to it (no
+        // changes): if our reply would say the same again with nothing to send or ask, it is
+        // not sent (see `finish_sync`).
+        let told = (message.changes.is_empty() && peer.state.have_responded)
+            .then(|| sorted(peer.state.last_sent_heads.clone()));
         if peer.state.read_only && knows_all(&mut document.doc, &message.heads) {
             // The peer no longer holds anything we refused (it reset its copy): sync normally.
             peer.state.set_read_only(false);
@@ -966,7 +971,7 @@ impl<G: Gate> SyncServer<G> {
             return;
         }
         finish_sync(
-            gate, conns, server, document, doc_id, conn, peer, &before, out,
+            gate, conns, server, document, doc_id, conn, peer, &before, told, out,
         );
     }
 
@@ -1007,7 +1012,7 @@ impl<G: Gate> SyncServer<G> {
             match (peer, write.then) {
                 (Some(peer), AfterWrite::Sync) => {
                     finish_sync(
-                        gate, conns, server, document, doc_id, conn, peer, &before, &mut out,
+                        gate, conns, server, document, doc_id, conn, peer, &before, None, &mut out,
                     );
                 }
                 (Some(peer), AfterWrite::Changes { batch, heads }) => {
@@ -1151,12 +1156,24 @@ fn finish_sync<G: Gate>(
     conn: ConnId,
     mut peer: PeerDoc,
     before: &[ChangeHash],
+    told: Option<Vec<ChangeHash>>,
     out: &mut Vec<Effect>,
 ) {
     if let Some(connection) = conns.get(&conn) {
-        // Always answer the sender (its sync state decides whether there is anything to say).
+        // Answer the sender (its sync state decides whether there is anything to say) unless
+        // the answer is a heads-only repeat of what we last told it: Automerge answers every
+        // message while the two sides' heads differ, which under concurrent writers is a
+        // heads-only ping-pong that never ends while anyone types. The peer learns nothing
+        // from it; whoever lacks changes gets them with the next message that carries any.
         if let Some(reply) = batch::generate(&mut document.doc, &mut peer.state, connection.batch) {
-            out.push(sync_frame(server, connection, conn, doc_id, reply));
+            let repeat = told.is_some_and(|told| {
+                reply.changes.is_empty()
+                    && reply.need.is_empty()
+                    && sorted(reply.heads.clone()) == told
+            });
+            if !repeat {
+                out.push(sync_frame(server, connection, conn, doc_id, reply));
+            }
         }
         document.peers.insert(conn, peer);
     }
@@ -1441,4 +1458,9 @@ fn error_message<P>(
             retry,
         },
     )
+}
+
+fn sorted(mut heads: Vec<ChangeHash>) -> Vec<ChangeHash> {
+    heads.sort_unstable();
+    heads
 }
