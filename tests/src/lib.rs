@@ -20,12 +20,25 @@ use rectify_server::state::{AppState, ServerSettings};
 use rectify_server::storage::{self, Storage};
 use rectify_server::sync_ws::SyncHub;
 use rectify_shared::ids::DocumentId;
-use rectify_shared::model::ItemDoc;
+use rectify_shared::model::{EditContext, ItemDoc};
+use rectify_shared::policy::{Actor, Role};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
+
+/// The demo office account (`office`) as an edit's author, at `now_ms`.
+pub fn office_edit(now_ms: i64) -> EditContext {
+    EditContext {
+        actor: Actor {
+            role: Role::Office,
+            unit: None,
+        },
+        user: "office".into(),
+        now_ms,
+    }
+}
 
 /// The password of every demo account in tests.
 pub const TEST_PASSWORD: &str = "test-password";

@@ -303,14 +303,7 @@ impl World {
         let mut storage = BTreeMap::new();
         let mut stored = BTreeMap::new();
         let mut docs = Vec::new();
-        let office = EditContext {
-            actor: Actor {
-                role: Role::Office,
-                unit: None,
-            },
-            user: "office".into(),
-            now_ms: 0,
-        };
+        let office = crate::office_edit(0);
         for (n, units) in ITEMS.iter().enumerate() {
             let mut id = [0u8; 16];
             id[..8].copy_from_slice(&rng.next_u64().to_le_bytes());

@@ -408,14 +408,7 @@ async fn after_a_failed_read_the_school_reconnects_and_the_document_syncs_again(
     // The office opens the item (it loads now) and writes feedback to the school.
     let mut office = connect(&server, "office").await?;
     office.fetch(a, LIMIT).await?;
-    let ctx = EditContext {
-        actor: Actor {
-            role: Role::Office,
-            unit: None,
-        },
-        user: "office".into(),
-        now_ms: 2,
-    };
+    let ctx = rectify_tests::office_edit(2);
     let feedback = ItemEdit::AddFeedback {
         id: "after-fault".into(),
         unit: Some("pszx1".into()),

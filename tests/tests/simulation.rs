@@ -61,14 +61,7 @@ fn a_duplicated_peer_frame_does_not_acknowledge_an_unsent_edit() {
     use rectify_shared::sync::wire::{PeerId, StorageId};
 
     // An item of unit s1, stored; the school has the same copy.
-    let office = EditContext {
-        actor: Actor {
-            role: Role::Office,
-            unit: None,
-        },
-        user: "office".into(),
-        now_ms: 0,
-    };
+    let office = rectify_tests::office_edit(0);
     let mut doc =
         model::create_document(&ItemDoc::new("c", "1.1", "问题"), "office", 0).expect("an item");
     let plan = ItemPlan {

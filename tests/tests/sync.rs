@@ -171,14 +171,7 @@ async fn a_school_cannot_change_the_title_and_everyone_keeps_syncing() -> anyhow
     );
 
     // The office keeps working on the same item and the school still receives it.
-    let ctx = EditContext {
-        actor: Actor {
-            role: Role::Office,
-            unit: None,
-        },
-        user: "office".into(),
-        now_ms: 2,
-    };
+    let ctx = rectify_tests::office_edit(2);
     let feedback = ItemEdit::AddFeedback {
         id: "f1".into(),
         unit: Some("pszx1".into()),
