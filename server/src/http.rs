@@ -79,9 +79,7 @@ pub async fn sync_handler(
         .read_buffer_size(sync_ws::READ_BUFFER_BYTES)
         // Each frame is written and flushed as it is sent; no batching buffer is needed.
         .write_buffer_size(0)
-        .on_upgrade(move |socket| {
-            sync_ws::connection(state.sync, state.storage, user, socket, slot)
-        })
+        .on_upgrade(move |socket| sync_ws::connection(state.sync, user, socket, slot))
 }
 
 async fn api_not_found() -> ApiError {

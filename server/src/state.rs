@@ -53,8 +53,9 @@ impl AppState {
         settings: ServerSettings,
     ) -> anyhow::Result<AppState> {
         let metrics = Arc::new(Metrics::new());
-        let sync =
-            Arc::new(SyncHub::open(storage.as_ref(), settings.sync, Arc::clone(&metrics)).await?);
+        let sync = Arc::new(
+            SyncHub::open(Arc::clone(&storage), settings.sync, Arc::clone(&metrics)).await?,
+        );
         let files = Arc::new(Files::open(data_dir, settings.files)?);
         maintenance::spawn(
             &sync,

@@ -3,12 +3,22 @@
 //!
 //! Each connection is authenticated before the upgrade, by the `/sync` handler in
 //! [`crate::http`] (a bearer token in the `Authorization` header or `?token=`; none or a bad
-//! one is refused with 401), which then hands the socket to [`connection`]. Frames go to
-//! the one `SyncServer` behind a lock; its effects are carried out in order while the lock is
-//! held: a `Persist` is written durably (with the item's index row, in one transaction)
-//! before any later `Send` leaves, so a change is acknowledged only once it is on disk.
-//! Outgoing frames go through a bounded queue per connection: a peer that does not read is
-//! disconnected instead of growing the server's memory.
+//! one is refused with 401), which then hands the socket to [`connection`].
+//!
+//! # Who owns what
+//!
+//! - The one [`SyncServer`] (behind `core`, a lock held only for CPU work, never across IO)
+//!   owns every loaded document, every connection's sync state and the order of frames.
+//! - Each connection's task feeds its frames to the core one at a time and carries out the
+//!   effects ([`SyncHub::run`]): sends in order, under the lock; storage reads and writes
+//!   without it. While a document is being read or written the core queues the frames for
+//!   it, so no document waits for another's IO and one document's frames stay in order.
+//! - Writes go to the [`Committer`]: one writer, which commits everything queued meanwhile
+//!   together (group commit). Order for a change: **persist → memory → send**: the core puts
+//!   it into the document, acknowledges it and relays it only when the write has succeeded
+//!   ([`SyncServer::persisted`]); a failed write affects only that document's sender.
+//! - Outgoing frames go through a bounded queue per connection: a peer that does not read is
+//!   disconnected instead of growing the server's memory.
 //!
 //! Limits ([`SyncSettings`]) are checked before the upgrade, with a clear error: too many
 //! connections in all (503) or for one account (429). On shutdown every connection gets a
@@ -20,9 +30,13 @@ use crate::campaigns::item_record;
 use crate::clock::now_ms;
 use crate::error::ApiError;
 use crate::metrics::{Metrics, count};
-use crate::storage::{CampaignRecord, QuarantineRecord, Storage, UserRecord, Write};
+use crate::storage::{
+    CampaignRecord, Committer, QuarantineRecord, Storage, StorageResult, UserRecord, Write,
+};
 use automerge::ChangeHash;
 use axum::extract::ws::{CloseFrame, Message as WsMessage, WebSocket, close_code};
+use futures_util::StreamExt;
+use futures_util::stream::FuturesUnordered;
 use rand_core::{OsRng, RngCore};
 use rectify_shared::gate::{Peer, PolicyGate};
 use rectify_shared::ids::{DocumentId, Username};
@@ -34,10 +48,13 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
-use tokio::sync::{Mutex, MutexGuard, Notify, mpsc, watch};
+use tokio::sync::{Mutex, Notify, RwLock, mpsc, watch};
 
 /// The socket read buffer of one connection (set by the `/sync` upgrade in [`crate::http`]).
 pub const READ_BUFFER_BYTES: usize = 4 * 1024;
+
+/// Storage reads one frame may have in flight at once (a heads summary names many documents).
+const LOADS_PER_FRAME: usize = 8;
 
 /// How often an idle connection is pinged.
 const KEEPALIVE: Duration = Duration::from_secs(30);
@@ -72,6 +89,12 @@ impl Default for SyncSettings {
 /// The sync server and the connections' outgoing queues.
 pub struct SyncHub {
     core: Mutex<SyncServer<PolicyGate>>,
+    storage: Arc<dyn Storage>,
+    /// The one writer of sync changes (group commit).
+    committer: Committer,
+    /// Held (shared) by every frame from start to finish, IO included, and taken alone by
+    /// [`SyncHub::write_beside`]: a write beside the core never meets a sync write in flight.
+    beside: RwLock<()>,
     outgoing: Mutex<HashMap<ConnId, Outgoing>>,
     usernames: Mutex<HashMap<ConnId, Username>>,
     next_conn: AtomicU64,
@@ -127,7 +150,7 @@ impl std::fmt::Debug for SyncHub {
 impl SyncHub {
     /// The hub, with the server's peer and storage ids from storage (made on first start).
     pub async fn open(
-        storage: &dyn Storage,
+        storage: Arc<dyn Storage>,
         settings: SyncSettings,
         metrics: Arc<Metrics>,
     ) -> anyhow::Result<SyncHub> {
@@ -146,6 +169,9 @@ impl SyncHub {
                 StorageId::new(storage_id),
                 PolicyGate,
             )),
+            committer: Committer::start(Arc::clone(&storage), 256, 4096),
+            storage,
+            beside: RwLock::new(()),
             outgoing: Mutex::new(HashMap::new()),
             usernames: Mutex::new(HashMap::new()),
             next_conn: AtomicU64::new(1),
@@ -236,6 +262,8 @@ impl SyncHub {
     /// synced meanwhile would rewrite the item's index row from the stale copy. Everything in
     /// memory is already persisted, so dropping it loses nothing.
     pub async fn write_beside<T>(&self, write: impl Future<Output = T>) -> T {
+        // Waits for every frame in progress (and its writes) to finish, and holds new ones.
+        let _alone = self.beside.write().await;
         let mut core = self.core.lock().await;
         let out = write.await;
         let everything = core.clock() + 1;
@@ -259,12 +287,12 @@ impl SyncHub {
     }
 
     /// Feeds one frame to the core and carries out what it says.
-    async fn receive(&self, storage: &dyn Storage, conn: ConnId, bytes: &[u8]) {
+    async fn receive(&self, conn: ConnId, bytes: &[u8]) {
         let started = Instant::now();
         self.metrics.bytes_in.inc_by(count(bytes.len()));
-        let mut core = self.core.lock().await;
-        let effects = core.receive(conn, bytes);
-        self.run(storage, core, effects).await;
+        let _frame = self.beside.read().await;
+        let effects = self.core.lock().await.receive(conn, bytes);
+        self.run(effects).await;
         // The documents_loaded gauge is set at each scrape and sweep, not here: counting the
         // loaded documents would cost O(documents) on every frame, under the lock.
         self.metrics
@@ -272,113 +300,170 @@ impl SyncHub {
             .observe(started.elapsed().as_secs_f64());
     }
 
-    /// Carries out effects in order, holding the core's lock throughout; a load's or a write's
-    /// follow-up effects run before the rest.
+    /// Carries out a frame's effects: sends in order under the core's lock, storage IO
+    /// without it (so no document waits for another's IO), each IO's follow-up effects under
+    /// the lock again when it is done. Returns when nothing is left in flight.
     ///
-    /// The lock is held across storage IO too. Releasing it for writes was measured this stop
-    /// (sync-load, 50 clients): about 15 % more changes per second, but an occasional 7 s
-    /// acknowledgement (SQLite writers colliding), +80 MB peak RSS in the reconnect bench, and
-    /// an import (`write_beside`) could race a write in flight. Documents in parallel need a
-    /// single writer and shards first (issue #17).
-    async fn run(
-        &self,
-        storage: &dyn Storage,
-        mut core: MutexGuard<'_, SyncServer<PolicyGate>>,
-        effects: Vec<Effect>,
-    ) {
-        let mut queue: VecDeque<Effect> = effects.into();
-        while let Some(effect) = queue.pop_front() {
-            match effect {
-                Effect::Send { conn, bytes } => {
-                    self.metrics.bytes_out.inc_by(count(bytes.len()));
-                    self.send(conn, WsMessage::Binary(bytes.into())).await;
-                }
-                Effect::Close {
-                    conn,
-                    reason,
-                    retry_later,
-                } => {
-                    tracing::info!(conn = conn.0, reason, "closing a sync connection");
-                    // 1013 "try again later" when the server is at fault, else 1002.
-                    let code = if retry_later {
-                        close_code::AGAIN
-                    } else {
-                        close_code::PROTOCOL
-                    };
-                    let frame = close_frame(code, &reason);
-                    self.send(conn, frame).await;
-                    self.outgoing.lock().await.remove(&conn);
-                }
-                Effect::LoadDocument { doc } => {
-                    // A read error is not "no such document": the core answers the waiting
-                    // frames with "try again later" and keeps nothing empty in memory.
-                    let read = storage.document_chunks(&doc).await;
-                    let more = match read {
-                        Ok(chunks) => {
-                            let stored = chunks.map(|chunks| chunks.concat());
-                            core.document_loaded(doc, stored.as_deref())
+    /// Sending while a `Persist` is in flight is safe: the core puts changes into a document
+    /// only in [`SyncServer::persisted`], so nothing sent before can reveal them. Writes go
+    /// through the [`Committer`] (one writer, group commit); at most [`LOADS_PER_FRAME`]
+    /// reads are in flight per frame.
+    async fn run(&self, mut effects: Vec<Effect>) {
+        let mut in_flight = FuturesUnordered::new();
+        let mut loads: VecDeque<DocumentId> = VecDeque::new();
+        loop {
+            if !effects.is_empty() {
+                let core = self.core.lock().await;
+                for effect in effects.drain(..) {
+                    match effect {
+                        Effect::Send { conn, bytes } => {
+                            self.metrics.bytes_out.inc_by(count(bytes.len()));
+                            self.send(conn, WsMessage::Binary(bytes.into())).await;
                         }
-                        Err(err) => {
-                            tracing::error!(%doc, error = %err, "cannot load a document");
-                            self.metrics.storage_errors.inc();
-                            core.document_load_failed(doc)
+                        Effect::Close {
+                            conn,
+                            reason,
+                            retry_later,
+                        } => self.close(conn, &reason, retry_later).await,
+                        Effect::LoadDocument { doc } => loads.push_back(doc),
+                        Effect::Persist { doc, chunk, hashes } => {
+                            let batch = persist_batch(&core, doc, chunk, &hashes, now_ms());
+                            in_flight.push(self.io(Io::Persist {
+                                doc,
+                                changes: hashes.len(),
+                                batch,
+                            }));
                         }
-                    };
-                    for effect in more.into_iter().rev() {
-                        queue.push_front(effect);
-                    }
-                }
-                Effect::Persist { doc, chunk, hashes } => {
-                    // Disk before memory: the core applies the changes (and acknowledges and
-                    // relays them) only once told they are durable. A failed write leaves the
-                    // document as storage holds it; the sender is told to try again later.
-                    let (batch, campaign) = persist_batch(&core, doc, chunk, &hashes, now_ms());
-                    let written = persist(storage, batch, campaign).await;
-                    let durable = match written {
-                        Ok(()) => {
-                            self.metrics.changes_applied.inc_by(count(hashes.len()));
-                            true
+                        Effect::Quarantine {
+                            conn,
+                            doc,
+                            reason,
+                            change_bytes,
+                        } => {
+                            let record = self
+                                .quarantine_record(conn, doc, reason, change_bytes)
+                                .await;
+                            in_flight.push(self.io(Io::Quarantine(record)));
                         }
-                        Err(err) => {
-                            tracing::error!(%doc, error = format!("{err:#}"), "cannot persist a change");
-                            self.metrics.storage_errors.inc();
-                            false
-                        }
-                    };
-                    let more = core.persisted(doc, durable);
-                    for effect in more.into_iter().rev() {
-                        queue.push_front(effect);
-                    }
-                }
-                Effect::Quarantine {
-                    conn,
-                    doc,
-                    reason,
-                    change_bytes,
-                } => {
-                    let username = self
-                        .usernames
-                        .lock()
-                        .await
-                        .get(&conn)
-                        .cloned()
-                        .unwrap_or_default();
-                    tracing::warn!(%doc, user = %username, reason, "refused a change");
-                    self.metrics.changes_rejected.inc();
-                    let record = QuarantineRecord {
-                        document: doc,
-                        username,
-                        reason,
-                        change_bytes,
-                        received_at_ms: now_ms(),
-                    };
-                    let written = storage.write(vec![Write::Quarantine(record)]).await;
-                    if let Err(err) = written {
-                        tracing::error!(%doc, error = %err, "cannot keep a refused change");
                     }
                 }
             }
+            while in_flight.len() < LOADS_PER_FRAME
+                && let Some(doc) = loads.pop_front()
+            {
+                in_flight.push(self.io(Io::Load(doc)));
+            }
+            let Some(done) = in_flight.next().await else {
+                return;
+            };
+            effects = self.finish(done).await;
         }
+    }
+
+    /// Carries out one storage operation (without the core's lock).
+    async fn io(&self, io: Io) -> Done {
+        match io {
+            Io::Load(doc) => {
+                let read = self.storage.document_chunks(&doc).await;
+                Done::Loaded(doc, read.map(|chunks| chunks.map(|chunks| chunks.concat())))
+            }
+            Io::Persist {
+                doc,
+                changes,
+                batch,
+            } => Done::Persisted {
+                doc,
+                changes,
+                written: self.committer.write(batch).await,
+            },
+            Io::Quarantine(record) => {
+                let doc = record.document;
+                let written = self.committer.write(vec![Write::Quarantine(record)]).await;
+                if let Err(err) = written {
+                    tracing::error!(%doc, error = %err, "cannot keep a refused change");
+                }
+                Done::Nothing
+            }
+        }
+    }
+
+    /// Tells the core how a storage operation went; returns what it says to do next.
+    async fn finish(&self, done: Done) -> Vec<Effect> {
+        match done {
+            Done::Loaded(doc, Ok(stored)) => self
+                .core
+                .lock()
+                .await
+                .document_loaded(doc, stored.as_deref()),
+            Done::Loaded(doc, Err(err)) => {
+                // A read error is not "no such document": the core answers the waiting frames
+                // with "try again later" and keeps nothing empty in memory.
+                tracing::error!(%doc, error = %err, "cannot load a document");
+                self.metrics.storage_errors.inc();
+                self.core.lock().await.document_load_failed(doc)
+            }
+            Done::Persisted {
+                doc,
+                changes,
+                written,
+            } => {
+                // Disk before memory: the core applies the changes (and acknowledges and
+                // relays them) only once told they are durable. A failed write leaves the
+                // document as storage holds it; the sender is told to try again later.
+                let durable = match written {
+                    Ok(()) => {
+                        self.metrics.changes_applied.inc_by(count(changes));
+                        true
+                    }
+                    Err(err) => {
+                        tracing::error!(%doc, error = %err, "cannot persist a change");
+                        self.metrics.storage_errors.inc();
+                        false
+                    }
+                };
+                self.core.lock().await.persisted(doc, durable)
+            }
+            Done::Nothing => Vec::new(),
+        }
+    }
+
+    /// A refused change as it is kept, with the sender's account.
+    async fn quarantine_record(
+        &self,
+        conn: ConnId,
+        doc: DocumentId,
+        reason: String,
+        change_bytes: Vec<u8>,
+    ) -> QuarantineRecord {
+        let username = self
+            .usernames
+            .lock()
+            .await
+            .get(&conn)
+            .cloned()
+            .unwrap_or_default();
+        tracing::warn!(%doc, user = %username, reason, "refused a change");
+        self.metrics.changes_rejected.inc();
+        QuarantineRecord {
+            document: doc,
+            username,
+            reason,
+            change_bytes,
+            received_at_ms: now_ms(),
+        }
+    }
+
+    /// Closes a connection after what it was sent: 1013 "try again later" when the server is
+    /// at fault, else 1002.
+    async fn close(&self, conn: ConnId, reason: &str, retry_later: bool) {
+        tracing::info!(conn = conn.0, reason, "closing a sync connection");
+        let code = if retry_later {
+            close_code::AGAIN
+        } else {
+            close_code::PROTOCOL
+        };
+        self.send(conn, close_frame(code, reason)).await;
+        self.outgoing.lock().await.remove(&conn);
     }
 
     async fn send(&self, conn: ConnId, message: WsMessage) {
@@ -408,9 +493,30 @@ impl SyncHub {
     }
 }
 
-/// The writes that append the changes, with the item's index row and the record of the
-/// changes' arrival (one transaction), and the campaign's index row to add if it is new (it
-/// reads the document being written, which the core holds aside).
+/// Storage work a frame started, carried out without the core's lock.
+enum Io {
+    Load(DocumentId),
+    Persist {
+        doc: DocumentId,
+        changes: usize,
+        batch: Vec<Write>,
+    },
+    Quarantine(QuarantineRecord),
+}
+
+/// How an [`Io`] went.
+enum Done {
+    Loaded(DocumentId, StorageResult<Option<Vec<u8>>>),
+    Persisted {
+        doc: DocumentId,
+        changes: usize,
+        written: StorageResult<()>,
+    },
+    Nothing,
+}
+
+/// The writes that append the changes, with the item's index row, the campaign's index row
+/// if it is new, and the record of the changes' arrival: one batch, written all or nothing.
 ///
 /// The chunk is exactly the changes this message added (`save_after` the heads the document
 /// had, all of which were persisted before); the core hands over their hashes with it.
@@ -420,13 +526,12 @@ fn persist_batch(
     chunk: Vec<u8>,
     hashes: &[ChangeHash],
     now: i64,
-) -> (Vec<Write>, Option<CampaignRecord>) {
+) -> Vec<Write> {
     // The document as it will be once these changes are in (the core holds it aside).
     let current = core.document_being_written(&doc);
     let kind = current
         .and_then(model::kind_of)
         .unwrap_or_else(|| "unknown".to_owned());
-    let arrived = arrivals::arrived(doc, hashes, now);
     let mut batch = vec![
         Write::EnsureDocument {
             id: doc,
@@ -438,47 +543,29 @@ fn persist_batch(
             data: chunk,
             created_at_ms: now,
         },
+        arrivals::arrived(doc, hashes, now),
     ];
-    batch.push(arrived);
-    if let (Some(current), "item") = (current, kind.as_str())
-        && let Ok(item) = ItemDoc::load(current)
-        && let Ok(campaign) = item.campaign.parse::<DocumentId>()
-    {
-        batch.push(Write::Item(item_record(doc, campaign, &item, now)));
-    }
-    let campaign = match (current, kind.as_str()) {
+    match (current, kind.as_str()) {
+        (Some(current), "item") => {
+            if let Ok(item) = ItemDoc::load(current)
+                && let Ok(campaign) = item.campaign.parse::<DocumentId>()
+            {
+                batch.push(Write::Item(item_record(doc, campaign, &item, now)));
+            }
+        }
         (Some(current), "campaign") => {
-            CampaignDoc::load(current)
-                .ok()
-                .map(|campaign| CampaignRecord {
+            if let Ok(campaign) = CampaignDoc::load(current) {
+                batch.push(Write::EnsureCampaign(CampaignRecord {
                     id: doc,
                     natural_key: campaign.natural_key(),
                     name: campaign.name,
                     created_at_ms: now,
-                })
+                }));
+            }
         }
-        _ => None,
-    };
-    (batch, campaign)
-}
-
-/// Writes a [`persist_batch`] durably, adding the campaign's index row when it is new.
-async fn persist(
-    storage: &dyn Storage,
-    mut batch: Vec<Write>,
-    campaign: Option<CampaignRecord>,
-) -> anyhow::Result<()> {
-    if let Some(campaign) = campaign
-        && !storage
-            .campaigns()
-            .await?
-            .iter()
-            .any(|c| c.id == campaign.id)
-    {
-        batch.push(Write::Campaign(campaign));
+        _ => {}
     }
-    storage.write(batch).await?;
-    Ok(())
+    batch
 }
 
 /// A close frame; the reason is cut to the 123 bytes a close frame can carry.
@@ -497,12 +584,11 @@ fn close_frame(code: u16, reason: &str) -> WsMessage {
 /// frames out, keepalive pings, and a close frame on shutdown.
 pub async fn connection(
     hub: Arc<SyncHub>,
-    storage: Arc<dyn Storage>,
     user: UserRecord,
     socket: WebSocket,
     slot: ConnectionSlot,
 ) {
-    use futures_util::{SinkExt, StreamExt};
+    use futures_util::SinkExt;
     let conn = ConnId(hub.next_conn.fetch_add(1, Ordering::Relaxed));
     let peer = Peer {
         username: user.username.clone(),
@@ -564,7 +650,7 @@ pub async fn connection(
         };
         match next {
             Some(Ok(WsMessage::Binary(bytes))) => {
-                hub.receive(storage.as_ref(), conn, &bytes).await;
+                hub.receive(conn, &bytes).await;
             }
             Some(Ok(WsMessage::Close(_))) | None => break,
             // Text frames are not part of the protocol; pings are answered by axum.

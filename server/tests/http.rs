@@ -376,7 +376,7 @@ async fn sync_connections_are_limited_in_all_and_per_account() {
         ..SyncSettings::default()
     };
     let hub = Arc::new(
-        SyncHub::open(storage.as_ref(), settings, Arc::new(Metrics::new()))
+        SyncHub::open(Arc::clone(&storage), settings, Arc::new(Metrics::new()))
             .await
             .unwrap(),
     );

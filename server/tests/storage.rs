@@ -455,6 +455,87 @@ async fn a_batch_is_all_or_nothing(new: NewPlace) -> Result<()> {
     Ok(())
 }
 
+/// A group of batches: each all or nothing on its own, one result per batch in order; the
+/// failing batch changes nothing and the others land.
+async fn a_group_fails_batch_by_batch(new: NewPlace) -> Result<()> {
+    let (_place, db) = fresh(new).await?;
+    let (c1, d1, d2, d3) = (doc(1), doc(2), doc(3), doc(4));
+    db.write(vec![
+        new_document(c1),
+        Write::Campaign(campaign(c1, "k1", 1)),
+    ])
+    .await?;
+    let results = db
+        .write_group(vec![
+            vec![new_document(d1), chunk(d1, b"first")],
+            vec![
+                new_document(d2),
+                chunk(d2, b"second"),
+                // Taken: the whole second batch goes, the others stay.
+                new_document(c1),
+            ],
+            vec![],
+            vec![
+                new_document(d3),
+                chunk(d3, b"third"),
+                arrived(d3, &["h"], 7),
+            ],
+        ])
+        .await;
+    assert_eq!(results.len(), 4, "one result per batch");
+    assert!(results[0].is_ok(), "{:?}", results[0]);
+    assert_conflict(
+        results[1].clone(),
+        "a document id that is taken, in a group",
+    );
+    assert!(results[2].is_ok(), "an empty batch: {:?}", results[2]);
+    assert!(results[3].is_ok(), "{:?}", results[3]);
+    assert_eq!(
+        db.document_chunks(&d1).await?,
+        Some(vec![b"first".to_vec()])
+    );
+    assert_eq!(
+        db.document_chunks(&d2).await?,
+        None,
+        "the failed batch left nothing"
+    );
+    assert_eq!(
+        db.document_chunks(&d3).await?,
+        Some(vec![b"third".to_vec()])
+    );
+    assert_eq!(db.change_arrivals(&d3).await?.len(), 1);
+    assert!(db.write_group(vec![]).await.is_empty());
+    Ok(())
+}
+
+/// `EnsureCampaign` adds a campaign's row once and never replaces it; another campaign's
+/// natural key is still a conflict.
+async fn ensure_campaign(new: NewPlace) -> Result<()> {
+    let (_place, db) = fresh(new).await?;
+    let (c1, c2) = (doc(1), doc(2));
+    let first = campaign(c1, "k1", 100);
+    db.write(vec![new_document(c1), Write::EnsureCampaign(first.clone())])
+        .await?;
+    db.write(vec![Write::EnsureCampaign(CampaignRecord {
+        name: "renamed".to_owned(),
+        natural_key: "k1-new".to_owned(),
+        created_at_ms: 999,
+        ..first.clone()
+    })])
+    .await?;
+    assert_eq!(db.campaigns().await?, vec![first], "the first row stays");
+    assert_conflict(
+        db.write(vec![
+            new_document(c2),
+            Write::EnsureCampaign(campaign(c2, "k1", 5)),
+        ])
+        .await,
+        "another campaign's natural key",
+    );
+    assert_eq!(db.document_chunks(&c2).await?, None);
+    Ok(())
+}
+
 async fn replace_chunks(new: NewPlace) -> Result<()> {
     let (_place, db) = fresh(new).await?;
     let (d1, d2) = (doc(1), doc(2));
@@ -954,6 +1035,8 @@ suite![
     units,
     documents_and_chunks,
     a_batch_is_all_or_nothing,
+    a_group_fails_batch_by_batch,
+    ensure_campaign,
     replace_chunks,
     campaigns_and_items,
     change_arrivals,

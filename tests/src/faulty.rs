@@ -6,7 +6,8 @@
 //! - a [`Storage::write`] batch that touches a chosen document (any write naming it: its
 //!   chunk, its index row, its arrivals, a quarantined change) fails, or every batch does;
 //! - [`Storage::document_chunks`] of a chosen document fails, or of every document does;
-//! - every write batch first waits a while (and then succeeds or fails as above).
+//! - every write batch first waits a while (and then succeeds or fails as above);
+//! - reading a chosen document waits until the test releases it (a disk stuck on one file).
 //!
 //! Failures are [`StorageError::Unavailable`], the transient error of a busy or broken
 //! database: nothing of a failed batch is written, and the same call may succeed later. The
@@ -54,6 +55,7 @@ impl Target {
 struct Faults {
     writes: Target,
     reads: Target,
+    held_reads: Target,
     write_delay: Duration,
 }
 
@@ -64,6 +66,8 @@ pub struct FaultCounts {
     pub writes_failed: u64,
     /// `document_chunks` calls failed on purpose.
     pub reads_failed: u64,
+    /// `document_chunks` calls that waited for [`FaultyStorage::release_reads`].
+    pub reads_held: u64,
     /// Write batches passed to the wrapped storage (which may still fail them).
     pub writes_passed: u64,
     /// Per document: `AppendChunk` writes in batches the wrapped storage accepted.
@@ -76,6 +80,8 @@ pub struct FaultyStorage {
     inner: Arc<dyn Storage>,
     faults: Mutex<Faults>,
     counts: Mutex<FaultCounts>,
+    /// Bumped by [`FaultyStorage::release_reads`]; held reads wait for it.
+    released: tokio::sync::watch::Sender<u64>,
 }
 
 impl FaultyStorage {
@@ -85,6 +91,7 @@ impl FaultyStorage {
             inner,
             faults: Mutex::new(Faults::default()),
             counts: Mutex::new(FaultCounts::default()),
+            released: tokio::sync::watch::Sender::new(0),
         })
     }
 
@@ -127,9 +134,22 @@ impl FaultyStorage {
         self.faults().write_delay = delay;
     }
 
+    /// From now on, reading the chunks of any of `docs` waits until
+    /// [`FaultyStorage::release_reads`] (or [`FaultyStorage::heal`]).
+    pub fn hold_reads_of(&self, docs: impl IntoIterator<Item = DocumentId>) {
+        self.faults().held_reads.add(docs);
+    }
+
+    /// Lets every held read go on, and holds no more.
+    pub fn release_reads(&self) {
+        self.faults().held_reads = Target::Nothing;
+        self.released.send_modify(|n| *n += 1);
+    }
+
     /// Clears every fault: reads and writes work and are fast again.
     pub fn heal(&self) {
         *self.faults() = Faults::default();
+        self.released.send_modify(|n| *n += 1);
     }
 
     /// What the wrapper did so far.
@@ -156,7 +176,7 @@ fn touched(write: &Write) -> DocumentId {
     match write {
         Write::NewDocument { id, .. } | Write::EnsureDocument { id, .. } => *id,
         Write::AppendChunk { document, .. } | Write::ChangesArrived { document, .. } => *document,
-        Write::Campaign(campaign) => campaign.id,
+        Write::Campaign(campaign) | Write::EnsureCampaign(campaign) => campaign.id,
         Write::Item(item) => item.id,
         Write::Quarantine(record) => record.document,
     }
@@ -240,6 +260,16 @@ impl Storage for FaultyStorage {
         Ok(())
     }
     async fn document_chunks(&self, id: &DocumentId) -> StorageResult<Option<Vec<Vec<u8>>>> {
+        // Subscribed before looking, so a release in between is not missed.
+        let mut released = self.released.subscribe();
+        if self.faults().held_reads.hits(id) {
+            self.counting().reads_held += 1;
+            while self.faults().held_reads.hits(id) {
+                if released.changed().await.is_err() {
+                    break;
+                }
+            }
+        }
         if self.faults().reads.hits(id) {
             self.counting().reads_failed += 1;
             return Err(Self::unavailable(&format!("reading {id} failed")));

@@ -167,8 +167,8 @@ async fn a_failed_write_disconnects_only_its_sender_and_another_document_syncs_m
     faulty.slow_writes(Duration::from_millis(600));
     write_narrative(&mut school1, &a, "school1", "pszx1", "食堂台账已补齐。")?;
     write_narrative(&mut school2, &b, "school2", "pszx3", "围墙已加固。")?;
-    // School 1's change goes first; its write holds the sync core for 600 ms, and school 2's
-    // change arrives while it does.
+    // School 1's change goes first; its write takes 600 ms, and school 2's change arrives
+    // while it is in flight.
     let frames = school1.core.poll();
     school1.send(frames).await?;
     tokio::time::sleep(Duration::from_millis(150)).await;
@@ -221,6 +221,46 @@ async fn a_failed_write_disconnects_only_its_sender_and_another_document_syncs_m
         "{:?}",
         school2.events
     );
+    no_refusal_nor_absence(&school2, "school 2")?;
+    Ok(())
+}
+
+/// A read stuck on one document (a slow disk, a huge document) holds up nothing else: while
+/// school 1's item cannot be read, school 2's change to another item is stored and
+/// acknowledged; then school 1's read finishes and it gets its item.
+///
+/// Before the hub released its lock for IO (this stop), every frame waited for the read
+/// under the core's lock: school 2 was never acknowledged while the read hung.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_read_stuck_on_one_document_holds_up_no_other() -> Result<()> {
+    let (server, faulty) = TestServer::start_faulty().await?;
+    let records = items(&server).await?;
+    let a = item_of(&records, "pszx1", &[])?;
+    let b = item_of(&records, "pszx3", &[a])?;
+    let mut school2 = connect(&server, "school2").await?;
+    school2.fetch(b, LIMIT).await?;
+    faulty.hold_reads_of([a]);
+    let mut school1 = connect(&server, "school1").await?;
+
+    let others = async {
+        while faulty.counts().reads_held == 0 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        write_narrative(&mut school2, &b, "school2", "pszx3", "围墙已加固。")?;
+        let acknowledged = school2.sync_until_acknowledged(&b, LIMIT).await;
+        // Released whatever happened, so a failure is reported rather than hanging.
+        faulty.release_reads();
+        acknowledged.context("school 2, while school 1's item could not be read")
+    };
+    let (fetched, acknowledged) = tokio::join!(school1.fetch(a, LIMIT), others);
+    acknowledged?;
+    fetched.context("school 1, once its read went on")?;
+    assert_eq!(
+        narrative(&stored(&faulty, &b).await?, "pszx3")?,
+        "围墙已加固。"
+    );
+    assert!(!school1.item(&a).title.as_str().is_empty());
+    no_refusal_nor_absence(&school1, "school 1")?;
     no_refusal_nor_absence(&school2, "school 2")?;
     Ok(())
 }

@@ -15,9 +15,11 @@
 //! PostgreSQL will implement the same traits and join the conformance suite in
 //! `server/tests/storage.rs`, which every backend must pass.
 
+mod committer;
 mod sqlite;
 mod url;
 
+pub use committer::Committer;
 pub use url::StorageUrl;
 
 use async_trait::async_trait;
@@ -139,6 +141,9 @@ pub enum Write {
     /// Insert or replace a campaign's index row (its `created_at_ms` stays the first one). A
     /// conflict when another campaign has the natural key.
     Campaign(CampaignRecord),
+    /// Insert a campaign's index row unless one with its id exists (for campaigns announced
+    /// over sync). A conflict when another campaign has the natural key.
+    EnsureCampaign(CampaignRecord),
     /// Insert or replace an item's index row and its evidence list (its `campaign_id` stays
     /// the first one). A conflict when another item of the campaign has the key.
     Item(ItemRecord),
@@ -177,7 +182,7 @@ pub struct QuarantineRecord {
 /// Over HTTP every one of them is a 500 (`crate::error`); the callers that expect one match
 /// it first: a taken username ([`StorageError::UserExists`]) and an item key added meanwhile
 /// ([`StorageError::Conflict`]) are 409s.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum StorageError {
     /// [`Storage::create_user`]: the username is taken.
     #[error("user '{0}' already exists")]
@@ -273,6 +278,17 @@ pub trait Storage: Send + Sync + std::fmt::Debug {
     /// Applies every write or none (one transaction); durable when it returns. A write that
     /// breaks a rule of the stored data fails the batch with [`StorageError::Conflict`].
     async fn write(&self, batch: Vec<Write>) -> StorageResult<()>;
+    /// Several [`Storage::write`] batches at once, each all or nothing, with one result per
+    /// batch in order: a batch that breaks a rule fails alone. A backend commits them
+    /// together (one sync to disk for all: group commit, see [`Committer`]); the default
+    /// writes them one by one.
+    async fn write_group(&self, batches: Vec<Vec<Write>>) -> Vec<StorageResult<()>> {
+        let mut results = Vec::with_capacity(batches.len());
+        for batch in batches {
+            results.push(self.write(batch).await);
+        }
+        results
+    }
     /// A document's chunks in order, or `None` when there is no such document (a document
     /// made by `EnsureDocument` without chunks yet is `Some` of nothing).
     async fn document_chunks(&self, id: &DocumentId) -> StorageResult<Option<Vec<Vec<u8>>>>;

@@ -10,12 +10,12 @@ use rectify_shared::evidence::FileKind;
 use rectify_shared::ids::{DocumentId, UnitId, Username};
 use rectify_shared::policy::Role;
 use rectify_shared::status::PublicStatus;
-use sqlx::Row;
 use sqlx::migrate::MigrateError;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
     SqliteSynchronous,
 };
+use sqlx::{Connection, Row};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -541,130 +541,40 @@ impl Storage for SqliteStorage {
 
     async fn write(&self, batch: Vec<Write>) -> StorageResult<()> {
         let mut tx = self.pool.begin().await?;
-        for write in batch {
-            match write {
-                Write::NewDocument {
-                    id,
-                    kind,
-                    created_at_ms,
-                } => {
-                    sqlx::query("INSERT INTO documents (id, kind, created_at_ms) VALUES (?, ?, ?)")
-                        .bind(id.to_string())
-                        .bind(kind)
-                        .bind(created_at_ms)
-                        .execute(&mut *tx)
-                        .await?;
-                }
-                Write::EnsureDocument {
-                    id,
-                    kind,
-                    created_at_ms,
-                } => {
-                    sqlx::query(
-                        "INSERT INTO documents (id, kind, created_at_ms) VALUES (?, ?, ?)
-                         ON CONFLICT (id) DO NOTHING",
-                    )
-                    .bind(id.to_string())
-                    .bind(kind)
-                    .bind(created_at_ms)
-                    .execute(&mut *tx)
-                    .await?;
-                }
-                Write::Quarantine(q) => {
-                    sqlx::query(
-                        "INSERT INTO quarantine (document_id, username, reason, change_bytes, received_at_ms)
-                         VALUES (?, ?, ?, ?, ?)",
-                    )
-                    .bind(q.document.to_string())
-                    .bind(q.username.as_str())
-                    .bind(q.reason)
-                    .bind(q.change_bytes)
-                    .bind(q.received_at_ms)
-                    .execute(&mut *tx)
-                    .await?;
-                }
-                Write::AppendChunk {
-                    document,
-                    data,
-                    created_at_ms,
-                } => {
-                    sqlx::query("INSERT INTO document_chunks (document_id, data, created_at_ms) VALUES (?, ?, ?)")
-                        .bind(document.to_string())
-                        .bind(data)
-                        .bind(created_at_ms)
-                        .execute(&mut *tx)
-                        .await?;
-                }
-                Write::ChangesArrived {
-                    document,
-                    hashes,
-                    received_at_ms,
-                } => {
-                    let document = document.to_string();
-                    for hash in hashes {
-                        sqlx::query(
-                            "INSERT INTO change_arrivals (document_id, change_hash, received_at_ms)
-                             VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
-                        )
-                        .bind(&document)
-                        .bind(hash)
-                        .bind(received_at_ms)
-                        .execute(&mut *tx)
-                        .await?;
-                    }
-                }
-                Write::Campaign(c) => {
-                    sqlx::query(
-                        "INSERT INTO campaigns (id, natural_key, name, created_at_ms) VALUES (?, ?, ?, ?)
-                         ON CONFLICT (id) DO UPDATE SET natural_key = excluded.natural_key, name = excluded.name",
-                    )
-                    .bind(c.id.to_string())
-                    .bind(c.natural_key)
-                    .bind(c.name)
-                    .bind(c.created_at_ms)
-                    .execute(&mut *tx)
-                    .await?;
-                }
-                Write::Item(item) => {
-                    let units = serde_json::to_string(&item.units)
-                        .map_err(|e| StorageError::Backend(e.to_string()))?;
-                    sqlx::query(
-                        "INSERT INTO items (id, campaign_id, item_key, title, status, units, department, deadline, updated_at_ms)
-                         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-                         ON CONFLICT (id) DO UPDATE SET item_key = excluded.item_key, title = excluded.title,
-                           status = excluded.status, units = excluded.units, department = excluded.department,
-                           deadline = excluded.deadline, updated_at_ms = excluded.updated_at_ms",
-                    )
-                    .bind(item.id.to_string())
-                    .bind(item.campaign_id.to_string())
-                    .bind(item.key)
-                    .bind(item.title)
-                    .bind(item.status.key())
-                    .bind(units)
-                    .bind(item.department)
-                    .bind(item.deadline)
-                    .bind(item.updated_at_ms)
-                    .execute(&mut *tx)
-                    .await?;
-                    sqlx::query("DELETE FROM item_evidence WHERE item_id = ?")
-                        .bind(item.id.to_string())
-                        .execute(&mut *tx)
-                        .await?;
-                    for sha256 in &item.evidence {
-                        sqlx::query(
-                            "INSERT INTO item_evidence (item_id, sha256) VALUES (?, ?)
-                             ON CONFLICT DO NOTHING",
-                        )
-                        .bind(item.id.to_string())
-                        .bind(sha256)
-                        .execute(&mut *tx)
-                        .await?;
-                    }
+        apply_writes(&mut tx, batch).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// One transaction, one savepoint per batch: a batch that fails is rolled back to its
+    /// savepoint and the others are committed together, with one sync to disk.
+    async fn write_group(&self, batches: Vec<Vec<Write>>) -> Vec<StorageResult<()>> {
+        let count = batches.len();
+        let mut tx = match self.pool.begin().await {
+            Ok(tx) => tx,
+            Err(err) => return failed_group(&storage_error(err), count),
+        };
+        let mut results = Vec::with_capacity(count);
+        for batch in batches {
+            // sqlx nests a transaction as a savepoint; dropping it unfinished rolls it back.
+            let result = async {
+                let mut savepoint = tx.begin().await?;
+                apply_writes(&mut savepoint, batch).await?;
+                savepoint.commit().await?;
+                StorageResult::Ok(())
+            }
+            .await;
+            results.push(result);
+        }
+        if let Err(err) = tx.commit().await {
+            let err = storage_error(err);
+            for result in &mut results {
+                if result.is_ok() {
+                    *result = Err(err.clone());
                 }
             }
         }
-        tx.commit().await?;
-        Ok(())
+        results
     }
 
     async fn document_chunks(&self, id: &DocumentId) -> StorageResult<Option<Vec<Vec<u8>>>> {
@@ -978,6 +888,150 @@ impl Storage for SqliteStorage {
     async fn close(&self) {
         self.pool.close().await;
     }
+}
+
+/// The same error for every batch of a group that could not be written.
+fn failed_group(err: &StorageError, count: usize) -> Vec<StorageResult<()>> {
+    (0..count).map(|_| Err(err.clone())).collect()
+}
+
+/// Applies one [`Storage::write`] batch inside a transaction (or a savepoint of one).
+async fn apply_writes(tx: &mut sqlx::SqliteConnection, batch: Vec<Write>) -> StorageResult<()> {
+    for write in batch {
+        match write {
+            Write::NewDocument {
+                id,
+                kind,
+                created_at_ms,
+            } => {
+                sqlx::query("INSERT INTO documents (id, kind, created_at_ms) VALUES (?, ?, ?)")
+                    .bind(id.to_string())
+                    .bind(kind)
+                    .bind(created_at_ms)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            Write::EnsureDocument {
+                id,
+                kind,
+                created_at_ms,
+            } => {
+                sqlx::query(
+                    "INSERT INTO documents (id, kind, created_at_ms) VALUES (?, ?, ?)
+                         ON CONFLICT (id) DO NOTHING",
+                )
+                .bind(id.to_string())
+                .bind(kind)
+                .bind(created_at_ms)
+                .execute(&mut *tx)
+                .await?;
+            }
+            Write::Quarantine(q) => {
+                sqlx::query(
+                        "INSERT INTO quarantine (document_id, username, reason, change_bytes, received_at_ms)
+                         VALUES (?, ?, ?, ?, ?)",
+                    )
+                    .bind(q.document.to_string())
+                    .bind(q.username.as_str())
+                    .bind(q.reason)
+                    .bind(q.change_bytes)
+                    .bind(q.received_at_ms)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            Write::AppendChunk {
+                document,
+                data,
+                created_at_ms,
+            } => {
+                sqlx::query("INSERT INTO document_chunks (document_id, data, created_at_ms) VALUES (?, ?, ?)")
+                        .bind(document.to_string())
+                        .bind(data)
+                        .bind(created_at_ms)
+                        .execute(&mut *tx)
+                        .await?;
+            }
+            Write::ChangesArrived {
+                document,
+                hashes,
+                received_at_ms,
+            } => {
+                let document = document.to_string();
+                for hash in hashes {
+                    sqlx::query(
+                        "INSERT INTO change_arrivals (document_id, change_hash, received_at_ms)
+                             VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+                    )
+                    .bind(&document)
+                    .bind(hash)
+                    .bind(received_at_ms)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+            }
+            Write::Campaign(c) => {
+                sqlx::query(
+                        "INSERT INTO campaigns (id, natural_key, name, created_at_ms) VALUES (?, ?, ?, ?)
+                         ON CONFLICT (id) DO UPDATE SET natural_key = excluded.natural_key, name = excluded.name",
+                    )
+                    .bind(c.id.to_string())
+                    .bind(c.natural_key)
+                    .bind(c.name)
+                    .bind(c.created_at_ms)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            Write::EnsureCampaign(c) => {
+                sqlx::query(
+                        "INSERT INTO campaigns (id, natural_key, name, created_at_ms) VALUES (?, ?, ?, ?)
+                         ON CONFLICT (id) DO NOTHING",
+                    )
+                    .bind(c.id.to_string())
+                    .bind(c.natural_key)
+                    .bind(c.name)
+                    .bind(c.created_at_ms)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            Write::Item(item) => {
+                let units = serde_json::to_string(&item.units)
+                    .map_err(|e| StorageError::Backend(e.to_string()))?;
+                sqlx::query(
+                        "INSERT INTO items (id, campaign_id, item_key, title, status, units, department, deadline, updated_at_ms)
+                         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                         ON CONFLICT (id) DO UPDATE SET item_key = excluded.item_key, title = excluded.title,
+                           status = excluded.status, units = excluded.units, department = excluded.department,
+                           deadline = excluded.deadline, updated_at_ms = excluded.updated_at_ms",
+                    )
+                    .bind(item.id.to_string())
+                    .bind(item.campaign_id.to_string())
+                    .bind(item.key)
+                    .bind(item.title)
+                    .bind(item.status.key())
+                    .bind(units)
+                    .bind(item.department)
+                    .bind(item.deadline)
+                    .bind(item.updated_at_ms)
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query("DELETE FROM item_evidence WHERE item_id = ?")
+                    .bind(item.id.to_string())
+                    .execute(&mut *tx)
+                    .await?;
+                for sha256 in &item.evidence {
+                    sqlx::query(
+                        "INSERT INTO item_evidence (item_id, sha256) VALUES (?, ?)
+                             ON CONFLICT DO NOTHING",
+                    )
+                    .bind(item.id.to_string())
+                    .bind(sha256)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -6,9 +6,10 @@
 //!
 //! # Guarantees
 //!
-//! - **Durable before acknowledged.** When a frame brings accepted changes, the
-//!   [`Effect::Persist`] of those changes comes before any [`Effect::Send`] that could reveal the
-//!   new heads to anyone. The driver awaits each `Persist` before executing the next effect.
+//! - **Durable before acknowledged.** Accepted changes go out as [`Effect::Persist`] and enter
+//!   the document (its heads, anyone's answer, a later change's dependency check) only when
+//!   the driver reports them durable with [`SyncServer::persisted`]. So the driver may carry
+//!   out other effects while a `Persist` is in flight: nothing they send can reveal it.
 //! - **Only what one may read.** A peer is answered with `doc-unavailable` for a document it may
 //!   not read, the same answer as for a document that does not exist, and is sent changes only
 //!   for documents it asked for and may read ([`Gate::may_read`] is asked every time, so a
