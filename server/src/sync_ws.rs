@@ -266,6 +266,7 @@ impl SyncHub {
         let _alone = self.beside.write().await;
         let mut core = self.core.lock().await;
         let out = write.await;
+        core.forget_absent();
         let everything = core.clock() + 1;
         let evicted = core.evict_idle(everything);
         self.metrics.documents_evicted.inc_by(count(evicted));

@@ -421,6 +421,56 @@ fn asking_for_unknown_documents_does_not_fill_memory(stock: bool) {
     assert!(!heads(net.doc(asker, &id)).is_empty());
 }
 
+/// An id storage does not have costs one storage read, not one per ask: peers asking for it
+/// again (a stale device, a modified client) are answered from memory. Once an admin creates
+/// it, it is served like any other document.
+fn an_absent_document_costs_one_load_and_can_still_be_created(stock: bool) {
+    let (mut net, _) = office_and_school(stock);
+    let absent = DocumentId([0xCD; 16]);
+    let loads_of = |net: &Network| {
+        net.log
+            .iter()
+            .filter(|e| matches!(e, Effect::LoadDocument { doc } if *doc == absent))
+            .count()
+    };
+    for name in ["asker1", "asker2", "asker3"] {
+        let asker = net.add_client(name, false);
+        net.clients[asker].sync.open_document(absent);
+        net.send_local_changes(asker);
+        net.run_until_quiescent(LIMIT);
+        let events = &net.clients[asker].events;
+        assert!(
+            events.contains(&ClientEvent::Unavailable(absent)),
+            "{name}: {events:?}"
+        );
+    }
+    assert_eq!(loads_of(&net), 1, "asked three times, read once");
+
+    // The office creates a document with that id: it is stored and served from now on.
+    net.clients[0]
+        .sync
+        .add_document(absent, new_doc("后来建的"));
+    net.send_local_changes(0);
+    net.run_until_quiescent(LIMIT);
+    assert!(net.storage.contains_key(&absent));
+    let late = net.add_client("late", false);
+    net.clients[late].sync.open_document(absent);
+    net.send_local_changes(late);
+    net.run_until_quiescent(LIMIT);
+    assert_eq!(title(net.doc(late, &absent)).as_deref(), Some("后来建的"));
+    assert!(
+        !net.clients[late]
+            .events
+            .contains(&ClientEvent::Unavailable(absent))
+    );
+
+    // After a restart nothing is remembered: storage is asked again, and has it.
+    net.restart_server();
+    net.connect(late);
+    net.run_until_quiescent(LIMIT);
+    assert_eq!(title(net.doc(late, &absent)).as_deref(), Some("后来建的"));
+}
+
 fn a_refused_change_is_quarantined_not_relayed_and_does_not_livelock(stock: bool) {
     let (mut net, id) = office_and_school(stock);
     net.edit(1, &id, "title", "篡改");
@@ -1056,6 +1106,7 @@ both_protocols!(
     changes_are_persisted_before_anyone_sees_them,
     outsiders_and_unknown_documents_get_the_same_answer,
     asking_for_unknown_documents_does_not_fill_memory,
+    an_absent_document_costs_one_load_and_can_still_be_created,
     a_refused_change_is_quarantined_not_relayed_and_does_not_livelock,
     a_change_made_while_disconnected_arrives_after_reconnect,
     an_idle_reconnect_costs_one_round_trip,

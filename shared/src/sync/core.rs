@@ -46,7 +46,7 @@
 //! and then, which drops documents no frame has touched for a while. Peers that had one open stay
 //! subscribed (and stay read-only if they were), and get its changes once it is loaded again.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 
 use automerge::sync::{self, SyncDoc};
 use automerge::{AutoCommit, ChangeHash};
@@ -253,6 +253,55 @@ pub struct SyncServer<G: Gate> {
     /// Batched frames still waiting for some of their documents, by number.
     batches: HashMap<u64, PendingBatch>,
     next_batch: u64,
+    /// Documents storage said it does not have: asked for again, they cost no load.
+    absent: AbsentCache,
+}
+
+/// Ids storage answered "no such document" for, most recent [`ABSENT_CACHE`] of them. A peer
+/// asking again and again for ids nobody has (a stale device, a modified client) then costs
+/// no storage read. An id leaves when its document is created over sync
+/// ([`SyncServer::persisted`]), and all leave when the driver writes beside the core
+/// ([`SyncServer::forget_absent`]).
+#[derive(Default)]
+struct AbsentCache {
+    ids: HashSet<DocumentId>,
+    /// Insertion order, to drop the oldest; may hold ids removed since (skipped).
+    order: VecDeque<DocumentId>,
+}
+
+/// How many absent ids are remembered (about 40 bytes each).
+const ABSENT_CACHE: usize = 50_000;
+
+impl AbsentCache {
+    fn contains(&self, doc: &DocumentId) -> bool {
+        self.ids.contains(doc)
+    }
+
+    fn insert(&mut self, doc: DocumentId) {
+        if !self.ids.insert(doc) {
+            return;
+        }
+        self.order.push_back(doc);
+        while self.ids.len() > ABSENT_CACHE {
+            match self.order.pop_front() {
+                Some(oldest) => self.ids.remove(&oldest),
+                None => break,
+            };
+        }
+        if self.order.len() > 2 * ABSENT_CACHE {
+            let ids = &self.ids;
+            self.order.retain(|id| ids.contains(id));
+        }
+    }
+
+    fn remove(&mut self, doc: &DocumentId) {
+        self.ids.remove(doc);
+    }
+
+    fn clear(&mut self) {
+        self.ids.clear();
+        self.order.clear();
+    }
 }
 
 impl<G: Gate> SyncServer<G> {
@@ -268,7 +317,14 @@ impl<G: Gate> SyncServer<G> {
             clock: 0,
             batches: HashMap::new(),
             next_batch: 0,
+            absent: AbsentCache::default(),
         }
+    }
+
+    /// Forgets which documents storage did not have: the driver wrote documents beside the
+    /// core (an import), so any of them may exist now.
+    pub fn forget_absent(&mut self) {
+        self.absent.clear();
     }
 
     pub fn peer_id(&self) -> &PeerId {
@@ -550,7 +606,10 @@ impl<G: Gate> SyncServer<G> {
         let loaded = match stored {
             Some(bytes) => model::load_automerge(bytes),
             // Unknown: an empty document, which only a `sync` from a creator can fill.
-            None => Ok(model::new_automerge()),
+            None => {
+                self.absent.insert(doc);
+                Ok(model::new_automerge())
+            }
         };
         match loaded {
             Ok(automerge) => {
@@ -657,6 +716,19 @@ impl<G: Gate> SyncServer<G> {
             Some(Slot::Dormant { subscribers }) => std::mem::take(subscribers),
             None => Subscribers::new(),
         };
+        if self.absent.contains(&doc) {
+            // Storage said it has no such document, and nothing created it since: the answer
+            // of a load is known without one.
+            self.docs.insert(
+                doc,
+                Slot::Loading {
+                    waiting: Vec::new(),
+                    subscribers,
+                },
+            );
+            out.extend(self.document_loaded(doc, None));
+            return self.route(conn, doc, work, out);
+        }
         self.docs.insert(
             doc,
             Slot::Loading {
@@ -992,6 +1064,7 @@ impl<G: Gate> SyncServer<G> {
             gate,
             conns,
             docs,
+            absent,
             ..
         } = self;
         let Some(Slot::Ready(document)) = docs.get_mut(&doc_id) else {
@@ -1003,6 +1076,8 @@ impl<G: Gate> SyncServer<G> {
         let conn = write.conn;
         let mut answered_entry = None;
         if durable {
+            // It exists now (a creator's first changes).
+            absent.remove(&doc_id);
             let before = document.doc.get_heads();
             document.doc = *write.candidate;
             document.applied(write.changes);
