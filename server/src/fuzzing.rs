@@ -55,7 +55,7 @@ pub fn server_frames(data: &[u8]) {
     let mut server = SyncServer::new(
         PeerId::new("server"),
         StorageId::new("server-storage"),
-        PolicyGate,
+        PolicyGate::default(),
     );
     let conn = ConnId(1);
     server.connect(conn, setup.school.clone());

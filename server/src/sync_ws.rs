@@ -167,7 +167,7 @@ impl SyncHub {
             core: Mutex::new(SyncServer::new(
                 PeerId::new(peer_id),
                 StorageId::new(storage_id),
-                PolicyGate,
+                PolicyGate::default(),
             )),
             committer: Committer::start(Arc::clone(&storage), 256, 4096),
             storage,
@@ -548,7 +548,12 @@ fn persist_batch(
     ];
     match (current, kind.as_str()) {
         (Some(current), "item") => {
-            if let Ok(item) = ItemDoc::load(current)
+            // Usually read already, by the change's check: kept by the gate at these heads.
+            let item = match core.heads_being_written(&doc) {
+                Some(heads) => core.gate().item_at(&doc, current, heads),
+                None => ItemDoc::load(current),
+            };
+            if let Ok(item) = item
                 && let Ok(campaign) = item.campaign.parse::<DocumentId>()
             {
                 batch.push(Write::Item(item_record(doc, campaign, &item, now)));

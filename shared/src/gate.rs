@@ -8,10 +8,13 @@
 //! rules are tested once, here and in `shared/tests/check.rs`, and enforced in one place.
 
 use crate::ids::{DocumentId, Username};
+use crate::model::ModelError;
 use crate::model::{self, ItemDoc};
 use crate::policy::{Actor, Need, Role, can_read_item};
 use crate::sync::core::Gate;
-use automerge::AutoCommit;
+use automerge::{AutoCommit, ChangeHash};
+use std::collections::HashMap;
+use std::sync::Mutex;
 
 /// Who is on the other end of a sync connection, as the policy sees them.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -21,8 +24,62 @@ pub struct Peer {
 }
 
 /// The permission policy, as the sync core asks for it.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct PolicyGate;
+///
+/// It keeps the last item it read of each recent document, keyed by the heads it was read at:
+/// a change's check reads the item before and after it, the server indexes the after state
+/// ([`PolicyGate::item_at`]), and the next change's before is that same state. Reading an
+/// item is the largest part of what a change costs the server; this reads each state once.
+#[derive(Debug, Default)]
+pub struct PolicyGate {
+    items: Mutex<HashMap<DocumentId, (Vec<ChangeHash>, ItemDoc)>>,
+}
+
+/// Documents whose last read item is kept (an item is some kilobytes read).
+const ITEMS_KEPT: usize = 256;
+
+impl PolicyGate {
+    /// The item `current` holds, whose heads are `heads`: kept from a check when it read
+    /// that state, else read now (and kept).
+    pub fn item_at(
+        &self,
+        doc: &DocumentId,
+        current: &AutoCommit,
+        heads: &[ChangeHash],
+    ) -> Result<ItemDoc, ModelError> {
+        if let Some((kept, item)) = self.kept().get(doc)
+            && kept == heads
+        {
+            return Ok(item.clone());
+        }
+        let item = ItemDoc::load(current)?;
+        self.keep(*doc, heads.to_vec(), item.clone());
+        Ok(item)
+    }
+
+    fn kept(&self) -> std::sync::MutexGuard<'_, HashMap<DocumentId, (Vec<ChangeHash>, ItemDoc)>> {
+        self.items.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The kept item of `doc` if it was read at `heads` (taken out: the caller reads it once).
+    fn take_kept(&self, doc: &DocumentId, heads: &[ChangeHash]) -> Option<ItemDoc> {
+        let mut items = self.kept();
+        match items.get(doc) {
+            Some((kept, _)) if kept == heads => items.remove(doc).map(|(_, item)| item),
+            _ => None,
+        }
+    }
+
+    fn keep(&self, doc: DocumentId, heads: Vec<ChangeHash>, item: ItemDoc) {
+        let mut items = self.kept();
+        if items.len() >= ITEMS_KEPT && !items.contains_key(&doc) {
+            // Any one goes: what matters is the documents being edited right now.
+            if let Some(other) = items.keys().next().copied() {
+                items.remove(&other);
+            }
+        }
+        items.insert(doc, (heads, item));
+    }
+}
 
 impl Gate for PolicyGate {
     type Peer = Peer;
@@ -62,6 +119,27 @@ impl Gate for PolicyGate {
     ) -> Result<(), String> {
         model::check_sent_change(&who.actor, who.username.as_str(), before, after)
             .map_err(|refusal| refusal.to_string())
+    }
+
+    fn check_change_at(
+        &self,
+        who: &Peer,
+        doc: &DocumentId,
+        (before, before_heads): (&AutoCommit, &[ChangeHash]),
+        (after, after_heads): (&AutoCommit, &[ChangeHash]),
+    ) -> Result<(), String> {
+        let known = self.take_kept(doc, before_heads);
+        let (verdict, after_item) = model::check_sent_change_knowing(
+            &who.actor,
+            who.username.as_str(),
+            before,
+            after,
+            known,
+        );
+        if let Some(item) = after_item {
+            self.keep(*doc, after_heads.to_vec(), item);
+        }
+        verdict.map_err(|refusal| refusal.to_string())
     }
 }
 
@@ -143,8 +221,8 @@ mod tests {
             (peer(Role::Unit, None, "orphan"), no_reader),
         ];
         for (who, expected) in table {
-            let got =
-                [&item, &campaign, &unknown].map(|doc| PolicyGate.may_read(&who, &doc_id(), doc));
+            let got = [&item, &campaign, &unknown]
+                .map(|doc| PolicyGate::default().may_read(&who, &doc_id(), doc));
             assert_eq!(got, expected, "{who:?}");
         }
     }
@@ -157,7 +235,11 @@ mod tests {
             (school("s1"), false),
             (department("jcg"), false),
         ] {
-            assert_eq!(PolicyGate.may_create(&who, &doc_id()), expected, "{who:?}");
+            assert_eq!(
+                PolicyGate::default().may_create(&who, &doc_id()),
+                expected,
+                "{who:?}"
+            );
         }
     }
 
@@ -175,15 +257,67 @@ mod tests {
         )
         .unwrap();
         assert_eq!(
-            PolicyGate.check_change(&school("s1"), &doc_id(), &before, &own),
+            PolicyGate::default().check_change(&school("s1"), &doc_id(), &before, &own),
             Ok(())
         );
         // The same bytes sent by another school, or by a viewer, are refused with a reason.
         for who in [school("s2"), viewer()] {
-            let refusal = PolicyGate
+            let refusal = PolicyGate::default()
                 .check_change(&who, &doc_id(), &before, &own)
                 .unwrap_err();
             assert!(!refusal.is_empty(), "{who:?}");
         }
+    }
+
+    /// The item kept from a check is the item at those heads, and only at those: a state the
+    /// gate has not read is read afresh, and a kept `before` serves the next check.
+    #[test]
+    fn a_kept_item_is_used_only_at_its_heads() {
+        let gate = PolicyGate::default();
+        let mut before = item();
+        let mut first = before.fork();
+        let edit = |doc: &mut AutoCommit, text: &str| {
+            model::apply(
+                doc,
+                &context(&school("s1")),
+                ItemEdit::UnitNarrative {
+                    unit: "s1".into(),
+                    text: text.into(),
+                },
+            )
+            .unwrap();
+        };
+        edit(&mut first, "第一次");
+        let (before_heads, first_heads) = (before.get_heads(), first.get_heads());
+        let who = school("s1");
+        let checked = gate.check_change_at(
+            &who,
+            &doc_id(),
+            (&before, &before_heads),
+            (&first, &first_heads),
+        );
+        assert_eq!(checked, Ok(()));
+        let kept = gate.item_at(&doc_id(), &first, &first_heads).unwrap();
+        assert_eq!(kept, ItemDoc::load(&first).unwrap());
+        assert_eq!(kept.progress["s1"].narrative.as_str(), "第一次");
+
+        // Another state (heads the gate has not seen) is read, not taken from what was kept.
+        let mut second = first.fork();
+        edit(&mut second, "第二次");
+        let second_heads = second.get_heads();
+        let read = gate.item_at(&doc_id(), &second, &second_heads).unwrap();
+        assert_eq!(read.progress["s1"].narrative.as_str(), "第二次");
+        // The next check starts from the kept state and still judges: s1's change sent by
+        // another school is refused.
+        let mut third = second.fork();
+        edit(&mut third, "第三次");
+        let third_heads = third.get_heads();
+        let refused = gate.check_change_at(
+            &school("s2"),
+            &doc_id(),
+            (&second, &second_heads),
+            (&third, &third_heads),
+        );
+        assert!(refused.is_err(), "{refused:?}");
     }
 }

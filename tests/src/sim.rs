@@ -1176,7 +1176,7 @@ fn new_server() -> SyncServer<PolicyGate> {
     SyncServer::new(
         PeerId::new("server"),
         StorageId::new("server-storage"),
-        PolicyGate,
+        PolicyGate::default(),
     )
 }
 

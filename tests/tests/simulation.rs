@@ -78,7 +78,11 @@ fn a_duplicated_peer_frame_does_not_acknowledge_an_unsent_edit() {
             unit: Some(UnitId::new("s1")),
         },
     };
-    let mut server = SyncServer::new(PeerId::new("server"), StorageId::new("s"), PolicyGate);
+    let mut server = SyncServer::new(
+        PeerId::new("server"),
+        StorageId::new("s"),
+        PolicyGate::default(),
+    );
     let mut client = SyncClient::new(PeerId::new("school1"), Some(StorageId::new("school1")));
     client.add_document(id, model::load_automerge(&stored).expect("loads"));
 

@@ -59,9 +59,26 @@ pub fn check_sent_change(
     before: &AutoCommit,
     after: &AutoCommit,
 ) -> Result<(), ChangeRefusal> {
+    check_sent_change_knowing(actor, sender, before, after, None).0
+}
+
+/// [`check_sent_change`], given the item as `before` reads (when the caller kept it from an
+/// earlier check); also returns the item as `after` reads, when the checks read it. Reading an
+/// item is most of a check's cost, and one change's `after` is the next one's `before`.
+pub fn check_sent_change_knowing(
+    actor: &Actor,
+    sender: &str,
+    before: &AutoCommit,
+    after: &AutoCommit,
+    before_item: Option<ItemDoc>,
+) -> (Result<(), ChangeRefusal>, Option<ItemDoc>) {
     let states = States::new(before, after);
-    change_allowed(actor, &states)?;
-    authorship(sender, &states)
+    if let Some(item) = before_item {
+        let _ = states.before_item.set(Ok(item));
+    }
+    let verdict = change_allowed(actor, &states).and_then(|()| authorship(sender, &states));
+    let after_item = states.after_item.into_inner().and_then(Result::ok);
+    (verdict, after_item)
 }
 
 /// The top-level keys of an item document (see `docs/sync-protocol.md`).

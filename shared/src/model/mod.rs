@@ -22,7 +22,9 @@ mod convert;
 mod item;
 
 pub use campaign::{AreaInfo, CampaignDoc};
-pub use check::{ChangeRefusal, check_authorship, check_change, check_sent_change};
+pub use check::{
+    ChangeRefusal, check_authorship, check_change, check_sent_change, check_sent_change_knowing,
+};
 pub use conflict::{StatusClaim, status_conflicts};
 pub use convert::{
     LedgerContext, beijing_time, campaign_from_report, item_from_report, item_key, ledger_rows,

@@ -80,6 +80,18 @@ pub trait Gate {
         before: &AutoCommit,
         after: &AutoCommit,
     ) -> Result<(), String>;
+
+    /// [`Gate::check_change`], told the heads of both states (the core has them; a gate may
+    /// key what it read of a state by them). By default the same as `check_change`.
+    fn check_change_at(
+        &self,
+        who: &Self::Peer,
+        doc: &DocumentId,
+        (before, _before_heads): (&AutoCommit, &[ChangeHash]),
+        (after, _after_heads): (&AutoCommit, &[ChangeHash]),
+    ) -> Result<(), String> {
+        self.check_change(who, doc, before, after)
+    }
 }
 
 /// Something the driver must do. Effects are executed in the order given.
@@ -187,6 +199,8 @@ struct PendingWrite {
     conn: ConnId,
     /// The document with the changes applied; it becomes the document once they are durable.
     candidate: Box<AutoCommit>,
+    /// The candidate's heads.
+    heads: Vec<ChangeHash>,
     /// The sender's sync state after receiving them; its state stays as it was until then.
     state: sync::State,
     changes: usize,
@@ -410,6 +424,15 @@ impl<G: Gate> SyncServer<G> {
                     .as_ref()
                     .map_or(&document.doc, |write| &*write.candidate),
             ),
+            Slot::Loading { .. } | Slot::Dormant { .. } => None,
+        }
+    }
+
+    /// The heads of the changes of a document's pending [`Effect::Persist`] applied, or
+    /// `None` when no write is pending.
+    pub fn heads_being_written(&self, doc: &DocumentId) -> Option<&[ChangeHash]> {
+        match self.docs.get(doc)? {
+            Slot::Ready(document) => document.writing.as_ref().map(|w| w.heads.as_slice()),
             Slot::Loading { .. } | Slot::Dormant { .. } => None,
         }
     }
@@ -1200,6 +1223,7 @@ fn start_write(
         chunk,
         hashes,
         candidate,
+        heads,
         state,
     }) = outcome
     else {
@@ -1209,6 +1233,7 @@ fn start_write(
     document.writing = Some(PendingWrite {
         conn,
         candidate,
+        heads,
         state,
         changes: hashes.len(),
         then,
@@ -1363,6 +1388,8 @@ fn push_to_others<G: Gate>(
 }
 
 /// What receiving one sync message did to a document.
+// Returned once per message and consumed at once: not worth a box.
+#[allow(clippy::large_enum_variant)]
 enum Received {
     /// No new changes (or only changes still waiting for their dependencies).
     Nothing,
@@ -1372,6 +1399,8 @@ enum Received {
         chunk: Vec<u8>,
         hashes: Vec<ChangeHash>,
         candidate: Box<AutoCommit>,
+        /// The candidate's heads.
+        heads: Vec<ChangeHash>,
         state: sync::State,
     },
     /// Changes refused; the document is unchanged and the peer's state is now read-only.
@@ -1408,13 +1437,14 @@ fn receive<G: Gate>(
         .sync()
         .receive_sync_message(&mut candidate_state, message.clone())
         .map_err(bad)?;
-    if candidate.get_heads() == before {
+    let after = candidate.get_heads();
+    if after == before {
         // Only changes waiting for dependencies: nothing visible yet, judged once they apply.
         *doc = candidate;
         peer.state = candidate_state;
         return Ok(Received::Nothing);
     }
-    match gate.check_change(who, doc_id, doc, &candidate) {
+    match gate.check_change_at(who, doc_id, (doc, &before), (&candidate, &after)) {
         Ok(()) => {
             // What `save_after(&before)` writes, without collecting the changes twice.
             let new_changes = candidate.get_changes(&before);
@@ -1427,6 +1457,7 @@ fn receive<G: Gate>(
                 chunk,
                 hashes,
                 candidate: Box::new(candidate),
+                heads: after,
                 state: candidate_state,
             })
         }
