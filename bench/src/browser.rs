@@ -542,6 +542,7 @@ fn report(n: usize) -> Report {
             preamble: "用于测量从设备打开文档的生成数据。".to_owned(),
             ..CampaignHeader::default()
         },
+        parts: Default::default(),
         areas,
     }
 }

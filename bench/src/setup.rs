@@ -163,6 +163,7 @@ fn report(n: usize) -> Report {
             preamble: "用于基准测试的生成数据。".to_owned(),
             ..CampaignHeader::default()
         },
+        parts: Default::default(),
         areas: vec![area],
     }
 }

@@ -266,6 +266,24 @@ messages! {
     NoWarnings => "没有警告。", "No warnings.";
     WarningsCount => "条警告，请核对原文：", "warnings; check these lines:";
     Line => "第", "Line";
+    ReportTextOpen => "报告正文", "Report text";
+    ReportTextHint => "导入报告时读入。这里改的是条目以外的文字，下载的报告（Word、网页、文本）按此印出。某一部分标题和正文都留空，报告中就不印这一部分，其后各部分依次编号。",
+        "Read from the imported report. This is the text around the items; the downloaded report (Word, web page, text) prints it. A part with neither heading nor text is left out, and the parts after it are numbered on.";
+    ReportTitle => "标题", "Title";
+    ReportTitlePlaceholder => "没有标题时，网页版和 Word 版用“发布单位关于……的通报”",
+        "Without one, the web page and Word use “<publisher>关于…的通报”";
+    ReportPreamble => "开头段落", "Opening paragraph";
+    PartOrganisation => "一、整改工作开展情况", "Part 1: how the work was organised";
+    PartItems => "二、整改工作具体落实情况", "Part 2: the items";
+    PartItemsHint => "这一部分是各条目及汇总，在事项页修改。", "This part is the items and their totals; edit them on the item pages.";
+    PartResults => "三、整改工作取得的主要成效", "Part 3: results";
+    PartNextSteps => "四、下一步工作打算", "Part 4: next steps";
+    PartHeading => "标题", "Heading";
+    PartBody => "正文", "Text";
+    ReportPublisher => "发布单位（落款）", "Publisher (signature)";
+    ReportPublished => "发布日期", "Date of publication";
+    SaveReportText => "保存正文", "Save the text";
+    ReportTextSaved => "已保存，下载的报告即按新正文生成。", "Saved: downloaded reports now carry this text.";
     Created => "新建", "created";
     Updated => "更新", "updated";
     Unchanged => "未变", "unchanged";

@@ -12,7 +12,7 @@ use crate::storage::{CampaignRecord, ItemRecord, Storage, Write};
 use anyhow::{Context, Result, bail};
 use automerge::{AutoCommit, ChangeHash};
 use rand_core::{OsRng, RngCore};
-use rectify_shared::api::{ImportPreview, ImportWarning};
+use rectify_shared::api::{ImportPreview, ImportWarning, ReportText};
 use rectify_shared::ids::DocumentId;
 use rectify_shared::import::{self, Imported};
 use rectify_shared::model::{self, CampaignDoc, EditContext, ItemDoc, ItemEdit, LedgerContext};
@@ -150,16 +150,7 @@ pub async fn import_report(
                 .context("the campaign's document is missing")?;
             let mut current = CampaignDoc::load(&doc)?;
             let before = doc.get_heads();
-            current.name.clone_from(&imported_campaign.name);
-            current
-                .inspection_start
-                .clone_from(&imported_campaign.inspection_start);
-            current
-                .inspection_end
-                .clone_from(&imported_campaign.inspection_end);
-            current.publisher.clone_from(&imported_campaign.publisher);
-            current.preamble.update(imported_campaign.preamble.as_str());
-            current.areas.clone_from(&imported_campaign.areas);
+            model::refresh_campaign_from_report(&mut current, &imported_campaign);
             model::update_document(&mut doc, &current, user, "import", now)?;
             push_changes(&mut batch, record.id, &mut doc, &before, now);
             record.id
@@ -231,6 +222,38 @@ pub async fn import_report(
     }
     storage.write(batch).await?;
     Ok(outcome)
+}
+
+/// The report's own text of a stored campaign (title, opening, parts 一 三 四, signature).
+pub async fn report_text(storage: &dyn Storage, record: &CampaignRecord) -> Result<ReportText> {
+    let doc = load_document(storage, &record.id)
+        .await?
+        .context("the campaign's document is missing")?;
+    Ok(model::report_text(&CampaignDoc::load(&doc)?))
+}
+
+/// Sets the report's own text of a stored campaign: only what changed is written, as one
+/// change by `user` (op `report_text`). Text that cannot be stored is a
+/// [`model::ReportTextError`] and changes nothing.
+pub async fn edit_report_text(
+    storage: &dyn Storage,
+    record: &CampaignRecord,
+    text: &ReportText,
+    user: &str,
+) -> Result<ReportText> {
+    let mut doc = load_document(storage, &record.id)
+        .await?
+        .context("the campaign's document is missing")?;
+    let mut campaign = CampaignDoc::load(&doc)?;
+    model::set_report_text(&mut campaign, text)?;
+    let now = now_ms();
+    let before = doc.get_heads();
+    model::update_document(&mut doc, &campaign, user, "report_text", now)?;
+    let mut batch = Vec::new();
+    if push_changes(&mut batch, record.id, &mut doc, &before, now) {
+        storage.write(batch).await?;
+    }
+    Ok(model::report_text(&campaign))
 }
 
 /// Applies an edit to a stored item and saves it with its index row, in one transaction.
@@ -504,7 +527,8 @@ impl LoadedCampaign {
             ReportFormat::Txt => rectify_shared::report::text::build(&report).into_bytes(),
             ReportFormat::Html => rectify_shared::report::html::build(&report).into_bytes(),
             ReportFormat::Docx => {
-                office_files::docx::write_report(&report, Some(&self.campaign.name))?
+                let title = rectify_shared::report::html::title(&report);
+                office_files::docx::write_report(&report, Some(&title))?
             }
         })
     }

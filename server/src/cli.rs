@@ -133,7 +133,7 @@ enum Command {
         #[arg(long)]
         campaign: Option<String>,
     },
-    /// Write the public report (section 二 with the totals).
+    /// Write the public report: title, opening, the four parts with every item, signature.
     Report {
         #[command(flatten)]
         data: DataArgs,

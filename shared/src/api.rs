@@ -154,6 +154,25 @@ pub struct ImportPreview {
     pub items_unchanged: usize,
 }
 
+/// `GET` (office, viewer) and `PUT` (office) `/api/campaigns/{id}/report-text`: the report's
+/// own text around the items, as the published report prints it. Text keeps its lines
+/// (`\n`); `published` is `YYYY-MM-DD` or null; an empty part is a part the report lacks.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReportText {
+    pub title: String,
+    pub preamble: String,
+    /// Part 一 (整改工作开展情况).
+    pub organisation: crate::report::Part,
+    /// Part 二's heading; empty for the standard 整改工作具体落实情况.
+    pub items_heading: String,
+    /// Part 三 (整改工作取得的主要成效).
+    pub results: crate::report::Part,
+    /// Part 四 (下一步工作打算).
+    pub next_steps: crate::report::Part,
+    pub publisher: String,
+    pub published: Option<String>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ImportWarning {
     pub line: usize,

@@ -144,6 +144,15 @@ fn reconcile_modified(doc: &mut AutoCommit, change: impl FnOnce(&mut ItemDoc)) {
     autosurgeon::reconcile(doc, &item).unwrap();
 }
 
+/// Sets the campaign's report text as the office's API does, with no policy check.
+fn report_text(doc: &mut AutoCommit, change: impl FnOnce(&mut rectify_shared::api::ReportText)) {
+    let mut campaign = CampaignDoc::load(doc).unwrap();
+    let mut text = model::report_text(&campaign);
+    change(&mut text);
+    model::set_report_text(&mut campaign, &text).unwrap();
+    autosurgeon::reconcile(doc, &campaign).unwrap();
+}
+
 /// The documents a change starts from.
 #[derive(Debug, Clone, Copy)]
 enum Base {
@@ -151,6 +160,8 @@ enum Base {
     /// The item, moved to a newer schema by the office.
     NewerItem,
     Campaign,
+    /// A campaign as the first release wrote it: no title, date or text parts.
+    OldCampaign,
     /// A document of a kind this version does not know.
     OtherKind,
     /// Nothing yet: the change creates the document.
@@ -169,6 +180,22 @@ fn base(base: Base) -> AutoCommit {
         }
         Base::Campaign => {
             model::create_document(&CampaignDoc::new_empty("第三轮巡察"), "office", 0).unwrap()
+        }
+        Base::OldCampaign => {
+            let mut doc =
+                model::create_document(&CampaignDoc::new_empty("第二轮巡察"), "office", 0).unwrap();
+            for key in [
+                "title",
+                "published",
+                "organisation",
+                "items_heading",
+                "results",
+                "next_steps",
+            ] {
+                doc.delete(automerge::ROOT, key).unwrap();
+            }
+            doc.commit();
+            doc
         }
         Base::OtherKind => {
             let mut doc = model::new_automerge();
@@ -413,6 +440,37 @@ fn changes_follow_the_policy() {
             "only the office (领导小组办公室) can change a campaign"),
         ("office breaks the campaign's areas", Campaign, office(),
             |d, _| d.put(automerge::ROOT, "areas", "none").unwrap(),
+            "the change leaves a document that is not a valid campaign document: …"),
+        // ---- The report's own text on the campaign: the office's alone.
+        ("office writes the report text", Campaign, office(),
+            |d, _| report_text(d, |t| {
+                t.title = "关于巡察整改情况的通报".into();
+                t.results.body = "上下团结,联动协作。".into();
+                t.published = Some("2024-03-27".into());
+            }), "ok"),
+        ("office splices part 三 (raw)", Campaign, office(),
+            |d, _| d.splice_text(at(d, &["results", "body"]), 0, 0, "成效").unwrap(), "ok"),
+        ("unit splices part 三 (raw)", Campaign, s1(),
+            |d, _| d.splice_text(at(d, &["results", "body"]), 0, 0, "成效").unwrap(),
+            "only the office (领导小组办公室) can change a campaign"),
+        ("unit writes the report text", Campaign, s1(),
+            |d, _| report_text(d, |t| t.next_steps.body = "下一步".into()),
+            "only the office (领导小组办公室) can change a campaign"),
+        ("department sets the title (raw)", Campaign, jcg(),
+            |d, _| d.put(automerge::ROOT, "title", "伪造的标题").unwrap(),
+            "only the office (领导小组办公室) can change a campaign"),
+        ("department sets the date (raw)", Campaign, jcg(),
+            |d, _| d.put(automerge::ROOT, "published", "2024-01-01").unwrap(),
+            "only the office (领导小组办公室) can change a campaign"),
+        ("viewer renames part 一 (raw)", Campaign, viewer(),
+            |d, _| d.put(at(d, &["organisation"]), "heading", "改").unwrap(), READ_ONLY),
+        ("unit adds part 三 to an old campaign (raw)", OldCampaign, s1(),
+            |d, _| { d.put_object(automerge::ROOT, "results", ObjType::Map).unwrap(); },
+            "only the office (领导小组办公室) can change a campaign"),
+        ("office adds the report text to an old campaign", OldCampaign, office(),
+            |d, _| report_text(d, |t| t.organisation.body = "(一)高度重视,部署整改。".into()), "ok"),
+        ("office writes part 四 as a plain string", Campaign, office(),
+            |d, _| d.put(automerge::ROOT, "next_steps", "下一步").unwrap(),
             "the change leaves a document that is not a valid campaign document: …"),
         ("unit edits a document of unknown kind", OtherKind, s1(),
             |d, _| d.put(automerge::ROOT, "body", "改").unwrap(),

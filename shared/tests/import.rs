@@ -118,7 +118,8 @@ fn full_width_and_half_width_punctuation() {
                 status: in_progress (正在整改中)
                 - 追回资金
                 - 约谈.
-            warnings: 0
+            warnings: 1
+              line 2: the report has no part 一、整改工作开展情况, 三、整改工作取得的主要成效, 四、下一步工作打算: the campaign keeps them empty, for the office to write (报告 → 报告正文) before the report is published again
         "#]],
     );
 }
@@ -145,7 +146,8 @@ fn line_breaks_indentation_and_blank_lines() {
                 status: done (整改完成)
                 - 开会。
                 - 发文。
-            warnings: 0
+            warnings: 1
+              line 2: the report has no part 一、整改工作开展情况, 三、整改工作取得的主要成效, 四、下一步工作打算: the campaign keeps them empty, for the office to write (报告 → 报告正文) before the report is published again
         "#]],
     );
 }
@@ -213,6 +215,7 @@ fn every_status_wording() {
         基本完成 -> in_progress
         差不多了 -> in_progress
 
+        line 2: the report has no part 一、整改工作开展情况, 三、整改工作取得的主要成效, 四、下一步工作打算: the campaign keeps them empty, for the office to write (报告 → 报告正文) before the report is published again
         line 48: 整改进度 "未完成" was imported as 正在整改中 (in progress): 未完成 (not finished) is the same as 正在整改中 in the report's wording
         line 51: 整改进度 "持续整改" was imported as 正在整改中 (in progress): 持续整改 (still being worked on) is not done; work that is done and kept up is worded 整改完成，长期坚持
         line 54: 整改进度 "基本完成" was imported as 正在整改中 (in progress): 基本完成 (basically done) is not a sign-off: 没整改到位绝不销号
@@ -247,7 +250,8 @@ fn regression_line_115_two_dot_for_sub_problem_two() {
               3. 问题三。
                 status: done (整改完成)
                 narrative: 做了。
-            warnings: 1
+            warnings: 2
+              line 2: the report has no part 一、整改工作开展情况, 三、整改工作取得的主要成效, 四、下一步工作打算: the campaign keeps them empty, for the office to write (报告 → 报告正文) before the report is published again
               line 11: "2." is read as sub-problem (2) of problem 2 in area (一): the problem numbers had reached 2, sub-problem (1) was open and problem 3 follows, so "2." looks like a typo for "(2)"
         "#]],
     );
@@ -283,7 +287,8 @@ fn backwards_problem_numbers_that_are_not_a_typo() {
               3. 问题三。
                 status: done (整改完成)
                 narrative: 做了。
-            warnings: 1
+            warnings: 2
+              line 2: the report has no part 一、整改工作开展情况, 三、整改工作取得的主要成效, 四、下一步工作打算: the campaign keeps them empty, for the office to write (报告 → 报告正文) before the report is published again
               line 15: problem 2 comes after problem 3 in area (一): the numbering goes backwards (imported as numbered)
         "#]],
     );
@@ -325,7 +330,8 @@ fn numbering_gaps_and_repeats() {
               2. 问题二。
                 status: done (整改完成)
                 narrative: 做了。
-            warnings: 6
+            warnings: 7
+              line 2: the report has no part 一、整改工作开展情况, 三、整改工作取得的主要成效, 四、下一步工作打算: the campaign keeps them empty, for the office to write (报告 → 报告正文) before the report is published again
               line 8: sub-problem (3) follows sub-problem (1) in problem 1 of area (一): sub-problem (2) is missing (imported as numbered)
               line 11: sub-problem (3) appears twice in problem 1 of area (一) (imported as numbered)
               line 14: problem 3 follows problem 1 in area (一): problem 2 is missing (imported as numbered)
@@ -373,7 +379,8 @@ fn missing_narrative_or_status() {
                   status: in_progress (-)
                   - 开会
                   - 
-            warnings: 6
+            warnings: 7
+              line 2: the report has no part 一、整改工作开展情况, 三、整改工作取得的主要成效, 四、下一步工作打算: the campaign keeps them empty, for the office to write (报告 → 报告正文) before the report is published again
               line 4: problem 1 of area (一) has no 整改进度: imported as 正在整改中 (in progress)
               line 6: problem 2 of area (一) has no 整改情况: imported without a narrative
               line 8: problem 3 of area (一) has neither 整改情况 nor 整改进度: imported as 正在整改中 (in progress), without a narrative
@@ -404,7 +411,8 @@ fn continuation_lines() {
               2. 问题二。
                 status: done (整改完成)
                 narrative: 做了。
-            warnings: 3
+            warnings: 4
+              line 2: the report has no part 一、整改工作开展情况, 三、整改工作取得的主要成效, 四、下一步工作打算: the campaign keeps them empty, for the office to write (报告 → 报告正文) before the report is published again
               line 4: this line is not a header nor 整改情况/整改进度: read as the rest of the title of area (一) and joined to it
               line 6: this line is not a header nor 整改情况/整改进度: read as the rest of the title of problem 1 of area (一) and joined to it
               line 13: text after the 整改进度 of problem 1 of area (一) was ignored: expected the next item, problem or area
@@ -426,7 +434,8 @@ fn lines_before_the_first_area() {
               1. 问题一。
                 status: done (整改完成)
                 narrative: 做了。
-            warnings: 3
+            warnings: 4
+              line 2: the report has no part 一、整改工作开展情况, 三、整改工作取得的主要成效, 四、下一步工作打算: the campaign keeps them empty, for the office to write (报告 → 报告正文) before the report is published again
               line 3: text before the first area header such as "(一)聚焦…" was skipped
               line 4: "1." comes before any area header such as "(一)聚焦…": this problem and its lines were skipped
               line 7: "2." comes before any area header such as "(一)聚焦…": this problem and its lines were skipped
@@ -449,7 +458,8 @@ fn narrative_written_as_numbered_paragraphs_is_not_a_section() {
               2. 问题二。
                 status: done (整改完成)
                 narrative: 做了。
-            warnings: 0
+            warnings: 1
+              line 2: the report has no part 一、整改工作开展情况, 三、整改工作取得的主要成效, 四、下一步工作打算: the campaign keeps them empty, for the office to write (报告 → 报告正文) before the report is published again
         "#]],
     );
 }
@@ -465,7 +475,8 @@ fn a_summary_that_does_not_add_up() {
               1. 问题一。
                 status: done (整改完成)
                 narrative: 做了。
-            warnings: 1
+            warnings: 2
+              line 2: the report has no part 一、整改工作开展情况, 三、整改工作取得的主要成效, 四、下一步工作打算: the campaign keeps them empty, for the office to write (报告 → 报告正文) before the report is published again
               line 7: the summary says 2 problems and 3 items, but the report lists 1 problems and 1 items
         "#]],
     );
@@ -482,8 +493,9 @@ fn items_in_another_section_are_reported() {
               1. 问题一。
                 status: done (整改完成)
                 narrative: 做了。
-            warnings: 1
-              line 10: section 三 also has 整改情况/整改进度 lines: only section 二 was imported
+            warnings: 2
+              line 2: the report has no part 一、整改工作开展情况, 四、下一步工作打算: the campaign keeps them empty, for the office to write (报告 → 报告正文) before the report is published again
+              line 10: section 三 also has 整改情况/整改进度 lines: only section 二 was read for items; these lines are kept as text of section 三
         "#]],
     );
 }
@@ -528,15 +540,17 @@ fn a_title_line_and_an_opening_paragraph_without_dates() {
               feedback: -
               publisher: 中共某某局委员会
               preamble: 现将巡察整改情况予以公布。
+              title: 中共某某局委员会关于巡察整改情况的通报
             totals: 1 areas, 1 problems, 1 items: 1 done, 0 done long-term, 0 in progress (100.0%)
             area 1: 聚焦
               1. 问题一。
                 status: done (整改完成)
                 narrative: 做了。
-            warnings: 3
+            warnings: 4
               line 2: the opening paragraph does not say who inspected whom (expected '…巡察组对…进行了巡察'): inspector and inspected body left empty
               line 2: the opening paragraph has no inspection period (expected '2023年4月13日至6月2日'): left empty
               line 2: the opening paragraph has no feedback date (expected '2023年9月14日,巡察组…反馈了巡察意见'): left empty
+              line 3: the report has no part 一、整改工作开展情况, 三、整改工作取得的主要成效, 四、下一步工作打算: the campaign keeps them empty, for the office to write (报告 → 报告正文) before the report is published again
         "#]],
     );
 }
@@ -640,7 +654,8 @@ fn stray_control_characters_are_dropped_with_a_warning() {
               1. 问题一。
                 status: done (整改完成)
                 narrative: 做了。
-            warnings: 1
+            warnings: 2
+              line 2: the report has no part 一、整改工作开展情况, 三、整改工作取得的主要成效, 四、下一步工作打算: the campaign keeps them empty, for the office to write (报告 → 报告正文) before the report is published again
               line 4: removed control characters from this line (U+001A)
         "#]],
     );
@@ -656,7 +671,8 @@ fn unbalanced_quotes_are_reported() {
               1. 党建带团建”工作落实不够到位。
                 status: done (整改完成)
                 narrative: 印发了《规划2021-2025)》。
-            warnings: 2
+            warnings: 3
+              line 2: the report has no part 一、整改工作开展情况, 三、整改工作取得的主要成效, 四、下一步工作打算: the campaign keeps them empty, for the office to write (报告 → 报告正文) before the report is published again
               line 4: the title of problem 1 of area (一) has '”' without a matching '“' (kept as written)
               line 5: the 整改情况 of problem 1 of area (一) has ')' without a matching '(' (kept as written)
         "#]],

@@ -493,3 +493,145 @@ fn readers_are_read_without_the_rest_of_the_item() {
         .unwrap();
     assert!(ItemDoc::load(&doc).is_err() && ItemDoc::readers(&doc).is_err());
 }
+
+// The report's own text on the campaign (issue #21, the whole report).
+
+/// A campaign document as the first release wrote it: no title, date or text parts.
+fn first_release_campaign() -> AutoCommit {
+    let mut doc = model::new_automerge();
+    let root = automerge::ROOT;
+    doc.put(&root, "schema_version", 1u64).unwrap();
+    doc.put(&root, "kind", "campaign").unwrap();
+    doc.put(&root, "name", "区委第三巡察组巡察区教体局党委反馈问题整改")
+        .unwrap();
+    doc.put(&root, "inspector", "区委第三巡察组").unwrap();
+    doc.put(&root, "inspected", "区教体局党委").unwrap();
+    doc.put(&root, "inspection_start", "2023-04-13").unwrap();
+    doc.put(&root, "inspection_end", "2023-06-02").unwrap();
+    doc.put(&root, "feedback_date", "2023-09-14").unwrap();
+    doc.put(&root, "publisher", "中共眉山市彭山区教育和体育局委员会")
+        .unwrap();
+    let preamble = doc.put_object(&root, "preamble", ObjType::Text).unwrap();
+    doc.splice_text(
+        &preamble,
+        0,
+        0,
+        "根据区委统一部署,现将巡察整改情况予以公布。",
+    )
+    .unwrap();
+    let areas = doc.put_object(&root, "areas", ObjType::List).unwrap();
+    let area = doc.insert_object(&areas, 0, ObjType::Map).unwrap();
+    doc.put(&area, "number", 1u64).unwrap();
+    doc.put(&area, "title", "聚焦党中央各项决策部署在基层的落实情况方面")
+        .unwrap();
+    doc.commit();
+    doc
+}
+
+#[test]
+fn a_campaign_without_the_report_text_loads_with_empty_parts() {
+    let doc = first_release_campaign();
+    let campaign = model::CampaignDoc::load(&doc).expect("an old campaign loads");
+    assert_eq!(campaign.title, "");
+    assert_eq!(campaign.published, None);
+    assert_eq!(campaign.items_heading, "");
+    for part in [
+        &campaign.organisation,
+        &campaign.results,
+        &campaign.next_steps,
+    ] {
+        assert_eq!(part, &model::PartDoc::default());
+    }
+    let report = model::report_from_docs(&campaign, &[]);
+    assert_eq!(report.parts, rectify_shared::report::Parts::default());
+    // Its report is the one the first release printed: the items alone, now numbered 一.
+    let text = rectify_shared::report::text::build(&report);
+    assert!(text.contains("\n一、整改工作具体落实情况\n"), "{text}");
+    assert!(!text.contains("三、"), "{text}");
+    // Saved and loaded again after an edit, the new keys are there and the old ones kept.
+    let mut doc = doc;
+    let mut edited = campaign;
+    edited.results.heading = "整改工作取得的主要成效".to_owned();
+    model::update_document(&mut doc, &edited, "office", "report_text", 0).unwrap();
+    let reloaded = model::load_automerge(&doc.save()).unwrap();
+    let again = model::CampaignDoc::load(&reloaded).unwrap();
+    assert_eq!(again.results.heading, "整改工作取得的主要成效");
+    assert_eq!(again.inspector, "区委第三巡察组");
+}
+
+fn seed_campaign() -> model::CampaignDoc {
+    let report = rectify_shared::import::parse(include_str!("data/pengshan-2024.txt"))
+        .expect("imports")
+        .report;
+    model::campaign_from_report(&report)
+}
+
+#[test]
+fn re_import_updates_the_parts_a_report_has_and_keeps_the_others() {
+    let stored = seed_campaign();
+    // A report of the same round with part 三 rewritten and part 四, the title and the
+    // date missing.
+    let mut imported = stored.clone();
+    imported.results.body = autosurgeon::Text::with_value("新的成效。");
+    imported.next_steps = model::PartDoc::default();
+    imported.title = String::new();
+    imported.published = None;
+    let mut office_wrote = stored.clone();
+    office_wrote.title = "中共眉山市彭山区教育和体育局委员会关于巡察整改情况的通报".to_owned();
+    model::refresh_campaign_from_report(&mut office_wrote, &imported);
+    assert_eq!(office_wrote.results.body.as_str(), "新的成效。");
+    assert_eq!(office_wrote.next_steps, stored.next_steps);
+    assert_eq!(office_wrote.published.as_deref(), Some("2024-03-27"));
+    assert_eq!(
+        office_wrote.title,
+        "中共眉山市彭山区教育和体育局委员会关于巡察整改情况的通报"
+    );
+    // The same report again changes nothing.
+    let mut same = stored.clone();
+    model::refresh_campaign_from_report(&mut same, &stored);
+    assert_eq!(same, stored);
+}
+
+#[test]
+fn the_office_sets_the_report_text() {
+    let mut doc = model::create_document(&seed_campaign(), "office", 0).unwrap();
+    let campaign = model::CampaignDoc::load(&doc).unwrap();
+    let mut text = model::report_text(&campaign);
+    assert_eq!(text.organisation.heading, "整改工作开展情况");
+    text.title = " 关于巡察整改情况的通报 ".to_owned();
+    text.results.body = text
+        .results
+        .body
+        .replacen("针对", "对照", 1)
+        .replace('\n', "\r\n");
+    text.published = Some("2024-04-01".to_owned());
+    let mut edited = campaign.clone();
+    model::set_report_text(&mut edited, &text).unwrap();
+    assert_eq!(edited.title, "关于巡察整改情况的通报");
+    assert!(edited.results.body.as_str().starts_with("对照巡察反馈问题"));
+    assert!(!edited.results.body.as_str().contains('\r'));
+    assert_eq!(edited.published.as_deref(), Some("2024-04-01"));
+    // Only what changed is written: the two characters, not the whole part.
+    let before = doc.get_heads();
+    model::update_document(&mut doc, &edited, "office", "report_text", 1).unwrap();
+    let ops: usize = doc.get_changes(&before).iter().map(|c| c.len()).sum();
+    assert!(
+        ops < 20,
+        "{ops} operations for a two-character edit, a title and a date"
+    );
+    // Bad input is refused with a reason, and nothing changes.
+    let mut bad = text.clone();
+    bad.published = Some("2024-02-30".to_owned());
+    let mut untouched = campaign.clone();
+    assert_eq!(
+        model::set_report_text(&mut untouched, &bad)
+            .unwrap_err()
+            .to_string(),
+        "the date of publication '2024-02-30' is not a date: write it as YYYY-MM-DD, or leave it empty"
+    );
+    assert_eq!(untouched, campaign);
+    bad.published = None;
+    bad.title = "题".repeat(501);
+    assert!(model::set_report_text(&mut untouched, &bad).is_err());
+    assert_eq!(untouched, campaign);
+}

@@ -1,7 +1,8 @@
 //! The district office's view in headless Chromium: it sends an item back and signs it off
 //! and the school sees each decision after a sync; a school reaches neither the office's
 //! pages nor another school's items, in the UI or at the API; the office downloads the
-//! ledger as XLSX and it reads back with the 53 items of the real report.
+//! ledger as XLSX and it reads back with the 53 items of the real report; the office edits
+//! the report's own text at 360 px wide and the downloaded report prints it.
 
 use anyhow::{Context, Result, bail};
 use rectify_shared::workflow::UnitStatus;
@@ -385,6 +386,83 @@ async fn the_office_downloads_the_ledger_as_xlsx() -> Result<()> {
     let got: Vec<String> = data.iter().map(|r| r[title].clone()).collect();
     assert_eq!(got, expected);
     office.close().await?;
+    Ok(())
+}
+
+/// The report's own text (报告正文) on a phone-sized screen: the office reads the parts the
+/// import kept, changes part 三 and the title, saves, and the downloaded text report prints
+/// them; a viewer sees the same text and cannot save.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_office_edits_the_reports_own_text_at_360_px() -> Result<()> {
+    let server = TestServer::start(Some(web_root())).await?;
+    let office = Browser::start(360, 800).await?;
+    office.log_in(&server.url("/"), "office").await?;
+    goto(&office, &server, "#/reports").await?;
+    click(&office, "[data-testid=open-report-text]").await?;
+    let results = office.wait_for("[data-testid=results-body]").await?;
+    let body = results.prop("value").await?.unwrap_or_default();
+    assert!(body.starts_with("针对巡察反馈问题"), "{body}");
+    office.screenshot("office-report-text-360").await?;
+    office
+        .client
+        .execute(
+            "document.querySelector('[data-testid=part-results]').scrollIntoView();",
+            vec![],
+        )
+        .await?;
+    office.screenshot("office-report-text-parts-360").await?;
+    // Nothing sticks out to the side at 360 px.
+    let wide = office
+        .client
+        .execute(
+            "return document.documentElement.scrollWidth <= window.innerWidth;",
+            vec![],
+        )
+        .await?;
+    assert_eq!(wide.as_bool(), Some(true), "the page fits 360 px");
+
+    let title = "中共眉山市彭山区教育和体育局委员会关于巡察整改情况的通报";
+    office
+        .wait_for("[data-testid=title]")
+        .await?
+        .send_keys(title)
+        .await?;
+    results.send_keys("\n(五)新增一段成效。").await?;
+    click(&office, "[data-testid=save-report-text]").await?;
+    wait_until(
+        &office,
+        "return !!document.querySelector('.report-text p.ok');",
+        "the text is saved",
+    )
+    .await?;
+    office.screenshot("office-report-text-saved-360").await?;
+    let campaign = server.storage.campaigns().await?.remove(0);
+    let loaded =
+        rectify_server::campaigns::load_campaign(server.storage.as_ref(), campaign).await?;
+    let txt = String::from_utf8(loaded.report_file(rectify_server::campaigns::ReportFormat::Txt)?)?;
+    assert!(txt.starts_with(&format!("{title}\n")), "{txt}");
+    assert!(
+        txt.contains("(五)新增一段成效。\n四、下一步工作打算"),
+        "{txt}"
+    );
+    office.close().await?;
+
+    let viewer = Browser::start(360, 800).await?;
+    viewer.log_in(&server.url("/"), "viewer").await?;
+    goto(&viewer, &server, "#/reports").await?;
+    click(&viewer, "[data-testid=open-report-text]").await?;
+    let shown = viewer.wait_for("[data-testid=title]").await?;
+    assert_eq!(shown.prop("value").await?.as_deref(), Some(title));
+    assert!(
+        shown.attr("readonly").await?.is_some(),
+        "read-only for a viewer"
+    );
+    let saves = viewer
+        .client
+        .find_all(fantoccini::Locator::Css("[data-testid=save-report-text]"))
+        .await?;
+    assert!(saves.is_empty(), "a viewer has no save button");
+    viewer.close().await?;
     Ok(())
 }
 

@@ -8,7 +8,7 @@ use rectify_server::clock::now_ms;
 use rectify_server::storage::ItemRecord;
 use rectify_shared::api::{
     AccountCreated, AccountInfo, CampaignInfo, ErrorBody, ImportPreview, ItemHistory, ItemSummary,
-    LoginResponse, SessionsRevoked, UnitInfo,
+    LoginResponse, ReportText, SessionsRevoked, UnitInfo,
 };
 use rectify_shared::ids::{DocumentId, UnitId};
 use rectify_shared::model::{self, EditContext, ItemEdit};
@@ -294,6 +294,18 @@ async fn who_may_call_what() -> Result<()> {
             format!("/api/campaigns/{c}/report.txt"),
             Box::new(none),
             [S200, S200, S403, S403],
+        ),
+        (
+            Method::GET,
+            format!("/api/campaigns/{c}/report-text"),
+            Box::new(none),
+            [S200, S200, S403, S403],
+        ),
+        (
+            Method::PUT,
+            format!("/api/campaigns/{c}/report-text"),
+            Box::new(|| Body::Json(json!(ReportText::default()))),
+            [S200, S403, S403, S403],
         ),
         (
             Method::GET,
@@ -883,6 +895,67 @@ async fn a_report_imports_from_the_browser() -> Result<()> {
         .find(|c| Some(&c.id) == stored.campaign.as_ref())
         .context("the new campaign is listed")?;
     assert_eq!(new.items, REPORT_ITEMS);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_office_writes_the_reports_own_text() -> Result<()> {
+    async fn put(api: &Api, token: &str, path: &str, text: &ReportText) -> Reply {
+        api.call(Some(token), Method::PUT, path, Body::Json(json!(text)))
+            .await
+    }
+    let api = Api::start().await?;
+    let (office, viewer) = (api.token("office").await?, api.token("viewer").await?);
+    let path = format!("/api/campaigns/{}/report-text", api.campaign().await?);
+    // The demo's report, imported: every part but the title, which it does not have.
+    let reply = api.get(&viewer, &path).await;
+    assert_eq!(reply.status, S200, "{}", reply.text());
+    let mut text: ReportText = reply.json();
+    assert_eq!(text.title, "");
+    assert_eq!(text.organisation.heading, "整改工作开展情况");
+    assert!(text.results.body.starts_with("针对巡察反馈问题"));
+    assert!(text.next_steps.body.ends_with("psjtjdjg37631849@163.com。"));
+    assert_eq!(text.published.as_deref(), Some("2024-03-27"));
+
+    text.title = "中共眉山市彭山区教育和体育局委员会关于巡察整改情况的通报".to_owned();
+    text.results.body.push_str("\n(五)新增一段成效。");
+    let reply = put(&api, &office, &path, &text).await;
+    assert_eq!(reply.status, S200, "{}", reply.text());
+    assert_eq!(reply.json::<ReportText>(), text);
+    let txt = api
+        .get(&office, &path.replace("report-text", "report.txt"))
+        .await
+        .text();
+    assert!(
+        txt.starts_with(&format!("{}\n根据区委统一部署", text.title)),
+        "{txt}"
+    );
+    assert!(
+        txt.contains("(五)新增一段成效。\n四、下一步工作打算\n"),
+        "{txt}"
+    );
+
+    // Refused: a date that is not one (nothing changes), and anyone but the office.
+    let mut bad = text.clone();
+    bad.published = Some("2024-13-01".to_owned());
+    let reply = put(&api, &office, &path, &bad).await;
+    assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(reply.error().message.contains("'2024-13-01' is not a date"));
+    assert_eq!(put(&api, &viewer, &path, &text).await.status, S403);
+    assert_eq!(api.get(&office, &path).await.json::<ReportText>(), text);
+
+    // Importing the report again keeps what it lacks (the title) and restores its own text.
+    let reply = api
+        .post(
+            &office,
+            "/api/import",
+            Body::Raw(REPORT.as_bytes().to_vec()),
+        )
+        .await;
+    assert_eq!(reply.status, S200, "{}", reply.text());
+    let after: ReportText = api.get(&office, &path).await.json();
+    assert_eq!(after.title, text.title);
+    assert!(!after.results.body.contains("新增一段成效"));
     Ok(())
 }
 

@@ -4,5 +4,6 @@ pub mod feedback;
 pub mod header;
 pub mod nav;
 pub mod refused;
+pub mod report_text;
 pub mod sync_status;
 pub mod unit_picker;

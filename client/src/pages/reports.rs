@@ -1,8 +1,9 @@
 //! Reports and importing: the ledger (XLSX, CSV) and the public report (DOCX, HTML, text)
 //! of each campaign, built by the server with the same code as `rectify export`/`report`;
-//! and importing a report file, checked first (warnings shown) and stored only when the
-//! office confirms.
+//! the report's own text around the items (报告正文, [`ReportTextEditor`]); and importing a
+//! report file, checked first (warnings shown) and stored only when the office confirms.
 
+use crate::components::report_text::ReportTextEditor;
 use crate::context::{AppContext, ReplicaContext};
 use crate::format::describe;
 use crate::i18n::{Lang, Msg, tr};
@@ -28,6 +29,8 @@ pub fn reports() -> Html {
     let campaigns = use_state(|| None::<Result<Vec<CampaignInfo>, String>>);
     let message = use_state(|| None::<Result<String, String>>);
     let reload = use_state(|| 0u32);
+    // The campaign whose report text is open.
+    let open = use_state(|| None::<String>);
     let lang = state.lang;
     let Some(session) = state.session.clone() else {
         return Html::default();
@@ -61,6 +64,18 @@ pub fn reports() -> Html {
             <button class="secondary" {onclick} data-testid={format!("download-{path}")}>{ tr(lang, label) }</button>
         }
     };
+    let toggle = |campaign: &CampaignInfo| {
+        let (open, id) = (open.clone(), campaign.id.clone());
+        let expanded = open.as_deref() == Some(id.as_str());
+        let onclick = Callback::from(move |_| {
+            open.set((!expanded).then(|| id.clone()));
+        });
+        html! {
+            <button class="secondary" type="button" aria-expanded={expanded.to_string()} {onclick}
+                data-testid="open-report-text">{ tr(lang, Msg::ReportTextOpen) }</button>
+        }
+    };
+    let editable = session.role == rectify_shared::policy::Role::Office;
     let list = match &*campaigns {
         None => html! { <p class="empty" role="status">{ tr(lang, Msg::LoadingHistory) }</p> },
         Some(Err(err)) => html! { <p class="error" role="alert">{ err }</p> },
@@ -73,7 +88,12 @@ pub fn reports() -> Html {
                     <h3 class="subtitle">{ &campaign.name }<span class="count">{ format!(" {} {}", campaign.items, tr(lang, Msg::ItemsUnit)) }</span></h3>
                     <div class="actions">
                         { for DOWNLOADS.into_iter().map(|d| download(campaign, d)) }
+                        { toggle(campaign) }
                     </div>
+                    if open.as_deref() == Some(campaign.id.as_str()) {
+                        <ReportTextEditor {lang} token={session.token.clone()}
+                            campaign={campaign.id.clone()} {editable} />
+                    }
                 </section>
             }) }
         },

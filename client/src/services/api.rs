@@ -4,7 +4,7 @@ use gloo::net::http::{Request, RequestBuilder, Response};
 use rectify_shared::api::{
     AccountChange, AccountCreated, AccountInfo, CampaignInfo, ErrorBody, ImportPreview,
     ItemHistory, ItemSummary, LoginRequest, LoginResponse, NewAccount, NewItem, PasswordReset,
-    SessionsRevoked, UnitInfo,
+    ReportText, SessionsRevoked, UnitInfo,
 };
 use rectify_shared::evidence::{FileSettings, UPLOAD_OFFSET, UploadRequest, UploadStatus};
 use wasm_bindgen::JsCast;
@@ -112,6 +112,23 @@ pub async fn campaigns(token: &str) -> Result<Vec<CampaignInfo>, ApiFailure> {
 }
 
 /// Sends a report file to the importer; `dry_run` stores nothing.
+pub async fn report_text(token: &str, campaign: &str) -> Result<ReportText, ApiFailure> {
+    get_json(
+        token,
+        &format!("/api/campaigns/{}/report-text", encode(campaign)),
+    )
+    .await
+}
+
+pub async fn save_report_text(
+    token: &str,
+    campaign: &str,
+    text: &ReportText,
+) -> Result<ReportText, ApiFailure> {
+    let url = format!("/api/campaigns/{}/report-text", encode(campaign));
+    send_json(token, Request::put(&url), text).await
+}
+
 pub async fn import(token: &str, file: Blob, dry_run: bool) -> Result<ImportPreview, ApiFailure> {
     let url = format!("/api/import?dry_run={dry_run}");
     let request = authorized(Request::post(&url), token)

@@ -2,7 +2,7 @@
 //! `rectify export` and `rectify report` ([`LoadedCampaign::ledger_file`] and
 //! [`LoadedCampaign::report_file`]).
 
-use super::{Need, existing_campaign, require};
+use super::{JsonBody, Need, existing_campaign, require};
 use crate::auth::CurrentUser;
 use crate::campaigns::{self, LedgerFormat, LoadedCampaign, ReportFormat};
 use crate::clock::now_ms;
@@ -13,8 +13,9 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::header::{CACHE_CONTROL, CONTENT_DISPOSITION, CONTENT_TYPE};
 use axum::response::{IntoResponse, Response};
-use rectify_shared::api::CampaignInfo;
+use rectify_shared::api::{CampaignInfo, ReportText};
 use rectify_shared::date::Date;
+use rectify_shared::model::ReportTextError;
 
 pub(super) async fn list_campaigns(
     State(state): State<AppState>,
@@ -32,6 +33,45 @@ pub(super) async fn list_campaigns(
         });
     }
     Ok(Json(out))
+}
+
+/// `GET /api/campaigns/{id}/report-text`: the report's own text (office, viewer).
+pub(super) async fn get_report_text(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    Path(id): Path<String>,
+) -> Result<Json<ReportText>, ApiError> {
+    require(&user, Need::ReadAll)?;
+    let record = existing_campaign(&state, &id).await?;
+    Ok(Json(
+        campaigns::report_text(state.storage.as_ref(), &record).await?,
+    ))
+}
+
+/// `PUT /api/campaigns/{id}/report-text` (office): sets the report's own text; the answer
+/// is the text as stored. A date that is not one, or text too long, is 422.
+pub(super) async fn put_report_text(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    Path(id): Path<String>,
+    JsonBody(text): JsonBody<ReportText>,
+) -> Result<Json<ReportText>, ApiError> {
+    require(&user, Need::Office)?;
+    let record = existing_campaign(&state, &id).await?;
+    let storage = state.storage.as_ref();
+    // Beside the sync server, as an import is: a campaign document open on a connection
+    // is read again from storage after the write.
+    let write = campaigns::edit_report_text(storage, &record, &text, user.username.as_str());
+    match state.sync.write_beside(write).await {
+        Ok(stored) => {
+            tracing::info!(by = %user.username, campaign = %record.id, "report text set");
+            Ok(Json(stored))
+        }
+        Err(err) => match err.downcast_ref::<ReportTextError>() {
+            Some(invalid) => Err(ApiError::Unprocessable(invalid.to_string())),
+            None => Err(err.into()),
+        },
+    }
 }
 
 #[derive(Debug, Clone, Copy)]

@@ -54,6 +54,10 @@ pub fn routes() -> Router<AppState> {
         .route("/api/campaigns", get(campaigns::list_campaigns))
         .route("/api/campaigns/{id}/items", post(new_item::add_item))
         .route(
+            "/api/campaigns/{id}/report-text",
+            get(campaigns::get_report_text).put(campaigns::put_report_text),
+        )
+        .route(
             "/api/campaigns/{id}/ledger.xlsx",
             ledger(LedgerFormat::Xlsx),
         )

@@ -13,7 +13,7 @@ use quick_xml::events::{BytesRef, Event};
 use quick_xml::name::{Namespace, ResolveResult};
 use quick_xml::reader::NsReader;
 use rectify_shared::import::cjk_numeral;
-use rectify_shared::report::{Item, Report, text};
+use rectify_shared::report::{Item, PartContent, Report, text};
 use std::io::{Cursor, Read, Write};
 use zip::ZipArchive;
 use zip::result::ZipError;
@@ -394,8 +394,9 @@ fn malformed(xml: &str, offset: u64, detail: String) -> DocxError {
 
 /// Writes the public report as a `.docx`: an optional `title` (centred, in the style of a
 /// document title such as `…关于巡察整改情况的通报`, which the importer recognises as one),
-/// the opening paragraph, section 二 with every area, problem and item, the closing
-/// summary of the totals, and the publisher's signature, right-aligned.
+/// the opening paragraph, the parts in order (`Report::parts_in_order`: 一 as text, 二 with
+/// every area, problem and item and the closing summary of the totals, 三, 四), and the
+/// publisher's signature and the date, right-aligned.
 ///
 /// The text is the text report's, paragraph for paragraph; the layout follows the
 /// convention for government documents: A4, 仿宋_GB2312 三号 (16 pt) body with a
@@ -554,11 +555,38 @@ fn document_xml(report: &Report, title: Option<&str>) -> String {
     if let Some(title) = title {
         body.paragraphs(Style::Title, None, title);
     }
-    let opening = text::opening(&report.campaign);
-    if !opening.is_empty() {
-        body.paragraphs(Style::Normal, None, &opening);
+    for line in text::text_lines(&text::opening(&report.campaign)) {
+        body.paragraph(Style::Normal, None, line);
     }
-    body.paragraph(Style::Heading1, None, text::ITEMS_SECTION);
+    for part in report.parts_in_order() {
+        body.paragraph(Style::Heading1, None, &text::part_heading(&part));
+        match part.content {
+            PartContent::Text(text) => {
+                for line in text::text_lines(text) {
+                    body.paragraph(Style::Normal, None, line);
+                }
+            }
+            PartContent::Items => {
+                items_xml(&mut body, report);
+                body.paragraph(Style::Normal, None, &text::summary(&report.totals()));
+            }
+        }
+    }
+    if let Some(publisher) = &report.campaign.publisher {
+        body.paragraphs(Style::Signature, None, publisher);
+    }
+    if let Some(published) = report.campaign.published {
+        body.paragraph(Style::Signature, None, &text::date(published));
+    }
+    format!(
+        "{XML_DECLARATION}<w:document xmlns:w=\"{w}\"><w:body>{body}{SECTION_PROPERTIES}</w:body></w:document>",
+        w = W_NAMESPACES[0],
+        body = body.xml,
+    )
+}
+
+/// Part 二: every area, problem and item.
+fn items_xml(body: &mut Body, report: &Report) {
     for area in &report.areas {
         let heading = format!("({}){}", cjk_numeral(area.number), area.title);
         body.paragraph(Style::Heading2, None, &heading);
@@ -575,15 +603,6 @@ fn document_xml(report: &Report, title: Option<&str>) -> String {
             }
         }
     }
-    body.paragraph(Style::Normal, None, &text::summary(&report.totals()));
-    if let Some(publisher) = &report.campaign.publisher {
-        body.paragraphs(Style::Signature, None, publisher);
-    }
-    format!(
-        "{XML_DECLARATION}<w:document xmlns:w=\"{w}\"><w:body>{body}{SECTION_PROPERTIES}</w:body></w:document>",
-        w = W_NAMESPACES[0],
-        body = body.xml,
-    )
 }
 
 /// The narrative as the text report writes it: an empty one made of the measures.
@@ -730,7 +749,7 @@ mod tests {
     use super::*;
     use rectify_shared::date::Date;
     use rectify_shared::import;
-    use rectify_shared::report::{Area, CampaignHeader, Problem};
+    use rectify_shared::report::{Area, CampaignHeader, Parts, Problem};
     use rectify_shared::status::PublicStatus;
     use zip::ZipWriter;
 
@@ -766,7 +785,10 @@ mod tests {
                 feedback_date: Date::new(2023, 9, 14),
                 publisher: Some("中共眉山市彭山区教育和体育局委员会".to_owned()),
                 preamble: String::new(),
+                title: None,
+                published: None,
             },
+            parts: Parts::default(),
             areas: vec![
                 Area {
                     number: 1,
@@ -805,7 +827,7 @@ mod tests {
 
     const SAMPLE_LINES: &[&str] = &[
         "2023年4月13日至6月2日,区委第三巡察组对区教体局党委进行了巡察。2023年9月14日,巡察组向区教体局党委反馈了巡察意见。现将巡察整改情况予以公布。",
-        "二、整改工作具体落实情况",
+        "一、整改工作具体落实情况",
         "(一)聚焦<党中央> & \"决策\" '部署'方面",
         "1.落实党组织领导的校长负责制不够及时。",
         "(1)专职党组织负责人未及时配置。",
@@ -1319,7 +1341,12 @@ mod tests {
             let totals = again.totals();
             assert_eq!((totals.areas, totals.problems, totals.items), (3, 24, 53));
             assert_eq!(totals, original.totals());
-            assert_eq!(again.campaign, original.campaign, "title {title:?}");
+            // The whole report: a title written is read back as the report's own.
+            let mut campaign = original.campaign.clone();
+            campaign.title = title.map(str::to_owned);
+            assert_eq!(again.campaign, campaign, "title {title:?}");
+            assert_eq!(again.parts, original.parts);
+            assert!(!again.parts.results.is_empty());
             for (a, b) in original.areas.iter().zip(&again.areas) {
                 assert_eq!((a.number, &a.title), (b.number, &b.title));
                 for (p, q) in a.problems.iter().zip(&b.problems) {
@@ -1334,7 +1361,8 @@ mod tests {
                 }
             }
             // And the .docx reads back as what the text report imports to.
-            let via_text = import::parse(&text::build(&original)).expect("text").report;
+            let mut via_text = import::parse(&text::build(&original)).expect("text").report;
+            via_text.campaign.title = title.map(str::to_owned);
             assert_eq!(again, via_text);
         }
     }

@@ -134,6 +134,14 @@ fn feedback_mention<'m>(preamble: &str, mentions: &'m [DateMention]) -> Option<&
     None
 }
 
+/// The date of the line under the signature (`2024年3月27日`), when it is a full date.
+pub(crate) fn publication_date(text: &str) -> Option<Date> {
+    date_mentions(text)
+        .first()
+        .filter(|m| m.until.is_none())
+        .and_then(full_date)
+}
+
 fn full_date(mention: &DateMention) -> Option<Date> {
     date(mention.year?, mention.month, mention.day?)
 }

@@ -15,7 +15,14 @@
 //!
 //! A problem without sub-problems is one item. Punctuation may be half- or full-width, lines
 //! may end in CRLF, LF or CR, and may be indented with spaces of either width. The opening
-//! paragraph gives the campaign header, the signature at the end the publisher.
+//! paragraph gives the campaign header, the signature at the end the publisher and the date
+//! of publication, a first line that reads like a title (`…关于…的通报`) the title.
+//!
+//! The other sections are the report's text parts ([`Parts`]): the one before the items is
+//! part 一 (整改工作开展情况), those after it parts 三 (成效) and 四 (下一步), by their
+//! headings or else in order; each is kept verbatim, line by line. A report structured in
+//! sections that lacks one of them is imported with a warning, the part left empty; a
+//! section with no place of its own is kept as text at the end of the part before it.
 //!
 //! Anything that does not fit is imported as well as it can be and reported as an
 //! [`ImportWarning`] with its line number, for a person to check: nothing is fixed silently.
@@ -32,7 +39,10 @@ mod wording;
 pub use decode::decode;
 pub use numerals::cjk_numeral;
 
-use crate::report::{CampaignHeader, Report};
+use crate::report::{
+    CampaignHeader, ITEMS_HEADING, NEXT_STEPS_HEADING, ORGANISATION_HEADING, Part, Parts,
+    RESULTS_HEADING, Report,
+};
 use lines::{Kind, SourceLine, classify, source_lines};
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -119,8 +129,27 @@ pub fn parse(text: &str) -> Result<Imported, ImportError> {
     let opening = opening(&lines, &kinds);
     let last_line = lines.last().map_or(1, |line| line.number);
 
-    let mut campaign = match opening.preamble {
-        Some(i) => header::campaign(&lines[i].text, lines[i].number, &mut warnings),
+    let Some(chosen) = items_section(&sections, &kinds) else {
+        return Err(no_items(&lines, &kinds));
+    };
+    // The opening paragraph: the first line, or every line before the first section when the
+    // items have one of their own.
+    let preamble_lines: Vec<usize> = match opening.preamble {
+        Some(first) if chosen != 0 => (first..sections[0].range.end)
+            .filter(|&i| Some(i) != signature.publisher && Some(i) != signature.date)
+            .collect(),
+        Some(first) => vec![first],
+        None => Vec::new(),
+    };
+    let mut campaign = match preamble_lines.first() {
+        Some(&first) => {
+            let text = preamble_lines
+                .iter()
+                .map(|&i| lines[i].text.as_str())
+                .collect::<Vec<_>>()
+                .join("\n");
+            header::campaign(&text, lines[first].number, &mut warnings)
+        }
         None => {
             let line = lines.first().map_or(1, |line| line.number);
             warnings.push(ImportWarning::new(
@@ -131,6 +160,20 @@ pub fn parse(text: &str) -> Result<Imported, ImportError> {
             CampaignHeader::default()
         }
     };
+    campaign.title = opening.title.map(|i| lines[i].text.clone());
+    if let Some(i) = signature.date {
+        campaign.published = header::publication_date(&lines[i].text);
+        if campaign.published.is_none() {
+            warnings.push(ImportWarning::new(
+                lines[i].number,
+                format!(
+                    "the date under the signature '{}' is not a full date: the publication \
+                     date is left empty",
+                    lines[i].text
+                ),
+            ));
+        }
+    }
     campaign.publisher = signature.publisher.map(|i| lines[i].text.clone());
     if campaign.publisher.is_none() {
         warnings.push(ImportWarning::new(
@@ -140,30 +183,16 @@ pub fn parse(text: &str) -> Result<Imported, ImportError> {
         ));
     }
 
-    let Some(chosen) = items_section(&sections, &kinds) else {
-        return Err(no_items(&lines, &kinds));
-    };
-    for section in sections.iter().skip(chosen + 1) {
-        if let Some(i) = section.range.clone().find(|&i| has_label(kinds[i])) {
-            warnings.push(ImportWarning::new(
-                lines[i].number,
-                format!(
-                    "section {} also has 整改情况/整改进度 lines: only section {} was imported",
-                    cjk_numeral(section.number),
-                    cjk_numeral(sections[chosen].number),
-                ),
-            ));
-        }
-    }
-    let skip: Vec<usize> = [
-        opening.title,
-        opening.preamble,
-        signature.publisher,
-        signature.date,
-    ]
-    .into_iter()
-    .flatten()
-    .collect();
+    let skip: Vec<usize> = [signature.publisher, signature.date]
+        .into_iter()
+        .flatten()
+        .collect();
+    let parts = parts(&lines, &kinds, &sections, chosen, &skip, &mut warnings);
+    let skip: Vec<usize> = [opening.title, signature.publisher, signature.date]
+        .into_iter()
+        .flatten()
+        .chain(preamble_lines.iter().copied())
+        .collect();
     let areas = items::parse_items(
         &lines,
         &kinds,
@@ -194,7 +223,11 @@ pub fn parse(text: &str) -> Result<Imported, ImportError> {
     }
     warnings.sort_by_key(|warning| warning.line);
     Ok(Imported {
-        report: Report { campaign, areas },
+        report: Report {
+            campaign,
+            parts,
+            areas,
+        },
         warnings,
     })
 }
@@ -237,6 +270,126 @@ fn sections<'a>(lines: &'a [SourceLine], kinds: &mut [Kind<'a>]) -> Vec<Section<
         });
     }
     sections
+}
+
+/// The text parts: the sections other than the one with the items (`chosen`), the lines
+/// in `skip` (the signature) left out. See the module's documentation for where each goes.
+fn parts(
+    lines: &[SourceLine],
+    kinds: &[Kind<'_>],
+    sections: &[Section<'_>],
+    chosen: usize,
+    skip: &[usize],
+    warnings: &mut Vec<ImportWarning>,
+) -> Parts {
+    const NAMES: [(&str, &str); 3] = [
+        ("一", ORGANISATION_HEADING),
+        ("三", RESULTS_HEADING),
+        ("四", NEXT_STEPS_HEADING),
+    ];
+    let mut parts = Parts::default();
+    if chosen == 0 {
+        // No sections at all: a bare list of items.
+        return parts;
+    }
+    if sections[chosen].title != ITEMS_HEADING {
+        sections[chosen].title.clone_into(&mut parts.items_heading);
+    }
+    let numbered =
+        |section: &Section<'_>| format!("{}、{}", cjk_numeral(section.number), section.title);
+    // Slots: 0 part 一, 1 part 三, 2 part 四.
+    let mut filled: [Option<u32>; 3] = [None; 3];
+    let mut previous: Option<usize> = None;
+    for (index, section) in sections.iter().enumerate().skip(1) {
+        if index == chosen {
+            previous = None;
+            continue;
+        }
+        if let Some(i) = section.range.clone().find(|&i| has_label(kinds[i])) {
+            warnings.push(ImportWarning::new(
+                lines[i].number,
+                format!(
+                    "section {} also has 整改情况/整改进度 lines: only section {} was read for \
+                     items; these lines are kept as text of section {}",
+                    cjk_numeral(section.number),
+                    cjk_numeral(sections[chosen].number),
+                    cjk_numeral(section.number),
+                ),
+            ));
+        }
+        let wanted = if index < chosen {
+            Some(0)
+        } else if section.title.contains("成效") {
+            Some(1)
+        } else if section.title.contains("下一步") || section.title.contains("打算") {
+            Some(2)
+        } else {
+            [1, 2].into_iter().find(|&slot| filled[slot].is_none())
+        };
+        let text: Vec<&str> = section
+            .range
+            .clone()
+            .filter(|i| !skip.contains(i))
+            .map(|i| lines[i].text.as_str())
+            .collect();
+        let own = wanted.filter(|&slot| filled[slot].is_none());
+        let slot = own.or(previous).unwrap_or(0);
+        let part = match slot {
+            0 => &mut parts.organisation,
+            1 => &mut parts.results,
+            _ => &mut parts.next_steps,
+        };
+        if own.is_some() {
+            filled[slot] = Some(section.number);
+            *part = Part {
+                heading: section.title.to_owned(),
+                body: text.join("\n"),
+            };
+        } else {
+            let header_line = lines[section.range.start - 1].number;
+            warnings.push(ImportWarning::new(
+                header_line,
+                format!(
+                    "section {} has no place of its own (a report has 一 how the work was \
+                     organised, 二 the items, 三 the results, 四 the next steps): it is kept, \
+                     heading and all, as text at the end of section {}",
+                    numbered(section),
+                    cjk_numeral(filled[slot].unwrap_or(section.number)),
+                ),
+            ));
+            let heading = numbered(section);
+            for line in std::iter::once(heading.as_str()).chain(text) {
+                if !part.body.is_empty() {
+                    part.body.push('\n');
+                }
+                part.body.push_str(line);
+            }
+        }
+        previous = Some(slot);
+    }
+    let missing: Vec<String> = NAMES
+        .iter()
+        .zip(filled)
+        .filter(|(_, found)| found.is_none())
+        .map(|((numeral, heading), _)| format!("{numeral}、{heading}"))
+        .collect();
+    if !missing.is_empty() {
+        let line = if filled[0].is_none() {
+            lines[sections[chosen].range.start - 1].number
+        } else {
+            lines.last().map_or(1, |line| line.number)
+        };
+        warnings.push(ImportWarning::new(
+            line,
+            format!(
+                "the report has no part {}: the campaign keeps {} empty, for the office to write \
+                 (报告 → 报告正文) before the report is published again",
+                missing.join(", "),
+                if missing.len() == 1 { "it" } else { "them" },
+            ),
+        ));
+    }
+    parts
 }
 
 fn has_label(kind: Kind<'_>) -> bool {

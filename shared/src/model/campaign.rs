@@ -26,6 +26,35 @@ pub struct CampaignDoc {
     pub preamble: Text,
     /// The areas (聚焦…方面) in order.
     pub areas: Vec<AreaInfo>,
+    /// The report's own title (`中共…关于巡察整改情况的通报`); empty when it has none.
+    /// Added after the first release: documents without it read as empty.
+    #[autosurgeon(missing = "Default::default")]
+    pub title: String,
+    /// The date the report was published (under the signature), `YYYY-MM-DD` or null.
+    #[autosurgeon(missing = "Default::default")]
+    pub published: Option<String>,
+    /// Part 一 (整改工作开展情况): how the work was organised.
+    #[autosurgeon(missing = "Default::default")]
+    pub organisation: PartDoc,
+    /// The heading of part 二, which holds the items; empty for the standard
+    /// `整改工作具体落实情况`.
+    #[autosurgeon(missing = "Default::default")]
+    pub items_heading: String,
+    /// Part 三 (整改工作取得的主要成效).
+    #[autosurgeon(missing = "Default::default")]
+    pub results: PartDoc,
+    /// Part 四 (下一步工作打算), with any closing words before the signature.
+    #[autosurgeon(missing = "Default::default")]
+    pub next_steps: PartDoc,
+}
+
+/// A text part of the report (一, 三, 四). Stored and synced: change only with a migration.
+#[derive(Debug, Clone, Default, PartialEq, Reconcile, Hydrate)]
+pub struct PartDoc {
+    /// Without the `一、`; empty with an empty body: the report has no such part.
+    pub heading: String,
+    /// The lines of the part, joined with `\n`.
+    pub body: Text,
 }
 
 /// An area of a campaign. Stored and synced.
@@ -55,6 +84,12 @@ impl CampaignDoc {
             publisher: String::new(),
             preamble: Text::default(),
             areas: Vec::new(),
+            title: String::new(),
+            published: None,
+            organisation: PartDoc::default(),
+            items_heading: String::new(),
+            results: PartDoc::default(),
+            next_steps: PartDoc::default(),
         }
     }
 

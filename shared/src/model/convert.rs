@@ -1,10 +1,12 @@
 //! Between the documents and the plain report tree: import (report → documents), the public
 //! report and the ledger (documents → report, rows).
 
-use super::{AreaInfo, CampaignDoc, ItemDoc, SCHEMA_VERSION, Timing};
+use super::{AreaInfo, CampaignDoc, ItemDoc, PartDoc, SCHEMA_VERSION, Timing};
+use crate::api::ReportText;
+use crate::date::Date;
 use crate::import::numerals::cjk_numeral;
 use crate::ledger::LedgerRow;
-use crate::report::{Area, CampaignHeader, Item, Problem, Report};
+use crate::report::{Area, CampaignHeader, Item, Part, Parts, Problem, Report};
 use crate::status::PublicStatus;
 use autosurgeon::Text;
 use std::collections::BTreeMap;
@@ -37,7 +39,145 @@ pub fn campaign_from_report(report: &Report) -> CampaignDoc {
                 title: a.title.clone(),
             })
             .collect(),
+        title: header.title.clone().unwrap_or_default(),
+        published: header.published.map(|d| d.to_string()),
+        organisation: part_doc(&report.parts.organisation),
+        items_heading: report.parts.items_heading.clone(),
+        results: part_doc(&report.parts.results),
+        next_steps: part_doc(&report.parts.next_steps),
     }
+}
+
+fn part_doc(part: &Part) -> PartDoc {
+    PartDoc {
+        heading: part.heading.clone(),
+        body: Text::with_value(&part.body),
+    }
+}
+
+fn part(doc: &PartDoc) -> Part {
+    Part {
+        heading: doc.heading.clone(),
+        body: doc.body.as_str().to_owned(),
+    }
+}
+
+/// Sets `existing` to `part`, splicing the text so that only what changed is written.
+fn update_part(existing: &mut PartDoc, part: &Part) {
+    if existing.heading != part.heading {
+        existing.heading.clone_from(&part.heading);
+    }
+    existing.body.update(part.body.as_str());
+}
+
+/// Brings a stored campaign up to date with a re-imported report of the same inspection
+/// round: its header, opening paragraph and areas become the report's; its title, date,
+/// headings and text parts too, except those the report lacks, which keep what is stored
+/// (the office may have written them).
+pub fn refresh_campaign_from_report(existing: &mut CampaignDoc, imported: &CampaignDoc) {
+    existing.name.clone_from(&imported.name);
+    existing
+        .inspection_start
+        .clone_from(&imported.inspection_start);
+    existing.inspection_end.clone_from(&imported.inspection_end);
+    existing.publisher.clone_from(&imported.publisher);
+    existing.preamble.update(imported.preamble.as_str());
+    existing.areas.clone_from(&imported.areas);
+    if !imported.title.trim().is_empty() {
+        existing.title.clone_from(&imported.title);
+    }
+    if imported.published.is_some() {
+        existing.published.clone_from(&imported.published);
+    }
+    if !imported.items_heading.is_empty() {
+        existing.items_heading.clone_from(&imported.items_heading);
+    }
+    for (mine, theirs) in [
+        (&mut existing.organisation, &imported.organisation),
+        (&mut existing.results, &imported.results),
+        (&mut existing.next_steps, &imported.next_steps),
+    ] {
+        if !part(theirs).is_empty() {
+            update_part(mine, &part(theirs));
+        }
+    }
+}
+
+/// The report's own text of a campaign, as the office edits it.
+pub fn report_text(campaign: &CampaignDoc) -> ReportText {
+    ReportText {
+        title: campaign.title.clone(),
+        preamble: campaign.preamble.as_str().to_owned(),
+        organisation: part(&campaign.organisation),
+        items_heading: campaign.items_heading.clone(),
+        results: part(&campaign.results),
+        next_steps: part(&campaign.next_steps),
+        publisher: campaign.publisher.clone(),
+        published: campaign.published.clone(),
+    }
+}
+
+/// Why the office's [`ReportText`] cannot be stored.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ReportTextError {
+    #[error(
+        "the date of publication '{0}' is not a date: write it as YYYY-MM-DD, or leave it empty"
+    )]
+    BadDate(String),
+    #[error("{field} is {chars} characters long: at most {max} fit in a report")]
+    TooLong {
+        field: &'static str,
+        chars: usize,
+        max: usize,
+    },
+}
+
+/// Sets the report's own text of `campaign`, splicing text so that only what changed is
+/// written. Line ends become `\n`; lines keep their text.
+pub fn set_report_text(
+    campaign: &mut CampaignDoc,
+    text: &ReportText,
+) -> Result<(), ReportTextError> {
+    const MAX_LINE: usize = 500;
+    const MAX_TEXT: usize = 100_000;
+    let published = match text.published.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some(date) => Some(
+            date.parse::<Date>()
+                .map_err(|_| ReportTextError::BadDate(date.to_owned()))?
+                .to_string(),
+        ),
+    };
+    let clean = |field: &'static str, value: &str, max: usize| {
+        let value = value.replace("\r\n", "\n").replace('\r', "\n");
+        let chars = value.chars().count();
+        if chars > max {
+            return Err(ReportTextError::TooLong { field, chars, max });
+        }
+        Ok(value)
+    };
+    let clean_part = |field: &'static str, part: &Part| -> Result<Part, ReportTextError> {
+        Ok(Part {
+            heading: clean(field, part.heading.trim(), MAX_LINE)?,
+            body: clean(field, &part.body, MAX_TEXT)?,
+        })
+    };
+    let title = clean("the title", text.title.trim(), MAX_LINE)?;
+    let preamble = clean("the opening paragraph", &text.preamble, MAX_TEXT)?;
+    let organisation = clean_part("part 一", &text.organisation)?;
+    let items_heading = clean("part 二's heading", text.items_heading.trim(), MAX_LINE)?;
+    let results = clean_part("part 三", &text.results)?;
+    let next_steps = clean_part("part 四", &text.next_steps)?;
+    let publisher = clean("the publisher", text.publisher.trim(), MAX_LINE)?;
+    campaign.title = title;
+    campaign.preamble.update(preamble.as_str());
+    update_part(&mut campaign.organisation, &organisation);
+    campaign.items_heading = items_heading;
+    update_part(&mut campaign.results, &results);
+    update_part(&mut campaign.next_steps, &next_steps);
+    campaign.publisher = publisher;
+    campaign.published = published;
+    Ok(())
 }
 
 /// The stable key of an item: `area.problem` or `area.problem.sub`.
@@ -87,7 +227,7 @@ pub fn refresh_from_report(existing: &mut ItemDoc, imported: &ItemDoc) {
     super::item::set_measures(existing, &texts);
 }
 
-/// The report tree (section 二) of a campaign, items in report order.
+/// The whole report of a campaign: header, text parts, and the items in report order.
 pub fn report_from_docs(campaign: &CampaignDoc, items: &[ItemDoc]) -> Report {
     let parse_date = |d: &Option<String>| d.as_deref().and_then(|d| d.parse().ok());
     let non_empty = |s: &str| (!s.is_empty()).then(|| s.to_owned());
@@ -144,6 +284,14 @@ pub fn report_from_docs(campaign: &CampaignDoc, items: &[ItemDoc]) -> Report {
             feedback_date: parse_date(&campaign.feedback_date),
             publisher: non_empty(&campaign.publisher),
             preamble: campaign.preamble.as_str().to_owned(),
+            title: non_empty(&campaign.title),
+            published: parse_date(&campaign.published),
+        },
+        parts: Parts {
+            organisation: part(&campaign.organisation),
+            items_heading: campaign.items_heading.clone(),
+            results: part(&campaign.results),
+            next_steps: part(&campaign.next_steps),
         },
         areas,
     }
@@ -209,7 +357,7 @@ pub fn ledger_rows(items: &[ItemDoc], context: &LedgerContext) -> Vec<LedgerRow>
 /// `YYYY-MM-DD HH:MM` in China Standard Time (UTC+8, no daylight saving).
 pub fn beijing_time(unix_ms: i64) -> String {
     let local = unix_ms + 8 * 3_600_000;
-    let date = crate::date::Date::from_unix_millis(local);
+    let date = Date::from_unix_millis(local);
     let minutes = local.rem_euclid(86_400_000) / 60_000;
     format!("{date} {:02}:{:02}", minutes / 60, minutes % 60)
 }

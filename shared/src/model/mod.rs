@@ -21,14 +21,15 @@ mod conflict;
 mod convert;
 mod item;
 
-pub use campaign::{AreaInfo, CampaignDoc};
+pub use campaign::{AreaInfo, CampaignDoc, PartDoc};
 pub use check::{
     ChangeRefusal, check_authorship, check_change, check_sent_change, check_sent_change_knowing,
 };
 pub use conflict::{StatusClaim, status_conflicts};
 pub use convert::{
-    LedgerContext, beijing_time, campaign_from_report, item_from_report, item_key, ledger_rows,
-    refresh_from_report, report_from_docs,
+    LedgerContext, ReportTextError, beijing_time, campaign_from_report, item_from_report, item_key,
+    ledger_rows, refresh_campaign_from_report, refresh_from_report, report_from_docs, report_text,
+    set_report_text,
 };
 pub use item::{
     EditContext, EvidenceRef, Feedback, ItemDoc, ItemEdit, ItemPlan, Measure, Review, Timing,

@@ -1,8 +1,8 @@
 //! Writes a [`Report`] as a standalone, printable HTML5 document: no scripts, no external
 //! resources, A4 pages when printed.
 
-use super::text::{ITEMS_SECTION, date, opening, summary};
-use super::{Item, Report};
+use super::text::{date, opening, part_heading, summary, text_lines};
+use super::{Item, PartContent, Report};
 use crate::import::numerals::cjk_numeral;
 use crate::status::PublicStatus;
 use std::fmt::Write;
@@ -22,9 +22,6 @@ h4 { font-size: 1rem; margin: 1.25rem 0 0.5rem; }
 h5 { font-size: 1rem; font-weight: normal; margin: 0 0 0.25rem; }
 p { margin: 0.25rem 0; text-indent: 2em; }
 .preamble { margin-bottom: 1rem; }
-dl.campaign { display: grid; grid-template-columns: max-content 1fr; gap: 0.15rem 1rem; margin: 1rem 0; }
-dl.campaign dt { color: var(--muted); }
-dl.campaign dd { margin: 0; }
 table.totals { border-collapse: collapse; width: 100%; margin: 0.5rem 0 1rem; }
 table.totals th, table.totals td { border: 1px solid var(--rule); padding: 0.35rem 0.5rem; text-align: center; }
 table.totals th { font-weight: normal; color: var(--muted); }
@@ -39,6 +36,7 @@ table.totals th { font-weight: normal; color: var(--muted); }
 .badge.done-long-term { color: var(--long); }
 .badge.in-progress { color: var(--open); }
 .signature { text-align: right; margin-top: 2.5rem; text-indent: 0; }
+.signature.date { margin-top: 0; }
 h2, h3, h4, h5 { break-after: avoid; page-break-after: avoid; }
 @page { size: A4; margin: 25mm 22mm; }
 @media print {
@@ -47,8 +45,9 @@ h2, h3, h4, h5 { break-after: avoid; page-break-after: avoid; }
 }
 "#;
 
-/// Builds the document: title, campaign header, totals table, then every area, problem and
-/// item with its status badge and narrative.
+/// Builds the document as the bureau publishes it: the title, the opening paragraph, the
+/// parts in order (part 二 with every area, problem and item with its status badge, then the
+/// closing summary and a table of the totals), the signature and the date.
 pub fn build(report: &Report) -> String {
     // Writing to a String cannot fail: the `fmt::Result`s below are ignored.
     let campaign = &report.campaign;
@@ -62,59 +61,38 @@ pub fn build(report: &Report) -> String {
         escape(&title),
         escape(&title),
     );
-    let opening = opening(campaign);
-    if !opening.is_empty() {
-        let _ = writeln!(out, "<p class=\"preamble\">{}</p>", escape(&opening));
-    }
-    let mut facts: Vec<(&str, String)> = Vec::new();
-    if let Some(inspector) = &campaign.inspector {
-        facts.push(("巡察组", inspector.clone()));
-    }
-    if let Some(inspected) = &campaign.inspected {
-        facts.push(("被巡察单位", inspected.clone()));
-    }
-    match (campaign.inspection_start, campaign.inspection_end) {
-        (Some(start), Some(end)) => {
-            facts.push(("巡察时间", format!("{}至{}", date(start), date(end))));
-        }
-        (Some(start), None) => facts.push(("巡察时间", date(start))),
-        _ => {}
-    }
-    if let Some(feedback) = campaign.feedback_date {
-        facts.push(("反馈时间", date(feedback)));
-    }
-    if let Some(publisher) = &campaign.publisher {
-        facts.push(("发布单位", publisher.clone()));
-    }
-    if !facts.is_empty() {
-        out.push_str("<dl class=\"campaign\">\n");
-        for (term, value) in facts {
-            let _ = writeln!(out, "<dt>{term}</dt><dd>{}</dd>", escape(&value));
-        }
-        out.push_str("</dl>\n");
+    for line in text_lines(&opening(campaign)) {
+        let _ = writeln!(out, "<p class=\"preamble\">{}</p>", escape(line));
     }
     out.push_str("</header>\n");
+    for part in report.parts_in_order() {
+        let _ = writeln!(
+            out,
+            "<section class=\"part\">\n<h2>{}</h2>",
+            escape(&part_heading(&part))
+        );
+        match part.content {
+            PartContent::Text(body) => {
+                for line in text_lines(body) {
+                    let _ = writeln!(out, "<p>{}</p>", escape(line));
+                }
+            }
+            PartContent::Items => write_items(&mut out, report),
+        }
+        out.push_str("</section>\n");
+    }
+    if let Some(publisher) = &campaign.publisher {
+        let _ = writeln!(out, "<p class=\"signature\">{}</p>", escape(publisher));
+    }
+    if let Some(published) = campaign.published {
+        let _ = writeln!(out, "<p class=\"signature date\">{}</p>", date(published));
+    }
+    out.push_str("</main>\n</body>\n</html>\n");
+    out
+}
 
-    let totals = report.totals();
-    let _ = write!(
-        out,
-        "<section class=\"summary\">\n<h2>整改总体情况</h2>\n<table class=\"totals\">\n\
-         <thead><tr><th>反馈问题</th><th>整改事项</th><th>{}</th><th>{}</th><th>{}</th><th>完成率</th></tr></thead>\n\
-         <tbody><tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.1}%</td></tr></tbody>\n\
-         </table>\n<p>{}</p>\n</section>\n",
-        PublicStatus::Done.wording(),
-        PublicStatus::DoneLongTerm.wording(),
-        PublicStatus::InProgress.wording(),
-        totals.problems,
-        totals.items,
-        totals.done,
-        totals.done_long_term,
-        totals.in_progress,
-        totals.completion_percent(),
-        escape(&summary(&totals)),
-    );
-
-    let _ = writeln!(out, "<section class=\"items\">\n<h2>{ITEMS_SECTION}</h2>");
+/// Part 二: the areas, problems and items, then the summary and the totals.
+fn write_items(out: &mut String, report: &Report) {
     for area in &report.areas {
         let _ = writeln!(
             out,
@@ -130,18 +108,30 @@ pub fn build(report: &Report) -> String {
                 escape(&problem.title)
             );
             for item in &problem.items {
-                write_item(&mut out, item);
+                write_item(out, item);
             }
             out.push_str("</article>\n");
         }
         out.push_str("</section>\n");
     }
-    out.push_str("</section>\n");
-    if let Some(publisher) = &campaign.publisher {
-        let _ = writeln!(out, "<p class=\"signature\">{}</p>", escape(publisher));
-    }
-    out.push_str("</main>\n</body>\n</html>\n");
-    out
+    let totals = report.totals();
+    let _ = write!(
+        out,
+        "<p class=\"summary\">{}</p>\n<table class=\"totals\">\n\
+         <thead><tr><th>反馈问题</th><th>整改事项</th><th>{}</th><th>{}</th><th>{}</th><th>完成率</th></tr></thead>\n\
+         <tbody><tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.1}%</td></tr></tbody>\n\
+         </table>\n",
+        escape(&summary(&totals)),
+        PublicStatus::Done.wording(),
+        PublicStatus::DoneLongTerm.wording(),
+        PublicStatus::InProgress.wording(),
+        totals.problems,
+        totals.items,
+        totals.done,
+        totals.done_long_term,
+        totals.in_progress,
+        totals.completion_percent(),
+    );
 }
 
 fn write_item(out: &mut String, item: &Item) {
@@ -172,10 +162,13 @@ fn badge_class(status: PublicStatus) -> &'static str {
     }
 }
 
-/// The document's title: `{publisher}关于{inspector}巡察反馈意见整改情况的通报`, with what
-/// the header has.
+/// The document's title: the report's own, else one made like
+/// `{publisher}关于{inspector}巡察反馈意见整改情况的通报` from what the header has.
 pub fn title(report: &Report) -> String {
     let campaign = &report.campaign;
+    if let Some(title) = campaign.title.as_deref().filter(|t| !t.trim().is_empty()) {
+        return title.trim().to_owned();
+    }
     let about = match &campaign.inspector {
         Some(inspector) => format!("关于{inspector}巡察反馈意见整改情况的通报"),
         None => "关于巡察整改情况的通报".to_owned(),

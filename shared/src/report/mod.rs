@@ -1,9 +1,12 @@
 //! The public report as a plain tree, and the builders that write it out.
 //!
-//! [`Report`] is the shape of section 二 of a published rectification report (整改工作具体落实情况):
-//! areas → problems → leaf items. The importer produces it from text; the builders
-//! (`text`, `html`) turn it back into text. The Automerge model converts to and from it,
-//! so the report always comes out of the data.
+//! [`Report`] is the shape of a published rectification report: a title, the opening
+//! paragraph, four parts — 一、整改工作开展情况, 二、整改工作具体落实情况 (areas → problems
+//! → leaf items), 三、整改工作取得的主要成效, 四、下一步工作打算 — and the signature
+//! (publisher and date). Parts 一, 三 and 四 are text ([`Parts`]); part 二 is the tree.
+//! The importer produces it from text; the builders (`text`, `html`, and the server's docx)
+//! turn it back into a document, the parts in the order [`Report::parts_in_order`] gives.
+//! The Automerge model converts to and from it, so the report always comes out of the data.
 
 use crate::date::Date;
 use crate::status::PublicStatus;
@@ -25,14 +28,67 @@ pub struct CampaignHeader {
     pub feedback_date: Option<Date>,
     /// The publishing body, the signature at the end (`中共眉山市彭山区教育和体育局委员会`).
     pub publisher: Option<String>,
-    /// The opening paragraph, verbatim.
+    /// The opening paragraph, verbatim (lines joined with `\n` when it has several).
     pub preamble: String,
+    /// The report's own title (`中共…关于巡察整改情况的通报`), when it has one.
+    pub title: Option<String>,
+    /// The date under the signature, when the report was published.
+    pub published: Option<Date>,
 }
 
-/// Section 二 of a report: the areas in order.
+/// A part of the report that is text (一, 三, 四): its heading without the `一、`, and its
+/// lines joined with `\n`. Empty heading and body: the report has no such part.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Part {
+    pub heading: String,
+    pub body: String,
+}
+
+impl Part {
+    pub fn is_empty(&self) -> bool {
+        self.heading.trim().is_empty() && self.body.trim().is_empty()
+    }
+}
+
+/// The standard headings of the four parts, used when a part has text but no heading.
+pub const ORGANISATION_HEADING: &str = "整改工作开展情况";
+pub const ITEMS_HEADING: &str = "整改工作具体落实情况";
+pub const RESULTS_HEADING: &str = "整改工作取得的主要成效";
+pub const NEXT_STEPS_HEADING: &str = "下一步工作打算";
+
+/// The parts around the items, as the bureau publishes them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Parts {
+    /// 一、整改工作开展情况: how the work was organised.
+    pub organisation: Part,
+    /// The heading of part 二, which holds the items; empty means [`ITEMS_HEADING`].
+    pub items_heading: String,
+    /// 三、整改工作取得的主要成效: what the work achieved.
+    pub results: Part,
+    /// 四、下一步工作打算: what comes next (with any closing words before the signature).
+    pub next_steps: Part,
+}
+
+/// One part of the report in print order: its number (一 = 1), heading and content.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NumberedPart<'a> {
+    pub number: u32,
+    pub heading: &'a str,
+    pub content: PartContent<'a>,
+}
+
+/// What a part holds: text lines, or the items (areas → problems → items, then the summary).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PartContent<'a> {
+    Text(&'a str),
+    Items,
+}
+
+/// A whole report: the header, the text parts, and the areas of part 二 in order.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Report {
     pub campaign: CampaignHeader,
+    pub parts: Parts,
     pub areas: Vec<Area>,
 }
 
@@ -99,6 +155,41 @@ impl Totals {
 }
 
 impl Report {
+    /// The parts to print, in order, numbered from 一 without gaps: the items always, a text
+    /// part when it has a heading or text (a missing heading becomes the standard one).
+    pub fn parts_in_order(&self) -> Vec<NumberedPart<'_>> {
+        fn text<'a>(part: &'a Part, standard: &'static str) -> Option<(&'a str, PartContent<'a>)> {
+            (!part.is_empty()).then(|| {
+                let heading = part.heading.trim();
+                let heading = if heading.is_empty() {
+                    standard
+                } else {
+                    heading
+                };
+                (heading, PartContent::Text(part.body.as_str()))
+            })
+        }
+        let items_heading = match self.parts.items_heading.trim() {
+            "" => ITEMS_HEADING,
+            heading => heading,
+        };
+        [
+            text(&self.parts.organisation, ORGANISATION_HEADING),
+            Some((items_heading, PartContent::Items)),
+            text(&self.parts.results, RESULTS_HEADING),
+            text(&self.parts.next_steps, NEXT_STEPS_HEADING),
+        ]
+        .into_iter()
+        .flatten()
+        .zip(1..)
+        .map(|((heading, content), number)| NumberedPart {
+            number,
+            heading,
+            content,
+        })
+        .collect()
+    }
+
     pub fn totals(&self) -> Totals {
         let mut totals = Totals {
             areas: self.areas.len(),

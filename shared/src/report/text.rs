@@ -1,35 +1,84 @@
 //! Writes a [`Report`] as plain text in the report's own format, which the importer reads
-//! back: `import::parse(&text::build(&report))` gives the same areas, problems and items.
+//! back: `import::parse(&text::build(&report))` gives the same campaign header, parts, areas,
+//! problems and items.
 //!
-//! What does not come back the same:
-//! - `status_wording` becomes the canonical wording of the status (`整改完成，长期坚持`);
+//! The text is the published document: the title (only when the report has its own), the
+//! opening paragraph, the parts in order (一、… as text, 二、… with every item and the closing
+//! summary of the totals, 三、…, 四、…), the publisher and the date.
+//!
+//! What does not come back the same (and so where the text of a real report differs from
+//! the generated one; `shared/tests/report.rs` lists every such line of the real report):
+//! - `status_wording` becomes the canonical wording of the status, with its full-width comma
+//!   (`整改完成，长期坚持`), whatever the source wrote (`整改完成,长期坚持`, `已完成`);
+//! - a sub-problem the importer read through a typo in its number (`7.…(1)…` then `2.…`) is
+//!   written with its corrected number (`(2)`);
+//! - the closing summary of the totals (`截至目前,共反馈问题…`) is added at the end of part 二,
+//!   or takes the place of the report's own;
 //! - an item whose narrative is empty but has measures gets a narrative made of them
 //!   (`一是…；二是…`);
 //! - the title of the single item of a problem without sub-problems is the problem's;
-//! - blank lines inside a narrative are dropped, and lines are trimmed;
-//! - a narrative line that looks like a header (`2.…`, `(一)…`, `整改进度:…`) is read as one.
+//! - blank lines are dropped, and lines are trimmed;
+//! - parts are numbered 一、二、… in order without gaps (a report without part 一 has its
+//!   items under 一、); a text part without a heading gets the standard one;
+//! - a line of text that looks like a header (`2.…`, `(一)…`, `整改进度:…`, `五、…`) is read
+//!   as one.
 
-use super::{CampaignHeader, Item, Report, Totals};
+use super::{CampaignHeader, Item, NumberedPart, PartContent, Report, Totals};
 use crate::date::Date;
 use crate::import::numerals::cjk_numeral;
 use crate::status::PublicStatus;
 use std::fmt::Write;
 
-/// The heading of section 二, which holds the items.
+/// The standard heading of section 二, which holds the items.
 pub const ITEMS_SECTION: &str = "二、整改工作具体落实情况";
 
-/// Builds the text: opening paragraph, section 二 with every item, a closing summary of the
-/// totals, and the publisher's signature. Punctuation is half-width, as in the source.
+/// `二、整改工作具体落实情况`: a part's heading line.
+pub fn part_heading(part: &NumberedPart<'_>) -> String {
+    format!("{}、{}", cjk_numeral(part.number), part.heading)
+}
+
+/// The non-blank lines of a text part or a paragraph, trimmed.
+pub fn text_lines(text: &str) -> impl Iterator<Item = &str> {
+    text.lines().map(str::trim).filter(|line| !line.is_empty())
+}
+
+/// Builds the text: title, opening paragraph, the parts in order (part 二 with every item and
+/// a closing summary of the totals), the publisher's signature and the date. Punctuation is
+/// half-width, as in the source.
 pub fn build(report: &Report) -> String {
     // Writing to a String cannot fail: the `fmt::Result`s below are ignored.
     let mut out = String::new();
-    let opening = opening(&report.campaign);
-    if !opening.is_empty() {
-        out.push_str(&opening);
-        out.push('\n');
+    let lines = |text: &str, out: &mut String| {
+        for line in text_lines(text) {
+            out.push_str(line);
+            out.push('\n');
+        }
+    };
+    if let Some(title) = &report.campaign.title {
+        lines(title, &mut out);
     }
-    out.push_str(ITEMS_SECTION);
-    out.push('\n');
+    lines(&opening(&report.campaign), &mut out);
+    for part in report.parts_in_order() {
+        let _ = writeln!(out, "{}", part_heading(&part));
+        match part.content {
+            PartContent::Text(body) => lines(body, &mut out),
+            PartContent::Items => {
+                write_items(report, &mut out);
+                out.push_str(&summary(&report.totals()));
+                out.push('\n');
+            }
+        }
+    }
+    if let Some(publisher) = &report.campaign.publisher {
+        lines(publisher, &mut out);
+    }
+    if let Some(published) = report.campaign.published {
+        let _ = writeln!(out, "{}", date(published));
+    }
+    out
+}
+
+fn write_items(report: &Report, out: &mut String) {
     for area in &report.areas {
         let _ = writeln!(out, "({}){}", cjk_numeral(area.number), area.title);
         for problem in &area.problems {
@@ -43,13 +92,6 @@ pub fn build(report: &Report) -> String {
             }
         }
     }
-    out.push_str(&summary(&report.totals()));
-    out.push('\n');
-    if let Some(publisher) = &report.campaign.publisher {
-        out.push_str(publisher);
-        out.push('\n');
-    }
-    out
 }
 
 fn narrative(item: &Item) -> String {

@@ -45,7 +45,32 @@ pub fn dump_campaign(report: &Report) -> String {
         show(c.feedback_date.map(|d| d.to_string()))
     );
     let _ = writeln!(out, "  publisher: {}", show(c.publisher.clone()));
-    let _ = writeln!(out, "  preamble: {}", c.preamble);
+    let _ = writeln!(out, "  preamble: {}", c.preamble.replace('\n', "⏎"));
+    if let Some(title) = &c.title {
+        let _ = writeln!(out, "  title: {title}");
+    }
+    if let Some(published) = c.published {
+        let _ = writeln!(out, "  published: {published}");
+    }
+    let p = &report.parts;
+    if !p.items_heading.is_empty() {
+        let _ = writeln!(out, "  part 二: {}", p.items_heading);
+    }
+    for (name, part) in [
+        ("一", &p.organisation),
+        ("三", &p.results),
+        ("四", &p.next_steps),
+    ] {
+        if !part.is_empty() {
+            let lines = part.body.lines().count();
+            let first: String = part.body.chars().take(20).collect();
+            let _ = writeln!(
+                out,
+                "  part {name}: {} ({lines} lines: {first}…)",
+                part.heading
+            );
+        }
+    }
     out
 }
 

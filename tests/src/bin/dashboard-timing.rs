@@ -239,6 +239,7 @@ async fn generate(server: &TestServer, n: usize) -> Result<()> {
             preamble: "用于测量总览页面的生成数据。".to_owned(),
             ..CampaignHeader::default()
         },
+        parts: Default::default(),
         areas,
     };
     let storage = server.storage.as_ref();
