@@ -701,6 +701,10 @@ impl Results {
             })
             .target("≤ 1/3 of the reference", met(0)),
         ));
+        lines.push(Line::Row(row(
+            "… for comparison: server CPU over 1 s idle just before the start",
+            &|r| Cell::secs(r.idle_cpu_s),
+        )));
         if let Some(applied) = o.and_then(|r| r.applied_metric) {
             lines.push(Line::Row(Row::new(
                 "… changes our server counted as applied (`rectify_sync_changes_applied_total`)",
@@ -796,6 +800,10 @@ impl Results {
         lines.push(Line::Row(one(
             "Server CPU time (user + system)",
             Cell::secs(s.cpu_s),
+        )));
+        lines.push(Line::Row(one(
+            "… for comparison: server CPU over 1 s idle just before the start",
+            Cell::secs(s.idle_cpu_s),
         )));
         if let Some(applied) = s.applied_metric {
             lines.push(Line::Row(one(
@@ -1251,7 +1259,9 @@ pub fn document(results: &Results, run: &RunInfo) -> String {
          acknowledgement. **Server CPU per applied change**: utime + stime of the server \
          process from just before the start until 300 ms after the last acknowledgement, over \
          the acknowledged changes (the setup — connecting, opening or uploading the \
-         documents — is outside). Both servers are measured with the same driver, one after \
+         documents — is outside; the quiet 300 ms are inside, and what the server spends \
+         doing nothing is shown beside it: its CPU over 1 s idle just before the start; the \
+         clock tick is 10 ms, so small runs are coarse). Both servers are measured with the same driver, one after \
          the other (Rectify first), each on a fresh data directory; the clients' Node.js \
          process runs on the same two cores.",
         clients = p.stock_clients,
@@ -1267,7 +1277,8 @@ pub fn document(results: &Results, run: &RunInfo) -> String {
          change), sent, and waited for until the server's sync message has heads that cover \
          it (`SyncTestClient::sync_until_acknowledged`), then the next. Acknowledgement times \
          are from the send; server CPU from the start until 300 ms after the last \
-         acknowledgement, over the acknowledged edits. Rectify acknowledges an edit only once \
+         acknowledgement, over the acknowledged edits (with its CPU over 1 s idle just \
+         before the start beside it, as in phase 5). Rectify acknowledges an edit only once \
          it is written to SQLite. The Hocuspocus 4.7 (Yjs) figures beside them — {h_cpu} ms of \
          server CPU per acknowledged edit and p99 {h_p99} ms acknowledging from memory, \
          {hs_cpu} ms and p99 {hs_p99} ms with its SQLite extension (which writes seconds \
@@ -1447,6 +1458,7 @@ mod tests {
                     wall_s: 1.0,
                     ack_ms,
                     cpu_s,
+                    idle_cpu_s: 0.0,
                     applied_metric: None,
                 }),
                 ..Results::default()

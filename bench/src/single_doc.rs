@@ -45,6 +45,8 @@ pub struct SingleDoc {
     pub ack_ms: Vec<f64>,
     /// Server CPU from the start until 300 ms after the last acknowledgement.
     pub cpu_s: f64,
+    /// Server CPU over 1 s of doing nothing just before the start (all clients connected).
+    pub idle_cpu_s: f64,
     /// `rectify_sync_changes_applied_total` over the same span.
     pub applied_metric: Option<f64>,
 }
@@ -124,12 +126,15 @@ async fn measure(
         .await
         .get(metric)
         .copied();
+    let idle = CpuTicks::of(pid)?;
+    tokio::time::sleep(crate::stock::IDLE).await;
     let before = CpuTicks::of(pid)?;
     barrier.wait().await;
     let started = Instant::now();
     let mut result = SingleDoc {
         clients: fixture.schools.len(),
         edits,
+        idle_cpu_s: idle.seconds_until(before),
         ..SingleDoc::default()
     };
     while let Some(joined) = workers.join_next().await {

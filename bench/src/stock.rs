@@ -18,6 +18,8 @@ const READY_LIMIT: Duration = Duration::from_secs(120);
 /// After the last acknowledgement, before the server's CPU is read again (the reference
 /// writes a document at most every 100 ms after its last change).
 const QUIET: Duration = Duration::from_millis(300);
+/// How long the server's CPU is read doing nothing before the start, for comparison.
+pub const IDLE: Duration = Duration::from_secs(1);
 
 /// One server's run.
 #[derive(Debug, Clone, Default)]
@@ -40,6 +42,8 @@ pub struct StockRun {
     pub send_ms: Vec<f64>,
     /// Server CPU (user + system) from `go` until 300 ms after the last acknowledgement.
     pub cpu_s: f64,
+    /// Server CPU over 1 s of doing nothing just before the start (all clients connected).
+    pub idle_cpu_s: f64,
     /// Ours: `rectify_sync_changes_applied_total` over the same span.
     pub applied_metric: Option<f64>,
     /// The clients' setup: connect, open (or create) every document.
@@ -238,6 +242,8 @@ pub async fn drive(
             "    {} stock clients ready in {open_s:.1} s; {changes} changes each",
             fixture.schools.len()
         );
+        let idle = CpuTicks::of(pid)?;
+        tokio::time::sleep(IDLE).await;
         let before = CpuTicks::of(pid)?;
         stdin.write_all(b"go\n").await?;
         stdin.flush().await?;
@@ -246,6 +252,7 @@ pub async fn drive(
         let after = CpuTicks::of(pid)?;
         let mut run = StockRun::from_result(&result)?;
         run.cpu_s = before.seconds_until(after);
+        run.idle_cpu_s = idle.seconds_until(before);
         run.open_s = open_s;
         anyhow::Ok(run)
     };
