@@ -2,7 +2,7 @@
 //! automerge-repo sync server (issue #9). `cargo xtask bench` builds everything in release and
 //! runs it; see `bench/RESULTS.md` for the figures and how each is taken.
 //!
-//! Phases (`--only reconnect,idle,capacity,client`):
+//! Phases (`--only reconnect,idle,capacity,client,stock,single-doc`):
 //! 1. `reconnect`: S schools × D documents × K offline edits reconnect at once, against both
 //!    servers: time until the office has every edit, bytes each way at byte-counting proxies
 //!    and over the floor, messages and round trips, server CPU and peak RSS.
@@ -11,6 +11,19 @@
 //!    memory with many stored documents (ours, through `sync-load`).
 //! 4. `client`: the bundle's size; the time to open a school's 200 documents from IndexedDB
 //!    in headless Chromium, offline (`browser.rs`).
+//! 5. `stock`: the stock automerge-repo JS clients (2.5.6, `bench/reference/stock-load.mjs`:
+//!    C Repos in one Node.js process) drive the throughput workload against both servers —
+//!    each client edits its own document (a school's item on ours, the same document imported
+//!    on the reference), one change at a time, each waited for until the server's sync
+//!    message has heads that include it: changes per second, acknowledgement p50/p99/max and
+//!    server CPU per acknowledged change, ours ÷ the reference's (`stock.rs`). A stock client
+//!    sends a document's changes at most every 100 ms, so the clients cap the rate near
+//!    10 × clients per second for both servers: CPU per change and latency are what compare.
+//! 6. `single-doc`: the workload issue #17 measured Hocuspocus 4.7 on — 40 clients, each its
+//!    own document, 25 sequential edits (edit, wait for the acknowledgement, next) — on our
+//!    server with our Rust client: server CPU per acknowledged edit and acknowledgement
+//!    p50/p99, beside Hocuspocus's figures from the issue (fixed numbers, measured elsewhere)
+//!    and the issue's target (`single_doc.rs`).
 //!
 //! Every phase is bounded by a timeout; a failed phase is reported and the others still run.
 
@@ -18,11 +31,14 @@ mod browser;
 mod bundle;
 mod capacity;
 mod client;
+mod latency;
 mod procfs;
 mod reconnect;
 mod reference;
 mod results;
 mod setup;
+mod single_doc;
+mod stock;
 mod table;
 
 use anyhow::{Context, Result, bail};
@@ -41,6 +57,8 @@ enum Phase {
     Idle,
     Capacity,
     Client,
+    Stock,
+    SingleDoc,
 }
 
 #[derive(Debug, Parser)]
@@ -103,16 +121,28 @@ struct Cli {
     /// … and the offline reloads measured (7; quick 3).
     #[arg(long)]
     open_reloads: Option<usize>,
+    /// Phase 5: stock automerge-repo clients, each its own document (50; quick 10) …
+    #[arg(long)]
+    stock_clients: Option<usize>,
+    /// … and changes per client, each acknowledged before the next (40; quick 10).
+    #[arg(long)]
+    stock_changes: Option<usize>,
+    /// Phase 6: clients, each its own document (40; quick 10) …
+    #[arg(long)]
+    single_doc_clients: Option<usize>,
+    /// … and sequential edits per client (25; quick 10).
+    #[arg(long)]
+    single_doc_edits: Option<usize>,
     /// Write the results as Markdown here (e.g. bench/RESULTS.md).
     #[arg(long)]
     results: Option<PathBuf>,
     /// A command that prepared this run, for RESULTS.md (repeat it; the bench adds its own).
     #[arg(long = "ran")]
     ran: Vec<String>,
-    /// Skip the reference server in phases 1 and 2 (and 3).
+    /// Skip the reference server in phases 1, 2 and 5 (and 3).
     #[arg(long)]
     no_reference: bool,
-    /// Skip our server in phases 1 and 2 (to look at the reference alone).
+    /// Skip our server in phases 1, 2 and 5 (to look at the reference alone).
     #[arg(long)]
     no_ours: bool,
     /// Phase 1: runs against each server (fresh data each time); the table shows the run with
@@ -203,6 +233,10 @@ async fn run(cli: Cli) -> Result<bool> {
         stored_subset: pick(cli.stored_subset, q, 500, 5000),
         open_docs: pick(cli.open_docs, q, 50, 200),
         open_reloads: pick(cli.open_reloads, q, 3, 7),
+        stock_clients: pick(cli.stock_clients, q, 10, 50),
+        stock_changes: pick(cli.stock_changes, q, 10, 40),
+        single_doc_clients: pick(cli.single_doc_clients, q, 10, 40),
+        single_doc_edits: pick(cli.single_doc_edits, q, 10, 25),
     };
     let rectify = cli.rectify.clone().unwrap_or_else(|| next_to_me("rectify"));
     anyhow::ensure!(
@@ -216,6 +250,8 @@ async fn run(cli: Cli) -> Result<bool> {
             Phase::Idle,
             Phase::Capacity,
             Phase::Client,
+            Phase::Stock,
+            Phase::SingleDoc,
         ]
     } else {
         cli.only.clone()
@@ -238,6 +274,8 @@ async fn run(cli: Cli) -> Result<bool> {
             Phase::Idle => phase_idle(&mut run, &mut results).await,
             Phase::Capacity => phase_capacity(&mut run, &mut results).await,
             Phase::Client => phase_client(&run, &mut results).await,
+            Phase::Stock => phase_stock(&run, &mut results).await,
+            Phase::SingleDoc => phase_single_doc(&run, &mut results).await,
         }
         eprintln!(
             "    phase {phase:?} took {:.1} s",
@@ -673,6 +711,95 @@ async fn phase_capacity(run: &mut Run, results: &mut Results) {
     .await
     {
         Ok(stored) => results.stored = Some(stored),
+        Err(err) => results.failures.push(format!("{err:#}")),
+    }
+}
+
+/// Phase 5: the stock JS clients, first on our server, then on the reference.
+async fn phase_stock(run: &Run, results: &mut Results) {
+    let (clients, changes) = (run.params.stock_clients, run.params.stock_changes);
+    // The driver's own timeout; every change is waited for at most 30 s.
+    let limit = Duration::from_secs(240);
+    let prepared = bounded(
+        "stock: preparing the data",
+        Duration::from_secs(300),
+        setup::prepare(run.rectify.clone(), clients, 1, 0),
+    )
+    .await;
+    let (mut server, fixture) = match prepared {
+        Ok(prepared) => prepared,
+        Err(err) => {
+            results.failures.push(format!("{err:#}"));
+            return;
+        }
+    };
+    let dir = reference_dir(run);
+    if !run.cli.no_ours {
+        eprintln!("  Rectify: {clients} stock clients × {changes} changes");
+        let ours = async {
+            server.start().await?;
+            let pid = server.pid().context("not running")?;
+            let metric = "rectify_sync_changes_applied_total";
+            let before = server_metrics(server.port()).await.get(metric).copied();
+            let mut r =
+                stock::drive(&dir, &server.ws_base(), pid, &fixture, true, changes, limit).await?;
+            let after = server_metrics(server.port()).await.get(metric).copied();
+            r.applied_metric = before.zip(after).map(|(b, a)| a - b);
+            anyhow::Ok(r)
+        };
+        match bounded("stock (Rectify)", limit + Duration::from_secs(120), ours).await {
+            Ok(r) => results.stock_ours = Some(r),
+            Err(err) => results
+                .failures
+                .push(format!("{err:#}\nserver log:\n{}", server.log_tail())),
+        }
+        let _ = server.terminate(Duration::from_secs(20)).await;
+    }
+    drop(server);
+    if run.cli.no_reference {
+        return;
+    }
+    eprintln!("  reference: {clients} stock clients × {changes} changes");
+    let theirs = async {
+        let mut reference = ReferenceServer::start(&dir).await?;
+        let result = stock::drive(
+            &dir,
+            &reference.ws_base(),
+            reference.pid(),
+            &fixture,
+            false,
+            changes,
+            limit,
+        )
+        .await
+        .with_context(|| format!("reference log:\n{}", reference.log_tail()));
+        let _ = reference.stop().await;
+        result
+    };
+    match bounded(
+        "stock (reference)",
+        limit + Duration::from_secs(120),
+        theirs,
+    )
+    .await
+    {
+        Ok(r) => results.stock_reference = Some(r),
+        Err(err) => results.failures.push(format!("{err:#}")),
+    }
+}
+
+/// Phase 6: the Hocuspocus-shaped workload on our server.
+async fn phase_single_doc(run: &Run, results: &mut Results) {
+    let (clients, edits) = (run.params.single_doc_clients, run.params.single_doc_edits);
+    eprintln!("  Rectify: {clients} clients, each its own document, {edits} sequential edits");
+    match bounded(
+        "single-doc (Rectify)",
+        Duration::from_secs(300),
+        single_doc::run(run.rectify.clone(), clients, edits),
+    )
+    .await
+    {
+        Ok(r) => results.single_doc = Some(r),
         Err(err) => results.failures.push(format!("{err:#}")),
     }
 }

@@ -13,6 +13,8 @@ pub enum Cell {
 pub enum Unit {
     Seconds,
     Millis,
+    /// Milliseconds to three places (CPU time per change).
+    FineMillis,
     Bytes,
     /// Given in KiB (as /proc reports memory), shown in MB.
     Kib,
@@ -83,6 +85,7 @@ impl Cell {
             Cell::Value(v, unit) => match unit {
                 Unit::Seconds => format!("{v:.2} s"),
                 Unit::Millis => format!("{v:.1} ms"),
+                Unit::FineMillis => format!("{v:.3} ms"),
                 Unit::Bytes => bytes(v.round() as u64),
                 Unit::Kib => megabytes_of_kib(v.round() as u64),
                 Unit::Times => format!("{v:.2}×"),
@@ -234,6 +237,8 @@ mod tests {
         assert_eq!(Cell::secs(5.2).show(), "5.20 s");
         assert_eq!(Cell::times(2.0).show(), "2.00×");
         assert_eq!(Cell::Value(1234.4, Unit::PerSecond).show(), "1,234 /s");
+        assert_eq!(Cell::Value(0.2849, Unit::FineMillis).show(), "0.285 ms");
+        assert_eq!(Cell::Value(24.04, Unit::Millis).show(), "24.0 ms");
         assert_eq!(Cell::Empty.show(), "");
     }
 

@@ -55,7 +55,11 @@ pub fn bench(args: &[String]) -> Result<()> {
         // The open-from-IndexedDB figure needs Chromium, installed as `cargo xtask test` does.
         crate::tools::ensure_chromium()?;
     }
-    if runs_phase(args, "reconnect") || runs_phase(args, "idle") || runs_phase(args, "capacity") {
+    // The reference server and the stock JS clients (phase `stock`) share these packages.
+    if ["reconnect", "idle", "capacity", "stock"]
+        .iter()
+        .any(|phase| runs_phase(args, phase))
+    {
         ensure_reference_packages(&root)?;
         ran.push("npm install --prefix bench/reference --no-audit --no-fund".to_owned());
     }
@@ -143,5 +147,7 @@ mod tests {
         assert!(!runs_phase(&args(&["--only", "reconnect,idle"]), "client"));
         assert!(runs_phase(&args(&["--only=idle,client"]), "client"));
         assert!(runs_phase(&args(&["--only", "capacity"]), "capacity"));
+        assert!(runs_phase(&args(&["--only", "stock,single-doc"]), "stock"));
+        assert!(!runs_phase(&args(&["--only", "single-doc"]), "stock"));
     }
 }
