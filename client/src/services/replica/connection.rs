@@ -58,9 +58,13 @@ impl Replica {
             }
             let attempt = {
                 let mut inner = self.0.borrow_mut();
-                if reached {
+                // A connection that worked starts the backoff over, unless the server sent us
+                // away to try later (its disk failed): then reconnecting at once would only
+                // fail again, so the wait keeps growing.
+                if reached && !inner.told_to_retry {
                     inner.attempt = 0;
                 }
+                inner.told_to_retry = false;
                 inner.attempt += 1;
                 inner.attempt
             };
@@ -125,7 +129,6 @@ impl Replica {
                 .any(|e| matches!(e, ClientEvent::Connected { .. }));
             if joined {
                 inner.link = Link::Connected;
-                inner.attempt = 0;
             }
             if let Ok(message) = rectify_shared::sync::wire::decode(frame) {
                 if let Some(id) = message_document(&message) {
@@ -169,9 +172,11 @@ impl Replica {
                 // The server could not read or store the item just now: not a refusal, so the
                 // copy and its pending changes stay as they are; after a failed write the
                 // server closes the connection and the reconnect sends them again.
-                ClientEvent::Retry { message, .. }
-                | ClientEvent::Error { doc: None, message }
-                | ClientEvent::BadFrame(message) => {
+                ClientEvent::Retry { message, .. } => {
+                    self.0.borrow_mut().told_to_retry = true;
+                    self.set_link(Link::Failed(message));
+                }
+                ClientEvent::Error { doc: None, message } | ClientEvent::BadFrame(message) => {
                     self.set_link(Link::Failed(message));
                 }
                 ClientEvent::Connected { .. } => {}

@@ -121,6 +121,9 @@ pub struct Inner {
     close: Option<oneshot::Sender<()>>,
     wake: Option<oneshot::Sender<()>>,
     attempt: u32,
+    /// The server said "try again later" on this connection (it could not read or store an
+    /// item): the next reconnect backs off instead of starting over at once.
+    told_to_retry: bool,
     stopped: bool,
     stamp: u64,
     uploads: Uploads,
@@ -185,6 +188,7 @@ impl Replica {
             close: None,
             wake: None,
             attempt: 0,
+            told_to_retry: false,
             stopped: false,
             stamp: 0,
             uploads,
