@@ -48,13 +48,17 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
-use tokio::sync::{Mutex, Notify, RwLock, mpsc, watch};
+use tokio::sync::{Mutex, MutexGuard, Notify, RwLock, mpsc, watch};
 
 /// The socket read buffer of one connection (set by the `/sync` upgrade in [`crate::http`]).
 pub const READ_BUFFER_BYTES: usize = 4 * 1024;
 
 /// Storage reads one frame may have in flight at once (a heads summary names many documents).
 const LOADS_PER_FRAME: usize = 8;
+
+/// Frames (or batch entries) of one connection that may wait in the core for documents
+/// being loaded or written before the server stops reading that connection.
+const MAX_WAITING_PER_CONNECTION: usize = 64;
 
 /// How often an idle connection is pinged.
 const KEEPALIVE: Duration = Duration::from_secs(30);
@@ -264,7 +268,16 @@ impl SyncHub {
     pub async fn write_beside<T>(&self, write: impl Future<Output = T>) -> T {
         // Waits for every frame in progress (and its writes) to finish, and holds new ones.
         let _alone = self.beside.write().await;
-        let mut core = self.core.lock().await;
+        // Work that frames set off may still be reading or writing (see `run`): it goes on
+        // without new frames, so it ends.
+        let mut core = loop {
+            let core = self.core.lock().await;
+            if core.busy_documents() == 0 {
+                break core;
+            }
+            drop(core);
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        };
         let out = write.await;
         core.forget_absent();
         let everything = core.clock() + 1;
@@ -288,12 +301,13 @@ impl SyncHub {
     }
 
     /// Feeds one frame to the core and carries out what it says.
-    async fn receive(&self, conn: ConnId, bytes: &[u8]) {
+    async fn receive(self: &Arc<Self>, conn: ConnId, bytes: &[u8]) {
         let started = Instant::now();
         self.metrics.bytes_in.inc_by(count(bytes.len()));
         let _frame = self.beside.read().await;
-        let effects = self.core.lock().await.receive(conn, bytes);
-        self.run(effects).await;
+        let mut core = self.core.lock().await;
+        let effects = core.receive(conn, bytes);
+        self.run(core, effects).await;
         // The documents_loaded gauge is set at each scrape and sweep, not here: counting the
         // loaded documents would cost O(documents) on every frame, under the lock.
         self.metrics
@@ -301,54 +315,100 @@ impl SyncHub {
             .observe(started.elapsed().as_secs_f64());
     }
 
-    /// Carries out a frame's effects: sends in order under the core's lock, storage IO
-    /// without it (so no document waits for another's IO), each IO's follow-up effects under
-    /// the lock again when it is done. Returns when nothing is left in flight.
+    /// Carries out a frame's effects: sends in order, under the lock they were made under;
+    /// storage IO without it (so no document waits for another's IO). Returns when the
+    /// frame's own IO is done.
+    ///
+    /// What finishing an IO sets off is carried out by a task of its own ([`SyncHub::chain`]):
+    /// a persisted write releases the frames other connections queued for that document,
+    /// which may start the next write, and so on while the document is busy. Carried out
+    /// here, that chain would keep this connection from reading its own next frame.
     ///
     /// Sending while a `Persist` is in flight is safe: the core puts changes into a document
     /// only in [`SyncServer::persisted`], so nothing sent before can reveal them. Writes go
     /// through the [`Committer`] (one writer, group commit); at most [`LOADS_PER_FRAME`]
     /// reads are in flight per frame.
-    async fn run(&self, mut effects: Vec<Effect>) {
-        let mut in_flight = FuturesUnordered::new();
-        let mut loads: VecDeque<DocumentId> = VecDeque::new();
-        loop {
-            if !effects.is_empty() {
-                let core = self.core.lock().await;
-                for effect in effects.drain(..) {
-                    match effect {
-                        Effect::Send { conn, bytes } => {
-                            self.metrics.bytes_out.inc_by(count(bytes.len()));
-                            self.send(conn, WsMessage::Binary(bytes.into())).await;
-                        }
-                        Effect::Close {
-                            conn,
-                            reason,
-                            retry_later,
-                        } => self.close(conn, &reason, retry_later).await,
-                        Effect::LoadDocument { doc } => loads.push_back(doc),
-                        Effect::Persist { doc, chunk, hashes } => {
-                            let batch = persist_batch(&core, doc, chunk, &hashes, now_ms());
-                            in_flight.push(self.io(Io::Persist {
-                                doc,
-                                changes: hashes.len(),
-                                batch,
-                            }));
-                        }
-                        Effect::Quarantine {
-                            conn,
-                            doc,
-                            reason,
-                            change_bytes,
-                        } => {
-                            let record = self
-                                .quarantine_record(conn, doc, reason, change_bytes)
-                                .await;
-                            in_flight.push(self.io(Io::Quarantine(record)));
-                        }
-                    }
+    async fn run(
+        self: &Arc<Self>,
+        core: MutexGuard<'_, SyncServer<PolicyGate>>,
+        effects: Vec<Effect>,
+    ) {
+        let own = self.dispatch(core, effects).await;
+        let mut follow_ups = Vec::new();
+        self.carry_out(own, |more| follow_ups.extend(more)).await;
+        if !follow_ups.is_empty() {
+            let hub = Arc::clone(self);
+            tokio::spawn(async move { hub.chain(follow_ups).await });
+        }
+    }
+
+    /// Carries out IO and everything it sets off, to the end (see [`SyncHub::run`]).
+    async fn chain(self: Arc<Self>, ios: Vec<Io>) {
+        let mut more = ios;
+        while !more.is_empty() {
+            let mut next = Vec::new();
+            self.carry_out(more, |ios| next.extend(ios)).await;
+            more = next;
+        }
+    }
+
+    /// Sends what `effects` say to send, under `core` (the guard they were made under), and
+    /// returns their storage IO, to be done without the lock.
+    async fn dispatch(
+        &self,
+        core: MutexGuard<'_, SyncServer<PolicyGate>>,
+        effects: Vec<Effect>,
+    ) -> Vec<Io> {
+        let mut ios = Vec::new();
+        for effect in effects {
+            match effect {
+                Effect::Send { conn, bytes } => {
+                    self.metrics.bytes_out.inc_by(count(bytes.len()));
+                    self.send(conn, WsMessage::Binary(bytes.into())).await;
+                }
+                Effect::Close {
+                    conn,
+                    reason,
+                    retry_later,
+                } => self.close(conn, &reason, retry_later).await,
+                Effect::LoadDocument { doc } => ios.push(Io::Load(doc)),
+                Effect::Persist { doc, chunk, hashes } => {
+                    let batch = persist_batch(&core, doc, chunk, &hashes, now_ms());
+                    ios.push(Io::Persist {
+                        doc,
+                        changes: hashes.len(),
+                        batch,
+                    });
+                }
+                Effect::Quarantine {
+                    conn,
+                    doc,
+                    reason,
+                    change_bytes,
+                } => {
+                    let record = self
+                        .quarantine_record(conn, doc, reason, change_bytes)
+                        .await;
+                    ios.push(Io::Quarantine(record));
                 }
             }
+        }
+        drop(core);
+        ios
+    }
+
+    /// Does `ios` (at most [`LOADS_PER_FRAME`] reads at a time), tells the core how each
+    /// went, sends what it answers, and hands the IO that sets off to `then`.
+    async fn carry_out(&self, ios: Vec<Io>, mut then: impl FnMut(Vec<Io>)) {
+        let mut in_flight = FuturesUnordered::new();
+        let mut loads: VecDeque<DocumentId> = VecDeque::new();
+        for io in ios {
+            match io {
+                Io::Load(doc) => loads.push_back(doc),
+                other => in_flight.push(self.io(other)),
+            }
+        }
+        loop {
             while in_flight.len() < LOADS_PER_FRAME
                 && let Some(doc) = loads.pop_front()
             {
@@ -357,7 +417,12 @@ impl SyncHub {
             let Some(done) = in_flight.next().await else {
                 return;
             };
-            effects = self.finish(done).await;
+            let mut core = self.core.lock().await;
+            let effects = self.finish(&mut core, done);
+            let more = self.dispatch(core, effects).await;
+            if !more.is_empty() {
+                then(more);
+            }
         }
     }
 
@@ -389,19 +454,15 @@ impl SyncHub {
     }
 
     /// Tells the core how a storage operation went; returns what it says to do next.
-    async fn finish(&self, done: Done) -> Vec<Effect> {
+    fn finish(&self, core: &mut SyncServer<PolicyGate>, done: Done) -> Vec<Effect> {
         match done {
-            Done::Loaded(doc, Ok(stored)) => self
-                .core
-                .lock()
-                .await
-                .document_loaded(doc, stored.as_deref()),
+            Done::Loaded(doc, Ok(stored)) => core.document_loaded(doc, stored.as_deref()),
             Done::Loaded(doc, Err(err)) => {
                 // A read error is not "no such document": the core answers the waiting frames
                 // with "try again later" and keeps nothing empty in memory.
                 tracing::error!(%doc, error = %err, "cannot load a document");
                 self.metrics.storage_errors.inc();
-                self.core.lock().await.document_load_failed(doc)
+                core.document_load_failed(doc)
             }
             Done::Persisted {
                 doc,
@@ -422,7 +483,7 @@ impl SyncHub {
                         false
                     }
                 };
-                self.core.lock().await.persisted(doc, durable)
+                core.persisted(doc, durable)
             }
             Done::Nothing => Vec::new(),
         }
@@ -657,6 +718,13 @@ pub async fn connection(
         match next {
             Some(Ok(WsMessage::Binary(bytes))) => {
                 hub.receive(conn, &bytes).await;
+                // A peer that sends faster than storage keeps up waits here, with its frames
+                // in its socket rather than in the server's memory.
+                while hub.core.lock().await.waiting_work(conn) > MAX_WAITING_PER_CONNECTION
+                    && hub.outgoing.lock().await.contains_key(&conn)
+                {
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
             }
             Some(Ok(WsMessage::Close(_))) | None => break,
             // Text frames are not part of the protocol; pings are answered by axum.

@@ -215,6 +215,16 @@ impl Network {
             // Loads finish after the frames already queued, as an async load would.
             let Some(hop) = self.queue.pop_front() else {
                 let Some(doc) = self.pending_loads.pop_front() else {
+                    // Quiet: nothing waits in the core, for nobody.
+                    assert_eq!(self.server.busy_documents(), 0, "storage work left");
+                    for client in &self.clients {
+                        assert_eq!(
+                            self.server.waiting_work(client.conn),
+                            0,
+                            "{}",
+                            client.user.name
+                        );
+                    }
                     return delivered;
                 };
                 let effects = if self.fail_reads {

@@ -7,7 +7,9 @@
 //!   chunk, its index row, its arrivals, a quarantined change) fails, or every batch does;
 //! - [`Storage::document_chunks`] of a chosen document fails, or of every document does;
 //! - every write batch first waits a while (and then succeeds or fails as above);
-//! - reading a chosen document waits until the test releases it (a disk stuck on one file).
+//! - reading a chosen document waits until the test releases it (a disk stuck on one file);
+//! - a write batch touching a chosen document waits until the test lets it go, one at a
+//!   time or all.
 //!
 //! Failures are [`StorageError::Unavailable`], the transient error of a busy or broken
 //! database: nothing of a failed batch is written, and the same call may succeed later. The
@@ -56,6 +58,7 @@ struct Faults {
     writes: Target,
     reads: Target,
     held_reads: Target,
+    held_writes: Target,
     write_delay: Duration,
 }
 
@@ -68,6 +71,8 @@ pub struct FaultCounts {
     pub reads_failed: u64,
     /// `document_chunks` calls that waited for [`FaultyStorage::release_reads`].
     pub reads_held: u64,
+    /// Write batches that waited for [`FaultyStorage::release_writes`].
+    pub writes_held: u64,
     /// Write batches passed to the wrapped storage (which may still fail them).
     pub writes_passed: u64,
     /// Per document: `AppendChunk` writes in batches the wrapped storage accepted.
@@ -82,6 +87,8 @@ pub struct FaultyStorage {
     counts: Mutex<FaultCounts>,
     /// Bumped by [`FaultyStorage::release_reads`]; held reads wait for it.
     released: tokio::sync::watch::Sender<u64>,
+    /// One permit per held write let go ([`FaultyStorage::release_writes`]).
+    write_permits: tokio::sync::Semaphore,
 }
 
 impl FaultyStorage {
@@ -92,6 +99,7 @@ impl FaultyStorage {
             faults: Mutex::new(Faults::default()),
             counts: Mutex::new(FaultCounts::default()),
             released: tokio::sync::watch::Sender::new(0),
+            write_permits: tokio::sync::Semaphore::new(0),
         })
     }
 
@@ -140,6 +148,25 @@ impl FaultyStorage {
         self.faults().held_reads.add(docs);
     }
 
+    /// From now on, a write batch touching any of `docs` waits until
+    /// [`FaultyStorage::release_writes`] lets it go.
+    pub fn hold_writes_to(&self, docs: impl IntoIterator<Item = DocumentId>) {
+        self.faults().held_writes.add(docs);
+    }
+
+    /// Lets `n` held writes go on (in the order they came), or with `None` every one, holding
+    /// no more.
+    pub fn release_writes(&self, n: Option<usize>) {
+        match n {
+            Some(n) => self.write_permits.add_permits(n),
+            None => {
+                self.faults().held_writes = Target::Nothing;
+                self.write_permits
+                    .add_permits(tokio::sync::Semaphore::MAX_PERMITS / 2);
+            }
+        }
+    }
+
     /// Lets every held read go on, and holds no more.
     pub fn release_reads(&self) {
         self.faults().held_reads = Target::Nothing;
@@ -150,6 +177,7 @@ impl FaultyStorage {
     pub fn heal(&self) {
         *self.faults() = Faults::default();
         self.released.send_modify(|n| *n += 1);
+        self.release_writes(None);
     }
 
     /// What the wrapper did so far.
@@ -227,6 +255,16 @@ impl Storage for FaultyStorage {
     }
 
     async fn write(&self, batch: Vec<Write>) -> StorageResult<()> {
+        let held = {
+            let faults = self.faults();
+            batch.iter().any(|w| faults.held_writes.hits(&touched(w)))
+        };
+        if held {
+            self.counting().writes_held += 1;
+            if let Ok(permit) = self.write_permits.acquire().await {
+                permit.forget();
+            }
+        }
         let delay = self.faults().write_delay;
         if !delay.is_zero() {
             tokio::time::sleep(delay).await;

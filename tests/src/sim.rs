@@ -1060,6 +1060,9 @@ impl World {
             if moved == 0 && self.loads.is_empty() && self.writes.is_empty() {
                 quiet_rounds += 1;
                 if quiet_rounds == 3 {
+                    if self.server.busy_documents() != 0 {
+                        return Err(self.fail("quiet, but the core still waits for storage"));
+                    }
                     return Ok(());
                 }
             } else {

@@ -265,6 +265,84 @@ async fn a_read_stuck_on_one_document_holds_up_no_other() -> Result<()> {
     Ok(())
 }
 
+/// A connection whose write lets other connections' queued frames for that document go on
+/// does not carry them out itself: while the office's next write to the item is stuck, school
+/// 1 (whose write went first) is served as usual.
+///
+/// Before this stop's fix, the task of the connection whose write finished carried out the
+/// writes it released, and the ones those released, for as long as the document stayed busy:
+/// school 1's next frame was not even read until the office's write went through.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_busy_document_keeps_no_other_connection_waiting() -> Result<()> {
+    let (server, faulty) = TestServer::start_faulty().await?;
+    let records = items(&server).await?;
+    let a = item_of(&records, "pszx1", &[])?;
+    let other = item_of(&records, "pszx1", &[a])?;
+    let mut school = connect(&server, "school1").await?;
+    school.fetch(a, LIMIT).await?;
+    let mut office = connect(&server, "office").await?;
+    office.fetch(a, LIMIT).await?;
+    faulty.hold_writes_to([a]);
+
+    // School 1's change to the item goes first; its write is held.
+    write_narrative(&mut school, &a, "school1", "pszx1", "学校先写。")?;
+    let frames = school.core.poll();
+    school.send(frames).await?;
+    until(
+        || faulty.counts().writes_held == 1,
+        "school 1's write is held",
+    )
+    .await?;
+    // The office's change arrives meanwhile and waits in the core behind it.
+    let feedback = ItemEdit::AddFeedback {
+        id: "queued".into(),
+        unit: Some("pszx1".into()),
+        text: "请补充材料".into(),
+    };
+    model::apply(
+        office.document_mut(&a)?,
+        &rectify_tests::office_edit(3),
+        feedback,
+    )?;
+    let frames = office.core.poll();
+    office.send(frames).await?;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    // School 1's write goes through, which starts the office's; that one is held.
+    faulty.release_writes(Some(1));
+    until(
+        || faulty.counts().writes_held == 2,
+        "the office's write is held",
+    )
+    .await?;
+    school
+        .sync_until_acknowledged(&a, LIMIT)
+        .await
+        .context("school 1's own change")?;
+    school
+        .fetch(other, Duration::from_secs(5))
+        .await
+        .context("school 1 opens another item while the office's write is held")?;
+
+    faulty.release_writes(None);
+    office.sync_until_acknowledged(&a, LIMIT).await?;
+    no_refusal_nor_absence(&school, "school 1")?;
+    no_refusal_nor_absence(&office, "the office")?;
+    Ok(())
+}
+
+/// Waits (at most [`LIMIT`]) until `done`.
+async fn until(done: impl Fn() -> bool, what: &str) -> Result<()> {
+    let deadline = std::time::Instant::now() + LIMIT;
+    while !done() {
+        if std::time::Instant::now() > deadline {
+            bail!("timed out waiting until {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    Ok(())
+}
+
 /// A failed write, then the disk is back: the sender reconnects and its change is stored
 /// exactly once (one new chunk, carrying exactly the changes the school made) and reaches the
 /// office, which heard nothing of it while it was not durable.

@@ -269,6 +269,9 @@ pub struct SyncServer<G: Gate> {
     next_batch: u64,
     /// Documents storage said it does not have: asked for again, they cost no load.
     absent: AbsentCache,
+    /// Per connection, its frames (or batch entries) waiting for a document being loaded or
+    /// written: what the driver bounds ([`SyncServer::waiting_work`]).
+    waiting_by_conn: HashMap<ConnId, usize>,
 }
 
 /// Ids storage answered "no such document" for, most recent [`ABSENT_CACHE`] of them. A peer
@@ -332,6 +335,36 @@ impl<G: Gate> SyncServer<G> {
             batches: HashMap::new(),
             next_batch: 0,
             absent: AbsentCache::default(),
+            waiting_by_conn: HashMap::new(),
+        }
+    }
+
+    /// How many of `conn`'s frames (or batch entries) wait for a document being loaded or
+    /// written. The driver stops reading that connection while there are many, so a peer
+    /// that sends faster than storage keeps up waits instead of filling memory.
+    pub fn waiting_work(&self, conn: ConnId) -> usize {
+        self.waiting_by_conn.get(&conn).copied().unwrap_or(0)
+    }
+
+    /// Documents with storage work outstanding: being loaded, or with a write in flight.
+    /// Zero means nothing the driver reads or writes for the core is under way.
+    pub fn busy_documents(&self) -> usize {
+        self.docs
+            .values()
+            .filter(|slot| match slot {
+                Slot::Loading { .. } => true,
+                Slot::Ready(document) => document.writing.is_some(),
+                Slot::Dormant { .. } => false,
+            })
+            .count()
+    }
+
+    fn work_left_waiting(&mut self, conn: ConnId) {
+        if let Some(n) = self.waiting_by_conn.get_mut(&conn) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                self.waiting_by_conn.remove(&conn);
+            }
         }
     }
 
@@ -368,6 +401,7 @@ impl<G: Gate> SyncServer<G> {
     /// The connection is gone: forget its sync states and its queued frames.
     pub fn disconnect(&mut self, conn: ConnId) {
         self.conns.remove(&conn);
+        self.waiting_by_conn.remove(&conn);
         for slot in self.docs.values_mut() {
             match slot {
                 Slot::Loading {
@@ -655,6 +689,7 @@ impl<G: Gate> SyncServer<G> {
                 };
                 self.docs.insert(doc, Slot::Ready(Box::new(document)));
                 for (conn, work) in waiting {
+                    self.work_left_waiting(conn);
                     self.route(conn, doc, work, &mut out);
                 }
             }
@@ -683,6 +718,7 @@ impl<G: Gate> SyncServer<G> {
             self.docs.insert(doc, Slot::Dormant { subscribers });
         }
         for (conn, work) in waiting {
+            self.work_left_waiting(conn);
             match work {
                 // The client falls back to a stock sync, which gets the error.
                 Work::Heads { batch, .. } => {
@@ -732,10 +768,14 @@ impl<G: Gate> SyncServer<G> {
     fn route(&mut self, conn: ConnId, doc: DocumentId, work: Work, out: &mut Vec<Effect>) {
         let subscribers = match self.docs.get_mut(&doc) {
             Some(Slot::Ready(document)) if document.writing.is_some() => {
+                *self.waiting_by_conn.entry(conn).or_default() += 1;
                 return document.queued.push((conn, work));
             }
             Some(Slot::Ready(_)) => return self.work_ready(conn, doc, work, out),
-            Some(Slot::Loading { waiting, .. }) => return waiting.push((conn, work)),
+            Some(Slot::Loading { waiting, .. }) => {
+                *self.waiting_by_conn.entry(conn).or_default() += 1;
+                return waiting.push((conn, work));
+            }
             Some(Slot::Dormant { subscribers }) => std::mem::take(subscribers),
             None => Subscribers::new(),
         };
@@ -752,6 +792,7 @@ impl<G: Gate> SyncServer<G> {
             out.extend(self.document_loaded(doc, None));
             return self.route(conn, doc, work, out);
         }
+        *self.waiting_by_conn.entry(conn).or_default() += 1;
         self.docs.insert(
             doc,
             Slot::Loading {
@@ -1152,6 +1193,7 @@ impl<G: Gate> SyncServer<G> {
             self.changes_entry(batch, doc_id, applied, &mut out);
         }
         for (conn, work) in queued {
+            self.work_left_waiting(conn);
             self.route(conn, doc_id, work, &mut out);
         }
         out
