@@ -1283,7 +1283,18 @@ pub fn document(results: &Results, run: &RunInfo) -> String {
          server CPU per acknowledged edit and p99 {h_p99} ms acknowledging from memory, \
          {hs_cpu} ms and p99 {hs_p99} ms with its SQLite extension (which writes seconds \
          later) — are issue #17's, measured elsewhere on the same shape of workload, not by \
-         this bench; the targets (≤ {t_cpu} ms per edit, p99 ≤ {t_p99} ms) are the issue's.",
+         this bench; the targets (≤ {t_cpu} ms per edit, p99 ≤ {t_p99} ms) are the issue's. \
+         **Why Rectify costs more per edit than Hocuspocus** (a `perf` profile of the server \
+         under `sync-load throughput`, 2026-12-06): Hocuspocus applies a Yjs update and \
+         answers from memory; Rectify, for every change, copies the document to apply it \
+         aside (disk before memory), checks it against the permission policy — the raw diff \
+         of both states (about a sixth of the server's CPU) and the typed item (each state \
+         read once, kept by `PolicyGate`) — builds the index row, writes and syncs SQLite \
+         (group commit: one sync for everything queued meanwhile), and answers with \
+         Automerge's `generate_sync_message` (about a tenth). The policy check and the \
+         durable acknowledgement are the product's guarantees; the copy and the diff are \
+         where the next savings are (apply on the document and roll back a refusal; diff \
+         only the objects the change touched).",
         clients = p.single_doc_clients,
         edits = p.single_doc_edits,
         h_cpu = HOCUSPOCUS_CPU_MS,

@@ -76,6 +76,10 @@ pub struct SyncSettings {
     pub compact_at_chunks: usize,
     /// Frames waiting for a slow reader before it is disconnected.
     pub outgoing_queue: usize,
+    /// Frames worked on at once, over all connections (each may hold a copy of a document
+    /// with its changes applied while they are written, and reads in flight): what bounds the
+    /// server's memory when a hundred schools reconnect at once.
+    pub frames_at_once: usize,
 }
 
 impl Default for SyncSettings {
@@ -86,6 +90,7 @@ impl Default for SyncSettings {
             idle_document_after: Duration::from_secs(60),
             compact_at_chunks: 32,
             outgoing_queue: 1024,
+            frames_at_once: 16,
         }
     }
 }
@@ -99,6 +104,8 @@ pub struct SyncHub {
     /// Held (shared) by every frame from start to finish, IO included, and taken alone by
     /// [`SyncHub::write_beside`]: a write beside the core never meets a sync write in flight.
     beside: RwLock<()>,
+    /// One permit per frame being worked on ([`SyncSettings::frames_at_once`]).
+    frames: tokio::sync::Semaphore,
     outgoing: Mutex<HashMap<ConnId, Outgoing>>,
     usernames: Mutex<HashMap<ConnId, Username>>,
     next_conn: AtomicU64,
@@ -176,6 +183,7 @@ impl SyncHub {
             committer: Committer::start(Arc::clone(&storage), 256, 4096),
             storage,
             beside: RwLock::new(()),
+            frames: tokio::sync::Semaphore::new(settings.frames_at_once.max(1)),
             outgoing: Mutex::new(HashMap::new()),
             usernames: Mutex::new(HashMap::new()),
             next_conn: AtomicU64::new(1),
@@ -305,6 +313,8 @@ impl SyncHub {
         let started = Instant::now();
         self.metrics.bytes_in.inc_by(count(bytes.len()));
         let _frame = self.beside.read().await;
+        // Never closed, so this always gets a permit.
+        let _permit = self.frames.acquire().await;
         let mut core = self.core.lock().await;
         let effects = core.receive(conn, bytes);
         self.run(core, effects).await;
