@@ -245,6 +245,20 @@ async fn start_faulty_with_client() -> Result<(TestServer, Arc<FaultyStorage>)> 
     Ok((server, faulty.context("the storage was wrapped")?))
 }
 
+/// School 1 logged in on a phone and synced: its first open item (id, parsed id) and the
+/// school's narrative there as the server has it.
+async fn school1_on_an_open_item(
+    server: &TestServer,
+) -> Result<(Browser, String, DocumentId, String)> {
+    let browser = Browser::start(360, 800).await?;
+    browser.log_in(&server.url("/"), "school1").await?;
+    wait_for_status(&browser, "synced", Some(0)).await?;
+    let id = open_items(&browser, server).await?[0].clone();
+    let doc: DocumentId = id.parse()?;
+    let before = server_narrative(server, &id).await?;
+    Ok((browser, id, doc, before))
+}
+
 /// The server's disk fails the school's edit: the page says so and keeps the edit waiting
 /// (after a reload too), the app does not hammer the server (the reconnects back off instead
 /// of starting over each time), and once the disk is back the edit arrives.
@@ -254,12 +268,7 @@ async fn start_faulty_with_client() -> Result<(TestServer, Arc<FaultyStorage>)> 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_failed_write_keeps_the_edit_waiting_and_the_app_backs_off() -> Result<()> {
     let (server, faulty) = start_faulty_with_client().await?;
-    let browser = Browser::start(360, 800).await?;
-    browser.log_in(&server.url("/"), "school1").await?;
-    wait_for_status(&browser, "synced", Some(0)).await?;
-    let id = open_items(&browser, &server).await?[0].clone();
-    let doc: DocumentId = id.parse()?;
-    let before = server_narrative(&server, &id).await?;
+    let (browser, id, doc, before) = school1_on_an_open_item(&server).await?;
     open_item(&browser, &server, &id).await?;
 
     faulty.fail_writes_to([doc]);
@@ -307,12 +316,7 @@ async fn a_failed_write_keeps_the_edit_waiting_and_the_app_backs_off() -> Result
 #[tokio::test(flavor = "multi_thread")]
 async fn a_failed_read_leaves_the_schools_copy_intact() -> Result<()> {
     let (server, faulty) = start_faulty_with_client().await?;
-    let browser = Browser::start(360, 800).await?;
-    browser.log_in(&server.url("/"), "school1").await?;
-    wait_for_status(&browser, "synced", Some(0)).await?;
-    let id = open_items(&browser, &server).await?[0].clone();
-    let doc: DocumentId = id.parse()?;
-    let before = server_narrative(&server, &id).await?;
+    let (browser, id, doc, before) = school1_on_an_open_item(&server).await?;
 
     browser.set_offline(true).await?;
     wait_for_status(&browser, "offline", Some(0)).await?;

@@ -895,6 +895,33 @@ fn failed_group(err: &StorageError, count: usize) -> Vec<StorageResult<()>> {
     (0..count).map(|_| Err(err.clone())).collect()
 }
 
+/// `Write::Campaign`: a campaign's index row, replacing the one with its id (but not when
+/// it was made).
+const CAMPAIGN_REPLACING: &str = "INSERT INTO campaigns (id, natural_key, name, created_at_ms)
+     VALUES (?, ?, ?, ?)
+     ON CONFLICT (id) DO UPDATE SET natural_key = excluded.natural_key, name = excluded.name";
+
+/// `Write::EnsureCampaign`: a campaign's index row, unless its id has one.
+const CAMPAIGN_UNLESS_THERE: &str = "INSERT INTO campaigns (id, natural_key, name, created_at_ms)
+     VALUES (?, ?, ?, ?)
+     ON CONFLICT (id) DO NOTHING";
+
+/// A campaign's index row, with one of the two statements above.
+async fn insert_campaign(
+    tx: &mut sqlx::SqliteConnection,
+    c: CampaignRecord,
+    sql: &'static str,
+) -> StorageResult<()> {
+    sqlx::query(sql)
+        .bind(c.id.to_string())
+        .bind(c.natural_key)
+        .bind(c.name)
+        .bind(c.created_at_ms)
+        .execute(&mut *tx)
+        .await?;
+    Ok(())
+}
+
 /// Applies one [`Storage::write`] batch inside a transaction (or a savepoint of one).
 async fn apply_writes(tx: &mut sqlx::SqliteConnection, batch: Vec<Write>) -> StorageResult<()> {
     for write in batch {
@@ -969,30 +996,8 @@ async fn apply_writes(tx: &mut sqlx::SqliteConnection, batch: Vec<Write>) -> Sto
                     .await?;
                 }
             }
-            Write::Campaign(c) => {
-                sqlx::query(
-                        "INSERT INTO campaigns (id, natural_key, name, created_at_ms) VALUES (?, ?, ?, ?)
-                         ON CONFLICT (id) DO UPDATE SET natural_key = excluded.natural_key, name = excluded.name",
-                    )
-                    .bind(c.id.to_string())
-                    .bind(c.natural_key)
-                    .bind(c.name)
-                    .bind(c.created_at_ms)
-                    .execute(&mut *tx)
-                    .await?;
-            }
-            Write::EnsureCampaign(c) => {
-                sqlx::query(
-                        "INSERT INTO campaigns (id, natural_key, name, created_at_ms) VALUES (?, ?, ?, ?)
-                         ON CONFLICT (id) DO NOTHING",
-                    )
-                    .bind(c.id.to_string())
-                    .bind(c.natural_key)
-                    .bind(c.name)
-                    .bind(c.created_at_ms)
-                    .execute(&mut *tx)
-                    .await?;
-            }
+            Write::Campaign(c) => insert_campaign(tx, c, CAMPAIGN_REPLACING).await?,
+            Write::EnsureCampaign(c) => insert_campaign(tx, c, CAMPAIGN_UNLESS_THERE).await?,
             Write::Item(item) => {
                 let units = serde_json::to_string(&item.units)
                     .map_err(|e| StorageError::Backend(e.to_string()))?;
