@@ -1098,6 +1098,81 @@ fn concurrent_writers_cost_a_bounded_number_of_frames_per_change(stock: bool) {
     }
 }
 
+/// A `rectify-heads` summary naming many documents the server does not hold in memory is
+/// looked at a window at a time: at most 64 loads are asked for at once, each answer lets the
+/// next one go, and the one reply names every document.
+#[test]
+fn a_large_summary_is_looked_at_a_window_at_a_time() {
+    use rectify_shared::sync::batch::{self, Differs, Summary, SummaryReply};
+    use rectify_shared::sync::wire::PeerMetadata;
+    let mut server = new_server();
+    let conn = ConnId(1);
+    server.connect(
+        conn,
+        User {
+            name: "reader",
+            admin: false,
+        },
+    );
+    let join = Message::Join {
+        sender_id: PeerId::new("reader-peer"),
+        supported_protocol_versions: vec![wire::PROTOCOL_VERSION.to_owned()],
+        peer_metadata: PeerMetadata {
+            storage_id: Some(StorageId::new("reader")),
+            is_ephemeral: false,
+            rectify_batch: Some(batch::VERSION),
+        },
+    };
+    server.receive(conn, &wire::encode(&join));
+    let ids: Vec<DocumentId> = (0..300u16)
+        .map(|n| {
+            let mut id = [0x5A; 16];
+            id[..2].copy_from_slice(&n.to_be_bytes());
+            DocumentId(id)
+        })
+        .collect();
+    let summary = Summary(ids.iter().map(|id| (*id, batch::digest(&[]))).collect());
+    let frame = wire::encode(&Message::RectifyHeads {
+        docs: summary.encode(),
+    });
+    let loads = |effects: &[Effect]| -> Vec<DocumentId> {
+        effects
+            .iter()
+            .filter_map(|e| match e {
+                Effect::LoadDocument { doc } => Some(*doc),
+                _ => None,
+            })
+            .collect()
+    };
+    let mut asked: VecDeque<DocumentId> = loads(&server.receive(conn, &frame)).into();
+    assert_eq!(asked.len(), 64, "one window of loads");
+    let mut reply = None;
+    let mut most = asked.len();
+    while let Some(doc) = asked.pop_front() {
+        let effects = server.document_loaded(doc, None);
+        asked.extend(loads(&effects));
+        most = most.max(asked.len());
+        for effect in effects {
+            if let Effect::Send { bytes, .. } = effect
+                && let Ok(Message::RectifyHeadsReply { docs }) = wire::decode(&bytes)
+            {
+                reply = Some(SummaryReply::decode(&docs).expect("a reply"));
+            }
+        }
+    }
+    assert!(most <= 64, "at most a window in flight, saw {most}");
+    let reply = reply.expect("one reply once every document was looked at");
+    assert_eq!(reply.0.len(), 300, "every document named");
+    assert!(
+        reply
+            .0
+            .iter()
+            .all(|(_, differs)| *differs == Differs::Heads(Vec::new()))
+    );
+    assert_eq!(server.waiting_work(conn), 0);
+    assert_eq!(server.busy_documents(), 0);
+}
+
 /// Every scenario runs twice: between peers that speak our batched sync, and between stock
 /// peers (as a JS automerge-repo client is).
 macro_rules! both_protocols {

@@ -168,7 +168,15 @@ struct PendingBatch {
     conn: ConnId,
     remaining: usize,
     reply: BatchReply,
+    /// A summary's documents not looked at yet: at most [`SUMMARY_WINDOW`] are at a time.
+    unrouted: VecDeque<(DocumentId, HeadsDigest)>,
+    /// Documents of this summary being looked at (loading, or waiting for a write).
+    routing: usize,
 }
+
+/// How many documents of one `rectify-heads` summary are looked at at once: a summary of a
+/// hundred thousand ids costs memory for these, not for all of them.
+const SUMMARY_WINDOW: usize = 64;
 
 enum BatchReply {
     Heads(SummaryReply),
@@ -272,6 +280,8 @@ pub struct SyncServer<G: Gate> {
     /// Per connection, its frames (or batch entries) waiting for a document being loaded or
     /// written: what the driver bounds ([`SyncServer::waiting_work`]).
     waiting_by_conn: HashMap<ConnId, usize>,
+    /// Summaries with room to look at more of their documents ([`Self::pump`]).
+    pump_later: Vec<u64>,
 }
 
 /// Ids storage answered "no such document" for, most recent [`ABSENT_CACHE`] of them. A peer
@@ -336,6 +346,7 @@ impl<G: Gate> SyncServer<G> {
             next_batch: 0,
             absent: AbsentCache::default(),
             waiting_by_conn: HashMap::new(),
+            pump_later: Vec::new(),
         }
     }
 
@@ -509,6 +520,13 @@ impl<G: Gate> SyncServer<G> {
 
     /// One frame from a connection. Frames from unknown connections are ignored.
     pub fn receive(&mut self, conn: ConnId, bytes: &[u8]) -> Vec<Effect> {
+        let mut out = self.receive_frame(conn, bytes);
+        self.pump_waiting(&mut out);
+        out
+    }
+
+    /// [`Self::receive`] before the summaries waiting for room go on.
+    fn receive_frame(&mut self, conn: ConnId, bytes: &[u8]) -> Vec<Effect> {
         self.clock += 1;
         let mut out = Vec::new();
         let Some(connection) = self.conns.get_mut(&conn) else {
@@ -647,6 +665,13 @@ impl<G: Gate> SyncServer<G> {
     /// The driver's answer to [`Effect::LoadDocument`]: the stored bytes, or `None` when storage
     /// has no such document. Runs the frames that waited for it.
     pub fn document_loaded(&mut self, doc: DocumentId, stored: Option<&[u8]>) -> Vec<Effect> {
+        let mut out = self.apply_loaded(doc, stored);
+        self.pump_waiting(&mut out);
+        out
+    }
+
+    /// [`Self::document_loaded`] before the summaries waiting for room go on.
+    fn apply_loaded(&mut self, doc: DocumentId, stored: Option<&[u8]>) -> Vec<Effect> {
         self.clock += 1;
         let mut out = Vec::new();
         if !matches!(self.docs.get(&doc), Some(Slot::Loading { .. })) {
@@ -789,7 +814,7 @@ impl<G: Gate> SyncServer<G> {
                     subscribers,
                 },
             );
-            out.extend(self.document_loaded(doc, None));
+            out.extend(self.apply_loaded(doc, None));
             return self.route(conn, doc, work, out);
         }
         *self.waiting_by_conn.entry(conn).or_default() += 1;
@@ -831,10 +856,38 @@ impl<G: Gate> SyncServer<G> {
             summary.0.len(),
             BatchReply::Heads(SummaryReply::default()),
         );
-        for (doc, digest) in summary.0 {
+        if let Some(pending) = self.batches.get_mut(&id) {
+            pending.unrouted = summary.0.into();
+        }
+        self.pump(id, out);
+        self.batch_done(id, out);
+    }
+
+    /// Looks at a summary's next documents while fewer than [`SUMMARY_WINDOW`] are being
+    /// looked at. Answers that come at once free their place at once, so this loops rather
+    /// than recursing; answers that come later ask for it again through `pump_later`.
+    fn pump(&mut self, id: u64, out: &mut Vec<Effect>) {
+        loop {
+            let Some(pending) = self.batches.get_mut(&id) else {
+                return;
+            };
+            if pending.routing >= SUMMARY_WINDOW {
+                return;
+            }
+            let Some((doc, digest)) = pending.unrouted.pop_front() else {
+                return;
+            };
+            pending.routing += 1;
+            let conn = pending.conn;
             self.route(conn, doc, Work::Heads { batch: id, digest }, out);
         }
-        self.batch_done(id, out);
+    }
+
+    /// Pumps the summaries whose documents were answered since (see [`Self::pump`]).
+    fn pump_waiting(&mut self, out: &mut Vec<Effect>) {
+        while let Some(id) = self.pump_later.pop() {
+            self.pump(id, out);
+        }
     }
 
     /// A `rectify-changes` batch: each document's bundle is received like the changes of a
@@ -865,6 +918,8 @@ impl<G: Gate> SyncServer<G> {
             conn,
             remaining: entries + 1,
             reply,
+            unrouted: VecDeque::new(),
+            routing: 0,
         };
         self.batches.insert(id, pending);
         id
@@ -879,10 +934,14 @@ impl<G: Gate> SyncServer<G> {
         differs: Option<Differs>,
         out: &mut Vec<Effect>,
     ) {
-        if let (Some(differs), Some(pending)) = (differs, self.batches.get_mut(&id))
-            && let BatchReply::Heads(reply) = &mut pending.reply
-        {
-            reply.0.push((doc, differs));
+        if let Some(pending) = self.batches.get_mut(&id) {
+            if let (Some(differs), BatchReply::Heads(reply)) = (differs, &mut pending.reply) {
+                reply.0.push((doc, differs));
+            }
+            pending.routing = pending.routing.saturating_sub(1);
+            if !pending.unrouted.is_empty() {
+                self.pump_later.push(id);
+            }
         }
         self.batch_done(id, out);
     }
@@ -1121,6 +1180,13 @@ impl<G: Gate> SyncServer<G> {
     /// and sends them again when it reconnects; other documents and peers are not affected.
     /// Then the work that waited for the write runs.
     pub fn persisted(&mut self, doc_id: DocumentId, durable: bool) -> Vec<Effect> {
+        let mut out = self.apply_persisted(doc_id, durable);
+        self.pump_waiting(&mut out);
+        out
+    }
+
+    /// [`Self::persisted`] before the summaries waiting for room go on.
+    fn apply_persisted(&mut self, doc_id: DocumentId, durable: bool) -> Vec<Effect> {
         self.clock += 1;
         let mut out = Vec::new();
         let Self {
@@ -1205,6 +1271,13 @@ impl<G: Gate> SyncServer<G> {
     /// closed with "try again later" so they ask again on reconnect; nothing is kept in memory
     /// for the document, so the next frame that needs it loads it again.
     pub fn document_load_failed(&mut self, doc: DocumentId) -> Vec<Effect> {
+        let mut out = self.apply_load_failure(doc);
+        self.pump_waiting(&mut out);
+        out
+    }
+
+    /// [`Self::document_load_failed`] before the summaries waiting for room go on.
+    fn apply_load_failure(&mut self, doc: DocumentId) -> Vec<Effect> {
         self.clock += 1;
         let mut out = Vec::new();
         let Some(Slot::Loading {
