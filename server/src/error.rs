@@ -63,14 +63,16 @@ impl IntoResponse for ApiError {
             }
             other => other.to_string(),
         };
-        (
-            status,
-            Json(ErrorBody {
-                code: code.to_owned(),
-                message,
-            }),
-        )
-            .into_response()
+        let body = Json(ErrorBody {
+            code: code.to_owned(),
+            message,
+        });
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            // Clients and proxies wait this long before asking again.
+            let retry = [(axum::http::header::RETRY_AFTER, RETRY_AFTER_SECS)];
+            return (status, retry, body).into_response();
+        }
+        (status, body).into_response()
     }
 }
 
@@ -90,11 +92,54 @@ impl From<axum::extract::rejection::JsonRejection> for ApiError {
     }
 }
 
-/// Every storage error is a 500, whatever its kind (the details go to the log). Handlers
-/// that expect one answer it themselves first: a taken username (`StorageError::UserExists`)
-/// and an item key added meanwhile (`StorageError::Conflict`) are 409s in `office.rs`.
+/// Seconds a 503's `Retry-After` asks for.
+const RETRY_AFTER_SECS: &str = "5";
+
+/// A storage error that may pass (the database busy, the disk full for now:
+/// `StorageError::is_transient`) is a 503 with `Retry-After`; any other is a 500 (the
+/// details go to the log). Handlers that expect one answer it themselves first: a taken
+/// username (`StorageError::UserExists`) and an item key added meanwhile
+/// (`StorageError::Conflict`) are 409s in `office.rs`.
 impl From<crate::storage::StorageError> for ApiError {
     fn from(err: crate::storage::StorageError) -> Self {
+        if err.is_transient() {
+            tracing::warn!(error = %err, "storage unavailable; the caller is told to retry");
+            return ApiError::Unavailable(
+                "the database cannot answer just now; nothing was changed, try again in a \
+                 moment"
+                    .to_owned(),
+            );
+        }
         ApiError::Internal(err.into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::StorageError;
+
+    /// What each kind of storage error becomes over HTTP: only a transient one asks the
+    /// caller to come back (503 with Retry-After); the rest are the server's fault (500).
+    #[test]
+    fn storage_errors_over_http() {
+        let cases = [
+            (StorageError::Unavailable("busy".into()), 503, Some("5")),
+            (StorageError::Corrupt("bad role".into()), 500, None),
+            (StorageError::Backend("odd".into()), 500, None),
+            (StorageError::Conflict("taken".into()), 500, None),
+        ];
+        for (err, status, retry_after) in cases {
+            let what = err.to_string();
+            let response = ApiError::from(err).into_response();
+            assert_eq!(response.status().as_u16(), status, "{what}");
+            let header = response
+                .headers()
+                .get(axum::http::header::RETRY_AFTER)
+                .map(|v| v.to_str().unwrap_or_default());
+            assert_eq!(header, retry_after, "{what}");
+        }
+        let limit = ApiError::Unavailable("too many connections".into()).into_response();
+        assert!(limit.headers().contains_key(axum::http::header::RETRY_AFTER));
     }
 }

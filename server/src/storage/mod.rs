@@ -179,8 +179,9 @@ pub struct QuarantineRecord {
 /// Errors of the storage layer, the same for every backend. Each backend maps its own
 /// errors to these in one function (SQLite: `sqlite::storage_error`).
 ///
-/// Over HTTP every one of them is a 500 (`crate::error`); the callers that expect one match
-/// it first: a taken username ([`StorageError::UserExists`]) and an item key added meanwhile
+/// Over HTTP ([`crate::error`]) an [`StorageError::Unavailable`] is a 503 with
+/// `Retry-After`, every other a 500; the callers that expect one match it first: a taken
+/// username ([`StorageError::UserExists`]) and an item key added meanwhile
 /// ([`StorageError::Conflict`]) are 409s.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum StorageError {
