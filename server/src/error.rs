@@ -140,6 +140,10 @@ mod tests {
             assert_eq!(header, retry_after, "{what}");
         }
         let limit = ApiError::Unavailable("too many connections".into()).into_response();
-        assert!(limit.headers().contains_key(axum::http::header::RETRY_AFTER));
+        assert!(
+            limit
+                .headers()
+                .contains_key(axum::http::header::RETRY_AFTER)
+        );
     }
 }
