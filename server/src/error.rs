@@ -54,8 +54,20 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let (status, code) = self.status_and_code();
-        let message = match &self {
+        // A handler may have wrapped a storage error in context on its way here: one that
+        // may pass is still "try again" (see the `From<StorageError>` below).
+        let this = match self {
+            ApiError::Internal(err) if transient_storage_error(&err) => {
+                tracing::warn!(
+                    error = format!("{err:#}"),
+                    "storage unavailable; the caller is told to retry"
+                );
+                ApiError::Unavailable(UNAVAILABLE.to_owned())
+            }
+            other => other,
+        };
+        let (status, code) = this.status_and_code();
+        let message = match &this {
             ApiError::Internal(err) => {
                 // The details go to the log, not to the caller.
                 tracing::error!(error = format!("{err:#}"), "internal error");
@@ -92,6 +104,19 @@ impl From<axum::extract::rejection::JsonRejection> for ApiError {
     }
 }
 
+/// What a caller is told when the database cannot answer for now.
+const UNAVAILABLE: &str =
+    "the database cannot answer just now; nothing was changed, try again in a moment";
+
+/// Whether `err` is, or was caused by, a storage error that may pass.
+fn transient_storage_error(err: &anyhow::Error) -> bool {
+    err.chain().any(|cause| {
+        cause
+            .downcast_ref::<crate::storage::StorageError>()
+            .is_some_and(crate::storage::StorageError::is_transient)
+    })
+}
+
 /// Seconds a 503's `Retry-After` asks for.
 const RETRY_AFTER_SECS: &str = "5";
 
@@ -104,11 +129,7 @@ impl From<crate::storage::StorageError> for ApiError {
     fn from(err: crate::storage::StorageError) -> Self {
         if err.is_transient() {
             tracing::warn!(error = %err, "storage unavailable; the caller is told to retry");
-            return ApiError::Unavailable(
-                "the database cannot answer just now; nothing was changed, try again in a \
-                 moment"
-                    .to_owned(),
-            );
+            return ApiError::Unavailable(UNAVAILABLE.to_owned());
         }
         ApiError::Internal(err.into())
     }
@@ -139,6 +160,18 @@ mod tests {
                 .map(|v| v.to_str().unwrap_or_default());
             assert_eq!(header, retry_after, "{what}");
         }
+        // Wrapped in context by a handler on its way: still a 503.
+        let wrapped = anyhow::Error::from(StorageError::Unavailable("busy".into()))
+            .context("cannot load the campaign");
+        assert_eq!(
+            ApiError::from(wrapped).into_response().status().as_u16(),
+            503
+        );
+        let wrapped = anyhow::Error::from(StorageError::Corrupt("bad".into())).context("x");
+        assert_eq!(
+            ApiError::from(wrapped).into_response().status().as_u16(),
+            500
+        );
         let limit = ApiError::Unavailable("too many connections".into()).into_response();
         assert!(
             limit
