@@ -105,8 +105,7 @@ impl From<axum::extract::rejection::JsonRejection> for ApiError {
 }
 
 /// What a caller is told when the database cannot answer for now.
-const UNAVAILABLE: &str =
-    "the database cannot answer just now; nothing was changed, try again in a moment";
+const UNAVAILABLE: &str = "the database cannot answer just now; try again in a moment";
 
 /// Whether `err` is, or was caused by, a storage error that may pass.
 fn transient_storage_error(err: &anyhow::Error) -> bool {
