@@ -21,7 +21,7 @@ pub async fn items(
         role: user.role,
         unit: user.unit.clone(),
     };
-    let today = Date::from_unix_millis(now_ms());
+    let today = Date::in_china(now_ms());
     let mut out = Vec::new();
     for campaign in state.storage.campaigns().await? {
         let mut records = state.storage.items(&campaign.id).await?;

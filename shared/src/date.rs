@@ -57,7 +57,18 @@ impl Date {
     pub fn from_unix_millis(millis: i64) -> Date {
         Date::from_days_since_epoch(millis.div_euclid(86_400_000))
     }
+
+    /// The date in China (UTC+8, no daylight saving) at a Unix timestamp in milliseconds:
+    /// "today" for every deadline, overdue count and "due within N days", on the server and
+    /// in the browser alike. Deadlines are Chinese calendar days, so between 00:00 and 08:00
+    /// China time the UTC date would still be yesterday's.
+    pub fn in_china(millis: i64) -> Date {
+        Date::from_unix_millis(millis + CHINA_OFFSET_MS)
+    }
 }
+
+/// China Standard Time's offset from UTC, in milliseconds.
+pub const CHINA_OFFSET_MS: i64 = 8 * 3_600_000;
 
 fn days_in_month(year: i32, month: u8) -> u8 {
     match month {
@@ -111,6 +122,37 @@ impl<'de> Deserialize<'de> for Date {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn today_is_the_date_in_china() {
+        let ms = |iso_utc: (i32, u8, u8, i64)| {
+            let (y, m, d, hour) = iso_utc;
+            Date::new(y, m, d).unwrap().days_since_epoch() * 86_400_000 + hour * 3_600_000
+        };
+        let cases = [
+            // 15:59 UTC is 23:59 in Beijing: the same day.
+            ((2024, 3, 1, 15), (2024, 3, 1)),
+            // 16:00 UTC is midnight in Beijing: already the next day, where UTC says the 1st.
+            ((2024, 3, 1, 16), (2024, 3, 2)),
+            ((2024, 3, 1, 23), (2024, 3, 2)),
+            // Across a month and a year.
+            ((2024, 2, 29, 20), (2024, 3, 1)),
+            ((2023, 12, 31, 18), (2024, 1, 1)),
+        ];
+        for (utc, (y, m, d)) in cases {
+            assert_eq!(
+                Date::in_china(ms(utc)),
+                Date::new(y, m, d).unwrap(),
+                "{utc:?}"
+            );
+        }
+        assert_eq!(
+            Date::from_unix_millis(ms((2024, 3, 1, 16))),
+            Date::new(2024, 3, 1).unwrap(),
+            "the UTC date lags"
+        );
+    }
+
     use super::*;
 
     #[test]

@@ -63,7 +63,7 @@ pub fn dashboard() -> Html {
         return Html::default();
     };
     let lang = state.lang;
-    let today = Date::from_unix_millis(js_sys::Date::now() as i64);
+    let today = Date::in_china(js_sys::Date::now() as i64);
     let facts = replica.facts();
     let view = overview(&facts, &filter, today);
     let set_filter = {

@@ -25,7 +25,7 @@ pub fn home() -> Html {
     let Some(session) = &state.session else {
         return Html::default();
     };
-    let today = Date::from_unix_millis(js_sys::Date::now() as i64);
+    let today = Date::in_china(js_sys::Date::now() as i64);
     // The cached facts, not the documents: listing thousands of items stays cheap.
     let items = replica.facts();
     let waiting = replica.waiting_for_items();

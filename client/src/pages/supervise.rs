@@ -24,7 +24,7 @@ pub fn supervise(props: &SuperviseProps) -> Html {
         return Html::default();
     };
     let lang = state.lang;
-    let today = Date::from_unix_millis(js_sys::Date::now() as i64);
+    let today = Date::in_china(js_sys::Date::now() as i64);
     let facts = replica.facts();
     let chases = chase_list(&facts, &Filter::default(), today);
     if let Some(unit) = &props.unit {

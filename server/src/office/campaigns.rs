@@ -124,7 +124,7 @@ fn build_download(
         ),
     };
     // The date where the office is (China Standard Time).
-    let today = Date::from_unix_millis(now_ms() + 8 * 3_600_000);
+    let today = Date::in_china(now_ms());
     let campaign: String = loaded
         .campaign
         .name

@@ -39,7 +39,7 @@ pub(super) async fn add_item(
         Err(err) => return Err(err.into()),
     };
     tracing::info!(by = %user.username, key = %record.key, item = %record.id, "item added");
-    let today = Date::from_unix_millis(now_ms());
+    let today = Date::in_china(now_ms());
     Ok((
         StatusCode::CREATED,
         Json(item_summary(record, &campaign.id, today)),

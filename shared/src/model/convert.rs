@@ -356,7 +356,7 @@ pub fn ledger_rows(items: &[ItemDoc], context: &LedgerContext) -> Vec<LedgerRow>
 
 /// `YYYY-MM-DD HH:MM` in China Standard Time (UTC+8, no daylight saving).
 pub fn beijing_time(unix_ms: i64) -> String {
-    let local = unix_ms + 8 * 3_600_000;
+    let local = unix_ms + crate::date::CHINA_OFFSET_MS;
     let date = Date::from_unix_millis(local);
     let minutes = local.rem_euclid(86_400_000) / 60_000;
     format!("{date} {:02}:{:02}", minutes / 60, minutes % 60)
