@@ -329,7 +329,7 @@ impl SyncHub {
     /// storage IO without it (so no document waits for another's IO). Returns when the
     /// frame's own IO is done.
     ///
-    /// What finishing an IO sets off is carried out by a task of its own ([`SyncHub::chain`]):
+    /// What finishing an IO sets off is carried out by a task of its own ([`Then::CarryOut`]):
     /// a persisted write releases the frames other connections queued for that document,
     /// which may start the next write, and so on while the document is busy. Carried out
     /// here, that chain would keep this connection from reading its own next frame.
@@ -344,21 +344,10 @@ impl SyncHub {
         effects: Vec<Effect>,
     ) {
         let own = self.dispatch(core, effects).await;
-        let mut follow_ups = Vec::new();
-        self.carry_out(own, |more| follow_ups.extend(more)).await;
+        let follow_ups = self.carry_out(own, Then::Return).await;
         if !follow_ups.is_empty() {
             let hub = Arc::clone(self);
-            tokio::spawn(async move { hub.chain(follow_ups).await });
-        }
-    }
-
-    /// Carries out IO and everything it sets off, to the end (see [`SyncHub::run`]).
-    async fn chain(self: Arc<Self>, ios: Vec<Io>) {
-        let mut more = ios;
-        while !more.is_empty() {
-            let mut next = Vec::new();
-            self.carry_out(more, |ios| next.extend(ios)).await;
-            more = next;
+            tokio::spawn(async move { hub.carry_out(follow_ups, Then::CarryOut).await });
         }
     }
 
@@ -408,30 +397,34 @@ impl SyncHub {
     }
 
     /// Does `ios` (at most [`LOADS_PER_FRAME`] reads at a time), tells the core how each
-    /// went, sends what it answers, and hands the IO that sets off to `then`.
-    async fn carry_out(&self, ios: Vec<Io>, mut then: impl FnMut(Vec<Io>)) {
+    /// went and sends what it answers. The IO that sets off is carried out here too, or
+    /// returned ([`Then`]).
+    async fn carry_out(&self, ios: Vec<Io>, then: Then) -> Vec<Io> {
         let mut in_flight = FuturesUnordered::new();
         let mut loads: VecDeque<DocumentId> = VecDeque::new();
-        for io in ios {
-            match io {
-                Io::Load(doc) => loads.push_back(doc),
-                other => in_flight.push(self.io(other)),
-            }
-        }
+        let mut returned = Vec::new();
+        let mut fresh = ios;
         loop {
+            for io in fresh.drain(..) {
+                match io {
+                    Io::Load(doc) => loads.push_back(doc),
+                    other => in_flight.push(self.io(other)),
+                }
+            }
             while in_flight.len() < LOADS_PER_FRAME
                 && let Some(doc) = loads.pop_front()
             {
                 in_flight.push(self.io(Io::Load(doc)));
             }
             let Some(done) = in_flight.next().await else {
-                return;
+                return returned;
             };
             let mut core = self.core.lock().await;
             let effects = self.finish(&mut core, done);
             let more = self.dispatch(core, effects).await;
-            if !more.is_empty() {
-                then(more);
+            match then {
+                Then::CarryOut => fresh = more,
+                Then::Return => returned.extend(more),
             }
         }
     }
@@ -563,6 +556,15 @@ impl SyncHub {
             }
         }
     }
+}
+
+/// What [`SyncHub::carry_out`] does with the IO that finishing IO sets off.
+#[derive(Clone, Copy)]
+enum Then {
+    /// Carries it out too, to the end (a task of its own).
+    CarryOut,
+    /// Returns it (a connection's task, which must get back to reading its socket).
+    Return,
 }
 
 /// Storage work a frame started, carried out without the core's lock.

@@ -243,9 +243,7 @@ async fn a_read_stuck_on_one_document_holds_up_no_other() -> Result<()> {
     let mut school1 = connect(&server, "school1").await?;
 
     let others = async {
-        while faulty.counts().reads_held == 0 {
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+        until(|| faulty.counts().reads_held > 0, "school 1's read is held").await?;
         write_narrative(&mut school2, &b, "school2", "pszx3", "围墙已加固。")?;
         let acknowledged = school2.sync_until_acknowledged(&b, LIMIT).await;
         // Released whatever happened, so a failure is reported rather than hanging.
