@@ -106,6 +106,10 @@ messages! {
     RequestSignOff => "申请销号", "Request sign-off";
     StartWork => "开始整改", "Start work";
     Withdraw => "撤回申请", "Withdraw request";
+    ConfirmSignOffRequest => "确认申请销号？提交后由领导小组办公室审核；销号后本单位内容将锁定，不能再修改。", "Ask the office to sign this off? Once signed off, your entry is locked and cannot be changed.";
+    ConfirmSubmit => "确认申请", "Yes, ask for sign-off";
+    NothingToSubmit => "申请销号前，请先填写整改情况或上传至少一份佐证材料。", "Before asking for sign-off, describe the work done or add at least one piece of evidence.";
+    LockedSignedOff => "已销号：本单位的整改内容已锁定，不能再修改。如需修改，请联系领导小组办公室退回。", "Signed off: your entry is locked. To change it, ask the office to send it back.";
     Feedback => "反馈与回复", "Feedback";
     FeedbackPlaceholder => "给领导小组办公室留言…", "A message to the office…";
     Send => "发送", "Send";

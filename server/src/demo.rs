@@ -146,6 +146,20 @@ async fn create_demo_campaign(storage: &dyn Storage) -> anyhow::Result<usize> {
             } else {
                 UnitStatus::InProgress
             };
+            if item.status.is_done() {
+                // A request for sign-off needs the work described: the report's own words.
+                let text = match item.narrative.as_str() {
+                    "" => "已按整改措施完成整改。".to_owned(),
+                    text => text.to_owned(),
+                };
+                let words = ItemEdit::UnitNarrative {
+                    unit: unit.clone(),
+                    text,
+                };
+                current = campaigns::edit_item(storage, record, &as_unit, words).await?;
+            }
+            let record =
+                &campaigns::item_record(record.id, record.campaign_id, &current, office.now_ms);
             current = campaigns::edit_item(
                 storage,
                 record,

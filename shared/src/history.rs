@@ -579,13 +579,12 @@ mod tests {
             reason: Some("照片不清楚".into()),
         };
         // The office sends s2 back while its narrative is still offline (allowed from
-        // submitted only, so s2 submitted first).
-        let submitted = ItemEdit::UnitStatus {
-            unit: "s2".into(),
-            to: UnitStatus::Submitted,
-            reason: None,
-        };
-        apply(&mut doc, &school2(T0 + 21 * MINUTE), submitted);
+        // submitted only, so s2 submitted first: written as an older client did, since
+        // `apply` now wants something to sign off and s2's words are on the other device).
+        let mut item = ItemDoc::load(&doc).unwrap();
+        item.progress.get_mut("s2").unwrap().status = UnitStatus::Submitted;
+        model::update_document(&mut doc, &item, "school2", "unit_status", T0 + 21 * MINUTE)
+            .unwrap();
         apply(&mut doc, &office(T0 + 22 * MINUTE), returned);
         doc.merge(&mut offline).unwrap();
 

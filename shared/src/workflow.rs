@@ -86,6 +86,16 @@ pub enum Refusal {
     UnitsNotSignedOff { pending: usize },
     #[error("only the office (领导小组办公室) can change an item's definition or close it")]
     OnlyOfficePlans,
+    #[error(
+        "已销号: the office signed off this unit's work, so it can no longer be changed; \
+         ask the office (领导小组办公室) to reopen it (退回) first"
+    )]
+    SignedOffLocked,
+    #[error(
+        "申请销号 needs something to sign off: describe the work done (整改情况) or add at \
+         least one piece of evidence first"
+    )]
+    NothingToSubmit,
 }
 
 /// May `actor` move `unit`'s progress from `from` to `to`? `reason` is the 退回 reason.
@@ -116,6 +126,7 @@ pub fn check_unit_move(
             }
             match (from, to) {
                 (_, SignedOff | Returned) => Err(Refusal::OnlyOfficeDecides),
+                (SignedOff, _) => Err(Refusal::SignedOffLocked),
                 (NotStarted | InProgress | Returned, InProgress | Submitted) => Ok(()),
                 // Withdraw a request for sign-off.
                 (Submitted, InProgress) => Ok(()),
@@ -126,6 +137,31 @@ pub fn check_unit_move(
                 }),
             }
         }
+    }
+}
+
+/// May `actor` change a unit's work on an item (its narrative, ticks and evidence) while that
+/// unit's progress is `status`? Once the office has signed it off (销号) the unit's entry is
+/// locked: "整改一个销号一个" means what was signed off stays as it was signed off. Only the
+/// office changes it, or reopens it (退回, with a reason) so that the unit can work again.
+pub fn check_entry_edit(actor: &Actor, status: UnitStatus) -> Result<(), Refusal> {
+    match actor.role {
+        Role::Viewer => Err(Refusal::ReadOnly),
+        Role::Office => Ok(()),
+        Role::Unit | Role::Department if status == UnitStatus::SignedOff => {
+            Err(Refusal::SignedOffLocked)
+        }
+        Role::Unit | Role::Department => Ok(()),
+    }
+}
+
+/// May a unit's progress with this narrative and this many pieces of evidence be submitted
+/// for sign-off (申请销号)? Only with something to look at: "没整改到位绝不销号".
+pub fn check_submission(narrative: &str, evidence: usize) -> Result<(), Refusal> {
+    if narrative.trim().is_empty() && evidence == 0 {
+        Err(Refusal::NothingToSubmit)
+    } else {
+        Ok(())
     }
 }
 
@@ -232,10 +268,16 @@ mod tests {
                 SignedOff,
                 InProgress,
                 None,
-                Err(Refusal::NotAllowed {
-                    from: "signed_off",
-                    to: "in_progress",
-                }),
+                Err(Refusal::SignedOffLocked),
+            ),
+            (
+                Role::Unit,
+                Some("s1"),
+                "s1",
+                SignedOff,
+                Submitted,
+                None,
+                Err(Refusal::SignedOffLocked),
             ),
             (
                 Role::Unit,
@@ -328,6 +370,45 @@ mod tests {
             assert_eq!(
                 &got, expected,
                 "{role:?}({own:?}) moves {unit} {from:?} -> {to:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_signed_off_entry_is_locked_for_its_unit_only() {
+        use UnitStatus::*;
+        // (role, the entry's status, expected)
+        let cases = [
+            (Role::Unit, InProgress, Ok(())),
+            (Role::Unit, Submitted, Ok(())),
+            (Role::Unit, Returned, Ok(())),
+            (Role::Unit, SignedOff, Err(Refusal::SignedOffLocked)),
+            (Role::Department, SignedOff, Err(Refusal::SignedOffLocked)),
+            (Role::Office, SignedOff, Ok(())),
+            (Role::Viewer, InProgress, Err(Refusal::ReadOnly)),
+        ];
+        for (role, status, expected) in cases {
+            assert_eq!(
+                check_entry_edit(&actor(role, Some("s1")), status),
+                expected,
+                "{role:?} on {status:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_request_for_sign_off_needs_words_or_evidence() {
+        let cases = [
+            ("", 0, Err(Refusal::NothingToSubmit)),
+            (" \n\t", 0, Err(Refusal::NothingToSubmit)),
+            ("食堂台账已补齐。", 0, Ok(())),
+            ("", 1, Ok(())),
+        ];
+        for (narrative, evidence, expected) in cases {
+            assert_eq!(
+                check_submission(narrative, evidence),
+                expected,
+                "{narrative:?} with {evidence} file(s)"
             );
         }
     }

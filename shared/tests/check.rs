@@ -73,6 +73,7 @@ fn planned_item() -> AutoCommit {
     apply(&mut doc, &s1(), narrative("s1", "已建立台账"));
     apply(&mut doc, &s1(), evidence("s1", "aa"));
     apply(&mut doc, &s1(), feedback("f1", Some("s1")));
+    apply(&mut doc, &s2(), narrative("s2", "已自查"));
     apply(&mut doc, &s2(), unit_status("s2", UnitStatus::Submitted));
     apply(
         &mut doc,
@@ -157,6 +158,8 @@ fn report_text(doc: &mut AutoCommit, change: impl FnOnce(&mut rectify_shared::ap
 #[derive(Debug, Clone, Copy)]
 enum Base {
     Item,
+    /// The item with s1's work (a narrative, a tick, evidence) signed off by the office.
+    SignedOffItem,
     /// The item, moved to a newer schema by the office.
     NewerItem,
     Campaign,
@@ -171,6 +174,22 @@ enum Base {
 fn base(base: Base) -> AutoCommit {
     match base {
         Base::Item => planned_item(),
+        Base::SignedOffItem => {
+            let mut doc = planned_item();
+            let tick = ItemEdit::TickMeasure {
+                unit: "s1".into(),
+                measure: "m1".into(),
+                done: true,
+            };
+            apply(&mut doc, &s1(), tick);
+            apply(&mut doc, &s1(), unit_status("s1", UnitStatus::Submitted));
+            apply(
+                &mut doc,
+                &office(),
+                unit_status("s1", UnitStatus::SignedOff),
+            );
+            doc
+        }
         Base::NewerItem => {
             let mut doc = planned_item();
             doc.put(automerge::ROOT, "schema_version", SCHEMA_VERSION + 1)
@@ -229,6 +248,8 @@ const OFFICE_ONLY: &str =
 const ONLY_OFFICE_DECIDES: &str =
     "only the office (领导小组办公室) can sign off (销号) or send back (退回)";
 const READ_ONLY: &str = "viewers can read everything but change nothing";
+const SIGNED_OFF: &str = "已销号: the office signed off this unit's work, so it can no longer be changed; ask the office (领导小组办公室) to reopen it (退回) first";
+const NOTHING_TO_SUBMIT: &str = "申请销号 needs something to sign off: describe the work done (整改情况) or add at least one piece of evidence first";
 const FEEDBACK_REWRITTEN: &str =
     "feedback messages can only be added: existing messages are never changed or removed";
 const REVIEWS_REWRITTEN: &str =
@@ -357,7 +378,37 @@ fn changes_follow_the_policy() {
         ("department writes its own progress", Item, jcg(),
             |d, w| apply(d, w, narrative("jcg", "已修订制度")), "ok"),
         ("department asks for sign-off", Item, jcg(),
-            |d, w| apply(d, w, unit_status("jcg", UnitStatus::Submitted)), "ok"),
+            |d, w| {
+                apply(d, w, narrative("jcg", "已修订制度"));
+                apply(d, w, unit_status("jcg", UnitStatus::Submitted));
+            }, "ok"),
+        ("department asks for sign-off with nothing written (raw)", Item, jcg(),
+            |d, _| d.put(at(d, &["progress", "jcg"]), "status", "submitted").unwrap(), NOTHING_TO_SUBMIT),
+        // ---- A signed-off entry (s1's) is locked for its unit until the office reopens it.
+        ("signed-off unit edits its narrative (raw)", SignedOffItem, s1(),
+            |d, _| d.splice_text(at(d, &["progress", "s1", "narrative"]), 0, 0, "补充").unwrap(), SIGNED_OFF),
+        ("signed-off unit unticks a measure (raw)", SignedOffItem, s1(),
+            |d, _| d.put(at(d, &["progress", "s1", "measures_done"]), "m1", false).unwrap(), SIGNED_OFF),
+        ("signed-off unit removes its evidence (raw)", SignedOffItem, s1(),
+            |d, _| d.delete(at(d, &["progress", "s1", "evidence"]), 0).unwrap(), SIGNED_OFF),
+        ("signed-off unit adds evidence (reconciled)", SignedOffItem, s1(),
+            |d, _| reconcile_modified(d, |item| {
+                let mut more = item.progress["s1"].evidence[0].clone();
+                more.sha256 = rectify_shared::evidence::sha256_hex(b"more");
+                item.progress.get_mut("s1").unwrap().evidence.push(more);
+            }), SIGNED_OFF),
+        ("signed-off unit withdraws (raw)", SignedOffItem, s1(),
+            |d, _| d.put(at(d, &["progress", "s1"]), "status", "in_progress").unwrap(), SIGNED_OFF),
+        ("signed-off unit still adds feedback", SignedOffItem, s1(),
+            |d, w| apply(d, w, feedback("f3", Some("s1"))), "ok"),
+        ("another unit works on beside a signed-off one", SignedOffItem, s2(),
+            |d, w| apply(d, w, narrative("s2", "已自查，继续整改")), "ok"),
+        ("office corrects a signed-off entry", SignedOffItem, office(),
+            |d, w| apply(d, w, narrative("s1", "已建立台账（办公室更正）")), "ok"),
+        ("office reopens a signed-off entry with a reason", SignedOffItem, office(),
+            |d, w| apply(d, w, ItemEdit::UnitStatus {
+                unit: "s1".into(), to: UnitStatus::Returned, reason: Some("回头看发现台账不全".into()),
+            }), "ok"),
         ("department writes a school's progress", Item, jcg(),
             |d, _| d.splice_text(at(d, &["progress", "s1", "narrative"]), 0, 0, "督促").unwrap(),
             "a unit can change only its own progress, not the progress of unit 's1'"),

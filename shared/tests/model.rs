@@ -4,7 +4,7 @@ use automerge::{AutoCommit, ObjType, ReadDoc, transaction::Transactable};
 use proptest::prelude::*;
 use rectify_shared::ids::UnitId;
 use rectify_shared::model::{
-    self, EditContext, ItemDoc, ItemEdit, ItemPlan, ModelError, SCHEMA_VERSION, Timing,
+    self, EditContext, EvidenceRef, ItemDoc, ItemEdit, ItemPlan, ModelError, SCHEMA_VERSION, Timing,
 };
 use rectify_shared::policy::{Actor, Role};
 use rectify_shared::status::PublicStatus;
@@ -98,8 +98,14 @@ fn edits_follow_the_policy() {
             "no measure 'm9' in this item",
         ),
         (
-            "school asks for sign-off",
+            "school asks for sign-off with nothing written or attached",
             s1(),
+            status("s1", UnitStatus::Submitted),
+            "申请销号 needs something to sign off: describe the work done (整改情况) or add at least one piece of evidence first",
+        ),
+        (
+            "office records a request for a unit without an account",
+            office(),
             status("s1", UnitStatus::Submitted),
             "ok",
         ),
@@ -186,6 +192,11 @@ fn sign_off_flow_records_decisions_and_closes_the_item() {
     let mut doc = planned_item();
     for (unit, user) in [("s1", "school1"), ("s2", "school2")] {
         let who = ctx(Role::Unit, Some(unit), user);
+        let words = ItemEdit::UnitNarrative {
+            unit: unit.into(),
+            text: "已整改".into(),
+        };
+        model::apply(&mut doc, &who, words).unwrap();
         model::apply(
             &mut doc,
             &who,
@@ -447,6 +458,97 @@ proptest! {
     }
 }
 
+/// 整改一个销号一个: once the office signs off a school's entry, the school can change none
+/// of it (words, ticks, evidence, status) until the office reopens it (退回, with a reason,
+/// recorded); feedback stays open, and other schools on the item are not affected.
+#[test]
+fn a_signed_off_entry_is_locked_until_the_office_reopens_it() {
+    let mut doc = planned_item();
+    let school = ctx(Role::Unit, Some("s1"), "school1");
+    let words = |text: &str| ItemEdit::UnitNarrative {
+        unit: "s1".into(),
+        text: text.into(),
+    };
+    let to = |to, reason: Option<&str>| ItemEdit::UnitStatus {
+        unit: "s1".into(),
+        to,
+        reason: reason.map(str::to_owned),
+    };
+    model::apply(&mut doc, &school, words("已建立台账")).unwrap();
+    model::apply(&mut doc, &school, to(UnitStatus::Submitted, None)).unwrap();
+    model::apply(&mut doc, &office(), to(UnitStatus::SignedOff, None)).unwrap();
+
+    let locked = "已销号: the office signed off this unit's work, so it can no longer be changed; ask the office (领导小组办公室) to reopen it (退回) first";
+    let sha = rectify_shared::evidence::sha256_hex(b"photo");
+    let refused = [
+        words("已建立台账，又改了"),
+        ItemEdit::TickMeasure {
+            unit: "s1".into(),
+            measure: "m1".into(),
+            done: true,
+        },
+        ItemEdit::AddEvidence {
+            unit: "s1".into(),
+            evidence: EvidenceRef {
+                sha256: sha.clone(),
+                name: "p.jpg".into(),
+                mime: "image/jpeg".into(),
+                size: 5,
+                caption: String::new(),
+                added_by: "school1".into(),
+                added_at_ms: 1,
+            },
+        },
+        ItemEdit::RemoveEvidence {
+            unit: "s1".into(),
+            sha256: sha,
+        },
+        to(UnitStatus::InProgress, None),
+        to(UnitStatus::Submitted, None),
+    ];
+    for edit in refused {
+        let heads = doc.get_heads();
+        let got = model::apply(&mut doc, &school, edit.clone()).map_err(|e| e.to_string());
+        assert_eq!(got, Err(locked.to_owned()), "{edit:?}");
+        assert_eq!(doc.get_heads(), heads, "{edit:?} wrote nothing");
+    }
+    let talk = ItemEdit::AddFeedback {
+        id: "f1".into(),
+        unit: Some("s1".into()),
+        text: "谢谢".into(),
+    };
+    model::apply(&mut doc, &school, talk).unwrap();
+    let other = ctx(Role::Unit, Some("s2"), "school2");
+    let theirs = ItemEdit::UnitNarrative {
+        unit: "s2".into(),
+        text: "继续整改".into(),
+    };
+    model::apply(&mut doc, &other, theirs).unwrap();
+
+    // The office reopens it with a reason; the school works again.
+    model::apply(
+        &mut doc,
+        &office(),
+        to(UnitStatus::Returned, Some("台账不全")),
+    )
+    .unwrap();
+    model::apply(&mut doc, &school, words("已补全台账")).unwrap();
+    let item = ItemDoc::load(&doc).unwrap();
+    let decisions: Vec<(UnitStatus, &str)> = item
+        .reviews
+        .iter()
+        .map(|r| (r.decision, r.reason.as_str()))
+        .collect();
+    assert_eq!(
+        decisions,
+        [
+            (UnitStatus::SignedOff, ""),
+            (UnitStatus::Returned, "台账不全")
+        ]
+    );
+    assert_eq!(item.progress["s1"].narrative.as_str(), "已补全台账");
+}
+
 /// Two accounts of one school set different statuses while apart: after the merge both
 /// values are there, each with who set it, for the UI to show.
 #[test]
@@ -460,6 +562,11 @@ fn concurrent_statuses_are_both_shown_with_who_set_them() {
         reason: None,
     };
     model::apply(&mut doc, &teacher, to(UnitStatus::InProgress)).unwrap();
+    let words = ItemEdit::UnitNarrative {
+        unit: "s1".into(),
+        text: "已整改".into(),
+    };
+    model::apply(&mut doc, &teacher, words).unwrap();
     assert!(model::status_conflicts(&mut doc, "s1").is_empty());
     let mut phone = doc.fork();
     model::apply(&mut doc, &teacher, to(UnitStatus::Submitted)).unwrap();

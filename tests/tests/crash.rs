@@ -23,8 +23,10 @@ async fn shared_item(server: &ServerProcess, token: &str) -> anyhow::Result<Docu
     let item = items
         .iter()
         .find(|i| {
+            // Open: the demo signs off the units of done items, which locks their entries.
             i.units.iter().any(|u| u.as_str() == "pszx1")
                 && i.units.iter().any(|u| u.as_str() == "pszx3")
+                && !i.status.is_done()
         })
         .ok_or_else(|| anyhow::anyhow!("no item of both schools"))?;
     Ok(item.id.parse()?)

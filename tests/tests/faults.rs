@@ -56,7 +56,11 @@ async fn items(server: &TestServer) -> Result<Vec<ItemRecord>> {
 fn item_of(records: &[ItemRecord], unit: &str, except: &[DocumentId]) -> Result<DocumentId> {
     records
         .iter()
-        .find(|r| r.units.iter().any(|u| u == unit) && !except.contains(&r.id))
+        // Open items only: the demo signs off every unit of an item the report calls done,
+        // and a signed-off entry is locked for its unit.
+        .find(|r| {
+            r.units.iter().any(|u| u == unit) && !except.contains(&r.id) && !r.status.is_done()
+        })
         .map(|r| r.id)
         .with_context(|| format!("no other demo item of {unit}"))
 }

@@ -125,8 +125,21 @@ async fn the_office_signs_off_and_the_school_sees_it() -> Result<()> {
     school.log_in(&server.url("/"), "school1").await?;
     goto(&school, &server, &format!("#/item/{id}")).await?;
     let editor = school.wait_for("[data-testid=progress-editor]").await?;
-    editor.send_keys("已完成食堂台账整改。").await?;
+    // Nothing written yet: asking is explained, not sent.
     click(&school, "[data-testid=move-submitted]").await?;
+    wait_until(
+        &school,
+        "const e = document.querySelector('[data-testid=edit-error]');
+         return !!e && e.innerText.includes('请先填写整改情况');",
+        "the school is told to describe its work first",
+    )
+    .await?;
+    editor.send_keys("已完成食堂台账整改。").await?;
+    // The school confirms on the page before the request goes.
+    click(&school, "[data-testid=move-submitted]").await?;
+    school.wait_for("[data-testid=confirm-sign-off]").await?;
+    school.screenshot("school-confirm-sign-off-360").await?;
+    click(&school, "[data-testid=confirm-submit]").await?;
     wait_for_server_status(&server, &id, SCHOOL1_UNIT, UnitStatus::Submitted).await?;
 
     // The office sees it waiting on the dashboard and opens it.
@@ -179,6 +192,7 @@ async fn the_office_signs_off_and_the_school_sees_it() -> Result<()> {
 
     // The school asks again; the office signs off.
     click(&school, "[data-testid=move-submitted]").await?;
+    click(&school, "[data-testid=confirm-submit]").await?;
     wait_for_server_status(&server, &id, SCHOOL1_UNIT, UnitStatus::Submitted).await?;
     office
         .wait_for(&format!("{review}[data-status=submitted]"))
@@ -206,13 +220,17 @@ async fn the_office_signs_off_and_the_school_sees_it() -> Result<()> {
     );
     assert!(item.reviews.iter().all(|r| r.at_ms > 0));
 
-    // The school sees it signed off after its sync, and the buttons are gone.
+    // The school sees it signed off after its sync, the buttons are gone, and its entry is
+    // locked: the words read-only, the measures and the evidence fixed.
     wait_until(
         &school,
         "const s = document.querySelector('[data-testid=unit-status]');
          return !!s && s.classList.contains('signed_off')
-             && !document.querySelector('[data-testid=move-submitted]');",
-        "the school sees the item signed off",
+             && !document.querySelector('[data-testid=move-submitted]')
+             && !!document.querySelector('[data-testid=locked]')
+             && document.querySelector('[data-testid=progress-editor]').readOnly
+             && [...document.querySelectorAll('[data-testid=measure]')].every(m => m.disabled);",
+        "the school sees the item signed off and locked",
     )
     .await?;
     school.screenshot("school-signed-off-360").await?;

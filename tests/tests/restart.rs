@@ -15,7 +15,8 @@ async fn school1_item(server: &ServerProcess, token: &str) -> anyhow::Result<Doc
     let items = server.items(token).await?;
     let item = items
         .iter()
-        .find(|i| i.units.iter().any(|u| u.as_str() == "pszx1"))
+        // Open: the demo signs off the units of done items, and that locks their entries.
+        .find(|i| i.units.iter().any(|u| u.as_str() == "pszx1") && !i.status.is_done())
         .ok_or_else(|| anyhow::anyhow!("no item assigned to pszx1 among {} items", items.len()))?;
     let id = item
         .url

@@ -35,6 +35,19 @@ async fn items(server: &TestServer) -> anyhow::Result<Vec<ItemRecord>> {
     Ok(server.storage.items(&campaign.id).await?)
 }
 
+/// The items assigned to `unit` that are still open: the demo signs off every unit of an item
+/// the report calls done, and a signed-off entry is locked for its unit.
+fn open_to(records: &[ItemRecord], unit: &str) -> Vec<DocumentId> {
+    let open: Vec<DocumentId> = records
+        .iter()
+        .filter(|r| !r.status.is_done())
+        .map(|r| r.id)
+        .collect();
+    let mut ids = assigned(records, unit);
+    ids.retain(|id| open.contains(id));
+    ids
+}
+
 fn assigned(records: &[ItemRecord], unit: &str) -> Vec<DocumentId> {
     records
         .iter()
@@ -98,7 +111,7 @@ async fn a_school_gets_its_items_and_only_those() -> anyhow::Result<()> {
 async fn a_schools_edit_reaches_the_office_and_is_on_disk() -> anyhow::Result<()> {
     let server = TestServer::start(None).await?;
     let records = items(&server).await?;
-    let id = assigned(&records, "pszx1")[0];
+    let id = open_to(&records, "pszx1")[0];
     let (mut office, mut school) = office_and_school_on(&server, id).await?;
 
     let ctx = EditContext {
@@ -230,5 +243,117 @@ async fn a_school_cannot_sign_off_its_own_work() -> anyhow::Result<()> {
         .expect("stored");
     assert_eq!(ItemDoc::load(&stored)?.progress["pszx1"].status, before);
     assert_eq!(server.storage.quarantined(&id).await?.len(), 1);
+    Ok(())
+}
+
+/// 整改一个销号一个: once the office signs off school 1's entry, nothing of it changes through
+/// sync — a modified client's edit is refused and kept in quarantine, the app's own edit is
+/// refused before it is made — until the office reopens it (退回, with a reason); then the
+/// school works on it again.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_signed_off_entry_cannot_change_until_the_office_reopens_it() -> anyhow::Result<()> {
+    use rectify_shared::workflow::UnitStatus;
+    let server = TestServer::start(None).await?;
+    let records = items(&server).await?;
+    let id = open_to(&records, "pszx1")[0];
+    let (mut office, mut school) = office_and_school_on(&server, id).await?;
+    let as_office = EditContext {
+        actor: Actor {
+            role: Role::Office,
+            unit: None,
+        },
+        user: "office".into(),
+        now_ms: 1,
+    };
+    let as_school = EditContext {
+        actor: Actor {
+            role: Role::Unit,
+            unit: Some(UnitId::new("pszx1")),
+        },
+        user: "school1".into(),
+        now_ms: 2,
+    };
+    let narrative = |text: &str| ItemEdit::UnitNarrative {
+        unit: "pszx1".into(),
+        text: text.into(),
+    };
+    let move_to = |to, reason: Option<&str>| ItemEdit::UnitStatus {
+        unit: "pszx1".into(),
+        to,
+        reason: reason.map(str::to_owned),
+    };
+    let doc = school.core.document_mut(&id).expect("open");
+    model::apply(doc, &as_school, narrative("已建立食堂出入库台账。"))?;
+    model::apply(doc, &as_school, move_to(UnitStatus::Submitted, None))?;
+    school.settle().await?;
+    office.settle().await?;
+    let doc = office.core.document_mut(&id).expect("open");
+    model::apply(doc, &as_office, move_to(UnitStatus::SignedOff, None))?;
+    office.settle().await?;
+    school.settle().await?;
+    assert_eq!(
+        school.item(&id).progress["pszx1"].status,
+        UnitStatus::SignedOff
+    );
+
+    // The app refuses to make the edit at all.
+    let doc = school.core.document_mut(&id).expect("open");
+    let refused = model::apply(doc, &as_school, narrative("改过的台账。"));
+    assert!(
+        refused
+            .as_ref()
+            .is_err_and(|e| e.to_string().starts_with("已销号")),
+        "{refused:?}"
+    );
+    // A modified client writes it anyway: refused by the server and kept in quarantine.
+    let (_, progress) = doc.get(automerge::ROOT, "progress")?.expect("progress");
+    let (_, entry) = doc.get(&progress, "pszx1")?.expect("school1's entry");
+    let (_, text) = doc.get(&entry, "narrative")?.expect("narrative");
+    doc.splice_text(&text, 0, 0, "（补）")?;
+    doc.commit();
+    school.settle().await?;
+    assert!(
+        school.events.iter().any(|e| matches!(e,
+            ClientEvent::Error { message, .. } if message.contains("已销号"))),
+        "the school is told why: {:?}",
+        school.events
+    );
+    let stored = || async {
+        let doc = rectify_server::campaigns::load_document(server.storage.as_ref(), &id)
+            .await?
+            .expect("stored");
+        anyhow::Ok(ItemDoc::load(&doc)?)
+    };
+    assert_eq!(
+        stored().await?.progress["pszx1"].narrative.as_str(),
+        "已建立食堂出入库台账。"
+    );
+    assert_eq!(server.storage.quarantined(&id).await?.len(), 1);
+
+    // The office reopens it with a reason; the school (a fresh copy) works again.
+    let doc = office.core.document_mut(&id).expect("open");
+    model::apply(
+        doc,
+        &as_office,
+        move_to(UnitStatus::Returned, Some("台账缺少三月份记录")),
+    )?;
+    office.settle().await?;
+    let mut school = connect(&server, "school1").await?;
+    school.core.open_document(id);
+    school.settle().await?;
+    let doc = school.core.document_mut(&id).expect("open");
+    model::apply(doc, &as_school, narrative("已补齐三月份台账。"))?;
+    school.settle().await?;
+    let item = stored().await?;
+    assert_eq!(
+        item.progress["pszx1"].narrative.as_str(),
+        "已补齐三月份台账。"
+    );
+    assert_eq!(item.progress["pszx1"].status, UnitStatus::Returned);
+    let reopened = item.reviews.last().expect("a decision");
+    assert_eq!(
+        (reopened.decision, reopened.reason.as_str()),
+        (UnitStatus::Returned, "台账缺少三月份记录")
+    );
     Ok(())
 }

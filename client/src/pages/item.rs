@@ -13,7 +13,7 @@ use gloo::events::EventListener;
 use rectify_shared::ids::{DocumentId, UnitId};
 use rectify_shared::model::{ItemDoc, ItemEdit};
 use rectify_shared::policy::{Actor, Role};
-use rectify_shared::workflow::{UnitStatus, check_unit_move};
+use rectify_shared::workflow::{UnitStatus, check_entry_edit, check_submission, check_unit_move};
 use web_sys::{HtmlInputElement, HtmlTextAreaElement};
 use yew::prelude::*;
 
@@ -129,6 +129,9 @@ fn unit_work(props: &UnitWorkProps) -> Html {
     let (id, lang) = (*id, *lang);
     let progress = item.progress.get(unit);
     let status = progress.map_or(UnitStatus::NotStarted, |p| p.status);
+    // Signed off: the entry is the office's record now (the server refuses changes too).
+    let locked = check_entry_edit(actor, status).is_err();
+    let confirming = use_state(|| false);
     let edit = {
         let (replica, on_error) = (replica.clone(), on_error.clone());
         Callback::from(move |edit: ItemEdit| on_error.emit(replica.edit(&id, edit).err()))
@@ -154,7 +157,7 @@ fn unit_work(props: &UnitWorkProps) -> Html {
         html! {
             <li>
                 <label class="measure">
-                    <input type="checkbox" checked={done} {onchange} data-testid="measure" />
+                    <input type="checkbox" checked={done} {onchange} disabled={locked} data-testid="measure" />
                     <span>{ measure.text.as_str() }</span>
                 </label>
             </li>
@@ -168,13 +171,42 @@ fn unit_work(props: &UnitWorkProps) -> Html {
     .into_iter()
     .filter(|(to, _)| *to != status && check_unit_move(actor, unit, status, *to, None).is_ok())
     .map(|(to, label)| {
-        let (edit, unit) = (edit.clone(), unit.clone());
+        let (edit, unit, confirming, on_error) =
+            (edit.clone(), unit.clone(), confirming.clone(), on_error.clone());
+        let (narrative, evidence) = progress.map_or((String::new(), 0), |p| {
+            (p.narrative.as_str().to_owned(), p.evidence.len())
+        });
         let onclick = Callback::from(move |_| {
-            edit.emit(ItemEdit::UnitStatus { unit: unit.clone(), to, reason: None });
+            if to != UnitStatus::Submitted {
+                edit.emit(ItemEdit::UnitStatus { unit: unit.clone(), to, reason: None });
+            } else if check_submission(&narrative, evidence).is_err() {
+                // Said in the user's words before the policy would refuse it.
+                on_error.emit(Some(tr(lang, Msg::NothingToSubmit).to_owned()));
+            } else {
+                on_error.emit(None);
+                confirming.set(true);
+            }
         });
         let class = if to == UnitStatus::Submitted { "primary" } else { "secondary" };
         html! { <button class={class} {onclick} data-testid={format!("move-{}", to.key())}>{ tr(lang, label) }</button> }
     });
+    // Asking for sign-off is a step the school cannot take back once the office decides:
+    // it confirms on the page (no browser dialog, which a phone may suppress).
+    let confirm = {
+        let (edit, unit, confirming) = (edit.clone(), unit.clone(), confirming.clone());
+        Callback::from(move |_| {
+            confirming.set(false);
+            edit.emit(ItemEdit::UnitStatus {
+                unit: unit.clone(),
+                to: UnitStatus::Submitted,
+                reason: None,
+            });
+        })
+    };
+    let cancel = {
+        let confirming = confirming.clone();
+        Callback::from(move |_| confirming.set(false))
+    };
     let decisions: Vec<Html> = item
         .reviews
         .iter()
@@ -218,7 +250,20 @@ fn unit_work(props: &UnitWorkProps) -> Html {
                         }) }
                     </p>
                 }
-                <div class="actions">{ for moves }</div>
+                if locked {
+                    <p class="locked" data-testid="locked">{ tr(lang, Msg::LockedSignedOff) }</p>
+                }
+                if *confirming && status != UnitStatus::Submitted && !locked {
+                    <div class="confirm" role="alertdialog" aria-labelledby="confirm-text" data-testid="confirm-sign-off">
+                        <p id="confirm-text">{ tr(lang, Msg::ConfirmSignOffRequest) }</p>
+                        <div class="actions">
+                            <button class="primary" onclick={confirm} data-testid="confirm-submit">{ tr(lang, Msg::ConfirmSubmit) }</button>
+                            <button class="secondary" onclick={cancel}>{ tr(lang, Msg::Cancel) }</button>
+                        </div>
+                    </div>
+                } else {
+                    <div class="actions">{ for moves }</div>
+                }
                 if !decisions.is_empty() {
                     <h3 class="subtitle">{ tr(lang, Msg::Decisions) }</h3>
                     <ul class="plain decisions">{ for decisions }</ul>
@@ -233,10 +278,12 @@ fn unit_work(props: &UnitWorkProps) -> Html {
             <section class="card" aria-labelledby="progress-title">
                 <h2 id="progress-title" class="section-title">{ tr(lang, Msg::MyProgress) }</h2>
                 <ProgressEditor replica={replica.clone()} {id} unit={unit.clone()} {text}
-                                on_error={on_error.clone()} />
-                <p class="hint">{ tr(lang, Msg::ProgressHint) }</p>
+                                read_only={locked} on_error={on_error.clone()} />
+                if !locked {
+                    <p class="hint">{ tr(lang, Msg::ProgressHint) }</p>
+                }
             </section>
-            <Evidence {id} unit={unit.clone()} {lang} editable=true
+            <Evidence {id} unit={unit.clone()} {lang} editable={!locked}
                       evidence={progress.map(|p| p.evidence.clone()).unwrap_or_default()} />
             <FeedbackBox item={item.clone()} unit={unit.clone()} {lang} edit={edit.clone()} />
         </>
@@ -250,6 +297,8 @@ struct EditorProps {
     unit: String,
     /// The narrative as the document has it now.
     text: String,
+    /// Shown but not editable (a signed-off entry).
+    read_only: bool,
     on_error: Callback<Option<String>>,
 }
 
@@ -318,7 +367,7 @@ fn progress_editor(props: &EditorProps) -> Html {
     }
     html! {
         <textarea ref={node} class="progress-editor" data-testid="progress-editor" rows="8"
-                  aria-labelledby="progress-title" {oninput} />
+                  aria-labelledby="progress-title" readonly={props.read_only} {oninput} />
     }
 }
 

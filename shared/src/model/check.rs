@@ -18,7 +18,9 @@
 use super::{CampaignDoc, ItemDoc, ModelError, SCHEMA_VERSION, kind_of};
 use crate::ids::UnitId;
 use crate::policy::{Actor, Role};
-use crate::workflow::{Refusal, check_item_status, check_unit_move};
+use crate::workflow::{
+    Refusal, UnitStatus, check_entry_edit, check_item_status, check_submission, check_unit_move,
+};
 use automerge::{AutoCommit, ObjType, ReadDoc, ScalarValue, Value, marks::Mark};
 use std::cell::OnceCell;
 use std::collections::BTreeMap;
@@ -472,8 +474,13 @@ impl Changes<'_> {
             if let (Some(before), Some(after)) =
                 (before_item.progress.get(own), item.progress.get(own))
             {
+                // What the office signed off stays as it was signed off, until it reopens it.
+                check_entry_edit(self.actor, before.status)?;
                 if before.status != after.status {
                     check_unit_move(self.actor, own, before.status, after.status, None)?;
+                    if after.status == UnitStatus::Submitted {
+                        check_submission(after.narrative.as_str(), after.evidence.len())?;
+                    }
                 }
                 for (measure, done) in &after.measures_done {
                     let ticked = before.measures_done.get(measure) != Some(done);

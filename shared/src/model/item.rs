@@ -3,7 +3,9 @@
 use super::{ModelError, SCHEMA_VERSION, check_header};
 use crate::policy::{Actor, Role};
 use crate::status::PublicStatus;
-use crate::workflow::{Refusal, UnitStatus, check_item_status, check_unit_move};
+use crate::workflow::{
+    Refusal, UnitStatus, check_entry_edit, check_item_status, check_submission, check_unit_move,
+};
 use automerge::AutoCommit;
 use automerge::transaction::CommitOptions;
 use autosurgeon::{Hydrate, Reconcile, Text};
@@ -247,14 +249,14 @@ impl ItemDoc {
 
     /// The statuses of the assigned units (not started when a unit has no progress yet).
     pub fn unit_statuses(&self) -> Vec<UnitStatus> {
-        self.units
-            .iter()
-            .map(|u| {
-                self.progress
-                    .get(u)
-                    .map_or(UnitStatus::NotStarted, |p| p.status)
-            })
-            .collect()
+        self.units.iter().map(|u| self.unit_status(u)).collect()
+    }
+
+    /// `unit`'s status (not started when it has no progress yet).
+    pub fn unit_status(&self, unit: &str) -> UnitStatus {
+        self.progress
+            .get(unit)
+            .map_or(UnitStatus::NotStarted, |p| p.status)
     }
 
     /// Number of evidence files across all units.
@@ -415,6 +417,11 @@ pub fn apply_to(item: &mut ItemDoc, ctx: &EditContext, edit: ItemEdit) -> Result
             }
         }
     };
+    // A signed-off entry is locked for its unit (`check_entry_edit`).
+    let may_change_entry = |item: &ItemDoc, unit: &str| -> Result<(), Refusal> {
+        may_work_on(unit)?;
+        check_entry_edit(actor, item.unit_status(unit))
+    };
     let must_be_assigned = |item: &ItemDoc, unit: &str| -> Result<(), ModelError> {
         if item.units.iter().any(|u| u == unit) {
             Ok(())
@@ -426,7 +433,7 @@ pub fn apply_to(item: &mut ItemDoc, ctx: &EditContext, edit: ItemEdit) -> Result
     };
     match edit {
         ItemEdit::UnitNarrative { unit, text } => {
-            may_work_on(&unit)?;
+            may_change_entry(item, &unit)?;
             must_be_assigned(item, &unit)?;
             item.progress_mut(&unit, ctx).narrative.update(text);
         }
@@ -435,7 +442,7 @@ pub fn apply_to(item: &mut ItemDoc, ctx: &EditContext, edit: ItemEdit) -> Result
             measure,
             done,
         } => {
-            may_work_on(&unit)?;
+            may_change_entry(item, &unit)?;
             must_be_assigned(item, &unit)?;
             if !item.measures.iter().any(|m| m.id == measure) {
                 return Err(ModelError::Invalid(format!(
@@ -453,6 +460,17 @@ pub fn apply_to(item: &mut ItemDoc, ctx: &EditContext, edit: ItemEdit) -> Result
                 .get(&unit)
                 .map_or(UnitStatus::NotStarted, |p| p.status);
             check_unit_move(actor, &unit, from, to, reason.as_deref())?;
+            // The office may record a request for a unit without an account as it sees fit.
+            if to == UnitStatus::Submitted
+                && from != UnitStatus::Submitted
+                && actor.role != Role::Office
+            {
+                let progress = item.progress.get(&unit);
+                check_submission(
+                    progress.map_or("", |p| p.narrative.as_str()),
+                    progress.map_or(0, |p| p.evidence.len()),
+                )?;
+            }
             item.progress_mut(&unit, ctx).status = to;
             if matches!(to, UnitStatus::SignedOff | UnitStatus::Returned) {
                 let id = format!("r{}-{}", ctx.now_ms, item.reviews.len() + 1);
@@ -467,7 +485,7 @@ pub fn apply_to(item: &mut ItemDoc, ctx: &EditContext, edit: ItemEdit) -> Result
             }
         }
         ItemEdit::AddEvidence { unit, evidence } => {
-            may_work_on(&unit)?;
+            may_change_entry(item, &unit)?;
             must_be_assigned(item, &unit)?;
             if !crate::evidence::is_sha256_hex(&evidence.sha256) {
                 return Err(ModelError::Invalid(format!(
@@ -485,7 +503,7 @@ pub fn apply_to(item: &mut ItemDoc, ctx: &EditContext, edit: ItemEdit) -> Result
             }
         }
         ItemEdit::RemoveEvidence { unit, sha256 } => {
-            may_work_on(&unit)?;
+            may_change_entry(item, &unit)?;
             must_be_assigned(item, &unit)?;
             item.progress_mut(&unit, ctx)
                 .evidence

@@ -281,8 +281,18 @@ async fn generate(server: &TestServer, n: usize) -> Result<()> {
             } else {
                 UnitStatus::Submitted
             };
-            let record =
+            let mut record =
                 campaigns::item_record(record.id, record.campaign_id, &item, office.now_ms);
+            if to == UnitStatus::Submitted {
+                // A request for sign-off needs the work described.
+                let words = ItemEdit::UnitNarrative {
+                    unit: unit.clone(),
+                    text: "已完成整改。".to_owned(),
+                };
+                let item = campaigns::edit_item(storage, &record, &as_school, words).await?;
+                record =
+                    campaigns::item_record(record.id, record.campaign_id, &item, office.now_ms);
+            }
             campaigns::edit_item(
                 storage,
                 &record,
