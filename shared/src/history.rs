@@ -61,7 +61,7 @@ pub fn timeline(
 /// other messages or none: their changes are by an unknown user and an `unknown` edit.
 pub fn authorship(change: &Change) -> (Option<String>, String) {
     let message: Option<serde_json::Value> =
-        change.message().and_then(|m| serde_json::from_str(m).ok());
+        change.message().and_then(model::read_commit_message);
     let field = |key: &str| {
         message
             .as_ref()

@@ -63,6 +63,6 @@ fn author_of(doc: &mut AutoCommit, actor: &automerge::ActorId, counter: u64) -> 
             && change.start_op().get() <= counter
             && counter <= change.max_op()
     })?;
-    let message: serde_json::Value = serde_json::from_str(change.message()?).ok()?;
+    let message = super::read_commit_message(change.message()?)?;
     message.get("user")?.as_str().map(str::to_owned)
 }

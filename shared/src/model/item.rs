@@ -347,7 +347,7 @@ pub fn apply(doc: &mut AutoCommit, ctx: &EditContext, edit: ItemEdit) -> Result<
     let op = edit.op();
     apply_to(&mut item, ctx, edit)?;
     reconcile_changed(doc, &before, &item)?;
-    let message = format!("{{\"user\":{:?},\"op\":{op:?}}}", ctx.user);
+    let message = super::commit_message(&ctx.user, op);
     doc.commit_with(
         CommitOptions::default()
             .with_message(message)

@@ -122,7 +122,7 @@ pub fn create_document<T: Reconcile>(
 ) -> Result<AutoCommit, ModelError> {
     let mut doc = new_automerge();
     autosurgeon::reconcile(&mut doc, value)?;
-    let message = format!("{{\"user\":{user:?},\"op\":\"create\"}}");
+    let message = commit_message(user, "create");
     doc.commit_with(
         CommitOptions::default()
             .with_message(message)
@@ -140,11 +140,96 @@ pub fn update_document<T: Reconcile>(
     now_ms: i64,
 ) -> Result<(), ModelError> {
     autosurgeon::reconcile(doc, value)?;
-    let message = format!("{{\"user\":{user:?},\"op\":{op:?}}}");
+    let message = commit_message(user, op);
     doc.commit_with(
         CommitOptions::default()
             .with_message(message)
             .with_time(now_ms),
     );
     Ok(())
+}
+
+/// The commit message of a change Rectify makes: JSON `{"user": …, "op": …}`, read by the
+/// history and the conflict view ([`read_commit_message`]).
+pub fn commit_message(user: &str, op: &str) -> String {
+    serde_json::json!({ "user": user, "op": op }).to_string()
+}
+
+/// A commit message as JSON, or `None` (a foreign client's message, or none). Releases up to
+/// this one wrote the message with Rust's `{:?}`, which is JSON for ordinary names but not
+/// for one with a control character (`\u{1}`, `\0`): those are read too.
+pub fn read_commit_message(message: &str) -> Option<serde_json::Value> {
+    serde_json::from_str(message)
+        .ok()
+        .or_else(|| serde_json::from_str(&debug_escapes_as_json(message)?).ok())
+}
+
+/// Rewrites the escapes Rust's `{:?}` writes and JSON lacks (`\u{…}`, `\0`, `\'`) as JSON's;
+/// `None` when there are none.
+fn debug_escapes_as_json(message: &str) -> Option<String> {
+    if !message.contains("\\u{") && !message.contains("\\0") && !message.contains("\\'") {
+        return None;
+    }
+    let mut out = String::with_capacity(message.len());
+    let mut chars = message.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('0') => out.push_str("\\u0000"),
+            Some('\'') => out.push('\''),
+            Some('u') if chars.peek() == Some(&'{') => {
+                chars.next();
+                let hex: String = chars.by_ref().take_while(|c| *c != '}').collect();
+                let c = u32::from_str_radix(&hex, 16)
+                    .ok()
+                    .and_then(char::from_u32)?;
+                let mut units = [0u16; 2];
+                for unit in c.encode_utf16(&mut units) {
+                    out.push_str(&format!("\\u{unit:04x}"));
+                }
+            }
+            Some(other) => {
+                out.push('\\');
+                out.push(other);
+            }
+            None => out.push('\\'),
+        }
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn commit_messages_are_json_and_old_ones_still_read() {
+        // (user, op): names a Rust `{:?}` message wrote as something JSON cannot read.
+        let cases = [
+            ("school1", "unit_narrative"),
+            ("张老师", "tick_measure"),
+            ("a\"quoted\"\\name", "plan"),
+            ("tab\there", "create"),
+            ("ctrl\u{1}char", "add_feedback"),
+            ("nul\0", "define"),
+            ("zero\u{200b}width", "unit_status"),
+        ];
+        for (user, op) in cases {
+            let expected = Some(serde_json::json!({ "user": user, "op": op }));
+            let now = commit_message(user, op);
+            assert_eq!(
+                serde_json::from_str::<serde_json::Value>(&now).ok(),
+                expected,
+                "{now}"
+            );
+            // As releases before this one wrote it.
+            let old = format!("{{\"user\":{user:?},\"op\":{op:?}}}");
+            assert_eq!(read_commit_message(&old), expected, "{old}");
+        }
+        assert_eq!(read_commit_message("a foreign client's message"), None);
+        assert_eq!(read_commit_message("{\"user\":\"x\\u{zz}\"}"), None);
+    }
 }
