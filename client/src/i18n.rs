@@ -268,6 +268,10 @@ messages! {
     CheckFile => "检查", "Check";
     ImportConfirm => "确认导入", "Import";
     NoWarnings => "没有警告。", "No warnings.";
+    LeftAloneHeading => "以下内容保留系统中的值，未按报告覆盖：", "Kept as the app has it, not overwritten by the report:";
+    StatusField => "整改进度", "Status";
+    NarrativeField => "整改情况", "Narrative";
+    ReportSays => "报告为", "The report says";
     WarningsCount => "条警告，请核对原文：", "warnings; check these lines:";
     Line => "第", "Line";
     ReportTextOpen => "报告正文", "Report text";

@@ -12,7 +12,7 @@ use crate::storage::{CampaignRecord, ItemRecord, Storage, Write};
 use anyhow::{Context, Result, bail};
 use automerge::{AutoCommit, ChangeHash};
 use rand_core::{OsRng, RngCore};
-use rectify_shared::api::{ImportPreview, ImportWarning, ReportText};
+use rectify_shared::api::{ImportPreview, ImportWarning, LeftAlone, ReportText};
 use rectify_shared::ids::DocumentId;
 use rectify_shared::import::{self, Imported};
 use rectify_shared::model::{self, CampaignDoc, EditContext, ItemDoc, ItemEdit, LedgerContext};
@@ -119,6 +119,8 @@ pub struct ImportOutcome {
     pub items_created: usize,
     pub items_updated: usize,
     pub items_unchanged: usize,
+    /// What the re-import did not overwrite, and why ([`model::refresh_from_report`]).
+    pub left_alone: Vec<LeftAlone>,
 }
 
 /// The key that tells whether a report is of a campaign already stored (the same inspection
@@ -184,6 +186,7 @@ pub async fn import_report(
         items_created: 0,
         items_updated: 0,
         items_unchanged: 0,
+        left_alone: Vec::new(),
     };
     for area in &report.areas {
         for problem in &area.problems {
@@ -196,7 +199,12 @@ pub async fn import_report(
                                 format!("item {}'s document is missing", record.key)
                             })?;
                         let mut current = ItemDoc::load(&doc)?;
-                        model::refresh_from_report(&mut current, &imported);
+                        let last_import = model::as_last_imported(&mut doc);
+                        outcome.left_alone.extend(model::refresh_from_report(
+                            &mut current,
+                            &imported,
+                            last_import.as_ref(),
+                        ));
                         let before = doc.get_heads();
                         model::update_document(&mut doc, &current, user, "import", now)?;
                         if push_changes(&mut batch, record.id, &mut doc, &before, now) {
@@ -434,6 +442,7 @@ pub fn import_preview(imported: &Imported, outcome: Option<&ImportOutcome>) -> I
         items_created: outcome.map_or(0, |o| o.items_created),
         items_updated: outcome.map_or(0, |o| o.items_updated),
         items_unchanged: outcome.map_or(0, |o| o.items_unchanged),
+        left_alone: outcome.map_or_else(Vec::new, |o| o.left_alone.clone()),
     }
 }
 

@@ -395,6 +395,12 @@ async fn import(data: &Path, file: &Path, dry_run: bool) -> anyhow::Result<()> {
         outcome.items_updated,
         outcome.items_unchanged
     );
+    for left in &outcome.left_alone {
+        println!(
+            "Left as the app has it: item {} {} (the report says \"{}\"): {}",
+            left.key, left.field, left.report_says, left.why
+        );
+    }
     Ok(())
 }
 

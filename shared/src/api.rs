@@ -152,6 +152,23 @@ pub struct ImportPreview {
     pub items_created: usize,
     pub items_updated: usize,
     pub items_unchanged: usize,
+    /// What a re-import did not overwrite because the app's workflow has the say (filled in
+    /// when stored; empty for a new campaign).
+    #[serde(default)]
+    pub left_alone: Vec<LeftAlone>,
+}
+
+/// A field of an item a re-import left as the app has it, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LeftAlone {
+    /// The item's `area.problem[.sub]`.
+    pub key: String,
+    /// `status` or `narrative`.
+    pub field: String,
+    /// What the report says, as the report words it.
+    pub report_says: String,
+    /// Why the app's value was kept (in Chinese, for the office).
+    pub why: String,
 }
 
 /// `GET` (office, viewer) and `PUT` (office) `/api/campaigns/{id}/report-text`: the report's

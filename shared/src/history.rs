@@ -60,8 +60,7 @@ pub fn timeline(
 /// Who made a change and with which edit, from its commit message. Foreign clients write
 /// other messages or none: their changes are by an unknown user and an `unknown` edit.
 pub fn authorship(change: &Change) -> (Option<String>, String) {
-    let message: Option<serde_json::Value> =
-        change.message().and_then(model::read_commit_message);
+    let message: Option<serde_json::Value> = change.message().and_then(model::read_commit_message);
     let field = |key: &str| {
         message
             .as_ref()

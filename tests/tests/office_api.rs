@@ -898,6 +898,131 @@ async fn a_report_imports_from_the_browser() -> Result<()> {
     Ok(())
 }
 
+/// A re-import brings the report's words in but leaves what the app's workflow decided: it
+/// closes no item whose units are not all signed off, reopens no item closed in the app, and
+/// keeps a 整改情况 the office edited in the app since the last import; the office is told
+/// each of these. Where nothing was decided in the app, the report's text comes in.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_re_import_leaves_what_the_app_decided() -> Result<()> {
+    let api = Api::start().await?;
+    let office = api.token("office").await?;
+    let records = api.items().await?;
+    let by_title = |title: &str| {
+        records
+            .iter()
+            .find(|r| r.title == title)
+            .cloned()
+            .with_context(|| format!("item {title}"))
+    };
+    // 1(1) and 1(2) are closed with every unit signed off; 2(1) is open.
+    let edited = by_title("专职党组织负责人未及时配置。")?;
+    let reopened = by_title("学校党组织领导作用发挥不到位。")?;
+    let closed = by_title("公办幼儿园在园幼儿占比低。")?;
+    assert_eq!(closed.status, PublicStatus::InProgress);
+    assert!(edited.status.is_done() && reopened.status.is_done());
+
+    // The office corrects 1(1)'s 整改情况 in the app.
+    let stored = api.server.item(&edited.id.to_string()).await?;
+    let as_office = EditContext {
+        actor: Actor {
+            role: Role::Office,
+            unit: None,
+        },
+        user: "office".into(),
+        now_ms: now_ms(),
+    };
+    let define = ItemEdit::Define {
+        title: stored.title.as_str().to_owned(),
+        measures: stored
+            .measures
+            .iter()
+            .map(|m| m.text.as_str().to_owned())
+            .collect(),
+        narrative: "办公室核实后更正的整改情况。".into(),
+    };
+    rectify_server::campaigns::edit_item(api.server.storage.as_ref(), &edited, &as_office, define)
+        .await?;
+
+    // The bureau's next report: 1(1)'s words differ, 1(2) says 正在整改中 with new words, 2(1)
+    // says 整改完成.
+    let mut lines: Vec<String> = REPORT.lines().map(str::to_owned).collect();
+    let line_of = |lines: &[String], start: &str| {
+        lines
+            .iter()
+            .position(|l| l.starts_with(start))
+            .context("a line")
+    };
+    let first = line_of(&lines, "(1)专职党组织负责人未及时配置。")?;
+    lines[first + 1] = lines[first + 1].replacen("一是区委组织部已于", "一是区委组织部于", 1);
+    let second = line_of(&lines, "(2)学校党组织领导作用发挥不到位。")?;
+    lines[second + 1] = lines[second + 1].replacen("一是", "一是（回头看）", 1);
+    lines[second + 2] = "整改进度:正在整改中。".to_owned();
+    let third = line_of(&lines, "(1)公办幼儿园在园幼儿占比低。")?;
+    ensure!(lines[third + 2] == "整改进度:正在整改中。");
+    lines[third + 2] = "整改进度:整改完成。".to_owned();
+    let report = lines.join("\n") + "\n";
+
+    let reply = api
+        .post(&office, "/api/import", Body::Raw(report.into_bytes()))
+        .await;
+    assert_eq!(reply.status, S200, "{}", reply.text());
+    let outcome: ImportPreview = reply.json();
+    let left: Vec<(&str, &str)> = outcome
+        .left_alone
+        .iter()
+        .map(|l| (l.key.as_str(), l.field.as_str()))
+        .collect();
+    assert_eq!(
+        left,
+        [
+            (edited.key.as_str(), "narrative"),
+            (reopened.key.as_str(), "status"),
+            (closed.key.as_str(), "status"),
+        ],
+        "{:#?}",
+        outcome.left_alone
+    );
+    let why = |key: &str| {
+        outcome
+            .left_alone
+            .iter()
+            .find(|l| l.key == key)
+            .map(|l| l.why.clone())
+            .unwrap_or_default()
+    };
+    assert!(why(&closed.key).contains("未销号"), "{}", why(&closed.key));
+    assert!(
+        why(&reopened.key).contains("不能重新打开"),
+        "{}",
+        why(&reopened.key)
+    );
+    assert!(
+        why(&edited.key).contains("保留系统中的文字"),
+        "{}",
+        why(&edited.key)
+    );
+
+    assert_eq!(
+        api.server
+            .item(&edited.id.to_string())
+            .await?
+            .narrative
+            .as_str(),
+        "办公室核实后更正的整改情况。"
+    );
+    let reopened_now = api.server.item(&reopened.id.to_string()).await?;
+    assert!(reopened_now.status.is_done(), "still closed");
+    assert!(
+        reopened_now.narrative.as_str().contains("一是（回头看）"),
+        "the report's new words came in where the app had not changed them"
+    );
+    assert_eq!(
+        api.server.item(&closed.id.to_string()).await?.status,
+        PublicStatus::InProgress
+    );
+    Ok(())
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn the_office_writes_the_reports_own_text() -> Result<()> {
     async fn put(api: &Api, token: &str, path: &str, text: &ReportText) -> Reply {

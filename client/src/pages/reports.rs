@@ -213,6 +213,23 @@ fn import(props: &ImportProps) -> Html {
                         tr(lang, Msg::Created), p.items_created, tr(lang, Msg::Updated), p.items_updated,
                         tr(lang, Msg::Unchanged), p.items_unchanged) }</p>
                 }
+                if !p.left_alone.is_empty() {
+                    <p class="warn">{ tr(lang, Msg::LeftAloneHeading) }</p>
+                    <ul class="plain warnings" data-testid="left-alone">
+                        { for p.left_alone.iter().map(|left| {
+                            let field = if left.field == "status" { Msg::StatusField } else { Msg::NarrativeField };
+                            html! {
+                                <li>
+                                    <span class="meta">{ format!("{} {}：", left.key, tr(lang, field)) }</span>
+                                    { &left.why }
+                                    if left.field == "status" {
+                                        { format!("（{}“{}”）", tr(lang, Msg::ReportSays), left.report_says) }
+                                    }
+                                </li>
+                            }
+                        }) }
+                    </ul>
+                }
                 if p.warnings.is_empty() {
                     <p class="ok">{ tr(lang, Msg::NoWarnings) }</p>
                 } else {

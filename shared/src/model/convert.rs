@@ -2,12 +2,15 @@
 //! report and the ledger (documents → report, rows).
 
 use super::{AreaInfo, CampaignDoc, ItemDoc, PartDoc, SCHEMA_VERSION, Timing};
-use crate::api::ReportText;
+use crate::api::{LeftAlone, ReportText};
 use crate::date::Date;
 use crate::import::numerals::cjk_numeral;
 use crate::ledger::LedgerRow;
+use crate::policy::{Actor, Role};
 use crate::report::{Area, CampaignHeader, Item, Part, Parts, Problem, Report};
 use crate::status::PublicStatus;
+use crate::workflow::{Refusal, check_item_status};
+use automerge::AutoCommit;
 use autosurgeon::Text;
 use std::collections::BTreeMap;
 
@@ -205,14 +208,76 @@ pub fn item_from_report(campaign: &str, area: &Area, problem: &Problem, item: &I
     doc
 }
 
-/// Brings an existing item up to date with a re-imported one: the definition and the public
-/// status change; the plan, the units' progress, feedback and reviews stay.
-pub fn refresh_from_report(existing: &mut ItemDoc, imported: &ItemDoc) {
+/// Brings an existing item up to date with a re-imported one: the definition changes; the
+/// plan, the units' progress, feedback and reviews stay. The public status and the office's
+/// narrative change only where the app's workflow allows (returned as [`LeftAlone`] where
+/// not): a status set in the app since the last import stays, an item is never closed with
+/// units not signed off ([`check_item_status`]) nor reopened by a report, and a narrative
+/// edited in the app since the last import stays. `last_import` is the item as the last
+/// import (or the creating one) left it ([`as_last_imported`]); without it, the app's values
+/// count as imported.
+pub fn refresh_from_report(
+    existing: &mut ItemDoc,
+    imported: &ItemDoc,
+    last_import: Option<&ItemDoc>,
+) -> Vec<LeftAlone> {
+    let mut left_alone = Vec::new();
+    let mut leave = |field: &str, report_says: &str, why: String| {
+        left_alone.push(LeftAlone {
+            key: existing.key.clone(),
+            field: field.to_owned(),
+            report_says: report_says.to_owned(),
+            why,
+        });
+    };
+    if imported.narrative.as_str() != existing.narrative.as_str() {
+        let edited_in_app =
+            last_import.is_some_and(|last| last.narrative.as_str() != existing.narrative.as_str());
+        if edited_in_app {
+            leave(
+                "narrative",
+                imported.narrative.as_str(),
+                "整改情况在系统中修改过（上次导入之后），保留系统中的文字".to_owned(),
+            );
+        } else {
+            existing.narrative.update(imported.narrative.as_str());
+        }
+    }
+    if imported.status != existing.status {
+        let office = Actor {
+            role: Role::Office,
+            unit: None,
+        };
+        let set_in_app = last_import.is_some_and(|last| last.status != existing.status);
+        let why = if set_in_app {
+            Some(format!(
+                "整改进度在系统中改为“{}”（上次导入之后），保留系统中的状态",
+                existing.status.wording()
+            ))
+        } else if existing.status.is_done() && !imported.status.is_done() {
+            Some(format!(
+                "事项在系统中已{}，报告不能重新打开它；如需重新整改，请在系统中操作",
+                existing.status.wording()
+            ))
+        } else {
+            check_item_status(&office, imported.status, &existing.unit_statuses())
+                .err()
+                .map(|refusal| match refusal {
+                    Refusal::UnitsNotSignedOff { pending } => format!(
+                        "没整改到位绝不销号：还有 {pending} 个单位未销号，保留“{}”",
+                        existing.status.wording()
+                    ),
+                    other => other.to_string(),
+                })
+        };
+        match why {
+            Some(why) => leave("status", imported.status.wording(), why),
+            None => existing.status = imported.status,
+        }
+    }
     existing.area_title.clone_from(&imported.area_title);
     existing.problem_title.clone_from(&imported.problem_title);
     existing.title.update(imported.title.as_str());
-    existing.narrative.update(imported.narrative.as_str());
-    existing.status = imported.status;
     existing
         .document_numbers
         .clone_from(&imported.document_numbers);
@@ -225,6 +290,29 @@ pub fn refresh_from_report(existing: &mut ItemDoc, imported: &ItemDoc) {
         .map(|m| m.text.as_str().to_owned())
         .collect();
     super::item::set_measures(existing, &texts);
+    left_alone
+}
+
+/// The item as the last import left it: the document at its latest change made by an import
+/// (or by the import that created it). `None` when no import made it, or it does not read.
+pub fn as_last_imported(doc: &mut AutoCommit) -> Option<ItemDoc> {
+    let hash = doc
+        .get_changes(&[])
+        .into_iter()
+        .rev()
+        .find(|change| {
+            change
+                .message()
+                .and_then(super::read_commit_message)
+                .and_then(|m| {
+                    m.get("op")?
+                        .as_str()
+                        .map(|op| op == "import" || op == "create")
+                })
+                .unwrap_or(false)
+        })?
+        .hash();
+    ItemDoc::load(&doc.fork_at(&[hash]).ok()?).ok()
 }
 
 /// The whole report of a campaign: header, text parts, and the items in report order.
