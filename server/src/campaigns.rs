@@ -301,11 +301,43 @@ pub async fn add_item(
 ) -> Result<ItemRecord> {
     let now = now_ms();
     let mut batch = Vec::new();
+    // An item in an area the campaign does not list yet adds the area, in the same
+    // transaction: the report, the ledger and the item list go by that list.
+    let mut doc = load_document(storage, &campaign.id)
+        .await?
+        .context("the campaign's document is missing")?;
+    let mut current = CampaignDoc::load(&doc)?;
+    if !current.areas.iter().any(|a| a.number == item.area_no) {
+        current.areas.push(model::AreaInfo {
+            number: item.area_no,
+            title: item.area_title.clone(),
+        });
+        current.areas.sort_by_key(|a| a.number);
+        let before = doc.get_heads();
+        model::update_document(&mut doc, &current, user, "add_area", now)?;
+        push_changes(&mut batch, campaign.id, &mut doc, &before, now);
+    }
     let id = new_document(&mut batch, item, "item", user, now)?;
     let record = item_record(id, campaign.id, item, now);
     batch.push(Write::Item(record.clone()));
     storage.write(batch).await?;
     Ok(record)
+}
+
+/// Does the campaign list no area `area_no` yet? Adding an item there changes the campaign's
+/// document ([`add_item`]).
+pub async fn area_is_new(
+    storage: &dyn Storage,
+    campaign: &CampaignRecord,
+    area_no: u32,
+) -> Result<bool> {
+    let doc = load_document(storage, &campaign.id)
+        .await?
+        .context("the campaign's document is missing")?;
+    Ok(!CampaignDoc::load(&doc)?
+        .areas
+        .iter()
+        .any(|a| a.number == area_no))
 }
 
 /// The campaign to use: the one named, or the only/newest one.

@@ -1143,6 +1143,78 @@ async fn an_updated_report_reaches_items_open_on_sync_connections() -> Result<()
     Ok(())
 }
 
+/// An item added by hand in an area the campaign does not list yet adds the area (with its
+/// title) to the campaign, also for an office whose campaign document is open on a sync
+/// connection; the report then prints the area with the item under it.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_item_in_a_new_area_adds_the_area_to_the_campaign() -> Result<()> {
+    let api = Api::start().await?;
+    let office = api.token("office").await?;
+    let campaign = api.campaign().await?;
+    let mut client = SyncTestClient::connect(&api.server.ws_base(), &office).await?;
+    client.fetch(campaign, Duration::from_secs(10)).await?;
+    let areas = |doc: &automerge::AutoCommit| -> Result<Vec<(u32, String)>> {
+        Ok(model::CampaignDoc::load(doc)?
+            .areas
+            .into_iter()
+            .map(|a| (a.number, a.title))
+            .collect())
+    };
+    let before = areas(client.document_mut(&campaign)?)?;
+    assert_eq!(before.len(), 3);
+
+    let mut body = new_item(4, 1, &["pszx3"], Some("jcg"));
+    body["area_title"] = json!("聚焦整改后续监督方面");
+    let reply = api
+        .post(
+            &office,
+            &format!("/api/campaigns/{campaign}/items"),
+            Body::Json(body),
+        )
+        .await;
+    assert_eq!(reply.status, S201, "{}", reply.text());
+
+    let stored = rectify_server::campaigns::load_document(api.server.storage.as_ref(), &campaign)
+        .await?
+        .context("the campaign")?;
+    let mut expected = before.clone();
+    expected.push((4, "聚焦整改后续监督方面".to_owned()));
+    assert_eq!(areas(&stored)?, expected);
+    // What sync serves has it (the copy in the hub's memory was dropped, not written over).
+    client.settle().await?;
+    let mut fresh = SyncTestClient::connect(&api.server.ws_base(), &office).await?;
+    fresh.fetch(campaign, Duration::from_secs(10)).await?;
+    assert_eq!(areas(fresh.document_mut(&campaign)?)?, expected);
+
+    let report = api
+        .get(&office, &format!("/api/campaigns/{campaign}/report.txt"))
+        .await
+        .text();
+    let area_at = report
+        .find("聚焦整改后续监督方面")
+        .context("the area in the report")?;
+    // A problem of one item prints as the problem's title.
+    let item_at = report
+        .find("临时增加的问题")
+        .with_context(|| format!("the item in the report: {report}"))?;
+    assert!(area_at < item_at, "{report}");
+
+    // A second item in that area adds nothing more.
+    let reply = api
+        .post(
+            &office,
+            &format!("/api/campaigns/{campaign}/items"),
+            Body::Json(new_item(4, 2, &["pszx3"], None)),
+        )
+        .await;
+    assert_eq!(reply.status, S201, "{}", reply.text());
+    let stored = rectify_server::campaigns::load_document(api.server.storage.as_ref(), &campaign)
+        .await?
+        .context("the campaign")?;
+    assert_eq!(areas(&stored)?, expected);
+    Ok(())
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn the_office_adds_an_item_by_hand() -> Result<()> {
     let api = Api::start().await?;

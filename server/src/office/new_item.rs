@@ -31,8 +31,14 @@ pub(super) async fn add_item(
     let campaign = existing_campaign(&state, &id).await?;
     let item = checked_item(&state, &campaign, &user, new).await?;
     let storage = state.storage.as_ref();
-    let record = match campaigns::add_item(storage, &campaign, &item, user.username.as_str()).await
-    {
+    let add = campaigns::add_item(storage, &campaign, &item, user.username.as_str());
+    // A new area changes the campaign's document, which may be open on sync connections.
+    let added = if campaigns::area_is_new(storage, &campaign, item.area_no).await? {
+        state.sync.write_beside(add).await
+    } else {
+        add.await
+    };
+    let record = match added {
         Ok(record) => record,
         // Someone added the same key meanwhile (the index keeps keys unique per campaign).
         Err(err) if is_conflict(&err) => return Err(key_taken(&item.key)),
