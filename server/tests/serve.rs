@@ -220,7 +220,10 @@ fn a_bad_backup_is_refused_and_the_data_is_untouched() {
     std::fs::create_dir_all(&bad).unwrap();
     // A database file that is not a database, wherever this backend keeps it.
     let rectify_server::storage::StorageUrl::Sqlite(file) =
-        rectify_server::storage::StorageUrl::for_data_dir(&bad);
+        rectify_server::storage::StorageUrl::for_data_dir(&bad)
+    else {
+        unreachable!("a data directory's database is SQLite")
+    };
     std::fs::write(file, b"this is not a database").unwrap();
     for backup in [bad, dir.path().join("missing")] {
         let out = rectify(&[
