@@ -392,6 +392,12 @@ pub trait Storage: Send + Sync + std::fmt::Debug {
 /// that says to use `pg_dump` and `pg_restore`.
 #[async_trait]
 pub trait Backup: Send + Sync + std::fmt::Debug {
+    /// Whether this backend makes copies and restores them at all: [`StorageError::Unsupported`]
+    /// saying what to use instead when not (PostgreSQL: `pg_dump`). Asked before anything is
+    /// created or moved.
+    fn supported(&self) -> StorageResult<()> {
+        Ok(())
+    }
     /// Writes a consistent copy of the whole database into the directory `out` (which exists
     /// and holds no copy yet) while a server may be writing, checks the copy as
     /// [`Backup::check`] does, and returns the file written.

@@ -60,12 +60,16 @@ fn connect_options(url: &str) -> StorageResult<PgConnectOptions> {
 impl PostgresStorage {
     /// Connects to the database at `url` and brings its schema up to date.
     pub async fn open(url: &str) -> StorageResult<PostgresStorage> {
+        let options = connect_options(url)?;
+        // One connection first, for a clear error at once when the server cannot be reached
+        // (the pool would retry until its timeout and then only say that it timed out).
+        let first = sqlx::PgConnection::connect_with(&options).await.pg()?;
+        let _ = first.close().await;
         let pool = PgPoolOptions::new()
             .max_connections(MAX_CONNECTIONS)
             .acquire_timeout(ACQUIRE_TIMEOUT)
-            .connect_with(connect_options(url)?)
-            .await?;
-        MIGRATOR.run(&pool).await?;
+            .connect_lazy_with(options);
+        MIGRATOR.run(&pool).await.pg()?;
         Ok(PostgresStorage { pool })
     }
 }
@@ -178,6 +182,10 @@ impl PostgresBackup {
 
 #[async_trait]
 impl Backup for PostgresBackup {
+    fn supported(&self) -> StorageResult<()> {
+        Err(StorageError::Unsupported(USE_PG_DUMP.to_owned()))
+    }
+
     async fn backup_to(&self, _out: &Path) -> StorageResult<PathBuf> {
         Err(StorageError::Unsupported(USE_PG_DUMP.to_owned()))
     }
@@ -1068,4 +1076,99 @@ async fn apply_writes(tx: &mut sqlx::PgConnection, batch: Vec<Write>) -> Storage
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::scratch::ScratchDatabase;
+
+    /// Errors PostgreSQL really gives, each mapped to what happened (on a scratch database of
+    /// the test server).
+    #[tokio::test]
+    async fn postgres_errors_say_what_happened() -> anyhow::Result<()> {
+        let database = ScratchDatabase::create()?;
+        let storage = PostgresStorage::open(database.url()).await?;
+        let options = connect_options(database.url())?;
+
+        // A lock another connection holds, not waited for (lock_not_available, 55P03).
+        let mut holder = sqlx::PgConnection::connect_with(&options).await?;
+        sqlx::raw_sql("BEGIN; LOCK TABLE server_meta IN ACCESS EXCLUSIVE MODE")
+            .execute(&mut holder)
+            .await?;
+        let mut impatient = sqlx::PgConnection::connect_with(&options).await?;
+        let busy = sqlx::raw_sql("BEGIN; LOCK TABLE server_meta IN ACCESS EXCLUSIVE MODE NOWAIT")
+            .execute(&mut impatient)
+            .await
+            .expect_err("the table is locked");
+        sqlx::raw_sql("ROLLBACK").execute(&mut impatient).await?;
+        let busy = storage_error(busy);
+        assert!(
+            matches!(busy, StorageError::Unavailable(_)) && busy.is_transient(),
+            "{busy:?}"
+        );
+        sqlx::raw_sql("ROLLBACK").execute(&mut holder).await?;
+
+        // A stored value this build cannot read.
+        sqlx::raw_sql(
+            "INSERT INTO documents (id, kind, created_at_ms) VALUES ('not-a-document-id', 'item', 1);
+             INSERT INTO document_chunks (document_id, data, created_at_ms)
+               VALUES ('not-a-document-id', '\\x00', 1)",
+        )
+        .execute(&mut holder)
+        .await?;
+        let corrupt = storage.documents_to_compact(1, 10).await;
+        assert!(
+            matches!(corrupt, Err(StorageError::Corrupt(_))),
+            "{corrupt:?}"
+        );
+
+        // A database written by a newer build (a migration this one does not know).
+        sqlx::raw_sql(
+            "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time)
+             VALUES (9999, 'from the future', TRUE, '\\x00', 0)",
+        )
+        .execute(&mut holder)
+        .await?;
+        holder.close().await?;
+        impatient.close().await?;
+        storage.close().await;
+        let newer = PostgresStorage::open(database.url())
+            .await
+            .expect_err("refused");
+        assert!(
+            matches!(&newer, StorageError::Migration(m) if m.contains("newer Rectify")),
+            "{newer:?}"
+        );
+
+        // No server there: transient, said at once, and the password is not repeated.
+        let nowhere = PostgresStorage::open("postgres://rectify:hunter2@127.0.0.1:1/x")
+            .await
+            .expect_err("nothing listens on port 1");
+        assert!(nowhere.is_transient(), "{nowhere:?}");
+        assert!(!nowhere.to_string().contains("hunter2"), "{nowhere}");
+
+        // Errors without a database answer.
+        let cases = [
+            (sqlx::Error::PoolTimedOut, "unavailable"),
+            (sqlx::Error::PoolClosed, "unavailable"),
+            (
+                sqlx::Error::Io(std::io::Error::other("connection reset")),
+                "unavailable",
+            ),
+            (sqlx::Error::Decode("bad bytes".into()), "invalid"),
+            (sqlx::Error::RowNotFound, "database error"),
+        ];
+        for (err, expected) in cases {
+            let what = err.to_string();
+            let mapped = storage_error(err);
+            assert!(mapped.to_string().contains(expected), "{what}: {mapped:?}");
+            assert_eq!(
+                mapped.is_transient(),
+                expected == "unavailable",
+                "{what}: {mapped:?}"
+            );
+        }
+        Ok(())
+    }
 }
