@@ -465,9 +465,19 @@ async fn serve(
     // Listen for SIGTERM before saying we listen: one that arrives before the first poll of a
     // lazily made handler would kill the process without the graceful shutdown.
     let signals = ShutdownSignals::install()?;
-    let storage = data_args.open().await?;
+    let url = data_args.storage_url()?;
     // Shown without a password.
-    let database = data_args.storage_url()?.to_string();
+    let database = url.to_string();
+    let Some(_claim) = storage::claim(&url)
+        .await
+        .with_context(|| format!("cannot open the database {database}"))?
+    else {
+        bail!(
+            "another Rectify server is using the database {database}; stop it first (one \
+             server per database)"
+        );
+    };
+    let storage = data_args.open().await?;
     if !web_root.join("index.html").is_file() {
         tracing::warn!(path = %web_root.display(), "no web client bundle there; build it with `cargo xtask build`");
     }

@@ -6,6 +6,8 @@
 //!   chosen; [`open_data_dir`] is the same for a data directory.
 //! - [`Storage`] is everything the server keeps, in sections: accounts, sessions, units,
 //!   documents, the index, server settings, evidence.
+//! - [`claim`] is the serving process's hold on its database (PostgreSQL: an advisory lock;
+//!   SQLite: nothing beyond the data directory's lock).
 //! - [`Backup`] ([`backup_for`]) is whole-database copies for `rectify backup` and
 //!   `rectify restore`; [`crate::data_dir`] adds the lock and the evidence files.
 //! - [`StorageError`] says what happened in backend-neutral terms (a conflict, a database that
@@ -430,6 +432,27 @@ pub fn backup_for(url: &StorageUrl) -> Box<dyn Backup> {
     match url {
         StorageUrl::Sqlite(path) => Box::new(sqlite::SqliteBackup::new(path)),
         StorageUrl::Postgres(url) => Box::new(postgres::PostgresBackup::new(url)),
+    }
+}
+
+/// The right to serve from a database, held by one process at a time ([`claim`]); given up
+/// when dropped or when the process dies.
+#[derive(Debug)]
+pub struct Claim {
+    _held: Option<postgres::Claim>,
+}
+
+/// Claims the database at `url` for one serving process: `None` when another holds it.
+/// SQLite needs nothing here (its data directory's lock, [`crate::data_dir::lock`], covers
+/// its file); PostgreSQL takes a session-level advisory lock on a connection kept for the
+/// purpose, so two servers with different data directories never serve one database (each
+/// would keep its own documents in memory, and neither would be the one writer).
+pub async fn claim(url: &StorageUrl) -> StorageResult<Option<Claim>> {
+    match url {
+        StorageUrl::Sqlite(_) => Ok(Some(Claim { _held: None })),
+        StorageUrl::Postgres(url) => Ok(postgres::claim(url)
+            .await?
+            .map(|held| Claim { _held: Some(held) })),
     }
 }
 

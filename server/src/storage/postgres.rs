@@ -74,6 +74,37 @@ impl PostgresStorage {
     }
 }
 
+/// The key of the session-level advisory lock a serving process holds on its database
+/// (`rectify` in ASCII): advisory locks are per database, so one key is enough.
+const SERVER_LOCK_KEY: i64 = 0x72_65_63_74_69_66_79;
+
+/// A connection holding the serving lock of one database ([`claim`]); the lock goes with the
+/// connection (when this is dropped, or the process dies).
+#[derive(Debug)]
+pub struct Claim {
+    _connection: sqlx::PgConnection,
+}
+
+/// Takes the database's serving lock on a connection of its own, or `None` when another
+/// process holds it.
+pub async fn claim(url: &str) -> StorageResult<Option<Claim>> {
+    let mut connection = sqlx::PgConnection::connect_with(&connect_options(url)?)
+        .await
+        .pg()?;
+    let taken: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
+        .bind(SERVER_LOCK_KEY)
+        .fetch_one(&mut connection)
+        .await
+        .pg()?;
+    if !taken {
+        let _ = connection.close().await;
+        return Ok(None);
+    }
+    Ok(Some(Claim {
+        _connection: connection,
+    }))
+}
+
 /// PostgreSQL's error codes (SQLSTATE) that say "try again later": the connection failed
 /// (class 08), the server is short of something — disk, memory, connections (53), is shutting
 /// down or starting (57P01–57P03), cancelled the statement (57014), hit a deadlock or a
