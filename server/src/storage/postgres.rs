@@ -2,7 +2,8 @@
 //!
 //! The same logical schema as SQLite's (migrations in `server/migrations/postgres/`), the same
 //! behaviour (the conformance suite in `server/tests/storage.rs` runs against both), and the
-//! same group commit: [`Storage::write_group`] is one transaction with a savepoint per batch.
+//! same group commit: [`Storage::write_group`] is one transaction for the group (without
+//! savepoints unless a batch fails; then again with a savepoint per batch).
 //! Statements are prepared once per connection (sqlx's statement cache). PostgreSQL's default
 //! `synchronous_commit = on` makes a committed write durable, which "acknowledged only after it
 //! is durable" needs; a server that turns it off loses that promise.
