@@ -6,7 +6,7 @@ use crate::clock::now_ms;
 use crate::evidence::files::FilesSettings;
 use crate::http::app;
 use crate::state::{AppState, ServerSettings};
-use crate::storage::{self, UserRecord};
+use crate::storage::{self, Storage, StorageUrl, UserRecord};
 use crate::sync_ws::SyncSettings;
 use crate::{data_dir, demo};
 use anyhow::{Context, bail};
@@ -37,9 +37,37 @@ struct Cli {
 
 #[derive(Debug, clap::Args)]
 struct DataArgs {
-    /// Where Rectify keeps its database and files.
+    /// Where Rectify keeps its database and files (with --database: its evidence files and
+    /// lock only).
     #[arg(long, env = "RECTIFY_DATA", default_value = "./data")]
     data: PathBuf,
+    /// Keep documents and accounts in this PostgreSQL database
+    /// (postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE) instead of SQLite in the data
+    /// directory. The database must exist; Rectify creates and migrates its tables.
+    #[arg(long, env = "RECTIFY_DATABASE_URL", hide_env_values = true)]
+    database: Option<String>,
+}
+
+impl DataArgs {
+    /// Where the database is: `--database`, else SQLite in the data directory.
+    fn storage_url(&self) -> anyhow::Result<StorageUrl> {
+        match &self.database {
+            Some(url) => Ok(url.parse()?),
+            None => Ok(StorageUrl::for_data_dir(&self.data)),
+        }
+    }
+
+    /// Opens the database (bringing its schema up to date).
+    async fn open(&self) -> anyhow::Result<Arc<dyn Storage>> {
+        if self.database.is_none() {
+            return storage::open_data_dir(&self.data).await;
+        }
+        let url = self.storage_url()?;
+        // `url` shows no password.
+        storage::open(&url)
+            .await
+            .with_context(|| format!("cannot open the database {url}"))
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -243,10 +271,10 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 },
             };
             let tls = tls_cert.zip(tls_key);
-            serve(data.data, listen, web_root, tls, settings).await
+            serve(data, listen, web_root, tls, settings).await
         }
         Command::Backup { data, out } => {
-            let summary = data_dir::backup(&data.data, &out).await?;
+            let summary = data_dir::backup(&data.data, &data.storage_url()?, &out).await?;
             println!(
                 "Backed up {} to {} ({} bytes, checked) and {} evidence files ({} bytes).",
                 data.data.display(),
@@ -258,7 +286,8 @@ async fn run(command: Command) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Restore { data, backup } => {
-            let summary = data_dir::restore(&data.data, &backup, now_ms()).await?;
+            let summary =
+                data_dir::restore(&data.data, &data.storage_url()?, &backup, now_ms()).await?;
             println!(
                 "Restored {} from {}.",
                 data.data.display(),
@@ -270,7 +299,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Demo { data, password } => {
-            let storage = storage::open_data_dir(&data.data).await?;
+            let storage = data.open().await?;
             let (password, generated) = match password {
                 Some(p) => (p, false),
                 None => (accounts::generate_password(), true),
@@ -279,7 +308,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
             let summary = demo::create_demo(storage.as_ref(), &password).await?;
             println!(
                 "Demo data in {}: {} units, {} accounts ({} new).",
-                data.data.display(),
+                data.storage_url()?,
                 summary.units,
                 summary.accounts.len(),
                 summary.created_accounts
@@ -298,14 +327,14 @@ async fn run(command: Command) -> anyhow::Result<()> {
             data,
             file,
             dry_run,
-        } => import(&data.data, &file, dry_run).await,
+        } => import(&data, &file, dry_run).await,
         Command::Export {
             data,
             format,
             output,
             campaign,
         } => {
-            let loaded = load_chosen_campaign(&data.data, campaign.as_deref()).await?;
+            let loaded = load_chosen_campaign(&data, campaign.as_deref()).await?;
             let bytes = loaded.ledger_file(format)?;
             write_output(output.as_deref(), &bytes, format.is_binary())?;
             eprintln!(
@@ -321,7 +350,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
             output,
             campaign,
         } => {
-            let loaded = load_chosen_campaign(&data.data, campaign.as_deref()).await?;
+            let loaded = load_chosen_campaign(&data, campaign.as_deref()).await?;
             let bytes = loaded.report_file(format)?;
             write_output(output.as_deref(), &bytes, format.is_binary())?;
             Ok(())
@@ -331,17 +360,17 @@ async fn run(command: Command) -> anyhow::Result<()> {
 
 /// The campaign named by `--campaign` (or the newest), with all its items.
 async fn load_chosen_campaign(
-    data: &Path,
+    data: &DataArgs,
     campaign: Option<&str>,
 ) -> anyhow::Result<campaigns::LoadedCampaign> {
-    let storage = storage::open_data_dir(data).await?;
+    let storage = data.open().await?;
     let record = campaigns::choose_campaign(storage.as_ref(), campaign).await?;
     campaigns::load_campaign(storage.as_ref(), record).await
 }
 
 /// Reads a report (.docx or text), shows what it holds and what looks odd, and stores it
 /// unless `dry_run`. Nothing is stored when the file cannot be read as a report.
-async fn import(data: &Path, file: &Path, dry_run: bool) -> anyhow::Result<()> {
+async fn import(data: &DataArgs, file: &Path, dry_run: bool) -> anyhow::Result<()> {
     let bytes = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
     let imported = campaigns::read_report(&bytes)
         .with_context(|| format!("{} was not imported", file.display()))?;
@@ -380,11 +409,11 @@ async fn import(data: &Path, file: &Path, dry_run: bool) -> anyhow::Result<()> {
         println!("Dry run: nothing was stored.");
         return Ok(());
     }
-    let storage = storage::open_data_dir(data).await?;
+    let storage = data.open().await?;
     let outcome = campaigns::import_report(storage.as_ref(), report, "import").await?;
     println!(
         "Stored in {}: campaign {} ({}); items: {} new, {} updated, {} unchanged.",
-        data.display(),
+        data.storage_url()?,
         outcome.campaign,
         if outcome.campaign_created {
             "new"
@@ -430,17 +459,31 @@ fn write_output(path: Option<&Path>, bytes: &[u8], binary: bool) -> anyhow::Resu
 }
 
 async fn serve(
-    data: PathBuf,
+    data_args: DataArgs,
     listen: SocketAddr,
     web_root: PathBuf,
     tls: Option<(PathBuf, PathBuf)>,
     settings: ServerSettings,
 ) -> anyhow::Result<()> {
+    let data = data_args.data.clone();
+    // Held with PostgreSQL too: the data directory still holds the evidence files.
     let _lock = data_dir::lock(&data)?;
     // Listen for SIGTERM before saying we listen: one that arrives before the first poll of a
     // lazily made handler would kill the process without the graceful shutdown.
     let signals = ShutdownSignals::install()?;
-    let storage = storage::open_data_dir(&data).await?;
+    let url = data_args.storage_url()?;
+    // Shown without a password.
+    let database = url.to_string();
+    let Some(_claim) = storage::claim(&url)
+        .await
+        .with_context(|| format!("cannot open the database {database}"))?
+    else {
+        bail!(
+            "another Rectify server is using the database {database}; stop it first (one \
+             server per database)"
+        );
+    };
+    let storage = data_args.open().await?;
     if !web_root.join("index.html").is_file() {
         tracing::warn!(path = %web_root.display(), "no web client bundle there; build it with `cargo xtask build`");
     }
@@ -459,7 +502,7 @@ async fn serve(
             let listener = tokio::net::TcpListener::bind(listen)
                 .await
                 .with_context(|| format!("cannot listen on {listen} (is another server running there? choose another with --listen)"))?;
-            tracing::info!(data = %data.display(), "Rectify is listening on http://{}", listener.local_addr()?);
+            tracing::info!(data = %data.display(), %database, "Rectify is listening on http://{}", listener.local_addr()?);
             let stopping = Arc::clone(&hub);
             axum::serve(listener, service)
                 .with_graceful_shutdown(async move {
@@ -490,7 +533,7 @@ async fn serve(
             let server = axum_server::bind_rustls(listen, config).handle(handle.clone());
             let announce = async move {
                 if let Some(addr) = handle.listening().await {
-                    tracing::info!(data = %data.display(), "Rectify is listening on https://{addr}");
+                    tracing::info!(data = %data.display(), %database, "Rectify is listening on https://{addr}");
                 }
             };
             let (served, ()) = tokio::join!(server.serve(service), announce);
@@ -558,7 +601,7 @@ async fn user(command: UserCommand) -> anyhow::Result<()> {
                 format!("unknown role '{role}': use one of office, department, unit, viewer")
             })?;
             let unit = unit.map(UnitId::new);
-            let storage = storage::open_data_dir(&data.data).await?;
+            let storage = data.open().await?;
             let units = storage.units().await?;
             accounts::check_role_unit(role, unit.as_ref(), &units)
                 .map_err(|why| anyhow::anyhow!("{why} (with --unit)"))?;
@@ -576,7 +619,7 @@ async fn user(command: UserCommand) -> anyhow::Result<()> {
             println!("Added {} ({}).", record.username, role.key());
         }
         UserCommand::List { data } => {
-            let storage = storage::open_data_dir(&data.data).await?;
+            let storage = data.open().await?;
             println!(
                 "{:<16} {:<11} {:<10} {:<9} name",
                 "username", "role", "unit", "state"
@@ -595,7 +638,7 @@ async fn user(command: UserCommand) -> anyhow::Result<()> {
             }
         }
         UserCommand::Passwd { data, username } => {
-            let storage = storage::open_data_dir(&data.data).await?;
+            let storage = data.open().await?;
             let username = Username::new(username);
             if storage.user(&username).await?.is_none() {
                 bail!("no user named '{username}'; see `rectify user list`");
@@ -612,7 +655,7 @@ async fn user(command: UserCommand) -> anyhow::Result<()> {
             username,
             enable,
         } => {
-            let storage = storage::open_data_dir(&data.data).await?;
+            let storage = data.open().await?;
             let username = Username::new(username);
             storage.set_disabled(&username, !enable).await?;
             if enable {

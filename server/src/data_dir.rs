@@ -6,6 +6,10 @@
 //! server runs, and the evidence files (`blobs/`, copied after the database, so every file the
 //! copy records is there). A restore never deletes anything: the current database is moved
 //! aside first ([`Backup::restore_from`]), and evidence files are only added.
+//!
+//! With `--database postgres://…` the database is not in `DIR` (only the lock and the evidence
+//! files are): backups and restores are refused before anything is made or moved, saying to
+//! use `pg_dump` and `pg_restore` ([`Backup::supported`]).
 
 use crate::storage::{self, Backup, StorageUrl};
 use anyhow::{Context, bail};
@@ -20,6 +24,13 @@ pub const LOCK_FILE: &str = "rectify.lock";
 /// The backups and restores of a data directory's database.
 fn database(dir: &Path) -> Box<dyn Backup> {
     storage::backup_for(&StorageUrl::for_data_dir(dir))
+}
+
+/// The backups and restores of the database at `url`, or the backend's reason why not.
+fn supported(url: &StorageUrl) -> anyhow::Result<Box<dyn Backup>> {
+    let database = storage::backup_for(url);
+    database.supported()?;
+    Ok(database)
 }
 
 /// An exclusive lock on a data directory, released when dropped (or when the process dies,
@@ -63,10 +74,12 @@ pub struct BackupSummary {
     pub file_bytes: u64,
 }
 
-/// Writes a consistent copy of the data directory's database to `out` (checked), then its
-/// evidence files to `out/blobs/`, while a server may be running. `out` must not exist yet (or
-/// be an empty directory).
-pub async fn backup(dir: &Path, out: &Path) -> anyhow::Result<BackupSummary> {
+/// Writes a consistent copy of the database at `url` (the data directory's own:
+/// [`StorageUrl::for_data_dir`]) to `out` (checked), then the data directory's evidence files
+/// to `out/blobs/`, while a server may be running. `out` must not exist yet (or be an empty
+/// directory).
+pub async fn backup(dir: &Path, url: &StorageUrl, out: &Path) -> anyhow::Result<BackupSummary> {
+    let database = supported(url)?;
     if out.exists() {
         let empty = out.is_dir()
             && std::fs::read_dir(out)
@@ -84,7 +97,7 @@ pub async fn backup(dir: &Path, out: &Path) -> anyhow::Result<BackupSummary> {
     // A data directory that does not exist yet holds an empty database, as it always has.
     std::fs::create_dir_all(dir)
         .with_context(|| format!("cannot create the data directory {}", dir.display()))?;
-    let path = database(dir)
+    let path = database
         .backup_to(out)
         .await
         .with_context(|| format!("cannot write a checked backup to {}", out.display()))?;
@@ -144,11 +157,17 @@ pub struct RestoreSummary {
     pub previous: Option<PathBuf>,
 }
 
-/// Replaces the data directory's database with the backup's. Refuses while a server holds
+/// Replaces the database at `url` (the data directory's own: [`StorageUrl::for_data_dir`])
+/// with the backup's, and adds the backup's evidence files. Refuses while a server holds
 /// the directory. The backup is checked (on a copy) before anything is moved, and the current
 /// database goes to `DIR/before-restore-<time>/`, never deleted.
-pub async fn restore(dir: &Path, backup: &Path, now_ms: i64) -> anyhow::Result<RestoreSummary> {
-    let database = database(dir);
+pub async fn restore(
+    dir: &Path,
+    url: &StorageUrl,
+    backup: &Path,
+    now_ms: i64,
+) -> anyhow::Result<RestoreSummary> {
+    let database = supported(url)?;
     let Some(copy) = database.find_copy(backup) else {
         bail!(
             "no backup at {}: give the directory `rectify backup` wrote",

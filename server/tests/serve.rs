@@ -1,6 +1,7 @@
 //! `rectify serve` as a real process: one server per data directory, backup while it runs,
-//! restore only when it is stopped, HTTPS with `--tls-cert`/`--tls-key`, and the sync
-//! connection limits.
+//! restore only when it is stopped, HTTPS with `--tls-cert`/`--tls-key`, the sync
+//! connection limits, and `--database postgres://…` (on a scratch database of the test
+//! server, `storage::scratch`).
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -220,7 +221,10 @@ fn a_bad_backup_is_refused_and_the_data_is_untouched() {
     std::fs::create_dir_all(&bad).unwrap();
     // A database file that is not a database, wherever this backend keeps it.
     let rectify_server::storage::StorageUrl::Sqlite(file) =
-        rectify_server::storage::StorageUrl::for_data_dir(&bad);
+        rectify_server::storage::StorageUrl::for_data_dir(&bad)
+    else {
+        unreachable!("a data directory's database is SQLite")
+    };
     std::fs::write(file, b"this is not a database").unwrap();
     for backup in [bad, dir.path().join("missing")] {
         let out = rectify(&[
@@ -348,4 +352,174 @@ fn sigterm_stops_the_server_cleanly() {
     drop(server);
     let again = serve(&data, &[]);
     drop(again);
+}
+
+/// One HTTP/1.1 request on a fresh connection: the status and the body.
+async fn http(
+    addr: &str,
+    request: &str,
+    token: Option<&str>,
+    body: &serde_json::Value,
+) -> anyhow::Result<(u16, serde_json::Value)> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let body = body.to_string();
+    let auth = token.map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
+    let mut stream = tokio::net::TcpStream::connect(addr).await?;
+    stream
+        .write_all(
+            format!(
+                "{request} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n{auth}\
+                 Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+                body.len()
+            )
+            .as_bytes(),
+        )
+        .await?;
+    let mut reply = String::new();
+    tokio::time::timeout(Duration::from_secs(30), stream.read_to_string(&mut reply)).await??;
+    let status = reply
+        .get(9..12)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| anyhow::anyhow!("not an HTTP answer: {reply}"))?;
+    let json = reply
+        .split_once("\r\n\r\n")
+        .map(|(_, body)| serde_json::from_str(body).unwrap_or(serde_json::Value::Null))
+        .unwrap_or_default();
+    Ok((status, json))
+}
+
+/// The whole server on PostgreSQL: the demo data written by the command line, a login and an
+/// office write over HTTP through `rectify serve --database`, and what it wrote read back by
+/// the command line; nothing lands in a SQLite file of the data directory.
+#[tokio::test]
+async fn serves_from_postgres() -> anyhow::Result<()> {
+    let database = rectify_server::storage::scratch::ScratchDatabase::create()?;
+    let url = database.url();
+    let dir = tempfile::tempdir()?;
+    let data = dir.path().join("data");
+    let data_arg = data.to_str().unwrap();
+    let out = rectify(&[
+        "demo",
+        "--data",
+        data_arg,
+        "--database",
+        url,
+        "--password",
+        PASSWORD,
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let ledger_args = [
+        "export",
+        "--format",
+        "csv",
+        "--data",
+        data_arg,
+        "--database",
+        url,
+    ];
+    let original = rectify(&ledger_args);
+    assert!(original.status.success(), "{}", text(&original.stderr));
+    assert!(
+        text(&original.stdout).lines().count() > 50,
+        "the demo campaign's items"
+    );
+
+    let server = serve(&data, &["--database", url]);
+    // A second server on the same database, even with another data directory, is refused.
+    let other = dir.path().join("other");
+    let second = rectify(&[
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--data",
+        other.to_str().unwrap(),
+        "--database",
+        url,
+    ]);
+    assert!(!second.status.success());
+    assert!(
+        text(&second.stderr).contains("another Rectify server is using the database"),
+        "{}",
+        text(&second.stderr)
+    );
+    let login = serde_json::json!({"username": "office", "password": PASSWORD});
+    let (status, body) = http(&server.addr, "POST /api/login", None, &login).await?;
+    assert_eq!(status, 200, "{body}");
+    let token = body["token"].as_str().expect("a token").to_owned();
+    let (status, me) = http(
+        &server.addr,
+        "GET /api/me",
+        Some(&token),
+        &serde_json::Value::Null,
+    )
+    .await?;
+    assert_eq!(
+        (status, me["username"].as_str()),
+        (200, Some("office")),
+        "{me}"
+    );
+    let unit = serde_json::json!({"id": "pgtest", "name": "PostgreSQL 学校", "kind": "school"});
+    let (status, body) = http(&server.addr, "POST /api/units", Some(&token), &unit).await?;
+    assert_eq!(status, 201, "{body}");
+    drop(server);
+    // The database's lock went with the process: it can be served again.
+    drop(serve(&data, &["--database", url]));
+
+    // Read back by the command line, from the same database.
+    let ledger = rectify(&ledger_args);
+    assert!(ledger.status.success(), "{}", text(&ledger.stderr));
+    assert_eq!(text(&ledger.stdout), text(&original.stdout));
+    let storage = rectify_server::storage::open(&database.storage_url()).await?;
+    let units = storage.units().await?;
+    assert!(
+        units
+            .iter()
+            .any(|u| u.id.as_str() == "pgtest" && u.name == "PostgreSQL 学校"),
+        "{units:?}"
+    );
+    assert!(storage.session(&"x".repeat(64)).await?.is_none());
+    storage.close().await;
+    assert!(
+        !data.join("rectify.db").exists(),
+        "no SQLite database in the data directory"
+    );
+
+    // Backups of PostgreSQL are pg_dump's job: refused before anything is made.
+    let backup_dir = dir.path().join("backup");
+    let refused = rectify(&[
+        "backup",
+        "--data",
+        data_arg,
+        "--database",
+        url,
+        backup_dir.to_str().unwrap(),
+    ]);
+    assert!(!refused.status.success());
+    assert!(
+        text(&refused.stderr).contains("pg_dump"),
+        "{}",
+        text(&refused.stderr)
+    );
+    assert!(!backup_dir.exists());
+    // A server that cannot be reached is said so at once, and a password is never shown.
+    let bad = rectify(&[
+        "user",
+        "list",
+        "--data",
+        data_arg,
+        "--database",
+        "postgres://rectify:hunter2@127.0.0.1:1/nowhere",
+    ]);
+    assert!(!bad.status.success());
+    assert!(
+        !text(&bad.stderr).contains("hunter2"),
+        "{}",
+        text(&bad.stderr)
+    );
+    assert!(
+        text(&bad.stderr).contains("rectify:***@127.0.0.1:1"),
+        "{}",
+        text(&bad.stderr)
+    );
+    Ok(())
 }

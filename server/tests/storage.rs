@@ -4,8 +4,14 @@
 //!
 //! A backend joins with a function that makes a fresh, empty database of its kind (like
 //! [`sqlite`]) and one line in [`suite!`] at the end of this file.
+//!
+//! PostgreSQL runs on the test server (`storage::scratch::test_server_url`:
+//! `RECTIFY_TEST_DATABASE_URL`, else the local server at 127.0.0.1:5432; `cargo xtask test`
+//! provides one), in a database of its own per test, dropped afterwards. Without a server the
+//! PostgreSQL tests fail and say how to get one; they never skip.
 
 use anyhow::{Context, Result};
+use rectify_server::storage::scratch::ScratchDatabase;
 use rectify_server::storage::{
     self, BlobRecord, CampaignRecord, ItemRecord, QuarantineRecord, SessionRecord, Storage,
     StorageError, StorageUrl, UnitRecord, UploadRecord, UserRecord, Write,
@@ -19,10 +25,11 @@ use std::sync::Arc;
 
 // ── Backends ────────────────────────────────────────────────────────────────────────────
 
-/// A fresh, empty database of one backend, and what must live as long as it.
+/// A fresh, empty database of one backend, and what must live as long as it (a temporary
+/// directory, a scratch database dropped with it).
 struct Place {
     url: StorageUrl,
-    _keep: tempfile::TempDir,
+    _keep: Box<dyn std::any::Any>,
 }
 
 /// Makes a [`Place`]; one per backend.
@@ -32,7 +39,19 @@ type NewPlace = fn() -> Result<Place>;
 fn sqlite() -> Result<Place> {
     let dir = tempfile::tempdir()?;
     let url = StorageUrl::for_data_dir(dir.path());
-    Ok(Place { url, _keep: dir })
+    Ok(Place {
+        url,
+        _keep: Box::new(dir),
+    })
+}
+
+/// PostgreSQL: a new database on the test server, dropped with the place.
+fn postgres() -> Result<Place> {
+    let database = ScratchDatabase::create()?;
+    Ok(Place {
+        url: database.storage_url(),
+        _keep: Box::new(database),
+    })
 }
 
 /// A new place of the backend and its storage, opened through the URL.
@@ -931,6 +950,9 @@ async fn fill(db: &dyn Storage) -> Result<Vec<DocumentId>> {
 
 async fn backup_and_restore(new: NewPlace) -> Result<()> {
     let (source, db) = fresh(new).await?;
+    if let StorageUrl::Postgres(_) = source.url {
+        return backups_are_pg_dumps(&source, db).await;
+    }
     let docs = fill(db.as_ref()).await?;
     let original = Everything::read(db.as_ref(), &docs).await?;
     let scratch = tempfile::tempdir()?;
@@ -986,6 +1008,38 @@ async fn backup_and_restore(new: NewPlace) -> Result<()> {
     Ok(())
 }
 
+/// PostgreSQL's backups are its own tools' job: `rectify backup` and `restore` refuse and say
+/// which tools to use, and change nothing; the check works.
+async fn backups_are_pg_dumps(place: &Place, db: Arc<dyn Storage>) -> Result<()> {
+    let docs = fill(db.as_ref()).await?;
+    let original = Everything::read(db.as_ref(), &docs).await?;
+    let backup = storage::backup_for(&place.url);
+    backup.check().await?;
+    let scratch = tempfile::tempdir()?;
+    let out = scratch.path().join("backup");
+    std::fs::create_dir(&out)?;
+    match backup.backup_to(&out).await {
+        Err(err @ StorageError::Unsupported(_)) => {
+            let text = err.to_string();
+            assert!(text.contains("pg_dump"), "{text}");
+            assert!(!err.is_transient());
+        }
+        other => panic!("a PostgreSQL backup: {other:?}"),
+    }
+    assert_eq!(std::fs::read_dir(&out)?.count(), 0, "nothing written");
+    assert_eq!(backup.find_copy(&out), None);
+    let aside = scratch.path().join("aside");
+    match backup.restore_from(&out, &aside).await {
+        Err(err @ StorageError::Unsupported(_)) => {
+            assert!(err.to_string().contains("pg_restore"), "{err}");
+        }
+        other => panic!("a PostgreSQL restore: {other:?}"),
+    }
+    assert!(!aside.exists());
+    assert_eq!(Everything::read(db.as_ref(), &docs).await?, original);
+    Ok(())
+}
+
 /// After `close`, calls fail, and a failure is never taken for absence.
 async fn closed_storage_fails_transiently(new: NewPlace) -> Result<()> {
     let (_place, db) = fresh(new).await?;
@@ -1025,7 +1079,7 @@ macro_rules! backend {
 macro_rules! suite {
     ($($test:ident),* $(,)?) => {
         backend!(sqlite: $($test),*);
-        // backend!(postgres: $($test),*); — issue #18
+        backend!(postgres: $($test),*);
     };
 }
 

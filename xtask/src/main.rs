@@ -3,7 +3,10 @@
 //! - `cargo xtask run`: build the web client, start the server on http://127.0.0.1:8080
 //!   with demo data on first start.
 //! - `cargo xtask test`: fmt, clippy (native and wasm32), the web build, every test
-//!   including the browser tests. Installs what is missing and says so.
+//!   including the browser tests and the PostgreSQL storage tests. Installs what is missing
+//!   (and finds or starts a PostgreSQL server: `postgres.rs`) and says so.
+//! - `cargo xtask postgres`: the PostgreSQL server the tests would use (a private one under
+//!   `target/pg` keeps running until `--stop`), for running tests by hand.
 //! - `cargo xtask build`: only the web client bundle, into `target/web`.
 //! - `cargo xtask modules`: checks that no crate's module graph has a cycle (also part of
 //!   `test`).
@@ -16,6 +19,7 @@
 mod bench;
 mod fuzz;
 mod modules;
+mod postgres;
 mod tools;
 mod web;
 
@@ -32,6 +36,9 @@ tasks:
            (extra arguments go to `rectify serve`, e.g. `cargo xtask run -- --listen 0.0.0.0:8080`)
   test     everything CI runs: fmt, clippy, the web build, unit, integration and browser tests
   build    build the web client bundle into target/web
+  postgres the PostgreSQL server the tests use, as `export RECTIFY_TEST_DATABASE_URL=…` (the
+           variable, else 127.0.0.1:5432, else a private cluster under target/pg, which keeps
+           running); --private starts the private one anyway, --stop stops it
   modules  check that no crate's module graph has a cycle (part of `test`); a directory
            argument checks that workspace instead of this one
   soak     the sync simulation over many seeds: --seeds N (200), --first S, --seed S (replay one)
@@ -52,6 +59,7 @@ fn main() -> ExitCode {
         Some("run") => run(&args[1..]),
         Some("test") => test(),
         Some("build") => web::build(&workspace_root()).map(|_| ()),
+        Some("postgres") => test_database(&args[1..]),
         Some("modules") => modules::check(&args.get(1).map_or_else(workspace_root, PathBuf::from)),
         Some("soak") => soak(&args[1..]),
         Some("fuzz") => fuzz::fuzz(&args[1..]),
@@ -151,6 +159,22 @@ fn run(extra: &[String]) -> Result<()> {
     run_cmd(&mut serve)
 }
 
+/// `cargo xtask postgres [--private | --stop]`.
+fn test_database(args: &[String]) -> Result<()> {
+    let root = workspace_root();
+    match args.first().map(String::as_str) {
+        Some("--stop") => postgres::stop_private(&root),
+        Some("--private") | None => {
+            step("the PostgreSQL server for the tests");
+            let database = postgres::ensure(&root, !args.is_empty())?;
+            // Left running: the point is to run tests by hand against it.
+            println!("\nexport {}={}", postgres::TEST_DATABASE_ENV, database.url);
+            Ok(())
+        }
+        Some(other) => bail!("unknown argument '{other}': use --private or --stop"),
+    }
+}
+
 /// The simulation in release mode, over many seeds on every core.
 fn soak(args: &[String]) -> Result<()> {
     step("the sync simulation: cargo run --release -p rectify-tests --bin soak");
@@ -227,7 +251,15 @@ fn test() -> Result<()> {
         web_root = web::build(&root)?;
         Ok(())
     })?;
-    timed("tests", &mut || {
+    // Last before the tests, so a private cluster is stopped on every way out.
+    let mut database = None;
+    timed("postgres", &mut || {
+        step("the PostgreSQL server for the storage tests");
+        database = Some(postgres::ensure(&root, false)?);
+        Ok(())
+    })?;
+    let database = database.expect("set by the step above");
+    let tested = timed("tests", &mut || {
         step("unit, integration, simulation and browser tests");
         let mut cmd = cargo();
         cmd.args([
@@ -238,9 +270,13 @@ fn test() -> Result<()> {
             "rectify-client",
             "--no-fail-fast",
         ])
-        .env("RECTIFY_WEB_ROOT", &web_root);
+        .env("RECTIFY_WEB_ROOT", &web_root)
+        .env(postgres::TEST_DATABASE_ENV, &database.url);
         run_cmd(&mut cmd)
-    })?;
+    });
+    // A private PostgreSQL cluster stops whatever the tests said.
+    database.stop();
+    tested?;
 
     println!(
         "\nAll checks passed in {:.0} s:",

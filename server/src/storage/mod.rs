@@ -1,21 +1,26 @@
 //! Storage behind one trait, one implementation per backend, chosen from a URL.
 //!
-//! - [`StorageUrl`] says where the storage is (`sqlite://PATH`; `postgres://` is refused until
-//!   issue #18); [`StorageUrl::for_data_dir`] is a data directory's database.
+//! - [`StorageUrl`] says where the storage is (`sqlite://PATH` or `postgres://…`);
+//!   [`StorageUrl::for_data_dir`] is a data directory's database.
 //! - [`open`] turns a URL into an [`Arc<dyn Storage>`](Storage), the one place a backend is
 //!   chosen; [`open_data_dir`] is the same for a data directory.
 //! - [`Storage`] is everything the server keeps, in sections: accounts, sessions, units,
 //!   documents, the index, server settings, evidence.
+//! - [`claim`] is the serving process's hold on its database (PostgreSQL: an advisory lock;
+//!   SQLite: nothing beyond the data directory's lock).
 //! - [`Backup`] ([`backup_for`]) is whole-database copies for `rectify backup` and
 //!   `rectify restore`; [`crate::data_dir`] adds the lock and the evidence files.
 //! - [`StorageError`] says what happened in backend-neutral terms (a conflict, a database that
 //!   is unavailable for now, corrupt data …); no sqlx type leaves this module.
 //!
-//! Only SQLite exists so far (`sqlite.rs`, migrations in `server/migrations/sqlite/`).
-//! PostgreSQL will implement the same traits and join the conformance suite in
-//! `server/tests/storage.rs`, which every backend must pass.
+//! Two backends: SQLite (`sqlite.rs`, migrations in `server/migrations/sqlite/`), the default,
+//! one file in the data directory; and PostgreSQL (`postgres.rs`, migrations in
+//! `server/migrations/postgres/`). Both pass the conformance suite in
+//! `server/tests/storage.rs`. [`scratch`] makes throwaway PostgreSQL databases for tests.
 
 mod committer;
+mod postgres;
+pub mod scratch;
 mod sqlite;
 mod url;
 
@@ -177,7 +182,7 @@ pub struct QuarantineRecord {
 }
 
 /// Errors of the storage layer, the same for every backend. Each backend maps its own
-/// errors to these in one function (SQLite: `sqlite::storage_error`).
+/// errors to these in one function (`sqlite::storage_error`, `postgres::storage_error`).
 ///
 /// Over HTTP ([`crate::error`]) an [`StorageError::Unavailable`] is a 503 with
 /// `Retry-After`, every other a 500; the callers that expect one match it first: a taken
@@ -211,9 +216,13 @@ pub enum StorageError {
     /// migration that failed).
     #[error("database migration failed: {0}")]
     Migration(String),
-    /// A storage URL that names no backend this build has.
+    /// A storage URL that names no backend this build has, or that the backend cannot read.
     #[error("{0}")]
     BadUrl(String),
+    /// Something this backend does not do, and what to do instead (a PostgreSQL database is
+    /// backed up with `pg_dump`, not `rectify backup`).
+    #[error("{0}")]
+    Unsupported(String),
     /// Anything else the backend reported: most likely a bug (a query the schema does not fit,
     /// a value the backend cannot hold).
     #[error("database error: {0}")]
@@ -380,9 +389,17 @@ pub trait Storage: Send + Sync + std::fmt::Debug {
 /// not the database's (the lock, the evidence files, where copies and replaced databases go).
 ///
 /// SQLite: `VACUUM INTO` (one snapshot, while writers carry on) writes `OUT/rectify.db`;
-/// a restore moves `rectify.db` and its `-wal` and `-shm` files aside.
+/// a restore moves `rectify.db` and its `-wal` and `-shm` files aside. PostgreSQL: only
+/// [`Backup::check`]; copies and restores are [`StorageError::Unsupported`] with a message
+/// that says to use `pg_dump` and `pg_restore`.
 #[async_trait]
 pub trait Backup: Send + Sync + std::fmt::Debug {
+    /// Whether this backend makes copies and restores them at all: [`StorageError::Unsupported`]
+    /// saying what to use instead when not (PostgreSQL: `pg_dump`). Asked before anything is
+    /// created or moved.
+    fn supported(&self) -> StorageResult<()> {
+        Ok(())
+    }
     /// Writes a consistent copy of the whole database into the directory `out` (which exists
     /// and holds no copy yet) while a server may be writing, checks the copy as
     /// [`Backup::check`] does, and returns the file written.
@@ -406,6 +423,7 @@ pub trait Backup: Send + Sync + std::fmt::Debug {
 pub async fn open(url: &StorageUrl) -> StorageResult<Arc<dyn Storage>> {
     match url {
         StorageUrl::Sqlite(path) => Ok(Arc::new(sqlite::SqliteStorage::open(path).await?)),
+        StorageUrl::Postgres(url) => Ok(Arc::new(postgres::PostgresStorage::open(url).await?)),
     }
 }
 
@@ -413,6 +431,28 @@ pub async fn open(url: &StorageUrl) -> StorageResult<Arc<dyn Storage>> {
 pub fn backup_for(url: &StorageUrl) -> Box<dyn Backup> {
     match url {
         StorageUrl::Sqlite(path) => Box::new(sqlite::SqliteBackup::new(path)),
+        StorageUrl::Postgres(url) => Box::new(postgres::PostgresBackup::new(url)),
+    }
+}
+
+/// The right to serve from a database, held by one process at a time ([`claim`]); given up
+/// when dropped or when the process dies.
+#[derive(Debug)]
+pub struct Claim {
+    _held: Option<postgres::Claim>,
+}
+
+/// Claims the database at `url` for one serving process: `None` when another holds it.
+/// SQLite needs nothing here (its data directory's lock, [`crate::data_dir::lock`], covers
+/// its file); PostgreSQL takes a session-level advisory lock on a connection kept for the
+/// purpose, so two servers with different data directories never serve one database (each
+/// would keep its own documents in memory, and neither would be the one writer).
+pub async fn claim(url: &StorageUrl) -> StorageResult<Option<Claim>> {
+    match url {
+        StorageUrl::Sqlite(_) => Ok(Some(Claim { _held: None })),
+        StorageUrl::Postgres(url) => Ok(postgres::claim(url)
+            .await?
+            .map(|held| Claim { _held: Some(held) })),
     }
 }
 

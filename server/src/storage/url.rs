@@ -11,12 +11,60 @@ pub(super) const SQLITE_FILE: &str = "rectify.db";
 /// A parsed storage URL. [`super::open`] and [`super::backup_for`] turn it into a backend;
 /// adding a backend is a variant here, a scheme in [`StorageUrl::from_str`] and an arm in
 /// each of those two functions.
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// Neither `Debug` nor `Display` shows a password a PostgreSQL URL holds ([`redacted`]).
+#[derive(Clone, PartialEq, Eq)]
 pub enum StorageUrl {
     /// `sqlite://PATH` or `sqlite:PATH` (`sqlite:///srv/rectify/rectify.db` for an absolute
     /// path): one SQLite file, created when missing, with its `-wal` and `-shm` files beside
     /// it while open.
     Sqlite(PathBuf),
+    /// `postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE[?OPTIONS]` (or `postgresql://`), as
+    /// libpq takes it: an existing database, whose schema Rectify creates and migrates.
+    Postgres(String),
+}
+
+/// `url` with any password replaced by `***` (in the user part and in a `password=` option),
+/// for messages and logs.
+pub fn redacted(url: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((base, query)) => (base, Some(query)),
+        None => (url, None),
+    };
+    let mut out = match base.split_once("://") {
+        Some((scheme, rest)) => {
+            let rest = match rest.rsplit_once('@') {
+                Some((userinfo, host)) => match userinfo.split_once(':') {
+                    Some((user, _password)) => format!("{user}:***@{host}"),
+                    None => format!("{userinfo}@{host}"),
+                },
+                None => rest.to_owned(),
+            };
+            format!("{scheme}://{rest}")
+        }
+        None => base.to_owned(),
+    };
+    if let Some(query) = query {
+        let options: Vec<String> = query
+            .split('&')
+            .map(|option| match option.split_once('=') {
+                Some((key, _)) if key.eq_ignore_ascii_case("password") => format!("{key}=***"),
+                _ => option.to_owned(),
+            })
+            .collect();
+        out.push('?');
+        out.push_str(&options.join("&"));
+    }
+    out
+}
+
+impl fmt::Debug for StorageUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StorageUrl::Sqlite(path) => f.debug_tuple("Sqlite").field(path).finish(),
+            StorageUrl::Postgres(url) => f.debug_tuple("Postgres").field(&redacted(url)).finish(),
+        }
+    }
 }
 
 impl StorageUrl {
@@ -52,11 +100,17 @@ impl FromStr for StorageUrl {
                 Ok(StorageUrl::Sqlite(PathBuf::from(path)))
             }
             "postgres" | "postgresql" => {
-                bad("PostgreSQL storage is not built yet; see issue #18".to_owned())
+                if !rest.starts_with("//") {
+                    // Not repeated: without `//` the password cannot be found to hide it.
+                    return bad(format!(
+                        "this is not a PostgreSQL URL: use {scheme}://USER[:PASSWORD]@HOST[:PORT]/DATABASE"
+                    ));
+                }
+                Ok(StorageUrl::Postgres(url.to_owned()))
             }
             // Only the scheme is repeated: the rest of a URL may hold a password.
             other => bad(format!(
-                "unknown storage URL scheme '{other}:': use sqlite://PATH"
+                "unknown storage URL scheme '{other}:': use sqlite://PATH or postgres://…"
             )),
         }
     }
@@ -66,6 +120,7 @@ impl fmt::Display for StorageUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             StorageUrl::Sqlite(path) => write!(f, "sqlite://{}", path.display()),
+            StorageUrl::Postgres(url) => f.write_str(&redacted(url)),
         }
     }
 }
@@ -87,15 +142,15 @@ mod tests {
             let again: StorageUrl = parsed.to_string().parse().unwrap();
             assert_eq!(again, parsed, "{url} survives Display");
         }
+        for url in [
+            "postgres://rectify:secret@db/rectify",
+            "postgresql://db:5433/rectify?sslmode=require",
+        ] {
+            let parsed: StorageUrl = url.parse().unwrap();
+            assert_eq!(parsed, StorageUrl::Postgres(url.to_owned()), "{url}");
+        }
         let refused = [
-            (
-                "postgres://rectify:secret@db/rectify",
-                "PostgreSQL storage is not built yet; see issue #18",
-            ),
-            (
-                "postgresql://db/rectify",
-                "PostgreSQL storage is not built yet; see issue #18",
-            ),
+            ("postgres:secret@db", "not a PostgreSQL URL"),
             (
                 "mysql://u:secret@h/db",
                 "unknown storage URL scheme 'mysql:'",
@@ -114,6 +169,29 @@ mod tests {
                 }
                 other => panic!("{url}: {other:?}"),
             }
+        }
+    }
+
+    #[test]
+    fn a_postgres_password_is_never_shown() {
+        let cases = [
+            (
+                "postgres://rectify:secret@db:5432/rectify",
+                "postgres://rectify:***@db:5432/rectify",
+            ),
+            (
+                "postgresql://rectify@db/rectify?password=secret&sslmode=require",
+                "postgresql://rectify@db/rectify?password=***&sslmode=require",
+            ),
+            ("postgres://u:p%40ss:secret@db/x", "postgres://u:***@db/x"),
+            ("postgres://db/rectify", "postgres://db/rectify"),
+        ];
+        for (url, shown) in cases {
+            let parsed: StorageUrl = url.parse().unwrap();
+            assert_eq!(parsed.to_string(), shown);
+            let debug = format!("{parsed:?}");
+            assert!(debug.contains(shown), "{debug}");
+            assert!(!debug.contains("secret"), "{debug}");
         }
     }
 
