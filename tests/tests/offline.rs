@@ -755,3 +755,60 @@ async fn a_browser_killed_while_typing_loses_no_edit_it_had_counted() -> Result<
     browser.close().await?;
     Ok(())
 }
+
+/// Every IndexedDB transaction that writes the user's work (the edit's chunk, the sync state
+/// that counts it as sent, queued files, small records) asks the browser for strict
+/// durability: done only once flushed to disk, so a power cut right after an edit counted
+/// cannot take it. The default ("relaxed") completes when the data reaches the operating
+/// system's buffers. Killing the browser process would not show the difference (the buffers
+/// survive it), so the test watches the transactions the app opens.
+#[tokio::test(flavor = "multi_thread")]
+async fn every_write_to_the_device_waits_for_the_disk() -> Result<()> {
+    let server = TestServer::start(Some(web_root())).await?;
+    let (browser, id, _, before) = school1_on_an_open_item(&server).await?;
+    browser
+        .client
+        .execute(
+            "window.__transactions = [];
+             const open = IDBDatabase.prototype.transaction;
+             IDBDatabase.prototype.transaction = function (stores, mode, options) {
+                 const tx = open.apply(this, arguments);
+                 window.__transactions.push({
+                     stores: [].concat(stores).join(','),
+                     mode: tx.mode,
+                     asked: options ? options.durability : null,
+                     durability: tx.durability,
+                 });
+                 return tx;
+             };",
+            vec![],
+        )
+        .await?;
+    browser
+        .client
+        .execute(&format!("location.hash = '#/item/{id}';"), vec![])
+        .await?;
+    type_progress(&browser, "已落盘。", None).await?;
+    let expected = format!("{before}已落盘。");
+    wait_for_text(&browser, &expected).await?;
+    wait_for_status(&browser, "synced", Some(0)).await?;
+    assert_eq!(server_narrative(&server, &id).await?, expected);
+
+    let seen = browser
+        .client
+        .execute("return window.__transactions;", vec![])
+        .await?;
+    let seen = seen.as_array().context("a list of transactions")?;
+    let writes: Vec<&serde_json::Value> =
+        seen.iter().filter(|t| t["mode"] == "readwrite").collect();
+    assert!(
+        writes.iter().any(|t| t["stores"] == "chunks,sync"),
+        "the edit was written: {seen:?}"
+    );
+    for write in &writes {
+        assert_eq!(write["asked"], "strict", "{write}");
+        assert_eq!(write["durability"], "strict", "{write}");
+    }
+    browser.close().await?;
+    Ok(())
+}

@@ -4,12 +4,12 @@
 //! the origin; every key starts with the user's name, so two people sharing a school computer
 //! never see each other's copy.
 
-use idb::{Database, Factory, KeyRange, ObjectStoreParams, Query, TransactionMode};
-use js_sys::{Object, Reflect, Uint8Array};
+use idb::{Database, Factory, KeyRange, ObjectStoreParams, Query, Transaction, TransactionMode};
+use js_sys::{Array, Function, Object, Reflect, Uint8Array};
 use rectify_shared::ids::DocumentId;
 use serde::{Serialize, de::DeserializeOwned};
 use wasm_bindgen::{JsCast, JsValue};
-use web_sys::{Blob, IdbDatabase};
+use web_sys::{Blob, IdbDatabase, IdbTransaction};
 
 const DB_NAME: &str = "rectify";
 /// 2 added the `files` store.
@@ -43,7 +43,45 @@ pub struct StoredDoc {
     pub sync_state: Option<Vec<u8>>,
 }
 
-async fn open() -> Result<Database, StoreError> {
+/// The database as idb's wrapper (reads, requests) and as the browser's object, for what idb
+/// cannot say: a transaction's durability.
+struct Db {
+    idb: Database,
+    raw: IdbDatabase,
+}
+
+impl std::ops::Deref for Db {
+    type Target = Database;
+    fn deref(&self) -> &Database {
+        &self.idb
+    }
+}
+
+impl Db {
+    /// A read-write transaction that is done only once the browser has flushed it to disk
+    /// (`durability: "strict"`). The default ("relaxed" in Chromium, Firefox and Safari)
+    /// completes when the data reaches the operating system's buffers, so an edit the app
+    /// already counts could vanish in a power cut, which rural schools know well. A browser
+    /// that does not know the option ignores it.
+    fn write(&self, stores: &[&str]) -> Result<Transaction, StoreError> {
+        let names: Array = stores.iter().map(|s| JsValue::from(*s)).collect();
+        let options = Object::new();
+        let js = |e: JsValue| StoreError(format!("{e:?}"));
+        Reflect::set(&options, &"durability".into(), &"strict".into()).map_err(js)?;
+        let transaction: Function = Reflect::get(&self.raw, &"transaction".into())
+            .map_err(js)?
+            .dyn_into()
+            .map_err(js)?;
+        let tx = transaction
+            .call3(&self.raw, &names, &"readwrite".into(), &options)
+            .map_err(js)?;
+        Ok(Transaction::from(
+            tx.dyn_into::<IdbTransaction>().map_err(js)?,
+        ))
+    }
+}
+
+async fn open() -> Result<Db, StoreError> {
     let factory = Factory::new()?;
     let mut request = factory.open(DB_NAME, Some(DB_VERSION))?;
     request.on_upgrade_needed(|event| {
@@ -69,7 +107,11 @@ async fn open() -> Result<Database, StoreError> {
         let _ = gloo::utils::window().location().reload();
     });
     db.forget_callbacks();
-    Ok(db)
+    let raw: IdbDatabase = db.into();
+    Ok(Db {
+        idb: Database::from(raw.clone()),
+        raw,
+    })
 }
 
 fn bytes(value: &[u8]) -> JsValue {
@@ -86,7 +128,7 @@ fn prefix_range(prefix: &str) -> Result<Query, StoreError> {
 
 /// One user's part of the device store.
 pub struct LocalStore {
-    db: Database,
+    db: Db,
     user: String,
 }
 
@@ -165,9 +207,7 @@ impl LocalStore {
         sync_state: &[u8],
         stamp: &str,
     ) -> Result<Option<String>, StoreError> {
-        let tx = self
-            .db
-            .transaction(&[CHUNKS, SYNC], TransactionMode::ReadWrite)?;
+        let tx = self.db.write(&[CHUNKS, SYNC])?;
         let mut written = None;
         if let Some(chunk) = chunk {
             let key = format!("{}{stamp}", self.doc_prefix(id));
@@ -189,7 +229,7 @@ impl LocalStore {
         old: &[String],
         stamp: &str,
     ) -> Result<String, StoreError> {
-        let tx = self.db.transaction(&[CHUNKS], TransactionMode::ReadWrite)?;
+        let tx = self.db.write(&[CHUNKS])?;
         let store = tx.object_store(CHUNKS)?;
         for key in old {
             store.delete(Query::Key(key.into()))?;
@@ -202,9 +242,7 @@ impl LocalStore {
 
     /// Removes a document and its sync state (it is no longer this user's).
     pub async fn forget(&self, id: &DocumentId) -> Result<(), StoreError> {
-        let tx = self
-            .db
-            .transaction(&[CHUNKS, SYNC], TransactionMode::ReadWrite)?;
+        let tx = self.db.write(&[CHUNKS, SYNC])?;
         tx.object_store(CHUNKS)?
             .delete(prefix_range(&self.doc_prefix(id))?)?;
         tx.object_store(SYNC)?
@@ -235,7 +273,7 @@ impl LocalStore {
         meta: &T,
         blob: &Blob,
     ) -> Result<bool, StoreError> {
-        let tx = self.db.transaction(&[FILES], TransactionMode::ReadWrite)?;
+        let tx = self.db.write(&[FILES])?;
         let store = tx.object_store(FILES)?;
         let key = self.file_key(sha256);
         if store.get(Query::Key(key.clone()))?.await?.is_some() {
@@ -252,7 +290,7 @@ impl LocalStore {
         sha256: &str,
         meta: &T,
     ) -> Result<(), StoreError> {
-        let tx = self.db.transaction(&[FILES], TransactionMode::ReadWrite)?;
+        let tx = self.db.write(&[FILES])?;
         let store = tx.object_store(FILES)?;
         let key = self.file_key(sha256);
         let Some(blob) = store
@@ -279,7 +317,7 @@ impl LocalStore {
     }
 
     pub async fn forget_file(&self, sha256: &str) -> Result<(), StoreError> {
-        let tx = self.db.transaction(&[FILES], TransactionMode::ReadWrite)?;
+        let tx = self.db.write(&[FILES])?;
         tx.object_store(FILES)?
             .delete(Query::Key(self.file_key(sha256)))?;
         tx.commit()?.await?;
@@ -314,7 +352,7 @@ fn file_blob(value: &JsValue) -> Option<Blob> {
     Reflect::get(value, &"blob".into()).ok()?.dyn_into().ok()
 }
 
-async fn get_json<T: DeserializeOwned>(db: &Database, key: &str) -> Result<Option<T>, StoreError> {
+async fn get_json<T: DeserializeOwned>(db: &Db, key: &str) -> Result<Option<T>, StoreError> {
     let tx = db.transaction(&[KV], TransactionMode::ReadOnly)?;
     let value = tx.object_store(KV)?.get(Query::Key(key.into()))?.await?;
     Ok(value
@@ -322,12 +360,8 @@ async fn get_json<T: DeserializeOwned>(db: &Database, key: &str) -> Result<Optio
         .and_then(|json| serde_json::from_str(&json).ok()))
 }
 
-async fn put_json<T: Serialize>(
-    db: &Database,
-    key: &str,
-    value: Option<&T>,
-) -> Result<(), StoreError> {
-    let tx = db.transaction(&[KV], TransactionMode::ReadWrite)?;
+async fn put_json<T: Serialize>(db: &Db, key: &str, value: Option<&T>) -> Result<(), StoreError> {
+    let tx = db.write(&[KV])?;
     let store = tx.object_store(KV)?;
     match value {
         Some(value) => {
