@@ -121,6 +121,9 @@ pub struct ImportOutcome {
     pub items_unchanged: usize,
     /// What the re-import did not overwrite, and why ([`model::refresh_from_report`]).
     pub left_alone: Vec<LeftAlone>,
+    /// Documents that existed and were changed: open copies to refresh
+    /// ([`crate::sync_ws::SyncHub::refresh`]).
+    pub changed: Vec<DocumentId>,
 }
 
 /// The key that tells whether a report is of a campaign already stored (the same inspection
@@ -144,6 +147,7 @@ pub async fn import_report(
         .into_iter()
         .find(|c| c.natural_key == natural_key);
     let mut batch = Vec::new();
+    let mut changed = Vec::new();
     let campaign_created = existing.is_none();
     let campaign_id = match &existing {
         Some(record) => {
@@ -154,7 +158,9 @@ pub async fn import_report(
             let before = doc.get_heads();
             model::refresh_campaign_from_report(&mut current, &imported_campaign);
             model::update_document(&mut doc, &current, user, "import", now)?;
-            push_changes(&mut batch, record.id, &mut doc, &before, now);
+            if push_changes(&mut batch, record.id, &mut doc, &before, now) {
+                changed.push(record.id);
+            }
             record.id
         }
         None => {
@@ -187,6 +193,7 @@ pub async fn import_report(
         items_updated: 0,
         items_unchanged: 0,
         left_alone: Vec::new(),
+        changed,
     };
     for area in &report.areas {
         for problem in &area.problems {
@@ -209,6 +216,7 @@ pub async fn import_report(
                         model::update_document(&mut doc, &current, user, "import", now)?;
                         if push_changes(&mut batch, record.id, &mut doc, &before, now) {
                             outcome.items_updated += 1;
+                            outcome.changed.push(record.id);
                             batch.push(Write::Item(item_record(
                                 record.id,
                                 campaign_id,

@@ -297,6 +297,16 @@ impl SyncHub {
         out
     }
 
+    /// Sends the peers that have `docs` open what a write beside the core changed in them
+    /// ([`SyncServer::refresh`]), so an office's open page shows an import at once. Call after
+    /// [`Self::write_beside`].
+    pub async fn refresh(self: &Arc<Self>, docs: &[DocumentId]) {
+        let _frame = self.beside.read().await;
+        let mut core = self.core.lock().await;
+        let effects: Vec<Effect> = docs.iter().flat_map(|doc| core.refresh(*doc)).collect();
+        self.run(core, effects).await;
+    }
+
     /// Documents in memory now (waits for the core).
     pub async fn loaded_documents(&self) -> usize {
         self.core.lock().await.loaded_documents().count()

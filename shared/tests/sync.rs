@@ -882,6 +882,43 @@ fn idle_documents_are_evicted_and_open_peers_still_get_changes(stock: bool) {
     assert!(net.quarantine.is_empty());
 }
 
+/// A write beside the core (an import) changes a stored document while it is out of memory:
+/// `refresh` loads it and sends both peers that have it open the change, unasked. A document
+/// nobody has open costs nothing.
+fn a_document_changed_beside_the_core_reaches_its_open_peers(stock: bool) {
+    let (mut net, id) = office_and_school(stock);
+    assert_eq!(net.server.evict_idle(net.server.clock() + 1), 1);
+    // The import: a change appended to storage, not through sync.
+    let mut stored = model::load_automerge(&net.storage[&id]).expect("loads");
+    let before = stored.get_heads();
+    stored
+        .put(automerge::ROOT, "title", "整改任务（新报告）")
+        .unwrap();
+    stored.commit();
+    let chunk = stored.save_after(&before);
+    net.storage.get_mut(&id).unwrap().extend(chunk);
+
+    net.log.clear();
+    let effects = net.server.refresh(id);
+    assert_eq!(effects, [Effect::LoadDocument { doc: id }]);
+    net.execute(effects);
+    net.run_until_quiescent(LIMIT);
+    for client in [0, 1] {
+        assert_eq!(
+            text_at(net.doc(client, &id), "title").as_deref(),
+            Some("整改任务（新报告）"),
+            "{}",
+            net.clients[client].user.name
+        );
+    }
+    assert!(net.quarantine.is_empty());
+
+    // In memory, or open nowhere: nothing to do.
+    assert!(net.server.refresh(id).is_empty());
+    let unknown = DocumentId([9; 16]);
+    assert!(net.server.refresh(unknown).is_empty());
+}
+
 fn an_evicted_document_without_peers_is_forgotten(stock: bool) {
     let (mut net, id) = office_and_school(stock);
     net.disconnect(0);
@@ -1204,6 +1241,7 @@ both_protocols!(
     ephemeral_messages_reach_the_other_readers_only,
     documents_are_loaded_once_and_frames_wait_for_them,
     idle_documents_are_evicted_and_open_peers_still_get_changes,
+    a_document_changed_beside_the_core_reaches_its_open_peers,
     an_evicted_document_without_peers_is_forgotten,
     a_refused_peer_stays_read_only_across_eviction,
     unsynced_changes_count_until_the_server_has_them_and_survive_a_restart,

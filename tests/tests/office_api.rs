@@ -1110,6 +1110,9 @@ async fn an_updated_report_reaches_items_open_on_sync_connections() -> Result<()
         (0, 1),
         "{outcome:?}"
     );
+    // The open copy is sent the new title without asking (an office's open page shows it).
+    client.settle().await?;
+    assert_eq!(client.item(&id).title.as_str(), new);
 
     // The office's next edit syncs on top of the import, not beside it: the index keeps the
     // new title and the client gets it.
@@ -1180,8 +1183,10 @@ async fn an_item_in_a_new_area_adds_the_area_to_the_campaign() -> Result<()> {
     let mut expected = before.clone();
     expected.push((4, "聚焦整改后续监督方面".to_owned()));
     assert_eq!(areas(&stored)?, expected);
-    // What sync serves has it (the copy in the hub's memory was dropped, not written over).
+    // The open copy is sent it, and what sync serves has it (the copy in the hub's memory
+    // was dropped, not written over).
     client.settle().await?;
+    assert_eq!(areas(client.document_mut(&campaign)?)?, expected);
     let mut fresh = SyncTestClient::connect(&api.server.ws_base(), &office).await?;
     fresh.fetch(campaign, Duration::from_secs(10)).await?;
     assert_eq!(areas(fresh.document_mut(&campaign)?)?, expected);

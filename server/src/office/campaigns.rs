@@ -60,9 +60,11 @@ pub(super) async fn put_report_text(
     let record = existing_campaign(&state, &id).await?;
     let storage = state.storage.as_ref();
     // Beside the sync server, as an import is: a campaign document open on a connection
-    // is read again from storage after the write.
+    // is read again from storage after the write, and its peers are sent the change.
     let write = campaigns::edit_report_text(storage, &record, &text, user.username.as_str());
-    match state.sync.write_beside(write).await {
+    let written = state.sync.write_beside(write).await;
+    state.sync.refresh(&[record.id]).await;
+    match written {
         Ok(stored) => {
             tracing::info!(by = %user.username, campaign = %record.id, "report text set");
             Ok(Json(stored))

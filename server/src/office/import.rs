@@ -44,7 +44,10 @@ pub(super) async fn import(
         .iter()
         .any(|c| c.natural_key == known)
     {
-        state.sync.write_beside(store).await?
+        let outcome = state.sync.write_beside(store).await?;
+        // Open pages (the office's dashboard, a school's item) get the new text now.
+        state.sync.refresh(&outcome.changed).await;
+        outcome
     } else {
         store.await?
     };

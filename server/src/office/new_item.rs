@@ -34,7 +34,9 @@ pub(super) async fn add_item(
     let add = campaigns::add_item(storage, &campaign, &item, user.username.as_str());
     // A new area changes the campaign's document, which may be open on sync connections.
     let added = if campaigns::area_is_new(storage, &campaign, item.area_no).await? {
-        state.sync.write_beside(add).await
+        let added = state.sync.write_beside(add).await;
+        state.sync.refresh(&[campaign.id]).await;
+        added
     } else {
         add.await
     };

@@ -256,6 +256,9 @@ enum Slot {
     Loading {
         waiting: Vec<(ConnId, Work)>,
         subscribers: Subscribers,
+        /// Changed in storage beside the core ([`SyncServer::refresh`]): once loaded, every
+        /// subscriber is sent what it lacks.
+        push: bool,
     },
     /// Boxed: an `AutoCommit` is some kilobytes even when empty.
     Ready(Box<Document>),
@@ -418,6 +421,7 @@ impl<G: Gate> SyncServer<G> {
                 Slot::Loading {
                     waiting,
                     subscribers,
+                    ..
                 } => {
                     waiting.retain(|(c, _)| *c != conn);
                     subscribers.remove(&conn);
@@ -681,6 +685,7 @@ impl<G: Gate> SyncServer<G> {
         let Some(Slot::Loading {
             waiting,
             subscribers,
+            push,
         }) = self.docs.remove(&doc)
         else {
             return out;
@@ -713,6 +718,18 @@ impl<G: Gate> SyncServer<G> {
                     queued: Vec::new(),
                 };
                 self.docs.insert(doc, Slot::Ready(Box::new(document)));
+                if push {
+                    let Self {
+                        peer_id: server,
+                        gate,
+                        conns,
+                        docs,
+                        ..
+                    } = self;
+                    if let Some(Slot::Ready(document)) = docs.get_mut(&doc) {
+                        push_to_others(gate, conns, server, document, doc, None, &mut out);
+                    }
+                }
                 for (conn, work) in waiting {
                     self.work_left_waiting(conn);
                     self.route(conn, doc, work, &mut out);
@@ -812,6 +829,7 @@ impl<G: Gate> SyncServer<G> {
                 Slot::Loading {
                     waiting: Vec::new(),
                     subscribers,
+                    push: false,
                 },
             );
             out.extend(self.apply_loaded(doc, None));
@@ -823,9 +841,36 @@ impl<G: Gate> SyncServer<G> {
             Slot::Loading {
                 waiting: vec![(conn, work)],
                 subscribers,
+                push: false,
             },
         );
         out.push(Effect::LoadDocument { doc });
+    }
+
+    /// `doc` was changed in storage beside the core (an import, an item added by hand) while
+    /// it was out of memory: when peers have it open, it is loaded and each of them is sent
+    /// what it lacks, rather than finding out at its next exchange. Nothing for a document
+    /// nobody has open, or one in memory (a write beside the core empties memory first).
+    pub fn refresh(&mut self, doc: DocumentId) -> Vec<Effect> {
+        match self.docs.get_mut(&doc) {
+            Some(Slot::Dormant { subscribers }) if !subscribers.is_empty() => {
+                let subscribers = std::mem::take(subscribers);
+                self.docs.insert(
+                    doc,
+                    Slot::Loading {
+                        waiting: Vec::new(),
+                        subscribers,
+                        push: true,
+                    },
+                );
+                vec![Effect::LoadDocument { doc }]
+            }
+            Some(Slot::Loading { push, .. }) => {
+                *push = true;
+                Vec::new()
+            }
+            _ => Vec::new(),
+        }
     }
 
     fn work_ready(&mut self, conn: ConnId, doc: DocumentId, work: Work, out: &mut Vec<Effect>) {
@@ -1230,7 +1275,7 @@ impl<G: Gate> SyncServer<G> {
                 }
                 // The sender has gone meanwhile: the others still get the changes.
                 (None, then) => {
-                    push_to_others(gate, conns, server, document, doc_id, conn, &mut out);
+                    push_to_others(gate, conns, server, document, doc_id, Some(conn), &mut out);
                     if let AfterWrite::Changes { batch, .. } = then {
                         answered_entry = Some((batch, false));
                     }
@@ -1283,6 +1328,7 @@ impl<G: Gate> SyncServer<G> {
         let Some(Slot::Loading {
             waiting,
             subscribers,
+            ..
         }) = self.docs.remove(&doc)
         else {
             return out;
@@ -1395,7 +1441,7 @@ fn finish_sync<G: Gate>(
     }
     // Push to the others only when there is something new, and only to readers.
     if document.doc.get_heads() != *before {
-        push_to_others(gate, conns, server, document, doc_id, conn, out);
+        push_to_others(gate, conns, server, document, doc_id, Some(conn), out);
     }
 }
 
@@ -1432,7 +1478,7 @@ fn finish_changes<G: Gate>(
         document.peers.insert(conn, peer);
     }
     if document.doc.get_heads() != *before {
-        push_to_others(gate, conns, server, document, doc_id, conn, out);
+        push_to_others(gate, conns, server, document, doc_id, Some(conn), out);
     }
     applied
 }
@@ -1471,19 +1517,23 @@ fn outcome_effects<P>(
     true
 }
 
-/// Sends a document's new changes to its other peers that may still read it, and forgets
-/// those that may not.
+/// Sends a document's new changes to its peers but `sender` (all of them for `None`) that may
+/// still read it, and forgets those that may not.
 fn push_to_others<G: Gate>(
     gate: &G,
     conns: &BTreeMap<ConnId, Connection<G::Peer>>,
     server: &PeerId,
     document: &mut Document,
     doc_id: DocumentId,
-    sender: ConnId,
+    sender: Option<ConnId>,
     out: &mut Vec<Effect>,
 ) {
     let mut revoked = Vec::new();
-    for (&other, peer) in document.peers.iter_mut().filter(|(c, _)| **c != sender) {
+    for (&other, peer) in document
+        .peers
+        .iter_mut()
+        .filter(|(c, _)| Some(**c) != sender)
+    {
         let Some(other_connection) = conns.get(&other) else {
             continue;
         };
