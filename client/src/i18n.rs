@@ -268,6 +268,11 @@ messages! {
     CheckFile => "检查", "Check";
     ImportConfirm => "确认导入", "Import";
     NoWarnings => "没有警告。", "No warnings.";
+    TodoCount => "项待办", "to do";
+    OverdueCount => "项逾期", "overdue";
+    ReturnedCount => "项被退回", "sent back";
+    NothingToDo => "没有待办事项，都已销号。", "Nothing to do: everything is signed off.";
+    OtherItems => "其他可查看的事项", "Other items you can read";
     LeftAloneHeading => "以下内容保留系统中的值，未按报告覆盖：", "Kept as the app has it, not overwritten by the report:";
     StatusField => "整改进度", "Status";
     NarrativeField => "整改情况", "Narrative";

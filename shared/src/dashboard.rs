@@ -473,6 +473,79 @@ pub fn generated_facts(n: usize, units: usize, today: Date) -> Vec<ItemFacts> {
         .collect()
 }
 
+/// An open item whose deadline is this close comes before the rest of a unit's to-do list.
+pub const DUE_SOON_DAYS: i64 = 14;
+
+/// What an item asks of a unit now, most urgent first: the order of a school's (or a
+/// department's) list of its own work.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Urgency {
+    /// The deadline has passed and the unit is not signed off.
+    Overdue,
+    /// The office sent it back (已退回): it waits for the unit.
+    Returned,
+    /// Due within [`DUE_SOON_DAYS`].
+    DueSoon,
+    NotStarted,
+    InProgress,
+    /// Asked for sign-off: waiting for the office, nothing to do but wait.
+    Submitted,
+}
+
+/// A unit's own items, as its list shows them: the open ones by urgency (then deadline,
+/// then number) and the signed-off ones apart; indices into the items given.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UnitTodo {
+    pub open: Vec<(Urgency, usize)>,
+    pub signed_off: Vec<usize>,
+    /// Items the unit may read but is not assigned (a department's items it leads).
+    pub others: Vec<usize>,
+}
+
+impl UnitTodo {
+    /// How many open items are `urgency`.
+    pub fn count(&self, urgency: Urgency) -> usize {
+        self.open.iter().filter(|(u, _)| *u == urgency).count()
+    }
+}
+
+/// `unit`'s to-do list over `items` on `today`.
+pub fn unit_todo(items: &[ItemFacts], unit: &str, today: Date) -> UnitTodo {
+    let mut todo = UnitTodo::default();
+    for (index, item) in items.iter().enumerate() {
+        let Some(mine) = item.units.iter().find(|u| u.unit == unit) else {
+            todo.others.push(index);
+            continue;
+        };
+        let urgency = match mine.status {
+            UnitStatus::SignedOff => {
+                todo.signed_off.push(index);
+                continue;
+            }
+            _ if item.deadline.is_some_and(|d| d < today) => Urgency::Overdue,
+            UnitStatus::Returned => Urgency::Returned,
+            // Waiting for the office whatever the deadline: the unit has done its part.
+            UnitStatus::Submitted => Urgency::Submitted,
+            _ if item
+                .deadline
+                .is_some_and(|d| d <= today.add_days(DUE_SOON_DAYS)) =>
+            {
+                Urgency::DueSoon
+            }
+            UnitStatus::NotStarted => Urgency::NotStarted,
+            UnitStatus::InProgress => Urgency::InProgress,
+        };
+        todo.open.push((urgency, index));
+    }
+    todo.open.sort_by(|(a, i), (b, j)| {
+        let (x, y) = (&items[*i], &items[*j]);
+        // No deadline sorts after every deadline.
+        let deadline = |item: &ItemFacts| (item.deadline.is_none(), item.deadline);
+        (a, deadline(x), (x.area_no, &x.key)).cmp(&(b, deadline(y), (y.area_no, &y.key)))
+    });
+    todo
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -514,6 +587,56 @@ mod tests {
                 })
                 .collect(),
         }
+    }
+
+    #[test]
+    fn a_units_list_puts_what_it_owes_first() {
+        use UnitStatus::*;
+        let today = day("2026-12-06");
+        let mine = |key: &str, deadline: &str, status| {
+            item(
+                key,
+                PublicStatus::InProgress,
+                deadline,
+                &[("s1", status), ("s2", NotStarted)],
+            )
+        };
+        let items = vec![
+            mine("1.1", "2027-06-30", InProgress), // 0: in progress, far off
+            mine("1.2", "2026-11-30", InProgress), // 1: overdue
+            mine("1.3", "2027-06-30", SignedOff),  // 2: signed off
+            mine("2.1", "2026-12-10", NotStarted), // 3: due soon
+            mine("2.2", "2027-06-30", Returned),   // 4: sent back
+            mine("2.3", "", NotStarted),           // 5: not started, no deadline
+            mine("2.4", "2026-12-01", Submitted),  // 6: overdue though submitted
+            mine("3.1", "2027-03-01", Submitted),  // 7: waiting for the office
+            mine("3.2", "2026-10-01", Returned),   // 8: overdue and sent back
+            item(
+                "3.3",
+                PublicStatus::InProgress,
+                "2026-01-01",
+                &[("s2", NotStarted)],
+            ), // 9
+            mine("3.4", "2027-01-01", NotStarted), // 10: not started, later deadline
+        ];
+        let todo = unit_todo(&items, "s1", today);
+        assert_eq!(
+            todo.open,
+            [
+                (Urgency::Overdue, 8),
+                (Urgency::Overdue, 1),
+                (Urgency::Overdue, 6),
+                (Urgency::Returned, 4),
+                (Urgency::DueSoon, 3),
+                (Urgency::NotStarted, 10),
+                (Urgency::NotStarted, 5),
+                (Urgency::InProgress, 0),
+                (Urgency::Submitted, 7),
+            ]
+        );
+        assert_eq!(todo.signed_off, [2]);
+        assert_eq!(todo.others, [9]);
+        assert_eq!(todo.count(Urgency::Overdue), 3);
     }
 
     fn campaign() -> Vec<ItemFacts> {

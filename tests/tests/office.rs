@@ -4,7 +4,7 @@
 //! ledger as XLSX and it reads back with the 53 items of the real report; the office edits
 //! the report's own text at 360 px wide and the downloaded report prints it.
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result, bail, ensure};
 use rectify_shared::workflow::UnitStatus;
 use rectify_tests::{Browser, TestServer, web_root};
 use std::time::{Duration, Instant};
@@ -610,5 +610,95 @@ async fn the_office_plans_imports_creates_an_account_and_chases() -> Result<()> 
     office.wait_for("[data-testid=notice] table").await?;
     office.screenshot("office-notice-1280").await?;
     office.close().await?;
+    Ok(())
+}
+
+/// A school's list opens on what it owes: a summary line, its open items with the overdue
+/// ones first, and what the office signed off folded away below.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_schools_list_opens_on_what_it_owes() -> Result<()> {
+    let server = TestServer::start(Some(web_root())).await?;
+    let school = Browser::start(360, 800).await?;
+    school.log_in(&server.url("/"), "school1").await?;
+    wait_synced(&school).await?;
+    school.wait_for("[data-testid=todo-summary]").await?;
+    school.screenshot("school-todo-360").await?;
+    let listed = |css: &str| {
+        let script = format!(
+            "return [...document.querySelectorAll('{css} [data-testid=item]')].map(e => e.dataset.id);"
+        );
+        let school = &school;
+        async move {
+            let ids = school.client.execute(&script, vec![]).await?;
+            let ids: Vec<String> = serde_json::from_value(ids)?;
+            anyhow::Ok(ids)
+        }
+    };
+    let open = listed("[data-testid=todo]").await?;
+    let signed_off = listed("[data-testid=signed-off]").await?;
+    ensure!(
+        !open.is_empty() && !signed_off.is_empty(),
+        "{open:?} {signed_off:?}"
+    );
+
+    let today = rectify_shared::date::Date::in_china(rectify_server::clock::now_ms());
+    let mut overdue_seen_after_other = false;
+    let mut other_seen = false;
+    let mut overdue = 0;
+    for id in &open {
+        let item = server.item(id).await?;
+        assert_ne!(
+            item.progress[SCHOOL1_UNIT].status,
+            UnitStatus::SignedOff,
+            "{id}"
+        );
+        let late = item
+            .deadline
+            .as_deref()
+            .and_then(|d| d.parse::<rectify_shared::date::Date>().ok())
+            .is_some_and(|d| d < today);
+        if late {
+            overdue += 1;
+            overdue_seen_after_other |= other_seen;
+        } else {
+            other_seen = true;
+        }
+    }
+    assert!(overdue > 0, "the demo has overdue items for school 1");
+    assert!(
+        !overdue_seen_after_other,
+        "overdue items come first: {open:?}"
+    );
+    for id in &signed_off {
+        let item = server.item(id).await?;
+        assert_eq!(
+            item.progress[SCHOOL1_UNIT].status,
+            UnitStatus::SignedOff,
+            "{id}"
+        );
+    }
+    let summary = school
+        .client
+        .execute(
+            "return document.querySelector('[data-testid=todo-summary]').innerText;",
+            vec![],
+        )
+        .await?;
+    let summary = summary.as_str().unwrap_or_default().to_owned();
+    assert!(
+        summary.starts_with(&format!("{} 项待办", open.len()))
+            && summary.contains(&format!("{overdue} 项逾期")),
+        "{summary}"
+    );
+    // Folded: the signed-off items are there but closed.
+    let folded = school
+        .client
+        .execute(
+            "return !document.querySelector('[data-testid=signed-off]').open;",
+            vec![],
+        )
+        .await?;
+    assert_eq!(folded.as_bool(), Some(true));
+    school.close().await?;
     Ok(())
 }

@@ -5,8 +5,9 @@ use crate::context::{AppContext, ReplicaContext};
 use crate::format::area_numeral;
 use crate::i18n::{Lang, Msg, role_name, status_name, tr, unit_status_name};
 use crate::state::Route;
-use rectify_shared::dashboard::ItemFacts;
+use rectify_shared::dashboard::{ItemFacts, Urgency, unit_todo};
 use rectify_shared::date::Date;
+use rectify_shared::policy::Role;
 use rectify_shared::status::PublicStatus;
 use yew::prelude::*;
 
@@ -34,33 +35,67 @@ pub fn home() -> Html {
     } else {
         items.len().min(SHOWN)
     };
-    let mut areas: Vec<(u32, String, Vec<Html>)> = Vec::new();
-    for item in &items[..shown] {
-        let row = item_row(
+    let row = |item: &ItemFacts| {
+        item_row(
             lang,
             item,
             session.unit.as_deref(),
             today,
             item.id.parse().map_or(0, |id| replica.pending_for(&id)),
-        );
-        match areas.last_mut() {
-            Some((no, _, rows)) if *no == item.area_no => rows.push(row),
-            _ => areas.push((item.area_no, item.area_title.clone(), vec![row])),
-        }
-    }
+        )
+    };
+    // A school (or a department) sees what it owes first: its open items by urgency, a
+    // summary line, and what was signed off folded away. The office keeps the report's order.
+    let own_unit = session
+        .unit
+        .as_deref()
+        .filter(|_| matches!(session.role, Role::Unit | Role::Department));
     let body = if items.is_empty() && waiting > 0 {
         html! { <p class="empty" role="status">{ tr(lang, Msg::WaitingForItems) }</p> }
     } else if items.is_empty() {
         html! { <p class="empty">{ tr(lang, Msg::NoItemsYet) }</p> }
-    } else {
-        html! {
-            { for areas.into_iter().map(|(no, title, rows)| html! {
-                <section class="area" aria-label={title.clone()}>
-                    <h3 class="area-title">{ area_numeral(no) }{ " " }{ title }</h3>
-                    <ul class="items">{ for rows }</ul>
-                </section>
-            }) }
+    } else if let Some(unit) = own_unit {
+        let todo = unit_todo(&items, unit, today);
+        let pick = |indices: &[usize]| indices.iter().map(|i| &items[*i]).collect::<Vec<_>>();
+        let mut summary = vec![format!("{} {}", todo.open.len(), tr(lang, Msg::TodoCount))];
+        for (urgency, label) in [
+            (Urgency::Overdue, Msg::OverdueCount),
+            (Urgency::Returned, Msg::ReturnedCount),
+        ] {
+            let n = todo.count(urgency);
+            if n > 0 {
+                summary.push(format!("{n} {}", tr(lang, label)));
+            }
         }
+        html! {
+            <>
+                <p class="todo-summary" data-testid="todo-summary">{ summary.join(" · ") }</p>
+                if todo.open.is_empty() {
+                    <p class="empty">{ tr(lang, Msg::NothingToDo) }</p>
+                } else {
+                    <ul class="items" data-testid="todo">
+                        { for todo.open.iter().map(|(_, i)| {
+                            // Out of its area's section: the number says the area too.
+                            let mut item = items[*i].clone();
+                            item.number = format!("{}{}", area_numeral(item.area_no), item.number);
+                            row(&item)
+                        }) }
+                    </ul>
+                }
+                if !todo.others.is_empty() {
+                    <h3 class="area-title">{ tr(lang, Msg::OtherItems) }</h3>
+                    { by_area(&pick(&todo.others), &row) }
+                }
+                if !todo.signed_off.is_empty() {
+                    <details class="signed-off" data-testid="signed-off">
+                        <summary>{ format!("{} {} {}", tr(lang, Msg::SignedOff), todo.signed_off.len(), tr(lang, Msg::ItemsCount)) }</summary>
+                        { by_area(&pick(&todo.signed_off), &row) }
+                    </details>
+                }
+            </>
+        }
+    } else {
+        by_area(&items[..shown].iter().collect::<Vec<_>>(), &row)
     };
     let more = {
         let show_all = show_all;
@@ -77,7 +112,7 @@ pub fn home() -> Html {
                 <h2 id="items-title" class="section-title">
                     { tr(lang, Msg::MyItems) }
                     <span class="count">{ format!("{} {}", items.len(), tr(lang, Msg::ItemsCount)) }</span>
-                    if session.role == rectify_shared::policy::Role::Office {
+                    if session.role == Role::Office {
                         <a class="add-link" href={Route::NewItem.href()} data-testid="add-item">
                             { "+ " }{ tr(lang, Msg::AddItem) }
                         </a>
@@ -89,6 +124,25 @@ pub fn home() -> Html {
                 }
             </section>
         </>
+    }
+}
+
+/// Items under their area's heading, in the order given.
+fn by_area(items: &[&ItemFacts], row: &dyn Fn(&ItemFacts) -> Html) -> Html {
+    let mut areas: Vec<(u32, String, Vec<Html>)> = Vec::new();
+    for item in items {
+        match areas.last_mut() {
+            Some((no, _, rows)) if *no == item.area_no => rows.push(row(item)),
+            _ => areas.push((item.area_no, item.area_title.clone(), vec![row(item)])),
+        }
+    }
+    html! {
+        { for areas.into_iter().map(|(no, title, rows)| html! {
+            <section class="area" aria-label={title.clone()}>
+                <h3 class="area-title">{ area_numeral(no) }{ " " }{ title }</h3>
+                <ul class="items">{ for rows }</ul>
+            </section>
+        }) }
     }
 }
 
