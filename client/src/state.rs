@@ -141,6 +141,11 @@ impl Reducible for AppState {
                 });
                 next.session = None;
                 next.route = Route::Home;
+                // The address too: left on an item, tapping that item after the next login
+                // would set the same address, and nothing would happen.
+                let _ = gloo::utils::window()
+                    .location()
+                    .set_hash(&Route::Home.href());
             }
             Action::Navigated(route) => next.route = route,
         }

@@ -702,3 +702,40 @@ async fn a_schools_list_opens_on_what_it_owes() -> Result<()> {
     school.close().await?;
     Ok(())
 }
+
+/// Logging out on an item page and back in, then tapping that same item, opens it: the
+/// address does not keep pointing at the item (before, the tap set the same address and
+/// nothing happened).
+#[tokio::test(flavor = "multi_thread")]
+async fn after_logging_out_on_an_item_tapping_it_again_opens_it() -> Result<()> {
+    use fantoccini::Locator;
+    let server = TestServer::start(Some(web_root())).await?;
+    let school = Browser::start(360, 800).await?;
+    school.log_in(&server.url("/"), "school1").await?;
+    wait_synced(&school).await?;
+    let first = "[data-testid=todo] [data-testid=item] a";
+    click(&school, first).await?;
+    school.wait_for("[data-testid=progress-editor]").await?;
+    click(&school, "[data-testid=log-out]").await?;
+    // Logged in again through the form, without loading the page anew.
+    school
+        .wait_for("input[name=username]")
+        .await?
+        .send_keys("school1")
+        .await?;
+    school
+        .client
+        .find(Locator::Css("input[name=password]"))
+        .await?
+        .send_keys(rectify_tests::TEST_PASSWORD)
+        .await?;
+    click(&school, "button[type=submit]").await?;
+    school.wait_for(first).await?;
+    click(&school, first).await?;
+    school
+        .wait_for("[data-testid=progress-editor]")
+        .await
+        .context("the item opens")?;
+    school.close().await?;
+    Ok(())
+}
