@@ -372,11 +372,22 @@ impl SyncHub {
                 } => self.close(conn, &reason, retry_later).await,
                 Effect::LoadDocument { doc } => ios.push(Io::Load(doc)),
                 Effect::Persist { doc, chunk, hashes } => {
+                    // Evidence the change newly references: who may name a file depends on
+                    // who uploaded it, which is looked up (without the lock) before writing.
+                    let references = core
+                        .heads_being_written(&doc)
+                        .map(|heads| core.gate().take_new_references(&doc, heads))
+                        .unwrap_or_default();
+                    let check = match core.peer_writing(&doc) {
+                        Some(peer) if !references.is_empty() => Some((peer.clone(), references)),
+                        _ => None,
+                    };
                     let batch = persist_batch(&core, doc, chunk, &hashes, now_ms());
                     ios.push(Io::Persist {
                         doc,
                         changes: hashes.len(),
                         batch,
+                        check,
                     });
                 }
                 Effect::Quarantine {
@@ -440,11 +451,37 @@ impl SyncHub {
                 doc,
                 changes,
                 batch,
-            } => Done::Persisted {
-                doc,
-                changes,
-                written: self.committer.write(batch).await,
-            },
+                check,
+            } => {
+                if let Some((peer, references)) = check {
+                    match self.reference_refusal(&peer, &references).await {
+                        Ok(None) => {}
+                        Ok(Some(reason)) => {
+                            let chunk = batch
+                                .into_iter()
+                                .find_map(|write| match write {
+                                    Write::AppendChunk { data, .. } => Some(data),
+                                    _ => None,
+                                })
+                                .unwrap_or_default();
+                            return Done::Refused { doc, reason, chunk };
+                        }
+                        // Not the peer's fault: like a failed write, "try again later".
+                        Err(err) => {
+                            return Done::Persisted {
+                                doc,
+                                changes,
+                                written: Err(err),
+                            };
+                        }
+                    }
+                }
+                Done::Persisted {
+                    doc,
+                    changes,
+                    written: self.committer.write(batch).await,
+                }
+            }
             Io::Quarantine(record) => {
                 let doc = record.document;
                 let written = self.committer.write(vec![Write::Quarantine(record)]).await;
@@ -488,8 +525,33 @@ impl SyncHub {
                 };
                 core.persisted(doc, durable)
             }
+            Done::Refused { doc, reason, chunk } => core.write_refused(doc, reason, chunk),
             Done::Nothing => Vec::new(),
         }
+    }
+
+    /// Why `peer` may not reference one of `references` (evidence files a change newly
+    /// names), or `None` when it may reference them all ([`model::check_reference`]).
+    async fn reference_refusal(
+        &self,
+        peer: &Peer,
+        references: &[String],
+    ) -> StorageResult<Option<String>> {
+        for sha256 in references {
+            let stored = crate::evidence::stored_file(
+                self.storage.as_ref(),
+                &peer.actor,
+                &peer.username,
+                sha256,
+            )
+            .await?;
+            if let Err(refusal) =
+                model::check_reference(&peer.actor, peer.username.as_str(), sha256, stored.as_ref())
+            {
+                return Ok(Some(refusal.to_string()));
+            }
+        }
+        Ok(None)
     }
 
     /// A refused change as it is kept, with the sender's account.
@@ -574,6 +636,9 @@ enum Io {
         doc: DocumentId,
         changes: usize,
         batch: Vec<Write>,
+        /// The sender and the evidence files the changes newly reference, when they do: looked
+        /// up before the write, which does not happen if the sender may not name them.
+        check: Option<(Peer, Vec<String>)>,
     },
     Quarantine(QuarantineRecord),
 }
@@ -585,6 +650,12 @@ enum Done {
         doc: DocumentId,
         changes: usize,
         written: StorageResult<()>,
+    },
+    /// Not written: the changes name evidence their sender may not reference.
+    Refused {
+        doc: DocumentId,
+        reason: String,
+        chunk: Vec<u8>,
     },
     Nothing,
 }

@@ -15,7 +15,7 @@ use crate::auth::CurrentUser;
 use crate::blobs::Variant;
 use crate::error::ApiError;
 use crate::state::AppState;
-use crate::storage::{BlobRecord, UploadRecord};
+use crate::storage::{BlobRecord, Storage, StorageResult, UploadRecord};
 use anyhow::Context;
 use axum::Json;
 use axum::body::Body;
@@ -29,6 +29,8 @@ use rectify_shared::evidence::{
     self, FileKind, FileSettings, UPLOAD_OFFSET, UploadRequest, UploadStatus, is_sha256_hex,
     safe_file_name,
 };
+use rectify_shared::ids::Username;
+use rectify_shared::model::{StoredFile, check_reference};
 use rectify_shared::policy::{Actor, Role, can_read_item};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -322,24 +324,62 @@ pub fn thumbnail(bytes: &[u8]) -> anyhow::Result<Vec<u8>> {
     Ok(out)
 }
 
-/// May `user` read the file? The office and viewers, anyone who may read an item that
-/// references it, and whoever uploaded it.
+/// What the policy needs to know of a stored file for `actor` (account `username`)
+/// ([`check_reference`]), or `None` when no file has this hash.
+pub async fn stored_file(
+    storage: &dyn Storage,
+    actor: &Actor,
+    username: &Username,
+    sha256: &str,
+) -> StorageResult<Option<StoredFile>> {
+    let Some(blob) = storage.blob(sha256).await? else {
+        return Ok(None);
+    };
+    Ok(Some(facts(storage, actor, username, &blob).await?))
+}
+
+async fn facts(
+    storage: &dyn Storage,
+    actor: &Actor,
+    username: &Username,
+    blob: &BlobRecord,
+) -> StorageResult<StoredFile> {
+    let mine = blob.uploaded_by == *username;
+    let uploader_unit = if mine {
+        None
+    } else {
+        storage
+            .user(&blob.uploaded_by)
+            .await?
+            .and_then(|uploader| uploader.unit)
+    };
+    let readable_by_sender = !mine
+        && storage
+            .items_referencing(&blob.sha256)
+            .await?
+            .iter()
+            .any(|item| can_read_item(actor, &item.units, item.department.as_deref()));
+    Ok(StoredFile {
+        uploaded_by: blob.uploaded_by.as_str().to_owned(),
+        uploader_unit,
+        readable_by_sender,
+    })
+}
+
+/// May `user` read the file? Exactly those who may reference it ([`check_reference`]): the
+/// office and viewers, the uploader and the other accounts of its unit, and anyone who may
+/// read an item that references it.
 async fn may_read(
     state: &AppState,
     user: &crate::storage::UserRecord,
     blob: &BlobRecord,
 ) -> Result<bool, ApiError> {
-    if blob.uploaded_by == user.username {
-        return Ok(true);
-    }
     let actor = Actor {
         role: user.role,
         unit: user.unit.clone(),
     };
-    let items = state.storage.items_referencing(&blob.sha256).await?;
-    Ok(items
-        .iter()
-        .any(|item| can_read_item(&actor, &item.units, item.department.as_deref())))
+    let facts = facts(state.storage.as_ref(), &actor, &user.username, blob).await?;
+    Ok(check_reference(&actor, user.username.as_str(), &blob.sha256, Some(&facts)).is_ok())
 }
 
 /// `GET /api/files/{sha256}`.
