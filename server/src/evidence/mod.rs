@@ -77,7 +77,9 @@ pub async fn settings(
     }))
 }
 
-/// `POST /api/uploads`: start or resume an upload. A file the server has is complete at once.
+/// `POST /api/uploads`: start or resume an upload. A file the server has is complete at once
+/// for those who may read it; anyone else uploads it like a new file (the server keeps the
+/// one copy it has): the answer never tells a caller about a file it may not read.
 pub async fn start_upload(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,
@@ -89,7 +91,9 @@ pub async fn start_upload(
         ));
     }
     checked_sha(&request.sha256)?;
-    if let Some(blob) = state.storage.blob(&request.sha256).await? {
+    if let Some(blob) = state.storage.blob(&request.sha256).await?
+        && may_read(&state, &user, &blob).await?
+    {
         return Ok(complete(&blob));
     }
     let limits = &state.files.settings;
@@ -168,7 +172,9 @@ pub async fn append(
     let files = &state.files;
     let storage = state.storage.as_ref();
     let Some(upload) = storage.upload(&user.username, &sha256).await? else {
-        if let Some(blob) = storage.blob(&sha256).await? {
+        if let Some(blob) = storage.blob(&sha256).await?
+            && may_read(&state, &user, &blob).await?
+        {
             return Ok(complete(&blob));
         }
         return Err(ApiError::NotFound(
