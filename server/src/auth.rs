@@ -62,10 +62,49 @@ pub async fn me(CurrentUser(user): CurrentUser) -> Json<serde_json::Value> {
     }))
 }
 
+/// `POST /api/logout`: ends the caller's session (this token only; the account's other
+/// devices stay logged in) and closes the sync connections that used it.
+pub async fn logout(
+    State(state): State<AppState>,
+    CurrentSession { user, token_hash }: CurrentSession,
+) -> Result<axum::http::StatusCode, ApiError> {
+    state.storage.revoke_session(&token_hash).await?;
+    state.sync.close_session(&token_hash).await;
+    tracing::info!(user = %user.username, "logged out");
+    Ok(axum::http::StatusCode::NO_CONTENT)
+}
+
 /// The authenticated caller: from `Authorization: Bearer …`, or `?token=…` for WebSockets
 /// (browsers cannot set headers on them).
 #[derive(Debug, Clone)]
 pub struct CurrentUser(pub UserRecord);
+
+/// The authenticated caller and its session (the SHA-256 of its token, as stored).
+#[derive(Debug, Clone)]
+pub struct CurrentSession {
+    pub user: UserRecord,
+    pub token_hash: String,
+}
+
+impl<S> FromRequestParts<S> for CurrentSession
+where
+    AppState: FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let state = AppState::from_ref(state);
+        let token = bearer_token(parts).ok_or_else(|| {
+            ApiError::Unauthorized("log in first: no bearer token was sent".to_owned())
+        })?;
+        let user = accounts::authenticate(state.storage.as_ref(), &token).await?;
+        Ok(CurrentSession {
+            user,
+            token_hash: accounts::token_hash(&token),
+        })
+    }
+}
 
 impl<S> FromRequestParts<S> for CurrentUser
 where

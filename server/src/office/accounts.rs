@@ -165,6 +165,7 @@ pub(super) async fn change_account(
         storage.set_disabled(&account.username, disabled).await?;
         if disabled {
             let ended = storage.revoke_sessions(&account.username).await?;
+            state.sync.close_account(&account.username).await;
             tracing::info!(by = %user.username, account = %account.username, ended, "account disabled");
         }
     }
@@ -196,6 +197,7 @@ pub(super) async fn reset_password(
         .set_password_hash(&account.username, &hash(password).await?)
         .await?;
     let ended = storage.revoke_sessions(&account.username).await?;
+    state.sync.close_account(&account.username).await;
     tracing::info!(by = %user.username, account = %account.username, ended, "password reset");
     Ok(Json(AccountCreated {
         account: account_now(&state, &account.username).await?,
@@ -213,6 +215,7 @@ pub(super) async fn revoke_sessions(
     require(&user, Need::Office)?;
     let account = existing_account(&state, &username).await?;
     let revoked = state.storage.revoke_sessions(&account.username).await?;
+    state.sync.close_account(&account.username).await;
     tracing::info!(by = %user.username, account = %account.username, revoked, "sessions revoked");
     Ok(Json(SessionsRevoked { revoked }))
 }

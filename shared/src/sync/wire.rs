@@ -27,6 +27,11 @@ pub const MAX_FRAME_BYTES: usize = 8 * 1024 * 1024;
 /// The protocol version this implementation speaks (the only one automerge-repo defines).
 pub const PROTOCOL_VERSION: &str = "1";
 
+/// The WebSocket close code with which the server ends an account's sync connections when
+/// its sessions end (disabled, logged out everywhere, a new password, logged out): "log in
+/// again". The client then asks for a login and keeps its local data.
+pub const CLOSE_LOG_IN_AGAIN: u16 = 4401;
+
 /// CBOR nesting deeper than this is refused, so hostile input cannot exhaust the stack.
 const MAX_NESTING: usize = 64;
 
