@@ -10,46 +10,59 @@ use crate::storage::UserRecord;
 use axum::Json;
 use axum::extract::connect_info::ConnectInfo;
 use axum::extract::{FromRef, FromRequestParts, State};
+use axum::http::HeaderMap;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use rectify_shared::api::{LoginRequest, LoginResponse};
 use std::net::SocketAddr;
 
 /// `POST /api/login`, throttled per account and per client address (when the server knows
-/// it: `rectify serve` does; a test router without connect info does not).
+/// it: `rectify serve` does; a test router without connect info does not). The client's
+/// address is the connection's, or what a trusted proxy says it is
+/// ([`crate::proxy::client_address`]).
+///
+/// Each attempt is counted before the (slow) password check and given back unless it was a
+/// wrong guess, so guesses sent in parallel meet the limit too.
 pub async fn login(
     State(state): State<AppState>,
-    address: Option<axum::Extension<ConnectInfo<SocketAddr>>>,
+    peer: Option<axum::Extension<ConnectInfo<SocketAddr>>>,
+    headers: HeaderMap,
     Json(request): Json<LoginRequest>,
 ) -> Result<Json<LoginResponse>, ApiError> {
     let username = request.username.clone();
-    let address = address.map(|axum::Extension(ConnectInfo(a))| a.ip().to_string());
-    let now = now_ms();
-    let throttled = state.login_throttle.check(&username, now).and_then(|()| {
-        address
-            .as_deref()
-            .map_or(Ok(()), |a| state.address_throttle.check(a, now))
+    let address = peer.map(|axum::Extension(ConnectInfo(peer))| {
+        crate::proxy::client_address(peer.ip(), &headers, &state.trusted_proxies).to_string()
     });
-    if let Err(err) = throttled {
+    let now = now_ms();
+    if let Err(err) = state.login_throttle.attempt(&username, now) {
         state.metrics.logins_throttled.inc();
         return Err(err);
     }
-    match accounts::login(state.storage.as_ref(), request).await {
-        Ok(response) => {
-            // Only the account's count: one good login must not clear an address's guesses.
-            state.login_throttle.succeeded(&username);
-            Ok(Json(response))
-        }
-        Err(err @ ApiError::Unauthorized(_)) => {
-            state.metrics.logins_failed.inc();
-            state.login_throttle.failed(&username, now);
-            if let Some(address) = &address {
-                state.address_throttle.failed(address, now);
-            }
-            Err(err)
-        }
-        Err(err) => Err(err),
+    if let Some(address) = &address
+        && let Err(err) = state.address_throttle.attempt(address, now)
+    {
+        state.login_throttle.refund(&username);
+        state.metrics.logins_throttled.inc();
+        return Err(err);
     }
+    let result = accounts::login(state.storage.as_ref(), request).await;
+    match &result {
+        Ok(_) => {
+            // The account's count starts over; the address's attempt is given back, but one
+            // good login must not clear an address's guesses.
+            state.login_throttle.succeeded(&username);
+        }
+        Err(ApiError::Unauthorized(_)) => {
+            state.metrics.logins_failed.inc();
+            return result.map(Json);
+        }
+        // Not a wrong guess (a disabled account, the server busy): nothing counts.
+        Err(_) => state.login_throttle.refund(&username),
+    }
+    if let Some(address) = &address {
+        state.address_throttle.refund(address);
+    }
+    result.map(Json)
 }
 
 /// `GET /api/me`: the account the token belongs to.

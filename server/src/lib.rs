@@ -55,6 +55,7 @@ pub mod maintenance;
 pub mod metrics;
 pub mod office;
 pub mod office_files;
+pub mod proxy;
 pub mod state;
 pub mod storage;
 pub mod sync_ws;

@@ -6,7 +6,7 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use http_body_util::BodyExt;
 use rectify_server::http::app;
-use rectify_server::state::AppState;
+use rectify_server::state::{AppState, ServerSettings};
 use rectify_server::{demo, storage};
 use std::path::Path;
 use tower::ServiceExt;
@@ -31,12 +31,20 @@ fn fake_bundle(dir: &Path) {
 }
 
 async fn test_app(web_root: Option<&Path>) -> (Router, tempfile::TempDir) {
+    test_app_with(web_root, ServerSettings::default()).await
+}
+
+async fn test_app_with(
+    web_root: Option<&Path>,
+    settings: ServerSettings,
+) -> (Router, tempfile::TempDir) {
     let data = tempfile::tempdir().unwrap();
     let storage = storage::open_data_dir(data.path()).await.unwrap();
     demo::create_demo(storage.as_ref(), PASSWORD).await.unwrap();
-    let state = AppState::new(storage, web_root.map(Path::to_owned), data.path())
-        .await
-        .unwrap();
+    let state =
+        AppState::with_settings(storage, web_root.map(Path::to_owned), data.path(), settings)
+            .await
+            .unwrap();
     (app(state), data)
 }
 
@@ -299,11 +307,23 @@ async fn failed_logins_are_throttled_per_account() {
 }
 
 async fn login_from(app: &Router, address: [u8; 4], username: &str, password: &str) -> Reply {
+    login_via(app, address, None, username, password).await
+}
+
+/// A login arriving from `address`, with an `X-Forwarded-For` header if given.
+async fn login_via(
+    app: &Router,
+    address: [u8; 4],
+    forwarded_for: Option<&str>,
+    username: &str,
+    password: &str,
+) -> Reply {
     let body = serde_json::json!({ "username": username, "password": password }).to_string();
-    let mut request = Request::post("/api/login")
-        .header(header::CONTENT_TYPE, "application/json")
-        .body(Body::from(body))
-        .unwrap();
+    let mut request = Request::post("/api/login").header(header::CONTENT_TYPE, "application/json");
+    if let Some(client) = forwarded_for {
+        request = request.header("x-forwarded-for", client);
+    }
+    let mut request = request.body(Body::from(body)).unwrap();
     // What `into_make_service_with_connect_info` puts there in `rectify serve`.
     let addr = std::net::SocketAddr::from((address, 40_000));
     request
@@ -334,6 +354,44 @@ async fn failed_logins_are_throttled_per_address_across_accounts() {
     // Another address is not affected.
     let other = login_from(&app, [10, 0, 0, 8], "school1", PASSWORD).await;
     assert_eq!(other.status, StatusCode::OK);
+}
+
+/// Issue #20: `X-Forwarded-For` decides the address a guess counts against only when it
+/// comes from a proxy named with `--trusted-proxy`. Behind the proxy, each client has its
+/// own count; from anyone else the header is ignored (a guesser cannot spread its guesses
+/// over made-up addresses).
+#[tokio::test]
+async fn issue_20_forwarded_addresses_count_only_from_trusted_proxies() {
+    let proxy = [10, 0, 0, 1];
+    let settings = ServerSettings {
+        trusted_proxies: vec![std::net::IpAddr::from(proxy)],
+        ..ServerSettings::default()
+    };
+    let (app, _data) = test_app_with(None, settings).await;
+    let limit = rectify_server::accounts::MAX_FAILED_LOGINS_PER_ADDRESS;
+    // Through the proxy, one client guesses across accounts up to its address's limit...
+    for attempt in 0..limit {
+        let name = format!("guess{}", attempt / 4);
+        let reply = login_via(&app, proxy, Some("198.51.100.7"), &name, "wrong").await;
+        assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "attempt {attempt}");
+    }
+    let refused = login_via(&app, proxy, Some("198.51.100.7"), "school1", PASSWORD).await;
+    assert_eq!(refused.status, StatusCode::TOO_MANY_REQUESTS);
+    // ...while another client behind the same proxy logs in.
+    let other = login_via(&app, proxy, Some("198.51.100.8"), "school1", PASSWORD).await;
+    assert_eq!(other.status, StatusCode::OK);
+
+    // An untrusted peer's header is ignored: its guesses all count against its own address,
+    // whatever address it claims for each.
+    let guesser = [203, 0, 113, 9];
+    for attempt in 0..limit {
+        let name = format!("other{}", attempt / 4);
+        let claimed = format!("192.0.2.{attempt}");
+        let reply = login_via(&app, guesser, Some(&claimed), &name, "wrong").await;
+        assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "attempt {attempt}");
+    }
+    let refused = login_via(&app, guesser, Some("192.0.2.200"), "school2", PASSWORD).await;
+    assert_eq!(refused.status, StatusCode::TOO_MANY_REQUESTS);
 }
 
 #[tokio::test]

@@ -450,3 +450,41 @@ async fn a_peer_that_never_reads_is_disconnected_and_others_keep_syncing() -> an
     eprintln!("disconnected after {sent} unread requests; {frames} answers were in buffers");
     Ok(())
 }
+
+/// Issue #20: guesses sent in parallel meet the login throttle too. Twenty wrong passwords
+/// for one account at once: only the limit (5 in 10 minutes) are checked; the rest are
+/// refused with 429 before any password check, because each attempt is counted before the
+/// slow check, not after it.
+#[tokio::test(flavor = "multi_thread")]
+async fn issue_20_parallel_wrong_passwords_are_throttled_like_sequential_ones() -> anyhow::Result<()>
+{
+    let server = TestServer::start(None).await?;
+    let http = reqwest::Client::new();
+    let url = server.url("/api/login");
+    let guesses = (0..20).map(|n| {
+        let (http, url) = (http.clone(), url.clone());
+        tokio::spawn(async move {
+            let body = serde_json::json!({"username": "school1", "password": format!("guess-{n}")});
+            http.post(url).json(&body).send().await.map(|r| r.status())
+        })
+    });
+    let mut statuses = Vec::new();
+    for guess in guesses.collect::<Vec<_>>() {
+        statuses.push(guess.await??);
+    }
+    let checked = statuses
+        .iter()
+        .filter(|s| **s == reqwest::StatusCode::UNAUTHORIZED)
+        .count();
+    let throttled = statuses
+        .iter()
+        .filter(|s| **s == reqwest::StatusCode::TOO_MANY_REQUESTS)
+        .count();
+    let limit = rectify_server::accounts::MAX_FAILED_LOGINS as usize;
+    assert_eq!((checked, throttled), (limit, 20 - limit), "{statuses:?}");
+    // The right password now waits too.
+    let body = serde_json::json!({"username": "school1", "password": rectify_tests::TEST_PASSWORD});
+    let right = http.post(&url).json(&body).send().await?.status();
+    assert_eq!(right, reqwest::StatusCode::TOO_MANY_REQUESTS);
+    Ok(())
+}
