@@ -2,7 +2,7 @@
 //! renaming or disabling it (which ends its sessions), a new password, and logging it out
 //! everywhere. The rules for usernames, passwords and roles are in [`crate::accounts`].
 
-use super::{JsonBody, Need, checked_name, require};
+use super::{LaterJson, Need, checked_name, require};
 use crate::accounts;
 use crate::auth::CurrentUser;
 use crate::clock::now_ms;
@@ -87,9 +87,10 @@ async fn hash(password: String) -> Result<String, ApiError> {
 pub(super) async fn create_account(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,
-    JsonBody(new): JsonBody<NewAccount>,
+    body: LaterJson<NewAccount>,
 ) -> Result<(StatusCode, Json<AccountCreated>), ApiError> {
     require(&user, Need::Office)?;
+    let new = body.read().await?;
     let username =
         accounts::check_username(new.username.trim()).map_err(ApiError::Unprocessable)?;
     let display_name = if new.display_name.trim().is_empty() {
@@ -141,9 +142,10 @@ pub(super) async fn change_account(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,
     Path(username): Path<String>,
-    JsonBody(change): JsonBody<AccountChange>,
+    body: LaterJson<AccountChange>,
 ) -> Result<Json<AccountInfo>, ApiError> {
     require(&user, Need::Office)?;
+    let change = body.read().await?;
     let account = existing_account(&state, &username).await?;
     let display_name = change
         .display_name

@@ -115,6 +115,36 @@ where
     }
 }
 
+/// A JSON body read only when the handler asks ([`LaterJson::read`]): after the permission
+/// check, so that a caller who may not use an endpoint is told 403, not what the endpoint's
+/// body should hold. Its errors are those of [`JsonBody`].
+pub struct LaterJson<T> {
+    request: Request,
+    body: std::marker::PhantomData<fn() -> T>,
+}
+
+impl<S, T> FromRequest<S> for LaterJson<T>
+where
+    S: Send + Sync,
+{
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request(request: Request, _state: &S) -> Result<Self, Self::Rejection> {
+        Ok(LaterJson {
+            request,
+            body: std::marker::PhantomData,
+        })
+    }
+}
+
+impl<T: serde::de::DeserializeOwned> LaterJson<T> {
+    /// Reads and parses the body.
+    pub async fn read(self) -> Result<T, ApiError> {
+        let JsonBody(value) = JsonBody::from_request(self.request, &()).await?;
+        Ok(value)
+    }
+}
+
 /// A display name, trimmed: not empty, at most [`MAX_NAME_CHARS`] characters.
 fn checked_name(name: &str, what: &str) -> Result<String, ApiError> {
     let name = name.trim();
