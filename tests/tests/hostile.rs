@@ -488,3 +488,53 @@ async fn issue_20_parallel_wrong_passwords_are_throttled_like_sequential_ones() 
     assert_eq!(right, reqwest::StatusCode::TOO_MANY_REQUESTS);
     Ok(())
 }
+
+/// Issue #20: the `error` messages a peer gets say what was wrong in words, never in Rust's
+/// debug notation (the CBOR library's errors print as `Syntax(0)`, `Semantic(None, "…")`,
+/// `Io(Error { kind: … })`, which tell an attacker about the server's insides and nobody
+/// anything useful).
+#[tokio::test(flavor = "multi_thread")]
+async fn issue_20_error_messages_carry_no_rust_debug_text() -> anyhow::Result<()> {
+    let server = TestServer::start(None).await?;
+    let mut ws = joined(&server, "school1").await?;
+    let wrong_types = [
+        vec![0xa3],
+        cbor_text("type"),
+        cbor_text("sync"),
+        cbor_text("documentId"),
+        vec![0x05],
+        cbor_text("data"),
+        cbor_text("text"),
+    ]
+    .concat();
+    let frames = [
+        vec![0xff, 0x00, 0x13, 0x37], // not CBOR
+        vec![0xa2, 0x64],             // cut off inside a map
+        vec![0x1c],                   // a reserved CBOR header
+        wrong_types,
+    ];
+    let debug_markers = [
+        "Syntax(",
+        "Semantic(",
+        "Io(",
+        "Error {",
+        "kind:",
+        "Custom(",
+        "Some(",
+        "None",
+        "\\\"",
+    ];
+    for frame in frames {
+        ws.send(Ws::Binary(frame.clone().into())).await?;
+        match next_message(&mut ws).await? {
+            Message::Error { message, .. } => {
+                assert!(!message.is_empty());
+                for marker in debug_markers {
+                    assert!(!message.contains(marker), "{frame:x?}: {message}");
+                }
+            }
+            other => anyhow::bail!("expected an error, got {other:?}"),
+        }
+    }
+    Ok(())
+}

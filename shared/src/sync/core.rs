@@ -568,8 +568,8 @@ impl<G: Gate> SyncServer<G> {
                     .any(|v| v == wire::PROTOCOL_VERSION)
                 {
                     let text = format!(
-                        "unsupported protocol versions {supported_protocol_versions:?}; this \
-                         server speaks version {}",
+                        "unsupported protocol versions ({}); this server speaks version {}",
+                        supported_protocol_versions.join(", "),
                         wire::PROTOCOL_VERSION
                     );
                     out.push(error_frame(&self.peer_id, connection, conn, None, &text));
