@@ -197,6 +197,45 @@ async fn static_files_have_types_cache_headers_and_precompressed_variants() {
     }
 }
 
+/// Issue #20: the app's pages carry a Content-Security-Policy that lets exactly their own
+/// inline boot script run (by its hash) and the WebAssembly compile, and refuse framing.
+#[tokio::test]
+async fn issue_20_pages_have_a_content_security_policy_and_refuse_framing() {
+    use base64::Engine;
+    use sha2::Digest;
+    let web = tempfile::tempdir().unwrap();
+    let boot = "\n    import init from \"/assets/rectify-abc.js\";\n    init();\n  ";
+    let html = format!(
+        "<!doctype html><title>Rectify</title><script type=\"module\" src=\"/x.js\"></script>\
+         <script type=\"module\">{boot}</script>"
+    );
+    std::fs::write(web.path().join("index.html"), &html).unwrap();
+    std::fs::create_dir_all(web.path().join("assets")).unwrap();
+    std::fs::write(
+        web.path().join("assets/rectify-abc.js"),
+        "export default 1;",
+    )
+    .unwrap();
+    let (app, _data) = test_app(Some(web.path())).await;
+    let hash = base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(boot));
+    // The page, and a client-side route that falls back to it.
+    for path in ["/", "/items/abc"] {
+        let reply = get(&app, path, None).await;
+        assert_eq!(reply.status, StatusCode::OK, "{path}");
+        let policy = header_of(&reply, header::CONTENT_SECURITY_POLICY);
+        for part in [
+            "default-src 'self'",
+            &format!("script-src 'self' 'wasm-unsafe-eval' 'sha256-{hash}';"),
+            "frame-ancestors 'none'",
+            "object-src 'none'",
+        ] {
+            assert!(policy.contains(part), "{path}: {part} in {policy}");
+        }
+        assert!(!policy.contains("unsafe-inline"), "{policy}");
+        assert_eq!(header_of(&reply, header::X_FRAME_OPTIONS), "DENY", "{path}");
+    }
+}
+
 #[tokio::test]
 async fn missing_bundle_says_how_to_build_it() {
     let (app, _data) = test_app(Some(Path::new("/nonexistent/web"))).await;
