@@ -5,6 +5,7 @@
 use crate::accounts;
 use crate::clock::now_ms;
 use crate::error::ApiError;
+use crate::office::JsonBody;
 use crate::state::AppState;
 use crate::storage::UserRecord;
 use axum::Json;
@@ -27,7 +28,7 @@ pub async fn login(
     State(state): State<AppState>,
     peer: Option<axum::Extension<ConnectInfo<SocketAddr>>>,
     headers: HeaderMap,
-    Json(request): Json<LoginRequest>,
+    JsonBody(request): JsonBody<LoginRequest>,
 ) -> Result<Json<LoginResponse>, ApiError> {
     let username = request.username.clone();
     let address = peer.map(|axum::Extension(ConnectInfo(peer))| {
@@ -87,8 +88,8 @@ pub async fn logout(
     Ok(axum::http::StatusCode::NO_CONTENT)
 }
 
-/// The authenticated caller: from `Authorization: Bearer …`, or `?token=…` for WebSockets
-/// (browsers cannot set headers on them).
+/// The authenticated caller: from `Authorization: Bearer …`, or `?token=…` on `/sync` only
+/// (browsers cannot set headers on a WebSocket).
 #[derive(Debug, Clone)]
 pub struct CurrentUser(pub UserRecord);
 
@@ -137,6 +138,9 @@ where
     }
 }
 
+/// The request's bearer token: the `Authorization` header; on `/sync` also `?token=`
+/// (browsers cannot set headers on a WebSocket). Anywhere else a token in the query is
+/// ignored: URLs end up in logs, histories and `Referer` headers.
 fn bearer_token(parts: &Parts) -> Option<String> {
     if let Some(value) = parts
         .headers
@@ -144,6 +148,9 @@ fn bearer_token(parts: &Parts) -> Option<String> {
         .and_then(|v| v.to_str().ok())
     {
         return value.strip_prefix("Bearer ").map(|t| t.trim().to_owned());
+    }
+    if parts.uri.path() != "/sync" {
+        return None;
     }
     parts
         .uri

@@ -538,3 +538,61 @@ async fn issue_20_error_messages_carry_no_rust_debug_text() -> anyhow::Result<()
     }
     Ok(())
 }
+
+/// Issue #20: `/api/login` and `/api/uploads` answer a body they cannot read with the API's
+/// JSON error (`{code, message}`), not a plain-text rejection; and a token in the query
+/// counts only on `/sync` (elsewhere URLs land in logs and `Referer` headers).
+#[tokio::test(flavor = "multi_thread")]
+async fn issue_20_bad_bodies_get_json_errors_and_query_tokens_count_only_on_sync()
+-> anyhow::Result<()> {
+    let server = TestServer::start(None).await?;
+    let token = server.token("school1").await?;
+    let http = reqwest::Client::new();
+    let bodies: [(&str, &[u8]); 4] = [
+        ("application/json", b"{not json"),
+        ("application/json", b"{\"username\": 5}"),
+        ("application/json", b"[]"),
+        ("text/plain", b"hello"),
+    ];
+    for path in ["/api/login", "/api/uploads"] {
+        for (content_type, body) in bodies {
+            let reply = http
+                .post(server.url(path))
+                .bearer_auth(&token)
+                .header("content-type", content_type)
+                .body(body.to_vec())
+                .send()
+                .await?;
+            let status = reply.status();
+            assert!(status.is_client_error(), "{path} {body:?}: {status}");
+            let json: serde_json::Value = reply
+                .json()
+                .await
+                .map_err(|err| anyhow::anyhow!("{path} {body:?}: not a JSON error body ({err})"))?;
+            assert!(
+                json["code"].is_string() && json["message"].is_string(),
+                "{path} {body:?}: {json}"
+            );
+        }
+    }
+    for path in ["/api/me", "/api/items", "/api/files"] {
+        let status = http
+            .get(server.url(&format!("{path}?token={token}")))
+            .send()
+            .await?
+            .status();
+        assert_eq!(status, reqwest::StatusCode::UNAUTHORIZED, "{path}");
+        let status = http
+            .get(server.url(path))
+            .bearer_auth(&token)
+            .send()
+            .await?
+            .status();
+        assert_eq!(status, reqwest::StatusCode::OK, "{path} with the header");
+    }
+    // The WebSocket still takes it from the query (browsers cannot set its headers).
+    let (_ws, _) =
+        tokio_tungstenite::connect_async(format!("ws://{}/sync?token={token}", server.addr))
+            .await?;
+    Ok(())
+}

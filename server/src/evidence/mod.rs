@@ -14,6 +14,7 @@ pub mod files;
 use crate::auth::CurrentUser;
 use crate::blobs::Variant;
 use crate::error::ApiError;
+use crate::office::LaterJson;
 use crate::state::AppState;
 use crate::storage::{BlobRecord, Storage, StorageResult, UploadRecord};
 use anyhow::Context;
@@ -83,13 +84,14 @@ pub async fn settings(
 pub async fn start_upload(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,
-    Json(request): Json<UploadRequest>,
+    body: LaterJson<UploadRequest>,
 ) -> Result<Json<UploadStatus>, ApiError> {
     if user.role == Role::Viewer {
         return Err(ApiError::Forbidden(
             "a viewer account cannot add evidence".to_owned(),
         ));
     }
+    let request = body.read().await?;
     checked_sha(&request.sha256)?;
     if let Some(blob) = state.storage.blob(&request.sha256).await?
         && may_read(&state, &user, &blob).await?
