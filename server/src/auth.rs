@@ -5,7 +5,7 @@
 use crate::accounts;
 use crate::clock::now_ms;
 use crate::error::ApiError;
-use crate::office::JsonBody;
+use crate::json::JsonBody;
 use crate::state::AppState;
 use crate::storage::UserRecord;
 use axum::Json;

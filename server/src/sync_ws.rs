@@ -580,7 +580,7 @@ impl SyncHub {
         references: &[String],
     ) -> StorageResult<Option<String>> {
         for sha256 in references {
-            let stored = crate::evidence::stored_file(
+            let stored = crate::file_access::stored_file(
                 self.storage.as_ref(),
                 &peer.actor,
                 &peer.username,

@@ -14,9 +14,9 @@ pub mod files;
 use crate::auth::CurrentUser;
 use crate::blobs::Variant;
 use crate::error::ApiError;
-use crate::office::LaterJson;
+use crate::json::LaterJson;
 use crate::state::AppState;
-use crate::storage::{BlobRecord, Storage, StorageResult, UploadRecord};
+use crate::storage::{BlobRecord, UploadRecord};
 use anyhow::Context;
 use axum::Json;
 use axum::body::Body;
@@ -30,9 +30,8 @@ use rectify_shared::evidence::{
     self, FileKind, FileSettings, UPLOAD_OFFSET, UploadRequest, UploadStatus, is_sha256_hex,
     safe_file_name,
 };
-use rectify_shared::ids::Username;
-use rectify_shared::model::{StoredFile, check_reference};
-use rectify_shared::policy::{Actor, Role, can_read_item};
+use rectify_shared::model::check_reference;
+use rectify_shared::policy::{Actor, Role};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// Longest side of a thumbnail, in pixels.
@@ -332,48 +331,6 @@ pub fn thumbnail(bytes: &[u8]) -> anyhow::Result<Vec<u8>> {
     Ok(out)
 }
 
-/// What the policy needs to know of a stored file for `actor` (account `username`)
-/// ([`check_reference`]), or `None` when no file has this hash.
-pub async fn stored_file(
-    storage: &dyn Storage,
-    actor: &Actor,
-    username: &Username,
-    sha256: &str,
-) -> StorageResult<Option<StoredFile>> {
-    let Some(blob) = storage.blob(sha256).await? else {
-        return Ok(None);
-    };
-    Ok(Some(facts(storage, actor, username, &blob).await?))
-}
-
-async fn facts(
-    storage: &dyn Storage,
-    actor: &Actor,
-    username: &Username,
-    blob: &BlobRecord,
-) -> StorageResult<StoredFile> {
-    let mine = blob.uploaded_by == *username;
-    let uploader_unit = if mine {
-        None
-    } else {
-        storage
-            .user(&blob.uploaded_by)
-            .await?
-            .and_then(|uploader| uploader.unit)
-    };
-    let readable_by_sender = !mine
-        && storage
-            .items_referencing(&blob.sha256)
-            .await?
-            .iter()
-            .any(|item| can_read_item(actor, &item.units, item.department.as_deref()));
-    Ok(StoredFile {
-        uploaded_by: blob.uploaded_by.as_str().to_owned(),
-        uploader_unit,
-        readable_by_sender,
-    })
-}
-
 /// May `user` read the file? Exactly those who may reference it ([`check_reference`]): the
 /// office and viewers, the uploader and the other accounts of its unit, and anyone who may
 /// read an item that references it.
@@ -386,7 +343,8 @@ async fn may_read(
         role: user.role,
         unit: user.unit.clone(),
     };
-    let facts = facts(state.storage.as_ref(), &actor, &user.username, blob).await?;
+    let facts =
+        crate::file_access::facts(state.storage.as_ref(), &actor, &user.username, blob).await?;
     Ok(check_reference(&actor, user.username.as_str(), &blob.sha256, Some(&facts)).is_ok())
 }
 
