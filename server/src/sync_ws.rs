@@ -420,10 +420,10 @@ impl SyncHub {
                         .heads_being_written(&doc)
                         .map(|heads| core.gate().take_new_references(&doc, heads))
                         .unwrap_or_default();
-                    let check = match core.peer_writing(&doc) {
-                        Some(peer) if !references.is_empty() => Some((peer.clone(), references)),
-                        _ => None,
-                    };
+                    // A sender gone meanwhile cannot be checked: its change is not written
+                    // (it sends it again when it reconnects, and is checked then).
+                    let check = (!references.is_empty())
+                        .then(|| (core.peer_writing(&doc).cloned(), references));
                     let batch = persist_batch(&core, doc, chunk, &hashes, now_ms());
                     ios.push(Io::Persist {
                         doc,
@@ -496,7 +496,13 @@ impl SyncHub {
                 check,
             } => {
                 if let Some((peer, references)) = check {
-                    match self.reference_refusal(&peer, &references).await {
+                    let verdict = match &peer {
+                        Some(peer) => self.reference_refusal(peer, &references).await,
+                        None => Ok(Some(
+                            "the sender has gone; send the change again".to_owned(),
+                        )),
+                    };
+                    match verdict {
                         Ok(None) => {}
                         Ok(Some(reason)) => {
                             let chunk = batch
@@ -680,7 +686,7 @@ enum Io {
         batch: Vec<Write>,
         /// The sender and the evidence files the changes newly reference, when they do: looked
         /// up before the write, which does not happen if the sender may not name them.
-        check: Option<(Peer, Vec<String>)>,
+        check: Option<(Option<Peer>, Vec<String>)>,
     },
     Quarantine(QuarantineRecord),
 }
