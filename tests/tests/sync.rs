@@ -341,3 +341,73 @@ async fn issue_20_ending_a_session_closes_its_sync_connections() -> anyhow::Resu
     }
     Ok(())
 }
+
+/// Issue #20, through our own (batched) client: school2 may name a file it uploaded, or one
+/// nobody has uploaded yet (the device references first, uploads later), but not school1's
+/// file by its hash: that change is refused with a reason naming the file.
+#[tokio::test(flavor = "multi_thread")]
+async fn issue_20_evidence_references_are_checked_against_who_uploaded_the_file()
+-> anyhow::Result<()> {
+    use rectify_shared::evidence::sha256_hex;
+    use rectify_shared::model::EvidenceRef;
+    let server = TestServer::start(None).await?;
+    let records = items(&server).await?;
+    let id = assigned(&records, "pszx3")[0];
+    let upload = |user: &'static str, seed: u64| {
+        let server = &server;
+        async move {
+            let bytes = rectify_tests::photos::phone_photo(320, 240, seed);
+            let token = server.token(user).await?;
+            rectify_tests::uploader::upload(&server.url(""), &token, "a.jpg", &bytes, 1 << 20, 0)
+                .await?;
+            anyhow::Ok(sha256_hex(&bytes))
+        }
+    };
+    let school1s = upload("school1", 1).await?;
+    let school2s = upload("school2", 2).await?;
+    let not_uploaded = sha256_hex(b"a photo still on the phone");
+    let ctx = EditContext {
+        actor: Actor {
+            role: Role::Unit,
+            unit: Some(UnitId::new("pszx3")),
+        },
+        user: "school2".into(),
+        now_ms: 1,
+    };
+    let add = |sha256: &str| ItemEdit::AddEvidence {
+        unit: "pszx3".into(),
+        evidence: EvidenceRef {
+            sha256: sha256.to_owned(),
+            name: "a.jpg".into(),
+            mime: "image/jpeg".into(),
+            size: 1,
+            caption: String::new(),
+            added_by: "school2".into(),
+            added_at_ms: 1,
+        },
+    };
+    let limit = std::time::Duration::from_secs(30);
+    for (sha, allowed) in [(&school2s, true), (&not_uploaded, true), (&school1s, false)] {
+        let mut school2 = connect(&server, "school2").await?;
+        school2.fetch(id, limit).await?;
+        model::apply(school2.document_mut(&id)?, &ctx, add(sha))?;
+        let synced = school2.sync_until_acknowledged(&id, limit).await;
+        match (allowed, synced) {
+            (true, Ok(())) => {}
+            (false, Err(refused)) => {
+                let message = refused.to_string();
+                assert!(message.contains(sha.as_str()), "{message}");
+            }
+            (_, got) => panic!("{sha}: allowed {allowed}, got {got:?}"),
+        }
+    }
+    let stored = server.item(&id.to_string()).await?;
+    let named: Vec<&str> = stored.progress["pszx3"]
+        .evidence
+        .iter()
+        .map(|e| e.sha256.as_str())
+        .collect();
+    assert_eq!(named.len(), 2, "{named:?}");
+    assert!(named.contains(&school2s.as_str()) && named.contains(&not_uploaded.as_str()));
+    Ok(())
+}
