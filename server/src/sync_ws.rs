@@ -811,7 +811,7 @@ pub async fn connection(
     hub.usernames
         .lock()
         .await
-        .insert(conn, (user.username.clone(), session));
+        .insert(conn, (user.username.clone(), session.clone()));
     hub.core.lock().await.connect(conn, peer);
     tracing::info!(conn = conn.0, user = %user.username, "sync connection opened");
 
@@ -834,6 +834,12 @@ pub async fn connection(
         }
         let _ = sink.close().await;
     });
+    // A session ended between the upgrade's check and this connection's registration would be
+    // missed by `close_account`/`close_session`: look again, now that they would find it.
+    let live = matches!(hub.storage.session(&session).await, Ok(Some(s)) if !s.revoked);
+    if !live {
+        hub.close_session(&session).await;
+    }
     let mut closing = hub.closing.subscribe();
     let mut kicked = false;
     let mut ended = false;
