@@ -136,8 +136,12 @@ impl Reducible for AppState {
                 next.session = Some(session);
             }
             Action::LogOut => {
-                wasm_bindgen_futures::spawn_local(async {
+                let token = self.session.as_ref().map(|s| s.token.clone());
+                wasm_bindgen_futures::spawn_local(async move {
                     let _ = local::save_session::<Session>(None).await;
+                    if let Some(token) = token {
+                        crate::services::api::logout(&token).await;
+                    }
                 });
                 next.session = None;
                 next.route = Route::Home;

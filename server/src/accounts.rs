@@ -242,6 +242,11 @@ pub const THROTTLE_WINDOW_MS: i64 = 10 * 60 * 1000;
 
 /// Counts failed logins per key (an account name, or a client address), in memory: guessing
 /// a password online takes hours per handful of tries.
+///
+/// An attempt is counted *before* its password is checked ([`LoginThrottle::attempt`]) and
+/// given back when it turns out not to be a wrong guess ([`LoginThrottle::refund`],
+/// [`LoginThrottle::succeeded`]): checking a password takes long, so guesses sent in
+/// parallel would otherwise all pass the check before the first failure is counted.
 #[derive(Debug)]
 pub struct LoginThrottle {
     limit: u32,
@@ -277,25 +282,9 @@ impl LoginThrottle {
         username.trim().to_lowercase()
     }
 
-    /// Refuses when the key has had too many failures in the current window.
-    pub fn check(&self, username: &str, now: i64) -> Result<(), ApiError> {
-        let failures = self
-            .failures
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        match failures.get(&Self::key(username)) {
-            Some(&(count, since)) if count >= self.limit && now - since < THROTTLE_WINDOW_MS => {
-                let minutes = (THROTTLE_WINDOW_MS - (now - since) + 59_999) / 60_000;
-                Err(ApiError::TooManyRequests(format!(
-                    "too many failed logins from this {}; try again in {minutes} minute(s)",
-                    self.what
-                )))
-            }
-            _ => Ok(()),
-        }
-    }
-
-    pub fn failed(&self, username: &str, now: i64) {
+    /// Counts an attempt for `key` as failed until told otherwise, or refuses it when the
+    /// key has had `limit` of them in the current window (then nothing is counted).
+    pub fn attempt(&self, key: &str, now: i64) -> Result<(), ApiError> {
         let mut failures = self
             .failures
             .lock()
@@ -304,13 +293,35 @@ impl LoginThrottle {
         if failures.len() > 10_000 {
             failures.retain(|_, (_, since)| now - *since < THROTTLE_WINDOW_MS);
         }
-        let entry = failures.entry(Self::key(username)).or_insert((0, now));
+        let entry = failures.entry(Self::key(key)).or_insert((0, now));
         if now - entry.1 >= THROTTLE_WINDOW_MS {
             *entry = (0, now);
         }
+        let (count, since) = *entry;
+        if count >= self.limit {
+            let minutes = (THROTTLE_WINDOW_MS - (now - since) + 59_999) / 60_000;
+            return Err(ApiError::TooManyRequests(format!(
+                "too many failed logins from this {}; try again in {minutes} minute(s)",
+                self.what
+            )));
+        }
         entry.0 += 1;
+        Ok(())
     }
 
+    /// Gives back an attempt counted by [`Self::attempt`] that was not a wrong guess (the
+    /// password was right, or the server could not check it).
+    pub fn refund(&self, key: &str) {
+        let mut failures = self
+            .failures
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(entry) = failures.get_mut(&Self::key(key)) {
+            entry.0 = entry.0.saturating_sub(1);
+        }
+    }
+
+    /// The right password for an account: its count starts over.
     pub fn succeeded(&self, username: &str) {
         let mut failures = self
             .failures

@@ -5,51 +5,65 @@
 use crate::accounts;
 use crate::clock::now_ms;
 use crate::error::ApiError;
+use crate::json::JsonBody;
 use crate::state::AppState;
 use crate::storage::UserRecord;
 use axum::Json;
 use axum::extract::connect_info::ConnectInfo;
 use axum::extract::{FromRef, FromRequestParts, State};
+use axum::http::HeaderMap;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use rectify_shared::api::{LoginRequest, LoginResponse};
 use std::net::SocketAddr;
 
 /// `POST /api/login`, throttled per account and per client address (when the server knows
-/// it: `rectify serve` does; a test router without connect info does not).
+/// it: `rectify serve` does; a test router without connect info does not). The client's
+/// address is the connection's, or what a trusted proxy says it is
+/// ([`crate::proxy::client_address`]).
+///
+/// Each attempt is counted before the (slow) password check and given back unless it was a
+/// wrong guess, so guesses sent in parallel meet the limit too.
 pub async fn login(
     State(state): State<AppState>,
-    address: Option<axum::Extension<ConnectInfo<SocketAddr>>>,
-    Json(request): Json<LoginRequest>,
+    peer: Option<axum::Extension<ConnectInfo<SocketAddr>>>,
+    headers: HeaderMap,
+    JsonBody(request): JsonBody<LoginRequest>,
 ) -> Result<Json<LoginResponse>, ApiError> {
     let username = request.username.clone();
-    let address = address.map(|axum::Extension(ConnectInfo(a))| a.ip().to_string());
-    let now = now_ms();
-    let throttled = state.login_throttle.check(&username, now).and_then(|()| {
-        address
-            .as_deref()
-            .map_or(Ok(()), |a| state.address_throttle.check(a, now))
+    let address = peer.map(|axum::Extension(ConnectInfo(peer))| {
+        crate::proxy::client_address(peer.ip(), &headers, &state.trusted_proxies).to_string()
     });
-    if let Err(err) = throttled {
+    let now = now_ms();
+    if let Err(err) = state.login_throttle.attempt(&username, now) {
         state.metrics.logins_throttled.inc();
         return Err(err);
     }
-    match accounts::login(state.storage.as_ref(), request).await {
-        Ok(response) => {
-            // Only the account's count: one good login must not clear an address's guesses.
-            state.login_throttle.succeeded(&username);
-            Ok(Json(response))
-        }
-        Err(err @ ApiError::Unauthorized(_)) => {
-            state.metrics.logins_failed.inc();
-            state.login_throttle.failed(&username, now);
-            if let Some(address) = &address {
-                state.address_throttle.failed(address, now);
-            }
-            Err(err)
-        }
-        Err(err) => Err(err),
+    if let Some(address) = &address
+        && let Err(err) = state.address_throttle.attempt(address, now)
+    {
+        state.login_throttle.refund(&username);
+        state.metrics.logins_throttled.inc();
+        return Err(err);
     }
+    let result = accounts::login(state.storage.as_ref(), request).await;
+    match &result {
+        Ok(_) => {
+            // The account's count starts over; the address's attempt is given back, but one
+            // good login must not clear an address's guesses.
+            state.login_throttle.succeeded(&username);
+        }
+        Err(ApiError::Unauthorized(_)) => {
+            state.metrics.logins_failed.inc();
+            return result.map(Json);
+        }
+        // Not a wrong guess (a disabled account, the server busy): nothing counts.
+        Err(_) => state.login_throttle.refund(&username),
+    }
+    if let Some(address) = &address {
+        state.address_throttle.refund(address);
+    }
+    result.map(Json)
 }
 
 /// `GET /api/me`: the account the token belongs to.
@@ -62,10 +76,49 @@ pub async fn me(CurrentUser(user): CurrentUser) -> Json<serde_json::Value> {
     }))
 }
 
-/// The authenticated caller: from `Authorization: Bearer …`, or `?token=…` for WebSockets
-/// (browsers cannot set headers on them).
+/// `POST /api/logout`: ends the caller's session (this token only; the account's other
+/// devices stay logged in) and closes the sync connections that used it.
+pub async fn logout(
+    State(state): State<AppState>,
+    CurrentSession { user, token_hash }: CurrentSession,
+) -> Result<axum::http::StatusCode, ApiError> {
+    state.storage.revoke_session(&token_hash).await?;
+    state.sync.close_session(&token_hash).await;
+    tracing::info!(user = %user.username, "logged out");
+    Ok(axum::http::StatusCode::NO_CONTENT)
+}
+
+/// The authenticated caller: from `Authorization: Bearer …`, or `?token=…` on `/sync` only
+/// (browsers cannot set headers on a WebSocket).
 #[derive(Debug, Clone)]
 pub struct CurrentUser(pub UserRecord);
+
+/// The authenticated caller and its session (the SHA-256 of its token, as stored).
+#[derive(Debug, Clone)]
+pub struct CurrentSession {
+    pub user: UserRecord,
+    pub token_hash: String,
+}
+
+impl<S> FromRequestParts<S> for CurrentSession
+where
+    AppState: FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let state = AppState::from_ref(state);
+        let token = bearer_token(parts).ok_or_else(|| {
+            ApiError::Unauthorized("log in first: no bearer token was sent".to_owned())
+        })?;
+        let user = accounts::authenticate(state.storage.as_ref(), &token).await?;
+        Ok(CurrentSession {
+            user,
+            token_hash: accounts::token_hash(&token),
+        })
+    }
+}
 
 impl<S> FromRequestParts<S> for CurrentUser
 where
@@ -85,6 +138,9 @@ where
     }
 }
 
+/// The request's bearer token: the `Authorization` header; on `/sync` also `?token=`
+/// (browsers cannot set headers on a WebSocket). Anywhere else a token in the query is
+/// ignored: URLs end up in logs, histories and `Referer` headers.
 fn bearer_token(parts: &Parts) -> Option<String> {
     if let Some(value) = parts
         .headers
@@ -92,6 +148,9 @@ fn bearer_token(parts: &Parts) -> Option<String> {
         .and_then(|v| v.to_str().ok())
     {
         return value.strip_prefix("Bearer ").map(|t| t.trim().to_owned());
+    }
+    if parts.uri.path() != "/sync" {
+        return None;
     }
     parts
         .uri

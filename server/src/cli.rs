@@ -110,6 +110,16 @@ enum Command {
         /// Hours an evidence file no item references (or an abandoned upload) is kept.
         #[arg(long, default_value_t = FilesSettings::default().grace.as_secs() / 3600)]
         evidence_grace_hours: u64,
+        /// A reverse proxy in front of the server (repeat for several): only requests from
+        /// these addresses may say who the client is (`X-Forwarded-For`, `Forwarded`), which
+        /// the login throttle counts per address. Without it the connection's address counts.
+        #[arg(
+            long = "trusted-proxy",
+            value_name = "ADDR",
+            env = "RECTIFY_TRUSTED_PROXIES",
+            value_delimiter = ','
+        )]
+        trusted_proxies: Vec<std::net::IpAddr>,
     },
     /// Write a consistent copy of the data to a new directory, while the server runs.
     Backup {
@@ -254,6 +264,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
             quota_mb,
             image_max_side,
             evidence_grace_hours,
+            trusted_proxies,
         } => {
             let settings = ServerSettings {
                 sync: SyncSettings {
@@ -269,6 +280,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
                     grace: Duration::from_secs(evidence_grace_hours * 3600),
                     ..FilesSettings::default()
                 },
+                trusted_proxies,
             };
             let tls = tls_cert.zip(tls_key);
             serve(data, listen, web_root, tls, settings).await

@@ -3,7 +3,7 @@
 //! `GET /metrics`, `GET /healthz`, the API's 404 and the `/sync` upgrade (which hands the
 //! socket to [`sync_ws::connection`]) are here.
 
-use crate::auth::CurrentUser;
+use crate::auth::CurrentSession;
 use crate::error::ApiError;
 use crate::state::AppState;
 use crate::{auth, evidence, items, office, sync_ws, web};
@@ -23,6 +23,7 @@ pub fn app(state: AppState) -> Router {
     let api = Router::new()
         .route("/api/login", post(auth::login))
         .route("/api/me", get(auth::me))
+        .route("/api/logout", post(auth::logout))
         .route("/api/items", get(items::items))
         .route("/sync", get(sync_handler))
         .route("/api/files", get(evidence::settings))
@@ -61,7 +62,7 @@ async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
 /// `GET /sync`: upgrades an authenticated request to the sync WebSocket, within the limits.
 pub async fn sync_handler(
     State(state): State<AppState>,
-    CurrentUser(user): CurrentUser,
+    CurrentSession { user, token_hash }: CurrentSession,
     upgrade: WebSocketUpgrade,
 ) -> Response {
     let slot = match state.sync.reserve(&user.username) {
@@ -79,7 +80,7 @@ pub async fn sync_handler(
         .read_buffer_size(sync_ws::READ_BUFFER_BYTES)
         // Each frame is written and flushed as it is sent; no batching buffer is needed.
         .write_buffer_size(0)
-        .on_upgrade(move |socket| sync_ws::connection(state.sync, user, socket, slot))
+        .on_upgrade(move |socket| sync_ws::connection(state.sync, user, token_hash, socket, slot))
 }
 
 async fn api_not_found() -> ApiError {

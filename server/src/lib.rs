@@ -47,14 +47,17 @@ pub mod data_dir;
 pub mod demo;
 pub mod error;
 pub mod evidence;
+pub mod file_access;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
 pub mod http;
 pub mod items;
+pub mod json;
 pub mod maintenance;
 pub mod metrics;
 pub mod office;
 pub mod office_files;
+pub mod proxy;
 pub mod state;
 pub mod storage;
 pub mod sync_ws;

@@ -7,6 +7,7 @@ use crate::maintenance;
 use crate::metrics::Metrics;
 use crate::storage::Storage;
 use crate::sync_ws::{SyncHub, SyncSettings};
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -23,6 +24,9 @@ pub struct AppState {
     /// Failed logins per client address.
     pub address_throttle: Arc<accounts::LoginThrottle>,
     pub metrics: Arc<Metrics>,
+    /// Reverse proxies whose `X-Forwarded-For` / `Forwarded` headers are believed
+    /// ([`crate::proxy::client_address`]).
+    pub trusted_proxies: Arc<Vec<IpAddr>>,
     /// Evidence files: the blob store, staged uploads, limits.
     pub files: Arc<Files>,
 }
@@ -32,6 +36,9 @@ pub struct AppState {
 pub struct ServerSettings {
     pub sync: SyncSettings,
     pub files: FilesSettings,
+    /// Reverse proxies in front of the server (`--trusted-proxy`): only from these are
+    /// forwarded-for headers believed. None by default: the connection's address counts.
+    pub trusted_proxies: Vec<IpAddr>,
 }
 
 impl AppState {
@@ -57,6 +64,7 @@ impl AppState {
             SyncHub::open(Arc::clone(&storage), settings.sync, Arc::clone(&metrics)).await?,
         );
         let files = Arc::new(Files::open(data_dir, settings.files)?);
+        let trusted_proxies = Arc::new(settings.trusted_proxies);
         maintenance::spawn(
             &sync,
             Arc::clone(&storage),
@@ -70,6 +78,7 @@ impl AppState {
             login_throttle: Arc::new(accounts::LoginThrottle::per_account()),
             address_throttle: Arc::new(accounts::LoginThrottle::per_address()),
             metrics,
+            trusted_proxies,
             files,
         })
     }

@@ -43,7 +43,7 @@ use rectify_shared::ids::{DocumentId, Username};
 use rectify_shared::model::{self, CampaignDoc, ItemDoc};
 use rectify_shared::policy::Actor;
 use rectify_shared::sync::core::{ConnId, Effect, SyncServer};
-use rectify_shared::sync::wire::{MAX_FRAME_BYTES, PeerId, StorageId};
+use rectify_shared::sync::wire::{CLOSE_LOG_IN_AGAIN, MAX_FRAME_BYTES, PeerId, StorageId};
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -107,7 +107,8 @@ pub struct SyncHub {
     /// One permit per frame being worked on ([`SyncSettings::frames_at_once`]).
     frames: tokio::sync::Semaphore,
     outgoing: Mutex<HashMap<ConnId, Outgoing>>,
-    usernames: Mutex<HashMap<ConnId, Username>>,
+    /// Each connection's account and session (its token's hash).
+    usernames: Mutex<HashMap<ConnId, (Username, String)>>,
     next_conn: AtomicU64,
     settings: SyncSettings,
     metrics: Arc<Metrics>,
@@ -125,6 +126,9 @@ struct Outgoing {
     /// Notified when the server drops the connection (a peer that does not read, a failed
     /// write): its task stops without waiting for the peer or for its queue to drain.
     kick: Arc<Notify>,
+    /// Notified when the account's sessions end ([`SyncHub::close_account`]): its task stops
+    /// reading at once and lets the close frame queued before go out.
+    end: Arc<Notify>,
 }
 
 impl Outgoing {
@@ -229,6 +233,44 @@ impl SyncHub {
             hub: Arc::clone(self),
             username: username.clone(),
         })
+    }
+
+    /// Ends every sync connection of `username` at once (its sessions ended: disabled,
+    /// logged out, a new password): each gets a close frame with
+    /// [`CLOSE_LOG_IN_AGAIN`] after what it was already sent, and no frame it sends after
+    /// this is read. Returns how many were open.
+    pub async fn close_account(&self, username: &Username) -> usize {
+        self.close_where(|(name, _)| name == username).await
+    }
+
+    /// [`Self::close_account`] for the connections of one session (logged out on a device).
+    pub async fn close_session(&self, token_hash: &str) -> usize {
+        self.close_where(|(_, session)| session == token_hash).await
+    }
+
+    async fn close_where(&self, whose: impl Fn(&(Username, String)) -> bool) -> usize {
+        let conns: Vec<(ConnId, Username)> = self
+            .usernames
+            .lock()
+            .await
+            .iter()
+            .filter(|(_, owner)| whose(owner))
+            .map(|(conn, (name, _))| (*conn, name.clone()))
+            .collect();
+        let mut closed = 0;
+        for (conn, username) in conns {
+            let frame = close_frame(
+                CLOSE_LOG_IN_AGAIN,
+                "the session has ended (logged out, disabled or a new password): log in again",
+            );
+            self.send(conn, frame).await;
+            if let Some(outgoing) = self.outgoing.lock().await.remove(&conn) {
+                outgoing.end.notify_one();
+                closed += 1;
+                tracing::info!(conn = conn.0, user = %username, "sync connection closed: session ended");
+            }
+        }
+        closed
     }
 
     /// Tells every connection to close (after what it was already sent) and refuses new ones.
@@ -382,11 +424,22 @@ impl SyncHub {
                 } => self.close(conn, &reason, retry_later).await,
                 Effect::LoadDocument { doc } => ios.push(Io::Load(doc)),
                 Effect::Persist { doc, chunk, hashes } => {
+                    // Evidence the change newly references: who may name a file depends on
+                    // who uploaded it, which is looked up (without the lock) before writing.
+                    let references = core
+                        .heads_being_written(&doc)
+                        .map(|heads| core.gate().take_new_references(&doc, heads))
+                        .unwrap_or_default();
+                    // A sender gone meanwhile cannot be checked: its change is not written
+                    // (it sends it again when it reconnects, and is checked then).
+                    let check = (!references.is_empty())
+                        .then(|| (core.peer_writing(&doc).cloned(), references));
                     let batch = persist_batch(&core, doc, chunk, &hashes, now_ms());
                     ios.push(Io::Persist {
                         doc,
                         changes: hashes.len(),
                         batch,
+                        check,
                     });
                 }
                 Effect::Quarantine {
@@ -450,11 +503,43 @@ impl SyncHub {
                 doc,
                 changes,
                 batch,
-            } => Done::Persisted {
-                doc,
-                changes,
-                written: self.committer.write(batch).await,
-            },
+                check,
+            } => {
+                if let Some((peer, references)) = check {
+                    let verdict = match &peer {
+                        Some(peer) => self.reference_refusal(peer, &references).await,
+                        None => Ok(Some(
+                            "the sender has gone; send the change again".to_owned(),
+                        )),
+                    };
+                    match verdict {
+                        Ok(None) => {}
+                        Ok(Some(reason)) => {
+                            let chunk = batch
+                                .into_iter()
+                                .find_map(|write| match write {
+                                    Write::AppendChunk { data, .. } => Some(data),
+                                    _ => None,
+                                })
+                                .unwrap_or_default();
+                            return Done::Refused { doc, reason, chunk };
+                        }
+                        // Not the peer's fault: like a failed write, "try again later".
+                        Err(err) => {
+                            return Done::Persisted {
+                                doc,
+                                changes,
+                                written: Err(err),
+                            };
+                        }
+                    }
+                }
+                Done::Persisted {
+                    doc,
+                    changes,
+                    written: self.committer.write(batch).await,
+                }
+            }
             Io::Quarantine(record) => {
                 let doc = record.document;
                 let written = self.committer.write(vec![Write::Quarantine(record)]).await;
@@ -498,8 +583,33 @@ impl SyncHub {
                 };
                 core.persisted(doc, durable)
             }
+            Done::Refused { doc, reason, chunk } => core.write_refused(doc, reason, chunk),
             Done::Nothing => Vec::new(),
         }
+    }
+
+    /// Why `peer` may not reference one of `references` (evidence files a change newly
+    /// names), or `None` when it may reference them all ([`model::check_reference`]).
+    async fn reference_refusal(
+        &self,
+        peer: &Peer,
+        references: &[String],
+    ) -> StorageResult<Option<String>> {
+        for sha256 in references {
+            let stored = crate::file_access::stored_file(
+                self.storage.as_ref(),
+                &peer.actor,
+                &peer.username,
+                sha256,
+            )
+            .await?;
+            if let Err(refusal) =
+                model::check_reference(&peer.actor, peer.username.as_str(), sha256, stored.as_ref())
+            {
+                return Ok(Some(refusal.to_string()));
+            }
+        }
+        Ok(None)
     }
 
     /// A refused change as it is kept, with the sender's account.
@@ -515,7 +625,7 @@ impl SyncHub {
             .lock()
             .await
             .get(&conn)
-            .cloned()
+            .map(|(username, _)| username.clone())
             .unwrap_or_default();
         tracing::warn!(%doc, user = %username, reason, "refused a change");
         self.metrics.changes_rejected.inc();
@@ -584,6 +694,9 @@ enum Io {
         doc: DocumentId,
         changes: usize,
         batch: Vec<Write>,
+        /// The sender and the evidence files the changes newly reference, when they do: looked
+        /// up before the write, which does not happen if the sender may not name them.
+        check: Option<(Option<Peer>, Vec<String>)>,
     },
     Quarantine(QuarantineRecord),
 }
@@ -595,6 +708,12 @@ enum Done {
         doc: DocumentId,
         changes: usize,
         written: StorageResult<()>,
+    },
+    /// Not written: the changes name evidence their sender may not reference.
+    Refused {
+        doc: DocumentId,
+        reason: String,
+        chunk: Vec<u8>,
     },
     Nothing,
 }
@@ -674,6 +793,7 @@ fn close_frame(code: u16, reason: &str) -> WsMessage {
 pub async fn connection(
     hub: Arc<SyncHub>,
     user: UserRecord,
+    session: String,
     socket: WebSocket,
     slot: ConnectionSlot,
 ) {
@@ -689,17 +809,19 @@ pub async fn connection(
     let (mut sink, mut stream) = socket.split();
     let (tx, mut rx) = mpsc::channel::<WsMessage>(hub.settings.outgoing_queue.max(1));
     let kick = Arc::new(Notify::new());
+    let end = Arc::new(Notify::new());
     hub.outgoing.lock().await.insert(
         conn,
         Outgoing {
             queue: tx,
             kick: Arc::clone(&kick),
+            end: Arc::clone(&end),
         },
     );
     hub.usernames
         .lock()
         .await
-        .insert(conn, user.username.clone());
+        .insert(conn, (user.username.clone(), session.clone()));
     hub.core.lock().await.connect(conn, peer);
     tracing::info!(conn = conn.0, user = %user.username, "sync connection opened");
 
@@ -722,13 +844,24 @@ pub async fn connection(
         }
         let _ = sink.close().await;
     });
+    // A session ended between the upgrade's check and this connection's registration would be
+    // missed by `close_account`/`close_session`: look again, now that they would find it.
+    let live = matches!(hub.storage.session(&session).await, Ok(Some(s)) if !s.revoked);
+    if !live {
+        hub.close_session(&session).await;
+    }
     let mut closing = hub.closing.subscribe();
     let mut kicked = false;
+    let mut ended = false;
     loop {
         let next = tokio::select! {
             next = stream.next() => next,
             () = kick.notified() => {
                 kicked = true;
+                break;
+            }
+            () = end.notified() => {
+                ended = true;
                 break;
             }
             () = async { let _ = closing.wait_for(|closing| *closing).await; } => {
@@ -778,6 +911,11 @@ pub async fn connection(
     hub.usernames.lock().await.remove(&conn);
     if kicked {
         // Its writer may be stuck on a peer that does not read: drop it with the socket.
+        writer.abort();
+    }
+    let mut writer = writer;
+    if ended && tokio::time::timeout(KEEPALIVE, &mut writer).await.is_err() {
+        // The close frame could not go out to a peer that does not read: drop it.
         writer.abort();
     }
     let _ = writer.await;

@@ -6,7 +6,7 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use http_body_util::BodyExt;
 use rectify_server::http::app;
-use rectify_server::state::AppState;
+use rectify_server::state::{AppState, ServerSettings};
 use rectify_server::{demo, storage};
 use std::path::Path;
 use tower::ServiceExt;
@@ -31,12 +31,20 @@ fn fake_bundle(dir: &Path) {
 }
 
 async fn test_app(web_root: Option<&Path>) -> (Router, tempfile::TempDir) {
+    test_app_with(web_root, ServerSettings::default()).await
+}
+
+async fn test_app_with(
+    web_root: Option<&Path>,
+    settings: ServerSettings,
+) -> (Router, tempfile::TempDir) {
     let data = tempfile::tempdir().unwrap();
     let storage = storage::open_data_dir(data.path()).await.unwrap();
     demo::create_demo(storage.as_ref(), PASSWORD).await.unwrap();
-    let state = AppState::new(storage, web_root.map(Path::to_owned), data.path())
-        .await
-        .unwrap();
+    let state =
+        AppState::with_settings(storage, web_root.map(Path::to_owned), data.path(), settings)
+            .await
+            .unwrap();
     (app(state), data)
 }
 
@@ -189,6 +197,45 @@ async fn static_files_have_types_cache_headers_and_precompressed_variants() {
     }
 }
 
+/// Issue #20: the app's pages carry a Content-Security-Policy that lets exactly their own
+/// inline boot script run (by its hash) and the WebAssembly compile, and refuse framing.
+#[tokio::test]
+async fn issue_20_pages_have_a_content_security_policy_and_refuse_framing() {
+    use base64::Engine;
+    use sha2::Digest;
+    let web = tempfile::tempdir().unwrap();
+    let boot = "\n    import init from \"/assets/rectify-abc.js\";\n    init();\n  ";
+    let html = format!(
+        "<!doctype html><title>Rectify</title><script type=\"module\" src=\"/x.js\"></script>\
+         <script type=\"module\">{boot}</script>"
+    );
+    std::fs::write(web.path().join("index.html"), &html).unwrap();
+    std::fs::create_dir_all(web.path().join("assets")).unwrap();
+    std::fs::write(
+        web.path().join("assets/rectify-abc.js"),
+        "export default 1;",
+    )
+    .unwrap();
+    let (app, _data) = test_app(Some(web.path())).await;
+    let hash = base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(boot));
+    // The page, and a client-side route that falls back to it.
+    for path in ["/", "/items/abc"] {
+        let reply = get(&app, path, None).await;
+        assert_eq!(reply.status, StatusCode::OK, "{path}");
+        let policy = header_of(&reply, header::CONTENT_SECURITY_POLICY);
+        for part in [
+            "default-src 'self'",
+            &format!("script-src 'self' 'wasm-unsafe-eval' 'sha256-{hash}';"),
+            "frame-ancestors 'none'",
+            "object-src 'none'",
+        ] {
+            assert!(policy.contains(part), "{path}: {part} in {policy}");
+        }
+        assert!(!policy.contains("unsafe-inline"), "{policy}");
+        assert_eq!(header_of(&reply, header::X_FRAME_OPTIONS), "DENY", "{path}");
+    }
+}
+
 #[tokio::test]
 async fn missing_bundle_says_how_to_build_it() {
     let (app, _data) = test_app(Some(Path::new("/nonexistent/web"))).await;
@@ -241,11 +288,12 @@ async fn login_gives_a_token_that_works_and_bad_logins_are_refused() {
         let me = send(&app, request).await;
         assert_eq!(me.status, StatusCode::OK);
     }
+    // A token in the query counts only on /sync (browsers cannot set a WebSocket's headers).
     let by_query = get(&app, &format!("/api/me?token={token}"), None).await;
     assert_eq!(
         by_query.status,
-        StatusCode::OK,
-        "?token= works for WebSockets"
+        StatusCode::UNAUTHORIZED,
+        "?token= counts only on /sync"
     );
 
     for (user, password) in [
@@ -299,11 +347,23 @@ async fn failed_logins_are_throttled_per_account() {
 }
 
 async fn login_from(app: &Router, address: [u8; 4], username: &str, password: &str) -> Reply {
+    login_via(app, address, None, username, password).await
+}
+
+/// A login arriving from `address`, with an `X-Forwarded-For` header if given.
+async fn login_via(
+    app: &Router,
+    address: [u8; 4],
+    forwarded_for: Option<&str>,
+    username: &str,
+    password: &str,
+) -> Reply {
     let body = serde_json::json!({ "username": username, "password": password }).to_string();
-    let mut request = Request::post("/api/login")
-        .header(header::CONTENT_TYPE, "application/json")
-        .body(Body::from(body))
-        .unwrap();
+    let mut request = Request::post("/api/login").header(header::CONTENT_TYPE, "application/json");
+    if let Some(client) = forwarded_for {
+        request = request.header("x-forwarded-for", client);
+    }
+    let mut request = request.body(Body::from(body)).unwrap();
     // What `into_make_service_with_connect_info` puts there in `rectify serve`.
     let addr = std::net::SocketAddr::from((address, 40_000));
     request
@@ -334,6 +394,44 @@ async fn failed_logins_are_throttled_per_address_across_accounts() {
     // Another address is not affected.
     let other = login_from(&app, [10, 0, 0, 8], "school1", PASSWORD).await;
     assert_eq!(other.status, StatusCode::OK);
+}
+
+/// Issue #20: `X-Forwarded-For` decides the address a guess counts against only when it
+/// comes from a proxy named with `--trusted-proxy`. Behind the proxy, each client has its
+/// own count; from anyone else the header is ignored (a guesser cannot spread its guesses
+/// over made-up addresses).
+#[tokio::test]
+async fn issue_20_forwarded_addresses_count_only_from_trusted_proxies() {
+    let proxy = [10, 0, 0, 1];
+    let settings = ServerSettings {
+        trusted_proxies: vec![std::net::IpAddr::from(proxy)],
+        ..ServerSettings::default()
+    };
+    let (app, _data) = test_app_with(None, settings).await;
+    let limit = rectify_server::accounts::MAX_FAILED_LOGINS_PER_ADDRESS;
+    // Through the proxy, one client guesses across accounts up to its address's limit...
+    for attempt in 0..limit {
+        let name = format!("guess{}", attempt / 4);
+        let reply = login_via(&app, proxy, Some("198.51.100.7"), &name, "wrong").await;
+        assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "attempt {attempt}");
+    }
+    let refused = login_via(&app, proxy, Some("198.51.100.7"), "school1", PASSWORD).await;
+    assert_eq!(refused.status, StatusCode::TOO_MANY_REQUESTS);
+    // ...while another client behind the same proxy logs in.
+    let other = login_via(&app, proxy, Some("198.51.100.8"), "school1", PASSWORD).await;
+    assert_eq!(other.status, StatusCode::OK);
+
+    // An untrusted peer's header is ignored: its guesses all count against its own address,
+    // whatever address it claims for each.
+    let guesser = [203, 0, 113, 9];
+    for attempt in 0..limit {
+        let name = format!("other{}", attempt / 4);
+        let claimed = format!("192.0.2.{attempt}");
+        let reply = login_via(&app, guesser, Some(&claimed), &name, "wrong").await;
+        assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "attempt {attempt}");
+    }
+    let refused = login_via(&app, guesser, Some("192.0.2.200"), "school2", PASSWORD).await;
+    assert_eq!(refused.status, StatusCode::TOO_MANY_REQUESTS);
 }
 
 #[tokio::test]

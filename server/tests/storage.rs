@@ -299,6 +299,17 @@ async fn sessions(new: NewPlace) -> Result<()> {
         assert_eq!(db.active_sessions(now).await?, counts, "at {now}");
     }
 
+    // One session (logging out on one device).
+    db.create_session(&session("a3", "alice", 300)).await?;
+    assert!(db.revoke_session("a3").await?);
+    assert!(!db.revoke_session("a3").await?, "already revoked");
+    assert!(!db.revoke_session("nope").await?);
+    assert!(db.session("a3").await?.unwrap().revoked);
+    assert_eq!(
+        db.active_sessions(100).await?,
+        counts(&[("alice", 2), ("bob", 1)])
+    );
+
     assert_eq!(db.revoke_sessions(&name("alice")).await?, 2);
     assert_eq!(
         db.revoke_sessions(&name("alice")).await?,

@@ -29,10 +29,19 @@ pub struct Peer {
 /// a change's check reads the item before and after it, the server indexes the after state
 /// ([`PolicyGate::item_at`]), and the next change's before is that same state. Reading an
 /// item is the largest part of what a change costs the server; this reads each state once.
+///
+/// It also keeps, per document, the evidence files the last accepted change newly
+/// references ([`PolicyGate::take_new_references`]): whether the sender may name them
+/// depends on who uploaded them, a fact only the server can look up
+/// ([`model::check_reference`]) before it writes the change.
 #[derive(Debug, Default)]
 pub struct PolicyGate {
     items: Mutex<HashMap<DocumentId, (Vec<ChangeHash>, ItemDoc)>>,
+    references: Mutex<HashMap<DocumentId, NewReferences>>,
 }
+
+/// The heads an accepted change led to, and the evidence files it newly references.
+type NewReferences = (Vec<ChangeHash>, Vec<String>);
 
 /// Documents whose last read item is kept (an item is some kilobytes read).
 const ITEMS_KEPT: usize = 256;
@@ -54,6 +63,19 @@ impl PolicyGate {
         let item = ItemDoc::load(current)?;
         self.keep(*doc, heads.to_vec(), item.clone());
         Ok(item)
+    }
+
+    /// The evidence files (SHA-256) that the accepted change leading to `heads` newly
+    /// references, taken out (asked once, by the driver, before it writes the change); empty
+    /// when it references none.
+    pub fn take_new_references(&self, doc: &DocumentId, heads: &[ChangeHash]) -> Vec<String> {
+        let mut references = self.references.lock().unwrap_or_else(|e| e.into_inner());
+        match references.get(doc) {
+            Some((at, _)) if at == heads => {
+                references.remove(doc).map(|(_, r)| r).unwrap_or_default()
+            }
+            _ => Vec::new(),
+        }
     }
 
     fn kept(&self) -> std::sync::MutexGuard<'_, HashMap<DocumentId, (Vec<ChangeHash>, ItemDoc)>> {
@@ -139,7 +161,18 @@ impl Gate for PolicyGate {
         if let Some(item) = after_item {
             self.keep(*doc, after_heads.to_vec(), item);
         }
-        verdict.map_err(|refusal| refusal.to_string())
+        let mut references = self.references.lock().unwrap_or_else(|e| e.into_inner());
+        match verdict {
+            Ok(referenced) if !referenced.is_empty() => {
+                references.insert(*doc, (after_heads.to_vec(), referenced));
+                Ok(())
+            }
+            Ok(_) => {
+                references.remove(doc);
+                Ok(())
+            }
+            Err(refusal) => Err(refusal.to_string()),
+        }
     }
 }
 

@@ -929,3 +929,63 @@ fn evidence_must_name_its_file_by_a_sha256() {
         assert!(model::apply(&mut doc, &s1(), edit).is_err(), "{bad:?}");
     }
 }
+
+/// Issue #20: who may name a stored evidence file in a change (the facts are the server's).
+#[test]
+fn issue_20_only_those_who_may_read_a_file_may_reference_it() {
+    use rectify_shared::model::{StoredFile, check_reference};
+    let actor = |role, unit: Option<&str>| Actor {
+        role,
+        unit: unit.map(UnitId::new),
+    };
+    let school1s = StoredFile {
+        uploaded_by: "school1".into(),
+        uploader_unit: Some(UnitId::new("pszx1")),
+        readable_by_sender: false,
+    };
+    let readable = StoredFile {
+        readable_by_sender: true,
+        ..school1s.clone()
+    };
+    let sha = "ab".repeat(32);
+    // (who, account, the file, allowed)
+    let table = [
+        (actor(Role::Unit, Some("pszx3")), "school2", None, true),
+        (
+            actor(Role::Unit, Some("pszx3")),
+            "school2",
+            Some(&school1s),
+            false,
+        ),
+        (
+            actor(Role::Unit, Some("pszx3")),
+            "school2",
+            Some(&readable),
+            true,
+        ),
+        (
+            actor(Role::Unit, Some("pszx1")),
+            "school1",
+            Some(&school1s),
+            true,
+        ),
+        (
+            actor(Role::Unit, Some("pszx1")),
+            "school1b",
+            Some(&school1s),
+            true,
+        ),
+        (
+            actor(Role::Department, Some("jcg")),
+            "dept-jcg",
+            Some(&school1s),
+            false,
+        ),
+        (actor(Role::Unit, None), "orphan", Some(&school1s), false),
+        (actor(Role::Office, None), "office", Some(&school1s), true),
+    ];
+    for (who, sender, file, allowed) in table {
+        let got = check_reference(&who, sender, &sha, file);
+        assert_eq!(got.is_ok(), allowed, "{sender} {file:?}: {got:?}");
+    }
+}

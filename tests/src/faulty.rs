@@ -243,6 +243,9 @@ impl Storage for FaultyStorage {
     async fn revoke_sessions(&self, username: &Username) -> StorageResult<u64> {
         self.inner.revoke_sessions(username).await
     }
+    async fn revoke_session(&self, token_hash: &str) -> StorageResult<bool> {
+        self.inner.revoke_session(token_hash).await
+    }
     async fn active_sessions(&self, now_ms: i64) -> StorageResult<HashMap<Username, u32>> {
         self.inner.active_sessions(now_ms).await
     }

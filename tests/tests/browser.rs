@@ -68,3 +68,88 @@ async fn wrong_password_shows_an_error() -> anyhow::Result<()> {
     browser.close().await?;
     Ok(())
 }
+
+/// Issue #20: when the office logs an account out everywhere, the app open on that account
+/// is told at once (its sync connection is closed with "log in again"), asks for a login,
+/// and keeps what it has on the device.
+#[tokio::test(flavor = "multi_thread")]
+async fn issue_20_a_session_ended_by_the_office_asks_the_open_app_to_log_in_again()
+-> anyhow::Result<()> {
+    let server = TestServer::start(Some(web_root())).await?;
+    let browser = Browser::start(1280, 800).await?;
+    browser.log_in(&server.url("/"), "school1").await?;
+    browser
+        .wait_for("[data-testid=sync-status][data-state=synced]")
+        .await?;
+    let items = browser
+        .client
+        .find_all(Locator::Css("[data-testid=item]"))
+        .await?
+        .len();
+    assert!(items > 0);
+
+    let office = server.token("office").await?;
+    let revoked = reqwest::Client::new()
+        .post(server.url("/api/accounts/school1/sessions/revoke"))
+        .bearer_auth(office)
+        .send()
+        .await?;
+    assert!(revoked.status().is_success());
+
+    let status = browser
+        .wait_for("[data-testid=sync-status][data-state=error]")
+        .await?
+        .text()
+        .await?;
+    assert!(status.contains("登录已过期"), "{status}");
+    // The device keeps its copy meanwhile.
+    let still = browser
+        .client
+        .find_all(Locator::Css("[data-testid=item]"))
+        .await?
+        .len();
+    assert_eq!(still, items);
+    browser.close().await?;
+    Ok(())
+}
+
+/// Issue #20: logging out in the app ends the session on the server too, so a copied token
+/// stops working.
+#[tokio::test(flavor = "multi_thread")]
+async fn issue_20_logging_out_ends_the_session_on_the_server() -> anyhow::Result<()> {
+    let server = TestServer::start(Some(web_root())).await?;
+    let school1 = rectify_shared::ids::Username::new("school1");
+    let active = |server: &TestServer| {
+        let storage = std::sync::Arc::clone(&server.storage);
+        let school1 = school1.clone();
+        async move {
+            let now = i64::try_from(
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)?
+                    .as_millis(),
+            )?;
+            anyhow::Ok(storage.active_sessions(now).await?.get(&school1).copied())
+        }
+    };
+    let browser = Browser::start(1280, 800).await?;
+    browser.log_in(&server.url("/"), "school1").await?;
+    assert_eq!(active(&server).await?, Some(1));
+    browser
+        .wait_for("[data-testid=log-out]")
+        .await?
+        .click()
+        .await?;
+    browser.wait_for("#login-title").await?;
+    // The app asks the server in the background: wait for it (a minute at most).
+    let mut ended = false;
+    for _ in 0..600 {
+        if active(&server).await?.is_none() {
+            ended = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(ended, "the session is still active on the server");
+    browser.close().await?;
+    Ok(())
+}

@@ -215,6 +215,57 @@ async fn uploads_cut_at_random_points_complete_with_exactly_the_right_bytes() ->
     Ok(())
 }
 
+/// Issue #20: deduplication tells nobody about a file they may not read. School2 asking to
+/// upload school1's file (by its hash, with any size) is answered as for a new file; a
+/// `PATCH` without a started upload is the same 404 as for a file the server lacks.
+#[tokio::test(flavor = "multi_thread")]
+async fn issue_20_uploads_do_not_tell_who_may_not_read_a_file_that_it_exists() -> Result<()> {
+    let server = TestServer::start(None).await?;
+    let bytes = photo(640, 480);
+    let sha = sha256_hex(&bytes);
+    upload(
+        &server.url(""),
+        &server.token("school1").await?,
+        "a.jpg",
+        &bytes,
+        PIECE,
+        0,
+    )
+    .await?;
+    let school2 = server.token("school2").await?;
+    let unknown = sha256_hex(b"a file nobody uploaded");
+    let patched = |sha: String| {
+        let (server, school2) = (&server, &school2);
+        async move { patch(server, school2, &sha, 0, b"x".to_vec()).await }
+    };
+    let absent = patched(unknown).await?;
+    let present = patched(sha.clone()).await?;
+    assert_eq!(absent.status(), reqwest::StatusCode::NOT_FOUND);
+    assert_eq!(present.status(), absent.status());
+    let (absent, present) = (absent.text().await?, present.text().await?);
+    assert_eq!(present, absent, "the same answer, file or not");
+    for size in [7, bytes.len() as u64] {
+        let answer = start_upload(&server, &school2, &sha, size).await?;
+        assert_eq!(answer.status(), reqwest::StatusCode::OK);
+        let status: UploadStatus = answer.json().await?;
+        assert_eq!(
+            status,
+            UploadStatus {
+                sha256: sha.clone(),
+                size,
+                received: 0,
+                complete: false,
+            },
+            "as for a new upload"
+        );
+    }
+    // The uploader is still told at once.
+    let answer = start_upload(&server, &server.token("school1").await?, &sha, 1).await?;
+    let status: UploadStatus = answer.json().await?;
+    assert!(status.complete && status.size == bytes.len() as u64);
+    Ok(())
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn the_same_file_is_stored_once_and_a_second_upload_costs_one_request() -> Result<()> {
     let server = TestServer::start(None).await?;
@@ -232,22 +283,30 @@ async fn the_same_file_is_stored_once_and_a_second_upload_costs_one_request() ->
     assert_eq!(first.requests, 2, "one POST, one PATCH");
     let files_after_first = stored_files(&server);
     assert_eq!(files_after_first, 2, "the photo and its thumbnail");
-    for user in ["school1", "school2"] {
-        let again = upload(
-            &server.url(""),
-            &server.token(user).await?,
-            "b.jpg",
-            &bytes,
-            PIECE,
-            0,
-        )
-        .await?;
-        assert_eq!(
-            again.requests, 1,
-            "{user}: a file the server has costs one request"
-        );
-        assert_eq!(again.body_bytes_sent, 0);
-    }
+    let again = upload(
+        &server.url(""),
+        &server.token("school1").await?,
+        "b.jpg",
+        &bytes,
+        PIECE,
+        0,
+    )
+    .await?;
+    assert_eq!(again.requests, 1, "a file the server has costs one request");
+    assert_eq!(again.body_bytes_sent, 0);
+    // Another school, which may not read school1's file, sends the bytes (it is not told the
+    // server has them, #20); the server still keeps one copy.
+    let other = upload(
+        &server.url(""),
+        &server.token("school2").await?,
+        "b.jpg",
+        &bytes,
+        PIECE,
+        0,
+    )
+    .await?;
+    assert_eq!(other.requests, 2, "one POST, one PATCH");
+    assert_eq!(other.body_bytes_sent, bytes.len() as u64);
     assert_eq!(stored_files(&server), files_after_first);
     let blob = server.storage.blob(&sha256_hex(&bytes)).await?.unwrap();
     assert_eq!(

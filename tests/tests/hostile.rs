@@ -450,3 +450,149 @@ async fn a_peer_that_never_reads_is_disconnected_and_others_keep_syncing() -> an
     eprintln!("disconnected after {sent} unread requests; {frames} answers were in buffers");
     Ok(())
 }
+
+/// Issue #20: guesses sent in parallel meet the login throttle too. Twenty wrong passwords
+/// for one account at once: only the limit (5 in 10 minutes) are checked; the rest are
+/// refused with 429 before any password check, because each attempt is counted before the
+/// slow check, not after it.
+#[tokio::test(flavor = "multi_thread")]
+async fn issue_20_parallel_wrong_passwords_are_throttled_like_sequential_ones() -> anyhow::Result<()>
+{
+    let server = TestServer::start(None).await?;
+    let http = reqwest::Client::new();
+    let url = server.url("/api/login");
+    let guesses = (0..20).map(|n| {
+        let (http, url) = (http.clone(), url.clone());
+        tokio::spawn(async move {
+            let body = serde_json::json!({"username": "school1", "password": format!("guess-{n}")});
+            http.post(url).json(&body).send().await.map(|r| r.status())
+        })
+    });
+    let mut statuses = Vec::new();
+    for guess in guesses.collect::<Vec<_>>() {
+        statuses.push(guess.await??);
+    }
+    let checked = statuses
+        .iter()
+        .filter(|s| **s == reqwest::StatusCode::UNAUTHORIZED)
+        .count();
+    let throttled = statuses
+        .iter()
+        .filter(|s| **s == reqwest::StatusCode::TOO_MANY_REQUESTS)
+        .count();
+    let limit = rectify_server::accounts::MAX_FAILED_LOGINS as usize;
+    assert_eq!((checked, throttled), (limit, 20 - limit), "{statuses:?}");
+    // The right password now waits too.
+    let body = serde_json::json!({"username": "school1", "password": rectify_tests::TEST_PASSWORD});
+    let right = http.post(&url).json(&body).send().await?.status();
+    assert_eq!(right, reqwest::StatusCode::TOO_MANY_REQUESTS);
+    Ok(())
+}
+
+/// Issue #20: the `error` messages a peer gets say what was wrong in words, never in Rust's
+/// debug notation (the CBOR library's errors print as `Syntax(0)`, `Semantic(None, "…")`,
+/// `Io(Error { kind: … })`, which tell an attacker about the server's insides and nobody
+/// anything useful).
+#[tokio::test(flavor = "multi_thread")]
+async fn issue_20_error_messages_carry_no_rust_debug_text() -> anyhow::Result<()> {
+    let server = TestServer::start(None).await?;
+    let mut ws = joined(&server, "school1").await?;
+    let wrong_types = [
+        vec![0xa3],
+        cbor_text("type"),
+        cbor_text("sync"),
+        cbor_text("documentId"),
+        vec![0x05],
+        cbor_text("data"),
+        cbor_text("text"),
+    ]
+    .concat();
+    let frames = [
+        vec![0xff, 0x00, 0x13, 0x37], // not CBOR
+        vec![0xa2, 0x64],             // cut off inside a map
+        vec![0x1c],                   // a reserved CBOR header
+        wrong_types,
+    ];
+    let debug_markers = [
+        "Syntax(",
+        "Semantic(",
+        "Io(",
+        "Error {",
+        "kind:",
+        "Custom(",
+        "Some(",
+        "None",
+        "\\\"",
+    ];
+    for frame in frames {
+        ws.send(Ws::Binary(frame.clone().into())).await?;
+        match next_message(&mut ws).await? {
+            Message::Error { message, .. } => {
+                assert!(!message.is_empty());
+                for marker in debug_markers {
+                    assert!(!message.contains(marker), "{frame:x?}: {message}");
+                }
+            }
+            other => anyhow::bail!("expected an error, got {other:?}"),
+        }
+    }
+    Ok(())
+}
+
+/// Issue #20: `/api/login` and `/api/uploads` answer a body they cannot read with the API's
+/// JSON error (`{code, message}`), not a plain-text rejection; and a token in the query
+/// counts only on `/sync` (elsewhere URLs land in logs and `Referer` headers).
+#[tokio::test(flavor = "multi_thread")]
+async fn issue_20_bad_bodies_get_json_errors_and_query_tokens_count_only_on_sync()
+-> anyhow::Result<()> {
+    let server = TestServer::start(None).await?;
+    let token = server.token("school1").await?;
+    let http = reqwest::Client::new();
+    let bodies: [(&str, &[u8]); 4] = [
+        ("application/json", b"{not json"),
+        ("application/json", b"{\"username\": 5}"),
+        ("application/json", b"[]"),
+        ("text/plain", b"hello"),
+    ];
+    for path in ["/api/login", "/api/uploads"] {
+        for (content_type, body) in bodies {
+            let reply = http
+                .post(server.url(path))
+                .bearer_auth(&token)
+                .header("content-type", content_type)
+                .body(body.to_vec())
+                .send()
+                .await?;
+            let status = reply.status();
+            assert!(status.is_client_error(), "{path} {body:?}: {status}");
+            let json: serde_json::Value = reply
+                .json()
+                .await
+                .map_err(|err| anyhow::anyhow!("{path} {body:?}: not a JSON error body ({err})"))?;
+            assert!(
+                json["code"].is_string() && json["message"].is_string(),
+                "{path} {body:?}: {json}"
+            );
+        }
+    }
+    for path in ["/api/me", "/api/items", "/api/files"] {
+        let status = http
+            .get(server.url(&format!("{path}?token={token}")))
+            .send()
+            .await?
+            .status();
+        assert_eq!(status, reqwest::StatusCode::UNAUTHORIZED, "{path}");
+        let status = http
+            .get(server.url(path))
+            .bearer_auth(&token)
+            .send()
+            .await?
+            .status();
+        assert_eq!(status, reqwest::StatusCode::OK, "{path} with the header");
+    }
+    // The WebSocket still takes it from the query (browsers cannot set its headers).
+    let (_ws, _) =
+        tokio_tungstenite::connect_async(format!("ws://{}/sync?token={token}", server.addr))
+            .await?;
+    Ok(())
+}

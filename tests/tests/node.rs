@@ -115,3 +115,115 @@ async fn a_stock_clients_change_made_while_the_server_was_down_arrives() -> anyh
     );
     Ok(())
 }
+
+/// Issue #20: knowing the SHA-256 of another school's file is not the right to read it. School1
+/// uploads a photo; school2, through a stock client, puts a reference to that hash (in its own
+/// name, in its own progress, on its own item) into the item. The server refuses the change
+/// like any other forbidden one (kept in quarantine, never stored), and neither school2 nor
+/// the department on its item can then read the file.
+#[tokio::test(flavor = "multi_thread")]
+async fn issue_20_a_reference_to_another_units_file_by_its_hash_is_refused() -> anyhow::Result<()> {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("node");
+    let server = TestServer::start(None).await?;
+    let school1 = server.token("school1").await?;
+    let school2 = server.token("school2").await?;
+    let photo = rectify_tests::photos::phone_photo(640, 480, 20);
+    let sha = rectify_shared::evidence::sha256_hex(&photo);
+    rectify_tests::uploader::upload(&server.url(""), &school1, "ledger.png", &photo, 1 << 20, 0)
+        .await?;
+
+    // An item of school2's (pszx3) that school1 (pszx1) does not work on.
+    let campaign = server.storage.campaigns().await?.remove(0);
+    let items = server.storage.items(&campaign.id).await?;
+    let own = items
+        .iter()
+        .find(|r| r.units.iter().any(|u| u == "pszx3") && !r.units.iter().any(|u| u == "pszx1"))
+        .or_else(|| items.iter().find(|r| r.units.iter().any(|u| u == "pszx3")))
+        .expect("an item of school2");
+    let department = own.department.clone().expect("a responsible department");
+    let doc = own.id.to_string();
+
+    let mut node = tokio::process::Command::new("node")
+        .arg("attach.mjs")
+        .current_dir(&dir)
+        .env("RECTIFY_WS", format!("{}/sync", server.ws_base()))
+        .env("TOKEN", &school2)
+        .env("DOC", &doc)
+        .env("UNIT", "pszx3")
+        .env("SHA", &sha)
+        .env("SIZE", photo.len().to_string())
+        .env("ADDED_BY", "school2")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()?;
+    let mut stdin = node.stdin.take().expect("piped");
+    let mut lines = BufReader::new(node.stdout.take().expect("piped")).lines();
+    let sent = async {
+        while let Some(line) = lines.next_line().await? {
+            if line == "RECTIFY:sent" {
+                return anyhow::Ok(());
+            }
+        }
+        anyhow::bail!("node ended before it made the change")
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(60), sent).await??;
+    // The server either stores the change (and the item then references the file) or
+    // refuses it (and keeps it in quarantine): wait for one of the two.
+    let references = |item: &rectify_shared::model::ItemDoc| {
+        item.progress["pszx3"]
+            .evidence
+            .iter()
+            .any(|e| e.sha256 == sha)
+    };
+    let decided = async {
+        loop {
+            if !server.storage.quarantined(&own.id).await?.is_empty()
+                || references(&server.item(&doc).await?)
+            {
+                return anyhow::Ok(());
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(60), decided).await??;
+    stdin.write_all(b"done\n").await?;
+    let status = tokio::time::timeout(std::time::Duration::from_secs(10), node.wait()).await??;
+    assert!(status.success(), "node failed");
+
+    assert!(
+        !references(&server.item(&doc).await?),
+        "the reference to school1's file was stored in school2's progress"
+    );
+    let quarantined = server.storage.quarantined(&own.id).await?;
+    assert!(
+        quarantined[0].reason.contains(&sha) && quarantined[0].username.as_str() == "school2",
+        "{quarantined:?}"
+    );
+    let http = reqwest::Client::new();
+    let department = server.token(&format!("dept-{department}")).await?;
+    for (who, token) in [("school2", &school2), ("the department", &department)] {
+        for path in [
+            format!("/api/files/{sha}"),
+            format!("/api/files/{sha}/thumbnail"),
+        ] {
+            let status = http
+                .get(server.url(&path))
+                .bearer_auth(token)
+                .send()
+                .await?
+                .status();
+            assert_eq!(status, reqwest::StatusCode::NOT_FOUND, "{who} GET {path}");
+        }
+    }
+    // The uploader still reads it.
+    let status = http
+        .get(server.url(&format!("/api/files/{sha}")))
+        .bearer_auth(&school1)
+        .send()
+        .await?
+        .status();
+    assert_eq!(status, reqwest::StatusCode::OK);
+    Ok(())
+}

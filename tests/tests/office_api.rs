@@ -1506,3 +1506,54 @@ async fn an_items_history_shows_who_did_what_and_when_it_arrived() -> Result<()>
     }
     Ok(())
 }
+
+/// Issue #20: permission before the body. A caller who may not use an office endpoint is
+/// told 403 whatever its body holds, never what the body should hold (a malformed body from
+/// the office is still 400/422, naming the fields).
+#[tokio::test(flavor = "multi_thread")]
+async fn issue_20_a_forbidden_caller_gets_403_before_its_body_is_read() -> Result<()> {
+    let api = Api::start().await?;
+    let c = api.campaign().await?;
+    let bad_bodies = || {
+        [
+            Body::Json(json!({"unexpected": true})),
+            Body::Json(json!([1, 2, 3])),
+            Body::Raw(b"{not json".to_vec()),
+        ]
+    };
+    let endpoints = [
+        (Method::POST, "/api/units".to_owned()),
+        (Method::POST, "/api/accounts".to_owned()),
+        (Method::PATCH, "/api/accounts/school2".to_owned()),
+        (Method::POST, format!("/api/campaigns/{c}/items")),
+        (Method::PUT, format!("/api/campaigns/{c}/report-text")),
+    ];
+    for who in ["viewer", "dept-jcg", "school1"] {
+        let token = api.token(who).await?;
+        for (method, path) in &endpoints {
+            for body in bad_bodies() {
+                let reply = api.call(Some(&token), method.clone(), path, body).await;
+                assert_eq!(reply.status, StatusCode::FORBIDDEN, "{who} {method} {path}");
+                assert_eq!(reply.error().code, "forbidden", "{who} {method} {path}");
+            }
+        }
+    }
+    // The office, which may call them, is told what is wrong with the body.
+    let office = api.token("office").await?;
+    for (method, path) in &endpoints {
+        let reply = api
+            .call(
+                Some(&office),
+                method.clone(),
+                path,
+                Body::Json(json!([1, 2, 3])),
+            )
+            .await;
+        assert!(
+            matches!(reply.status.as_u16(), 400 | 422),
+            "office {method} {path}: {}",
+            reply.status
+        );
+    }
+    Ok(())
+}

@@ -357,3 +357,182 @@ async fn a_signed_off_entry_cannot_change_until_the_office_reopens_it() -> anyho
     );
     Ok(())
 }
+
+/// Waits (at most a minute: a hung server fails the test) until the server closes `client`'s
+/// connection; the close code it gave.
+async fn closed_code(client: &mut SyncTestClient) -> anyhow::Result<Option<u16>> {
+    use rectify_tests::sync_client::Received;
+    for _ in 0..60 {
+        if let Received::Closed = client.receive(std::time::Duration::from_secs(1)).await? {
+            return Ok(client.closed_with.as_ref().map(|(code, _)| *code));
+        }
+    }
+    anyhow::bail!("the connection stayed open")
+}
+
+/// Issue #20: an open sync connection does not outlive its session. Disabling the account,
+/// logging it out everywhere, resetting its password and logging out close the connections
+/// they end at once, with the close code the client reads as "log in again"
+/// (`CLOSE_LOG_IN_AGAIN`); logging out on one device leaves the account's other sessions
+/// connected.
+#[tokio::test(flavor = "multi_thread")]
+async fn issue_20_ending_a_session_closes_its_sync_connections() -> anyhow::Result<()> {
+    use rectify_shared::sync::wire::CLOSE_LOG_IN_AGAIN;
+    let server = TestServer::start(None).await?;
+    let records = items(&server).await?;
+    let mine = assigned(&records, "pszx1");
+    let office = server.token("office").await?;
+    let http = reqwest::Client::new();
+    use reqwest::Method;
+    let call = |method: Method, path: &str, token: &str| {
+        http.request(method, server.url(path))
+            .bearer_auth(token.to_owned())
+            .json(&serde_json::json!({}))
+    };
+    // (what the office or the user does; the password reset last: the tests log in with the
+    // demo password)
+    let cases: [(&str, Method, &str, Option<serde_json::Value>); 4] = [
+        ("log out", Method::POST, "/api/logout", None),
+        (
+            "disable",
+            Method::PATCH,
+            "/api/accounts/school1",
+            Some(serde_json::json!({"disabled": true})),
+        ),
+        (
+            "log out everywhere",
+            Method::POST,
+            "/api/accounts/school1/sessions/revoke",
+            None,
+        ),
+        (
+            "reset the password",
+            Method::POST,
+            "/api/accounts/school1/password",
+            None,
+        ),
+    ];
+    for (what, method, path, body) in cases {
+        let token = server.token("school1").await?;
+        let mut client = SyncTestClient::connect(&server.ws_base(), &token).await?;
+        client
+            .fetch(mine[0], std::time::Duration::from_secs(30))
+            .await?;
+        // Another device of the same account.
+        let other_token = server.token("school1").await?;
+        let mut other = SyncTestClient::connect(&server.ws_base(), &other_token).await?;
+        other
+            .fetch(mine[0], std::time::Duration::from_secs(30))
+            .await?;
+
+        let by = if what == "log out" { &token } else { &office };
+        let mut request = call(method, path, by);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let answer = request.send().await?;
+        assert!(answer.status().is_success(), "{what}: {}", answer.status());
+        assert_eq!(
+            closed_code(&mut client).await?,
+            Some(CLOSE_LOG_IN_AGAIN),
+            "{what}"
+        );
+        let me = http
+            .get(server.url("/api/me"))
+            .bearer_auth(&token)
+            .send()
+            .await?;
+        assert_eq!(me.status(), reqwest::StatusCode::UNAUTHORIZED, "{what}");
+        if what == "log out" {
+            // Only that session ended: the other device still syncs.
+            other
+                .fetch(mine[1], std::time::Duration::from_secs(30))
+                .await?;
+            assert!(other.is_open(), "{what}");
+        } else {
+            assert_eq!(
+                closed_code(&mut other).await?,
+                Some(CLOSE_LOG_IN_AGAIN),
+                "{what}: every device"
+            );
+        }
+        if what == "disable" {
+            let enabled = call(Method::PATCH, "/api/accounts/school1", &office)
+                .json(&serde_json::json!({"disabled": false}))
+                .send()
+                .await?;
+            assert!(enabled.status().is_success());
+        }
+    }
+    Ok(())
+}
+
+/// Issue #20, through our own (batched) client: school2 may name a file it uploaded, or one
+/// nobody has uploaded yet (the device references first, uploads later), but not school1's
+/// file by its hash: that change is refused with a reason naming the file.
+#[tokio::test(flavor = "multi_thread")]
+async fn issue_20_evidence_references_are_checked_against_who_uploaded_the_file()
+-> anyhow::Result<()> {
+    use rectify_shared::evidence::sha256_hex;
+    use rectify_shared::model::EvidenceRef;
+    let server = TestServer::start(None).await?;
+    let records = items(&server).await?;
+    let id = assigned(&records, "pszx3")[0];
+    let upload = |user: &'static str, seed: u64| {
+        let server = &server;
+        async move {
+            let bytes = rectify_tests::photos::phone_photo(320, 240, seed);
+            let token = server.token(user).await?;
+            rectify_tests::uploader::upload(&server.url(""), &token, "a.jpg", &bytes, 1 << 20, 0)
+                .await?;
+            anyhow::Ok(sha256_hex(&bytes))
+        }
+    };
+    let school1s = upload("school1", 1).await?;
+    let school2s = upload("school2", 2).await?;
+    let not_uploaded = sha256_hex(b"a photo still on the phone");
+    let ctx = EditContext {
+        actor: Actor {
+            role: Role::Unit,
+            unit: Some(UnitId::new("pszx3")),
+        },
+        user: "school2".into(),
+        now_ms: 1,
+    };
+    let add = |sha256: &str| ItemEdit::AddEvidence {
+        unit: "pszx3".into(),
+        evidence: EvidenceRef {
+            sha256: sha256.to_owned(),
+            name: "a.jpg".into(),
+            mime: "image/jpeg".into(),
+            size: 1,
+            caption: String::new(),
+            added_by: "school2".into(),
+            added_at_ms: 1,
+        },
+    };
+    let limit = std::time::Duration::from_secs(30);
+    for (sha, allowed) in [(&school2s, true), (&not_uploaded, true), (&school1s, false)] {
+        let mut school2 = connect(&server, "school2").await?;
+        school2.fetch(id, limit).await?;
+        model::apply(school2.document_mut(&id)?, &ctx, add(sha))?;
+        let synced = school2.sync_until_acknowledged(&id, limit).await;
+        match (allowed, synced) {
+            (true, Ok(())) => {}
+            (false, Err(refused)) => {
+                let message = refused.to_string();
+                assert!(message.contains(sha.as_str()), "{message}");
+            }
+            (_, got) => panic!("{sha}: allowed {allowed}, got {got:?}"),
+        }
+    }
+    let stored = server.item(&id.to_string()).await?;
+    let named: Vec<&str> = stored.progress["pszx3"]
+        .evidence
+        .iter()
+        .map(|e| e.sha256.as_str())
+        .collect();
+    assert_eq!(named.len(), 2, "{named:?}");
+    assert!(named.contains(&school2s.as_str()) && named.contains(&not_uploaded.as_str()));
+    Ok(())
+}

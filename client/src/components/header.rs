@@ -16,7 +16,7 @@ pub fn header() -> Html {
     let logout = state.session.as_ref().map(|_| {
         let state = state.clone();
         let onclick = Callback::from(move |_| state.dispatch(Action::LogOut));
-        html! { <button class="link" {onclick} data-testid="log-out">{ tr(lang, Msg::LogOut) }</button> }
+        html! { <button class="link" data-testid="log-out" {onclick}>{ tr(lang, Msg::LogOut) }</button> }
     });
     html! {
         <header class="topbar">

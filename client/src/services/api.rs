@@ -37,6 +37,12 @@ pub async fn me(token: &str) -> Result<serde_json::Value, ApiFailure> {
     read_json(authorized(Request::get("/api/me"), token).send().await).await
 }
 
+/// Ends this session on the server (`POST /api/logout`); it also closes its sync
+/// connection. Best effort: offline, the token simply stays valid until it expires.
+pub async fn logout(token: &str) {
+    let _ = authorized(Request::post("/api/logout"), token).send().await;
+}
+
 /// The file limits and the user's quota use.
 pub async fn file_settings(token: &str) -> Result<FileSettings, ApiFailure> {
     read_json(authorized(Request::get("/api/files"), token).send().await).await

@@ -14,6 +14,7 @@ pub mod files;
 use crate::auth::CurrentUser;
 use crate::blobs::Variant;
 use crate::error::ApiError;
+use crate::json::LaterJson;
 use crate::state::AppState;
 use crate::storage::{BlobRecord, UploadRecord};
 use anyhow::Context;
@@ -29,7 +30,8 @@ use rectify_shared::evidence::{
     self, FileKind, FileSettings, UPLOAD_OFFSET, UploadRequest, UploadStatus, is_sha256_hex,
     safe_file_name,
 };
-use rectify_shared::policy::{Actor, Role, can_read_item};
+use rectify_shared::model::check_reference;
+use rectify_shared::policy::{Actor, Role};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// Longest side of a thumbnail, in pixels.
@@ -75,19 +77,24 @@ pub async fn settings(
     }))
 }
 
-/// `POST /api/uploads`: start or resume an upload. A file the server has is complete at once.
+/// `POST /api/uploads`: start or resume an upload. A file the server has is complete at once
+/// for those who may read it; anyone else uploads it like a new file (the server keeps the
+/// one copy it has): the answer never tells a caller about a file it may not read.
 pub async fn start_upload(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,
-    Json(request): Json<UploadRequest>,
+    body: LaterJson<UploadRequest>,
 ) -> Result<Json<UploadStatus>, ApiError> {
     if user.role == Role::Viewer {
         return Err(ApiError::Forbidden(
             "a viewer account cannot add evidence".to_owned(),
         ));
     }
+    let request = body.read().await?;
     checked_sha(&request.sha256)?;
-    if let Some(blob) = state.storage.blob(&request.sha256).await? {
+    if let Some(blob) = state.storage.blob(&request.sha256).await?
+        && may_read(&state, &user, &blob).await?
+    {
         return Ok(complete(&blob));
     }
     let limits = &state.files.settings;
@@ -166,7 +173,9 @@ pub async fn append(
     let files = &state.files;
     let storage = state.storage.as_ref();
     let Some(upload) = storage.upload(&user.username, &sha256).await? else {
-        if let Some(blob) = storage.blob(&sha256).await? {
+        if let Some(blob) = storage.blob(&sha256).await?
+            && may_read(&state, &user, &blob).await?
+        {
             return Ok(complete(&blob));
         }
         return Err(ApiError::NotFound(
@@ -322,24 +331,21 @@ pub fn thumbnail(bytes: &[u8]) -> anyhow::Result<Vec<u8>> {
     Ok(out)
 }
 
-/// May `user` read the file? The office and viewers, anyone who may read an item that
-/// references it, and whoever uploaded it.
+/// May `user` read the file? Exactly those who may reference it ([`check_reference`]): the
+/// office and viewers, the uploader and the other accounts of its unit, and anyone who may
+/// read an item that references it.
 async fn may_read(
     state: &AppState,
     user: &crate::storage::UserRecord,
     blob: &BlobRecord,
 ) -> Result<bool, ApiError> {
-    if blob.uploaded_by == user.username {
-        return Ok(true);
-    }
     let actor = Actor {
         role: user.role,
         unit: user.unit.clone(),
     };
-    let items = state.storage.items_referencing(&blob.sha256).await?;
-    Ok(items
-        .iter()
-        .any(|item| can_read_item(&actor, &item.units, item.department.as_deref())))
+    let facts =
+        crate::file_access::facts(state.storage.as_ref(), &actor, &user.username, blob).await?;
+    Ok(check_reference(&actor, user.username.as_str(), &blob.sha256, Some(&facts)).is_ok())
 }
 
 /// `GET /api/files/{sha256}`.

@@ -2,7 +2,7 @@
 //! renaming or disabling it (which ends its sessions), a new password, and logging it out
 //! everywhere. The rules for usernames, passwords and roles are in [`crate::accounts`].
 
-use super::{JsonBody, Need, checked_name, require};
+use super::{LaterJson, Need, checked_name, require};
 use crate::accounts;
 use crate::auth::CurrentUser;
 use crate::clock::now_ms;
@@ -87,9 +87,10 @@ async fn hash(password: String) -> Result<String, ApiError> {
 pub(super) async fn create_account(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,
-    JsonBody(new): JsonBody<NewAccount>,
+    body: LaterJson<NewAccount>,
 ) -> Result<(StatusCode, Json<AccountCreated>), ApiError> {
     require(&user, Need::Office)?;
+    let new = body.read().await?;
     let username =
         accounts::check_username(new.username.trim()).map_err(ApiError::Unprocessable)?;
     let display_name = if new.display_name.trim().is_empty() {
@@ -141,9 +142,10 @@ pub(super) async fn change_account(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,
     Path(username): Path<String>,
-    JsonBody(change): JsonBody<AccountChange>,
+    body: LaterJson<AccountChange>,
 ) -> Result<Json<AccountInfo>, ApiError> {
     require(&user, Need::Office)?;
+    let change = body.read().await?;
     let account = existing_account(&state, &username).await?;
     let display_name = change
         .display_name
@@ -165,6 +167,7 @@ pub(super) async fn change_account(
         storage.set_disabled(&account.username, disabled).await?;
         if disabled {
             let ended = storage.revoke_sessions(&account.username).await?;
+            state.sync.close_account(&account.username).await;
             tracing::info!(by = %user.username, account = %account.username, ended, "account disabled");
         }
     }
@@ -196,6 +199,7 @@ pub(super) async fn reset_password(
         .set_password_hash(&account.username, &hash(password).await?)
         .await?;
     let ended = storage.revoke_sessions(&account.username).await?;
+    state.sync.close_account(&account.username).await;
     tracing::info!(by = %user.username, account = %account.username, ended, "password reset");
     Ok(Json(AccountCreated {
         account: account_now(&state, &account.username).await?,
@@ -213,6 +217,7 @@ pub(super) async fn revoke_sessions(
     require(&user, Need::Office)?;
     let account = existing_account(&state, &username).await?;
     let revoked = state.storage.revoke_sessions(&account.username).await?;
+    state.sync.close_account(&account.username).await;
     tracing::info!(by = %user.username, account = %account.username, revoked, "sessions revoked");
     Ok(Json(SessionsRevoked { revoked }))
 }

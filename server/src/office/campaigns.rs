@@ -2,7 +2,7 @@
 //! `rectify export` and `rectify report` ([`LoadedCampaign::ledger_file`] and
 //! [`LoadedCampaign::report_file`]).
 
-use super::{JsonBody, Need, existing_campaign, require};
+use super::{LaterJson, Need, existing_campaign, require};
 use crate::auth::CurrentUser;
 use crate::campaigns::{self, LedgerFormat, LoadedCampaign, ReportFormat};
 use crate::clock::now_ms;
@@ -54,9 +54,10 @@ pub(super) async fn put_report_text(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,
     Path(id): Path<String>,
-    JsonBody(text): JsonBody<ReportText>,
+    body: LaterJson<ReportText>,
 ) -> Result<Json<ReportText>, ApiError> {
     require(&user, Need::Office)?;
+    let text = body.read().await?;
     let record = existing_campaign(&state, &id).await?;
     let storage = state.storage.as_ref();
     // Beside the sync server, as an import is: a campaign document open on a connection

@@ -17,11 +17,11 @@ pub mod units;
 
 use crate::campaigns::{LedgerFormat, ReportFormat};
 use crate::error::ApiError;
+pub use crate::json::{JsonBody, LaterJson};
 use crate::state::AppState;
 use crate::storage::{CampaignRecord, UserRecord};
-use axum::extract::{FromRequest, Request};
+use axum::Router;
 use axum::routing::{get, patch, post};
-use axum::{Json, Router};
 use campaigns::Download;
 use rectify_shared::ids::DocumentId;
 pub use rectify_shared::policy::Need;
@@ -97,22 +97,6 @@ pub fn require(user: &UserRecord, needed: Need) -> Result<(), ApiError> {
     Err(ApiError::Forbidden(format!(
         "only {who} may do this: {why}"
     )))
-}
-
-/// A JSON body whose rejection is an [`ApiError`] (a JSON [`ErrorBody`](rectify_shared::api::ErrorBody)).
-pub struct JsonBody<T>(pub T);
-
-impl<S, T> FromRequest<S> for JsonBody<T>
-where
-    S: Send + Sync,
-    T: serde::de::DeserializeOwned,
-{
-    type Rejection = ApiError;
-
-    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
-        let Json(value) = Json::<T>::from_request(req, state).await?;
-        Ok(JsonBody(value))
-    }
 }
 
 /// A display name, trimmed: not empty, at most [`MAX_NAME_CHARS`] characters.

@@ -1,7 +1,7 @@
 //! `POST /api/campaigns/{id}/items`: an item added by hand, checked against the campaign and
 //! the units, made and stored as the importer makes one.
 
-use super::{JsonBody, Need, existing_campaign, require};
+use super::{LaterJson, Need, existing_campaign, require};
 use crate::auth::CurrentUser;
 use crate::campaigns;
 use crate::clock::now_ms;
@@ -25,9 +25,10 @@ pub(super) async fn add_item(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,
     Path(id): Path<String>,
-    JsonBody(new): JsonBody<NewItem>,
+    body: LaterJson<NewItem>,
 ) -> Result<(StatusCode, Json<ItemSummary>), ApiError> {
     require(&user, Need::Office)?;
+    let new = body.read().await?;
     let campaign = existing_campaign(&state, &id).await?;
     let item = checked_item(&state, &campaign, &user, new).await?;
     let storage = state.storage.as_ref();

@@ -1,7 +1,7 @@
 //! Units (schools, kindergartens, departments): `GET /api/units` for every account,
 //! `POST /api/units` to create or rename one (the office).
 
-use super::{JsonBody, Need, checked_name, require};
+use super::{LaterJson, Need, checked_name, require};
 use crate::accounts;
 use crate::auth::CurrentUser;
 use crate::error::ApiError;
@@ -38,9 +38,10 @@ fn unit_info(unit: UnitRecord) -> UnitInfo {
 pub(super) async fn save_unit(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,
-    JsonBody(unit): JsonBody<UnitInfo>,
+    body: LaterJson<UnitInfo>,
 ) -> Result<(StatusCode, Json<UnitInfo>), ApiError> {
     require(&user, Need::Office)?;
+    let unit = body.read().await?;
     check_unit_id(unit.id.as_str())?;
     let name = checked_name(&unit.name, "the unit's name")?;
     if !UNIT_KINDS.contains(&unit.kind.as_str()) {

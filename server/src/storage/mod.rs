@@ -272,6 +272,9 @@ pub trait Storage: Send + Sync + std::fmt::Debug {
     /// Revokes every session of the user (a lost phone, a disabled account); returns how
     /// many were still unrevoked.
     async fn revoke_sessions(&self, username: &Username) -> StorageResult<u64>;
+    /// Revokes one session (logging out on one device); `false` when it was unknown or
+    /// revoked already.
+    async fn revoke_session(&self, token_hash: &str) -> StorageResult<bool>;
     /// Per account, the sessions neither revoked nor expired at `now_ms` (one expiring at
     /// `now_ms` still counts; accounts without any are absent).
     async fn active_sessions(&self, now_ms: i64) -> StorageResult<HashMap<Username, u32>>;

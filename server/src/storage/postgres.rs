@@ -504,6 +504,16 @@ impl Storage for PostgresStorage {
         Ok(done.rows_affected())
     }
 
+    async fn revoke_session(&self, token_hash: &str) -> StorageResult<bool> {
+        let done =
+            sqlx::query("UPDATE sessions SET revoked = TRUE WHERE token_hash = $1 AND NOT revoked")
+                .bind(token_hash)
+                .execute(&self.pool)
+                .await
+                .pg()?;
+        Ok(done.rows_affected() > 0)
+    }
+
     async fn active_sessions(&self, now_ms: i64) -> StorageResult<HashMap<Username, u32>> {
         let rows = sqlx::query(
             "SELECT username, count(*) AS n FROM sessions

@@ -492,6 +492,15 @@ impl Storage for SqliteStorage {
         Ok(done.rows_affected())
     }
 
+    async fn revoke_session(&self, token_hash: &str) -> StorageResult<bool> {
+        let done =
+            sqlx::query("UPDATE sessions SET revoked = 1 WHERE token_hash = ? AND revoked = 0")
+                .bind(token_hash)
+                .execute(&self.pool)
+                .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
     async fn active_sessions(&self, now_ms: i64) -> StorageResult<HashMap<Username, u32>> {
         let rows = sqlx::query(
             "SELECT username, count(*) AS n FROM sessions

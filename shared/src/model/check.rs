@@ -61,19 +61,25 @@ pub fn check_sent_change(
     before: &AutoCommit,
     after: &AutoCommit,
 ) -> Result<(), ChangeRefusal> {
-    check_sent_change_knowing(actor, sender, before, after, None).0
+    check_sent_change_knowing(actor, sender, before, after, None)
+        .0
+        .map(|_| ())
 }
 
 /// [`check_sent_change`], given the item as `before` reads (when the caller kept it from an
 /// earlier check); also returns the item as `after` reads, when the checks read it. Reading an
 /// item is most of a check's cost, and one change's `after` is the next one's `before`.
+///
+/// An allowed change comes with the evidence files it newly references (sorted, once
+/// each): whether the sender may name them depends on who uploaded them, which only the
+/// server can look up; it then asks [`check_reference`] about each.
 pub fn check_sent_change_knowing(
     actor: &Actor,
     sender: &str,
     before: &AutoCommit,
     after: &AutoCommit,
     before_item: Option<ItemDoc>,
-) -> (Result<(), ChangeRefusal>, Option<ItemDoc>) {
+) -> (Result<Vec<String>, ChangeRefusal>, Option<ItemDoc>) {
     let states = States::new(before, after);
     if let Some(item) = before_item {
         let _ = states.before_item.set(Ok(item));
@@ -81,6 +87,50 @@ pub fn check_sent_change_knowing(
     let verdict = change_allowed(actor, &states).and_then(|()| authorship(sender, &states));
     let after_item = states.after_item.into_inner().and_then(Result::ok);
     (verdict, after_item)
+}
+
+/// What the server knows of a stored evidence file that a change newly references, for
+/// [`check_reference`]. (A hash with no stored file has no facts: see there.)
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredFile {
+    /// The account that uploaded it first.
+    pub uploaded_by: String,
+    /// That account's unit.
+    pub uploader_unit: Option<UnitId>,
+    /// Whether the sender may read the file already: it may read an item that references
+    /// it (before this change).
+    pub readable_by_sender: bool,
+}
+
+/// May `actor` (account `sender`) make an item reference the evidence file `sha256`?
+/// `stored` is what the server has of the file, `None` when no file has this hash.
+///
+/// A reference lets everyone who reads the item read the file, so naming a file is allowed
+/// only to those who could read it anyway: the office and viewers, the account that
+/// uploaded it or another account of its unit, and whoever may already read an item that
+/// references it. A file nobody has stored yet is the sender's own (the device references a
+/// file first and uploads it after the documents are in sync). Knowing a file's hash is not
+/// the right to read it.
+pub fn check_reference(
+    actor: &Actor,
+    sender: &str,
+    sha256: &str,
+    stored: Option<&StoredFile>,
+) -> Result<(), ChangeRefusal> {
+    let Some(file) = stored else {
+        return Ok(());
+    };
+    let allowed = matches!(actor.role, Role::Office | Role::Viewer)
+        || file.uploaded_by == sender
+        || (file.uploader_unit.is_some() && file.uploader_unit == actor.unit)
+        || file.readable_by_sender;
+    if allowed {
+        Ok(())
+    } else {
+        Err(ChangeRefusal::EvidenceNotYours {
+            sha256: sha256.to_owned(),
+        })
+    }
 }
 
 /// The top-level keys of an item document (see `docs/sync-protocol.md`).
@@ -195,6 +245,11 @@ pub enum ChangeRefusal {
     )]
     EvidenceId { sha256: String },
     #[error(
+        "evidence file {sha256} is not one this account may attach: attach files from this device, \
+         not another unit's files by their hash"
+    )]
+    EvidenceNotYours { sha256: String },
+    #[error(
         "`{field}` names '{claimed}', but the change was sent by '{sender}': nobody writes in another's name"
     )]
     NotTheSender {
@@ -213,15 +268,17 @@ pub fn check_authorship(
     before: &AutoCommit,
     after: &AutoCommit,
 ) -> Result<(), ChangeRefusal> {
-    authorship(sender, &States::new(before, after))
+    authorship(sender, &States::new(before, after)).map(|_| ())
 }
 
-fn authorship(sender: &str, states: &States<'_>) -> Result<(), ChangeRefusal> {
+/// [`check_authorship`]; when it passes, the files the change newly references.
+fn authorship(sender: &str, states: &States<'_>) -> Result<Vec<String>, ChangeRefusal> {
+    let mut referenced = Vec::new();
     if kind_of(states.after).as_deref() != Some("item") {
-        return Ok(());
+        return Ok(referenced);
     }
     let (Ok(after), before) = (states.after_item(), states.before_item().as_ref().ok()) else {
-        return Ok(());
+        return Ok(referenced);
     };
     let claim = |field: String, claimed: &str| {
         if claimed == sender {
@@ -254,6 +311,7 @@ fn authorship(sender: &str, states: &States<'_>) -> Result<(), ChangeRefusal> {
                         sha256: evidence.sha256.clone(),
                     });
                 }
+                referenced.push(evidence.sha256.clone());
             }
         }
     }
@@ -273,7 +331,9 @@ fn authorship(sender: &str, states: &States<'_>) -> Result<(), ChangeRefusal> {
             claim("reviews.by".to_owned(), &review.by)?;
         }
     }
-    Ok(())
+    referenced.sort_unstable();
+    referenced.dedup();
+    Ok(referenced)
 }
 
 /// Is the change from `before` to `after` (two states of one document) allowed for `actor`?

@@ -23,7 +23,8 @@ mod item;
 
 pub use campaign::{AreaInfo, CampaignDoc, PartDoc};
 pub use check::{
-    ChangeRefusal, check_authorship, check_change, check_sent_change, check_sent_change_knowing,
+    ChangeRefusal, StoredFile, check_authorship, check_change, check_reference, check_sent_change,
+    check_sent_change_knowing,
 };
 pub use conflict::{StatusClaim, status_conflicts};
 pub use convert::{

@@ -486,6 +486,18 @@ impl<G: Gate> SyncServer<G> {
         }
     }
 
+    /// Who sent the changes of a document's pending [`Effect::Persist`], or `None` when no
+    /// write is pending (or the sender has gone).
+    pub fn peer_writing(&self, doc: &DocumentId) -> Option<&G::Peer> {
+        match self.docs.get(doc)? {
+            Slot::Ready(document) => {
+                let conn = document.writing.as_ref()?.conn;
+                self.conns.get(&conn).map(|connection| &connection.info)
+            }
+            Slot::Loading { .. } | Slot::Dormant { .. } => None,
+        }
+    }
+
     /// A logical clock that advances with every frame and load. The driver reads it at one
     /// sweep and passes it to [`Self::evict_idle`] at the next, so the core needs no time.
     pub fn clock(&self) -> u64 {
@@ -560,8 +572,8 @@ impl<G: Gate> SyncServer<G> {
                     .any(|v| v == wire::PROTOCOL_VERSION)
                 {
                     let text = format!(
-                        "unsupported protocol versions {supported_protocol_versions:?}; this \
-                         server speaks version {}",
+                        "unsupported protocol versions ({}); this server speaks version {}",
+                        supported_protocol_versions.join(", "),
                         wire::PROTOCOL_VERSION
                     );
                     out.push(error_frame(&self.peer_id, connection, conn, None, &text));
@@ -1307,6 +1319,63 @@ impl<G: Gate> SyncServer<G> {
             self.work_left_waiting(conn);
             self.route(conn, doc_id, work, &mut out);
         }
+        out
+    }
+
+    /// The driver's answer to [`Effect::Persist`] when, before writing, it found the changes
+    /// forbidden by facts only it could look up (the gate, being sans-IO, cannot: e.g. whose
+    /// evidence file a new reference names). Nothing is written; the changes are refused as
+    /// if the gate had refused them: kept for inspection ([`Effect::Quarantine`] with
+    /// `change_bytes`, the chunk the driver was given), an `error` to the sender naming the
+    /// document, and the sender's sync state read-only for the document until it no longer
+    /// holds the refused changes. The connection stays open. Then the work that waited for
+    /// the write runs.
+    pub fn write_refused(
+        &mut self,
+        doc_id: DocumentId,
+        reason: String,
+        change_bytes: Vec<u8>,
+    ) -> Vec<Effect> {
+        self.clock += 1;
+        let mut out = Vec::new();
+        let Self {
+            peer_id: server,
+            conns,
+            docs,
+            ..
+        } = self;
+        let Some(Slot::Ready(document)) = docs.get_mut(&doc_id) else {
+            return out;
+        };
+        let Some(write) = document.writing.take() else {
+            return out;
+        };
+        let conn = write.conn;
+        // The sender's state is the one from before the refused message (the accepted state
+        // went with the write): read-only, it learns the peer's heads from the next message
+        // without applying anything, as after a refusal by the gate.
+        if let Some(peer) = document.peers.get_mut(&conn) {
+            peer.state.set_read_only(true);
+        }
+        if let Some(connection) = conns.get(&conn) {
+            let text = format!("change to {doc_id} refused: {reason}");
+            out.push(Effect::Quarantine {
+                conn,
+                doc: doc_id,
+                reason,
+                change_bytes,
+            });
+            out.push(error_frame(server, connection, conn, Some(doc_id), &text));
+        }
+        let queued = std::mem::take(&mut document.queued);
+        if let AfterWrite::Changes { batch, .. } = write.then {
+            self.changes_entry(batch, doc_id, false, &mut out);
+        }
+        for (conn, work) in queued {
+            self.work_left_waiting(conn);
+            self.route(conn, doc_id, work, &mut out);
+        }
+        self.pump_waiting(&mut out);
         out
     }
 

@@ -27,6 +27,11 @@ pub const MAX_FRAME_BYTES: usize = 8 * 1024 * 1024;
 /// The protocol version this implementation speaks (the only one automerge-repo defines).
 pub const PROTOCOL_VERSION: &str = "1";
 
+/// The WebSocket close code with which the server ends an account's sync connections when
+/// its sessions end (disabled, logged out everywhere, a new password, logged out): "log in
+/// again". The client then asks for a login and keeps its local data.
+pub const CLOSE_LOG_IN_AGAIN: u16 = 4401;
+
 /// CBOR nesting deeper than this is refused, so hostile input cannot exhaust the stack.
 const MAX_NESTING: usize = 64;
 
@@ -309,7 +314,7 @@ pub fn decode(bytes: &[u8]) -> Result<Message, WireError> {
     // Two steps: a generic value first, so that unknown types can be recognised (serde's
     // internally tagged enums can't keep the tag of an unknown variant).
     let value: Value = ciborium::de::from_reader_with_recursion_limit(bytes, MAX_NESTING)
-        .map_err(|e| WireError::InvalidCbor(e.to_string()))?;
+        .map_err(|e| WireError::InvalidCbor(cbor_error(&e)))?;
     let type_name = value
         .as_map()
         .and_then(|entries| {
@@ -330,8 +335,24 @@ pub fn decode(bytes: &[u8]) -> Result<Message, WireError> {
         .deserialized::<Message>()
         .map_err(|e| WireError::WrongTypes {
             type_name,
-            detail: e.to_string(),
+            detail: match e {
+                ciborium::value::Error::Custom(detail) => detail,
+            },
         })
+}
+
+/// A CBOR decoding error in words for the peer (ciborium's own `Display` is its `Debug`).
+fn cbor_error<T>(error: &ciborium::de::Error<T>) -> String {
+    use ciborium::de::Error;
+    match error {
+        Error::Io(_) => "the frame ends in the middle of a value".to_owned(),
+        Error::Syntax(offset) => format!("not CBOR at byte {offset}"),
+        Error::Semantic(Some(offset), detail) => format!("{detail} (at byte {offset})"),
+        Error::Semantic(None, detail) => detail.clone(),
+        Error::RecursionLimitExceeded => {
+            format!("values nested more than {MAX_NESTING} levels deep")
+        }
+    }
 }
 
 /// Encodes one frame.

@@ -8,9 +8,10 @@ use crate::services::api::{self, ApiFailure};
 use crate::services::{backoff_ms, sleep_unless_woken};
 use futures::channel::{mpsc, oneshot};
 use futures::{FutureExt, SinkExt, StreamExt};
-use gloo::net::websocket::{Message, futures::WebSocket};
+use gloo::net::websocket::{Message, WebSocketError, futures::WebSocket};
 use rectify_shared::ids::DocumentId;
 use rectify_shared::sync::client::ClientEvent;
+use rectify_shared::sync::wire::CLOSE_LOG_IN_AGAIN;
 use std::rc::Rc;
 
 impl Replica {
@@ -32,7 +33,7 @@ impl Replica {
                 continue;
             }
             self.set_link(Link::Connecting);
-            let reached = self.connect_once().await;
+            let (reached, session_ended) = self.connect_once().await;
             {
                 let mut inner = self.0.borrow_mut();
                 inner.outbox = None;
@@ -48,8 +49,10 @@ impl Replica {
             if self.0.borrow().stopped {
                 return;
             }
-            if !reached && browser_online() {
-                // The upgrade failed: a dead server, or one that refuses our token.
+            if (!reached || session_ended) && browser_online() {
+                // The upgrade failed (a dead server, or one that refuses our token), or the
+                // server ended the connection because the session ended (logged out,
+                // disabled, a new password): ask for a login, keeping the local data.
                 let token = self.0.borrow().session.token.clone();
                 if let Err(ApiFailure::Refused { status: 401, .. }) = api::me(&token).await {
                     self.set_link(Link::SessionExpired);
@@ -72,14 +75,16 @@ impl Replica {
         }
     }
 
-    /// One connection, until it drops. Returns whether the server answered `join`.
-    async fn connect_once(&self) -> bool {
+    /// One connection, until it drops. Returns whether the server answered `join`, and
+    /// whether it closed the connection because the session ended
+    /// ([`CLOSE_LOG_IN_AGAIN`]).
+    async fn connect_once(&self) -> (bool, bool) {
         let url = {
             let inner = self.0.borrow();
             sync_url(&inner.session.token)
         };
         let Ok(socket) = WebSocket::open(&url) else {
-            return false;
+            return (false, false);
         };
         let (mut sink, mut stream) = socket.split();
         let (outbox, mut outgoing) = mpsc::unbounded::<Vec<u8>>();
@@ -101,6 +106,7 @@ impl Replica {
         };
         wasm_bindgen_futures::spawn_local(writer);
         let mut reached = false;
+        let mut session_ended = false;
         loop {
             let next = futures::select! {
                 message = stream.next().fuse() => message,
@@ -113,10 +119,14 @@ impl Replica {
                     }
                 }
                 Some(Ok(Message::Text(_))) => {}
+                Some(Err(WebSocketError::ConnectionClose(event))) => {
+                    session_ended = event.code == CLOSE_LOG_IN_AGAIN;
+                    break;
+                }
                 Some(Err(_)) | None => break,
             }
         }
-        reached
+        (reached, session_ended)
     }
 
     /// One frame from the server. Returns whether it was the answer to `join`.
