@@ -477,7 +477,7 @@ async fn issue_20_evidence_references_are_checked_against_who_uploaded_the_file(
     use rectify_shared::model::EvidenceRef;
     let server = TestServer::start(None).await?;
     let records = items(&server).await?;
-    let id = assigned(&records, "pszx3")[0];
+    let id = open_to(&records, "pszx3")[0];
     let upload = |user: &'static str, seed: u64| {
         let server = &server;
         async move {
