@@ -23,7 +23,7 @@ pub const DEFAULT_PATH: &str = "/etc/rectify/rectify.toml";
 /// Replaces [`DEFAULT_PATH`] (for tests and packagers): the file read when none is named.
 pub const DEFAULT_PATH_ENV: &str = "RECTIFY_DEFAULT_CONFIG";
 
-/// The argument ids (on the top-level command) of the file itself: not a key in the file.
+/// The id of `--config` (on the top-level command), which names the file: not a key in it.
 const CONFIG_ARG: &str = "config";
 
 /// A configuration file, read and checked: every key is a setting and every value passes
