@@ -12,7 +12,7 @@
 use crate::storage::redacted;
 use anyhow::{Context, bail};
 use clap::parser::ValueSource;
-use clap::{Arg, ArgMatches, Command};
+use clap::{Arg, ArgAction, ArgMatches, Command};
 use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -34,8 +34,8 @@ pub struct ConfigFile {
     pub path: PathBuf,
     /// Named by `--config`/`RECTIFY_CONFIG` (else the default path, which existed).
     pub explicit: bool,
-    /// Key → value as the flag would take it.
-    values: BTreeMap<String, String>,
+    /// Key → values as the flag would take them (several for a flag that repeats).
+    values: BTreeMap<String, Vec<String>>,
 }
 
 /// One setting's effective value, for `rectify check-config`.
@@ -134,12 +134,14 @@ impl ConfigFile {
     }
 }
 
-/// Parses the TOML text and checks each key and value. Returns key → value as a flag takes it.
+/// Parses the TOML text and checks each key and value. Returns key → values as the flag
+/// takes them: one, or for a flag that may be repeated, a TOML array's items (or a string
+/// split at the flag's delimiter, as its environment variable is).
 fn check(
     text: &str,
     root: &Command,
     settings_of: &str,
-) -> anyhow::Result<BTreeMap<String, String>> {
+) -> anyhow::Result<BTreeMap<String, Vec<String>>> {
     let table: toml::Table = toml::from_str(text).context("not valid TOML")?;
     let known = settings(root, settings_of);
     let mut values = BTreeMap::new();
@@ -154,38 +156,58 @@ fn check(
                 keys.join(", ")
             );
         };
-        let text = match &value {
-            toml::Value::String(s) => s.clone(),
-            toml::Value::Integer(n) => n.to_string(),
-            toml::Value::Boolean(b) => b.to_string(),
-            other => bail!(
-                "`{key}`: expected a string or a number, found {} {other}",
-                other.type_str()
-            ),
+        let repeats = matches!(arg.get_action(), ArgAction::Append);
+        let items = match &value {
+            toml::Value::Array(items) if repeats => items
+                .iter()
+                .map(|item| scalar(&key, item))
+                .collect::<anyhow::Result<Vec<_>>>()?,
+            toml::Value::Array(_) => bail!("`{key}` takes one value, not a list"),
+            one => {
+                let one = scalar(&key, one)?;
+                match arg.get_value_delimiter() {
+                    Some(delimiter) if repeats => one.split(delimiter).map(str::to_owned).collect(),
+                    _ => vec![one],
+                }
+            }
         };
-        if let Err(why) = check_value(arg, &text) {
+        if let Err(why) = check_values(arg, &items) {
             // A database URL's password is not repeated.
             let shown = if arg.is_hide_env_values_set() {
-                toml::Value::String(redacted(&text))
+                toml::Value::String(redacted(&items.join(",")))
             } else {
                 value
             };
             bail!("`{key}` = {shown}: {why}");
         }
-        values.insert(key, text);
+        values.insert(key, items);
     }
     Ok(values)
 }
 
-/// Runs `value` through `arg`'s own parser, as if given as its flag. The reason on failure.
-fn check_value(arg: &Arg, value: &str) -> Result<(), String> {
+/// A string, number or boolean as a flag's value.
+fn scalar(key: &str, value: &toml::Value) -> anyhow::Result<String> {
+    Ok(match value {
+        toml::Value::String(s) => s.clone(),
+        toml::Value::Integer(n) => n.to_string(),
+        toml::Value::Boolean(b) => b.to_string(),
+        other => bail!(
+            "`{key}`: expected a string or a number, found {} {other}",
+            other.type_str()
+        ),
+    })
+}
+
+/// Runs `values` through `arg`'s own parser, as if each were given with its flag. The reason
+/// on failure.
+fn check_values(arg: &Arg, values: &[String]) -> Result<(), String> {
     let long = arg.get_long().expect("settings have a long name");
     let probe = Command::new("rectify")
         .no_binary_name(true)
         .disable_help_flag(true)
         .disable_version_flag(true)
         .arg(arg.clone().env(None).required(false).global(false));
-    match probe.try_get_matches_from([format!("--{long}={value}")]) {
+    match probe.try_get_matches_from(values.iter().map(|value| format!("--{long}={value}"))) {
         Ok(_) => Ok(()),
         Err(err) => Err(match std::error::Error::source(&err) {
             Some(source) => source.to_string(),
@@ -199,7 +221,7 @@ fn check_value(arg: &Arg, value: &str) -> Result<(), String> {
 }
 
 /// Sets `values` as defaults of the arguments of those ids, in `command` and below.
-fn apply_defaults(mut command: Command, values: &BTreeMap<String, String>) -> Command {
+fn apply_defaults(mut command: Command, values: &BTreeMap<String, Vec<String>>) -> Command {
     for (key, value) in values {
         let present = command
             .get_arguments()
@@ -207,7 +229,7 @@ fn apply_defaults(mut command: Command, values: &BTreeMap<String, String>) -> Co
         if present {
             command = command.mut_args(|arg| {
                 if arg.get_long().map(|l| l.replace('-', "_")).as_deref() == Some(key) {
-                    arg.default_value(value.clone())
+                    arg.default_values(value.clone())
                 } else {
                     arg
                 }
@@ -283,4 +305,107 @@ pub fn effective(
             Setting { key, value, source }
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::IpAddr;
+
+    /// A command like `rectify`'s: a global setting, one that takes one value and one that
+    /// repeats (as `--trusted-proxy` does: a list, or comma-separated).
+    fn root() -> Command {
+        let serve = Command::new("serve")
+            .arg(
+                Arg::new("listen")
+                    .long("listen")
+                    .value_parser(clap::value_parser!(std::net::SocketAddr))
+                    .default_value("127.0.0.1:8080"),
+            )
+            .arg(
+                Arg::new("trusted_proxies")
+                    .long("trusted-proxy")
+                    .env("RECTIFY_TEST_CONFIG_TRUSTED_PROXIES")
+                    .action(ArgAction::Append)
+                    .value_delimiter(',')
+                    .value_parser(clap::value_parser!(IpAddr)),
+            );
+        Command::new("rectify")
+            .arg(
+                Arg::new("log")
+                    .long("log")
+                    .global(true)
+                    .default_value("info"),
+            )
+            .subcommand(serve)
+    }
+
+    /// The file `toml` under the command line `args`: the proxies and their source, or the
+    /// error.
+    fn check_proxies(toml: &str, args: &[&str]) -> Result<(Vec<IpAddr>, Source), String> {
+        let root = root();
+        let values = check(toml, &root, "serve").map_err(|err| format!("{err:#}"))?;
+        let file = ConfigFile {
+            path: PathBuf::from("test.toml"),
+            explicit: true,
+            values,
+        };
+        let root = file.apply(root);
+        let matches = root
+            .clone()
+            .try_get_matches_from(["rectify", "serve"].iter().chain(args))
+            .unwrap();
+        let serve = matches.subcommand_matches("serve").unwrap();
+        let proxies = serve
+            .get_many::<IpAddr>("trusted_proxies")
+            .map(|v| v.copied().collect())
+            .unwrap_or_default();
+        let settings = effective(&root, &matches, "serve", Some(&file));
+        let source = settings
+            .into_iter()
+            .find(|s| s.key == "trusted_proxy")
+            .unwrap()
+            .source;
+        Ok((proxies, source))
+    }
+
+    #[test]
+    fn a_repeated_flag_is_a_list_or_a_delimited_string() {
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        let two = vec![ip("127.0.0.1"), ip("::1")];
+        /// The proxies and their source, or the error.
+        type Expected = Result<(Vec<IpAddr>, Source), &'static str>;
+        let cases: [(&str, &[&str], Expected); 6] = [
+            ("", &[], Ok((vec![], Source::Default))),
+            (
+                "trusted_proxy = [\"127.0.0.1\", \"::1\"]",
+                &[],
+                Ok((two.clone(), Source::File)),
+            ),
+            (
+                "trusted_proxy = \"127.0.0.1,::1\"",
+                &[],
+                Ok((two, Source::File)),
+            ),
+            (
+                "trusted_proxy = [\"127.0.0.1\"]",
+                &["--trusted-proxy", "10.0.0.1"],
+                Ok((vec![ip("10.0.0.1")], Source::Flag)),
+            ),
+            (
+                "trusted_proxy = [\"127.0.0.1\", \"proxy\"]",
+                &[],
+                Err("`trusted_proxy` = [\"127.0.0.1\", \"proxy\"]: invalid IP address syntax"),
+            ),
+            (
+                "listen = [\"127.0.0.1:1\"]",
+                &[],
+                Err("`listen` takes one value, not a list"),
+            ),
+        ];
+        for (toml, args, expected) in cases {
+            let got = check_proxies(toml, args);
+            assert_eq!(got, expected.map_err(str::to_owned), "{toml} {args:?}");
+        }
+    }
 }

@@ -206,8 +206,12 @@ fn a_bad_file_is_refused_with_the_key_and_the_reason() {
             &["`listen` = \"localhost\"", "invalid socket address"],
         ),
         (
-            "image_max_side = [1600]\n",
+            "image_max_side = { px = 1600 }\n",
             &["`image_max_side`", "expected a string or a number"],
+        ),
+        (
+            "image_max_side = [1600]\n",
+            &["`image_max_side` takes one value, not a list"],
         ),
         (
             "log = \"info,[[\"\n",
