@@ -3,6 +3,7 @@
 use crate::accounts::{self, hash_password};
 use crate::campaigns::{self, LedgerFormat, ReportFormat};
 use crate::clock::now_ms;
+use crate::config::{self, ConfigFile};
 use crate::evidence::files::FilesSettings;
 use crate::http::app;
 use crate::state::{AppState, ServerSettings};
@@ -10,10 +11,11 @@ use crate::storage::{self, Storage, StorageUrl, UserRecord};
 use crate::sync_ws::SyncSettings;
 use crate::{data_dir, demo};
 use anyhow::{Context, bail};
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use rectify_shared::ids::{UnitId, Username};
 use rectify_shared::policy::Role;
 use rectify_shared::status::PublicStatus;
+use std::ffi::OsString;
 use std::io::{IsTerminal, Read};
 use std::net::SocketAddr;
 use std::path::Path;
@@ -31,8 +33,35 @@ const MIB: u64 = 1024 * 1024;
     about = "Rectify: offline-first tracking of inspection rectification work (巡察整改)"
 )]
 struct Cli {
+    /// Read settings from this TOML file (keys: the long flag names in snake_case); without
+    /// it, /etc/rectify/rectify.toml if it exists. A flag or an environment variable wins over
+    /// the file.
+    #[arg(long, global = true, env = "RECTIFY_CONFIG", value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// What to log, as a tracing filter (for example `info` or `warn,rectify_server=debug`).
+    #[arg(long, global = true, env = "RECTIFY_LOG", value_name = "FILTER", default_value = LOG_DEFAULT, value_parser = parse_log_filter)]
+    log: String,
     #[command(subcommand)]
     command: Command,
+}
+
+/// The log filter when none is set.
+const LOG_DEFAULT: &str = "info,sqlx=warn,tower_http=info";
+
+/// The command whose settings a config file holds.
+const SETTINGS_OF: &str = "serve";
+
+fn parse_log_filter(filter: &str) -> Result<String, String> {
+    tracing_subscriber::EnvFilter::try_new(filter)
+        .map(|_| filter.to_owned())
+        .map_err(|err| format!("not a log filter: {err}"))
+}
+
+/// A storage URL, checked (the error shows no password); kept as given.
+fn parse_database_url(url: &str) -> Result<String, String> {
+    url.parse::<StorageUrl>()
+        .map(|_| url.to_owned())
+        .map_err(|err| err.to_string())
 }
 
 #[derive(Debug, clap::Args)]
@@ -44,7 +73,7 @@ struct DataArgs {
     /// Keep documents and accounts in this PostgreSQL database
     /// (postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE) instead of SQLite in the data
     /// directory. The database must exist; Rectify creates and migrates its tables.
-    #[arg(long, env = "RECTIFY_DATABASE_URL", hide_env_values = true)]
+    #[arg(long, env = "RECTIFY_DATABASE_URL", hide_env_values = true, value_parser = parse_database_url)]
     database: Option<String>,
 }
 
@@ -84,10 +113,10 @@ enum Command {
         web_root: PathBuf,
         /// Serve HTTPS with this certificate chain (PEM). Outside localhost, browsers keep
         /// offline data and run the app's service worker only over HTTPS.
-        #[arg(long, env = "RECTIFY_TLS_CERT", requires = "tls_key")]
+        #[arg(long, env = "RECTIFY_TLS_CERT")]
         tls_cert: Option<PathBuf>,
         /// The private key (PEM) of --tls-cert.
-        #[arg(long, env = "RECTIFY_TLS_KEY", requires = "tls_cert")]
+        #[arg(long, env = "RECTIFY_TLS_KEY")]
         tls_key: Option<PathBuf>,
         /// Sync connections open at once, over all accounts.
         #[arg(long, env = "RECTIFY_MAX_CONNECTIONS", default_value_t = SyncSettings::default().max_connections)]
@@ -182,6 +211,14 @@ enum Command {
         #[arg(long)]
         campaign: Option<String>,
     },
+    /// Print every setting `rectify serve` would run with and where it comes from (flag,
+    /// environment, file, default), passwords masked. Fails, naming the key and the reason,
+    /// on a bad config file.
+    CheckConfig {
+        /// Flags of `rectify serve` to take into account, after `--`.
+        #[arg(last = true, value_name = "SERVE FLAGS")]
+        serve_flags: Vec<OsString>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -224,12 +261,16 @@ enum UserCommand {
 
 /// Runs the command line and turns any error into a message and a non-zero exit.
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let args: Vec<OsString> = std::env::args_os().collect();
+    let (cli, config) = match parse(&args) {
+        Ok(parsed) => parsed,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            return ExitCode::FAILURE;
+        }
+    };
     tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("RECTIFY_LOG")
-                .unwrap_or_else(|_| "info,sqlx=warn,tower_http=info".into()),
-        )
+        .with_env_filter(tracing_subscriber::EnvFilter::new(&cli.log))
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
         .init();
@@ -240,7 +281,7 @@ pub fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(cli.command)) {
+    match runtime.block_on(run(cli.command, &config)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("error: {err:#}");
@@ -249,7 +290,109 @@ pub fn main() -> ExitCode {
     }
 }
 
-async fn run(command: Command) -> anyhow::Result<()> {
+/// The command line as clap defines it once a config file's values are its defaults, and
+/// that file.
+struct Config {
+    root: clap::Command,
+    file: Option<ConfigFile>,
+}
+
+/// Parses the command line over the config file (`--config`, `RECTIFY_CONFIG`, or
+/// [`config::DEFAULT_PATH`] if it exists): flag > environment > file > default. A bad file is
+/// an error naming it, and the key and the reason; bad flags exit as clap does (with help).
+fn parse(args: &[OsString]) -> anyhow::Result<(Cli, Config)> {
+    let root = Cli::command();
+    let file = config::for_invocation(&root, args, SETTINGS_OF)?;
+    let root = match &file {
+        Some(file) => file.apply(root),
+        None => root,
+    };
+    let matches = root
+        .clone()
+        .try_get_matches_from(args)
+        .unwrap_or_else(|err| err.exit());
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|err| err.exit());
+    Ok((cli, Config { root, file }))
+}
+
+/// `rectify check-config`: every setting of `serve`, its value and where it came from.
+fn check_config(config: &Config, serve_flags: &[OsString]) -> anyhow::Result<()> {
+    let args = [OsString::from("rectify"), OsString::from(SETTINGS_OF)]
+        .into_iter()
+        .chain(serve_flags.iter().cloned());
+    let matches = config
+        .root
+        .clone()
+        .try_get_matches_from(args)
+        .map_err(|err| {
+            let rendered = err.render().to_string();
+            let first = rendered.lines().next().unwrap_or_default();
+            anyhow::anyhow!("{}", first.strip_prefix("error: ").unwrap_or(first))
+        })?;
+    let settings = config::effective(&config.root, &matches, SETTINGS_OF, config.file.as_ref());
+    if let Some(serve) = matches.subcommand_matches(SETTINGS_OF) {
+        let path = |id: &str| serve.get_one::<PathBuf>(id).cloned();
+        tls_pair(path("tls_cert"), path("tls_key"))?;
+    }
+    match &config.file {
+        Some(file) => println!(
+            "# config file: {} ({})",
+            file.path.display(),
+            if file.explicit {
+                "--config or RECTIFY_CONFIG"
+            } else {
+                "the default path"
+            }
+        ),
+        None => println!("# config file: none"),
+    }
+    let width = settings.iter().map(|s| s.key.len()).max().unwrap_or(0);
+    let shown: Vec<(String, &config::Setting)> = settings
+        .iter()
+        .map(|setting| {
+            let value = match &setting.value {
+                Some(value) if value.parse::<u64>().is_ok() => value.clone(),
+                Some(value) => toml::Value::String(value.clone()).to_string(),
+                None => String::new(),
+            };
+            (value, setting)
+        })
+        .collect();
+    let value_width = shown.iter().map(|(v, _)| v.len()).max().unwrap_or(0);
+    for (value, setting) in shown {
+        let key = &setting.key;
+        // An unset setting is a comment, so the output reads back as a config file.
+        match setting.value {
+            Some(_) => println!(
+                "{key:<width$} = {value:<value_width$}  # {}",
+                setting.source
+            ),
+            None => println!("# {key} is not set"),
+        }
+    }
+    Ok(())
+}
+
+/// HTTPS needs both the certificate and its key, wherever each was set.
+fn tls_pair(
+    cert: Option<PathBuf>,
+    key: Option<PathBuf>,
+) -> anyhow::Result<Option<(PathBuf, PathBuf)>> {
+    match (cert, key) {
+        (Some(cert), Some(key)) => Ok(Some((cert, key))),
+        (None, None) => Ok(None),
+        (Some(_), None) => bail!(
+            "tls_cert is set but tls_key is not: HTTPS needs both (--tls-key, RECTIFY_TLS_KEY \
+             or tls_key in the config file)"
+        ),
+        (None, Some(_)) => bail!(
+            "tls_key is set but tls_cert is not: HTTPS needs both (--tls-cert, RECTIFY_TLS_CERT \
+             or tls_cert in the config file)"
+        ),
+    }
+}
+
+async fn run(command: Command, config: &Config) -> anyhow::Result<()> {
     match command {
         Command::Serve {
             data,
@@ -282,7 +425,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 },
                 trusted_proxies,
             };
-            let tls = tls_cert.zip(tls_key);
+            let tls = tls_pair(tls_cert, tls_key)?;
             serve(data, listen, web_root, tls, settings).await
         }
         Command::Backup { data, out } => {
@@ -367,6 +510,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
             write_output(output.as_deref(), &bytes, format.is_binary())?;
             Ok(())
         }
+        Command::CheckConfig { serve_flags } => check_config(config, &serve_flags),
     }
 }
 

@@ -34,6 +34,7 @@
 //!   collection of evidence files.
 //! - `fuzzing` (feature `fuzzing`): the fuzz targets, shared by `fuzz/` and the regression tests.
 //! - [`data_dir`]: the data directory's lock, backup and restore.
+//! - [`config`]: the config file (`rectify.toml`) under the command line's flags.
 
 pub mod accounts;
 pub mod arrivals;
@@ -43,6 +44,7 @@ pub mod blocking;
 pub mod campaigns;
 pub mod cli;
 pub mod clock;
+pub mod config;
 pub mod data_dir;
 pub mod demo;
 pub mod error;

@@ -317,7 +317,7 @@ fn a_bad_certificate_is_a_clear_error() {
         "{}",
         text(&out.stderr)
     );
-    // Only one of the two is refused by the argument parser.
+    // Only one of the two is refused at start (wherever each was set: flag, environment, file).
     let half = rectify(&["serve", "--tls-cert", cert.to_str().unwrap()]);
     assert!(!half.status.success());
     assert!(

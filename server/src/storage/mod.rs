@@ -25,7 +25,7 @@ mod sqlite;
 mod url;
 
 pub use committer::Committer;
-pub use url::StorageUrl;
+pub use url::{StorageUrl, redacted};
 
 use async_trait::async_trait;
 use rectify_shared::evidence::FileKind;
