@@ -7,6 +7,7 @@
 //! missing and we are root), stopped again after the tests. Each step says what it did.
 //! The tests themselves only read the variable (`rectify_server::storage::scratch`).
 
+use crate::tools::{apt_install, is_root};
 use crate::{run_cmd, step};
 use anyhow::{Context, Result, bail};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -64,13 +65,6 @@ pub fn ensure(root: &Path, private: bool) -> Result<TestDatabase> {
     })
 }
 
-fn is_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|out| String::from_utf8_lossy(&out.stdout).trim() == "0")
-}
-
 /// The newest `/usr/lib/postgresql/<version>/bin` with `initdb` and `pg_ctl`.
 fn server_binaries() -> Option<PathBuf> {
     let mut found: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
@@ -117,18 +111,7 @@ impl PrivateCluster {
             Some(bin) => bin,
             None if is_root() && Command::new("apt-get").arg("--version").output().is_ok() => {
                 step("installing PostgreSQL for the tests: apt-get install postgresql");
-                run_cmd(Command::new("apt-get").args(["update", "-q"]))?;
-                run_cmd(
-                    Command::new("apt-get")
-                        .args([
-                            "install",
-                            "-y",
-                            "-q",
-                            "--no-install-recommends",
-                            "postgresql",
-                        ])
-                        .env("DEBIAN_FRONTEND", "noninteractive"),
-                )?;
+                apt_install(&["postgresql"])?;
                 server_binaries().context(
                     "apt-get installed postgresql but no /usr/lib/postgresql/*/bin/initdb is there",
                 )?

@@ -23,8 +23,19 @@ fn output(cmd: &mut Command) -> Option<String> {
         .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
-fn is_root() -> bool {
+pub fn is_root() -> bool {
     output(Command::new("id").arg("-u")).is_some_and(|uid| uid.trim() == "0")
+}
+
+/// `apt-get update` then `apt-get install` of `packages`, without recommends or questions.
+pub fn apt_install(packages: &[&str]) -> Result<()> {
+    run_cmd(Command::new("apt-get").args(["update", "-q"]))?;
+    run_cmd(
+        Command::new("apt-get")
+            .args(["install", "-y", "-q", "--no-install-recommends"])
+            .args(packages)
+            .env("DEBIAN_FRONTEND", "noninteractive"),
+    )
 }
 
 /// `rustup target add wasm32-unknown-unknown` when the target is missing.
@@ -98,20 +109,7 @@ pub fn ensure_chromium() -> Result<()> {
     step(
         "installing Chromium for the browser tests: apt-get install chromium chromium-driver fonts-wqy-microhei",
     );
-    run_cmd(Command::new("apt-get").args(["update", "-q"]))?;
-    run_cmd(
-        Command::new("apt-get")
-            .args([
-                "install",
-                "-y",
-                "-q",
-                "--no-install-recommends",
-                "chromium",
-                "chromium-driver",
-                "fonts-wqy-microhei",
-            ])
-            .env("DEBIAN_FRONTEND", "noninteractive"),
-    )?;
+    apt_install(&["chromium", "chromium-driver", "fonts-wqy-microhei"])?;
     if !(have(CHROMIUM) && have(CHROMEDRIVER)) {
         bail!("apt-get finished but {CHROMIUM} or {CHROMEDRIVER} is still missing");
     }
