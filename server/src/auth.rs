@@ -128,13 +128,8 @@ where
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
-        let state = AppState::from_ref(state);
-        let token = bearer_token(parts).ok_or_else(|| {
-            ApiError::Unauthorized("log in first: no bearer token was sent".to_owned())
-        })?;
-        accounts::authenticate(state.storage.as_ref(), &token)
-            .await
-            .map(CurrentUser)
+        let session = CurrentSession::from_request_parts(parts, state).await?;
+        Ok(CurrentUser(session.user))
     }
 }
 
