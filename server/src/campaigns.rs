@@ -206,7 +206,14 @@ pub async fn import_report(
                                 format!("item {}'s document is missing", record.key)
                             })?;
                         let mut current = ItemDoc::load(&doc)?;
-                        let last_import = model::as_last_imported(&mut doc);
+                        // Reading the item as the last import left it costs a fork of the
+                        // document: only when the report differs where the app may have
+                        // decided (most items of a re-import do not).
+                        let decided_fields_differ = imported.status != current.status
+                            || imported.narrative.as_str() != current.narrative.as_str();
+                        let last_import = decided_fields_differ
+                            .then(|| model::as_last_imported(&mut doc))
+                            .flatten();
                         outcome.left_alone.extend(model::refresh_from_report(
                             &mut current,
                             &imported,
