@@ -35,13 +35,21 @@ pub fn home() -> Html {
     } else {
         items.len().min(SHOWN)
     };
-    let row = |item: &ItemFacts| {
+    let row_numbered = |item: &ItemFacts, number: String| {
         item_row(
             lang,
             item,
+            number,
             session.unit.as_deref(),
             today,
             item.id.parse().map_or(0, |id| replica.pending_for(&id)),
+        )
+    };
+    let row = |item: &ItemFacts| row_numbered(item, item.number.clone());
+    let row_with_area = |item: &ItemFacts| {
+        row_numbered(
+            item,
+            format!("{}{}", area_numeral(item.area_no), item.number),
         )
     };
     // A school (or a department) sees what it owes first: its open items by urgency, a
@@ -74,12 +82,8 @@ pub fn home() -> Html {
                     <p class="empty">{ tr(lang, Msg::NothingToDo) }</p>
                 } else {
                     <ul class="items" data-testid="todo">
-                        { for todo.open.iter().map(|(_, i)| {
-                            // Out of its area's section: the number says the area too.
-                            let mut item = items[*i].clone();
-                            item.number = format!("{}{}", area_numeral(item.area_no), item.number);
-                            row(&item)
-                        }) }
+                        // Out of its area's section: the number says the area too.
+                        { for todo.open.iter().map(|(_, i)| row_with_area(&items[*i])) }
                     </ul>
                 }
                 if !todo.others.is_empty() {
@@ -146,7 +150,14 @@ fn by_area(items: &[&ItemFacts], row: &dyn Fn(&ItemFacts) -> Html) -> Html {
     }
 }
 
-fn item_row(lang: Lang, item: &ItemFacts, unit: Option<&str>, today: Date, pending: usize) -> Html {
+fn item_row(
+    lang: Lang,
+    item: &ItemFacts,
+    number: String,
+    unit: Option<&str>,
+    today: Date,
+    pending: usize,
+) -> Html {
     let overdue = item.is_overdue(today);
     // A school sees its own progress; the office sees the item's public status.
     let mine = unit.and_then(|u| item.units.iter().find(|x| x.unit == u));
@@ -170,7 +181,7 @@ fn item_row(lang: Lang, item: &ItemFacts, unit: Option<&str>, today: Date, pendi
             data-unsynced={(pending > 0).to_string()}>
             <a class="item-link" {href}>
                 <div class="item-head">
-                    <span class="item-no">{ &item.number }</span>
+                    <span class="item-no">{ number }</span>
                     if pending > 0 {
                         <span class="unsynced" title={tr(lang, Msg::Unsynced)}
                               aria-label={tr(lang, Msg::Unsynced)} data-testid="unsynced">{ "●" }</span>
