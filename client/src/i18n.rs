@@ -129,6 +129,20 @@ messages! {
         "This item is no longer assigned to your unit; your changes were not accepted.";
     RefusedByServer => "服务器拒绝了此修改：", "The server refused this change: ";
     YourText => "您填写的内容（可复制保存）：", "What you wrote (copy it to keep it):";
+    RefusedReapplied => "已在服务器的版本上重新保存的其他修改：",
+        "Your other changes, made again on the server's copy: ";
+    EditsCounted => " 项", "";
+    RefusedNotReapplied => "以下修改未能保存（可复制保留）：",
+        "These changes could not be kept (copy them to keep them):";
+    EditNarrative => "整改情况", "Progress text";
+    EditTick => "勾选措施", "Measure ticked";
+    EditStatus => "状态变更", "Status change";
+    EditAddEvidence => "添加佐证材料", "Evidence added";
+    EditRemoveEvidence => "删除佐证材料", "Evidence removed";
+    EditFeedback => "反馈留言", "Feedback";
+    EditItemStatus => "事项状态", "Item status";
+    EditOfPlan => "责任分工", "Plan";
+    EditDefine => "问题与措施", "Problem and measures";
     Copy => "复制", "Copy";
     Dismiss => "知道了", "Dismiss";
 

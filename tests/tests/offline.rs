@@ -10,6 +10,7 @@ use rectify_server::state::ServerSettings;
 use rectify_shared::ids::DocumentId;
 use rectify_shared::model::{EditContext, ItemEdit, ItemPlan};
 use rectify_shared::policy::{Actor, Role};
+use rectify_shared::workflow::UnitStatus;
 use rectify_tests::{Browser, FaultyStorage, SyncTestClient, TestServer, web_root};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -96,7 +97,7 @@ async fn open_items(browser: &Browser, server: &TestServer) -> Result<Vec<String
     for id in listed_items(browser).await? {
         let item = server.item(&id).await?;
         let status = item.progress.get(SCHOOL1_UNIT).map(|p| p.status);
-        if status != Some(rectify_shared::workflow::UnitStatus::SignedOff) {
+        if status != Some(UnitStatus::SignedOff) {
             open.push(id);
         }
     }
@@ -526,6 +527,103 @@ async fn a_refused_edit_is_shown_with_its_text_and_the_rest_syncs() -> Result<()
         "the reassigned item left the school's list"
     );
     browser.screenshot("offline-refused-360").await?;
+    browser.close().await?;
+    Ok(())
+}
+
+/// The office signs off a school's entry while the school works on it offline: when the
+/// school reconnects, the server refuses its changes; the app resets the item to the
+/// server's copy, makes again what is still allowed (the question to the office), and lists
+/// on screen each edit that the lock now refuses (the text, the tick) with its content.
+#[tokio::test(flavor = "multi_thread")]
+async fn refused_work_is_made_again_where_allowed_and_the_rest_is_listed() -> Result<()> {
+    let server = TestServer::start(Some(web_root())).await?;
+    let browser = Browser::start(360, 800).await?;
+    browser.log_in(&server.url("/"), "school1").await?;
+    wait_for_status(&browser, "synced", Some(0)).await?;
+    let id = open_items(&browser, &server).await?[0].clone();
+    let narrative_before = server_narrative(&server, &id).await?;
+
+    browser.set_offline(true).await?;
+    wait_for_status(&browser, "offline", None).await?;
+    open_item(&browser, &server, &id).await?;
+    type_progress(&browser, "离线写下的整改情况", None).await?;
+    browser
+        .wait_for("[data-testid=measure]")
+        .await?
+        .click()
+        .await?;
+    browser
+        .wait_for("[data-testid=feedback-input]")
+        .await?
+        .send_keys("第二项措施需要财务配合")
+        .await?;
+    browser
+        .wait_for("[data-testid=feedback-send]")
+        .await?
+        .click()
+        .await?;
+    wait_for_status(&browser, "pending", None).await?;
+
+    // Meanwhile the office records the school's request and signs its entry off.
+    let token = server.token("office").await?;
+    let mut office = SyncTestClient::connect(&server.ws_base(), &token).await?;
+    let doc: DocumentId = id.parse()?;
+    office.fetch(doc, WAIT).await?;
+    let ctx = EditContext {
+        actor: Actor {
+            role: Role::Office,
+            unit: None,
+        },
+        user: "office".into(),
+        now_ms: 1_700_000_000_000,
+    };
+    for to in [UnitStatus::Submitted, UnitStatus::SignedOff] {
+        let edit = ItemEdit::UnitStatus {
+            unit: SCHOOL1_UNIT.into(),
+            to,
+            reason: None,
+        };
+        rectify_shared::model::apply(office.document_mut(&doc)?, &ctx, edit)?;
+    }
+    office.sync_until_acknowledged(&doc, WAIT).await?;
+
+    browser.set_offline(false).await?;
+    browser.wait_for("[data-testid=refused-reapplied]").await?;
+    wait_for_status(&browser, "synced", Some(0)).await?;
+    let listed = browser
+        .client
+        .execute(
+            "return [...document.querySelectorAll('[data-testid=not-reapplied]')]
+                 .map(e => [e.dataset.op, e.querySelector('.refused-edit-text').textContent]);",
+            vec![],
+        )
+        .await?;
+    let listed: Vec<(String, String)> = serde_json::from_value(listed)?;
+    let ops: Vec<&str> = listed.iter().map(|(op, _)| op.as_str()).collect();
+    assert_eq!(ops, ["unit_narrative", "tick_measure"], "{listed:?}");
+    assert!(listed[0].1.ends_with("离线写下的整改情况"), "{listed:?}");
+    let item = server.item(&id).await?;
+    assert!(
+        item.feedback
+            .iter()
+            .any(|f| f.text == "第二项措施需要财务配合" && f.author == "school1"),
+        "the question was made again on the server's copy: {:?}",
+        item.feedback
+    );
+    assert_eq!(
+        server_narrative(&server, &id).await?,
+        narrative_before,
+        "the signed-off entry stayed as signed off"
+    );
+    browser
+        .client
+        .execute(
+            "document.querySelector('[data-testid=refused]').scrollIntoView();",
+            vec![],
+        )
+        .await?;
+    browser.screenshot("offline-refused-rescue-360").await?;
     browser.close().await?;
     Ok(())
 }

@@ -62,9 +62,9 @@ pub fn feedback_box(props: &FeedbackProps) -> Html {
                 <ul class="plain">{ for messages }</ul>
             }
             <form class="feedback-form" {onsubmit}>
-                <textarea ref={input} rows="2" aria-label={tr(lang, Msg::Feedback)}
+                <textarea ref={input} rows="2" aria-label={tr(lang, Msg::Feedback)} data-testid="feedback-input"
                           placeholder={tr(lang, Msg::FeedbackPlaceholder)} />
-                <button type="submit" class="secondary">{ tr(lang, Msg::Send) }</button>
+                <button type="submit" class="secondary" data-testid="feedback-send">{ tr(lang, Msg::Send) }</button>
             </form>
         </section>
     }

@@ -3,7 +3,7 @@
 
 use crate::context::{AppContext, ReplicaContext};
 use crate::i18n::{Msg, tr};
-use crate::services::replica::RefusalReason;
+use crate::services::replica::{RefusalReason, Refused};
 use yew::prelude::*;
 
 #[function_component(RefusedPanel)]
@@ -28,7 +28,7 @@ pub fn refused_panel() -> Html {
             Callback::from(move |_| replica.dismiss_refused(&id))
         };
         let copy = {
-            let text = entry.text.clone();
+            let text = copy_text(&entry);
             Callback::from(move |_| {
                 let clipboard = gloo::utils::window().navigator().clipboard();
                 let _promise = clipboard.write_text(&text);
@@ -44,8 +44,31 @@ pub fn refused_panel() -> Html {
                     <textarea id={text_id} class="refused-text" data-testid="refused-text" readonly=true
                               value={entry.text.clone()} rows="4" />
                 }
+                if entry.reapplied > 0 {
+                    <p class="refused-reapplied" data-testid="refused-reapplied" data-count={entry.reapplied.to_string()}>
+                        { tr(lang, Msg::RefusedReapplied) }{ entry.reapplied }{ tr(lang, Msg::EditsCounted) }
+                    </p>
+                }
+                if !entry.not_reapplied.is_empty() {
+                    <p>{ tr(lang, Msg::RefusedNotReapplied) }</p>
+                    <ul class="plain refused-edits">
+                        { for entry.not_reapplied.iter().enumerate().map(|(i, edit)| {
+                            // A reason is said once for a run of edits refused for it.
+                            let new_reason = i == 0 || entry.not_reapplied[i - 1].reason != edit.reason;
+                            html! {
+                                <li data-testid="not-reapplied" data-op={edit.op.clone()}>
+                                    <strong>{ tr(lang, edit_name(&edit.op)) }</strong>{ "：" }
+                                    <span class="refused-edit-text">{ &edit.text }</span>
+                                    if new_reason && !edit.reason.is_empty() {
+                                        <br /><small class="muted">{ &edit.reason }</small>
+                                    }
+                                </li>
+                            }
+                        }) }
+                    </ul>
+                }
                 <div class="actions">
-                    if !entry.text.is_empty() {
+                    if !entry.text.is_empty() || !entry.not_reapplied.is_empty() {
                         <button class="secondary" onclick={copy}>{ tr(lang, Msg::Copy) }</button>
                     }
                     <button class="secondary" onclick={dismiss}>{ tr(lang, Msg::Dismiss) }</button>
@@ -59,4 +82,36 @@ pub fn refused_panel() -> Html {
             <ul class="plain">{ for entries }</ul>
         </section>
     }
+}
+
+/// The name of a kind of edit ([`rectify_shared::model::ItemEdit::op`]).
+fn edit_name(op: &str) -> Msg {
+    match op {
+        "unit_narrative" => Msg::EditNarrative,
+        "tick_measure" => Msg::EditTick,
+        "unit_status" => Msg::EditStatus,
+        "add_evidence" => Msg::EditAddEvidence,
+        "remove_evidence" => Msg::EditRemoveEvidence,
+        "add_feedback" => Msg::EditFeedback,
+        "item_status" => Msg::EditItemStatus,
+        "plan" => Msg::EditOfPlan,
+        _ => Msg::EditDefine,
+    }
+}
+
+/// Everything of an entry worth keeping, as one text: the user's own text, then each edit
+/// that could not be kept.
+fn copy_text(entry: &Refused) -> String {
+    let mut lines = vec![format!("{} {}", entry.item_key, entry.item_title)];
+    if !entry.text.is_empty() {
+        lines.push(entry.text.clone());
+    }
+    lines.extend(
+        entry
+            .not_reapplied
+            .iter()
+            .filter(|edit| edit.op != "unit_narrative")
+            .map(|edit| edit.text.clone()),
+    );
+    lines.join("\n")
 }

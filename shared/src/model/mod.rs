@@ -20,6 +20,7 @@ pub mod check;
 mod conflict;
 mod convert;
 mod item;
+pub mod rescue;
 
 pub use campaign::{AreaInfo, CampaignDoc, PartDoc};
 pub use check::{

@@ -167,6 +167,16 @@ impl SyncClient {
         })
     }
 
+    /// The heads this client and the server both had for `id`, as the sync state last
+    /// established (kept across connections): what the server confirmed. A refused
+    /// document's own work is what lies beyond them (`model::rescue`).
+    pub fn confirmed_heads(&self, id: &DocumentId) -> Vec<ChangeHash> {
+        self.docs
+            .get(id)
+            .map(|open| open.state.shared_heads.clone())
+            .unwrap_or_default()
+    }
+
     /// Whether the server, on this connection, said it has exactly what we have for `id`.
     pub fn in_sync(&mut self, id: &DocumentId) -> bool {
         if self.server.is_none() {

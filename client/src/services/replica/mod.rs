@@ -117,6 +117,9 @@ pub struct Inner {
     last_synced_ms: Option<f64>,
     refused: Vec<Refused>,
     rescues: BTreeMap<String, Rescue>,
+    /// Documents with rescued work made again since their refusal: refused again, the work
+    /// is only listed (see `recovery`).
+    reapplied: BTreeSet<DocumentId>,
     outbox: Option<mpsc::UnboundedSender<Vec<u8>>>,
     close: Option<oneshot::Sender<()>>,
     wake: Option<oneshot::Sender<()>>,
@@ -184,6 +187,7 @@ impl Replica {
             last_synced_ms,
             refused,
             rescues,
+            reapplied: BTreeSet::new(),
             outbox: None,
             close: None,
             wake: None,

@@ -1,12 +1,19 @@
 //! Recovering from refusals: a change the server refuses is never silently dropped. The
-//! user's own work on the item (narrative and ticks) is kept on the device as a [`Rescue`],
-//! the document is reset to the server's copy, what is still allowed is re-applied, and the
-//! refusal is listed with the text ([`Refused`]) until the user dismisses it. An item no
-//! longer readable (reassigned) leaves the device the same way.
+//! device's document is kept as a [`Rescue`] (its bytes and the heads the server had
+//! confirmed), the item is reset to the server's copy, and the user's work — read back as
+//! edits by [`model::rescue`] — is made again as far as the policy still allows: text, ticks,
+//! evidence references (the files stay queued), status requests, feedback, and the office's
+//! own edits. The refusal is listed ([`Refused`]) with what could not be made again, why, and
+//! the text to copy, until the user dismisses it. An item no longer readable (reassigned)
+//! leaves the device the same way, with all of its unsynced work listed.
+//!
+//! Only a policy refusal gets here: "try again later" (the server could not read or store
+//! the item) never touches the local copy (see `connection`).
 
 use super::{Inner, Replica, random_hex};
+use automerge::{AutoCommit, ChangeHash};
 use rectify_shared::ids::DocumentId;
-use rectify_shared::model::ItemEdit;
+use rectify_shared::model::{self, ItemDoc, ItemEdit};
 use std::collections::BTreeMap;
 use std::rc::Rc;
 
@@ -20,6 +27,16 @@ pub struct Refused {
     pub text: String,
     pub reason: RefusalReason,
     pub at_ms: f64,
+    /// What could not be made again on the server's copy, and why.
+    #[serde(default)]
+    pub not_reapplied: Vec<NotReapplied>,
+    /// How many of the user's edits were made again on the server's copy.
+    #[serde(default)]
+    pub reapplied: usize,
+    /// The refused Automerge changes themselves, so that nothing is lost even if the
+    /// description falls short (`AutoCommit::save_after` the confirmed heads).
+    #[serde(default)]
+    pub changes: Vec<u8>,
 }
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -30,14 +47,42 @@ pub enum RefusalReason {
     Server(String),
 }
 
-/// The user's own work on an item, kept while the item is reset to the server's copy.
+/// One edit of the user's that could not be made again.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct NotReapplied {
+    /// What kind of edit ([`ItemEdit::op`]): the UI names it.
+    pub op: String,
+    /// Its content, to copy: the text, the file's name, the new status …
+    pub text: String,
+    /// Why not (empty when the whole item left the device).
+    pub reason: String,
+}
+
+/// The user's work on a refused item, kept while the item is reset to the server's copy and
+/// synced again.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub(super) struct Rescue {
     item_key: String,
     item_title: String,
-    narrative: String,
-    ticks: BTreeMap<String, bool>,
     server_message: String,
+    /// The device's document when the server refused it ([`AutoCommit::save`]).
+    #[serde(default)]
+    saved: Vec<u8>,
+    /// The heads the server had confirmed (hex): the user's work is what lies beyond.
+    #[serde(default)]
+    confirmed: Vec<String>,
+    /// Whether this work was made again once already and refused again: then it is only
+    /// listed, so a server and a client that disagree on the policy cannot loop.
+    #[serde(default)]
+    refused_again: bool,
+    /// The user's unit, if any (their own entry's text is the one to copy).
+    #[serde(default)]
+    unit: Option<String>,
+    // Rescues written before the whole document was kept: the unit's text and ticks.
+    #[serde(default)]
+    narrative: String,
+    #[serde(default)]
+    ticks: BTreeMap<String, bool>,
 }
 
 impl Replica {
@@ -59,7 +104,8 @@ impl Replica {
         self.notify();
     }
 
-    /// The server has no such document for us: the item was reassigned or deleted.
+    /// The server has no such document for us: the item was reassigned or deleted. Every
+    /// unsynced edit on it is listed, nothing is made again.
     pub(super) async fn lost(&self, id: DocumentId) {
         let store = {
             let mut inner = self.0.borrow_mut();
@@ -67,11 +113,13 @@ impl Replica {
             if unsynced > 0
                 && let Some(rescue) = inner.rescue_of(&id, String::new())
             {
-                inner.add_refused(&id, &rescue, RefusalReason::NoLongerYours);
+                let not_reapplied = rescue.listed_only(&rescue.edits(), "");
+                inner.add_refused(&id, &rescue, RefusalReason::NoLongerYours, not_reapplied, 0);
             }
-            // A rescue waiting for this document cannot be re-applied either.
+            // A rescue waiting for this document cannot be made again either.
             if let Some(rescue) = inner.rescues.remove(&id.to_string()) {
-                inner.add_refused(&id, &rescue, RefusalReason::NoLongerYours);
+                let not_reapplied = rescue.listed_only(&rescue.edits(), "");
+                inner.add_refused(&id, &rescue, RefusalReason::NoLongerYours, not_reapplied, 0);
             }
             inner.client.remove_document(&id);
             inner.items.remove(&id);
@@ -79,6 +127,7 @@ impl Replica {
             inner.saved.remove(&id);
             inner.chunks.remove(&id);
             inner.dirty.remove(&id);
+            inner.reapplied.remove(&id);
             Rc::clone(&inner.store)
         };
         let _ = store.forget(&id).await;
@@ -107,50 +156,38 @@ impl Replica {
         self.notify();
     }
 
-    /// Re-applies what the user had done to an item that was reset, as far as still allowed.
+    /// Makes the user's work on an item that was reset again, as far as still allowed, once
+    /// the server's copy has arrived; lists the rest.
     pub(super) async fn reapply(&self, id: DocumentId, rescue: Rescue) {
-        let unit = self.0.borrow().session.unit.clone();
-        let Some(unit) = unit else { return };
-        let mut failures = Vec::new();
-        let current = self.item(&id);
-        let mine = current.as_ref().and_then(|item| item.progress.get(&unit));
-        let narrative_now = mine
-            .map(|p| p.narrative.as_str().to_owned())
-            .unwrap_or_default();
-        if !rescue.narrative.is_empty() && rescue.narrative != narrative_now {
-            let edit = ItemEdit::UnitNarrative {
-                unit: unit.clone(),
-                text: rescue.narrative.clone(),
-            };
-            if let Err(err) = self.edit(&id, edit) {
-                failures.push(err);
-            }
-        }
-        for (measure, done) in &rescue.ticks {
-            let now = mine
-                .and_then(|p| p.measures_done.get(measure))
-                .copied()
-                .unwrap_or(false);
-            if now != *done {
-                let edit = ItemEdit::TickMeasure {
-                    unit: unit.clone(),
-                    measure: measure.clone(),
-                    done: *done,
-                };
-                if let Err(err) = self.edit(&id, edit) {
-                    failures.push(err);
+        let edits = rescue.edits();
+        let mut not_reapplied = Vec::new();
+        let mut reapplied = 0;
+        if rescue.refused_again {
+            // This work was made again once and the server refused it again.
+            not_reapplied = rescue.listed_only(&edits, &rescue.server_message);
+        } else {
+            for edit in edits {
+                let Some(now) = self.item(&id) else { break };
+                if model::rescue::is_already(&now, &edit) {
+                    continue;
                 }
+                let text = describe(&edit, &now);
+                let op = edit.op().to_owned();
+                match self.edit(&id, edit) {
+                    Ok(()) => reapplied += 1,
+                    Err(reason) => not_reapplied.push(NotReapplied { op, text, reason }),
+                }
+            }
+            if reapplied > 0 {
+                self.0.borrow_mut().reapplied.insert(id);
             }
         }
         {
             let mut inner = self.0.borrow_mut();
-            // What the server refused is always shown, with its reason; re-applying the
-            // allowed part means the text is back in place as well.
-            let mut reason = rescue.server_message.clone();
-            if !failures.is_empty() {
-                reason = format!("{reason} ({})", failures.join("; "));
-            }
-            inner.add_refused(&id, &rescue, RefusalReason::Server(reason));
+            // What the server refused is always shown, with its reason, and what was made
+            // again on the server's copy is said too.
+            let reason = RefusalReason::Server(rescue.server_message.clone());
+            inner.add_refused(&id, &rescue, reason, not_reapplied, reapplied);
         }
         self.save_recovery().await;
         self.notify();
@@ -170,31 +207,160 @@ impl Replica {
     }
 }
 
-impl Inner {
-    /// The user's own work on an item, to keep across a reset.
-    fn rescue_of(&self, id: &DocumentId, server_message: String) -> Option<Rescue> {
-        let item = self.items.get(id)?;
-        let unit = self.session.unit.as_ref()?;
-        let mine = item.progress.get(unit);
-        Some(Rescue {
-            item_key: item.key.clone(),
-            item_title: item.title.as_str().to_owned(),
-            narrative: mine
+impl Rescue {
+    /// The user's edits, in the order they are made again (see [`model::rescue`]).
+    fn edits(&self) -> Vec<ItemEdit> {
+        if self.saved.is_empty() {
+            return self.legacy_edits();
+        }
+        let confirmed: Vec<ChangeHash> = self
+            .confirmed
+            .iter()
+            .filter_map(|h| h.parse().ok())
+            .collect();
+        let read = AutoCommit::load(&self.saved)
+            .ok()
+            .and_then(|mut doc| model::rescue::base_and_mine(&mut doc, &confirmed).ok());
+        match read {
+            Some((base, mine)) => model::rescue::edits_between(base.as_ref(), &mine),
+            None => self.legacy_edits(),
+        }
+    }
+
+    /// A rescue kept by an older version: the unit's text and ticks.
+    fn legacy_edits(&self) -> Vec<ItemEdit> {
+        let Some(unit) = self.unit.clone() else {
+            return Vec::new();
+        };
+        let mut edits = Vec::new();
+        if !self.narrative.is_empty() {
+            edits.push(ItemEdit::UnitNarrative {
+                unit: unit.clone(),
+                text: self.narrative.clone(),
+            });
+        }
+        for (measure, done) in &self.ticks {
+            edits.push(ItemEdit::TickMeasure {
+                unit: unit.clone(),
+                measure: measure.clone(),
+                done: *done,
+            });
+        }
+        edits
+    }
+
+    /// Every edit listed, none made again, each with `reason`.
+    fn listed_only(&self, edits: &[ItemEdit], reason: &str) -> Vec<NotReapplied> {
+        let mine = self.mine();
+        edits
+            .iter()
+            .map(|edit| NotReapplied {
+                op: edit.op().to_owned(),
+                text: mine.as_ref().map(|m| describe(edit, m)).unwrap_or_default(),
+                reason: reason.to_owned(),
+            })
+            .collect()
+    }
+
+    fn mine(&self) -> Option<ItemDoc> {
+        let doc = AutoCommit::load(&self.saved).ok()?;
+        ItemDoc::load(&doc).ok()
+    }
+
+    /// The unit's own text as it was on the device, to copy.
+    fn narrative(&self) -> String {
+        match (self.mine(), &self.unit) {
+            (Some(mine), Some(unit)) => mine
+                .progress
+                .get(unit)
                 .map(|p| p.narrative.as_str().to_owned())
                 .unwrap_or_default(),
-            ticks: mine.map(|p| p.measures_done.clone()).unwrap_or_default(),
+            _ => self.narrative.clone(),
+        }
+    }
+}
+
+/// An edit's content in words, to copy: the text itself, the measure, the file's name …
+fn describe(edit: &ItemEdit, item: &ItemDoc) -> String {
+    match edit {
+        ItemEdit::UnitNarrative { text, .. } => text.clone(),
+        ItemEdit::TickMeasure { measure, done, .. } => {
+            let text = item
+                .measures
+                .iter()
+                .find(|m| &m.id == measure)
+                .map_or(measure.as_str(), |m| m.text.as_str());
+            format!("{} {text}", if *done { "☑" } else { "☐" })
+        }
+        ItemEdit::UnitStatus { to, reason, .. } => match reason {
+            Some(reason) => format!("{}（{reason}）", to.label_zh()),
+            None => to.label_zh().to_owned(),
+        },
+        ItemEdit::AddEvidence { evidence, .. } => evidence.name.clone(),
+        ItemEdit::RemoveEvidence { sha256, .. } => sha256.clone(),
+        ItemEdit::AddFeedback { text, .. } => text.clone(),
+        ItemEdit::ItemStatus(status) => status.wording().to_owned(),
+        ItemEdit::Plan(plan) => {
+            let mut parts = vec![plan.responsible_leader.clone()];
+            parts.extend(plan.units.iter().cloned());
+            parts.extend(plan.deadline.iter().cloned());
+            parts.join("，")
+        }
+        ItemEdit::Define {
+            title, narrative, ..
+        } => format!("{title}\n{narrative}"),
+    }
+}
+
+impl Inner {
+    /// The user's work on an item, to keep across a reset: the device's whole document and
+    /// the heads the server had confirmed.
+    fn rescue_of(&mut self, id: &DocumentId, server_message: String) -> Option<Rescue> {
+        let item = self.items.get(id)?;
+        let (item_key, item_title) = (item.key.clone(), item.title.as_str().to_owned());
+        let confirmed = self.client.confirmed_heads(id);
+        let saved = self.client.document_mut(id)?.save();
+        Some(Rescue {
+            item_key,
+            item_title,
             server_message,
+            saved,
+            confirmed: confirmed.iter().map(ToString::to_string).collect(),
+            refused_again: self.reapplied.remove(id),
+            unit: self.session.unit.clone(),
+            narrative: String::new(),
+            ticks: BTreeMap::new(),
         })
     }
 
-    fn add_refused(&mut self, id: &DocumentId, rescue: &Rescue, reason: RefusalReason) {
+    fn add_refused(
+        &mut self,
+        id: &DocumentId,
+        rescue: &Rescue,
+        reason: RefusalReason,
+        not_reapplied: Vec<NotReapplied>,
+        reapplied: usize,
+    ) {
+        let changes = AutoCommit::load(&rescue.saved)
+            .map(|mut doc| {
+                let confirmed: Vec<ChangeHash> = rescue
+                    .confirmed
+                    .iter()
+                    .filter_map(|h| h.parse().ok())
+                    .collect();
+                doc.save_after(&confirmed)
+            })
+            .unwrap_or_default();
         self.refused.push(Refused {
             id: format!("{id}-{}", random_hex(4)),
             item_key: rescue.item_key.clone(),
             item_title: rescue.item_title.clone(),
-            text: rescue.narrative.clone(),
+            text: rescue.narrative(),
             reason,
             at_ms: js_sys::Date::now(),
+            not_reapplied,
+            reapplied,
+            changes,
         });
     }
 }

@@ -51,6 +51,11 @@ impl Replica {
                     }
                     let unsynced = inner.client.unsynced_changes(&id);
                     inner.pending.insert(id, unsynced);
+                    if unsynced == 0 {
+                        // Rescued work made again has reached the server: a later refusal
+                        // is a new one, whose work is made again in turn.
+                        inner.reapplied.remove(&id);
+                    }
                 }
                 Err(err) => {
                     // Quota or a broken store: keep it in memory and dirty, say so, retry later.
