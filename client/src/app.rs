@@ -1,6 +1,9 @@
 //! The root component: session, language, page, and the user's replica.
 
-use crate::components::{header::Header, nav::Nav, refused::RefusedPanel, sync_status::SyncStatus};
+use crate::components::{
+    header::Header, left_work::LeftWorkNotice, nav::Nav, refused::RefusedPanel,
+    sync_status::SyncStatus,
+};
 use crate::context::{AppContext, ReplicaContext};
 use crate::i18n::{Msg, tr};
 use crate::pages::{
@@ -124,6 +127,7 @@ pub fn app() -> Html {
                     }
                 </div>
                 <main class="page">
+                    if state.booted { <LeftWorkNotice /> }
                     if state.session.is_some() { <RefusedPanel /> }
                     { page }
                 </main>

@@ -61,6 +61,22 @@ messages! {
     LogIn => "登录", "Log in";
     LoggingIn => "正在登录…", "Logging in…";
     LogOut => "退出", "Log out";
+    LogOutTitle => "退出登录", "Log out";
+    LogOutAllSent => "您的全部修改和文件都已同步到服务器。", "Everything you did has reached the server.";
+    LogOutWaiting => "以下内容尚未同步到服务器：", "Not on the server yet:";
+    LogOutChanges => "项修改", "changes";
+    LogOutFiles => "个文件", "files";
+    LogOutRefused => "条未处理的被拒绝修改", "refused changes not dealt with";
+    LogOutKept => "退出后它们仍保存在本设备上，您下次在本设备登录时会继续同步。请勿清除浏览器数据。",
+        "They stay on this device and sync when you next log in here. Do not clear the browser's data.";
+    LogOutConfirm => "退出", "Log out";
+    LogOutAnyway => "仍然退出", "Log out anyway";
+    LogOutClear => "退出并清除本设备上的数据", "Log out and clear this device";
+    LogOutCannotClear => "有内容尚未同步，不能清除本设备上的数据。",
+        "Something has not reached the server yet: this device cannot be cleared.";
+    LeftOnDevice => "本设备上有尚未同步的内容，需要该账号在本设备上重新登录才能发送：",
+        "This device holds work that has not reached the server; that account must log in here again to send it:";
+    LeftAt => "退出于", "logged out at";
     LoginFailed => "用户名或密码不正确", "Wrong username or password";
     NetworkError => "无法连接服务器，请检查网络后重试",
         "Cannot reach the server; check the connection and try again";

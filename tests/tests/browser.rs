@@ -139,6 +139,11 @@ async fn issue_20_logging_out_ends_the_session_on_the_server() -> anyhow::Result
         .await?
         .click()
         .await?;
+    browser
+        .wait_for("[data-testid=log-out-confirm]")
+        .await?
+        .click()
+        .await?;
     browser.wait_for("#login-title").await?;
     // The app asks the server in the background: wait for it (a minute at most).
     let mut ended = false;

@@ -717,6 +717,7 @@ async fn after_logging_out_on_an_item_tapping_it_again_opens_it() -> Result<()> 
     click(&school, first).await?;
     school.wait_for("[data-testid=progress-editor]").await?;
     click(&school, "[data-testid=log-out]").await?;
+    click(&school, "[data-testid=log-out-confirm]").await?;
     // Logged in again through the form, without loading the page anew.
     school
         .wait_for("input[name=username]")

@@ -93,10 +93,15 @@ async fn listed_items(browser: &Browser) -> Result<Vec<String>> {
 
 /// Items school 1 may still work on (not signed off), as listed.
 async fn open_items(browser: &Browser, server: &TestServer) -> Result<Vec<String>> {
+    open_items_of(browser, server, SCHOOL1_UNIT).await
+}
+
+/// Items `unit` may still work on (not signed off), as listed.
+async fn open_items_of(browser: &Browser, server: &TestServer, unit: &str) -> Result<Vec<String>> {
     let mut open = Vec::new();
     for id in listed_items(browser).await? {
         let item = server.item(&id).await?;
-        let status = item.progress.get(SCHOOL1_UNIT).map(|p| p.status);
+        let status = item.progress.get(unit).map(|p| p.status);
         if status != Some(UnitStatus::SignedOff) {
             open.push(id);
         }
@@ -133,10 +138,14 @@ async fn type_progress(browser: &Browser, text: &str, at: Option<usize>) -> Resu
 }
 
 async fn server_narrative(server: &TestServer, id: &str) -> Result<String> {
+    unit_narrative(server, id, SCHOOL1_UNIT).await
+}
+
+async fn unit_narrative(server: &TestServer, id: &str, unit: &str) -> Result<String> {
     let item = server.item(id).await?;
     Ok(item
         .progress
-        .get(SCHOOL1_UNIT)
+        .get(unit)
         .map(|p| p.narrative.as_str().to_owned())
         .unwrap_or_default())
 }
@@ -624,6 +633,154 @@ async fn refused_work_is_made_again_where_allowed_and_the_rest_is_listed() -> Re
         )
         .await?;
     browser.screenshot("offline-refused-rescue-360").await?;
+    browser.close().await?;
+    Ok(())
+}
+
+/// Keys of `user` in the app's IndexedDB (documents, sync states, records, files).
+async fn keys_on_device(browser: &Browser, user: &str) -> Result<u64> {
+    let count = browser
+        .client
+        .execute_async(
+            "const [user, done] = arguments;
+             const open = indexedDB.open('rectify');
+             open.onsuccess = () => {
+               const stores = ['chunks', 'sync', 'kv', 'files'];
+               const tx = open.result.transaction(stores);
+               let n = 0, left = stores.length;
+               for (const name of stores) {
+                 const all = tx.objectStore(name).getAllKeys();
+                 all.onsuccess = () => {
+                   n += all.result.filter(k => String(k).startsWith(user + '\\u0001')).length;
+                   if (--left === 0) done(n);
+                 };
+               }
+             };",
+            vec![serde_json::Value::String(user.to_owned())],
+        )
+        .await?;
+    count.as_u64().context("a count of keys")
+}
+
+/// The users named in the device-wide note of work left at logout.
+async fn left_work_users(browser: &Browser) -> Result<Vec<String>> {
+    let users = browser
+        .client
+        .execute(
+            "return [...document.querySelectorAll('[data-testid=left-work-entry]')]
+                 .map(e => e.dataset.user);",
+            vec![],
+        )
+        .await?;
+    Ok(serde_json::from_value(users)?)
+}
+
+async fn click_testid(browser: &Browser, testid: &str) -> Result<()> {
+    browser
+        .wait_for(&format!("[data-testid={testid}]"))
+        .await?
+        .click()
+        .await?;
+    Ok(())
+}
+
+/// A shared school computer: school2 logs out with a note not yet on the server. The app
+/// warns and says what is waiting, will not clear the device, and keeps the note; the login
+/// page and school1, who logs in next, are told; school1 logs out and clears its own data;
+/// school2 logs in again and the note reaches the server.
+#[tokio::test(flavor = "multi_thread")]
+async fn work_left_at_logout_is_named_kept_and_sent_at_the_next_login() -> Result<()> {
+    let server = TestServer::start(Some(web_root())).await?;
+    let browser = Browser::start(360, 800).await?;
+    browser.log_in(&server.url("/"), "school2").await?;
+    wait_for_status(&browser, "synced", Some(0)).await?;
+    let id = open_items_of(&browser, &server, SCHOOL2_UNIT).await?[0].clone();
+
+    browser.set_offline(true).await?;
+    wait_for_status(&browser, "offline", None).await?;
+    open_item(&browser, &server, &id).await?;
+    type_progress(&browser, "二校离线记录", None).await?;
+    wait_for_status(&browser, "pending", None).await?;
+    click_testid(&browser, "log-out").await?;
+    let warning = browser
+        .wait_for("[data-testid=log-out-warning]")
+        .await?
+        .text()
+        .await?;
+    let pending = browser
+        .wait_for("[data-testid=log-out-panel]")
+        .await?
+        .attr("data-pending")
+        .await?
+        .unwrap_or_default();
+    assert!(
+        pending != "0" && warning.contains(&pending),
+        "says what is waiting: {pending} in {warning:?}"
+    );
+    browser
+        .wait_for("[data-testid=log-out-cannot-clear]")
+        .await?;
+    assert!(
+        browser
+            .client
+            .find_all(fantoccini::Locator::Css("[data-testid=log-out-clear]"))
+            .await?
+            .is_empty(),
+        "clearing the device is not offered while work is waiting"
+    );
+    browser.screenshot("log-out-unsynced-360").await?;
+    click_testid(&browser, "log-out-confirm").await?;
+    browser.wait_for("[data-testid=left-work-entry]").await?;
+    assert_eq!(left_work_users(&browser).await?, ["school2"]);
+    browser.screenshot("log-out-left-work-360").await?;
+
+    browser.set_offline(false).await?;
+    browser.log_in(&server.url("/"), "school1").await?;
+    wait_for_status(&browser, "synced", Some(0)).await?;
+    browser.wait_for("[data-testid=left-work-entry]").await?;
+    assert_eq!(
+        left_work_users(&browser).await?,
+        ["school2"],
+        "school1 is told"
+    );
+    assert!(
+        !unit_narrative(&server, &id, SCHOOL2_UNIT)
+            .await?
+            .contains("二校离线记录"),
+        "school2's note is still only on the device"
+    );
+
+    // school1 has everything on the server: it may clear its part of the device.
+    assert!(keys_on_device(&browser, "school1").await? > 0);
+    click_testid(&browser, "log-out").await?;
+    click_testid(&browser, "log-out-clear").await?;
+    browser.wait_for("#login-title").await?;
+    assert_eq!(
+        keys_on_device(&browser, "school1").await?,
+        0,
+        "school1's data left the device"
+    );
+    assert!(
+        keys_on_device(&browser, "school2").await? > 0,
+        "school2's is still there"
+    );
+
+    browser.log_in(&server.url("/"), "school2").await?;
+    wait_for_status(&browser, "synced", Some(0)).await?;
+    let deadline = Instant::now() + WAIT;
+    while !unit_narrative(&server, &id, SCHOOL2_UNIT)
+        .await?
+        .contains("二校离线记录")
+    {
+        ensure_before(deadline, "school2's note reaching the server")?;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Everything sent: the note on the device goes.
+    click_testid(&browser, "log-out").await?;
+    click_testid(&browser, "log-out-confirm").await?;
+    browser.wait_for("#login-title").await?;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(left_work_users(&browser).await?.is_empty());
     browser.close().await?;
     Ok(())
 }

@@ -2,6 +2,7 @@ pub mod chart;
 pub mod evidence;
 pub mod feedback;
 pub mod header;
+pub mod left_work;
 pub mod nav;
 pub mod refused;
 pub mod report_text;

@@ -387,6 +387,59 @@ pub async fn save_session<T: Serialize>(session: Option<&T>) -> Result<(), Store
     put_json(&db, "session", session).await
 }
 
+/// Work a user left on this device when they logged out before it reached the server: it
+/// stays in their part of the store and syncs when they log in here again; meanwhile the
+/// login page and whoever logs in next are told (a shared school computer).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct LeftWork {
+    pub changes: usize,
+    pub files: usize,
+    pub at_ms: f64,
+}
+
+/// The device-wide record of [`LeftWork`], by username (no user prefix: it is for everyone).
+const LEFT_WORK: &str = "left-work";
+
+pub async fn left_work() -> std::collections::BTreeMap<String, LeftWork> {
+    let Ok(db) = open().await else {
+        return Default::default();
+    };
+    get_json(&db, LEFT_WORK)
+        .await
+        .ok()
+        .flatten()
+        .unwrap_or_default()
+}
+
+/// Records (`Some`) or clears (`None`) what `user` left unsynced on this device.
+pub async fn note_left_work(user: &str, work: Option<LeftWork>) -> Result<(), StoreError> {
+    let db = open().await?;
+    let mut all: std::collections::BTreeMap<String, LeftWork> =
+        get_json(&db, LEFT_WORK).await?.unwrap_or_default();
+    let changed = match work {
+        Some(work) => all.insert(user.to_owned(), work.clone()) != Some(work),
+        None => all.remove(user).is_some(),
+    };
+    if changed {
+        put_json(&db, LEFT_WORK, Some(&all)).await?;
+    }
+    Ok(())
+}
+
+/// Deletes everything of `user` on this device: documents, sync states, records and files
+/// ("log out and clear this device"). The caller checks first that all of it is on the
+/// server.
+pub async fn clear_user(user: &str) -> Result<(), StoreError> {
+    let db = open().await?;
+    let tx = db.write(&[CHUNKS, SYNC, KV, FILES])?;
+    let prefix = format!("{user}{SEP}");
+    for name in [CHUNKS, SYNC, KV, FILES] {
+        tx.object_store(name)?.delete(prefix_range(&prefix)?)?;
+    }
+    tx.commit()?.await?;
+    Ok(())
+}
+
 /// Asks the browser not to evict our data under storage pressure. Best effort: browsers
 /// decide by their own rules (an installed app usually gets it).
 pub fn ask_for_persistent_storage() {

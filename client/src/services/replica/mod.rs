@@ -128,6 +128,9 @@ pub struct Inner {
     /// item): the next reconnect backs off instead of starting over at once.
     told_to_retry: bool,
     stopped: bool,
+    /// This user left unsynced work at a logout ([`local::LeftWork`]): the note is cleared
+    /// once everything is on the server.
+    left_noted: bool,
     stamp: u64,
     uploads: Uploads,
     on_change: Callback<()>,
@@ -136,6 +139,20 @@ pub struct Inner {
     render_scheduled: bool,
     /// The sync status the UI was last told about.
     last_status: Option<(SyncState, usize)>,
+}
+
+/// A user's work not yet on the server ([`Replica::unsynced`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Unsynced {
+    pub changes: usize,
+    pub files: usize,
+    pub refused: usize,
+}
+
+impl Unsynced {
+    pub fn is_nothing(self) -> bool {
+        self == Unsynced::default()
+    }
 }
 
 /// The shortest time between two re-renders the replica asks for.
@@ -166,6 +183,7 @@ impl Replica {
         let rescues: BTreeMap<String, Rescue> = store.get("rescues").await?.unwrap_or_default();
         let last_synced_ms = store.get("last_synced_ms").await?;
         let units: Vec<UnitInfo> = store.get("units").await?.unwrap_or_default();
+        let left_noted = local::left_work().await.contains_key(&session.username);
         let uploads =
             Uploads::start(Rc::clone(&store), session.token.clone(), on_change.clone()).await?;
         let peer = PeerId::new(format!("browser-{}", random_hex(8)));
@@ -194,6 +212,7 @@ impl Replica {
             attempt: 0,
             told_to_retry: false,
             stopped: false,
+            left_noted,
             stamp: 0,
             uploads,
             on_change,
@@ -310,6 +329,64 @@ impl Replica {
         self.0.borrow().uploads.clone()
     }
 
+    /// What of this user's work has not reached the server: changes (made, or on disk and
+    /// not acknowledged), evidence files still to upload, and refusals not dealt with yet.
+    pub fn unsynced(&self) -> Unsynced {
+        let inner = self.0.borrow();
+        Unsynced {
+            changes: inner.pending.values().sum::<usize>() + inner.dirty.len(),
+            files: inner.uploads.waiting(),
+            refused: inner.refused.len(),
+        }
+    }
+
+    /// Logging out: stops syncing and, when work has not reached the server, notes it
+    /// device-wide so that the login page and the next user are told (it stays in this
+    /// user's part of the store and syncs at their next login here).
+    pub async fn log_out(&self) {
+        // An edit typed a moment ago goes to disk first: it stays on the device.
+        self.flush().await;
+        let unsynced = self.unsynced();
+        let user = self.0.borrow().session.username.clone();
+        self.stop();
+        let left = (unsynced.changes + unsynced.files > 0).then(|| local::LeftWork {
+            changes: unsynced.changes,
+            files: unsynced.files,
+            at_ms: js_sys::Date::now(),
+        });
+        let _ = local::note_left_work(&user, left).await;
+    }
+
+    /// Logging out and deleting this user's data from the device; refused (nothing is
+    /// deleted) while anything has not reached the server or a refusal is not dealt with.
+    pub async fn log_out_and_clear(&self) -> Result<(), Unsynced> {
+        let unsynced = self.unsynced();
+        if !unsynced.is_nothing() {
+            return Err(unsynced);
+        }
+        let user = self.0.borrow().session.username.clone();
+        self.stop();
+        let _ = local::clear_user(&user).await;
+        let _ = local::note_left_work(&user, None).await;
+        Ok(())
+    }
+
+    /// Once everything left at a previous logout has reached the server, the device-wide
+    /// note goes.
+    fn clear_left_work_once_sent(&self, uploads: &Uploads) {
+        let user = {
+            let mut inner = self.0.borrow_mut();
+            if !inner.left_noted || !inner.synced || uploads.waiting() > 0 {
+                return;
+            }
+            inner.left_noted = false;
+            inner.session.username.clone()
+        };
+        wasm_bindgen_futures::spawn_local(async move {
+            let _ = local::note_left_work(&user, None).await;
+        });
+    }
+
     fn notify(&self) {
         let (callback, uploads, in_sync) = {
             let inner = self.0.borrow();
@@ -321,6 +398,7 @@ impl Replica {
             (inner.on_change.clone(), inner.uploads.clone(), in_sync)
         };
         uploads.set_documents_in_sync(in_sync);
+        self.clear_left_work_once_sent(&uploads);
         // At most one re-render per UI_FRAME_MS for documents changing: a first sync brings
         // thousands of messages, and re-rendering the dashboard after each made that
         // quadratic. The first change after a quiet spell shows at once, a burst shows at its
