@@ -96,6 +96,73 @@ pub enum Refusal {
          least one piece of evidence first"
     )]
     NothingToSubmit,
+    #[error("{} is too long: {chars} characters, at most {max}", .field.label())]
+    TooLong {
+        field: TextField,
+        chars: usize,
+        max: usize,
+    },
+}
+
+/// The texts people write, each with the most characters it takes: a 20,000-character
+/// progress text pushed the office's decision buttons 10,000 px down. The longest paragraph
+/// of the real report is under 500 characters, so each limit leaves ample room.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TextField {
+    /// A unit's 整改情况, and the office's own for the report.
+    Narrative,
+    /// A message in the feedback thread.
+    Feedback,
+    /// The reason of a 退回.
+    Reason,
+    /// The problem statement (存在问题) and each measure (整改措施).
+    Definition,
+    /// An evidence file's caption.
+    Caption,
+}
+
+impl TextField {
+    pub fn max_chars(self) -> usize {
+        match self {
+            TextField::Narrative => 3_000,
+            TextField::Feedback => 1_000,
+            TextField::Reason => 500,
+            TextField::Definition => 1_000,
+            TextField::Caption => 200,
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            TextField::Narrative => "整改情况 (the progress text)",
+            TextField::Feedback => "反馈 (the message)",
+            TextField::Reason => "退回理由 (the reason)",
+            TextField::Definition => "存在问题/整改措施 (the problem or a measure)",
+            TextField::Caption => "说明 (the caption)",
+        }
+    }
+
+    /// The field's key, as the client names it to translate the message.
+    pub fn key(self) -> &'static str {
+        match self {
+            TextField::Narrative => "narrative",
+            TextField::Feedback => "feedback",
+            TextField::Reason => "reason",
+            TextField::Definition => "definition",
+            TextField::Caption => "caption",
+        }
+    }
+}
+
+/// Refuses `text` when it is longer than `field` takes (counted in characters, as people
+/// count them, not bytes).
+pub fn check_length(field: TextField, text: &str) -> Result<(), Refusal> {
+    let max = field.max_chars();
+    let chars = text.chars().count();
+    if chars > max {
+        return Err(Refusal::TooLong { field, chars, max });
+    }
+    Ok(())
 }
 
 /// May `actor` move `unit`'s progress from `from` to `to`? `reason` is the 退回 reason.

@@ -409,6 +409,27 @@ fn changes_follow_the_policy() {
             |d, w| apply(d, w, ItemEdit::UnitStatus {
                 unit: "s1".into(), to: UnitStatus::Returned, reason: Some("回头看发现台账不全".into()),
             }), "ok"),
+        // ---- Texts have limits (3,000 characters of progress text), as a raw write too.
+        ("unit writes a 3,000-character progress text", Item, s1(),
+            |d, _| d.splice_text(at(d, &["progress", "s1", "narrative"]), 0, 0, &"整".repeat(3_000 - "已建立台账".chars().count())).unwrap(), "ok"),
+        ("unit writes 20,000 characters of progress text (raw)", Item, s1(),
+            |d, _| d.splice_text(at(d, &["progress", "s1", "narrative"]), 0, 0, &"整".repeat(20_000)).unwrap(),
+            "整改情况 (the progress text) is too long: 20005 characters, at most 3000"),
+        ("unit writes a 2,000-character message (raw)", Item, s1(),
+            |d, _| reconcile_modified(d, |item| item.feedback.push(Feedback {
+                id: "f9".into(), unit: Some("s1".into()), author: "school1".into(),
+                text: "问".repeat(2_000), at_ms: 0,
+            })),
+            "反馈 (the message) is too long: 2000 characters, at most 1000"),
+        ("office reopens with a 600-character reason (raw)", SignedOffItem, office(),
+            |d, _| reconcile_modified(d, |item| {
+                item.progress.get_mut("s1").unwrap().status = UnitStatus::Returned;
+                item.reviews.push(Review {
+                    id: "r9".into(), unit: "s1".into(), decision: UnitStatus::Returned,
+                    reason: "缺".repeat(600), by: "office".into(), at_ms: 0,
+                });
+            }),
+            "退回理由 (the reason) is too long: 600 characters, at most 500"),
         ("department writes a school's progress", Item, jcg(),
             |d, _| d.splice_text(at(d, &["progress", "s1", "narrative"]), 0, 0, "督促").unwrap(),
             "a unit can change only its own progress, not the progress of unit 's1'"),

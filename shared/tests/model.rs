@@ -72,6 +72,25 @@ fn edits_follow_the_policy() {
     let cases: Vec<(&str, EditContext, ItemEdit, &str)> = vec![
         ("school writes its progress", s1(), narrative("s1"), "ok"),
         (
+            "school writes 3,001 characters of progress",
+            s1(),
+            ItemEdit::UnitNarrative {
+                unit: "s1".into(),
+                text: "整".repeat(3_001),
+            },
+            "整改情况 (the progress text) is too long: 3001 characters, at most 3000",
+        ),
+        (
+            "school writes a 1,001-character message",
+            s1(),
+            ItemEdit::AddFeedback {
+                id: "f1".into(),
+                unit: Some("s1".into()),
+                text: "问".repeat(1_001),
+            },
+            "反馈 (the message) is too long: 1001 characters, at most 1000",
+        ),
+        (
             "school writes another school's progress",
             s1(),
             narrative("s2"),

@@ -109,6 +109,89 @@ async fn click(browser: &Browser, css: &str) -> Result<()> {
     Ok(())
 }
 
+/// A progress text has a limit (3,000 characters): the school's editor counts toward it and
+/// takes no more, and on the office's phone a long text scrolls in its own box so that the
+/// decision buttons stay within reach.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_long_progress_text_is_counted_and_the_decisions_stay_within_reach() -> Result<()> {
+    let server = TestServer::start(Some(web_root())).await?;
+    let (id, _) = items_of(&server, SCHOOL1_UNIT, "-")
+        .await?
+        .into_iter()
+        .find(|(_, status)| matches!(status, UnitStatus::NotStarted | UnitStatus::InProgress))
+        .context("an open item of school 1")?;
+
+    let school = Browser::start(360, 800).await?;
+    school.log_in(&server.url("/"), "school1").await?;
+    goto(&school, &server, &format!("#/item/{id}")).await?;
+    school.wait_for("[data-testid=progress-editor]").await?;
+    // A long paste: the field takes at most the limit.
+    school
+        .client
+        .execute(
+            "const el = document.querySelector('[data-testid=progress-editor]');
+             el.focus();
+             document.execCommand('insertText', false, '整改'.repeat(2_000));",
+            vec![],
+        )
+        .await?;
+    wait_until(
+        &school,
+        "const c = document.querySelector('[data-testid=narrative-count]');
+         return !!c && c.innerText === '3000 / 3000' && c.classList.contains('near');",
+        "the counter shows the limit reached",
+    )
+    .await?;
+    school.screenshot("school-long-text-360").await?;
+    click(&school, "[data-testid=move-submitted]").await?;
+    click(&school, "[data-testid=confirm-submit]").await?;
+    wait_for_server_status(&server, &id, SCHOOL1_UNIT, UnitStatus::Submitted).await?;
+    let stored = server.item(&id).await?.progress[SCHOOL1_UNIT]
+        .narrative
+        .as_str()
+        .chars()
+        .count();
+    assert_eq!(stored, 3_000, "the server has the text up to the limit");
+
+    let office = Browser::start(360, 800).await?;
+    office.log_in(&server.url("/"), "office").await?;
+    goto(&office, &server, &format!("#/item/{id}")).await?;
+    let review = format!("[data-testid=unit-review][data-unit={SCHOOL1_UNIT}]");
+    office
+        .wait_for(&format!("{review}[data-status=submitted]"))
+        .await?;
+    let distance = office
+        .client
+        .execute(
+            &format!(
+                "const r = document.querySelector('{review}');
+                 const text = r.querySelector('[data-testid=narrative]');
+                 const button = r.querySelector('[data-testid=sign-off]');
+                 if (text.scrollHeight <= text.clientHeight) return -1;
+                 return button.getBoundingClientRect().top - text.getBoundingClientRect().top;"
+            ),
+            vec![],
+        )
+        .await?
+        .as_f64()
+        .context("a distance")?;
+    assert!(
+        (0.0..800.0).contains(&distance),
+        "the sign-off button is {distance} px below the start of the text (-1: it does not scroll)"
+    );
+    office
+        .client
+        .execute(
+            &format!("document.querySelector('{review} [data-testid=sign-off]').scrollIntoView({{block: 'end'}});"),
+            vec![],
+        )
+        .await?;
+    office.screenshot("office-review-long-text-360").await?;
+    school.close().await?;
+    office.close().await?;
+    Ok(())
+}
+
 /// Sends back with a reason, then signs off after the school asks again; the school's open
 /// page shows each decision after its sync, and the server records who decided and when.
 #[tokio::test(flavor = "multi_thread")]

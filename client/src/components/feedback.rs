@@ -4,6 +4,7 @@
 use crate::format::when;
 use crate::i18n::{Lang, Msg, tr};
 use rectify_shared::model::{ItemDoc, ItemEdit};
+use rectify_shared::workflow::TextField;
 use web_sys::HtmlTextAreaElement;
 use yew::prelude::*;
 
@@ -63,6 +64,7 @@ pub fn feedback_box(props: &FeedbackProps) -> Html {
             }
             <form class="feedback-form" {onsubmit}>
                 <textarea ref={input} rows="2" aria-label={tr(lang, Msg::Feedback)} data-testid="feedback-input"
+                          maxlength={TextField::Feedback.max_chars().to_string()}
                           placeholder={tr(lang, Msg::FeedbackPlaceholder)} />
                 <button type="submit" class="secondary" data-testid="feedback-send">{ tr(lang, Msg::Send) }</button>
             </form>

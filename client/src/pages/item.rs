@@ -13,7 +13,9 @@ use gloo::events::EventListener;
 use rectify_shared::ids::{DocumentId, UnitId};
 use rectify_shared::model::{ItemDoc, ItemEdit};
 use rectify_shared::policy::{Actor, Role};
-use rectify_shared::workflow::{UnitStatus, check_entry_edit, check_submission, check_unit_move};
+use rectify_shared::workflow::{
+    TextField, UnitStatus, check_entry_edit, check_submission, check_unit_move,
+};
 use web_sys::{HtmlInputElement, HtmlTextAreaElement};
 use yew::prelude::*;
 
@@ -365,9 +367,21 @@ fn progress_editor(props: &EditorProps) -> Html {
             move || drop(listeners)
         });
     }
+    let max = TextField::Narrative.max_chars();
+    let used = props.text.chars().count();
     html! {
-        <textarea ref={node} class="progress-editor" data-testid="progress-editor" rows="8"
-                  aria-labelledby="progress-title" readonly={props.read_only} {oninput} />
+        <>
+            <textarea ref={node} class="progress-editor" data-testid="progress-editor" rows="8"
+                      aria-labelledby="progress-title" readonly={props.read_only} {oninput}
+                      maxlength={max.to_string()} />
+            if !props.read_only {
+                // Marked from nine tenths of the limit on.
+                <p class={classes!("char-count", (used * 10 >= max * 9).then_some("near"))}
+                   data-testid="narrative-count" aria-live="polite">
+                    { format!("{used} / {max}") }
+                </p>
+            }
+        </>
     }
 }
 

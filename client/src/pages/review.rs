@@ -12,7 +12,7 @@ use rectify_shared::ids::DocumentId;
 use rectify_shared::model::{ItemDoc, ItemEdit, ItemPlan, Timing};
 use rectify_shared::policy::{Actor, Role};
 use rectify_shared::status::PublicStatus;
-use rectify_shared::workflow::{UnitStatus, check_item_status, check_unit_move};
+use rectify_shared::workflow::{TextField, UnitStatus, check_item_status, check_unit_move};
 use std::collections::BTreeSet;
 use web_sys::{HtmlInputElement, HtmlSelectElement, HtmlTextAreaElement};
 use yew::prelude::*;
@@ -122,6 +122,7 @@ pub fn unit_review(props: &ReviewProps) -> Html {
                 <div class="review-actions">
                     if may_return {
                         <textarea ref={reason} rows="2" data-testid="return-reason"
+                                  maxlength={TextField::Reason.max_chars().to_string()}
                                   aria-label={tr(lang, Msg::Reason)} placeholder={tr(lang, Msg::ReasonHint)} />
                     }
                     <div class="actions">

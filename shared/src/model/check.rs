@@ -19,7 +19,8 @@ use super::{CampaignDoc, ItemDoc, ModelError, SCHEMA_VERSION, kind_of};
 use crate::ids::UnitId;
 use crate::policy::{Actor, Role};
 use crate::workflow::{
-    Refusal, UnitStatus, check_entry_edit, check_item_status, check_submission, check_unit_move,
+    Refusal, UnitStatus, check_entry_edit, check_item_status, check_length, check_submission,
+    check_unit_move,
 };
 use automerge::{AutoCommit, ObjType, ReadDoc, ScalarValue, Value, marks::Mark};
 use std::cell::OnceCell;
@@ -469,6 +470,7 @@ struct Changes<'a> {
 impl Changes<'_> {
     /// `before_item` is `None` only for the office repairing an unreadable document.
     fn check(&self, before_item: Option<&ItemDoc>) -> Result<(), ChangeRefusal> {
+        check_lengths(before_item, self.after_item)?;
         match self.actor.role {
             Role::Office => self.check_office(before_item),
             Role::Unit | Role::Department => {
@@ -771,4 +773,60 @@ fn appended(before: &[Slot], after: &[Slot]) -> Option<Vec<usize>> {
     }
     // Whatever is left in `old` was removed.
     old.next().is_none().then_some(added)
+}
+
+/// Every text a change wrote fits its field ([`check_length`]). Texts it did not touch are
+/// not judged: an imported text longer than a limit does not block other edits of the item.
+fn check_lengths(before: Option<&ItemDoc>, after: &ItemDoc) -> Result<(), Refusal> {
+    use crate::workflow::TextField::{Caption, Definition, Feedback, Narrative, Reason};
+    let check = |field, old: Option<&str>, new: &str| {
+        if old == Some(new) {
+            Ok(())
+        } else {
+            check_length(field, new)
+        }
+    };
+    check(
+        Definition,
+        before.map(|b| b.title.as_str()),
+        after.title.as_str(),
+    )?;
+    check(
+        Narrative,
+        before.map(|b| b.narrative.as_str()),
+        after.narrative.as_str(),
+    )?;
+    for measure in &after.measures {
+        let old = before
+            .and_then(|b| b.measures.iter().find(|m| m.id == measure.id))
+            .map(|m| m.text.as_str());
+        check(Definition, old, measure.text.as_str())?;
+    }
+    for (unit, progress) in &after.progress {
+        let old = before.and_then(|b| b.progress.get(unit));
+        check(
+            Narrative,
+            old.map(|p| p.narrative.as_str()),
+            progress.narrative.as_str(),
+        )?;
+        for evidence in &progress.evidence {
+            let was = old
+                .and_then(|p| p.evidence.iter().find(|e| e.sha256 == evidence.sha256))
+                .map(|e| e.caption.as_str());
+            check(Caption, was, &evidence.caption)?;
+        }
+    }
+    for message in &after.feedback {
+        let old = before
+            .and_then(|b| b.feedback.iter().find(|f| f.id == message.id))
+            .map(|f| f.text.as_str());
+        check(Feedback, old, &message.text)?;
+    }
+    for review in &after.reviews {
+        let old = before
+            .and_then(|b| b.reviews.iter().find(|r| r.id == review.id))
+            .map(|r| r.reason.as_str());
+        check(Reason, old, &review.reason)?;
+    }
+    Ok(())
 }

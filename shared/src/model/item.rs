@@ -4,7 +4,8 @@ use super::{ModelError, SCHEMA_VERSION, check_header};
 use crate::policy::{Actor, Role};
 use crate::status::PublicStatus;
 use crate::workflow::{
-    Refusal, UnitStatus, check_entry_edit, check_item_status, check_submission, check_unit_move,
+    Refusal, TextField, UnitStatus, check_entry_edit, check_item_status, check_length,
+    check_submission, check_unit_move,
 };
 use automerge::AutoCommit;
 use automerge::transaction::CommitOptions;
@@ -434,6 +435,7 @@ pub fn apply_to(item: &mut ItemDoc, ctx: &EditContext, edit: ItemEdit) -> Result
     match edit {
         ItemEdit::UnitNarrative { unit, text } => {
             may_change_entry(item, &unit)?;
+            check_length(TextField::Narrative, &text)?;
             must_be_assigned(item, &unit)?;
             item.progress_mut(&unit, ctx).narrative.update(text);
         }
@@ -460,6 +462,7 @@ pub fn apply_to(item: &mut ItemDoc, ctx: &EditContext, edit: ItemEdit) -> Result
                 .get(&unit)
                 .map_or(UnitStatus::NotStarted, |p| p.status);
             check_unit_move(actor, &unit, from, to, reason.as_deref())?;
+            check_length(TextField::Reason, reason.as_deref().unwrap_or_default())?;
             // The office may record a request for a unit without an account as it sees fit.
             if to == UnitStatus::Submitted
                 && from != UnitStatus::Submitted
@@ -487,6 +490,7 @@ pub fn apply_to(item: &mut ItemDoc, ctx: &EditContext, edit: ItemEdit) -> Result
         ItemEdit::AddEvidence { unit, evidence } => {
             may_change_entry(item, &unit)?;
             must_be_assigned(item, &unit)?;
+            check_length(TextField::Caption, &evidence.caption)?;
             if !crate::evidence::is_sha256_hex(&evidence.sha256) {
                 return Err(ModelError::Invalid(format!(
                     "evidence is named by the SHA-256 of its bytes, not '{}'",
@@ -520,6 +524,7 @@ pub fn apply_to(item: &mut ItemDoc, ctx: &EditContext, edit: ItemEdit) -> Result
                     "a feedback message cannot be empty".to_owned(),
                 ));
             }
+            check_length(TextField::Feedback, &text)?;
             item.feedback.push(Feedback {
                 id,
                 unit,
@@ -554,6 +559,10 @@ pub fn apply_to(item: &mut ItemDoc, ctx: &EditContext, edit: ItemEdit) -> Result
             narrative,
         } => {
             office_only(actor)?;
+            check_length(TextField::Narrative, &narrative)?;
+            for text in std::iter::once(&title).chain(&measures) {
+                check_length(TextField::Definition, text)?;
+            }
             item.title.update(title);
             item.narrative.update(narrative);
             set_measures(item, &measures);
