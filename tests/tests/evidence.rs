@@ -3,7 +3,7 @@
 //! those who may read an item that references a file can fetch it, limits hold, and
 //! unreferenced files are collected after the grace period.
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use rectify_server::blobs::Variant;
 use rectify_server::campaigns;
 use rectify_server::evidence::files::FilesSettings;
@@ -332,6 +332,11 @@ async fn a_wrong_hash_or_kind_is_refused_and_nothing_is_kept() -> Result<()> {
         .json()
         .await?;
     assert_eq!((started.received, started.complete), (0, false));
+    let staged = server
+        .storage
+        .upload(&Username::new("school1"), &claimed)
+        .await?
+        .context("the upload was started")?;
     let refused = patch(&server, &token, &claimed, 0, bytes.clone()).await?;
     assert_eq!(refused.status(), 422);
     let body: serde_json::Value = refused.json().await?;
@@ -350,8 +355,8 @@ async fn a_wrong_hash_or_kind_is_refused_and_nothing_is_kept() -> Result<()> {
     );
     assert_eq!(stored_files(&server), 0);
     assert_eq!(
-        walk(&server.data.path().join("uploads")),
-        0,
+        server.storage.upload_bytes(staged.id).await?,
+        b"",
         "the partial bytes are gone"
     );
 
@@ -539,6 +544,11 @@ async fn unreferenced_files_and_abandoned_uploads_are_collected_after_the_grace_
     upload(&server.url(""), &token, "dropped.pdf", &dropped, PIECE, 0).await?;
     let abandoned = pdf(6, 10_000);
     start_upload(&server, &token, &sha256_hex(&abandoned), 10_000).await?;
+    let staged = server
+        .storage
+        .upload(&Username::new("school1"), &sha256_hex(&abandoned))
+        .await?
+        .context("the upload was started")?;
     patch(
         &server,
         &token,
@@ -547,6 +557,7 @@ async fn unreferenced_files_and_abandoned_uploads_are_collected_after_the_grace_
         abandoned[..4000].to_vec(),
     )
     .await?;
+    assert_eq!(server.storage.upload_received(staged.id).await?, 4000);
     reference(
         &server,
         &item_of_school1_only(&server).await?,
@@ -571,7 +582,11 @@ async fn unreferenced_files_and_abandoned_uploads_are_collected_after_the_grace_
         stored(&server, &sha256_hex(&kept)).await?.as_deref(),
         Some(&kept[..])
     );
-    assert_eq!(walk(&server.data.path().join("uploads")), 0);
+    assert_eq!(
+        server.storage.upload_received(staged.id).await?,
+        0,
+        "the abandoned upload's parts are gone"
+    );
     assert_eq!(
         collect(now + 10 * hour).await?,
         (0, 0),
