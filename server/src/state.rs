@@ -61,11 +61,22 @@ impl AppState {
         data_dir: &Path,
         settings: ServerSettings,
     ) -> anyhow::Result<AppState> {
+        let store = crate::blobs::open(&settings.blobs, data_dir).await?;
+        Self::with_store(storage, web_root, store, settings).await
+    }
+
+    /// The state with its evidence files in `store` (`settings.blobs` is not read): for tests
+    /// that share one store between servers, or wrap it to make it fail.
+    pub async fn with_store(
+        storage: Arc<dyn Storage>,
+        web_root: Option<PathBuf>,
+        store: Arc<dyn crate::blobs::BlobStore>,
+        settings: ServerSettings,
+    ) -> anyhow::Result<AppState> {
         let metrics = Arc::new(Metrics::new());
         let sync = Arc::new(
             SyncHub::open(Arc::clone(&storage), settings.sync, Arc::clone(&metrics)).await?,
         );
-        let store = crate::blobs::open(&settings.blobs, data_dir).await?;
         let files = Arc::new(Files::new(store, settings.files));
         let trusted_proxies = Arc::new(settings.trusted_proxies);
         maintenance::spawn(

@@ -149,6 +149,12 @@ pub async fn start_upload(
     };
     state.storage.touch_upload(upload.id, now_ms()).await?;
     let received = state.storage.upload_received(upload.id).await?;
+    if received == upload.size {
+        // Every byte is here but the upload did not finish (the blob store failed, or the
+        // server stopped, after the last part): finish it now, so the client's next attempt
+        // completes it without sending anything again.
+        return finish(&state, &upload).await;
+    }
     Ok(Json(UploadStatus {
         sha256: upload.sha256,
         size: upload.size,
