@@ -140,6 +140,14 @@ impl BlobArgs {
     }
 }
 
+/// Whether a backup or restore copies evidence files: only those in the data directory.
+fn evidence_in(location: &BlobLocation) -> data_dir::Evidence {
+    match location {
+        BlobLocation::DataDir => data_dir::Evidence::InDataDir,
+        BlobLocation::S3(_) => data_dir::Evidence::Elsewhere,
+    }
+}
+
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the server.
@@ -197,6 +205,10 @@ enum Command {
     Backup {
         #[command(flatten)]
         data: DataArgs,
+        /// With evidence in S3 the backup holds the database only (the bucket's versioning
+        /// keeps the files).
+        #[command(flatten)]
+        blobs: BlobArgs,
         /// The directory to create for the backup.
         out: PathBuf,
     },
@@ -205,6 +217,8 @@ enum Command {
     Restore {
         #[command(flatten)]
         data: DataArgs,
+        #[command(flatten)]
+        blobs: BlobArgs,
         /// The directory `rectify backup` wrote.
         backup: PathBuf,
     },
@@ -473,26 +487,55 @@ async fn run(command: Command, config: &Config) -> anyhow::Result<()> {
             let tls = tls_pair(tls_cert, tls_key)?;
             serve(data, listen, web_root, tls, settings).await
         }
-        Command::Backup { data, out } => {
-            let summary = data_dir::backup(&data.data, &data.storage_url()?, &out).await?;
-            println!(
-                "Backed up {} to {} ({} bytes, checked) and {} evidence files ({} bytes).",
-                data.data.display(),
-                summary.path.display(),
-                summary.bytes,
-                summary.files,
-                summary.file_bytes
-            );
+        Command::Backup { data, blobs, out } => {
+            let location = blobs.location()?;
+            let summary = data_dir::backup(
+                &data.data,
+                &data.storage_url()?,
+                &out,
+                evidence_in(&location),
+            )
+            .await?;
+            match location {
+                BlobLocation::DataDir => println!(
+                    "Backed up {} to {} ({} bytes, checked) and {} evidence files ({} bytes).",
+                    data.data.display(),
+                    summary.path.display(),
+                    summary.bytes,
+                    summary.files,
+                    summary.file_bytes
+                ),
+                BlobLocation::S3(_) => println!(
+                    "Backed up the database of {} to {} ({} bytes, checked). The evidence \
+                     files are in {location} and were not copied: keep them with the bucket's \
+                     versioning.",
+                    data.data.display(),
+                    summary.path.display(),
+                    summary.bytes,
+                ),
+            }
             Ok(())
         }
-        Command::Restore { data, backup } => {
-            let summary =
-                data_dir::restore(&data.data, &data.storage_url()?, &backup, now_ms()).await?;
+        Command::Restore {
+            data,
+            blobs,
+            backup,
+        } => {
+            let location = blobs.location()?;
+            let evidence = evidence_in(&location);
+            let url = data.storage_url()?;
+            let summary = data_dir::restore(&data.data, &url, &backup, now_ms(), evidence).await?;
             println!(
                 "Restored {} from {}.",
                 data.data.display(),
                 backup.display()
             );
+            if let BlobLocation::S3(_) = location {
+                println!(
+                    "The evidence files are in {location} and were left alone: a file the \
+                     database names that was deleted since comes back from the bucket's versions."
+                );
+            }
             if let Some(previous) = summary.previous {
                 println!("The data that was there is kept in {}.", previous.display());
             }
