@@ -1,6 +1,7 @@
 //! The `rectify` command line.
 
 use crate::accounts::{self, hash_password};
+use crate::blobs::{BlobLocation, S3Settings};
 use crate::campaigns::{self, LedgerFormat, ReportFormat};
 use crate::clock::now_ms;
 use crate::config::{self, ConfigFile};
@@ -99,12 +100,62 @@ impl DataArgs {
     }
 }
 
+/// `--blobs`, checked; kept as given.
+fn parse_blobs_url(url: &str) -> Result<String, String> {
+    S3Settings::parse_url(url).map(|_| url.to_owned())
+}
+
+/// Where the evidence files are kept, when not in the data directory.
+#[derive(Debug, clap::Args)]
+struct BlobArgs {
+    /// Keep evidence files in this S3-compatible bucket (s3://BUCKET[/PREFIX]) instead of
+    /// DATA/blobs, so several servers can share them. Credentials come from the standard
+    /// AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY variables.
+    #[arg(long, env = "RECTIFY_BLOBS", value_name = "s3://BUCKET[/PREFIX]", value_parser = parse_blobs_url)]
+    blobs: Option<String>,
+    /// The S3 service's address with --blobs (else AWS_ENDPOINT_URL, else AWS); an http://
+    /// address is used without TLS.
+    #[arg(long, value_name = "URL")]
+    s3_endpoint: Option<String>,
+    /// The bucket's region with --blobs (else AWS_REGION, else us-east-1).
+    #[arg(long, value_name = "REGION")]
+    s3_region: Option<String>,
+}
+
+impl BlobArgs {
+    fn location(&self) -> anyhow::Result<BlobLocation> {
+        let Some(url) = &self.blobs else {
+            if self.s3_endpoint.is_some() || self.s3_region.is_some() {
+                bail!(
+                    "s3_endpoint or s3_region is set but blobs is not: name the bucket with \
+                     --blobs s3://BUCKET (RECTIFY_BLOBS, or blobs in the config file)"
+                );
+            }
+            return Ok(BlobLocation::DataDir);
+        };
+        let mut s3 = S3Settings::parse_url(url).map_err(anyhow::Error::msg)?;
+        s3.endpoint = self.s3_endpoint.clone();
+        s3.region = self.s3_region.clone();
+        Ok(BlobLocation::S3(s3))
+    }
+}
+
+/// Whether a backup or restore copies evidence files: only those in the data directory.
+fn evidence_in(location: &BlobLocation) -> data_dir::Evidence {
+    match location {
+        BlobLocation::DataDir => data_dir::Evidence::InDataDir,
+        BlobLocation::S3(_) => data_dir::Evidence::Elsewhere,
+    }
+}
+
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the server.
     Serve {
         #[command(flatten)]
         data: DataArgs,
+        #[command(flatten)]
+        blobs: BlobArgs,
         /// The address to listen on.
         #[arg(long, env = "RECTIFY_LISTEN", default_value = "127.0.0.1:8080")]
         listen: SocketAddr,
@@ -154,6 +205,10 @@ enum Command {
     Backup {
         #[command(flatten)]
         data: DataArgs,
+        /// With evidence in S3 the backup holds the database only (the bucket's versioning
+        /// keeps the files).
+        #[command(flatten)]
+        blobs: BlobArgs,
         /// The directory to create for the backup.
         out: PathBuf,
     },
@@ -162,6 +217,8 @@ enum Command {
     Restore {
         #[command(flatten)]
         data: DataArgs,
+        #[command(flatten)]
+        blobs: BlobArgs,
         /// The directory `rectify backup` wrote.
         backup: PathBuf,
     },
@@ -396,6 +453,7 @@ async fn run(command: Command, config: &Config) -> anyhow::Result<()> {
     match command {
         Command::Serve {
             data,
+            blobs,
             listen,
             web_root,
             tls_cert,
@@ -424,30 +482,60 @@ async fn run(command: Command, config: &Config) -> anyhow::Result<()> {
                     ..FilesSettings::default()
                 },
                 trusted_proxies,
+                blobs: blobs.location()?,
             };
             let tls = tls_pair(tls_cert, tls_key)?;
             serve(data, listen, web_root, tls, settings).await
         }
-        Command::Backup { data, out } => {
-            let summary = data_dir::backup(&data.data, &data.storage_url()?, &out).await?;
-            println!(
-                "Backed up {} to {} ({} bytes, checked) and {} evidence files ({} bytes).",
-                data.data.display(),
-                summary.path.display(),
-                summary.bytes,
-                summary.files,
-                summary.file_bytes
-            );
+        Command::Backup { data, blobs, out } => {
+            let location = blobs.location()?;
+            let summary = data_dir::backup(
+                &data.data,
+                &data.storage_url()?,
+                &out,
+                evidence_in(&location),
+            )
+            .await?;
+            match location {
+                BlobLocation::DataDir => println!(
+                    "Backed up {} to {} ({} bytes, checked) and {} evidence files ({} bytes).",
+                    data.data.display(),
+                    summary.path.display(),
+                    summary.bytes,
+                    summary.files,
+                    summary.file_bytes
+                ),
+                BlobLocation::S3(_) => println!(
+                    "Backed up the database of {} to {} ({} bytes, checked). The evidence \
+                     files are in {location} and were not copied: keep them with the bucket's \
+                     versioning.",
+                    data.data.display(),
+                    summary.path.display(),
+                    summary.bytes,
+                ),
+            }
             Ok(())
         }
-        Command::Restore { data, backup } => {
-            let summary =
-                data_dir::restore(&data.data, &data.storage_url()?, &backup, now_ms()).await?;
+        Command::Restore {
+            data,
+            blobs,
+            backup,
+        } => {
+            let location = blobs.location()?;
+            let evidence = evidence_in(&location);
+            let url = data.storage_url()?;
+            let summary = data_dir::restore(&data.data, &url, &backup, now_ms(), evidence).await?;
             println!(
                 "Restored {} from {}.",
                 data.data.display(),
                 backup.display()
             );
+            if let BlobLocation::S3(_) = location {
+                println!(
+                    "The evidence files are in {location} and were left alone: a file the \
+                     database names that was deleted since comes back from the bucket's versions."
+                );
+            }
             if let Some(previous) = summary.previous {
                 println!("The data that was there is kept in {}.", previous.display());
             }
@@ -649,6 +737,8 @@ async fn serve(
              run the app only over HTTPS; give --tls-cert and --tls-key (or put a TLS proxy in front)"
         );
     }
+    // Said when listening, so an operator sees where evidence goes.
+    let evidence = settings.blobs.to_string();
     let state =
         AppState::with_settings(Arc::clone(&storage), Some(web_root), &data, settings).await?;
     let hub = Arc::clone(&state.sync);
@@ -658,7 +748,7 @@ async fn serve(
             let listener = tokio::net::TcpListener::bind(listen)
                 .await
                 .with_context(|| format!("cannot listen on {listen} (is another server running there? choose another with --listen)"))?;
-            tracing::info!(data = %data.display(), %database, "Rectify is listening on http://{}", listener.local_addr()?);
+            tracing::info!(data = %data.display(), %database, %evidence, "Rectify is listening on http://{}", listener.local_addr()?);
             let stopping = Arc::clone(&hub);
             axum::serve(listener, service)
                 .with_graceful_shutdown(async move {
@@ -689,7 +779,7 @@ async fn serve(
             let server = axum_server::bind_rustls(listen, config).handle(handle.clone());
             let announce = async move {
                 if let Some(addr) = handle.listening().await {
-                    tracing::info!(data = %data.display(), %database, "Rectify is listening on https://{addr}");
+                    tracing::info!(data = %data.display(), %database, %evidence, "Rectify is listening on https://{addr}");
                 }
             };
             let (served, ()) = tokio::join!(server.serve(service), announce);

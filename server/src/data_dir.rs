@@ -9,7 +9,9 @@
 //!
 //! With `--database postgres://…` the database is not in `DIR` (only the lock and the evidence
 //! files are): backups and restores are refused before anything is made or moved, saying to
-//! use `pg_dump` and `pg_restore` ([`Backup::supported`]).
+//! use `pg_dump` and `pg_restore` ([`Backup::supported`]). With `--blobs s3://…` the evidence
+//! files are not in `DIR` either: backups and restores cover the database only
+//! ([`Evidence::Elsewhere`]), and the bucket's versioning keeps the files.
 
 use crate::storage::{self, Backup, StorageUrl};
 use anyhow::{Context, bail};
@@ -64,6 +66,15 @@ pub fn lock(dir: &Path) -> anyhow::Result<DataDirLock> {
     }
 }
 
+/// Where the evidence files are, for a backup or a restore.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Evidence {
+    /// In `DIR/blobs`: copied with the database.
+    InDataDir,
+    /// In an object store (`--blobs s3://…`): not copied; its own versioning keeps them.
+    Elsewhere,
+}
+
 /// What a backup holds, for the message after it.
 #[derive(Debug)]
 pub struct BackupSummary {
@@ -78,7 +89,12 @@ pub struct BackupSummary {
 /// [`StorageUrl::for_data_dir`]) to `out` (checked), then the data directory's evidence files
 /// to `out/blobs/`, while a server may be running. `out` must not exist yet (or be an empty
 /// directory).
-pub async fn backup(dir: &Path, url: &StorageUrl, out: &Path) -> anyhow::Result<BackupSummary> {
+pub async fn backup(
+    dir: &Path,
+    url: &StorageUrl,
+    out: &Path,
+    evidence: Evidence,
+) -> anyhow::Result<BackupSummary> {
     let database = supported(url)?;
     if out.exists() {
         let empty = out.is_dir()
@@ -102,7 +118,10 @@ pub async fn backup(dir: &Path, url: &StorageUrl, out: &Path) -> anyhow::Result<
         .await
         .with_context(|| format!("cannot write a checked backup to {}", out.display()))?;
     let bytes = std::fs::metadata(&path)?.len();
-    let (files, file_bytes) = copy_new_files(&dir.join(BLOBS), &out.join(BLOBS))?;
+    let (files, file_bytes) = match evidence {
+        Evidence::InDataDir => copy_new_files(&dir.join(BLOBS), &out.join(BLOBS))?,
+        Evidence::Elsewhere => (0, 0),
+    };
     Ok(BackupSummary {
         path,
         bytes,
@@ -166,6 +185,7 @@ pub async fn restore(
     url: &StorageUrl,
     backup: &Path,
     now_ms: i64,
+    evidence: Evidence,
 ) -> anyhow::Result<RestoreSummary> {
     let database = supported(url)?;
     let Some(copy) = database.find_copy(backup) else {
@@ -180,7 +200,7 @@ pub async fn restore(
         .restore_from(&copy, &aside)
         .await
         .with_context(|| format!("{} was not restored", copy.display()))?;
-    if backup.is_dir() {
+    if backup.is_dir() && evidence == Evidence::InDataDir {
         copy_new_files(&backup.join(BLOBS), &dir.join(BLOBS))?;
     }
     Ok(RestoreSummary {

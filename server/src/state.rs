@@ -27,7 +27,7 @@ pub struct AppState {
     /// Reverse proxies whose `X-Forwarded-For` / `Forwarded` headers are believed
     /// ([`crate::proxy::client_address`]).
     pub trusted_proxies: Arc<Vec<IpAddr>>,
-    /// Evidence files: the blob store, staged uploads, limits.
+    /// Evidence files: the blob store and the limits.
     pub files: Arc<Files>,
 }
 
@@ -36,6 +36,8 @@ pub struct AppState {
 pub struct ServerSettings {
     pub sync: SyncSettings,
     pub files: FilesSettings,
+    /// Where evidence files are stored (`--blobs`): the data directory by default.
+    pub blobs: crate::blobs::BlobLocation,
     /// Reverse proxies in front of the server (`--trusted-proxy`): only from these are
     /// forwarded-for headers believed. None by default: the connection's address counts.
     pub trusted_proxies: Vec<IpAddr>,
@@ -59,11 +61,23 @@ impl AppState {
         data_dir: &Path,
         settings: ServerSettings,
     ) -> anyhow::Result<AppState> {
+        let store = crate::blobs::open(&settings.blobs, data_dir).await?;
+        Self::with_store(storage, web_root, store, settings).await
+    }
+
+    /// The state with its evidence files in `store` (`settings.blobs` is not read): for tests
+    /// that share one store between servers, or wrap it to make it fail.
+    pub async fn with_store(
+        storage: Arc<dyn Storage>,
+        web_root: Option<PathBuf>,
+        store: Arc<dyn crate::blobs::BlobStore>,
+        settings: ServerSettings,
+    ) -> anyhow::Result<AppState> {
         let metrics = Arc::new(Metrics::new());
         let sync = Arc::new(
             SyncHub::open(Arc::clone(&storage), settings.sync, Arc::clone(&metrics)).await?,
         );
-        let files = Arc::new(Files::open(data_dir, settings.files)?);
+        let files = Arc::new(Files::new(store, settings.files));
         let trusted_proxies = Arc::new(settings.trusted_proxies);
         maintenance::spawn(
             &sync,

@@ -378,7 +378,10 @@ fn the_sample_config_has_every_key_with_the_real_default() {
         .filter_map(|line| line.strip_prefix("# "))
         .filter(|line| {
             line.split_once(" = ").is_some_and(|(key, _)| {
-                !key.is_empty() && key.chars().all(|c| c.is_ascii_lowercase() || c == '_')
+                !key.is_empty()
+                    && key
+                        .chars()
+                        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
             })
         })
         .map(|line| format!("{line}\n"))

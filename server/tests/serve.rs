@@ -523,3 +523,67 @@ async fn serves_from_postgres() -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+/// #18: evidence in an S3 bucket. The server starts on the tests' bucket; a bucket that is not
+/// there, or a --blobs that is no S3 location, stops it at start with the reason; a backup
+/// holds the database only and says where the evidence is.
+#[test]
+fn evidence_in_s3_a_missing_bucket_stops_the_server_and_backup_says_what_it_covers() {
+    let s3 = rectify_server::blobs::scratch::test_location().expect("the tests' S3 server");
+    let endpoint = s3.endpoint.clone().expect("an endpoint");
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    demo(&data);
+    let bucket = format!("s3://{}/{}", s3.bucket, s3.prefix);
+    let served = serve(&data, &["--blobs", &bucket, "--s3-endpoint", &endpoint]);
+    drop(served);
+
+    let missing = rectify(&[
+        "serve",
+        "--data",
+        data.to_str().unwrap(),
+        "--listen",
+        "127.0.0.1:0",
+        "--blobs",
+        "s3://no-such-bucket-here",
+        "--s3-endpoint",
+        &endpoint,
+    ]);
+    assert!(!missing.status.success());
+    let said = text(&missing.stderr);
+    assert!(
+        said.contains("s3://no-such-bucket-here") && said.contains("that the bucket exists"),
+        "{said}"
+    );
+
+    let bad = rectify(&[
+        "serve",
+        "--data",
+        data.to_str().unwrap(),
+        "--blobs",
+        "/srv/files",
+    ]);
+    assert!(!bad.status.success());
+    assert!(
+        text(&bad.stderr).contains("not an S3 location"),
+        "{}",
+        text(&bad.stderr)
+    );
+
+    let backup = dir.path().join("backup");
+    let out = rectify(&[
+        "backup",
+        "--data",
+        data.to_str().unwrap(),
+        "--blobs",
+        &bucket,
+        backup.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("were not copied: keep them with the bucket's versioning"),
+        "{}",
+        text(&out.stdout)
+    );
+    assert!(!backup.join("blobs").exists());
+}

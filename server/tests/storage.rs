@@ -11,6 +11,7 @@
 //! PostgreSQL tests fail and say how to get one; they never skip.
 
 use anyhow::{Context, Result};
+use rectify_server::storage::PartAppended;
 use rectify_server::storage::scratch::ScratchDatabase;
 use rectify_server::storage::{
     self, BlobRecord, CampaignRecord, ItemRecord, QuarantineRecord, SessionRecord, Storage,
@@ -838,6 +839,72 @@ async fn uploads_blobs_and_quota(new: NewPlace) -> Result<()> {
     Ok(())
 }
 
+/// Unfinished uploads staged as parts: appended in order by the one writer, read back whole,
+/// gone with the upload (#18: any server process sharing the database resumes an upload).
+async fn upload_parts(new: NewPlace) -> Result<()> {
+    let (_place, db) = fresh(new).await?;
+    let up = db.create_upload(&upload("alice", "aa", 10, 1)).await?;
+    assert_eq!(db.upload_received(up.id).await?, 0);
+    assert_eq!(db.upload_bytes(up.id).await?, b"");
+    assert_eq!(db.take_upload_writer(9_999).await?, None, "no such upload");
+
+    let first = db.take_upload_writer(up.id).await?.context("a writer")?;
+    assert_eq!(
+        db.append_upload_part(up.id, first, 0, b"abcd").await?,
+        PartAppended::Stored { received: 4 }
+    );
+    assert_eq!(
+        db.append_upload_part(up.id, first, 0, b"abcd").await?,
+        PartAppended::WrongOffset { received: 4 },
+        "a part at an offset that is taken is refused"
+    );
+    assert_eq!(
+        db.append_upload_part(up.id, first, 6, b"gh").await?,
+        PartAppended::WrongOffset { received: 4 },
+        "no gap"
+    );
+    // A newer request takes over: the older one's next part is refused, the newer one's
+    // continues where the parts end.
+    let second = db.take_upload_writer(up.id).await?.context("a writer")?;
+    assert_ne!(second, first);
+    assert_eq!(
+        db.append_upload_part(up.id, first, 4, b"ef").await?,
+        PartAppended::TakenOver
+    );
+    assert_eq!(
+        db.append_upload_part(up.id, second, 4, b"ef").await?,
+        PartAppended::Stored { received: 6 }
+    );
+    assert_eq!(
+        db.append_upload_part(up.id, second, 6, b"ghij").await?,
+        PartAppended::Stored { received: 10 }
+    );
+    assert_eq!(db.upload_received(up.id).await?, 10);
+    assert_eq!(db.upload_bytes(up.id).await?, b"abcdefghij");
+
+    // Another user's upload of the same file has parts of its own.
+    let bobs = db.create_upload(&upload("bob", "aa", 10, 1)).await?;
+    assert_eq!(db.upload_received(bobs.id).await?, 0);
+
+    // Finishing the upload drops its parts; a later append finds no upload.
+    db.insert_blob(&blob("aa", "alice", 10), Some(up.id))
+        .await?;
+    assert_eq!(db.upload_received(up.id).await?, 0);
+    assert_eq!(db.upload_bytes(up.id).await?, b"");
+    assert_eq!(
+        db.append_upload_part(up.id, second, 0, b"x").await?,
+        PartAppended::NoUpload
+    );
+
+    // Deleting an upload drops its parts too.
+    let writer = db.take_upload_writer(bobs.id).await?.context("a writer")?;
+    db.append_upload_part(bobs.id, writer, 0, b"abc").await?;
+    db.delete_upload(bobs.id).await?;
+    assert_eq!(db.upload_received(bobs.id).await?, 0);
+    assert_eq!(db.upload_bytes(bobs.id).await?, b"");
+    Ok(())
+}
+
 async fn references_and_orphans(new: NewPlace) -> Result<()> {
     let (_place, db) = fresh(new).await?;
     let (c, i1, i2) = (doc(1), doc(2), doc(3));
@@ -1108,6 +1175,7 @@ suite![
     quarantined_changes,
     server_settings,
     uploads_blobs_and_quota,
+    upload_parts,
     references_and_orphans,
     backup_and_restore,
     closed_storage_fails_transiently,

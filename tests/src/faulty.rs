@@ -9,7 +9,8 @@
 //! - every write batch first waits a while (and then succeeds or fails as above);
 //! - reading a chosen document waits until the test releases it (a disk stuck on one file);
 //! - a write batch touching a chosen document waits until the test lets it go, one at a
-//!   time or all.
+//!   time or all;
+//! - appending a part to an unfinished upload fails after a chosen number more succeed.
 //!
 //! Failures are [`StorageError::Unavailable`], the transient error of a busy or broken
 //! database: nothing of a failed batch is written, and the same call may succeed later. The
@@ -18,8 +19,8 @@
 
 use async_trait::async_trait;
 use rectify_server::storage::{
-    BlobRecord, CampaignRecord, ItemRecord, QuarantineRecord, SessionRecord, Storage, StorageError,
-    StorageResult, StoredChunk, UnitRecord, UploadRecord, UserRecord, Write,
+    BlobRecord, CampaignRecord, ItemRecord, PartAppended, QuarantineRecord, SessionRecord, Storage,
+    StorageError, StorageResult, StoredChunk, UnitRecord, UploadRecord, UserRecord, Write,
 };
 use rectify_shared::ids::{DocumentId, Username};
 use std::collections::{BTreeSet, HashMap};
@@ -60,6 +61,8 @@ struct Faults {
     held_reads: Target,
     held_writes: Target,
     write_delay: Duration,
+    /// Upload parts still allowed to be stored before appends fail (`None`: no limit).
+    upload_parts_left: Option<u64>,
 }
 
 /// What the wrapper did, for tests to check.
@@ -152,6 +155,11 @@ impl FaultyStorage {
     /// [`FaultyStorage::release_writes`] lets it go.
     pub fn hold_writes_to(&self, docs: impl IntoIterator<Item = DocumentId>) {
         self.faults().held_writes.add(docs);
+    }
+
+    /// From now on, `n` more upload parts are stored, then every append of a part fails.
+    pub fn fail_upload_parts_after(&self, n: u64) {
+        self.faults().upload_parts_left = Some(n);
     }
 
     /// Lets `n` held writes go on (in the order they came), or with `None` every one, holding
@@ -380,6 +388,32 @@ impl Storage for FaultyStorage {
     }
     async fn delete_upload(&self, id: i64) -> StorageResult<()> {
         self.inner.delete_upload(id).await
+    }
+    async fn take_upload_writer(&self, id: i64) -> StorageResult<Option<i64>> {
+        self.inner.take_upload_writer(id).await
+    }
+    async fn append_upload_part(
+        &self,
+        id: i64,
+        generation: i64,
+        offset: u64,
+        bytes: &[u8],
+    ) -> StorageResult<PartAppended> {
+        if let Some(left) = &mut self.faults().upload_parts_left {
+            if *left == 0 {
+                return Err(Self::unavailable("an upload part is not stored"));
+            }
+            *left -= 1;
+        }
+        self.inner
+            .append_upload_part(id, generation, offset, bytes)
+            .await
+    }
+    async fn upload_received(&self, id: i64) -> StorageResult<u64> {
+        self.inner.upload_received(id).await
+    }
+    async fn upload_bytes(&self, id: i64) -> StorageResult<Vec<u8>> {
+        self.inner.upload_bytes(id).await
     }
     async fn stale_uploads(&self, before_ms: i64) -> StorageResult<Vec<UploadRecord>> {
         self.inner.stale_uploads(before_ms).await

@@ -109,10 +109,26 @@ impl TestServer {
         let storage = storage::open_data_dir(data.path()).await?;
         rectify_server::demo::create_demo(storage.as_ref(), TEST_PASSWORD).await?;
         let storage = wrap(storage);
+        let state = AppState::with_settings(storage, web_root, data.path(), settings).await?;
+        Self::serve(data, state).await
+    }
+
+    /// A server on `storage` (which holds the demo data already) keeping evidence in `store`:
+    /// several of these on one database and one store act as replicas behind a load balancer.
+    pub async fn start_sharing(
+        storage: Arc<dyn Storage>,
+        store: Arc<dyn rectify_server::blobs::BlobStore>,
+    ) -> Result<TestServer> {
+        let data = tempfile::tempdir()?;
+        let state = AppState::with_store(storage, None, store, ServerSettings::default()).await?;
+        Self::serve(data, state).await
+    }
+
+    /// Serves `state` on a free loopback port until dropped.
+    async fn serve(data: tempfile::TempDir, state: AppState) -> Result<TestServer> {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let state = AppState::with_settings(storage, web_root, data.path(), settings).await?;
         let storage = Arc::clone(&state.storage);
         let files = Arc::clone(&state.files);
         let sync = Arc::clone(&state.sync);

@@ -1,21 +1,26 @@
 //! Evidence files over a real HTTP connection: uploads cut at random points complete with
 //! exactly the right bytes, a file is stored once, a wrong hash or kind is refused, only
 //! those who may read an item that references a file can fetch it, limits hold, and
-//! unreferenced files are collected after the grace period.
+//! unreferenced files are collected after the grace period; and with several servers on one
+//! database and one object store (#18), an upload moves between them.
 
-use anyhow::Result;
-use rectify_server::blobs::Variant;
+use anyhow::{Context, Result};
+use rectify_server::blobs::{self, BlobLocation, BlobStore, Variant};
 use rectify_server::campaigns;
+use rectify_server::evidence::PART_BYTES;
 use rectify_server::evidence::files::FilesSettings;
 use rectify_server::state::ServerSettings;
-use rectify_server::storage::ItemRecord;
+use rectify_server::storage::scratch::ScratchDatabase;
+use rectify_server::storage::{self, ItemRecord, PartAppended};
 use rectify_shared::evidence::{UPLOAD_OFFSET, UploadRequest, UploadStatus, sha256_hex};
 use rectify_shared::ids::{UnitId, Username};
 use rectify_shared::model::{EditContext, EvidenceRef, ItemEdit, ItemPlan};
 use rectify_shared::policy::{Actor, Role};
-use rectify_tests::TestServer;
 use rectify_tests::proxy::{CutProxy, Rng};
 use rectify_tests::uploader::upload;
+use rectify_tests::{TEST_PASSWORD, TestServer};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 const PIECE: usize = 256 * 1024;
@@ -332,6 +337,11 @@ async fn a_wrong_hash_or_kind_is_refused_and_nothing_is_kept() -> Result<()> {
         .json()
         .await?;
     assert_eq!((started.received, started.complete), (0, false));
+    let staged = server
+        .storage
+        .upload(&Username::new("school1"), &claimed)
+        .await?
+        .context("the upload was started")?;
     let refused = patch(&server, &token, &claimed, 0, bytes.clone()).await?;
     assert_eq!(refused.status(), 422);
     let body: serde_json::Value = refused.json().await?;
@@ -350,8 +360,8 @@ async fn a_wrong_hash_or_kind_is_refused_and_nothing_is_kept() -> Result<()> {
     );
     assert_eq!(stored_files(&server), 0);
     assert_eq!(
-        walk(&server.data.path().join("uploads")),
-        0,
+        server.storage.upload_bytes(staged.id).await?,
+        b"",
         "the partial bytes are gone"
     );
 
@@ -539,6 +549,11 @@ async fn unreferenced_files_and_abandoned_uploads_are_collected_after_the_grace_
     upload(&server.url(""), &token, "dropped.pdf", &dropped, PIECE, 0).await?;
     let abandoned = pdf(6, 10_000);
     start_upload(&server, &token, &sha256_hex(&abandoned), 10_000).await?;
+    let staged = server
+        .storage
+        .upload(&Username::new("school1"), &sha256_hex(&abandoned))
+        .await?
+        .context("the upload was started")?;
     patch(
         &server,
         &token,
@@ -547,6 +562,7 @@ async fn unreferenced_files_and_abandoned_uploads_are_collected_after_the_grace_
         abandoned[..4000].to_vec(),
     )
     .await?;
+    assert_eq!(server.storage.upload_received(staged.id).await?, 4000);
     reference(
         &server,
         &item_of_school1_only(&server).await?,
@@ -571,11 +587,229 @@ async fn unreferenced_files_and_abandoned_uploads_are_collected_after_the_grace_
         stored(&server, &sha256_hex(&kept)).await?.as_deref(),
         Some(&kept[..])
     );
-    assert_eq!(walk(&server.data.path().join("uploads")), 0);
+    assert_eq!(
+        server.storage.upload_received(staged.id).await?,
+        0,
+        "the abandoned upload's parts are gone"
+    );
     assert_eq!(
         collect(now + 10 * hour).await?,
         (0, 0),
         "a referenced file stays"
     );
+    Ok(())
+}
+
+// ── Several servers on one database and one object store (#18) ─────────────────────────
+
+/// A blob store that fails every write while `failing` is set (a store that is down).
+#[derive(Debug)]
+struct FailingBlobStore {
+    inner: Arc<dyn BlobStore>,
+    failing: AtomicBool,
+}
+
+#[async_trait::async_trait]
+impl BlobStore for FailingBlobStore {
+    async fn put(&self, sha256: &str, variant: Variant, bytes: &[u8]) -> Result<()> {
+        if self.failing.load(Ordering::SeqCst) {
+            anyhow::bail!("the object store is down (a fault injected by the test)");
+        }
+        self.inner.put(sha256, variant, bytes).await
+    }
+    async fn get(&self, sha256: &str, variant: Variant) -> Result<Option<Vec<u8>>> {
+        self.inner.get(sha256, variant).await
+    }
+    async fn delete(&self, sha256: &str) -> Result<()> {
+        self.inner.delete(sha256).await
+    }
+}
+
+/// Two servers as replicas: each with its own connections to one PostgreSQL database (with
+/// the demo data) and its own client of one S3 prefix.
+async fn two_replicas() -> Result<(ScratchDatabase, TestServer, TestServer)> {
+    let database = ScratchDatabase::create()?;
+    let first = storage::open(&database.storage_url()).await?;
+    rectify_server::demo::create_demo(first.as_ref(), TEST_PASSWORD).await?;
+    let second = storage::open(&database.storage_url()).await?;
+    let location = BlobLocation::S3(blobs::scratch::test_location()?);
+    let nowhere = std::path::Path::new("/nonexistent");
+    let a = TestServer::start_sharing(first, blobs::open(&location, nowhere).await?).await?;
+    let b = TestServer::start_sharing(second, blobs::open(&location, nowhere).await?).await?;
+    Ok((database, a, b))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn issue_18_an_upload_started_on_one_replica_finishes_on_another() -> Result<()> {
+    let (_database, a, b) = two_replicas().await?;
+    // One login works on both: sessions are in the database.
+    let token = a.token("school1").await?;
+    let bytes = photo(1600, 1200);
+    let sha = sha256_hex(&bytes);
+    let size = bytes.len() as u64;
+    let first_part = bytes.len() * 3 / 5;
+    let started: UploadStatus = start_upload(&a, &token, &sha, size).await?.json().await?;
+    assert_eq!(started.received, 0);
+    let sent: UploadStatus = patch(&a, &token, &sha, 0, bytes[..first_part].to_vec())
+        .await?
+        .json()
+        .await?;
+    assert_eq!((sent.received, sent.complete), (first_part as u64, false));
+
+    // The load balancer sends the rest to the other replica, which knows how much arrived.
+    let resumed: UploadStatus = start_upload(&b, &token, &sha, size).await?.json().await?;
+    assert_eq!(
+        (resumed.received, resumed.complete),
+        (first_part as u64, false),
+        "the second replica resumes where the first stopped: nothing is sent again"
+    );
+    let done: UploadStatus = patch(
+        &b,
+        &token,
+        &sha,
+        first_part as u64,
+        bytes[first_part..].to_vec(),
+    )
+    .await?
+    .json()
+    .await?;
+    assert_eq!((done.received, done.complete), (size, true));
+
+    // Stored once in the object store, with its thumbnail, readable through either replica.
+    assert_eq!(
+        a.files.store.get(&sha, Variant::Original).await?.as_deref(),
+        Some(&bytes[..])
+    );
+    assert!(a.files.store.get(&sha, Variant::Thumbnail).await?.is_some());
+    let office = a.token("office").await?;
+    let served = reqwest::Client::new()
+        .get(a.url(&format!("/api/files/{sha}")))
+        .bearer_auth(&office)
+        .send()
+        .await?;
+    assert_eq!(served.status(), 200);
+    assert_eq!(served.bytes().await?.as_ref(), &bytes[..]);
+    assert!(
+        b.storage
+            .upload(&Username::new("school1"), &sha)
+            .await?
+            .is_none(),
+        "the upload and its parts are gone"
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn issue_18_a_newer_request_on_another_replica_takes_over_an_upload() -> Result<()> {
+    let (_database, a, b) = two_replicas().await?;
+    let token = a.token("school1").await?;
+    let bytes = pdf(18, 400_000);
+    let sha = sha256_hex(&bytes);
+    start_upload(&a, &token, &sha, bytes.len() as u64).await?;
+    let upload = a
+        .storage
+        .upload(&Username::new("school1"), &sha)
+        .await?
+        .context("the upload was started")?;
+    // A request on replica A that its client has given up on (its connection looks alive):
+    // it becomes the writer, then replica B's request for the same offset takes over.
+    let stale = a
+        .storage
+        .take_upload_writer(upload.id)
+        .await?
+        .context("a writer")?;
+    let part: UploadStatus = patch(&b, &token, &sha, 0, bytes[..200_000].to_vec())
+        .await?
+        .json()
+        .await?;
+    assert_eq!((part.received, part.complete), (200_000, false));
+    // The old writer's next part is refused: nothing of it is stored.
+    let late = a
+        .storage
+        .append_upload_part(upload.id, stale, 200_000, b"stale bytes")
+        .await?;
+    assert_eq!(late, PartAppended::TakenOver);
+    assert_eq!(a.storage.upload_received(upload.id).await?, 200_000);
+    let done: UploadStatus = patch(&a, &token, &sha, 200_000, bytes[200_000..].to_vec())
+        .await?
+        .json()
+        .await?;
+    assert!(done.complete);
+    assert_eq!(
+        a.files.store.get(&sha, Variant::Original).await?.as_deref(),
+        Some(&bytes[..])
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn issue_18_an_append_whose_write_fails_stays_resumable_at_the_last_stored_offset()
+-> Result<()> {
+    let (server, faulty) = TestServer::start_faulty().await?;
+    let token = server.token("school1").await?;
+    let bytes = pdf(19, 3 * PART_BYTES + 1000);
+    let sha = sha256_hex(&bytes);
+    start_upload(&server, &token, &sha, bytes.len() as u64).await?;
+    // The database takes the first part, then fails.
+    faulty.fail_upload_parts_after(1);
+    let failed = patch(&server, &token, &sha, 0, bytes.clone()).await?;
+    assert_eq!(failed.status(), 503, "a transient failure: try again");
+    let upload = faulty
+        .inner()
+        .upload(&Username::new("school1"), &sha)
+        .await?
+        .context("the upload stays")?;
+    let kept = faulty.inner().upload_received(upload.id).await?;
+    assert!(
+        (PART_BYTES as u64..bytes.len() as u64).contains(&kept),
+        "the first part is kept: {kept} bytes"
+    );
+    faulty.heal();
+    let status: UploadStatus = start_upload(&server, &token, &sha, bytes.len() as u64)
+        .await?
+        .json()
+        .await?;
+    assert_eq!((status.received, status.complete), (kept, false));
+    let done: UploadStatus = patch(&server, &token, &sha, kept, bytes[kept as usize..].to_vec())
+        .await?
+        .json()
+        .await?;
+    assert!(done.complete);
+    assert_eq!(stored(&server, &sha).await?.as_deref(), Some(&bytes[..]));
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn issue_18_a_file_the_object_store_did_not_take_is_finished_by_the_next_request()
+-> Result<()> {
+    let data = tempfile::tempdir()?;
+    let storage = storage::open_data_dir(data.path()).await?;
+    rectify_server::demo::create_demo(storage.as_ref(), TEST_PASSWORD).await?;
+    let store = Arc::new(FailingBlobStore {
+        inner: blobs::open(&BlobLocation::DataDir, data.path()).await?,
+        failing: AtomicBool::new(true),
+    });
+    let server = TestServer::start_sharing(storage, store.clone()).await?;
+    let token = server.token("school1").await?;
+    let bytes = pdf(20, 300_000);
+    let sha = sha256_hex(&bytes);
+    start_upload(&server, &token, &sha, bytes.len() as u64).await?;
+    let failed = patch(&server, &token, &sha, 0, bytes.clone()).await?;
+    assert!(failed.status().is_server_error(), "{}", failed.status());
+    assert!(server.storage.blob(&sha).await?.is_none());
+
+    // The store is back. The client asks how far it got (as ours does after an error): every
+    // byte is there, so the server finishes the file without any being sent again.
+    store.failing.store(false, Ordering::SeqCst);
+    let status: UploadStatus = start_upload(&server, &token, &sha, bytes.len() as u64)
+        .await?
+        .json()
+        .await?;
+    assert_eq!(
+        (status.received, status.complete),
+        (bytes.len() as u64, true)
+    );
+    assert_eq!(stored(&server, &sha).await?.as_deref(), Some(&bytes[..]));
+    assert!(server.storage.blob(&sha).await?.is_some());
     Ok(())
 }

@@ -4,9 +4,12 @@
 //!   with demo data on first start.
 //! - `cargo xtask test`: fmt, clippy (native and wasm32), the web build, every test
 //!   including the browser tests and the PostgreSQL storage tests. Installs what is missing
-//!   (and finds or starts a PostgreSQL server: `postgres.rs`) and says so.
+//!   (and finds or starts a PostgreSQL server: `postgres.rs`; and an S3 server, moto:
+//!   `s3.rs`) and says so.
 //! - `cargo xtask postgres`: the PostgreSQL server the tests would use (a private one under
 //!   `target/pg` keeps running until `--stop`), for running tests by hand.
+//! - `cargo xtask s3`: the S3 server the tests would use (moto, installed under
+//!   `target/moto` when missing), running until Ctrl-C, for running tests by hand.
 //! - `cargo xtask build`: only the web client bundle, into `target/web`.
 //! - `cargo xtask modules`: checks that no crate's module graph has a cycle (also part of
 //!   `test`).
@@ -20,6 +23,7 @@ mod bench;
 mod fuzz;
 mod modules;
 mod postgres;
+mod s3;
 mod tools;
 mod web;
 
@@ -39,6 +43,8 @@ tasks:
   postgres the PostgreSQL server the tests use, as `export RECTIFY_TEST_DATABASE_URL=…` (the
            variable, else 127.0.0.1:5432, else a private cluster under target/pg, which keeps
            running); --private starts the private one anyway, --stop stops it
+  s3       the S3 server the tests use (RECTIFY_TEST_S3_ENDPOINT, else moto from PyPI installed
+           under target/moto), with the `export …` lines to use; runs until Ctrl-C
   modules  check that no crate's module graph has a cycle (part of `test`); a directory
            argument checks that workspace instead of this one
   soak     the sync simulation over many seeds: --seeds N (200), --first S, --seed S (replay one)
@@ -60,6 +66,7 @@ fn main() -> ExitCode {
         Some("test") => test(),
         Some("build") => web::build(&workspace_root()).map(|_| ()),
         Some("postgres") => test_database(&args[1..]),
+        Some("s3") => s3::serve_for_hand_runs(&workspace_root()),
         Some("modules") => modules::check(&args.get(1).map_or_else(workspace_root, PathBuf::from)),
         Some("soak") => soak(&args[1..]),
         Some("fuzz") => fuzz::fuzz(&args[1..]),
@@ -251,7 +258,8 @@ fn test() -> Result<()> {
         web_root = web::build(&root)?;
         Ok(())
     })?;
-    // Last before the tests, so a private cluster is stopped on every way out.
+    // Last before the tests, so a private cluster (and the S3 server) is stopped on every way
+    // out.
     let mut database = None;
     timed("postgres", &mut || {
         step("the PostgreSQL server for the storage tests");
@@ -259,6 +267,14 @@ fn test() -> Result<()> {
         Ok(())
     })?;
     let database = database.expect("set by the step above");
+    step("the S3 server for the evidence tests");
+    let s3 = match s3::ensure(&root) {
+        Ok(s3) => s3,
+        Err(err) => {
+            database.stop();
+            return Err(err);
+        }
+    };
     let tested = timed("tests", &mut || {
         step("unit, integration, simulation and browser tests");
         let mut cmd = cargo();
@@ -271,11 +287,13 @@ fn test() -> Result<()> {
             "--no-fail-fast",
         ])
         .env("RECTIFY_WEB_ROOT", &web_root)
-        .env(postgres::TEST_DATABASE_ENV, &database.url);
+        .env(postgres::TEST_DATABASE_ENV, &database.url)
+        .envs(s3.env());
         run_cmd(&mut cmd)
     });
-    // A private PostgreSQL cluster stops whatever the tests said.
+    // A private PostgreSQL cluster and the S3 server stop whatever the tests said.
     database.stop();
+    s3.stop();
     tested?;
 
     println!(

@@ -1,15 +1,13 @@
-//! The evidence file service: limits, the blob store, the staging of unfinished uploads,
-//! and collecting what nothing references. No HTTP here (that is [`super`]), so the
-//! application state can hold a [`Files`] without depending on the handlers.
+//! The evidence file service: limits, the blob store, dropping unfinished uploads, and
+//! collecting what nothing references. No HTTP here (that is [`super`]), so the application
+//! state can hold a [`Files`] without depending on the handlers. Unfinished uploads are
+//! staged in the database ([`Storage::append_upload_part`]), so that any server process
+//! sharing it can resume one.
 
 use crate::blobs::BlobStore;
-use crate::error::ApiError;
-use crate::storage::{Storage, UploadRecord};
-use anyhow::Context;
+use crate::storage::Storage;
 use rectify_shared::evidence;
-use std::collections::HashMap;
-use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Limits and policies for evidence files (`rectify serve --max-file-mb …`).
@@ -36,66 +34,16 @@ impl Default for FilesSettings {
     }
 }
 
-/// The file service: settings, the blob store and the staging directory.
+/// The file service: settings and the blob store.
 #[derive(Debug)]
 pub struct Files {
     pub settings: FilesSettings,
     pub store: Arc<dyn BlobStore>,
-    staging: PathBuf,
-    /// Upload id → the generation of the request allowed to write it.
-    writers: Mutex<HashMap<i64, Arc<tokio::sync::Mutex<u64>>>>,
 }
 
 impl Files {
-    /// The file service for a data directory: blobs in `DIR/blobs`, staging in `DIR/uploads`.
-    pub fn open(data_dir: &std::path::Path, settings: FilesSettings) -> anyhow::Result<Files> {
-        let store = crate::blobs::LocalBlobStore::open(&data_dir.join("blobs"))?;
-        let staging = data_dir.join("uploads");
-        std::fs::create_dir_all(&staging)
-            .with_context(|| format!("cannot create {}", staging.display()))?;
-        Ok(Files {
-            settings,
-            store: Arc::new(store),
-            staging,
-            writers: Mutex::new(HashMap::new()),
-        })
-    }
-
-    pub(super) fn staged(&self, upload: &UploadRecord) -> PathBuf {
-        self.staging.join(upload.id.to_string())
-    }
-
-    pub(super) fn writer(&self, upload: i64) -> Arc<tokio::sync::Mutex<u64>> {
-        let mut writers = self.writers.lock().expect("writers lock");
-        Arc::clone(writers.entry(upload).or_default())
-    }
-
-    pub(super) fn forget_writer(&self, upload: i64) {
-        self.writers.lock().expect("writers lock").remove(&upload);
-    }
-
-    pub(super) async fn staged_len(&self, upload: &UploadRecord) -> Result<u64, ApiError> {
-        match tokio::fs::metadata(self.staged(upload)).await {
-            Ok(meta) => Ok(meta.len()),
-            Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(0),
-            Err(err) => Err(anyhow::Error::from(err).into()),
-        }
-    }
-
-    /// Drops an upload: its staged bytes and its record.
-    pub(super) async fn discard(
-        &self,
-        storage: &dyn Storage,
-        upload: &UploadRecord,
-    ) -> anyhow::Result<()> {
-        storage.delete_upload(upload.id).await?;
-        match tokio::fs::remove_file(self.staged(upload)).await {
-            Ok(()) => {}
-            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
-            Err(err) => return Err(err.into()),
-        }
-        self.forget_writer(upload.id);
-        Ok(())
+    pub fn new(store: Arc<dyn BlobStore>, settings: FilesSettings) -> Files {
+        Files { settings, store }
     }
 }
 
@@ -118,7 +66,7 @@ pub async fn collect(
     }
     let mut deleted_uploads = 0;
     for upload in storage.stale_uploads(before).await? {
-        files.discard(storage, &upload).await?;
+        storage.delete_upload(upload.id).await?;
         deleted_uploads += 1;
     }
     Ok((deleted_files, deleted_uploads))

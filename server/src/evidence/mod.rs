@@ -3,11 +3,14 @@
 //! is [`files`]. The protocol is described in
 //! `docs/evidence.md`; its bodies are in [`rectify_shared::evidence`].
 //!
-//! An upload is staged in `DIR/uploads/<id>`; its length is how much the server has. A
-//! `PATCH` writes bytes as they arrive, so a dropped connection keeps what got through. Only
-//! one request writes an upload at a time: a new request takes over from an older one (whose
-//! connection may be dead without the server knowing yet), and the older one stops at its
-//! next write.
+//! An upload is staged in the database as parts ([`crate::storage::Storage::append_upload_part`]),
+//! not on one server's disk, so its next `PATCH` may reach any server process sharing the
+//! database; the parts' length is how much the server has. A `PATCH` stores the bytes in
+//! parts of up to [`PART_BYTES`] as they arrive, and what it holds when the connection drops,
+//! so a dropped connection keeps what got through. Only one request writes an upload at a
+//! time: a new request takes over from an older one (whose connection may be dead without the
+//! server knowing yet), and the older one stops at its next part. The take-over is a
+//! generation in the upload's row, so it holds across processes.
 
 pub mod files;
 
@@ -16,10 +19,9 @@ use crate::blobs::Variant;
 use crate::error::ApiError;
 use crate::json::LaterJson;
 use crate::state::AppState;
-use crate::storage::{BlobRecord, UploadRecord};
-use anyhow::Context;
+use crate::storage::{BlobRecord, PartAppended, UploadRecord};
 use axum::Json;
-use axum::body::Body;
+use axum::body::{Body, Bytes};
 use axum::extract::{Path, State};
 use axum::http::header::{
     CACHE_CONTROL, CONTENT_DISPOSITION, CONTENT_SECURITY_POLICY, CONTENT_TYPE, ETAG, HeaderMap,
@@ -32,8 +34,11 @@ use rectify_shared::evidence::{
 };
 use rectify_shared::model::check_reference;
 use rectify_shared::policy::{Actor, Role};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use std::sync::Arc;
 
+/// The most bytes a `PATCH` holds in memory before storing them as a part: few rows per
+/// upload, and little lost (to be re-sent) when a server dies mid-request.
+pub const PART_BYTES: usize = 256 * 1024;
 /// Longest side of a thumbnail, in pixels.
 const THUMBNAIL_SIDE: u32 = 320;
 /// Images larger than this (either side) are not decoded for a thumbnail.
@@ -118,7 +123,7 @@ pub async fn start_upload(
         other => {
             if let Some(stale) = other {
                 // The same hash with another size: the client was wrong before or is now.
-                state.files.discard(state.storage.as_ref(), &stale).await?;
+                state.storage.delete_upload(stale.id).await?;
             }
             let used = state.storage.quota_used(&user.username).await?;
             if used + request.size > limits.quota_bytes {
@@ -143,7 +148,13 @@ pub async fn start_upload(
         }
     };
     state.storage.touch_upload(upload.id, now_ms()).await?;
-    let received = state.files.staged_len(&upload).await?;
+    let received = state.storage.upload_received(upload.id).await?;
+    if received == upload.size {
+        // Every byte is here but the upload did not finish (the blob store failed, or the
+        // server stopped, after the last part): finish it now, so the client's next attempt
+        // completes it without sending anything again.
+        return finish(&state, &upload).await;
+    }
     Ok(Json(UploadStatus {
         sha256: upload.sha256,
         size: upload.size,
@@ -170,64 +181,48 @@ pub async fn append(
                 "send the offset the bytes start at in the {UPLOAD_OFFSET} header"
             ))
         })?;
-    let files = &state.files;
     let storage = state.storage.as_ref();
     let Some(upload) = storage.upload(&user.username, &sha256).await? else {
-        if let Some(blob) = storage.blob(&sha256).await?
-            && may_read(&state, &user, &blob).await?
-        {
-            return Ok(complete(&blob));
-        }
-        return Err(ApiError::NotFound(
-            "no upload of this file was started: start it with POST /api/uploads".to_owned(),
-        ));
+        return finished_or_missing(&state, &user, &sha256).await;
     };
-    let writer = files.writer(upload.id);
-    let (generation, mut len) = {
-        let mut current = writer.lock().await;
-        *current += 1;
-        (*current, files.staged_len(&upload).await?)
+    let Some(generation) = storage.take_upload_writer(upload.id).await? else {
+        return finished_or_missing(&state, &user, &sha256).await;
     };
+    let mut len = storage.upload_received(upload.id).await?;
     if offset != len {
         return Err(ApiError::Conflict(format!(
             "the server has {len} bytes of this file; continue from there (ask with POST /api/uploads)"
         )));
     }
-    let path = files.staged(&upload);
-    let mut file = tokio::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&path)
-        .await
-        .with_context(|| format!("cannot open {}", path.display()))?;
     let mut stream = body.into_data_stream();
+    let mut pending: Vec<u8> = Vec::new();
     let mut cut = false;
-    while let Some(frame) = stream.next().await {
-        let Ok(bytes) = frame else {
-            cut = true; // the connection dropped: keep what arrived
-            break;
+    loop {
+        let (bytes, last) = match stream.next().await {
+            Some(Ok(bytes)) => (bytes, false),
+            // The connection dropped: keep what arrived.
+            Some(Err(_)) => {
+                cut = true;
+                (Bytes::new(), true)
+            }
+            None => (Bytes::new(), true),
         };
-        let current = writer.lock().await;
-        if *current != generation {
-            return Err(ApiError::Conflict(
-                "a newer request took over this upload".to_owned(),
-            ));
-        }
-        let room = upload.size.saturating_sub(len);
+        let room = upload.size.saturating_sub(len + pending.len() as u64);
         if bytes.len() as u64 > room {
             return Err(ApiError::BadRequest(format!(
                 "more bytes than the {} the upload was started with",
                 upload.size
             )));
         }
-        file.write_all(&bytes)
-            .await
-            .context("cannot write an upload")?;
-        file.flush().await.context("cannot write an upload")?;
-        len += bytes.len() as u64;
-        drop(current);
+        pending.extend_from_slice(&bytes);
+        if !pending.is_empty() && (last || pending.len() >= PART_BYTES) {
+            len = store_part(storage, &upload, generation, len, &pending).await?;
+            pending.clear();
+        }
+        if last {
+            break;
+        }
     }
-    file.sync_data().await.context("cannot write an upload")?;
     storage.touch_upload(upload.id, now_ms()).await?;
     if cut || len < upload.size {
         return Ok(Json(UploadStatus {
@@ -240,35 +235,80 @@ pub async fn append(
     finish(&state, &upload).await
 }
 
+/// A `PATCH` for which there is no upload: done already (by this request's predecessor, or on
+/// another server), or never started.
+async fn finished_or_missing(
+    state: &AppState,
+    user: &crate::storage::UserRecord,
+    sha256: &str,
+) -> Result<Json<UploadStatus>, ApiError> {
+    if let Some(blob) = state.storage.blob(sha256).await?
+        && may_read(state, user, &blob).await?
+    {
+        return Ok(complete(&blob));
+    }
+    Err(ApiError::NotFound(
+        "no upload of this file was started: start it with POST /api/uploads".to_owned(),
+    ))
+}
+
+/// Stores `bytes` as the upload's part at `offset`; returns how many bytes the upload has
+/// now. A newer request that took over, or bytes stored meanwhile from elsewhere, end this
+/// request with 409: the client asks where to continue.
+async fn store_part(
+    storage: &dyn crate::storage::Storage,
+    upload: &UploadRecord,
+    generation: i64,
+    offset: u64,
+    bytes: &[u8],
+) -> Result<u64, ApiError> {
+    match storage
+        .append_upload_part(upload.id, generation, offset, bytes)
+        .await?
+    {
+        PartAppended::Stored { received } => Ok(received),
+        PartAppended::TakenOver => Err(ApiError::Conflict(
+            "a newer request took over this upload".to_owned(),
+        )),
+        PartAppended::WrongOffset { received } => Err(ApiError::Conflict(format!(
+            "the server has {received} bytes of this file; continue from there (ask with POST /api/uploads)"
+        ))),
+        PartAppended::NoUpload => Err(ApiError::Conflict(
+            "this upload ended meanwhile; ask with POST /api/uploads".to_owned(),
+        )),
+    }
+}
+
 /// The last byte arrived: check the hash and the kind, store the file and its thumbnail.
+/// When the blob store fails, the upload and its parts stay: a `PATCH` at its full length
+/// with no bytes (or the client's next attempt) finishes it without re-sending anything.
 async fn finish(state: &AppState, upload: &UploadRecord) -> Result<Json<UploadStatus>, ApiError> {
     let files = &state.files;
     let storage = state.storage.as_ref();
-    let path = files.staged(upload);
-    let (actual, head) = hash_file(&path).await?;
-    if actual != upload.sha256 {
-        files.discard(storage, upload).await?;
+    let bytes = storage.upload_bytes(upload.id).await?;
+    let actual = evidence::sha256_hex(&bytes);
+    if actual != upload.sha256 || bytes.len() as u64 != upload.size {
+        storage.delete_upload(upload.id).await?;
         return Err(ApiError::Unprocessable(format!(
             "the bytes received have the SHA-256 {actual}, not {}; the upload was discarded, send the file again",
             upload.sha256
         )));
     }
-    let Some(kind) = FileKind::sniff(&head) else {
-        files.discard(storage, upload).await?;
+    let Some(kind) = FileKind::sniff(&bytes[..bytes.len().min(64)]) else {
+        storage.delete_upload(upload.id).await?;
         return Err(ApiError::Unprocessable(
             "this kind of file is not accepted as evidence: send a photo (JPEG, PNG, WebP, HEIC), a PDF or an office document".to_owned(),
         ));
     };
+    let bytes = Arc::new(bytes);
     let mut has_thumbnail = false;
     if kind.is_drawable_image() {
-        let bytes = tokio::fs::read(&path)
-            .await
-            .context("cannot read an upload")?;
-        match crate::blocking::cpu(move || thumbnail(&bytes)).await {
+        let image = Arc::clone(&bytes);
+        match crate::blocking::cpu(move || thumbnail(&image)).await {
             Ok(Ok(thumb)) => {
                 files
                     .store
-                    .put_bytes(&upload.sha256, Variant::Thumbnail, &thumb)
+                    .put(&upload.sha256, Variant::Thumbnail, &thumb)
                     .await?;
                 has_thumbnail = true;
             }
@@ -279,7 +319,7 @@ async fn finish(state: &AppState, upload: &UploadRecord) -> Result<Json<UploadSt
     }
     files
         .store
-        .put_file(&upload.sha256, Variant::Original, &path)
+        .put(&upload.sha256, Variant::Original, &bytes)
         .await?;
     let blob = BlobRecord {
         sha256: upload.sha256.clone(),
@@ -291,28 +331,7 @@ async fn finish(state: &AppState, upload: &UploadRecord) -> Result<Json<UploadSt
         created_at_ms: now_ms(),
     };
     storage.insert_blob(&blob, Some(upload.id)).await?;
-    files.forget_writer(upload.id);
-    let _ = tokio::fs::remove_file(&path).await;
     Ok(complete(&blob))
-}
-
-/// The SHA-256 of a staged file and its first bytes (to tell its kind).
-async fn hash_file(path: &std::path::Path) -> anyhow::Result<(String, Vec<u8>)> {
-    let mut file = tokio::fs::File::open(path).await?;
-    let mut hasher = evidence::Hasher::default();
-    let mut head = Vec::new();
-    let mut buf = vec![0u8; 64 * 1024];
-    loop {
-        let n = file.read(&mut buf).await?;
-        if n == 0 {
-            break;
-        }
-        if head.len() < 64 {
-            head.extend_from_slice(&buf[..n.min(64 - head.len())]);
-        }
-        hasher.update(&buf[..n]);
-    }
-    Ok((hasher.finish_hex(), head))
 }
 
 /// A JPEG at most `THUMBNAIL_SIDE` (320 px) on its longest side. Decoding is bounded, so a

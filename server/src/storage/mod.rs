@@ -107,7 +107,8 @@ pub struct BlobRecord {
     pub created_at_ms: i64,
 }
 
-/// An unfinished upload; the bytes received so far are staged on disk, named by `id`.
+/// An unfinished upload; the bytes received so far are its parts in the database
+/// ([`Storage::append_upload_part`]), so any server process sharing the database can resume it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UploadRecord {
     pub id: i64,
@@ -117,6 +118,19 @@ pub struct UploadRecord {
     pub name: String,
     pub created_at_ms: i64,
     pub touched_at_ms: i64,
+}
+
+/// What [`Storage::append_upload_part`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PartAppended {
+    /// The part is stored; the upload now has `received` bytes.
+    Stored { received: u64 },
+    /// Nothing stored: a newer request took over the upload ([`Storage::take_upload_writer`]).
+    TakenOver,
+    /// Nothing stored: the upload has `received` bytes, not as many as the part's offset.
+    WrongOffset { received: u64 },
+    /// Nothing stored: there is no such upload (finished or dropped meanwhile).
+    NoUpload,
 }
 
 /// One write of a [`Storage::write`] batch. Writes that name a document need it stored (before
@@ -351,7 +365,7 @@ pub trait Storage: Send + Sync + std::fmt::Debug {
 
     /// A stored evidence file's record.
     async fn blob(&self, sha256: &str) -> StorageResult<Option<BlobRecord>>;
-    /// Records a stored file and ends the upload `upload` (if any) in one transaction; a file
+    /// Records a stored file and ends the upload `upload` (if any, with its parts) in one transaction; a file
     /// already recorded keeps its first record.
     async fn insert_blob(&self, blob: &BlobRecord, upload: Option<i64>) -> StorageResult<()>;
     /// The unfinished upload of `sha256` by `username`.
@@ -364,8 +378,26 @@ pub trait Storage: Send + Sync + std::fmt::Debug {
     async fn create_upload(&self, upload: &UploadRecord) -> StorageResult<UploadRecord>;
     /// Marks an upload as active at `at_ms`; an unknown id changes nothing.
     async fn touch_upload(&self, id: i64, at_ms: i64) -> StorageResult<()>;
-    /// Forgets an upload; an unknown id changes nothing.
+    /// Forgets an upload and its parts; an unknown id changes nothing.
     async fn delete_upload(&self, id: i64) -> StorageResult<()>;
+    /// Makes the caller the one request that may append to an upload, and returns its
+    /// generation: an older request's next [`Storage::append_upload_part`] is refused. `None`
+    /// for an unknown id. Held in the database, so it holds across server processes.
+    async fn take_upload_writer(&self, id: i64) -> StorageResult<Option<i64>>;
+    /// Stores `bytes` as the upload's next part if `generation` still writes the upload and
+    /// `offset` is where its parts end; otherwise stores nothing and says why. Durable when
+    /// it returns; two appends racing from one offset store one part.
+    async fn append_upload_part(
+        &self,
+        id: i64,
+        generation: i64,
+        offset: u64,
+        bytes: &[u8],
+    ) -> StorageResult<PartAppended>;
+    /// How many bytes an upload's parts hold (0 for an unknown id).
+    async fn upload_received(&self, id: i64) -> StorageResult<u64>;
+    /// An upload's bytes so far: its parts, in order.
+    async fn upload_bytes(&self, id: i64) -> StorageResult<Vec<u8>>;
     /// Unfinished uploads untouched since `before_ms`, by id.
     async fn stale_uploads(&self, before_ms: i64) -> StorageResult<Vec<UploadRecord>>;
     /// Bytes counted against a user's quota: files they uploaded first, and their unfinished

@@ -2,8 +2,8 @@
 
 use super::url::SQLITE_FILE;
 use super::{
-    Backup, BlobRecord, CampaignRecord, ItemRecord, QuarantineRecord, SessionRecord, Storage,
-    StorageError, StorageResult, StoredChunk, UnitRecord, UploadRecord, UserRecord, Write,
+    Backup, BlobRecord, CampaignRecord, ItemRecord, PartAppended, QuarantineRecord, SessionRecord,
+    Storage, StorageError, StorageResult, StoredChunk, UnitRecord, UploadRecord, UserRecord, Write,
 };
 use async_trait::async_trait;
 use rectify_shared::evidence::FileKind;
@@ -828,6 +828,78 @@ impl Storage for SqliteStorage {
             .execute(&self.pool)
             .await?;
         Ok(())
+    }
+
+    async fn take_upload_writer(&self, id: i64) -> StorageResult<Option<i64>> {
+        let row =
+            sqlx::query("UPDATE uploads SET writer = writer + 1 WHERE id = ?1 RETURNING writer")
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?;
+        row.map(|row| row.try_get("writer"))
+            .transpose()
+            .map_err(StorageError::from)
+    }
+
+    async fn append_upload_part(
+        &self,
+        id: i64,
+        generation: i64,
+        offset: u64,
+        bytes: &[u8],
+    ) -> StorageResult<PartAppended> {
+        let start = stored_size(offset)?;
+        let size = stored_size(bytes.len() as u64)?;
+        // One statement: the writer and the offset are checked where the part is inserted.
+        let inserted = sqlx::query(
+            "INSERT INTO upload_parts (upload_id, start_offset, size, bytes)
+             SELECT id, ?3, ?4, ?5 FROM uploads
+             WHERE id = ?1 AND writer = ?2
+               AND (SELECT COALESCE(SUM(size), 0) FROM upload_parts WHERE upload_id = ?1) = ?3
+             ON CONFLICT (upload_id, start_offset) DO NOTHING",
+        )
+        .bind(id)
+        .bind(generation)
+        .bind(start)
+        .bind(size)
+        .bind(bytes)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        let received = self.upload_received(id).await?;
+        if inserted == 1 {
+            return Ok(PartAppended::Stored { received });
+        }
+        // Nothing stored: say why.
+        let writer: Option<i64> = sqlx::query_scalar("SELECT writer FROM uploads WHERE id = ?1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(match writer {
+            None => PartAppended::NoUpload,
+            Some(writer) if writer != generation => PartAppended::TakenOver,
+            Some(_) => PartAppended::WrongOffset { received },
+        })
+    }
+
+    async fn upload_received(&self, id: i64) -> StorageResult<u64> {
+        let received: i64 = sqlx::query_scalar(
+            "SELECT COALESCE(SUM(size), 0) FROM upload_parts WHERE upload_id = ?1",
+        )
+        .bind(id)
+        .fetch_one(&self.pool)
+        .await?;
+        size(received)
+    }
+
+    async fn upload_bytes(&self, id: i64) -> StorageResult<Vec<u8>> {
+        let parts: Vec<Vec<u8>> = sqlx::query_scalar(
+            "SELECT bytes FROM upload_parts WHERE upload_id = ?1 ORDER BY start_offset",
+        )
+        .bind(id)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(parts.concat())
     }
 
     async fn stale_uploads(&self, before_ms: i64) -> StorageResult<Vec<UploadRecord>> {
