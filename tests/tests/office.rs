@@ -237,6 +237,27 @@ async fn the_office_signs_off_and_the_school_sees_it() -> Result<()> {
     )
     .await?;
     office.screenshot("office-dashboard-1280").await?;
+    // What waits for the office comes before the overviews; each tile opens its list, and
+    // the overdue list names who is late.
+    wait_until(
+        &office,
+        "const top = id => document.getElementById(id).getBoundingClientRect().top;
+         return top('review-section') < top('matrix-section')
+             && top('overdue-list-section') < top('matrix-section');",
+        "the office's to-do comes first",
+    )
+    .await?;
+    office
+        .wait_for("[data-testid=overdue-list] [data-testid=owing-units]")
+        .await?;
+    click(&office, "[data-testid=tile-total]").await?;
+    wait_until(
+        &office,
+        "const t = document.getElementById('items-section').getBoundingClientRect().top;
+         return t >= 0 && t < 400;",
+        "the total tile opens the item list",
+    )
+    .await?;
     goto(&office, &server, &format!("#/item/{id}")).await?;
     let review = format!("[data-testid=unit-review][data-unit={SCHOOL1_UNIT}]");
     office

@@ -76,18 +76,19 @@ pub fn dashboard() -> Html {
                      campaigns={(*campaign_names).clone()}
                      filter={(*filter).clone()} on_change={set_filter} />
             { totals(lang, &view) }
+            // What waits for the office comes first; the overviews follow.
+            <div class="columns">
+                { review_list(lang, &replica, &facts, &view) }
+                { deadline_list(lang, &replica, &facts, &view.overdue, Msg::OverdueItems, "overdue-list", today) }
+                { deadline_list(lang, &replica, &facts, &view.at_risk, Msg::AtRiskItems, "at-risk-list", today) }
+                { recent(lang, &replica, &facts, &view) }
+            </div>
             { matrix(lang, &view, &campaign_names) }
             { groups(lang, &replica, &view.units, Msg::ByUnit, *all_units, {
                 let all_units = all_units.clone();
                 Callback::from(move |_| all_units.set(!*all_units))
             }) }
             { groups(lang, &replica, &view.departments, Msg::ByDepartment, true, Callback::noop()) }
-            <div class="columns">
-                { review_list(lang, &replica, &facts, &view) }
-                { deadline_list(lang, &facts, &view.overdue, Msg::OverdueItems, "overdue-list", today) }
-                { deadline_list(lang, &facts, &view.at_risk, Msg::AtRiskItems, "at-risk-list", today) }
-                { recent(lang, &replica, &facts, &view) }
-            </div>
             { item_table(lang, &facts, &view, *more_items, {
                 let more_items = more_items.clone();
                 Callback::from(move |_| more_items.set(true))
@@ -238,29 +239,50 @@ pub fn status_filter_name(lang: Lang, filter: StatusFilter) -> &'static str {
 
 fn totals(lang: Lang, view: &Overview) -> Html {
     let c = view.counts;
+    // Each tile opens its list: (label, value, key, the id of the list's section).
     let tiles = [
-        (Msg::Total, c.total().to_string(), "total"),
+        (Msg::Total, c.total().to_string(), "total", "items-section"),
         (
             Msg::CompletionRate,
             format!("{:.1}%", c.completion_percent()),
             "completion",
+            "matrix-section",
         ),
-        (Msg::Overdue, view.overdue.len().to_string(), "overdue"),
-        (Msg::AtRisk, view.at_risk.len().to_string(), "at-risk"),
+        (
+            Msg::Overdue,
+            view.overdue.len().to_string(),
+            "overdue",
+            "overdue-list-section",
+        ),
+        (
+            Msg::AtRisk,
+            view.at_risk.len().to_string(),
+            "at-risk",
+            "at-risk-list-section",
+        ),
         (
             Msg::AwaitingReview,
             view.awaiting_review.len().to_string(),
             "awaiting-review",
+            "review-section",
         ),
     ];
     html! {
         <section class="card" aria-label={tr(lang, Msg::Totals)}>
             <div class="tiles">
-                { for tiles.into_iter().map(|(label, value, key)| html! {
-                    <div class={classes!("tile", key)} data-testid={format!("tile-{key}")}>
-                        <span class="tile-value">{ value }</span>
-                        <span class="tile-label">{ tr(lang, label) }</span>
-                    </div>
+                { for tiles.into_iter().map(|(label, value, key, target)| {
+                    // Scrolled to rather than linked: the address's hash is the app's route.
+                    let onclick = Callback::from(move |_| {
+                        if let Some(section) = gloo::utils::document().get_element_by_id(target) {
+                            section.scroll_into_view();
+                        }
+                    });
+                    html! {
+                        <button type="button" class={classes!("tile", key)} data-testid={format!("tile-{key}")} {onclick}>
+                            <span class="tile-value">{ value }</span>
+                            <span class="tile-label">{ tr(lang, label) }</span>
+                        </button>
+                    }
                 }) }
             </div>
             <StackedBar parts={vec![
@@ -286,7 +308,7 @@ fn matrix(lang: Lang, view: &Overview, campaigns: &BTreeMap<String, String>) -> 
         .iter()
         .any(|a| a.campaign != view.areas[0].campaign);
     html! {
-        <section class="card" aria-labelledby="matrix-title">
+        <section class="card" id="matrix-section" aria-labelledby="matrix-title">
             <h2 id="matrix-title" class="section-title">{ tr(lang, Msg::ByArea) }</h2>
             <div class="table-wrap">
                 <table class="grid" data-testid="area-matrix">
@@ -405,7 +427,7 @@ fn short(text: &str, chars: usize) -> String {
 
 fn review_list(lang: Lang, replica: &Replica, facts: &[ItemFacts], view: &Overview) -> Html {
     html! {
-        <section class="card" aria-labelledby="review-title">
+        <section class="card" id="review-section" aria-labelledby="review-title">
             <h2 id="review-title" class="section-title">
                 { tr(lang, Msg::AwaitingReview) }<span class="count">{ view.awaiting_review.len() }</span>
             </h2>
@@ -424,6 +446,7 @@ fn review_list(lang: Lang, replica: &Replica, facts: &[ItemFacts], view: &Overvi
 
 fn deadline_list(
     lang: Lang,
+    replica: &Replica,
     facts: &[ItemFacts],
     items: &[usize],
     title: Msg,
@@ -431,7 +454,7 @@ fn deadline_list(
     today: Date,
 ) -> Html {
     html! {
-        <section class="card" aria-label={tr(lang, title)}>
+        <section class="card" id={format!("{testid}-section")} aria-label={tr(lang, title)}>
             <h2 class="section-title">{ tr(lang, title) }<span class="count">{ items.len() }</span></h2>
             if items.is_empty() {
                 <p class="empty">{ tr(lang, Msg::None) }</p>
@@ -440,6 +463,11 @@ fn deadline_list(
                     { for items.iter().take(SHOWN).map(|i| {
                         let f = &facts[*i];
                         let days = f.deadline.map(|d| d.days_since_epoch() - today.days_since_epoch()).unwrap_or(0);
+                        // Who is late: the units not signed off yet.
+                        let owing: Vec<String> = f.units.iter()
+                            .filter(|u| u.status != UnitStatus::SignedOff)
+                            .map(|u| replica.unit_name(&u.unit))
+                            .collect();
                         html! {
                             <li>
                                 { item_link(f) }
@@ -447,6 +475,9 @@ fn deadline_list(
                                     { " · " }{ f.deadline.map(|d| d.to_string()).unwrap_or_default() }
                                     { " (" }{ days_label(lang, days) }{ ")" }
                                 </span>
+                                if !owing.is_empty() {
+                                    <span class="meta owing" data-testid="owing-units">{ " · " }{ owing.join("、") }</span>
+                                }
                             </li>
                         }
                     }) }
@@ -491,7 +522,7 @@ fn item_table(
         view.matching.len().min(ITEMS_SHOWN)
     };
     html! {
-        <section class="card" aria-labelledby="matching-title">
+        <section class="card" id="items-section" aria-labelledby="matching-title">
             <h2 id="matching-title" class="section-title">
                 { tr(lang, Msg::MatchingItems) }<span class="count">{ view.matching.len() }</span>
             </h2>
