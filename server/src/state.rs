@@ -63,6 +63,7 @@ impl AppState {
         let sync = Arc::new(
             SyncHub::open(Arc::clone(&storage), settings.sync, Arc::clone(&metrics)).await?,
         );
+        sync.start_feed();
         let files = Arc::new(Files::open(data_dir, settings.files)?);
         let trusted_proxies = Arc::new(settings.trusted_proxies);
         maintenance::spawn(

@@ -6,6 +6,7 @@ pub mod faulty;
 pub mod photos;
 pub mod process;
 pub mod proxy;
+pub mod replicas;
 pub mod sim;
 pub mod sync_client;
 pub mod uploader;
@@ -83,6 +84,18 @@ impl TestServer {
         Self::start_on(web_root, settings, |storage| storage).await
     }
 
+    /// A replica on the PostgreSQL database at `url` (several may share one, issue #18),
+    /// with its own data directory for evidence files; `demo`: write the demo data first
+    /// (once per database). The change feed is `settings.sync.feed` (give
+    /// [`storage::change_feed`], or a [`replicas::LossyFeed`] around it).
+    pub async fn replica(url: &str, settings: ServerSettings, demo: bool) -> Result<TestServer> {
+        let storage = storage::open(&storage::StorageUrl::Postgres(url.to_owned())).await?;
+        if demo {
+            rectify_server::demo::create_demo(storage.as_ref(), TEST_PASSWORD).await?;
+        }
+        Self::serve(storage, None, settings).await
+    }
+
     /// A server (without the web client, default settings) on a [`FaultyStorage`] around its
     /// database, with no fault set yet; the demo data is written before the wrapper exists.
     /// `server.storage` is the wrapper (what the server uses); read around the faults with
@@ -108,7 +121,24 @@ impl TestServer {
         let data = tempfile::tempdir()?;
         let storage = storage::open_data_dir(data.path()).await?;
         rectify_server::demo::create_demo(storage.as_ref(), TEST_PASSWORD).await?;
-        let storage = wrap(storage);
+        Self::serve_in(data, wrap(storage), web_root, settings).await
+    }
+
+    /// Serves `storage` with a fresh data directory for evidence files.
+    async fn serve(
+        storage: Arc<dyn Storage>,
+        web_root: Option<PathBuf>,
+        settings: ServerSettings,
+    ) -> Result<TestServer> {
+        Self::serve_in(tempfile::tempdir()?, storage, web_root, settings).await
+    }
+
+    async fn serve_in(
+        data: tempfile::TempDir,
+        storage: Arc<dyn Storage>,
+        web_root: Option<PathBuf>,
+        settings: ServerSettings,
+    ) -> Result<TestServer> {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
