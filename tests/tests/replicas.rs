@@ -55,28 +55,49 @@ fn shared_item(items: &[ItemSummary]) -> Result<DocumentId> {
 /// Appends `token` to school1's narrative on `id` as one change and waits (at most 5 s) for
 /// the server to acknowledge it.
 async fn write(client: &mut SyncTestClient, id: DocumentId, token: &str) -> Result<()> {
+    write_as(client, id, ("school1", "pszx1"), token).await
+}
+
+/// [`write`] as `(user, unit)`.
+async fn write_as(
+    client: &mut SyncTestClient,
+    id: DocumentId,
+    (user, unit): (&str, &str),
+    token: &str,
+) -> Result<()> {
+    edit(client, id, (user, unit), token)?;
+    client
+        .sync_until_acknowledged(&id, Duration::from_secs(5))
+        .await
+}
+
+/// Appends `token` to `unit`'s narrative in the client's copy (one change, not sent yet).
+fn edit(
+    client: &mut SyncTestClient,
+    id: DocumentId,
+    (user, unit): (&str, &str),
+    token: &str,
+) -> Result<()> {
     let ctx = EditContext {
         actor: Actor {
             role: Role::Unit,
-            unit: Some(UnitId::new("pszx1")),
+            unit: Some(UnitId::new(unit)),
         },
-        user: "school1".into(),
+        user: user.into(),
         now_ms: 1,
     };
     let doc = client.document_mut(&id)?;
     let item = ItemDoc::load(doc)?;
-    let text = format!("{}{token}", item.progress["pszx1"].narrative.as_str());
+    let text = format!("{}{token}", item.progress[unit].narrative.as_str());
     model::apply(
         doc,
         &ctx,
         ItemEdit::UnitNarrative {
-            unit: "pszx1".into(),
+            unit: unit.into(),
             text,
         },
     )?;
-    client
-        .sync_until_acknowledged(&id, Duration::from_secs(5))
-        .await
+    Ok(())
 }
 
 fn narrative(client: &SyncTestClient, id: &DocumentId) -> String {
@@ -188,6 +209,55 @@ async fn a_lost_notification_is_caught_up_by_the_periodic_comparison() -> Result
     write(&mut p.writer, p.id, "〔lost〕").await?;
     wait_for(&mut p.reader, &p.id, "〔lost〕", Duration::from_secs(10)).await?;
     assert!(p.b_feed.lost() >= 1, "the notification was lost on purpose");
+    Ok(())
+}
+
+/// A client writes through B while B's copy is behind what A stored (B lost the
+/// notification): B does not append on top of its stale copy; the client is told to send
+/// again (1013), B catches up, and the resent change is stored once, beside A's.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_write_on_a_stale_copy_is_sent_again_after_catching_up() -> Result<()> {
+    let mut p = pair(Duration::from_secs(3600)).await?;
+    let school2 = p.b.token("school2").await?;
+    let mut on_b = SyncTestClient::connect(&p.b.ws_base(), &school2).await?;
+    on_b.fetch(p.id, Duration::from_secs(10)).await?;
+    let start = p.a.storage.document_versions(&[p.id]).await?[&p.id];
+    p.b_feed.lose(true);
+    write(&mut p.writer, p.id, "〔from A〕").await?;
+
+    let refused = write_as(&mut on_b, p.id, ("school2", "pszx3"), "〔from B〕").await;
+    assert!(refused.is_err(), "B's copy is behind: {refused:?}");
+    let (code, _) = on_b.closed_with.clone().context("closed")?;
+    assert_eq!(code, 1013, "try again later");
+    let metrics = reqwest::get(p.b.url("/metrics")).await?.text().await?;
+    assert!(
+        metrics.contains("rectify_sync_writes_outdated_total 1"),
+        "{metrics}"
+    );
+
+    // The client reconnects, as a real one does, and its pending change goes again.
+    on_b.reconnect(&p.b.ws_base(), &school2).await?;
+    on_b.sync_until_acknowledged(&p.id, Duration::from_secs(10))
+        .await?;
+    let stored = rectify_server::campaigns::load_document(p.a.storage.as_ref(), &p.id)
+        .await?
+        .context("stored")?;
+    let item = ItemDoc::load(&stored)?;
+    assert!(
+        item.progress["pszx1"]
+            .narrative
+            .as_str()
+            .contains("〔from A〕")
+    );
+    assert!(
+        item.progress["pszx3"]
+            .narrative
+            .as_str()
+            .contains("〔from B〕")
+    );
+    // Two appends in all: A's and B's resent one; nothing on top of the stale copy.
+    let end = p.a.storage.document_versions(&[p.id]).await?[&p.id];
+    assert_eq!(end, start + 2);
     Ok(())
 }
 
