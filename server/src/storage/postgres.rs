@@ -1248,6 +1248,72 @@ mod tests {
     use super::*;
     use crate::storage::scratch::ScratchDatabase;
 
+    /// Replicas share the database's chores: compaction of a document is one server's at a
+    /// time (another that finds its lock taken changes nothing), and the housekeeping turn is
+    /// one server's until it gives it up.
+    #[tokio::test]
+    async fn replicas_take_turns_at_compaction_and_housekeeping() -> anyhow::Result<()> {
+        let database = ScratchDatabase::create()?;
+        let storage = PostgresStorage::open(database.url()).await?;
+        let other = PostgresStorage::open(database.url()).await?;
+        let id = DocumentId([3; 16]);
+        storage
+            .write(vec![
+                Write::NewDocument {
+                    id,
+                    kind: "item".to_owned(),
+                    created_at_ms: 1,
+                },
+                chunk(id, b"a"),
+                chunk(id, b"b"),
+            ])
+            .await?;
+        let seqs: Vec<i64> = storage
+            .numbered_chunks(&id)
+            .await?
+            .iter()
+            .map(|c| c.seq)
+            .collect();
+
+        // Another server is compacting the document: this one leaves it alone.
+        let mut compacting = other.pool.begin().await?;
+        sqlx::query("SELECT pg_advisory_xact_lock($1, hashtext($2))")
+            .bind(COMPACTION_LOCK_CLASS)
+            .bind(id.to_string())
+            .execute(&mut *compacting)
+            .await?;
+        assert!(!storage.replace_chunks(&id, &seqs, b"ab".to_vec()).await?);
+        assert_eq!(storage.numbered_chunks(&id).await?.len(), 2);
+        compacting.rollback().await?;
+        assert!(storage.replace_chunks(&id, &seqs, b"ab".to_vec()).await?);
+
+        // One housekeeping turn at a time, given up when dropped.
+        let turn = storage.housekeeping().await?;
+        assert!(turn.is_some());
+        assert!(other.housekeeping().await?.is_none(), "held by the first");
+        drop(turn);
+        // The lock goes when the server sees the connection close.
+        let mut again = None;
+        for _ in 0..100 {
+            again = other.housekeeping().await?;
+            if again.is_some() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert!(again.is_some(), "free once the first gave it up");
+        Ok(())
+    }
+
+    fn chunk(document: DocumentId, data: &[u8]) -> Write {
+        Write::AppendChunk {
+            document,
+            data: data.to_vec(),
+            created_at_ms: 2,
+            expect_version: None,
+        }
+    }
+
     /// Errors PostgreSQL really gives, each mapped to what happened (on a scratch database of
     /// the test server).
     #[tokio::test]
