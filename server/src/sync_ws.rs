@@ -298,19 +298,7 @@ impl SyncHub {
         if heard.is_some_and(|version| version <= held) {
             return;
         }
-        // The version first, then the chunks: they hold at least that version.
-        let read = async {
-            let stored = self.storage.document_versions(&[doc]).await?;
-            let Some(&version) = stored.get(&doc) else {
-                return Ok(None);
-            };
-            if version <= held {
-                return Ok(None);
-            }
-            let chunks = self.storage.chunks_after(&doc, held).await?;
-            StorageResult::Ok(Some((version, chunks.concat())))
-        };
-        let (version, bytes) = match read.await {
+        let (version, bytes) = match self.read_above(doc, held).await {
             Ok(Some(read)) => read,
             Ok(None) => return,
             Err(err) => {
@@ -331,6 +319,25 @@ impl SyncHub {
             self.metrics.documents_caught_up.inc();
             self.run(core, effects).await;
         }
+    }
+
+    /// The stored version of `doc` and its chunks above `held` (concatenated), or `None` when
+    /// it is not above `held`. The version is read first, then the chunks: they hold at least
+    /// that version.
+    async fn read_above(
+        &self,
+        doc: DocumentId,
+        held: i64,
+    ) -> StorageResult<Option<(i64, Vec<u8>)>> {
+        let stored = self.storage.document_versions(&[doc]).await?;
+        let Some(&version) = stored.get(&doc) else {
+            return Ok(None);
+        };
+        if version <= held {
+            return Ok(None);
+        }
+        let chunks = self.storage.chunks_after(&doc, held).await?;
+        Ok(Some((version, chunks.concat())))
     }
 
     /// Compares every loaded document's version with storage and catches up those behind:
@@ -724,15 +731,25 @@ impl SyncHub {
                                 changes,
                                 version,
                                 written: Err(err),
+                                newer: None,
                             };
                         }
                     }
                 }
+                let written = self.committer.write(batch).await;
+                // Refused as outdated: read what this copy lacks now, to catch up at once.
+                let newer = match &written {
+                    Err(StorageError::Outdated(_)) => {
+                        self.read_above(doc, version).await.ok().flatten()
+                    }
+                    _ => None,
+                };
                 Done::Persisted {
                     doc,
                     changes,
                     version,
-                    written: self.committer.write(batch).await,
+                    written,
+                    newer,
                 }
             }
             Io::Quarantine(record) => {
@@ -769,6 +786,7 @@ impl SyncHub {
                 changes,
                 version,
                 written,
+                newer,
             } => {
                 // Disk before memory: the core applies the changes (and acknowledges and
                 // relays them) only once told they are durable. A failed write leaves the
@@ -781,13 +799,16 @@ impl SyncHub {
                         true
                     }
                     Err(StorageError::Outdated(why)) => {
-                        // Another server wrote the document since this copy was read: the
-                        // sender sends again once it reconnects, by when the copy has caught
-                        // up (so the index row is never rewritten from a stale copy).
+                        // Another server wrote the document since this copy was read: nothing
+                        // is written from a stale copy (nor the index row rewritten from it);
+                        // the sender sends again once it reconnects, by when this copy has
+                        // caught up (below, or by a catch-up of its own when that read failed).
                         tracing::info!(%doc, why, "a change met a newer stored document; catching up");
                         self.metrics.writes_outdated.inc();
-                        let hub = Arc::clone(self);
-                        tokio::spawn(async move { hub.catch_up(doc, None).await });
+                        if newer.is_none() {
+                            let hub = Arc::clone(self);
+                            tokio::spawn(async move { hub.catch_up(doc, None).await });
+                        }
                         false
                     }
                     Err(err) => {
@@ -796,7 +817,17 @@ impl SyncHub {
                         false
                     }
                 };
-                core.persisted(doc, durable)
+                let mut effects = core.persisted(doc, durable);
+                // The write is no longer pending: the copy catches up before the sender (told to
+                // send again by the effects above) can reconnect.
+                if let Some((stored, bytes)) = newer
+                    && let Some(more) = core.apply_stored(doc, &bytes)
+                {
+                    self.versions().insert(doc, stored);
+                    self.metrics.documents_caught_up.inc();
+                    effects.extend(more);
+                }
+                effects
             }
             Done::Refused { doc, reason, chunk } => core.write_refused(doc, reason, chunk),
             Done::Nothing => Vec::new(),
@@ -927,6 +958,8 @@ enum Done {
         changes: usize,
         version: i64,
         written: StorageResult<()>,
+        /// When the write was outdated: the stored version and the chunks above `version`.
+        newer: Option<(i64, Vec<u8>)>,
     },
     /// Not written: the changes name evidence their sender may not reference.
     Refused {

@@ -261,6 +261,29 @@ async fn a_write_on_a_stale_copy_is_sent_again_after_catching_up() -> Result<()>
     Ok(())
 }
 
+/// Disabling an account (here: its sessions ended on A, as the office's API does) closes the
+/// account's sync connections on B too.
+#[tokio::test(flavor = "multi_thread")]
+async fn ending_an_account_on_one_replica_closes_its_connections_on_another() -> Result<()> {
+    let mut p = pair(Duration::from_secs(3600)).await?;
+    p.a.sync
+        .close_account(&rectify_shared::ids::Username::new("office"))
+        .await;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        match p.reader.receive(Duration::from_millis(200)).await? {
+            Received::Closed => break,
+            _ if Instant::now() > deadline => bail!("B kept the account's connection"),
+            _ => {}
+        }
+    }
+    let (code, _) = p.reader.closed_with.clone().context("a close frame")?;
+    assert_eq!(code, rectify_shared::sync::wire::CLOSE_LOG_IN_AGAIN);
+    // Another account's connection (the writer, on A) stays.
+    write(&mut p.writer, p.id, "〔still here〕").await?;
+    Ok(())
+}
+
 /// When B's listening connection drops (here: terminated by the database), notifications sent
 /// meanwhile are lost; once it listens again B compares versions at once, without waiting for
 /// the periodic comparison (an hour here).
