@@ -315,6 +315,7 @@ pub async fn stored_documents(binary: &Path, count: usize, subset: usize) -> Res
                 document: id,
                 data: bytes.clone(),
                 created_at_ms: now,
+                expect_version: None,
             });
             batch.push(Write::Item(campaigns::item_record(
                 id,

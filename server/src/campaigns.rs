@@ -82,6 +82,7 @@ fn new_document<T: autosurgeon::Reconcile>(
         document: id,
         data: doc.save(),
         created_at_ms: now,
+        expect_version: None,
     });
     batch.push(arrivals::arrived(id, &hashes, now));
     Ok(id)
@@ -106,6 +107,8 @@ fn push_changes(
         document: id,
         data: doc.save_after(since),
         created_at_ms: now,
+        // Written beside the sync hub, which reads what is stored afresh afterwards.
+        expect_version: None,
     });
     batch.push(arrivals::arrived(id, &hashes, now));
     true

@@ -472,6 +472,7 @@ async fn run(command: Command, config: &Config) -> anyhow::Result<()> {
                     max_connections,
                     max_connections_per_user,
                     idle_document_after: Duration::from_secs(idle_document_secs.max(1)),
+                    feed: storage::change_feed(&data.storage_url()?)?,
                     ..SyncSettings::default()
                 },
                 files: FilesSettings {
@@ -718,15 +719,6 @@ async fn serve(
     let url = data_args.storage_url()?;
     // Shown without a password.
     let database = url.to_string();
-    let Some(_claim) = storage::claim(&url)
-        .await
-        .with_context(|| format!("cannot open the database {database}"))?
-    else {
-        bail!(
-            "another Rectify server is using the database {database}; stop it first (one \
-             server per database)"
-        );
-    };
     let storage = data_args.open().await?;
     if !web_root.join("index.html").is_file() {
         tracing::warn!(path = %web_root.display(), "no web client bundle there; build it with `cargo xtask build`");

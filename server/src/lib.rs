@@ -29,6 +29,8 @@
 //! - [`demo`]: the demo campaign, units and accounts.
 //! - [`office_files`]: `.docx` in and out, the `.xlsx` ledger.
 //! - [`error`]: the one place where errors become HTTP responses.
+//! - [`feed`]: the [`feed::ChangeFeed`] trait: what servers sharing one PostgreSQL database tell
+//!   each other (a document's new version, ended sessions).
 //! - [`metrics`]: the Prometheus registry (served at `GET /metrics` by [`http`]).
 //! - [`maintenance`]: background eviction of idle documents, compaction of stored ones,
 //!   collection of evidence files.
@@ -49,6 +51,7 @@ pub mod data_dir;
 pub mod demo;
 pub mod error;
 pub mod evidence;
+pub mod feed;
 pub mod file_access;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;

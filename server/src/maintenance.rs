@@ -1,6 +1,11 @@
 //! Background housekeeping: idle documents leave memory, many small stored chunks become one,
 //! unreferenced evidence files are collected after their grace period.
 //!
+//! With several servers on one PostgreSQL database, each evicts its own documents; compaction
+//! of a document is one server's at a time (an advisory lock in `replace_chunks`, which deletes
+//! only the chunks it read), and evidence collection and upload expiry are done by the server
+//! holding [`Storage::housekeeping`] for that sweep.
+//!
 //! Both are safe to run at any time. Eviction drops only what is already durable (see
 //! [`rectify_shared::sync::core::SyncServer::evict_idle`]). Compaction replaces a document's
 //! chunks with one save of the same changes, in one transaction; chunks appended while it
@@ -48,13 +53,22 @@ pub fn spawn(
                 }
                 Err(err) => tracing::error!(error = format!("{err:#}"), "compaction failed"),
             }
-            let now = crate::clock::now_ms();
-            match crate::evidence::files::collect(storage.as_ref(), &files, now).await {
-                Ok((0, 0)) => {}
-                Ok((files, uploads)) => {
-                    tracing::info!(files, uploads, "collected unreferenced evidence files");
+            // One server at a time on a shared database: the others skip this sweep.
+            match storage.housekeeping().await {
+                Ok(Some(_turn)) => {
+                    let now = crate::clock::now_ms();
+                    match crate::evidence::files::collect(storage.as_ref(), &files, now).await {
+                        Ok((0, 0)) => {}
+                        Ok((files, uploads)) => {
+                            tracing::info!(files, uploads, "collected unreferenced evidence files");
+                        }
+                        Err(err) => {
+                            tracing::error!(error = format!("{err:#}"), "file collection failed");
+                        }
+                    }
                 }
-                Err(err) => tracing::error!(error = format!("{err:#}"), "file collection failed"),
+                Ok(None) => tracing::debug!("another server is collecting evidence files"),
+                Err(err) => tracing::error!(error = %err, "cannot take a turn at collecting files"),
             }
         }
     });

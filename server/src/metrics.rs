@@ -41,6 +41,11 @@ pub struct Metrics {
     pub slow_peers_disconnected: Counter,
     /// Storage reads and writes of the sync hub that failed (the peer was told to retry).
     pub storage_errors: Counter,
+    /// Times a loaded document was brought up to changes another server stored.
+    pub documents_caught_up: Counter,
+    /// Changes not written because another server had written their document since this one
+    /// read it (the sender was told to send them again).
+    pub writes_outdated: Counter,
 }
 
 impl Default for Metrics {
@@ -67,6 +72,8 @@ impl Metrics {
         let logins_throttled = Counter::default();
         let slow_peers_disconnected = Counter::default();
         let storage_errors = Counter::default();
+        let documents_caught_up = Counter::default();
+        let writes_outdated = Counter::default();
 
         registry.register(
             "sync_connections",
@@ -141,6 +148,16 @@ impl Metrics {
             "Sync connections dropped because the peer did not read",
             slow_peers_disconnected.clone(),
         );
+        registry.register(
+            "documents_caught_up",
+            "Loaded documents brought up to changes another server stored",
+            documents_caught_up.clone(),
+        );
+        registry.register(
+            "sync_writes_outdated",
+            "Changes not written because another server wrote their document first; the sender resends",
+            writes_outdated.clone(),
+        );
         Metrics {
             registry,
             connections,
@@ -157,6 +174,8 @@ impl Metrics {
             logins_throttled,
             slow_peers_disconnected,
             storage_errors,
+            documents_caught_up,
+            writes_outdated,
         }
     }
 

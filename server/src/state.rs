@@ -77,6 +77,7 @@ impl AppState {
         let sync = Arc::new(
             SyncHub::open(Arc::clone(&storage), settings.sync, Arc::clone(&metrics)).await?,
         );
+        sync.start_feed();
         let files = Arc::new(Files::new(store, settings.files));
         let trusted_proxies = Arc::new(settings.trusted_proxies);
         maintenance::spawn(

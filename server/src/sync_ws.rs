@@ -29,9 +29,11 @@ use crate::arrivals;
 use crate::campaigns::item_record;
 use crate::clock::now_ms;
 use crate::error::ApiError;
+use crate::feed::{ChangeFeed, FeedEvent, NoFeed};
 use crate::metrics::{Metrics, count};
 use crate::storage::{
-    CampaignRecord, Committer, QuarantineRecord, Storage, StorageResult, UserRecord, Write,
+    CampaignRecord, Committer, QuarantineRecord, Storage, StorageError, StorageResult, UserRecord,
+    Write,
 };
 use automerge::ChangeHash;
 use axum::extract::ws::{CloseFrame, Message as WsMessage, WebSocket, close_code};
@@ -80,6 +82,12 @@ pub struct SyncSettings {
     /// with its changes applied while they are written, and reads in flight): what bounds the
     /// server's memory when a hundred schools reconnect at once.
     pub frames_at_once: usize,
+    /// How the servers sharing the database hear of each other's writes and logouts
+    /// ([`crate::storage::change_feed`]); nothing by default (one server alone).
+    pub feed: Arc<dyn ChangeFeed>,
+    /// With a shared database, how often the loaded documents' versions are compared with
+    /// storage, for notifications that were lost.
+    pub catch_up_every: Duration,
 }
 
 impl Default for SyncSettings {
@@ -91,6 +99,8 @@ impl Default for SyncSettings {
             compact_at_chunks: 32,
             outgoing_queue: 1024,
             frames_at_once: 16,
+            feed: Arc::new(NoFeed),
+            catch_up_every: Duration::from_secs(2),
         }
     }
 }
@@ -118,6 +128,11 @@ pub struct SyncHub {
     closing: watch::Sender<bool>,
     /// The clock mark of the previous eviction sweep.
     eviction_mark: Mutex<u64>,
+    /// The stored version ([`Storage::document_versions`]) each loaded document's bytes are
+    /// at: set when it is loaded, written or caught up, always under the core's lock. A write
+    /// appends only on top of it, so a copy behind another server's writes never writes (see
+    /// [`SyncHub::catch_up`]).
+    versions: std::sync::Mutex<HashMap<DocumentId, i64>>,
 }
 
 /// A connection's outgoing queue, and how to tell it to stop at once.
@@ -196,7 +211,159 @@ impl SyncHub {
             open: std::sync::Mutex::new(HashMap::new()),
             closing: watch::Sender::new(false),
             eviction_mark: Mutex::new(0),
+            versions: std::sync::Mutex::new(HashMap::new()),
         })
+    }
+
+    /// Starts hearing the other servers on the database (their writes, ended sessions) and,
+    /// when the database is shared, comparing versions every
+    /// [`SyncSettings::catch_up_every`]; both stop when the hub is dropped.
+    pub fn start_feed(self: &Arc<Self>) {
+        let mut events = self.settings.feed.subscribe();
+        let hub = Arc::downgrade(self);
+        tokio::spawn(async move {
+            while let Some(event) = events.recv().await {
+                let Some(hub) = hub.upgrade() else {
+                    return;
+                };
+                hub.heard(event);
+            }
+        });
+        if !self.settings.feed.shared() {
+            return;
+        }
+        let hub = Arc::downgrade(self);
+        let every = self.settings.catch_up_every;
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(every).await;
+                let Some(hub) = hub.upgrade() else {
+                    return;
+                };
+                hub.catch_up_all().await;
+            }
+        });
+    }
+
+    /// One event from the feed, acted on in a task of its own (the feed keeps being read).
+    fn heard(self: &Arc<Self>, event: FeedEvent) {
+        let hub = Arc::clone(self);
+        tokio::spawn(async move {
+            match event {
+                FeedEvent::Document { doc, version } => hub.catch_up(doc, Some(version)).await,
+                FeedEvent::AccountEnded(username) => {
+                    hub.close_here(|(name, _)| *name == username).await;
+                }
+                FeedEvent::SessionEnded(token_hash) => {
+                    hub.close_here(|(_, session)| *session == token_hash).await;
+                }
+                FeedEvent::Resumed => hub.catch_up_all().await,
+            }
+        });
+    }
+
+    /// Keeps the versions of the documents still in memory only.
+    fn forget_versions(&self, core: &SyncServer<PolicyGate>) {
+        let loaded: std::collections::HashSet<&DocumentId> = core.loaded_documents().collect();
+        self.versions().retain(|doc, _| loaded.contains(doc));
+    }
+
+    fn versions(&self) -> std::sync::MutexGuard<'_, HashMap<DocumentId, i64>> {
+        self.versions.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Brings the loaded copy of `doc` up to what storage holds, when another server wrote it
+    /// (`heard`: the version a notification named, if any): reads the chunks above the
+    /// version held, hands the raw changes to the core ([`SyncServer::apply_stored`]), which
+    /// sends its open peers what they lack. A document out of memory that peers still have
+    /// open is loaded afresh and pushed to them ([`SyncServer::refresh`]). Nothing when it is
+    /// up to date, or open nowhere here. Safe to run twice at once: the second finds the
+    /// version moved and stops.
+    pub async fn catch_up(self: &Arc<Self>, doc: DocumentId, heard: Option<i64>) {
+        let _frame = self.beside.read().await;
+        let held = {
+            let mut core = self.core.lock().await;
+            if core.document(&doc).is_none() {
+                // Not loaded here: loaded afresh for the peers that have it open, if any (one
+                // still loading is looked at again by the sweep once it is loaded).
+                let effects = core.refresh(doc);
+                if !effects.is_empty() {
+                    self.run(core, effects).await;
+                }
+                return;
+            }
+            // None: loaded as absent from storage, which is version 0.
+            self.versions().get(&doc).copied().unwrap_or(0)
+        };
+        if heard.is_some_and(|version| version <= held) {
+            return;
+        }
+        let (version, bytes) = match self.read_above(doc, held).await {
+            Ok(Some(read)) => read,
+            Ok(None) => return,
+            Err(err) => {
+                // The next notification or sweep tries again.
+                tracing::warn!(%doc, error = %err, "cannot catch up with a document");
+                self.metrics.storage_errors.inc();
+                return;
+            }
+        };
+        let mut core = self.core.lock().await;
+        if self.versions().get(&doc).copied().unwrap_or(0) != held {
+            return; // written or caught up meanwhile
+        }
+        // `None`: a write of its own is in flight (storage refuses it as outdated, and the
+        // refusal catches up), or it left memory meanwhile.
+        if let Some(effects) = core.apply_stored(doc, &bytes) {
+            self.versions().insert(doc, version);
+            self.metrics.documents_caught_up.inc();
+            self.run(core, effects).await;
+        }
+    }
+
+    /// The stored version of `doc` and its chunks above `held` (concatenated), or `None` when
+    /// it is not above `held`. The version is read first, then the chunks: they hold at least
+    /// that version.
+    async fn read_above(
+        &self,
+        doc: DocumentId,
+        held: i64,
+    ) -> StorageResult<Option<(i64, Vec<u8>)>> {
+        let stored = self.storage.document_versions(&[doc]).await?;
+        let Some(&version) = stored.get(&doc) else {
+            return Ok(None);
+        };
+        if version <= held {
+            return Ok(None);
+        }
+        let chunks = self.storage.chunks_after(&doc, held).await?;
+        Ok(Some((version, chunks.concat())))
+    }
+
+    /// Compares every loaded document's version with storage and catches up those behind:
+    /// what a lost notification costs is a delay of up to [`SyncSettings::catch_up_every`].
+    pub async fn catch_up_all(self: &Arc<Self>) {
+        let held: Vec<(DocumentId, i64)> = self
+            .versions()
+            .iter()
+            .map(|(doc, version)| (*doc, *version))
+            .collect();
+        for part in held.chunks(1000) {
+            let ids: Vec<DocumentId> = part.iter().map(|(doc, _)| *doc).collect();
+            let stored = match self.storage.document_versions(&ids).await {
+                Ok(stored) => stored,
+                Err(err) => {
+                    tracing::warn!(error = %err, "cannot compare document versions");
+                    self.metrics.storage_errors.inc();
+                    return;
+                }
+            };
+            for (doc, version) in part {
+                if stored.get(doc).is_some_and(|stored| stored > version) {
+                    self.catch_up(*doc, None).await;
+                }
+            }
+        }
     }
 
     pub fn settings(&self) -> &SyncSettings {
@@ -239,16 +406,36 @@ impl SyncHub {
     /// logged out, a new password): each gets a close frame with
     /// [`CLOSE_LOG_IN_AGAIN`] after what it was already sent, and no frame it sends after
     /// this is read. Returns how many were open.
+    ///
+    /// The other servers on the database are told to close theirs too (through the feed).
     pub async fn close_account(&self, username: &Username) -> usize {
-        self.close_where(|(name, _)| name == username).await
+        self.tell_others(FeedEvent::AccountEnded(username.clone()))
+            .await;
+        self.close_here(|(name, _)| name == username).await
     }
 
     /// [`Self::close_account`] for the connections of one session (logged out on a device).
     pub async fn close_session(&self, token_hash: &str) -> usize {
-        self.close_where(|(_, session)| session == token_hash).await
+        self.tell_others(FeedEvent::SessionEnded(token_hash.to_owned()))
+            .await;
+        self.close_here(|(_, session)| session == token_hash).await
     }
 
-    async fn close_where(&self, whose: impl Fn(&(Username, String)) -> bool) -> usize {
+    /// Publishes an ended session on the feed. Should that fail, the other servers' open
+    /// connections of it stay open until they reconnect (every new connection and request
+    /// checks the session in storage): said in the log.
+    async fn tell_others(&self, event: FeedEvent) {
+        if let Err(err) = self.settings.feed.publish(&event).await {
+            tracing::error!(
+                error = format!("{err:#}"),
+                ?event,
+                "cannot tell the other servers that sessions ended"
+            );
+        }
+    }
+
+    /// Closes this server's connections whose (account, session) `whose` picks.
+    async fn close_here(&self, whose: impl Fn(&(Username, String)) -> bool) -> usize {
         let conns: Vec<(ConnId, Username)> = self
             .usernames
             .lock()
@@ -302,6 +489,7 @@ impl SyncHub {
         let mut mark = self.eviction_mark.lock().await;
         let evicted = core.evict_idle(*mark);
         *mark = core.clock() + 1;
+        self.forget_versions(&core);
         self.metrics.documents_evicted.inc_by(count(evicted));
         self.metrics
             .documents_loaded
@@ -332,6 +520,7 @@ impl SyncHub {
         core.forget_absent();
         let everything = core.clock() + 1;
         let evicted = core.evict_idle(everything);
+        self.forget_versions(&core);
         self.metrics.documents_evicted.inc_by(count(evicted));
         self.metrics
             .documents_loaded
@@ -434,10 +623,13 @@ impl SyncHub {
                     // (it sends it again when it reconnects, and is checked then).
                     let check = (!references.is_empty())
                         .then(|| (core.peer_writing(&doc).cloned(), references));
-                    let batch = persist_batch(&core, doc, chunk, &hashes, now_ms());
+                    // Appended only on top of the version this copy holds (0: new).
+                    let version = self.versions().get(&doc).copied().unwrap_or(0);
+                    let batch = persist_batch(&core, doc, chunk, &hashes, version, now_ms());
                     ios.push(Io::Persist {
                         doc,
                         changes: hashes.len(),
+                        version,
                         batch,
                         check,
                     });
@@ -462,7 +654,7 @@ impl SyncHub {
     /// Does `ios` (at most [`LOADS_PER_FRAME`] reads at a time), tells the core how each
     /// went and sends what it answers. The IO that sets off is carried out here too, or
     /// returned ([`Then`]).
-    async fn carry_out(&self, ios: Vec<Io>, then: Then) -> Vec<Io> {
+    async fn carry_out(self: &Arc<Self>, ios: Vec<Io>, then: Then) -> Vec<Io> {
         let mut in_flight = FuturesUnordered::new();
         let mut loads: VecDeque<DocumentId> = VecDeque::new();
         let mut returned = Vec::new();
@@ -496,12 +688,20 @@ impl SyncHub {
     async fn io(&self, io: Io) -> Done {
         match io {
             Io::Load(doc) => {
-                let read = self.storage.document_chunks(&doc).await;
-                Done::Loaded(doc, read.map(|chunks| chunks.map(|chunks| chunks.concat())))
+                // The version first, then the chunks: they hold at least that version (a
+                // chunk appended in between is read again by the next catch-up, harmlessly).
+                let read = async {
+                    let version = self.storage.document_versions(&[doc]).await?;
+                    let chunks = self.storage.document_chunks(&doc).await?;
+                    let version = version.get(&doc).copied().unwrap_or(0);
+                    StorageResult::Ok(chunks.map(|chunks| (version, chunks.concat())))
+                };
+                Done::Loaded(doc, read.await)
             }
             Io::Persist {
                 doc,
                 changes,
+                version,
                 batch,
                 check,
             } => {
@@ -529,15 +729,27 @@ impl SyncHub {
                             return Done::Persisted {
                                 doc,
                                 changes,
+                                version,
                                 written: Err(err),
+                                newer: None,
                             };
                         }
                     }
                 }
+                let written = self.committer.write(batch).await;
+                // Refused as outdated: read what this copy lacks now, to catch up at once.
+                let newer = match &written {
+                    Err(StorageError::Outdated(_)) => {
+                        self.read_above(doc, version).await.ok().flatten()
+                    }
+                    _ => None,
+                };
                 Done::Persisted {
                     doc,
                     changes,
-                    written: self.committer.write(batch).await,
+                    version,
+                    written,
+                    newer,
                 }
             }
             Io::Quarantine(record) => {
@@ -552,9 +764,16 @@ impl SyncHub {
     }
 
     /// Tells the core how a storage operation went; returns what it says to do next.
-    fn finish(&self, core: &mut SyncServer<PolicyGate>, done: Done) -> Vec<Effect> {
+    fn finish(self: &Arc<Self>, core: &mut SyncServer<PolicyGate>, done: Done) -> Vec<Effect> {
         match done {
-            Done::Loaded(doc, Ok(stored)) => core.document_loaded(doc, stored.as_deref()),
+            Done::Loaded(doc, Ok(stored)) => {
+                let (version, bytes) = match stored {
+                    Some((version, bytes)) => (version, Some(bytes)),
+                    None => (0, None),
+                };
+                self.versions().insert(doc, version);
+                core.document_loaded(doc, bytes.as_deref())
+            }
             Done::Loaded(doc, Err(err)) => {
                 // A read error is not "no such document": the core answers the waiting frames
                 // with "try again later" and keeps nothing empty in memory.
@@ -565,7 +784,9 @@ impl SyncHub {
             Done::Persisted {
                 doc,
                 changes,
+                version,
                 written,
+                newer,
             } => {
                 // Disk before memory: the core applies the changes (and acknowledges and
                 // relays them) only once told they are durable. A failed write leaves the
@@ -573,7 +794,22 @@ impl SyncHub {
                 let durable = match written {
                     Ok(()) => {
                         self.metrics.changes_applied.inc_by(count(changes));
+                        // Versions are gap-free: this write made the next one.
+                        self.versions().insert(doc, version + 1);
                         true
+                    }
+                    Err(StorageError::Outdated(why)) => {
+                        // Another server wrote the document since this copy was read: nothing
+                        // is written from a stale copy (nor the index row rewritten from it);
+                        // the sender sends again once it reconnects, by when this copy has
+                        // caught up (below, or by a catch-up of its own when that read failed).
+                        tracing::info!(%doc, why, "a change met a newer stored document; catching up");
+                        self.metrics.writes_outdated.inc();
+                        if newer.is_none() {
+                            let hub = Arc::clone(self);
+                            tokio::spawn(async move { hub.catch_up(doc, None).await });
+                        }
+                        false
                     }
                     Err(err) => {
                         tracing::error!(%doc, error = %err, "cannot persist a change");
@@ -581,7 +817,17 @@ impl SyncHub {
                         false
                     }
                 };
-                core.persisted(doc, durable)
+                let mut effects = core.persisted(doc, durable);
+                // The write is no longer pending: the copy catches up before the sender (told to
+                // send again by the effects above) can reconnect.
+                if let Some((stored, bytes)) = newer
+                    && let Some(more) = core.apply_stored(doc, &bytes)
+                {
+                    self.versions().insert(doc, stored);
+                    self.metrics.documents_caught_up.inc();
+                    effects.extend(more);
+                }
+                effects
             }
             Done::Refused { doc, reason, chunk } => core.write_refused(doc, reason, chunk),
             Done::Nothing => Vec::new(),
@@ -693,6 +939,8 @@ enum Io {
     Persist {
         doc: DocumentId,
         changes: usize,
+        /// The stored version the changes go on top of.
+        version: i64,
         batch: Vec<Write>,
         /// The sender and the evidence files the changes newly reference, when they do: looked
         /// up before the write, which does not happen if the sender may not name them.
@@ -703,11 +951,15 @@ enum Io {
 
 /// How an [`Io`] went.
 enum Done {
-    Loaded(DocumentId, StorageResult<Option<Vec<u8>>>),
+    /// The document's bytes and the version they hold at least, or `None` when absent.
+    Loaded(DocumentId, StorageResult<Option<(i64, Vec<u8>)>>),
     Persisted {
         doc: DocumentId,
         changes: usize,
+        version: i64,
         written: StorageResult<()>,
+        /// When the write was outdated: the stored version and the chunks above `version`.
+        newer: Option<(i64, Vec<u8>)>,
     },
     /// Not written: the changes name evidence their sender may not reference.
     Refused {
@@ -728,6 +980,7 @@ fn persist_batch(
     doc: DocumentId,
     chunk: Vec<u8>,
     hashes: &[ChangeHash],
+    version: i64,
     now: i64,
 ) -> Vec<Write> {
     // The document as it will be once these changes are in (the core holds it aside).
@@ -745,6 +998,7 @@ fn persist_batch(
             document: doc,
             data: chunk,
             created_at_ms: now,
+            expect_version: Some(version),
         },
         arrivals::arrived(doc, hashes, now),
     ];

@@ -115,6 +115,7 @@ fn chunk(document: DocumentId, data: &[u8]) -> Write {
         document,
         data: data.to_vec(),
         created_at_ms: 2,
+        expect_version: None,
     }
 }
 
@@ -564,6 +565,69 @@ async fn ensure_campaign(new: NewPlace) -> Result<()> {
         "another campaign's natural key",
     );
     assert_eq!(db.document_chunks(&c2).await?, None);
+    Ok(())
+}
+
+/// Versions (issue #18): each chunk appended raises its document's version by one; a chunk
+/// appended on top of a version the document is no longer at is refused as outdated and
+/// nothing of its batch is written; the chunks above a version are what another server reads
+/// to catch up, and a compacted chunk counts at the highest version it merged.
+async fn document_versions(new: NewPlace) -> Result<()> {
+    let (_place, db) = fresh(new).await?;
+    let (d1, d2, d3) = (doc(1), doc(2), doc(3));
+    db.write(vec![
+        new_document(d1),
+        chunk(d1, b"a"),
+        chunk(d1, b"b"),
+        chunk(d1, b"c"),
+        new_document(d2),
+    ])
+    .await?;
+    let versions = db.document_versions(&[d1, d2, d3]).await?;
+    assert_eq!(
+        versions,
+        HashMap::from([(d1, 3), (d2, 0)]),
+        "d3 is not stored"
+    );
+    assert_eq!(
+        db.chunks_after(&d1, 1).await?,
+        vec![b"b".to_vec(), b"c".to_vec()]
+    );
+    assert_eq!(db.chunks_after(&d1, 3).await?, Vec::<Vec<u8>>::new());
+    assert_eq!(db.chunks_after(&d3, 0).await?, Vec::<Vec<u8>>::new());
+
+    let on_top = |version, data: &[u8]| Write::AppendChunk {
+        document: d1,
+        data: data.to_vec(),
+        created_at_ms: 3,
+        expect_version: Some(version),
+    };
+    db.write(vec![on_top(3, b"d")]).await?;
+    // Written from a copy at version 3, but the document is at 4 now: refused, all of it.
+    let stale = db.write(vec![new_document(d3), on_top(3, b"stale")]).await;
+    assert!(matches!(stale, Err(StorageError::Outdated(_))), "{stale:?}");
+    assert_eq!(
+        db.document_versions(&[d1, d3]).await?,
+        HashMap::from([(d1, 4)])
+    );
+    assert_eq!(db.chunks_after(&d1, 3).await?, vec![b"d".to_vec()]);
+
+    let seqs: Vec<i64> = db
+        .numbered_chunks(&d1)
+        .await?
+        .iter()
+        .map(|c| c.seq)
+        .collect();
+    assert!(db.replace_chunks(&d1, &seqs, b"abcd".to_vec()).await?);
+    assert_eq!(
+        db.document_versions(&[d1]).await?[&d1],
+        4,
+        "compaction adds no version"
+    );
+    assert_eq!(db.chunks_after(&d1, 2).await?, vec![b"abcd".to_vec()]);
+    assert_eq!(db.chunks_after(&d1, 4).await?, Vec::<Vec<u8>>::new());
+    db.write(vec![on_top(4, b"e")]).await?;
+    assert_eq!(db.chunks_after(&d1, 4).await?, vec![b"e".to_vec()]);
     Ok(())
 }
 
@@ -1170,6 +1234,7 @@ suite![
     a_group_fails_batch_by_batch,
     ensure_campaign,
     replace_chunks,
+    document_versions,
     campaigns_and_items,
     change_arrivals,
     quarantined_changes,

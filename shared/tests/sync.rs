@@ -919,6 +919,43 @@ fn a_document_changed_beside_the_core_reaches_its_open_peers(stock: bool) {
     assert!(net.server.refresh(unknown).is_empty());
 }
 
+/// Another server on the same database stored a change (issue #18): `apply_stored` puts the
+/// raw bytes into the loaded document and sends both open peers the change, unasked; bytes it
+/// holds already change nothing; a document not in memory is left to a later load.
+fn a_change_stored_by_another_server_reaches_its_open_peers(stock: bool) {
+    let (mut net, id) = office_and_school(stock);
+    // The other server's copy, with a change it stored.
+    let mut theirs = model::load_automerge(&net.storage[&id]).expect("loads");
+    let before = theirs.get_heads();
+    theirs
+        .put(automerge::ROOT, "title", "另一台服务器")
+        .unwrap();
+    theirs.commit();
+    let chunk = theirs.save_after(&before);
+
+    net.log.clear();
+    let effects = net
+        .server
+        .apply_stored(id, &chunk)
+        .expect("loaded and idle");
+    assert!(!effects.is_empty(), "both peers are sent the change");
+    net.execute(effects);
+    net.run_until_quiescent(LIMIT);
+    for client in [0, 1] {
+        assert_eq!(
+            text_at(net.doc(client, &id), "title").as_deref(),
+            Some("另一台服务器"),
+            "{}",
+            net.clients[client].user.name
+        );
+    }
+    // Again: nothing new, nothing sent.
+    assert_eq!(net.server.apply_stored(id, &chunk), Some(Vec::new()));
+    // Out of memory: the next load reads it from storage.
+    assert_eq!(net.server.evict_idle(net.server.clock() + 1), 1);
+    assert_eq!(net.server.apply_stored(id, &chunk), None);
+}
+
 fn an_evicted_document_without_peers_is_forgotten(stock: bool) {
     let (mut net, id) = office_and_school(stock);
     net.disconnect(0);
@@ -1242,6 +1279,7 @@ both_protocols!(
     documents_are_loaded_once_and_frames_wait_for_them,
     idle_documents_are_evicted_and_open_peers_still_get_changes,
     a_document_changed_beside_the_core_reaches_its_open_peers,
+    a_change_stored_by_another_server_reaches_its_open_peers,
     an_evicted_document_without_peers_is_forgotten,
     a_refused_peer_stays_read_only_across_eviction,
     unsynced_changes_count_until_the_server_has_them_and_survive_a_restart,

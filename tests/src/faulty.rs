@@ -431,6 +431,21 @@ impl Storage for FaultyStorage {
         self.inner.delete_orphan(sha256, before_ms).await
     }
 
+    async fn document_versions(
+        &self,
+        ids: &[DocumentId],
+    ) -> StorageResult<HashMap<DocumentId, i64>> {
+        self.inner.document_versions(ids).await
+    }
+
+    async fn chunks_after(&self, id: &DocumentId, version: i64) -> StorageResult<Vec<Vec<u8>>> {
+        self.inner.chunks_after(id, version).await
+    }
+
+    async fn housekeeping(&self) -> StorageResult<Option<rectify_server::storage::Held>> {
+        self.inner.housekeeping().await
+    }
+
     async fn close(&self) {
         self.inner.close().await;
     }

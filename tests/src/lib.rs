@@ -6,6 +6,7 @@ pub mod faulty;
 pub mod photos;
 pub mod process;
 pub mod proxy;
+pub mod replicas;
 pub mod sim;
 pub mod sync_client;
 pub mod uploader;
@@ -81,6 +82,20 @@ impl TestServer {
         settings: ServerSettings,
     ) -> Result<TestServer> {
         Self::start_on(web_root, settings, |storage| storage).await
+    }
+
+    /// A replica on the PostgreSQL database at `url` (several may share one, issue #18),
+    /// with its own data directory for evidence files; `demo`: write the demo data first
+    /// (once per database). The change feed is `settings.sync.feed` (give
+    /// [`storage::change_feed`], or a [`replicas::LossyFeed`] around it).
+    pub async fn replica(url: &str, settings: ServerSettings, demo: bool) -> Result<TestServer> {
+        let storage = storage::open(&storage::StorageUrl::Postgres(url.to_owned())).await?;
+        if demo {
+            rectify_server::demo::create_demo(storage.as_ref(), TEST_PASSWORD).await?;
+        }
+        let data = tempfile::tempdir()?;
+        let state = AppState::with_settings(storage, None, data.path(), settings).await?;
+        Self::serve(data, state).await
     }
 
     /// A server (without the web client, default settings) on a [`FaultyStorage`] around its

@@ -78,6 +78,36 @@ impl ServerProcess {
         Ok(server)
     }
 
+    /// A replica on the PostgreSQL database `database` (several may share one: issue #18),
+    /// with a data directory of its own for the evidence files, not yet serving. `demo`: put
+    /// the demo data into the database first (once per database).
+    pub async fn replica(binary: PathBuf, database: &str, demo: bool) -> Result<ServerProcess> {
+        let root = tempfile::Builder::new()
+            .prefix("rectify-replica-")
+            .tempdir()?;
+        let http = reqwest::Client::builder()
+            .no_proxy()
+            .timeout(Duration::from_secs(30))
+            .build()?;
+        let server = ServerProcess {
+            binary,
+            root,
+            port: None,
+            child: None,
+            starts: 0,
+            serve_args: vec!["--database".to_owned(), database.to_owned()],
+            http,
+        };
+        if demo {
+            let data = server.data_dir();
+            let data = data.to_str().context("a non-UTF-8 temporary path")?;
+            let args = ["demo", "--data", data, "--database", database];
+            let args = [&args[..], &["--password", crate::TEST_PASSWORD]].concat();
+            server.cli(&args, None).await?;
+        }
+        Ok(server)
+    }
+
     /// The test binary, demo data, serving.
     pub async fn start_for_tests() -> Result<ServerProcess> {
         let mut server = ServerProcess::prepare(ServerProcess::test_binary()?).await?;
@@ -88,6 +118,22 @@ impl ServerProcess {
     /// More arguments for `rectify serve` (limits, eviction), from the next start on.
     pub fn set_serve_args(&mut self, args: Vec<String>) {
         self.serve_args = args;
+    }
+
+    /// Logs out the session of `token` (`POST /api/logout`).
+    pub async fn logout(&self, token: &str) -> Result<()> {
+        let response = self
+            .http
+            .post(format!("{}/api/logout", self.http_base()))
+            .bearer_auth(token)
+            .send()
+            .await?;
+        ensure!(
+            response.status().is_success(),
+            "logout: {}",
+            response.status()
+        );
+        Ok(())
     }
 
     pub fn data_dir(&self) -> PathBuf {

@@ -6,8 +6,9 @@
 //!   chosen; [`open_data_dir`] is the same for a data directory.
 //! - [`Storage`] is everything the server keeps, in sections: accounts, sessions, units,
 //!   documents, the index, server settings, evidence.
-//! - [`claim`] is the serving process's hold on its database (PostgreSQL: an advisory lock;
-//!   SQLite: nothing beyond the data directory's lock).
+//! - [`Held`] ([`Storage::housekeeping`]) is one server's turn at the database-wide chores when
+//!   several serve one PostgreSQL database (an advisory lock; SQLite: always its turn, its data
+//!   directory's lock keeps it to one server).
 //! - [`Backup`] ([`backup_for`]) is whole-database copies for `rectify backup` and
 //!   `rectify restore`; [`crate::data_dir`] adds the lock and the evidence files.
 //! - [`StorageError`] says what happened in backend-neutral terms (a conflict, a database that
@@ -19,12 +20,14 @@
 //! `server/tests/storage.rs`. [`scratch`] makes throwaway PostgreSQL databases for tests.
 
 mod committer;
+mod pg_feed;
 mod postgres;
 pub mod scratch;
 mod sqlite;
 mod url;
 
 pub use committer::Committer;
+pub use pg_feed::LISTENER_NAME;
 pub use url::{StorageUrl, redacted};
 
 use async_trait::async_trait;
@@ -151,11 +154,15 @@ pub enum Write {
         kind: String,
         created_at_ms: i64,
     },
-    /// Automerge bytes (a full save or an incremental one) to append to a document.
+    /// Automerge bytes (a full save or an incremental one) to append to a document. Raises
+    /// the document's version by one (see [`Storage::document_versions`]); with
+    /// `expect_version`, only if the document is at that version now, else the batch fails with
+    /// [`StorageError::Outdated`] (a replica whose copy is behind never appends on top of it).
     AppendChunk {
         document: DocumentId,
         data: Vec<u8>,
         created_at_ms: i64,
+        expect_version: Option<i64>,
     },
     /// Insert or replace a campaign's index row (its `created_at_ms` stays the first one). A
     /// conflict when another campaign has the natural key.
@@ -230,6 +237,11 @@ pub enum StorageError {
     /// migration that failed).
     #[error("database migration failed: {0}")]
     Migration(String),
+    /// [`Write::AppendChunk`] with an `expect_version` the document is no longer at: another
+    /// server wrote it meanwhile. Nothing was written; the same write succeeds once the writer
+    /// has read the chunks above the version it held ([`Storage::chunks_after`]).
+    #[error("the document changed meanwhile: {0}")]
+    Outdated(String),
     /// A storage URL that names no backend this build has, or that the backend cannot read.
     #[error("{0}")]
     BadUrl(String),
@@ -319,6 +331,18 @@ pub trait Storage: Send + Sync + std::fmt::Debug {
     /// A document's chunks in order, or `None` when there is no such document (a document
     /// made by `EnsureDocument` without chunks yet is `Some` of nothing).
     async fn document_chunks(&self, id: &DocumentId) -> StorageResult<Option<Vec<Vec<u8>>>>;
+    /// The versions of those of `ids` that are stored (a document's version is the number of
+    /// chunks ever appended to it, counted from this schema on: see [`Write::AppendChunk`]).
+    /// Read a document's version *before* its chunks: the chunks then hold at least that
+    /// version, never less.
+    async fn document_versions(
+        &self,
+        ids: &[DocumentId],
+    ) -> StorageResult<HashMap<DocumentId, i64>>;
+    /// The chunks of a document appended at versions above `version`, in order (a compacted
+    /// chunk counts at the highest version it merged, so it may hold changes at or below
+    /// `version` too: loading them again is harmless). Empty for an unknown document.
+    async fn chunks_after(&self, id: &DocumentId, version: i64) -> StorageResult<Vec<Vec<u8>>>;
     /// Documents stored in at least `chunks` chunks (candidates for compaction), those with
     /// the most first, at most `limit`.
     async fn documents_to_compact(
@@ -330,9 +354,10 @@ pub trait Storage: Send + Sync + std::fmt::Debug {
     /// document). Sequence numbers only grow, across documents, and are never reused.
     async fn numbered_chunks(&self, id: &DocumentId) -> StorageResult<Vec<StoredChunk>>;
     /// Replaces the chunks numbered `seqs` with one chunk `merged` (in the first one's place,
-    /// so chunks appended since stay after it), in one transaction. If any of them is gone
-    /// (compacted meanwhile), or `seqs` is empty, nothing changes and the result is
-    /// `Ok(false)`.
+    /// so chunks appended since stay after it, at the highest version of those it replaces),
+    /// in one transaction. If any of them is gone (compacted meanwhile), or `seqs` is empty,
+    /// or another server is compacting the document right now, nothing changes and the result
+    /// is `Ok(false)`.
     async fn replace_chunks(
         &self,
         id: &DocumentId,
@@ -414,6 +439,12 @@ pub trait Storage: Send + Sync + std::fmt::Debug {
 
     // ── Lifecycle ───────────────────────────────────────────────────────────────────────
 
+    /// This server's turn at the database-wide chores (evidence collection, upload expiry),
+    /// held until the [`Held`] is dropped, or `None` when another server on the database has
+    /// it now (then it is that one's job). SQLite: always `Some` (one server per data
+    /// directory).
+    async fn housekeeping(&self) -> StorageResult<Option<Held>>;
+
     /// Finishes pending work and closes the database (on shutdown); later calls fail with
     /// [`StorageError::Unavailable`].
     async fn close(&self);
@@ -470,24 +501,34 @@ pub fn backup_for(url: &StorageUrl) -> Box<dyn Backup> {
     }
 }
 
-/// The right to serve from a database, held by one process at a time ([`claim`]); given up
-/// when dropped or when the process dies.
-#[derive(Debug)]
-pub struct Claim {
-    _held: Option<postgres::Claim>,
+/// The right to do a database-wide chore (collecting evidence files, expiring uploads) while
+/// other servers on the same database leave it alone ([`Storage::housekeeping`]); given up when
+/// dropped, or when the process dies.
+pub struct Held {
+    _held: Box<dyn Send>,
 }
 
-/// Claims the database at `url` for one serving process: `None` when another holds it.
-/// SQLite needs nothing here (its data directory's lock, [`crate::data_dir::lock`], covers
-/// its file); PostgreSQL takes a session-level advisory lock on a connection kept for the
-/// purpose, so two servers with different data directories never serve one database (each
-/// would keep its own documents in memory, and neither would be the one writer).
-pub async fn claim(url: &StorageUrl) -> StorageResult<Option<Claim>> {
+impl std::fmt::Debug for Held {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Held").finish_non_exhaustive()
+    }
+}
+
+impl Held {
+    /// Held for as long as `guard` lives.
+    fn new(guard: impl Send + 'static) -> Held {
+        Held {
+            _held: Box::new(guard),
+        }
+    }
+}
+
+/// How the servers on the database at `url` hear of each other's writes and logouts:
+/// PostgreSQL's LISTEN/NOTIFY, or nothing for SQLite (one server per data directory).
+pub fn change_feed(url: &StorageUrl) -> StorageResult<Arc<dyn crate::feed::ChangeFeed>> {
     match url {
-        StorageUrl::Sqlite(_) => Ok(Some(Claim { _held: None })),
-        StorageUrl::Postgres(url) => Ok(postgres::claim(url)
-            .await?
-            .map(|held| Claim { _held: Some(held) })),
+        StorageUrl::Sqlite(_) => Ok(Arc::new(crate::feed::NoFeed)),
+        StorageUrl::Postgres(url) => Ok(Arc::new(pg_feed::PgFeed::new(url)?)),
     }
 }
 

@@ -45,7 +45,7 @@ pub struct PostgresStorage {
 }
 
 /// The connection options of `url` (`postgres://…` or `postgresql://…`, as libpq takes them).
-fn connect_options(url: &str) -> StorageResult<PgConnectOptions> {
+pub(super) fn connect_options(url: &str) -> StorageResult<PgConnectOptions> {
     PgConnectOptions::from_str(url)
         .map(|options| options.application_name("rectify"))
         // sqlx's message may quote the URL, and with it a password: only say what kind of
@@ -75,36 +75,16 @@ impl PostgresStorage {
     }
 }
 
-/// The key of the session-level advisory lock a serving process holds on its database
-/// (`rectify` in ASCII): advisory locks are per database, so one key is enough.
-const SERVER_LOCK_KEY: i64 = 0x72_65_63_74_69_66_79;
+/// The channel [`Write::AppendChunk`] notifies with `DOCUMENT_ID VERSION` once committed.
+pub const DOCUMENTS_CHANNEL: &str = "rectify_documents";
 
-/// A connection holding the serving lock of one database ([`claim`]); the lock goes with the
-/// connection (when this is dropped, or the process dies).
-#[derive(Debug)]
-pub struct Claim {
-    _connection: sqlx::PgConnection,
-}
+/// The first key of the per-document advisory locks compaction takes (the second is the
+/// document id's hash), so they meet no other advisory lock.
+const COMPACTION_LOCK_CLASS: i32 = 0x7265_6300;
 
-/// Takes the database's serving lock on a connection of its own, or `None` when another
-/// process holds it.
-pub async fn claim(url: &str) -> StorageResult<Option<Claim>> {
-    let mut connection = sqlx::PgConnection::connect_with(&connect_options(url)?)
-        .await
-        .pg()?;
-    let taken: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
-        .bind(SERVER_LOCK_KEY)
-        .fetch_one(&mut connection)
-        .await
-        .pg()?;
-    if !taken {
-        let _ = connection.close().await;
-        return Ok(None);
-    }
-    Ok(Some(Claim {
-        _connection: connection,
-    }))
-}
+/// The key of the session-level advisory lock a server holds while it does the database-wide
+/// chores ([`Storage::housekeeping`]): advisory locks are per database, so one key is enough.
+const HOUSEKEEPING_LOCK_KEY: i64 = 0x72_65_63_74_69_66_79;
 
 /// PostgreSQL's error codes (SQLSTATE) that say "try again later": the connection failed
 /// (class 08), the server is short of something — disk, memory, connections (53), is shutting
@@ -630,6 +610,36 @@ impl Storage for PostgresStorage {
         Ok(Some(chunks))
     }
 
+    async fn document_versions(
+        &self,
+        ids: &[DocumentId],
+    ) -> StorageResult<HashMap<DocumentId, i64>> {
+        let ids: Vec<String> = ids.iter().map(DocumentId::to_string).collect();
+        let rows = sqlx::query("SELECT id, version FROM documents WHERE id = ANY($1)")
+            .bind(&ids)
+            .fetch_all(&self.pool)
+            .await
+            .pg()?;
+        rows.iter()
+            .map(|row| Ok((document_id(row, "id")?, row.try_get("version").pg()?)))
+            .collect()
+    }
+
+    async fn chunks_after(&self, id: &DocumentId, version: i64) -> StorageResult<Vec<Vec<u8>>> {
+        let rows = sqlx::query(
+            "SELECT data FROM document_chunks WHERE document_id = $1 AND version > $2 ORDER BY id",
+        )
+        .bind(id.to_string())
+        .bind(version)
+        .fetch_all(&self.pool)
+        .await
+        .pg()?;
+        rows.iter()
+            .map(|row| row.try_get::<Vec<u8>, _>("data"))
+            .collect::<Result<_, _>>()
+            .pg()
+    }
+
     async fn documents_to_compact(
         &self,
         chunks: usize,
@@ -678,6 +688,30 @@ impl Storage for PostgresStorage {
         let others: Vec<i64> = seqs.iter().copied().filter(|&seq| seq != first).collect();
         let id = id.to_string();
         let mut tx = self.pool.begin().await.pg()?;
+        // Replicas compact independently: one at a time per document (the lock ends with the
+        // transaction); another that finds it taken leaves the document to this one.
+        let alone: bool = sqlx::query_scalar("SELECT pg_try_advisory_xact_lock($1, hashtext($2))")
+            .bind(COMPACTION_LOCK_CLASS)
+            .bind(&id)
+            .fetch_one(&mut *tx)
+            .await
+            .pg()?;
+        if !alone {
+            tx.rollback().await.pg()?;
+            return Ok(false);
+        }
+        // The merged chunk stands for the highest version it replaces.
+        sqlx::query(
+            "UPDATE document_chunks SET version = (SELECT max(version) FROM document_chunks
+               WHERE id = ANY($1) AND document_id = $2)
+             WHERE id = $3 AND document_id = $2",
+        )
+        .bind(seqs)
+        .bind(&id)
+        .bind(first)
+        .execute(&mut *tx)
+        .await
+        .pg()?;
         let removed =
             sqlx::query("DELETE FROM document_chunks WHERE id = ANY($1) AND document_id = $2")
                 .bind(&others)
@@ -1023,6 +1057,24 @@ impl Storage for PostgresStorage {
         Ok(done.rows_affected() == 1)
     }
 
+    async fn housekeeping(&self) -> StorageResult<Option<super::Held>> {
+        // A connection of its own, not the pool's: the lock lives as long as the connection,
+        // which is closed (and the lock released) when the guard is dropped.
+        let mut connection = sqlx::PgConnection::connect_with(&self.pool.connect_options())
+            .await
+            .pg()?;
+        let taken: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
+            .bind(HOUSEKEEPING_LOCK_KEY)
+            .fetch_one(&mut connection)
+            .await
+            .pg()?;
+        if !taken {
+            let _ = connection.close().await;
+            return Ok(None);
+        }
+        Ok(Some(super::Held::new(connection)))
+    }
+
     async fn close(&self) {
         self.pool.close().await;
     }
@@ -1154,16 +1206,49 @@ async fn apply_writes(tx: &mut sqlx::PgConnection, batch: Vec<Write>) -> Storage
                 document,
                 data,
                 created_at_ms,
+                expect_version,
             } => {
-                sqlx::query(
-                    "INSERT INTO document_chunks (document_id, data, created_at_ms) VALUES ($1, $2, $3)",
+                let id = document.to_string();
+                // The row lock this takes orders the appenders of a document: versions are
+                // gap-free and committed in order.
+                let version: Option<i64> = sqlx::query_scalar(
+                    "UPDATE documents SET version = version + 1 WHERE id = $1 RETURNING version",
                 )
-                .bind(document.to_string())
+                .bind(&id)
+                .fetch_optional(&mut *tx)
+                .await
+                .pg()?;
+                let Some(version) = version else {
+                    return Err(StorageError::Conflict(format!(
+                        "a chunk for document {id}, which is not stored"
+                    )));
+                };
+                if let Some(expected) = expect_version
+                    && version != expected + 1
+                {
+                    return Err(StorageError::Outdated(format!(
+                        "document {id} is at version {}, not {expected}",
+                        version - 1
+                    )));
+                }
+                sqlx::query(
+                    "INSERT INTO document_chunks (document_id, data, created_at_ms, version)
+                     VALUES ($1, $2, $3, $4)",
+                )
+                .bind(&id)
                 .bind(data)
                 .bind(created_at_ms)
+                .bind(version)
                 .execute(&mut *tx)
                 .await
                 .pg()?;
+                // Delivered to the listening replicas only once (and if) this commits.
+                sqlx::query("SELECT pg_notify($1, $2)")
+                    .bind(DOCUMENTS_CHANNEL)
+                    .bind(format!("{id} {version}"))
+                    .execute(&mut *tx)
+                    .await
+                    .pg()?;
             }
             Write::ChangesArrived {
                 document,
@@ -1237,6 +1322,72 @@ async fn apply_writes(tx: &mut sqlx::PgConnection, batch: Vec<Write>) -> Storage
 mod tests {
     use super::*;
     use crate::storage::scratch::ScratchDatabase;
+
+    /// Replicas share the database's chores: compaction of a document is one server's at a
+    /// time (another that finds its lock taken changes nothing), and the housekeeping turn is
+    /// one server's until it gives it up.
+    #[tokio::test]
+    async fn replicas_take_turns_at_compaction_and_housekeeping() -> anyhow::Result<()> {
+        let database = ScratchDatabase::create()?;
+        let storage = PostgresStorage::open(database.url()).await?;
+        let other = PostgresStorage::open(database.url()).await?;
+        let id = DocumentId([3; 16]);
+        storage
+            .write(vec![
+                Write::NewDocument {
+                    id,
+                    kind: "item".to_owned(),
+                    created_at_ms: 1,
+                },
+                chunk(id, b"a"),
+                chunk(id, b"b"),
+            ])
+            .await?;
+        let seqs: Vec<i64> = storage
+            .numbered_chunks(&id)
+            .await?
+            .iter()
+            .map(|c| c.seq)
+            .collect();
+
+        // Another server is compacting the document: this one leaves it alone.
+        let mut compacting = other.pool.begin().await?;
+        sqlx::query("SELECT pg_advisory_xact_lock($1, hashtext($2))")
+            .bind(COMPACTION_LOCK_CLASS)
+            .bind(id.to_string())
+            .execute(&mut *compacting)
+            .await?;
+        assert!(!storage.replace_chunks(&id, &seqs, b"ab".to_vec()).await?);
+        assert_eq!(storage.numbered_chunks(&id).await?.len(), 2);
+        compacting.rollback().await?;
+        assert!(storage.replace_chunks(&id, &seqs, b"ab".to_vec()).await?);
+
+        // One housekeeping turn at a time, given up when dropped.
+        let turn = storage.housekeeping().await?;
+        assert!(turn.is_some());
+        assert!(other.housekeeping().await?.is_none(), "held by the first");
+        drop(turn);
+        // The lock goes when the server sees the connection close.
+        let mut again = None;
+        for _ in 0..100 {
+            again = other.housekeeping().await?;
+            if again.is_some() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert!(again.is_some(), "free once the first gave it up");
+        Ok(())
+    }
+
+    fn chunk(document: DocumentId, data: &[u8]) -> Write {
+        Write::AppendChunk {
+            document,
+            data: data.to_vec(),
+            created_at_ms: 2,
+            expect_version: None,
+        }
+    }
 
     /// Errors PostgreSQL really gives, each mapped to what happened (on a scratch database of
     /// the test server).

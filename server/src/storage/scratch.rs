@@ -138,6 +138,11 @@ impl ScratchDatabase {
         &self.url
     }
 
+    /// Runs `sql` on this database, as an operator would (end a connection, say).
+    pub fn execute(&self, sql: &str) -> anyhow::Result<()> {
+        blocking_execute(self.url.clone(), sql.to_owned())
+    }
+
     /// The database as a [`StorageUrl`].
     pub fn storage_url(&self) -> StorageUrl {
         StorageUrl::Postgres(self.url.clone())

@@ -607,6 +607,38 @@ impl Storage for SqliteStorage {
         Ok(Some(chunks))
     }
 
+    async fn document_versions(
+        &self,
+        ids: &[DocumentId],
+    ) -> StorageResult<HashMap<DocumentId, i64>> {
+        let mut versions = HashMap::new();
+        for id in ids {
+            let version: Option<i64> =
+                sqlx::query_scalar("SELECT version FROM documents WHERE id = ?")
+                    .bind(id.to_string())
+                    .fetch_optional(&self.pool)
+                    .await?;
+            if let Some(version) = version {
+                versions.insert(*id, version);
+            }
+        }
+        Ok(versions)
+    }
+
+    async fn chunks_after(&self, id: &DocumentId, version: i64) -> StorageResult<Vec<Vec<u8>>> {
+        let rows = sqlx::query(
+            "SELECT data FROM document_chunks WHERE document_id = ? AND version > ? ORDER BY id",
+        )
+        .bind(id.to_string())
+        .bind(version)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .iter()
+            .map(|row| row.try_get::<Vec<u8>, _>("data"))
+            .collect::<Result<_, _>>()?)
+    }
+
     async fn documents_to_compact(
         &self,
         chunks: usize,
@@ -652,6 +684,18 @@ impl Storage for SqliteStorage {
         };
         let id = id.to_string();
         let mut tx = self.pool.begin().await?;
+        // The merged chunk stands for the highest version it replaces.
+        let placeholders = vec!["?"; seqs.len()].join(", ");
+        let statement = format!(
+            "UPDATE document_chunks SET version = (SELECT max(version) FROM document_chunks
+               WHERE document_id = ? AND id IN ({placeholders}))
+             WHERE id = ? AND document_id = ?"
+        );
+        let mut highest = sqlx::query(&statement).bind(&id);
+        for &seq in seqs {
+            highest = highest.bind(seq);
+        }
+        highest.bind(first).bind(&id).execute(&mut *tx).await?;
         let mut removed = 0;
         for &seq in seqs.iter().filter(|&&seq| seq != first) {
             removed += sqlx::query("DELETE FROM document_chunks WHERE id = ? AND document_id = ?")
@@ -966,6 +1010,11 @@ impl Storage for SqliteStorage {
         Ok(done.rows_affected() == 1)
     }
 
+    async fn housekeeping(&self) -> StorageResult<Option<super::Held>> {
+        // One server per data directory (its lock): always this one's turn.
+        Ok(Some(super::Held::new(())))
+    }
+
     async fn close(&self) {
         self.pool.close().await;
     }
@@ -1051,13 +1100,38 @@ async fn apply_writes(tx: &mut sqlx::SqliteConnection, batch: Vec<Write>) -> Sto
                 document,
                 data,
                 created_at_ms,
+                expect_version,
             } => {
-                sqlx::query("INSERT INTO document_chunks (document_id, data, created_at_ms) VALUES (?, ?, ?)")
-                        .bind(document.to_string())
-                        .bind(data)
-                        .bind(created_at_ms)
-                        .execute(&mut *tx)
-                        .await?;
+                let id = document.to_string();
+                let version: Option<i64> = sqlx::query_scalar(
+                    "UPDATE documents SET version = version + 1 WHERE id = ? RETURNING version",
+                )
+                .bind(&id)
+                .fetch_optional(&mut *tx)
+                .await?;
+                let Some(version) = version else {
+                    return Err(StorageError::Conflict(format!(
+                        "a chunk for document {id}, which is not stored"
+                    )));
+                };
+                if let Some(expected) = expect_version
+                    && version != expected + 1
+                {
+                    return Err(StorageError::Outdated(format!(
+                        "document {id} is at version {}, not {expected}",
+                        version - 1
+                    )));
+                }
+                sqlx::query(
+                    "INSERT INTO document_chunks (document_id, data, created_at_ms, version)
+                     VALUES (?, ?, ?, ?)",
+                )
+                .bind(&id)
+                .bind(data)
+                .bind(created_at_ms)
+                .bind(version)
+                .execute(&mut *tx)
+                .await?;
             }
             Write::ChangesArrived {
                 document,

@@ -885,6 +885,40 @@ impl<G: Gate> SyncServer<G> {
         }
     }
 
+    /// Changes another server stored for `doc` (several servers on one database), read from
+    /// storage as raw Automerge bytes: they are durable already, so they go straight into the
+    /// loaded document and every peer that has it open is sent what it lacks. Never another
+    /// server's sync messages: each server keeps its own sync state per peer.
+    ///
+    /// `None` when the document is not loaded and ready, or has a write of its own in flight
+    /// (which storage will refuse as outdated): the driver catches up later. Changes it holds
+    /// already are ignored; bytes that do not load change nothing (`Some` of no effects).
+    pub fn apply_stored(&mut self, doc: DocumentId, bytes: &[u8]) -> Option<Vec<Effect>> {
+        let Self {
+            peer_id: server,
+            gate,
+            conns,
+            docs,
+            ..
+        } = self;
+        let Some(Slot::Ready(document)) = docs.get_mut(&doc) else {
+            return None;
+        };
+        if document.writing.is_some() {
+            return None;
+        }
+        let mut out = Vec::new();
+        let before = document.doc.get_heads();
+        let Ok(applied) = document.doc.load_incremental(bytes) else {
+            return Some(out);
+        };
+        if document.doc.get_heads() != before {
+            document.applied(applied);
+            push_to_others(gate, conns, server, document, doc, None, &mut out);
+        }
+        Some(out)
+    }
+
     fn work_ready(&mut self, conn: ConnId, doc: DocumentId, work: Work, out: &mut Vec<Effect>) {
         match work {
             Work::Frame(ask, data) => self.sync_ready(conn, ask, &data, out),

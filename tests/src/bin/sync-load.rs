@@ -635,6 +635,7 @@ async fn seed_items(server: &ServerProcess, count: usize) -> Result<()> {
             document: id,
             data: doc.save(),
             created_at_ms: now,
+            expect_version: None,
         });
         batch.push(Write::Item(rectify_server::campaigns::item_record(
             id,

@@ -1,0 +1,409 @@
+//! Several `rectify serve` replicas on one PostgreSQL database (issue #18): a change accepted
+//! by one reaches the readers on another, a lost notification only delays it, a replica killed
+//! mid-burst loses no acknowledged change and its clients carry on through another, and a
+//! logout on one closes the session's connections on the others.
+//!
+//! Each test makes its own PostgreSQL database ([`ScratchDatabase`]). The process tests need
+//! the binary (see [`ServerProcess::test_binary`]).
+
+use anyhow::{Context, Result, bail};
+use rectify_server::feed::ChangeFeed;
+use rectify_server::state::ServerSettings;
+use rectify_server::storage::scratch::ScratchDatabase;
+use rectify_server::storage::{self, StorageUrl};
+use rectify_server::sync_ws::SyncSettings;
+use rectify_shared::api::ItemSummary;
+use rectify_shared::ids::{DocumentId, UnitId};
+use rectify_shared::model::{self, EditContext, ItemDoc, ItemEdit};
+use rectify_shared::policy::{Actor, Role};
+use rectify_tests::proxy::Rng;
+use rectify_tests::replicas::LossyFeed;
+use rectify_tests::sync_client::Received;
+use rectify_tests::{ServerProcess, SyncTestClient, TestServer};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Every item, from the server's storage.
+async fn items_of(server: &TestServer) -> Result<Vec<ItemSummary>> {
+    let today = rectify_shared::date::Date::in_china(rectify_server::clock::now_ms());
+    let mut items = Vec::new();
+    for campaign in server.storage.campaigns().await? {
+        for record in server.storage.items(&campaign.id).await? {
+            items.push(rectify_server::items::item_summary(
+                record,
+                &campaign.id,
+                today,
+            ));
+        }
+    }
+    Ok(items)
+}
+
+/// An open item both demo schools work on.
+fn shared_item(items: &[ItemSummary]) -> Result<DocumentId> {
+    let item = items
+        .iter()
+        .find(|i| {
+            i.units.iter().any(|u| u.as_str() == "pszx1")
+                && i.units.iter().any(|u| u.as_str() == "pszx3")
+                && !i.status.is_done()
+        })
+        .context("no open item of both schools")?;
+    Ok(item.id.parse()?)
+}
+
+/// Appends `token` to school1's narrative on `id` as one change and waits (at most 5 s) for
+/// the server to acknowledge it.
+async fn write(client: &mut SyncTestClient, id: DocumentId, token: &str) -> Result<()> {
+    write_as(client, id, ("school1", "pszx1"), token).await
+}
+
+/// [`write`] as `(user, unit)`.
+async fn write_as(
+    client: &mut SyncTestClient,
+    id: DocumentId,
+    (user, unit): (&str, &str),
+    token: &str,
+) -> Result<()> {
+    edit(client, id, (user, unit), token)?;
+    client
+        .sync_until_acknowledged(&id, Duration::from_secs(5))
+        .await
+}
+
+/// Appends `token` to `unit`'s narrative in the client's copy (one change, not sent yet).
+fn edit(
+    client: &mut SyncTestClient,
+    id: DocumentId,
+    (user, unit): (&str, &str),
+    token: &str,
+) -> Result<()> {
+    let ctx = EditContext {
+        actor: Actor {
+            role: Role::Unit,
+            unit: Some(UnitId::new(unit)),
+        },
+        user: user.into(),
+        now_ms: 1,
+    };
+    let doc = client.document_mut(&id)?;
+    let item = ItemDoc::load(doc)?;
+    let text = format!("{}{token}", item.progress[unit].narrative.as_str());
+    model::apply(
+        doc,
+        &ctx,
+        ItemEdit::UnitNarrative {
+            unit: unit.into(),
+            text,
+        },
+    )?;
+    Ok(())
+}
+
+fn narrative(client: &SyncTestClient, id: &DocumentId) -> String {
+    client.item(id).progress["pszx1"]
+        .narrative
+        .as_str()
+        .to_owned()
+}
+
+/// Answers the server until school1's narrative on `id` holds `token`, at most `limit`;
+/// returns how long it took.
+async fn wait_for(
+    reader: &mut SyncTestClient,
+    id: &DocumentId,
+    token: &str,
+    limit: Duration,
+) -> Result<Duration> {
+    let started = Instant::now();
+    while !narrative(reader, id).contains(token) {
+        let left = limit.saturating_sub(started.elapsed());
+        if left.is_zero() {
+            bail!("{token} did not reach the reader within {limit:?}");
+        }
+        if let Received::Closed = reader.receive(left).await? {
+            bail!("the reader's server closed the connection");
+        }
+    }
+    Ok(started.elapsed())
+}
+
+/// Replica settings with the database's own feed, or `feed` instead.
+fn settings(
+    url: &str,
+    feed: Option<Arc<dyn ChangeFeed>>,
+    catch_up_every: Duration,
+) -> Result<ServerSettings> {
+    let feed = match feed {
+        Some(feed) => feed,
+        None => storage::change_feed(&StorageUrl::Postgres(url.to_owned()))?,
+    };
+    Ok(ServerSettings {
+        sync: SyncSettings {
+            feed,
+            catch_up_every,
+            ..SyncSettings::default()
+        },
+        ..ServerSettings::default()
+    })
+}
+
+/// Two in-process replicas, A with the database's feed and B with a [`LossyFeed`] (losing
+/// nothing yet); a writer (school1) on A and a reader (the office) on B with `id` open.
+struct Pair {
+    database: ScratchDatabase,
+    a: TestServer,
+    b: TestServer,
+    b_feed: Arc<LossyFeed>,
+    writer: SyncTestClient,
+    reader: SyncTestClient,
+    id: DocumentId,
+}
+
+async fn pair(b_catch_up_every: Duration) -> Result<Pair> {
+    let database = ScratchDatabase::create()?;
+    let url = database.url().to_owned();
+    let a =
+        TestServer::replica(&url, settings(&url, None, Duration::from_secs(3600))?, true).await?;
+    let b_feed = LossyFeed::new(storage::change_feed(&StorageUrl::Postgres(url.clone()))?);
+    let b_settings = settings(&url, Some(b_feed.clone()), b_catch_up_every)?;
+    let b = TestServer::replica(&url, b_settings, false).await?;
+    let id = shared_item(&items_of(&a).await?)?;
+    let mut writer = SyncTestClient::connect(&a.ws_base(), &a.token("school1").await?).await?;
+    writer.fetch(id, Duration::from_secs(10)).await?;
+    let mut reader = SyncTestClient::connect(&b.ws_base(), &b.token("office").await?).await?;
+    reader.fetch(id, Duration::from_secs(10)).await?;
+    Ok(Pair {
+        database,
+        a,
+        b,
+        b_feed,
+        writer,
+        reader,
+        id,
+    })
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_change_on_one_replica_reaches_a_reader_on_another_by_notification() -> Result<()> {
+    // No periodic catch-up on B: only the notification can bring the change.
+    let mut p = pair(Duration::from_secs(3600)).await?;
+    for n in 0..5 {
+        let token = format!("〔A{n}〕");
+        write(&mut p.writer, p.id, &token).await?;
+        wait_for(&mut p.reader, &p.id, &token, Duration::from_secs(10)).await?;
+    }
+    // The reader's own server stored nothing of it twice: A wrote each change once.
+    let versions = p.b.storage.document_versions(&[p.id]).await?;
+    assert!(versions[&p.id] >= 5, "{versions:?}");
+    drop((p.a, p.b));
+    Ok(())
+}
+
+/// A notification B never hears only delays the change: B's periodic comparison of versions
+/// finds the document behind and catches up.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_lost_notification_is_caught_up_by_the_periodic_comparison() -> Result<()> {
+    let mut p = pair(Duration::from_millis(500)).await?;
+    p.b_feed.lose(true);
+    write(&mut p.writer, p.id, "〔lost〕").await?;
+    wait_for(&mut p.reader, &p.id, "〔lost〕", Duration::from_secs(10)).await?;
+    assert!(p.b_feed.lost() >= 1, "the notification was lost on purpose");
+    Ok(())
+}
+
+/// A client writes through B while B's copy is behind what A stored (B lost the
+/// notification): B does not append on top of its stale copy; the client is told to send
+/// again (1013), B catches up, and the resent change is stored once, beside A's.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_write_on_a_stale_copy_is_sent_again_after_catching_up() -> Result<()> {
+    let mut p = pair(Duration::from_secs(3600)).await?;
+    let school2 = p.b.token("school2").await?;
+    let mut on_b = SyncTestClient::connect(&p.b.ws_base(), &school2).await?;
+    on_b.fetch(p.id, Duration::from_secs(10)).await?;
+    let start = p.a.storage.document_versions(&[p.id]).await?[&p.id];
+    p.b_feed.lose(true);
+    write(&mut p.writer, p.id, "〔from A〕").await?;
+
+    let refused = write_as(&mut on_b, p.id, ("school2", "pszx3"), "〔from B〕").await;
+    assert!(refused.is_err(), "B's copy is behind: {refused:?}");
+    let (code, _) = on_b.closed_with.clone().context("closed")?;
+    assert_eq!(code, 1013, "try again later");
+    let metrics = reqwest::get(p.b.url("/metrics")).await?.text().await?;
+    assert!(
+        metrics.contains("rectify_sync_writes_outdated_total 1"),
+        "{metrics}"
+    );
+
+    // The client reconnects, as a real one does, and its pending change goes again.
+    on_b.reconnect(&p.b.ws_base(), &school2).await?;
+    on_b.sync_until_acknowledged(&p.id, Duration::from_secs(10))
+        .await?;
+    let stored = rectify_server::campaigns::load_document(p.a.storage.as_ref(), &p.id)
+        .await?
+        .context("stored")?;
+    let item = ItemDoc::load(&stored)?;
+    assert!(
+        item.progress["pszx1"]
+            .narrative
+            .as_str()
+            .contains("〔from A〕")
+    );
+    assert!(
+        item.progress["pszx3"]
+            .narrative
+            .as_str()
+            .contains("〔from B〕")
+    );
+    // Two appends in all: A's and B's resent one; nothing on top of the stale copy.
+    let end = p.a.storage.document_versions(&[p.id]).await?[&p.id];
+    assert_eq!(end, start + 2);
+    Ok(())
+}
+
+/// Disabling an account (here: its sessions ended on A, as the office's API does) closes the
+/// account's sync connections on B too.
+#[tokio::test(flavor = "multi_thread")]
+async fn ending_an_account_on_one_replica_closes_its_connections_on_another() -> Result<()> {
+    let mut p = pair(Duration::from_secs(3600)).await?;
+    p.a.sync
+        .close_account(&rectify_shared::ids::Username::new("office"))
+        .await;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        match p.reader.receive(Duration::from_millis(200)).await? {
+            Received::Closed => break,
+            _ if Instant::now() > deadline => bail!("B kept the account's connection"),
+            _ => {}
+        }
+    }
+    let (code, _) = p.reader.closed_with.clone().context("a close frame")?;
+    assert_eq!(code, rectify_shared::sync::wire::CLOSE_LOG_IN_AGAIN);
+    // Another account's connection (the writer, on A) stays.
+    write(&mut p.writer, p.id, "〔still here〕").await?;
+    Ok(())
+}
+
+/// When B's listening connection drops (here: terminated by the database), notifications sent
+/// meanwhile are lost; once it listens again B compares versions at once, without waiting for
+/// the periodic comparison (an hour here).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_dropped_listener_catches_up_when_it_listens_again() -> Result<()> {
+    let mut p = pair(Duration::from_secs(3600)).await?;
+    p.b_feed.lose(true);
+    write(&mut p.writer, p.id, "〔unheard〕").await?;
+    // Lost, and nothing else brings it.
+    let unheard = wait_for(&mut p.reader, &p.id, "〔unheard〕", Duration::from_secs(2)).await;
+    assert!(unheard.is_err(), "the notification was lost: {unheard:?}");
+    p.b_feed.lose(false);
+    p.database.execute(&format!(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+         WHERE application_name = '{}' AND datname = current_database()",
+        storage::LISTENER_NAME
+    ))?;
+    wait_for(&mut p.reader, &p.id, "〔unheard〕", Duration::from_secs(10)).await?;
+    Ok(())
+}
+
+/// Two real `rectify serve` processes on one database.
+async fn two_processes() -> Result<(ScratchDatabase, ServerProcess, ServerProcess)> {
+    let database = ScratchDatabase::create()?;
+    let binary = ServerProcess::test_binary()?;
+    let mut a = ServerProcess::replica(binary.clone(), database.url(), true).await?;
+    a.start().await?;
+    let mut b = ServerProcess::replica(binary, database.url(), false).await?;
+    b.start().await?;
+    Ok((database, a, b))
+}
+
+/// Real processes: a writer on A, a reader on B; then A is SIGKILLed in the middle of a burst
+/// of writes, the writer carries on through B, and every change it saw acknowledged is stored
+/// and reaches the reader.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_replica_killed_mid_burst_loses_no_acknowledged_change() -> Result<()> {
+    let mut rng = Rng::new(18);
+    let (database, mut a, b) = two_processes().await?;
+    let office = b.token("office").await?;
+    let id = shared_item(&b.items(&office).await?)?;
+    let school = a.token("school1").await?;
+    let mut writer = SyncTestClient::connect(&a.ws_base(), &school).await?;
+    writer.fetch(id, Duration::from_secs(10)).await?;
+    let mut reader = SyncTestClient::connect(&b.ws_base(), &office).await?;
+    reader.fetch(id, Duration::from_secs(10)).await?;
+
+    // Prompt across processes.
+    write(&mut writer, id, "〔first〕").await?;
+    wait_for(&mut reader, &id, "〔first〕", Duration::from_secs(10)).await?;
+
+    // A burst on A, killed at a moment drawn from the seed.
+    let burst = tokio::spawn(async move {
+        let mut acknowledged = Vec::new();
+        for n in 0.. {
+            let token = format!("〔k{n}〕");
+            if write(&mut writer, id, &token).await.is_err() {
+                break;
+            }
+            acknowledged.push(token);
+        }
+        (writer, acknowledged)
+    });
+    tokio::time::sleep(Duration::from_millis(rng.range(100, 500))).await;
+    a.kill()?;
+    let (mut writer, mut acknowledged) = burst.await?;
+    assert!(!acknowledged.is_empty(), "some writes before the kill");
+
+    // The writer reconnects to B and carries on; what A never acknowledged goes again.
+    writer.reconnect(&b.ws_base(), &school).await?;
+    for n in 0..3 {
+        let token = format!("〔b{n}〕");
+        write(&mut writer, id, &token).await?;
+        acknowledged.push(token);
+    }
+    let last = acknowledged.last().expect("written").clone();
+    wait_for(&mut reader, &id, &last, Duration::from_secs(10)).await?;
+    let seen = narrative(&reader, &id);
+    let stored = storage::open(&StorageUrl::Postgres(database.url().to_owned())).await?;
+    let doc = rectify_server::campaigns::load_document(stored.as_ref(), &id)
+        .await?
+        .context("stored")?;
+    let stored_text = ItemDoc::load(&doc)?.progress["pszx1"]
+        .narrative
+        .as_str()
+        .to_owned();
+    for token in &acknowledged {
+        assert!(stored_text.contains(token.as_str()), "{token} is stored");
+        assert!(seen.contains(token.as_str()), "{token} reached the reader");
+    }
+    stored.close().await;
+    Ok(())
+}
+
+/// Real processes: logging out on A closes the session's sync connection on B, at once (the
+/// connection would otherwise stay open until it reconnected).
+#[tokio::test(flavor = "multi_thread")]
+async fn logging_out_on_one_replica_closes_the_session_on_another() -> Result<()> {
+    let (_database, a, b) = two_processes().await?;
+    let token = a.token("school1").await?;
+    let other = a.token("school1").await?;
+    let mut on_b = SyncTestClient::connect(&b.ws_base(), &token).await?;
+    let mut other_on_b = SyncTestClient::connect(&b.ws_base(), &other).await?;
+    on_b.settle().await?;
+    other_on_b.settle().await?;
+    a.logout(&token).await?;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        match on_b.receive(Duration::from_millis(200)).await? {
+            Received::Closed => break,
+            _ if Instant::now() > deadline => bail!("B kept the logged-out session's connection"),
+            _ => {}
+        }
+    }
+    let (code, _) = on_b.closed_with.clone().context("a close frame")?;
+    assert_eq!(code, rectify_shared::sync::wire::CLOSE_LOG_IN_AGAIN);
+    // The account's other session stays.
+    assert!(!matches!(
+        other_on_b.receive(Duration::from_millis(500)).await?,
+        Received::Closed
+    ));
+    Ok(())
+}
