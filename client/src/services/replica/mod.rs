@@ -61,6 +61,8 @@ pub enum Link {
     Offline,
     Connecting,
     Connected,
+    /// Online but not connected: waiting to try again, or asking whether the server answers.
+    Retrying,
     /// The server refused us or failed; we retry later.
     Failed(String),
     /// The server no longer accepts the session: log in again (nothing local is lost).
@@ -74,6 +76,8 @@ pub enum SyncState {
     Syncing,
     Synced,
     Pending,
+    /// The link comes and goes: the server answered lately, we are retrying.
+    Unstable,
     Error,
 }
 
@@ -84,6 +88,7 @@ impl SyncState {
             SyncState::Syncing => "syncing",
             SyncState::Synced => "synced",
             SyncState::Pending => "pending",
+            SyncState::Unstable => "unstable",
             SyncState::Error => "error",
         }
     }
@@ -115,6 +120,12 @@ pub struct Inner {
     /// Connected, and every document is the same here and on the server.
     synced: bool,
     last_synced_ms: Option<f64>,
+    /// When the server last answered anything (a frame, a probe, an upload request).
+    last_contact_ms: Option<f64>,
+    /// When a connection that had reached the server last dropped, and whether everything
+    /// was in sync then (the bar keeps that state for a moment while reconnecting).
+    lost_at_ms: Option<f64>,
+    synced_when_lost: bool,
     refused: Vec<Refused>,
     rescues: BTreeMap<String, Rescue>,
     outbox: Option<mpsc::UnboundedSender<Vec<u8>>>,
@@ -124,6 +135,8 @@ pub struct Inner {
     /// The server said "try again later" on this connection (it could not read or store an
     /// item): the next reconnect backs off instead of starting over at once.
     told_to_retry: bool,
+    /// The last connection ended with the server asking us to wait: retries keep growing.
+    asked_to_wait: bool,
     stopped: bool,
     stamp: u64,
     uploads: Uploads,
@@ -182,6 +195,9 @@ impl Replica {
             listed: false,
             synced: false,
             last_synced_ms,
+            last_contact_ms: None,
+            lost_at_ms: None,
+            synced_when_lost: false,
             refused,
             rescues,
             outbox: None,
@@ -189,6 +205,7 @@ impl Replica {
             wake: None,
             attempt: 0,
             told_to_retry: false,
+            asked_to_wait: false,
             stopped: false,
             stamp: 0,
             uploads,
@@ -269,17 +286,16 @@ impl Replica {
             .count()
     }
 
+    /// When the server last answered anything.
+    pub fn last_contact_ms(&self) -> Option<f64> {
+        self.0.borrow().last_contact_ms
+    }
+
+    /// What the bar says: after a cut it keeps its state for a moment while reconnecting,
+    /// then says "unstable" while the server answered within the last minute, and offline
+    /// only when the browser says so or the server has been silent longer.
     pub fn sync_state(&self) -> SyncState {
-        let inner = self.0.borrow();
-        let pending: usize = inner.pending.values().sum();
-        match &inner.link {
-            Link::Connected if inner.synced => SyncState::Synced,
-            Link::Connected | Link::Connecting if pending == 0 => SyncState::Syncing,
-            Link::Connected => SyncState::Syncing,
-            Link::Failed(_) | Link::SessionExpired => SyncState::Error,
-            _ if pending > 0 => SyncState::Pending,
-            _ => SyncState::Offline,
-        }
+        self.0.borrow().shown_state(js_sys::Date::now())
     }
 
     /// Makes an edit as the logged-in user: applied now, on disk next, then sent.
