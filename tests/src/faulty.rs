@@ -9,7 +9,8 @@
 //! - every write batch first waits a while (and then succeeds or fails as above);
 //! - reading a chosen document waits until the test releases it (a disk stuck on one file);
 //! - a write batch touching a chosen document waits until the test lets it go, one at a
-//!   time or all.
+//!   time or all;
+//! - a chosen call noting an upload's progress ([`Storage::touch_upload`]) fails.
 //!
 //! Failures are [`StorageError::Unavailable`], the transient error of a busy or broken
 //! database: nothing of a failed batch is written, and the same call may succeed later. The
@@ -60,6 +61,8 @@ struct Faults {
     held_reads: Target,
     held_writes: Target,
     write_delay: Duration,
+    /// Which `touch_upload` call from now fails (1 for the next), counted down; 0: none.
+    upload_touch_to_fail: u32,
 }
 
 /// What the wrapper did, for tests to check.
@@ -75,6 +78,8 @@ pub struct FaultCounts {
     pub writes_held: u64,
     /// Write batches passed to the wrapped storage (which may still fail them).
     pub writes_passed: u64,
+    /// `touch_upload` calls failed on purpose.
+    pub upload_touches_failed: u64,
     /// Per document: `AppendChunk` writes in batches the wrapped storage accepted.
     pub chunks_appended: HashMap<DocumentId, u64>,
 }
@@ -125,6 +130,13 @@ impl FaultyStorage {
     /// From now on, every write batch fails.
     pub fn fail_all_writes(&self) {
         self.faults().writes = Target::Everything;
+    }
+
+    /// The `nth` call from now (1 for the next) that notes an upload's progress
+    /// (`touch_upload`, made by the upload's `POST` and after each `PATCH` wrote its bytes)
+    /// fails; the others work.
+    pub fn fail_upload_touch(&self, nth: u32) {
+        self.faults().upload_touch_to_fail = nth;
     }
 
     /// From now on, reading the chunks of any of `docs` fails (added to those already failing).
@@ -376,6 +388,16 @@ impl Storage for FaultyStorage {
         self.inner.create_upload(upload).await
     }
     async fn touch_upload(&self, id: i64, at_ms: i64) -> StorageResult<()> {
+        let fail = {
+            let mut faults = self.faults();
+            let fail = faults.upload_touch_to_fail == 1;
+            faults.upload_touch_to_fail = faults.upload_touch_to_fail.saturating_sub(1);
+            fail
+        };
+        if fail {
+            self.counting().upload_touches_failed += 1;
+            return Err(Self::unavailable("noting an upload's progress failed"));
+        }
         self.inner.touch_upload(id, at_ms).await
     }
     async fn delete_upload(&self, id: i64) -> StorageResult<()> {

@@ -415,6 +415,7 @@ impl Uploads {
             name: file.name.clone(),
         };
         let mut conflicts = 0;
+        let mut finishing = false;
         let mut answer = api::start_upload(&token, &request).await;
         loop {
             let status = match answer {
@@ -436,7 +437,13 @@ impl Uploads {
                 return Ok(());
             }
             if status.received >= file.size {
-                return Err(Halt::Retry); // the server is still checking the file
+                // Every byte arrived, but the request that carried the last ones ended (cut,
+                // given up, a failed write) before the server stored the file: an empty
+                // `PATCH` at the end asks it to check and store it. Once per try; if that
+                // answer is lost too, back off and ask again.
+                if std::mem::replace(&mut finishing, true) {
+                    return Err(Halt::Retry);
+                }
             }
             if !self.still_wanted(&file.sha256) {
                 return Ok(());
