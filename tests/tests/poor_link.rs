@@ -138,6 +138,27 @@ async fn take_photo(browser: &Browser, path: &std::path::Path) -> Result<String>
         .context("an evidence entry without data-sha256")
 }
 
+/// Screenshots of the page at 360×800 and 1280×800 (`NAME-360`, `NAME-1280`), back at
+/// 360×800 after.
+async fn screenshots(browser: &Browser, name: &str) -> Result<()> {
+    browser.screenshot(&format!("{name}-360")).await?;
+    let wide = serde_json::json!({
+        "width": 1280, "height": 800, "deviceScaleFactor": 1, "mobile": false,
+    });
+    browser
+        .cdp("Emulation.setDeviceMetricsOverride", wide)
+        .await?;
+    tokio::time::sleep(Duration::from_millis(200)).await; // one layout
+    browser.screenshot(&format!("{name}-1280")).await?;
+    let phone = serde_json::json!({
+        "width": 360, "height": 800, "deviceScaleFactor": 1, "mobile": true,
+    });
+    browser
+        .cdp("Emulation.setDeviceMetricsOverride", phone)
+        .await?;
+    Ok(())
+}
+
 /// Gives school 1 open items until it has `wanted` (the demo gives it fewer): the office
 /// adds the school to items that are not done, as the plan editor would.
 async fn give_school1_items(server: &TestServer, wanted: usize) -> Result<()> {
@@ -249,7 +270,15 @@ async fn an_offline_day_reaches_the_server_intact_over_a_poor_link() -> Result<(
                 outage = Some(Instant::now());
             }
             Some(began) if began.elapsed() >= OUTAGE && !shot => {
-                browser.screenshot("poor-link-outage-360").await?;
+                // For people to look at: the bar during the outage, both languages.
+                screenshots(&browser, "poor-link-outage").await?;
+                browser
+                    .client
+                    .find(fantoccini::Locator::Css(".topbar-actions button[lang=en]"))
+                    .await?
+                    .click()
+                    .await?;
+                screenshots(&browser, "poor-link-outage-en").await?;
                 shot = true;
                 link.end_outage();
             }
@@ -269,7 +298,7 @@ async fn an_offline_day_reaches_the_server_intact_over_a_poor_link() -> Result<(
             browser.screenshot("poor-link-stuck-360").await?;
             bail!(
                 "not synced {SYNC_DEADLINE:?} after the link returned: {state}, {pending} changes, \
-                 {files} files; the bar says {text}"
+                 {files} files; the bar says {text} (and showed {seen:?})"
             );
         }
         tokio::time::sleep(Duration::from_millis(100)).await;

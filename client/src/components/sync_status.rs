@@ -31,7 +31,7 @@ pub fn sync_status() -> Html {
     let files_pending = uploads.waiting();
     let (bytes_sent, bytes_total) = uploads.bytes_waiting();
     // Uploads are plain HTTP requests: they may carry on while the WebSocket is down.
-    let uploading_over_http = uploads.is_sending() && link != Link::Connected;
+    let uploading_over_http = uploads.getting_through() && link != Link::Connected;
     let label = match sync {
         SyncState::Offline => tr(lang, Msg::StateOffline).to_owned(),
         SyncState::Syncing => tr(lang, Msg::StateSyncing).to_owned(),
@@ -69,7 +69,7 @@ pub fn sync_status() -> Html {
             format!(
                 "{}{}{}",
                 tr(lang, Msg::LastContact),
-                "：",
+                tr(lang, Msg::Colon),
                 format_time_seconds(ms)
             )
         });
@@ -84,7 +84,7 @@ pub fn sync_status() -> Html {
             if files_pending > 0 {
                 <span class="sync-files" data-testid="sync-files" data-sent={bytes_sent.to_string()}
                       data-total={bytes_total.to_string()}>
-                    { format!("{files_pending} {}（{} / {}）", tr(lang, Msg::FilesWaiting),
+                    { format!("{files_pending} {} · {} / {}", tr(lang, Msg::FilesWaiting),
                               human_size(bytes_sent), human_size(bytes_total)) }
                 </span>
             }
@@ -92,7 +92,7 @@ pub fn sync_status() -> Html {
                 <span class="sync-detail" data-testid="sync-over-http">{ tr(lang, Msg::UploadingOverHttp) }</span>
             }
             <span class="sync-last">
-                { tr(lang, Msg::LastSynced) }{ "：" }{ last }
+                { tr(lang, Msg::LastSynced) }{ tr(lang, Msg::Colon) }{ last }
                 if let Some(contact) = last_contact {
                     <span class="sync-contact">{ " · " }{ contact }</span>
                 }

@@ -27,6 +27,9 @@ use std::rc::Rc;
 use web_sys::Blob;
 use yew::Callback;
 
+/// An upload answered within this long is getting through ([`Uploads::getting_through`]):
+/// two pieces' time.
+const GETTING_THROUGH_MS: f64 = 6_000.0;
 /// `POST`s after a 409 or 404 in a row before backing off.
 const MAX_CONFLICTS: u32 = 3;
 const SETTINGS_KEY: &str = "file_settings";
@@ -175,9 +178,14 @@ impl Uploads {
         self.0.borrow_mut().on_server_answer = callback;
     }
 
-    /// Whether a file is being sent now.
-    pub fn is_sending(&self) -> bool {
-        self.0.borrow().active.is_some()
+    /// Whether a file is being sent now and the server answered its last requests lately:
+    /// uploads are getting through (whatever the sync connection does).
+    pub fn getting_through(&self) -> bool {
+        let inner = self.0.borrow();
+        let answered_lately = inner
+            .last_answer_ms
+            .is_some_and(|at| js_sys::Date::now() - at < GETTING_THROUGH_MS);
+        inner.active.is_some() && answered_lately
     }
 
     /// Of the files not uploaded yet (queued, uploading or paused): the bytes the server has
