@@ -10,6 +10,8 @@
 //!   next is sized to take a few seconds ([`rectify_shared::link::next_piece_bytes`], 16 KiB
 //!   to 1 MiB), so a cut loses little and a good link is not slowed; after a dropped
 //!   connection a `POST` asks the server how much it has and the upload continues from there;
+//!   when it has every byte but the request that carried the last ones ended before it
+//!   stored the file, an empty `PATCH` at the end asks it to check and store it;
 //! - network errors and server failures back off like the replica's reconnects (up to 2 s
 //!   while the server answered lately, else doubling to 60 s, full jitter); the browser's
 //!   `online` event and the replica finding the server again retry at once; every answer of

@@ -1,7 +1,9 @@
 //! The replica's connection: the loop that connects to `/sync` whenever it can (at once on
-//! the browser's `online` event and a visible tab, otherwise with backoff), the WebSocket's
-//! frames in and out of the [`SyncClient`](rectify_shared::sync::client::SyncClient), the
-//! item list asked for on every connection, and noting when everything is in sync.
+//! the browser's `online` event, a visible tab and an answered upload, otherwise after a short
+//! jittered wait, probing `HEAD /healthz` once a try failed), the WebSocket's frames in and
+//! out of the [`SyncClient`](rectify_shared::sync::client::SyncClient), the item list asked
+//! for on every connection, noting when everything is in sync and when the server last
+//! answered, and what the status bar says about the link (`Inner::shown_state`).
 
 use super::{Inner, Link, Replica, SyncState};
 use crate::services::api::{self, ApiFailure};

@@ -5,9 +5,11 @@
 //! Rules it keeps:
 //! - an edit is written to IndexedDB before it counts as made (the pending count and the
 //!   item's mark come from what is on disk and what the server acknowledged);
-//! - it connects whenever it can: at once on the browser's `online` event and when the tab
-//!   becomes visible, otherwise with exponential backoff and jitter (1 s to 60 s), so a
-//!   server that refuses is not hammered; a token the server no longer accepts stops it;
+//! - it connects whenever it can: at once on the browser's `online` event, when the tab
+//!   becomes visible and when an upload request was answered; otherwise within 2 s (jittered)
+//!   while the server answered in the last 10 minutes, probing `HEAD /healthz` once a try
+//!   failed, else with exponential backoff and jitter up to 60 s, so a server that refuses
+//!   or asked us to wait is not hammered; a token the server no longer accepts stops it;
 //! - a change the server refuses is never silently dropped: the document is reset to the
 //!   server's copy, the user's own work that is still allowed is re-applied, and the rest
 //!   is listed as refused with the text, to copy;
