@@ -257,6 +257,9 @@ async fn an_offline_day_reaches_the_server_intact_over_a_poor_link() -> Result<(
     let mut connected = false;
     let mut seen = BTreeSet::new();
     let mut shot = false;
+    // When the link came back, and when the bar said "synced" again (printed, not asserted).
+    let mut outage_ended: Option<Instant> = None;
+    let mut back_in_sync = None;
     loop {
         let (state, pending, files) = bar(&browser).await?;
         // Once connected, a cut must not show as offline or as changes waiting.
@@ -281,8 +284,15 @@ async fn an_offline_day_reaches_the_server_intact_over_a_poor_link() -> Result<(
                 screenshots(&browser, "poor-link-outage-en").await?;
                 shot = true;
                 link.end_outage();
+                outage_ended = Some(Instant::now());
             }
             _ => {}
+        }
+        if let Some(ended) = outage_ended
+            && back_in_sync.is_none()
+            && state == "synced"
+        {
+            back_in_sync = Some(ended.elapsed());
         }
         if shot && state == "synced" && pending == 0 && files == 0 {
             break;
@@ -304,6 +314,7 @@ async fn an_offline_day_reaches_the_server_intact_over_a_poor_link() -> Result<(
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let took = back.elapsed();
+    let back_in_sync = back_in_sync.map_or("never".to_owned(), |d| format!("{d:.1?}"));
 
     // Everything arrived, byte for byte.
     for (id, text) in &expected {
@@ -339,7 +350,8 @@ async fn an_offline_day_reaches_the_server_intact_over_a_poor_link() -> Result<(
         "the outage never showed as an unstable link: {seen:?}"
     );
     eprintln!(
-        "poor link: synced {took:.1?} after it returned ({OUTAGE:?} outage); {photo_bytes} photo bytes; \
+        "poor link: synced {took:.1?} after it returned ({OUTAGE:?} outage; the bar said synced \
+         {back_in_sync} after the outage); {photo_bytes} photo bytes; \
          {} bytes up, {} down; {} connections, {} cut; the bar showed {seen:?}",
         link.up() - up_before,
         link.down() - down_before,
