@@ -358,17 +358,18 @@ mod tests {
             cut_after: None,
         };
         let link = LinkEmulator::start(echo().await, shape, 1).await.unwrap();
-        // 25 KB up at 50 KB/s (0.5 s), down at 100 KB/s (overlapping), plus the round trip.
+        // 25 KB up at 50 KB/s (0.5 s), down at 100 KB/s (overlapping), plus the round trip:
+        // never faster than the link allows (the upper bound leaves room for a busy machine).
         let took = round(&link, 25_000).await.unwrap();
         assert!(
-            (Duration::from_millis(650)..Duration::from_millis(1_100)).contains(&took),
+            (Duration::from_millis(650)..Duration::from_millis(2_000)).contains(&took),
             "{took:?}"
         );
         assert_eq!((link.up(), link.down()), (25_000, 25_000));
         // A clear link is fast.
         link.set_shape(LinkShape::clear());
         let took = round(&link, 25_000).await.unwrap();
-        assert!(took < Duration::from_millis(200), "{took:?}");
+        assert!(took < Duration::from_millis(500), "{took:?}");
     }
 
     #[tokio::test]
@@ -385,7 +386,7 @@ mod tests {
         let started = std::time::Instant::now();
         let mut rest = Vec::new();
         let _ = socket.read_to_end(&mut rest).await; // ends when cut
-        assert!(started.elapsed() < Duration::from_millis(400));
+        assert!(started.elapsed() < Duration::from_secs(2), "never cut");
         assert_eq!(link.cuts(), 1);
     }
 
