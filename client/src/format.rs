@@ -1,5 +1,5 @@
 //! Values as people read them, shared by pages and components: device times, the report's
-//! area numerals, days to a deadline, and what went wrong with an API call.
+//! area numerals, days to a deadline, what went wrong with an API call, and file sizes.
 
 use crate::i18n::{Lang, Msg, tr};
 use crate::services::api::ApiFailure;
@@ -47,5 +47,22 @@ pub fn describe(lang: Lang, failure: &ApiFailure) -> String {
         } if message.is_empty() => tr(lang, Msg::Forbidden).to_owned(),
         ApiFailure::Refused { status, message } if message.is_empty() => format!("HTTP {status}"),
         ApiFailure::Refused { message, .. } => message.clone(),
+    }
+}
+
+/// `850 KB`, `2.3 MB`, `2 GB`.
+pub fn human_size(bytes: u64) -> String {
+    const MB: u64 = 1024 * 1024;
+    const GB: u64 = 1024 * MB;
+    let one_decimal = |value: f64, unit: &str| {
+        let text = format!("{value:.1}");
+        format!("{} {unit}", text.trim_end_matches(".0"))
+    };
+    if bytes >= GB {
+        one_decimal(bytes as f64 / GB as f64, "GB")
+    } else if bytes >= MB {
+        one_decimal(bytes as f64 / MB as f64, "MB")
+    } else {
+        format!("{} KB", bytes.div_ceil(1024))
     }
 }

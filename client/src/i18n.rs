@@ -104,6 +104,10 @@ messages! {
     StateSynced => "已全部同步", "All synced";
     StatePending => "条更改待同步", "changes waiting";
     StateError => "同步出错", "Sync error";
+    StateUnstable => "连接不稳定，正在重试", "Link unstable, retrying";
+    LastContact => "上次联系服务器", "Last contact";
+    Colon => "：", ": ";
+    UploadingOverHttp => "同步连接中断，文件仍在上传", "Sync link down; files still uploading over HTTP";
     SessionExpired => "登录已过期，请重新登录（本机数据不会丢失）",
         "Your login has expired: log in again (nothing on this device is lost)";
     LogInAgain => "重新登录", "Log in again";

@@ -252,6 +252,13 @@ async fn health_and_unknown_api_paths() {
         (health.status, health.body.as_slice()),
         (StatusCode::OK, b"ok".as_slice())
     );
+    // The client's probe for a link that is back (issue #24): no login, no body.
+    let request = Request::head("/healthz").body(Body::empty()).unwrap();
+    let probe = send(&app, request).await;
+    assert_eq!(
+        (probe.status, probe.body.as_slice()),
+        (StatusCode::OK, b"".as_slice())
+    );
     let unknown = get(&app, "/api/nope", None).await;
     assert_eq!(unknown.status, StatusCode::NOT_FOUND);
     let body: serde_json::Value = serde_json::from_slice(&unknown.body).unwrap();

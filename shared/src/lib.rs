@@ -20,6 +20,8 @@
 //! - [`evidence`]: evidence files: identity (SHA-256), accepted kinds, safe names, the upload
 //!   protocol's bodies.
 //! - [`history`]: an item's timeline (who changed what, when), read from its changes.
+//! - [`link`]: pacing on a poor link: the retry delay after losing the server, the size of
+//!   an upload piece.
 //! - [`import`]: parses a published rectification report (text) into a [`report::Report`].
 
 pub mod api;
@@ -31,6 +33,7 @@ pub mod history;
 pub mod ids;
 pub mod import;
 pub mod ledger;
+pub mod link;
 pub mod model;
 pub mod policy;
 pub mod report;

@@ -11,6 +11,7 @@
 //! - a write batch touching a chosen document waits until the test lets it go, one at a
 //!   time or all;
 //! - appending a part to an unfinished upload fails after a chosen number more succeed.
+//! - a chosen call noting an upload's progress ([`Storage::touch_upload`]) fails.
 //!
 //! Failures are [`StorageError::Unavailable`], the transient error of a busy or broken
 //! database: nothing of a failed batch is written, and the same call may succeed later. The
@@ -63,6 +64,8 @@ struct Faults {
     write_delay: Duration,
     /// Upload parts still allowed to be stored before appends fail (`None`: no limit).
     upload_parts_left: Option<u64>,
+    /// Which `touch_upload` call from now fails (1 for the next), counted down; 0: none.
+    upload_touch_to_fail: u32,
 }
 
 /// What the wrapper did, for tests to check.
@@ -78,6 +81,8 @@ pub struct FaultCounts {
     pub writes_held: u64,
     /// Write batches passed to the wrapped storage (which may still fail them).
     pub writes_passed: u64,
+    /// `touch_upload` calls failed on purpose.
+    pub upload_touches_failed: u64,
     /// Per document: `AppendChunk` writes in batches the wrapped storage accepted.
     pub chunks_appended: HashMap<DocumentId, u64>,
 }
@@ -128,6 +133,13 @@ impl FaultyStorage {
     /// From now on, every write batch fails.
     pub fn fail_all_writes(&self) {
         self.faults().writes = Target::Everything;
+    }
+
+    /// The `nth` call from now (1 for the next) that notes an upload's progress
+    /// (`touch_upload`, made by the upload's `POST` and after each `PATCH` wrote its bytes)
+    /// fails; the others work.
+    pub fn fail_upload_touch(&self, nth: u32) {
+        self.faults().upload_touch_to_fail = nth;
     }
 
     /// From now on, reading the chunks of any of `docs` fails (added to those already failing).
@@ -384,6 +396,16 @@ impl Storage for FaultyStorage {
         self.inner.create_upload(upload).await
     }
     async fn touch_upload(&self, id: i64, at_ms: i64) -> StorageResult<()> {
+        let fail = {
+            let mut faults = self.faults();
+            let fail = faults.upload_touch_to_fail == 1;
+            faults.upload_touch_to_fail = faults.upload_touch_to_fail.saturating_sub(1);
+            fail
+        };
+        if fail {
+            self.counting().upload_touches_failed += 1;
+            return Err(Self::unavailable("noting an upload's progress failed"));
+        }
         self.inner.touch_upload(id, at_ms).await
     }
     async fn delete_upload(&self, id: i64) -> StorageResult<()> {

@@ -3,6 +3,7 @@
 //! client on a WebSocket ([`sync_client`]), and a headless Chromium driven over WebDriver.
 
 pub mod faulty;
+pub mod link;
 pub mod photos;
 pub mod process;
 pub mod proxy;

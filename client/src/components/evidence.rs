@@ -4,7 +4,7 @@
 //! (`queued|uploading|paused|done|failed|remote`), `data-received` and `data-size`.
 
 use crate::context::ReplicaContext;
-use crate::format::when;
+use crate::format::{human_size, when};
 use crate::i18n::{Lang, Msg, tr};
 use crate::services::prepare::{self, Refusal};
 use crate::services::replica::{Added, Replica};
@@ -482,21 +482,4 @@ fn kind_label(name: &str) -> String {
 
 fn percent(received: u64, size: u64) -> u64 {
     (received * 100).checked_div(size).unwrap_or(100).min(100)
-}
-
-/// `850 KB`, `2.3 MB`, `2 GB`.
-fn human_size(bytes: u64) -> String {
-    const MB: u64 = 1024 * 1024;
-    const GB: u64 = 1024 * MB;
-    let one_decimal = |value: f64, unit: &str| {
-        let text = format!("{value:.1}");
-        format!("{} {unit}", text.trim_end_matches(".0"))
-    };
-    if bytes >= GB {
-        one_decimal(bytes as f64 / GB as f64, "GB")
-    } else if bytes >= MB {
-        one_decimal(bytes as f64 / MB as f64, "MB")
-    } else {
-        format!("{} KB", bytes.div_ceil(1024))
-    }
 }

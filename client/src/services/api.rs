@@ -1,6 +1,6 @@
 //! Calls to the server's JSON API.
 
-use gloo::net::http::{Request, RequestBuilder, Response};
+use gloo::net::http::{Method, Request, RequestBuilder, Response};
 use rectify_shared::api::{
     AccountChange, AccountCreated, AccountInfo, CampaignInfo, ErrorBody, ImportPreview,
     ItemHistory, ItemSummary, LoginRequest, LoginResponse, NewAccount, NewItem, PasswordReset,
@@ -32,6 +32,26 @@ pub async fn items(token: &str) -> Result<Vec<ItemSummary>, ApiFailure> {
     read_json(authorized(Request::get("/api/items"), token).send().await).await
 }
 
+/// How long a probe waits for the server: a link that swallows packets never answers.
+const PROBE_TIMEOUT_MS: u32 = 5_000;
+/// How long the request that starts or resumes an upload may take (a small JSON answer).
+const START_UPLOAD_TIMEOUT_MS: u32 = 10_000;
+/// How long an upload request may take: a piece is sized to take a few seconds
+/// ([`rectify_shared::link::PIECE_TARGET_MS`]), so one that takes this long is stuck.
+const UPLOAD_TIMEOUT_MS: u32 = 30_000;
+
+/// Whether the server answers at all: `HEAD /healthz` (no login; a few hundred bytes with
+/// the headers), given up after a few seconds. The cheap way to learn the link is back.
+pub async fn server_answers() -> bool {
+    let (request, _deadline) = with_deadline(
+        Request::get("/healthz")
+            .method(Method::HEAD)
+            .cache(web_sys::RequestCache::NoStore),
+        PROBE_TIMEOUT_MS,
+    );
+    matches!(request.send().await, Ok(response) if response.ok())
+}
+
 /// Whether the server still accepts the token (`401` when it does not).
 pub async fn me(token: &str) -> Result<serde_json::Value, ApiFailure> {
     read_json(authorized(Request::get("/api/me"), token).send().await).await
@@ -50,9 +70,11 @@ pub async fn file_settings(token: &str) -> Result<FileSettings, ApiFailure> {
 
 /// Starts or resumes an upload: how much of the file the server has.
 pub async fn start_upload(token: &str, body: &UploadRequest) -> Result<UploadStatus, ApiFailure> {
-    let request = authorized(Request::post("/api/uploads"), token)
-        .json(body)
-        .map_err(|_| ApiFailure::Network)?;
+    let (request, _deadline) = with_deadline(
+        authorized(Request::post("/api/uploads"), token),
+        START_UPLOAD_TIMEOUT_MS,
+    );
+    let request = request.json(body).map_err(|_| ApiFailure::Network)?;
     read_json(request.send().await).await
 }
 
@@ -63,7 +85,9 @@ pub async fn send_chunk(
     offset: u64,
     chunk: Blob,
 ) -> Result<UploadStatus, ApiFailure> {
-    let request = authorized(Request::patch(&format!("/api/uploads/{sha256}")), token)
+    let patch = authorized(Request::patch(&format!("/api/uploads/{sha256}")), token);
+    let (request, _deadline) = with_deadline(patch, UPLOAD_TIMEOUT_MS);
+    let request = request
         .header(UPLOAD_OFFSET, &offset.to_string())
         .header("Content-Type", "application/octet-stream")
         .body(chunk)
@@ -194,6 +218,21 @@ async fn send_json<B: serde::Serialize, T: serde::de::DeserializeOwned>(
 
 fn encode(segment: &str) -> String {
     String::from(js_sys::encode_uri_component(segment))
+}
+
+/// The request, aborted if it has no answer within `ms` (a request to a link that drops
+/// packets would otherwise wait for the operating system to give up, many minutes later).
+/// The timer runs as long as the returned guard lives: keep it until the answer is read.
+fn with_deadline(
+    request: RequestBuilder,
+    ms: u32,
+) -> (RequestBuilder, Option<gloo::timers::callback::Timeout>) {
+    let Ok(controller) = web_sys::AbortController::new() else {
+        return (request, None);
+    };
+    let request = request.abort_signal(Some(&controller.signal()));
+    let timer = gloo::timers::callback::Timeout::new(ms, move || controller.abort());
+    (request, Some(timer))
 }
 
 fn authorized(request: RequestBuilder, token: &str) -> RequestBuilder {

@@ -20,10 +20,18 @@ pub fn register_service_worker() {
     }
 }
 
-/// Exponential backoff with full jitter: up to 1 s, 2 s, 4 s … 60 s.
-pub fn backoff_ms(attempt: u32) -> u32 {
-    let cap = 1000u32.saturating_mul(1 << attempt.min(6)).min(60_000);
-    ((js_sys::Math::random() * f64::from(cap)) as u32).max(250)
+/// How long to wait before try number `attempt` to reach the server: full jitter up to 2 s
+/// for a device in recent contact with it (`recent_contact`), else growing to 60 s
+/// ([`rectify_shared::link::retry_delay_ms`]).
+pub fn retry_ms(attempt: u32, recent_contact: bool) -> u32 {
+    rectify_shared::link::retry_delay_ms(attempt, recent_contact, js_sys::Math::random())
+}
+
+/// Whether `last_contact_ms` (when the server last answered) is recent enough for short
+/// retries ([`rectify_shared::link::RECENT_CONTACT_MS`]).
+pub fn is_recent(last_contact_ms: Option<f64>) -> bool {
+    last_contact_ms
+        .is_some_and(|at| js_sys::Date::now() - at < rectify_shared::link::RECENT_CONTACT_MS)
 }
 
 /// Sleeps for `ms` milliseconds (for ever with `None`) unless `woken` fires first, or its

@@ -6,15 +6,22 @@
 //!   stops it, and the file stays on the device with the reason);
 //! - files go up only while the documents are in sync (the replica says so): the server then
 //!   already knows an item references them;
-//! - one file at a time, in chunks of at most [`CHUNK_BYTES`]; after a dropped connection a
-//!   `POST` asks the server how much it has and the upload continues from there;
-//! - network errors and server failures back off like the replica's reconnects (1 s doubling
-//!   to 60 s, full jitter); the browser's `online` event retries at once.
+//! - one file at a time, in pieces sized to the link: each piece's time is measured and the
+//!   next is sized to take a few seconds ([`rectify_shared::link::next_piece_bytes`], 16 KiB
+//!   to 1 MiB), so a cut loses little and a good link is not slowed; after a dropped
+//!   connection a `POST` asks the server how much it has and the upload continues from there;
+//!   when it has every byte but the request that carried the last ones ended before it
+//!   stored the file, an empty `PATCH` at the end asks it to check and store it;
+//! - network errors and server failures back off like the replica's reconnects (up to 2 s
+//!   while the server answered lately, else doubling to 60 s, full jitter); the browser's
+//!   `online` event and the replica finding the server again retry at once; every answer of
+//!   the server is passed on to the replica as proof that the link is back.
 
 use super::api::{self, ApiFailure};
 use super::local::{LocalStore, StoreError};
 use futures::channel::oneshot;
 use rectify_shared::evidence::{FileSettings, UploadRequest, UploadStatus};
+use rectify_shared::link;
 use serde::{Deserialize, Serialize};
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -22,8 +29,9 @@ use std::rc::Rc;
 use web_sys::Blob;
 use yew::Callback;
 
-/// The most a `PATCH` carries: progress stays visible and a pause takes effect soon.
-const CHUNK_BYTES: u64 = 256 * 1024;
+/// An upload answered within this long is getting through ([`Uploads::getting_through`]):
+/// two pieces' time.
+const GETTING_THROUGH_MS: f64 = 6_000.0;
 /// `POST`s after a 409 or 404 in a row before backing off.
 const MAX_CONFLICTS: u32 = 3;
 const SETTINGS_KEY: &str = "file_settings";
@@ -118,9 +126,15 @@ struct Inner {
     /// The file being sent now.
     active: Option<String>,
     attempt: u32,
+    /// The size of the next piece, from the last one's speed.
+    piece_bytes: u64,
+    /// When the server last answered an upload request (short retries while recent).
+    last_answer_ms: Option<f64>,
     wake: Option<oneshot::Sender<()>>,
     stopped: bool,
     on_change: Callback<()>,
+    /// Told of every answer of the server (the replica's connection loop).
+    on_server_answer: Callback<()>,
 }
 
 /// The handle the replica and the UI hold. Never keep a borrow across an `.await`.
@@ -149,13 +163,44 @@ impl Uploads {
             documents_in_sync: false,
             active: None,
             attempt: 0,
+            piece_bytes: link::FIRST_PIECE_BYTES,
+            last_answer_ms: None,
             wake: None,
             stopped: false,
             on_change,
+            on_server_answer: Callback::noop(),
         })));
         let running = uploads.clone();
         wasm_bindgen_futures::spawn_local(async move { running.run().await });
         Ok(uploads)
+    }
+
+    /// Who to tell when the server answers an upload request (the replica, to reconnect).
+    pub fn on_server_answer(&self, callback: Callback<()>) {
+        self.0.borrow_mut().on_server_answer = callback;
+    }
+
+    /// Whether a file is being sent now and the server answered its last requests lately:
+    /// uploads are getting through (whatever the sync connection does).
+    pub fn getting_through(&self) -> bool {
+        let inner = self.0.borrow();
+        let answered_lately = inner
+            .last_answer_ms
+            .is_some_and(|at| js_sys::Date::now() - at < GETTING_THROUGH_MS);
+        inner.active.is_some() && answered_lately
+    }
+
+    /// Of the files not uploaded yet (queued, uploading or paused): the bytes the server has
+    /// and their total size.
+    pub fn bytes_waiting(&self) -> (u64, u64) {
+        self.0
+            .borrow()
+            .files
+            .values()
+            .filter(|f| matches!(f.upload, UploadState::Queued | UploadState::Paused))
+            .fold((0, 0), |(received, total), f| {
+                (received + f.received.min(f.size), total + f.size)
+            })
     }
 
     pub fn stop(&self) {
@@ -326,12 +371,12 @@ impl Uploads {
             match outcome {
                 Ok(()) => {}
                 Err(Halt::Retry) => {
-                    let attempt = {
+                    let (attempt, recent) = {
                         let mut inner = self.0.borrow_mut();
                         inner.attempt += 1;
-                        inner.attempt
+                        (inner.attempt, super::is_recent(inner.last_answer_ms))
                     };
-                    self.wait(Some(super::backoff_ms(attempt))).await;
+                    self.wait(Some(super::retry_ms(attempt, recent))).await;
                 }
                 Err(Halt::Unauthorized) => {
                     self.0.borrow_mut().stopped = true;
@@ -380,6 +425,7 @@ impl Uploads {
             name: file.name.clone(),
         };
         let mut conflicts = 0;
+        let mut finishing = false;
         let mut answer = api::start_upload(&token, &request).await;
         loop {
             let status = match answer {
@@ -401,18 +447,32 @@ impl Uploads {
                 return Ok(());
             }
             if status.received >= file.size {
-                return Err(Halt::Retry); // the server is still checking the file
+                // Every byte arrived, but the request that carried the last ones ended (cut,
+                // given up, a failed write) before the server stored the file: an empty
+                // `PATCH` at the end asks it to check and store it. Once per try; if that
+                // answer is lost too, back off and ask again.
+                if std::mem::replace(&mut finishing, true) {
+                    return Err(Halt::Retry);
+                }
             }
             if !self.still_wanted(&file.sha256) {
                 return Ok(());
             }
-            let end = (status.received + CHUNK_BYTES).min(file.size);
+            let piece = self.0.borrow().piece_bytes;
+            let end = (status.received + piece).min(file.size);
             let Ok(chunk) = blob.slice_with_f64_and_f64(status.received as f64, end as f64) else {
                 return Err(Halt::Retry);
             };
+            let started = js_sys::Date::now();
             answer = api::send_chunk(&token, &file.sha256, status.received, chunk).await;
-            if answer.is_ok() {
+            if let Ok(status_after) = &answer {
                 conflicts = 0;
+                // A whole piece is a measurement of the link; a file's short tail is not.
+                let sent = status_after.received.saturating_sub(status.received);
+                if sent == piece {
+                    let next = link::next_piece_bytes(sent, js_sys::Date::now() - started);
+                    self.0.borrow_mut().piece_bytes = next;
+                }
             }
         }
     }
@@ -437,13 +497,16 @@ impl Uploads {
     }
 
     fn received(&self, sha256: &str, status: &UploadStatus) {
-        {
+        let on_server_answer = {
             let mut inner = self.0.borrow_mut();
             inner.attempt = 0; // the server answers: whatever failed before works now
+            inner.last_answer_ms = Some(js_sys::Date::now());
             if let Some(file) = inner.files.get_mut(sha256) {
                 file.received = status.received;
             }
-        }
+            inner.on_server_answer.clone()
+        };
+        on_server_answer.emit(());
         self.notify();
     }
 

@@ -1,11 +1,13 @@
 //! The replica's connection: the loop that connects to `/sync` whenever it can (at once on
-//! the browser's `online` event and a visible tab, otherwise with backoff), the WebSocket's
-//! frames in and out of the [`SyncClient`](rectify_shared::sync::client::SyncClient), the
-//! item list asked for on every connection, and noting when everything is in sync.
+//! the browser's `online` event, a visible tab and an answered upload, otherwise after a short
+//! jittered wait, probing `HEAD /healthz` once a try failed), the WebSocket's frames in and
+//! out of the [`SyncClient`](rectify_shared::sync::client::SyncClient), the item list asked
+//! for on every connection, noting when everything is in sync and when the server last
+//! answered, and what the status bar says about the link (`Inner::shown_state`).
 
-use super::{Inner, Link, Replica};
+use super::{Inner, Link, Replica, SyncState};
 use crate::services::api::{self, ApiFailure};
-use crate::services::{backoff_ms, sleep_unless_woken};
+use crate::services::{is_recent, retry_ms, sleep_unless_woken};
 use futures::channel::{mpsc, oneshot};
 use futures::{FutureExt, SinkExt, StreamExt};
 use gloo::net::websocket::{Message, WebSocketError, futures::WebSocket};
@@ -13,6 +15,14 @@ use rectify_shared::ids::DocumentId;
 use rectify_shared::sync::client::ClientEvent;
 use rectify_shared::sync::wire::CLOSE_LOG_IN_AGAIN;
 use std::rc::Rc;
+
+/// How long a new connection may take to answer `join` before it is given up.
+const JOIN_TIMEOUT_MS: u32 = 10_000;
+/// After losing a connection that worked, how long the bar keeps its last state while the
+/// next connection is made (on a link that drops every minute, most come back within this).
+pub(super) const LOST_GRACE_MS: f64 = 5_000.0;
+/// Without any answer from the server for this long, the bar says offline, not unstable.
+const UNSTABLE_FOR_MS: f64 = 60_000.0;
 
 impl Replica {
     pub(super) fn send_polled(&self) {
@@ -22,6 +32,13 @@ impl Replica {
     }
 
     /// The connection loop: runs until log out or an expired session.
+    ///
+    /// After a connection that worked drops, the first try is a new WebSocket at once (after
+    /// a short random wait: a cut link usually carries the next connection). Once a try has
+    /// failed, each further one first asks `HEAD /healthz`, a few hundred bytes, and opens a
+    /// WebSocket only when the server answers. Waits are short (up to 2 s) for a device in
+    /// recent contact with the server, and grow to 60 s otherwise or when the server asked
+    /// us to come back later.
     pub(super) async fn run(&self) {
         loop {
             if self.0.borrow().stopped {
@@ -32,6 +49,19 @@ impl Replica {
                 self.wait(None).await;
                 continue;
             }
+            let probe_first = self.0.borrow().attempt >= 2;
+            if probe_first {
+                if !matches!(self.link(), Link::Failed(_)) {
+                    self.set_link(Link::Retrying);
+                }
+                if api::server_answers().await {
+                    self.heard_from_server();
+                    self.uploads().wake(); // their requests may be waiting out a backoff
+                } else {
+                    self.retry_later().await;
+                    continue;
+                }
+            }
             self.set_link(Link::Connecting);
             let (reached, session_ended) = self.connect_once().await;
             {
@@ -39,13 +69,27 @@ impl Replica {
                 inner.outbox = None;
                 inner.close = None;
                 inner.listed = false;
+                if reached {
+                    // Lost a connection that worked: the bar keeps its last state for a
+                    // moment (`sync_state`), as the next connection usually follows at once.
+                    inner.lost_at_ms = Some(js_sys::Date::now());
+                    inner.synced_when_lost = inner.synced;
+                }
                 inner.synced = false;
                 inner.client.disconnect();
                 if matches!(inner.link, Link::Connected | Link::Connecting) {
-                    inner.link = Link::Offline;
+                    inner.link = Link::Retrying;
                 }
             }
             self.notify();
+            if reached {
+                // Say "unstable" rather than keep the last state once the grace is over.
+                let replica = self.clone();
+                gloo::timers::callback::Timeout::new(LOST_GRACE_MS as u32 + 50, move || {
+                    replica.notify();
+                })
+                .forget();
+            }
             if self.0.borrow().stopped {
                 return;
             }
@@ -54,24 +98,70 @@ impl Replica {
                 // server ended the connection because the session ended (logged out,
                 // disabled, a new password): ask for a login, keeping the local data.
                 let token = self.0.borrow().session.token.clone();
-                if let Err(ApiFailure::Refused { status: 401, .. }) = api::me(&token).await {
-                    self.set_link(Link::SessionExpired);
-                    return;
+                match api::me(&token).await {
+                    Err(ApiFailure::Refused { status: 401, .. }) => {
+                        self.set_link(Link::SessionExpired);
+                        return;
+                    }
+                    Err(ApiFailure::Network) => {}
+                    // It answered: the link is up (the WebSocket failed for another reason).
+                    _ => self.heard_from_server(),
                 }
             }
-            let attempt = {
+            {
                 let mut inner = self.0.borrow_mut();
                 // A connection that worked starts the backoff over, unless the server sent us
                 // away to try later (its disk failed): then reconnecting at once would only
-                // fail again, so the wait keeps growing.
-                if reached && !inner.told_to_retry {
-                    inner.attempt = 0;
+                // fail again, so the wait keeps growing, uncapped.
+                if reached {
+                    inner.asked_to_wait = inner.told_to_retry;
+                    if !inner.told_to_retry {
+                        inner.attempt = 0;
+                    }
                 }
                 inner.told_to_retry = false;
-                inner.attempt += 1;
-                inner.attempt
-            };
-            self.wait(Some(backoff_ms(attempt))).await;
+            }
+            self.retry_later().await;
+        }
+    }
+
+    /// Counts a failed (or lost) try and waits before the next one, unless woken.
+    async fn retry_later(&self) {
+        let (attempt, recent) = {
+            let mut inner = self.0.borrow_mut();
+            inner.attempt += 1;
+            let recent = !inner.asked_to_wait && is_recent(inner.last_contact_ms);
+            (inner.attempt, recent)
+        };
+        self.notify(); // a failed try may turn the bar to "unstable" or "offline"
+        self.wait(Some(retry_ms(attempt, recent))).await;
+    }
+
+    /// The server answered something (a frame, a probe, an upload request): note the time,
+    /// which the bar shows, and which keeps retries short.
+    pub(super) fn heard_from_server(&self) {
+        let changed = {
+            let mut inner = self.0.borrow_mut();
+            let now = js_sys::Date::now();
+            let shown_before = inner.last_contact_ms.map(|at| (at / 1000.0) as i64);
+            inner.last_contact_ms = Some(now);
+            shown_before != Some((now / 1000.0) as i64)
+        };
+        if changed {
+            self.notify();
+        }
+    }
+
+    /// Proof from elsewhere (an upload request answered) that the link carries requests:
+    /// if the loop is waiting to retry, it tries now, unless the server asked it to wait.
+    pub(super) fn link_is_back(&self) {
+        self.heard_from_server();
+        let waiting_to_retry = {
+            let inner = self.0.borrow();
+            !inner.asked_to_wait && inner.link == Link::Retrying
+        };
+        if waiting_to_retry {
+            self.wake_up();
         }
     }
 
@@ -107,13 +197,17 @@ impl Replica {
         wasm_bindgen_futures::spawn_local(writer);
         let mut reached = false;
         let mut session_ended = false;
+        // A link that swallows packets would leave the upgrade waiting for minutes.
+        let mut join_timeout = gloo::timers::future::TimeoutFuture::new(JOIN_TIMEOUT_MS).fuse();
         loop {
             let next = futures::select! {
                 message = stream.next().fuse() => message,
                 _ = (&mut closed).fuse() => None,
+                _ = join_timeout => if reached { continue } else { None },
             };
             match next {
                 Some(Ok(Message::Bytes(frame))) => {
+                    self.heard_from_server();
                     if self.receive(&frame).await {
                         reached = true;
                     }
@@ -265,8 +359,16 @@ impl Replica {
     }
 
     /// `online` and a visible tab reconnect at once; `offline` drops the connection (the
-    /// browser knows before the socket times out).
+    /// browser knows before the socket times out). An upload request the server answered
+    /// proves the link is back.
     pub(super) fn listen_to_the_browser(&self) {
+        let weak = Rc::downgrade(&self.0);
+        self.uploads()
+            .on_server_answer(yew::Callback::from(move |()| {
+                if let Some(inner) = weak.upgrade() {
+                    Replica(inner).link_is_back();
+                }
+            }));
         let window = gloo::utils::window();
         let weak = Rc::downgrade(&self.0);
         let online = gloo::events::EventListener::new(&window, "online", move |_| {
@@ -301,6 +403,37 @@ impl Replica {
 }
 
 impl Inner {
+    /// What the bar shows, at `now_ms` (see [`Replica::sync_state`]).
+    pub(super) fn shown_state(&self, now_ms: f64) -> SyncState {
+        let pending: usize = self.pending.values().sum();
+        let lost_a_moment_ago = self
+            .lost_at_ms
+            .is_some_and(|at| now_ms - at < LOST_GRACE_MS);
+        let heard_lately = self
+            .last_contact_ms
+            .is_some_and(|at| now_ms - at < UNSTABLE_FOR_MS);
+        match &self.link {
+            Link::Connected if self.synced => SyncState::Synced,
+            Link::Connected => SyncState::Syncing,
+            Link::Failed(_) | Link::SessionExpired => SyncState::Error,
+            Link::Offline if pending > 0 => SyncState::Pending,
+            Link::Offline => SyncState::Offline,
+            // Reconnecting after a cut: no flicker, the next connection usually follows.
+            Link::Connecting | Link::Retrying if lost_a_moment_ago => {
+                if self.synced_when_lost && pending == 0 {
+                    SyncState::Synced
+                } else {
+                    SyncState::Syncing
+                }
+            }
+            // The server answered within the last minute: the link comes and goes.
+            Link::Connecting | Link::Retrying if heard_lately => SyncState::Unstable,
+            Link::Connecting if pending == 0 => SyncState::Syncing,
+            Link::Connecting | Link::Retrying if pending > 0 => SyncState::Pending,
+            Link::Connecting | Link::Retrying => SyncState::Offline,
+        }
+    }
+
     fn send(&mut self, frames: Vec<Vec<u8>>) {
         let Some(outbox) = &self.outbox else { return };
         for frame in frames {

@@ -5,9 +5,11 @@
 //! Rules it keeps:
 //! - an edit is written to IndexedDB before it counts as made (the pending count and the
 //!   item's mark come from what is on disk and what the server acknowledged);
-//! - it connects whenever it can: at once on the browser's `online` event and when the tab
-//!   becomes visible, otherwise with exponential backoff and jitter (1 s to 60 s), so a
-//!   server that refuses is not hammered; a token the server no longer accepts stops it;
+//! - it connects whenever it can: at once on the browser's `online` event, when the tab
+//!   becomes visible and when an upload request was answered; otherwise within 2 s (jittered)
+//!   while the server answered in the last 10 minutes, probing `HEAD /healthz` once a try
+//!   failed, else with exponential backoff and jitter up to 60 s, so a server that refuses
+//!   or asked us to wait is not hammered; a token the server no longer accepts stops it;
 //! - a change the server refuses is never silently dropped: the document is reset to the
 //!   server's copy, the user's own work that is still allowed is re-applied, and the rest
 //!   is listed as refused with the text, to copy;
@@ -61,6 +63,8 @@ pub enum Link {
     Offline,
     Connecting,
     Connected,
+    /// Online but not connected: waiting to try again, or asking whether the server answers.
+    Retrying,
     /// The server refused us or failed; we retry later.
     Failed(String),
     /// The server no longer accepts the session: log in again (nothing local is lost).
@@ -74,6 +78,8 @@ pub enum SyncState {
     Syncing,
     Synced,
     Pending,
+    /// The link comes and goes: the server answered lately, we are retrying.
+    Unstable,
     Error,
 }
 
@@ -84,6 +90,7 @@ impl SyncState {
             SyncState::Syncing => "syncing",
             SyncState::Synced => "synced",
             SyncState::Pending => "pending",
+            SyncState::Unstable => "unstable",
             SyncState::Error => "error",
         }
     }
@@ -115,6 +122,12 @@ pub struct Inner {
     /// Connected, and every document is the same here and on the server.
     synced: bool,
     last_synced_ms: Option<f64>,
+    /// When the server last answered anything (a frame, a probe, an upload request).
+    last_contact_ms: Option<f64>,
+    /// When a connection that had reached the server last dropped, and whether everything
+    /// was in sync then (the bar keeps that state for a moment while reconnecting).
+    lost_at_ms: Option<f64>,
+    synced_when_lost: bool,
     refused: Vec<Refused>,
     rescues: BTreeMap<String, Rescue>,
     /// Documents with rescued work made again since their refusal: refused again, the work
@@ -127,6 +140,8 @@ pub struct Inner {
     /// The server said "try again later" on this connection (it could not read or store an
     /// item): the next reconnect backs off instead of starting over at once.
     told_to_retry: bool,
+    /// The last connection ended with the server asking us to wait: retries keep growing.
+    asked_to_wait: bool,
     stopped: bool,
     /// This user left unsynced work at a logout ([`local::LeftWork`]): the note is cleared
     /// once everything is on the server.
@@ -203,6 +218,9 @@ impl Replica {
             listed: false,
             synced: false,
             last_synced_ms,
+            last_contact_ms: None,
+            lost_at_ms: None,
+            synced_when_lost: false,
             refused,
             rescues,
             reapplied: BTreeSet::new(),
@@ -211,6 +229,7 @@ impl Replica {
             wake: None,
             attempt: 0,
             told_to_retry: false,
+            asked_to_wait: false,
             stopped: false,
             left_noted,
             stamp: 0,
@@ -292,17 +311,16 @@ impl Replica {
             .count()
     }
 
+    /// When the server last answered anything.
+    pub fn last_contact_ms(&self) -> Option<f64> {
+        self.0.borrow().last_contact_ms
+    }
+
+    /// What the bar says: after a cut it keeps its state for a moment while reconnecting,
+    /// then says "unstable" while the server answered within the last minute, and offline
+    /// only when the browser says so or the server has been silent longer.
     pub fn sync_state(&self) -> SyncState {
-        let inner = self.0.borrow();
-        let pending: usize = inner.pending.values().sum();
-        match &inner.link {
-            Link::Connected if inner.synced => SyncState::Synced,
-            Link::Connected | Link::Connecting if pending == 0 => SyncState::Syncing,
-            Link::Connected => SyncState::Syncing,
-            Link::Failed(_) | Link::SessionExpired => SyncState::Error,
-            _ if pending > 0 => SyncState::Pending,
-            _ => SyncState::Offline,
-        }
+        self.0.borrow().shown_state(js_sys::Date::now())
     }
 
     /// Makes an edit as the logged-in user: applied now, on disk next, then sent.
