@@ -609,6 +609,15 @@ async fn refused_work_is_made_again_where_allowed_and_the_rest_is_listed() -> Re
         )
         .await?;
     let listed: Vec<(String, String)> = serde_json::from_value(listed)?;
+    let reason = browser
+        .wait_for("[data-testid=refused-entry] .refused-reason")
+        .await?
+        .text()
+        .await?;
+    assert!(
+        reason.contains("已销号") && !reason.contains(&id),
+        "the reason is the server's, without the document id the panel does not need: {reason:?}"
+    );
     let ops: Vec<&str> = listed.iter().map(|(op, _)| op.as_str()).collect();
     assert_eq!(ops, ["unit_narrative", "tick_measure"], "{listed:?}");
     assert!(listed[0].1.ends_with("离线写下的整改情况"), "{listed:?}");

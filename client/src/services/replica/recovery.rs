@@ -137,6 +137,10 @@ impl Replica {
 
     /// The server refused a change of ours: keep our work, reset to the server's copy.
     pub(super) async fn refused_change(&self, id: DocumentId, message: String) {
+        // The server names the document for clients that show no item; the panel does.
+        let message = message
+            .strip_prefix(&format!("change to {id} refused: "))
+            .map_or(message.clone(), str::to_owned);
         let store = {
             let mut inner = self.0.borrow_mut();
             if let Some(rescue) = inner.rescue_of(&id, message) {
