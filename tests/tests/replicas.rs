@@ -356,7 +356,19 @@ async fn a_replica_killed_mid_burst_loses_no_acknowledged_change() -> Result<()>
     writer.reconnect(&b.ws_base(), &school).await?;
     for n in 0..3 {
         let token = format!("〔b{n}〕");
-        write(&mut writer, id, &token).await?;
+        edit(&mut writer, id, ("school1", "pszx1"), &token)?;
+        // B may not have caught up with everything A stored yet: then it closes the
+        // connection with 1013 (send again), and the writer, as any client does, reconnects
+        // and sends again.
+        let mut tries = 0;
+        while let Err(err) = writer
+            .sync_until_acknowledged(&id, Duration::from_secs(5))
+            .await
+        {
+            tries += 1;
+            anyhow::ensure!(tries < 5, "B never took {token}: {err:#}");
+            writer.reconnect(&b.ws_base(), &school).await?;
+        }
         acknowledged.push(token);
     }
     let last = acknowledged.last().expect("written").clone();
