@@ -66,3 +66,17 @@ pub fn human_size(bytes: u64) -> String {
         format!("{} KB", bytes.div_ceil(1024))
     }
 }
+
+/// Work not on the server yet, in words: "3 项修改，1 个文件" (what is zero is left out).
+pub fn waiting_work(lang: Lang, changes: usize, files: usize, refused: usize) -> String {
+    [
+        (changes, Msg::LogOutChanges),
+        (files, Msg::LogOutFiles),
+        (refused, Msg::LogOutRefused),
+    ]
+    .into_iter()
+    .filter(|(n, _)| *n > 0)
+    .map(|(n, what)| format!("{n} {}", tr(lang, what)))
+    .collect::<Vec<_>>()
+    .join("，")
+}

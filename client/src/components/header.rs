@@ -4,6 +4,7 @@
 //! refuses while anything has not reached the server.
 
 use crate::context::{AppContext, ReplicaContext};
+use crate::format;
 use crate::i18n::{Msg, tr};
 use crate::services::replica::Unsynced;
 use crate::state::Action;
@@ -85,24 +86,7 @@ fn logout_panel(
     clear: Callback<MouseEvent>,
 ) -> Html {
     let all_sent = unsynced.is_nothing();
-    let mut waiting = Vec::new();
-    if unsynced.changes > 0 {
-        waiting.push(format!(
-            "{} {}",
-            unsynced.changes,
-            tr(lang, Msg::LogOutChanges)
-        ));
-    }
-    if unsynced.files > 0 {
-        waiting.push(format!("{} {}", unsynced.files, tr(lang, Msg::LogOutFiles)));
-    }
-    if unsynced.refused > 0 {
-        waiting.push(format!(
-            "{} {}",
-            unsynced.refused,
-            tr(lang, Msg::LogOutRefused)
-        ));
-    }
+    let waiting = format::waiting_work(lang, unsynced.changes, unsynced.files, unsynced.refused);
     html! {
         <div class="card logout-panel" role="alertdialog" aria-labelledby="logout-title"
              data-testid="log-out-panel" data-pending={unsynced.changes.to_string()}
@@ -112,7 +96,7 @@ fn logout_panel(
                 <p>{ tr(lang, Msg::LogOutAllSent) }</p>
             } else {
                 <p class="warning" data-testid="log-out-warning">
-                    { tr(lang, Msg::LogOutWaiting) }<strong>{ waiting.join("，") }</strong>
+                    { tr(lang, Msg::LogOutWaiting) }<strong>{ waiting }</strong>
                 </p>
                 <p>{ tr(lang, Msg::LogOutKept) }</p>
             }

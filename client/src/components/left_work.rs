@@ -31,16 +31,9 @@ pub fn left_work_notice() -> Html {
         return Html::default();
     }
     let entries = others.into_iter().map(|(user, work)| {
-        let mut what = Vec::new();
-        if work.changes > 0 {
-            what.push(format!("{} {}", work.changes, tr(lang, Msg::LogOutChanges)));
-        }
-        if work.files > 0 {
-            what.push(format!("{} {}", work.files, tr(lang, Msg::LogOutFiles)));
-        }
         html! {
             <li data-testid="left-work-entry" data-user={user.clone()}>
-                <strong>{ user }</strong>{ "：" }{ what.join("，") }
+                <strong>{ user }</strong>{ "：" }{ format::waiting_work(lang, work.changes, work.files, 0) }
                 { "（" }{ tr(lang, Msg::LeftAt) }{ " " }{ format::when(work.at_ms as i64) }{ "）" }
             </li>
         }

@@ -217,13 +217,9 @@ impl Rescue {
         if self.saved.is_empty() {
             return self.legacy_edits();
         }
-        let confirmed: Vec<ChangeHash> = self
-            .confirmed
-            .iter()
-            .filter_map(|h| h.parse().ok())
-            .collect();
-        let read = AutoCommit::load(&self.saved)
-            .ok()
+        let confirmed = self.confirmed_heads();
+        let read = self
+            .document()
             .and_then(|mut doc| model::rescue::base_and_mine(&mut doc, &confirmed).ok());
         match read {
             Some((base, mine)) => model::rescue::edits_between(base.as_ref(), &mine),
@@ -266,9 +262,27 @@ impl Rescue {
             .collect()
     }
 
+    /// The device's document as it was refused (`None` for a rescue of an older version).
+    fn document(&self) -> Option<AutoCommit> {
+        AutoCommit::load(&self.saved).ok()
+    }
+
+    fn confirmed_heads(&self) -> Vec<ChangeHash> {
+        self.confirmed
+            .iter()
+            .filter_map(|h| h.parse().ok())
+            .collect()
+    }
+
+    /// The refused changes themselves: everything beyond what the server had confirmed.
+    fn refused_changes(&self) -> Vec<u8> {
+        self.document()
+            .map(|mut doc| doc.save_after(&self.confirmed_heads()))
+            .unwrap_or_default()
+    }
+
     fn mine(&self) -> Option<ItemDoc> {
-        let doc = AutoCommit::load(&self.saved).ok()?;
-        ItemDoc::load(&doc).ok()
+        ItemDoc::load(&self.document()?).ok()
     }
 
     /// The unit's own text as it was on the device, to copy.
@@ -345,16 +359,7 @@ impl Inner {
         not_reapplied: Vec<NotReapplied>,
         reapplied: usize,
     ) {
-        let changes = AutoCommit::load(&rescue.saved)
-            .map(|mut doc| {
-                let confirmed: Vec<ChangeHash> = rescue
-                    .confirmed
-                    .iter()
-                    .filter_map(|h| h.parse().ok())
-                    .collect();
-                doc.save_after(&confirmed)
-            })
-            .unwrap_or_default();
+        let changes = rescue.refused_changes();
         self.refused.push(Refused {
             id: format!("{id}-{}", random_hex(4)),
             item_key: rescue.item_key.clone(),
