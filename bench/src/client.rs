@@ -381,7 +381,7 @@ pub fn check_events(events: &[ClientEvent]) -> Result<()> {
                 bail!("the server could not store or read document {doc:?}: {message}")
             }
             ClientEvent::BadFrame(e) => bail!("a frame we could not read: {e}"),
-            ClientEvent::Connected { .. } | ClientEvent::Changed(_) => {}
+            ClientEvent::Connected { .. } | ClientEvent::Changed(_) | ClientEvent::ListChanged => {}
         }
     }
     Ok(())

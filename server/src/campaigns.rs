@@ -127,6 +127,9 @@ pub struct ImportOutcome {
     /// Documents that existed and were changed: open copies to refresh
     /// ([`crate::sync_ws::SyncHub::refresh`]).
     pub changed: Vec<DocumentId>,
+    /// Documents made by the import (the campaign, if new, and its new items): their readers
+    /// are told at once ([`crate::sync_ws::SyncHub::announce`]).
+    pub created: Vec<DocumentId>,
 }
 
 /// The key that tells whether a report is of a campaign already stored (the same inspection
@@ -197,7 +200,11 @@ pub async fn import_report(
         items_unchanged: 0,
         left_alone: Vec::new(),
         changed,
+        created: Vec::new(),
     };
+    if campaign_created {
+        outcome.created.push(campaign_id);
+    }
     for area in &report.areas {
         for problem in &area.problems {
             for item in &problem.items {
@@ -241,6 +248,7 @@ pub async fn import_report(
                         let id = new_document(&mut batch, &imported, "item", user, now)?;
                         batch.push(Write::Item(item_record(id, campaign_id, &imported, now)));
                         outcome.items_created += 1;
+                        outcome.created.push(id);
                     }
                 }
             }

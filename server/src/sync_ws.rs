@@ -43,10 +43,10 @@ use rand_core::{OsRng, RngCore};
 use rectify_shared::gate::{Peer, PolicyGate};
 use rectify_shared::ids::{DocumentId, Username};
 use rectify_shared::model::{self, CampaignDoc, ItemDoc};
-use rectify_shared::policy::Actor;
+use rectify_shared::policy::{Actor, Need, can_read_item};
 use rectify_shared::sync::core::{ConnId, Effect, SyncServer};
 use rectify_shared::sync::wire::{CLOSE_LOG_IN_AGAIN, MAX_FRAME_BYTES, PeerId, StorageId};
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -57,6 +57,9 @@ pub const READ_BUFFER_BYTES: usize = 4 * 1024;
 
 /// Storage reads one frame may have in flight at once (a heads summary names many documents).
 const LOADS_PER_FRAME: usize = 8;
+
+/// An item's units and its department, as the index stores them: who may read it.
+type ItemReaders = (Vec<String>, Option<String>);
 
 /// Frames (or batch entries) of one connection that may wait in the core for documents
 /// being loaded or written before the server stops reading that connection.
@@ -264,7 +267,7 @@ impl SyncHub {
 
     /// Keeps the versions of the documents still in memory only.
     fn forget_versions(&self, core: &SyncServer<PolicyGate>) {
-        let loaded: std::collections::HashSet<&DocumentId> = core.loaded_documents().collect();
+        let loaded: HashSet<&DocumentId> = core.loaded_documents().collect();
         self.versions().retain(|doc, _| loaded.contains(doc));
     }
 
@@ -289,6 +292,16 @@ impl SyncHub {
                 let effects = core.refresh(doc);
                 if !effects.is_empty() {
                     self.run(core, effects).await;
+                } else if heard == Some(1) {
+                    // A document another replica has just created (its first append): its
+                    // readers here learn of it now. (Readers changed on a document nobody has
+                    // loaded here are learnt at their next reconnect.)
+                    drop(core);
+                    let readers = self.readers_of(&[doc]).await;
+                    if !readers.is_empty() {
+                        let core = self.core.lock().await;
+                        self.announce_to(core, readers).await;
+                    }
                 }
                 return;
             }
@@ -535,6 +548,65 @@ impl SyncHub {
         let _frame = self.beside.read().await;
         let mut core = self.core.lock().await;
         let effects: Vec<Effect> = docs.iter().flat_map(|doc| core.refresh(*doc)).collect();
+        self.run(core, effects).await;
+    }
+
+    /// Tells the peers that may now read `docs` (made or re-planned beside the core: an import,
+    /// an item added over HTTP, a new document another replica stored) and do not have them
+    /// open to ask for their list again: one `rectify-list-changed` per connection however
+    /// many documents ([`SyncServer::announce`]). Who may read is the stored index's answer
+    /// (the document need not be loaded): an item's units and department, and for a document
+    /// the index has no item row for (a campaign), those who oversee. A read error announces
+    /// nothing: the next reconnect lists the items anyway.
+    pub async fn announce(self: &Arc<Self>, docs: &[DocumentId]) {
+        let _frame = self.beside.read().await;
+        let readers = self.readers_of(docs).await;
+        if !readers.is_empty() {
+            let core = self.core.lock().await;
+            self.announce_to(core, readers).await;
+        }
+    }
+
+    /// Who may read each of `docs` by the stored index: an item's units and department, or
+    /// `None` when the index has no item of that id. Documents it cannot read are left out.
+    async fn readers_of(&self, docs: &[DocumentId]) -> Vec<(DocumentId, Option<ItemReaders>)> {
+        let mut readers = Vec::with_capacity(docs.len());
+        for doc in docs {
+            match self.storage.item(doc).await {
+                Ok(record) => readers.push((*doc, record.map(|r| (r.units, r.department)))),
+                Err(err) => {
+                    tracing::warn!(%doc, error = %err, "cannot tell who may read a new document");
+                    self.metrics.storage_errors.inc();
+                }
+            }
+        }
+        readers
+    }
+
+    async fn announce_to(
+        self: &Arc<Self>,
+        mut core: MutexGuard<'_, SyncServer<PolicyGate>>,
+        readers: Vec<(DocumentId, Option<ItemReaders>)>,
+    ) {
+        let mut told = HashSet::new();
+        let mut effects = Vec::new();
+        for (doc, item) in readers {
+            let may_read = |peer: &Peer| match &item {
+                Some((units, department)) => {
+                    can_read_item(&peer.actor, units, department.as_deref())
+                }
+                None => Need::Oversee.allows(peer.actor.role),
+            };
+            for effect in core.announce(doc, may_read) {
+                // Every notice is the same frame: one per connection is enough.
+                if let Effect::Send { conn, .. } = &effect
+                    && !told.insert(*conn)
+                {
+                    continue;
+                }
+                effects.push(effect);
+            }
+        }
         self.run(core, effects).await;
     }
 

@@ -126,6 +126,18 @@ impl Gate for PolicyGate {
         }
     }
 
+    /// An item's units and its department (what `may_read` asks of units and departments);
+    /// nothing for anything else, whose readers never change.
+    fn readers(&self, current: &AutoCommit) -> Vec<String> {
+        match ItemDoc::readers(current) {
+            Ok((mut units, department)) => {
+                units.extend(department.map(|d| format!("department:{d}")));
+                units
+            }
+            Err(_) => Vec::new(),
+        }
+    }
+
     /// Only the office creates documents (campaigns, items); everyone else's edits go into
     /// documents the office made, which is what lets the change check compare before and after.
     fn may_create(&self, who: &Peer, _doc: &DocumentId) -> bool {

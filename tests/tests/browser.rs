@@ -158,3 +158,64 @@ async fn issue_20_logging_out_ends_the_session_on_the_server() -> anyhow::Result
     browser.close().await?;
     Ok(())
 }
+
+/// Issue #22: an item the office adds for a school while the school has the app open appears
+/// in its list within seconds, without a reload or a reconnect (the server tells the open
+/// connection its list changed; the app lists and syncs the new item).
+#[tokio::test(flavor = "multi_thread")]
+async fn an_item_assigned_while_the_app_is_open_appears_at_once() -> anyhow::Result<()> {
+    let server = TestServer::start(Some(web_root())).await?;
+    let browser = Browser::start(360, 800).await?;
+    browser.log_in(&server.url("/"), "school2").await?;
+    browser
+        .wait_for("[data-testid=sync-status][data-state=synced]")
+        .await?;
+    let title = "临时增加：校外培训机构排查。";
+    let listed = || async {
+        let mut found = false;
+        for item in browser
+            .client
+            .find_all(Locator::Css("[data-testid=item]"))
+            .await?
+        {
+            found |= item.text().await?.contains(title);
+        }
+        anyhow::Ok(found)
+    };
+    assert!(!listed().await?);
+
+    let campaign = server.storage.campaigns().await?.remove(0);
+    let added = reqwest::Client::new()
+        .post(server.url(&format!("/api/campaigns/{}/items", campaign.id)))
+        .bearer_auth(server.token("office").await?)
+        .json(&serde_json::json!({
+            "area_no": 1,
+            "area_title": "",
+            "problem_no": 97,
+            "problem_title": "临时增加的问题。",
+            "sub_no": null,
+            "title": title,
+            "measures": ["逐校排查"],
+            "responsible_leader": "分管副局长",
+            "responsible_department": null,
+            "units": ["pszx3"],
+            "deadline": "2026-6-30",
+            "timing": "by_deadline",
+        }))
+        .send()
+        .await?;
+    anyhow::ensure!(added.status() == 201, "{}", added.text().await?);
+
+    // Well within the 30 s keepalive, after which a reconnect would list it anyway.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(8);
+    while !listed().await? {
+        anyhow::ensure!(
+            std::time::Instant::now() < deadline,
+            "the new item did not appear within 8 s"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    browser.screenshot("new-item-pushed-360").await?;
+    browser.close().await?;
+    Ok(())
+}

@@ -536,3 +536,123 @@ async fn issue_20_evidence_references_are_checked_against_who_uploaded_the_file(
     assert!(named.contains(&school2s.as_str()) && named.contains(&not_uploaded.as_str()));
     Ok(())
 }
+
+/// Issue #22: an item assigned to a school while it is connected reaches it at once. When the
+/// office's change adds school2 to an item, the server tells school2's connection that its
+/// list changed (`rectify-list-changed`, our extension: the app then lists and opens the
+/// item); a change that assigns no one new tells nobody, and a stock automerge-repo
+/// connection of school2 (which would not understand it) is told nothing.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_connected_school_is_told_at_once_of_an_item_assigned_to_it() -> anyhow::Result<()> {
+    use rectify_shared::model::ItemPlan;
+    let wait = std::time::Duration::from_secs(10);
+    let server = TestServer::start(None).await?;
+    let records = items(&server).await?;
+    let record = records
+        .iter()
+        .find(|r| !r.units.iter().any(|u| u == "pszx3") && !r.status.is_done())
+        .expect("an open item school2 is not on");
+    let id = record.id;
+    let mut office = connect(&server, "office").await?;
+    office.fetch(id, wait).await?;
+    let mut school2 = connect(&server, "school2").await?;
+    let token2 = server.token("school2").await?;
+    let mut stock = SyncTestClient::connect_stock(&server.ws_base(), &token2).await?;
+    let told = |client: &SyncTestClient| {
+        client
+            .events
+            .iter()
+            .filter(|e| **e == ClientEvent::ListChanged)
+            .count()
+    };
+    let ctx = EditContext {
+        actor: Actor {
+            role: Role::Office,
+            unit: None,
+        },
+        user: "office".into(),
+        now_ms: 1,
+    };
+    let item = office.item(&id);
+    let plan = |units: Vec<String>, deadline: &str| ItemPlan {
+        responsible_leader: item.responsible_leader.clone(),
+        responsible_department: item.responsible_department.clone(),
+        units,
+        deadline: Some(deadline.to_owned()),
+        timing: item.timing,
+    };
+
+    // A new deadline changes no one's list: nobody is told.
+    let same_units = plan(item.units.clone(), "2026-09-30");
+    model::apply(
+        office.core.document_mut(&id).expect("open"),
+        &ctx,
+        ItemEdit::Plan(same_units),
+    )?;
+    office.sync_until_acknowledged(&id, wait).await?;
+    school2.settle().await?;
+    assert_eq!(told(&school2), 0, "{:?}", school2.events);
+
+    // The office assigns school2 too.
+    let with_school2 = plan(
+        item.units.iter().cloned().chain(["pszx3".into()]).collect(),
+        "2026-09-30",
+    );
+    model::apply(
+        office.core.document_mut(&id).expect("open"),
+        &ctx,
+        ItemEdit::Plan(with_school2),
+    )?;
+    office.sync_until_acknowledged(&id, wait).await?;
+    school2.settle().await?;
+    stock.settle().await?;
+    assert_eq!(told(&school2), 1, "{:?}", school2.events);
+    assert_eq!(told(&stock), 0, "a stock client would not understand it");
+    assert_eq!(told(&office), 0, "the office has the item open");
+
+    // What the app does on the notice: the list now names the item, and it syncs.
+    school2.fetch(id, wait).await?;
+    assert!(school2.item(&id).units.iter().any(|u| u == "pszx3"));
+    Ok(())
+}
+
+/// Issue #22: an item the office adds over HTTP reaches its connected school at once, and
+/// only that school (and the office's other devices).
+#[tokio::test(flavor = "multi_thread")]
+async fn an_item_added_over_http_is_announced_to_its_readers_only() -> anyhow::Result<()> {
+    let server = TestServer::start(None).await?;
+    let campaign = server.storage.campaigns().await?.remove(0);
+    let mut school1 = connect(&server, "school1").await?;
+    let mut school2 = connect(&server, "school2").await?;
+    let mut office = connect(&server, "office").await?;
+    let body = serde_json::json!({
+        "area_no": 1,
+        "area_title": "",
+        "problem_no": 98,
+        "problem_title": "临时增加的问题。",
+        "sub_no": null,
+        "title": "临时增加的事项。",
+        "measures": ["建立制度"],
+        "responsible_leader": "分管副局长",
+        "responsible_department": null,
+        "units": ["pszx3"],
+        "deadline": "2026-6-30",
+        "timing": "by_deadline",
+    });
+    let office_token = server.token("office").await?;
+    let reply = reqwest::Client::new()
+        .post(server.url(&format!("/api/campaigns/{}/items", campaign.id)))
+        .bearer_auth(&office_token)
+        .json(&body)
+        .send()
+        .await?;
+    anyhow::ensure!(reply.status() == 201, "{}", reply.text().await?);
+    for client in [&mut school1, &mut school2, &mut office] {
+        client.settle().await?;
+    }
+    let told = |client: &SyncTestClient| client.events.contains(&ClientEvent::ListChanged);
+    assert!(told(&school2), "school2 is assigned: {:?}", school2.events);
+    assert!(!told(&school1), "school1 may not read it");
+    assert!(told(&office), "the office reads every item");
+    Ok(())
+}

@@ -57,6 +57,15 @@ pub(super) async fn import(
     } else {
         store.await?
     };
+    // New items (and items re-planned to other units) reach connected readers now, not at
+    // their next reconnect.
+    let readers_changed: Vec<_> = outcome
+        .created
+        .iter()
+        .chain(&outcome.changed)
+        .copied()
+        .collect();
+    state.sync.announce(&readers_changed).await;
     tracing::info!(
         by = %user.username,
         campaign = %outcome.campaign,

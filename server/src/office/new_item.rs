@@ -47,6 +47,8 @@ pub(super) async fn add_item(
         Err(err) if is_conflict(&err) => return Err(key_taken(&item.key)),
         Err(err) => return Err(err.into()),
     };
+    // Its units and department (and the other office devices) list it now.
+    state.sync.announce(&[record.id]).await;
     tracing::info!(by = %user.username, key = %record.key, item = %record.id, "item added");
     let today = Date::in_china(now_ms());
     Ok((

@@ -42,6 +42,9 @@ pub enum ClientEvent {
     },
     /// A frame from the server that we could not decode.
     BadFrame(String),
+    /// The server says the documents we may read changed (an item was created or assigned to
+    /// us): ask for the list again and open what is new.
+    ListChanged,
 }
 
 struct OpenDoc {
@@ -296,6 +299,7 @@ impl SyncClient {
                 self.receive_applied(&applied);
                 return (self.poll(), events);
             }
+            Message::RectifyListChanged {} => events.push(ClientEvent::ListChanged),
             Message::DocUnavailable { document_id, .. } => {
                 self.held.remove(&document_id);
                 events.push(ClientEvent::Unavailable(document_id));

@@ -81,6 +81,14 @@ pub trait Gate {
         after: &AutoCommit,
     ) -> Result<(), String>;
 
+    /// Who may read `current` besides those who read everything, as keys two states can be
+    /// compared by. When a change moves them (or creates the document), peers that may now
+    /// read it but do not have it open are told their list changed (`rectify-list-changed`).
+    /// Empty by default: nothing is announced but new documents.
+    fn readers(&self, _current: &AutoCommit) -> Vec<String> {
+        Vec::new()
+    }
+
     /// [`Gate::check_change`], told the heads of both states (the core has them; a gate may
     /// key what it read of a state by them). By default the same as `check_change`.
     fn check_change_at(
@@ -673,6 +681,7 @@ impl<G: Gate> SyncServer<G> {
             | Message::RemoteHeadsChanged { .. }
             | Message::RectifyHeadsReply { .. }
             | Message::RectifyApplied { .. }
+            | Message::RectifyListChanged {}
             | Message::Unknown { .. } => {}
         }
         out
@@ -909,14 +918,42 @@ impl<G: Gate> SyncServer<G> {
         }
         let mut out = Vec::new();
         let before = document.doc.get_heads();
+        let readers_before = gate.readers(&document.doc);
         let Ok(applied) = document.doc.load_incremental(bytes) else {
             return Some(out);
         };
         if document.doc.get_heads() != before {
             document.applied(applied);
             push_to_others(gate, conns, server, document, doc, None, &mut out);
+            if before.is_empty() || gate.readers(&document.doc) != readers_before {
+                let subscribed = |conn: &ConnId| document.peers.contains_key(conn);
+                let readable = |who: &G::Peer| gate.may_read(who, &doc, &document.doc);
+                announce_list_changed(conns, subscribed, readable, &mut out);
+            }
         }
         Some(out)
+    }
+
+    /// A document was created or its readers changed beside the core (an import, an item
+    /// added or re-planned over HTTP): every peer speaking our extension that `may_read` it and
+    /// does not have it open is told to ask for its list again (`rectify-list-changed`). The
+    /// driver answers `may_read` from the stored index, as the document may not be loaded.
+    pub fn announce(
+        &mut self,
+        doc: DocumentId,
+        may_read: impl Fn(&G::Peer) -> bool,
+    ) -> Vec<Effect> {
+        let mut out = Vec::new();
+        let subscribers: Vec<ConnId> = match self.docs.get(&doc) {
+            Some(Slot::Ready(document)) => document.peers.keys().copied().collect(),
+            Some(Slot::Loading { subscribers, .. } | Slot::Dormant { subscribers }) => {
+                subscribers.keys().copied().collect()
+            }
+            None => Vec::new(),
+        };
+        let subscribed = |conn: &ConnId| subscribers.contains(conn);
+        announce_list_changed(&self.conns, subscribed, may_read, &mut out);
+        out
     }
 
     fn work_ready(&mut self, conn: ConnId, doc: DocumentId, work: Work, out: &mut Vec<Effect>) {
@@ -1300,6 +1337,8 @@ impl<G: Gate> SyncServer<G> {
             // It exists now (a creator's first changes).
             absent.remove(&doc_id);
             let before = document.doc.get_heads();
+            let audience_moved =
+                before.is_empty() || gate.readers(&document.doc) != gate.readers(&write.candidate);
             document.doc = *write.candidate;
             document.applied(write.changes);
             let peer = document.peers.remove(&conn).map(|mut peer| {
@@ -1326,6 +1365,11 @@ impl<G: Gate> SyncServer<G> {
                         answered_entry = Some((batch, false));
                     }
                 }
+            }
+            if audience_moved {
+                let subscribed = |conn: &ConnId| document.peers.contains_key(conn);
+                let readable = |who: &G::Peer| gate.may_read(who, &doc_id, &document.doc);
+                announce_list_changed(conns, subscribed, readable, &mut out);
             }
         } else {
             if let Some(connection) = conns.get(&conn) {
@@ -1622,6 +1666,29 @@ fn outcome_effects<P>(
 
 /// Sends a document's new changes to its peers but `sender` (all of them for `None`) that may
 /// still read it, and forgets those that may not.
+/// `rectify-list-changed` to every joined peer speaking our extension that is not
+/// `subscribed` to the document and is `readable` by it (stock peers would not understand it;
+/// they list documents their own way).
+fn announce_list_changed<P>(
+    conns: &BTreeMap<ConnId, Connection<P>>,
+    subscribed: impl Fn(&ConnId) -> bool,
+    readable: impl Fn(&P) -> bool,
+    out: &mut Vec<Effect>,
+) {
+    for (&conn, connection) in conns {
+        if connection.batch
+            && connection.peer.is_some()
+            && !subscribed(&conn)
+            && readable(&connection.info)
+        {
+            out.push(Effect::Send {
+                conn,
+                bytes: wire::encode(&Message::RectifyListChanged {}),
+            });
+        }
+    }
+}
+
 fn push_to_others<G: Gate>(
     gate: &G,
     conns: &BTreeMap<ConnId, Connection<G::Peer>>,

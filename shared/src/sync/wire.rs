@@ -231,6 +231,12 @@ pub enum Message {
         #[serde(with = "serde_bytes")]
         docs: Vec<u8>,
     },
+    /// Our extension: the server tells a peer that the documents it may read changed (an item
+    /// was created, or assigned to its unit or department) so it asks for its list again
+    /// (`GET /api/items`) instead of waiting for its next reconnect. Carries no ids: the list
+    /// is read over HTTP, under the same rules as always.
+    #[serde(rename = "rectify-list-changed")]
+    RectifyListChanged {},
     /// A message type this implementation does not know; `raw` is the whole map, so that it can
     /// be logged or relayed unchanged.
     #[serde(skip)]
@@ -268,6 +274,7 @@ impl Message {
             Message::RectifyHeadsReply { .. } => "rectify-heads-reply",
             Message::RectifyChanges { .. } => "rectify-changes",
             Message::RectifyApplied { .. } => "rectify-applied",
+            Message::RectifyListChanged {} => "rectify-list-changed",
             Message::Unknown { type_name, .. } => type_name,
         }
     }
@@ -301,6 +308,7 @@ const KNOWN_TYPES: &[&str] = &[
     "rectify-heads-reply",
     "rectify-changes",
     "rectify-applied",
+    "rectify-list-changed",
 ];
 
 /// Decodes one frame. Never panics; garbage of any kind is a [`WireError`].

@@ -284,6 +284,9 @@ impl Replica {
                     self.set_link(Link::Failed(message));
                 }
                 ClientEvent::Connected { .. } => {}
+                // An item was created or assigned to us: list and open it now, not at the
+                // next reconnect.
+                ClientEvent::ListChanged => self.refresh_list().await,
             }
         }
         self.flush().await;
