@@ -241,7 +241,7 @@ async fn run(cli: Cli) -> Result<bool> {
     let rectify = cli.rectify.clone().unwrap_or_else(|| next_to_me("rectify"));
     anyhow::ensure!(
         rectify.is_file(),
-        "{} is missing: build it with `cargo build --release -p rectify-server` or pass --rectify",
+        "{} is missing: build it with `cargo build --release -p rectify` or pass --rectify",
         rectify.display()
     );
     let phases: Vec<Phase> = if cli.only.is_empty() {

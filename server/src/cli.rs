@@ -10,6 +10,7 @@ use crate::http::app;
 use crate::state::{AppState, ServerSettings};
 use crate::storage::{self, Storage, StorageUrl, UserRecord};
 use crate::sync_ws::SyncSettings;
+use crate::web::{EmbeddedFile, WebClient};
 use crate::{data_dir, demo};
 use anyhow::{Context, bail};
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
@@ -159,9 +160,10 @@ enum Command {
         /// The address to listen on.
         #[arg(long, env = "RECTIFY_LISTEN", default_value = "127.0.0.1:8080")]
         listen: SocketAddr,
-        /// The built web client (made by `cargo xtask build`).
-        #[arg(long, env = "RECTIFY_WEB_ROOT", default_value = "./target/web")]
-        web_root: PathBuf,
+        /// Serve the web client from this directory (what `cargo xtask build` writes to
+        /// target/web) instead of the one built into the binary.
+        #[arg(long, env = "RECTIFY_WEB_ROOT", value_name = "DIR")]
+        web_root: Option<PathBuf>,
         /// Serve HTTPS with this certificate chain (PEM). Outside localhost, browsers keep
         /// offline data and run the app's service worker only over HTTPS.
         #[arg(long, env = "RECTIFY_TLS_CERT")]
@@ -221,6 +223,23 @@ enum Command {
         blobs: BlobArgs,
         /// The directory `rectify backup` wrote.
         backup: PathBuf,
+    },
+    /// Create the first office account of a new installation, and nothing else (no demo
+    /// data). On a terminal it asks for the username and the password (twice, not shown);
+    /// otherwise give --username and the password on standard input with --password-stdin.
+    /// Refused once the storage has any account.
+    Init {
+        #[command(flatten)]
+        data: DataArgs,
+        /// The office account's username (asked for on a terminal when not given).
+        #[arg(long)]
+        username: Option<String>,
+        /// The name shown in the app; the username when not given.
+        #[arg(long)]
+        name: Option<String>,
+        /// Read the password from the first line of standard input instead of asking.
+        #[arg(long)]
+        password_stdin: bool,
     },
     /// Create the demo units, departments and accounts (idempotent).
     Demo {
@@ -316,8 +335,10 @@ enum UserCommand {
     },
 }
 
-/// Runs the command line and turns any error into a message and a non-zero exit.
-pub fn main() -> ExitCode {
+/// Runs the command line and turns any error into a message and a non-zero exit. `web`: the
+/// web client built into the binary (empty when it has none), served unless `--web-root`
+/// names a directory.
+pub fn main(web: &'static [EmbeddedFile]) -> ExitCode {
     let args: Vec<OsString> = std::env::args_os().collect();
     let (cli, config) = match parse(&args) {
         Ok(parsed) => parsed,
@@ -338,7 +359,7 @@ pub fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(cli.command, &config)) {
+    match runtime.block_on(run(cli.command, &config, web)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("error: {err:#}");
@@ -449,7 +470,11 @@ fn tls_pair(
     }
 }
 
-async fn run(command: Command, config: &Config) -> anyhow::Result<()> {
+async fn run(
+    command: Command,
+    config: &Config,
+    embedded: &'static [EmbeddedFile],
+) -> anyhow::Result<()> {
     match command {
         Command::Serve {
             data,
@@ -486,7 +511,8 @@ async fn run(command: Command, config: &Config) -> anyhow::Result<()> {
                 blobs: blobs.location()?,
             };
             let tls = tls_pair(tls_cert, tls_key)?;
-            serve(data, listen, web_root, tls, settings).await
+            let web = WebClient::choose(web_root, embedded);
+            serve(data, listen, web, tls, settings).await
         }
         Command::Backup { data, blobs, out } => {
             let location = blobs.location()?;
@@ -542,6 +568,12 @@ async fn run(command: Command, config: &Config) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Init {
+            data,
+            username,
+            name,
+            password_stdin,
+        } => init(&data, username, name, password_stdin).await,
         Command::Demo { data, password } => {
             let storage = data.open().await?;
             let (password, generated) = match password {
@@ -706,7 +738,7 @@ fn write_output(path: Option<&Path>, bytes: &[u8], binary: bool) -> anyhow::Resu
 async fn serve(
     data_args: DataArgs,
     listen: SocketAddr,
-    web_root: PathBuf,
+    web: WebClient,
     tls: Option<(PathBuf, PathBuf)>,
     settings: ServerSettings,
 ) -> anyhow::Result<()> {
@@ -720,8 +752,29 @@ async fn serve(
     // Shown without a password.
     let database = url.to_string();
     let storage = data_args.open().await?;
-    if !web_root.join("index.html").is_file() {
-        tracing::warn!(path = %web_root.display(), "no web client bundle there; build it with `cargo xtask build`");
+    match &web {
+        WebClient::Dir(dir) if !dir.join("index.html").is_file() => {
+            tracing::warn!(path = %dir.display(), "no web client bundle there (--web-root); build it with `cargo xtask build`");
+        }
+        WebClient::Missing => tracing::warn!(
+            "this rectify binary has no web client built in and no --web-root was given: the \
+             API and sync work, the app's pages answer 503. Build the client with `cargo xtask \
+             build` and then the binary (`cargo build --release -p rectify`), or give \
+             --web-root DIR"
+        ),
+        _ => tracing::info!("web client: {}", web.describe()),
+    }
+    if storage.users().await?.is_empty() {
+        let database = if data_args.database.is_some() {
+            " and the same --database (or RECTIFY_DATABASE_URL)"
+        } else {
+            ""
+        };
+        tracing::warn!(
+            "no accounts yet: create the first office account on this machine with `rectify \
+             init --data {}`{database} (it asks for a username and a password), then log in",
+            data.display()
+        );
     }
     if tls.is_none() && !listen.ip().is_loopback() {
         tracing::warn!(
@@ -731,8 +784,7 @@ async fn serve(
     }
     // Said when listening, so an operator sees where evidence goes.
     let evidence = settings.blobs.to_string();
-    let state =
-        AppState::with_settings(Arc::clone(&storage), Some(web_root), &data, settings).await?;
+    let state = AppState::with_settings(Arc::clone(&storage), web, &data, settings).await?;
     let hub = Arc::clone(&state.sync);
     let service = app(state).into_make_service_with_connect_info::<SocketAddr>();
     match tls {
@@ -907,6 +959,134 @@ async fn user(command: UserCommand) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `rectify init`: the first office account, only on storage without accounts.
+async fn init(
+    data: &DataArgs,
+    username: Option<String>,
+    name: Option<String>,
+    password_stdin: bool,
+) -> anyhow::Result<()> {
+    let url = data.storage_url()?;
+    // Asked before anything is opened or created, so a mistake leaves no empty database.
+    let terminal = std::io::stdin().is_terminal();
+    if !password_stdin && !terminal {
+        bail!(
+            "standard input is not a terminal: give --username NAME and the password on \
+             standard input with --password-stdin"
+        );
+    }
+    if password_stdin && username.is_none() {
+        bail!("--password-stdin needs --username NAME");
+    }
+    // Given on standard input: checked before the storage is opened (or created).
+    let given = match (password_stdin, &username) {
+        (true, Some(username)) => {
+            let mut input = String::new();
+            std::io::stdin()
+                .read_to_string(&mut input)
+                .context("cannot read the password from standard input")?;
+            let password = input.lines().next().unwrap_or_default().to_owned();
+            Some(first_account(username, &password, &password)?)
+        }
+        _ => None,
+    };
+    let storage = data.open().await?;
+    refuse_when_accounts_exist(storage.as_ref(), &url).await?;
+    let (username, password) = if let Some(given) = given {
+        given
+    } else {
+        let mut prompt = |question: &str, hidden: bool| -> std::io::Result<String> {
+            if hidden {
+                rpassword::prompt_password(question)
+            } else {
+                use std::io::Write;
+                eprint!("{question}");
+                std::io::stderr().flush()?;
+                let mut line = String::new();
+                std::io::stdin().read_line(&mut line)?;
+                Ok(line.trim().to_owned())
+            }
+        };
+        ask_first_account(username, &mut prompt)?
+    };
+    let record = UserRecord {
+        display_name: name.unwrap_or_else(|| username.to_string()),
+        username,
+        role: Role::Office,
+        unit: None,
+        password_hash: hash_password(&password)?,
+        disabled: false,
+        created_at_ms: now_ms(),
+    };
+    // Asked again: the prompts took a while.
+    refuse_when_accounts_exist(storage.as_ref(), &url).await?;
+    storage.create_user(&record).await?;
+    storage.close().await;
+    println!(
+        "Created the office account {} in {url}. Start the server (`rectify serve`), log in \
+         with it, and add units and accounts under 单位与账号.",
+        record.username
+    );
+    Ok(())
+}
+
+/// `rectify init` is for new storage only: it names the accounts already there.
+async fn refuse_when_accounts_exist(storage: &dyn Storage, url: &StorageUrl) -> anyhow::Result<()> {
+    let users = storage.users().await?;
+    if !users.is_empty() {
+        let names: Vec<String> = users
+            .iter()
+            .take(5)
+            .map(|u| u.username.to_string())
+            .collect();
+        let more = if users.len() > names.len() {
+            ", …"
+        } else {
+            ""
+        };
+        bail!(
+            "{url} already has {} account(s) ({}{more}); `rectify init` only creates the first \
+             one, and nothing was changed. Add accounts with `rectify user add` or in the app \
+             (单位与账号).",
+            users.len(),
+            names.join(", ")
+        );
+    }
+    Ok(())
+}
+
+/// Asks for the first account on a terminal: the username (unless given), then the password
+/// twice. `prompt(question, hidden)` reads one answer.
+fn ask_first_account(
+    username: Option<String>,
+    prompt: &mut dyn FnMut(&str, bool) -> std::io::Result<String>,
+) -> anyhow::Result<(Username, String)> {
+    let username = match username {
+        Some(username) => username,
+        None => prompt("Username of the office account: ", false)?,
+    };
+    accounts::check_username(&username).map_err(anyhow::Error::msg)?;
+    let password = prompt("Password: ", true)?;
+    accounts::check_new_password(&password).map_err(anyhow::Error::msg)?;
+    let again = prompt("Repeat the password: ", true)?;
+    first_account(&username, &password, &again)
+}
+
+/// The first account's username and password, checked: a valid username, the password long
+/// enough and typed the same twice.
+fn first_account(
+    username: &str,
+    password: &str,
+    again: &str,
+) -> anyhow::Result<(Username, String)> {
+    let username = accounts::check_username(username).map_err(anyhow::Error::msg)?;
+    accounts::check_new_password(password).map_err(anyhow::Error::msg)?;
+    if password != again {
+        bail!("the two passwords differ; nothing was created");
+    }
+    Ok((username, password.to_owned()))
+}
+
 /// Reads a password: a prompt (twice) on a terminal, else the first line of standard input.
 fn read_new_password() -> anyhow::Result<String> {
     let password = if std::io::stdin().is_terminal() {
@@ -925,4 +1105,40 @@ fn read_new_password() -> anyhow::Result<String> {
     };
     accounts::check_new_password(&password).map_err(anyhow::Error::msg)?;
     Ok(password)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ask_first_account;
+
+    /// Answers the prompts in order.
+    fn answers(list: &'static [&'static str]) -> impl FnMut(&str, bool) -> std::io::Result<String> {
+        let mut next = list.iter();
+        move |_question, _hidden| Ok(next.next().expect("asked too often").to_string())
+    }
+
+    #[test]
+    fn init_asks_for_the_username_and_the_password_twice() {
+        let (username, password) =
+            ask_first_account(None, &mut answers(&["office", "a-long-one", "a-long-one"]))
+                .expect("accepted");
+        assert_eq!(username.as_str(), "office");
+        assert_eq!(password, "a-long-one");
+
+        let cases: [(Option<&str>, &'static [&'static str], &str); 4] = [
+            (
+                None,
+                &["office", "a-long-one", "a-long-two"],
+                "the two passwords differ",
+            ),
+            (None, &["office", "short"], "at least"),
+            (None, &["Office Staff"], "cannot be a username"),
+            (Some("x y"), &[], "cannot be a username"),
+        ];
+        for (given, typed, expected) in cases {
+            let err = ask_first_account(given.map(str::to_owned), &mut answers(typed))
+                .expect_err("refused");
+            assert!(err.to_string().contains(expected), "{typed:?}: {err}");
+        }
+    }
 }

@@ -272,7 +272,7 @@ fn upload_setup() -> &'static UploadSetup {
             )
             .await
             .expect("login");
-            let state = AppState::new(storage, None, data.path())
+            let state = AppState::new(storage, crate::web::WebClient::Missing, data.path())
                 .await
                 .expect("state");
             (state, login.token)

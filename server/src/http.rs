@@ -19,7 +19,7 @@ use tower_http::set_header::SetResponseHeaderLayer;
 
 /// The whole router: the API, `/sync`, `/metrics` and the built client.
 pub fn app(state: AppState) -> Router {
-    let web = web::router(state.web_root.as_deref());
+    let web = web::router(&state.web);
     let api = Router::new()
         .route("/api/login", post(auth::login))
         .route("/api/me", get(auth::me))

@@ -7,16 +7,17 @@ use crate::maintenance;
 use crate::metrics::Metrics;
 use crate::storage::Storage;
 use crate::sync_ws::{SyncHub, SyncSettings};
+use crate::web::WebClient;
 use std::net::IpAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 /// What every handler can reach.
 #[derive(Clone, Debug)]
 pub struct AppState {
     pub storage: Arc<dyn Storage>,
-    /// The built client bundle (`index.html`, `assets/` …), if any.
-    pub web_root: Option<PathBuf>,
+    /// The built client bundle (`index.html`, `assets/` …): a directory, built in, or none.
+    pub web: WebClient,
     /// The sync server behind `GET /sync`.
     pub sync: Arc<SyncHub>,
     /// Failed logins per account.
@@ -47,29 +48,29 @@ impl AppState {
     /// The state with the default settings; evidence files go under `data_dir`.
     pub async fn new(
         storage: Arc<dyn Storage>,
-        web_root: Option<PathBuf>,
+        web: WebClient,
         data_dir: &Path,
     ) -> anyhow::Result<AppState> {
-        Self::with_settings(storage, web_root, data_dir, ServerSettings::default()).await
+        Self::with_settings(storage, web, data_dir, ServerSettings::default()).await
     }
 
     /// The state, and the background housekeeping (eviction, compaction) that lives as long
     /// as its sync hub.
     pub async fn with_settings(
         storage: Arc<dyn Storage>,
-        web_root: Option<PathBuf>,
+        web: WebClient,
         data_dir: &Path,
         settings: ServerSettings,
     ) -> anyhow::Result<AppState> {
         let store = crate::blobs::open(&settings.blobs, data_dir).await?;
-        Self::with_store(storage, web_root, store, settings).await
+        Self::with_store(storage, web, store, settings).await
     }
 
     /// The state with its evidence files in `store` (`settings.blobs` is not read): for tests
     /// that share one store between servers, or wrap it to make it fail.
     pub async fn with_store(
         storage: Arc<dyn Storage>,
-        web_root: Option<PathBuf>,
+        web: WebClient,
         store: Arc<dyn crate::blobs::BlobStore>,
         settings: ServerSettings,
     ) -> anyhow::Result<AppState> {
@@ -88,7 +89,7 @@ impl AppState {
         );
         Ok(AppState {
             storage,
-            web_root,
+            web,
             sync,
             login_throttle: Arc::new(accounts::LoginThrottle::per_account()),
             address_throttle: Arc::new(accounts::LoginThrottle::per_address()),

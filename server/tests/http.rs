@@ -7,6 +7,7 @@ use axum::http::{Request, StatusCode, header};
 use http_body_util::BodyExt;
 use rectify_server::http::app;
 use rectify_server::state::{AppState, ServerSettings};
+use rectify_server::web::{EmbeddedFile, WebClient};
 use rectify_server::{demo, storage};
 use std::path::Path;
 use tower::ServiceExt;
@@ -34,6 +35,42 @@ async fn test_app(web_root: Option<&Path>) -> (Router, tempfile::TempDir) {
     test_app_with(web_root, ServerSettings::default()).await
 }
 
+/// The files of the bundle in `dir` as the `rectify` binary has them built in.
+fn embedded(dir: &Path) -> &'static [EmbeddedFile] {
+    fn walk(root: &Path, dir: &Path, out: &mut Vec<EmbeddedFile>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                walk(root, &path, out);
+            } else {
+                let name = path
+                    .strip_prefix(root)
+                    .unwrap()
+                    .to_str()
+                    .unwrap()
+                    .to_owned();
+                out.push(EmbeddedFile {
+                    path: Box::leak(name.into_boxed_str()),
+                    bytes: Box::leak(std::fs::read(&path).unwrap().into_boxed_slice()),
+                });
+            }
+        }
+    }
+    let mut files = Vec::new();
+    walk(dir, dir, &mut files);
+    Box::leak(files.into_boxed_slice())
+}
+
+/// The app serving `web`.
+async fn app_serving(web: WebClient) -> (Router, tempfile::TempDir) {
+    let data = tempfile::tempdir().unwrap();
+    let storage = storage::open_data_dir(data.path()).await.unwrap();
+    let state = AppState::with_settings(storage, web, data.path(), ServerSettings::default())
+        .await
+        .unwrap();
+    (app(state), data)
+}
+
 async fn test_app_with(
     web_root: Option<&Path>,
     settings: ServerSettings,
@@ -41,10 +78,14 @@ async fn test_app_with(
     let data = tempfile::tempdir().unwrap();
     let storage = storage::open_data_dir(data.path()).await.unwrap();
     demo::create_demo(storage.as_ref(), PASSWORD).await.unwrap();
-    let state =
-        AppState::with_settings(storage, web_root.map(Path::to_owned), data.path(), settings)
-            .await
-            .unwrap();
+    let state = AppState::with_settings(
+        storage,
+        web_root.map(Path::to_owned).into(),
+        data.path(),
+        settings,
+    )
+    .await
+    .unwrap();
     (app(state), data)
 }
 
@@ -102,8 +143,17 @@ type StaticCase = (
 async fn static_files_have_types_cache_headers_and_precompressed_variants() {
     let web = tempfile::tempdir().unwrap();
     fake_bundle(web.path());
-    let (app, _data) = test_app(Some(web.path())).await;
+    // The same from the directory (`--web-root`) and built into the binary.
+    for source in [
+        WebClient::Dir(web.path().to_owned()),
+        WebClient::Embedded(embedded(web.path())),
+    ] {
+        let (app, _data) = app_serving(source.clone()).await;
+        static_files_are_served(&app, &source.describe()).await;
+    }
+}
 
+async fn static_files_are_served(app: &Router, source: &str) {
     // (path, accept-encoding, content type, content encoding, cache-control, body)
     let cases: &[StaticCase] = &[
         (
@@ -174,8 +224,8 @@ async fn static_files_have_types_cache_headers_and_precompressed_variants() {
         ),
     ];
     for (path, enc, content_type, encoding, cache, body) in cases {
-        let reply = get(&app, path, *enc).await;
-        let what = format!("GET {path} (accept-encoding {enc:?})");
+        let reply = get(app, path, *enc).await;
+        let what = format!("{source}: GET {path} (accept-encoding {enc:?})");
         assert_eq!(reply.status, StatusCode::OK, "{what}");
         assert!(
             header_of(&reply, header::CONTENT_TYPE).starts_with(content_type),
@@ -241,7 +291,65 @@ async fn missing_bundle_says_how_to_build_it() {
     let (app, _data) = test_app(Some(Path::new("/nonexistent/web"))).await;
     let reply = get(&app, "/", None).await;
     assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE);
-    assert!(String::from_utf8_lossy(&reply.body).contains("cargo xtask build"));
+    let body = String::from_utf8_lossy(&reply.body);
+    assert!(body.contains("/nonexistent/web/index.html"), "{body}");
+    assert!(body.contains("cargo xtask build"), "{body}");
+    // A binary without the client built in, and no --web-root.
+    let (app, _data) = app_serving(WebClient::choose(None, &[])).await;
+    let reply = get(&app, "/items/1", None).await;
+    assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE);
+    let body = String::from_utf8_lossy(&reply.body);
+    assert!(body.contains("no web client built in"), "{body}");
+    assert!(body.contains("cargo build --release -p rectify"), "{body}");
+}
+
+/// The built-in client answers a repeated request with 304 (its `ETag`), HEAD with the
+/// headers only, and refuses other methods.
+#[tokio::test]
+async fn the_built_in_client_revalidates_and_answers_head() {
+    let web = tempfile::tempdir().unwrap();
+    fake_bundle(web.path());
+    let (app, _data) = app_serving(WebClient::choose(None, embedded(web.path()))).await;
+    let first = get(&app, "/sw.js", None).await;
+    let etag = header_of(&first, header::ETAG);
+    assert!(etag.starts_with('"') && etag.len() > 10, "{etag}");
+    let again = app
+        .clone()
+        .oneshot(
+            Request::get("/sw.js")
+                .header(header::IF_NONE_MATCH, etag)
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(again.status(), StatusCode::NOT_MODIFIED);
+    let head = app
+        .clone()
+        .oneshot(
+            Request::head("/assets/rectify-abc.wasm")
+                .header(header::ACCEPT_ENCODING, "br")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(head.status(), StatusCode::OK);
+    assert_eq!(head.headers()[header::CONTENT_LENGTH], "11");
+    assert_eq!(head.headers()[header::CONTENT_ENCODING], "br");
+    assert!(
+        head.into_body()
+            .collect()
+            .await
+            .unwrap()
+            .to_bytes()
+            .is_empty()
+    );
+    let post = app
+        .oneshot(Request::post("/sw.js").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(post.status(), StatusCode::METHOD_NOT_ALLOWED);
 }
 
 #[tokio::test]

@@ -21,6 +21,7 @@ use rectify_server::http::app;
 use rectify_server::state::{AppState, ServerSettings};
 use rectify_server::storage::{self, Storage};
 use rectify_server::sync_ws::SyncHub;
+use rectify_server::web::WebClient;
 use rectify_shared::ids::DocumentId;
 use rectify_shared::model::{EditContext, ItemDoc};
 use rectify_shared::policy::{Actor, Role};
@@ -95,7 +96,8 @@ impl TestServer {
             rectify_server::demo::create_demo(storage.as_ref(), TEST_PASSWORD).await?;
         }
         let data = tempfile::tempdir()?;
-        let state = AppState::with_settings(storage, None, data.path(), settings).await?;
+        let state =
+            AppState::with_settings(storage, WebClient::Missing, data.path(), settings).await?;
         Self::serve(data, state).await
     }
 
@@ -125,7 +127,8 @@ impl TestServer {
         let storage = storage::open_data_dir(data.path()).await?;
         rectify_server::demo::create_demo(storage.as_ref(), TEST_PASSWORD).await?;
         let storage = wrap(storage);
-        let state = AppState::with_settings(storage, web_root, data.path(), settings).await?;
+        let state =
+            AppState::with_settings(storage, web_root.into(), data.path(), settings).await?;
         Self::serve(data, state).await
     }
 
@@ -136,7 +139,13 @@ impl TestServer {
         store: Arc<dyn rectify_server::blobs::BlobStore>,
     ) -> Result<TestServer> {
         let data = tempfile::tempdir()?;
-        let state = AppState::with_store(storage, None, store, ServerSettings::default()).await?;
+        let state = AppState::with_store(
+            storage,
+            WebClient::Missing,
+            store,
+            ServerSettings::default(),
+        )
+        .await?;
         Self::serve(data, state).await
     }
 

@@ -37,7 +37,7 @@ impl ServerProcess {
         let binary = dir.join("rectify");
         ensure!(
             binary.is_file(),
-            "{} is missing: build it with `cargo build -p rectify-server` (same profile and \
+            "{} is missing: build it with `cargo build -p rectify` (same profile and \
              target directory as the tests)",
             binary.display()
         );
@@ -48,7 +48,7 @@ impl ServerProcess {
     pub async fn prepare(binary: PathBuf) -> Result<ServerProcess> {
         ensure!(
             binary.is_file(),
-            "{} is missing: build it with `cargo build -p rectify-server`",
+            "{} is missing: build it with `cargo build -p rectify`",
             binary.display()
         );
         let root = tempfile::Builder::new()

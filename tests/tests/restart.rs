@@ -1,6 +1,6 @@
 //! The real `rectify` process killed, stopped and restarted under connected sync clients:
 //! nothing acknowledged or made offline is lost, and SIGTERM does not hang on open sockets.
-//! Needs the binary: `cargo build -p rectify-server` (see [`ServerProcess::test_binary`]).
+//! Needs the binary: `cargo build -p rectify` (see [`ServerProcess::test_binary`]).
 
 use rectify_shared::ids::{DocumentId, UnitId};
 use rectify_shared::model::{self, EditContext, ItemEdit};

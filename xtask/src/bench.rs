@@ -31,7 +31,7 @@ pub fn bench(args: &[String]) -> Result<()> {
         "build",
         "--release",
         "--package",
-        "rectify-server",
+        "rectify",
         "--bin",
         "rectify",
         "--package",

@@ -127,7 +127,7 @@ fn run(extra: &[String]) -> Result<()> {
         "build",
         "--quiet",
         "--package",
-        "rectify-server",
+        "rectify",
         "--bin",
         "rectify",
     ]))?;
@@ -257,6 +257,13 @@ fn test() -> Result<()> {
     timed("web build", &mut || {
         web_root = web::build(&root)?;
         Ok(())
+    })?;
+    // After the web build, so it holds this client: the process tests run it, and one copies
+    // it alone into an empty directory (`tests/tests/standalone.rs`). Cargo builds another
+    // package's binary for no test, hence this step.
+    timed("rectify binary", &mut || {
+        step("building the rectify binary (web client built in)");
+        run_cmd(cargo().args(["build", "--package", "rectify", "--bin", "rectify"]))
     })?;
     // Last before the tests, so a private cluster (and the S3 server) is stopped on every way
     // out.

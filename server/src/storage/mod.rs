@@ -484,8 +484,77 @@ pub trait Backup: Send + Sync + std::fmt::Debug {
     async fn restore_from(&self, copy: &Path, aside: &Path) -> StorageResult<bool>;
 }
 
+/// This build's version, recorded in the database (`server_meta`, [`VERSION_KEY`]) by every
+/// open, so a build that finds a newer schema can name the version that wrote it.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+/// The `server_meta` key of the last version of Rectify that opened the database.
+pub const VERSION_KEY: &str = "rectify_version";
+
+/// How a database's schema compares with this build's migrations, before any is applied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SchemaState {
+    /// The newest migration the database has applied (0: a new database).
+    pub database: i64,
+    /// The newest this build knows.
+    pub known: i64,
+    /// Migrations this build will apply.
+    pub pending: usize,
+}
+
+impl SchemaState {
+    /// Compares the migrations a database has applied (`applied`: version and description)
+    /// with those this build knows. A migration this build does not know means a newer
+    /// Rectify wrote the database: refused with a message naming both versions (`written_by`:
+    /// the version the database recorded, if any), before anything is changed.
+    pub fn compare(
+        applied: &[(i64, String)],
+        known: &[i64],
+        written_by: Option<&str>,
+        database: &str,
+    ) -> StorageResult<SchemaState> {
+        let newest_known = known.iter().copied().max().unwrap_or(0);
+        if let Some((version, description)) = applied.iter().find(|(v, _)| !known.contains(v)) {
+            let newest = applied.iter().map(|(v, _)| *v).max().unwrap_or(*version);
+            let by = written_by
+                .filter(|by| *by != VERSION)
+                .map(|by| format!("Rectify {by}, "))
+                .unwrap_or_default();
+            return Err(StorageError::Migration(format!(
+                "{database} was written by a newer Rectify ({by}schema {newest}: migration \
+                 {version} \"{description}\" is unknown here); this is Rectify {VERSION}, which \
+                 knows the schema up to {newest_known}. Nothing was changed: run that version \
+                 or a later one, or restore a backup made before the upgrade"
+            )));
+        }
+        Ok(SchemaState {
+            database: applied.iter().map(|(v, _)| *v).max().unwrap_or(0),
+            known: newest_known,
+            pending: known
+                .iter()
+                .filter(|v| !applied.iter().any(|(a, _)| a == *v))
+                .count(),
+        })
+    }
+}
+
+/// Where SQLite's automatic backup before a migration goes: `DIR/backups/` beside the
+/// database, named `rectify-before-<this version>-<UTC time>.db`.
+pub fn upgrade_backup_path(database: &Path, now_ms: i64) -> PathBuf {
+    let dir = database
+        .parent()
+        .map_or_else(|| PathBuf::from("backups"), |p| p.join("backups"));
+    let date = rectify_shared::date::Date::from_unix_millis(now_ms);
+    let secs = now_ms.rem_euclid(86_400_000) / 1000;
+    let (h, m, s) = (secs / 3600, secs / 60 % 60, secs % 60);
+    dir.join(format!(
+        "rectify-before-{VERSION}-{date}T{h:02}{m:02}{s:02}Z.db"
+    ))
+}
+
 /// Opens the storage at `url`, bringing its schema up to date: the one place a backend is
-/// chosen.
+/// chosen. A SQLite database with migrations to apply is copied first
+/// ([`upgrade_backup_path`]); a database written by a newer Rectify is refused untouched
+/// ([`SchemaState::compare`]).
 pub async fn open(url: &StorageUrl) -> StorageResult<Arc<dyn Storage>> {
     match url {
         StorageUrl::Sqlite(path) => Ok(Arc::new(sqlite::SqliteStorage::open(path).await?)),

@@ -70,8 +70,70 @@ impl PostgresStorage {
             .max_connections(MAX_CONNECTIONS)
             .acquire_timeout(ACQUIRE_TIMEOUT)
             .connect_lazy_with(options);
-        MIGRATOR.run(&pool).await.pg()?;
-        Ok(PostgresStorage { pool })
+        let storage = PostgresStorage { pool };
+        if let Err(err) = storage.upgrade(url).await {
+            storage.pool.close().await;
+            return Err(err);
+        }
+        Ok(storage)
+    }
+
+    /// Refuses a schema written by a newer Rectify (nothing changed), migrates an older one
+    /// (no copy is made here: back PostgreSQL up with `pg_dump` before an upgrade), then
+    /// records this version.
+    async fn upgrade(&self, url: &str) -> StorageResult<()> {
+        let has_table: bool =
+            sqlx::query_scalar("SELECT to_regclass('_sqlx_migrations') IS NOT NULL")
+                .fetch_one(&self.pool)
+                .await
+                .pg()?;
+        let applied: Vec<(i64, String)> = if has_table {
+            sqlx::query_as(
+                "SELECT version, description FROM _sqlx_migrations WHERE success ORDER BY version",
+            )
+            .fetch_all(&self.pool)
+            .await
+            .pg()?
+        } else {
+            Vec::new()
+        };
+        let written_by: Option<String> = if applied.is_empty() {
+            None
+        } else {
+            sqlx::query_scalar("SELECT value FROM server_meta WHERE key = $1")
+                .bind(super::VERSION_KEY)
+                .fetch_optional(&self.pool)
+                .await
+                .ok()
+                .flatten()
+        };
+        let known: Vec<i64> = MIGRATOR.iter().map(|m| m.version).collect();
+        let shown = url.parse::<super::StorageUrl>().map_or_else(
+            |_| "the database".to_owned(),
+            |u| format!("the database {u}"),
+        );
+        let state = super::SchemaState::compare(&applied, &known, written_by.as_deref(), &shown)?;
+        if state.pending > 0 && state.database > 0 {
+            tracing::info!(
+                "the database has schema {} and this Rectify {} has {}: migrating it",
+                state.database,
+                super::VERSION,
+                state.known
+            );
+        }
+        MIGRATOR.run(&self.pool).await.pg()?;
+        if written_by.as_deref() != Some(super::VERSION) {
+            sqlx::query(
+                "INSERT INTO server_meta (key, value) VALUES ($1, $2) \
+                 ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            )
+            .bind(super::VERSION_KEY)
+            .bind(super::VERSION)
+            .execute(&self.pool)
+            .await
+            .pg()?;
+        }
+        Ok(())
     }
 }
 

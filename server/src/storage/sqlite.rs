@@ -31,8 +31,16 @@ pub struct SqliteStorage {
 
 impl SqliteStorage {
     /// Opens (creating when missing) the database file at `path` and brings its schema up to
-    /// date.
+    /// date, copying it first to `DIR/backups/` when it has migrations to apply
+    /// ([`super::upgrade_backup_path`]). A database written by a newer Rectify is refused
+    /// and left as it was.
     pub async fn open(path: &Path) -> StorageResult<SqliteStorage> {
+        Self::open_with(path, true).await
+    }
+
+    /// [`SqliteStorage::open`]; `backup`: whether to copy an older database before migrating
+    /// it (not for the scratch copies a backup or restore checks).
+    async fn open_with(path: &Path, backup: bool) -> StorageResult<SqliteStorage> {
         let options = SqliteConnectOptions::new()
             .filename(path)
             .create_if_missing(true)
@@ -44,8 +52,77 @@ impl SqliteStorage {
             .max_connections(4)
             .connect_with(options)
             .await?;
-        MIGRATOR.run(&pool).await?;
-        Ok(SqliteStorage { pool })
+        let storage = SqliteStorage { pool };
+        if let Err(err) = storage.upgrade(path, backup).await {
+            storage.pool.close().await;
+            return Err(err);
+        }
+        Ok(storage)
+    }
+
+    /// Compares the schema with this build's, refuses a newer one, backs up an older one and
+    /// migrates it, then records this version.
+    async fn upgrade(&self, path: &Path, backup: bool) -> StorageResult<()> {
+        let has_table: Option<String> = sqlx::query_scalar(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'",
+        )
+        .fetch_optional(&self.pool)
+        .await?;
+        let applied: Vec<(i64, String)> = if has_table.is_some() {
+            sqlx::query_as(
+                "SELECT version, description FROM _sqlx_migrations WHERE success ORDER BY version",
+            )
+            .fetch_all(&self.pool)
+            .await?
+        } else {
+            Vec::new()
+        };
+        let written_by: Option<String> = if applied.is_empty() {
+            None
+        } else {
+            sqlx::query_scalar("SELECT value FROM server_meta WHERE key = ?")
+                .bind(super::VERSION_KEY)
+                .fetch_optional(&self.pool)
+                .await
+                .ok()
+                .flatten()
+        };
+        let known: Vec<i64> = MIGRATOR.iter().map(|m| m.version).collect();
+        let state = super::SchemaState::compare(
+            &applied,
+            &known,
+            written_by.as_deref(),
+            &format!("the database {}", path.display()),
+        )?;
+        if backup && state.pending > 0 && state.database > 0 {
+            let copy = super::upgrade_backup_path(path, crate::clock::now_ms());
+            if let Some(dir) = copy.parent() {
+                std::fs::create_dir_all(dir).map_err(file_error(format!(
+                    "cannot create {} for the backup before the upgrade",
+                    dir.display()
+                )))?;
+            }
+            self.vacuum_into(&copy).await?;
+            tracing::info!(
+                backup = %copy.display(),
+                "the database has schema {} and this Rectify {} has {}: copied it before migrating",
+                state.database,
+                super::VERSION,
+                state.known
+            );
+        }
+        MIGRATOR.run(&self.pool).await?;
+        if written_by.as_deref() != Some(super::VERSION) {
+            sqlx::query(
+                "INSERT INTO server_meta (key, value) VALUES (?, ?) \
+                 ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            )
+            .bind(super::VERSION_KEY)
+            .bind(super::VERSION)
+            .execute(&self.pool)
+            .await?;
+        }
+        Ok(())
     }
 
     /// SQLite's own check of the file: `Corrupt` with what is wrong unless it says "ok".
@@ -185,7 +262,7 @@ fn file_error(what: String) -> impl FnOnce(std::io::Error) -> StorageError {
 /// Opens the file (bringing its schema up to date), runs SQLite's integrity check and closes
 /// it again.
 async fn check_file(path: &Path) -> StorageResult<()> {
-    let storage = SqliteStorage::open(path).await?;
+    let storage = SqliteStorage::open_with(path, false).await?;
     let verdict = storage.integrity_check().await;
     storage.close().await;
     verdict
@@ -1284,6 +1361,145 @@ mod tests {
                 "{what}: {mapped:?}"
             );
         }
+        Ok(())
+    }
+}
+
+/// Upgrades (issue #23): an older database is copied before it is migrated, a newer one is
+/// refused untouched; the committed fixture of each release opens.
+#[cfg(test)]
+mod upgrades {
+    use super::*;
+    use sqlx::Connection;
+
+    /// A database with only the first `n` migrations of this build applied, and an account.
+    async fn database_at(path: &Path, n: usize) -> anyhow::Result<()> {
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true);
+        let pool = SqlitePoolOptions::new().connect_with(options).await?;
+        let older = sqlx::migrate::Migrator {
+            migrations: std::borrow::Cow::Owned(MIGRATOR.migrations[..n].to_vec()),
+            ignore_missing: false,
+            locking: true,
+            no_tx: false,
+        };
+        older.run(&pool).await?;
+        sqlx::query(
+            "INSERT INTO users (username, display_name, role, password_hash, created_at_ms) \
+             VALUES ('office', 'Office', 'office', 'x', 1)",
+        )
+        .execute(&pool)
+        .await?;
+        pool.close().await;
+        Ok(())
+    }
+
+    async fn newest_applied(path: &Path) -> anyhow::Result<i64> {
+        let mut raw = sqlx::SqliteConnection::connect_with(
+            &SqliteConnectOptions::new().filename(path).read_only(true),
+        )
+        .await?;
+        let newest = sqlx::query_scalar("SELECT MAX(version) FROM _sqlx_migrations")
+            .fetch_one(&mut raw)
+            .await?;
+        raw.close().await?;
+        Ok(newest)
+    }
+
+    #[tokio::test]
+    async fn an_older_database_is_copied_to_backups_then_migrated() -> anyhow::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("rectify.db");
+        let known = MIGRATOR.migrations.len();
+        database_at(&path, known - 1).await?;
+
+        let storage = SqliteStorage::open(&path).await?;
+        assert_eq!(storage.users().await?.len(), 1, "the account survived");
+        assert_eq!(
+            storage.meta(super::super::VERSION_KEY).await?.as_deref(),
+            Some(super::super::VERSION)
+        );
+        storage.close().await;
+        let newest = MIGRATOR
+            .iter()
+            .map(|m| m.version)
+            .max()
+            .expect("migrations");
+        assert_eq!(newest_applied(&path).await?, newest);
+
+        let backups: Vec<PathBuf> = std::fs::read_dir(dir.path().join("backups"))?
+            .map(|e| e.map(|e| e.path()))
+            .collect::<Result<_, _>>()?;
+        assert_eq!(backups.len(), 1, "{backups:?}");
+        let name = backups[0]
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
+        assert!(
+            name.starts_with(&format!("rectify-before-{}-", super::super::VERSION))
+                && name.ends_with("Z.db"),
+            "{name}"
+        );
+        // The copy is the database as it was: the older schema, the account.
+        let before = MIGRATOR.migrations[known - 2].version;
+        assert_eq!(newest_applied(&backups[0]).await?, before);
+
+        // Opening again: nothing to migrate, no second copy.
+        SqliteStorage::open(&path).await?.close().await;
+        assert_eq!(std::fs::read_dir(dir.path().join("backups"))?.count(), 1);
+        // A new database is not copied.
+        let fresh = tempfile::tempdir()?;
+        SqliteStorage::open(&fresh.path().join("rectify.db"))
+            .await?
+            .close()
+            .await;
+        assert!(!fresh.path().join("backups").exists());
+        Ok(())
+    }
+
+    /// The fixture of the current release (`tests/fixtures/data-v<version>/`) with one more
+    /// migration recorded, as a newer Rectify would leave it: refused, naming both versions,
+    /// and not a byte of it changed.
+    #[tokio::test]
+    async fn a_database_from_a_newer_rectify_is_refused_and_left_alone() -> anyhow::Result<()> {
+        let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!(
+            "../tests/fixtures/data-v{}/rectify.db",
+            super::super::VERSION
+        ));
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("rectify.db");
+        std::fs::copy(&fixture, &path)
+            .map_err(|err| anyhow::anyhow!("{}: {err}", fixture.display()))?;
+        let mut raw =
+            sqlx::SqliteConnection::connect_with(&SqliteConnectOptions::new().filename(&path))
+                .await?;
+        sqlx::query(
+            "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time)
+             VALUES (9000, 'from the future', 1, x'00', 0)",
+        )
+        .execute(&mut raw)
+        .await?;
+        sqlx::query("UPDATE server_meta SET value = '9.0.0' WHERE key = ?")
+            .bind(super::super::VERSION_KEY)
+            .execute(&mut raw)
+            .await?;
+        raw.close().await?;
+        let before = std::fs::read(&path)?;
+
+        let refused = SqliteStorage::open(&path).await.expect_err("refused");
+        let message = refused.to_string();
+        for needed in [
+            "newer Rectify (Rectify 9.0.0, schema 9000",
+            "\"from the future\"",
+            &format!("this is Rectify {}", super::super::VERSION),
+            "Nothing was changed",
+        ] {
+            assert!(message.contains(needed), "{needed}: {message}");
+        }
+        assert!(std::fs::read(&path)? == before, "the database was changed");
+        assert!(!dir.path().join("backups").exists());
         Ok(())
     }
 }

@@ -4,7 +4,7 @@
 //! Each change is timed from the writer sending it until the reader holds it, one change at a
 //! time, for a reader on B and, at the same time, one on A (one server's delivery).
 //!
-//! `cargo build -p rectify-server -p rectify-tests --bin rectify --bin replica-latency`, then
+//! `cargo build -p rectify -p rectify-tests --bin rectify --bin replica-latency`, then
 //! `target/debug/replica-latency [CHANGES]` (200 by default; use `--release` builds for
 //! figures to publish).
 

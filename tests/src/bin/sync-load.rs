@@ -91,7 +91,7 @@ fn main() -> Result<()> {
     };
     ensure!(
         binary.is_file(),
-        "{} is missing: build it with `cargo build -p rectify-server` (add --release for a \
+        "{} is missing: build it with `cargo build -p rectify` (add --release for a \
          release measurement) or pass --rectify PATH",
         binary.display()
     );

@@ -360,9 +360,10 @@ fn a_missing_config_file_is_an_error_unless_it_is_the_default_one() {
 #[test]
 fn the_sample_config_has_every_key_with_the_real_default() {
     let dir = tempfile::tempdir().unwrap();
-    let sample =
-        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("rectify.sample.toml"))
-            .unwrap();
+    let sample = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../server/rectify.sample.toml"),
+    )
+    .unwrap();
     // As shipped (all commented out) it parses and changes nothing.
     let shipped = dir.path().join("shipped.toml");
     std::fs::write(&shipped, &sample).unwrap();
