@@ -743,6 +743,34 @@ mod tests {
     }
 
     #[test]
+    fn a_tick_on_a_removed_measure_reads_as_that_measure() {
+        // School 1 ticks 建立采购台账 offline while the office removes it (#21).
+        let mut doc = planned_item();
+        let mut device = doc.fork();
+        let define = ItemEdit::Define {
+            title: "采购项目管理制度不完善。".into(),
+            measures: vec![MeasureText::existing("m2", "修订管理制度")],
+            narrative: String::new(),
+        };
+        apply(&mut doc, &office(T0 + 2 * MINUTE), define);
+        let tick = ItemEdit::TickMeasure {
+            unit: "s1".into(),
+            measure: "m1".into(),
+            done: true,
+        };
+        apply(&mut device, &school1(T0 + 3 * MINUTE), tick);
+        doc.merge(&mut device).unwrap();
+        let entries = timeline(&doc, &|_| None);
+        expect![[r#"
+            office define ×1 device 2..2 min, received None
+              measures: "建立采购台账\n修订管理制度" → "修订管理制度"
+            school1 tick_measure ×1 device 3..3 min, received None
+              [s1] measure: "" → "建立采购台账"
+        "#]]
+        .assert_eq(&render(&entries[2..]));
+    }
+
+    #[test]
     fn every_field_is_read_back_from_its_key() {
         for field in Field::ALL {
             assert_eq!(Field::from_key(field.key()), Some(field), "{field:?}");
