@@ -258,6 +258,7 @@ messages! {
     ReasonHint => "退回理由（退回时必填）", "Reason (needed to send back)";
     LastChange => "最近更新", "Last change";
     MeasuresDone => "已落实措施", "Measures done";
+    TicksOnRemoved => "已勾选、但办公室已删除的措施（不计入）：", "Ticked, but removed by the office (not counted):";
     NoNarrative => "尚未填写整改情况。", "No progress written yet.";
     SignOff => "销号", "Sign off";
     SendBack => "退回", "Send back";

@@ -230,7 +230,7 @@ pub async fn import_report(
                             last_import.as_ref(),
                         ));
                         let before = doc.get_heads();
-                        model::update_document(&mut doc, &current, user, "import", now)?;
+                        model::update_item(&mut doc, &current, user, "import", now)?;
                         if push_changes(&mut batch, record.id, &mut doc, &before, now) {
                             outcome.items_updated += 1;
                             outcome.changed.push(record.id);

@@ -226,7 +226,7 @@ fn shown(item: &ItemDoc) -> BTreeMap<Place, String> {
         values.insert(place, value);
     };
     put(None, Field::Title, "", item.title.as_str().to_owned());
-    let measures: Vec<&str> = item.measures.iter().map(|m| m.text.as_str()).collect();
+    let measures: Vec<&str> = item.current_measures().map(|m| m.text.as_str()).collect();
     put(None, Field::Measures, "", measures.join("\n"));
     put(
         None,
@@ -293,13 +293,15 @@ fn differences(before: Option<&ItemDoc>, after: &ItemDoc) -> Vec<HistoryDetail> 
     let old = before.map(shown).unwrap_or_default();
     let new = shown(after);
     let places: BTreeSet<&Place> = old.keys().chain(new.keys()).collect();
+    // By id: a removed measure keeps its text, so a tick on it reads as that measure.
     let measure_text = |id: &str| {
-        after
-            .measures
-            .iter()
-            .chain(before.into_iter().flat_map(|b| &b.measures))
+        let items = || std::iter::once(after).chain(before);
+        items()
+            .flat_map(|item| &item.measures)
             .find(|m| m.id == id)
-            .map_or_else(|| id.to_owned(), |m| m.text.as_str().to_owned())
+            .map(|m| m.text.as_str().to_owned())
+            .or_else(|| items().find_map(|item| Some(item.removed_measure(id)?.text.clone())))
+            .unwrap_or_else(|| id.to_owned())
     };
     places
         .into_iter()
@@ -326,7 +328,9 @@ fn differences(before: Option<&ItemDoc>, after: &ItemDoc) -> Vec<HistoryDetail> 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{EditContext, EvidenceRef, ItemEdit, ItemPlan, Measure, Timing};
+    use crate::model::{
+        EditContext, EvidenceRef, ItemEdit, ItemPlan, Measure, MeasureText, Timing,
+    };
     use crate::policy::{Actor, Role};
     use automerge::transaction::{CommitOptions, Transactable};
     use expect_test::expect;
@@ -712,7 +716,10 @@ mod tests {
         apply(&mut doc, &school1(T0 + 2 * MINUTE), tick);
         let define = ItemEdit::Define {
             title: "采购项目管理制度不完善。".into(),
-            measures: vec!["建立采购台账".into(), "修订采购管理制度".into()],
+            measures: vec![
+                MeasureText::existing("m1", "建立采购台账"),
+                MeasureText::existing("m2", "修订采购管理制度"),
+            ],
             narrative: "已修订".into(),
         };
         apply(&mut doc, &office(T0 + 3 * MINUTE), define);
@@ -731,6 +738,34 @@ mod tests {
               office_narrative: "" → "已修订"
             school1 tick_measure ×1 device 4..4 min, received None
               [s1] measure: "修订采购管理制度" → ""
+        "#]]
+        .assert_eq(&render(&entries[2..]));
+    }
+
+    #[test]
+    fn a_tick_on_a_removed_measure_reads_as_that_measure() {
+        // School 1 ticks 建立采购台账 offline while the office removes it (#21).
+        let mut doc = planned_item();
+        let mut device = doc.fork();
+        let define = ItemEdit::Define {
+            title: "采购项目管理制度不完善。".into(),
+            measures: vec![MeasureText::existing("m2", "修订管理制度")],
+            narrative: String::new(),
+        };
+        apply(&mut doc, &office(T0 + 2 * MINUTE), define);
+        let tick = ItemEdit::TickMeasure {
+            unit: "s1".into(),
+            measure: "m1".into(),
+            done: true,
+        };
+        apply(&mut device, &school1(T0 + 3 * MINUTE), tick);
+        doc.merge(&mut device).unwrap();
+        let entries = timeline(&doc, &|_| None);
+        expect![[r#"
+            office define ×1 device 2..2 min, received None
+              measures: "建立采购台账\n修订管理制度" → "修订管理制度"
+            school1 tick_measure ×1 device 3..3 min, received None
+              [s1] measure: "" → "建立采购台账"
         "#]]
         .assert_eq(&render(&entries[2..]));
     }

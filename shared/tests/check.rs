@@ -10,7 +10,7 @@ use rectify_shared::ids::UnitId;
 use rectify_shared::model::check::{ITEM_KEYS, PROGRESS_KEYS};
 use rectify_shared::model::{
     self, CampaignDoc, EditContext, EvidenceRef, Feedback, ItemDoc, ItemEdit, ItemPlan, Measure,
-    Review, SCHEMA_VERSION, Timing, UnitProgress, check_change,
+    MeasureText, Review, SCHEMA_VERSION, Timing, UnitProgress, check_change,
 };
 use rectify_shared::policy::{Actor, Role};
 use rectify_shared::status::PublicStatus;
@@ -295,6 +295,9 @@ fn changes_follow_the_policy() {
         ("unit edits a measure", Item, s1(),
             |d, _| d.splice_text(at(d, &["measures", "0", "text"]), 0, 0, "不").unwrap(),
             "only the office (领导小组办公室) can change an item's `measures`"),
+        ("unit brings back a removed measure (raw)", Item, s1(),
+            |d, _| { d.put_object(automerge::ROOT, "removed_measures", ObjType::List).unwrap(); },
+            "only the office (领导小组办公室) can change an item's `removed_measures`"),
         ("unit moves the deadline", Item, s1(),
             |d, _| d.put(automerge::ROOT, "deadline", "2025-12-31").unwrap(),
             "only the office (领导小组办公室) can change an item's `deadline`"),
@@ -466,8 +469,20 @@ fn changes_follow_the_policy() {
         ("office replaces the reviews by an empty list", Item, office(),
             |d, _| { d.put_object(automerge::ROOT, "reviews", ObjType::List).unwrap(); }, REVIEWS_REWRITTEN),
         ("office redefines the item", Item, office(),
-            |d, w| apply(d, w, ItemEdit::Define { title: "新标题".into(), measures: vec!["一".into()], narrative: "已整改".into() }),
+            |d, w| apply(d, w, ItemEdit::Define { title: "新标题".into(), measures: vec![MeasureText::new("一")], narrative: "已整改".into() }),
             "ok"),
+        ("office removes a measure, keeping it as removed", Item, office(),
+            |d, w| apply(d, w, ItemEdit::Define { title: "新标题".into(), measures: vec![MeasureText::existing("m2", "修订管理制度")], narrative: String::new() }),
+            "ok"),
+        ("office deletes a measure without a trace (raw)", Item, office(),
+            |d, _| d.delete(at(d, &["measures"]), 0).unwrap(),
+            "the measure '建立采购台账' (m1) is gone from the item without a trace: a measure the office removes is kept in `removed_measures` with its text, so that ticks on it stay readable and its id is never given again"),
+        ("office renumbers the measures (raw: m1 now reads as m2's text)", Item, office(),
+            |d, _| {
+                d.delete(at(d, &["measures"]), 0).unwrap();
+                d.put(at(d, &["measures", "0"]), "id", "m1").unwrap();
+            },
+            "the measure '修订管理制度' (m2) is gone from the item without a trace: a measure the office removes is kept in `removed_measures` with its text, so that ticks on it stay readable and its id is never given again"),
         ("office re-plans the item", Item, office(),
             |d, w| apply(d, w, ItemEdit::Plan(ItemPlan { units: vec!["s1".into(), "s3".into()], ..ItemPlan::default() })),
             "ok"),
@@ -709,7 +724,7 @@ fn to_edit(step: &Step, item: &ItemDoc, n: usize) -> (usize, ItemEdit) {
             let measures = item
                 .measures
                 .iter()
-                .map(|m| m.text.as_str().to_owned())
+                .map(|m| MeasureText::existing(&m.id, m.text.as_str()))
                 .collect();
             (
                 3,

@@ -4,7 +4,8 @@ use automerge::{AutoCommit, ObjType, ReadDoc, transaction::Transactable};
 use proptest::prelude::*;
 use rectify_shared::ids::UnitId;
 use rectify_shared::model::{
-    self, EditContext, EvidenceRef, ItemDoc, ItemEdit, ItemPlan, ModelError, SCHEMA_VERSION, Timing,
+    self, EditContext, EvidenceRef, ItemDoc, ItemEdit, ItemPlan, MeasureText, ModelError,
+    SCHEMA_VERSION, Timing,
 };
 use rectify_shared::policy::{Actor, Role};
 use rectify_shared::status::PublicStatus;
@@ -440,7 +441,7 @@ proptest! {
                     let token = format!("⟨t{n}⟩");
                     let title = insert_at(item.title.as_str(), at, &token);
                     let narrative = item.narrative.as_str().to_owned();
-                    let measures = item.measures.iter().map(|m| m.text.as_str().to_owned()).collect();
+                    let measures = item.measures.iter().map(|m| MeasureText::existing(&m.id, m.text.as_str())).collect();
                     model::apply(&mut replicas[3], &office(), ItemEdit::Define { title, measures, narrative }).unwrap();
                     tokens.push(("title".to_owned(), token));
                 }

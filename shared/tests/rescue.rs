@@ -3,7 +3,9 @@
 
 use automerge::AutoCommit;
 use rectify_shared::ids::UnitId;
-use rectify_shared::model::{self, EditContext, EvidenceRef, ItemDoc, ItemEdit, ItemPlan, Timing};
+use rectify_shared::model::{
+    self, EditContext, EvidenceRef, ItemDoc, ItemEdit, ItemPlan, MeasureText, Timing,
+};
 use rectify_shared::policy::{Actor, Role};
 use rectify_shared::status::PublicStatus;
 use rectify_shared::workflow::UnitStatus;
@@ -240,7 +242,11 @@ fn the_office_s_own_work_is_made_again_too() {
     let office_day = vec![
         ItemEdit::Define {
             title: "采购项目管理制度不完善，需修订。".into(),
-            measures: vec!["一".into(), "二".into(), "三".into()],
+            measures: vec![
+                MeasureText::new("一"),
+                MeasureText::new("二"),
+                MeasureText::new("三"),
+            ],
             narrative: "已修订制度。".into(),
         },
         ItemEdit::Plan(plan(&["s1"])),

@@ -11,7 +11,7 @@ use rectify_shared::api::{
     LoginResponse, ReportText, SessionsRevoked, UnitInfo,
 };
 use rectify_shared::ids::{DocumentId, UnitId};
-use rectify_shared::model::{self, EditContext, ItemEdit};
+use rectify_shared::model::{self, EditContext, ItemEdit, MeasureText};
 use rectify_shared::policy::{Actor, Role};
 use rectify_shared::status::PublicStatus;
 use rectify_shared::workflow::UnitStatus;
@@ -936,7 +936,7 @@ async fn a_re_import_leaves_what_the_app_decided() -> Result<()> {
         measures: stored
             .measures
             .iter()
-            .map(|m| m.text.as_str().to_owned())
+            .map(|m| MeasureText::existing(&m.id, m.text.as_str()))
             .collect(),
         narrative: "办公室核实后更正的整改情况。".into(),
     };

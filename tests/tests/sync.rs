@@ -656,3 +656,149 @@ async fn an_item_added_over_http_is_announced_to_its_readers_only() -> anyhow::R
     assert!(told(&office), "the office reads every item");
     Ok(())
 }
+
+/// Issue #21, stable measure ids: the office removes measure A while school1 is offline and
+/// ticks C (and A). Nothing is refused when it comes back; C is ticked; the office sees the
+/// tick on A as a tick on a removed measure; a measure added afterwards is not ticked.
+#[tokio::test(flavor = "multi_thread")]
+async fn issue_21_a_measure_removed_while_a_school_ticks_offline_moves_no_tick()
+-> anyhow::Result<()> {
+    use model::MeasureText;
+    use std::time::Duration;
+    let server = TestServer::start(None).await?;
+    let records = items(&server).await?;
+    let id = open_to(&records, "pszx1")[0];
+    let (mut office, mut school) = office_and_school_on(&server, id).await?;
+    let as_office = EditContext {
+        actor: Actor {
+            role: Role::Office,
+            unit: None,
+        },
+        user: "office".into(),
+        now_ms: 1,
+    };
+    let as_school = EditContext {
+        actor: Actor {
+            role: Role::Unit,
+            unit: Some(UnitId::new("pszx1")),
+        },
+        user: "school1".into(),
+        now_ms: 2,
+    };
+    let define = |item: &ItemDoc, measures: Vec<MeasureText>| ItemEdit::Define {
+        title: item.title.as_str().to_owned(),
+        measures,
+        narrative: item.narrative.as_str().to_owned(),
+    };
+    let keep = |item: &ItemDoc| -> Vec<MeasureText> {
+        item.current_measures()
+            .map(|m| MeasureText::existing(&m.id, m.text.as_str()))
+            .collect()
+    };
+
+    // The item gets at least three measures (the imported ones keep their ids).
+    let item = office.item(&id);
+    let mut measures = keep(&item);
+    for n in measures.len()..3 {
+        measures.push(MeasureText::new(format!("补充措施{n}")));
+    }
+    let doc = office.document_mut(&id)?;
+    model::apply(doc, &as_office, define(&item, measures))?;
+    office
+        .sync_until_acknowledged(&id, Duration::from_secs(10))
+        .await?;
+    school.settle().await?;
+    let before = school.item(&id);
+    let ids: Vec<String> = before.current_measures().map(|m| m.id.clone()).collect();
+    let (a, c) = (ids[0].clone(), ids[2].clone());
+    let a_text = before
+        .current_measures()
+        .next()
+        .expect("A")
+        .text
+        .as_str()
+        .to_owned();
+
+    // School1 goes offline; the office removes A meanwhile.
+    school.disconnect();
+    let item = office.item(&id);
+    let without_a = keep(&item).into_iter().skip(1).collect();
+    model::apply(
+        office.document_mut(&id)?,
+        &as_office,
+        define(&item, without_a),
+    )?;
+    office
+        .sync_until_acknowledged(&id, Duration::from_secs(10))
+        .await?;
+
+    // Offline, school1 ticks C and A (its copy still lists A).
+    let doc = school.document_mut(&id)?;
+    for measure in [&c, &a] {
+        let tick = ItemEdit::TickMeasure {
+            unit: "pszx1".into(),
+            measure: measure.clone(),
+            done: true,
+        };
+        model::apply(doc, &as_school, tick)?;
+    }
+
+    // Back online: the batch is accepted whole.
+    school
+        .reconnect(&server.ws_base(), &server.token("school1").await?)
+        .await?;
+    school
+        .sync_until_acknowledged(&id, Duration::from_secs(10))
+        .await?;
+    school.settle().await?;
+    office.settle().await?;
+    let refusals: Vec<&ClientEvent> = (school.events.iter())
+        .filter(|e| matches!(e, ClientEvent::Error { .. }))
+        .collect();
+    assert!(refusals.is_empty(), "refused: {refusals:?}");
+
+    let stored = rectify_server::campaigns::load_document(server.storage.as_ref(), &id)
+        .await?
+        .expect("stored");
+    for (who, item) in [
+        ("the office's copy", office.item(&id)),
+        ("the school's copy", school.item(&id)),
+        ("storage", ItemDoc::load(&stored)?),
+    ] {
+        let done = &item.progress["pszx1"].measures_done;
+        assert_eq!(done.get(&c), Some(&true), "{who}: C is ticked");
+        assert_eq!(done.get(&a), Some(&true), "{who}: the tick on A stays on A");
+        assert!(!item.is_current_measure(&a), "{who}: A is removed");
+        let removed: Vec<&str> = (item.ticked_removed_measures("pszx1").into_iter())
+            .map(|r| r.text.as_str())
+            .collect();
+        assert_eq!(removed, [a_text.as_str()], "{who}: a tick on removed A");
+        // Only C counts, out of the measures left.
+        assert_eq!(item.measures_done("pszx1"), (1, ids.len() - 1), "{who}");
+    }
+
+    // A measure the office adds afterwards is new: no id reused, no tick inherited.
+    let item = office.item(&id);
+    let mut measures = keep(&item);
+    measures.push(MeasureText::new("新增措施：回头看"));
+    model::apply(
+        office.document_mut(&id)?,
+        &as_office,
+        define(&item, measures),
+    )?;
+    office
+        .sync_until_acknowledged(&id, Duration::from_secs(10))
+        .await?;
+    school.settle().await?;
+    let item = school.item(&id);
+    let added = item.current_measures().last().expect("added");
+    assert_eq!(added.text.as_str(), "新增措施：回头看");
+    assert!(!ids.contains(&added.id), "{} was given before", added.id);
+    assert_eq!(
+        item.progress["pszx1"].measures_done.get(&added.id),
+        None,
+        "the new measure is not ticked"
+    );
+    assert_eq!(item.measures_done("pszx1"), (1, ids.len()));
+    Ok(())
+}

@@ -138,7 +138,7 @@ fn unit_work(props: &UnitWorkProps) -> Html {
         let (replica, on_error) = (replica.clone(), on_error.clone());
         Callback::from(move |edit: ItemEdit| on_error.emit(replica.edit(&id, edit).err()))
     };
-    let measures = item.measures.iter().map(|measure| {
+    let measures = item.current_measures().map(|measure| {
         let done = progress
             .and_then(|p| p.measures_done.get(&measure.id))
             .copied()
@@ -271,7 +271,7 @@ fn unit_work(props: &UnitWorkProps) -> Html {
                     <ul class="plain decisions">{ for decisions }</ul>
                 }
             </section>
-            if !item.measures.is_empty() {
+            if item.current_measures().next().is_some() {
                 <section class="card" aria-labelledby="measures-title">
                     <h2 id="measures-title" class="section-title">{ tr(lang, Msg::Measures) }</h2>
                     <ul class="plain measures">{ for measures }</ul>

@@ -83,7 +83,10 @@ pub fn unit_review(props: &ReviewProps) -> Html {
             area.set_value("");
         })
     };
-    let done_measures = progress.map_or(0, |p| p.measures_done.values().filter(|d| **d).count());
+    // Only the item's current measures count; a tick on one the office removed (the unit
+    // ticked it offline) is shown apart, as such.
+    let (done_measures, measure_count) = item.measures_done(unit);
+    let ticked_removed = item.ticked_removed_measures(unit);
     let decisions = item.reviews.iter().filter(|r| &r.unit == unit).rev().map(|review| {
         let label = if review.decision == UnitStatus::SignedOff { tr(lang, Msg::SignedOff) } else { tr(lang, Msg::Returned) };
         html! {
@@ -104,8 +107,18 @@ pub fn unit_review(props: &ReviewProps) -> Html {
                 if p.updated_at_ms > 0 {
                     <p class="meta">{ tr(lang, Msg::LastChange) }{ "：" }{ &p.updated_by }{ " · " }{ when(p.updated_at_ms) }</p>
                 }
-                if !item.measures.is_empty() {
-                    <p class="meta">{ tr(lang, Msg::MeasuresDone) }{ format!("：{done_measures}/{}", item.measures.len()) }</p>
+                if measure_count > 0 {
+                    <p class="meta" data-testid="measures-done">{ tr(lang, Msg::MeasuresDone) }{ format!("：{done_measures}/{measure_count}") }</p>
+                }
+                if !ticked_removed.is_empty() {
+                    <div class="removed-ticks" data-testid="removed-ticks">
+                        <p class="meta">{ tr(lang, Msg::TicksOnRemoved) }</p>
+                        <ul class="plain">
+                            { for ticked_removed.iter().map(|removed| html! {
+                                <li class="removed-measure" data-testid="removed-tick" data-measure={removed.id.clone()}>{ &removed.text }</li>
+                            }) }
+                        </ul>
+                    </div>
                 }
                 if p.narrative.as_str().is_empty() {
                     <p class="empty">{ tr(lang, Msg::NoNarrative) }</p>

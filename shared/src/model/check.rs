@@ -147,6 +147,7 @@ pub const ITEM_KEYS: &[&str] = &[
     "sub_no",
     "title",
     "measures",
+    "removed_measures",
     "responsible_leader",
     "responsible_department",
     "units",
@@ -233,6 +234,12 @@ pub enum ChangeRefusal {
     Replaced { path: String },
     #[error("no measure '{measure}' in this item, so it cannot be ticked")]
     NoSuchMeasure { measure: String },
+    #[error(
+        "the measure '{text}' ({id}) is gone from the item without a trace: a measure the office \
+         removes is kept in `removed_measures` with its text, so that ticks on it stay readable \
+         and its id is never given again"
+    )]
+    MeasureDropped { id: String, text: String },
     #[error("a unit can add feedback only about its own unit (this message is about {about})")]
     FeedbackNotYours { about: String },
     #[error("feedback messages can only be added: existing messages are never changed or removed")]
@@ -484,8 +491,8 @@ impl Changes<'_> {
         }
     }
 
-    /// The office changes anything, but never rewrites a review, and closes an item only
-    /// when every assigned unit is signed off.
+    /// The office changes anything, but never rewrites a review, closes an item only when
+    /// every assigned unit is signed off, and never drops a measure without its tombstone.
     fn check_office(&self, before_item: Option<&ItemDoc>) -> Result<(), ChangeRefusal> {
         if let Some((_, before, after)) = self.changed("reviews") {
             appended_slots(before, after).ok_or(ChangeRefusal::ReviewsRewritten)?;
@@ -493,6 +500,23 @@ impl Changes<'_> {
         let item = self.after_item;
         if before_item.is_none_or(|before| before.status != item.status) {
             check_item_status(self.actor, item.status, &item.unit_statuses())?;
+        }
+        if let Some(before) = before_item {
+            let dropped = (before.measures.iter())
+                .map(|m| (&m.id, m.text.as_str()))
+                .chain(
+                    before
+                        .removed_measures
+                        .iter()
+                        .map(|r| (&r.id, r.text.as_str())),
+                )
+                .find(|(id, _)| !item.ever_had_measure(id));
+            if let Some((id, text)) = dropped {
+                return Err(ChangeRefusal::MeasureDropped {
+                    id: id.clone(),
+                    text: text.to_owned(),
+                });
+            }
         }
         Ok(())
     }
@@ -544,9 +568,12 @@ impl Changes<'_> {
                         check_submission(after.narrative.as_str(), after.evidence.len())?;
                     }
                 }
+                // A measure the office removed may still be ticked (the unit was offline when
+                // it was removed): the tick stays on it and counts for nothing. A measure the
+                // item never had may not.
                 for (measure, done) in &after.measures_done {
                     let ticked = before.measures_done.get(measure) != Some(done);
-                    if ticked && !item.measures.iter().any(|m| &m.id == measure) {
+                    if ticked && !item.ever_had_measure(measure) {
                         return Err(ChangeRefusal::NoSuchMeasure {
                             measure: measure.clone(),
                         });

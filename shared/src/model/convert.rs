@@ -1,7 +1,9 @@
 //! Between the documents and the plain report tree: import (report → documents), the public
 //! report and the ledger (documents → report, rows).
 
-use super::{AreaInfo, CampaignDoc, ItemDoc, PartDoc, SCHEMA_VERSION, Timing};
+use super::{
+    AreaInfo, CampaignDoc, ItemDoc, Measure, MeasureText, PartDoc, SCHEMA_VERSION, Timing,
+};
 use crate::api::{LeftAlone, ReportText};
 use crate::date::Date;
 use crate::import::numerals::cjk_numeral;
@@ -204,12 +206,22 @@ pub fn item_from_report(campaign: &str, area: &Area, problem: &Problem, item: &I
     doc.status = item.status;
     doc.document_numbers = item.document_numbers.clone();
     doc.timing = (item.status == PublicStatus::DoneLongTerm).then_some(Timing::LongTerm);
-    super::item::set_measures(&mut doc, &item.measures);
+    // A new document: its measures are `m1`, `m2` … (nothing before them to collide with).
+    doc.measures = item
+        .measures
+        .iter()
+        .enumerate()
+        .map(|(i, text)| Measure {
+            id: format!("m{}", i + 1),
+            text: Text::with_value(text),
+        })
+        .collect();
     doc
 }
 
 /// Brings an existing item up to date with a re-imported one: the definition changes; the
-/// plan, the units' progress, feedback and reviews stay. The public status and the office's
+/// plan, the units' progress, feedback and reviews stay. Measures are matched by their text
+/// ([`measures_by_text`]): ticks stay on the measures whose text the report still has. The public status and the office's
 /// narrative change only where the app's workflow allows (returned as [`LeftAlone`] where
 /// not): a status set in the app since the last import stays, an item is never closed with
 /// units not signed off ([`check_item_status`]) nor reopened by a report, and a narrative
@@ -284,13 +296,33 @@ pub fn refresh_from_report(
     if existing.timing.is_none() {
         existing.timing = imported.timing;
     }
-    let texts: Vec<String> = imported
+    let measures = measures_by_text(existing, imported);
+    // Ids come only from `existing`'s current measures, each once, or are fresh: `set_measures`
+    // has nothing to refuse.
+    if let Err(error) = super::item::set_measures(existing, &measures) {
+        unreachable!("a re-import's measures are refused: {error}");
+    }
+    left_alone
+}
+
+/// The imported measure list, each text matched to an existing measure with the same text
+/// (in order, each existing measure once): an unchanged text keeps its measure and so its
+/// ticks; a changed or new text is a new measure; an existing measure whose text the report
+/// no longer has is removed.
+fn measures_by_text(existing: &ItemDoc, imported: &ItemDoc) -> Vec<MeasureText> {
+    let mut unmatched: Vec<&Measure> = existing.current_measures().collect();
+    imported
         .measures
         .iter()
-        .map(|m| m.text.as_str().to_owned())
-        .collect();
-    super::item::set_measures(existing, &texts);
-    left_alone
+        .map(|measure| {
+            let text = measure.text.as_str();
+            let same = unmatched.iter().position(|m| m.text.as_str() == text);
+            MeasureText {
+                id: same.map(|at| unmatched.remove(at).id.clone()),
+                text: text.to_owned(),
+            }
+        })
+        .collect()
 }
 
 /// The item as the last import left it: the document at its latest change made by an import
@@ -355,8 +387,7 @@ pub fn report_from_docs(campaign: &CampaignDoc, items: &[ItemDoc]) -> Report {
             status: item.status,
             status_wording: None,
             measures: item
-                .measures
-                .iter()
+                .current_measures()
                 .map(|m| m.text.as_str().to_owned())
                 .collect(),
             document_numbers: item.document_numbers.clone(),
@@ -431,7 +462,7 @@ pub fn ledger_rows(items: &[ItemDoc], context: &LedgerContext) -> Vec<LedgerRow>
                 .timing
                 .map(|t| t.label_zh().to_owned())
                 .unwrap_or_default(),
-            measures_count: item.measures.len(),
+            measures_count: item.current_measures().count(),
             evidence_count: item.evidence_count(),
             last_change: context
                 .last_change_ms

@@ -80,8 +80,14 @@ pub struct ItemDoc {
     pub sub_no: Option<u32>,
     /// The problem statement (存在问题).
     pub title: Text,
-    /// The measures (整改措施), in order.
+    /// The measures (整改措施), in order. A measure whose id is also in `removed_measures`
+    /// is removed (see [`ItemDoc::current_measures`]).
     pub measures: Vec<Measure>,
+    /// The measures the office removed, kept with their text: ticks a unit made on one stay
+    /// where they are and read as ticks on a removed measure, and its id is never given again.
+    /// Absent in documents written before it (none removed).
+    #[autosurgeon(missing = "Default::default")]
+    pub removed_measures: Vec<RemovedMeasure>,
     /// 责任领导
     pub responsible_leader: String,
     /// 责任部门: a department's unit id.
@@ -108,10 +114,65 @@ pub struct ItemDoc {
 /// A measure (整改措施). Stored and synced.
 #[derive(Debug, Clone, PartialEq, Reconcile, Hydrate)]
 pub struct Measure {
-    /// Stable id (`m1`, `m2` … or random for added ones).
+    /// Stable id, never reused within the item and never renumbered: `m1`, `m2` … for the
+    /// measures an item was created with, a random `m-…` ([`new_measure_id`]) for every
+    /// measure added later.
     #[key]
     pub id: String,
     pub text: Text,
+}
+
+/// A measure the office removed (its tombstone). Stored and synced.
+#[derive(Debug, Clone, PartialEq, Eq, Reconcile, Hydrate)]
+pub struct RemovedMeasure {
+    /// The id it had; never given to another measure.
+    #[key]
+    pub id: String,
+    /// Its text when it was removed.
+    pub text: String,
+}
+
+/// One measure of the office's edit of the measure list ([`ItemEdit::Define`]): which
+/// existing measure the text belongs to, or `None` for a new one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MeasureText {
+    /// An existing measure's id: the measure stays (and its ticks with it), with this text.
+    /// `None`: a new measure, given a fresh id. An id the item never had is taken as the id
+    /// of a new measure (work re-applied from a device that made it); a removed measure's id
+    /// is refused: removed measures do not come back.
+    pub id: Option<String>,
+    pub text: String,
+}
+
+impl MeasureText {
+    /// A new measure with `text`.
+    pub fn new(text: impl Into<String>) -> MeasureText {
+        MeasureText {
+            id: None,
+            text: text.into(),
+        }
+    }
+
+    /// The existing measure `id`, with `text`.
+    pub fn existing(id: impl Into<String>, text: impl Into<String>) -> MeasureText {
+        MeasureText {
+            id: Some(id.into()),
+            text: text.into(),
+        }
+    }
+}
+
+/// A fresh measure id: `m-` and 16 random hex digits (64 bits from the platform's random
+/// source: the OS natively, `crypto.getRandomValues` in the browser). Random, so that two
+/// office devices adding measures offline never make the same id and an id is never given
+/// twice; the `m-` keeps it apart from the `m1`, `m2` … of created items.
+pub fn new_measure_id() -> String {
+    let mut bytes = [0u8; 8];
+    // Without a random source there is no safe id: Automerge itself needs one to make an
+    // actor id, so a platform without it cannot edit documents at all.
+    getrandom::fill(&mut bytes).expect("the platform's random source failed");
+    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    format!("m-{hex}")
 }
 
 /// One unit's progress on an item. Stored and synced.
@@ -189,7 +250,9 @@ impl ItemDoc {
     /// Reads an item document, refusing one from a newer schema.
     pub fn load(doc: &AutoCommit) -> Result<ItemDoc, ModelError> {
         check_header(doc, "item")?;
-        Ok(autosurgeon::hydrate(doc)?)
+        let mut item: ItemDoc = autosurgeon::hydrate(doc)?;
+        item.removed_measures = removed_measures(doc);
+        Ok(item)
     }
 
     /// Only what decides who may read the item (its units and responsible department),
@@ -216,6 +279,7 @@ impl ItemDoc {
             sub_no: None,
             title: Text::with_value(title),
             measures: Vec::new(),
+            removed_measures: Vec::new(),
             responsible_leader: String::new(),
             responsible_department: None,
             units: Vec::new(),
@@ -260,6 +324,55 @@ impl ItemDoc {
             .map_or(UnitStatus::NotStarted, |p| p.status)
     }
 
+    /// The measures as they stand, in order: those of `measures` not removed. An id in
+    /// `removed_measures` is removed even when `measures` still lists it (two office devices
+    /// edited the list at once, one removing it): a removal is never undone by a merge.
+    pub fn current_measures(&self) -> impl Iterator<Item = &Measure> {
+        self.measures
+            .iter()
+            .filter(|m| !self.removed_measures.iter().any(|r| r.id == m.id))
+    }
+
+    /// Whether `id` is a measure of the item now.
+    pub fn is_current_measure(&self, id: &str) -> bool {
+        self.current_measures().any(|m| m.id == id)
+    }
+
+    /// The removed measure `id`, if the office removed it.
+    pub fn removed_measure(&self, id: &str) -> Option<&RemovedMeasure> {
+        self.removed_measures.iter().find(|r| r.id == id)
+    }
+
+    /// Whether the item ever had the measure `id` (now or removed): a unit may tick it.
+    pub fn ever_had_measure(&self, id: &str) -> bool {
+        self.measures.iter().any(|m| m.id == id) || self.removed_measure(id).is_some()
+    }
+
+    /// `unit`'s ticked measures among the current ones, and how many there are: removed
+    /// measures count for nothing.
+    pub fn measures_done(&self, unit: &str) -> (usize, usize) {
+        let progress = self.progress.get(unit);
+        let ticked = |id: &str| progress.is_some_and(|p| p.measures_done.get(id) == Some(&true));
+        let (mut done, mut total) = (0, 0);
+        for measure in self.current_measures() {
+            total += 1;
+            done += usize::from(ticked(&measure.id));
+        }
+        (done, total)
+    }
+
+    /// The removed measures `unit` has ticked (a unit offline when the office removed one),
+    /// in the order they were removed: shown to the office as such, never as another measure.
+    pub fn ticked_removed_measures(&self, unit: &str) -> Vec<&RemovedMeasure> {
+        let Some(progress) = self.progress.get(unit) else {
+            return Vec::new();
+        };
+        self.removed_measures
+            .iter()
+            .filter(|r| progress.measures_done.get(&r.id) == Some(&true))
+            .collect()
+    }
+
     /// Number of evidence files across all units.
     pub fn evidence_count(&self) -> usize {
         self.progress.values().map(|p| p.evidence.len()).sum()
@@ -281,6 +394,33 @@ impl ItemDoc {
         progress.updated_at_ms = ctx.now_ms;
         progress
     }
+}
+
+/// Every removed measure, from every list `removed_measures` holds: two office devices that
+/// each made the list at once (in a document written before it existed) leave two
+/// conflicting lists, and a removal in the losing one still counts. The winning list first.
+fn removed_measures(doc: &AutoCommit) -> Vec<RemovedMeasure> {
+    use automerge::{ObjType, ROOT, ReadDoc, Value};
+    let mut all: Vec<RemovedMeasure> = Vec::new();
+    // Automerge lists the winning value last.
+    let lists = doc.get_all(ROOT, "removed_measures").unwrap_or_default();
+    for (value, list) in lists.into_iter().rev() {
+        if !matches!(value, Value::Object(ObjType::List)) {
+            continue;
+        }
+        for i in 0..doc.length(&list) {
+            // The winning list hydrated whole already; a losing list's odd element (only the
+            // office writes these) is passed over rather than making the item unreadable.
+            let Ok(measure) = autosurgeon::hydrate_prop::<_, RemovedMeasure, _, _>(doc, &list, i)
+            else {
+                continue;
+            };
+            if !all.iter().any(|m| m.id == measure.id) {
+                all.push(measure);
+            }
+        }
+    }
+    all
 }
 
 /// The edits a user can make to an item. Each is checked against the policy, then written
@@ -315,10 +455,12 @@ pub enum ItemEdit {
     ItemStatus(PublicStatus),
     /// The office's plan: leader, department, units, deadline, timing.
     Plan(ItemPlan),
-    /// The item's definition: title, measures and the office's narrative.
+    /// The item's definition: title, measures and the office's narrative. `measures` is the
+    /// whole new list, in order, each text saying which existing measure it is: a measure
+    /// left out is removed (kept as a tombstone with its ticks), never renumbered.
     Define {
         title: String,
-        measures: Vec<String>,
+        measures: Vec<MeasureText>,
         narrative: String,
     },
 }
@@ -385,8 +527,7 @@ fn reconcile_changed(
         without_lists(before) == without_lists(after),
     ) else {
         // The definition or the set of units changed (an office edit): write it all.
-        autosurgeon::reconcile(doc, after)?;
-        return Ok(());
+        return reconcile_whole(doc, before, after);
     };
     for (unit, entry) in &after.progress {
         if before.progress.get(unit) != Some(entry) {
@@ -400,6 +541,93 @@ fn reconcile_changed(
         autosurgeon::reconcile_prop(doc, ROOT, "reviews", &after.reviews)?;
     }
     Ok(())
+}
+
+/// Writes the item `after` over `doc` (only what differs) as one change by `user`: what an
+/// import does with the item it brought up to date. [`super::update_document`] for an item,
+/// which may reorder its measures.
+pub fn update_item(
+    doc: &mut AutoCommit,
+    after: &ItemDoc,
+    user: &str,
+    op: &str,
+    now_ms: i64,
+) -> Result<(), ModelError> {
+    let before = ItemDoc::load(doc)?;
+    reconcile_whole(doc, &before, after)?;
+    let message = super::commit_message(user, op);
+    doc.commit_with(
+        CommitOptions::default()
+            .with_message(message)
+            .with_time(now_ms),
+    );
+    Ok(())
+}
+
+/// Writes all of `after` into `doc`, which holds `before`. autosurgeon writes a measure that
+/// moved (a reordered list) as a new element, and cannot write a text read from the document
+/// into a new element; so it is done in two steps: first the measures that keep their order
+/// (in place: their text as character splices) and everything else, then the moved and new
+/// measures inserted as new elements around them.
+fn reconcile_whole(
+    doc: &mut AutoCommit,
+    before: &ItemDoc,
+    after: &ItemDoc,
+) -> Result<(), ModelError> {
+    let stay = staying_in_order(&before.measures, &after.measures);
+    if after.measures.iter().all(|m| stay.contains(&m.id)) {
+        autosurgeon::reconcile(doc, after)?;
+        return Ok(());
+    }
+    let mut first = after.clone();
+    first.measures.retain(|m| stay.contains(&m.id));
+    autosurgeon::reconcile(doc, &first)?;
+    let placed: Vec<Measure> = autosurgeon::hydrate_prop(doc, automerge::ROOT, "measures")?;
+    let measures: Vec<Measure> = after
+        .measures
+        .iter()
+        .map(|measure| {
+            placed
+                .iter()
+                .find(|p| p.id == measure.id && stay.contains(&p.id))
+                .cloned()
+                .unwrap_or_else(|| Measure {
+                    id: measure.id.clone(),
+                    text: Text::with_value(measure.text.as_str()),
+                })
+        })
+        .collect();
+    autosurgeon::reconcile_prop(doc, automerge::ROOT, "measures", &measures)?;
+    Ok(())
+}
+
+/// The ids of a longest run of measures that are in both lists in the same order: those stay
+/// where they are; the others of `after` are moved or new.
+fn staying_in_order(before: &[Measure], after: &[Measure]) -> std::collections::BTreeSet<String> {
+    let (n, m) = (before.len(), after.len());
+    // longest[i][j]: the longest common run of before[i..] and after[j..].
+    let mut longest = vec![vec![0usize; m + 1]; n + 1];
+    for i in (0..n).rev() {
+        for j in (0..m).rev() {
+            longest[i][j] = if before[i].id == after[j].id {
+                longest[i + 1][j + 1] + 1
+            } else {
+                longest[i + 1][j].max(longest[i][j + 1])
+            };
+        }
+    }
+    let (mut i, mut j, mut stay) = (0, 0, std::collections::BTreeSet::new());
+    while i < n && j < m {
+        if before[i].id == after[j].id {
+            stay.insert(after[j].id.clone());
+            (i, j) = (i + 1, j + 1);
+        } else if longest[i + 1][j] >= longest[i][j + 1] {
+            i += 1;
+        } else {
+            j += 1;
+        }
+    }
+    stay
 }
 
 /// The same edit on the typed value (no document): the policy and the change itself.
@@ -446,7 +674,13 @@ pub fn apply_to(item: &mut ItemDoc, ctx: &EditContext, edit: ItemEdit) -> Result
         } => {
             may_change_entry(item, &unit)?;
             must_be_assigned(item, &unit)?;
-            if !item.measures.iter().any(|m| m.id == measure) {
+            if let Some(removed) = item.removed_measure(&measure) {
+                return Err(ModelError::Invalid(format!(
+                    "the office removed the measure '{}' from this item, so it cannot be ticked",
+                    removed.text
+                )));
+            }
+            if !item.is_current_measure(&measure) {
                 return Err(ModelError::Invalid(format!(
                     "no measure '{measure}' in this item"
                 )));
@@ -560,12 +794,12 @@ pub fn apply_to(item: &mut ItemDoc, ctx: &EditContext, edit: ItemEdit) -> Result
         } => {
             office_only(actor)?;
             check_length(TextField::Narrative, &narrative)?;
-            for text in std::iter::once(&title).chain(&measures) {
+            for text in std::iter::once(&title).chain(measures.iter().map(|m| &m.text)) {
                 check_length(TextField::Definition, text)?;
             }
+            set_measures(item, &measures)?;
             item.title.update(title);
             item.narrative.update(narrative);
-            set_measures(item, &measures);
         }
     }
     Ok(())
@@ -579,16 +813,83 @@ fn office_only(actor: &Actor) -> Result<(), Refusal> {
     }
 }
 
-/// Sets the measures' texts in order, keeping ids (and so ticks) of measures that stay.
-pub(crate) fn set_measures(item: &mut ItemDoc, texts: &[String]) {
-    for (i, text) in texts.iter().enumerate() {
-        match item.measures.get_mut(i) {
-            Some(measure) => measure.text.update(text),
-            None => item.measures.push(Measure {
-                id: format!("m{}", i + 1),
-                text: Text::with_value(text),
-            }),
+/// Sets the measure list to `measures`, in order: a text with an existing measure's id keeps
+/// that measure (its id, so its ticks) with the new text; a text without one is a new measure
+/// with a fresh id ([`new_measure_id`]); a current measure not listed is removed, kept in
+/// `removed_measures` with its text. Nothing is renumbered, and no id is ever given twice.
+/// Nothing changes when the list is refused.
+pub(crate) fn set_measures(item: &mut ItemDoc, measures: &[MeasureText]) -> Result<(), ModelError> {
+    let mut listed = std::collections::BTreeSet::new();
+    for measure in measures {
+        let Some(id) = &measure.id else { continue };
+        if let Some(removed) = item.removed_measure(id) {
+            return Err(ModelError::Invalid(format!(
+                "the measure '{}' was removed from this item and does not come back: add its text as a new measure",
+                removed.text
+            )));
+        }
+        if !item.is_current_measure(id) && !valid_measure_id(id) {
+            return Err(ModelError::Invalid(format!(
+                "'{id}' is not a measure id: 1 to 64 letters, digits, '-' or '_'"
+            )));
+        }
+        if !listed.insert(id.as_str()) {
+            return Err(ModelError::Invalid(format!(
+                "the measure '{id}' is listed twice"
+            )));
         }
     }
-    item.measures.truncate(texts.len());
+    let mut current: BTreeMap<String, Measure> = item
+        .current_measures()
+        .map(|m| (m.id.clone(), m.clone()))
+        .collect();
+    let mut list = Vec::with_capacity(measures.len());
+    for measure in measures {
+        let kept = measure.id.as_ref().and_then(|id| current.remove(id));
+        list.push(match kept {
+            Some(mut kept) => {
+                kept.text.update(measure.text.as_str());
+                kept
+            }
+            None => Measure {
+                id: match &measure.id {
+                    Some(id) => id.clone(),
+                    None => fresh_measure_id(item, measures),
+                },
+                text: Text::with_value(measure.text.as_str()),
+            },
+        });
+    }
+    // What is left was removed: in the order the item listed it.
+    for old in &item.measures {
+        if current.remove(&old.id).is_some() {
+            item.removed_measures.push(RemovedMeasure {
+                id: old.id.clone(),
+                text: old.text.as_str().to_owned(),
+            });
+        }
+    }
+    // A measure both listed and removed (two office devices at once) stays removed: it is
+    // not listed again, so that the list holds only what is current.
+    item.measures = list;
+    Ok(())
+}
+
+/// A fresh id neither `item` nor the new list uses (a collision of 64 random bits is not
+/// expected, but an id is never given twice, whatever the odds).
+fn fresh_measure_id(item: &ItemDoc, listed: &[MeasureText]) -> String {
+    loop {
+        let id = new_measure_id();
+        if !item.ever_had_measure(&id) && !listed.iter().any(|m| m.id.as_ref() == Some(&id)) {
+            return id;
+        }
+    }
+}
+
+/// What a measure id may be: short, and plain enough to be a map key anywhere.
+fn valid_measure_id(id: &str) -> bool {
+    (1..=64).contains(&id.len())
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
 }

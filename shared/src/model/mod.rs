@@ -34,8 +34,8 @@ pub use convert::{
     report_from_docs, report_text, set_report_text,
 };
 pub use item::{
-    EditContext, EvidenceRef, Feedback, ItemDoc, ItemEdit, ItemPlan, Measure, Review, Timing,
-    UnitProgress, apply, apply_to,
+    EditContext, EvidenceRef, Feedback, ItemDoc, ItemEdit, ItemPlan, Measure, MeasureText,
+    RemovedMeasure, Review, Timing, UnitProgress, apply, apply_to, new_measure_id, update_item,
 };
 
 use automerge::transaction::CommitOptions;

@@ -8,7 +8,7 @@
 //! lets the allowed part through: a refused change is all or nothing, and later changes
 //! depend on it.
 
-use super::{ItemDoc, ItemEdit, ItemPlan, ModelError};
+use super::{ItemDoc, ItemEdit, ItemPlan, MeasureText, ModelError};
 use crate::workflow::UnitStatus;
 use automerge::{AutoCommit, ChangeHash};
 use std::collections::BTreeSet;
@@ -43,10 +43,12 @@ pub fn base_and_mine(
 /// (closing needs every unit signed off).
 pub fn edits_between(base: Option<&ItemDoc>, mine: &ItemDoc) -> Vec<ItemEdit> {
     let mut edits = Vec::new();
-    let measure_texts = |item: &ItemDoc| -> Vec<String> {
-        item.measures
-            .iter()
-            .map(|m| m.text.as_str().to_owned())
+    // Each measure by its id: made again, a measure keeps its id (and its ticks), a measure
+    // this device removed is removed again, and one the server removed meanwhile is not
+    // brought back (the edit is then listed).
+    let measure_texts = |item: &ItemDoc| -> Vec<MeasureText> {
+        item.current_measures()
+            .map(|m| MeasureText::existing(&m.id, m.text.as_str()))
             .collect()
     };
     let defined = |item: &ItemDoc| {
@@ -202,14 +204,13 @@ pub fn is_already(item: &ItemDoc, edit: &ItemEdit) -> bool {
             measures,
             narrative,
         } => {
+            let current: Vec<_> = item.current_measures().collect();
             item.title.as_str() == title
                 && item.narrative.as_str() == narrative
-                && item.measures.len() == measures.len()
-                && item
-                    .measures
-                    .iter()
-                    .zip(measures)
-                    .all(|(m, t)| m.text.as_str() == t)
+                && current.len() == measures.len()
+                && current.iter().zip(measures).all(|(m, t)| {
+                    m.text.as_str() == t.text && t.id.as_ref().is_none_or(|id| id == &m.id)
+                })
         }
     }
 }

@@ -303,11 +303,11 @@ fn describe(edit: &ItemEdit, item: &ItemDoc) -> String {
     match edit {
         ItemEdit::UnitNarrative { text, .. } => text.clone(),
         ItemEdit::TickMeasure { measure, done, .. } => {
-            let text = item
-                .measures
-                .iter()
+            let text = (item.measures.iter())
                 .find(|m| &m.id == measure)
-                .map_or(measure.as_str(), |m| m.text.as_str());
+                .map(|m| m.text.as_str())
+                .or_else(|| item.removed_measure(measure).map(|r| r.text.as_str()))
+                .unwrap_or(measure.as_str());
             format!("{} {text}", if *done { "☑" } else { "☐" })
         }
         ItemEdit::UnitStatus { to, reason, .. } => match reason {
