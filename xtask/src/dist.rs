@@ -144,10 +144,15 @@ fn build(root: &Path) -> Result<PathBuf> {
 /// `cargo tree`: a crate in the binary's dependency graph missing from the notice fails.
 fn licence_notice(root: &Path, tools: &Path, out: &Path) -> Result<PathBuf> {
     step("the third-party licence notice (cargo about generate)");
+    // Every crate's sources, for every target, so that cargo-about's `cargo metadata` runs
+    // offline (--frozen) and reads the licence texts from the registry's copies.
+    run_cmd(cargo().args(["fetch", "--locked"]))?;
     let notice = out.join("THIRD-PARTY-LICENSES.txt");
     let dist = root.join(DIST_FILES);
     let mut cmd = cargo_with_tools(tools)?;
-    cmd.args(["about", "generate", "--manifest-path"])
+    // --frozen: the licence texts come from the crates' own sources in the cargo registry,
+    // not from the network; --fail: a crate whose licence cannot be read or settled fails.
+    cmd.args(["about", "generate", "--frozen", "--fail", "--manifest-path"])
         .arg(root.join("server/Cargo.toml"))
         .arg("--config")
         .arg(dist.join("about.toml"))
