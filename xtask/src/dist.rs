@@ -12,6 +12,7 @@
 
 use crate::{cargo, packaging, run_cmd, step, workspace_root};
 use anyhow::{Context, Result, bail};
+use sha2::{Digest, Sha256};
 use std::collections::BTreeSet;
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -144,25 +145,33 @@ fn build(root: &Path) -> Result<PathBuf> {
 /// `cargo tree`: a crate in the binary's dependency graph missing from the notice fails.
 fn licence_notice(root: &Path, tools: &Path, out: &Path) -> Result<PathBuf> {
     step("the third-party licence notice (cargo about generate)");
-    // Every crate's sources, for every target, so that cargo-about's `cargo metadata` runs
-    // offline (--frozen) and reads the licence texts from the registry's copies.
-    run_cmd(cargo().args(["fetch", "--locked"]))?;
     let notice = out.join("THIRD-PARTY-LICENSES.txt");
     let dist = root.join(DIST_FILES);
-    let mut cmd = cargo_with_tools(tools)?;
-    // --frozen: the licence texts come from the crates' own sources in the cargo registry,
-    // not from the network; --fail: a crate whose licence cannot be read or settled fails.
-    cmd.args(["about", "generate", "--frozen", "--fail", "--manifest-path"])
-        .arg(root.join("server/Cargo.toml"))
-        .arg("--config")
-        .arg(dist.join("about.toml"))
-        .arg("--output-file")
-        .arg(&notice);
-    if !PACKAGED.features.is_empty() {
-        cmd.arg("--features").arg(PACKAGED.features.join(","));
+    // cargo-about reads every file of every crate (minutes): done again only when the
+    // dependencies or the template changed.
+    let stamp = out.join("THIRD-PARTY-LICENSES.inputs");
+    let inputs = notice_inputs(root)?;
+    if notice.is_file() && fs::read_to_string(&stamp).is_ok_and(|old| old == inputs) {
+        println!("    unchanged since the last run (Cargo.lock, about.toml, about.hbs)");
+    } else {
+        // Every crate's sources, for every target, so that cargo-about's `cargo metadata`
+        // runs offline (--frozen) and reads the licence texts from the registry's copies.
+        run_cmd(cargo().args(["fetch", "--locked"]))?;
+        let mut cmd = cargo_with_tools(tools)?;
+        // --fail: a crate whose licence cannot be read or settled fails.
+        cmd.args(["about", "generate", "--frozen", "--fail", "--manifest-path"])
+            .arg(root.join("server/Cargo.toml"))
+            .arg("--config")
+            .arg(dist.join("about.toml"))
+            .arg("--output-file")
+            .arg(&notice);
+        if !PACKAGED.features.is_empty() {
+            cmd.arg("--features").arg(PACKAGED.features.join(","));
+        }
+        cmd.arg(dist.join("about.hbs"));
+        run_cmd(&mut cmd)?;
+        fs::write(&stamp, &inputs)?;
     }
-    cmd.arg(dist.join("about.hbs"));
-    run_cmd(&mut cmd)?;
 
     let text =
         fs::read_to_string(&notice).with_context(|| format!("cannot read {}", notice.display()))?;
@@ -190,6 +199,21 @@ fn licence_notice(root: &Path, tools: &Path, out: &Path) -> Result<PathBuf> {
         linked.len()
     );
     Ok(notice)
+}
+
+/// What the notice is made from: the SHA-256 of Cargo.lock, cargo-about's settings and
+/// template, and the packaged features.
+fn notice_inputs(root: &Path) -> Result<String> {
+    let mut hash = Sha256::new();
+    for file in [
+        "Cargo.lock",
+        "server/dist/about.toml",
+        "server/dist/about.hbs",
+    ] {
+        hash.update(fs::read(root.join(file)).with_context(|| format!("cannot read {file}"))?);
+    }
+    hash.update(PACKAGED.features.join(","));
+    Ok(format!("{:x}\n", hash.finalize()))
 }
 
 /// The third-party crates in the packaged binary's normal dependency graph for this target
