@@ -18,10 +18,14 @@
 //!   missing).
 //! - `cargo xtask bench`: sync efficiency and capacity, side by side with the reference
 //!   automerge-repo server (release builds); writes `bench/RESULTS.md`.
+//! - `cargo xtask dist`: the release tarball and Debian package in `target/dist`, then the
+//!   packaging test that installs and starts them (`dist.rs`, `packaging.rs`; as root).
 
 mod bench;
+mod dist;
 mod fuzz;
 mod modules;
+mod packaging;
 mod postgres;
 mod s3;
 mod tools;
@@ -54,6 +58,10 @@ tasks:
            side (release builds, about 10 minutes); writes bench/RESULTS.md. Arguments go to the
            bench (`cargo xtask bench --help`), e.g. --quick or --only reconnect,idle; a run
            with arguments writes target/bench/RESULTS.md instead
+  dist     the release artifacts in target/dist: rectify-<version>-x86_64-linux.tar.gz and
+           the Debian package (release build; installs cargo-deb and cargo-about under
+           target/tools when missing), then the packaging test: the .deb installed into a
+           clean root with dpkg, the tarball unpacked, each started and reached (as root)
 ";
 
 /// The demo accounts' password for `cargo xtask run` (a local, loopback-only server).
@@ -71,6 +79,7 @@ fn main() -> ExitCode {
         Some("soak") => soak(&args[1..]),
         Some("fuzz") => fuzz::fuzz(&args[1..]),
         Some("bench") => bench::bench(&args[1..]),
+        Some("dist") => dist::dist(&args[1..]),
         Some("help" | "--help" | "-h") | None => {
             print!("{USAGE}");
             Ok(())
