@@ -1000,7 +1000,14 @@ fn persist_batch(
             created_at_ms: now,
             expect_version: Some(version),
         },
-        arrivals::arrived(doc, hashes, now),
+        // The sender is the account whose connection sent the changes: the commit
+        // message's `user` is only what the client claims.
+        arrivals::arrived(
+            doc,
+            hashes,
+            now,
+            core.peer_writing(&doc).map(|peer| &peer.username),
+        ),
     ];
     match (current, kind.as_str()) {
         (Some(current), "item") => {

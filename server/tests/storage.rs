@@ -14,8 +14,8 @@ use anyhow::{Context, Result};
 use rectify_server::storage::PartAppended;
 use rectify_server::storage::scratch::ScratchDatabase;
 use rectify_server::storage::{
-    self, BlobRecord, CampaignRecord, ItemRecord, QuarantineRecord, SessionRecord, Storage,
-    StorageError, StorageUrl, UnitRecord, UploadRecord, UserRecord, Write,
+    self, BlobRecord, CampaignRecord, ChangeArrival, ItemRecord, QuarantineRecord, SessionRecord,
+    Storage, StorageError, StorageUrl, UnitRecord, UploadRecord, UserRecord, Write,
 };
 use rectify_shared::evidence::FileKind;
 use rectify_shared::ids::{DocumentId, UnitId, Username};
@@ -154,10 +154,20 @@ fn quarantine(document: DocumentId, reason: &str, received_at_ms: i64) -> Quaran
 }
 
 fn arrived(document: DocumentId, hashes: &[&str], received_at_ms: i64) -> Write {
+    arrived_from(document, hashes, received_at_ms, Some("school1"))
+}
+
+fn arrived_from(
+    document: DocumentId,
+    hashes: &[&str],
+    received_at_ms: i64,
+    sent_by: Option<&str>,
+) -> Write {
     Write::ChangesArrived {
         document,
         hashes: hashes.iter().map(|&h| h.to_owned()).collect(),
         received_at_ms,
+        sent_by: sent_by.map(name),
     }
 }
 
@@ -780,19 +790,35 @@ async fn change_arrivals(new: NewPlace) -> Result<()> {
     db.write(vec![new_document(d1), new_document(d2)]).await?;
     db.write(vec![chunk(d1, b"1"), arrived(d1, &["h1", "h2"], 100)])
         .await?;
-    db.write(vec![chunk(d1, b"2"), arrived(d1, &["h2", "h3"], 200)])
-        .await?;
-    db.write(vec![arrived(d2, &["h1"], 300)]).await?;
+    db.write(vec![
+        chunk(d1, b"2"),
+        arrived_from(d1, &["h2", "h3"], 200, Some("office")),
+    ])
+    .await?;
+    db.write(vec![arrived_from(d2, &["h1"], 300, None)]).await?;
 
-    let times = |pairs: &[(&str, i64)]| -> HashMap<String, i64> {
-        pairs.iter().map(|&(h, t)| (h.to_owned(), t)).collect()
+    // (hash, time, sender)
+    let times = |rows: &[(&str, i64, Option<&str>)]| -> HashMap<String, ChangeArrival> {
+        rows.iter()
+            .map(|&(h, t, by)| {
+                let arrival = ChangeArrival {
+                    received_at_ms: t,
+                    sent_by: by.map(name),
+                };
+                (h.to_owned(), arrival)
+            })
+            .collect()
     };
     assert_eq!(
         db.change_arrivals(&d1).await?,
-        times(&[("h1", 100), ("h2", 100), ("h3", 200)]),
-        "the first arrival wins"
+        times(&[
+            ("h1", 100, Some("school1")),
+            ("h2", 100, Some("school1")),
+            ("h3", 200, Some("office")),
+        ]),
+        "the first arrival wins, with its sender"
     );
-    assert_eq!(db.change_arrivals(&d2).await?, times(&[("h1", 300)]));
+    assert_eq!(db.change_arrivals(&d2).await?, times(&[("h1", 300, None)]));
     assert!(db.change_arrivals(&doc(9)).await?.is_empty());
 
     // Compaction rewrites chunks, never arrivals.
@@ -1034,7 +1060,7 @@ struct Everything {
     campaigns: Vec<CampaignRecord>,
     items: Vec<Vec<ItemRecord>>,
     chunks: Vec<Option<Vec<Vec<u8>>>>,
-    arrivals: Vec<HashMap<String, i64>>,
+    arrivals: Vec<HashMap<String, ChangeArrival>>,
     quarantined: Vec<Vec<QuarantineRecord>>,
     meta: Option<String>,
     blob: Option<BlobRecord>,

@@ -227,8 +227,18 @@ pub struct ItemHistory {
 /// Consecutive changes by one person to one part of an item, shown as one line.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HistoryEntry {
-    /// The account that made the changes (from their commit messages); `None` when unknown.
+    /// The account that made the changes: the server's record of which authenticated account
+    /// sent them (`verified`), or, for changes stored before the server recorded senders,
+    /// what their commit messages say; `None` when unknown.
     pub user: Option<String>,
+    /// Whether `user` is the server's record of the sender (false: only the commit message's
+    /// word, unverified).
+    #[serde(default)]
+    pub verified: bool,
+    /// The user the commit messages name when that is not the recorded sender: the sending
+    /// client claimed to be someone else. `None` when they agree or nothing is recorded.
+    #[serde(default)]
+    pub claimed_user: Option<String>,
     /// That account's display name, when the server knows it.
     pub display_name: Option<String>,
     /// The edit (`unit_narrative`, `unit_status`, `plan`, `import` …), as `ItemEdit::op`.

@@ -20,8 +20,9 @@
 
 use async_trait::async_trait;
 use rectify_server::storage::{
-    BlobRecord, CampaignRecord, ItemRecord, PartAppended, QuarantineRecord, SessionRecord, Storage,
-    StorageError, StorageResult, StoredChunk, UnitRecord, UploadRecord, UserRecord, Write,
+    BlobRecord, CampaignRecord, ChangeArrival, ItemRecord, PartAppended, QuarantineRecord,
+    SessionRecord, Storage, StorageError, StorageResult, StoredChunk, UnitRecord, UploadRecord,
+    UserRecord, Write,
 };
 use rectify_shared::ids::{DocumentId, Username};
 use std::collections::{BTreeSet, HashMap};
@@ -365,7 +366,10 @@ impl Storage for FaultyStorage {
     async fn item(&self, id: &DocumentId) -> StorageResult<Option<ItemRecord>> {
         self.inner.item(id).await
     }
-    async fn change_arrivals(&self, document: &DocumentId) -> StorageResult<HashMap<String, i64>> {
+    async fn change_arrivals(
+        &self,
+        document: &DocumentId,
+    ) -> StorageResult<HashMap<String, ChangeArrival>> {
         self.inner.change_arrivals(document).await
     }
     async fn quarantined(&self, document: &DocumentId) -> StorageResult<Vec<QuarantineRecord>> {
@@ -498,6 +502,7 @@ mod tests {
             document: doc,
             hashes: Vec::new(),
             received_at_ms: 0,
+            sent_by: None,
         };
         assert_eq!(touched(&write), doc);
     }

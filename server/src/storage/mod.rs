@@ -182,7 +182,18 @@ pub enum Write {
         document: DocumentId,
         hashes: Vec<String>,
         received_at_ms: i64,
+        /// The authenticated account that sent them (over sync), or whose API call made
+        /// them; `None` when the server cannot say (the sender left before the write).
+        sent_by: Option<Username>,
     },
+}
+
+/// When the server first stored a change, and who sent it (see [`Write::ChangesArrived`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChangeArrival {
+    pub received_at_ms: i64,
+    /// `None` for changes stored before senders were recorded, or whose sender was unknown.
+    pub sent_by: Option<Username>,
 }
 
 /// One stored chunk of a document and its place in the order.
@@ -373,9 +384,12 @@ pub trait Storage: Send + Sync + std::fmt::Debug {
     async fn items(&self, campaign: &DocumentId) -> StorageResult<Vec<ItemRecord>>;
     /// One item's index row, or `None` when there is no such item.
     async fn item(&self, id: &DocumentId) -> StorageResult<Option<ItemRecord>>;
-    /// When the server first stored each of a document's changes: hex change hash → Unix ms
-    /// (see [`Write::ChangesArrived`]).
-    async fn change_arrivals(&self, document: &DocumentId) -> StorageResult<HashMap<String, i64>>;
+    /// When the server first stored each of a document's changes and who sent it: hex
+    /// change hash → its arrival (see [`Write::ChangesArrived`]).
+    async fn change_arrivals(
+        &self,
+        document: &DocumentId,
+    ) -> StorageResult<HashMap<String, ChangeArrival>>;
     /// A document's refused changes, newest first (for operators).
     async fn quarantined(&self, document: &DocumentId) -> StorageResult<Vec<QuarantineRecord>>;
 

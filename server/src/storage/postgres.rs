@@ -12,8 +12,9 @@
 //! [`PostgresBackup`] checks the database but refuses to copy or restore it, and says so.
 
 use super::{
-    Backup, BlobRecord, CampaignRecord, ItemRecord, PartAppended, QuarantineRecord, SessionRecord,
-    Storage, StorageError, StorageResult, StoredChunk, UnitRecord, UploadRecord, UserRecord, Write,
+    Backup, BlobRecord, CampaignRecord, ChangeArrival, ItemRecord, PartAppended, QuarantineRecord,
+    SessionRecord, Storage, StorageError, StorageResult, StoredChunk, UnitRecord, UploadRecord,
+    UserRecord, Write,
 };
 use async_trait::async_trait;
 use rectify_shared::evidence::FileKind;
@@ -763,9 +764,12 @@ impl Storage for PostgresStorage {
         row.as_ref().map(item_from_row).transpose()
     }
 
-    async fn change_arrivals(&self, document: &DocumentId) -> StorageResult<HashMap<String, i64>> {
+    async fn change_arrivals(
+        &self,
+        document: &DocumentId,
+    ) -> StorageResult<HashMap<String, ChangeArrival>> {
         let rows = sqlx::query(
-            "SELECT change_hash, received_at_ms FROM change_arrivals WHERE document_id = $1",
+            "SELECT change_hash, received_at_ms, sent_by FROM change_arrivals WHERE document_id = $1",
         )
         .bind(document.to_string())
         .fetch_all(&self.pool)
@@ -773,9 +777,13 @@ impl Storage for PostgresStorage {
         .pg()?;
         rows.iter()
             .map(|row| {
+                let sent_by: Option<String> = row.try_get("sent_by").pg()?;
                 Ok((
                     row.try_get("change_hash").pg()?,
-                    row.try_get("received_at_ms").pg()?,
+                    ChangeArrival {
+                        received_at_ms: row.try_get("received_at_ms").pg()?,
+                        sent_by: sent_by.map(Username::new),
+                    },
                 ))
             })
             .collect()
@@ -1254,18 +1262,20 @@ async fn apply_writes(tx: &mut sqlx::PgConnection, batch: Vec<Write>) -> Storage
                 document,
                 hashes,
                 received_at_ms,
+                sent_by,
             } => {
                 if hashes.is_empty() {
                     continue;
                 }
                 sqlx::query(
-                    "INSERT INTO change_arrivals (document_id, change_hash, received_at_ms)
-                     SELECT $1, hash, $3 FROM unnest($2::text[]) AS hash
+                    "INSERT INTO change_arrivals (document_id, change_hash, received_at_ms, sent_by)
+                     SELECT $1, hash, $3, $4 FROM unnest($2::text[]) AS hash
                      ON CONFLICT DO NOTHING",
                 )
                 .bind(document.to_string())
                 .bind(hashes)
                 .bind(received_at_ms)
+                .bind(sent_by.as_ref().map(|u| u.as_str()))
                 .execute(&mut *tx)
                 .await
                 .pg()?;

@@ -2,8 +2,9 @@
 
 use super::url::SQLITE_FILE;
 use super::{
-    Backup, BlobRecord, CampaignRecord, ItemRecord, PartAppended, QuarantineRecord, SessionRecord,
-    Storage, StorageError, StorageResult, StoredChunk, UnitRecord, UploadRecord, UserRecord, Write,
+    Backup, BlobRecord, CampaignRecord, ChangeArrival, ItemRecord, PartAppended, QuarantineRecord,
+    SessionRecord, Storage, StorageError, StorageResult, StoredChunk, UnitRecord, UploadRecord,
+    UserRecord, Write,
 };
 use async_trait::async_trait;
 use rectify_shared::evidence::FileKind;
@@ -744,15 +745,27 @@ impl Storage for SqliteStorage {
         row.as_ref().map(item_from_row).transpose()
     }
 
-    async fn change_arrivals(&self, document: &DocumentId) -> StorageResult<HashMap<String, i64>> {
+    async fn change_arrivals(
+        &self,
+        document: &DocumentId,
+    ) -> StorageResult<HashMap<String, ChangeArrival>> {
         let rows = sqlx::query(
-            "SELECT change_hash, received_at_ms FROM change_arrivals WHERE document_id = ?",
+            "SELECT change_hash, received_at_ms, sent_by FROM change_arrivals WHERE document_id = ?",
         )
         .bind(document.to_string())
         .fetch_all(&self.pool)
         .await?;
         rows.iter()
-            .map(|row| Ok((row.try_get("change_hash")?, row.try_get("received_at_ms")?)))
+            .map(|row| {
+                let sent_by: Option<String> = row.try_get("sent_by")?;
+                Ok((
+                    row.try_get("change_hash")?,
+                    ChangeArrival {
+                        received_at_ms: row.try_get("received_at_ms")?,
+                        sent_by: sent_by.map(Username::new),
+                    },
+                ))
+            })
             .collect()
     }
 
@@ -1137,16 +1150,19 @@ async fn apply_writes(tx: &mut sqlx::SqliteConnection, batch: Vec<Write>) -> Sto
                 document,
                 hashes,
                 received_at_ms,
+                sent_by,
             } => {
                 let document = document.to_string();
+                let sent_by = sent_by.as_ref().map(|u| u.as_str());
                 for hash in hashes {
                     sqlx::query(
-                        "INSERT INTO change_arrivals (document_id, change_hash, received_at_ms)
-                             VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+                        "INSERT INTO change_arrivals (document_id, change_hash, received_at_ms, sent_by)
+                             VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
                     )
                     .bind(&document)
                     .bind(hash)
                     .bind(received_at_ms)
+                    .bind(sent_by)
                     .execute(&mut *tx)
                     .await?;
                 }
