@@ -14,8 +14,9 @@ use anyhow::{Context, Result};
 use rectify_server::storage::PartAppended;
 use rectify_server::storage::scratch::ScratchDatabase;
 use rectify_server::storage::{
-    self, BlobRecord, CampaignRecord, ChangeArrival, ItemRecord, QuarantineRecord, SessionRecord,
-    Storage, StorageError, StorageUrl, UnitRecord, UploadRecord, UserRecord, Write,
+    self, AuditQuery, BlobRecord, CampaignRecord, ChangeArrival, ItemRecord, NewAudit,
+    QuarantineRecord, SessionRecord, Storage, StorageError, StorageUrl, UnitRecord, UploadRecord,
+    UserRecord, Write,
 };
 use rectify_shared::evidence::FileKind;
 use rectify_shared::ids::{DocumentId, UnitId, Username};
@@ -833,6 +834,104 @@ async fn change_arrivals(new: NewPlace) -> Result<()> {
     Ok(())
 }
 
+/// Issue #20: the audit log is appended to (in a batch with anything else) and read newest
+/// first, filtered and paged; the trait has no way to change or remove an entry.
+async fn audit_log(new: NewPlace) -> Result<()> {
+    let (_place, db) = fresh(new).await?;
+    let entry = |at_ms: i64, account: &str, action: &str, target: &str| {
+        Write::Audit(NewAudit {
+            at_ms,
+            account: name(account),
+            action: action.to_owned(),
+            target: target.to_owned(),
+            detail: format!("{action} {target}"),
+        })
+    };
+    db.write(vec![entry(100, "office", "account_created", "school9")])
+        .await?;
+    db.write(vec![
+        entry(200, "office", "signed_off", "d1"),
+        entry(200, "office", "item_replanned", "d1"),
+    ])
+    .await?;
+    db.write(vec![entry(300, "viewer", "file_downloaded", "aa")])
+        .await?;
+    // A batch that fails appends nothing.
+    let failed = db
+        .write(vec![
+            entry(400, "office", "import", "c1"),
+            chunk(doc(9), b"no such document"),
+        ])
+        .await;
+    assert!(failed.is_err());
+
+    let read = |query: AuditQuery| {
+        let db = &db;
+        async move {
+            let rows = db.audit_log(&query).await?;
+            anyhow::Ok(
+                rows.iter()
+                    .map(|r| format!("{} {} {} {}", r.at_ms, r.account, r.action, r.target))
+                    .collect::<Vec<_>>(),
+            )
+        }
+    };
+    let all = AuditQuery {
+        limit: 10,
+        ..AuditQuery::default()
+    };
+    assert_eq!(
+        read(all.clone()).await?,
+        [
+            "300 viewer file_downloaded aa",
+            "200 office item_replanned d1",
+            "200 office signed_off d1",
+            "100 office account_created school9",
+        ]
+    );
+    let rows = db.audit_log(&all).await?;
+    assert!(rows.windows(2).all(|w| w[0].id > w[1].id), "ids rise");
+    assert_eq!(rows[0].detail, "file_downloaded aa");
+    let by = |account: &str| AuditQuery {
+        account: Some(name(account)),
+        ..all.clone()
+    };
+    assert_eq!(read(by("viewer")).await?, ["300 viewer file_downloaded aa"]);
+    assert!(read(by("nobody")).await?.is_empty());
+    let action = AuditQuery {
+        action: Some("signed_off".into()),
+        ..all.clone()
+    };
+    assert_eq!(read(action).await?, ["200 office signed_off d1"]);
+    let window = AuditQuery {
+        from_ms: Some(200),
+        to_ms: Some(300),
+        ..all.clone()
+    };
+    assert_eq!(read(window).await?.len(), 2, "from inclusive, to exclusive");
+    // Paging: two at a time, then the rest below the last id.
+    let first = db
+        .audit_log(&AuditQuery {
+            limit: 2,
+            ..all.clone()
+        })
+        .await?;
+    assert_eq!(first.len(), 2);
+    let rest = read(AuditQuery {
+        before_id: Some(first[1].id),
+        ..all.clone()
+    })
+    .await?;
+    assert_eq!(
+        rest,
+        [
+            "200 office signed_off d1",
+            "100 office account_created school9"
+        ]
+    );
+    Ok(())
+}
+
 async fn quarantined_changes(new: NewPlace) -> Result<()> {
     let (_place, db) = fresh(new).await?;
     let (d1, d2) = (doc(1), doc(2));
@@ -1263,6 +1362,7 @@ suite![
     document_versions,
     campaigns_and_items,
     change_arrivals,
+    audit_log,
     quarantined_changes,
     server_settings,
     uploads_blobs_and_quota,

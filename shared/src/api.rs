@@ -269,3 +269,30 @@ pub struct HistoryDetail {
     pub before: String,
     pub after: String,
 }
+
+/// One entry of the audit log (`GET /api/audit`): an office action, who did it and when.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditEntry {
+    /// Rises with each entry; a page's `next_before` is the last one's.
+    pub id: i64,
+    /// Server time, Unix ms.
+    pub at_ms: i64,
+    /// The authenticated account that did it.
+    pub account: String,
+    /// `account_created`, `account_disabled`, `account_enabled`, `password_reset`,
+    /// `sessions_revoked`, `import`, `item_added`, `item_replanned`, `signed_off`,
+    /// `sent_back`, `file_downloaded`.
+    pub action: String,
+    /// What it was done to: a username, a document id, a file's SHA-256.
+    pub target: String,
+    /// Words for people: a role, an item's key and unit, a reason, a file name.
+    pub detail: String,
+}
+
+/// A page of the audit log, newest first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditPage {
+    pub entries: Vec<AuditEntry>,
+    /// Pass as `before` for the next (older) page; `None` when this is the last.
+    pub next_before: Option<i64>,
+}

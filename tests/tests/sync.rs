@@ -553,9 +553,8 @@ async fn issue_20_the_history_names_the_sender_not_the_commit_message() -> anyho
     school2.fetch(id, limit).await?;
     {
         let doc = school2.document_mut(&id)?;
-        let progress = match doc.get(automerge::ROOT, "progress")? {
-            Some((_, obj)) => obj,
-            None => anyhow::bail!("no progress"),
+        let Some((_, progress)) = doc.get(automerge::ROOT, "progress")? else {
+            anyhow::bail!("no progress");
         };
         let Some((_, entry)) = doc.get(&progress, "pszx3")? else {
             anyhow::bail!("no progress entry for pszx3");

@@ -1,7 +1,9 @@
 //! `POST /api/campaigns/{id}/items`: an item added by hand, checked against the campaign and
 //! the units, made and stored as the importer makes one.
 
+use super::audit;
 use super::{LaterJson, Need, existing_campaign, require};
+use crate::audit::action;
 use crate::auth::CurrentUser;
 use crate::campaigns;
 use crate::clock::now_ms;
@@ -48,6 +50,14 @@ pub(super) async fn add_item(
         Err(err) => return Err(err.into()),
     };
     tracing::info!(by = %user.username, key = %record.key, item = %record.id, "item added");
+    audit::record(
+        &state,
+        &user.username,
+        action::ITEM_ADDED,
+        &record.id.to_string(),
+        &record.key,
+    )
+    .await?;
     let today = Date::in_china(now_ms());
     Ok((
         StatusCode::CREATED,

@@ -12,9 +12,9 @@
 //! [`PostgresBackup`] checks the database but refuses to copy or restore it, and says so.
 
 use super::{
-    Backup, BlobRecord, CampaignRecord, ChangeArrival, ItemRecord, PartAppended, QuarantineRecord,
-    SessionRecord, Storage, StorageError, StorageResult, StoredChunk, UnitRecord, UploadRecord,
-    UserRecord, Write,
+    AuditQuery, AuditRecord, Backup, BlobRecord, CampaignRecord, ChangeArrival, ItemRecord,
+    PartAppended, QuarantineRecord, SessionRecord, Storage, StorageError, StorageResult,
+    StoredChunk, UnitRecord, UploadRecord, UserRecord, Write,
 };
 use async_trait::async_trait;
 use rectify_shared::evidence::FileKind;
@@ -225,6 +225,7 @@ impl Backup for PostgresBackup {
                 "uploads",
                 "item_evidence",
                 "change_arrivals",
+                "audit_log",
             ] {
                 sqlx::query(&format!("SELECT count(*) FROM {table}"))
                     .fetch_one(&storage.pool)
@@ -789,6 +790,39 @@ impl Storage for PostgresStorage {
             .collect()
     }
 
+    async fn audit_log(&self, query: &AuditQuery) -> StorageResult<Vec<AuditRecord>> {
+        let rows = sqlx::query(
+            "SELECT id, at_ms, account, action, target, detail FROM audit_log
+             WHERE ($1::text IS NULL OR account = $1)
+               AND ($2::text IS NULL OR action = $2)
+               AND ($3::bigint IS NULL OR at_ms >= $3)
+               AND ($4::bigint IS NULL OR at_ms < $4)
+               AND ($5::bigint IS NULL OR id < $5)
+             ORDER BY id DESC LIMIT $6",
+        )
+        .bind(query.account.as_ref().map(|u| u.as_str()))
+        .bind(query.action.as_deref())
+        .bind(query.from_ms)
+        .bind(query.to_ms)
+        .bind(query.before_id)
+        .bind(i64::from(query.limit))
+        .fetch_all(&self.pool)
+        .await
+        .pg()?;
+        rows.iter()
+            .map(|row| {
+                Ok(AuditRecord {
+                    id: row.try_get("id").pg()?,
+                    at_ms: row.try_get("at_ms").pg()?,
+                    account: Username::new(row.try_get::<String, _>("account").pg()?),
+                    action: row.try_get("action").pg()?,
+                    target: row.try_get("target").pg()?,
+                    detail: row.try_get("detail").pg()?,
+                })
+            })
+            .collect()
+    }
+
     async fn quarantined(&self, document: &DocumentId) -> StorageResult<Vec<QuarantineRecord>> {
         let rows = sqlx::query("SELECT * FROM quarantine WHERE document_id = $1 ORDER BY id DESC")
             .bind(document.to_string())
@@ -1276,6 +1310,20 @@ async fn apply_writes(tx: &mut sqlx::PgConnection, batch: Vec<Write>) -> Storage
                 .bind(hashes)
                 .bind(received_at_ms)
                 .bind(sent_by.as_ref().map(|u| u.as_str()))
+                .execute(&mut *tx)
+                .await
+                .pg()?;
+            }
+            Write::Audit(entry) => {
+                sqlx::query(
+                    "INSERT INTO audit_log (at_ms, account, action, target, detail)
+                     VALUES ($1, $2, $3, $4, $5)",
+                )
+                .bind(entry.at_ms)
+                .bind(entry.account.as_str())
+                .bind(&entry.action)
+                .bind(&entry.target)
+                .bind(&entry.detail)
                 .execute(&mut *tx)
                 .await
                 .pg()?;

@@ -2,9 +2,9 @@
 
 use super::url::SQLITE_FILE;
 use super::{
-    Backup, BlobRecord, CampaignRecord, ChangeArrival, ItemRecord, PartAppended, QuarantineRecord,
-    SessionRecord, Storage, StorageError, StorageResult, StoredChunk, UnitRecord, UploadRecord,
-    UserRecord, Write,
+    AuditQuery, AuditRecord, Backup, BlobRecord, CampaignRecord, ChangeArrival, ItemRecord,
+    PartAppended, QuarantineRecord, SessionRecord, Storage, StorageError, StorageResult,
+    StoredChunk, UnitRecord, UploadRecord, UserRecord, Write,
 };
 use async_trait::async_trait;
 use rectify_shared::evidence::FileKind;
@@ -769,6 +769,38 @@ impl Storage for SqliteStorage {
             .collect()
     }
 
+    async fn audit_log(&self, query: &AuditQuery) -> StorageResult<Vec<AuditRecord>> {
+        let rows = sqlx::query(
+            "SELECT id, at_ms, account, action, target, detail FROM audit_log
+             WHERE (?1 IS NULL OR account = ?1)
+               AND (?2 IS NULL OR action = ?2)
+               AND (?3 IS NULL OR at_ms >= ?3)
+               AND (?4 IS NULL OR at_ms < ?4)
+               AND (?5 IS NULL OR id < ?5)
+             ORDER BY id DESC LIMIT ?6",
+        )
+        .bind(query.account.as_ref().map(|u| u.as_str()))
+        .bind(query.action.as_deref())
+        .bind(query.from_ms)
+        .bind(query.to_ms)
+        .bind(query.before_id)
+        .bind(i64::from(query.limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(AuditRecord {
+                    id: row.try_get("id")?,
+                    at_ms: row.try_get("at_ms")?,
+                    account: Username::new(row.try_get::<String, _>("account")?),
+                    action: row.try_get("action")?,
+                    target: row.try_get("target")?,
+                    detail: row.try_get("detail")?,
+                })
+            })
+            .collect()
+    }
+
     async fn quarantined(&self, document: &DocumentId) -> StorageResult<Vec<QuarantineRecord>> {
         let rows = sqlx::query("SELECT * FROM quarantine WHERE document_id = ? ORDER BY id DESC")
             .bind(document.to_string())
@@ -1166,6 +1198,19 @@ async fn apply_writes(tx: &mut sqlx::SqliteConnection, batch: Vec<Write>) -> Sto
                     .execute(&mut *tx)
                     .await?;
                 }
+            }
+            Write::Audit(entry) => {
+                sqlx::query(
+                    "INSERT INTO audit_log (at_ms, account, action, target, detail)
+                     VALUES (?, ?, ?, ?, ?)",
+                )
+                .bind(entry.at_ms)
+                .bind(entry.account.as_str())
+                .bind(&entry.action)
+                .bind(&entry.target)
+                .bind(&entry.detail)
+                .execute(&mut *tx)
+                .await?;
             }
             Write::Campaign(c) => insert_campaign(tx, c, CAMPAIGN_REPLACING).await?,
             Write::EnsureCampaign(c) => insert_campaign(tx, c, CAMPAIGN_UNLESS_THERE).await?,
