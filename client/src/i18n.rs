@@ -283,6 +283,10 @@ messages! {
     DeviceTime => "设备时间", "Device time";
     ReceivedTime => "接收时间", "Received";
     MadeOffline => "离线填写", "made offline";
+    Unverified => "未经服务器核实（记录发送账号之前的修改，此处为修改自带的署名）",
+        "not verified (made before the server recorded senders: the name the change itself carries)";
+    ClaimedOther => "修改自带的署名是", "the change itself claims to be by";
+    ClaimedOtherWarning => "，与服务器记录的发送账号不一致", ", which is not the account that sent it";
 
     // Reports: downloads and importing.
     LedgerXlsx => "台账 Excel", "Ledger (Excel)";

@@ -1,6 +1,10 @@
 //! When the server first stored each Automerge change: the item history shows it next to the
 //! device's own timestamp (which may be wrong, or days old when the device was offline).
 //!
+//! It also keeps who sent each change: the authenticated account whose sync connection
+//! delivered it, or whose API call made it. A change's commit message names a user too, but
+//! the sending client writes that; the history shows this record and flags the difference.
+//!
 //! Every write that appends a chunk also records the hashes of the changes the chunk carries,
 //! in the same [`Storage::write`](crate::storage::Storage::write) batch, so the record and the
 //! changes become durable together ([`Write::ChangesArrived`]). The hashes come from the
@@ -10,7 +14,7 @@
 use crate::storage::Write;
 use anyhow::{Context, Result, bail, ensure};
 use automerge::{Change, ChangeHash};
-use rectify_shared::ids::DocumentId;
+use rectify_shared::ids::{DocumentId, Username};
 use rectify_shared::model;
 
 /// The first bytes of every Automerge storage chunk.
@@ -68,12 +72,19 @@ fn uleb128(bytes: &[u8]) -> Option<(u64, usize)> {
     None
 }
 
-/// The write recording that `hashes` of `document` arrived at `now_ms`.
-pub fn arrived(document: DocumentId, hashes: &[ChangeHash], now_ms: i64) -> Write {
+/// The write recording that `hashes` of `document` arrived at `now_ms`, sent by `sent_by`
+/// (the authenticated account; `None` when the server cannot say).
+pub fn arrived(
+    document: DocumentId,
+    hashes: &[ChangeHash],
+    now_ms: i64,
+    sent_by: Option<&Username>,
+) -> Write {
     Write::ChangesArrived {
         document,
         hashes: hashes.iter().map(ToString::to_string).collect(),
         received_at_ms: now_ms,
+        sent_by: sent_by.cloned(),
     }
 }
 

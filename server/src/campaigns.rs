@@ -13,7 +13,7 @@ use anyhow::{Context, Result, bail};
 use automerge::{AutoCommit, ChangeHash};
 use rand_core::{OsRng, RngCore};
 use rectify_shared::api::{ImportPreview, ImportWarning, LeftAlone, ReportText};
-use rectify_shared::ids::DocumentId;
+use rectify_shared::ids::{DocumentId, Username};
 use rectify_shared::import::{self, Imported};
 use rectify_shared::model::{self, CampaignDoc, EditContext, ItemDoc, ItemEdit, LedgerContext};
 use rectify_shared::report::Report;
@@ -84,12 +84,18 @@ fn new_document<T: autosurgeon::Reconcile>(
         created_at_ms: now,
         expect_version: None,
     });
-    batch.push(arrivals::arrived(id, &hashes, now));
+    batch.push(arrivals::arrived(
+        id,
+        &hashes,
+        now,
+        Some(&Username::new(user)),
+    ));
     Ok(id)
 }
 
 /// Adds the changes `doc` has beyond `since` (the heads it was loaded with) to `batch` as one
-/// chunk, with the record of their arrival. False when there are none.
+/// chunk, with the record of their arrival from `user` (the account that called the API).
+/// False when there are none.
 ///
 /// Not `save_incremental`: after a load it would save every change again, not the new ones.
 fn push_changes(
@@ -98,6 +104,7 @@ fn push_changes(
     doc: &mut AutoCommit,
     since: &[ChangeHash],
     now: i64,
+    user: &str,
 ) -> bool {
     let hashes: Vec<ChangeHash> = doc.get_changes_meta(since).iter().map(|c| c.hash).collect();
     if hashes.is_empty() {
@@ -110,7 +117,12 @@ fn push_changes(
         // Written beside the sync hub, which reads what is stored afresh afterwards.
         expect_version: None,
     });
-    batch.push(arrivals::arrived(id, &hashes, now));
+    batch.push(arrivals::arrived(
+        id,
+        &hashes,
+        now,
+        Some(&Username::new(user)),
+    ));
     true
 }
 
@@ -164,7 +176,7 @@ pub async fn import_report(
             let before = doc.get_heads();
             model::refresh_campaign_from_report(&mut current, &imported_campaign);
             model::update_document(&mut doc, &current, user, "import", now)?;
-            if push_changes(&mut batch, record.id, &mut doc, &before, now) {
+            if push_changes(&mut batch, record.id, &mut doc, &before, now, user) {
                 changed.push(record.id);
             }
             record.id
@@ -231,7 +243,7 @@ pub async fn import_report(
                         ));
                         let before = doc.get_heads();
                         model::update_item(&mut doc, &current, user, "import", now)?;
-                        if push_changes(&mut batch, record.id, &mut doc, &before, now) {
+                        if push_changes(&mut batch, record.id, &mut doc, &before, now, user) {
                             outcome.items_updated += 1;
                             outcome.changed.push(record.id);
                             batch.push(Write::Item(item_record(
@@ -284,7 +296,7 @@ pub async fn edit_report_text(
     let before = doc.get_heads();
     model::update_document(&mut doc, &campaign, user, "report_text", now)?;
     let mut batch = Vec::new();
-    if push_changes(&mut batch, record.id, &mut doc, &before, now) {
+    if push_changes(&mut batch, record.id, &mut doc, &before, now, user) {
         storage.write(batch).await?;
     }
     Ok(model::report_text(&campaign))
@@ -306,7 +318,7 @@ pub async fn edit_item(
     // The arrival is the server's clock, not the edit's (a test or the demo may date edits).
     let now = now_ms();
     let mut batch = Vec::new();
-    push_changes(&mut batch, record.id, &mut doc, &before, now);
+    push_changes(&mut batch, record.id, &mut doc, &before, now, &ctx.user);
     batch.push(Write::Item(item_record(
         record.id,
         record.campaign_id,
@@ -341,7 +353,7 @@ pub async fn add_item(
         current.areas.sort_by_key(|a| a.number);
         let before = doc.get_heads();
         model::update_document(&mut doc, &current, user, "add_area", now)?;
-        push_changes(&mut batch, campaign.id, &mut doc, &before, now);
+        push_changes(&mut batch, campaign.id, &mut doc, &before, now, user);
     }
     let id = new_document(&mut batch, item, "item", user, now)?;
     let record = item_record(id, campaign.id, item, now);
@@ -666,7 +678,14 @@ mod tests {
             .collect();
         let arrived = storage.change_arrivals(&record.id).await.unwrap();
         assert_eq!(arrived.keys().cloned().collect::<BTreeSet<_>>(), changes);
-        assert!(arrived.values().all(|&ms| ms > office.now_ms));
+        assert!(arrived.values().all(|a| a.received_at_ms > office.now_ms));
+        // And who sent each: the account that called, one per chunk.
+        let senders: BTreeSet<&str> = arrived
+            .values()
+            .filter_map(|a| a.sent_by.as_ref().map(Username::as_str))
+            .collect();
+        assert_eq!(senders, BTreeSet::from(["import", "office", "school1"]));
+        assert!(arrived.values().all(|a| a.sent_by.is_some()));
 
         // The same report again appends nothing.
         let again = import_report(storage, &imported.report, "import")

@@ -40,6 +40,7 @@
 
 pub mod accounts;
 pub mod arrivals;
+pub mod audit;
 pub mod auth;
 pub mod blobs;
 pub mod blocking;

@@ -26,6 +26,7 @@
 //! because nothing is acknowledged before it is durable.
 
 use crate::arrivals;
+use crate::audit;
 use crate::campaigns::item_record;
 use crate::clock::now_ms;
 use crate::error::ApiError;
@@ -43,7 +44,7 @@ use rand_core::{OsRng, RngCore};
 use rectify_shared::gate::{Peer, PolicyGate};
 use rectify_shared::ids::{DocumentId, Username};
 use rectify_shared::model::{self, CampaignDoc, ItemDoc};
-use rectify_shared::policy::{Actor, Need, can_read_item};
+use rectify_shared::policy::{Actor, Need, Role, can_read_item};
 use rectify_shared::sync::core::{ConnId, Effect, SyncServer};
 use rectify_shared::sync::wire::{CLOSE_LOG_IN_AGAIN, MAX_FRAME_BYTES, PeerId, StorageId};
 use std::collections::{HashMap, HashSet, VecDeque};
@@ -1072,7 +1073,14 @@ fn persist_batch(
             created_at_ms: now,
             expect_version: Some(version),
         },
-        arrivals::arrived(doc, hashes, now),
+        // The sender is the account whose connection sent the changes: the commit
+        // message's `user` is only what the client claims.
+        arrivals::arrived(
+            doc,
+            hashes,
+            now,
+            core.peer_writing(&doc).map(|peer| &peer.username),
+        ),
     ];
     match (current, kind.as_str()) {
         (Some(current), "item") => {
@@ -1084,6 +1092,22 @@ fn persist_batch(
             if let Ok(item) = item
                 && let Ok(campaign) = item.campaign.parse::<DocumentId>()
             {
+                // Sign-offs, send-backs and re-planning go into the audit log with the
+                // change. Only the office makes them, so only its changes pay for reading the
+                // item as it was.
+                if let Some(peer) = core.peer_writing(&doc)
+                    && peer.actor.role == Role::Office
+                    && let Some(before) = core.document(&doc)
+                    && let Ok(before) = ItemDoc::load(before)
+                {
+                    batch.extend(audit::sync_entries(
+                        &peer.username,
+                        doc,
+                        &before,
+                        &item,
+                        now,
+                    ));
+                }
                 batch.push(Write::Item(item_record(doc, campaign, &item, now)));
             }
         }

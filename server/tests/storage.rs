@@ -14,8 +14,9 @@ use anyhow::{Context, Result};
 use rectify_server::storage::PartAppended;
 use rectify_server::storage::scratch::ScratchDatabase;
 use rectify_server::storage::{
-    self, BlobRecord, CampaignRecord, ItemRecord, QuarantineRecord, SessionRecord, Storage,
-    StorageError, StorageUrl, UnitRecord, UploadRecord, UserRecord, Write,
+    self, AuditQuery, BlobRecord, CampaignRecord, ChangeArrival, ItemRecord, NewAudit,
+    QuarantineRecord, SessionRecord, Storage, StorageError, StorageUrl, UnitRecord, UploadRecord,
+    UserRecord, Write,
 };
 use rectify_shared::evidence::FileKind;
 use rectify_shared::ids::{DocumentId, UnitId, Username};
@@ -154,10 +155,20 @@ fn quarantine(document: DocumentId, reason: &str, received_at_ms: i64) -> Quaran
 }
 
 fn arrived(document: DocumentId, hashes: &[&str], received_at_ms: i64) -> Write {
+    arrived_from(document, hashes, received_at_ms, Some("school1"))
+}
+
+fn arrived_from(
+    document: DocumentId,
+    hashes: &[&str],
+    received_at_ms: i64,
+    sent_by: Option<&str>,
+) -> Write {
     Write::ChangesArrived {
         document,
         hashes: hashes.iter().map(|&h| h.to_owned()).collect(),
         received_at_ms,
+        sent_by: sent_by.map(name),
     }
 }
 
@@ -780,19 +791,35 @@ async fn change_arrivals(new: NewPlace) -> Result<()> {
     db.write(vec![new_document(d1), new_document(d2)]).await?;
     db.write(vec![chunk(d1, b"1"), arrived(d1, &["h1", "h2"], 100)])
         .await?;
-    db.write(vec![chunk(d1, b"2"), arrived(d1, &["h2", "h3"], 200)])
-        .await?;
-    db.write(vec![arrived(d2, &["h1"], 300)]).await?;
+    db.write(vec![
+        chunk(d1, b"2"),
+        arrived_from(d1, &["h2", "h3"], 200, Some("office")),
+    ])
+    .await?;
+    db.write(vec![arrived_from(d2, &["h1"], 300, None)]).await?;
 
-    let times = |pairs: &[(&str, i64)]| -> HashMap<String, i64> {
-        pairs.iter().map(|&(h, t)| (h.to_owned(), t)).collect()
+    // (hash, time, sender)
+    let times = |rows: &[(&str, i64, Option<&str>)]| -> HashMap<String, ChangeArrival> {
+        rows.iter()
+            .map(|&(h, t, by)| {
+                let arrival = ChangeArrival {
+                    received_at_ms: t,
+                    sent_by: by.map(name),
+                };
+                (h.to_owned(), arrival)
+            })
+            .collect()
     };
     assert_eq!(
         db.change_arrivals(&d1).await?,
-        times(&[("h1", 100), ("h2", 100), ("h3", 200)]),
-        "the first arrival wins"
+        times(&[
+            ("h1", 100, Some("school1")),
+            ("h2", 100, Some("school1")),
+            ("h3", 200, Some("office")),
+        ]),
+        "the first arrival wins, with its sender"
     );
-    assert_eq!(db.change_arrivals(&d2).await?, times(&[("h1", 300)]));
+    assert_eq!(db.change_arrivals(&d2).await?, times(&[("h1", 300, None)]));
     assert!(db.change_arrivals(&doc(9)).await?.is_empty());
 
     // Compaction rewrites chunks, never arrivals.
@@ -804,6 +831,104 @@ async fn change_arrivals(new: NewPlace) -> Result<()> {
         .collect();
     assert!(db.replace_chunks(&d1, &seqs, b"12".to_vec()).await?);
     assert_eq!(db.change_arrivals(&d1).await?.len(), 3);
+    Ok(())
+}
+
+/// Issue #20: the audit log is appended to (in a batch with anything else) and read newest
+/// first, filtered and paged; the trait has no way to change or remove an entry.
+async fn audit_log(new: NewPlace) -> Result<()> {
+    let (_place, db) = fresh(new).await?;
+    let entry = |at_ms: i64, account: &str, action: &str, target: &str| {
+        Write::Audit(NewAudit {
+            at_ms,
+            account: name(account),
+            action: action.to_owned(),
+            target: target.to_owned(),
+            detail: format!("{action} {target}"),
+        })
+    };
+    db.write(vec![entry(100, "office", "account_created", "school9")])
+        .await?;
+    db.write(vec![
+        entry(200, "office", "signed_off", "d1"),
+        entry(200, "office", "item_replanned", "d1"),
+    ])
+    .await?;
+    db.write(vec![entry(300, "viewer", "file_downloaded", "aa")])
+        .await?;
+    // A batch that fails appends nothing.
+    let failed = db
+        .write(vec![
+            entry(400, "office", "import", "c1"),
+            chunk(doc(9), b"no such document"),
+        ])
+        .await;
+    assert!(failed.is_err());
+
+    let read = |query: AuditQuery| {
+        let db = &db;
+        async move {
+            let rows = db.audit_log(&query).await?;
+            anyhow::Ok(
+                rows.iter()
+                    .map(|r| format!("{} {} {} {}", r.at_ms, r.account, r.action, r.target))
+                    .collect::<Vec<_>>(),
+            )
+        }
+    };
+    let all = AuditQuery {
+        limit: 10,
+        ..AuditQuery::default()
+    };
+    assert_eq!(
+        read(all.clone()).await?,
+        [
+            "300 viewer file_downloaded aa",
+            "200 office item_replanned d1",
+            "200 office signed_off d1",
+            "100 office account_created school9",
+        ]
+    );
+    let rows = db.audit_log(&all).await?;
+    assert!(rows.windows(2).all(|w| w[0].id > w[1].id), "ids rise");
+    assert_eq!(rows[0].detail, "file_downloaded aa");
+    let by = |account: &str| AuditQuery {
+        account: Some(name(account)),
+        ..all.clone()
+    };
+    assert_eq!(read(by("viewer")).await?, ["300 viewer file_downloaded aa"]);
+    assert!(read(by("nobody")).await?.is_empty());
+    let action = AuditQuery {
+        action: Some("signed_off".into()),
+        ..all.clone()
+    };
+    assert_eq!(read(action).await?, ["200 office signed_off d1"]);
+    let window = AuditQuery {
+        from_ms: Some(200),
+        to_ms: Some(300),
+        ..all.clone()
+    };
+    assert_eq!(read(window).await?.len(), 2, "from inclusive, to exclusive");
+    // Paging: two at a time, then the rest below the last id.
+    let first = db
+        .audit_log(&AuditQuery {
+            limit: 2,
+            ..all.clone()
+        })
+        .await?;
+    assert_eq!(first.len(), 2);
+    let rest = read(AuditQuery {
+        before_id: Some(first[1].id),
+        ..all.clone()
+    })
+    .await?;
+    assert_eq!(
+        rest,
+        [
+            "200 office signed_off d1",
+            "100 office account_created school9"
+        ]
+    );
     Ok(())
 }
 
@@ -1034,7 +1159,7 @@ struct Everything {
     campaigns: Vec<CampaignRecord>,
     items: Vec<Vec<ItemRecord>>,
     chunks: Vec<Option<Vec<Vec<u8>>>>,
-    arrivals: Vec<HashMap<String, i64>>,
+    arrivals: Vec<HashMap<String, ChangeArrival>>,
     quarantined: Vec<Vec<QuarantineRecord>>,
     meta: Option<String>,
     blob: Option<BlobRecord>,
@@ -1237,6 +1362,7 @@ suite![
     document_versions,
     campaigns_and_items,
     change_arrivals,
+    audit_log,
     quarantined_changes,
     server_settings,
     uploads_blobs_and_quota,

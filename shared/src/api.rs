@@ -227,8 +227,18 @@ pub struct ItemHistory {
 /// Consecutive changes by one person to one part of an item, shown as one line.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HistoryEntry {
-    /// The account that made the changes (from their commit messages); `None` when unknown.
+    /// The account that made the changes: the server's record of which authenticated account
+    /// sent them (`verified`), or, for changes stored before the server recorded senders,
+    /// what their commit messages say; `None` when unknown.
     pub user: Option<String>,
+    /// Whether `user` is the server's record of the sender (false: only the commit message's
+    /// word, unverified).
+    #[serde(default)]
+    pub verified: bool,
+    /// The user the commit messages name when that is not the recorded sender: the sending
+    /// client claimed to be someone else. `None` when they agree or nothing is recorded.
+    #[serde(default)]
+    pub claimed_user: Option<String>,
     /// That account's display name, when the server knows it.
     pub display_name: Option<String>,
     /// The edit (`unit_narrative`, `unit_status`, `plan`, `import` …), as `ItemEdit::op`.
@@ -258,4 +268,31 @@ pub struct HistoryDetail {
     pub unit: Option<UnitId>,
     pub before: String,
     pub after: String,
+}
+
+/// One entry of the audit log (`GET /api/audit`): an office action, who did it and when.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditEntry {
+    /// Rises with each entry; a page's `next_before` is the last one's.
+    pub id: i64,
+    /// Server time, Unix ms.
+    pub at_ms: i64,
+    /// The authenticated account that did it.
+    pub account: String,
+    /// `account_created`, `account_disabled`, `account_enabled`, `password_reset`,
+    /// `sessions_revoked`, `import`, `item_added`, `item_replanned`, `signed_off`,
+    /// `sent_back`, `file_downloaded`.
+    pub action: String,
+    /// What it was done to: a username, a document id, a file's SHA-256.
+    pub target: String,
+    /// Words for people: a role, an item's key and unit, a reason, a file name.
+    pub detail: String,
+}
+
+/// A page of the audit log, newest first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditPage {
+    pub entries: Vec<AuditEntry>,
+    /// Pass as `before` for the next (older) page; `None` when this is the last.
+    pub next_before: Option<i64>,
 }

@@ -27,11 +27,22 @@ use std::collections::{BTreeMap, BTreeSet};
 /// reads the history wants to see that the narrative was written on two different days.
 pub const SESSION_GAP_MS: i64 = 10 * 60 * 1000;
 
-/// The item's history, oldest first. `received_ms` says when the server first stored a
-/// change (`None` when it does not know). `display_name` is left for the server to fill in.
+/// What the server recorded of a change: when it first stored it, and which authenticated
+/// account sent it (`None` for changes stored before senders were recorded).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Recorded {
+    pub received_ms: i64,
+    pub sender: Option<String>,
+}
+
+/// The item's history, oldest first. `recorded` says what the server recorded of a change
+/// (`None` when it has no record). Who made a line is the recorded sender when there is one
+/// (`verified`); the commit message's `user` is what the sending client claimed, shown as
+/// `claimed_user` when it names someone else, and used (unverified) only for changes
+/// without a recorded sender. `display_name` is left for the server to fill in.
 pub fn timeline(
     doc: &AutoCommit,
-    received_ms: &dyn Fn(&ChangeHash) -> Option<i64>,
+    recorded: &dyn Fn(&ChangeHash) -> Option<Recorded>,
 ) -> Vec<HistoryEntry> {
     // `get_changes` closes any open transaction, so it needs its own copy of the document.
     let changes = doc.clone().get_changes(&[]);
@@ -40,8 +51,8 @@ pub fn timeline(
     let mut replay = model::new_automerge();
     let mut before: Option<ItemDoc> = None;
     let mut entries = Vec::new();
-    for session in sessions(changes) {
-        let mut entry = entry_without_details(&session, received_ms);
+    for session in sessions(changes, recorded) {
+        let mut entry = entry_without_details(&session);
         let after = replay
             .apply_changes(session.changes)
             .ok()
@@ -57,8 +68,9 @@ pub fn timeline(
     entries
 }
 
-/// Who made a change and with which edit, from its commit message. Foreign clients write
-/// other messages or none: their changes are by an unknown user and an `unknown` edit.
+/// Who a change's commit message says made it, and with which edit. Foreign clients write
+/// other messages or none: their changes are by an unknown user and an `unknown` edit. The
+/// sending client writes the message: it is a claim, not a record.
 pub fn authorship(change: &Change) -> (Option<String>, String) {
     let message: Option<serde_json::Value> = change.message().and_then(model::read_commit_message);
     let field = |key: &str| {
@@ -73,19 +85,49 @@ pub fn authorship(change: &Change) -> (Option<String>, String) {
     (field("user"), op)
 }
 
-/// Consecutive changes by one user with one edit and without a long pause: one line.
-struct Session {
+/// Who made a change, as a history line says it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Author {
     user: Option<String>,
-    op: String,
-    changes: Vec<Change>,
+    verified: bool,
+    claimed_user: Option<String>,
 }
 
-fn sessions(changes: Vec<Change>) -> Vec<Session> {
+fn author(claimed: Option<String>, recorded: Option<&Recorded>) -> Author {
+    match recorded.and_then(|r| r.sender.clone()) {
+        Some(sender) => Author {
+            claimed_user: claimed.filter(|claimed| *claimed != sender),
+            user: Some(sender),
+            verified: true,
+        },
+        None => Author {
+            user: claimed,
+            verified: false,
+            claimed_user: None,
+        },
+    }
+}
+
+/// Consecutive changes by one author with one edit and without a long pause: one line.
+struct Session {
+    author: Author,
+    op: String,
+    changes: Vec<Change>,
+    received: Vec<Option<i64>>,
+}
+
+fn sessions(
+    changes: Vec<Change>,
+    recorded: &dyn Fn(&ChangeHash) -> Option<Recorded>,
+) -> Vec<Session> {
     let mut sessions: Vec<Session> = Vec::new();
     for change in changes {
-        let (user, op) = authorship(&change);
+        let (claimed, op) = authorship(&change);
+        let record = recorded(&change.hash());
+        let author = author(claimed, record.as_ref());
+        let received = record.map(|r| r.received_ms);
         if let Some(session) = sessions.last_mut()
-            && session.user == user
+            && session.author == author
             && session.op == op
             && session.changes.last().is_some_and(|last| {
                 // The device clock may be set back: a jump either way is a pause.
@@ -93,29 +135,30 @@ fn sessions(changes: Vec<Change>) -> Vec<Session> {
             })
         {
             session.changes.push(change);
+            session.received.push(received);
         } else {
             sessions.push(Session {
-                user,
+                author,
                 op,
                 changes: vec![change],
+                received: vec![received],
             });
         }
     }
     sessions
 }
 
-fn entry_without_details(
-    session: &Session,
-    received_ms: &dyn Fn(&ChangeHash) -> Option<i64>,
-) -> HistoryEntry {
+fn entry_without_details(session: &Session) -> HistoryEntry {
     let changes = &session.changes;
     let (first, last) = (&changes[0], &changes[changes.len() - 1]);
     // The last change may predate the record of arrivals while earlier ones do not: then
     // the latest arrival known is the best answer.
-    let received = received_ms(&last.hash())
-        .or_else(|| changes.iter().filter_map(|c| received_ms(&c.hash())).max());
+    let received = session.received[changes.len() - 1]
+        .or_else(|| session.received.iter().flatten().copied().max());
     HistoryEntry {
-        user: session.user.clone(),
+        user: session.author.user.clone(),
+        verified: session.author.verified,
+        claimed_user: session.author.claimed_user.clone(),
         display_name: None,
         op: session.op.clone(),
         changes: changes.len(),
@@ -534,7 +577,12 @@ mod tests {
             apply(&mut doc, &who, edit);
         }
         let arrived = arrivals(&doc, &[created, last_keystroke]);
-        let entries = timeline(&doc, &|hash| arrived.get(hash).copied());
+        let entries = timeline(&doc, &|hash| {
+            arrived.get(hash).map(|&received_ms| Recorded {
+                received_ms,
+                sender: None,
+            })
+        });
         expect![[r#"
             office create ×1 device 0..0 min, received None
               title: "" → "采购项目管理制度不完善。"

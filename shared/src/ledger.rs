@@ -83,7 +83,8 @@ pub fn to_csv(rows: &[LedgerRow]) -> String {
     out
 }
 
-fn push_csv_line(out: &mut String, cells: &[String]) {
+/// Appends one CSV line (CRLF) of `cells`, quoting what needs it (also the audit log's CSV).
+pub fn push_csv_line(out: &mut String, cells: &[String]) {
     for (i, cell) in cells.iter().enumerate() {
         if i > 0 {
             out.push(',');

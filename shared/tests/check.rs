@@ -1025,3 +1025,92 @@ fn issue_20_only_those_who_may_read_a_file_may_reference_it() {
         assert_eq!(got.is_ok(), allowed, "{sender} {file:?}: {got:?}");
     }
 }
+
+/// Issue #20 (item 5): names already written are history. As raw Automerge writes, what a
+/// modified client could send: a school rewriting who added evidence already in its entry,
+/// or emptying `updated_by`, is refused by `check_sent_change` (in `check_authorship`);
+/// the same entry's honest edits pass.
+#[test]
+fn issue_20_names_already_written_stay() {
+    use rectify_shared::model::check_sent_change;
+    let mut base = planned_item();
+    let put = |path: &'static [&'static str], key: &'static str, value: &'static str| {
+        move |doc: &mut AutoCommit| {
+            let obj = at(doc, path);
+            doc.put(&obj, key, value).unwrap();
+        }
+    };
+    let evidence0: &[&str] = &["progress", "s1", "evidence", "0"];
+    let entry: &[&str] = &["progress", "s1"];
+    // (case, who sends it, the raw write, the refusal's words or None when allowed)
+    type Raw = Box<dyn Fn(&mut AutoCommit)>;
+    let rows: Vec<(&str, EditContext, Raw, Option<&str>)> = vec![
+        (
+            "evidence's added_by rewritten to the sender",
+            ctx(Role::Unit, Some("s1"), "school1b"),
+            Box::new(put(evidence0, "added_by", "school1b")),
+            Some("was added by 'school1'"),
+        ),
+        (
+            "evidence's added_by rewritten to the office",
+            s1(),
+            Box::new(put(evidence0, "added_by", "office")),
+            Some("was added by 'school1'"),
+        ),
+        (
+            "evidence's added_by emptied",
+            s1(),
+            Box::new(put(evidence0, "added_by", "")),
+            Some("was added by 'school1'"),
+        ),
+        (
+            "evidence's caption changed, its author kept",
+            s1(),
+            Box::new(put(evidence0, "caption", "新的说明")),
+            None,
+        ),
+        (
+            "updated_by emptied",
+            s1(),
+            Box::new(put(entry, "updated_by", "")),
+            Some("`progress.s1.updated_by` names ''"),
+        ),
+        (
+            "updated_by emptied with a narrative edit",
+            s1(),
+            Box::new(|doc: &mut AutoCommit| {
+                let obj = at(doc, &["progress", "s1"]);
+                doc.put(&obj, "updated_by", "").unwrap();
+                let text = at(doc, &["progress", "s1", "narrative"]);
+                doc.splice_text(&text, 0, 0, "又").unwrap();
+            }),
+            Some("`progress.s1.updated_by` names ''"),
+        ),
+        (
+            "updated_by emptied by the office",
+            office(),
+            Box::new(put(entry, "updated_by", "")),
+            Some("`progress.s1.updated_by` names ''"),
+        ),
+        (
+            "updated_by set to the sender",
+            ctx(Role::Unit, Some("s1"), "school1b"),
+            Box::new(put(entry, "updated_by", "school1b")),
+            None,
+        ),
+    ];
+    for (case, who, write, refused) in rows {
+        let mut after = base.fork();
+        write(&mut after);
+        after.commit_with(CommitOptions::default().with_message("{\"user\":\"x\"}"));
+        let got = check_sent_change(&who.actor, &who.user, &base, &after);
+        match (refused, got) {
+            (None, Ok(())) => {}
+            (Some(words), Err(refusal)) => {
+                let text = refusal.to_string();
+                assert!(text.contains(words), "{case}: {text}");
+            }
+            (expected, got) => panic!("{case}: expected {expected:?}, got {got:?}"),
+        }
+    }
+}

@@ -20,8 +20,9 @@
 
 use async_trait::async_trait;
 use rectify_server::storage::{
-    BlobRecord, CampaignRecord, ItemRecord, PartAppended, QuarantineRecord, SessionRecord, Storage,
-    StorageError, StorageResult, StoredChunk, UnitRecord, UploadRecord, UserRecord, Write,
+    AuditQuery, AuditRecord, BlobRecord, CampaignRecord, ChangeArrival, ItemRecord, PartAppended,
+    QuarantineRecord, SessionRecord, Storage, StorageError, StorageResult, StoredChunk, UnitRecord,
+    UploadRecord, UserRecord, Write,
 };
 use rectify_shared::ids::{DocumentId, Username};
 use std::collections::{BTreeSet, HashMap};
@@ -219,14 +220,17 @@ impl FaultyStorage {
     }
 }
 
-/// The document a write names.
-fn touched(write: &Write) -> DocumentId {
+/// The document a write names (an audit entry names none).
+fn touched(write: &Write) -> Option<DocumentId> {
     match write {
-        Write::NewDocument { id, .. } | Write::EnsureDocument { id, .. } => *id,
-        Write::AppendChunk { document, .. } | Write::ChangesArrived { document, .. } => *document,
-        Write::Campaign(campaign) | Write::EnsureCampaign(campaign) => campaign.id,
-        Write::Item(item) => item.id,
-        Write::Quarantine(record) => record.document,
+        Write::NewDocument { id, .. } | Write::EnsureDocument { id, .. } => Some(*id),
+        Write::AppendChunk { document, .. } | Write::ChangesArrived { document, .. } => {
+            Some(*document)
+        }
+        Write::Campaign(campaign) | Write::EnsureCampaign(campaign) => Some(campaign.id),
+        Write::Item(item) => Some(item.id),
+        Write::Quarantine(record) => Some(record.document),
+        Write::Audit(_) => None,
     }
 }
 
@@ -280,7 +284,10 @@ impl Storage for FaultyStorage {
     async fn write(&self, batch: Vec<Write>) -> StorageResult<()> {
         let held = {
             let faults = self.faults();
-            batch.iter().any(|w| faults.held_writes.hits(&touched(w)))
+            batch
+                .iter()
+                .filter_map(touched)
+                .any(|doc| faults.held_writes.hits(&doc))
         };
         if held {
             self.counting().writes_held += 1;
@@ -298,8 +305,8 @@ impl Storage for FaultyStorage {
             let faults = self.faults();
             batch
                 .iter()
-                .find(|w| faults.writes.hits(&touched(w)))
-                .map(touched)
+                .filter_map(touched)
+                .find(|doc| faults.writes.hits(doc))
         };
         if let Some(doc) = failing {
             self.counting().writes_failed += 1;
@@ -365,7 +372,14 @@ impl Storage for FaultyStorage {
     async fn item(&self, id: &DocumentId) -> StorageResult<Option<ItemRecord>> {
         self.inner.item(id).await
     }
-    async fn change_arrivals(&self, document: &DocumentId) -> StorageResult<HashMap<String, i64>> {
+    async fn audit_log(&self, query: &AuditQuery) -> StorageResult<Vec<AuditRecord>> {
+        self.inner.audit_log(query).await
+    }
+
+    async fn change_arrivals(
+        &self,
+        document: &DocumentId,
+    ) -> StorageResult<HashMap<String, ChangeArrival>> {
         self.inner.change_arrivals(document).await
     }
     async fn quarantined(&self, document: &DocumentId) -> StorageResult<Vec<QuarantineRecord>> {
@@ -498,7 +512,8 @@ mod tests {
             document: doc,
             hashes: Vec::new(),
             received_at_ms: 0,
+            sent_by: None,
         };
-        assert_eq!(touched(&write), doc);
+        assert_eq!(touched(&write), Some(doc));
     }
 }

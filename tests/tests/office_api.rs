@@ -1557,3 +1557,280 @@ async fn issue_20_a_forbidden_caller_gets_403_before_its_body_is_read() -> Resul
     }
     Ok(())
 }
+
+/// Issue #20: every office action is in the audit log once, with the account that did it:
+/// over HTTP (accounts, passwords, sessions, import, an item added, a file downloaded) and
+/// over sync (sign-off, send-back, re-planning: read from the item, not the commit message).
+/// The office and viewers read it (also as CSV), schools and departments get 403, and no
+/// method changes it.
+#[tokio::test(flavor = "multi_thread")]
+async fn issue_20_every_office_action_is_in_the_audit_log() -> Result<()> {
+    use rectify_shared::api::AuditPage;
+    use rectify_shared::model::ItemPlan;
+    let api = Api::start().await?;
+    let office = api.token("office").await?;
+    let before: AuditPage = api.get(&office, "/api/audit").await.json();
+    assert!(before.entries.is_empty(), "{before:?}");
+
+    // Accounts.
+    let new = json!({"username": "auditee", "display_name": "", "role": "viewer", "unit": null});
+    let reply = api.post(&office, "/api/accounts", Body::Json(new)).await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.text());
+    for disabled in [true, false] {
+        let reply = api
+            .patch_account(&office, "auditee", json!({ "disabled": disabled }))
+            .await;
+        assert_eq!(reply.status, S200, "{}", reply.text());
+    }
+    for path in [
+        "/api/accounts/auditee/password",
+        "/api/accounts/auditee/sessions/revoke",
+    ] {
+        let reply = api.post(&office, path, Body::None).await;
+        assert_eq!(reply.status, S200, "{path}: {}", reply.text());
+    }
+    // A report imported, an item added.
+    let reply = api
+        .post(&office, "/api/import", Body::Raw(REPORT.into()))
+        .await;
+    assert_eq!(reply.status, S200, "{}", reply.text());
+    let campaign = api.campaign().await?;
+    let reply = api
+        .post(
+            &office,
+            &format!("/api/campaigns/{campaign}/items"),
+            Body::Json(new_item(1, 98, &["pszx3"], None)),
+        )
+        .await;
+    assert_eq!(reply.status, S201, "{}", reply.text());
+
+    // Over sync: school1 asks twice; the office sends back, signs off and re-plans.
+    let record = api
+        .items()
+        .await?
+        .into_iter()
+        .find(|r| r.status == PublicStatus::InProgress && r.units.iter().any(|u| u == "pszx1"))
+        .context("an open item of school1")?;
+    let id = record.id;
+    let limit = Duration::from_secs(20);
+    let school_token = api.token("school1").await?;
+    let mut school = SyncTestClient::connect(&api.server.ws_base(), &school_token).await?;
+    school.fetch(id, limit).await?;
+    let mut office_sync = SyncTestClient::connect(&api.server.ws_base(), &office).await?;
+    office_sync.fetch(id, limit).await?;
+    let as_school = EditContext {
+        actor: Actor {
+            role: Role::Unit,
+            unit: Some(UnitId::new("pszx1")),
+        },
+        user: "school1".into(),
+        now_ms: now_ms(),
+    };
+    let as_office = EditContext {
+        actor: Actor {
+            role: Role::Office,
+            unit: None,
+        },
+        user: "office".into(),
+        now_ms: now_ms(),
+    };
+    let move_to = |to: UnitStatus, reason: Option<&str>| ItemEdit::UnitStatus {
+        unit: "pszx1".into(),
+        to,
+        reason: reason.map(str::to_owned),
+    };
+    let narrative = ItemEdit::UnitNarrative {
+        unit: "pszx1".into(),
+        text: "已整改完毕。".into(),
+    };
+    model::apply(school.document_mut(&id)?, &as_school, narrative)?;
+    for (to, reason) in [
+        (UnitStatus::Returned, Some("佐证不足")),
+        (UnitStatus::SignedOff, None),
+    ] {
+        model::apply(
+            school.document_mut(&id)?,
+            &as_school,
+            move_to(UnitStatus::Submitted, None),
+        )?;
+        school.sync_until_acknowledged(&id, limit).await?;
+        office_sync.fetch(id, limit).await?;
+        for _ in 0..50 {
+            if office_sync.item(&id).progress["pszx1"].status == UnitStatus::Submitted {
+                break;
+            }
+            office_sync.settle().await?;
+        }
+        model::apply(
+            office_sync.document_mut(&id)?,
+            &as_office,
+            move_to(to, reason),
+        )?;
+        office_sync.sync_until_acknowledged(&id, limit).await?;
+        school.fetch(id, limit).await?;
+        for _ in 0..50 {
+            if school.item(&id).progress["pszx1"].status == to {
+                break;
+            }
+            school.settle().await?;
+        }
+    }
+    let item = office_sync.item(&id);
+    let plan = ItemPlan {
+        responsible_leader: "新的分管领导".into(),
+        responsible_department: item.responsible_department.clone(),
+        units: item.units.clone(),
+        deadline: item.deadline.clone(),
+        timing: item.timing,
+    };
+    model::apply(
+        office_sync.document_mut(&id)?,
+        &as_office,
+        ItemEdit::Plan(plan),
+    )?;
+    office_sync.sync_until_acknowledged(&id, limit).await?;
+
+    // A file school1 uploaded, downloaded by school1 (its thumbnail is not recorded).
+    let bytes = rectify_tests::photos::phone_photo(320, 240, 7);
+    rectify_tests::uploader::upload(
+        &api.server.url(""),
+        &school_token,
+        "a.jpg",
+        &bytes,
+        1 << 20,
+        0,
+    )
+    .await?;
+    let sha = rectify_shared::evidence::sha256_hex(&bytes);
+    for path in [
+        format!("/api/files/{sha}"),
+        format!("/api/files/{sha}/thumbnail"),
+    ] {
+        let reply = api.get(&school_token, &path).await;
+        assert_eq!(reply.status, S200, "{path}: {}", reply.text());
+    }
+
+    // Each action once, by the right account, about the right thing.
+    let log: AuditPage = api.get(&office, "/api/audit").await.json();
+    let rows: Vec<(&str, &str, &str)> = log
+        .entries
+        .iter()
+        .rev()
+        .map(|e| (e.action.as_str(), e.account.as_str(), e.target.as_str()))
+        .collect();
+    let (item_id, campaign_id) = (id.to_string(), campaign.to_string());
+    let added = api
+        .items()
+        .await?
+        .into_iter()
+        .find(|r| r.key == "1.98")
+        .context("the added item")?
+        .id
+        .to_string();
+    assert_eq!(
+        rows,
+        [
+            ("account_created", "office", "auditee"),
+            ("account_disabled", "office", "auditee"),
+            ("account_enabled", "office", "auditee"),
+            ("password_reset", "office", "auditee"),
+            ("sessions_revoked", "office", "auditee"),
+            ("import", "office", campaign_id.as_str()),
+            ("item_added", "office", added.as_str()),
+            ("sent_back", "office", item_id.as_str()),
+            ("signed_off", "office", item_id.as_str()),
+            ("item_replanned", "office", item_id.as_str()),
+            ("file_downloaded", "school1", sha.as_str()),
+        ],
+        "{log:#?}"
+    );
+    let sent_back = &log.entries[log.entries.len() - 8];
+    assert!(
+        sent_back.detail.contains("pszx1: 佐证不足"),
+        "{sent_back:?}"
+    );
+    let started = now_ms() - 10 * 60 * 1000;
+    assert!(
+        log.entries
+            .iter()
+            .all(|e| e.at_ms > started && e.at_ms <= now_ms())
+    );
+
+    // Filters and pages.
+    let only: AuditPage = api.get(&office, "/api/audit?account=school1").await.json();
+    assert_eq!(only.entries.len(), 1);
+    let signed: AuditPage = api
+        .get(&office, "/api/audit?action=signed_off")
+        .await
+        .json();
+    assert_eq!(signed.entries.len(), 1);
+    let page: AuditPage = api.get(&office, "/api/audit?limit=4").await.json();
+    assert_eq!(page.entries.len(), 4);
+    let next = page.next_before.context("a next page")?;
+    let rest: AuditPage = api
+        .get(&office, &format!("/api/audit?before={next}&limit=100"))
+        .await
+        .json();
+    assert_eq!(rest.entries.len(), rows.len() - 4);
+    assert_eq!(rest.next_before, None);
+    for bad in [
+        "/api/audit?action=nothing",
+        "/api/audit?limit=0",
+        "/api/audit?from=x",
+    ] {
+        let reply = api.get(&office, bad).await;
+        assert_eq!(
+            reply.status,
+            StatusCode::BAD_REQUEST,
+            "{bad}: {}",
+            reply.text()
+        );
+        reply.error();
+    }
+
+    // The viewer reads it and its CSV; a school and a department may not.
+    let viewer = api.token("viewer").await?;
+    let seen: AuditPage = api.get(&viewer, "/api/audit").await.json();
+    assert_eq!(seen.entries, log.entries);
+    let csv = api.get(&viewer, "/api/audit.csv").await;
+    assert_eq!(csv.status, S200);
+    assert!(csv.header("content-type").starts_with("text/csv"));
+    let text = csv.text();
+    assert!(
+        text.starts_with("\u{feff}id,at_ms,account,action,target,detail\r\n"),
+        "{text}"
+    );
+    assert_eq!(text.lines().count(), rows.len() + 1, "{text}");
+    assert!(text.contains("佐证不足"));
+    for who in ["school1", "dept-jcg"] {
+        let token = api.token(who).await?;
+        for path in ["/api/audit", "/api/audit.csv"] {
+            let reply = api.get(&token, path).await;
+            assert_eq!(reply.status, StatusCode::FORBIDDEN, "{who} {path}");
+            reply.error();
+        }
+    }
+
+    // Nothing changes it.
+    for method in [Method::POST, Method::PUT, Method::PATCH, Method::DELETE] {
+        for path in [
+            "/api/audit".to_owned(),
+            format!("/api/audit/{}", log.entries[0].id),
+        ] {
+            let reply = api
+                .call(Some(&office), method.clone(), &path, Body::Json(json!({})))
+                .await;
+            assert!(
+                matches!(
+                    reply.status,
+                    StatusCode::METHOD_NOT_ALLOWED | StatusCode::NOT_FOUND
+                ),
+                "{method} {path}: {}",
+                reply.status
+            );
+        }
+    }
+    let after: AuditPage = api.get(&office, "/api/audit").await.json();
+    assert_eq!(after.entries, log.entries);
+    Ok(())
+}

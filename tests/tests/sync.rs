@@ -802,3 +802,69 @@ async fn issue_21_a_measure_removed_while_a_school_ticks_offline_moves_no_tick()
     assert_eq!(item.measures_done("pszx1"), (1, ids.len()));
     Ok(())
 }
+
+/// Issue #20 (item 5): who made a change is the account that sent it, not what its commit
+/// message says. school2 makes an allowed edit to its own progress but commits it as
+/// `{"user":"office","op":"item_status"}`: the change is accepted, and the history names
+/// school2 (verified) and flags that the message claimed the office.
+#[tokio::test(flavor = "multi_thread")]
+async fn issue_20_the_history_names_the_sender_not_the_commit_message() -> anyhow::Result<()> {
+    use automerge::transaction::CommitOptions;
+    use rectify_shared::api::ItemHistory;
+    let server = TestServer::start(None).await?;
+    let records = items(&server).await?;
+    let id = open_to(&records, "pszx3")[0];
+    let limit = std::time::Duration::from_secs(30);
+    let mut school2 = connect(&server, "school2").await?;
+    school2.fetch(id, limit).await?;
+    {
+        let doc = school2.document_mut(&id)?;
+        let Some((_, progress)) = doc.get(automerge::ROOT, "progress")? else {
+            anyhow::bail!("no progress");
+        };
+        let Some((_, entry)) = doc.get(&progress, "pszx3")? else {
+            anyhow::bail!("no progress entry for pszx3");
+        };
+        let Some((_, narrative)) = doc.get(&entry, "narrative")? else {
+            anyhow::bail!("no narrative");
+        };
+        doc.splice_text(&narrative, 0, 0, "伪造的署名")?;
+        doc.put(&entry, "updated_by", "school2")?;
+        doc.commit_with(
+            CommitOptions::default()
+                .with_message(r#"{"user":"office","op":"item_status"}"#)
+                .with_time(1_700_000_000_000),
+        );
+    }
+    school2.sync_until_acknowledged(&id, limit).await?;
+    assert!(
+        server.item(&id.to_string()).await?.progress["pszx3"]
+            .narrative
+            .as_str()
+            .starts_with("伪造的署名"),
+        "the edit itself is allowed and stored"
+    );
+
+    let response = reqwest::Client::new()
+        .get(server.url(&format!("/api/items/{id}/history")))
+        .bearer_auth(server.token("office").await?)
+        .send()
+        .await?;
+    assert_eq!(response.status(), 200);
+    let history: ItemHistory = response.json().await?;
+    let forged = history
+        .entries
+        .iter()
+        .find(|e| e.op == "item_status" && e.device_last_ms == 1_700_000_000_000)
+        .ok_or_else(|| anyhow::anyhow!("no line for the change: {history:?}"))?;
+    assert_eq!(forged.user.as_deref(), Some("school2"), "{forged:?}");
+    assert!(forged.verified, "{forged:?}");
+    assert_eq!(forged.claimed_user.as_deref(), Some("office"), "{forged:?}");
+    // Every other line's sender is recorded (the demo's by the accounts that made them) and
+    // agrees with its message.
+    for entry in history.entries.iter().filter(|e| !std::ptr::eq(*e, forged)) {
+        assert!(entry.verified, "{entry:?}");
+        assert_eq!(entry.claimed_user, None, "{entry:?}");
+    }
+    Ok(())
+}

@@ -90,13 +90,27 @@ fn entry_view(lang: Lang, entry: &HistoryEntry, unit_name: &dyn Fn(&str) -> Stri
     let late = entry
         .received_ms
         .is_some_and(|r| r - entry.device_last_ms > 10 * 60 * 1000);
+    // Who made it is the server's record of the sending account; older changes have only the
+    // name they carry, and a change may carry a name that is not its sender's.
+    let unverified = !entry.verified && entry.user.is_some();
     html! {
         <li class="entry" data-testid="history-entry" data-op={entry.op.clone()}
-            data-user={entry.user.clone().unwrap_or_default()}>
+            data-user={entry.user.clone().unwrap_or_default()}
+            data-verified={entry.verified.to_string()}
+            data-claimed={entry.claimed_user.clone().unwrap_or_default()}>
             <p class="entry-head">
                 <strong>{ who }</strong>{ " · " }{ op_name(lang, &entry.op) }
                 if entry.changes > 1 { <span class="meta">{ format!(" ({} {})", entry.changes, tr(lang, Msg::Changes)) }</span> }
             </p>
+            if let Some(claimed) = &entry.claimed_user {
+                <p class="warning" role="note" data-testid="claimed-other">
+                    { "⚠ " }{ tr(lang, Msg::ClaimedOther) }{ " “" }{ claimed }{ "”" }
+                    { tr(lang, Msg::ClaimedOtherWarning) }
+                </p>
+            }
+            if unverified {
+                <p class="meta" data-testid="unverified">{ tr(lang, Msg::Unverified) }</p>
+            }
             <p class="meta">
                 { tr(lang, Msg::DeviceTime) }{ "：" }{ device }
                 { " · " }{ tr(lang, Msg::ReceivedTime) }{ "：" }

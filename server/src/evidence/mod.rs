@@ -399,6 +399,18 @@ async fn serve(
     if !may_read(state, user, &blob).await? {
         return Err(not_found());
     }
+    if variant == Variant::Original {
+        // Who read which file (thumbnails, shown with every item, are not recorded).
+        state
+            .storage
+            .write(vec![crate::audit::entry(
+                &user.username,
+                crate::audit::action::FILE_DOWNLOADED,
+                sha256,
+                &blob.name,
+            )])
+            .await?;
+    }
     if variant == Variant::Thumbnail && !blob.has_thumbnail {
         return Err(ApiError::NotFound(
             "this file has no thumbnail (only photos do)".to_owned(),

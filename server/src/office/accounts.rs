@@ -2,8 +2,10 @@
 //! renaming or disabling it (which ends its sessions), a new password, and logging it out
 //! everywhere. The rules for usernames, passwords and roles are in [`crate::accounts`].
 
+use super::audit;
 use super::{LaterJson, Need, checked_name, require};
 use crate::accounts;
+use crate::audit::action;
 use crate::auth::CurrentUser;
 use crate::clock::now_ms;
 use crate::error::ApiError;
@@ -120,6 +122,14 @@ pub(super) async fn create_account(
         Err(err) => return Err(err.into()),
     }
     tracing::info!(by = %user.username, account = %username, role = new.role.key(), "account created");
+    audit::record(
+        &state,
+        &user.username,
+        action::ACCOUNT_CREATED,
+        username.as_str(),
+        new.role.key(),
+    )
+    .await?;
     let account = account_now(&state, &username).await?;
     Ok((
         StatusCode::CREATED,
@@ -170,6 +180,15 @@ pub(super) async fn change_account(
             state.sync.close_account(&account.username).await;
             tracing::info!(by = %user.username, account = %account.username, ended, "account disabled");
         }
+        // Recorded when it changes something (a repeated request is no new action).
+        if disabled != account.disabled {
+            let done = if disabled {
+                action::ACCOUNT_DISABLED
+            } else {
+                action::ACCOUNT_ENABLED
+            };
+            audit::record(&state, &user.username, done, account.username.as_str(), "").await?;
+        }
     }
     Ok(Json(account_now(&state, &account.username).await?))
 }
@@ -201,6 +220,14 @@ pub(super) async fn reset_password(
     let ended = storage.revoke_sessions(&account.username).await?;
     state.sync.close_account(&account.username).await;
     tracing::info!(by = %user.username, account = %account.username, ended, "password reset");
+    audit::record(
+        &state,
+        &user.username,
+        action::PASSWORD_RESET,
+        account.username.as_str(),
+        "",
+    )
+    .await?;
     Ok(Json(AccountCreated {
         account: account_now(&state, &account.username).await?,
         password: generated,
@@ -219,5 +246,13 @@ pub(super) async fn revoke_sessions(
     let revoked = state.storage.revoke_sessions(&account.username).await?;
     state.sync.close_account(&account.username).await;
     tracing::info!(by = %user.username, account = %account.username, revoked, "sessions revoked");
+    audit::record(
+        &state,
+        &user.username,
+        action::SESSIONS_REVOKED,
+        account.username.as_str(),
+        &revoked.to_string(),
+    )
+    .await?;
     Ok(Json(SessionsRevoked { revoked }))
 }

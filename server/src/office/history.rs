@@ -1,5 +1,7 @@
 //! `GET /api/items/{id}/history`: an item's changes as readable lines
 //! ([`rectify_shared::history::timeline`]) with who made them and when the server got them.
+//! Who made a change is the account the server recorded as its sender
+//! ([`crate::storage::ChangeArrival`]), never only the commit message the client wrote.
 
 use crate::auth::CurrentUser;
 use crate::campaigns;
@@ -8,6 +10,7 @@ use crate::state::AppState;
 use axum::Json;
 use axum::extract::{Path, State};
 use rectify_shared::api::ItemHistory;
+use rectify_shared::history::Recorded;
 use rectify_shared::ids::DocumentId;
 use rectify_shared::policy::{self, Actor};
 use std::collections::HashMap;
@@ -35,7 +38,12 @@ pub(super) async fn history(
         .ok_or_else(missing)?;
     let arrivals = storage.change_arrivals(&doc_id).await?;
     let mut entries = crate::blocking::cpu(move || {
-        rectify_shared::history::timeline(&doc, &|hash| arrivals.get(&hash.to_string()).copied())
+        rectify_shared::history::timeline(&doc, &|hash| {
+            arrivals.get(&hash.to_string()).map(|arrival| Recorded {
+                received_ms: arrival.received_at_ms,
+                sender: arrival.sent_by.as_ref().map(|u| u.as_str().to_owned()),
+            })
+        })
     })
     .await?;
     let names: HashMap<String, String> = storage

@@ -1,7 +1,9 @@
 //! `POST /api/import`: a report file sent from the browser, checked with `?dry_run=true`
 //! first, then imported all at once, as `rectify import` does.
 
+use super::audit;
 use super::{Need, require};
+use crate::audit::action;
 use crate::auth::CurrentUser;
 use crate::campaigns;
 use crate::error::ApiError;
@@ -73,6 +75,17 @@ pub(super) async fn import(
         updated = outcome.items_updated,
         "report imported"
     );
+    audit::record(
+        &state,
+        &user.username,
+        action::IMPORT,
+        &outcome.campaign.to_string(),
+        &format!(
+            "created {}, updated {}, unchanged {}",
+            outcome.items_created, outcome.items_updated, outcome.items_unchanged
+        ),
+    )
+    .await?;
     Ok(Json(campaigns::import_preview(&imported, Some(&outcome))))
 }
 

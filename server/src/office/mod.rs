@@ -1,6 +1,7 @@
 //! The district office's HTTP API (issue #7, "office view"), one module per resource:
 //! [`units`], [`accounts`], [`campaigns`] and their ledger and report files, [`import`] of a
-//! report from the browser, items added by hand ([`new_item`]), and an item's [`history`].
+//! report from the browser, items added by hand ([`new_item`]), an item's [`history`], and
+//! the [`audit`] log.
 //! `docs/office-api.md` describes each endpoint.
 //!
 //! Who may call what is decided in one place, [`require`]; an item's history follows the
@@ -9,6 +10,7 @@
 //! refusal is an [`ApiError`].
 
 pub mod accounts;
+pub mod audit;
 pub mod campaigns;
 pub mod history;
 pub mod import;
@@ -73,6 +75,8 @@ pub fn routes() -> Router<AppState> {
         .route("/api/campaigns/{id}/report.txt", report(ReportFormat::Txt))
         .route("/api/import", post(import::import))
         .route("/api/items/{id}/history", get(history::history))
+        .route("/api/audit", get(audit::list))
+        .route("/api/audit.csv", get(audit::csv))
 }
 
 /// Refuses (403, saying who may) a caller whose role does not have `needed`; the table of

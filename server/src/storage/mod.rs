@@ -182,7 +182,60 @@ pub enum Write {
         document: DocumentId,
         hashes: Vec<String>,
         received_at_ms: i64,
+        /// The authenticated account that sent them (over sync), or whose API call made
+        /// them; `None` when the server cannot say (the sender left before the write).
+        sent_by: Option<Username>,
     },
+    /// Append an entry to the audit log (`crate::audit`). Entries are never changed or
+    /// removed: the trait has no way to, and both backends refuse it.
+    Audit(NewAudit),
+}
+
+/// An audit log entry to append: who did what, when (server time).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewAudit {
+    pub at_ms: i64,
+    /// The authenticated account that did it.
+    pub account: Username,
+    /// One of `crate::audit::action`.
+    pub action: String,
+    /// What it was done to: a username, a document id, a file's SHA-256.
+    pub target: String,
+    /// Words for people: a role, an item's key and unit, a reason, a file name.
+    pub detail: String,
+}
+
+/// A stored audit log entry: [`NewAudit`] with its id (rising with each append).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditRecord {
+    pub id: i64,
+    pub at_ms: i64,
+    pub account: Username,
+    pub action: String,
+    pub target: String,
+    pub detail: String,
+}
+
+/// Which audit entries to read: every filter given must hold; newest first.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct AuditQuery {
+    pub account: Option<Username>,
+    pub action: Option<String>,
+    /// `at_ms >= from_ms`.
+    pub from_ms: Option<i64>,
+    /// `at_ms < to_ms`.
+    pub to_ms: Option<i64>,
+    /// Entries with an id below this (the next page).
+    pub before_id: Option<i64>,
+    pub limit: u32,
+}
+
+/// When the server first stored a change, and who sent it (see [`Write::ChangesArrived`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChangeArrival {
+    pub received_at_ms: i64,
+    /// `None` for changes stored before senders were recorded, or whose sender was unknown.
+    pub sent_by: Option<Username>,
 }
 
 /// One stored chunk of a document and its place in the order.
@@ -373,9 +426,15 @@ pub trait Storage: Send + Sync + std::fmt::Debug {
     async fn items(&self, campaign: &DocumentId) -> StorageResult<Vec<ItemRecord>>;
     /// One item's index row, or `None` when there is no such item.
     async fn item(&self, id: &DocumentId) -> StorageResult<Option<ItemRecord>>;
-    /// When the server first stored each of a document's changes: hex change hash → Unix ms
-    /// (see [`Write::ChangesArrived`]).
-    async fn change_arrivals(&self, document: &DocumentId) -> StorageResult<HashMap<String, i64>>;
+    /// When the server first stored each of a document's changes and who sent it: hex
+    /// change hash → its arrival (see [`Write::ChangesArrived`]).
+    async fn change_arrivals(
+        &self,
+        document: &DocumentId,
+    ) -> StorageResult<HashMap<String, ChangeArrival>>;
+    /// Audit log entries matching `query`, newest (highest id) first, at most `query.limit`.
+    /// Appending is [`Write::Audit`]; nothing changes or removes an entry.
+    async fn audit_log(&self, query: &AuditQuery) -> StorageResult<Vec<AuditRecord>>;
     /// A document's refused changes, newest first (for operators).
     async fn quarantined(&self, document: &DocumentId) -> StorageResult<Vec<QuarantineRecord>>;
 

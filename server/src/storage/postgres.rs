@@ -12,8 +12,9 @@
 //! [`PostgresBackup`] checks the database but refuses to copy or restore it, and says so.
 
 use super::{
-    Backup, BlobRecord, CampaignRecord, ItemRecord, PartAppended, QuarantineRecord, SessionRecord,
-    Storage, StorageError, StorageResult, StoredChunk, UnitRecord, UploadRecord, UserRecord, Write,
+    AuditQuery, AuditRecord, Backup, BlobRecord, CampaignRecord, ChangeArrival, ItemRecord,
+    PartAppended, QuarantineRecord, SessionRecord, Storage, StorageError, StorageResult,
+    StoredChunk, UnitRecord, UploadRecord, UserRecord, Write,
 };
 use async_trait::async_trait;
 use rectify_shared::evidence::FileKind;
@@ -286,6 +287,7 @@ impl Backup for PostgresBackup {
                 "uploads",
                 "item_evidence",
                 "change_arrivals",
+                "audit_log",
             ] {
                 sqlx::query(&format!("SELECT count(*) FROM {table}"))
                     .fetch_one(&storage.pool)
@@ -825,9 +827,12 @@ impl Storage for PostgresStorage {
         row.as_ref().map(item_from_row).transpose()
     }
 
-    async fn change_arrivals(&self, document: &DocumentId) -> StorageResult<HashMap<String, i64>> {
+    async fn change_arrivals(
+        &self,
+        document: &DocumentId,
+    ) -> StorageResult<HashMap<String, ChangeArrival>> {
         let rows = sqlx::query(
-            "SELECT change_hash, received_at_ms FROM change_arrivals WHERE document_id = $1",
+            "SELECT change_hash, received_at_ms, sent_by FROM change_arrivals WHERE document_id = $1",
         )
         .bind(document.to_string())
         .fetch_all(&self.pool)
@@ -835,10 +840,47 @@ impl Storage for PostgresStorage {
         .pg()?;
         rows.iter()
             .map(|row| {
+                let sent_by: Option<String> = row.try_get("sent_by").pg()?;
                 Ok((
                     row.try_get("change_hash").pg()?,
-                    row.try_get("received_at_ms").pg()?,
+                    ChangeArrival {
+                        received_at_ms: row.try_get("received_at_ms").pg()?,
+                        sent_by: sent_by.map(Username::new),
+                    },
                 ))
+            })
+            .collect()
+    }
+
+    async fn audit_log(&self, query: &AuditQuery) -> StorageResult<Vec<AuditRecord>> {
+        let rows = sqlx::query(
+            "SELECT id, at_ms, account, action, target, detail FROM audit_log
+             WHERE ($1::text IS NULL OR account = $1)
+               AND ($2::text IS NULL OR action = $2)
+               AND ($3::bigint IS NULL OR at_ms >= $3)
+               AND ($4::bigint IS NULL OR at_ms < $4)
+               AND ($5::bigint IS NULL OR id < $5)
+             ORDER BY id DESC LIMIT $6",
+        )
+        .bind(query.account.as_ref().map(|u| u.as_str()))
+        .bind(query.action.as_deref())
+        .bind(query.from_ms)
+        .bind(query.to_ms)
+        .bind(query.before_id)
+        .bind(i64::from(query.limit))
+        .fetch_all(&self.pool)
+        .await
+        .pg()?;
+        rows.iter()
+            .map(|row| {
+                Ok(AuditRecord {
+                    id: row.try_get("id").pg()?,
+                    at_ms: row.try_get("at_ms").pg()?,
+                    account: Username::new(row.try_get::<String, _>("account").pg()?),
+                    action: row.try_get("action").pg()?,
+                    target: row.try_get("target").pg()?,
+                    detail: row.try_get("detail").pg()?,
+                })
             })
             .collect()
     }
@@ -1316,18 +1358,34 @@ async fn apply_writes(tx: &mut sqlx::PgConnection, batch: Vec<Write>) -> Storage
                 document,
                 hashes,
                 received_at_ms,
+                sent_by,
             } => {
                 if hashes.is_empty() {
                     continue;
                 }
                 sqlx::query(
-                    "INSERT INTO change_arrivals (document_id, change_hash, received_at_ms)
-                     SELECT $1, hash, $3 FROM unnest($2::text[]) AS hash
+                    "INSERT INTO change_arrivals (document_id, change_hash, received_at_ms, sent_by)
+                     SELECT $1, hash, $3, $4 FROM unnest($2::text[]) AS hash
                      ON CONFLICT DO NOTHING",
                 )
                 .bind(document.to_string())
                 .bind(hashes)
                 .bind(received_at_ms)
+                .bind(sent_by.as_ref().map(|u| u.as_str()))
+                .execute(&mut *tx)
+                .await
+                .pg()?;
+            }
+            Write::Audit(entry) => {
+                sqlx::query(
+                    "INSERT INTO audit_log (at_ms, account, action, target, detail)
+                     VALUES ($1, $2, $3, $4, $5)",
+                )
+                .bind(entry.at_ms)
+                .bind(entry.account.as_str())
+                .bind(&entry.action)
+                .bind(&entry.target)
+                .bind(&entry.detail)
                 .execute(&mut *tx)
                 .await
                 .pg()?;

@@ -2,8 +2,9 @@
 
 use super::url::SQLITE_FILE;
 use super::{
-    Backup, BlobRecord, CampaignRecord, ItemRecord, PartAppended, QuarantineRecord, SessionRecord,
-    Storage, StorageError, StorageResult, StoredChunk, UnitRecord, UploadRecord, UserRecord, Write,
+    AuditQuery, AuditRecord, Backup, BlobRecord, CampaignRecord, ChangeArrival, ItemRecord,
+    PartAppended, QuarantineRecord, SessionRecord, Storage, StorageError, StorageResult,
+    StoredChunk, UnitRecord, UploadRecord, UserRecord, Write,
 };
 use async_trait::async_trait;
 use rectify_shared::evidence::FileKind;
@@ -821,15 +822,59 @@ impl Storage for SqliteStorage {
         row.as_ref().map(item_from_row).transpose()
     }
 
-    async fn change_arrivals(&self, document: &DocumentId) -> StorageResult<HashMap<String, i64>> {
+    async fn change_arrivals(
+        &self,
+        document: &DocumentId,
+    ) -> StorageResult<HashMap<String, ChangeArrival>> {
         let rows = sqlx::query(
-            "SELECT change_hash, received_at_ms FROM change_arrivals WHERE document_id = ?",
+            "SELECT change_hash, received_at_ms, sent_by FROM change_arrivals WHERE document_id = ?",
         )
         .bind(document.to_string())
         .fetch_all(&self.pool)
         .await?;
         rows.iter()
-            .map(|row| Ok((row.try_get("change_hash")?, row.try_get("received_at_ms")?)))
+            .map(|row| {
+                let sent_by: Option<String> = row.try_get("sent_by")?;
+                Ok((
+                    row.try_get("change_hash")?,
+                    ChangeArrival {
+                        received_at_ms: row.try_get("received_at_ms")?,
+                        sent_by: sent_by.map(Username::new),
+                    },
+                ))
+            })
+            .collect()
+    }
+
+    async fn audit_log(&self, query: &AuditQuery) -> StorageResult<Vec<AuditRecord>> {
+        let rows = sqlx::query(
+            "SELECT id, at_ms, account, action, target, detail FROM audit_log
+             WHERE (?1 IS NULL OR account = ?1)
+               AND (?2 IS NULL OR action = ?2)
+               AND (?3 IS NULL OR at_ms >= ?3)
+               AND (?4 IS NULL OR at_ms < ?4)
+               AND (?5 IS NULL OR id < ?5)
+             ORDER BY id DESC LIMIT ?6",
+        )
+        .bind(query.account.as_ref().map(|u| u.as_str()))
+        .bind(query.action.as_deref())
+        .bind(query.from_ms)
+        .bind(query.to_ms)
+        .bind(query.before_id)
+        .bind(i64::from(query.limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(AuditRecord {
+                    id: row.try_get("id")?,
+                    at_ms: row.try_get("at_ms")?,
+                    account: Username::new(row.try_get::<String, _>("account")?),
+                    action: row.try_get("action")?,
+                    target: row.try_get("target")?,
+                    detail: row.try_get("detail")?,
+                })
+            })
             .collect()
     }
 
@@ -1214,19 +1259,35 @@ async fn apply_writes(tx: &mut sqlx::SqliteConnection, batch: Vec<Write>) -> Sto
                 document,
                 hashes,
                 received_at_ms,
+                sent_by,
             } => {
                 let document = document.to_string();
+                let sent_by = sent_by.as_ref().map(|u| u.as_str());
                 for hash in hashes {
                     sqlx::query(
-                        "INSERT INTO change_arrivals (document_id, change_hash, received_at_ms)
-                             VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+                        "INSERT INTO change_arrivals (document_id, change_hash, received_at_ms, sent_by)
+                             VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
                     )
                     .bind(&document)
                     .bind(hash)
                     .bind(received_at_ms)
+                    .bind(sent_by)
                     .execute(&mut *tx)
                     .await?;
                 }
+            }
+            Write::Audit(entry) => {
+                sqlx::query(
+                    "INSERT INTO audit_log (at_ms, account, action, target, detail)
+                     VALUES (?, ?, ?, ?, ?)",
+                )
+                .bind(entry.at_ms)
+                .bind(entry.account.as_str())
+                .bind(&entry.action)
+                .bind(&entry.target)
+                .bind(&entry.detail)
+                .execute(&mut *tx)
+                .await?;
             }
             Write::Campaign(c) => insert_campaign(tx, c, CAMPAIGN_REPLACING).await?,
             Write::EnsureCampaign(c) => insert_campaign(tx, c, CAMPAIGN_UNLESS_THERE).await?,

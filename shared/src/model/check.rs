@@ -258,6 +258,14 @@ pub enum ChangeRefusal {
     )]
     EvidenceNotYours { sha256: String },
     #[error(
+        "evidence {sha256} was added by '{before}'; the change rewrites that to '{after}': who added a file is history and never changes"
+    )]
+    EvidenceAuthorRewritten {
+        sha256: String,
+        before: String,
+        after: String,
+    },
+    #[error(
         "`{field}` names '{claimed}', but the change was sent by '{sender}': nobody writes in another's name"
     )]
     NotTheSender {
@@ -301,15 +309,32 @@ fn authorship(sender: &str, states: &States<'_>) -> Result<Vec<String>, ChangeRe
     };
     for (unit, progress) in &after.progress {
         let old = before.as_ref().and_then(|b| b.progress.get(unit));
+        // A new entry (made by the office on assignment) may name nobody yet; a changed one
+        // names its sender, never nobody.
         if old.is_none_or(|old| old.updated_by != progress.updated_by)
-            && !progress.updated_by.is_empty()
+            && (old.is_some() || !progress.updated_by.is_empty())
         {
             claim(format!("progress.{unit}.updated_by"), &progress.updated_by)?;
         }
         for evidence in &progress.evidence {
-            let known =
-                old.is_some_and(|old| old.evidence.iter().any(|e| e.sha256 == evidence.sha256));
-            if !known {
+            let earlier: Vec<_> = old
+                .map(|old| {
+                    old.evidence
+                        .iter()
+                        .filter(|e| e.sha256 == evidence.sha256)
+                        .collect()
+                })
+                .unwrap_or_default();
+            if !earlier.is_empty() {
+                // Who added a file is history: the entry keeps it whoever edits the entry.
+                if !earlier.iter().any(|e| e.added_by == evidence.added_by) {
+                    return Err(ChangeRefusal::EvidenceAuthorRewritten {
+                        sha256: evidence.sha256.clone(),
+                        before: earlier[0].added_by.clone(),
+                        after: evidence.added_by.clone(),
+                    });
+                }
+            } else {
                 claim(
                     format!("progress.{unit}.evidence.added_by"),
                     &evidence.added_by,

@@ -1,0 +1,171 @@
+//! `GET /api/audit` and `GET /api/audit.csv`: the audit log ([`crate::audit`]) for the
+//! office and viewers, filtered and paged. There is no route that changes it.
+
+use crate::audit::action;
+use crate::auth::CurrentUser;
+use crate::error::ApiError;
+use crate::state::AppState;
+use crate::storage::{AuditQuery, AuditRecord};
+use axum::Json;
+use axum::extract::{Query, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use rectify_shared::api::{AuditEntry, AuditPage};
+use rectify_shared::ids::Username;
+use serde::Deserialize;
+
+use super::{Need, require};
+
+/// The most entries one page holds (`limit`), and the default.
+pub const MAX_PAGE: u32 = 500;
+pub const DEFAULT_PAGE: u32 = 100;
+/// The most rows one CSV export holds (newest first).
+pub const MAX_EXPORT: u32 = 100_000;
+
+/// Appends one entry (after an HTTP action succeeded).
+pub async fn record(
+    state: &AppState,
+    account: &Username,
+    action: &str,
+    target: &str,
+    detail: &str,
+) -> Result<(), ApiError> {
+    state
+        .storage
+        .write(vec![crate::audit::entry(account, action, target, detail)])
+        .await?;
+    Ok(())
+}
+
+/// The filters of `GET /api/audit` and `/api/audit.csv`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditFilter {
+    /// Only this account's actions.
+    account: Option<String>,
+    /// Only this action (one of [`action::ALL`]).
+    action: Option<String>,
+    /// From this time on (Unix ms, inclusive).
+    from: Option<i64>,
+    /// Before this time (Unix ms, exclusive).
+    to: Option<i64>,
+    /// The next page: entries older than this entry id (a page's `next_before`).
+    before: Option<i64>,
+    /// How many entries (at most [`MAX_PAGE`]).
+    limit: Option<u32>,
+}
+
+impl AuditFilter {
+    fn query(&self, limit: u32) -> Result<AuditQuery, ApiError> {
+        if let Some(action) = &self.action
+            && !action::ALL.contains(&action.as_str())
+        {
+            return Err(ApiError::BadRequest(format!(
+                "there is no action '{action}'; the actions are: {}",
+                action::ALL.join(", ")
+            )));
+        }
+        if let (Some(from), Some(to)) = (self.from, self.to)
+            && from >= to
+        {
+            return Err(ApiError::BadRequest(format!(
+                "from ({from}) must be before to ({to})"
+            )));
+        }
+        Ok(AuditQuery {
+            account: self.account.clone().map(Username::new),
+            action: self.action.clone(),
+            from_ms: self.from,
+            to_ms: self.to,
+            before_id: self.before,
+            limit,
+        })
+    }
+}
+
+fn filter(
+    query: Result<Query<AuditFilter>, axum::extract::rejection::QueryRejection>,
+) -> Result<AuditFilter, ApiError> {
+    query.map(|Query(f)| f).map_err(|err| {
+        ApiError::BadRequest(format!(
+            "{}; the filters are account, action, from and to (Unix ms), before (an entry id) and limit",
+            err.body_text()
+        ))
+    })
+}
+
+fn to_api(record: AuditRecord) -> AuditEntry {
+    AuditEntry {
+        id: record.id,
+        at_ms: record.at_ms,
+        account: record.account.as_str().to_owned(),
+        action: record.action,
+        target: record.target,
+        detail: record.detail,
+    }
+}
+
+/// `GET /api/audit`: newest first, a page at a time; office and viewers.
+pub async fn list(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    query: Result<Query<AuditFilter>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<AuditPage>, ApiError> {
+    require(&user, Need::ReadAll)?;
+    let filter = filter(query)?;
+    let limit = filter.limit.unwrap_or(DEFAULT_PAGE);
+    if limit == 0 || limit > MAX_PAGE {
+        return Err(ApiError::BadRequest(format!(
+            "limit must be between 1 and {MAX_PAGE}, not {limit}"
+        )));
+    }
+    let records = state.storage.audit_log(&filter.query(limit)?).await?;
+    let next_before = (records.len() == limit as usize)
+        .then(|| records.last().map(|r| r.id))
+        .flatten();
+    Ok(Json(AuditPage {
+        entries: records.into_iter().map(to_api).collect(),
+        next_before,
+    }))
+}
+
+/// `GET /api/audit.csv`: the same filters, every matching entry (newest first, at most
+/// [`MAX_EXPORT`]), as CSV with a byte-order mark for Excel.
+pub async fn csv(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    query: Result<Query<AuditFilter>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ApiError> {
+    require(&user, Need::ReadAll)?;
+    let filter = filter(query)?;
+    let records = state.storage.audit_log(&filter.query(MAX_EXPORT)?).await?;
+    let mut out = String::from("\u{feff}");
+    rectify_shared::ledger::push_csv_line(
+        &mut out,
+        &["id", "at_ms", "account", "action", "target", "detail"].map(str::to_owned),
+    );
+    for r in records {
+        rectify_shared::ledger::push_csv_line(
+            &mut out,
+            &[
+                r.id.to_string(),
+                r.at_ms.to_string(),
+                r.account.as_str().to_owned(),
+                r.action,
+                r.target,
+                r.detail,
+            ],
+        );
+    }
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+            (
+                header::CONTENT_DISPOSITION,
+                "attachment; filename=\"audit-log.csv\"",
+            ),
+        ],
+        out,
+    )
+        .into_response())
+}
