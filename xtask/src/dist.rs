@@ -10,6 +10,7 @@
 //! `target/tools` (pinned, `cargo install --locked`) when missing. Runs only on demand, never
 //! in `cargo xtask test`.
 
+use crate::release::{Artifacts, PACKAGED, Packaged};
 use crate::{cargo, packaging, run_cmd, step, workspace_root};
 use anyhow::{Context, Result, bail};
 use sha2::{Digest, Sha256};
@@ -17,21 +18,6 @@ use std::collections::BTreeSet;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-
-/// The binary that is packaged, the one place it is chosen: what `cargo build --release`
-/// builds for the tarball and the `.deb` (whose asset in `rectify/Cargo.toml` is
-/// `target/release/<bin>`, so a binary of another name or package moves that line too).
-pub struct Packaged {
-    pub package: &'static str,
-    pub bin: &'static str,
-    pub features: &'static [&'static str],
-}
-
-pub const PACKAGED: Packaged = Packaged {
-    package: "rectify",
-    bin: "rectify",
-    features: &[],
-};
 
 /// The workspace's version (every crate inherits `workspace.package.version`).
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -44,16 +30,6 @@ const CARGO_ABOUT: (&str, &str) = ("cargo-about", "0.9.3");
 
 /// The packaging files, relative to the workspace root.
 const DIST_FILES: &str = "server/dist";
-
-/// What `dist` made.
-pub struct Artifacts {
-    /// The binary as shipped (stripped), inside the tarball's staging directory.
-    pub binary: PathBuf,
-    pub tarball: PathBuf,
-    pub deb: PathBuf,
-    /// The name of the tarball's top directory.
-    pub top: String,
-}
 
 pub fn dist(args: &[String]) -> Result<()> {
     if let Some(arg) = args.first() {

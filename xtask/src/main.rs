@@ -27,6 +27,7 @@ mod fuzz;
 mod modules;
 mod packaging;
 mod postgres;
+mod release;
 mod s3;
 mod tools;
 mod web;

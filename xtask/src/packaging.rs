@@ -12,7 +12,7 @@
 //! - The tarball unpacked into an empty directory and the binary started from there.
 //! - The shared libraries the binary needs (`ldd`), against the list docs/deploy.md gives.
 
-use crate::dist::{Artifacts, PACKAGED};
+use crate::release::{Artifacts, PACKAGED};
 use crate::{step, tools};
 use anyhow::{Context, Result, bail, ensure};
 use std::fs;
