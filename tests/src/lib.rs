@@ -22,7 +22,7 @@ use rectify_server::state::{AppState, ServerSettings};
 use rectify_server::storage::{self, Storage};
 use rectify_server::sync_ws::SyncHub;
 use rectify_server::web::WebClient;
-use rectify_shared::ids::DocumentId;
+use rectify_shared::ids::{DocumentId, UnitId};
 use rectify_shared::model::{EditContext, ItemDoc};
 use rectify_shared::policy::{Actor, Role};
 use std::net::SocketAddr;
@@ -39,6 +39,18 @@ pub fn office_edit(now_ms: i64) -> EditContext {
             unit: None,
         },
         user: "office".into(),
+        now_ms,
+    }
+}
+
+/// How `user` of `unit` edits at `now_ms` (a school's or kindergarten's account).
+pub fn unit_edit(user: &str, unit: &str, now_ms: i64) -> EditContext {
+    EditContext {
+        actor: Actor {
+            role: Role::Unit,
+            unit: Some(UnitId::new(unit)),
+        },
+        user: user.into(),
         now_ms,
     }
 }

@@ -295,7 +295,8 @@ async fn a_busy_document_keeps_no_other_connection_waiting() -> Result<()> {
     write_narrative(&mut school, &a, "school1", "pszx1", "学校先写。")?;
     let frames = school.core.poll();
     school.send(frames).await?;
-    until(
+    until_answering(
+        &mut school,
         || faulty.counts().writes_held == 1,
         "school 1's write is held",
     )
@@ -317,7 +318,8 @@ async fn a_busy_document_keeps_no_other_connection_waiting() -> Result<()> {
 
     // School 1's write goes through, which starts the office's; that one is held.
     faulty.release_writes(Some(1));
-    until(
+    until_answering(
+        &mut office,
         || faulty.counts().writes_held >= 2,
         "the office's write is held",
     )
@@ -346,6 +348,26 @@ async fn until(done: impl Fn() -> bool, what: &str) -> Result<()> {
             bail!("timed out waiting until {what}");
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    Ok(())
+}
+
+/// Like [`until`], answering `client`'s server meanwhile: a change made before the server
+/// answered the client's last message goes out only in reply to the server's next one (CI
+/// once timed out waiting for a write the school had not sent yet).
+async fn until_answering(
+    client: &mut SyncTestClient,
+    done: impl Fn() -> bool,
+    what: &str,
+) -> Result<()> {
+    let deadline = std::time::Instant::now() + LIMIT;
+    while !done() {
+        if std::time::Instant::now() > deadline {
+            bail!("timed out waiting until {what}");
+        }
+        if let Received::Closed = client.receive(Duration::from_millis(10)).await? {
+            bail!("the server closed the connection while waiting until {what}");
+        }
     }
     Ok(())
 }

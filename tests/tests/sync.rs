@@ -4,9 +4,8 @@
 use automerge::ReadDoc;
 use automerge::transaction::Transactable;
 use rectify_server::storage::ItemRecord;
-use rectify_shared::ids::{DocumentId, UnitId};
-use rectify_shared::model::{self, EditContext, ItemDoc, ItemEdit};
-use rectify_shared::policy::{Actor, Role};
+use rectify_shared::ids::DocumentId;
+use rectify_shared::model::{self, ItemDoc, ItemEdit};
 use rectify_shared::sync::client::ClientEvent;
 use rectify_tests::SyncTestClient;
 use rectify_tests::TestServer;
@@ -114,14 +113,7 @@ async fn a_schools_edit_reaches_the_office_and_is_on_disk() -> anyhow::Result<()
     let id = open_to(&records, "pszx1")[0];
     let (mut office, mut school) = office_and_school_on(&server, id).await?;
 
-    let ctx = EditContext {
-        actor: Actor {
-            role: Role::Unit,
-            unit: Some(UnitId::new("pszx1")),
-        },
-        user: "school1".into(),
-        now_ms: 1,
-    };
+    let ctx = rectify_tests::unit_edit("school1", "pszx1", 1);
     let edit = ItemEdit::UnitNarrative {
         unit: "pszx1".into(),
         text: "已建立食堂出入库台账。".into(),
@@ -257,22 +249,8 @@ async fn a_signed_off_entry_cannot_change_until_the_office_reopens_it() -> anyho
     let records = items(&server).await?;
     let id = open_to(&records, "pszx1")[0];
     let (mut office, mut school) = office_and_school_on(&server, id).await?;
-    let as_office = EditContext {
-        actor: Actor {
-            role: Role::Office,
-            unit: None,
-        },
-        user: "office".into(),
-        now_ms: 1,
-    };
-    let as_school = EditContext {
-        actor: Actor {
-            role: Role::Unit,
-            unit: Some(UnitId::new("pszx1")),
-        },
-        user: "school1".into(),
-        now_ms: 2,
-    };
+    let as_office = rectify_tests::office_edit(1);
+    let as_school = rectify_tests::unit_edit("school1", "pszx1", 2);
     let narrative = |text: &str| ItemEdit::UnitNarrative {
         unit: "pszx1".into(),
         text: text.into(),
@@ -491,14 +469,7 @@ async fn issue_20_evidence_references_are_checked_against_who_uploaded_the_file(
     let school1s = upload("school1", 1).await?;
     let school2s = upload("school2", 2).await?;
     let not_uploaded = sha256_hex(b"a photo still on the phone");
-    let ctx = EditContext {
-        actor: Actor {
-            role: Role::Unit,
-            unit: Some(UnitId::new("pszx3")),
-        },
-        user: "school2".into(),
-        now_ms: 1,
-    };
+    let ctx = rectify_tests::unit_edit("school2", "pszx3", 1);
     let add = |sha256: &str| ItemEdit::AddEvidence {
         unit: "pszx3".into(),
         evidence: EvidenceRef {
@@ -565,14 +536,7 @@ async fn a_connected_school_is_told_at_once_of_an_item_assigned_to_it() -> anyho
             .filter(|e| **e == ClientEvent::ListChanged)
             .count()
     };
-    let ctx = EditContext {
-        actor: Actor {
-            role: Role::Office,
-            unit: None,
-        },
-        user: "office".into(),
-        now_ms: 1,
-    };
+    let ctx = rectify_tests::office_edit(1);
     let item = office.item(&id);
     let plan = |units: Vec<String>, deadline: &str| ItemPlan {
         responsible_leader: item.responsible_leader.clone(),
@@ -669,22 +633,8 @@ async fn issue_21_a_measure_removed_while_a_school_ticks_offline_moves_no_tick()
     let records = items(&server).await?;
     let id = open_to(&records, "pszx1")[0];
     let (mut office, mut school) = office_and_school_on(&server, id).await?;
-    let as_office = EditContext {
-        actor: Actor {
-            role: Role::Office,
-            unit: None,
-        },
-        user: "office".into(),
-        now_ms: 1,
-    };
-    let as_school = EditContext {
-        actor: Actor {
-            role: Role::Unit,
-            unit: Some(UnitId::new("pszx1")),
-        },
-        user: "school1".into(),
-        now_ms: 2,
-    };
+    let as_office = rectify_tests::office_edit(1);
+    let as_school = rectify_tests::unit_edit("school1", "pszx1", 2);
     let define = |item: &ItemDoc, measures: Vec<MeasureText>| ItemEdit::Define {
         title: item.title.as_str().to_owned(),
         measures,
