@@ -78,5 +78,8 @@ pub fn waiting_work(lang: Lang, changes: usize, files: usize, refused: usize) ->
     .filter(|(n, _)| *n > 0)
     .map(|(n, what)| format!("{n} {}", tr(lang, what)))
     .collect::<Vec<_>>()
-    .join("，")
+    .join(match lang {
+        Lang::Zh => "，",
+        Lang::En => ", ",
+    })
 }

@@ -26,6 +26,15 @@ impl Lang {
         }
     }
 
+    /// What follows a label ("截止时间：…" / "Deadline: …"): Chinese takes the full-width
+    /// colon, English a colon and a space.
+    pub fn colon(self) -> &'static str {
+        match self {
+            Lang::Zh => "：",
+            Lang::En => ": ",
+        }
+    }
+
     /// The label of the switch that changes *to* this language.
     pub fn switch_label(self) -> &'static str {
         match self {

@@ -5,7 +5,7 @@
 
 use crate::context::AppContext;
 use crate::format;
-use crate::i18n::{Msg, tr};
+use crate::i18n::{Lang, Msg, tr};
 use crate::services::local::{self, LeftWork};
 use std::collections::BTreeMap;
 use yew::prelude::*;
@@ -33,8 +33,8 @@ pub fn left_work_notice() -> Html {
     let entries = others.into_iter().map(|(user, work)| {
         html! {
             <li data-testid="left-work-entry" data-user={user.clone()}>
-                <strong>{ user }</strong>{ "：" }{ format::waiting_work(lang, work.changes, work.files, 0) }
-                { "（" }{ tr(lang, Msg::LeftAt) }{ " " }{ format::when(work.at_ms as i64) }{ "）" }
+                <strong>{ user }</strong>{ lang.colon() }{ format::waiting_work(lang, work.changes, work.files, 0) }
+                { if lang == Lang::Zh { "（" } else { " (" } }{ tr(lang, Msg::LeftAt) }{ " " }{ format::when(work.at_ms as i64) }{ if lang == Lang::Zh { "）" } else { ")" } }
             </li>
         }
     });

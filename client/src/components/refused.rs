@@ -57,7 +57,7 @@ pub fn refused_panel() -> Html {
                             let new_reason = i == 0 || entry.not_reapplied[i - 1].reason != edit.reason;
                             html! {
                                 <li data-testid="not-reapplied" data-op={edit.op.clone()}>
-                                    <strong>{ tr(lang, edit_name(&edit.op)) }</strong>{ "：" }
+                                    <strong>{ tr(lang, edit_name(&edit.op)) }</strong>{ lang.colon() }
                                     <span class="refused-edit-text">{ &edit.text }</span>
                                     if new_reason && !edit.reason.is_empty() {
                                         <br /><small class="muted">{ &edit.reason }</small>

@@ -112,8 +112,8 @@ fn entry_view(lang: Lang, entry: &HistoryEntry, unit_name: &dyn Fn(&str) -> Stri
                 <p class="meta" data-testid="unverified">{ tr(lang, Msg::Unverified) }</p>
             }
             <p class="meta">
-                { tr(lang, Msg::DeviceTime) }{ "：" }{ device }
-                { " · " }{ tr(lang, Msg::ReceivedTime) }{ "：" }
+                { tr(lang, Msg::DeviceTime) }{ lang.colon() }{ device }
+                { " · " }{ tr(lang, Msg::ReceivedTime) }{ lang.colon() }
                 { entry.received_ms.map(when).unwrap_or_else(|| "—".to_owned()) }
                 if late { <span class="late">{ " · " }{ tr(lang, Msg::MadeOffline) }</span> }
             </p>
@@ -150,7 +150,9 @@ fn detail_view(lang: Lang, detail: &HistoryDetail, unit_name: &dyn Fn(&str) -> S
             Some(Field::ItemStatus) => PublicStatus::from_key(value)
                 .map_or_else(|| value.to_owned(), |s| status_name(lang, s).to_owned()),
             Some(Field::Review) => match value.split_once(':') {
-                Some((decision, reason)) => format!("{}：{}", status(decision), reason.trim()),
+                Some((decision, reason)) => {
+                    format!("{}{}{}", status(decision), lang.colon(), reason.trim())
+                }
                 None => status(value),
             },
             _ => value.to_owned(),
@@ -215,7 +217,7 @@ fn detail_view(lang: Lang, detail: &HistoryDetail, unit_name: &dyn Fn(&str) -> S
     );
     html! {
         <li class="detail" data-field={detail.field.clone()}>
-            <span class="meta">{ whose }{ name }{ "：" }</span>{ change }
+            <span class="meta">{ whose }{ name }{ lang.colon() }</span>{ change }
         </li>
     }
 }

@@ -108,7 +108,7 @@ pub fn home() -> Html {
     html! {
         <>
             <p class="whoami" data-testid="whoami">
-                { tr(lang, Msg::SignedInAs) }{ "：" }
+                { tr(lang, Msg::SignedInAs) }{ lang.colon() }
                 <strong>{ &session.display_name }</strong>
                 { " · " }{ role_name(lang, session.role) }
             </p>
@@ -192,7 +192,7 @@ fn item_row(
                 <p class="item-title">{ &item.title }</p>
                 if let Some(deadline) = &item.deadline {
                     <p class="item-meta">
-                        { tr(lang, Msg::Deadline) }{ "：" }{ deadline.to_string() }
+                        { tr(lang, Msg::Deadline) }{ lang.colon() }{ deadline.to_string() }
                         if overdue { <strong class="overdue-tag">{ " · " }{ tr(lang, Msg::Overdue) }</strong> }
                     </p>
                 }

@@ -220,7 +220,7 @@ fn import(props: &ImportProps) -> Html {
                             let field = if left.field == "status" { Msg::StatusField } else { Msg::NarrativeField };
                             html! {
                                 <li>
-                                    <span class="meta">{ format!("{} {}：", left.key, tr(lang, field)) }</span>
+                                    <span class="meta">{ format!("{} {}{}", left.key, tr(lang, field), lang.colon()) }</span>
                                     { &left.why }
                                     if left.field == "status" {
                                         { format!("（{}“{}”）", tr(lang, Msg::ReportSays), left.report_says) }
@@ -236,7 +236,7 @@ fn import(props: &ImportProps) -> Html {
                     <p class="warn">{ format!("{} {}", p.warnings.len(), tr(lang, Msg::WarningsCount)) }</p>
                     <ul class="plain warnings">
                         { for p.warnings.iter().map(|w| html! {
-                            <li><span class="meta">{ format!("{} {}：", tr(lang, Msg::Line), w.line) }</span>{ &w.message }</li>
+                            <li><span class="meta">{ format!("{} {}{}", tr(lang, Msg::Line), w.line, lang.colon()) }</span>{ &w.message }</li>
                         }) }
                     </ul>
                 }

@@ -92,7 +92,7 @@ pub fn unit_review(props: &ReviewProps) -> Html {
         html! {
             <li class={classes!("decision", review.decision.key())}>
                 <strong>{ label }</strong>{ " · " }{ &review.by }{ " · " }{ when(review.at_ms) }
-                if !review.reason.is_empty() { <p>{ tr(lang, Msg::Reason) }{ "：" }{ &review.reason }</p> }
+                if !review.reason.is_empty() { <p>{ tr(lang, Msg::Reason) }{ lang.colon() }{ &review.reason }</p> }
             </li>
         }
     });
@@ -105,10 +105,10 @@ pub fn unit_review(props: &ReviewProps) -> Html {
             </h2>
             if let Some(p) = progress {
                 if p.updated_at_ms > 0 {
-                    <p class="meta">{ tr(lang, Msg::LastChange) }{ "：" }{ &p.updated_by }{ " · " }{ when(p.updated_at_ms) }</p>
+                    <p class="meta">{ tr(lang, Msg::LastChange) }{ lang.colon() }{ &p.updated_by }{ " · " }{ when(p.updated_at_ms) }</p>
                 }
                 if measure_count > 0 {
-                    <p class="meta" data-testid="measures-done">{ tr(lang, Msg::MeasuresDone) }{ format!("：{done_measures}/{measure_count}") }</p>
+                    <p class="meta" data-testid="measures-done">{ tr(lang, Msg::MeasuresDone) }{ format!("{}{done_measures}/{measure_count}", lang.colon()) }</p>
                 }
                 if !ticked_removed.is_empty() {
                     <div class="removed-ticks" data-testid="removed-ticks">
@@ -200,7 +200,7 @@ pub fn item_status_control(props: &ItemStatusProps) -> Html {
     html! {
         <div class="item-status">
             <p>
-                { tr(lang, Msg::PublicStatus) }{ "：" }
+                { tr(lang, Msg::PublicStatus) }{ lang.colon() }
                 <strong data-testid="item-status">{ status_name(lang, props.item.status) }</strong>
             </p>
             if may_change { <div class="actions">{ for buttons }</div> }
