@@ -374,7 +374,7 @@ pub fn check_events(events: &[ClientEvent]) -> Result<()> {
     for event in events {
         match event {
             ClientEvent::Unavailable(id) => bail!("the server says {id} is unavailable"),
-            ClientEvent::Error { doc, message } => {
+            ClientEvent::Error { doc, message, .. } => {
                 bail!("the server sent an error (document {doc:?}): {message}")
             }
             ClientEvent::Retry { doc, message } => {

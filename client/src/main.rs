@@ -4,7 +4,8 @@
 //! - [`context`]: what the root hands to every component (the app state, the replica).
 //! - [`state`]: the app state, an [`state::Action`] enum and its reducer.
 //! - [`session`]: who is logged in (kept on the device).
-//! - [`i18n`]: every user-visible string, in Chinese (default) and English.
+//! - [`i18n`]: every user-visible string, in Chinese (default) and English; [`refusals`]:
+//!   why something was refused, from the refusal as data, in both.
 //! - [`format`]: values as people read them (times, area numerals, days, API failures).
 //! - [`pages`]: one file per page; [`components`]: reusable pieces.
 //! - [`services`]: the HTTP API and browser storage, behind small functions.
@@ -15,6 +16,7 @@ mod context;
 mod format;
 mod i18n;
 mod pages;
+mod refusals;
 mod services;
 mod session;
 mod state;

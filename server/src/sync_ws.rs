@@ -45,7 +45,7 @@ use rectify_shared::gate::{Peer, PolicyGate};
 use rectify_shared::ids::{DocumentId, Username};
 use rectify_shared::model::{self, CampaignDoc, ItemDoc};
 use rectify_shared::policy::{Actor, Need, Role, can_read_item};
-use rectify_shared::sync::core::{ConnId, Effect, SyncServer};
+use rectify_shared::sync::core::{ConnId, Effect, GateRefusal, SyncServer};
 use rectify_shared::sync::wire::{CLOSE_LOG_IN_AGAIN, MAX_FRAME_BYTES, PeerId, StorageId};
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
@@ -781,9 +781,7 @@ impl SyncHub {
                 if let Some((peer, references)) = check {
                     let verdict = match &peer {
                         Some(peer) => self.reference_refusal(peer, &references).await,
-                        None => Ok(Some(
-                            "the sender has gone; send the change again".to_owned(),
-                        )),
+                        None => Ok(Some("the sender has gone; send the change again".into())),
                     };
                     match verdict {
                         Ok(None) => {}
@@ -913,7 +911,7 @@ impl SyncHub {
         &self,
         peer: &Peer,
         references: &[String],
-    ) -> StorageResult<Option<String>> {
+    ) -> StorageResult<Option<GateRefusal>> {
         for sha256 in references {
             let stored = crate::file_access::stored_file(
                 self.storage.as_ref(),
@@ -925,7 +923,7 @@ impl SyncHub {
             if let Err(refusal) =
                 model::check_reference(&peer.actor, peer.username.as_str(), sha256, stored.as_ref())
             {
-                return Ok(Some(refusal.to_string()));
+                return Ok(Some(refusal.into()));
             }
         }
         Ok(None)
@@ -1037,7 +1035,7 @@ enum Done {
     /// Not written: the changes name evidence their sender may not reference.
     Refused {
         doc: DocumentId,
-        reason: String,
+        reason: GateRefusal,
         chunk: Vec<u8>,
     },
     Nothing,

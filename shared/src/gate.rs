@@ -11,7 +11,7 @@ use crate::ids::{DocumentId, Username};
 use crate::model::ModelError;
 use crate::model::{self, ItemDoc};
 use crate::policy::{Actor, Need, Role, can_read_item};
-use crate::sync::core::Gate;
+use crate::sync::core::{Gate, GateRefusal};
 use automerge::{AutoCommit, ChangeHash};
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -150,9 +150,9 @@ impl Gate for PolicyGate {
         _doc: &DocumentId,
         before: &AutoCommit,
         after: &AutoCommit,
-    ) -> Result<(), String> {
+    ) -> Result<(), GateRefusal> {
         model::check_sent_change(&who.actor, who.username.as_str(), before, after)
-            .map_err(|refusal| refusal.to_string())
+            .map_err(GateRefusal::from)
     }
 
     fn check_change_at(
@@ -161,7 +161,7 @@ impl Gate for PolicyGate {
         doc: &DocumentId,
         (before, before_heads): (&AutoCommit, &[ChangeHash]),
         (after, after_heads): (&AutoCommit, &[ChangeHash]),
-    ) -> Result<(), String> {
+    ) -> Result<(), GateRefusal> {
         let known = self.take_kept(doc, before_heads);
         let (verdict, after_item) = model::check_sent_change_knowing(
             &who.actor,
@@ -183,7 +183,7 @@ impl Gate for PolicyGate {
                 references.remove(doc);
                 Ok(())
             }
-            Err(refusal) => Err(refusal.to_string()),
+            Err(refusal) => Err(refusal.into()),
         }
     }
 }
@@ -310,7 +310,16 @@ mod tests {
             let refusal = PolicyGate::default()
                 .check_change(&who, &doc_id(), &before, &own)
                 .unwrap_err();
-            assert!(!refusal.is_empty(), "{who:?}");
+            assert!(!refusal.text.is_empty(), "{who:?}");
+            // As data too, for our client to say in the user's language.
+            assert!(
+                matches!(
+                    refusal.refusal,
+                    Some(model::ChangeRefusal::OtherUnitsProgress { .. })
+                        | Some(model::ChangeRefusal::Workflow(_))
+                ),
+                "{who:?}: {refusal:?}"
+            );
         }
     }
 

@@ -67,7 +67,12 @@ impl UnitStatus {
 }
 
 /// Why a move was refused. The message says what the user may do instead.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+///
+/// Also sent to our client as data (inside [`crate::model::ChangeRefusal`]'s `workflow`, as
+/// `refusal` and its fields) so that it says why in the user's language: add variants, never
+/// rename them.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
+#[serde(tag = "refusal", rename_all = "snake_case")]
 pub enum Refusal {
     #[error("viewers can read everything but change nothing")]
     ReadOnly,
@@ -75,11 +80,8 @@ pub enum Refusal {
     OnlyOfficeDecides,
     #[error("this item is not assigned to your unit")]
     NotYourUnit,
-    #[error("a unit cannot go from {from} to {to}")]
-    NotAllowed {
-        from: &'static str,
-        to: &'static str,
-    },
+    #[error("a unit cannot go from {} to {}", UnitStatus::key(*.from), UnitStatus::key(*.to))]
+    NotAllowed { from: UnitStatus, to: UnitStatus },
     #[error("sending back (退回) needs a reason")]
     ReasonRequired,
     #[error("没整改到位绝不销号: {pending} unit(s) are not signed off yet")]
@@ -107,7 +109,8 @@ pub enum Refusal {
 /// The texts people write, each with the most characters it takes: a 20,000-character
 /// progress text pushed the office's decision buttons 10,000 px down. The longest paragraph
 /// of the real report is under 500 characters, so each limit leaves ample room.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum TextField {
     /// A unit's 整改情况, and the office's own for the report.
     Narrative,
@@ -182,10 +185,7 @@ pub fn check_unit_move(
             Returned | SignedOff if matches!(from, Submitted | SignedOff) => Ok(()),
             // It may also record progress itself, e.g. for a unit without an account.
             InProgress | Submitted | NotStarted => Ok(()),
-            _ => Err(Refusal::NotAllowed {
-                from: from.key(),
-                to: to.key(),
-            }),
+            _ => Err(Refusal::NotAllowed { from, to }),
         },
         Role::Unit | Role::Department => {
             if actor.unit.as_ref().is_none_or(|own| own.as_str() != unit) {
@@ -198,10 +198,7 @@ pub fn check_unit_move(
                 // Withdraw a request for sign-off.
                 (Submitted, InProgress) => Ok(()),
                 (a, b) if a == b => Ok(()),
-                _ => Err(Refusal::NotAllowed {
-                    from: from.key(),
-                    to: to.key(),
-                }),
+                _ => Err(Refusal::NotAllowed { from, to }),
             }
         }
     }
@@ -418,8 +415,8 @@ mod tests {
                 SignedOff,
                 None,
                 Err(Refusal::NotAllowed {
-                    from: "in_progress",
-                    to: "signed_off",
+                    from: InProgress,
+                    to: SignedOff,
                 }),
             ),
             (

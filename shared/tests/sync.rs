@@ -8,7 +8,7 @@ use automerge::{AutoCommit, ReadDoc, Value, transaction::Transactable};
 use rectify_shared::ids::DocumentId;
 use rectify_shared::model;
 use rectify_shared::sync::client::{ClientEvent, SyncClient};
-use rectify_shared::sync::core::{ConnId, Effect, Gate, SyncServer};
+use rectify_shared::sync::core::{ConnId, Effect, Gate, GateRefusal, SyncServer};
 use rectify_shared::sync::wire::{self, Message, PeerId, StorageId, SyncData};
 
 /// Who is on a connection, as the test gate sees it.
@@ -44,11 +44,11 @@ impl Gate for TestGate {
         _: &DocumentId,
         before: &AutoCommit,
         after: &AutoCommit,
-    ) -> Result<(), String> {
+    ) -> Result<(), GateRefusal> {
         if who.admin || title(before) == title(after) {
             Ok(())
         } else {
-            Err(format!("{} may not change the title", who.name))
+            Err(format!("{} may not change the title", who.name).into())
         }
     }
 }
@@ -1287,3 +1287,43 @@ both_protocols!(
     a_failed_read_is_not_an_absent_document,
     concurrent_writers_cost_a_bounded_number_of_frames_per_change,
 );
+
+/// Issue #22: a refusal reaches our client as data, for the app to say in the user's
+/// language; one this version does not know (a newer server) still arrives, with the
+/// server's text alone.
+#[test]
+fn a_refusal_arrives_as_data_and_an_unknown_one_as_its_text() {
+    use rectify_shared::model::ChangeRefusal;
+    use rectify_shared::workflow::Refusal;
+    let doc = DocumentId([7; 16]);
+    let error = |refusal: Option<String>| {
+        wire::encode(&Message::Error {
+            sender_id: PeerId::new(SERVER),
+            target_id: None,
+            message: "change refused: 已销号".into(),
+            document_id: Some(doc),
+            retry: false,
+            refusal,
+        })
+    };
+    let known = ChangeRefusal::Workflow(Refusal::SignedOffLocked);
+    let cases = [
+        (Some(serde_json::to_string(&known).unwrap()), Some(known)),
+        (Some(r#"{"code":"from_the_future","x":1}"#.to_owned()), None),
+        (Some("not json".to_owned()), None),
+        (None, None),
+    ];
+    for (sent, expected) in cases {
+        let mut client = SyncClient::new(PeerId::new("school-peer"), None);
+        let (_, events) = client.receive(&error(sent.clone()));
+        assert_eq!(
+            events,
+            vec![ClientEvent::Error {
+                doc: Some(doc),
+                message: "change refused: 已销号".into(),
+                refusal: expected,
+            }],
+            "{sent:?}"
+        );
+    }
+}

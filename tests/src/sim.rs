@@ -778,7 +778,7 @@ impl World {
                 // A connection-level error (a frame overtook `join`): the connection closes
                 // and the client reconnects.
                 ClientEvent::Error { doc: None, .. } => {}
-                ClientEvent::Error { doc, message } => {
+                ClientEvent::Error { doc, message, .. } => {
                     if self.clients[index].honest {
                         // What it would reset is its own, allowed work.
                         self.report.dropped_by_fault += 1;

@@ -618,6 +618,13 @@ async fn refused_work_is_made_again_where_allowed_and_the_rest_is_listed() -> Re
         reason.contains("已销号") && !reason.contains(&id),
         "the reason is the server's, without the document id the panel does not need: {reason:?}"
     );
+    // Said in the user's language from the refusal the server sent as data (#22), not the
+    // server's English message.
+    assert!(
+        reason.contains("办公室已对本单位的整改销号")
+            && !reason.chars().any(|c| c.is_ascii_alphabetic()),
+        "the reason is in Chinese: {reason:?}"
+    );
     let ops: Vec<&str> = listed.iter().map(|(op, _)| op.as_str()).collect();
     assert_eq!(ops, ["unit_narrative", "tick_measure"], "{listed:?}");
     assert!(listed[0].1.ends_with("离线写下的整改情况"), "{listed:?}");

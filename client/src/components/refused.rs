@@ -3,6 +3,7 @@
 
 use crate::context::{AppContext, ReplicaContext};
 use crate::i18n::{Msg, tr};
+use crate::refusals;
 use crate::services::replica::{RefusalReason, Refused};
 use yew::prelude::*;
 
@@ -21,7 +22,14 @@ pub fn refused_panel() -> Html {
     let entries = refused.into_iter().map(|entry| {
         let reason = match &entry.reason {
             RefusalReason::NoLongerYours => tr(lang, Msg::RefusedNoLongerYours).to_owned(),
-            RefusalReason::Server(message) => format!("{}{message}", tr(lang, Msg::RefusedByServer)),
+            RefusalReason::Server(message) => {
+                // In the user's language when the server sent the refusal as data.
+                let why = entry
+                    .refusal
+                    .as_ref()
+                    .map_or_else(|| message.clone(), |r| refusals::change(lang, r));
+                format!("{}{why}", tr(lang, Msg::RefusedByServer))
+            }
         };
         let dismiss = {
             let (replica, id) = (replica.clone(), entry.id.clone());

@@ -180,7 +180,13 @@ const MAX_DEPTH: usize = 32;
 ///
 /// The workflow's own refusals ([`Refusal`]) are kept as they are, so a move refused here
 /// reads exactly as it does when [`super::apply`] refuses it in the client.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+///
+/// Our client is sent it as data (`rectifyRefusal` in the `error` frame, JSON: `code` and the
+/// variant's fields) and says it in the user's language; the text stays for everyone else.
+/// Add variants, never rename them: an older client shows the text for a code it does not
+/// know.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "code", rename_all = "snake_case")]
 pub enum ChangeRefusal {
     #[error(transparent)]
     Workflow(#[from] Refusal),
@@ -207,12 +213,12 @@ pub enum ChangeRefusal {
     )]
     NewerSchema { found: u64, known: u64 },
     #[error("the change leaves a document that is not a valid {kind} document: {reason}")]
-    Malformed { kind: &'static str, reason: String },
+    Malformed { kind: String, reason: String },
     #[error(
         "the stored {kind} document cannot be read ({reason}), so changes to it cannot be checked; \
          only the office (领导小组办公室) can change it"
     )]
-    StoredMalformed { kind: &'static str, reason: String },
+    StoredMalformed { kind: String, reason: String },
     #[error("the document is nested more than {max} levels deep, too deep to check")]
     TooDeep { max: usize },
     #[error("only the office (领导小组办公室) can change an item's `{key}`")]
@@ -434,7 +440,7 @@ fn change_allowed(actor: &Actor, states: &States<'_>) -> Result<(), ChangeRefusa
                 // The office may repair a stored document this version cannot read.
                 Err(_) if office => changes.check(None),
                 Err(e) => Err(ChangeRefusal::StoredMalformed {
-                    kind: "item",
+                    kind: "item".to_owned(),
                     reason: e.to_string(),
                 }),
             }
@@ -453,7 +459,7 @@ fn change_allowed(actor: &Actor, states: &States<'_>) -> Result<(), ChangeRefusa
 
 fn malformed(kind: &'static str, error: &ModelError) -> ChangeRefusal {
     ChangeRefusal::Malformed {
-        kind,
+        kind: kind.to_owned(),
         reason: error.to_string(),
     }
 }

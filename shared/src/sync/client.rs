@@ -32,6 +32,9 @@ pub enum ClientEvent {
     Error {
         doc: Option<DocumentId>,
         message: String,
+        /// Why the policy refused it, as data (`rectifyRefusal`), when the server said and
+        /// this version knows the refusal; otherwise `message` says it.
+        refusal: Option<model::ChangeRefusal>,
     },
     /// The server could not read or store the document just now (its trouble, not a verdict
     /// on our copy): keep the copy and every pending change, and sync again later. The server
@@ -308,6 +311,7 @@ impl SyncClient {
                 message,
                 document_id,
                 retry,
+                refusal,
                 ..
             } => {
                 if let Some(id) = &document_id {
@@ -322,6 +326,7 @@ impl SyncClient {
                     ClientEvent::Error {
                         doc: document_id,
                         message,
+                        refusal: refusal.and_then(|json| serde_json::from_str(&json).ok()),
                     }
                 });
             }

@@ -54,7 +54,7 @@ use automerge::{AutoCommit, ChangeHash};
 use super::batch::{self, Applied, ChangeBatch, Differs, HeadsDigest, Summary, SummaryReply};
 use super::wire::{self, Message, PeerId, PeerMetadata, StorageId, SyncData};
 use crate::ids::DocumentId;
-use crate::model;
+use crate::model::{self, ChangeRefusal};
 
 /// The driver's id for one connection (one WebSocket). Never reused while the server runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -71,15 +71,15 @@ pub trait Gate {
     /// May `who` create a document `doc` that does not exist yet?
     fn may_create(&self, who: &Self::Peer, doc: &DocumentId) -> bool;
 
-    /// May `who` change `doc` from `before` to `after`? The error text is shown to the peer and
-    /// kept with the quarantined change. `before` is empty for a document being created.
+    /// May `who` change `doc` from `before` to `after`? The refusal's text is shown to the peer
+    /// and kept with the quarantined change. `before` is empty for a document being created.
     fn check_change(
         &self,
         who: &Self::Peer,
         doc: &DocumentId,
         before: &AutoCommit,
         after: &AutoCommit,
-    ) -> Result<(), String>;
+    ) -> Result<(), GateRefusal>;
 
     /// Who may read `current` besides those who read everything, as keys two states can be
     /// compared by. When a change moves them (or creates the document), peers that may now
@@ -97,8 +97,47 @@ pub trait Gate {
         doc: &DocumentId,
         (before, _before_heads): (&AutoCommit, &[ChangeHash]),
         (after, _after_heads): (&AutoCommit, &[ChangeHash]),
-    ) -> Result<(), String> {
+    ) -> Result<(), GateRefusal> {
         self.check_change(who, doc, before, after)
+    }
+}
+
+/// Why a change was refused: the text, for people, the quarantine and stock clients; and,
+/// when the policy refused it, the refusal as data, which our client is sent too
+/// (`rectifyRefusal`) so that it says why in the user's language.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GateRefusal {
+    pub text: String,
+    pub refusal: Option<ChangeRefusal>,
+}
+
+impl std::fmt::Display for GateRefusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+impl From<String> for GateRefusal {
+    fn from(text: String) -> Self {
+        GateRefusal {
+            text,
+            refusal: None,
+        }
+    }
+}
+
+impl From<&str> for GateRefusal {
+    fn from(text: &str) -> Self {
+        text.to_owned().into()
+    }
+}
+
+impl From<ChangeRefusal> for GateRefusal {
+    fn from(refusal: ChangeRefusal) -> Self {
+        GateRefusal {
+            text: refusal.to_string(),
+            refusal: Some(refusal),
+        }
     }
 }
 
@@ -1411,7 +1450,7 @@ impl<G: Gate> SyncServer<G> {
     pub fn write_refused(
         &mut self,
         doc_id: DocumentId,
-        reason: String,
+        reason: GateRefusal,
         change_bytes: Vec<u8>,
     ) -> Vec<Effect> {
         self.clock += 1;
@@ -1436,14 +1475,14 @@ impl<G: Gate> SyncServer<G> {
             peer.state.set_read_only(true);
         }
         if let Some(connection) = conns.get(&conn) {
-            let text = format!("change to {doc_id} refused: {reason}");
-            out.push(Effect::Quarantine {
+            out.extend(refusal_effects(
+                server,
+                connection,
                 conn,
-                doc: doc_id,
+                doc_id,
                 reason,
                 change_bytes,
-            });
-            out.push(error_frame(server, connection, conn, Some(doc_id), &text));
+            ));
         }
         let queued = std::mem::take(&mut document.queued);
         if let AfterWrite::Changes { batch, .. } = write.then {
@@ -1646,16 +1685,14 @@ fn outcome_effects<P>(
         Ok(Received::Refused {
             reason,
             change_bytes,
-        }) => {
-            let text = format!("change to {doc_id} refused: {reason}");
-            out.push(Effect::Quarantine {
-                conn,
-                doc: doc_id,
-                reason,
-                change_bytes,
-            });
-            out.push(error_frame(server, connection, conn, Some(doc_id), &text));
-        }
+        }) => out.extend(refusal_effects(
+            server,
+            connection,
+            conn,
+            doc_id,
+            reason,
+            change_bytes,
+        )),
         Err(text) => {
             out.push(error_frame(server, connection, conn, Some(doc_id), &text));
             return false;
@@ -1740,7 +1777,7 @@ enum Received {
     },
     /// Changes refused; the document is unchanged and the peer's state is now read-only.
     Refused {
-        reason: String,
+        reason: GateRefusal,
         change_bytes: Vec<u8>,
     },
 }
@@ -1860,6 +1897,40 @@ fn unavailable<P>(
     )
 }
 
+/// A refused change kept for inspection, and the sender told why (with the refusal as data
+/// for our client).
+fn refusal_effects<P>(
+    server: &PeerId,
+    connection: &Connection<P>,
+    conn: ConnId,
+    doc_id: DocumentId,
+    reason: GateRefusal,
+    change_bytes: Vec<u8>,
+) -> [Effect; 2] {
+    let refusal = reason
+        .refusal
+        .as_ref()
+        .and_then(|r| serde_json::to_string(r).ok());
+    let told = send(
+        conn,
+        &Message::Error {
+            sender_id: server.clone(),
+            target_id: connection.peer.clone(),
+            message: format!("change to {doc_id} refused: {reason}"),
+            document_id: Some(doc_id),
+            retry: false,
+            refusal,
+        },
+    );
+    let kept = Effect::Quarantine {
+        conn,
+        doc: doc_id,
+        reason: reason.text,
+        change_bytes,
+    };
+    [kept, told]
+}
+
 fn error_frame<P>(
     server: &PeerId,
     connection: &Connection<P>,
@@ -1898,6 +1969,7 @@ fn error_message<P>(
             message: text.to_owned(),
             document_id,
             retry,
+            refusal: None,
         },
     )
 }

@@ -156,6 +156,16 @@ pub enum Message {
             skip_serializing_if = "std::ops::Not::not"
         )]
         retry: bool,
+        /// Our extension: why the policy refused the change, as data (JSON of
+        /// [`crate::model::ChangeRefusal`]) for our client to say in the user's language. A
+        /// string rather than a CBOR map, so that a refusal this client does not know still
+        /// decodes (the client falls back to `message`).
+        #[serde(
+            rename = "rectifyRefusal",
+            default,
+            skip_serializing_if = "Option::is_none"
+        )]
+        refusal: Option<String>,
     },
     /// Presence and similar data, relayed to the other peers of a document and never stored.
     #[serde(rename = "ephemeral")]
@@ -428,6 +438,7 @@ mod tests {
                 message: "no".into(),
                 document_id: Some(doc_id()),
                 retry: false,
+                refusal: Some(r#"{"code":"feedback_rewritten"}"#.into()),
             },
             Message::Error {
                 sender_id: peer("server"),
@@ -435,6 +446,7 @@ mod tests {
                 message: "try later".into(),
                 document_id: Some(doc_id()),
                 retry: true,
+                refusal: None,
             },
             Message::Ephemeral {
                 sender_id: peer("a"),

@@ -272,7 +272,8 @@ impl Replica {
                 ClientEvent::Error {
                     doc: Some(id),
                     message,
-                } => self.refused_change(id, message).await,
+                    refusal,
+                } => self.refused_change(id, message, refusal).await,
                 // The server could not read or store the item just now: not a refusal, so the
                 // copy and its pending changes stay as they are; after a failed write the
                 // server closes the connection and the reconnect sends them again.
@@ -280,7 +281,10 @@ impl Replica {
                     self.0.borrow_mut().told_to_retry = true;
                     self.set_link(Link::Failed(message));
                 }
-                ClientEvent::Error { doc: None, message } | ClientEvent::BadFrame(message) => {
+                ClientEvent::Error {
+                    doc: None, message, ..
+                }
+                | ClientEvent::BadFrame(message) => {
                     self.set_link(Link::Failed(message));
                 }
                 ClientEvent::Connected { .. } => {}

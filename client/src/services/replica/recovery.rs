@@ -13,7 +13,7 @@
 use super::{Inner, Replica, random_hex};
 use automerge::{AutoCommit, ChangeHash};
 use rectify_shared::ids::DocumentId;
-use rectify_shared::model::{self, ItemDoc, ItemEdit};
+use rectify_shared::model::{self, ChangeRefusal, ItemDoc, ItemEdit};
 use std::collections::BTreeMap;
 use std::rc::Rc;
 
@@ -37,6 +37,10 @@ pub struct Refused {
     /// description falls short (`AutoCommit::save_after` the confirmed heads).
     #[serde(default)]
     pub changes: Vec<u8>,
+    /// Why the server refused it, as data, when it said so: shown in the user's language
+    /// rather than the server's message.
+    #[serde(default)]
+    pub refusal: Option<ChangeRefusal>,
 }
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -65,6 +69,9 @@ pub(super) struct Rescue {
     item_key: String,
     item_title: String,
     server_message: String,
+    /// The server's refusal as data, when it sent one.
+    #[serde(default)]
+    server_refusal: Option<ChangeRefusal>,
     /// The device's document when the server refused it ([`AutoCommit::save`]).
     #[serde(default)]
     saved: Vec<u8>,
@@ -111,7 +118,7 @@ impl Replica {
             let mut inner = self.0.borrow_mut();
             let unsynced = inner.client.unsynced_changes(&id);
             if unsynced > 0
-                && let Some(rescue) = inner.rescue_of(&id, String::new())
+                && let Some(rescue) = inner.rescue_of(&id, String::new(), None)
             {
                 let not_reapplied = rescue.listed_only(&rescue.edits(), "");
                 inner.add_refused(&id, &rescue, RefusalReason::NoLongerYours, not_reapplied, 0);
@@ -136,14 +143,19 @@ impl Replica {
     }
 
     /// The server refused a change of ours: keep our work, reset to the server's copy.
-    pub(super) async fn refused_change(&self, id: DocumentId, message: String) {
+    pub(super) async fn refused_change(
+        &self,
+        id: DocumentId,
+        message: String,
+        refusal: Option<ChangeRefusal>,
+    ) {
         // The server names the document for clients that show no item; the panel does.
         let message = message
             .strip_prefix(&format!("change to {id} refused: "))
             .map_or(message.clone(), str::to_owned);
         let store = {
             let mut inner = self.0.borrow_mut();
-            if let Some(rescue) = inner.rescue_of(&id, message) {
+            if let Some(rescue) = inner.rescue_of(&id, message, refusal) {
                 inner.rescues.insert(id.to_string(), rescue);
             }
             inner.client.reset_document(id);
@@ -333,7 +345,12 @@ fn describe(edit: &ItemEdit, item: &ItemDoc) -> String {
 impl Inner {
     /// The user's work on an item, to keep across a reset: the device's whole document and
     /// the heads the server had confirmed.
-    fn rescue_of(&mut self, id: &DocumentId, server_message: String) -> Option<Rescue> {
+    fn rescue_of(
+        &mut self,
+        id: &DocumentId,
+        server_message: String,
+        server_refusal: Option<ChangeRefusal>,
+    ) -> Option<Rescue> {
         let item = self.items.get(id)?;
         let (item_key, item_title) = (item.key.clone(), item.title.as_str().to_owned());
         let confirmed = self.client.confirmed_heads(id);
@@ -342,6 +359,7 @@ impl Inner {
             item_key,
             item_title,
             server_message,
+            server_refusal,
             saved,
             confirmed: confirmed.iter().map(ToString::to_string).collect(),
             refused_again: self.reapplied.remove(id),
@@ -370,6 +388,7 @@ impl Inner {
             not_reapplied,
             reapplied,
             changes,
+            refusal: rescue.server_refusal.clone(),
         });
     }
 }
