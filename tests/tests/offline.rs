@@ -1076,6 +1076,18 @@ async fn every_write_to_the_device_waits_for_the_disk() -> Result<()> {
     Ok(())
 }
 
+/// Scrolls the progress editor into view (for a screenshot people can read).
+async fn show_editor(browser: &Browser) -> Result<()> {
+    browser
+        .client
+        .execute(
+            "document.querySelector('[data-testid=progress-editor]').scrollIntoView({block: 'center'});",
+            vec![],
+        )
+        .await?;
+    Ok(())
+}
+
 /// Issue #19, "a typing burst is one change": sixty characters typed key by key become one
 /// change on the server (the bar never counts more than that one waiting), not sixty.
 #[tokio::test(flavor = "multi_thread")]
@@ -1125,6 +1137,7 @@ async fn issue_19_a_typing_burst_is_one_change() -> Result<()> {
         most.as_u64().unwrap_or(0) <= 1,
         "the bar counted {most} changes waiting for one burst"
     );
+    show_editor(&browser).await?;
     browser.screenshot("burst-synced-360").await?;
     browser.close().await?;
     Ok(())
@@ -1165,6 +1178,7 @@ async fn issue_19_text_typed_right_before_leaving_is_kept() -> Result<()> {
     wait_for_text(&browser, &expected).await?;
     wait_for_status(&browser, "synced", Some(0)).await?;
     assert_eq!(server_narrative(&server, &id).await?, expected);
+    show_editor(&browser).await?;
     browser.screenshot("burst-reopened-1280").await?;
     browser.close().await?;
     Ok(())
@@ -1198,6 +1212,7 @@ async fn issue_19_a_remote_edit_mid_burst_does_not_clobber_the_typing() -> Resul
     wait_for_status(&laptop, "synced", Some(0)).await?;
     wait_for_text(&phone, &merged).await?;
     assert_eq!(server_narrative(&server, &id).await?, merged);
+    show_editor(&laptop).await?;
     laptop.screenshot("burst-merged-1280").await?;
     phone.close().await?;
     laptop.close().await?;
