@@ -5,6 +5,7 @@
 //! permission policy, importer and report builder and cannot disagree about them.
 //!
 //! - [`api`]: JSON bodies of the HTTP API (login, item lists, errors).
+//! - [`burst`]: a typing burst held until the field is quiet, then made one change.
 //! - [`dashboard`]: the office's numbers: totals, matrix, per unit, overdue, the chase list.
 //! - [`ids`]: newtypes for every identifier.
 //! - [`date`]: calendar dates (deadlines, inspection periods).
@@ -25,6 +26,7 @@
 //! - [`import`]: parses a published rectification report (text) into a [`report::Report`].
 
 pub mod api;
+pub mod burst;
 pub mod dashboard;
 pub mod date;
 pub mod evidence;

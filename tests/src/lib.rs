@@ -218,6 +218,16 @@ impl TestServer {
             .with_context(|| format!("the server has no document {id}"))?;
         ItemDoc::load(&doc).with_context(|| format!("document {id} is not an item"))
     }
+
+    /// How many Automerge changes the server has stored for a document (its history's
+    /// length): a typing burst is one.
+    pub async fn changes(&self, doc_id: &str) -> Result<usize> {
+        let id: DocumentId = doc_id.parse()?;
+        let mut doc = rectify_server::campaigns::load_document(self.storage.as_ref(), &id)
+            .await?
+            .with_context(|| format!("the server has no document {id}"))?;
+        Ok(doc.get_changes(&[]).len())
+    }
 }
 
 impl Drop for TestServer {

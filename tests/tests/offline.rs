@@ -213,9 +213,8 @@ async fn an_offline_edit_survives_a_reload_and_reaches_the_server() -> Result<()
     type_progress(&browser, "（已复查）", Some(after_colon)).await?;
     let expected = format!("{before}离线填写：（已复查）已更换食堂登记表。");
     wait_for_text(&browser, &expected).await?;
-    wait_for_status(&browser, "pending", None).await?;
-    let (_, waiting_now) = sync_status(&browser).await?;
-    assert!(waiting_now > waiting, "the new edit waits too");
+    // The new edit waits too, counted once its burst is over: one change.
+    wait_for_status(&browser, "pending", Some(waiting + 1)).await?;
     browser
         .client
         .execute("location.hash = '#/';", vec![])
@@ -1081,5 +1080,148 @@ async fn every_write_to_the_device_waits_for_the_disk() -> Result<()> {
         assert_eq!(write["durability"], "strict", "{write}");
     }
     browser.close().await?;
+    Ok(())
+}
+
+/// Scrolls the progress editor into view (for a screenshot people can read).
+async fn show_editor(browser: &Browser) -> Result<()> {
+    browser
+        .client
+        .execute(
+            "document.querySelector('[data-testid=progress-editor]').scrollIntoView({block: 'center'});",
+            vec![],
+        )
+        .await?;
+    Ok(())
+}
+
+/// Issue #19, "a typing burst is one change": sixty characters typed key by key become one
+/// change on the server (the bar never counts more than that one waiting), not sixty.
+#[tokio::test(flavor = "multi_thread")]
+async fn issue_19_a_typing_burst_is_one_change() -> Result<()> {
+    let server = TestServer::start(Some(web_root())).await?;
+    let browser = Browser::start(360, 800).await?;
+    browser.log_in(&server.url("/"), "school1").await?;
+    wait_for_status(&browser, "synced", Some(0)).await?;
+    let id = open_items(&browser, &server).await?[0].clone();
+    let before = server_narrative(&server, &id).await?;
+    let changes_before = server.changes(&id).await?;
+    open_item(&browser, &server, &id).await?;
+    let typed: String = "已召开专题会议研究整改，制定方案，明确责任人和时限。"
+        .chars()
+        .cycle()
+        .take(60)
+        .collect();
+    // The app counts what is waiting on the bar: sample it while the keys go in.
+    browser
+        .client
+        .execute(
+            "window.__mostPending = 0;
+             setInterval(() => {
+                 const s = document.querySelector('[data-testid=sync-status]');
+                 const n = s ? Number(s.dataset.pending) : 0;
+                 window.__mostPending = Math.max(window.__mostPending, n);
+             }, 5);",
+            vec![],
+        )
+        .await?;
+    type_progress(&browser, &typed, None).await?;
+    let expected = format!("{before}{typed}");
+    // The field shows every key at once, before the burst is made a change.
+    assert_eq!(editor_text(&browser).await?, expected);
+    wait_for_status(&browser, "synced", Some(0)).await?;
+    assert_eq!(server_narrative(&server, &id).await?, expected);
+    assert_eq!(
+        server.changes(&id).await? - changes_before,
+        1,
+        "sixty keystrokes are one change"
+    );
+    let most = browser
+        .client
+        .execute("return window.__mostPending;", vec![])
+        .await?;
+    assert!(
+        most.as_u64().unwrap_or(0) <= 1,
+        "the bar counted {most} changes waiting for one burst"
+    );
+    show_editor(&browser).await?;
+    browser.screenshot("burst-synced-360").await?;
+    browser.close().await?;
+    Ok(())
+}
+
+/// Issue #19: what was typed a moment before leaving the page (a navigation away, then the
+/// browser closed) is neither lost nor sent twice: reopened, the app shows it and syncs it.
+#[tokio::test(flavor = "multi_thread")]
+async fn issue_19_text_typed_right_before_leaving_is_kept() -> Result<()> {
+    let server = TestServer::start(Some(web_root())).await?;
+    let profile = tempfile::tempdir()?;
+    let browser = Browser::start_with_profile(1280, 800, profile.path()).await?;
+    browser.log_in(&server.url("/"), "school1").await?;
+    wait_for_status(&browser, "synced", Some(0)).await?;
+    let id = open_items(&browser, &server).await?[0].clone();
+    let before = server_narrative(&server, &id).await?;
+    open_item(&browser, &server, &id).await?;
+
+    // Typed, and at once another site: the page unloads mid-burst.
+    type_progress(&browser, "离开前：已整改。", None).await?;
+    browser.client.goto("about:blank").await?;
+    open_item(&browser, &server, &id).await?;
+    let expected = format!("{before}离开前：已整改。");
+    wait_for_text(&browser, &expected).await?;
+    wait_for_status(&browser, "synced", Some(0)).await?;
+    assert_eq!(server_narrative(&server, &id).await?, expected);
+
+    // Typed, and at once the browser closes.
+    type_progress(&browser, "关闭前：已公示。", None).await?;
+    browser.close().await?;
+    let browser = Browser::start_with_profile(1280, 800, profile.path()).await?;
+    let _ = browser
+        .client
+        .goto(&server.url(&format!("/#/item/{id}")))
+        .await;
+    browser.wait_for("[data-testid=progress-editor]").await?;
+    let expected = format!("{expected}关闭前：已公示。");
+    wait_for_text(&browser, &expected).await?;
+    wait_for_status(&browser, "synced", Some(0)).await?;
+    assert_eq!(server_narrative(&server, &id).await?, expected);
+    show_editor(&browser).await?;
+    browser.screenshot("burst-reopened-1280").await?;
+    browser.close().await?;
+    Ok(())
+}
+
+/// Issue #19: another device's edit arrives while this one is in the middle of a burst (not
+/// yet a change): the field keeps what is being typed, shows both, and the typing goes on.
+#[tokio::test(flavor = "multi_thread")]
+async fn issue_19_a_remote_edit_mid_burst_does_not_clobber_the_typing() -> Result<()> {
+    let server = TestServer::start(Some(web_root())).await?;
+    let (phone, laptop, id, before) = two_devices_on_one_item(&server).await?;
+    // The laptop types at the end: a burst, held for 1.5 s of quiet.
+    type_progress(&laptop, "甲", None).await?;
+    // The phone types at the start and leaves the field: its burst goes out at once.
+    type_progress(&phone, "乙", Some(0)).await?;
+    phone
+        .client
+        .execute(
+            "document.querySelector('[data-testid=progress-editor]').blur();",
+            vec![],
+        )
+        .await?;
+    wait_for_text(&laptop, &format!("乙{before}甲")).await?;
+    laptop
+        .wait_for("[data-testid=progress-editor]")
+        .await?
+        .send_keys("丙")
+        .await?;
+    let merged = format!("乙{before}甲丙");
+    wait_for_text(&laptop, &merged).await?;
+    wait_for_status(&laptop, "synced", Some(0)).await?;
+    wait_for_text(&phone, &merged).await?;
+    assert_eq!(server_narrative(&server, &id).await?, merged);
+    show_editor(&laptop).await?;
+    laptop.screenshot("burst-merged-1280").await?;
+    phone.close().await?;
+    laptop.close().await?;
     Ok(())
 }

@@ -304,22 +304,49 @@ struct EditorProps {
     on_error: Callback<Option<String>>,
 }
 
-/// The unit's narrative. Each keystroke is an edit of the document (so merging is per
-/// character); the field is not re-rendered from the document while the user types, only
-/// when the document differs (a remote edit), and then the cursor is moved with the text.
-/// Nothing is applied in the middle of an IME composition (pinyin input).
+/// The unit's narrative. A typing burst is one edit of the document (merged per character):
+/// the keystrokes are held by the replica ([`Replica::type_narrative`]) until the field is
+/// quiet for 1.5 s, loses focus or the page goes; the field shows them at once. It is not
+/// re-rendered from the document while the user types, only when the document differs (a
+/// remote edit): then the burst is made first, merged with the remote edit, and the merged
+/// text shown with the cursor moved with the text. Nothing is applied in the middle of an
+/// IME composition (pinyin input).
 #[function_component(ProgressEditor)]
 fn progress_editor(props: &EditorProps) -> Html {
     let node = use_node_ref();
     let composing = use_mut_ref(|| false);
     {
         let (node, composing) = (node.clone(), composing.clone());
-        use_effect_with(props.text.clone(), move |text| {
+        let replica = props.replica.clone();
+        // Keyed by the field too: the page reused for another item whose text happens to be
+        // the same must still show that item's text.
+        let field = (props.id, props.unit.clone(), props.text.clone());
+        use_effect_with(field, move |(id, unit, text)| {
             if let Some(area) = node.cast::<HtmlTextAreaElement>()
                 && !*composing.borrow()
             {
-                show_text(&area, text);
+                if replica.typing(id, unit).is_some() {
+                    // The document changed under a burst: the burst is made (merged with the
+                    // change), and the merged text shown.
+                    replica.end_typing(id);
+                    let merged = replica.item(id).and_then(|item| {
+                        item.progress
+                            .get(unit)
+                            .map(|p| p.narrative.as_str().to_owned())
+                    });
+                    show_text(&area, merged.as_deref().unwrap_or(text));
+                } else {
+                    show_text(&area, text);
+                }
             }
+        });
+    }
+    {
+        // Leaving the page or the item ends its burst (it goes to disk).
+        let replica = props.replica.clone();
+        use_effect_with((props.id, props.unit.clone()), move |(id, _)| {
+            let id = *id;
+            move || replica.end_typing(&id)
         });
     }
     let apply = {
@@ -330,11 +357,7 @@ fn progress_editor(props: &EditorProps) -> Html {
             props.on_error.clone(),
         );
         Callback::from(move |text: String| {
-            let edit = ItemEdit::UnitNarrative {
-                unit: unit.clone(),
-                text,
-            };
-            on_error.emit(replica.edit(&id, edit).err());
+            on_error.emit(replica.type_narrative(&id, &unit, text).err());
         })
     };
     let oninput = {
@@ -351,7 +374,8 @@ fn progress_editor(props: &EditorProps) -> Html {
     // Yew has no composition listeners: attach them to the element.
     {
         let (node, composing) = (node.clone(), composing);
-        use_effect_with((), move |_| {
+        // Again for another item: `apply` names the item.
+        use_effect_with((props.id, props.unit.clone()), move |_| {
             let listeners = node.cast::<HtmlTextAreaElement>().map(|area| {
                 let started = composing.clone();
                 let start = EventListener::new(&area, "compositionstart", move |_| {
@@ -367,12 +391,21 @@ fn progress_editor(props: &EditorProps) -> Html {
             move || drop(listeners)
         });
     }
+    let onblur = {
+        let (replica, id) = (props.replica.clone(), props.id);
+        Callback::from(move |_: FocusEvent| replica.end_typing(&id))
+    };
     let max = TextField::Narrative.max_chars();
-    let used = props.text.chars().count();
+    let used = props
+        .replica
+        .typing(&props.id, &props.unit)
+        .unwrap_or_else(|| props.text.clone())
+        .chars()
+        .count();
     html! {
         <>
             <textarea ref={node} class="progress-editor" data-testid="progress-editor" rows="8"
-                      aria-labelledby="progress-title" readonly={props.read_only} {oninput}
+                      aria-labelledby="progress-title" readonly={props.read_only} {oninput} {onblur}
                       maxlength={max.to_string()} />
             if !props.read_only {
                 // Marked from nine tenths of the limit on.

@@ -499,6 +499,32 @@ pub fn apply(doc: &mut AutoCommit, ctx: &EditContext, edit: ItemEdit) -> Result<
     Ok(())
 }
 
+/// Applies `edit` as if it had been made on `doc` as it was at `base` (its heads when the
+/// edit began: a typing burst, [`crate::burst`]), merged into `doc` as it is now. When `doc`
+/// changed meanwhile (another device's edit merged in, the user's own tick), the edit is
+/// made on a fork at `base` and merged, so it is concurrent with those changes and Automerge
+/// keeps both; writing the burst's whole text into the current document would erase what
+/// arrived meanwhile. The fork has an actor of its own (two changes of one actor must not
+/// share a sequence number). When `base` is not in `doc` (a reset after a refusal) the edit
+/// is made on `doc` as it is.
+pub fn apply_at(
+    doc: &mut AutoCommit,
+    base: &[automerge::ChangeHash],
+    ctx: &EditContext,
+    edit: ItemEdit,
+) -> Result<(), ModelError> {
+    if doc.get_heads() == base {
+        return apply(doc, ctx, edit);
+    }
+    let Ok(mut fork) = doc.fork_at(base) else {
+        return apply(doc, ctx, edit);
+    };
+    apply(&mut fork, ctx, edit)?;
+    doc.merge(&mut fork)
+        .map_err(|e| ModelError::Invalid(format!("merging the edit: {e}")))?;
+    Ok(())
+}
+
 /// Writes `after` into `doc`, touching only the parts that differ from `before`: each unit's
 /// progress entry, the feedback list and the reviews on their own, everything else only when
 /// it changed. Reconciling the whole document would also settle concurrent conflicts in

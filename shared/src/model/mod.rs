@@ -35,7 +35,8 @@ pub use convert::{
 };
 pub use item::{
     EditContext, EvidenceRef, Feedback, ItemDoc, ItemEdit, ItemPlan, Measure, MeasureText,
-    RemovedMeasure, Review, Timing, UnitProgress, apply, apply_to, new_measure_id, update_item,
+    RemovedMeasure, Review, Timing, UnitProgress, apply, apply_at, apply_to, new_measure_id,
+    update_item,
 };
 
 use automerge::transaction::CommitOptions;

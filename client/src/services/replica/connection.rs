@@ -331,8 +331,11 @@ impl Replica {
             let pending: usize = inner.pending.values().sum();
             let ids: Vec<DocumentId> = inner.client.document_ids().copied().collect();
             let all_in_sync = ids.iter().all(|id| inner.client.in_sync(id));
-            let synced =
-                inner.link == Link::Connected && inner.listed && pending == 0 && all_in_sync;
+            let synced = inner.link == Link::Connected
+                && inner.listed
+                && pending == 0
+                && all_in_sync
+                && inner.typing.is_empty();
             let was = std::mem::replace(&mut inner.synced, synced);
             if !synced || was {
                 return;
@@ -398,14 +401,26 @@ impl Replica {
         let visible = gloo::events::EventListener::new(&document, "visibilitychange", move |_| {
             let shown =
                 gloo::utils::document().visibility_state() == web_sys::VisibilityState::Visible;
-            if shown && let Some(inner) = weak.upgrade() {
-                Replica(inner).wake_up();
+            if let Some(inner) = weak.upgrade() {
+                if shown {
+                    Replica(inner).wake_up();
+                } else {
+                    // Hidden may be the last the page hears: what is being typed goes to disk.
+                    Replica(inner).end_all_typing();
+                }
+            }
+        });
+        let weak = Rc::downgrade(&self.0);
+        let hide = gloo::events::EventListener::new(&window, "pagehide", move |_| {
+            if let Some(inner) = weak.upgrade() {
+                Replica(inner).end_all_typing();
             }
         });
         // They live as long as the page: a log out stops the loop they wake.
         online.forget();
         offline.forget();
         visible.forget();
+        hide.forget();
     }
 }
 

@@ -33,6 +33,7 @@ mod evidence;
 mod facts;
 mod recovery;
 mod store;
+mod typing;
 mod units;
 
 pub use evidence::Added;
@@ -114,6 +115,12 @@ pub struct Inner {
     /// Documents with something not yet written to IndexedDB.
     dirty: BTreeSet<DocumentId>,
     flushing: bool,
+    /// Narratives being typed, not yet made a change ([`typing`]).
+    typing: typing::Typing,
+    /// Ends the next burst; replaced at each keystroke.
+    typing_timer: Option<gloo::timers::callback::Timeout>,
+    /// Bursts made a change whose journal entry goes once the change is on disk.
+    journaled: BTreeSet<typing::Field>,
     /// Changes the server has not acknowledged, per document (on disk already).
     pending: BTreeMap<DocumentId, usize>,
     link: Link,
@@ -213,6 +220,9 @@ impl Replica {
             chunks: BTreeMap::new(),
             dirty: BTreeSet::new(),
             flushing: false,
+            typing: Default::default(),
+            typing_timer: None,
+            journaled: BTreeSet::new(),
             pending: BTreeMap::new(),
             link: Link::Offline,
             listed: false,
@@ -246,6 +256,7 @@ impl Replica {
         let replica = Replica(Rc::new(RefCell::new(inner)));
         replica.compact_all().await;
         replica.listen_to_the_browser();
+        replica.replay_journal();
         let connection = replica.clone();
         wasm_bindgen_futures::spawn_local(async move { connection.run().await });
         Ok(replica)
@@ -325,6 +336,8 @@ impl Replica {
 
     /// Makes an edit as the logged-in user: applied now, on disk next, then sent.
     pub fn edit(&self, id: &DocumentId, edit: ItemEdit) -> Result<(), String> {
+        // A narrative being typed in the item goes first, as its own change.
+        self.end_typing(id);
         {
             let mut inner = self.0.borrow_mut();
             let ctx = inner.edit_context();
@@ -352,7 +365,7 @@ impl Replica {
     pub fn unsynced(&self) -> Unsynced {
         let inner = self.0.borrow();
         Unsynced {
-            changes: inner.pending.values().sum::<usize>() + inner.dirty.len(),
+            changes: inner.pending.values().sum::<usize>() + inner.dirty.len() + inner.typing.len(),
             files: inner.uploads.waiting(),
             refused: inner.refused.len(),
         }
@@ -363,6 +376,7 @@ impl Replica {
     /// user's part of the store and syncs at their next login here).
     pub async fn log_out(&self) {
         // An edit typed a moment ago goes to disk first: it stays on the device.
+        self.end_all_typing();
         self.flush().await;
         let unsynced = self.unsynced();
         let user = self.0.borrow().session.username.clone();
@@ -410,6 +424,7 @@ impl Replica {
             let inner = self.0.borrow();
             // Everything on disk and acknowledged: the server knows every file reference.
             let in_sync = inner.dirty.is_empty()
+                && inner.typing.is_empty()
                 && !inner.flushing
                 && inner.pending.values().all(|&n| n == 0)
                 && inner.link != Link::SessionExpired;

@@ -46,6 +46,7 @@ impl Replica {
                 Ok(written) => {
                     let mut inner = self.0.borrow_mut();
                     inner.saved.insert(id, heads);
+                    inner.written(&id);
                     if let Some(key) = written {
                         inner.chunks.entry(id).or_default().push(key);
                     }

@@ -1,0 +1,219 @@
+//! A typing burst is one change ([`rectify_shared::burst`]). The narrative's keystrokes are
+//! held here, not in the document: the field shows them at once, and when the field has
+//! been quiet for 1.5 s (or on blur, leaving the page, the tab hidden, logging out) the
+//! burst becomes one edit, made at the heads it started from (`model::apply_at`, so what
+//! another device wrote meanwhile is merged, not overwritten) and then flushed to IndexedDB
+//! like every edit: it counts as waiting, and is sent, only once it is on disk.
+//!
+//! A tab closed mid-burst cannot be trusted to finish an IndexedDB transaction, so every
+//! keystroke also writes the burst to `localStorage` (synchronous, kept on close): the
+//! journal. It is removed once the burst's change is on disk; one left over is made again
+//! when this user's replica next opens (`replay_journal`).
+
+use super::{Inner, Replica};
+use automerge::ChangeHash;
+use gloo::storage::{LocalStorage, Storage};
+use rectify_shared::burst::Bursts;
+use rectify_shared::ids::DocumentId;
+use rectify_shared::model::{self, ItemDoc, ItemEdit};
+use serde::{Deserialize, Serialize};
+
+/// A narrative being typed: the field's key (the document and the unit).
+pub(super) type Field = (DocumentId, String);
+
+/// What a burst holds: the document's heads when it began, and the text typed so far.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(super) struct Typed {
+    base: Vec<String>,
+    text: String,
+}
+
+pub(super) type Typing = Bursts<Field, Typed>;
+
+const JOURNAL_PREFIX: &str = "rectify.typing.";
+
+fn journal_key(user: &str, (id, unit): &Field) -> String {
+    format!("{JOURNAL_PREFIX}{user}.{id}.{unit}")
+}
+
+impl Replica {
+    /// A keystroke in `unit`'s narrative of item `id`: held as the burst's text (checked
+    /// against the policy now, so a refusal shows at once), written to the journal, and
+    /// made one change when the burst ends.
+    pub fn type_narrative(&self, id: &DocumentId, unit: &str, text: String) -> Result<(), String> {
+        let now = js_sys::Date::now();
+        {
+            let mut inner = self.0.borrow_mut();
+            let ctx = inner.edit_context();
+            let mut item = inner
+                .items
+                .get(id)
+                .cloned()
+                .ok_or_else(|| "this item is not on this device".to_owned())?;
+            let edit = ItemEdit::UnitNarrative {
+                unit: unit.to_owned(),
+                text: text.clone(),
+            };
+            model::apply_to(&mut item, &ctx, edit).map_err(|e| e.to_string())?;
+            let heads = inner
+                .client
+                .document_mut(id)
+                .map(|doc| doc.get_heads())
+                .unwrap_or_default();
+            let field = (*id, unit.to_owned());
+            inner.typing.typed(field.clone(), now, |held| Typed {
+                base: held.map_or_else(
+                    || heads.iter().map(ToString::to_string).collect(),
+                    |h| h.base,
+                ),
+                text,
+            });
+            if let Some(typed) = inner.typing.get(&field) {
+                let _ = LocalStorage::set(journal_key(&inner.session.username, &field), typed);
+            }
+            inner.synced = false;
+        }
+        self.schedule_burst_end();
+        self.notify();
+        Ok(())
+    }
+
+    /// The text of a burst being typed in this field, if one is open.
+    pub fn typing(&self, id: &DocumentId, unit: &str) -> Option<String> {
+        let inner = self.0.borrow();
+        inner
+            .typing
+            .get(&(*id, unit.to_owned()))
+            .map(|t| t.text.clone())
+    }
+
+    /// Ends the bursts in item `id` (blur, leaving the page, a remote edit shown, another
+    /// edit of the item) and writes them to disk.
+    pub fn end_typing(&self, id: &DocumentId) {
+        let ended = self.0.borrow_mut().typing.take_where(|(doc, _)| doc == id);
+        self.make_bursts(ended);
+    }
+
+    /// Ends every burst (the tab hidden or closing, logging out) and writes them to disk.
+    pub fn end_all_typing(&self) {
+        let ended = self.0.borrow_mut().typing.take_where(|_| true);
+        self.make_bursts(ended);
+    }
+
+    fn schedule_burst_end(&self) {
+        let Some(due) = self.0.borrow().typing.next_due_ms() else {
+            return;
+        };
+        let wait = (due - js_sys::Date::now()).max(0.0).ceil() as u32;
+        let weak = std::rc::Rc::downgrade(&self.0);
+        let timer = gloo::timers::callback::Timeout::new(wait, move || {
+            if let Some(inner) = weak.upgrade() {
+                let replica = Replica(inner);
+                let ended = replica.0.borrow_mut().typing.take_due(js_sys::Date::now());
+                replica.make_bursts(ended);
+                replica.schedule_burst_end();
+            }
+        });
+        // Replacing the handle cancels the timer set at the last keystroke.
+        self.0.borrow_mut().typing_timer = Some(timer);
+    }
+
+    /// Makes each ended burst one change, then flushes (the journal entry goes once the
+    /// change is on disk, see `store::flush`).
+    fn make_bursts(&self, ended: Vec<(Field, Typed)>) {
+        if ended.is_empty() {
+            return;
+        }
+        {
+            let mut inner = self.0.borrow_mut();
+            for (field, typed) in ended {
+                if inner.make_burst(&field, &typed) {
+                    inner.journaled.insert(field);
+                }
+            }
+        }
+        self.notify();
+        self.flush_soon();
+    }
+
+    /// Makes again the bursts a closed tab left in the journal (at start).
+    pub(super) fn replay_journal(&self) {
+        let user = self.0.borrow().session.username.clone();
+        let prefix = format!("{JOURNAL_PREFIX}{user}.");
+        let Ok(storage) = gloo::utils::window().local_storage() else {
+            return;
+        };
+        let Some(storage) = storage else { return };
+        let keys: Vec<String> = (0..storage.length().unwrap_or(0))
+            .filter_map(|i| storage.key(i).ok().flatten())
+            .filter(|k| k.starts_with(&prefix))
+            .collect();
+        let mut ended = Vec::new();
+        for key in keys {
+            let rest = &key[prefix.len()..];
+            let field = rest.split_once('.').and_then(|(id, unit)| {
+                id.parse::<DocumentId>()
+                    .ok()
+                    .map(|id| (id, unit.to_owned()))
+            });
+            match (field, LocalStorage::get::<Typed>(&key)) {
+                (Some(field), Ok(typed)) => ended.push((field, typed)),
+                _ => LocalStorage::delete(&key),
+            }
+        }
+        self.make_bursts(ended);
+    }
+}
+
+impl Inner {
+    /// One burst as one change of its document, at the heads it began from. The text
+    /// already there (a journal entry whose change was on disk before its removal) is not
+    /// made again. False when the edit was refused: its journal entry stays.
+    fn make_burst(&mut self, (id, unit): &Field, typed: &Typed) -> bool {
+        let ctx = self.edit_context();
+        let base: Vec<ChangeHash> = typed.base.iter().filter_map(|h| h.parse().ok()).collect();
+        let Some(doc) = self.client.document_mut(id) else {
+            return false;
+        };
+        let now = ItemDoc::load(doc).ok().and_then(|item| {
+            item.progress
+                .get(unit)
+                .map(|p| p.narrative.as_str().to_owned())
+        });
+        if now.as_deref() != Some(typed.text.as_str()) {
+            let edit = ItemEdit::UnitNarrative {
+                unit: unit.clone(),
+                text: typed.text.clone(),
+            };
+            if let Err(err) = model::apply_at(doc, &base, &ctx, edit) {
+                // Refused since it was typed (signed off meanwhile): the journal keeps the
+                // text, and the console says why.
+                gloo::console::warn!(format!("the narrative typed in {id} was not kept: {err}"));
+                return false;
+            }
+            self.refresh_item(id);
+        }
+        // Dirty even when nothing changed: the flush that follows removes the journal entry.
+        self.dirty.insert(*id);
+        self.synced = false;
+        true
+    }
+
+    /// The journal entries of bursts now on disk in document `id` go.
+    pub(super) fn written(&mut self, id: &DocumentId) {
+        let user = self.session.username.clone();
+        let done: Vec<Field> = self
+            .journaled
+            .iter()
+            .filter(|(doc, _)| doc == id)
+            .cloned()
+            .collect();
+        for field in done {
+            // A burst typed again in this field since keeps its entry.
+            if self.typing.get(&field).is_none() {
+                LocalStorage::delete(journal_key(&user, &field));
+            }
+            self.journaled.remove(&field);
+        }
+    }
+}
