@@ -624,6 +624,24 @@ async fn refused_work_is_made_again_where_allowed_and_the_rest_is_listed() -> Re
             && !reason.chars().any(|c| c.is_ascii_alphabetic()),
         "the reason is in Chinese: {reason:?}"
     );
+    // So is why each edit could not be made again (the app's own check this time).
+    let why: Vec<String> = serde_json::from_value(
+        browser
+            .client
+            .execute(
+                "return [...document.querySelectorAll('[data-testid=not-reapplied] small')]
+                     .map(e => e.textContent);",
+                vec![],
+            )
+            .await?,
+    )?;
+    assert!(
+        !why.is_empty()
+            && why
+                .iter()
+                .all(|t| t.contains("已销号") && !t.chars().any(|c| c.is_ascii_alphabetic())),
+        "why each edit was not made again, in Chinese: {why:?}"
+    );
     let ops: Vec<&str> = listed.iter().map(|(op, _)| op.as_str()).collect();
     assert_eq!(ops, ["unit_narrative", "tick_measure"], "{listed:?}");
     assert!(listed[0].1.ends_with("离线写下的整改情况"), "{listed:?}");

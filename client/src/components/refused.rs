@@ -68,7 +68,9 @@ pub fn refused_panel() -> Html {
                                     <strong>{ tr(lang, edit_name(&edit.op)) }</strong>{ lang.colon() }
                                     <span class="refused-edit-text">{ &edit.text }</span>
                                     if new_reason && !edit.reason.is_empty() {
-                                        <br /><small class="muted">{ &edit.reason }</small>
+                                        <br /><small class="muted">{
+                                            edit.refusal.as_ref().map_or_else(|| edit.reason.clone(), |r| refusals::change(lang, r))
+                                        }</small>
                                     }
                                 </li>
                             }

@@ -90,7 +90,7 @@ pub fn item_page(props: &ItemProps) -> Html {
                 <h2 id="item-title" class="item-heading">{ tr(lang, Msg::Problem) }</h2>
                 <p class="problem">{ item.title.as_str() }</p>
                 if let Some(deadline) = &item.deadline {
-                    <p class="item-meta">{ tr(lang, Msg::Deadline) }{ "：" }{ deadline }</p>
+                    <p class="item-meta">{ tr(lang, Msg::Deadline) }{ lang.colon() }{ deadline }</p>
                 }
                 <p class="item-meta">
                     <a href={Route::History(id.to_string()).href()} data-testid="history-link">{ tr(lang, Msg::History) }</a>
@@ -136,7 +136,9 @@ fn unit_work(props: &UnitWorkProps) -> Html {
     let confirming = use_state(|| false);
     let edit = {
         let (replica, on_error) = (replica.clone(), on_error.clone());
-        Callback::from(move |edit: ItemEdit| on_error.emit(replica.edit(&id, edit).err()))
+        Callback::from(move |edit: ItemEdit| {
+            on_error.emit(replica.edit(&id, edit).err().map(|e| e.say(lang)));
+        })
     };
     let measures = item.current_measures().map(|measure| {
         let done = progress
@@ -223,7 +225,7 @@ fn unit_work(props: &UnitWorkProps) -> Html {
                 <li class={classes!("decision", review.decision.key())}>
                     <strong>{ label }</strong>{ " · " }{ &review.by }{ " · " }{ when(review.at_ms) }
                     if !review.reason.is_empty() {
-                        <p>{ tr(lang, Msg::Reason) }{ "：" }{ &review.reason }</p>
+                        <p>{ tr(lang, Msg::Reason) }{ lang.colon() }{ &review.reason }</p>
                     }
                 </li>
             }

@@ -46,7 +46,9 @@ pub fn unit_review(props: &ReviewProps) -> Html {
     let status = progress.map_or(UnitStatus::NotStarted, |p| p.status);
     let edit = {
         let (replica, on_error) = (replica.clone(), on_error.clone());
-        Callback::from(move |edit: ItemEdit| on_error.emit(replica.edit(&id, edit).err()))
+        Callback::from(move |edit: ItemEdit| {
+            on_error.emit(replica.edit(&id, edit).err().map(|e| e.say(lang)));
+        })
     };
     let may_sign = check_unit_move(actor, unit, status, UnitStatus::SignedOff, None).is_ok()
         && status != UnitStatus::SignedOff;
@@ -185,7 +187,8 @@ pub fn item_status_control(props: &ItemStatusProps) -> Html {
                 let (replica, id, on_error) =
                     (props.replica.clone(), props.id, props.on_error.clone());
                 Callback::from(move |_| {
-                    on_error.emit(replica.edit(&id, ItemEdit::ItemStatus(target)).err());
+                    let refused = replica.edit(&id, ItemEdit::ItemStatus(target)).err();
+                    on_error.emit(refused.map(|e| e.say(lang)));
                 })
             };
             let title = allowed.as_ref().err().map(|e| e.to_string());
@@ -334,7 +337,7 @@ pub fn plan_editor(props: &PlanProps) -> Html {
             if result.is_ok() {
                 open.set(false);
             }
-            on_error.emit(result.err());
+            on_error.emit(result.err().map(|e| e.say(lang)));
         })
     };
     let cancel = {

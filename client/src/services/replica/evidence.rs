@@ -66,7 +66,7 @@ impl Replica {
             if stored_now {
                 uploads.discard_unfinished(&file.sha256).await;
             }
-            return Err(err);
+            return Err(err.to_string());
         }
         Ok(Added::Added)
     }
@@ -83,7 +83,7 @@ impl Replica {
             unit: unit.to_owned(),
             sha256: sha256.to_owned(),
         };
-        self.edit(id, edit)?;
+        self.edit(id, edit).map_err(|e| e.to_string())?;
         let still_referenced = self.0.borrow().items.values().any(|item| {
             item.progress
                 .values()

@@ -39,6 +39,47 @@ mod units;
 pub use evidence::Added;
 pub use recovery::{RefusalReason, Refused};
 
+/// Why an edit was not made, said in the user's language by [`EditRefused::say`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum EditRefused {
+    /// The item is not on this device.
+    NotHere,
+    /// The workflow refused it: a signed-off entry, a missing reason, a text too long …
+    Refused(rectify_shared::workflow::Refusal),
+    /// Anything else (a document this version cannot read), in the model's words.
+    Other(String),
+}
+
+impl EditRefused {
+    pub fn say(&self, lang: crate::i18n::Lang) -> String {
+        match self {
+            EditRefused::NotHere => crate::i18n::tr(lang, crate::i18n::Msg::ItemNotHere).to_owned(),
+            EditRefused::Refused(refusal) => crate::refusals::workflow(lang, refusal),
+            EditRefused::Other(text) => text.clone(),
+        }
+    }
+}
+
+/// In English, for logs and for callers with no language at hand.
+impl std::fmt::Display for EditRefused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            EditRefused::NotHere => f.write_str("this item is not on this device"),
+            EditRefused::Refused(refusal) => write!(f, "{refusal}"),
+            EditRefused::Other(text) => f.write_str(text),
+        }
+    }
+}
+
+impl From<model::ModelError> for EditRefused {
+    fn from(error: model::ModelError) -> Self {
+        match error {
+            model::ModelError::Refused(refusal) => EditRefused::Refused(refusal),
+            other => EditRefused::Other(other.to_string()),
+        }
+    }
+}
+
 use super::local::{self, LocalStore};
 use super::uploads::Uploads;
 use crate::session::Session;
@@ -335,17 +376,14 @@ impl Replica {
     }
 
     /// Makes an edit as the logged-in user: applied now, on disk next, then sent.
-    pub fn edit(&self, id: &DocumentId, edit: ItemEdit) -> Result<(), String> {
+    pub fn edit(&self, id: &DocumentId, edit: ItemEdit) -> Result<(), EditRefused> {
         // A narrative being typed in the item goes first, as its own change.
         self.end_typing(id);
         {
             let mut inner = self.0.borrow_mut();
             let ctx = inner.edit_context();
-            let doc = inner
-                .client
-                .document_mut(id)
-                .ok_or_else(|| "this item is not on this device".to_owned())?;
-            model::apply(doc, &ctx, edit).map_err(|e| e.to_string())?;
+            let doc = inner.client.document_mut(id).ok_or(EditRefused::NotHere)?;
+            model::apply(doc, &ctx, edit)?;
             inner.refresh_item(id);
             inner.dirty.insert(*id);
             inner.synced = false;

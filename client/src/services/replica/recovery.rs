@@ -10,7 +10,7 @@
 //! Only a policy refusal gets here: "try again later" (the server could not read or store
 //! the item) never touches the local copy (see `connection`).
 
-use super::{Inner, Replica, random_hex};
+use super::{EditRefused, Inner, Replica, random_hex};
 use automerge::{AutoCommit, ChangeHash};
 use rectify_shared::ids::DocumentId;
 use rectify_shared::model::{self, ChangeRefusal, ItemDoc, ItemEdit};
@@ -60,6 +60,10 @@ pub struct NotReapplied {
     pub text: String,
     /// Why not (empty when the whole item left the device).
     pub reason: String,
+    /// The same, as data, to say in the user's language (absent in entries kept by older
+    /// versions, and for reasons that are not refusals).
+    #[serde(default)]
+    pub refusal: Option<ChangeRefusal>,
 }
 
 /// The user's work on a refused item, kept while the item is reset to the server's copy and
@@ -120,12 +124,12 @@ impl Replica {
             if unsynced > 0
                 && let Some(rescue) = inner.rescue_of(&id, String::new(), None)
             {
-                let not_reapplied = rescue.listed_only(&rescue.edits(), "");
+                let not_reapplied = rescue.listed_only(&rescue.edits(), "", None);
                 inner.add_refused(&id, &rescue, RefusalReason::NoLongerYours, not_reapplied, 0);
             }
             // A rescue waiting for this document cannot be made again either.
             if let Some(rescue) = inner.rescues.remove(&id.to_string()) {
-                let not_reapplied = rescue.listed_only(&rescue.edits(), "");
+                let not_reapplied = rescue.listed_only(&rescue.edits(), "", None);
                 inner.add_refused(&id, &rescue, RefusalReason::NoLongerYours, not_reapplied, 0);
             }
             inner.client.remove_document(&id);
@@ -180,7 +184,11 @@ impl Replica {
         let mut reapplied = 0;
         if rescue.refused_again {
             // This work was made again once and the server refused it again.
-            not_reapplied = rescue.listed_only(&edits, &rescue.server_message);
+            not_reapplied = rescue.listed_only(
+                &edits,
+                &rescue.server_message,
+                rescue.server_refusal.as_ref(),
+            );
         } else {
             for edit in edits {
                 let Some(now) = self.item(&id) else { break };
@@ -191,7 +199,15 @@ impl Replica {
                 let op = edit.op().to_owned();
                 match self.edit(&id, edit) {
                     Ok(()) => reapplied += 1,
-                    Err(reason) => not_reapplied.push(NotReapplied { op, text, reason }),
+                    Err(refused) => not_reapplied.push(NotReapplied {
+                        op,
+                        text,
+                        reason: refused.to_string(),
+                        refusal: match refused {
+                            EditRefused::Refused(r) => Some(ChangeRefusal::Workflow(r)),
+                            _ => None,
+                        },
+                    }),
                 }
             }
             if reapplied > 0 {
@@ -261,8 +277,13 @@ impl Rescue {
         edits
     }
 
-    /// Every edit listed, none made again, each with `reason`.
-    fn listed_only(&self, edits: &[ItemEdit], reason: &str) -> Vec<NotReapplied> {
+    /// Every edit listed, none made again, each with `reason` (and the same as data).
+    fn listed_only(
+        &self,
+        edits: &[ItemEdit],
+        reason: &str,
+        refusal: Option<&ChangeRefusal>,
+    ) -> Vec<NotReapplied> {
         let mine = self.mine();
         edits
             .iter()
@@ -270,6 +291,7 @@ impl Rescue {
                 op: edit.op().to_owned(),
                 text: mine.as_ref().map(|m| describe(edit, m)).unwrap_or_default(),
                 reason: reason.to_owned(),
+                refusal: refusal.cloned(),
             })
             .collect()
     }
