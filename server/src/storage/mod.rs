@@ -136,6 +136,16 @@ pub enum PartAppended {
     NoUpload,
 }
 
+/// What [`Storage::count_login_attempt`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoginAttempt {
+    /// Counted: the key now has `count` attempts in its window.
+    Counted { count: u32 },
+    /// Not counted: the key had its limit of attempts in the window that started at
+    /// `since_ms`.
+    Refused { since_ms: i64 },
+}
+
 /// One write of a [`Storage::write`] batch. Writes that name a document need it stored (before
 /// or earlier in the batch); one that breaks a rule fails the batch with
 /// [`StorageError::Conflict`].
@@ -357,6 +367,28 @@ pub trait Storage: Send + Sync + std::fmt::Debug {
     /// Per account, the sessions neither revoked nor expired at `now_ms` (one expiring at
     /// `now_ms` still counts; accounts without any are absent).
     async fn active_sessions(&self, now_ms: i64) -> StorageResult<HashMap<Username, u32>>;
+
+    // ── Failed logins ───────────────────────────────────────────────────────────────────
+
+    /// Counts a login attempt for `key` (`account:NAME`, `address:IP`: see
+    /// [`crate::accounts::LoginThrottle`]) unless it had `limit` in the window that started at
+    /// its first counted attempt; a window `window_ms` old or older starts over at `now_ms`.
+    /// Atomic: of attempts racing on one key (from any server on the database) at most
+    /// `limit` are counted per window.
+    async fn count_login_attempt(
+        &self,
+        key: &str,
+        limit: u32,
+        window_ms: i64,
+        now_ms: i64,
+    ) -> StorageResult<LoginAttempt>;
+    /// Gives back one counted attempt of `key` (not below 0; an unknown key changes nothing).
+    async fn refund_login_attempt(&self, key: &str) -> StorageResult<()>;
+    /// Forgets `key`'s attempts (a right password: the account starts over).
+    async fn clear_login_attempts(&self, key: &str) -> StorageResult<()>;
+    /// Deletes the counts whose window started at or before `before_ms` (housekeeping);
+    /// returns how many.
+    async fn expire_login_attempts(&self, before_ms: i64) -> StorageResult<u64>;
 
     // ── Units ───────────────────────────────────────────────────────────────────────────
 
