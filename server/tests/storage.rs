@@ -14,9 +14,9 @@ use anyhow::{Context, Result};
 use rectify_server::storage::PartAppended;
 use rectify_server::storage::scratch::ScratchDatabase;
 use rectify_server::storage::{
-    self, AuditQuery, BlobRecord, CampaignRecord, ChangeArrival, ItemRecord, LoginAttempt,
-    NewAudit, QuarantineRecord, SessionRecord, Storage, StorageError, StorageUrl, UnitRecord,
-    UploadRecord, UserRecord, Write,
+    self, AuditQuery, BlobRecord, CampaignRecord, ChangeArrival, DocumentRecord, ItemRecord,
+    LoginAttempt, NewAudit, QuarantineRecord, SessionRecord, Storage, StorageError, StorageUrl,
+    UnitRecord, UploadRecord, UserRecord, Write,
 };
 use rectify_shared::evidence::FileKind;
 use rectify_shared::ids::{DocumentId, UnitId, Username};
@@ -450,6 +450,78 @@ async fn login_attempts_in_parallel(new: NewPlace) -> Result<()> {
         assert_eq!(counted, [1, 2, 3, 4, 5], "round {round}");
         assert_eq!(refused, 15, "round {round}");
     }
+    Ok(())
+}
+
+/// The lists `rectify migrate` copies a database by: every session, document, evidence
+/// file and quarantined document, in their orders; empty on a new database.
+async fn everything_is_listed(new: NewPlace) -> Result<()> {
+    let (_place, db) = fresh(new).await?;
+    assert!(db.all_sessions().await?.is_empty());
+    assert!(db.documents().await?.is_empty());
+    assert!(db.all_blobs().await?.is_empty());
+    assert!(db.quarantined_documents().await?.is_empty());
+    db.create_user(&user("alice")).await?;
+    let mut revoked = session("b2", "alice", 50);
+    revoked.revoked = true;
+    for s in [
+        &session("c3", "alice", 300),
+        &revoked,
+        &session("a1", "alice", 10),
+    ] {
+        db.create_session(s).await?;
+    }
+    assert_eq!(
+        db.all_sessions().await?,
+        [
+            session("a1", "alice", 10),
+            revoked,
+            session("c3", "alice", 300)
+        ]
+    );
+    let (d1, d2, d3) = (doc(1), doc(2), doc(3));
+    db.write(vec![
+        new_document(d2),
+        chunk(d2, b"x"),
+        Write::EnsureDocument {
+            id: d1,
+            kind: "campaign".to_owned(),
+            created_at_ms: 9,
+        },
+    ])
+    .await?;
+    let listed = db.documents().await?;
+    let mut expected = vec![
+        DocumentRecord {
+            id: d1,
+            kind: "campaign".to_owned(),
+            created_at_ms: 9,
+        },
+        DocumentRecord {
+            id: d2,
+            kind: "item".to_owned(),
+            created_at_ms: 1,
+        },
+    ];
+    expected.sort_by_key(|d| d.id.to_string());
+    assert_eq!(listed, expected);
+    let (b, a) = (
+        blob(&"b".repeat(64), "alice", 3),
+        blob(&"a".repeat(64), "alice", 5),
+    );
+    db.insert_blob(&b, None).await?;
+    db.insert_blob(&a, None).await?;
+    assert_eq!(db.all_blobs().await?, [a, b]);
+    // A refused change of a document that is not stored counts too.
+    db.write(vec![
+        Write::Quarantine(quarantine(d3, "one", 1)),
+        Write::Quarantine(quarantine(d2, "two", 2)),
+        Write::Quarantine(quarantine(d3, "three", 3)),
+    ])
+    .await?;
+    let mut expected = vec![d2, d3];
+    expected.sort_by_key(ToString::to_string);
+    assert_eq!(db.quarantined_documents().await?, expected);
     Ok(())
 }
 
@@ -1472,6 +1544,7 @@ suite![
     sessions,
     login_attempts,
     login_attempts_in_parallel,
+    everything_is_listed,
     units,
     documents_and_chunks,
     a_batch_is_all_or_nothing,

@@ -21,9 +21,9 @@
 
 use async_trait::async_trait;
 use rectify_server::storage::{
-    AuditQuery, AuditRecord, BlobRecord, CampaignRecord, ChangeArrival, ItemRecord, LoginAttempt,
-    PartAppended, QuarantineRecord, SessionRecord, Storage, StorageError, StorageResult,
-    StoredChunk, UnitRecord, UploadRecord, UserRecord, Write,
+    AuditQuery, AuditRecord, BlobRecord, CampaignRecord, ChangeArrival, DocumentRecord, ItemRecord,
+    LoginAttempt, PartAppended, QuarantineRecord, SessionRecord, Storage, StorageError,
+    StorageResult, StoredChunk, UnitRecord, UploadRecord, UserRecord, Write,
 };
 use rectify_shared::ids::{DocumentId, Username};
 use std::collections::{BTreeSet, HashMap};
@@ -508,6 +508,19 @@ impl Storage for FaultyStorage {
 
     async fn chunks_after(&self, id: &DocumentId, version: i64) -> StorageResult<Vec<Vec<u8>>> {
         self.inner.chunks_after(id, version).await
+    }
+
+    async fn all_sessions(&self) -> StorageResult<Vec<SessionRecord>> {
+        self.inner.all_sessions().await
+    }
+    async fn documents(&self) -> StorageResult<Vec<DocumentRecord>> {
+        self.inner.documents().await
+    }
+    async fn all_blobs(&self) -> StorageResult<Vec<BlobRecord>> {
+        self.inner.all_blobs().await
+    }
+    async fn quarantined_documents(&self) -> StorageResult<Vec<DocumentId>> {
+        self.inner.quarantined_documents().await
     }
 
     async fn housekeeping(&self) -> StorageResult<Option<rectify_server::storage::Held>> {

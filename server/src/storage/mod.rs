@@ -69,6 +69,15 @@ pub struct UnitRecord {
     pub kind: String,
 }
 
+/// A stored document: what [`Write::NewDocument`] wrote.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DocumentRecord {
+    pub id: DocumentId,
+    /// `campaign` or `item`.
+    pub kind: String,
+    pub created_at_ms: i64,
+}
+
 /// A campaign in the index.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CampaignRecord {
@@ -527,6 +536,18 @@ pub trait Storage: Send + Sync + std::fmt::Debug {
     /// Deletes a file's record if it is still unreferenced since before `before_ms`; `false`
     /// when a reference arrived meanwhile (then the bytes must stay).
     async fn delete_orphan(&self, sha256: &str, before_ms: i64) -> StorageResult<bool>;
+
+    // ── Everything, for copying a database (`rectify migrate`) ──────────────────────────
+
+    /// Every session (revoked and expired ones too), by token hash.
+    async fn all_sessions(&self) -> StorageResult<Vec<SessionRecord>>;
+    /// Every stored document (with or without chunks), by id.
+    async fn documents(&self) -> StorageResult<Vec<DocumentRecord>>;
+    /// Every evidence file's record, by hash.
+    async fn all_blobs(&self) -> StorageResult<Vec<BlobRecord>>;
+    /// The documents that have refused changes ([`Storage::quarantined`]), by id; stored or
+    /// not (a refused change may have tried to create one).
+    async fn quarantined_documents(&self) -> StorageResult<Vec<DocumentId>>;
 
     // ── Lifecycle ───────────────────────────────────────────────────────────────────────
 

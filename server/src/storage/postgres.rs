@@ -11,6 +11,7 @@
 //! Backups are PostgreSQL's own business (`pg_dump`, base backups, replicas):
 //! [`PostgresBackup`] checks the database but refuses to copy or restore it, and says so.
 
+use super::DocumentRecord;
 use super::{
     AuditQuery, AuditRecord, Backup, BlobRecord, CampaignRecord, ChangeArrival, ItemRecord,
     LoginAttempt, PartAppended, QuarantineRecord, SessionRecord, Storage, StorageError,
@@ -1229,6 +1230,48 @@ impl Storage for PostgresStorage {
         .await
         .pg()?;
         Ok(done.rows_affected() == 1)
+    }
+
+    async fn all_sessions(&self) -> StorageResult<Vec<SessionRecord>> {
+        let rows = sqlx::query("SELECT * FROM sessions ORDER BY token_hash")
+            .fetch_all(&self.pool)
+            .await
+            .pg()?;
+        rows.iter().map(session_from_row).collect()
+    }
+
+    async fn documents(&self) -> StorageResult<Vec<DocumentRecord>> {
+        let rows = sqlx::query("SELECT id, kind, created_at_ms FROM documents ORDER BY id")
+            .fetch_all(&self.pool)
+            .await
+            .pg()?;
+        rows.iter()
+            .map(|row| {
+                Ok(DocumentRecord {
+                    id: document_id(row, "id")?,
+                    kind: row.try_get("kind").pg()?,
+                    created_at_ms: row.try_get("created_at_ms").pg()?,
+                })
+            })
+            .collect()
+    }
+
+    async fn all_blobs(&self) -> StorageResult<Vec<BlobRecord>> {
+        let rows = sqlx::query("SELECT * FROM blobs ORDER BY sha256")
+            .fetch_all(&self.pool)
+            .await
+            .pg()?;
+        rows.iter().map(blob_from_row).collect()
+    }
+
+    async fn quarantined_documents(&self) -> StorageResult<Vec<DocumentId>> {
+        let rows = sqlx::query("SELECT DISTINCT document_id FROM quarantine ORDER BY document_id")
+            .fetch_all(&self.pool)
+            .await
+            .pg()?;
+        rows.iter()
+            .map(|row| document_id(row, "document_id"))
+            .collect()
     }
 
     async fn housekeeping(&self) -> StorageResult<Option<super::Held>> {

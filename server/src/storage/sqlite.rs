@@ -1,5 +1,6 @@
 //! The embedded backend: one SQLite file in WAL mode.
 
+use super::DocumentRecord;
 use super::url::SQLITE_FILE;
 use super::{
     AuditQuery, AuditRecord, Backup, BlobRecord, CampaignRecord, ChangeArrival, ItemRecord,
@@ -1195,6 +1196,44 @@ impl Storage for SqliteStorage {
         .execute(&self.pool)
         .await?;
         Ok(done.rows_affected() == 1)
+    }
+
+    async fn all_sessions(&self) -> StorageResult<Vec<SessionRecord>> {
+        let rows = sqlx::query("SELECT * FROM sessions ORDER BY token_hash")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(session_from_row).collect()
+    }
+
+    async fn documents(&self) -> StorageResult<Vec<DocumentRecord>> {
+        let rows = sqlx::query("SELECT id, kind, created_at_ms FROM documents ORDER BY id")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(DocumentRecord {
+                    id: document_id(row, "id")?,
+                    kind: row.try_get("kind")?,
+                    created_at_ms: row.try_get("created_at_ms")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn all_blobs(&self) -> StorageResult<Vec<BlobRecord>> {
+        let rows = sqlx::query("SELECT * FROM blobs ORDER BY sha256")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(blob_from_row).collect()
+    }
+
+    async fn quarantined_documents(&self) -> StorageResult<Vec<DocumentId>> {
+        let rows = sqlx::query("SELECT DISTINCT document_id FROM quarantine ORDER BY document_id")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|row| document_id(row, "document_id"))
+            .collect()
     }
 
     async fn housekeeping(&self) -> StorageResult<Option<super::Held>> {
