@@ -6,7 +6,7 @@
 
 use crate::clock::now_ms;
 use crate::error::ApiError;
-use crate::storage::{SessionRecord, Storage, UnitRecord, UserRecord};
+use crate::storage::{LoginAttempt, SessionRecord, Storage, UnitRecord, UserRecord};
 use argon2::Argon2;
 use argon2::password_hash::rand_core::{OsRng, RngCore};
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
@@ -240,19 +240,22 @@ pub const MAX_FAILED_LOGINS: u32 = 5;
 pub const MAX_FAILED_LOGINS_PER_ADDRESS: u32 = 30;
 pub const THROTTLE_WINDOW_MS: i64 = 10 * 60 * 1000;
 
-/// Counts failed logins per key (an account name, or a client address), in memory: guessing
-/// a password online takes hours per handful of tries.
+/// Counts failed logins per key (an account name, or a client address) in storage
+/// ([`Storage::count_login_attempt`]), so that every server on one database shares the counts:
+/// guessing a password online takes hours per handful of tries, however many replicas answer.
 ///
 /// An attempt is counted *before* its password is checked ([`LoginThrottle::attempt`]) and
 /// given back when it turns out not to be a wrong guess ([`LoginThrottle::refund`],
 /// [`LoginThrottle::succeeded`]): checking a password takes long, so guesses sent in
-/// parallel would otherwise all pass the check before the first failure is counted.
+/// parallel would otherwise all pass the check before the first failure is counted. The
+/// count is one atomic statement, so parallel attempts on any servers meet the limit too.
+/// When storage cannot count, the attempt is refused ("try again"), never let through
+/// uncounted.
 #[derive(Debug)]
 pub struct LoginThrottle {
     limit: u32,
-    /// "account" or "address", for the message.
+    /// "account" or "address": the message, and the stored key's prefix.
     what: &'static str,
-    failures: std::sync::Mutex<std::collections::HashMap<String, (u32, i64)>>,
 }
 
 impl Default for LoginThrottle {
@@ -260,6 +263,10 @@ impl Default for LoginThrottle {
         Self::per_account()
     }
 }
+
+/// The longest key stored (in bytes): a name longer than any account's still counts, by its
+/// beginning, without a stranger choosing the size of a row.
+const MAX_KEY_BYTES: usize = 200;
 
 impl LoginThrottle {
     pub fn per_account() -> Self {
@@ -271,63 +278,66 @@ impl LoginThrottle {
     }
 
     fn new(limit: u32, what: &'static str) -> Self {
-        LoginThrottle {
-            limit,
-            what,
-            failures: std::sync::Mutex::default(),
-        }
+        LoginThrottle { limit, what }
     }
 
-    fn key(username: &str) -> String {
-        username.trim().to_lowercase()
+    /// The stored key: `account:NAME` or `address:IP`, the name trimmed and lowercased.
+    fn key(&self, key: &str) -> String {
+        let mut key = format!("{}:{}", self.what, key.trim().to_lowercase());
+        if key.len() > MAX_KEY_BYTES {
+            let mut end = MAX_KEY_BYTES;
+            while !key.is_char_boundary(end) {
+                end -= 1;
+            }
+            key.truncate(end);
+        }
+        key
     }
 
     /// Counts an attempt for `key` as failed until told otherwise, or refuses it when the
-    /// key has had `limit` of them in the current window (then nothing is counted).
-    pub fn attempt(&self, key: &str, now: i64) -> Result<(), ApiError> {
-        let mut failures = self
-            .failures
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        // Someone trying many names must not grow this without bound.
-        if failures.len() > 10_000 {
-            failures.retain(|_, (_, since)| now - *since < THROTTLE_WINDOW_MS);
+    /// key has had `limit` of them in the current window (then nothing is counted). A storage
+    /// error refuses it too, as unavailable (503: try again).
+    pub async fn attempt(
+        &self,
+        storage: &dyn Storage,
+        key: &str,
+        now: i64,
+    ) -> Result<(), ApiError> {
+        let counted = storage
+            .count_login_attempt(&self.key(key), self.limit, THROTTLE_WINDOW_MS, now)
+            .await;
+        match counted {
+            Ok(LoginAttempt::Counted { .. }) => Ok(()),
+            Ok(LoginAttempt::Refused { since_ms }) => {
+                let minutes = ((THROTTLE_WINDOW_MS - (now - since_ms)).max(0) + 59_999) / 60_000;
+                Err(ApiError::TooManyRequests(format!(
+                    "too many failed logins from this {}; try again in {minutes} minute(s)",
+                    self.what
+                )))
+            }
+            Err(err) => {
+                tracing::error!(error = %err, "cannot count a login attempt; refusing it");
+                Err(ApiError::Unavailable(
+                    "the server cannot check logins right now; try again in a minute".into(),
+                ))
+            }
         }
-        let entry = failures.entry(Self::key(key)).or_insert((0, now));
-        if now - entry.1 >= THROTTLE_WINDOW_MS {
-            *entry = (0, now);
-        }
-        let (count, since) = *entry;
-        if count >= self.limit {
-            let minutes = (THROTTLE_WINDOW_MS - (now - since) + 59_999) / 60_000;
-            return Err(ApiError::TooManyRequests(format!(
-                "too many failed logins from this {}; try again in {minutes} minute(s)",
-                self.what
-            )));
-        }
-        entry.0 += 1;
-        Ok(())
     }
 
     /// Gives back an attempt counted by [`Self::attempt`] that was not a wrong guess (the
-    /// password was right, or the server could not check it).
-    pub fn refund(&self, key: &str) {
-        let mut failures = self
-            .failures
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some(entry) = failures.get_mut(&Self::key(key)) {
-            entry.0 = entry.0.saturating_sub(1);
+    /// password was right, or the server could not check it). If storage fails, the attempt
+    /// stays counted (logged): erring towards the limit.
+    pub async fn refund(&self, storage: &dyn Storage, key: &str) {
+        if let Err(err) = storage.refund_login_attempt(&self.key(key)).await {
+            tracing::warn!(error = %err, "cannot give back a login attempt");
         }
     }
 
     /// The right password for an account: its count starts over.
-    pub fn succeeded(&self, username: &str) {
-        let mut failures = self
-            .failures
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        failures.remove(&Self::key(username));
+    pub async fn succeeded(&self, storage: &dyn Storage, username: &str) {
+        if let Err(err) = storage.clear_login_attempts(&self.key(username)).await {
+            tracing::warn!(error = %err, "cannot clear an account's failed logins");
+        }
     }
 }
 

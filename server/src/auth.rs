@@ -23,7 +23,9 @@ use std::net::SocketAddr;
 /// ([`crate::proxy::client_address`]).
 ///
 /// Each attempt is counted before the (slow) password check and given back unless it was a
-/// wrong guess, so guesses sent in parallel meet the limit too.
+/// wrong guess, so guesses sent in parallel meet the limit too. The counts are in storage,
+/// shared by every server on the database; when storage cannot count, the login is refused
+/// with 503 (try again), never let through uncounted.
 pub async fn login(
     State(state): State<AppState>,
     peer: Option<axum::Extension<ConnectInfo<SocketAddr>>>,
@@ -35,33 +37,34 @@ pub async fn login(
         crate::proxy::client_address(peer.ip(), &headers, &state.trusted_proxies).to_string()
     });
     let now = now_ms();
-    if let Err(err) = state.login_throttle.attempt(&username, now) {
+    let storage = state.storage.as_ref();
+    if let Err(err) = state.login_throttle.attempt(storage, &username, now).await {
         state.metrics.logins_throttled.inc();
         return Err(err);
     }
     if let Some(address) = &address
-        && let Err(err) = state.address_throttle.attempt(address, now)
+        && let Err(err) = state.address_throttle.attempt(storage, address, now).await
     {
-        state.login_throttle.refund(&username);
+        state.login_throttle.refund(storage, &username).await;
         state.metrics.logins_throttled.inc();
         return Err(err);
     }
-    let result = accounts::login(state.storage.as_ref(), request).await;
+    let result = accounts::login(storage, request).await;
     match &result {
         Ok(_) => {
             // The account's count starts over; the address's attempt is given back, but one
             // good login must not clear an address's guesses.
-            state.login_throttle.succeeded(&username);
+            state.login_throttle.succeeded(storage, &username).await;
         }
         Err(ApiError::Unauthorized(_)) => {
             state.metrics.logins_failed.inc();
             return result.map(Json);
         }
         // Not a wrong guess (a disabled account, the server busy): nothing counts.
-        Err(_) => state.login_throttle.refund(&username),
+        Err(_) => state.login_throttle.refund(storage, &username).await,
     }
     if let Some(address) = &address {
-        state.address_throttle.refund(address);
+        state.address_throttle.refund(storage, address).await;
     }
     result.map(Json)
 }

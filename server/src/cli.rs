@@ -287,6 +287,24 @@ enum Command {
         #[arg(long)]
         campaign: Option<String>,
     },
+    /// Copy a SQLite data directory into an empty PostgreSQL database, and its evidence files
+    /// into the object store (--blobs) or DATA/blobs, then check the copy: every document's
+    /// heads, the rows of every table, every file's SHA-256 read back. Stop the server on the
+    /// data directory first.
+    Migrate {
+        /// The data directory to copy (what `rectify serve --data` used).
+        #[arg(long, value_name = "DIR")]
+        from: PathBuf,
+        /// The PostgreSQL database to copy into; it must be empty (postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE).
+        #[arg(long, value_name = "postgres://…", value_parser = parse_database_url)]
+        to: String,
+        /// The data directory of the server that will run on the database: without --blobs
+        /// the evidence files are copied into DATA/blobs.
+        #[arg(long, env = "RECTIFY_DATA", default_value = "./data")]
+        data: PathBuf,
+        #[command(flatten)]
+        blobs: BlobArgs,
+    },
     /// Print every setting `rectify serve` would run with and where it comes from (flag,
     /// environment, file, default), passwords masked. Fails, naming the key and the reason,
     /// on a bad config file.
@@ -631,6 +649,12 @@ async fn run(
             write_output(output.as_deref(), &bytes, format.is_binary())?;
             Ok(())
         }
+        Command::Migrate {
+            from,
+            to,
+            data,
+            blobs,
+        } => migrate(&from, &to, &data, &blobs).await,
         Command::CheckConfig { serve_flags } => check_config(config, &serve_flags),
     }
 }
@@ -1105,6 +1129,78 @@ fn read_new_password() -> anyhow::Result<String> {
     };
     accounts::check_new_password(&password).map_err(anyhow::Error::msg)?;
     Ok(password)
+}
+
+/// `rectify migrate`: checks the arguments, locks the source, opens both sides and runs
+/// [`crate::migrate::migrate`], with progress on standard error.
+async fn migrate(from: &Path, to: &str, data: &Path, blobs: &BlobArgs) -> anyhow::Result<()> {
+    let StorageUrl::Postgres(_) = to.parse::<StorageUrl>()? else {
+        bail!(
+            "--to must name a PostgreSQL database (postgres://…): rectify migrate copies a data directory into one"
+        );
+    };
+    let to_url: StorageUrl = to.parse()?;
+    let source_db = match StorageUrl::for_data_dir(from) {
+        StorageUrl::Sqlite(path) => path,
+        StorageUrl::Postgres(_) => unreachable!("a data directory's database is SQLite"),
+    };
+    if !source_db.is_file() {
+        bail!(
+            "{} is not a Rectify data directory: there is no {} in it. Name the directory \
+             `rectify serve --data` used (with the package: /var/lib/rectify)",
+            from.display(),
+            source_db
+                .file_name()
+                .map_or_else(String::new, |n| n.to_string_lossy().into_owned())
+        );
+    }
+    // The target first: a wrong --to or --blobs leaves the source untouched.
+    let location = blobs.location()?;
+    let target = storage::open(&to_url)
+        .await
+        .with_context(|| format!("cannot open the database {to_url}"))?;
+    let target_files = crate::blobs::open(&location, data).await?;
+    // A server still running on the source would go on writing what is being copied.
+    let _lock = data_dir::lock(from)?;
+    let source = storage::open_data_dir(from).await?;
+    let source_files = crate::blobs::open(&BlobLocation::DataDir, from).await?;
+    let from_name = from.display().to_string();
+    let to_name = to_url.to_string();
+    let copied = crate::migrate::migrate(
+        crate::migrate::Side {
+            storage: source.as_ref(),
+            files: source_files.as_ref(),
+            name: &from_name,
+        },
+        crate::migrate::Side {
+            storage: target.as_ref(),
+            files: target_files.as_ref(),
+            name: &to_name,
+        },
+        &mut |line| eprintln!("{line}"),
+    )
+    .await;
+    source.close().await;
+    target.close().await;
+    let copied = copied?;
+    let files_in = match &location {
+        BlobLocation::DataDir => format!("{}", data.join("blobs").display()),
+        BlobLocation::S3(_) => location.to_string(),
+    };
+    println!(
+        "Migrated {from_name} to {to_name} (evidence files in {files_in}): {copied}. Checked: \
+         every document's heads, the rows of every table, every file's SHA-256."
+    );
+    match &location {
+        BlobLocation::DataDir => println!(
+            "Start the server with --database {to_name} and --data {}.",
+            data.display()
+        ),
+        BlobLocation::S3(_) => {
+            println!("Start the servers with --database {to_name} and the same --blobs.");
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

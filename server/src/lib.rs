@@ -36,6 +36,7 @@
 //!   collection of evidence files.
 //! - `fuzzing` (feature `fuzzing`): the fuzz targets, shared by `fuzz/` and the regression tests.
 //! - [`data_dir`]: the data directory's lock, backup and restore.
+//! - [`migrate`]: `rectify migrate`, a SQLite data directory copied into PostgreSQL and checked.
 //! - [`config`]: the config file (`rectify.toml`) under the command line's flags.
 
 pub mod accounts;
@@ -61,6 +62,7 @@ pub mod items;
 pub mod json;
 pub mod maintenance;
 pub mod metrics;
+pub mod migrate;
 pub mod office;
 pub mod office_files;
 pub mod proxy;

@@ -1,9 +1,10 @@
 //! Background housekeeping: idle documents leave memory, many small stored chunks become one,
-//! unreferenced evidence files are collected after their grace period.
+//! unreferenced evidence files are collected after their grace period, failed-login counts
+//! whose window has passed are deleted.
 //!
 //! With several servers on one PostgreSQL database, each evicts its own documents; compaction
 //! of a document is one server's at a time (an advisory lock in `replace_chunks`, which deletes
-//! only the chunks it read), and evidence collection and upload expiry are done by the server
+//! only the chunks it read), and evidence collection, upload expiry and failed-login expiry are done by the server
 //! holding [`Storage::housekeeping`] for that sweep.
 //!
 //! Both are safe to run at any time. Eviction drops only what is already durable (see
@@ -57,6 +58,16 @@ pub fn spawn(
             match storage.housekeeping().await {
                 Ok(Some(_turn)) => {
                     let now = crate::clock::now_ms();
+                    let window_start = now - crate::accounts::THROTTLE_WINDOW_MS;
+                    match storage.expire_login_attempts(window_start).await {
+                        Ok(0) => {}
+                        Ok(n) => {
+                            tracing::debug!(keys = n, "forgot failed logins past their window");
+                        }
+                        Err(err) => {
+                            tracing::error!(error = %err, "cannot forget old failed logins");
+                        }
+                    }
                     match crate::evidence::files::collect(storage.as_ref(), &files, now).await {
                         Ok((0, 0)) => {}
                         Ok((files, uploads)) => {

@@ -14,9 +14,9 @@ use anyhow::{Context, Result};
 use rectify_server::storage::PartAppended;
 use rectify_server::storage::scratch::ScratchDatabase;
 use rectify_server::storage::{
-    self, AuditQuery, BlobRecord, CampaignRecord, ChangeArrival, ItemRecord, NewAudit,
-    QuarantineRecord, SessionRecord, Storage, StorageError, StorageUrl, UnitRecord, UploadRecord,
-    UserRecord, Write,
+    self, AuditQuery, BlobRecord, CampaignRecord, ChangeArrival, DocumentRecord, ItemRecord,
+    LoginAttempt, NewAudit, QuarantineRecord, SessionRecord, Storage, StorageError, StorageUrl,
+    UnitRecord, UploadRecord, UserRecord, Write,
 };
 use rectify_shared::evidence::FileKind;
 use rectify_shared::ids::{DocumentId, UnitId, Username};
@@ -333,6 +333,195 @@ async fn sessions(new: NewPlace) -> Result<()> {
     assert!(db.session("a1").await?.unwrap().revoked);
     assert!(!db.session("b1").await?.unwrap().revoked);
     assert_eq!(db.active_sessions(100).await?, counts(&[("bob", 1)]));
+    Ok(())
+}
+
+/// The login throttle's counts: counted up to the limit, refused at it (nothing counted),
+/// a window that has passed starts over, refunds and clearing, expiry by the housekeeping.
+async fn login_attempts(new: NewPlace) -> Result<()> {
+    let (_place, db) = fresh(new).await?;
+    let window = 1_000;
+    let attempt = |key: &'static str, now: i64| {
+        let db = Arc::clone(&db);
+        async move { db.count_login_attempt(key, 3, window, now).await }
+    };
+    for n in 1..=3 {
+        assert_eq!(
+            attempt("account:alice", 100 + i64::from(n)).await?,
+            LoginAttempt::Counted { count: n }
+        );
+    }
+    // At the limit: refused, counted nothing, the window still the first attempt's.
+    for now in [200, 1_100] {
+        assert_eq!(
+            attempt("account:alice", now).await?,
+            LoginAttempt::Refused { since_ms: 101 },
+            "at {now}"
+        );
+    }
+    // Other keys count on their own.
+    assert_eq!(
+        attempt("address:10.0.0.1", 200).await?,
+        LoginAttempt::Counted { count: 1 }
+    );
+    // A refund lets one more in; refunds never go below 0.
+    db.refund_login_attempt("account:alice").await?;
+    assert_eq!(
+        attempt("account:alice", 300).await?,
+        LoginAttempt::Counted { count: 3 }
+    );
+    assert!(matches!(
+        attempt("account:alice", 300).await?,
+        LoginAttempt::Refused { .. }
+    ));
+    db.refund_login_attempt("address:10.0.0.1").await?;
+    db.refund_login_attempt("address:10.0.0.1").await?;
+    db.refund_login_attempt("account:nobody").await?;
+    assert_eq!(
+        attempt("address:10.0.0.1", 300).await?,
+        LoginAttempt::Counted { count: 1 }
+    );
+    // The window has passed (`window` after its start): it starts over.
+    assert_eq!(
+        attempt("account:alice", 101 + window).await?,
+        LoginAttempt::Counted { count: 1 }
+    );
+    for n in 2..=3 {
+        assert_eq!(
+            attempt("account:alice", 1_200).await?,
+            LoginAttempt::Counted { count: n }
+        );
+    }
+    // A right password clears the key.
+    db.clear_login_attempts("account:alice").await?;
+    db.clear_login_attempts("account:nobody").await?;
+    assert_eq!(
+        attempt("account:alice", 1_300).await?,
+        LoginAttempt::Counted { count: 1 }
+    );
+    // Expiry deletes the windows that started at or before the time given, and only those.
+    assert_eq!(
+        attempt("account:bob", 2_000).await?,
+        LoginAttempt::Counted { count: 1 }
+    );
+    assert_eq!(
+        db.expire_login_attempts(1_300).await?,
+        2,
+        "alice's and the address's"
+    );
+    assert_eq!(db.expire_login_attempts(1_300).await?, 0);
+    assert_eq!(
+        attempt("account:bob", 2_001).await?,
+        LoginAttempt::Counted { count: 2 },
+        "bob's window is kept"
+    );
+    assert_eq!(
+        attempt("address:10.0.0.1", 2_001).await?,
+        LoginAttempt::Counted { count: 1 },
+        "the address starts over"
+    );
+    Ok(())
+}
+
+/// Parallel attempts on one key: exactly `limit` are counted, however they race (the #20
+/// hole: guesses sent at once must not all pass before the first is counted).
+async fn login_attempts_in_parallel(new: NewPlace) -> Result<()> {
+    let (_place, db) = fresh(new).await?;
+    for round in 0..3 {
+        let now = 10_000 * (round + 1);
+        let mut tasks = tokio::task::JoinSet::new();
+        for _ in 0..20 {
+            let db = Arc::clone(&db);
+            tasks
+                .spawn(async move { db.count_login_attempt("account:alice", 5, 1_000, now).await });
+        }
+        let mut counted = Vec::new();
+        let mut refused = 0;
+        while let Some(result) = tasks.join_next().await {
+            match result?? {
+                LoginAttempt::Counted { count } => counted.push(count),
+                LoginAttempt::Refused { since_ms } => {
+                    assert_eq!(since_ms, now);
+                    refused += 1;
+                }
+            }
+        }
+        counted.sort_unstable();
+        assert_eq!(counted, [1, 2, 3, 4, 5], "round {round}");
+        assert_eq!(refused, 15, "round {round}");
+    }
+    Ok(())
+}
+
+/// The lists `rectify migrate` copies a database by: every session, document, evidence
+/// file and quarantined document, in their orders; empty on a new database.
+async fn everything_is_listed(new: NewPlace) -> Result<()> {
+    let (_place, db) = fresh(new).await?;
+    assert!(db.all_sessions().await?.is_empty());
+    assert!(db.documents().await?.is_empty());
+    assert!(db.all_blobs().await?.is_empty());
+    assert!(db.quarantined_documents().await?.is_empty());
+    db.create_user(&user("alice")).await?;
+    let mut revoked = session("b2", "alice", 50);
+    revoked.revoked = true;
+    for s in [
+        &session("c3", "alice", 300),
+        &revoked,
+        &session("a1", "alice", 10),
+    ] {
+        db.create_session(s).await?;
+    }
+    assert_eq!(
+        db.all_sessions().await?,
+        [
+            session("a1", "alice", 10),
+            revoked,
+            session("c3", "alice", 300)
+        ]
+    );
+    let (d1, d2, d3) = (doc(1), doc(2), doc(3));
+    db.write(vec![
+        new_document(d2),
+        chunk(d2, b"x"),
+        Write::EnsureDocument {
+            id: d1,
+            kind: "campaign".to_owned(),
+            created_at_ms: 9,
+        },
+    ])
+    .await?;
+    let listed = db.documents().await?;
+    let mut expected = vec![
+        DocumentRecord {
+            id: d1,
+            kind: "campaign".to_owned(),
+            created_at_ms: 9,
+        },
+        DocumentRecord {
+            id: d2,
+            kind: "item".to_owned(),
+            created_at_ms: 1,
+        },
+    ];
+    expected.sort_by_key(|d| d.id.to_string());
+    assert_eq!(listed, expected);
+    let (b, a) = (
+        blob(&"b".repeat(64), "alice", 3),
+        blob(&"a".repeat(64), "alice", 5),
+    );
+    db.insert_blob(&b, None).await?;
+    db.insert_blob(&a, None).await?;
+    assert_eq!(db.all_blobs().await?, [a, b]);
+    // A refused change of a document that is not stored counts too.
+    db.write(vec![
+        Write::Quarantine(quarantine(d3, "one", 1)),
+        Write::Quarantine(quarantine(d2, "two", 2)),
+        Write::Quarantine(quarantine(d3, "three", 3)),
+    ])
+    .await?;
+    let mut expected = vec![d2, d3];
+    expected.sort_by_key(ToString::to_string);
+    assert_eq!(db.quarantined_documents().await?, expected);
     Ok(())
 }
 
@@ -1353,6 +1542,9 @@ macro_rules! suite {
 suite![
     users,
     sessions,
+    login_attempts,
+    login_attempts_in_parallel,
+    everything_is_listed,
     units,
     documents_and_chunks,
     a_batch_is_all_or_nothing,

@@ -11,7 +11,8 @@
 //! - a write batch touching a chosen document waits until the test lets it go, one at a
 //!   time or all;
 //! - appending a part to an unfinished upload fails after a chosen number more succeed.
-//! - a chosen call noting an upload's progress ([`Storage::touch_upload`]) fails.
+//! - a chosen call noting an upload's progress ([`Storage::touch_upload`]) fails;
+//! - counting a login attempt ([`Storage::count_login_attempt`]) fails.
 //!
 //! Failures are [`StorageError::Unavailable`], the transient error of a busy or broken
 //! database: nothing of a failed batch is written, and the same call may succeed later. The
@@ -20,9 +21,9 @@
 
 use async_trait::async_trait;
 use rectify_server::storage::{
-    AuditQuery, AuditRecord, BlobRecord, CampaignRecord, ChangeArrival, ItemRecord, PartAppended,
-    QuarantineRecord, SessionRecord, Storage, StorageError, StorageResult, StoredChunk, UnitRecord,
-    UploadRecord, UserRecord, Write,
+    AuditQuery, AuditRecord, BlobRecord, CampaignRecord, ChangeArrival, DocumentRecord, ItemRecord,
+    LoginAttempt, PartAppended, QuarantineRecord, SessionRecord, Storage, StorageError,
+    StorageResult, StoredChunk, UnitRecord, UploadRecord, UserRecord, Write,
 };
 use rectify_shared::ids::{DocumentId, Username};
 use std::collections::{BTreeSet, HashMap};
@@ -67,6 +68,8 @@ struct Faults {
     upload_parts_left: Option<u64>,
     /// Which `touch_upload` call from now fails (1 for the next), counted down; 0: none.
     upload_touch_to_fail: u32,
+    /// Counting failed logins (`count_login_attempt`) fails.
+    login_attempts: bool,
 }
 
 /// What the wrapper did, for tests to check.
@@ -141,6 +144,11 @@ impl FaultyStorage {
     /// fails; the others work.
     pub fn fail_upload_touch(&self, nth: u32) {
         self.faults().upload_touch_to_fail = nth;
+    }
+
+    /// From now on, counting a login attempt (the login throttle) fails.
+    pub fn fail_login_attempts(&self) {
+        self.faults().login_attempts = true;
     }
 
     /// From now on, reading the chunks of any of `docs` fails (added to those already failing).
@@ -272,6 +280,30 @@ impl Storage for FaultyStorage {
     }
     async fn active_sessions(&self, now_ms: i64) -> StorageResult<HashMap<Username, u32>> {
         self.inner.active_sessions(now_ms).await
+    }
+
+    async fn count_login_attempt(
+        &self,
+        key: &str,
+        limit: u32,
+        window_ms: i64,
+        now_ms: i64,
+    ) -> StorageResult<LoginAttempt> {
+        if self.faults().login_attempts {
+            return Err(Self::unavailable("counting a login attempt failed"));
+        }
+        self.inner
+            .count_login_attempt(key, limit, window_ms, now_ms)
+            .await
+    }
+    async fn refund_login_attempt(&self, key: &str) -> StorageResult<()> {
+        self.inner.refund_login_attempt(key).await
+    }
+    async fn clear_login_attempts(&self, key: &str) -> StorageResult<()> {
+        self.inner.clear_login_attempts(key).await
+    }
+    async fn expire_login_attempts(&self, before_ms: i64) -> StorageResult<u64> {
+        self.inner.expire_login_attempts(before_ms).await
     }
 
     async fn upsert_unit(&self, unit: &UnitRecord) -> StorageResult<()> {
@@ -476,6 +508,19 @@ impl Storage for FaultyStorage {
 
     async fn chunks_after(&self, id: &DocumentId, version: i64) -> StorageResult<Vec<Vec<u8>>> {
         self.inner.chunks_after(id, version).await
+    }
+
+    async fn all_sessions(&self) -> StorageResult<Vec<SessionRecord>> {
+        self.inner.all_sessions().await
+    }
+    async fn documents(&self) -> StorageResult<Vec<DocumentRecord>> {
+        self.inner.documents().await
+    }
+    async fn all_blobs(&self) -> StorageResult<Vec<BlobRecord>> {
+        self.inner.all_blobs().await
+    }
+    async fn quarantined_documents(&self) -> StorageResult<Vec<DocumentId>> {
+        self.inner.quarantined_documents().await
     }
 
     async fn housekeeping(&self) -> StorageResult<Option<rectify_server::storage::Held>> {

@@ -586,3 +586,34 @@ async fn after_a_failed_read_the_school_reconnects_and_the_document_syncs_again(
     );
     Ok(())
 }
+
+/// Issue #18: the login throttle's counts are in storage. When storage cannot count an
+/// attempt, the login is refused as unavailable (503, "try again"), wrong password or right,
+/// never let through uncounted; once storage answers, the right password logs in.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_throttle_that_cannot_count_refuses_the_login_as_unavailable() -> Result<()> {
+    let (server, faulty) = TestServer::start_faulty().await?;
+    let http = reqwest::Client::new();
+    let url = server.url("/api/login");
+    let login = |password: &str| {
+        let body = serde_json::json!({"username": "school1", "password": password});
+        http.post(&url).json(&body).send()
+    };
+    faulty.fail_login_attempts();
+    for password in ["wrong", rectify_tests::TEST_PASSWORD] {
+        let response = login(password).await?;
+        ensure!(
+            response.status() == reqwest::StatusCode::SERVICE_UNAVAILABLE,
+            "{password}: {}",
+            response.status()
+        );
+        let body: serde_json::Value = response.json().await?;
+        ensure!(body["code"] == "unavailable", "{body}");
+        let message = body["message"].as_str().unwrap_or_default();
+        ensure!(message.contains("try again"), "{message}");
+    }
+    faulty.heal();
+    let response = login(rectify_tests::TEST_PASSWORD).await?;
+    ensure!(response.status().is_success(), "{}", response.status());
+    Ok(())
+}

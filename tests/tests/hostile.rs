@@ -489,6 +489,35 @@ async fn issue_20_parallel_wrong_passwords_are_throttled_like_sequential_ones() 
     Ok(())
 }
 
+/// Issue #18: failed-login counts are rows in storage; the housekeeping sweep deletes those
+/// whose window has passed (someone trying many names must not grow the table for ever) and
+/// keeps the others.
+#[tokio::test(flavor = "multi_thread")]
+async fn failed_login_counts_past_their_window_are_deleted_by_the_housekeeping()
+-> anyhow::Result<()> {
+    let settings = rectify_server::state::ServerSettings {
+        sync: rectify_server::sync_ws::SyncSettings {
+            idle_document_after: Duration::from_millis(100),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let server = TestServer::start_on(None, settings, |storage| storage).await?;
+    let window = rectify_server::accounts::THROTTLE_WINDOW_MS;
+    let now = rectify_server::clock::now_ms();
+    let storage = server.storage.as_ref();
+    storage
+        .count_login_attempt("account:old", 5, window, now - window - 1000)
+        .await?;
+    storage
+        .count_login_attempt("account:new", 5, window, now)
+        .await?;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    // Only the fresh count is left to delete.
+    assert_eq!(storage.expire_login_attempts(i64::MAX).await?, 1);
+    Ok(())
+}
+
 /// Issue #20: the `error` messages a peer gets say what was wrong in words, never in Rust's
 /// debug notation (the CBOR library's errors print as `Syntax(0)`, `Semantic(None, "…")`,
 /// `Io(Error { kind: … })`, which tell an attacker about the server's insides and nobody

@@ -69,6 +69,15 @@ pub struct UnitRecord {
     pub kind: String,
 }
 
+/// A stored document: what [`Write::NewDocument`] wrote.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DocumentRecord {
+    pub id: DocumentId,
+    /// `campaign` or `item`.
+    pub kind: String,
+    pub created_at_ms: i64,
+}
+
 /// A campaign in the index.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CampaignRecord {
@@ -134,6 +143,16 @@ pub enum PartAppended {
     WrongOffset { received: u64 },
     /// Nothing stored: there is no such upload (finished or dropped meanwhile).
     NoUpload,
+}
+
+/// What [`Storage::count_login_attempt`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoginAttempt {
+    /// Counted: the key now has `count` attempts in its window.
+    Counted { count: u32 },
+    /// Not counted: the key had its limit of attempts in the window that started at
+    /// `since_ms`.
+    Refused { since_ms: i64 },
 }
 
 /// One write of a [`Storage::write`] batch. Writes that name a document need it stored (before
@@ -358,6 +377,28 @@ pub trait Storage: Send + Sync + std::fmt::Debug {
     /// `now_ms` still counts; accounts without any are absent).
     async fn active_sessions(&self, now_ms: i64) -> StorageResult<HashMap<Username, u32>>;
 
+    // ── Failed logins ───────────────────────────────────────────────────────────────────
+
+    /// Counts a login attempt for `key` (`account:NAME`, `address:IP`: see
+    /// [`crate::accounts::LoginThrottle`]) unless it had `limit` in the window that started at
+    /// its first counted attempt; a window `window_ms` old or older starts over at `now_ms`.
+    /// Atomic: of attempts racing on one key (from any server on the database) at most
+    /// `limit` are counted per window.
+    async fn count_login_attempt(
+        &self,
+        key: &str,
+        limit: u32,
+        window_ms: i64,
+        now_ms: i64,
+    ) -> StorageResult<LoginAttempt>;
+    /// Gives back one counted attempt of `key` (not below 0; an unknown key changes nothing).
+    async fn refund_login_attempt(&self, key: &str) -> StorageResult<()>;
+    /// Forgets `key`'s attempts (a right password: the account starts over).
+    async fn clear_login_attempts(&self, key: &str) -> StorageResult<()>;
+    /// Deletes the counts whose window started at or before `before_ms` (housekeeping);
+    /// returns how many.
+    async fn expire_login_attempts(&self, before_ms: i64) -> StorageResult<u64>;
+
     // ── Units ───────────────────────────────────────────────────────────────────────────
 
     /// Adds a unit, or replaces the name and kind of the unit with that id.
@@ -495,6 +536,18 @@ pub trait Storage: Send + Sync + std::fmt::Debug {
     /// Deletes a file's record if it is still unreferenced since before `before_ms`; `false`
     /// when a reference arrived meanwhile (then the bytes must stay).
     async fn delete_orphan(&self, sha256: &str, before_ms: i64) -> StorageResult<bool>;
+
+    // ── Everything, for copying a database (`rectify migrate`) ──────────────────────────
+
+    /// Every session (revoked and expired ones too), by token hash.
+    async fn all_sessions(&self) -> StorageResult<Vec<SessionRecord>>;
+    /// Every stored document (with or without chunks), by id.
+    async fn documents(&self) -> StorageResult<Vec<DocumentRecord>>;
+    /// Every evidence file's record, by hash.
+    async fn all_blobs(&self) -> StorageResult<Vec<BlobRecord>>;
+    /// The documents that have refused changes ([`Storage::quarantined`]), by id; stored or
+    /// not (a refused change may have tried to create one).
+    async fn quarantined_documents(&self) -> StorageResult<Vec<DocumentId>>;
 
     // ── Lifecycle ───────────────────────────────────────────────────────────────────────
 

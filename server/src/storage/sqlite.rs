@@ -1,10 +1,11 @@
 //! The embedded backend: one SQLite file in WAL mode.
 
+use super::DocumentRecord;
 use super::url::SQLITE_FILE;
 use super::{
     AuditQuery, AuditRecord, Backup, BlobRecord, CampaignRecord, ChangeArrival, ItemRecord,
-    PartAppended, QuarantineRecord, SessionRecord, Storage, StorageError, StorageResult,
-    StoredChunk, UnitRecord, UploadRecord, UserRecord, Write,
+    LoginAttempt, PartAppended, QuarantineRecord, SessionRecord, Storage, StorageError,
+    StorageResult, StoredChunk, UnitRecord, UploadRecord, UserRecord, Write,
 };
 use async_trait::async_trait;
 use rectify_shared::evidence::FileKind;
@@ -598,6 +599,71 @@ impl Storage for SqliteStorage {
             .collect()
     }
 
+    async fn count_login_attempt(
+        &self,
+        key: &str,
+        limit: u32,
+        window_ms: i64,
+        now_ms: i64,
+    ) -> StorageResult<LoginAttempt> {
+        // One statement: a new key is inserted, an old window starts over, and a key at its
+        // limit is left alone (the WHERE fails: no row returned), under the row's lock.
+        let counted: Option<i64> = sqlx::query_scalar(
+            "INSERT INTO login_attempts (key, count, since_ms) VALUES (?1, 1, ?2)
+             ON CONFLICT (key) DO UPDATE SET
+                 count = CASE WHEN login_attempts.since_ms <= ?2 - ?4 THEN 1
+                              ELSE login_attempts.count + 1 END,
+                 since_ms = CASE WHEN login_attempts.since_ms <= ?2 - ?4 THEN ?2
+                                 ELSE login_attempts.since_ms END
+             WHERE login_attempts.since_ms <= ?2 - ?4 OR login_attempts.count < ?3
+             RETURNING count",
+        )
+        .bind(key)
+        .bind(now_ms)
+        .bind(i64::from(limit))
+        .bind(window_ms)
+        .fetch_optional(&self.pool)
+        .await?;
+        if let Some(count) = counted {
+            return Ok(LoginAttempt::Counted {
+                count: u32::try_from(count).unwrap_or(0),
+            });
+        }
+        // Refused; when the window started is only for the message.
+        let since: Option<i64> =
+            sqlx::query_scalar("SELECT since_ms FROM login_attempts WHERE key = ?")
+                .bind(key)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(LoginAttempt::Refused {
+            since_ms: since.unwrap_or(now_ms),
+        })
+    }
+
+    async fn refund_login_attempt(&self, key: &str) -> StorageResult<()> {
+        sqlx::query("UPDATE login_attempts SET count = count - 1 WHERE key = ? AND count > 0")
+            .bind(key)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn clear_login_attempts(&self, key: &str) -> StorageResult<()> {
+        sqlx::query("DELETE FROM login_attempts WHERE key = ?")
+            .bind(key)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn expire_login_attempts(&self, before_ms: i64) -> StorageResult<u64> {
+        let done = sqlx::query("DELETE FROM login_attempts WHERE since_ms <= ?")
+            .bind(before_ms)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected())
+    }
+
     async fn upsert_unit(&self, unit: &UnitRecord) -> StorageResult<()> {
         sqlx::query(
             "INSERT INTO units (id, name, kind) VALUES (?, ?, ?)
@@ -1130,6 +1196,44 @@ impl Storage for SqliteStorage {
         .execute(&self.pool)
         .await?;
         Ok(done.rows_affected() == 1)
+    }
+
+    async fn all_sessions(&self) -> StorageResult<Vec<SessionRecord>> {
+        let rows = sqlx::query("SELECT * FROM sessions ORDER BY token_hash")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(session_from_row).collect()
+    }
+
+    async fn documents(&self) -> StorageResult<Vec<DocumentRecord>> {
+        let rows = sqlx::query("SELECT id, kind, created_at_ms FROM documents ORDER BY id")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(DocumentRecord {
+                    id: document_id(row, "id")?,
+                    kind: row.try_get("kind")?,
+                    created_at_ms: row.try_get("created_at_ms")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn all_blobs(&self) -> StorageResult<Vec<BlobRecord>> {
+        let rows = sqlx::query("SELECT * FROM blobs ORDER BY sha256")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(blob_from_row).collect()
+    }
+
+    async fn quarantined_documents(&self) -> StorageResult<Vec<DocumentId>> {
+        let rows = sqlx::query("SELECT DISTINCT document_id FROM quarantine ORDER BY document_id")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|row| document_id(row, "document_id"))
+            .collect()
     }
 
     async fn housekeeping(&self) -> StorageResult<Option<super::Held>> {
