@@ -231,3 +231,34 @@ fn export_without_a_campaign_says_what_to_do() {
         text(&out.stderr)
     );
 }
+
+/// `rectify user list | head` and `rectify report | head`: the reader goes away before the
+/// output is written. The command ends quietly and successfully, as command-line tools do;
+/// it panicked ("failed printing to stdout: Broken pipe") or reported an error before.
+#[test]
+fn a_closed_pipe_ends_the_output_quietly() {
+    use std::process::Stdio;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let file = write(dir.path(), "report.txt", REPORT.as_bytes());
+    let demo = rectify(&data, &["demo", "--password", "rectify-demo"]);
+    assert!(demo.status.success(), "{}", text(&demo.stderr));
+    let import = rectify(&data, &["import", file.to_str().unwrap()]);
+    assert!(import.status.success(), "{}", text(&import.stderr));
+    for args in [&["user", "list"][..], &["report", "--format", "txt"][..]] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_rectify"))
+            .args(args)
+            .arg("--data")
+            .arg(&data)
+            .env("RECTIFY_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("the rectify binary runs");
+        // Closed before the program (still opening its database) writes anything.
+        drop(child.stdout.take());
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "{args:?}: {}", text(&out.stderr));
+        assert_eq!(text(&out.stderr), "", "{args:?}");
+    }
+}

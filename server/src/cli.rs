@@ -28,6 +28,35 @@ use std::time::Duration;
 
 const MIB: u64 = 1024 * 1024;
 
+/// `println!` that ends the program quietly when standard output is a closed pipe
+/// (`rectify user list | head`), as command-line tools do, rather than panicking.
+macro_rules! say {
+    ($($arg:tt)*) => {
+        print_line(format_args!($($arg)*))
+    };
+}
+
+fn print_line(line: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    if let Err(err) = writeln!(std::io::stdout().lock(), "{line}") {
+        if err.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+        eprintln!("error: cannot write to standard output: {err}");
+        std::process::exit(1);
+    }
+}
+
+/// Whether `err` is standard output closed under us (`rectify report | head`): nothing to
+/// report then.
+fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    err.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
+
 #[derive(Debug, Parser)]
 #[command(
     name = "rectify",
@@ -379,6 +408,7 @@ pub fn main(web: &'static [EmbeddedFile]) -> ExitCode {
     };
     match runtime.block_on(run(cli.command, &config, web)) {
         Ok(()) => ExitCode::SUCCESS,
+        Err(err) if is_broken_pipe(&err) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("error: {err:#}");
             ExitCode::FAILURE
@@ -431,7 +461,7 @@ fn check_config(config: &Config, serve_flags: &[OsString]) -> anyhow::Result<()>
         tls_pair(path("tls_cert"), path("tls_key"))?;
     }
     match &config.file {
-        Some(file) => println!(
+        Some(file) => say!(
             "# config file: {} ({})",
             file.path.display(),
             if file.explicit {
@@ -440,7 +470,7 @@ fn check_config(config: &Config, serve_flags: &[OsString]) -> anyhow::Result<()>
                 "the default path"
             }
         ),
-        None => println!("# config file: none"),
+        None => say!("# config file: none"),
     }
     let width = settings.iter().map(|s| s.key.len()).max().unwrap_or(0);
     let shown: Vec<(String, &config::Setting)> = settings
@@ -459,11 +489,11 @@ fn check_config(config: &Config, serve_flags: &[OsString]) -> anyhow::Result<()>
         let key = &setting.key;
         // An unset setting is a comment, so the output reads back as a config file.
         match setting.value {
-            Some(_) => println!(
+            Some(_) => say!(
                 "{key:<width$} = {value:<value_width$}  # {}",
                 setting.source
             ),
-            None => println!("# {key} is not set"),
+            None => say!("# {key} is not set"),
         }
     }
     Ok(())
@@ -542,7 +572,7 @@ async fn run(
             )
             .await?;
             match location {
-                BlobLocation::DataDir => println!(
+                BlobLocation::DataDir => say!(
                     "Backed up {} to {} ({} bytes, checked) and {} evidence files ({} bytes).",
                     data.data.display(),
                     summary.path.display(),
@@ -550,7 +580,7 @@ async fn run(
                     summary.files,
                     summary.file_bytes
                 ),
-                BlobLocation::S3(_) => println!(
+                BlobLocation::S3(_) => say!(
                     "Backed up the database of {} to {} ({} bytes, checked). The evidence \
                      files are in {location} and were not copied: keep them with the bucket's \
                      versioning.",
@@ -570,19 +600,19 @@ async fn run(
             let evidence = evidence_in(&location);
             let url = data.storage_url()?;
             let summary = data_dir::restore(&data.data, &url, &backup, now_ms(), evidence).await?;
-            println!(
+            say!(
                 "Restored {} from {}.",
                 data.data.display(),
                 backup.display()
             );
             if let BlobLocation::S3(_) = location {
-                println!(
+                say!(
                     "The evidence files are in {location} and were left alone: a file the \
                      database names that was deleted since comes back from the bucket's versions."
                 );
             }
             if let Some(previous) = summary.previous {
-                println!("The data that was there is kept in {}.", previous.display());
+                say!("The data that was there is kept in {}.", previous.display());
             }
             Ok(())
         }
@@ -600,7 +630,7 @@ async fn run(
             };
             accounts::check_new_password(&password).map_err(anyhow::Error::msg)?;
             let summary = demo::create_demo(storage.as_ref(), &password).await?;
-            println!(
+            say!(
                 "Demo data in {}: {} units, {} accounts ({} new).",
                 data.storage_url()?,
                 summary.units,
@@ -608,11 +638,11 @@ async fn run(
                 summary.created_accounts
             );
             for (username, name) in &summary.accounts {
-                println!("  {username:<12} {name}");
+                say!("  {username:<12} {name}");
             }
             if summary.created_accounts > 0 {
                 let note = if generated { " (generated)" } else { "" };
-                println!("Password of the new accounts{note}: {password}");
+                say!("Password of the new accounts{note}: {password}");
             }
             Ok(())
         }
@@ -678,14 +708,14 @@ async fn import(data: &DataArgs, file: &Path, dry_run: bool) -> anyhow::Result<(
     let report = &imported.report;
     let totals = report.totals();
     let preview = campaigns::import_preview(&imported, None);
-    println!(
+    say!(
         "{}: {} areas, {} problems, {} items",
         file.display(),
         preview.areas,
         preview.problems,
         preview.items
     );
-    println!(
+    say!(
         "  {} {}, {} {}, {} {} (完成率 {:.1}%)",
         totals.done,
         PublicStatus::Done.wording(),
@@ -696,23 +726,23 @@ async fn import(data: &DataArgs, file: &Path, dry_run: bool) -> anyhow::Result<(
         totals.completion_percent()
     );
     if preview.warnings.is_empty() {
-        println!("No warnings.");
+        say!("No warnings.");
     } else {
-        println!(
+        say!(
             "{} warning(s) — check these lines of the file:",
             preview.warnings.len()
         );
         for warning in &preview.warnings {
-            println!("  line {}: {}", warning.line, warning.message);
+            say!("  line {}: {}", warning.line, warning.message);
         }
     }
     if dry_run {
-        println!("Dry run: nothing was stored.");
+        say!("Dry run: nothing was stored.");
         return Ok(());
     }
     let storage = data.open().await?;
     let outcome = campaigns::import_report(storage.as_ref(), report, "import").await?;
-    println!(
+    say!(
         "Stored in {}: campaign {} ({}); items: {} new, {} updated, {} unchanged.",
         data.storage_url()?,
         outcome.campaign,
@@ -726,9 +756,12 @@ async fn import(data: &DataArgs, file: &Path, dry_run: bool) -> anyhow::Result<(
         outcome.items_unchanged
     );
     for left in &outcome.left_alone {
-        println!(
+        say!(
             "Left as the app has it: item {} {} (the report says \"{}\"): {}",
-            left.key, left.field, left.report_says, left.why
+            left.key,
+            left.field,
+            left.report_says,
+            left.why
         );
     }
     Ok(())
@@ -930,18 +963,21 @@ async fn user(command: UserCommand) -> anyhow::Result<()> {
                 created_at_ms: now_ms(),
             };
             storage.create_user(&record).await?;
-            println!("Added {} ({}).", record.username, role.key());
+            say!("Added {} ({}).", record.username, role.key());
         }
         UserCommand::List { data } => {
             let storage = data.open().await?;
-            println!(
+            say!(
                 "{:<16} {:<11} {:<10} {:<9} name",
-                "username", "role", "unit", "state"
+                "username",
+                "role",
+                "unit",
+                "state"
             );
             for user in storage.users().await? {
                 let unit = user.unit.as_ref().map(UnitId::as_str).unwrap_or("-");
                 let state = if user.disabled { "disabled" } else { "active" };
-                println!(
+                say!(
                     "{:<16} {:<11} {:<10} {:<9} {}",
                     user.username,
                     user.role.key(),
@@ -962,7 +998,7 @@ async fn user(command: UserCommand) -> anyhow::Result<()> {
                 .set_password_hash(&username, &hash_password(&password)?)
                 .await?;
             let ended = storage.revoke_sessions(&username).await?;
-            println!("Password of {username} changed; {ended} session(s) ended.");
+            say!("Password of {username} changed; {ended} session(s) ended.");
         }
         UserCommand::Disable {
             data,
@@ -973,10 +1009,10 @@ async fn user(command: UserCommand) -> anyhow::Result<()> {
             let username = Username::new(username);
             storage.set_disabled(&username, !enable).await?;
             if enable {
-                println!("{username} is enabled.");
+                say!("{username} is enabled.");
             } else {
                 let ended = storage.revoke_sessions(&username).await?;
-                println!("{username} is disabled; {ended} session(s) ended.");
+                say!("{username} is disabled; {ended} session(s) ended.");
             }
         }
     }
@@ -1046,7 +1082,7 @@ async fn init(
     refuse_when_accounts_exist(storage.as_ref(), &url).await?;
     storage.create_user(&record).await?;
     storage.close().await;
-    println!(
+    say!(
         "Created the office account {} in {url}. Start the server (`rectify serve`), log in \
          with it, and add units and accounts under 单位与账号.",
         record.username
@@ -1187,17 +1223,17 @@ async fn migrate(from: &Path, to: &str, data: &Path, blobs: &BlobArgs) -> anyhow
         BlobLocation::DataDir => format!("{}", data.join("blobs").display()),
         BlobLocation::S3(_) => location.to_string(),
     };
-    println!(
+    say!(
         "Migrated {from_name} to {to_name} (evidence files in {files_in}): {copied}. Checked: \
          every document's heads, the rows of every table, every file's SHA-256."
     );
     match &location {
-        BlobLocation::DataDir => println!(
+        BlobLocation::DataDir => say!(
             "Start the server with --database {to_name} and --data {}.",
             data.display()
         ),
         BlobLocation::S3(_) => {
-            println!("Start the servers with --database {to_name} and the same --blobs.");
+            say!("Start the servers with --database {to_name} and the same --blobs.");
         }
     }
     Ok(())
