@@ -81,8 +81,11 @@ pub async fn session(storage: &dyn Storage, username: &str, tag: &str) -> Result
     storage
         .create_session(&SessionRecord {
             token_hash: rectify_server::accounts::token_hash(&token),
+            id: rectify_server::accounts::new_session_id(),
             username: Username::new(username),
+            device: String::new(),
             created_at_ms: now,
+            last_seen_ms: now,
             expires_at_ms: now + 7 * 24 * 3_600_000,
             revoked: false,
         })

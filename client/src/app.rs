@@ -7,8 +7,9 @@ use crate::components::{
 use crate::context::{AppContext, ReplicaContext};
 use crate::i18n::{Msg, tr};
 use crate::pages::{
-    accounts::Accounts, dashboard::Dashboard, history::History, home::Home, item::ItemPage,
-    login::Login, new_item::NewItemPage, reports::Reports, supervise::Supervise,
+    accounts::Accounts, audit::Audit, dashboard::Dashboard, devices::Devices, history::History,
+    home::Home, item::ItemPage, login::Login, new_item::NewItemPage, reports::Reports,
+    supervise::Supervise,
 };
 use crate::services::{local, replica::Replica};
 use crate::session::Session;
@@ -109,6 +110,8 @@ pub fn app() -> Html {
             Route::Reports => html! { <Reports /> },
             Route::Accounts => html! { <Accounts /> },
             Route::NewItem => html! { <NewItemPage /> },
+            Route::Devices => html! { <Devices /> },
+            Route::Audit => html! { <Audit /> },
         },
     };
     let context = (*replica).clone().map(|replica| ReplicaContext {

@@ -16,6 +16,12 @@ pub fn when(ms: i64) -> String {
     )
 }
 
+/// A device time as `YYYY-MM-DD HH:MM`, local time (the audit log: entries span years).
+pub fn when_full(ms: i64) -> String {
+    let date = js_sys::Date::new(&(ms as f64).into());
+    format!("{}-{}", date.get_full_year(), when(ms))
+}
+
 /// `2` → `(二)`: the report's own numbering of areas.
 pub fn area_numeral(no: u32) -> String {
     const AREAS: [&str; 10] = ["一", "二", "三", "四", "五", "六", "七", "八", "九", "十"];

@@ -415,7 +415,85 @@ messages! {
     FieldPlanTiming => "整改方式", "timing";
     FieldItemStatus => "整改进度", "item status";
     FieldOfficeNarrative => "整改情况（报告）", "report narrative";
+
+    // Signed-in devices (one's own sessions; the office's view of an account's).
+    MyDevices => "我的登录设备", "Signed-in devices";
+    MyDevicesShort => "登录设备", "Devices";
+    MyDevicesHint => "这些设备正登录着您的账号。不认识的设备或丢失的手机，请点“结束”让它退出。", "These devices are signed in to your account. End any you do not recognise, or a lost phone.";
+    UnknownDevice => "未知设备", "Unknown device";
+    ThisDevice => "本设备", "This device";
+    SignedInAt => "登录于", "Signed in";
+    LastSeen => "最近使用", "Last seen";
+    EndSession => "结束", "End";
+    EndSessionAsk => "结束后该设备需重新登录。确定结束？", "That device will have to sign in again. End it?";
+    SessionEnded => "已结束该设备的登录", "That device was signed out";
+    NoSessions => "没有登录中的设备", "No signed-in devices";
+    ShowSessions => "查看设备", "Show devices";
+    HideSessions => "收起设备", "Hide devices";
+
+    // The audit log.
+    NavAudit => "审计日志", "Audit log";
+    AuditAction => "操作类型", "Action";
+    AuditAllActions => "全部操作", "All actions";
+    AuditAccount => "操作账号", "Account";
+    AuditFrom => "起始日期", "From";
+    AuditTo => "截止日期", "To";
+    AuditApply => "筛选", "Filter";
+    AuditOlder => "更早的记录", "Older entries";
+    AuditEmpty => "没有符合条件的记录", "No matching entries";
+    AuditDownloadCsv => "下载 CSV", "Download CSV";
+    AuditDownloadXlsx => "下载 Excel", "Download Excel";
+    AuditTarget => "对象", "Target";
 }
+
+/// An audit log action (`AuditEntry::action`) in words; an unknown one as it is.
+pub fn audit_action_name(lang: Lang, action: &str) -> String {
+    let (zh, en) = match action {
+        "account_created" => ("创建账号", "Account created"),
+        "account_disabled" => ("停用账号", "Account disabled"),
+        "account_enabled" => ("启用账号", "Account enabled"),
+        "password_reset" => ("重置密码", "Password reset"),
+        "sessions_revoked" => ("退出所有设备", "Signed out everywhere"),
+        "session_ended" => ("结束一台设备的登录", "Device signed out"),
+        "import" => ("导入报告", "Report imported"),
+        "item_added" => ("新增问题", "Item added"),
+        "item_replanned" => ("调整整改安排", "Item re-planned"),
+        "signed_off" => ("销号", "Signed off"),
+        "sent_back" => ("退回", "Sent back"),
+        "file_downloaded" => ("下载佐证材料", "Evidence downloaded"),
+        other => return other.to_owned(),
+    };
+    match lang {
+        Lang::Zh => zh.to_owned(),
+        Lang::En => en.to_owned(),
+    }
+}
+
+/// An audit entry's detail in words where it is a bare value (the number of sessions a
+/// "sign out everywhere" ended); otherwise as stored.
+pub fn audit_detail(lang: Lang, action: &str, detail: &str) -> String {
+    match (action, lang) {
+        ("sessions_revoked", Lang::Zh) => format!("结束了 {detail} 个登录"),
+        ("sessions_revoked", Lang::En) => format!("{detail} sessions ended"),
+        _ => detail.to_owned(),
+    }
+}
+
+/// The actions of the audit log, for the filter.
+pub const AUDIT_ACTIONS: [&str; 12] = [
+    "account_created",
+    "account_disabled",
+    "account_enabled",
+    "password_reset",
+    "sessions_revoked",
+    "session_ended",
+    "import",
+    "item_added",
+    "item_replanned",
+    "signed_off",
+    "sent_back",
+    "file_downloaded",
+];
 
 // The names of the shared crate's enums in the UI's language. Except for roles, their
 // Chinese is the shared crate's own (the report's wording), so it is written once.

@@ -38,6 +38,10 @@ pub enum Route {
     Accounts,
     /// `#/new-item`: an item added by hand.
     NewItem,
+    /// `#/devices`: one's own signed-in devices (every role).
+    Devices,
+    /// `#/audit`: the audit log (office, viewer).
+    Audit,
 }
 
 impl Route {
@@ -58,6 +62,8 @@ impl Route {
             (Some("reports"), None, None) => Route::Reports,
             (Some("accounts"), None, None) => Route::Accounts,
             (Some("new-item"), None, None) => Route::NewItem,
+            (Some("devices"), None, None) => Route::Devices,
+            (Some("audit"), None, None) => Route::Audit,
             _ => Route::Home,
         }
     }
@@ -78,6 +84,8 @@ impl Route {
             Route::Reports => "#/reports".to_owned(),
             Route::Accounts => "#/accounts".to_owned(),
             Route::NewItem => "#/new-item".to_owned(),
+            Route::Devices => "#/devices".to_owned(),
+            Route::Audit => "#/audit".to_owned(),
         }
     }
 }
@@ -89,7 +97,8 @@ pub fn may_see(role: Role, route: &Route) -> bool {
     let needed = match route {
         Route::Home | Route::Items | Route::Item(_) | Route::History(_) => Need::LoggedIn,
         Route::Dashboard | Route::Supervise(_) => Need::Oversee,
-        Route::Reports | Route::Accounts => Need::ReadAll,
+        Route::Devices => Need::LoggedIn,
+        Route::Reports | Route::Accounts | Route::Audit => Need::ReadAll,
         Route::NewItem => Need::Office,
     };
     needed.allows(role)

@@ -12,7 +12,7 @@ use argon2::password_hash::rand_core::{OsRng, RngCore};
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use base64::Engine;
 use rectify_shared::api::{LoginRequest, LoginResponse};
-use rectify_shared::ids::{UnitId, Username};
+use rectify_shared::ids::{SessionId, UnitId, Username};
 use rectify_shared::policy::Role;
 use sha2::{Digest, Sha256};
 
@@ -128,6 +128,74 @@ pub fn generate_password() -> String {
         .collect()
 }
 
+/// A session's public id: 12 random bytes, hex; drawn apart from the token, so it says
+/// nothing about it.
+pub fn new_session_id() -> SessionId {
+    let mut bytes = [0u8; 12];
+    OsRng.fill_bytes(&mut bytes);
+    SessionId::new(bytes.iter().map(|b| format!("{b:02x}")).collect::<String>())
+}
+
+/// The longest device label stored, in characters.
+pub const MAX_DEVICE_CHARS: usize = 40;
+
+/// A short, readable label of the device a login came from, made from its User-Agent:
+/// "Chrome · Android", "WeChat · iOS", "Firefox · Windows". Only shown to people (the
+/// account itself and the office, to tell their sessions apart), never used to decide
+/// anything: any client can send any User-Agent. An agent none of the known browsers
+/// match keeps its first product name (`curl/8.5` → "curl"); nothing at all gives `""`
+/// (shown as "unknown device").
+pub fn device_label(user_agent: &str) -> String {
+    let ua = user_agent;
+    let has = |needle: &str| ua.contains(needle);
+    let browser = if has("MicroMessenger/") {
+        Some("WeChat")
+    } else if has("DingTalk") {
+        Some("DingTalk")
+    } else if has("Edg/") || has("EdgA/") || has("EdgiOS/") {
+        Some("Edge")
+    } else if has("OPR/") {
+        Some("Opera")
+    } else if has("Firefox/") || has("FxiOS/") {
+        Some("Firefox")
+    } else if has("Chrome/") || has("CriOS/") || has("HeadlessChrome/") {
+        Some("Chrome")
+    } else if has("Safari/") && has("Version/") {
+        Some("Safari")
+    } else {
+        None
+    };
+    let os = if has("HarmonyOS") || has("OpenHarmony") {
+        Some("HarmonyOS")
+    } else if has("Android") {
+        Some("Android")
+    } else if has("iPhone") || has("iPad") || has("iPod") {
+        Some("iOS")
+    } else if has("Windows") {
+        Some("Windows")
+    } else if has("CrOS") {
+        Some("ChromeOS")
+    } else if has("Mac OS X") || has("Macintosh") {
+        Some("macOS")
+    } else if has("Linux") {
+        Some("Linux")
+    } else {
+        None
+    };
+    let label = match (browser, os) {
+        (Some(b), Some(o)) => format!("{b} · {o}"),
+        (Some(one), None) | (None, Some(one)) => one.to_owned(),
+        (None, None) => ua
+            .split(['/', ' '])
+            .next()
+            .unwrap_or("")
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
+            .collect(),
+    };
+    label.chars().take(MAX_DEVICE_CHARS).collect()
+}
+
 fn new_token() -> String {
     let mut bytes = [0u8; 32];
     OsRng.fill_bytes(&mut bytes);
@@ -139,10 +207,12 @@ pub fn token_hash(token: &str) -> String {
     digest.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Checks the credentials and opens a session.
+/// Checks the credentials and opens a session on `device` (a label from
+/// [`device_label`], `""` when unknown).
 pub async fn login(
     storage: &dyn Storage,
     request: LoginRequest,
+    device: &str,
 ) -> Result<LoginResponse, ApiError> {
     let bad = || ApiError::Unauthorized("wrong username or password".to_owned());
     let username = Username::new(request.username.trim());
@@ -169,8 +239,11 @@ pub async fn login(
     let now = now_ms();
     let session = SessionRecord {
         token_hash: token_hash(&token),
+        id: new_session_id(),
         username: user.username.clone(),
+        device: device.to_owned(),
         created_at_ms: now,
+        last_seen_ms: now,
         expires_at_ms: now + TOKEN_LIFETIME_MS,
         revoked: false,
     };
@@ -188,9 +261,22 @@ pub async fn login(
     })
 }
 
-/// Resolves a bearer token to its user, refusing expired, revoked and disabled ones.
-/// A valid token's lifetime is extended: it is refreshed while the user is online.
-pub async fn authenticate(storage: &dyn Storage, token: &str) -> Result<UserRecord, ApiError> {
+/// How often a session's "last seen" time is written at most (about once a minute).
+pub const LAST_SEEN_EVERY_MS: i64 = 60_000;
+
+/// A valid token's account and session (as read, before this use was recorded).
+#[derive(Debug, Clone)]
+pub struct AuthenticatedSession {
+    pub user: UserRecord,
+    pub session: SessionRecord,
+}
+
+/// Resolves a bearer token to its user and session, refusing expired, revoked and disabled
+/// ones. A valid token's lifetime is extended: it is refreshed while the user is online.
+pub async fn authenticate(
+    storage: &dyn Storage,
+    token: &str,
+) -> Result<AuthenticatedSession, ApiError> {
     let refused = |why: &str| ApiError::Unauthorized(format!("{why}; log in again"));
     let hash = token_hash(token);
     let session = storage.session(&hash).await?;
@@ -214,14 +300,19 @@ pub async fn authenticate(storage: &dyn Storage, token: &str) -> Result<UserReco
     if user.disabled {
         return Err(refused("this account is disabled"));
     }
-    // Extend at most once an hour to keep reads cheap.
-    if session.expires_at_ms < now + TOKEN_LIFETIME_MS - 3_600_000 {
+    // Every request reads the session, but writing "last seen" on each one would turn every
+    // read (and each sync connection's checks) into a database write, for a time people only
+    // need to the minute. So it is written at most once a [`LAST_SEEN_EVERY_MS`] per
+    // session, together with the expiry (extended then too; extending needs no more).
+    if now - session.last_seen_ms >= LAST_SEEN_EVERY_MS
+        || session.expires_at_ms < now + TOKEN_LIFETIME_MS - 3_600_000
+    {
         storage
-            .extend_session(&hash, now + TOKEN_LIFETIME_MS)
+            .touch_session(&hash, now, now + TOKEN_LIFETIME_MS)
             .await
             .map_err(anyhow::Error::from)?;
     }
-    Ok(user)
+    Ok(AuthenticatedSession { user, session })
 }
 
 fn dummy_hash() -> String {
@@ -344,6 +435,43 @@ impl LoginThrottle {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn device_labels() {
+        let check = |ua: &str, expected: &str| assert_eq!(device_label(ua), expected, "{ua}");
+        check(
+            "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) \
+             Chrome/126.0.0.0 Mobile Safari/537.36",
+            "Chrome · Android",
+        );
+        check(
+            "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 \
+             (KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1",
+            "Safari · iOS",
+        );
+        check(
+            "Mozilla/5.0 (Linux; Android 13; V2196A) AppleWebKit/537.36 (KHTML, like Gecko) \
+             Chrome/107.0.5304.141 Mobile Safari/537.36 XWEB/5023 MMWEBSDK/20230303 \
+             MicroMessenger/8.0.34.2340(0x2800225D) WeChat/arm64 Weixin NetType/WIFI",
+            "WeChat · Android",
+        );
+        check(
+            "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) \
+             Chrome/126.0.0.0 Safari/537.36 Edg/126.0.0.0",
+            "Edge · Windows",
+        );
+        check(
+            "Mozilla/5.0 (Macintosh; Intel Mac OS X 14.5; rv:127.0) Gecko/20100101 Firefox/127.0",
+            "Firefox · macOS",
+        );
+        check("curl/8.5.0", "curl");
+        check("", "");
+        // Whatever is sent, the label stays short and printable.
+        let hostile = format!("<script>{}\n\u{202e}", "x".repeat(500));
+        let label = device_label(&hostile);
+        assert!(label.chars().count() <= MAX_DEVICE_CHARS, "{label}");
+        assert!(label.chars().all(|c| c.is_ascii_alphanumeric()), "{label}");
+    }
 
     #[test]
     fn usernames() {

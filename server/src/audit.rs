@@ -4,8 +4,8 @@
 //! Entries are only ever appended ([`Write::Audit`]; the storage trait has no way to change or
 //! remove one, and both backends refuse `UPDATE` and `DELETE` on the table). What is recorded:
 //! - over HTTP, after the action succeeded: accounts created, disabled or enabled, passwords
-//!   reset, sessions revoked, reports imported, items added, evidence files downloaded
-//!   (the original, not thumbnails) by anyone;
+//!   reset, sessions revoked (all, or one), reports imported, items added, evidence files
+//!   downloaded (the original, not thumbnails) by anyone;
 //! - over sync, in the same batch as the change ([`sync_entries`]): sign-offs (销号) and
 //!   send-backs (退回), and an item re-planned (leader, department, units, deadline,
 //!   timing), read from the typed item before and after the change, never its commit message.
@@ -27,6 +27,9 @@ pub mod action {
     pub const ACCOUNT_ENABLED: &str = "account_enabled";
     pub const PASSWORD_RESET: &str = "password_reset";
     pub const SESSIONS_REVOKED: &str = "sessions_revoked";
+    /// One session of an account ended by the office (target the account, detail the
+    /// device and the session's public id).
+    pub const SESSION_ENDED: &str = "session_ended";
     pub const IMPORT: &str = "import";
     pub const ITEM_ADDED: &str = "item_added";
     pub const ITEM_REPLANNED: &str = "item_replanned";
@@ -35,12 +38,13 @@ pub mod action {
     pub const FILE_DOWNLOADED: &str = "file_downloaded";
 
     /// Every action, for checking a filter.
-    pub const ALL: [&str; 11] = [
+    pub const ALL: [&str; 12] = [
         ACCOUNT_CREATED,
         ACCOUNT_DISABLED,
         ACCOUNT_ENABLED,
         PASSWORD_RESET,
         SESSIONS_REVOKED,
+        SESSION_ENDED,
         IMPORT,
         ITEM_ADDED,
         ITEM_REPLANNED,

@@ -1,4 +1,5 @@
-//! Authentication over HTTP: `POST /api/login` (throttled), `GET /api/me`, and the
+//! Authentication over HTTP: `POST /api/login` (throttled), `GET /api/me`, the caller's
+//! own sessions (`GET /api/me/sessions`, `DELETE /api/me/sessions/{id}`), and the
 //! [`CurrentUser`] extractor every other endpoint starts with. Passwords, tokens and the
 //! throttle itself are in [`crate::accounts`].
 
@@ -7,14 +8,15 @@ use crate::clock::now_ms;
 use crate::error::ApiError;
 use crate::json::JsonBody;
 use crate::state::AppState;
-use crate::storage::UserRecord;
+use crate::storage::{SessionRecord, UserRecord};
 use axum::Json;
 use axum::extract::connect_info::ConnectInfo;
-use axum::extract::{FromRef, FromRequestParts, State};
+use axum::extract::{FromRef, FromRequestParts, Path, State};
 use axum::http::HeaderMap;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
-use rectify_shared::api::{LoginRequest, LoginResponse};
+use rectify_shared::api::{LoginRequest, LoginResponse, SessionInfo};
+use rectify_shared::ids::{SessionId, Username};
 use std::net::SocketAddr;
 
 /// `POST /api/login`, throttled per account and per client address (when the server knows
@@ -49,7 +51,12 @@ pub async fn login(
         state.metrics.logins_throttled.inc();
         return Err(err);
     }
-    let result = accounts::login(storage, request).await;
+    let device = headers
+        .get(axum::http::header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .map(accounts::device_label)
+        .unwrap_or_default();
+    let result = accounts::login(storage, request, &device).await;
     match &result {
         Ok(_) => {
             // The account's count starts over; the address's attempt is given back, but one
@@ -83,12 +90,82 @@ pub async fn me(CurrentUser(user): CurrentUser) -> Json<serde_json::Value> {
 /// devices stay logged in) and closes the sync connections that used it.
 pub async fn logout(
     State(state): State<AppState>,
-    CurrentSession { user, token_hash }: CurrentSession,
+    CurrentSession {
+        user, token_hash, ..
+    }: CurrentSession,
 ) -> Result<axum::http::StatusCode, ApiError> {
     state.storage.revoke_session(&token_hash).await?;
     state.sync.close_session(&token_hash).await;
     tracing::info!(user = %user.username, "logged out");
     Ok(axum::http::StatusCode::NO_CONTENT)
+}
+
+/// `GET /api/me/sessions`: the caller's active sessions, the most recently used first, the
+/// one making this request marked `current`.
+pub async fn my_sessions(
+    State(state): State<AppState>,
+    session: CurrentSession,
+) -> Result<Json<Vec<SessionInfo>>, ApiError> {
+    let list = state
+        .storage
+        .user_sessions(&session.user.username, now_ms())
+        .await?;
+    Ok(Json(
+        list.iter()
+            .map(|s| session_info(s, Some(&session.id)))
+            .collect(),
+    ))
+}
+
+/// `DELETE /api/me/sessions/{id}`: ends one of the caller's own sessions (ending the current
+/// one is logging out). Someone else's session answers 404, as an unknown id does.
+pub async fn end_my_session(
+    State(state): State<AppState>,
+    caller: CurrentSession,
+    Path(id): Path<String>,
+) -> Result<axum::http::StatusCode, ApiError> {
+    let session = session_of(&state, &caller.user.username, &id).await?;
+    end_session(&state, &session).await?;
+    tracing::info!(user = %caller.user.username, session = %session.id, "session ended");
+    Ok(axum::http::StatusCode::NO_CONTENT)
+}
+
+/// The active session `id` of `username`, or 404 (unknown, someone else's, already ended).
+pub async fn session_of(
+    state: &AppState,
+    username: &Username,
+    id: &str,
+) -> Result<SessionRecord, ApiError> {
+    state
+        .storage
+        .session_by_id(&SessionId::new(id))
+        .await?
+        .filter(|s| &s.username == username && !s.revoked && s.expires_at_ms >= now_ms())
+        .ok_or_else(|| {
+            ApiError::NotFound(format!(
+                "there is no active session '{id}' of '{username}' (the sessions are listed by \
+                 GET /api/me/sessions)"
+            ))
+        })
+}
+
+/// Ends a session: revoked in storage, then its sync connections closed at once, on every
+/// server (the account's other sessions keep theirs).
+pub async fn end_session(state: &AppState, session: &SessionRecord) -> Result<(), ApiError> {
+    state.storage.revoke_session(&session.token_hash).await?;
+    state.sync.close_session(&session.token_hash).await;
+    Ok(())
+}
+
+/// What the API shows of a session: never its token's hash.
+pub fn session_info(session: &SessionRecord, current: Option<&SessionId>) -> SessionInfo {
+    SessionInfo {
+        id: session.id.clone(),
+        device: session.device.clone(),
+        created_at_ms: session.created_at_ms,
+        last_seen_ms: session.last_seen_ms.max(session.created_at_ms),
+        current: current == Some(&session.id),
+    }
 }
 
 /// The authenticated caller: from `Authorization: Bearer …`, or `?token=…` on `/sync` only
@@ -101,6 +178,8 @@ pub struct CurrentUser(pub UserRecord);
 pub struct CurrentSession {
     pub user: UserRecord,
     pub token_hash: String,
+    /// The session's public id ([`crate::storage::SessionRecord::id`]).
+    pub id: SessionId,
 }
 
 impl<S> FromRequestParts<S> for CurrentSession
@@ -115,10 +194,11 @@ where
         let token = bearer_token(parts).ok_or_else(|| {
             ApiError::Unauthorized("log in first: no bearer token was sent".to_owned())
         })?;
-        let user = accounts::authenticate(state.storage.as_ref(), &token).await?;
+        let found = accounts::authenticate(state.storage.as_ref(), &token).await?;
         Ok(CurrentSession {
-            user,
-            token_hash: accounts::token_hash(&token),
+            user: found.user,
+            token_hash: found.session.token_hash,
+            id: found.session.id,
         })
     }
 }

@@ -269,6 +269,7 @@ fn upload_setup() -> &'static UploadSetup {
                     username: "school1".into(),
                     password: "fuzz-password".into(),
                 },
+                "",
             )
             .await
             .expect("login");

@@ -24,6 +24,11 @@ pub fn app(state: AppState) -> Router {
         .route("/api/login", post(auth::login))
         .route("/api/me", get(auth::me))
         .route("/api/logout", post(auth::logout))
+        .route("/api/me/sessions", get(auth::my_sessions))
+        .route(
+            "/api/me/sessions/{id}",
+            axum::routing::delete(auth::end_my_session),
+        )
         .route("/api/items", get(items::items))
         .route("/sync", get(sync_handler))
         .route("/api/files", get(evidence::settings))
@@ -62,7 +67,9 @@ async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
 /// `GET /sync`: upgrades an authenticated request to the sync WebSocket, within the limits.
 pub async fn sync_handler(
     State(state): State<AppState>,
-    CurrentSession { user, token_hash }: CurrentSession,
+    CurrentSession {
+        user, token_hash, ..
+    }: CurrentSession,
     upgrade: WebSocketUpgrade,
 ) -> Response {
     let slot = match state.sync.reserve(&user.username) {

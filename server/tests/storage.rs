@@ -19,7 +19,7 @@ use rectify_server::storage::{
     UnitRecord, UploadRecord, UserRecord, Write,
 };
 use rectify_shared::evidence::FileKind;
-use rectify_shared::ids::{DocumentId, UnitId, Username};
+use rectify_shared::ids::{DocumentId, SessionId, UnitId, Username};
 use rectify_shared::policy::Role;
 use rectify_shared::status::PublicStatus;
 use std::collections::HashMap;
@@ -88,8 +88,11 @@ fn user(username: &str) -> UserRecord {
 fn session(token_hash: &str, username: &str, expires_at_ms: i64) -> SessionRecord {
     SessionRecord {
         token_hash: token_hash.to_owned(),
+        id: SessionId::new(format!("id-{token_hash}")),
         username: name(username),
+        device: String::new(),
         created_at_ms: 10,
+        last_seen_ms: 10,
         expires_at_ms,
         revoked: false,
     }
@@ -263,6 +266,63 @@ async fn users(new: NewPlace) -> Result<()> {
         }
     }
     assert_eq!(db.user(&ghost).await?, None);
+    Ok(())
+}
+
+/// Session management (#20): a session's public id, device and last use; the list of an
+/// account's active sessions.
+async fn session_devices(new: NewPlace) -> Result<()> {
+    let (_place, db) = fresh(new).await?;
+    db.create_user(&user("alice")).await?;
+    db.create_user(&user("bob")).await?;
+    let phone = SessionRecord {
+        device: "Chrome · Android".to_owned(),
+        ..session("p1", "alice", 1_000)
+    };
+    db.create_session(&phone).await?;
+    db.create_session(&session("p2", "alice", 1_000)).await?;
+    db.create_session(&session("p3", "alice", 50)).await?;
+    db.create_session(&session("b1", "bob", 1_000)).await?;
+    assert_eq!(db.session("p1").await?, Some(phone.clone()));
+    assert_eq!(
+        db.session_by_id(&SessionId::new("id-p1")).await?,
+        Some(phone.clone())
+    );
+    assert_eq!(
+        db.session_by_id(&SessionId::new("p1")).await?,
+        None,
+        "not by hash"
+    );
+    assert_conflict(
+        db.create_session(&SessionRecord {
+            token_hash: "p9".to_owned(),
+            ..phone.clone()
+        })
+        .await,
+        "a public id that is taken",
+    );
+
+    // Last seen and expiry only go forward; an unknown token changes nothing.
+    db.touch_session("p2", 40, 2_000).await?;
+    db.touch_session("p2", 30, 1_500).await?;
+    db.touch_session("nope", 99, 99).await?;
+    let p2 = db.session("p2").await?.unwrap();
+    assert_eq!((p2.last_seen_ms, p2.expires_at_ms), (40, 2_000));
+
+    // Active ones (p3 expired at 60), most recently used first; nobody else's.
+    let ids = |list: Vec<SessionRecord>| list.into_iter().map(|s| s.id.0).collect::<Vec<_>>();
+    assert_eq!(
+        ids(db.user_sessions(&name("alice"), 60).await?),
+        ["id-p2", "id-p1"]
+    );
+    assert_eq!(
+        ids(db.user_sessions(&name("alice"), 50).await?),
+        ["id-p2", "id-p1", "id-p3"]
+    );
+    assert!(db.revoke_session("p2").await?);
+    assert_eq!(ids(db.user_sessions(&name("alice"), 60).await?), ["id-p1"]);
+    assert_eq!(ids(db.user_sessions(&name("bob"), 60).await?), ["id-b1"]);
+    assert!(db.user_sessions(&name("ghost"), 60).await?.is_empty());
     Ok(())
 }
 
@@ -1383,7 +1443,12 @@ impl Everything {
 /// One of everything.
 async fn fill(db: &dyn Storage) -> Result<Vec<DocumentId>> {
     db.create_user(&user("alice")).await?;
-    db.create_session(&session("t1", "alice", 100)).await?;
+    db.create_session(&SessionRecord {
+        device: "Safari · iOS".to_owned(),
+        last_seen_ms: 50,
+        ..session("t1", "alice", 100)
+    })
+    .await?;
     db.upsert_unit(&unit("pszx1", "彭山一中", "school")).await?;
     let (c, i) = (doc(1), doc(2));
     db.write(vec![
@@ -1545,6 +1610,7 @@ suite![
     login_attempts,
     login_attempts_in_parallel,
     everything_is_listed,
+    session_devices,
     units,
     documents_and_chunks,
     a_batch_is_all_or_nothing,

@@ -2,7 +2,7 @@
 //!
 //! These are a public interface: add fields, do not rename or remove them.
 
-use crate::ids::{UnitId, Username};
+use crate::ids::{SessionId, UnitId, Username};
 use crate::policy::Role;
 use serde::{Deserialize, Serialize};
 
@@ -121,6 +121,23 @@ pub struct PasswordReset {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SessionsRevoked {
     pub revoked: u64,
+}
+
+/// One active login session (`GET /api/me/sessions`, `GET /api/accounts/{username}/sessions`).
+/// Holds nothing that logs anyone in: `id` is a random public id, not the token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionInfo {
+    /// End it with `DELETE /api/me/sessions/{id}` (own) or
+    /// `DELETE /api/accounts/{username}/sessions/{id}` (office).
+    pub id: SessionId,
+    /// "Chrome · Android", from the login's User-Agent; `""` when unknown (older sessions).
+    pub device: String,
+    /// When it logged in, Unix ms.
+    pub created_at_ms: i64,
+    /// When it was last used, Unix ms, to about a minute.
+    pub last_seen_ms: i64,
+    /// Whether it is the session making this request.
+    pub current: bool,
 }
 
 /// One entry of `GET /api/campaigns` (office, viewer). Its reports are at

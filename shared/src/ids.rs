@@ -40,6 +40,11 @@ string_id!(
     Username
 );
 string_id!(
+    /// A login session's public id: random, unrelated to its token, so that a list of
+    /// sessions holds nothing that logs anyone in. Stored.
+    SessionId
+);
+string_id!(
     /// A unit (school, kindergarten) or department (股室), e.g. `pengshan-no1-middle`. Stored and synced.
     UnitId
 );

@@ -25,7 +25,7 @@ use rectify_server::storage::{
     LoginAttempt, PartAppended, QuarantineRecord, SessionRecord, Storage, StorageError,
     StorageResult, StoredChunk, UnitRecord, UploadRecord, UserRecord, Write,
 };
-use rectify_shared::ids::{DocumentId, Username};
+use rectify_shared::ids::{DocumentId, SessionId, Username};
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -271,6 +271,26 @@ impl Storage for FaultyStorage {
     }
     async fn extend_session(&self, token_hash: &str, expires_at_ms: i64) -> StorageResult<()> {
         self.inner.extend_session(token_hash, expires_at_ms).await
+    }
+    async fn touch_session(
+        &self,
+        token_hash: &str,
+        seen_ms: i64,
+        expires_at_ms: i64,
+    ) -> StorageResult<()> {
+        self.inner
+            .touch_session(token_hash, seen_ms, expires_at_ms)
+            .await
+    }
+    async fn session_by_id(&self, id: &SessionId) -> StorageResult<Option<SessionRecord>> {
+        self.inner.session_by_id(id).await
+    }
+    async fn user_sessions(
+        &self,
+        username: &Username,
+        now_ms: i64,
+    ) -> StorageResult<Vec<SessionRecord>> {
+        self.inner.user_sessions(username, now_ms).await
     }
     async fn revoke_sessions(&self, username: &Username) -> StorageResult<u64> {
         self.inner.revoke_sessions(username).await

@@ -202,7 +202,7 @@ impl TestServer {
             username: username.to_owned(),
             password: TEST_PASSWORD.to_owned(),
         };
-        let login = rectify_server::accounts::login(self.storage.as_ref(), request)
+        let login = rectify_server::accounts::login(self.storage.as_ref(), request, "")
             .await
             .map_err(|err| anyhow::anyhow!("login as {username}: {err}"))?;
         Ok(login.token)

@@ -219,3 +219,234 @@ async fn an_item_assigned_while_the_app_is_open_appears_at_once() -> anyhow::Res
     browser.close().await?;
     Ok(())
 }
+
+/// Logs `username` in over HTTP as an Android phone would; its token.
+async fn phone_session(server: &TestServer, username: &str) -> anyhow::Result<String> {
+    let answer = reqwest::Client::new()
+        .post(server.url("/api/login"))
+        .header(
+            reqwest::header::USER_AGENT,
+            "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) \
+             Chrome/126.0.0.0 Mobile Safari/537.36",
+        )
+        .json(&serde_json::json!({"username": username, "password": TEST_PASSWORD}))
+        .send()
+        .await?;
+    anyhow::ensure!(answer.status().is_success(), "login: {}", answer.status());
+    Ok(answer
+        .json::<rectify_shared::api::LoginResponse>()
+        .await?
+        .token)
+}
+
+async fn switch_language(browser: &Browser) -> anyhow::Result<()> {
+    browser
+        .wait_for(".topbar-actions button[lang]")
+        .await?
+        .click()
+        .await?;
+    Ok(())
+}
+
+/// Issue #20: a school opens 我的登录设备 from the top bar, sees this browser (本设备) and
+/// its phone, and ends the phone's session after confirming: the phone's token stops
+/// working, the browser keeps going.
+#[tokio::test(flavor = "multi_thread")]
+async fn issue_20_a_school_ends_another_device_from_its_devices_list() -> anyhow::Result<()> {
+    let server = TestServer::start(Some(web_root())).await?;
+    for width in [360, 1280] {
+        let phone = phone_session(&server, "school1").await?;
+        let browser = Browser::start(width, 800).await?;
+        browser.log_in(&server.url("/"), "school1").await?;
+        browser
+            .wait_for("[data-testid=my-devices]")
+            .await?
+            .click()
+            .await?;
+        browser
+            .wait_for("[data-testid=session] + [data-testid=session]")
+            .await?;
+        let current = browser
+            .wait_for("[data-testid=session][data-current=true]")
+            .await?
+            .text()
+            .await?;
+        assert!(current.contains("本设备"), "{current}");
+        assert!(current.contains("Chrome · Linux"), "{current}");
+        let other = browser
+            .client
+            .find(Locator::XPath(
+                "//li[@data-testid='session'][@data-current='false'][contains(., 'Android')]",
+            ))
+            .await?;
+        let text = other.text().await?;
+        assert!(text.contains("Chrome · Android"), "{text}");
+        assert!(text.contains("最近使用"), "{text}");
+        browser.screenshot(&format!("devices-zh-{width}")).await?;
+
+        let before = browser
+            .client
+            .find_all(Locator::Css("[data-testid=session]"))
+            .await?
+            .len();
+        other
+            .find(Locator::Css("[data-testid=end-session]"))
+            .await?
+            .click()
+            .await?;
+        let confirm = browser
+            .wait_for("[data-testid=end-session-confirm]")
+            .await?;
+        browser
+            .screenshot(&format!("devices-confirm-zh-{width}"))
+            .await?;
+        confirm.click().await?;
+        browser.wait_for("[data-testid=session-notice]").await?;
+        let me = reqwest::Client::new()
+            .get(server.url("/api/me"))
+            .bearer_auth(&phone)
+            .send()
+            .await?;
+        assert_eq!(me.status(), reqwest::StatusCode::UNAUTHORIZED, "the phone");
+        // (the first round's browser is still signed in during the second)
+        let mut left = 0;
+        for _ in 0..50 {
+            left = browser
+                .client
+                .find_all(Locator::Css("[data-testid=session]"))
+                .await?
+                .len();
+            if left == before - 1 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+        assert_eq!(left, before - 1, "the phone is gone from the list");
+
+        switch_language(&browser).await?;
+        let title = browser.wait_for("#devices-title").await?.text().await?;
+        assert_eq!(title, "Signed-in devices");
+        browser.wait_for("[data-testid=this-device]").await?;
+        browser.screenshot(&format!("devices-en-{width}")).await?;
+        // Back to Chinese for the next browser (the choice is kept on the device).
+        switch_language(&browser).await?;
+        browser.close().await?;
+    }
+    Ok(())
+}
+
+/// Issue #20: the office opens 审计日志 from its tabs and reads an entry in words (not the
+/// stored code), filters by action, and the page speaks English after the switch; the office
+/// ends one of school1's sessions from the accounts page.
+#[tokio::test(flavor = "multi_thread")]
+async fn issue_20_the_office_reads_the_audit_log_in_chinese() -> anyhow::Result<()> {
+    let server = TestServer::start(Some(web_root())).await?;
+    let office = server.token("office").await?;
+    let revoked = reqwest::Client::new()
+        .post(server.url("/api/accounts/school2/sessions/revoke"))
+        .bearer_auth(&office)
+        .send()
+        .await?;
+    assert!(revoked.status().is_success());
+    for width in [360, 1280] {
+        let browser = Browser::start(width, 800).await?;
+        browser.log_in(&server.url("/"), "office").await?;
+        browser
+            .wait_for("[data-testid=nav-audit]")
+            .await?
+            .click()
+            .await?;
+        let entry = browser
+            .wait_for("[data-testid=audit-entry][data-action=sessions_revoked]")
+            .await?
+            .text()
+            .await?;
+        assert!(entry.contains("退出所有设备"), "{entry}");
+        assert!(entry.contains("school2"), "{entry}");
+        assert!(!entry.contains("sessions_revoked"), "a raw code: {entry}");
+        browser.screenshot(&format!("audit-zh-{width}")).await?;
+
+        let select = browser.wait_for("[data-testid=audit-action]").await?;
+        select
+            .find(Locator::Css("option[value=password_reset]"))
+            .await?
+            .click()
+            .await?;
+        browser
+            .wait_for("[data-testid=audit-apply]")
+            .await?
+            .click()
+            .await?;
+        browser.wait_for("[data-testid=audit-empty]").await?;
+
+        switch_language(&browser).await?;
+        select
+            .find(Locator::Css("option[value='']"))
+            .await?
+            .click()
+            .await?;
+        browser
+            .wait_for("[data-testid=audit-apply]")
+            .await?
+            .click()
+            .await?;
+        let entry = browser
+            .wait_for("[data-testid=audit-entry][data-action=sessions_revoked]")
+            .await?
+            .text()
+            .await?;
+        assert!(entry.contains("Signed out everywhere"), "{entry}");
+        browser.screenshot(&format!("audit-en-{width}")).await?;
+        switch_language(&browser).await?;
+        browser.close().await?;
+    }
+
+    // One session of school1, ended from the accounts page.
+    let phone = phone_session(&server, "school1").await?;
+    let browser = Browser::start(1280, 800).await?;
+    browser.log_in(&server.url("/"), "office").await?;
+    browser
+        .wait_for("[data-testid=nav-accounts]")
+        .await?
+        .click()
+        .await?;
+    browser
+        .wait_for("tr[data-username=school1] [data-testid=show-sessions]")
+        .await?
+        .click()
+        .await?;
+    browser
+        .wait_for("[data-testid=account-sessions] [data-testid=end-session]")
+        .await?
+        .click()
+        .await?;
+    browser
+        .wait_for("[data-testid=end-session-confirm]")
+        .await?
+        .click()
+        .await?;
+    browser.wait_for("[data-testid=session-notice]").await?;
+    // The account's count of devices follows.
+    let mut count = String::new();
+    for _ in 0..50 {
+        count = browser
+            .wait_for("tr[data-username=school1] td.num")
+            .await?
+            .text()
+            .await?;
+        if count.starts_with('0') {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    assert!(count.starts_with('0'), "{count}");
+    browser.screenshot("accounts-sessions-zh-1280").await?;
+    let me = reqwest::Client::new()
+        .get(server.url("/api/me"))
+        .bearer_auth(&phone)
+        .send()
+        .await?;
+    assert_eq!(me.status(), reqwest::StatusCode::UNAUTHORIZED);
+    browser.close().await?;
+    Ok(())
+}

@@ -353,8 +353,11 @@ async fn expired_and_forged_tokens_are_refused() -> anyhow::Result<()> {
         .storage
         .create_session(&rectify_server::storage::SessionRecord {
             token_hash: rectify_server::accounts::token_hash(&expired),
+            id: rectify_server::accounts::new_session_id(),
             username: rectify_shared::ids::Username::new("school1"),
+            device: String::new(),
             created_at_ms: 1,
+            last_seen_ms: 1,
             expires_at_ms: 2,
             revoked: false,
         })

@@ -454,3 +454,51 @@ async fn failed_logins_spread_over_replicas_meet_one_limit() -> Result<()> {
     }
     Ok(())
 }
+
+/// Issue #20, real processes: the office ends one session of school1 on A (a lost phone);
+/// that session's sync connection on B closes at once, the account's other session on B
+/// keeps its connection.
+#[tokio::test(flavor = "multi_thread")]
+async fn ending_one_session_on_one_replica_closes_it_on_another() -> Result<()> {
+    let (_database, a, b) = two_processes().await?;
+    let office = a.token("office").await?;
+    let lost = a.token("school1").await?;
+    let kept = a.token("school1").await?;
+    let mut lost_on_b = SyncTestClient::connect(&b.ws_base(), &lost).await?;
+    let mut kept_on_b = SyncTestClient::connect(&b.ws_base(), &kept).await?;
+    lost_on_b.settle().await?;
+    kept_on_b.settle().await?;
+    let http = reqwest::Client::new();
+    let mine: Vec<rectify_shared::api::SessionInfo> = http
+        .get(format!("{}/api/me/sessions", a.http_base()))
+        .bearer_auth(&lost)
+        .send()
+        .await?
+        .json()
+        .await?;
+    let id = &mine.iter().find(|s| s.current).context("current")?.id;
+    let ended = http
+        .delete(format!(
+            "{}/api/accounts/school1/sessions/{id}",
+            a.http_base()
+        ))
+        .bearer_auth(&office)
+        .send()
+        .await?;
+    assert_eq!(ended.status(), reqwest::StatusCode::NO_CONTENT);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        match lost_on_b.receive(Duration::from_millis(200)).await? {
+            Received::Closed => break,
+            _ if Instant::now() > deadline => bail!("B kept the ended session's connection"),
+            _ => {}
+        }
+    }
+    let (code, _) = lost_on_b.closed_with.clone().context("a close frame")?;
+    assert_eq!(code, rectify_shared::sync::wire::CLOSE_LOG_IN_AGAIN);
+    assert!(!matches!(
+        kept_on_b.receive(Duration::from_millis(500)).await?,
+        Received::Closed
+    ));
+    Ok(())
+}

@@ -1,4 +1,5 @@
-//! The top bar: the app's name, the language switch and, when logged in, log out. Logging
+//! The top bar: the app's name, the language switch and, when logged in, the signed-in
+//! devices (#/devices) and log out. Logging
 //! out asks first, on the page: it says what has not reached the server (it stays on the
 //! device and syncs at the next login here), and offers to clear this device, which it
 //! refuses while anything has not reached the server.
@@ -7,7 +8,7 @@ use crate::context::{AppContext, ReplicaContext};
 use crate::format;
 use crate::i18n::{Msg, tr};
 use crate::services::replica::Unsynced;
-use crate::state::Action;
+use crate::state::{Action, Route};
 use yew::prelude::*;
 
 #[function_component(Header)]
@@ -23,7 +24,13 @@ pub fn header() -> Html {
     let logout = state.session.as_ref().map(|_| {
         let asking = asking.clone();
         let onclick = Callback::from(move |_| asking.set(!*asking));
-        html! { <button class="link" data-testid="log-out" {onclick}>{ tr(lang, Msg::LogOut) }</button> }
+        html! {
+            <>
+                <a class="link" href={Route::Devices.href()} data-testid="my-devices"
+                   aria-label={tr(lang, Msg::MyDevices)}>{ tr(lang, Msg::MyDevicesShort) }</a>
+                <button class="link" data-testid="log-out" {onclick}>{ tr(lang, Msg::LogOut) }</button>
+            </>
+        }
     });
     let panel = match (replica, *asking && state.session.is_some()) {
         (Some(ReplicaContext { replica, .. }), true) => {

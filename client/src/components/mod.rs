@@ -6,5 +6,6 @@ pub mod left_work;
 pub mod nav;
 pub mod refused;
 pub mod report_text;
+pub mod session_list;
 pub mod sync_status;
 pub mod unit_picker;

@@ -1,6 +1,6 @@
 //! The page tabs under the sync bar: what this role may open. A school sees none (its items
 //! are its whole app); the others see the dashboard, the items and supervision, and the
-//! office (and, read-only, viewers) the reports and accounts.
+//! office (and, read-only, viewers) the reports, accounts and the audit log.
 
 use crate::context::AppContext;
 use crate::i18n::{Msg, tr};
@@ -30,6 +30,7 @@ pub fn nav() -> Html {
         (Route::Supervise(None), Msg::NavSupervise),
         (Route::Reports, Msg::NavReports),
         (Route::Accounts, Msg::NavAccounts),
+        (Route::Audit, Msg::NavAudit),
     ];
     html! {
         <nav class="tabs" aria-label={tr(lang, Msg::NavLabel)} data-testid="nav">

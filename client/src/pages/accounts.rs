@@ -1,7 +1,9 @@
 //! Units and accounts: the office adds schools and departments, creates accounts, disables
-//! them, resets passwords (the new one is shown once) and logs out a lost phone. Viewers
+//! them, resets passwords (the new one is shown once), logs out a lost phone (one device or
+//! all of an account's, under its row). Viewers
 //! see the lists read-only.
 
+use crate::components::session_list::SessionList;
 use crate::context::{AppContext, ReplicaContext};
 use crate::format::describe;
 use crate::i18n::{Lang, Msg, role_name, tr};
@@ -28,6 +30,8 @@ pub fn accounts() -> Html {
     let units = use_state(Vec::<UnitInfo>::new);
     let notice = use_state(|| None::<Result<String, String>>);
     let reload = use_state(|| 0u32);
+    // The account whose devices are shown under its row.
+    let expanded = use_state(|| None::<String>);
     let lang = state.lang;
     let Some(session) = state.session.clone() else {
         return Html::default();
@@ -48,7 +52,7 @@ pub fn accounts() -> Html {
     }
     // Runs a call; on success shows `done(result)` and reloads the lists.
     let act = {
-        let (notice, reload, context) = (notice.clone(), reload, context);
+        let (notice, reload, context) = (notice.clone(), reload.clone(), context);
         move |call: std::pin::Pin<Box<dyn Future<Output = Result<String, ApiFailure>>>>| {
             let (notice, reload, context) = (notice.clone(), reload.clone(), context.clone());
             wasm_bindgen_futures::spawn_local(async move {
@@ -123,14 +127,26 @@ pub fn accounts() -> Html {
                                 })
                             };
                             let is_me = user == session.username;
+                            let shown = expanded.as_deref() == Some(user.as_str());
+                            let toggle_devices = {
+                                let (expanded, user) = (expanded.clone(), user.clone());
+                                Callback::from(move |_| expanded.set((!shown).then(|| user.clone())))
+                            };
                             html! {
+                                <>
                                 <tr data-username={user.clone()} data-disabled={a.disabled.to_string()}
                                     class={classes!(a.disabled.then_some("disabled"))}>
                                     <td>{ &user }</td>
                                     <td>{ &a.display_name }</td>
                                     <td>{ role_name(lang, a.role) }</td>
                                     <td>{ unit_name(&a.unit) }</td>
-                                    <td class="num">{ a.active_sessions }</td>
+                                    <td class="num">
+                                        { a.active_sessions }{ " " }
+                                        <button class="link" onclick={toggle_devices} data-testid="show-sessions"
+                                                aria-expanded={shown.to_string()}>
+                                            { tr(lang, if shown { Msg::HideSessions } else { Msg::ShowSessions }) }
+                                        </button>
+                                    </td>
                                     if office {
                                         <td class="row-actions">
                                             if !is_me {
@@ -143,6 +159,19 @@ pub fn accounts() -> Html {
                                         </td>
                                     }
                                 </tr>
+                                if shown {
+                                    <tr class="sessions-row" data-testid="account-sessions">
+                                        <td colspan={if office { "6" } else { "5" }}>
+                                            <SessionList {lang} token={session.token.clone()}
+                                                         account={Some(user.clone())} may_end={office}
+                                                         on_ended={{
+                                                             let reload = reload.clone();
+                                                             Callback::from(move |()| reload.set(*reload + 1))
+                                                         }} />
+                                        </td>
+                                    </tr>
+                                }
+                                </>
                             }
                         }) }
                     </tbody>

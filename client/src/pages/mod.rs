@@ -1,5 +1,7 @@
 pub mod accounts;
+pub mod audit;
 pub mod dashboard;
+pub mod devices;
 pub mod history;
 pub mod home;
 pub mod item;

@@ -123,7 +123,7 @@ pub fn reports() -> Html {
 }
 
 /// Offers `blob` to the user as a file called `name` (the browser's download).
-fn save_blob(blob: &web_sys::Blob, name: &str) {
+pub(crate) fn save_blob(blob: &web_sys::Blob, name: &str) {
     let Ok(url) = web_sys::Url::create_object_url_with_blob(blob) else {
         return;
     };

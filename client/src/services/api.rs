@@ -2,9 +2,9 @@
 
 use gloo::net::http::{Method, Request, RequestBuilder, Response};
 use rectify_shared::api::{
-    AccountChange, AccountCreated, AccountInfo, CampaignInfo, ErrorBody, ImportPreview,
+    AccountChange, AccountCreated, AccountInfo, AuditPage, CampaignInfo, ErrorBody, ImportPreview,
     ItemHistory, ItemSummary, LoginRequest, LoginResponse, NewAccount, NewItem, PasswordReset,
-    ReportText, SessionsRevoked, UnitInfo,
+    ReportText, SessionInfo, SessionsRevoked, UnitInfo,
 };
 use rectify_shared::evidence::{FileSettings, UPLOAD_OFFSET, UploadRequest, UploadStatus};
 use wasm_bindgen::JsCast;
@@ -135,6 +135,37 @@ pub async fn reset_password(token: &str, username: &str) -> Result<AccountCreate
 pub async fn revoke_sessions(token: &str, username: &str) -> Result<SessionsRevoked, ApiFailure> {
     let url = format!("/api/accounts/{}/sessions/revoke", encode(username));
     send_json(token, Request::post(&url), &serde_json::json!({})).await
+}
+
+/// The caller's own active sessions (`account` `None`) or, for the office, an account's.
+pub async fn sessions(token: &str, account: Option<&str>) -> Result<Vec<SessionInfo>, ApiFailure> {
+    match account {
+        None => get_json(token, "/api/me/sessions").await,
+        Some(user) => get_json(token, &format!("/api/accounts/{}/sessions", encode(user))).await,
+    }
+}
+
+/// Ends one session: one of the caller's own (`account` `None`), or the office ends one of
+/// an account's.
+pub async fn end_session(token: &str, account: Option<&str>, id: &str) -> Result<(), ApiFailure> {
+    let url = match account {
+        None => format!("/api/me/sessions/{}", encode(id)),
+        Some(user) => format!("/api/accounts/{}/sessions/{}", encode(user), encode(id)),
+    };
+    let response = authorized(Request::delete(&url), token)
+        .send()
+        .await
+        .map_err(|_| ApiFailure::Network)?;
+    if response.ok() {
+        Ok(())
+    } else {
+        Err(refusal(response).await)
+    }
+}
+
+/// A page of the audit log; `query` is the filters as a query string (`action=…&from=…`).
+pub async fn audit(token: &str, query: &str) -> Result<AuditPage, ApiFailure> {
+    get_json(token, &format!("/api/audit?{query}")).await
 }
 
 pub async fn campaigns(token: &str) -> Result<Vec<CampaignInfo>, ApiFailure> {

@@ -6,7 +6,7 @@ use super::audit;
 use super::{LaterJson, Need, checked_name, require};
 use crate::accounts;
 use crate::audit::action;
-use crate::auth::CurrentUser;
+use crate::auth::{self, CurrentSession, CurrentUser};
 use crate::clock::now_ms;
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -15,7 +15,8 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use rectify_shared::api::{
-    AccountChange, AccountCreated, AccountInfo, NewAccount, PasswordReset, SessionsRevoked,
+    AccountChange, AccountCreated, AccountInfo, NewAccount, PasswordReset, SessionInfo,
+    SessionsRevoked,
 };
 use rectify_shared::ids::Username;
 use std::collections::HashMap;
@@ -255,4 +256,52 @@ pub(super) async fn revoke_sessions(
     )
     .await?;
     Ok(Json(SessionsRevoked { revoked }))
+}
+
+/// `GET /api/accounts/{username}/sessions`: the account's active sessions (device, last
+/// seen), the most recently used first; office and viewers.
+pub(super) async fn list_sessions(
+    State(state): State<AppState>,
+    caller: CurrentSession,
+    Path(username): Path<String>,
+) -> Result<Json<Vec<SessionInfo>>, ApiError> {
+    require(&caller.user, Need::ReadAll)?;
+    let account = existing_account(&state, &username).await?;
+    let list = state
+        .storage
+        .user_sessions(&account.username, now_ms())
+        .await?;
+    Ok(Json(
+        list.iter()
+            .map(|s| auth::session_info(s, Some(&caller.id)))
+            .collect(),
+    ))
+}
+
+/// `DELETE /api/accounts/{username}/sessions/{id}`: ends one session of the account (a lost
+/// phone, while its other devices stay logged in); audited.
+pub(super) async fn end_session(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    Path((username, id)): Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    require(&user, Need::Office)?;
+    let account = existing_account(&state, &username).await?;
+    let session = auth::session_of(&state, &account.username, &id).await?;
+    auth::end_session(&state, &session).await?;
+    tracing::info!(by = %user.username, account = %account.username, session = %session.id, "session ended");
+    let device = if session.device.is_empty() {
+        "?"
+    } else {
+        session.device.as_str()
+    };
+    audit::record(
+        &state,
+        &user.username,
+        action::SESSION_ENDED,
+        account.username.as_str(),
+        &format!("{device} ({})", session.id),
+    )
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
 }

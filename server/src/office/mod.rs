@@ -53,6 +53,14 @@ pub fn routes() -> Router<AppState> {
             "/api/accounts/{username}/sessions/revoke",
             post(accounts::revoke_sessions),
         )
+        .route(
+            "/api/accounts/{username}/sessions",
+            get(accounts::list_sessions),
+        )
+        .route(
+            "/api/accounts/{username}/sessions/{id}",
+            axum::routing::delete(accounts::end_session),
+        )
         .route("/api/campaigns", get(campaigns::list_campaigns))
         .route("/api/campaigns/{id}/items", post(new_item::add_item))
         .route(
@@ -77,6 +85,7 @@ pub fn routes() -> Router<AppState> {
         .route("/api/items/{id}/history", get(history::history))
         .route("/api/audit", get(audit::list))
         .route("/api/audit.csv", get(audit::csv))
+        .route("/api/audit.xlsx", get(audit::xlsx))
 }
 
 /// Refuses (403, saying who may) a caller whose role does not have `needed`; the table of

@@ -114,6 +114,46 @@ pub fn write_ledger(rows: &[LedgerRow], sheet_title: &str) -> Result<Vec<u8>, Xl
     Ok(workbook.save_to_buffer()?)
 }
 
+/// A plain table as `.xlsx` (the audit log): one sheet named `sheet_name`, a bold, frozen
+/// header row with an autofilter, then every row as text (so a value such as `=cmd()`
+/// stays text), each cell cut to Excel's limit. Deterministic, like [`write_ledger`].
+pub fn write_table(
+    sheet_name: &str,
+    headers: &[&str],
+    rows: &[Vec<String>],
+) -> Result<Vec<u8>, XlsxError> {
+    let last_row = RowNum::try_from(rows.len())
+        .ok()
+        .filter(|&last| last <= MAX_ROW)
+        .ok_or(XlsxError::TooManyRows { rows: rows.len() })?;
+    let last_col = ColNum::try_from(headers.len().saturating_sub(1)).unwrap_or(ColNum::MAX);
+    let mut workbook = Workbook::new();
+    workbook.set_properties(
+        &DocProperties::new()
+            .set_title(sheet_name)
+            .set_author("Rectify")
+            .set_creation_datetime(&ExcelDateTime::from_ymd(2000, 1, 1)?),
+    );
+    let sheet = workbook.add_worksheet();
+    sheet.set_name(sheet_name)?;
+    let header_format = Format::new()
+        .set_bold()
+        .set_background_color(Color::RGB(0x00D9_E1F2))
+        .set_border(FormatBorder::Thin);
+    for (col, header) in (0..).zip(headers) {
+        sheet.write_string_with_format(0, col, *header, &header_format)?;
+        sheet.set_column_width(col, 18.0)?;
+    }
+    for (row, cells) in (1..).zip(rows) {
+        for (col, text) in (0..).zip(cells) {
+            sheet.write_string(row, col, fit_cell(text))?;
+        }
+    }
+    sheet.set_freeze_panes(1, 0)?;
+    sheet.autofilter(0, 0, last_row, last_col)?;
+    Ok(workbook.save_to_buffer()?)
+}
+
 /// The value of a numeric column, `None` for a text column.
 fn number(row: &LedgerRow, key: &str) -> Option<f64> {
     match key {

@@ -32,7 +32,7 @@ pub use url::{StorageUrl, redacted};
 
 use async_trait::async_trait;
 use rectify_shared::evidence::FileKind;
-use rectify_shared::ids::{DocumentId, UnitId, Username};
+use rectify_shared::ids::{DocumentId, SessionId, UnitId, Username};
 use rectify_shared::policy::Role;
 use rectify_shared::status::PublicStatus;
 use std::collections::HashMap;
@@ -51,12 +51,22 @@ pub struct UserRecord {
     pub created_at_ms: i64,
 }
 
-/// A stored login session; the token itself is never stored, only its hash.
+/// A stored login session; the token itself is never stored, only its hash. Stored: change
+/// only with a migration.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SessionRecord {
     pub token_hash: String,
+    /// The session's public id: random, unrelated to the token, so that listing sessions
+    /// shows nothing usable as a credential.
+    pub id: SessionId,
     pub username: Username,
+    /// A short label of the device the session was opened on ("Chrome · Android"), made
+    /// from the login's User-Agent; only ever shown, never trusted. Empty when unknown
+    /// (sessions opened before it was recorded).
+    pub device: String,
     pub created_at_ms: i64,
+    /// When the session was last used, to about a minute ([`crate::accounts::authenticate`]).
+    pub last_seen_ms: i64,
     pub expires_at_ms: i64,
     pub revoked: bool,
 }
@@ -367,6 +377,23 @@ pub trait Storage: Send + Sync + std::fmt::Debug {
     /// Moves a session's expiry to `expires_at_ms` unless it is later already (never
     /// shortens); an unknown token changes nothing.
     async fn extend_session(&self, token_hash: &str, expires_at_ms: i64) -> StorageResult<()>;
+    /// Records that the session was used at `seen_ms` and moves its expiry to
+    /// `expires_at_ms`; neither ever goes back. An unknown token changes nothing.
+    async fn touch_session(
+        &self,
+        token_hash: &str,
+        seen_ms: i64,
+        expires_at_ms: i64,
+    ) -> StorageResult<()>;
+    /// A session by its public id (revoked and expired ones too), or `None`.
+    async fn session_by_id(&self, id: &SessionId) -> StorageResult<Option<SessionRecord>>;
+    /// The user's sessions neither revoked nor expired at `now_ms`, the most recently used
+    /// first.
+    async fn user_sessions(
+        &self,
+        username: &Username,
+        now_ms: i64,
+    ) -> StorageResult<Vec<SessionRecord>>;
     /// Revokes every session of the user (a lost phone, a disabled account); returns how
     /// many were still unrevoked.
     async fn revoke_sessions(&self, username: &Username) -> StorageResult<u64>;

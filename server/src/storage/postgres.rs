@@ -19,7 +19,7 @@ use super::{
 };
 use async_trait::async_trait;
 use rectify_shared::evidence::FileKind;
-use rectify_shared::ids::{DocumentId, UnitId, Username};
+use rectify_shared::ids::{DocumentId, SessionId, UnitId, Username};
 use rectify_shared::policy::Role;
 use rectify_shared::status::PublicStatus;
 use sqlx::migrate::MigrateError;
@@ -419,6 +419,9 @@ fn session_from_row(row: &PgRow) -> StorageResult<SessionRecord> {
         created_at_ms: row.try_get("created_at_ms").pg()?,
         expires_at_ms: row.try_get("expires_at_ms").pg()?,
         revoked: row.try_get("revoked").pg()?,
+        id: SessionId::new(row.try_get::<String, _>("public_id").pg()?),
+        device: row.try_get("device").pg()?,
+        last_seen_ms: row.try_get("last_seen_ms").pg()?,
     })
 }
 
@@ -504,14 +507,18 @@ impl Storage for PostgresStorage {
 
     async fn create_session(&self, session: &SessionRecord) -> StorageResult<()> {
         sqlx::query(
-            "INSERT INTO sessions (token_hash, username, created_at_ms, expires_at_ms, revoked)
-             VALUES ($1, $2, $3, $4, $5)",
+            "INSERT INTO sessions (token_hash, username, created_at_ms, expires_at_ms, revoked,
+                                   public_id, device, last_seen_ms)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         )
         .bind(&session.token_hash)
         .bind(session.username.as_str())
         .bind(session.created_at_ms)
         .bind(session.expires_at_ms)
         .bind(session.revoked)
+        .bind(session.id.as_str())
+        .bind(&session.device)
+        .bind(session.last_seen_ms)
         .execute(&self.pool)
         .await
         .pg()?;
@@ -537,6 +544,52 @@ impl Storage for PostgresStorage {
         .await
         .pg()?;
         Ok(())
+    }
+
+    async fn touch_session(
+        &self,
+        token_hash: &str,
+        seen_ms: i64,
+        expires_at_ms: i64,
+    ) -> StorageResult<()> {
+        sqlx::query(
+            "UPDATE sessions SET last_seen_ms = GREATEST(last_seen_ms, $1),
+                                 expires_at_ms = GREATEST(expires_at_ms, $2)
+             WHERE token_hash = $3",
+        )
+        .bind(seen_ms)
+        .bind(expires_at_ms)
+        .bind(token_hash)
+        .execute(&self.pool)
+        .await
+        .pg()?;
+        Ok(())
+    }
+
+    async fn session_by_id(&self, id: &SessionId) -> StorageResult<Option<SessionRecord>> {
+        let row = sqlx::query("SELECT * FROM sessions WHERE public_id = $1")
+            .bind(id.as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .pg()?;
+        row.as_ref().map(session_from_row).transpose()
+    }
+
+    async fn user_sessions(
+        &self,
+        username: &Username,
+        now_ms: i64,
+    ) -> StorageResult<Vec<SessionRecord>> {
+        let rows = sqlx::query(
+            "SELECT * FROM sessions WHERE username = $1 AND NOT revoked AND expires_at_ms >= $2
+             ORDER BY last_seen_ms DESC, created_at_ms DESC, public_id",
+        )
+        .bind(username.as_str())
+        .bind(now_ms)
+        .fetch_all(&self.pool)
+        .await
+        .pg()?;
+        rows.iter().map(session_from_row).collect()
     }
 
     async fn revoke_sessions(&self, username: &Username) -> StorageResult<u64> {

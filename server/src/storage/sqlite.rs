@@ -9,7 +9,7 @@ use super::{
 };
 use async_trait::async_trait;
 use rectify_shared::evidence::FileKind;
-use rectify_shared::ids::{DocumentId, UnitId, Username};
+use rectify_shared::ids::{DocumentId, SessionId, UnitId, Username};
 use rectify_shared::policy::Role;
 use rectify_shared::status::PublicStatus;
 use sqlx::migrate::MigrateError;
@@ -449,6 +449,9 @@ fn session_from_row(row: &SqliteRow) -> StorageResult<SessionRecord> {
         created_at_ms: row.try_get("created_at_ms")?,
         expires_at_ms: row.try_get("expires_at_ms")?,
         revoked: row.try_get::<i64, _>("revoked")? != 0,
+        id: SessionId::new(row.try_get::<String, _>("public_id")?),
+        device: row.try_get("device")?,
+        last_seen_ms: row.try_get("last_seen_ms")?,
     })
 }
 
@@ -530,14 +533,18 @@ impl Storage for SqliteStorage {
 
     async fn create_session(&self, session: &SessionRecord) -> StorageResult<()> {
         sqlx::query(
-            "INSERT INTO sessions (token_hash, username, created_at_ms, expires_at_ms, revoked)
-             VALUES (?, ?, ?, ?, ?)",
+            "INSERT INTO sessions (token_hash, username, created_at_ms, expires_at_ms, revoked,
+                                   public_id, device, last_seen_ms)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(&session.token_hash)
         .bind(session.username.as_str())
         .bind(session.created_at_ms)
         .bind(session.expires_at_ms)
         .bind(i64::from(session.revoked))
+        .bind(session.id.as_str())
+        .bind(&session.device)
+        .bind(session.last_seen_ms)
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -560,6 +567,49 @@ impl Storage for SqliteStorage {
         .execute(&self.pool)
         .await?;
         Ok(())
+    }
+
+    async fn touch_session(
+        &self,
+        token_hash: &str,
+        seen_ms: i64,
+        expires_at_ms: i64,
+    ) -> StorageResult<()> {
+        sqlx::query(
+            "UPDATE sessions SET last_seen_ms = max(last_seen_ms, ?),
+                                 expires_at_ms = max(expires_at_ms, ?)
+             WHERE token_hash = ?",
+        )
+        .bind(seen_ms)
+        .bind(expires_at_ms)
+        .bind(token_hash)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn session_by_id(&self, id: &SessionId) -> StorageResult<Option<SessionRecord>> {
+        let row = sqlx::query("SELECT * FROM sessions WHERE public_id = ?")
+            .bind(id.as_str())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(session_from_row).transpose()
+    }
+
+    async fn user_sessions(
+        &self,
+        username: &Username,
+        now_ms: i64,
+    ) -> StorageResult<Vec<SessionRecord>> {
+        let rows = sqlx::query(
+            "SELECT * FROM sessions WHERE username = ? AND revoked = 0 AND expires_at_ms >= ?
+             ORDER BY last_seen_ms DESC, created_at_ms DESC, public_id",
+        )
+        .bind(username.as_str())
+        .bind(now_ms)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(session_from_row).collect()
     }
 
     async fn revoke_sessions(&self, username: &Username) -> StorageResult<u64> {
