@@ -175,12 +175,16 @@ fn unit_work(props: &UnitWorkProps) -> Html {
     .into_iter()
     .filter(|(to, _)| *to != status && check_unit_move(actor, unit, status, *to, None).is_ok())
     .map(|(to, label)| {
-        let (edit, unit, confirming, on_error) =
-            (edit.clone(), unit.clone(), confirming.clone(), on_error.clone());
-        let (narrative, evidence) = progress.map_or((String::new(), 0), |p| {
-            (p.narrative.as_str().to_owned(), p.evidence.len())
-        });
+        let (edit, unit, confirming, on_error, replica) =
+            (edit.clone(), unit.clone(), confirming.clone(), on_error.clone(), replica.clone());
         let onclick = Callback::from(move |_| {
+            // What was just typed counts: the burst becomes its change first, and the item
+            // is read afresh (this page's copy may be from before it).
+            replica.end_typing(&id);
+            let (narrative, evidence) = replica
+                .item(&id)
+                .and_then(|item| item.progress.get(&unit).map(|p| (p.narrative.as_str().to_owned(), p.evidence.len())))
+                .unwrap_or_default();
             if to != UnitStatus::Submitted {
                 edit.emit(ItemEdit::UnitStatus { unit: unit.clone(), to, reason: None });
             } else if check_submission(&narrative, evidence).is_err() {
