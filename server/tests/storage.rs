@@ -351,9 +351,9 @@ async fn sessions(new: NewPlace) -> Result<()> {
     assert_eq!(db.session("a1").await?, Some(a1.clone()));
 
     // Extending never shortens; an unknown token changes nothing.
-    db.extend_session("a1", 300).await?;
-    db.extend_session("a1", 50).await?;
-    db.extend_session("nope", 500).await?;
+    db.touch_session("a1", 0, 300).await?;
+    db.touch_session("a1", 0, 50).await?;
+    db.touch_session("nope", 0, 500).await?;
     assert_eq!(db.session("a1").await?.unwrap().expires_at_ms, 300);
     assert_eq!(db.session("nope").await?, None);
 

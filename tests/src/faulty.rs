@@ -269,9 +269,6 @@ impl Storage for FaultyStorage {
     async fn session(&self, token_hash: &str) -> StorageResult<Option<SessionRecord>> {
         self.inner.session(token_hash).await
     }
-    async fn extend_session(&self, token_hash: &str, expires_at_ms: i64) -> StorageResult<()> {
-        self.inner.extend_session(token_hash, expires_at_ms).await
-    }
     async fn touch_session(
         &self,
         token_hash: &str,

@@ -288,7 +288,7 @@ pub(super) async fn end_session(
     require(&user, Need::Office)?;
     let account = existing_account(&state, &username).await?;
     let session = auth::session_of(&state, &account.username, &id).await?;
-    auth::end_session(&state, &session).await?;
+    auth::end_session(&state, &session.token_hash).await?;
     tracing::info!(by = %user.username, account = %account.username, session = %session.id, "session ended");
     let device = if session.device.is_empty() {
         "?"

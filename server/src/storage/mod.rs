@@ -374,9 +374,6 @@ pub trait Storage: Send + Sync + std::fmt::Debug {
     async fn create_session(&self, session: &SessionRecord) -> StorageResult<()>;
     /// A session by its token's hash (revoked and expired ones too), or `None`.
     async fn session(&self, token_hash: &str) -> StorageResult<Option<SessionRecord>>;
-    /// Moves a session's expiry to `expires_at_ms` unless it is later already (never
-    /// shortens); an unknown token changes nothing.
-    async fn extend_session(&self, token_hash: &str, expires_at_ms: i64) -> StorageResult<()>;
     /// Records that the session was used at `seen_ms` and moves its expiry to
     /// `expires_at_ms`; neither ever goes back. An unknown token changes nothing.
     async fn touch_session(

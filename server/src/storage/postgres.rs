@@ -534,18 +534,6 @@ impl Storage for PostgresStorage {
         row.as_ref().map(session_from_row).transpose()
     }
 
-    async fn extend_session(&self, token_hash: &str, expires_at_ms: i64) -> StorageResult<()> {
-        sqlx::query(
-            "UPDATE sessions SET expires_at_ms = GREATEST(expires_at_ms, $1) WHERE token_hash = $2",
-        )
-        .bind(expires_at_ms)
-        .bind(token_hash)
-        .execute(&self.pool)
-        .await
-        .pg()?;
-        Ok(())
-    }
-
     async fn touch_session(
         &self,
         token_hash: &str,

@@ -558,17 +558,6 @@ impl Storage for SqliteStorage {
         row.as_ref().map(session_from_row).transpose()
     }
 
-    async fn extend_session(&self, token_hash: &str, expires_at_ms: i64) -> StorageResult<()> {
-        sqlx::query(
-            "UPDATE sessions SET expires_at_ms = max(expires_at_ms, ?) WHERE token_hash = ?",
-        )
-        .bind(expires_at_ms)
-        .bind(token_hash)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
-    }
-
     async fn touch_session(
         &self,
         token_hash: &str,
