@@ -239,7 +239,8 @@ fn kind_name(lang: Lang, kind: &str) -> &'static str {
         .map_or("", |(_, label)| tr(lang, *label))
 }
 
-fn value(node: &NodeRef) -> String {
+/// A form field's value (an input or a select), trimmed.
+pub(crate) fn value(node: &NodeRef) -> String {
     node.cast::<HtmlInputElement>()
         .map(|i| i.value())
         .or_else(|| node.cast::<HtmlSelectElement>().map(|s| s.value()))

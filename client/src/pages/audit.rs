@@ -5,10 +5,10 @@
 use crate::context::AppContext;
 use crate::format::{describe, when_full};
 use crate::i18n::{AUDIT_ACTIONS, Msg, audit_action_name, audit_detail, tr};
+use crate::pages::accounts::value;
 use crate::pages::reports::save_blob;
 use crate::services::api;
 use rectify_shared::api::AuditEntry;
-use web_sys::{HtmlInputElement, HtmlSelectElement};
 use yew::prelude::*;
 
 /// What the audit page lists: the entries so far, and where the next (older) page starts.
@@ -25,15 +25,6 @@ fn day_ms(date: &str, days: f64) -> Option<i64> {
     }
     let ms = js_sys::Date::parse(&format!("{date}T00:00"));
     (!ms.is_nan()).then_some((ms + days * 86_400_000.0) as i64)
-}
-
-fn input(node: &NodeRef) -> String {
-    node.cast::<HtmlInputElement>()
-        .map(|i| i.value())
-        .or_else(|| node.cast::<HtmlSelectElement>().map(|s| s.value()))
-        .unwrap_or_default()
-        .trim()
-        .to_owned()
 }
 
 #[function_component(Audit)]
@@ -86,21 +77,21 @@ pub fn audit() -> Html {
         Callback::from(move |event: SubmitEvent| {
             event.prevent_default();
             let mut query = Vec::new();
-            let action = input(&action);
+            let action = value(&action);
             if !action.is_empty() {
                 query.push(format!("action={action}"));
             }
-            let account = input(&account);
+            let account = value(&account);
             if !account.is_empty() {
                 query.push(format!(
                     "account={}",
                     js_sys::encode_uri_component(&account)
                 ));
             }
-            if let Some(ms) = day_ms(&input(&from), 0.0) {
+            if let Some(ms) = day_ms(&value(&from), 0.0) {
                 query.push(format!("from={ms}"));
             }
-            if let Some(ms) = day_ms(&input(&to), 1.0) {
+            if let Some(ms) = day_ms(&value(&to), 1.0) {
                 query.push(format!("to={ms}"));
             }
             more.set(None);
