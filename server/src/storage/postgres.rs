@@ -9,7 +9,10 @@
 //! is durable" needs; a server that turns it off loses that promise.
 //!
 //! Backups are PostgreSQL's own business (`pg_dump`, base backups, replicas):
-//! [`PostgresBackup`] checks the database but refuses to copy or restore it, and says so.
+//! [`PostgresBackup`] checks the database but refuses to copy or restore it, and says so. The
+//! one copy this backend makes itself is the one before an upgrade migrates the schema: every
+//! table copied into a schema `rectify_before_<version>_<time>` of the same database, so a bad
+//! migration can be undone without a dump at hand.
 
 use super::DocumentRecord;
 use super::{
@@ -81,7 +84,7 @@ impl PostgresStorage {
     }
 
     /// Refuses a schema written by a newer Rectify (nothing changed), migrates an older one
-    /// (no copy is made here: back PostgreSQL up with `pg_dump` before an upgrade), then
+    /// after copying its tables to a schema of their own ([`Self::migrate_with_copy`]), then
     /// records this version.
     async fn upgrade(&self, url: &str) -> StorageResult<()> {
         let has_table: bool =
@@ -122,8 +125,11 @@ impl PostgresStorage {
                 super::VERSION,
                 state.known
             );
+            self.migrate_with_copy(crate::clock::now_ms(), UPGRADE_LOCK_TIMEOUT)
+                .await?;
+        } else {
+            MIGRATOR.run(&self.pool).await.pg()?;
         }
-        MIGRATOR.run(&self.pool).await.pg()?;
         if written_by.as_deref() != Some(super::VERSION) {
             sqlx::query(
                 "INSERT INTO server_meta (key, value) VALUES ($1, $2) \
@@ -137,7 +143,115 @@ impl PostgresStorage {
         }
         Ok(())
     }
+
+    /// Copies every table of the schema to a new schema ([`upgrade_copy_schema`]) and then
+    /// migrates, both while holding [`UPGRADE_LOCK_KEY`]: of several replicas starting the
+    /// new version at once, one copies and migrates and the others find nothing left to do.
+    /// The copy is one transaction: if it fails (no space, a table locked past
+    /// `lock_timeout`), nothing was migrated and the error says so.
+    async fn migrate_with_copy(&self, now_ms: i64, lock_timeout: Duration) -> StorageResult<()> {
+        let mut conn = self.pool.acquire().await.pg()?;
+        sqlx::query("SELECT pg_advisory_lock($1)")
+            .bind(UPGRADE_LOCK_KEY)
+            .execute(&mut *conn)
+            .await
+            .pg()?;
+        let result = self.copy_and_migrate(&mut conn, now_ms, lock_timeout).await;
+        // The lock is the connection's: give it up before the connection goes back to the pool.
+        let unlocked = sqlx::query("SELECT pg_advisory_unlock($1)")
+            .bind(UPGRADE_LOCK_KEY)
+            .execute(&mut *conn)
+            .await;
+        if unlocked.is_err() {
+            // A connection in an unknown state does not go back to the pool.
+            let _ = conn.detach().close().await;
+        }
+        result
+    }
+
+    /// [`Self::migrate_with_copy`] once the lock is held (on `conn`).
+    async fn copy_and_migrate(
+        &self,
+        conn: &mut sqlx::PgConnection,
+        now_ms: i64,
+        lock_timeout: Duration,
+    ) -> StorageResult<()> {
+        // Another replica may have migrated while this one waited for the lock.
+        let applied: Vec<i64> =
+            sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success")
+                .fetch_all(&mut *conn)
+                .await
+                .pg()?;
+        if MIGRATOR.iter().any(|m| !applied.contains(&m.version)) {
+            let copy = upgrade_copy_schema(now_ms);
+            if let Err(err) = copy_tables(conn, &copy, lock_timeout).await {
+                return Err(StorageError::Migration(format!(
+                    "the database was not migrated: copying it to schema {copy} first failed \
+                     ({err})"
+                )));
+            }
+            tracing::info!(
+                "copied the database's tables to schema {copy} before migrating; once this \
+                 version runs well, drop it with: DROP SCHEMA {copy} CASCADE"
+            );
+        }
+        MIGRATOR.run(&self.pool).await.pg()
+    }
 }
+
+/// The schema an upgrade copies the database to before migrating it:
+/// `rectify_before_<version>_<UTC time>`, e.g. `rectify_before_0_2_0_20261207t063000z`
+/// (PostgreSQL folds unquoted names to lower case; at most 63 bytes).
+pub fn upgrade_copy_schema(now_ms: i64) -> String {
+    let date = rectify_shared::date::Date::from_unix_millis(now_ms).to_string();
+    let secs = now_ms.rem_euclid(86_400_000) / 1000;
+    let (h, m, s) = (secs / 3600, secs / 60 % 60, secs % 60);
+    let version: String = super::VERSION
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let date: String = date.chars().filter(char::is_ascii_digit).collect();
+    format!("rectify_before_{version}_{date}t{h:02}{m:02}{s:02}z")
+}
+
+/// Copies every table of the current schema (rows only: no indexes, the copy is for going
+/// back, not for serving) into the new schema `copy`, in one transaction.
+async fn copy_tables(
+    conn: &mut sqlx::PgConnection,
+    copy: &str,
+    lock_timeout: Duration,
+) -> StorageResult<()> {
+    let mut tx = conn.begin().await.pg()?;
+    let set_timeout = format!("SET LOCAL lock_timeout = {}", lock_timeout.as_millis());
+    sqlx::query(&set_timeout).execute(&mut *tx).await.pg()?;
+    let tables: Vec<String> = sqlx::query_scalar(
+        "SELECT table_name::text FROM information_schema.tables \
+         WHERE table_schema = current_schema() AND table_type = 'BASE TABLE' ORDER BY 1",
+    )
+    .fetch_all(&mut *tx)
+    .await
+    .pg()?;
+    let create = format!("CREATE SCHEMA {copy}");
+    sqlx::query(&create).execute(&mut *tx).await.pg()?;
+    for table in tables {
+        let quoted = format!("\"{}\"", table.replace('"', "\"\""));
+        let statement = format!("CREATE TABLE {copy}.{quoted} AS TABLE {quoted}");
+        sqlx::query(&statement).execute(&mut *tx).await.pg()?;
+    }
+    tx.commit().await.pg()
+}
+
+/// The key of the session-level advisory lock held while copying and migrating the schema.
+const UPGRADE_LOCK_KEY: i64 = 0x72_65_63_75_70_67;
+
+/// How long the copy before an upgrade waits for a table another server holds locked.
+const UPGRADE_LOCK_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The channel [`Write::AppendChunk`] notifies with `DOCUMENT_ID VERSION` once committed.
 pub const DOCUMENTS_CHANNEL: &str = "rectify_documents";
@@ -1596,6 +1710,123 @@ async fn apply_writes(tx: &mut sqlx::PgConnection, batch: Vec<Write>) -> Storage
 mod tests {
     use super::*;
     use crate::storage::scratch::ScratchDatabase;
+    /// The schemas upgrades copied the database to.
+    async fn copies(pool: &PgPool) -> anyhow::Result<Vec<String>> {
+        Ok(sqlx::query_scalar(
+            "SELECT nspname::text FROM pg_namespace WHERE nspname LIKE 'rectify_before_%' ORDER BY 1",
+        )
+        .fetch_all(pool)
+        .await?)
+    }
+
+    /// A database at schema 6 with a document and an account in it, as an older Rectify left it.
+    async fn older_database() -> anyhow::Result<(ScratchDatabase, PgPool)> {
+        let database = ScratchDatabase::create()?;
+        let pool = PgPool::connect(database.url()).await?;
+        let older = sqlx::migrate::Migrator {
+            migrations: std::borrow::Cow::Owned(
+                MIGRATOR
+                    .iter()
+                    .filter(|m| m.version <= 6)
+                    .cloned()
+                    .collect(),
+            ),
+            ..sqlx::migrate::Migrator::DEFAULT
+        };
+        older.run(&pool).await?;
+        sqlx::raw_sql(
+            "INSERT INTO documents (id, kind, created_at_ms) VALUES ('doc-1', 'item', 1);
+             INSERT INTO users (username, display_name, role, password_hash, created_at_ms)
+               VALUES ('office', '办公室', 'office', 'x', 1)",
+        )
+        .execute(&pool)
+        .await?;
+        Ok((database, pool))
+    }
+
+    async fn count(pool: &PgPool, table: &str) -> anyhow::Result<i64> {
+        Ok(sqlx::query_scalar(&format!("SELECT count(*) FROM {table}"))
+            .fetch_one(pool)
+            .await?)
+    }
+
+    /// Issue #23: an older PostgreSQL database is copied, whole, before it is migrated; a copy
+    /// that fails leaves it unmigrated; of two replicas upgrading at once only one copies.
+    #[tokio::test]
+    async fn an_upgrade_copies_the_database_first() -> anyhow::Result<()> {
+        let (database, pool) = older_database().await?;
+
+        // The copy cannot read a table another server holds locked: nothing is migrated.
+        let mut holder = pool.begin().await?;
+        sqlx::query("LOCK TABLE documents IN ACCESS EXCLUSIVE MODE")
+            .execute(&mut *holder)
+            .await?;
+        let storage = PostgresStorage { pool: pool.clone() };
+        let failed = storage
+            .migrate_with_copy(0, Duration::from_millis(200))
+            .await
+            .expect_err("the copy waits 200 ms for the lock, then gives up");
+        assert!(
+            matches!(&failed, StorageError::Migration(m) if m.contains("was not migrated")),
+            "{failed:?}"
+        );
+        holder.rollback().await?;
+        assert_eq!(count(&pool, "_sqlx_migrations").await?, 6);
+        assert!(
+            copies(&pool).await?.is_empty(),
+            "the failed copy is rolled back"
+        );
+
+        // Opened by this version: copied, then migrated.
+        let opened = PostgresStorage::open(database.url()).await?;
+        let made = copies(&pool).await?;
+        assert_eq!(made.len(), 1, "{made:?}");
+        let copy = &made[0];
+        assert!(copy.starts_with("rectify_before_"), "{copy}");
+        assert_eq!(count(&pool, &format!("{copy}._sqlx_migrations")).await?, 6);
+        assert_eq!(count(&pool, &format!("{copy}.documents")).await?, 1);
+        assert_eq!(count(&pool, &format!("{copy}.users")).await?, 1);
+        let known = i64::try_from(MIGRATOR.iter().count())?;
+        assert_eq!(count(&pool, "_sqlx_migrations").await?, known);
+        assert_eq!(count(&pool, "documents").await?, 1);
+        opened.pool.close().await;
+
+        // Up to date: opening again copies nothing.
+        PostgresStorage::open(database.url())
+            .await?
+            .pool
+            .close()
+            .await;
+        assert_eq!(copies(&pool).await?.len(), 1);
+        pool.close().await;
+
+        // Two replicas start the new version on one older database at once: one copy.
+        let (database, pool) = older_database().await?;
+        let (a, b) = tokio::join!(
+            PostgresStorage::open(database.url()),
+            PostgresStorage::open(database.url())
+        );
+        a?.pool.close().await;
+        b?.pool.close().await;
+        assert_eq!(copies(&pool).await?.len(), 1);
+        assert_eq!(count(&pool, "_sqlx_migrations").await?, known);
+        pool.close().await;
+        Ok(())
+    }
+
+    #[test]
+    fn upgrade_copy_names() {
+        // 2026-12-07 06:30:00 UTC.
+        let name = upgrade_copy_schema(1_796_625_000_000);
+        assert!(name.starts_with("rectify_before_"), "{name}");
+        assert!(name.ends_with("_20261207t063000z"), "{name}");
+        assert!(name.len() <= 63, "{name}");
+        assert!(
+            name.chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'),
+            "{name}"
+        );
+    }
 
     /// Replicas share the database's chores: compaction of a document is one server's at a
     /// time (another that finds its lock taken changes nothing), and the housekeeping turn is
