@@ -47,11 +47,17 @@ pub fn days_label(lang: Lang, days: i64) -> String {
 pub fn describe(lang: Lang, failure: &ApiFailure) -> String {
     match failure {
         ApiFailure::Network => tr(lang, Msg::NetworkError).to_owned(),
+        ApiFailure::Refused { message_zh, .. } if lang == Lang::Zh && !message_zh.is_empty() => {
+            message_zh.clone()
+        }
         ApiFailure::Refused {
             status: 403,
             message,
+            ..
         } if message.is_empty() => tr(lang, Msg::Forbidden).to_owned(),
-        ApiFailure::Refused { status, message } if message.is_empty() => format!("HTTP {status}"),
+        ApiFailure::Refused {
+            status, message, ..
+        } if message.is_empty() => format!("HTTP {status}"),
         ApiFailure::Refused { message, .. } => message.clone(),
     }
 }

@@ -12,7 +12,7 @@ use crate::storage::{CampaignRecord, ItemRecord, Storage, Write};
 use anyhow::{Context, Result, bail};
 use automerge::{AutoCommit, ChangeHash};
 use rand_core::{OsRng, RngCore};
-use rectify_shared::api::{ImportPreview, ImportWarning, LeftAlone, ReportText};
+use rectify_shared::api::{ImportPreview, LeftAlone, ReportText};
 use rectify_shared::ids::{DocumentId, Username};
 use rectify_shared::import::{self, Imported};
 use rectify_shared::model::{self, CampaignDoc, EditContext, ItemDoc, ItemEdit, LedgerContext};
@@ -499,14 +499,7 @@ pub fn import_preview(imported: &Imported, outcome: Option<&ImportOutcome>) -> I
         done: totals.done,
         done_long_term: totals.done_long_term,
         in_progress: totals.in_progress,
-        warnings: imported
-            .warnings
-            .iter()
-            .map(|w| ImportWarning {
-                line: w.line,
-                message: w.message.clone(),
-            })
-            .collect(),
+        warnings: imported.warnings.clone(),
         stored: outcome.is_some(),
         campaign: outcome.map(|o| o.campaign.to_string()),
         items_created: outcome.map_or(0, |o| o.items_created),

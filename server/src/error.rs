@@ -28,6 +28,9 @@ pub enum ApiError {
     Unprocessable(String),
     #[error("{0}")]
     TooManyRequests(String),
+    /// Well-formed but wrong (422), said in both languages.
+    #[error("{}", .0.en)]
+    UnprocessableSaid(rectify_shared::said::Said),
     /// The server can't take this now (a limit, or shutting down); try again later.
     #[error("{0}")]
     Unavailable(String),
@@ -44,7 +47,9 @@ impl ApiError {
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
             ApiError::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "too_large"),
-            ApiError::Unprocessable(_) => (StatusCode::UNPROCESSABLE_ENTITY, "unprocessable"),
+            ApiError::Unprocessable(_) | ApiError::UnprocessableSaid(_) => {
+                (StatusCode::UNPROCESSABLE_ENTITY, "unprocessable")
+            }
             ApiError::TooManyRequests(_) => (StatusCode::TOO_MANY_REQUESTS, "too_many_requests"),
             ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
@@ -75,9 +80,14 @@ impl IntoResponse for ApiError {
             }
             other => other.to_string(),
         };
+        let message_zh = match &this {
+            ApiError::UnprocessableSaid(said) => Some(said.zh.clone()),
+            _ => None,
+        };
         let body = Json(ErrorBody {
             code: code.to_owned(),
             message,
+            message_zh,
         });
         if status == StatusCode::SERVICE_UNAVAILABLE {
             // Clients and proxies wait this long before asking again.

@@ -30,8 +30,11 @@ pub struct LoginResponse {
 pub struct ErrorBody {
     /// A stable, machine-readable code, e.g. `bad_credentials`.
     pub code: String,
-    /// What went wrong and what to do about it, in plain words.
+    /// What went wrong and what to do about it, in plain words (English).
     pub message: String,
+    /// The same in Chinese, where the server has it (otherwise absent: show `message`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message_zh: Option<String>,
 }
 
 /// One entry of `GET /api/items`: an item the caller may read.
@@ -207,11 +210,8 @@ pub struct ReportText {
     pub published: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ImportWarning {
-    pub line: usize,
-    pub message: String,
-}
+/// A warning of the import preview: the importer's own, with its message in both languages.
+pub use crate::import::ImportWarning;
 
 /// `POST /api/campaigns/{id}/items` (office): an item added by hand. The answer is its
 /// [`ItemSummary`]; the office's replica picks the document up from the item list.

@@ -39,6 +39,7 @@ pub mod link;
 pub mod model;
 pub mod policy;
 pub mod report;
+pub mod said;
 pub mod status;
 pub mod sync;
 pub mod text;

@@ -120,6 +120,7 @@ fn full_width_and_half_width_punctuation() {
                 - 约谈.
             warnings: 1
               line 2: the report has no part 一、整改工作开展情况, 三、整改工作取得的主要成效, 四、下一步工作打算: the campaign keeps them empty, for the office to write (报告 → 报告正文) before the report is published again
+                zh: 报告缺少“一、整改工作开展情况”“三、整改工作取得的主要成效”“四、下一步工作打算”部分：暂时留空，请办公室在再次发布报告前填写（报告 → 报告正文）
         "#]],
     );
 }
@@ -148,6 +149,7 @@ fn line_breaks_indentation_and_blank_lines() {
                 - 发文。
             warnings: 1
               line 2: the report has no part 一、整改工作开展情况, 三、整改工作取得的主要成效, 四、下一步工作打算: the campaign keeps them empty, for the office to write (报告 → 报告正文) before the report is published again
+                zh: 报告缺少“一、整改工作开展情况”“三、整改工作取得的主要成效”“四、下一步工作打算”部分：暂时留空，请办公室在再次发布报告前填写（报告 → 报告正文）
         "#]],
     );
 }
@@ -252,7 +254,9 @@ fn regression_line_115_two_dot_for_sub_problem_two() {
                 narrative: 做了。
             warnings: 2
               line 2: the report has no part 一、整改工作开展情况, 三、整改工作取得的主要成效, 四、下一步工作打算: the campaign keeps them empty, for the office to write (报告 → 报告正文) before the report is published again
+                zh: 报告缺少“一、整改工作开展情况”“三、整改工作取得的主要成效”“四、下一步工作打算”部分：暂时留空，请办公室在再次发布报告前填写（报告 → 报告正文）
               line 11: "2." is read as sub-problem (2) of problem 2 in area (一): the problem numbers had reached 2, sub-problem (1) was open and problem 3 follows, so "2." looks like a typo for "(2)"
+                zh: “2.”按（一）方面第2个问题的第(2)项读取：问题编号已到2，第(1)项未结束，其后是第3个问题，所以“2.”应是“(2)”的笔误
         "#]],
     );
 }
@@ -289,7 +293,9 @@ fn backwards_problem_numbers_that_are_not_a_typo() {
                 narrative: 做了。
             warnings: 2
               line 2: the report has no part 一、整改工作开展情况, 三、整改工作取得的主要成效, 四、下一步工作打算: the campaign keeps them empty, for the office to write (报告 → 报告正文) before the report is published again
+                zh: 报告缺少“一、整改工作开展情况”“三、整改工作取得的主要成效”“四、下一步工作打算”部分：暂时留空，请办公室在再次发布报告前填写（报告 → 报告正文）
               line 15: problem 2 comes after problem 3 in area (一): the numbering goes backwards (imported as numbered)
+                zh: （一）方面的第2个问题在第3个问题之后：编号倒退（按原编号导入）
         "#]],
     );
 }
@@ -332,12 +338,19 @@ fn numbering_gaps_and_repeats() {
                 narrative: 做了。
             warnings: 7
               line 2: the report has no part 一、整改工作开展情况, 三、整改工作取得的主要成效, 四、下一步工作打算: the campaign keeps them empty, for the office to write (报告 → 报告正文) before the report is published again
+                zh: 报告缺少“一、整改工作开展情况”“三、整改工作取得的主要成效”“四、下一步工作打算”部分：暂时留空，请办公室在再次发布报告前填写（报告 → 报告正文）
               line 8: sub-problem (3) follows sub-problem (1) in problem 1 of area (一): sub-problem (2) is missing (imported as numbered)
+                zh: （一）方面第1个问题的第(3)项接在第(1)项之后：缺少第(2)项（按原编号导入）
               line 11: sub-problem (3) appears twice in problem 1 of area (一) (imported as numbered)
+                zh: （一）方面第1个问题的第(3)项出现了两次（按原编号导入）
               line 14: problem 3 follows problem 1 in area (一): problem 2 is missing (imported as numbered)
+                zh: （一）方面的第3个问题接在第1个问题之后：缺少第2个问题（按原编号导入）
               line 17: area (三) follows area (一): area (二) is missing (imported as numbered)
+                zh: （三）方面接在（一）方面之后：缺少（二）方面（按原编号导入）
               line 21: area (十一) follows area (三): area (四) to area (十) are missing (imported as numbered)
+                zh: （十一）方面接在（三）方面之后：缺少（四）方面至（十）方面（按原编号导入）
               line 22: problem 2 is the first in area (十一), expected problem 1 (imported as numbered)
+                zh: （十一）方面的第2个问题是第一个，应为第1个问题（按原编号导入）
         "#]],
     );
 }
@@ -381,12 +394,19 @@ fn missing_narrative_or_status() {
                   - 
             warnings: 7
               line 2: the report has no part 一、整改工作开展情况, 三、整改工作取得的主要成效, 四、下一步工作打算: the campaign keeps them empty, for the office to write (报告 → 报告正文) before the report is published again
+                zh: 报告缺少“一、整改工作开展情况”“三、整改工作取得的主要成效”“四、下一步工作打算”部分：暂时留空，请办公室在再次发布报告前填写（报告 → 报告正文）
               line 4: problem 1 of area (一) has no 整改进度: imported as 正在整改中 (in progress)
+                zh: （一）方面第1个问题没有整改进度：按“正在整改中”导入
               line 6: problem 2 of area (一) has no 整改情况: imported without a narrative
+                zh: （一）方面第2个问题没有整改情况：导入时没有整改情况说明
               line 8: problem 3 of area (一) has neither 整改情况 nor 整改进度: imported as 正在整改中 (in progress), without a narrative
+                zh: （一）方面第3个问题既没有整改情况也没有整改进度：按“正在整改中”导入，没有整改情况说明
               line 11: the 整改进度 of problem 4 of area (一) is empty: imported as 正在整改中 (in progress)
+                zh: （一）方面第4个问题的整改进度为空：按“正在整改中”导入
               line 13: item 5(1) of area (一) has neither 整改情况 nor 整改进度: imported as 正在整改中 (in progress), without a narrative
+                zh: （一）方面第5个问题第(1)项既没有整改情况也没有整改进度：按“正在整改中”导入，没有整改情况说明
               line 18: item 6(1) of area (一) has no 整改进度: imported as 正在整改中 (in progress)
+                zh: （一）方面第6个问题第(1)项没有整改进度：按“正在整改中”导入
         "#]],
     );
 }
@@ -413,9 +433,13 @@ fn continuation_lines() {
                 narrative: 做了。
             warnings: 4
               line 2: the report has no part 一、整改工作开展情况, 三、整改工作取得的主要成效, 四、下一步工作打算: the campaign keeps them empty, for the office to write (报告 → 报告正文) before the report is published again
+                zh: 报告缺少“一、整改工作开展情况”“三、整改工作取得的主要成效”“四、下一步工作打算”部分：暂时留空，请办公室在再次发布报告前填写（报告 → 报告正文）
               line 4: this line is not a header nor 整改情况/整改进度: read as the rest of the title of area (一) and joined to it
+                zh: 此行既不是标题也不是整改情况/整改进度：作为（一）方面标题的后半部分，接在标题后
               line 6: this line is not a header nor 整改情况/整改进度: read as the rest of the title of problem 1 of area (一) and joined to it
+                zh: 此行既不是标题也不是整改情况/整改进度：作为（一）方面第1个问题标题的后半部分，接在标题后
               line 13: text after the 整改进度 of problem 1 of area (一) was ignored: expected the next item, problem or area
+                zh: （一）方面第1个问题的整改进度之后的文字已忽略：此处应是下一个事项、问题或部分
         "#]],
     );
 }
@@ -436,9 +460,13 @@ fn lines_before_the_first_area() {
                 narrative: 做了。
             warnings: 4
               line 2: the report has no part 一、整改工作开展情况, 三、整改工作取得的主要成效, 四、下一步工作打算: the campaign keeps them empty, for the office to write (报告 → 报告正文) before the report is published again
+                zh: 报告缺少“一、整改工作开展情况”“三、整改工作取得的主要成效”“四、下一步工作打算”部分：暂时留空，请办公室在再次发布报告前填写（报告 → 报告正文）
               line 3: text before the first area header such as "(一)聚焦…" was skipped
+                zh: 第一个“(一)聚焦…”这样的部分标题之前的文字已跳过
               line 4: "1." comes before any area header such as "(一)聚焦…": this problem and its lines were skipped
+                zh: “1.”出现在任何“(一)聚焦…”这样的部分标题之前：这个问题及其各行已跳过
               line 7: "2." comes before any area header such as "(一)聚焦…": this problem and its lines were skipped
+                zh: “2.”出现在任何“(一)聚焦…”这样的部分标题之前：这个问题及其各行已跳过
         "#]],
     );
 }
@@ -460,6 +488,7 @@ fn narrative_written_as_numbered_paragraphs_is_not_a_section() {
                 narrative: 做了。
             warnings: 1
               line 2: the report has no part 一、整改工作开展情况, 三、整改工作取得的主要成效, 四、下一步工作打算: the campaign keeps them empty, for the office to write (报告 → 报告正文) before the report is published again
+                zh: 报告缺少“一、整改工作开展情况”“三、整改工作取得的主要成效”“四、下一步工作打算”部分：暂时留空，请办公室在再次发布报告前填写（报告 → 报告正文）
         "#]],
     );
 }
@@ -477,7 +506,9 @@ fn a_summary_that_does_not_add_up() {
                 narrative: 做了。
             warnings: 2
               line 2: the report has no part 一、整改工作开展情况, 三、整改工作取得的主要成效, 四、下一步工作打算: the campaign keeps them empty, for the office to write (报告 → 报告正文) before the report is published again
+                zh: 报告缺少“一、整改工作开展情况”“三、整改工作取得的主要成效”“四、下一步工作打算”部分：暂时留空，请办公室在再次发布报告前填写（报告 → 报告正文）
               line 7: the summary says 2 problems and 3 items, but the report lists 1 problems and 1 items
+                zh: 总结中写的是问题2个、整改事项3项，但报告列出的是问题1个、事项1项
         "#]],
     );
 }
@@ -495,7 +526,9 @@ fn items_in_another_section_are_reported() {
                 narrative: 做了。
             warnings: 2
               line 2: the report has no part 一、整改工作开展情况, 四、下一步工作打算: the campaign keeps them empty, for the office to write (报告 → 报告正文) before the report is published again
+                zh: 报告缺少“一、整改工作开展情况”“四、下一步工作打算”部分：暂时留空，请办公室在再次发布报告前填写（报告 → 报告正文）
               line 10: section 三 also has 整改情况/整改进度 lines: only section 二 was read for items; these lines are kept as text of section 三
+                zh: 第三部分也有“整改情况/整改进度”行：只从第二部分读取整改事项，这些行作为第三部分的正文保留
         "#]],
     );
 }
@@ -519,7 +552,9 @@ fn a_list_without_sections_header_or_signature() {
                 narrative: 做了。
             warnings: 2
               line 1: the report does not open with a paragraph saying who inspected whom and when: the campaign header (inspector, inspected body, dates) is empty
+                zh: 报告开头没有说明由谁、何时对谁进行巡察的段落：巡察信息（巡察组、被巡察单位、日期）为空
               line 4: the report does not end with the publishing body's name (such as '中共眉山市彭山区教育和体育局委员会'): publisher left empty
+                zh: 报告末尾没有发文单位名称（如“中共眉山市彭山区教育和体育局委员会”）：发文单位留空
         "#]],
     );
 }
@@ -548,9 +583,13 @@ fn a_title_line_and_an_opening_paragraph_without_dates() {
                 narrative: 做了。
             warnings: 4
               line 2: the opening paragraph does not say who inspected whom (expected '…巡察组对…进行了巡察'): inspector and inspected body left empty
+                zh: 开头一段没有说明由谁对谁进行巡察（应为“…巡察组对…进行了巡察”）：巡察组和被巡察单位留空
               line 2: the opening paragraph has no inspection period (expected '2023年4月13日至6月2日'): left empty
+                zh: 开头一段没有巡察时间（应为“2023年4月13日至6月2日”）：留空
               line 2: the opening paragraph has no feedback date (expected '2023年9月14日,巡察组…反馈了巡察意见'): left empty
+                zh: 开头一段没有反馈日期（应为“2023年9月14日，巡察组…反馈了巡察意见”）：留空
               line 3: the report has no part 一、整改工作开展情况, 三、整改工作取得的主要成效, 四、下一步工作打算: the campaign keeps them empty, for the office to write (报告 → 报告正文) before the report is published again
+                zh: 报告缺少“一、整改工作开展情况”“三、整改工作取得的主要成效”“四、下一步工作打算”部分：暂时留空，请办公室在再次发布报告前填写（报告 → 报告正文）
         "#]],
     );
 }
@@ -563,64 +602,73 @@ fn errors() {
             "empty",
             b"",
             &expect![[r#"
-            error: the file is empty (or only blank lines): choose the report's text file and try again
-        "#]],
+                error: the file is empty (or only blank lines): choose the report's text file and try again
+                  zh: 文件是空的（或只有空行）：请选择报告的文本文件后重试
+            "#]],
         ),
         (
             "blank",
             " \r\n\u{3000}\n\t\n".as_bytes(),
             &expect![[r#"
-            error: the file is empty (or only blank lines): choose the report's text file and try again
-        "#]],
+                error: the file is empty (or only blank lines): choose the report's text file and try again
+                  zh: 文件是空的（或只有空行）：请选择报告的文本文件后重试
+            "#]],
         ),
         (
             "png",
             b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR",
             &expect![[r#"
-            error: this does not look like a text report (found binary data at byte 8); save the report as .txt or .docx
-        "#]],
+                error: this does not look like a text report (found binary data at byte 8); save the report as .txt or .docx
+                  zh: 这看起来不是文本格式的报告（第8字节处是二进制数据）：请把报告另存为 .txt 或 .docx
+            "#]],
         ),
         (
             "controls",
             b"\x01\x02\x03abc\x04\x05\x06",
             &expect![[r#"
-            error: this does not look like a text report (found binary data at byte 0); save the report as .txt or .docx
-        "#]],
+                error: this does not look like a text report (found binary data at byte 0); save the report as .txt or .docx
+                  zh: 这看起来不是文本格式的报告（第0字节处是二进制数据）：请把报告另存为 .txt 或 .docx
+            "#]],
         ),
         (
             "undecodable",
             b"(\xd2\xbb)\xff\xfe\xfd",
             &expect![[r#"
-            error: this does not look like a text report (found binary data at byte 4); save the report as .txt or .docx
-        "#]],
+                error: this does not look like a text report (found binary data at byte 4); save the report as .txt or .docx
+                  zh: 这看起来不是文本格式的报告（第4字节处是二进制数据）：请把报告另存为 .txt 或 .docx
+            "#]],
         ),
         (
             "UTF-16 without its last byte",
             b"\xff\xfe(\x00\x00",
             &expect![[r#"
-            error: this does not look like a text report (found binary data at byte 4); save the report as .txt or .docx
-        "#]],
+                error: this does not look like a text report (found binary data at byte 4); save the report as .txt or .docx
+                  zh: 这看起来不是文本格式的报告（第4字节处是二进制数据）：请把报告另存为 .txt 或 .docx
+            "#]],
         ),
         (
             "prose",
             "这是一份会议纪要。\n没有任何整改事项。\n".as_bytes(),
             &expect![[r#"
-            error: found no rectification items: expected lines like '(一)聚焦…', '1.…', '整改情况:…', '整改进度:…'
-        "#]],
+                error: found no rectification items: expected lines like '(一)聚焦…', '1.…', '整改情况:…', '整改进度:…'
+                  zh: 没有找到整改事项：应有“(一)聚焦…”“1.…”“整改情况：…”“整改进度：…”这样的行
+            "#]],
         ),
         (
             "sections without items",
             "一、整改工作开展情况\n高度重视。\n三、下一步工作打算\n继续努力。\n".as_bytes(),
             &expect![[r#"
-            error: found no rectification items: expected lines like '(一)聚焦…', '1.…', '整改情况:…', '整改进度:…'
-        "#]],
+                error: found no rectification items: expected lines like '(一)聚焦…', '1.…', '整改情况:…', '整改进度:…'
+                  zh: 没有找到整改事项：应有“(一)聚焦…”“1.…”“整改情况：…”“整改进度：…”这样的行
+            "#]],
         ),
         (
             "cut off",
             cut_off.as_bytes(),
             &expect![[r#"
-            error: the report ends at line 3 ('(一)聚焦党中央各项决策部署在基层的落实情况方面') before any rectification item: the file seems cut off; import the complete report
-        "#]],
+                error: the report ends at line 3 ('(一)聚焦党中央各项决策部署在基层的落实情况方面') before any rectification item: the file seems cut off; import the complete report
+                  zh: 报告在第3行（“(一)聚焦党中央各项决策部署在基层的落实情况方面”）就结束了，还没有任何整改事项：文件似乎不完整，请导入完整的报告
+            "#]],
         ),
     ];
     for (name, bytes, expected) in cases {
@@ -656,7 +704,9 @@ fn stray_control_characters_are_dropped_with_a_warning() {
                 narrative: 做了。
             warnings: 2
               line 2: the report has no part 一、整改工作开展情况, 三、整改工作取得的主要成效, 四、下一步工作打算: the campaign keeps them empty, for the office to write (报告 → 报告正文) before the report is published again
+                zh: 报告缺少“一、整改工作开展情况”“三、整改工作取得的主要成效”“四、下一步工作打算”部分：暂时留空，请办公室在再次发布报告前填写（报告 → 报告正文）
               line 4: removed control characters from this line (U+001A)
+                zh: 删除了此行中的控制字符（U+001A）
         "#]],
     );
 }
@@ -673,8 +723,11 @@ fn unbalanced_quotes_are_reported() {
                 narrative: 印发了《规划2021-2025)》。
             warnings: 3
               line 2: the report has no part 一、整改工作开展情况, 三、整改工作取得的主要成效, 四、下一步工作打算: the campaign keeps them empty, for the office to write (报告 → 报告正文) before the report is published again
+                zh: 报告缺少“一、整改工作开展情况”“三、整改工作取得的主要成效”“四、下一步工作打算”部分：暂时留空，请办公室在再次发布报告前填写（报告 → 报告正文）
               line 4: the title of problem 1 of area (一) has '”' without a matching '“' (kept as written)
+                zh: （一）方面第1个问题的标题有「”」而没有对应的「“」（按原文保留）
               line 5: the 整改情况 of problem 1 of area (一) has ')' without a matching '(' (kept as written)
+                zh: （一）方面第1个问题的整改情况有「)」而没有对应的「(」（按原文保留）
         "#]],
     );
 }
@@ -781,6 +834,7 @@ fn cut_inside_an_item_is_refused() {
             whole[..20_000].to_vec(),
             expect![[r#"
                 error: the file ends in the middle of a character (at byte 19998): it seems cut off; import the complete report
+                  zh: 文件在一个字符中间结束（第19998字节处）：似乎不完整，请导入完整的报告
             "#]],
         ),
         (
@@ -793,6 +847,7 @@ fn cut_inside_an_item_is_refused() {
                 .into_bytes(),
             expect![[r#"
                 error: the report ends at line 30 in the middle of an item ('整改情况:一是探索兼职教研员模式。从基层学校选拔优秀教师兼任'), with no 整改进度 after it and no closing sections: the file seems cut off; import the complete report
+                  zh: 报告在第30行（“整改情况:一是探索兼职教研员模式。从基层学校选拔优秀教师兼任”）结束于一个事项中间，其后没有整改进度，也没有结尾部分：文件似乎不完整，请导入完整的报告
             "#]],
         ),
         (
@@ -805,6 +860,7 @@ fn cut_inside_an_item_is_refused() {
                 .into_bytes(),
             expect![[r#"
                 error: the report ends at line 8 in the middle of an item ('1.落实党组织领导的校长负责制不够及时。'), with no 整改进度 after it and no closing sections: the file seems cut off; import the complete report
+                  zh: 报告在第8行（“1.落实党组织领导的校长负责制不够及时。”）结束于一个事项中间，其后没有整改进度，也没有结尾部分：文件似乎不完整，请导入完整的报告
             "#]],
         ),
     ];

@@ -656,6 +656,20 @@ async fn the_office_plans_imports_creates_an_account_and_chases() -> Result<()> 
         .wait_for("[data-testid=import-preview][data-items='53'][data-stored=false]")
         .await?;
     office.screenshot("office-import-check-1280").await?;
+    // The office reads the importer's warnings in Chinese (#22), line 115's typo among them.
+    let warnings = office
+        .wait_for("[data-testid=import-warnings]")
+        .await?
+        .text()
+        .await?;
+    assert!(
+        warnings.contains("（二）方面第7个问题的第(2)项"),
+        "{warnings}"
+    );
+    assert!(
+        !warnings.contains("problem") && !warnings.contains("imported"),
+        "English in the Chinese page: {warnings}"
+    );
     let before = server.storage.campaigns().await?.len();
     click(&office, "[data-testid=import-store]").await?;
     office

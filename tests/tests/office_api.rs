@@ -796,6 +796,21 @@ async fn a_report_imports_from_the_browser() -> Result<()> {
         "{:?}",
         preview.warnings
     );
+    // The office reads the app in Chinese: each warning says it in Chinese too.
+    for warning in &preview.warnings {
+        assert!(
+            !warning.message_zh.is_empty() && !warning.message_zh.contains("problem"),
+            "{warning:?}"
+        );
+    }
+    assert!(
+        preview
+            .warnings
+            .iter()
+            .any(|w| w.line == 115 && w.message_zh.contains("第7个问题的第(2)项")),
+        "{:?}",
+        preview.warnings
+    );
     assert!(!preview.stored);
     assert_eq!(preview.campaign, None);
     assert_eq!(api.campaign_count().await?, 1);
@@ -813,14 +828,20 @@ async fn a_report_imports_from_the_browser() -> Result<()> {
     // What cannot be read is refused with the importer's message; nothing changes.
     let zip_garbage = b"PK\x03\x04 not really a zip archive".to_vec();
     let binary: Vec<u8> = (0..4096u32).map(|i| (i * 7 % 256) as u8).collect();
-    for (what, body, says) in [
-        ("empty", Vec::new(), "empty"),
-        ("binary", binary, "binary"),
-        ("a broken .docx", zip_garbage, "not imported"),
+    for (what, body, says, says_zh) in [
+        ("empty", Vec::new(), "empty", "文件是空的"),
+        ("binary", binary, "binary", "二进制数据"),
+        (
+            "a broken .docx",
+            zip_garbage,
+            "not imported",
+            "不是 .docx 文件",
+        ),
         (
             "plain text",
             "你好，世界\n".as_bytes().to_vec(),
             "no rectification items",
+            "没有找到整改事项",
         ),
     ] {
         for query in ["", "?dry_run=true"] {
@@ -842,6 +863,11 @@ async fn a_report_imports_from_the_browser() -> Result<()> {
                 error.message.to_lowercase().contains(says),
                 "{what}: {}",
                 error.message
+            );
+            let zh = error.message_zh.unwrap_or_default();
+            assert!(
+                zh.starts_with("文件未导入") && zh.contains(says_zh),
+                "{what}: {zh}"
             );
         }
     }

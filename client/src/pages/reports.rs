@@ -234,9 +234,9 @@ fn import(props: &ImportProps) -> Html {
                     <p class="ok">{ tr(lang, Msg::NoWarnings) }</p>
                 } else {
                     <p class="warn">{ format!("{} {}", p.warnings.len(), tr(lang, Msg::WarningsCount)) }</p>
-                    <ul class="plain warnings">
+                    <ul class="plain warnings" data-testid="import-warnings">
                         { for p.warnings.iter().map(|w| html! {
-                            <li><span class="meta">{ format!("{} {}{}", tr(lang, Msg::Line), w.line, lang.colon()) }</span>{ &w.message }</li>
+                            <li><span class="meta">{ format!("{} {}{}", tr(lang, Msg::Line), w.line, lang.colon()) }</span>{ if lang == Lang::Zh { w.in_chinese() } else { &w.message } }</li>
                         }) }
                     </ul>
                 }

@@ -13,8 +13,13 @@ use web_sys::Blob;
 /// Why a call failed, in the terms the UI needs.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ApiFailure {
-    /// The server said no (wrong password, no permission…), with its message.
-    Refused { status: u16, message: String },
+    /// The server said no (wrong password, no permission…), with its message, and the same
+    /// in Chinese when the server has it (else empty).
+    Refused {
+        status: u16,
+        message: String,
+        message_zh: String,
+    },
     /// No answer: offline, DNS, server down.
     Network,
 }
@@ -285,10 +290,14 @@ async fn read_json<T: serde::de::DeserializeOwned>(
 /// Why the server said no: its status and its own message.
 async fn refusal(response: Response) -> ApiFailure {
     let status = response.status();
-    let message = response
+    let (message, message_zh) = response
         .json::<ErrorBody>()
         .await
-        .map(|e| e.message)
+        .map(|e| (e.message, e.message_zh.unwrap_or_default()))
         .unwrap_or_default();
-    ApiFailure::Refused { status, message }
+    ApiFailure::Refused {
+        status,
+        message,
+        message_zh,
+    }
 }

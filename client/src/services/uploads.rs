@@ -481,9 +481,9 @@ impl Uploads {
     async fn failed(&self, sha256: &str, failure: ApiFailure) -> Result<(), Halt> {
         match failure {
             ApiFailure::Refused { status: 401, .. } => Err(Halt::Unauthorized),
-            ApiFailure::Refused { status, message }
-                if (400..500).contains(&status) && !matches!(status, 404 | 408 | 409 | 429) =>
-            {
+            ApiFailure::Refused {
+                status, message, ..
+            } if (400..500).contains(&status) && !matches!(status, 404 | 408 | 409 | 429) => {
                 let reason = if message.is_empty() {
                     format!("HTTP {status}")
                 } else {

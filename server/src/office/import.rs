@@ -7,6 +7,7 @@ use crate::audit::action;
 use crate::auth::CurrentUser;
 use crate::campaigns;
 use crate::error::ApiError;
+use crate::office_files::docx::DocxError;
 use crate::state::AppState;
 use axum::Json;
 use axum::body::Body;
@@ -15,6 +16,8 @@ use axum::http::HeaderMap;
 use axum::http::header::CONTENT_LENGTH;
 use futures_util::StreamExt;
 use rectify_shared::api::ImportPreview;
+use rectify_shared::import::ImportError;
+use rectify_shared::said::Said;
 
 /// The largest report file `POST /api/import` takes.
 pub const MAX_IMPORT_BYTES: usize = 20 * 1024 * 1024;
@@ -38,7 +41,7 @@ pub(super) async fn import(
     let bytes = read_limited(&headers, body, MAX_IMPORT_BYTES).await?;
     let imported = crate::blocking::cpu(move || campaigns::read_report(&bytes))
         .await?
-        .map_err(|err| ApiError::Unprocessable(format!("the file was not imported: {err:#}")))?;
+        .map_err(|err| ApiError::UnprocessableSaid(not_imported(&err)))?;
     if dry_run {
         return Ok(Json(campaigns::import_preview(&imported, None)));
     }
@@ -158,3 +161,19 @@ async fn read_limited(headers: &HeaderMap, body: Body, limit: usize) -> Result<V
 
 /// How far past the limit an upload is still read (and thrown away) before the 413.
 const DRAIN_SLACK: usize = 4 * 1024 * 1024;
+
+/// Why a report could not be read, in both languages: the importer's and the .docx reader's
+/// own messages, which say what to do.
+fn not_imported(err: &anyhow::Error) -> Said {
+    let zh = if let Some(err) = err.downcast_ref::<ImportError>() {
+        err.in_chinese()
+    } else if let Some(err) = err.downcast_ref::<DocxError>() {
+        err.in_chinese()
+    } else {
+        format!("{err:#}")
+    };
+    Said::new(
+        format!("文件未导入：{zh}"),
+        format!("the file was not imported: {err:#}"),
+    )
+}

@@ -84,6 +84,42 @@ pub enum DocxError {
     Write { detail: String },
 }
 
+impl DocxError {
+    /// The same message in Chinese, for the office (the English is the `Display`).
+    pub fn in_chinese(&self) -> String {
+        match self {
+            DocxError::NotZip => {
+                "这不是 .docx 文件（不是 ZIP 压缩包）：请把报告另存为 .docx 或 .txt".to_owned()
+            }
+            DocxError::LegacyDoc => "这是旧版 Word .doc 文件或加了密码的文档，不是 .docx：\
+                 请用 Word 或 WPS 打开，另存为 .docx（不设密码）或 .txt"
+                .to_owned(),
+            DocxError::Damaged { detail } => format!(
+                "这个 .docx 文件已损坏（{detail}）：请用 Word 或 WPS 打开后重新保存，或把报告另存为 .txt"
+            ),
+            DocxError::NoDocument => "文件中没有 word/document.xml，所以不是 Word 文档；\
+                 可能是改了扩展名的旧版 .doc 文件：请用 Word 或 WPS 打开，另存为 .docx"
+                .to_owned(),
+            DocxError::TooManyEntries { entries, max } => format!(
+                "这个 .docx 文件有{entries}个部件，超过报告最多的{max}个：请把报告另存为 .txt 再导入"
+            ),
+            DocxError::TooLarge { max_mib } => format!(
+                "文档解压后的文字超过{max_mib} MiB，远大于一份报告：请确认是否选对了文件，或把报告另存为 .txt"
+            ),
+            DocxError::MalformedXml {
+                line,
+                column,
+                detail,
+                ..
+            } => format!(
+                "word/document.xml 在第{line}行第{column}列不是有效的 XML（{detail}）：\
+                 请用 Word 或 WPS 打开后重新保存"
+            ),
+            DocxError::Write { detail } => format!("无法写出 .docx 文件：{detail}"),
+        }
+    }
+}
+
 /// The text of a `.docx` file: one line per paragraph (`w:p`), table cells included.
 ///
 /// Text runs (`w:t`) are concatenated, `w:tab` becomes `\t`, `w:br`/`w:cr` a line break.

@@ -1,9 +1,9 @@
 //! The campaign header: who inspected whom and when (the opening paragraph), and who
 //! published the report (the signature at the end).
 
-use super::ImportWarning;
 use super::extract::{DateMention, date_mentions, is_cjk};
 use super::lines::{Kind, SourceLine};
+use super::{ImportWarning, Said};
 use crate::date::Date;
 use crate::report::CampaignHeader;
 
@@ -19,18 +19,18 @@ pub(crate) fn campaign(
         ..CampaignHeader::default()
     };
     let mentions = date_mentions(preamble);
-    let mut warn = |message: String| warnings.push(ImportWarning::new(line, message));
+    let mut warn = |said: Said| warnings.push(ImportWarning::new(line, said));
 
     match who_inspected_whom(preamble) {
         Some((inspector, inspected)) => {
             header.inspector = Some(inspector.to_owned());
             header.inspected = Some(inspected.to_owned());
         }
-        None => warn(
+        None => warn(Said::new(
+            "开头一段没有说明由谁对谁进行巡察（应为“…巡察组对…进行了巡察”）：巡察组和被巡察单位留空",
             "the opening paragraph does not say who inspected whom (expected \
-             '…巡察组对…进行了巡察'): inspector and inspected body left empty"
-                .to_owned(),
-        ),
+             '…巡察组对…进行了巡察'): inspector and inspected body left empty",
+        )),
     }
 
     let period = mentions
@@ -41,30 +41,38 @@ pub(crate) fn campaign(
             header.inspection_start = Some(start);
             header.inspection_end = Some(end);
         }
-        Some(_) => warn(format!(
-            "the inspection period '{}' is not a valid pair of dates: left empty",
-            period.map_or("", |m| &preamble[m.start..m.end])
-        )),
-        None => warn(
+        Some(_) => {
+            let written = period.map_or("", |m| &preamble[m.start..m.end]);
+            warn(Said::new(
+                format!("巡察时间“{written}”不是有效的起止日期：留空"),
+                format!(
+                    "the inspection period '{written}' is not a valid pair of dates: left empty"
+                ),
+            ));
+        }
+        None => warn(Said::new(
+            "开头一段没有巡察时间（应为“2023年4月13日至6月2日”）：留空",
             "the opening paragraph has no inspection period (expected '2023年4月13日至6月2日'): \
-             left empty"
-                .to_owned(),
-        ),
+             left empty",
+        )),
     }
 
     match feedback_mention(preamble, &mentions) {
         Some(mention) => match full_date(mention) {
             Some(date) => header.feedback_date = Some(date),
-            None => warn(format!(
-                "the feedback date '{}' is not a valid date: left empty",
-                &preamble[mention.start..mention.end]
-            )),
+            None => {
+                let written = &preamble[mention.start..mention.end];
+                warn(Said::new(
+                    format!("反馈日期“{written}”不是有效的日期：留空"),
+                    format!("the feedback date '{written}' is not a valid date: left empty"),
+                ));
+            }
         },
-        None => warn(
+        None => warn(Said::new(
+            "开头一段没有反馈日期（应为“2023年9月14日，巡察组…反馈了巡察意见”）：留空",
             "the opening paragraph has no feedback date (expected '2023年9月14日,巡察组…反馈了\
-             巡察意见'): left empty"
-                .to_owned(),
-        ),
+             巡察意见'): left empty",
+        )),
     }
     header
 }

@@ -4,11 +4,11 @@
 //! Whatever does not fit is kept where it most likely belongs and reported as a warning
 //! with its line number; nothing is fixed silently.
 
-use super::ImportWarning;
 use super::extract::{dates, document_numbers, measures};
 use super::lines::{Kind, NARRATIVE_LABEL, STATUS_LABEL, SourceLine};
 use super::numerals::{ascii_or_wide_digit, cjk_numeral, parse_digits, split_leading};
 use super::wording::read_status;
+use super::{ImportWarning, Said};
 use crate::report::{Area, Item, Problem};
 use crate::status::PublicStatus;
 use std::ops::Range;
@@ -139,19 +139,26 @@ impl<'w> Builder<'w> {
         }
     }
 
-    fn warn(&mut self, line: usize, message: impl Into<String>) {
-        self.warnings.push(ImportWarning::new(line, message));
+    fn warn(&mut self, line: usize, said: Said) {
+        self.warnings.push(ImportWarning::new(line, said));
     }
 
     fn area(&mut self, n: usize, number: u32, title: &str) {
         self.close_problem();
         self.check_area_has_problems();
         let previous = self.areas.last().map(|a| a.number);
-        if let Some(note) = numbering(previous, number, area_name, "") {
+        if let Some(note) = numbering(previous, number, area_name, &Said::default()) {
             self.warn(n, note);
         }
         if title.is_empty() {
-            self.warn(n, format!("{} has no title", area_name(number)));
+            let name = area_name(number);
+            self.warn(
+                n,
+                Said::new(
+                    format!("{}没有标题", name.zh),
+                    format!("{} has no title", name.en),
+                ),
+            );
         }
         self.areas.push(Area {
             number,
@@ -166,9 +173,14 @@ impl<'w> Builder<'w> {
         let Some(area) = self.areas.last().map(|a| a.number) else {
             self.warn(
                 n,
-                format!(
-                    "\"{marker}\" comes before any area header such as \"(一)聚焦…\": this problem \
-                     and its lines were skipped"
+                Said::new(
+                    format!(
+                        "“{marker}”出现在任何“(一)聚焦…”这样的部分标题之前：这个问题及其各行已跳过"
+                    ),
+                    format!(
+                        "\"{marker}\" comes before any area header such as \"(一)聚焦…\": this \
+                         problem and its lines were skipped"
+                    ),
                 ),
             );
             self.state = State::Skipping;
@@ -181,16 +193,28 @@ impl<'w> Builder<'w> {
             && next.is_none_or(|next| Some(next) == open.number.checked_add(1))
         {
             // 1. … 7.(1) then "2." then 8.: the author wrote 2. for (2).
-            let follows = match next {
-                Some(next) => format!("and problem {next} follows"),
-                None => "and no other problem follows in this area".to_owned(),
+            let (p, a) = (open.number, cjk_numeral(area));
+            let (follows_zh, follows) = match next {
+                Some(next) => (
+                    format!("其后是第{next}个问题"),
+                    format!("and problem {next} follows"),
+                ),
+                None => (
+                    "本部分其后没有别的问题".to_owned(),
+                    "and no other problem follows in this area".to_owned(),
+                ),
             };
-            let note = format!(
-                "\"{marker}\" is read as sub-problem ({number}) of problem {p} in area ({a}): the \
-                 problem numbers had reached {p}, sub-problem ({last_sub}) was open {follows}, so \
-                 \"{marker}\" looks like a typo for \"({number})\"",
-                p = open.number,
-                a = cjk_numeral(area),
+            let note = Said::new(
+                format!(
+                    "“{marker}”按{}第{p}个问题的第({number})项读取：问题编号已到{p}，\
+                     第({last_sub})项未结束，{follows_zh}，所以“{marker}”应是“({number})”的笔误",
+                    area_name(area).zh
+                ),
+                format!(
+                    "\"{marker}\" is read as sub-problem ({number}) of problem {p} in area ({a}): \
+                     the problem numbers had reached {p}, sub-problem ({last_sub}) was open \
+                     {follows}, so \"{marker}\" looks like a typo for \"({number})\""
+                ),
             );
             self.warn(n, note);
             self.sub(n, number, title);
@@ -202,12 +226,20 @@ impl<'w> Builder<'w> {
             .last()
             .and_then(|a| a.problems.last())
             .map(|p| p.number);
-        let context = format!(" in {}", area_name(area));
-        if let Some(note) = numbering(previous, number, |n| format!("problem {n}"), &context) {
+        let name = area_name(area);
+        let context = Said::new(format!("{}的", name.zh), format!(" in {}", name.en));
+        let problem_name = |n| Said::new(format!("第{n}个问题"), format!("problem {n}"));
+        if let Some(note) = numbering(previous, number, problem_name, &context) {
             self.warn(n, note);
         }
         if title.is_empty() {
-            self.warn(n, format!("problem {number}{context} has no title"));
+            self.warn(
+                n,
+                Said::new(
+                    format!("{}第{number}个问题没有标题", name.zh),
+                    format!("problem {number}{} has no title", context.en),
+                ),
+            );
         }
         self.problem = Some(OpenProblem {
             area,
@@ -227,11 +259,19 @@ impl<'w> Builder<'w> {
         }
         if self.problem.is_none() {
             let area = self.areas.last().map_or(0, |a| a.number);
+            let name = area_name(area);
             self.warn(
                 n,
-                format!(
-                    "sub-problem ({number}) comes before any problem of {}: skipped with its lines",
-                    area_name(area)
+                Said::new(
+                    format!(
+                        "第({number})项出现在{}的任何问题之前：连同其各行已跳过",
+                        name.zh
+                    ),
+                    format!(
+                        "sub-problem ({number}) comes before any problem of {}: skipped with its \
+                         lines",
+                        name.en
+                    ),
                 ),
             );
             self.state = State::Skipping;
@@ -241,27 +281,38 @@ impl<'w> Builder<'w> {
         let Some(problem) = &mut self.problem else {
             return;
         };
-        let context = format!(
-            " in problem {} of {}",
-            problem.number,
-            area_name(problem.area)
+        let name = area_name(problem.area);
+        let context = Said::new(
+            format!("{}第{}个问题的", name.zh, problem.number),
+            format!(" in problem {} of {}", problem.number, name.en),
         );
         let mut notes = Vec::new();
         if problem.direct && problem.last_sub.is_none() {
-            notes.push(format!(
-                "sub-problem ({number}) follows the problem's own {NARRATIVE_LABEL}/{STATUS_LABEL}{context}: \
-                 imported as another item of the problem"
+            notes.push(Said::new(
+                format!(
+                    "{}第({number})项出现在问题本身的{NARRATIVE_LABEL}/{STATUS_LABEL}之后：\
+                     作为该问题的另一个事项导入",
+                    context.zh
+                ),
+                format!(
+                    "sub-problem ({number}) follows the problem's own \
+                     {NARRATIVE_LABEL}/{STATUS_LABEL}{}: imported as another item of the problem",
+                    context.en
+                ),
             ));
         }
         notes.extend(numbering(
             problem.last_sub,
             number,
-            |n| format!("sub-problem ({n})"),
+            |n| Said::new(format!("第({n})项"), format!("sub-problem ({n})")),
             &context,
         ));
         problem.last_sub = Some(number);
         if title.is_empty() {
-            notes.push(format!("sub-problem ({number}){context} has no title"));
+            notes.push(Said::new(
+                format!("{}第({number})项没有标题", context.zh),
+                format!("sub-problem ({number}){} has no title", context.en),
+            ));
         }
         for note in notes {
             self.warn(n, note);
@@ -283,14 +334,22 @@ impl<'w> Builder<'w> {
             }
             (None, Some(_)) => {
                 item.narrative = Some((n, rest.to_owned()));
-                Some(format!(
-                    "{NARRATIVE_LABEL} comes after {STATUS_LABEL} in {label}"
+                Some(Said::new(
+                    format!("{}的{NARRATIVE_LABEL}在{STATUS_LABEL}之后", label.zh),
+                    format!(
+                        "{NARRATIVE_LABEL} comes after {STATUS_LABEL} in {}",
+                        label.en
+                    ),
                 ))
             }
             (Some((_, text)), _) => {
                 append_line(text, rest);
-                Some(format!(
-                    "a second {NARRATIVE_LABEL} in {label}: appended to the first"
+                Some(Said::new(
+                    format!("{}有第二个{NARRATIVE_LABEL}：接在第一个之后", label.zh),
+                    format!(
+                        "a second {NARRATIVE_LABEL} in {}: appended to the first",
+                        label.en
+                    ),
                 ))
             }
         };
@@ -322,23 +381,43 @@ impl<'w> Builder<'w> {
         let item = self.content_item();
         item.status_line.get_or_insert(n);
         let note = if let Some((_, first)) = &item.status {
-            Some(format!(
-                "a second {STATUS_LABEL} in {label} (\"{wording}\"): the first one (\"{first}\") was kept"
+            Some(Said::new(
+                format!(
+                    "{}有第二个{STATUS_LABEL}（“{wording}”）：保留第一个（“{first}”）",
+                    label.zh
+                ),
+                format!(
+                    "a second {STATUS_LABEL} in {} (\"{wording}\"): the first one \
+                     (\"{first}\") was kept",
+                    label.en
+                ),
             ))
         } else {
             let (status, note) = match read_status(wording) {
                 Some(reading) => (reading.status, reading.note),
-                None => (
-                    PublicStatus::InProgress,
-                    Some(format!(
-                        "unknown {STATUS_LABEL} \"{wording}\" in {label}: imported as {} (in \
-                         progress); the report's wordings are {}, {} and {}",
+                None => {
+                    let (in_progress, done, long_term) = (
                         PublicStatus::InProgress.wording(),
                         PublicStatus::Done.wording(),
                         PublicStatus::DoneLongTerm.wording(),
-                        PublicStatus::InProgress.wording(),
-                    )),
-                ),
+                    );
+                    (
+                        PublicStatus::InProgress,
+                        Some(Said::new(
+                            format!(
+                                "{}的{STATUS_LABEL}“{wording}”无法识别：按“{in_progress}”导入；\
+                                 报告的用语是“{done}”“{long_term}”和“{in_progress}”",
+                                label.zh
+                            ),
+                            format!(
+                                "unknown {STATUS_LABEL} \"{wording}\" in {}: imported as \
+                                 {in_progress} (in progress); the report's wordings are {done}, \
+                                 {long_term} and {in_progress}",
+                                label.en
+                            ),
+                        )),
+                    )
+                }
             };
             item.status = Some((status, wording.to_owned()));
             note
@@ -379,9 +458,17 @@ impl<'w> Builder<'w> {
                 }
                 self.warn(
                     n,
-                    format!(
-                        "this line is not a header nor {NARRATIVE_LABEL}/{STATUS_LABEL}: read as the \
-                         rest of the title of {name} and joined to it"
+                    Said::new(
+                        format!(
+                            "此行既不是标题也不是{NARRATIVE_LABEL}/{STATUS_LABEL}：作为{}标题的\
+                             后半部分，接在标题后",
+                            name.zh
+                        ),
+                        format!(
+                            "this line is not a header nor {NARRATIVE_LABEL}/{STATUS_LABEL}: read \
+                             as the rest of the title of {} and joined to it",
+                            name.en
+                        ),
                     ),
                 );
             }
@@ -396,9 +483,16 @@ impl<'w> Builder<'w> {
                 let label = self.item_label();
                 self.warn(
                     n,
-                    format!(
-                        "text after the {STATUS_LABEL} of {label} was ignored: expected the next \
-                         item, problem or area"
+                    Said::new(
+                        format!(
+                            "{}的{STATUS_LABEL}之后的文字已忽略：此处应是下一个事项、问题或部分",
+                            label.zh
+                        ),
+                        format!(
+                            "text after the {STATUS_LABEL} of {} was ignored: expected the next \
+                             item, problem or area",
+                            label.en
+                        ),
                     ),
                 );
             }
@@ -421,7 +515,10 @@ impl<'w> Builder<'w> {
         if self.state != State::Skipping {
             self.warn(
                 n,
-                "text before the first area header such as \"(一)聚焦…\" was skipped",
+                Said::new(
+                    "第一个“(一)聚焦…”这样的部分标题之前的文字已跳过",
+                    "text before the first area header such as \"(一)聚焦…\" was skipped",
+                ),
             );
             self.state = State::Skipping;
         }
@@ -435,11 +532,15 @@ impl<'w> Builder<'w> {
         }
         if self.problem.is_none() {
             let area = self.areas.last().map_or(0, |a| a.number);
+            let name = area_name(area);
             self.warn(
                 n,
-                format!(
-                    "{what} in {} before any problem: skipped with its lines",
-                    area_name(area)
+                Said::new(
+                    format!("{}中的{what}出现在任何问题之前：连同其各行已跳过", name.zh),
+                    format!(
+                        "{what} in {} before any problem: skipped with its lines",
+                        name.en
+                    ),
                 ),
             );
             self.state = State::Skipping;
@@ -463,9 +564,9 @@ impl<'w> Builder<'w> {
         })
     }
 
-    fn item_label(&self) -> String {
+    fn item_label(&self) -> Said {
         let Some(problem) = &self.problem else {
-            return String::from("this item");
+            return Said::new("此事项", "this item");
         };
         item_label(
             problem.area,
@@ -481,47 +582,80 @@ impl<'w> Builder<'w> {
         };
         let label = item_label(problem.area, problem.number, open.sub);
         let in_progress = PublicStatus::InProgress.wording();
+        let (zh, en) = (&label.zh, &label.en);
         let mut notes = Vec::new();
         match (&open.narrative, &open.status) {
             (None, None) if open.status_line.is_some() => notes.push((
                 open.line,
-                format!(
-                    "{label} has no {NARRATIVE_LABEL} and its {STATUS_LABEL} is empty: imported as \
-                     {in_progress} (in progress)"
+                Said::new(
+                    format!("{zh}没有{NARRATIVE_LABEL}，{STATUS_LABEL}为空：按“{in_progress}”导入"),
+                    format!(
+                        "{en} has no {NARRATIVE_LABEL} and its {STATUS_LABEL} is empty: imported \
+                         as {in_progress} (in progress)"
+                    ),
                 ),
             )),
             (None, None) => notes.push((
                 open.line,
-                format!(
-                    "{label} has neither {NARRATIVE_LABEL} nor {STATUS_LABEL}: imported as \
-                     {in_progress} (in progress), without a narrative"
+                Said::new(
+                    format!(
+                        "{zh}既没有{NARRATIVE_LABEL}也没有{STATUS_LABEL}：按“{in_progress}”导入，\
+                         没有整改情况说明"
+                    ),
+                    format!(
+                        "{en} has neither {NARRATIVE_LABEL} nor {STATUS_LABEL}: imported as \
+                         {in_progress} (in progress), without a narrative"
+                    ),
                 ),
             )),
             (None, Some(_)) => notes.push((
                 open.line,
-                format!("{label} has no {NARRATIVE_LABEL}: imported without a narrative"),
+                Said::new(
+                    format!("{zh}没有{NARRATIVE_LABEL}：导入时没有整改情况说明"),
+                    format!("{en} has no {NARRATIVE_LABEL}: imported without a narrative"),
+                ),
             )),
             (Some((line, text)), status) => {
                 if text.is_empty() {
-                    notes.push((*line, format!("the {NARRATIVE_LABEL} of {label} is empty")));
+                    notes.push((
+                        *line,
+                        Said::new(
+                            format!("{zh}的{NARRATIVE_LABEL}为空"),
+                            format!("the {NARRATIVE_LABEL} of {en} is empty"),
+                        ),
+                    ));
                 } else if let Some(what) = unbalanced(text) {
                     notes.push((
                         *line,
-                        format!("the {NARRATIVE_LABEL} of {label} has {what} (kept as written)"),
+                        Said::new(
+                            format!("{zh}的{NARRATIVE_LABEL}{}（按原文保留）", what.zh),
+                            format!(
+                                "the {NARRATIVE_LABEL} of {en} has {} (kept as written)",
+                                what.en
+                            ),
+                        ),
                     ));
                 }
                 match (status, open.status_line) {
                     (Some(_), _) => {}
                     (None, Some(status_line)) => notes.push((
                         status_line,
-                        format!(
-                            "the {STATUS_LABEL} of {label} is empty: imported as {in_progress} (in progress)"
+                        Said::new(
+                            format!("{zh}的{STATUS_LABEL}为空：按“{in_progress}”导入"),
+                            format!(
+                                "the {STATUS_LABEL} of {en} is empty: imported as {in_progress} \
+                                 (in progress)"
+                            ),
                         ),
                     )),
                     (None, None) => notes.push((
                         open.line,
-                        format!(
-                            "{label} has no {STATUS_LABEL}: imported as {in_progress} (in progress)"
+                        Said::new(
+                            format!("{zh}没有{STATUS_LABEL}：按“{in_progress}”导入"),
+                            format!(
+                                "{en} has no {STATUS_LABEL}: imported as {in_progress} (in \
+                                 progress)"
+                            ),
                         ),
                     )),
                 }
@@ -532,7 +666,10 @@ impl<'w> Builder<'w> {
         {
             notes.push((
                 open.line,
-                format!("the title of {label} has {what} (kept as written)"),
+                Said::new(
+                    format!("{zh}的标题{}（按原文保留）", what.zh),
+                    format!("the title of {en} has {} (kept as written)", what.en),
+                ),
             ));
         }
         let narrative = open.narrative.map(|(_, text)| text).unwrap_or_default();
@@ -566,10 +703,13 @@ impl<'w> Builder<'w> {
             return;
         };
         if let Some(what) = unbalanced(&problem.title) {
-            let name = format!("problem {} of {}", problem.number, area_name(problem.area));
+            let name = item_label(problem.area, problem.number, None);
             self.warn(
                 problem.line,
-                format!("the title of {name} has {what} (kept as written)"),
+                Said::new(
+                    format!("{}的标题{}（按原文保留）", name.zh, what.zh),
+                    format!("the title of {} has {} (kept as written)", name.en, what.en),
+                ),
             );
         }
         if let Some(area) = self.areas.last_mut() {
@@ -585,7 +725,11 @@ impl<'w> Builder<'w> {
         if let Some(area) = self.areas.last()
             && area.problems.is_empty()
         {
-            let note = format!("{} has no problems", area_name(area.number));
+            let name = area_name(area.number);
+            let note = Said::new(
+                format!("{}下没有问题", name.zh),
+                format!("{} has no problems", name.en),
+            );
             self.warn(self.area_line, note);
         }
     }
@@ -606,13 +750,18 @@ impl<'w> Builder<'w> {
             };
             if differs(problems, found_problems) || differs(items, found_items) {
                 let said = |n: Option<u32>| n.map_or_else(|| "?".to_owned(), |n| n.to_string());
+                let (problems, items) = (said(problems), said(items));
                 self.warn(
                     line,
-                    format!(
-                        "the summary says {} problems and {} items, but the report lists \
-                         {found_problems} problems and {found_items} items",
-                        said(problems),
-                        said(items)
+                    Said::new(
+                        format!(
+                            "总结中写的是问题{problems}个、整改事项{items}项，但报告列出的是\
+                             问题{found_problems}个、事项{found_items}项"
+                        ),
+                        format!(
+                            "the summary says {problems} problems and {items} items, but the \
+                             report lists {found_problems} problems and {found_items} items"
+                        ),
                     ),
                 );
             }
@@ -628,14 +777,22 @@ fn append_line(text: &mut String, line: &str) {
     text.push_str(line);
 }
 
-fn area_name(number: u32) -> String {
-    format!("area ({})", cjk_numeral(number))
+fn area_name(number: u32) -> Said {
+    let numeral = cjk_numeral(number);
+    Said::new(format!("（{numeral}）方面"), format!("area ({numeral})"))
 }
 
-fn item_label(area: u32, problem: u32, sub: Option<u32>) -> String {
+fn item_label(area: u32, problem: u32, sub: Option<u32>) -> Said {
+    let name = area_name(area);
     match sub {
-        Some(sub) => format!("item {problem}({sub}) of {}", area_name(area)),
-        None => format!("problem {problem} of {}", area_name(area)),
+        Some(sub) => Said::new(
+            format!("{}第{problem}个问题第({sub})项", name.zh),
+            format!("item {problem}({sub}) of {}", name.en),
+        ),
+        None => Said::new(
+            format!("{}第{problem}个问题", name.zh),
+            format!("problem {problem} of {}", name.en),
+        ),
     }
 }
 
@@ -643,36 +800,65 @@ fn item_label(area: u32, problem: u32, sub: Option<u32>) -> String {
 fn numbering(
     previous: Option<u32>,
     number: u32,
-    name: impl Fn(u32) -> String,
-    context: &str,
-) -> Option<String> {
+    name: impl Fn(u32) -> Said,
+    context: &Said,
+) -> Option<Said> {
     let expected = previous.map_or(1, |p| p.saturating_add(1));
     if number == expected {
         return None;
     }
     let this = name(number);
+    let (c, first) = (context, name(1));
     let what = match previous {
-        None => format!("{this} is the first{context}, expected {}", name(1)),
+        None => Said::new(
+            format!("{}{}是第一个，应为{}", c.zh, this.zh, first.zh),
+            format!("{} is the first{}, expected {}", this.en, c.en, first.en),
+        ),
         Some(p) if number > expected && number - expected == 1 => {
-            format!(
-                "{this} follows {}{context}: {} is missing",
-                name(p),
-                name(expected)
+            let (before, missing) = (name(p), name(expected));
+            Said::new(
+                format!(
+                    "{}{}接在{}之后：缺少{}",
+                    c.zh, this.zh, before.zh, missing.zh
+                ),
+                format!(
+                    "{} follows {}{}: {} is missing",
+                    this.en, before.en, c.en, missing.en
+                ),
             )
         }
-        Some(p) if number > expected => format!(
-            "{this} follows {}{context}: {} to {} are missing",
-            name(p),
-            name(expected),
-            name(number - 1)
+        Some(p) if number > expected => {
+            let (before, from, to) = (name(p), name(expected), name(number - 1));
+            Said::new(
+                format!(
+                    "{}{}接在{}之后：缺少{}至{}",
+                    c.zh, this.zh, before.zh, from.zh, to.zh
+                ),
+                format!(
+                    "{} follows {}{}: {} to {} are missing",
+                    this.en, before.en, c.en, from.en, to.en
+                ),
+            )
+        }
+        Some(p) if number == p => Said::new(
+            format!("{}{}出现了两次", c.zh, this.zh),
+            format!("{} appears twice{}", this.en, c.en),
         ),
-        Some(p) if number == p => format!("{this} appears twice{context}"),
-        Some(p) => format!(
-            "{this} comes after {}{context}: the numbering goes backwards",
-            name(p)
-        ),
+        Some(p) => {
+            let before = name(p);
+            Said::new(
+                format!("{}{}在{}之后：编号倒退", c.zh, this.zh, before.zh),
+                format!(
+                    "{} comes after {}{}: the numbering goes backwards",
+                    this.en, before.en, c.en
+                ),
+            )
+        }
     };
-    Some(format!("{what} (imported as numbered)"))
+    Some(Said::new(
+        format!("{}（按原编号导入）", what.zh),
+        format!("{} (imported as numbered)", what.en),
+    ))
 }
 
 /// A closing summary such as `截至目前，共反馈问题24个，细化为整改事项53项…`.
@@ -688,7 +874,7 @@ fn number_after(text: &str, marker: &str) -> Option<u32> {
 
 /// Describes the first unbalanced pair of quotation marks, book-title marks or
 /// parentheses in `text`, if any.
-fn unbalanced(text: &str) -> Option<String> {
+fn unbalanced(text: &str) -> Option<Said> {
     for (opens, closes) in [("“", "”"), ("《", "》"), ("(（", ")）")] {
         let mut depth = 0usize;
         for c in text.chars() {
@@ -697,14 +883,20 @@ fn unbalanced(text: &str) -> Option<String> {
             } else if closes.contains(c) {
                 if depth == 0 {
                     let open = opens.chars().next().unwrap_or(c);
-                    return Some(format!("'{c}' without a matching '{open}'"));
+                    return Some(Said::new(
+                        format!("有「{c}」而没有对应的「{open}」"),
+                        format!("'{c}' without a matching '{open}'"),
+                    ));
                 }
                 depth -= 1;
             }
         }
         if depth > 0 {
             let (open, close) = (opens.chars().next()?, closes.chars().next()?);
-            return Some(format!("'{open}' without a matching '{close}'"));
+            return Some(Said::new(
+                format!("有「{open}」而没有对应的「{close}」"),
+                format!("'{open}' without a matching '{close}'"),
+            ));
         }
     }
     None

@@ -1,10 +1,10 @@
 //! Lines of a report and what each one is, in either width of punctuation.
 
-use super::ImportWarning;
 use super::decode::is_binary_control;
 use super::numerals::{
     ascii_or_wide_digit, is_cjk_numeral_char, parse_cjk_numeral, parse_digits, split_leading,
 };
+use super::{ImportWarning, Said};
 
 /// A non-blank line, trimmed, with its 1-based number in the input.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,11 +36,12 @@ pub(crate) fn source_lines(text: &str, warnings: &mut Vec<ImportWarning>) -> Vec
                 .filter(|&c| is_binary_control(c))
                 .map(|c| format!("U+{:04X}", u32::from(c)))
                 .collect();
+            let found = found.join(", ");
             warnings.push(ImportWarning::new(
                 number,
-                format!(
-                    "removed control characters from this line ({})",
-                    found.join(", ")
+                Said::new(
+                    format!("删除了此行中的控制字符（{found}）"),
+                    format!("removed control characters from this line ({found})"),
                 ),
             ));
             text = trim(&text.replace(is_binary_control, "")).to_owned();

@@ -43,6 +43,7 @@ use crate::report::{
     CampaignHeader, ITEMS_HEADING, NEXT_STEPS_HEADING, ORGANISATION_HEADING, Part, Parts,
     RESULTS_HEADING, Report,
 };
+pub use crate::said::Said;
 use lines::{Kind, SourceLine, classify, source_lines};
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -61,14 +62,29 @@ pub struct Imported {
 pub struct ImportWarning {
     /// 1-based line in the input.
     pub line: usize,
+    /// In English: the command line, logs and the app in English.
     pub message: String,
+    /// The same in Chinese, for the office reading the app in Chinese (empty from a server
+    /// older than this field: then [`ImportWarning::in_chinese`] gives the English).
+    #[serde(default)]
+    pub message_zh: String,
 }
 
 impl ImportWarning {
-    pub(crate) fn new(line: usize, message: impl Into<String>) -> ImportWarning {
+    pub(crate) fn new(line: usize, said: Said) -> ImportWarning {
         ImportWarning {
             line,
-            message: message.into(),
+            message: said.en,
+            message_zh: said.zh,
+        }
+    }
+
+    /// The message in Chinese, or in English when there is none.
+    pub fn in_chinese(&self) -> &str {
+        if self.message_zh.is_empty() {
+            &self.message
+        } else {
+            &self.message_zh
         }
     }
 }
@@ -109,6 +125,37 @@ pub enum ImportError {
          import the complete report"
     )]
     CutCharacter { offset: usize },
+}
+
+impl ImportError {
+    /// The same message in Chinese, for the office (the English is the `Display`).
+    pub fn in_chinese(&self) -> String {
+        match self {
+            ImportError::Empty => "文件是空的（或只有空行）：请选择报告的文本文件后重试".to_owned(),
+            ImportError::Binary { offset } => format!(
+                "这看起来不是文本格式的报告（第{offset}字节处是二进制数据）：请把报告另存为 .txt 或 .docx"
+            ),
+            ImportError::NoItems => {
+                "没有找到整改事项：应有“(一)聚焦…”“1.…”“整改情况：…”“整改进度：…”这样的行"
+                    .to_owned()
+            }
+            ImportError::Truncated { line, last } => format!(
+                "报告在第{line}行（“{last}”）就结束了，还没有任何整改事项：文件似乎不完整，请导入完整的报告"
+            ),
+            ImportError::EndsInsideItem { line, last } => format!(
+                "报告在第{line}行（“{last}”）结束于一个事项中间，其后没有整改进度，也没有结尾部分：\
+                 文件似乎不完整，请导入完整的报告"
+            ),
+            ImportError::CutCharacter { offset } => {
+                format!("文件在一个字符中间结束（第{offset}字节处）：似乎不完整，请导入完整的报告")
+            }
+        }
+    }
+
+    /// The message in both languages.
+    pub fn said(&self) -> Said {
+        Said::new(self.in_chinese(), self.to_string())
+    }
 }
 
 /// Decodes and parses an uploaded report: [`decode`], then [`parse`].
@@ -154,8 +201,12 @@ pub fn parse(text: &str) -> Result<Imported, ImportError> {
             let line = lines.first().map_or(1, |line| line.number);
             warnings.push(ImportWarning::new(
                 line,
-                "the report does not open with a paragraph saying who inspected whom and when: \
-                 the campaign header (inspector, inspected body, dates) is empty",
+                Said::new(
+                    "报告开头没有说明由谁、何时对谁进行巡察的段落：巡察信息（巡察组、被巡察单位、\
+                     日期）为空",
+                    "the report does not open with a paragraph saying who inspected whom and \
+                     when: the campaign header (inspector, inspected body, dates) is empty",
+                ),
             ));
             CampaignHeader::default()
         }
@@ -164,12 +215,15 @@ pub fn parse(text: &str) -> Result<Imported, ImportError> {
     if let Some(i) = signature.date {
         campaign.published = header::publication_date(&lines[i].text);
         if campaign.published.is_none() {
+            let written = &lines[i].text;
             warnings.push(ImportWarning::new(
                 lines[i].number,
-                format!(
-                    "the date under the signature '{}' is not a full date: the publication \
-                     date is left empty",
-                    lines[i].text
+                Said::new(
+                    format!("落款下的日期“{written}”不是完整的日期：发布日期留空"),
+                    format!(
+                        "the date under the signature '{written}' is not a full date: the \
+                         publication date is left empty"
+                    ),
                 ),
             ));
         }
@@ -178,8 +232,11 @@ pub fn parse(text: &str) -> Result<Imported, ImportError> {
     if campaign.publisher.is_none() {
         warnings.push(ImportWarning::new(
             last_line,
-            "the report does not end with the publishing body's name (such as \
-             '中共眉山市彭山区教育和体育局委员会'): publisher left empty",
+            Said::new(
+                "报告末尾没有发文单位名称（如“中共眉山市彭山区教育和体育局委员会”）：发文单位留空",
+                "the report does not end with the publishing body's name (such as \
+                 '中共眉山市彭山区教育和体育局委员会'): publisher left empty",
+            ),
         ));
     }
 
@@ -306,14 +363,21 @@ fn parts(
             continue;
         }
         if let Some(i) = section.range.clone().find(|&i| has_label(kinds[i])) {
+            let (this, items) = (
+                cjk_numeral(section.number),
+                cjk_numeral(sections[chosen].number),
+            );
             warnings.push(ImportWarning::new(
                 lines[i].number,
-                format!(
-                    "section {} also has 整改情况/整改进度 lines: only section {} was read for \
-                     items; these lines are kept as text of section {}",
-                    cjk_numeral(section.number),
-                    cjk_numeral(sections[chosen].number),
-                    cjk_numeral(section.number),
+                Said::new(
+                    format!(
+                        "第{this}部分也有“整改情况/整改进度”行：只从第{items}部分读取整改事项，\
+                         这些行作为第{this}部分的正文保留"
+                    ),
+                    format!(
+                        "section {this} also has 整改情况/整改进度 lines: only section {items} \
+                         was read for items; these lines are kept as text of section {this}"
+                    ),
                 ),
             ));
         }
@@ -347,14 +411,22 @@ fn parts(
             };
         } else {
             let header_line = lines[section.range.start - 1].number;
+            let (this, into) = (
+                numbered(section),
+                cjk_numeral(filled[slot].unwrap_or(section.number)),
+            );
             warnings.push(ImportWarning::new(
                 header_line,
-                format!(
-                    "section {} has no place of its own (a report has 一 how the work was \
-                     organised, 二 the items, 三 the results, 四 the next steps): it is kept, \
-                     heading and all, as text at the end of section {}",
-                    numbered(section),
-                    cjk_numeral(filled[slot].unwrap_or(section.number)),
+                Said::new(
+                    format!(
+                        "“{this}”没有对应的位置（报告分为一 整改工作开展情况、二 具体落实情况、\
+                         三 主要成效、四 下一步工作打算）：连同标题作为第{into}部分末尾的正文保留"
+                    ),
+                    format!(
+                        "section {this} has no place of its own (a report has 一 how the work \
+                         was organised, 二 the items, 三 the results, 四 the next steps): it is \
+                         kept, heading and all, as text at the end of section {into}"
+                    ),
                 ),
             ));
             let heading = numbered(section);
@@ -381,11 +453,17 @@ fn parts(
         };
         warnings.push(ImportWarning::new(
             line,
-            format!(
-                "the report has no part {}: the campaign keeps {} empty, for the office to write \
-                 (报告 → 报告正文) before the report is published again",
-                missing.join(", "),
-                if missing.len() == 1 { "it" } else { "them" },
+            Said::new(
+                format!(
+                    "报告缺少“{}”部分：暂时留空，请办公室在再次发布报告前填写（报告 → 报告正文）",
+                    missing.join("”“"),
+                ),
+                format!(
+                    "the report has no part {}: the campaign keeps {} empty, for the office to \
+                     write (报告 → 报告正文) before the report is published again",
+                    missing.join(", "),
+                    if missing.len() == 1 { "it" } else { "them" },
+                ),
             ),
         ));
     }

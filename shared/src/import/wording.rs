@@ -1,5 +1,6 @@
 //! The status wordings of the genre (整改进度) and what they mean.
 
+use super::Said;
 use crate::status::PublicStatus;
 
 /// The meaning of a 整改进度 wording.
@@ -8,7 +9,7 @@ pub(crate) struct StatusReading {
     pub status: PublicStatus,
     /// Set when the wording is not one a report uses for `status`: what it was taken
     /// for and why, for the import warnings.
-    pub note: Option<String>,
+    pub note: Option<Said>,
 }
 
 /// Wordings that mean the item is done (整改完成). Compared without punctuation or spaces.
@@ -28,17 +29,21 @@ const DONE: &[&str] = &[
 const IN_PROGRESS: &[&str] = &["正在整改中", "正在整改", "整改中"];
 
 /// Wordings other documents use for unfinished work: imported as in progress, with a note.
-const NOT_DONE: &[(&[&str], &str)] = &[
+/// Each with why, in Chinese and in English.
+const NOT_DONE: &[(&[&str], &str, &str)] = &[
     (
         &["基本完成", "已基本完成", "基本完成整改", "整改基本完成"],
+        "“基本完成”不能销号：没整改到位绝不销号",
         "基本完成 (basically done) is not a sign-off: 没整改到位绝不销号",
     ),
     (
         &["未完成", "尚未完成", "未完成整改", "整改未完成"],
+        "“未完成”在报告的用语中就是“正在整改中”",
         "未完成 (not finished) is the same as 正在整改中 in the report's wording",
     ),
     (
         &["持续整改", "持续整改中"],
+        "“持续整改”表示尚未完成；已完成并需长期保持的写作“整改完成，长期坚持”",
         "持续整改 (still being worked on) is not done; work that is done and kept up is \
          worded 整改完成，长期坚持",
     ),
@@ -57,13 +62,19 @@ pub(crate) fn read_status(wording: &str) -> Option<StatusReading> {
     let not_done = |key: &str| {
         NOT_DONE
             .iter()
-            .find(|(words, _)| words.contains(&key))
-            .map(|(_, why)| StatusReading {
-                status: PublicStatus::InProgress,
-                note: Some(format!(
-                    "整改进度 \"{wording}\" was imported as {} (in progress): {why}",
-                    PublicStatus::InProgress.wording()
-                )),
+            .find(|(words, _, _)| words.contains(&key))
+            .map(|(_, why_zh, why)| {
+                let in_progress = PublicStatus::InProgress.wording();
+                StatusReading {
+                    status: PublicStatus::InProgress,
+                    note: Some(Said::new(
+                        format!("整改进度“{wording}”按“{in_progress}”导入：{why_zh}"),
+                        format!(
+                            "整改进度 \"{wording}\" was imported as {in_progress} (in progress): \
+                             {why}"
+                        ),
+                    )),
+                }
             })
     };
     if let Some(before) = key.strip_suffix(LONG_TERM) {
@@ -128,7 +139,9 @@ mod tests {
             let reading = read_status(wording).expect(wording);
             assert_eq!(reading.status, InProgress);
             assert!(
-                reading.note.is_some_and(|n| n.contains(wording)),
+                reading
+                    .note
+                    .is_some_and(|n| n.en.contains(wording) && n.zh.contains(wording)),
                 "{wording}"
             );
         }

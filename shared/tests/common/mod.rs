@@ -22,7 +22,11 @@ pub fn dump(result: &Result<Imported, ImportError>, with_campaign: bool) -> Stri
             out.push_str(&dump_warnings(imported));
             out
         }
-        Err(error) => format!("error: {error}\n"),
+        Err(error) => {
+            let zh = error.in_chinese();
+            assert_chinese(&zh, &error.to_string());
+            format!("error: {error}\n  zh: {zh}\n")
+        }
     }
 }
 
@@ -146,6 +150,30 @@ pub fn dump_warnings(imported: &Imported) -> String {
     let _ = writeln!(out, "warnings: {}", imported.warnings.len());
     for warning in &imported.warnings {
         let _ = writeln!(out, "  {warning}");
+        assert_chinese(&warning.message_zh, &warning.message);
+        let _ = writeln!(out, "    zh: {}", warning.message_zh);
     }
     out
+}
+
+/// A message for the office in Chinese: not empty, and no Latin words outside what it quotes
+/// from the file (“…”), the Unicode code points it names (U+001A) and file types (.docx).
+pub fn assert_chinese(zh: &str, en: &str) {
+    assert!(!zh.is_empty(), "no Chinese for: {en}");
+    let mut outside = String::new();
+    let mut depth = 0usize;
+    for c in zh.chars() {
+        match c {
+            '“' => depth += 1,
+            '”' => depth = depth.saturating_sub(1),
+            _ if depth == 0 => outside.push(c),
+            _ => {}
+        }
+    }
+    let words: Vec<&str> = outside
+        .split(|c: char| !c.is_ascii_alphanumeric() && !matches!(c, '+' | '.'))
+        .filter(|w| w.chars().any(|c| c.is_ascii_alphabetic()))
+        .filter(|w| !w.starts_with("U+") && !w.starts_with('.'))
+        .collect();
+    assert!(words.is_empty(), "Latin words {words:?} in: {zh}");
 }
