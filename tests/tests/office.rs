@@ -2,11 +2,13 @@
 //! and the school sees each decision after a sync; a school reaches neither the office's
 //! pages nor another school's items, in the UI or at the API; the office downloads the
 //! ledger as XLSX and it reads back with the 53 items of the real report; the office edits
-//! the report's own text at 360 px wide and the downloaded report prints it.
+//! the report's own text at 360 px wide and the downloaded report prints it; every page, as
+//! the office and a school see it in Chinese, has no English words but the data's own.
 
 use anyhow::{Context, Result, bail, ensure};
 use rectify_shared::workflow::UnitStatus;
 use rectify_tests::{Browser, TestServer, web_root};
+use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 const SCHOOL1_UNIT: &str = "pszx1";
@@ -856,5 +858,119 @@ async fn after_logging_out_on_an_item_tapping_it_again_opens_it() -> Result<()> 
         .await
         .context("the item opens")?;
     school.close().await?;
+    Ok(())
+}
+
+/// Latin words on the page that a Chinese reader should not meet: everything but names of
+/// file formats, products and units that are written in Latin letters in Chinese too, and
+/// the words of the data itself (`data`: account names, unit ids, the report's own "APP").
+async fn latin_words(browser: &Browser, data: &HashSet<String>) -> Result<Vec<String>> {
+    const ALLOWED: &[&str] = &[
+        "English",
+        "Excel",
+        "CSV",
+        "Word",
+        "docx",
+        "txt",
+        "xlsx",
+        "KB",
+        "MB",
+        "GB",
+        "Chrome",
+        "Android",
+        "Linux",
+        "HeadlessChrome",
+        "Safari",
+        "Firefox",
+        "iPhone",
+        "Windows",
+        "Mac",
+    ];
+    let text = browser
+        .client
+        .execute("return document.body.innerText;", vec![])
+        .await?;
+    let text = text.as_str().unwrap_or_default().to_owned();
+    let mut found: Vec<String> = latin(&text)
+        .filter(|w| !ALLOWED.contains(w) && !data.contains(*w))
+        .map(str::to_owned)
+        .collect();
+    found.sort();
+    found.dedup();
+    Ok(found)
+}
+
+/// The runs of Latin letters in `text`.
+fn latin(text: &str) -> impl Iterator<Item = &str> {
+    text.split(|c: char| !c.is_ascii_alphabetic())
+        .filter(|w| !w.is_empty())
+}
+
+/// Issue #22: every page, as the office and as a school see it in Chinese, has no English
+/// left in it (a label, a server message, a status) beyond the names of formats and products.
+#[tokio::test(flavor = "multi_thread")]
+async fn every_page_speaks_chinese() -> Result<()> {
+    let server = TestServer::start(Some(web_root())).await?;
+    let report = include_str!("../../shared/tests/data/pengshan-2024.txt");
+    let mut data: HashSet<String> = latin(report).map(str::to_owned).collect();
+    for user in server.storage.users().await? {
+        data.extend(latin(user.username.as_str()).map(str::to_owned));
+    }
+    for unit in server.storage.units().await? {
+        data.extend(latin(&unit.id.0).map(str::to_owned));
+    }
+    let (item, _) = items_of(&server, SCHOOL1_UNIT, "-")
+        .await?
+        .into_iter()
+        .next()
+        .context("an item of school 1")?;
+    let mut english = Vec::new();
+    for (who, pages) in [
+        (
+            "office",
+            vec![
+                "#/".to_owned(),
+                "#/items".to_owned(),
+                "#/dashboard".to_owned(),
+                "#/supervise".to_owned(),
+                format!("#/supervise/{SCHOOL1_UNIT}"),
+                "#/reports".to_owned(),
+                "#/accounts".to_owned(),
+                "#/new-item".to_owned(),
+                "#/audit".to_owned(),
+                "#/devices".to_owned(),
+                format!("#/item/{item}"),
+                format!("#/item/{item}/history"),
+            ],
+        ),
+        (
+            "school1",
+            vec![
+                "#/".to_owned(),
+                "#/devices".to_owned(),
+                format!("#/item/{item}"),
+                format!("#/item/{item}/history"),
+            ],
+        ),
+    ] {
+        let browser = Browser::start(1280, 800).await?;
+        browser.log_in(&server.url("/"), who).await?;
+        wait_synced(&browser).await?;
+        for page in pages {
+            goto(&browser, &server, &page).await?;
+            wait_synced(&browser).await?;
+            // Lists and pages that ask the server fill in after a moment.
+            tokio::time::sleep(Duration::from_millis(700)).await;
+            let words = latin_words(&browser, &data).await?;
+            if !words.is_empty() {
+                english.push(format!("{who} {page}: {words:?}"));
+            }
+        }
+    }
+    ensure!(
+        english.is_empty(),
+        "English in the Chinese UI:\n{}",
+        english.join("\n")
+    );
     Ok(())
 }
