@@ -15,6 +15,7 @@ use rand_core::{OsRng, RngCore};
 use rectify_shared::api::{ImportPreview, LeftAlone, ReportText};
 use rectify_shared::ids::{DocumentId, Username};
 use rectify_shared::import::{self, Imported};
+use rectify_shared::ledger::Headers;
 use rectify_shared::model::{self, CampaignDoc, EditContext, ItemDoc, ItemEdit, LedgerContext};
 use rectify_shared::report::Report;
 use std::collections::BTreeMap;
@@ -419,6 +420,11 @@ impl LoadedCampaign {
     pub fn ledger_rows(&self) -> Vec<rectify_shared::ledger::LedgerRow> {
         model::ledger_rows(&self.item_docs(), &self.ledger)
     }
+
+    /// Each assigned unit's work on each item (the XLSX ledger's second sheet).
+    pub fn unit_ledger_rows(&self) -> Vec<rectify_shared::ledger::UnitLedgerRow> {
+        model::unit_ledger_rows(&self.item_docs(), &self.ledger)
+    }
 }
 
 pub async fn load_campaign(
@@ -578,17 +584,20 @@ impl ReportFormat {
 }
 
 impl LoadedCampaign {
-    /// The ledger as a file. The command line and the HTTP API both write it here.
-    pub fn ledger_file(&self, format: LedgerFormat) -> Result<Vec<u8>> {
+    /// The ledger as a file. The command line and the HTTP API both write it here; `headers`
+    /// is the CSV's header row (the XLSX's labels are always Chinese, JSON has keys).
+    pub fn ledger_file(&self, format: LedgerFormat, headers: Headers) -> Result<Vec<u8>> {
         let rows = self.ledger_rows();
         Ok(match format {
-            LedgerFormat::Csv => rectify_shared::ledger::to_csv(&rows).into_bytes(),
+            LedgerFormat::Csv => rectify_shared::ledger::to_csv_with(&rows, headers).into_bytes(),
             LedgerFormat::Json => {
                 let mut json = serde_json::to_vec_pretty(&rows)?;
                 json.push(b'\n');
                 json
             }
-            LedgerFormat::Xlsx => office_files::xlsx::write_ledger(&rows, "台账")?,
+            LedgerFormat::Xlsx => {
+                office_files::xlsx::write_ledger(&rows, &self.unit_ledger_rows(), "台账")?
+            }
         })
     }
 

@@ -15,6 +15,7 @@ use crate::{data_dir, demo};
 use anyhow::{Context, bail};
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use rectify_shared::ids::{UnitId, Username};
+use rectify_shared::ledger::Headers;
 use rectify_shared::policy::Role;
 use rectify_shared::status::PublicStatus;
 use std::ffi::OsString;
@@ -659,7 +660,7 @@ async fn run(
             campaign,
         } => {
             let loaded = load_chosen_campaign(&data, campaign.as_deref()).await?;
-            let bytes = loaded.ledger_file(format)?;
+            let bytes = loaded.ledger_file(format, Headers::Keys)?;
             write_output(output.as_deref(), &bytes, format.is_binary())?;
             eprintln!(
                 "{} items exported from {}.",

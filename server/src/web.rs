@@ -133,7 +133,8 @@ pub fn router(web: &WebClient) -> Router {
 
 /// The Content-Security-Policy of the app's pages: scripts only from this origin, plus the
 /// inline boot script of `html` (by its SHA-256, as the built `index.html` has it) and
-/// `'wasm-unsafe-eval'` to compile the app's WebAssembly; no inline styles, no plugins, no
+/// `'wasm-unsafe-eval'` to compile the app's WebAssembly; no inline styles but the HTML
+/// report's own (by its hash), no plugins, no
 /// framing; connections (the API, the sync WebSocket) only to this origin; images also from
 /// `blob:` and `data:` URLs (evidence shown from the device).
 pub fn content_security_policy(html: &str) -> String {
@@ -146,8 +147,15 @@ pub fn content_security_policy(html: &str) -> String {
             format!(" 'sha256-{hash}'")
         })
         .collect();
+    // The HTML report, opened by the app in a tab of its own from a `blob:` URL, is under
+    // this policy too: its one inline style is allowed by its hash.
+    let report_style = {
+        let digest = sha2::Sha256::digest(rectify_shared::report::html::STYLE.as_bytes());
+        base64::engine::general_purpose::STANDARD.encode(digest)
+    };
     format!(
-        "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'{hashes}; style-src 'self'; \
+        "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'{hashes}; \
+         style-src 'self' 'sha256-{report_style}'; \
          img-src 'self' blob: data:; connect-src 'self'; worker-src 'self'; \
          manifest-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; \
          frame-ancestors 'none'"

@@ -71,16 +71,95 @@ impl LedgerRow {
     }
 }
 
-/// The ledger as CSV: UTF-8 with a byte-order mark (so Excel reads the Chinese correctly),
-/// CRLF line ends, a header row with the column keys, fields quoted when needed.
-pub fn to_csv(rows: &[LedgerRow]) -> String {
+/// One row of the per-unit ledger (各单位整改情况): one assigned unit's work on one item,
+/// so that the clerk can print who is signed off. Field names are its column keys.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UnitLedgerRow {
+    /// The unit's name.
+    pub unit: String,
+    /// `一`, `二` …
+    pub area: String,
+    /// `7(2)`, or `4`.
+    pub item_no: String,
+    pub title: String,
+    /// The unit's state: 未开始 / 整改中 / 申请销号 / 已退回 / 已销号.
+    pub state: String,
+    /// Who signed the unit's work off (an account name), when it is signed off.
+    pub signed_off_by: String,
+    /// `YYYY-MM-DD HH:MM` (UTC+8), when it is signed off.
+    pub signed_off_at: String,
+    /// The unit's 整改情况.
+    pub narrative: String,
+    /// Measures ticked of the item's current measures, `2/3`.
+    pub measures_done: String,
+    pub evidence_count: usize,
+    /// When the unit last changed its work, `YYYY-MM-DD HH:MM` (UTC+8), or empty.
+    pub updated: String,
+}
+
+/// The per-unit ledger's columns, in order, as (key, Chinese label).
+pub const UNIT_COLUMNS: &[(&str, &str)] = &[
+    ("unit", "责任单位"),
+    ("area", "方面"),
+    ("item_no", "事项序号"),
+    ("title", "存在问题"),
+    ("state", "单位状态"),
+    ("signed_off_by", "销号人"),
+    ("signed_off_at", "销号时间"),
+    ("narrative", "整改情况"),
+    ("measures_done", "已完成措施"),
+    ("evidence_count", "佐证材料数"),
+    ("updated", "最后更新"),
+];
+
+impl UnitLedgerRow {
+    /// The row's cells as text, in [`UNIT_COLUMNS`] order.
+    pub fn cells(&self) -> Vec<String> {
+        vec![
+            self.unit.clone(),
+            self.area.clone(),
+            self.item_no.clone(),
+            self.title.clone(),
+            self.state.clone(),
+            self.signed_off_by.clone(),
+            self.signed_off_at.clone(),
+            self.narrative.clone(),
+            self.measures_done.clone(),
+            self.evidence_count.to_string(),
+            self.updated.clone(),
+        ]
+    }
+}
+
+/// Which header a CSV gets: the Chinese labels (for people, the default over HTTP) or the
+/// column keys (for programs, and the command line).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Headers {
+    Chinese,
+    Keys,
+}
+
+/// The ledger as CSV with the chosen header; see [`to_csv`].
+pub fn to_csv_with(rows: &[LedgerRow], headers: Headers) -> String {
     let mut out = String::from("\u{feff}");
-    let header: Vec<String> = COLUMNS.iter().map(|(key, _)| (*key).to_owned()).collect();
+    let header: Vec<String> = COLUMNS
+        .iter()
+        .map(|(key, label)| match headers {
+            Headers::Chinese => (*label).to_owned(),
+            Headers::Keys => (*key).to_owned(),
+        })
+        .collect();
     push_csv_line(&mut out, &header);
     for row in rows {
         push_csv_line(&mut out, &row.cells());
     }
     out
+}
+
+/// The ledger as CSV: UTF-8 with a byte-order mark (so Excel reads the Chinese correctly),
+/// CRLF line ends, a header row with the column keys, fields quoted when needed.
+pub fn to_csv(rows: &[LedgerRow]) -> String {
+    to_csv_with(rows, Headers::Keys)
 }
 
 /// Appends one CSV line (CRLF) of `cells`, quoting what needs it (also the audit log's CSV).

@@ -452,7 +452,7 @@ async fn a_school_reaches_neither_the_office_pages_nor_other_schools_items() -> 
 }
 
 /// The office downloads the ledger from the reports page; the file is a real XLSX with the
-/// 53 items of the real report, in the report's order.
+/// 53 items of the real report, in the report's order; the HTML report opens in a new tab.
 #[tokio::test(flavor = "multi_thread")]
 async fn the_office_downloads_the_ledger_as_xlsx() -> Result<()> {
     use calamine::{Reader, Xlsx};
@@ -509,6 +509,31 @@ async fn the_office_downloads_the_ledger_as_xlsx() -> Result<()> {
     let expected: Vec<String> = loaded.ledger_rows().into_iter().map(|r| r.title).collect();
     let got: Vec<String> = data.iter().map(|r| r[title].clone()).collect();
     assert_eq!(got, expected);
+
+    // The HTML report opens in a tab of its own, with its own style (the app's
+    // Content-Security-Policy, which the tab inherits, allows it), not as a download.
+    let before = office.client.windows().await?;
+    click(&office, "[data-testid=download-report\\.html]").await?;
+    let deadline = Instant::now() + WAIT;
+    let tab = loop {
+        let now = office.client.windows().await?;
+        if let Some(tab) = now.into_iter().find(|w| !before.contains(w)) {
+            break tab;
+        }
+        if Instant::now() > deadline {
+            bail!("the report did not open in a new tab");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    office.client.switch_to_window(tab).await?;
+    wait_until(
+        &office,
+        "const h = document.querySelector('h1');
+         return !!h && h.textContent.includes('整改') && getComputedStyle(h).textAlign === 'center';",
+        "the report is shown with its style",
+    )
+    .await?;
+    office.screenshot("office-report-html-1280").await?;
     office.close().await?;
     Ok(())
 }

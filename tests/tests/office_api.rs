@@ -703,6 +703,37 @@ async fn the_ledger_and_the_report_download_like_the_command_line_writes_them() 
         .collect();
     assert_eq!(matching.len(), 1, "item 7(2)");
 
+    // The second sheet: each assigned unit's work on each item, who signed it off and when.
+    let storage = api.server.storage.as_ref();
+    let record = rectify_server::campaigns::choose_campaign(storage, None).await?;
+    let loaded = rectify_server::campaigns::load_campaign(storage, record).await?;
+    let assignments: usize = loaded.item_docs().iter().map(|i| i.units.len()).sum();
+    let units = workbook.worksheet_range("各单位")?;
+    let rows: Vec<Vec<String>> = units
+        .rows()
+        .map(|row| row.iter().map(ToString::to_string).collect())
+        .collect();
+    let header = rows
+        .iter()
+        .position(|r| r.first().map(String::as_str) == Some("责任单位"))
+        .context("the per-unit header row")?;
+    let column = |label: &str| rows[header].iter().position(|c| c == label).unwrap();
+    let (state, by, at) = (column("单位状态"), column("销号人"), column("销号时间"));
+    let data = &rows[header + 1..];
+    assert_eq!(
+        data.len(),
+        assignments,
+        "one row per assigned unit of each item"
+    );
+    let signed_off: Vec<_> = data.iter().filter(|r| r[state] == "已销号").collect();
+    assert!(!signed_off.is_empty(), "the demo has signed-off work");
+    for row in &signed_off {
+        assert!(!row[by].is_empty() && row[at].len() == 16, "{row:?}");
+    }
+    for row in data.iter().filter(|r| r[state] != "已销号") {
+        assert!(row[by].is_empty() && row[at].is_empty(), "{row:?}");
+    }
+
     // CSV: a header and 53 rows.
     let csv = api.get(&viewer, &path("ledger.csv")).await;
     assert_eq!(csv.status, S200);
@@ -711,6 +742,22 @@ async fn the_ledger_and_the_report_download_like_the_command_line_writes_them() 
     let text = csv.text();
     let lines: Vec<&str> = text.trim_end().split("\r\n").collect();
     assert_eq!(lines.len(), 1 + REPORT_ITEMS, "a header and 53 rows");
+    // Chinese headers for the clerk; the column keys for a program that asks.
+    assert!(
+        lines[0].starts_with("\u{feff}方面,方面名称,"),
+        "{}",
+        lines[0]
+    );
+    let keys = api.get(&viewer, &path("ledger.csv?lang=en")).await;
+    assert!(keys.text().starts_with("\u{feff}area,area_title,"));
+    assert_eq!(
+        keys.text().split("\r\n").skip(1).collect::<Vec<_>>(),
+        text.split("\r\n").skip(1).collect::<Vec<_>>(),
+        "the same rows"
+    );
+    let odd = api.get(&viewer, &path("ledger.csv?lang=fr")).await;
+    assert_eq!(odd.status, StatusCode::BAD_REQUEST);
+    assert!(odd.error().message.contains("lang=en"));
     assert!(
         lines
             .iter()
@@ -736,6 +783,8 @@ async fn the_ledger_and_the_report_download_like_the_command_line_writes_them() 
     // HTML and text: the heading of the report.
     let html = api.get(&viewer, &path("report.html")).await;
     assert_eq!(html.header("content-type"), "text/html; charset=utf-8");
+    // Opened in the browser, not downloaded.
+    assert!(html.header("content-disposition").starts_with("inline;"));
     assert!(
         html.text()
             .contains("关于区委第三巡察组巡察反馈意见整改情况的通报</h1>"),
@@ -750,16 +799,16 @@ async fn the_ledger_and_the_report_download_like_the_command_line_writes_them() 
     assert!(txt.contains("区委第三巡察组"));
 
     // The same bytes as the command line's builders (one code path for both).
-    let storage = api.server.storage.as_ref();
-    let record = rectify_server::campaigns::choose_campaign(storage, None).await?;
-    let loaded = rectify_server::campaigns::load_campaign(storage, record).await?;
     assert_eq!(
         txt.as_bytes(),
         loaded.report_file(rectify_server::campaigns::ReportFormat::Txt)?
     );
     assert_eq!(
         csv.body,
-        loaded.ledger_file(rectify_server::campaigns::LedgerFormat::Csv)?
+        loaded.ledger_file(
+            rectify_server::campaigns::LedgerFormat::Csv,
+            rectify_shared::ledger::Headers::Chinese
+        )?
     );
     Ok(())
 }

@@ -53,10 +53,29 @@ pub fn reports() -> Html {
         let onclick = Callback::from(move |_| {
             let (url, name, token, message) =
                 (url.clone(), name.clone(), token.clone(), message.clone());
+            // The HTML report is read in the browser: a tab opened now, while the click
+            // still counts as the user's (a tab opened after the download would be blocked),
+            // and filled when the file is here.
+            let tab = (path == "report.html")
+                .then(|| {
+                    gloo::utils::window()
+                        .open_with_url("about:blank")
+                        .ok()
+                        .flatten()
+                })
+                .flatten();
             wasm_bindgen_futures::spawn_local(async move {
                 match api::download(&token, &url).await {
-                    Ok(blob) => save_blob(&blob, &name),
-                    Err(err) => message.set(Some(Err(describe(lang, &err)))),
+                    Ok(blob) => match &tab {
+                        Some(tab) => show_blob(tab, &blob),
+                        None => save_blob(&blob, &name),
+                    },
+                    Err(err) => {
+                        if let Some(tab) = &tab {
+                            let _ = tab.close();
+                        }
+                        message.set(Some(Err(describe(lang, &err))));
+                    }
                 }
             });
         });
@@ -123,6 +142,18 @@ pub fn reports() -> Html {
 }
 
 /// Offers `blob` to the user as a file called `name` (the browser's download).
+/// Shows `blob` in `tab` (opened by the click), revoking its URL once the tab has it.
+fn show_blob(tab: &web_sys::Window, blob: &web_sys::Blob) {
+    let Ok(url) = web_sys::Url::create_object_url_with_blob(blob) else {
+        return;
+    };
+    let _ = tab.location().set_href(&url);
+    gloo::timers::callback::Timeout::new(60_000, move || {
+        let _ = web_sys::Url::revoke_object_url(&url);
+    })
+    .forget();
+}
+
 pub(crate) fn save_blob(blob: &web_sys::Blob, name: &str) {
     let Ok(url) = web_sys::Url::create_object_url_with_blob(blob) else {
         return;

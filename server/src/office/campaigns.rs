@@ -10,11 +10,12 @@ use crate::error::ApiError;
 use crate::evidence::content_disposition;
 use crate::state::AppState;
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::http::header::{CACHE_CONTROL, CONTENT_DISPOSITION, CONTENT_TYPE};
 use axum::response::{IntoResponse, Response};
 use rectify_shared::api::{CampaignInfo, ReportText};
 use rectify_shared::date::Date;
+use rectify_shared::ledger::Headers;
 use rectify_shared::model::ReportTextError;
 
 pub(super) async fn list_campaigns(
@@ -84,37 +85,66 @@ pub(super) enum Download {
 }
 
 /// `GET /api/campaigns/{id}/ledger.*` and `report.*`: built by the same code as
-/// `rectify export` and `rectify report`.
+/// `rectify export` and `rectify report`. The CSV ledger's header row is in Chinese unless
+/// `?lang=en` asks for the column keys; the HTML report opens in the browser, the other
+/// files download.
 pub(super) async fn download(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,
     Path(id): Path<String>,
+    RawQuery(query): RawQuery,
     what: Download,
 ) -> Result<Response, ApiError> {
     require(&user, Need::ReadAll)?;
+    let headers = ledger_headers(query.as_deref())?;
     let record = existing_campaign(&state, &id).await?;
     let loaded = campaigns::load_campaign(state.storage.as_ref(), record).await?;
     let (bytes, content_type, name) =
-        crate::blocking::cpu(move || build_download(&loaded, what)).await??;
+        crate::blocking::cpu(move || build_download(&loaded, what, headers)).await??;
+    let disposition = match what {
+        Download::Report(ReportFormat::Html) => "inline",
+        _ => "attachment",
+    };
     let headers = [
         (CONTENT_TYPE, content_type.to_owned()),
-        (
-            CONTENT_DISPOSITION,
-            content_disposition("attachment", &name),
-        ),
+        (CONTENT_DISPOSITION, content_disposition(disposition, &name)),
         (CACHE_CONTROL, "no-store".to_owned()),
     ];
     Ok((headers, bytes).into_response())
+}
+
+/// The CSV header a download asks for: `lang=en` gives the column keys, `lang=zh` or
+/// nothing the Chinese labels; anything else is refused.
+fn ledger_headers(query: Option<&str>) -> Result<Headers, ApiError> {
+    let mut headers = Headers::Chinese;
+    for pair in query
+        .unwrap_or_default()
+        .split('&')
+        .filter(|p| !p.is_empty())
+    {
+        headers = match pair {
+            "lang=en" => Headers::Keys,
+            "lang=zh" | "lang=zh-CN" => Headers::Chinese,
+            other => {
+                return Err(ApiError::BadRequest(format!(
+                    "unknown parameter '{other}': a download takes only lang=zh (the default) \
+                     or lang=en"
+                )));
+            }
+        };
+    }
+    Ok(headers)
 }
 
 /// The file's bytes, its type and its name: `<campaign>台账-<date>.xlsx`, `<campaign>报告-<date>.docx`.
 fn build_download(
     loaded: &LoadedCampaign,
     what: Download,
+    headers: Headers,
 ) -> anyhow::Result<(Vec<u8>, &'static str, String)> {
     let (bytes, content_type, label, extension) = match what {
         Download::Ledger(format) => (
-            loaded.ledger_file(format)?,
+            loaded.ledger_file(format, headers)?,
             format.content_type(),
             "台账",
             format.extension(),

@@ -35,9 +35,9 @@ pub const MAX_NAME_CHARS: usize = 100;
 /// The office's endpoints, merged into the router (`http::app`).
 pub fn routes() -> Router<AppState> {
     let ledger =
-        |format| get(move |s, u, p| campaigns::download(s, u, p, Download::Ledger(format)));
+        |format| get(move |s, u, p, q| campaigns::download(s, u, p, q, Download::Ledger(format)));
     let report =
-        |format| get(move |s, u, p| campaigns::download(s, u, p, Download::Report(format)));
+        |format| get(move |s, u, p, q| campaigns::download(s, u, p, q, Download::Report(format)));
     Router::new()
         .route("/api/units", get(units::list_units).post(units::save_unit))
         .route(

@@ -1,14 +1,16 @@
-//! The ledger (台账) as an Excel workbook: one sheet, a header row with the Chinese column
-//! labels of [`COLUMNS`], one row per leaf item, ready to filter and to print.
+//! The ledger (台账) as an Excel workbook, ready to filter and to print: a sheet with one row
+//! per leaf item ([`COLUMNS`]) and one with each assigned unit's work on each item
+//! ([`UNIT_COLUMNS`]), both with Chinese column labels.
 
-use rectify_shared::ledger::{COLUMNS, LedgerRow};
+use rectify_shared::ledger::{COLUMNS, LedgerRow, UNIT_COLUMNS, UnitLedgerRow};
 use rust_xlsxwriter::{
     ColNum, Color, DocProperties, ExcelDateTime, Format, FormatAlign, FormatBorder, RowNum,
     Workbook,
 };
 
-/// The worksheet's name.
+/// The worksheets' names: the items, then each unit's work on them.
 const SHEET_NAME: &str = "台账";
+const UNIT_SHEET_NAME: &str = "各单位";
 /// Excel's limit for the text of one cell, in UTF-16 code units.
 const MAX_CELL_UTF16: usize = 32_767;
 /// Excel's last row (1,048,576 rows, numbered from 0).
@@ -23,26 +25,23 @@ pub enum XlsxError {
     Write(#[from] rust_xlsxwriter::XlsxError),
 }
 
-/// Writes the ledger as `.xlsx`: a worksheet named 台账 with, when `sheet_title` is not
-/// empty, a title row above the header.
+/// Writes the ledger as `.xlsx`: a worksheet named 台账 with one row per item and, after
+/// it, one named 各单位 with one row per assigned unit of each item ([`UnitLedgerRow`]: who
+/// is signed off, by whom and when), each with, when `sheet_title` is not empty, a title
+/// row above the header.
 ///
-/// The header (bold, shaded, frozen, with an autofilter) has the Chinese labels of
-/// [`COLUMNS`]; numbers (问题序号, 整改措施数, 佐证材料数) are numbers, everything else is
-/// text, so a value such as `=cmd()` stays text. A cell longer than Excel allows is cut and
-/// ends with `…`. Printing is set up as A4 landscape, one page wide, with the header row
-/// repeated on every page. The output is deterministic: its creation time is fixed.
-pub fn write_ledger(rows: &[LedgerRow], sheet_title: &str) -> Result<Vec<u8>, XlsxError> {
+/// The headers (bold, shaded, frozen, with an autofilter) have the Chinese labels of
+/// [`COLUMNS`] and [`UNIT_COLUMNS`]; numbers (问题序号, 整改措施数, 佐证材料数) are numbers,
+/// everything else is text, so a value such as `=cmd()` stays text. A cell longer than
+/// Excel allows is cut and ends with `…`. Printing is set up as A4 landscape, one page wide,
+/// with the header row repeated on every page. The output is deterministic: its creation
+/// time is fixed.
+pub fn write_ledger(
+    rows: &[LedgerRow],
+    units: &[UnitLedgerRow],
+    sheet_title: &str,
+) -> Result<Vec<u8>, XlsxError> {
     let title = sheet_title.trim();
-    let header_row: RowNum = if title.is_empty() { 0 } else { 1 };
-    let first_data_row = header_row + 1;
-    let last_row = RowNum::try_from(rows.len())
-        .ok()
-        .and_then(|len| header_row.checked_add(len))
-        .filter(|&last| last <= MAX_ROW)
-        .ok_or(XlsxError::TooManyRows { rows: rows.len() })?;
-    // COLUMNS is a short constant list: it always fits.
-    let last_col = ColNum::try_from(COLUMNS.len().saturating_sub(1)).unwrap_or(ColNum::MAX);
-
     let document_title = if title.is_empty() {
         "整改台账"
     } else {
@@ -56,8 +55,44 @@ pub fn write_ledger(rows: &[LedgerRow], sheet_title: &str) -> Result<Vec<u8>, Xl
             // Fixed, so that the same ledger gives the same bytes.
             .set_creation_datetime(&ExcelDateTime::from_ymd(2000, 1, 1)?),
     );
+    let items: Vec<Vec<String>> = rows.iter().map(LedgerRow::cells).collect();
+    add_sheet(&mut workbook, SHEET_NAME, title, COLUMNS, &items)?;
+    let unit_title = if title.is_empty() {
+        String::new()
+    } else {
+        format!("{title}（各单位整改情况）")
+    };
+    let per_unit: Vec<Vec<String>> = units.iter().map(UnitLedgerRow::cells).collect();
+    add_sheet(
+        &mut workbook,
+        UNIT_SHEET_NAME,
+        &unit_title,
+        UNIT_COLUMNS,
+        &per_unit,
+    )?;
+    Ok(workbook.save_to_buffer()?)
+}
+
+/// One sheet of the ledger: `columns` as (key, label), `rows` of cells in that order.
+fn add_sheet(
+    workbook: &mut Workbook,
+    name: &str,
+    title: &str,
+    columns: &[(&str, &str)],
+    rows: &[Vec<String>],
+) -> Result<(), XlsxError> {
+    let header_row: RowNum = if title.is_empty() { 0 } else { 1 };
+    let first_data_row = header_row + 1;
+    let last_row = RowNum::try_from(rows.len())
+        .ok()
+        .and_then(|len| header_row.checked_add(len))
+        .filter(|&last| last <= MAX_ROW)
+        .ok_or(XlsxError::TooManyRows { rows: rows.len() })?;
+    // The columns are short constant lists: they always fit.
+    let last_col = ColNum::try_from(columns.len().saturating_sub(1)).unwrap_or(ColNum::MAX);
+
     let sheet = workbook.add_worksheet();
-    sheet.set_name(SHEET_NAME)?;
+    sheet.set_name(name)?;
 
     let font = "宋体";
     let title_format = Format::new()
@@ -89,14 +124,13 @@ pub fn write_ledger(rows: &[LedgerRow], sheet_title: &str) -> Result<Vec<u8>, Xl
         sheet.merge_range(0, 0, 0, last_col, &fit_cell(title), &title_format)?;
         sheet.set_row_height(0, 30)?;
     }
-    for (col, (key, label)) in (0..).zip(COLUMNS) {
+    for (col, (key, label)) in (0..).zip(columns) {
         sheet.write_string_with_format(header_row, col, *label, &header_format)?;
         sheet.set_column_width(col, column_width(key))?;
     }
-    for (row, ledger_row) in (first_data_row..).zip(rows) {
-        let texts = ledger_row.cells();
-        for ((col, (key, _)), text) in (0..).zip(COLUMNS).zip(&texts) {
-            match number(ledger_row, key) {
+    for (row, cells) in (first_data_row..).zip(rows) {
+        for ((col, (key, _)), text) in (0..).zip(columns).zip(cells) {
+            match number(key, text) {
                 Some(value) => sheet.write_number_with_format(row, col, value, &number_format)?,
                 None => sheet.write_string_with_format(row, col, fit_cell(text), &text_format)?,
             };
@@ -110,8 +144,7 @@ pub fn write_ledger(rows: &[LedgerRow], sheet_title: &str) -> Result<Vec<u8>, Xl
     sheet.set_print_fit_to_pages(1, 0); // one page wide, as many pages tall as needed
     sheet.set_repeat_rows(header_row, header_row)?;
     sheet.set_footer("&C第 &P 页，共 &N 页");
-
-    Ok(workbook.save_to_buffer()?)
+    Ok(())
 }
 
 /// A plain table as `.xlsx` (the audit log): one sheet named `sheet_name`, a bold, frozen
@@ -154,12 +187,10 @@ pub fn write_table(
     Ok(workbook.save_to_buffer()?)
 }
 
-/// The value of a numeric column, `None` for a text column.
-fn number(row: &LedgerRow, key: &str) -> Option<f64> {
+/// The value of a numeric column's cell, `None` for a text column.
+fn number(key: &str, text: &str) -> Option<f64> {
     match key {
-        "problem_no" => Some(f64::from(row.problem_no)),
-        "measures_count" => Some(row.measures_count as f64),
-        "evidence_count" => Some(row.evidence_count as f64),
+        "problem_no" | "measures_count" | "evidence_count" => text.parse().ok(),
         _ => None,
     }
 }
@@ -175,7 +206,10 @@ fn column_width(key: &str) -> f64 {
         "responsible_leader" | "responsible_department" | "deadline" => 12.0,
         "units" => 24.0,
         "measures_count" | "evidence_count" => 12.0,
-        "last_change" => 17.0,
+        "last_change" | "signed_off_at" | "updated" => 17.0,
+        "unit" => 20.0,
+        "narrative" => 60.0,
+        "state" | "signed_off_by" | "measures_done" => 10.0,
         _ => 14.0,
     }
 }
@@ -232,7 +266,10 @@ mod tests {
 
     fn read_back(bytes: Vec<u8>) -> (Vec<Vec<Data>>, Vec<Vec<String>>) {
         let mut workbook: Xlsx<_> = open_workbook_from_rs(Cursor::new(bytes)).expect("an xlsx");
-        assert_eq!(workbook.sheet_names(), vec![SHEET_NAME.to_owned()]);
+        assert_eq!(
+            workbook.sheet_names(),
+            vec![SHEET_NAME.to_owned(), UNIT_SHEET_NAME.to_owned()]
+        );
         let range = workbook.worksheet_range(SHEET_NAME).expect("the sheet");
         let formulas = workbook.worksheet_formula(SHEET_NAME).expect("formulas");
         assert_eq!(range.start(), Some((0, 0)));
@@ -266,7 +303,7 @@ mod tests {
         odd.timing = "tab\tnew line\ncontrol\u{1}_x0041_".to_owned();
         rows.push(odd);
 
-        let bytes = write_ledger(&rows, "彭山区教体局巡察整改台账").expect("write");
+        let bytes = write_ledger(&rows, &[], "彭山区教体局巡察整改台账").expect("write");
         let (cells, formulas) = read_back(bytes);
 
         assert_eq!(
@@ -296,7 +333,7 @@ mod tests {
     #[test]
     fn without_title_the_header_is_the_first_row() {
         let rows = generated_rows(2);
-        let (cells, _) = read_back(write_ledger(&rows, "  ").expect("write"));
+        let (cells, _) = read_back(write_ledger(&rows, &[], "  ").expect("write"));
         assert_eq!(cells[0][0], Data::String("方面".to_owned()));
         assert_eq!(cells[1][2], Data::Float(1.0));
         assert_eq!(cells.len(), 3);
@@ -304,7 +341,7 @@ mod tests {
 
     #[test]
     fn empty_ledger_has_just_the_header() {
-        let (cells, _) = read_back(write_ledger(&[], "").expect("write"));
+        let (cells, _) = read_back(write_ledger(&[], &[], "").expect("write"));
         assert_eq!(cells.len(), 1);
         assert_eq!(cells[0].len(), COLUMNS.len());
     }
@@ -315,7 +352,7 @@ mod tests {
         rows[0].title = "整".repeat(40_000);
         // Two UTF-16 units each, after one: an emoji is never split, so one unit is left.
         rows[0].units = format!("a{}", "🏫".repeat(20_000));
-        let (cells, _) = read_back(write_ledger(&rows, "").expect("write"));
+        let (cells, _) = read_back(write_ledger(&rows, &[], "").expect("write"));
         let Data::String(title) = &cells[1][4] else {
             panic!("title is text: {:?}", cells[1][4]);
         };
@@ -333,8 +370,11 @@ mod tests {
     #[test]
     fn sheet_setup_and_deterministic_output() {
         let rows = generated_rows(53);
-        let bytes = write_ledger(&rows, "台账标题").expect("write");
-        assert_eq!(bytes, write_ledger(&rows, "台账标题").expect("write again"));
+        let bytes = write_ledger(&rows, &[], "台账标题").expect("write");
+        assert_eq!(
+            bytes,
+            write_ledger(&rows, &[], "台账标题").expect("write again")
+        );
 
         let mut archive = zip::ZipArchive::new(Cursor::new(&bytes[..])).expect("a zip");
         let mut part = |name: &str| {

@@ -7,11 +7,11 @@ use super::{
 use crate::api::{LeftAlone, ReportText};
 use crate::date::Date;
 use crate::import::numerals::cjk_numeral;
-use crate::ledger::LedgerRow;
+use crate::ledger::{LedgerRow, UnitLedgerRow};
 use crate::policy::{Actor, Role};
 use crate::report::{Area, CampaignHeader, Item, Part, Parts, Problem, Report};
 use crate::status::PublicStatus;
-use crate::workflow::{Refusal, check_item_status};
+use crate::workflow::{Refusal, UnitStatus, check_item_status};
 use automerge::AutoCommit;
 use autosurgeon::Text;
 use std::collections::BTreeMap;
@@ -471,6 +471,64 @@ pub fn ledger_rows(items: &[ItemDoc], context: &LedgerContext) -> Vec<LedgerRow>
                 .unwrap_or_default(),
         })
         .collect()
+}
+
+/// The per-unit ledger: one row per assigned unit of each item, by unit (in the order of
+/// their names), then in report order.
+pub fn unit_ledger_rows(items: &[ItemDoc], context: &LedgerContext) -> Vec<UnitLedgerRow> {
+    let name = |id: &str| {
+        context
+            .unit_names
+            .get(id)
+            .cloned()
+            .unwrap_or_else(|| id.to_owned())
+    };
+    let mut sorted: Vec<&ItemDoc> = items.iter().collect();
+    sorted.sort_by_key(|i| (i.area_no, i.problem_no, i.sub_no));
+    let mut rows: Vec<UnitLedgerRow> = Vec::new();
+    for item in sorted {
+        let current: Vec<&str> = item.current_measures().map(|m| m.id.as_str()).collect();
+        for unit in &item.units {
+            let progress = item.progress.get(unit);
+            let status = progress.map_or(UnitStatus::NotStarted, |p| p.status);
+            // The decision that put the unit where it is: the office's last sign-off.
+            let sign_off = (status == UnitStatus::SignedOff)
+                .then(|| {
+                    item.reviews
+                        .iter()
+                        .filter(|r| r.unit == *unit && r.decision == UnitStatus::SignedOff)
+                        .max_by_key(|r| r.at_ms)
+                })
+                .flatten();
+            let ticked = progress.map_or(0, |p| {
+                current
+                    .iter()
+                    .filter(|id| p.measures_done.get(**id).copied().unwrap_or(false))
+                    .count()
+            });
+            rows.push(UnitLedgerRow {
+                unit: name(unit),
+                area: cjk_numeral(item.area_no),
+                item_no: item.number(),
+                title: item.title.as_str().to_owned(),
+                state: status.label_zh().to_owned(),
+                signed_off_by: sign_off.map(|r| r.by.clone()).unwrap_or_default(),
+                signed_off_at: sign_off.map(|r| beijing_time(r.at_ms)).unwrap_or_default(),
+                narrative: progress
+                    .map(|p| p.narrative.as_str().to_owned())
+                    .unwrap_or_default(),
+                measures_done: format!("{ticked}/{}", current.len()),
+                evidence_count: progress.map_or(0, |p| p.evidence.len()),
+                updated: progress
+                    .filter(|p| p.updated_at_ms > 0)
+                    .map(|p| beijing_time(p.updated_at_ms))
+                    .unwrap_or_default(),
+            });
+        }
+    }
+    // Stable: each unit's rows stay in report order.
+    rows.sort_by(|a, b| a.unit.cmp(&b.unit));
+    rows
 }
 
 /// `YYYY-MM-DD HH:MM` in China Standard Time (UTC+8, no daylight saving).

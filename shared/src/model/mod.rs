@@ -31,7 +31,7 @@ pub use conflict::{StatusClaim, status_conflicts};
 pub use convert::{
     LedgerContext, ReportTextError, as_last_imported, beijing_time, campaign_from_report,
     item_from_report, item_key, ledger_rows, refresh_campaign_from_report, refresh_from_report,
-    report_from_docs, report_text, set_report_text,
+    report_from_docs, report_text, set_report_text, unit_ledger_rows,
 };
 pub use item::{
     EditContext, EvidenceRef, Feedback, ItemDoc, ItemEdit, ItemPlan, Measure, MeasureText,
