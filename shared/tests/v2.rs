@@ -835,6 +835,57 @@ fn changes_to_a_units_work_are_checked() {
             }),
         ),
         (
+            "the office files a decision on s2 in s1's document",
+            Start::SignedOff,
+            Make::Raw(|d| {
+                let list = map(d, "reviews");
+                let m = d.insert_object(&list, 1, ObjType::Map).unwrap();
+                for (key, value) in [("id", "r9"), ("unit", "s2"), ("decision", "returned")] {
+                    d.put(&m, key, value).unwrap();
+                }
+                d.put(&m, "reason", "【s2】照片不清").unwrap();
+                d.put(&m, "by", "office").unwrap();
+                d.put(&m, "at_ms", 0).unwrap();
+            }),
+            office(),
+            Err(C::Malformed {
+                kind: "unit_work".into(),
+                reason: "a decision about unit 's2' in the work document of unit 's1': it belongs in its own unit's document".into(),
+            }),
+        ),
+        (
+            "the office files a notice to everyone in s1's document",
+            Start::Open,
+            Make::Raw(|d| {
+                let list = map(d, "feedback");
+                let m = d.insert_object(&list, 0, ObjType::Map).unwrap();
+                d.put(&m, "id", "n1").unwrap();
+                d.put(&m, "unit", automerge::ScalarValue::Null).unwrap();
+                d.put(&m, "author", "office").unwrap();
+                d.put(&m, "text", "各单位注意").unwrap();
+                d.put(&m, "at_ms", 0).unwrap();
+            }),
+            office(),
+            Err(C::Malformed {
+                kind: "unit_work".into(),
+                reason: "a message about no unit in the work document of unit 's1': the office's notices to every unit belong in the item".into(),
+            }),
+        ),
+        (
+            "the office writes to s1",
+            Start::Open,
+            Make::Edit(
+                office(),
+                ItemEdit::AddFeedback {
+                    id: "f6".into(),
+                    unit: Some("s1".into()),
+                    text: "各单位注意".into(),
+                },
+            ),
+            office(),
+            Ok(()),
+        ),
+        (
             "the office deletes a decision",
             Start::SignedOff,
             Make::Raw(|d| {

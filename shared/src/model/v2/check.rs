@@ -7,7 +7,8 @@
 //! workflow's own rules. Refusals are data: [`ChangeRefusal`] and [`Refusal`].
 //!
 //! - The office changes anything but the document's identity (`kind`, `item`, `campaign`,
-//!   `unit`), and never rewrites a decision or a feedback message (append only).
+//!   `unit`), and never rewrites a decision or a feedback message (append only); what it
+//!   appends is about this document's unit (anything else here would reach this unit).
 //! - The unit itself, while assigned, changes its `narrative`, `measures_done`, `evidence`,
 //!   `status` (up to `submitted`), `updated_by`/`updated_at_ms`, and appends feedback about
 //!   itself; nothing of it once the office signed it off (销号) — the feedback thread stays
@@ -148,19 +149,55 @@ impl Changes<'_> {
         }
     }
 
+    /// The office changes the work, appends decisions and messages — each about this
+    /// document's unit: one about another unit here would hand it to this unit.
     fn check_office(&self) -> Result<(), ChangeRefusal> {
         for (key, before, after) in self.changed() {
             match key {
                 "reviews" => {
-                    appended_slots(before, after).ok_or(ChangeRefusal::ReviewsRewritten)?;
+                    let added =
+                        appended_slots(before, after).ok_or(ChangeRefusal::ReviewsRewritten)?;
+                    let about = |i: &usize| self.after_work.reviews.get(*i).map(|r| &r.unit);
+                    if let Some(unit) = added
+                        .iter()
+                        .filter_map(about)
+                        .find(|u| **u != self.after_work.unit)
+                    {
+                        return Err(self.not_about_this_unit("decision", Some(unit)));
+                    }
                 }
                 "feedback" => {
-                    appended_slots(before, after).ok_or(ChangeRefusal::FeedbackRewritten)?;
+                    let added =
+                        appended_slots(before, after).ok_or(ChangeRefusal::FeedbackRewritten)?;
+                    let about = |i: &usize| self.after_work.feedback.get(*i).map(|f| &f.unit);
+                    if let Some(unit) = added
+                        .iter()
+                        .filter_map(about)
+                        .find(|u| u.as_deref() != Some(self.after_work.unit.as_str()))
+                    {
+                        return Err(self.not_about_this_unit("message", unit.as_ref()));
+                    }
                 }
                 _ => {}
             }
         }
         Ok(())
+    }
+
+    fn not_about_this_unit(&self, what: &str, unit: Option<&String>) -> ChangeRefusal {
+        let own = &self.after_work.unit;
+        let reason = match unit {
+            Some(unit) => format!(
+                "a {what} about unit '{unit}' in the work document of unit '{own}': it belongs in its own unit's document"
+            ),
+            None => format!(
+                "a {what} about no unit in the work document of unit '{own}': the office's notices to every unit belong in the item"
+            ),
+        };
+        ChangeRefusal::Malformed {
+            kind: UNIT_WORK_KIND.to_owned(),
+            reason,
+        }
     }
 
     /// The unit itself, while assigned: its own work (not once signed off) and feedback.
