@@ -1286,3 +1286,257 @@ fn old_readers_meet_version_2_as_newer() {
     assert!(v2::is_v2(&v2.item) && v2::is_v2(&v2.works["s1"]));
     assert!(!v2::is_v2(&abc_item()));
 }
+
+// ---- The check of a change to a version-2 item ---------------------------------------------
+
+/// How an item case makes its change: as an edit by someone, or raw.
+#[allow(clippy::large_enum_variant)] // a test table's rows
+enum MakeItem {
+    Edit(EditContext, ItemEdit),
+    Raw(fn(&mut AutoCommit)),
+}
+
+/// (case, how the change is made, who sends it, the units' statuses given, expected)
+type ItemCase = (
+    &'static str,
+    MakeItem,
+    EditContext,
+    Option<BTreeMap<String, UnitStatus>>,
+    Result<(), ChangeRefusal>,
+);
+
+#[test]
+fn only_the_office_changes_a_version_2_item() {
+    use ChangeRefusal as C;
+    use v2::check::check_item_v2_change;
+    let mut v2 = V2::of(&abc_item());
+    v2.apply(
+        &office(),
+        ItemEdit::AddFeedback {
+            id: "n1".into(),
+            unit: None,
+            text: "各单位按时报送".into(),
+        },
+    )
+    .unwrap();
+    let reword = || ItemEdit::Define {
+        title: "问题".into(),
+        measures: vec![
+            MeasureText::existing("m1", "A 建立台账"),
+            MeasureText::existing("m2", "B 修订制度"),
+            MeasureText::existing("m3", "C 专项检查"),
+        ],
+        narrative: "办公室的整改情况".into(),
+    };
+    let statuses = |s1: UnitStatus| {
+        Some(BTreeMap::from([
+            ("s1".to_owned(), s1),
+            ("s2".to_owned(), UnitStatus::SignedOff),
+        ]))
+    };
+    let close = |d: &mut AutoCommit| put(d, "status", "done");
+    let cases: Vec<ItemCase> = vec![
+        (
+            "the office writes its narrative",
+            MakeItem::Edit(office(), reword()),
+            office(),
+            None,
+            Ok(()),
+        ),
+        (
+            "the same sent by s1",
+            MakeItem::Edit(office(), reword()),
+            school("s1"),
+            None,
+            Err(C::OfficeOnlyKey {
+                key: "narrative".into(),
+            }),
+        ),
+        (
+            "the same sent by the item's department",
+            MakeItem::Edit(office(), reword()),
+            dept("jcg"),
+            None,
+            Err(C::OfficeOnlyKey {
+                key: "narrative".into(),
+            }),
+        ),
+        (
+            "the same sent by a viewer",
+            MakeItem::Edit(office(), reword()),
+            viewer(),
+            None,
+            Err(C::Workflow(Refusal::ReadOnly)),
+        ),
+        (
+            "s1 closes the item",
+            MakeItem::Raw(close),
+            school("s1"),
+            statuses(UnitStatus::SignedOff),
+            Err(C::Workflow(Refusal::OnlyOfficePlans)),
+        ),
+        (
+            "s1 adds a key",
+            MakeItem::Raw(|d| put(d, "secret", "x")),
+            school("s1"),
+            None,
+            Err(C::UnknownKey {
+                path: "secret".into(),
+            }),
+        ),
+        (
+            "the office closes with every unit signed off",
+            MakeItem::Raw(close),
+            office(),
+            statuses(UnitStatus::SignedOff),
+            Ok(()),
+        ),
+        (
+            "the office closes with s1 asking",
+            MakeItem::Raw(close),
+            office(),
+            statuses(UnitStatus::Submitted),
+            Err(C::Workflow(Refusal::UnitsNotSignedOff { pending: 1 })),
+        ),
+        (
+            "the office closes without the units' statuses",
+            MakeItem::Raw(close),
+            office(),
+            None,
+            Err(C::Workflow(Refusal::UnitsNotSignedOff { pending: 2 })),
+        ),
+        (
+            "the office assigns s3",
+            MakeItem::Edit(office(), plan(&["s1", "s2", "s3"])),
+            office(),
+            None,
+            Ok(()),
+        ),
+        (
+            "the office drops a measure without its tombstone",
+            MakeItem::Raw(|d| {
+                let list = map(d, "measures");
+                d.delete(&list, 0).unwrap();
+            }),
+            office(),
+            None,
+            Err(C::MeasureDropped {
+                id: "m1".into(),
+                text: "A 建立台账".into(),
+            }),
+        ),
+        (
+            "the office rewrites a notice",
+            MakeItem::Raw(|d| {
+                let list = map(d, "notices");
+                let first = d.get(&list, 0).unwrap().unwrap().1;
+                d.put(&first, "text", "改写").unwrap();
+            }),
+            office(),
+            None,
+            Err(C::FeedbackRewritten),
+        ),
+        (
+            "the office points s1's work elsewhere",
+            MakeItem::Raw(|d| {
+                let works = map(d, "unit_work");
+                let other = DocumentId([9; 16]).to_string();
+                d.put(&works, "s1", other).unwrap();
+            }),
+            office(),
+            None,
+            Err(C::Malformed {
+                kind: "item".into(),
+                reason: format!(
+                    "`unit_work.s1` must be {}, the id derived from the item and the unit",
+                    unit_work_id(&DocumentId([0; 16]), "s1")
+                ),
+            }),
+        ),
+        (
+            "the office forgets s1's work",
+            MakeItem::Raw(|d| {
+                let works = map(d, "unit_work");
+                d.delete(&works, "s1").unwrap();
+            }),
+            office(),
+            None,
+            Err(C::Malformed {
+                kind: "item".into(),
+                reason:
+                    "`unit_work.s1` is removed: a unit's work document stays listed, for the office"
+                        .into(),
+            }),
+        ),
+        (
+            "a notice in another account's name",
+            MakeItem::Edit(
+                ctx(Role::Office, None, "office2"),
+                ItemEdit::AddFeedback {
+                    id: "n2".into(),
+                    unit: None,
+                    text: "周五前报送".into(),
+                },
+            ),
+            office(),
+            None,
+            Err(C::NotTheSender {
+                field: "notices.author".into(),
+                claimed: "office2".into(),
+                sender: "office".into(),
+            }),
+        ),
+    ];
+    let item_id = v2.item_id;
+    let mut wrong = Vec::new();
+    for (name, make, sender, statuses, expected) in cases {
+        let mut before = v2.item.clone();
+        let mut after = before.fork();
+        match make {
+            MakeItem::Edit(who, edit) => {
+                apply_item(&mut after, &item_id, &BTreeMap::new(), &who, edit).unwrap();
+            }
+            MakeItem::Raw(change) => {
+                change(&mut after);
+                after.commit();
+            }
+        }
+        // The derived id in the expected text is of this item.
+        let expected = expected.map_err(|e| match e {
+            C::Malformed { kind, reason } => C::Malformed {
+                kind,
+                reason: reason.replace(
+                    &unit_work_id(&DocumentId([0; 16]), "s1").to_string(),
+                    &unit_work_id(&item_id, "s1").to_string(),
+                ),
+            },
+            e => e,
+        });
+        let got = check_item_v2_change(
+            &sender.actor,
+            &sender.user,
+            &item_id,
+            &before,
+            &after,
+            statuses.as_ref(),
+        );
+        if got != expected {
+            wrong.push(format!("{name}: got {got:?}, expected {expected:?}"));
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+    // Made by a school: refused; the migration's own item is the office's.
+    let empty = model::new_automerge();
+    let s1 = school("s1");
+    assert_eq!(
+        check_item_v2_change(&s1.actor, &s1.user, &item_id, &empty, &v2.item, None),
+        Err(C::OnlyOfficeCreates {
+            kind: "item".into()
+        })
+    );
+    let o = office();
+    assert_eq!(
+        check_item_v2_change(&o.actor, MIGRATION_USER, &item_id, &empty, &v2.item, None),
+        Ok(())
+    );
+}

@@ -1,6 +1,7 @@
 //! The server's check of a change a client sent to a unit-work document ([`UnitWorkDoc`]):
 //! the version-2 counterpart of [`crate::model::check`] for the one document a unit
-//! writes. Not yet run by the server (issue #21, wiring next).
+//! writes; and [`check_item_v2_change`], the office-only version-2 item. Not yet run by the
+//! server (issue #21, wiring next).
 //!
 //! As in version 1, two levels: the **raw** keys and the ids of the operations that wrote
 //! them (a modified client can write anything), and the **typed** documents checked with the
@@ -365,4 +366,180 @@ fn authorship(
     referenced.sort_unstable();
     referenced.dedup();
     Ok(referenced)
+}
+
+/// The top-level keys of a version-2 item document (see `docs/schema-v2.md`).
+pub const ITEM_V2_KEYS: &[&str] = &[
+    "schema_version",
+    "kind",
+    "campaign",
+    "key",
+    "area_no",
+    "area_title",
+    "problem_no",
+    "problem_title",
+    "sub_no",
+    "title",
+    "measures",
+    "removed_measures",
+    "responsible_leader",
+    "responsible_department",
+    "units",
+    "deadline",
+    "timing",
+    "narrative",
+    "status",
+    "document_numbers",
+    "unit_work",
+    "notices",
+    "migrated_from",
+];
+
+/// Is the change from `before` to `after` (two states of the version-2 item `item_id`)
+/// allowed for `actor`, the account `sender`? Only the office writes an item: it never
+/// rewrites a notice, never drops a measure without its tombstone, never removes or
+/// re-points a unit's work document (`unit_work` holds [`super::unit_work_id`]s, added only),
+/// and closes the item only when every assigned unit is signed off — `statuses`, read from
+/// the units' documents, when the caller has them (without them a close is refused).
+pub fn check_item_v2_change(
+    actor: &Actor,
+    sender: &str,
+    item_id: &crate::ids::DocumentId,
+    before: &AutoCommit,
+    after: &AutoCommit,
+    statuses: Option<&std::collections::BTreeMap<String, UnitStatus>>,
+) -> Result<(), ChangeRefusal> {
+    let raw_before = Fields::of(before)?;
+    let raw_after = Fields::of(after)?;
+    if raw_before == raw_after {
+        return Ok(());
+    }
+    let creating = raw_before.0.is_empty();
+    match actor.role {
+        Role::Viewer => return Err(Refusal::ReadOnly.into()),
+        Role::Unit | Role::Department if creating => {
+            return Err(ChangeRefusal::OnlyOfficeCreates {
+                kind: kind_of(after).unwrap_or_else(|| "untyped".to_owned()),
+            });
+        }
+        Role::Unit | Role::Department => {
+            let (key, _, _) = changed_keys(&raw_before, &raw_after)
+                .next()
+                .unwrap_or(("", None, None));
+            return Err(match key {
+                "status" => Refusal::OnlyOfficePlans.into(),
+                key if ITEM_V2_KEYS.contains(&key) => ChangeRefusal::OfficeOnlyKey {
+                    key: key.to_owned(),
+                },
+                key => ChangeRefusal::UnknownKey {
+                    path: key.to_owned(),
+                },
+            });
+        }
+        Role::Office => {}
+    }
+    if !creating && kind_of(before) != kind_of(after) {
+        let name = |kind: Option<String>| kind.unwrap_or_else(|| "untyped".to_owned());
+        return Err(ChangeRefusal::KindChanged {
+            before: name(kind_of(before)),
+            after: name(kind_of(after)),
+        });
+    }
+    let item = ItemDocV2::load(after).map_err(|e| malformed("item", &e))?;
+    let old = if creating {
+        None
+    } else {
+        Some(
+            ItemDocV2::load(before).map_err(|e| ChangeRefusal::StoredMalformed {
+                kind: "item".to_owned(),
+                reason: e.to_string(),
+            })?,
+        )
+    };
+    let wrong = |reason: String| ChangeRefusal::Malformed {
+        kind: "item".to_owned(),
+        reason,
+    };
+    for (unit, id) in &item.unit_work {
+        let derived = super::unit_work_id(item_id, unit).to_string();
+        if *id != derived {
+            return Err(wrong(format!(
+                "`unit_work.{unit}` must be {derived}, the id derived from the item and the unit"
+            )));
+        }
+    }
+    for message in &item.notices {
+        if message.unit.is_some() {
+            return Err(wrong(format!(
+                "the notice {} is about one unit: it belongs in that unit's work document",
+                message.id
+            )));
+        }
+    }
+    let Some(old) = old else {
+        return Ok(());
+    };
+    if let Some(unit) = old
+        .unit_work
+        .keys()
+        .find(|u| !item.unit_work.contains_key(*u))
+    {
+        return Err(wrong(format!(
+            "`unit_work.{unit}` is removed: a unit's work document stays listed, for the office"
+        )));
+    }
+    if let Some((_, before, after)) =
+        changed_keys(&raw_before, &raw_after).find(|(k, _, _)| *k == "notices")
+    {
+        appended_slots(before, after).ok_or(ChangeRefusal::FeedbackRewritten)?;
+    }
+    let dropped = (old.measures.iter().map(|m| (&m.id, m.text.as_str())))
+        .chain(
+            old.removed_measures
+                .iter()
+                .map(|r| (&r.id, r.text.as_str())),
+        )
+        .find(|(id, _)| !item.ever_had_measure(id));
+    if let Some((id, text)) = dropped {
+        return Err(ChangeRefusal::MeasureDropped {
+            id: id.clone(),
+            text: text.to_owned(),
+        });
+    }
+    if old.status != item.status {
+        let assigned: Vec<UnitStatus> = (item.units.iter())
+            .map(|u| {
+                statuses
+                    .and_then(|s| s.get(u).copied())
+                    .unwrap_or(UnitStatus::NotStarted)
+            })
+            .collect();
+        crate::workflow::check_item_status(actor, item.status, &assigned)?;
+    }
+    for message in &item.notices {
+        if !old.notices.iter().any(|n| n.id == message.id) {
+            check_length(TextField::Feedback, &message.text)?;
+            if message.author != sender {
+                return Err(ChangeRefusal::NotTheSender {
+                    field: "notices.author".to_owned(),
+                    claimed: message.author.clone(),
+                    sender: sender.to_owned(),
+                });
+            }
+        }
+    }
+    let changed = |a: &str, b: &str| a != b;
+    if changed(old.title.as_str(), item.title.as_str()) {
+        check_length(TextField::Definition, item.title.as_str())?;
+    }
+    if changed(old.narrative.as_str(), item.narrative.as_str()) {
+        check_length(TextField::Narrative, item.narrative.as_str())?;
+    }
+    for measure in &item.measures {
+        let was = (old.measures.iter()).find(|m| m.id == measure.id);
+        if was.is_none_or(|was| changed(was.text.as_str(), measure.text.as_str())) {
+            check_length(TextField::Definition, measure.text.as_str())?;
+        }
+    }
+    Ok(())
 }
