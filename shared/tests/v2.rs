@@ -340,6 +340,38 @@ fn migrating_twice_makes_byte_identical_documents() {
     }
 }
 
+/// Two servers that migrated different states of one item (a change reached one of them in
+/// between) made different changes: with different actors, so Automerge can still merge
+/// them (one actor's sequence number twice would be unmergeable).
+#[test]
+fn migrations_of_two_states_never_share_an_actor() {
+    let id = DocumentId([1; 16]);
+    let mut first = abc_item();
+    let mut later = first.fork();
+    model::apply(
+        &mut later,
+        &school("s2"),
+        ItemEdit::UnitNarrative {
+            unit: "s2".into(),
+            text: "已自查".into(),
+        },
+    )
+    .unwrap();
+    let mut a = migrate(&id, &mut first).unwrap();
+    let mut b = migrate(&id, &mut later).unwrap();
+    let actor = |doc: &mut AutoCommit| doc.get_changes(&[])[0].actor_id().clone();
+    assert_ne!(actor(&mut a.item), actor(&mut b.item));
+    let (s2a, s2b) = (
+        &mut a.units.get_mut("s2").unwrap().1,
+        &mut b.units.get_mut("s2").unwrap().1,
+    );
+    assert_ne!(actor(s2a), actor(s2b));
+    s2a.merge(s2b).unwrap();
+    assert_eq!(s2a.get_changes(&[]).len(), 2);
+    // The unchanged s1 work is the same document content, by different actors.
+    assert_eq!(a.units["s1"].0, b.units["s1"].0);
+}
+
 /// A version-1 item with measures A, B, C assigned to s1 and s2, as a school's device and
 /// the server held it before the office's later edits.
 fn abc_item() -> AutoCommit {
