@@ -1290,6 +1290,33 @@ fn offline_evidence_a_request_and_feedback_go_to_the_units_own_document() {
     assert_eq!(kept, [CarryRefusal::NoUnitDocument { unit: "s9".into() }]);
 }
 
+/// One version-1 change touching two units (an office device's, or a foreign client's) is
+/// split: each unit's part goes to its own document.
+#[test]
+fn a_change_touching_two_units_is_split_between_their_documents() {
+    let (server, v2, mut device) = server_and_device(vec![]);
+    let before = device.get_heads();
+    let mut item = ItemDoc::load(&device).unwrap();
+    let s1 = item.progress.get_mut("s1").unwrap();
+    s1.narrative.update("已建立台账（办公室代填）");
+    item.progress.get_mut("s2").unwrap().status = UnitStatus::InProgress;
+    model::update_document(&mut device, &item, "office", "import", NOW).unwrap();
+    let change = device.get_changes(&before).remove(0);
+    let targets: Vec<_> = (carry(&server, &v2, &change).into_iter())
+        .map(|c| match c {
+            Carried::Edit { target, edit } => (target, edit.op()),
+            Carried::Kept { reason, .. } => panic!("{reason}"),
+        })
+        .collect();
+    assert_eq!(
+        targets,
+        [
+            (Target::UnitWork { unit: "s1".into() }, "unit_narrative"),
+            (Target::UnitWork { unit: "s2".into() }, "unit_status"),
+        ]
+    );
+}
+
 #[test]
 fn a_change_the_migration_holds_carries_nothing_over() {
     let (mut server, _, mut device) = server_and_device(vec![]);
