@@ -1599,3 +1599,69 @@ fn only_the_office_changes_a_version_2_item() {
         Ok(())
     );
 }
+
+// ---- Property: whatever the units did, the split keeps each unit's work to itself ----------
+
+/// One random step on a version-1 item assigned to s1, s2 and s3: (replica, unit, what).
+fn v1_step() -> impl proptest::strategy::Strategy<Value = (usize, usize, u8)> {
+    (0..2usize, 1..4usize, 0..8u8)
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig { cases: 32, ..Default::default() })]
+
+    /// Random work by three units on two replicas of one version-1 item, merged: after the
+    /// migration each unit's document holds all of its own work and nothing of the others',
+    /// and the documents together are the version-1 item.
+    #[test]
+    fn the_split_keeps_each_units_work_to_itself(
+        steps in proptest::collection::vec(v1_step(), 1..30)
+    ) {
+        let mut base = abc_item();
+        let mut replicas = [base.clone(), base.fork()];
+        for (n, (replica, unit, what)) in steps.into_iter().enumerate() {
+            let unit = format!("s{unit}");
+            let m = mark(&unit);
+            let me = school(&unit);
+            let (who, edit) = match what {
+                0 => (me, ItemEdit::UnitNarrative { unit: unit.clone(), text: format!("{m}第{n}步") }),
+                1 => (me, ItemEdit::AddEvidence { unit: unit.clone(), evidence: evidence(&unit, &n.to_string()) }),
+                2 => (me, ItemEdit::AddFeedback { id: format!("f{n}"), unit: Some(unit.clone()), text: format!("{m}问{n}") }),
+                3 => (me, ItemEdit::TickMeasure { unit: unit.clone(), measure: format!("m{}", n % 3 + 1), done: n % 2 == 0 }),
+                4 => (me, ItemEdit::UnitStatus { unit: unit.clone(), to: UnitStatus::Submitted, reason: None }),
+                5 => (office(), ItemEdit::UnitStatus { unit: unit.clone(), to: UnitStatus::Returned, reason: Some(format!("{m}退回{n}")) }),
+                6 => (office(), ItemEdit::UnitStatus { unit: unit.clone(), to: UnitStatus::SignedOff, reason: None }),
+                _ => (office(), ItemEdit::AddFeedback { id: format!("o{n}"), unit: Some(unit.clone()), text: format!("{m}答{n}") }),
+            };
+            // Refused edits (a request with nothing written, a decision on nothing) are skipped.
+            let _ = model::apply(&mut replicas[replica], &who, edit);
+        }
+        let [mut v1, mut other] = replicas;
+        v1.merge(&mut other).unwrap();
+        let old = ItemDoc::load(&v1).unwrap();
+        let migrated = migrate(&DocumentId([3; 16]), &mut v1).unwrap();
+        let item = ItemDocV2::load(&migrated.item).unwrap();
+        let mut works = BTreeMap::new();
+        for (unit, (_, mut doc)) in migrated.units {
+            let bytes = doc.save_nocompress();
+            let work = UnitWorkDoc::load(&doc).unwrap();
+            let values = format!("{work:?}");
+            for other in ["s1", "s2", "s3"].into_iter().filter(|o| *o != unit) {
+                for trace in [mark(other), format!("school-{other}")] {
+                    proptest::prop_assert!(!contains(&bytes, &trace), "{unit}: {trace}");
+                    proptest::prop_assert!(!values.contains(&trace), "{unit}: {trace}");
+                }
+            }
+            works.insert(unit, work);
+        }
+        let mut together = item.combined_v1(&works);
+        let mut expected = old;
+        for list in [&mut together.feedback, &mut expected.feedback] {
+            list.sort_by(|a, b| a.id.cmp(&b.id));
+        }
+        for list in [&mut together.reviews, &mut expected.reviews] {
+            list.sort_by(|a, b| a.id.cmp(&b.id));
+        }
+        proptest::prop_assert_eq!(together, expected);
+    }
+}

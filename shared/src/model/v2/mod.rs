@@ -295,7 +295,11 @@ impl ItemDocV2 {
         v1.document_numbers = self.document_numbers.clone();
         v1.feedback = self.notices.clone();
         for (unit, work) in works {
-            v1.progress.insert(unit.clone(), work.progress());
+            // Version 1 has an entry for each unit assigned (or once assigned); a unit with
+            // only messages about it has none.
+            if work.assigned || work.has_progress() {
+                v1.progress.insert(unit.clone(), work.progress());
+            }
             v1.feedback.extend(work.feedback.iter().cloned());
             v1.reviews.extend(work.reviews.iter().cloned());
         }
@@ -393,6 +397,20 @@ impl UnitWorkDoc {
             updated_by: self.updated_by.clone(),
             updated_at_ms: self.updated_at_ms,
         }
+    }
+
+    /// Whether anything was ever written to the unit's entry (by the unit or by the office
+    /// assigning it): a version-1 progress entry, as opposed to only messages about the unit.
+    pub fn has_progress(&self) -> bool {
+        self.progress()
+            != UnitProgress {
+                status: UnitStatus::NotStarted,
+                narrative: Text::default(),
+                measures_done: BTreeMap::new(),
+                evidence: Vec::new(),
+                updated_by: String::new(),
+                updated_at_ms: 0,
+            }
     }
 
     fn take_progress(&mut self, v1: &ItemDoc) {
