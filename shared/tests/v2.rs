@@ -545,6 +545,24 @@ fn edits_go_to_their_own_document_under_version_1_rules() {
     );
 }
 
+/// The office writes to a unit whose document has no work yet (made on assignment, or the
+/// unit taken off before it wrote): the message is kept.
+#[test]
+fn the_office_writes_to_a_unit_with_no_work_yet() {
+    let v2 = V2::of(&abc_item());
+    let item = v2.item();
+    let (_, mut doc) = v2::create_unit_work(&v2.item_id, "campaign", "s5").unwrap();
+    let edit = ItemEdit::AddFeedback {
+        id: "o1".into(),
+        unit: Some("s5".into()),
+        text: "请尽快开展自查".into(),
+    };
+    apply_unit_work(&mut doc, &item, &office(), edit).unwrap();
+    let work = UnitWorkDoc::load(&doc).unwrap();
+    assert_eq!(work.feedback.len(), 1);
+    assert!(!work.has_progress());
+}
+
 #[test]
 fn who_reads_a_units_work() {
     let v2 = V2::of(&abc_item());

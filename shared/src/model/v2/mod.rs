@@ -413,7 +413,17 @@ impl UnitWorkDoc {
             }
     }
 
+    /// Copies this unit's part of a version-1 view back (after an edit on it): its
+    /// messages and decisions, and its progress entry when the view has one.
     fn take_progress(&mut self, v1: &ItemDoc) {
+        self.feedback = (v1.feedback.iter())
+            .filter(|f| f.unit.as_deref() == Some(self.unit.as_str()))
+            .cloned()
+            .collect();
+        self.reviews = (v1.reviews.iter())
+            .filter(|r| r.unit == self.unit)
+            .cloned()
+            .collect();
         let Some(progress) = v1.progress.get(&self.unit) else {
             return;
         };
@@ -425,21 +435,13 @@ impl UnitWorkDoc {
         self.evidence = progress.evidence.clone();
         self.updated_by = progress.updated_by.clone();
         self.updated_at_ms = progress.updated_at_ms;
-        self.feedback = (v1.feedback.iter())
-            .filter(|f| f.unit.as_deref() == Some(self.unit.as_str()))
-            .cloned()
-            .collect();
-        self.reviews = (v1.reviews.iter())
-            .filter(|r| r.unit == self.unit)
-            .cloned()
-            .collect();
     }
 }
 
 /// Applies `edit` (one [`route`]s to [`Target::Item`]) to the item `item_id` as `ctx`.
 /// `statuses` are the assigned units' statuses, read from their documents: closing the item
 /// needs every one signed off. A plan that assigns a unit records its work document in
-/// `unit_work` (the caller makes that document, [`UnitWorkDoc::new`], and records the
+/// `unit_work` (the caller makes that document, [`create_unit_work`], and records the
 /// assignment on every unit's document, [`set_assignment`]). Nothing changes when it is
 /// refused.
 pub fn apply_to_item(
