@@ -457,7 +457,7 @@ fn change_allowed(actor: &Actor, states: &States<'_>) -> Result<(), ChangeRefusa
     }
 }
 
-fn malformed(kind: &'static str, error: &ModelError) -> ChangeRefusal {
+pub(crate) fn malformed(kind: &'static str, error: &ModelError) -> ChangeRefusal {
     ChangeRefusal::Malformed {
         kind: kind.to_owned(),
         reason: error.to_string(),
@@ -675,16 +675,16 @@ fn check_own_progress(
 
 /// A map's keys, each with everything it holds.
 #[derive(Debug, PartialEq)]
-struct Fields(BTreeMap<String, Slot>);
+pub(crate) struct Fields(pub(crate) BTreeMap<String, Slot>);
 
 /// What one map key or list position holds: every value concurrent writes left there, each
 /// with the id of the operation that wrote it, the winning value last. Two slots are equal
 /// only when the same operations wrote the same values.
-type Slot = Vec<(automerge::ObjId, Raw)>;
+pub(crate) type Slot = Vec<(automerge::ObjId, Raw)>;
 
 /// A value as stored, with nested objects expanded.
 #[derive(Debug, PartialEq)]
-enum Raw {
+pub(crate) enum Raw {
     Scalar(Scalar),
     Map(Fields),
     List(Vec<Slot>),
@@ -694,7 +694,7 @@ enum Raw {
 /// A scalar compared by its bits, so that a NaN equals itself and an unchanged document
 /// always compares equal to itself.
 #[derive(Debug)]
-struct Scalar(ScalarValue);
+pub(crate) struct Scalar(ScalarValue);
 
 impl PartialEq for Scalar {
     fn eq(&self, other: &Self) -> bool {
@@ -707,7 +707,7 @@ impl PartialEq for Scalar {
 
 impl Fields {
     /// The whole document, from the root.
-    fn of(doc: &AutoCommit) -> Result<Fields, ChangeRefusal> {
+    pub(crate) fn of(doc: &AutoCommit) -> Result<Fields, ChangeRefusal> {
         match read_object(doc, &automerge::ROOT, ObjType::Map, 0)? {
             Raw::Map(fields) => Ok(fields),
             _ => Ok(Fields(BTreeMap::new())),
@@ -765,7 +765,7 @@ fn read_slot(
 }
 
 /// The keys whose slots differ between two maps, with both slots.
-fn changed_keys<'a>(
+pub(crate) fn changed_keys<'a>(
     before: &'a Fields,
     after: &'a Fields,
 ) -> impl Iterator<Item = (&'a str, Option<&'a Slot>, Option<&'a Slot>)> {
@@ -780,7 +780,7 @@ fn changed_keys<'a>(
 
 /// The same object in both states (same operation ids, losing conflicting values
 /// unchanged), with the winning value's contents.
-fn same_object<'a>(
+pub(crate) fn same_object<'a>(
     before: Option<&'a Slot>,
     after: Option<&'a Slot>,
 ) -> Option<(&'a Raw, &'a Raw)> {
@@ -803,7 +803,7 @@ fn same_map<'a>(
 
 /// Was `after` made from `before` only by inserting elements (anywhere: concurrent appends
 /// interleave)? Then the positions of the new elements in `after`.
-fn appended_slots(before: Option<&Slot>, after: Option<&Slot>) -> Option<Vec<usize>> {
+pub(crate) fn appended_slots(before: Option<&Slot>, after: Option<&Slot>) -> Option<Vec<usize>> {
     match same_object(before, after)? {
         (Raw::List(before), Raw::List(after)) => appended(before, after),
         _ => None,

@@ -399,7 +399,7 @@ impl ItemDoc {
 /// Every removed measure, from every list `removed_measures` holds: two office devices that
 /// each made the list at once (in a document written before it existed) leave two
 /// conflicting lists, and a removal in the losing one still counts. The winning list first.
-fn removed_measures(doc: &AutoCommit) -> Vec<RemovedMeasure> {
+pub(crate) fn removed_measures(doc: &AutoCommit) -> Vec<RemovedMeasure> {
     use automerge::{ObjType, ROOT, ReadDoc, Value};
     let mut all: Vec<RemovedMeasure> = Vec::new();
     // Automerge lists the winning value last.
@@ -629,7 +629,10 @@ fn reconcile_whole(
 
 /// The ids of a longest run of measures that are in both lists in the same order: those stay
 /// where they are; the others of `after` are moved or new.
-fn staying_in_order(before: &[Measure], after: &[Measure]) -> std::collections::BTreeSet<String> {
+pub(crate) fn staying_in_order(
+    before: &[Measure],
+    after: &[Measure],
+) -> std::collections::BTreeSet<String> {
     let (n, m) = (before.len(), after.len());
     // longest[i][j]: the longest common run of before[i..] and after[j..].
     let mut longest = vec![vec![0usize; m + 1]; n + 1];
@@ -913,7 +916,7 @@ fn fresh_measure_id(item: &ItemDoc, listed: &[MeasureText]) -> String {
 }
 
 /// What a measure id may be: short, and plain enough to be a map key anywhere.
-fn valid_measure_id(id: &str) -> bool {
+pub(crate) fn valid_measure_id(id: &str) -> bool {
     (1..=64).contains(&id.len())
         && id
             .chars()
