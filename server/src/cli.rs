@@ -741,7 +741,13 @@ async fn import(data: &DataArgs, file: &Path, dry_run: bool) -> anyhow::Result<(
         return Ok(());
     }
     let storage = data.open().await?;
-    let outcome = campaigns::import_report(storage.as_ref(), report, "import").await?;
+    let outcome = campaigns::import_report(
+        storage.as_ref(),
+        report,
+        "import",
+        &crate::audit::command_line(),
+    )
+    .await?;
     say!(
         "Stored in {}: campaign {} ({}); items: {} new, {} updated, {} unchanged.",
         data.storage_url()?,

@@ -22,21 +22,6 @@ pub const DEFAULT_PAGE: u32 = 100;
 /// The most rows one CSV export holds (newest first).
 pub const MAX_EXPORT: u32 = 100_000;
 
-/// Appends one entry (after an HTTP action succeeded).
-pub async fn record(
-    state: &AppState,
-    account: &Username,
-    action: &str,
-    target: &str,
-    detail: &str,
-) -> Result<(), ApiError> {
-    state
-        .storage
-        .write(vec![crate::audit::entry(account, action, target, detail)])
-        .await?;
-    Ok(())
-}
-
 /// The filters of `GET /api/audit` and `/api/audit.csv`.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -1,9 +1,7 @@
 //! `POST /api/import`: a report file sent from the browser, checked with `?dry_run=true`
 //! first, then imported all at once, as `rectify import` does.
 
-use super::audit;
 use super::{Need, require};
-use crate::audit::action;
 use crate::auth::CurrentUser;
 use crate::campaigns;
 use crate::error::ApiError;
@@ -43,7 +41,13 @@ pub(super) async fn import(
         return Ok(Json(campaigns::import_preview(&imported, None)));
     }
     let storage = state.storage.as_ref();
-    let store = campaigns::import_report(storage, &imported.report, user.username.as_str());
+    // The audit entry is written with the import, in its transaction.
+    let store = campaigns::import_report(
+        storage,
+        &imported.report,
+        user.username.as_str(),
+        &user.username,
+    );
     // A report of a campaign that exists may update documents open on sync connections.
     let known = campaigns::natural_key(&imported.report);
     let outcome = if storage
@@ -75,17 +79,6 @@ pub(super) async fn import(
         updated = outcome.items_updated,
         "report imported"
     );
-    audit::record(
-        &state,
-        &user.username,
-        action::IMPORT,
-        &outcome.campaign.to_string(),
-        &format!(
-            "created {}, updated {}, unchanged {}",
-            outcome.items_created, outcome.items_updated, outcome.items_unchanged
-        ),
-    )
-    .await?;
     Ok(Json(campaigns::import_preview(&imported, Some(&outcome))))
 }
 
