@@ -1809,7 +1809,7 @@ async fn issue_20_every_office_action_is_in_the_audit_log() -> Result<()> {
     assert!(csv.header("content-type").starts_with("text/csv"));
     let text = csv.text();
     assert!(
-        text.starts_with("\u{feff}id,at_ms,account,action,target,detail\r\n"),
+        text.starts_with("\u{feff}id,time (Asia/Shanghai),at_ms,account,action,target,detail\r\n"),
         "{text}"
     );
     assert_eq!(

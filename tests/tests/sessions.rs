@@ -462,7 +462,25 @@ async fn the_audit_log_as_xlsx_has_the_csv_rows() -> Result<()> {
         3,
         "a header and two revocations: {xlsx_rows:?}"
     );
-    assert_eq!(xlsx_rows[1][4], "school2", "newest first");
+    assert_eq!(xlsx_rows[1][5], "school2", "newest first");
+    // A time people read, in China (UTC+8), beside the milliseconds programs read.
+    assert_eq!(xlsx_rows[0][1..3], ["time (Asia/Shanghai)", "at_ms"]);
+    for row in &xlsx_rows[1..] {
+        let at_ms: i64 = row[2].parse()?;
+        let china = at_ms + 8 * 3_600_000;
+        let date = rectify_shared::date::Date::from_unix_millis(china);
+        let second = china.div_euclid(1000).rem_euclid(86_400);
+        let expected = format!(
+            "{:04}-{:02}-{:02} {:02}:{:02}:{:02}",
+            date.year,
+            date.month,
+            date.day,
+            second / 3600,
+            second / 60 % 60,
+            second % 60
+        );
+        assert_eq!(row[1], expected, "{row:?}");
+    }
 
     let bad = call(
         &server,
