@@ -25,13 +25,9 @@ pub(super) async fn import(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Json<ImportPreview>, ApiError> {
-    if let Err(refusal) = require(&user, Need::Office) {
-        // Take in what the caller is sending (bounded, then dropped) before answering: a
-        // refusal sent while a large body is still arriving closes the connection under it,
-        // and the caller sees a reset instead of the 403 and its reason.
-        let _ = read_limited(&headers, body, MAX_IMPORT_BYTES).await;
-        return Err(refusal);
-    }
+    // The report a refused caller sent is read and dropped by `crate::drain`, so the 403
+    // reaches it.
+    require(&user, Need::Office)?;
     let dry_run = dry_run(query.as_deref())?;
     let bytes = read_limited(&headers, body, MAX_IMPORT_BYTES).await?;
     let imported = crate::blocking::cpu(move || campaigns::read_report(&bytes))
