@@ -62,7 +62,7 @@ pub mod action {
 /// `rectify demo`, [`crate::campaigns::edit_item`]): no account can be called this
 /// (`crate::accounts::check_username` allows no spaces or brackets), so it is never mistaken
 /// for one.
-pub const COMMAND_LINE: &str = "(rectify command line)";
+pub const COMMAND_LINE: &str = rectify_shared::api::AUDIT_COMMAND_LINE;
 
 /// [`COMMAND_LINE`] as the account of an entry.
 pub fn command_line() -> Username {
