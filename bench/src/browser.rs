@@ -391,7 +391,13 @@ async fn seed(storage: &dyn Storage, docs: usize) -> Result<String> {
         .await?
         .pop()
         .context("no account")?;
-    let outcome = campaigns::import_report(storage, &report(docs), "office").await?;
+    let outcome = campaigns::import_report(
+        storage,
+        &report(docs),
+        "office",
+        &rectify_server::audit::command_line(),
+    )
+    .await?;
     let mut records = storage.items(&outcome.campaign).await?;
     records.sort_by(|a, b| a.key.cmp(&b.key));
     ensure!(

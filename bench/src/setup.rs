@@ -191,7 +191,13 @@ pub async fn prepare(
 async fn fill(storage: &dyn Storage, schools: usize, docs: usize, edits: usize) -> Result<Fixture> {
     let accounts = unit_accounts(storage, "bench", schools).await?;
     let office_token = session(storage, "office", "office").await?;
-    let outcome = campaigns::import_report(storage, &report(schools * docs), "office").await?;
+    let outcome = campaigns::import_report(
+        storage,
+        &report(schools * docs),
+        "office",
+        &rectify_server::audit::command_line(),
+    )
+    .await?;
     let mut records = storage.items(&outcome.campaign).await?;
     records.sort_by(|a, b| a.key.cmp(&b.key));
     ensure!(

@@ -469,6 +469,17 @@ pub fn audit_action_name(lang: Lang, action: &str) -> String {
     }
 }
 
+/// An audit entry's account: a username as it is, the server's command line in words.
+pub fn audit_account(lang: Lang, account: &str) -> String {
+    match (account, lang) {
+        (rectify_shared::api::AUDIT_COMMAND_LINE, Lang::Zh) => "服务器命令行（rectify）".to_owned(),
+        (rectify_shared::api::AUDIT_COMMAND_LINE, Lang::En) => {
+            "the server's command line (rectify)".to_owned()
+        }
+        (account, _) => account.to_owned(),
+    }
+}
+
 /// An audit entry's detail in words where it is a bare value (the number of sessions a
 /// "sign out everywhere" ended); otherwise as stored.
 pub fn audit_detail(lang: Lang, action: &str, detail: &str) -> String {

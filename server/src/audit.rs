@@ -3,9 +3,13 @@
 //!
 //! Entries are only ever appended ([`Write::Audit`]; the storage trait has no way to change or
 //! remove one, and both backends refuse `UPDATE` and `DELETE` on the table). What is recorded:
-//! - over HTTP, after the action succeeded: accounts created, disabled or enabled, passwords
-//!   reset, sessions revoked (all, or one), reports imported, items added, evidence files
-//!   downloaded (the original, not thumbnails) by anyone;
+//! - over HTTP, in the storage transaction of the action itself (one [`Write`] batch: the
+//!   action is never stored without its entry, nor the entry without the action): accounts
+//!   created, disabled or enabled, passwords reset, sessions revoked (all, or one), reports
+//!   imported, items added; evidence files downloaded (the original, not thumbnails) by
+//!   anyone, the entry written before the bytes are sent;
+//! - on the command line (`rectify import`, `rectify demo`, [`crate::campaigns::edit_item`],
+//!   `rectify user add`, `passwd` and `disable`), in the same way, by [`COMMAND_LINE`];
 //! - over sync, in the same batch as the change ([`sync_entries`]): sign-offs (销号) and
 //!   send-backs (退回), and an item re-planned (leader, department, units, deadline,
 //!   timing), read from the typed item before and after the change, never its commit message.
@@ -52,6 +56,17 @@ pub mod action {
         SENT_BACK,
         FILE_DOWNLOADED,
     ];
+}
+
+/// The account named by entries of what the server's command line did (`rectify import`,
+/// `rectify demo`, [`crate::campaigns::edit_item`]): no account can be called this
+/// (`crate::accounts::check_username` allows no spaces or brackets), so it is never mistaken
+/// for one.
+pub const COMMAND_LINE: &str = rectify_shared::api::AUDIT_COMMAND_LINE;
+
+/// [`COMMAND_LINE`] as the account of an entry.
+pub fn command_line() -> Username {
+    Username::new(COMMAND_LINE)
 }
 
 /// An entry by `account` now.

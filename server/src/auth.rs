@@ -94,7 +94,7 @@ pub async fn logout(
         user, token_hash, ..
     }: CurrentSession,
 ) -> Result<axum::http::StatusCode, ApiError> {
-    end_session(&state, &token_hash).await?;
+    end_session(&state, &token_hash, None).await?;
     tracing::info!(user = %user.username, "logged out");
     Ok(axum::http::StatusCode::NO_CONTENT)
 }
@@ -124,7 +124,7 @@ pub async fn end_my_session(
     Path(id): Path<String>,
 ) -> Result<axum::http::StatusCode, ApiError> {
     let session = session_of(&state, &caller.user.username, &id).await?;
-    end_session(&state, &session.token_hash).await?;
+    end_session(&state, &session.token_hash, None).await?;
     tracing::info!(user = %caller.user.username, session = %session.id, "session ended");
     Ok(axum::http::StatusCode::NO_CONTENT)
 }
@@ -149,10 +149,19 @@ pub async fn session_of(
 }
 
 /// Ends the session of `token_hash` (logging out, or ending it from the devices list):
-/// revoked in storage, then its sync connections closed at once, on every server (the
-/// account's other sessions keep theirs).
-pub async fn end_session(state: &AppState, token_hash: &str) -> Result<(), ApiError> {
-    state.storage.revoke_session(token_hash).await?;
+/// revoked in storage (with its audit entry, when the office ends it, in the same
+/// transaction), then its sync connections closed at once, on every server (the account's
+/// other sessions keep theirs).
+pub async fn end_session(
+    state: &AppState,
+    token_hash: &str,
+    audit: Option<crate::storage::Write>,
+) -> Result<(), ApiError> {
+    let mut batch = vec![crate::storage::Write::EndSession {
+        token_hash: token_hash.to_owned(),
+    }];
+    batch.extend(audit);
+    state.storage.write(batch).await?;
     state.sync.close_session(token_hash).await;
     Ok(())
 }

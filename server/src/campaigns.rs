@@ -6,6 +6,7 @@
 //! updated report updates the items' definitions and keeps the units' progress.
 
 use crate::arrivals;
+use crate::audit;
 use crate::clock::now_ms;
 use crate::office_files;
 use crate::storage::{CampaignRecord, ItemRecord, Storage, Write};
@@ -151,11 +152,13 @@ pub fn natural_key(report: &Report) -> String {
     model::campaign_from_report(report).natural_key()
 }
 
-/// Stores an imported report as a campaign and its items (all in one transaction).
+/// Stores an imported report as a campaign and its items, with its audit entry by
+/// `audit_as` (all in one transaction). `user` names the changes it makes.
 pub async fn import_report(
     storage: &dyn Storage,
     report: &Report,
     user: &str,
+    audit_as: &Username,
 ) -> Result<ImportOutcome> {
     let now = now_ms();
     let imported_campaign = model::campaign_from_report(report);
@@ -267,6 +270,15 @@ pub async fn import_report(
             }
         }
     }
+    batch.push(audit::entry(
+        audit_as,
+        audit::action::IMPORT,
+        &campaign_id.to_string(),
+        &format!(
+            "created {}, updated {}, unchanged {}",
+            outcome.items_created, outcome.items_updated, outcome.items_unchanged
+        ),
+    ));
     storage.write(batch).await?;
     Ok(outcome)
 }
@@ -303,7 +315,10 @@ pub async fn edit_report_text(
     Ok(model::report_text(&campaign))
 }
 
-/// Applies an edit to a stored item and saves it with its index row, in one transaction.
+/// Applies an edit to a stored item and saves it with its index row, in one transaction; what
+/// the audit log records of it (a re-plan, a sign-off, a send-back: [`audit::sync_entries`])
+/// goes in that transaction too, by [`audit::COMMAND_LINE`]: this is the command line's (and
+/// the demo's) way to edit, never an HTTP caller's.
 pub async fn edit_item(
     storage: &dyn Storage,
     record: &ItemRecord,
@@ -314,6 +329,7 @@ pub async fn edit_item(
         .await?
         .with_context(|| format!("item {} is missing", record.key))?;
     let before = doc.get_heads();
+    let old = ItemDoc::load(&doc)?;
     model::apply(&mut doc, ctx, edit)?;
     let item = ItemDoc::load(&doc)?;
     // The arrival is the server's clock, not the edit's (a test or the demo may date edits).
@@ -326,12 +342,20 @@ pub async fn edit_item(
         &item,
         ctx.now_ms,
     )));
+    batch.extend(audit::sync_entries(
+        &audit::command_line(),
+        record.id,
+        &old,
+        &item,
+        now,
+    ));
     storage.write(batch).await?;
     Ok(item)
 }
 
 /// Stores `item`, an item made by hand by `user` (the office), as a new document of
-/// `campaign` with its index row, in one transaction, as the importer stores a new item.
+/// `campaign` with its index row and its audit entry, in one transaction, as the importer
+/// stores a new item.
 pub async fn add_item(
     storage: &dyn Storage,
     campaign: &CampaignRecord,
@@ -359,6 +383,12 @@ pub async fn add_item(
     let id = new_document(&mut batch, item, "item", user, now)?;
     let record = item_record(id, campaign.id, item, now);
     batch.push(Write::Item(record.clone()));
+    batch.push(audit::entry(
+        &Username::new(user),
+        audit::action::ITEM_ADDED,
+        &id.to_string(),
+        &record.key,
+    ));
     storage.write(batch).await?;
     Ok(record)
 }
@@ -623,13 +653,81 @@ mod tests {
     use rectify_shared::policy::{Actor, Role};
     use std::collections::BTreeSet;
 
+    /// Issue #20: what the command line does (an import, a re-plan with `edit_item`, the
+    /// demo's way) is in the audit log, by the command line, not by the name the edit is
+    /// committed under; an edit that changes no plan and no review adds no entry.
+    #[tokio::test]
+    async fn issue_20_command_line_imports_and_re_plans_are_audited() {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = crate::storage::open_data_dir(dir.path()).await.unwrap();
+        let storage = storage.as_ref();
+        let imported = import::parse(crate::demo::DEMO_REPORT).unwrap();
+        let outcome = import_report(storage, &imported.report, "import", &audit::command_line())
+            .await
+            .unwrap();
+        let record = storage.items(&outcome.campaign).await.unwrap().remove(0);
+        let office = EditContext {
+            actor: Actor {
+                role: Role::Office,
+                unit: None,
+            },
+            user: "office".into(),
+            now_ms: 1_700_000_000_000,
+        };
+        let plan = ItemPlan {
+            responsible_leader: "分管副局长".into(),
+            units: vec!["pszx1".into()],
+            ..ItemPlan::default()
+        };
+        edit_item(storage, &record, &office, ItemEdit::Plan(plan))
+            .await
+            .unwrap();
+        let feedback = ItemEdit::AddFeedback {
+            id: "f1".into(),
+            unit: Some("pszx1".into()),
+            text: "请补充佐证。".into(),
+        };
+        edit_item(storage, &record, &office, feedback)
+            .await
+            .unwrap();
+
+        let log = storage
+            .audit_log(&crate::storage::AuditQuery {
+                limit: 10,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        let rows: Vec<_> = log
+            .iter()
+            .rev()
+            .map(|e| (e.account.as_str(), e.action.as_str(), e.target.clone()))
+            .collect();
+        assert_eq!(
+            rows,
+            [
+                (
+                    audit::COMMAND_LINE,
+                    audit::action::IMPORT,
+                    outcome.campaign.to_string()
+                ),
+                (
+                    audit::COMMAND_LINE,
+                    audit::action::ITEM_REPLANNED,
+                    record.id.to_string()
+                ),
+            ]
+        );
+        assert_eq!(log[0].detail, record.key);
+    }
+
     #[tokio::test]
     async fn an_edit_stores_only_its_own_changes_and_when_they_arrived() {
         let dir = tempfile::tempdir().unwrap();
         let storage = crate::storage::open_data_dir(dir.path()).await.unwrap();
         let storage = storage.as_ref();
         let imported = import::parse(crate::demo::DEMO_REPORT).unwrap();
-        let outcome = import_report(storage, &imported.report, "import")
+        let outcome = import_report(storage, &imported.report, "import", &audit::command_line())
             .await
             .unwrap();
         let record = storage.items(&outcome.campaign).await.unwrap().remove(0);
@@ -690,7 +788,7 @@ mod tests {
         assert!(arrived.values().all(|a| a.sent_by.is_some()));
 
         // The same report again appends nothing.
-        let again = import_report(storage, &imported.report, "import")
+        let again = import_report(storage, &imported.report, "import", &audit::command_line())
             .await
             .unwrap();
         assert_eq!(again.items_created + again.items_updated, 0);

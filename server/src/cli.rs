@@ -8,10 +8,10 @@ use crate::config::{self, ConfigFile};
 use crate::evidence::files::FilesSettings;
 use crate::http::app;
 use crate::state::{AppState, ServerSettings};
-use crate::storage::{self, Storage, StorageUrl, UserRecord};
+use crate::storage::{self, Storage, StorageUrl, UserRecord, Write};
 use crate::sync_ws::SyncSettings;
 use crate::web::{EmbeddedFile, WebClient};
-use crate::{data_dir, demo};
+use crate::{audit, data_dir, demo};
 use anyhow::{Context, bail};
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use rectify_shared::ids::{UnitId, Username};
@@ -742,7 +742,9 @@ async fn import(data: &DataArgs, file: &Path, dry_run: bool) -> anyhow::Result<(
         return Ok(());
     }
     let storage = data.open().await?;
-    let outcome = campaigns::import_report(storage.as_ref(), report, "import").await?;
+    let outcome =
+        campaigns::import_report(storage.as_ref(), report, "import", &audit::command_line())
+            .await?;
     say!(
         "Stored in {}: campaign {} ({}); items: {} new, {} updated, {} unchanged.",
         data.storage_url()?,
@@ -963,8 +965,20 @@ async fn user(command: UserCommand) -> anyhow::Result<()> {
                 disabled: false,
                 created_at_ms: now_ms(),
             };
-            storage.create_user(&record).await?;
-            say!("Added {} ({}).", record.username, role.key());
+            let (name, role) = (record.username.clone(), role.key());
+            // The account and its audit entry, by the command line: one transaction.
+            storage
+                .write(vec![
+                    Write::NewUser(record),
+                    audit::entry(
+                        &audit::command_line(),
+                        audit::action::ACCOUNT_CREATED,
+                        name.as_str(),
+                        role,
+                    ),
+                ])
+                .await?;
+            say!("Added {name} ({role}).");
         }
         UserCommand::List { data } => {
             let storage = data.open().await?;
@@ -995,10 +1009,22 @@ async fn user(command: UserCommand) -> anyhow::Result<()> {
                 bail!("no user named '{username}'; see `rectify user list`");
             }
             let password = read_new_password()?;
+            let ended = storage.user_sessions(&username, now_ms()).await?.len();
             storage
-                .set_password_hash(&username, &hash_password(&password)?)
+                .write(vec![
+                    Write::PasswordHash {
+                        username: username.clone(),
+                        hash: hash_password(&password)?,
+                    },
+                    Write::EndSessions(username.clone()),
+                    audit::entry(
+                        &audit::command_line(),
+                        audit::action::PASSWORD_RESET,
+                        username.as_str(),
+                        "",
+                    ),
+                ])
                 .await?;
-            let ended = storage.revoke_sessions(&username).await?;
             say!("Password of {username} changed; {ended} session(s) ended.");
         }
         UserCommand::Disable {
@@ -1008,11 +1034,35 @@ async fn user(command: UserCommand) -> anyhow::Result<()> {
         } => {
             let storage = data.open().await?;
             let username = Username::new(username);
-            storage.set_disabled(&username, !enable).await?;
+            let Some(account) = storage.user(&username).await? else {
+                bail!("no user named '{username}'; see `rectify user list`");
+            };
+            let ended = storage.user_sessions(&username, now_ms()).await?.len();
+            let mut batch = vec![Write::Disabled {
+                username: username.clone(),
+                disabled: !enable,
+            }];
+            if !enable {
+                batch.push(Write::EndSessions(username.clone()));
+            }
+            // Recorded when it changes something, by the command line, in the same transaction.
+            if account.disabled == enable {
+                let done = if enable {
+                    audit::action::ACCOUNT_ENABLED
+                } else {
+                    audit::action::ACCOUNT_DISABLED
+                };
+                batch.push(audit::entry(
+                    &audit::command_line(),
+                    done,
+                    username.as_str(),
+                    "",
+                ));
+            }
+            storage.write(batch).await?;
             if enable {
                 say!("{username} is enabled.");
             } else {
-                let ended = storage.revoke_sessions(&username).await?;
                 say!("{username} is disabled; {ended} session(s) ended.");
             }
         }

@@ -113,7 +113,13 @@ pub async fn create_demo(storage: &dyn Storage, password: &str) -> anyhow::Resul
 /// deadlines (some overdue), and the units' progress matching the reported status.
 async fn create_demo_campaign(storage: &dyn Storage) -> anyhow::Result<usize> {
     let imported = rectify_shared::import::parse(DEMO_REPORT)?;
-    let outcome = campaigns::import_report(storage, &imported.report, "office").await?;
+    let outcome = campaigns::import_report(
+        storage,
+        &imported.report,
+        "office",
+        &crate::audit::command_line(),
+    )
+    .await?;
     let office = EditContext {
         actor: Actor {
             role: Role::Office,

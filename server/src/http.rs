@@ -40,6 +40,9 @@ pub fn app(state: AppState) -> Router {
         .route("/api/{*rest}", any(api_not_found))
         .route("/healthz", get(|| async { "ok" }))
         .route("/metrics", get(metrics))
+        // Outermost on the API: a refusal made before the body was read still reaches a
+        // caller that is sending one.
+        .layer(axum::middleware::from_fn(crate::drain::unread_bodies))
         .with_state(state);
     api.merge(web).layer(SetResponseHeaderLayer::overriding(
         X_CONTENT_TYPE_OPTIONS,

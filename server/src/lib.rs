@@ -51,6 +51,7 @@ pub mod clock;
 pub mod config;
 pub mod data_dir;
 pub mod demo;
+pub mod drain;
 pub mod error;
 pub mod evidence;
 pub mod feed;

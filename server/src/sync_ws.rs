@@ -25,6 +25,7 @@
 //! close frame (1001, going away) after what it was already sent; nothing accepted is lost,
 //! because nothing is acknowledged before it is durable.
 
+use crate::accounts;
 use crate::arrivals;
 use crate::audit;
 use crate::campaigns::item_record;
@@ -1136,6 +1137,27 @@ fn close_frame(code: u16, reason: &str) -> WsMessage {
     }))
 }
 
+/// Writes the session's "last seen" (and extends its expiry) when `last_seen` is at least
+/// [`accounts::LAST_SEEN_EVERY_MS`] ago; the time now stored, as far as this connection knows.
+async fn seen(hub: &SyncHub, session: &str, last_seen: i64) -> i64 {
+    let now = now_ms();
+    if now - last_seen < accounts::LAST_SEEN_EVERY_MS {
+        return last_seen;
+    }
+    match hub
+        .storage
+        .touch_session(session, now, now + accounts::TOKEN_LIFETIME_MS)
+        .await
+    {
+        Ok(()) => now,
+        Err(err) => {
+            // Only the devices list shows it: the connection goes on, and tries again later.
+            tracing::warn!(error = %err, "cannot note that a sync connection's session was seen");
+            now
+        }
+    }
+}
+
 /// Serves one upgraded sync connection until it closes: frames in to the hub, the hub's
 /// frames out, keepalive pings, and a close frame on shutdown.
 pub async fn connection(
@@ -1194,10 +1216,18 @@ pub async fn connection(
     });
     // A session ended between the upgrade's check and this connection's registration would be
     // missed by `close_account`/`close_session`: look again, now that they would find it.
-    let live = matches!(hub.storage.session(&session).await, Ok(Some(s)) if !s.revoked);
+    let stored = hub.storage.session(&session).await;
+    let live = matches!(&stored, Ok(Some(s)) if !s.revoked);
     if !live {
         hub.close_session(&session).await;
     }
+    // A device that only syncs is as present as one that makes requests: while frames arrive
+    // (its own or the pongs to our keepalive pings) the session's "last seen" is written, at
+    // most once a minute as `accounts::authenticate` does for HTTP.
+    let mut last_seen = match &stored {
+        Ok(Some(s)) => s.last_seen_ms,
+        _ => now_ms(),
+    };
     let mut closing = hub.closing.subscribe();
     let mut kicked = false;
     let mut ended = false;
@@ -1218,6 +1248,9 @@ pub async fn connection(
                 break;
             }
         };
+        if matches!(next, Some(Ok(_))) {
+            last_seen = seen(&hub, &session, last_seen).await;
+        }
         match next {
             Some(Ok(WsMessage::Binary(bytes))) => {
                 hub.receive(conn, &bytes).await;

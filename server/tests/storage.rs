@@ -1083,6 +1083,128 @@ async fn change_arrivals(new: NewPlace) -> Result<()> {
     Ok(())
 }
 
+/// Issue #20: account changes in a write batch (with their audit entry): done together, or
+/// not at all when anything in the batch fails; a taken username and an unknown account fail
+/// the batch as `create_user` and `set_password_hash` do.
+async fn account_writes_in_a_batch(new: NewPlace) -> Result<()> {
+    let (_place, db) = fresh(new).await?;
+    let entry = |action: &str, target: &str| {
+        Write::Audit(NewAudit {
+            at_ms: 5,
+            account: name("office"),
+            action: action.to_owned(),
+            target: target.to_owned(),
+            detail: String::new(),
+        })
+    };
+    let all = AuditQuery {
+        limit: 100,
+        ..Default::default()
+    };
+    db.write(vec![
+        Write::NewUser(user("alice")),
+        entry("account_created", "alice"),
+    ])
+    .await?;
+    assert_eq!(db.user(&name("alice")).await?, Some(user("alice")));
+    db.create_session(&session("a1", "alice", 300)).await?;
+    db.create_session(&session("a2", "alice", 300)).await?;
+
+    // Something later in the batch fails: nothing of it is kept, the entry neither.
+    let missing = DocumentId([9; 16]);
+    let failing = Write::AppendChunk {
+        document: missing,
+        data: vec![1],
+        created_at_ms: 5,
+        expect_version: None,
+    };
+    let batches = [
+        vec![Write::NewUser(user("bob")), entry("account_created", "bob")],
+        vec![
+            Write::PasswordHash {
+                username: name("alice"),
+                hash: "new".to_owned(),
+            },
+            Write::EndSessions(name("alice")),
+        ],
+        vec![Write::Disabled {
+            username: name("alice"),
+            disabled: true,
+        }],
+        vec![Write::EndSession {
+            token_hash: "a1".to_owned(),
+        }],
+    ];
+    for mut batch in batches {
+        batch.push(failing.clone());
+        assert!(db.write(batch).await.is_err());
+    }
+    assert_eq!(db.user(&name("bob")).await?, None);
+    assert_eq!(db.user(&name("alice")).await?, Some(user("alice")));
+    assert!(!db.session("a1").await?.unwrap().revoked);
+    assert!(!db.session("a2").await?.unwrap().revoked);
+    assert_eq!(db.audit_log(&all).await?.len(), 1);
+
+    // Refusals of their own.
+    let taken = db
+        .write(vec![
+            Write::NewUser(user("alice")),
+            entry("account_created", "alice"),
+        ])
+        .await;
+    assert!(
+        matches!(taken, Err(StorageError::UserExists(_))),
+        "{taken:?}"
+    );
+    for write in [
+        Write::PasswordHash {
+            username: name("ghost"),
+            hash: "x".to_owned(),
+        },
+        Write::Disabled {
+            username: name("ghost"),
+            disabled: true,
+        },
+    ] {
+        let result = db
+            .write(vec![write, entry("password_reset", "ghost")])
+            .await;
+        assert!(
+            matches!(result, Err(StorageError::NoSuchUser(_))),
+            "{result:?}"
+        );
+    }
+    assert_eq!(db.audit_log(&all).await?.len(), 1);
+
+    // And done when nothing fails.
+    db.write(vec![
+        Write::PasswordHash {
+            username: name("alice"),
+            hash: "new".to_owned(),
+        },
+        Write::Disabled {
+            username: name("alice"),
+            disabled: true,
+        },
+        Write::EndSession {
+            token_hash: "a1".to_owned(),
+        },
+        entry("password_reset", "alice"),
+    ])
+    .await?;
+    let alice = db.user(&name("alice")).await?.unwrap();
+    assert_eq!(
+        (alice.password_hash.as_str(), alice.disabled),
+        ("new", true)
+    );
+    assert!(db.session("a1").await?.unwrap().revoked);
+    assert!(!db.session("a2").await?.unwrap().revoked);
+    db.write(vec![Write::EndSessions(name("alice"))]).await?;
+    assert!(db.session("a2").await?.unwrap().revoked);
+    assert_eq!(db.audit_log(&all).await?.len(), 2);
+    Ok(())
+}
+
 /// Issue #20: the audit log is appended to (in a batch with anything else) and read newest
 /// first, filtered and paged; the trait has no way to change or remove an entry.
 async fn audit_log(new: NewPlace) -> Result<()> {
@@ -1621,6 +1743,7 @@ suite![
     campaigns_and_items,
     change_arrivals,
     audit_log,
+    account_writes_in_a_batch,
     quarantined_changes,
     server_settings,
     uploads_blobs_and_quota,

@@ -287,6 +287,10 @@ pub struct HistoryDetail {
     pub after: String,
 }
 
+/// The `account` of audit entries for what the server's command line did (`rectify import`,
+/// `rectify demo`): no account can have this name (usernames have no spaces or brackets).
+pub const AUDIT_COMMAND_LINE: &str = "(rectify command line)";
+
 /// One entry of the audit log (`GET /api/audit`): an office action, who did it and when.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuditEntry {

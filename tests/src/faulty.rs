@@ -12,7 +12,9 @@
 //!   time or all;
 //! - appending a part to an unfinished upload fails after a chosen number more succeed.
 //! - a chosen call noting an upload's progress ([`Storage::touch_upload`]) fails;
-//! - counting a login attempt ([`Storage::count_login_attempt`]) fails.
+//! - counting a login attempt ([`Storage::count_login_attempt`]) fails;
+//! - a write batch that appends to the audit log ([`Write::Audit`]) fails, with whatever
+//!   else it holds (the action the entry records, when they share the batch).
 //!
 //! Failures are [`StorageError::Unavailable`], the transient error of a busy or broken
 //! database: nothing of a failed batch is written, and the same call may succeed later. The
@@ -70,6 +72,8 @@ struct Faults {
     upload_touch_to_fail: u32,
     /// Counting failed logins (`count_login_attempt`) fails.
     login_attempts: bool,
+    /// Write batches holding an audit entry fail.
+    audit: bool,
 }
 
 /// What the wrapper did, for tests to check.
@@ -151,6 +155,12 @@ impl FaultyStorage {
         self.faults().login_attempts = true;
     }
 
+    /// From now on, every write batch holding an audit entry fails (and everything else in
+    /// it with it).
+    pub fn fail_audit_writes(&self) {
+        self.faults().audit = true;
+    }
+
     /// From now on, reading the chunks of any of `docs` fails (added to those already failing).
     pub fn fail_reads_of(&self, docs: impl IntoIterator<Item = DocumentId>) {
         self.faults().reads.add(docs);
@@ -228,7 +238,7 @@ impl FaultyStorage {
     }
 }
 
-/// The document a write names (an audit entry names none).
+/// The document a write names (an audit entry or an account's names none).
 fn touched(write: &Write) -> Option<DocumentId> {
     match write {
         Write::NewDocument { id, .. } | Write::EnsureDocument { id, .. } => Some(*id),
@@ -238,7 +248,12 @@ fn touched(write: &Write) -> Option<DocumentId> {
         Write::Campaign(campaign) | Write::EnsureCampaign(campaign) => Some(campaign.id),
         Write::Item(item) => Some(item.id),
         Write::Quarantine(record) => Some(record.document),
-        Write::Audit(_) => None,
+        Write::Audit(_)
+        | Write::NewUser(_)
+        | Write::PasswordHash { .. }
+        | Write::Disabled { .. }
+        | Write::EndSessions(_)
+        | Write::EndSession { .. } => None,
     }
 }
 
@@ -360,6 +375,10 @@ impl Storage for FaultyStorage {
         if let Some(doc) = failing {
             self.counting().writes_failed += 1;
             return Err(Self::unavailable(&format!("writing {doc} failed")));
+        }
+        if self.faults().audit && batch.iter().any(|w| matches!(w, Write::Audit(_))) {
+            self.counting().writes_failed += 1;
+            return Err(Self::unavailable("writing an audit entry failed"));
         }
         let appended: Vec<DocumentId> = batch
             .iter()

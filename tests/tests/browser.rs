@@ -364,6 +364,16 @@ async fn issue_20_the_office_reads_the_audit_log_in_chinese() -> anyhow::Result<
         assert!(entry.contains("退出所有设备"), "{entry}");
         assert!(entry.contains("school2"), "{entry}");
         assert!(!entry.contains("sessions_revoked"), "a raw code: {entry}");
+        // The demo's plans were made on the command line: said so in words.
+        let by_command_line = browser
+            .wait_for("[data-testid=audit-entry][data-action=item_replanned]")
+            .await?
+            .text()
+            .await?;
+        assert!(
+            by_command_line.contains("服务器命令行（rectify）"),
+            "{by_command_line}"
+        );
         browser.screenshot(&format!("audit-zh-{width}")).await?;
 
         let select = browser.wait_for("[data-testid=audit-action]").await?;
@@ -396,6 +406,15 @@ async fn issue_20_the_office_reads_the_audit_log_in_chinese() -> anyhow::Result<
             .text()
             .await?;
         assert!(entry.contains("Signed out everywhere"), "{entry}");
+        let by_command_line = browser
+            .wait_for("[data-testid=audit-entry][data-action=item_replanned]")
+            .await?
+            .text()
+            .await?;
+        assert!(
+            by_command_line.contains("the server's command line (rectify)"),
+            "{by_command_line}"
+        );
         browser.screenshot(&format!("audit-en-{width}")).await?;
         switch_language(&browser).await?;
         browser.close().await?;

@@ -628,3 +628,115 @@ async fn issue_20_bad_bodies_get_json_errors_and_query_tokens_count_only_on_sync
             .await?;
     Ok(())
 }
+
+/// Sends `size` bytes as the body of `method path` over a plain TCP connection, as fast as the
+/// server takes them, and reads the whole answer: its status and JSON body. An answer sent
+/// while the body is still arriving, on a connection then closed, is lost in a reset.
+async fn send_large_body(
+    server: &TestServer,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    size: usize,
+) -> anyhow::Result<(u16, serde_json::Value)> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let stream = TcpStream::connect(server.addr).await?;
+    let (mut read, mut write) = stream.into_split();
+    let mut head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\n\
+         Content-Length: {size}\r\nConnection: close\r\n",
+        server.addr
+    );
+    if let Some(token) = token {
+        head.push_str(&format!("Authorization: Bearer {token}\r\n"));
+    }
+    head.push_str("\r\n");
+    write.write_all(head.as_bytes()).await?;
+    let writer = tokio::spawn(async move {
+        let chunk = vec![b' '; 64 * 1024];
+        let mut sent = 0;
+        while sent < size {
+            let n = chunk.len().min(size - sent);
+            write.write_all(&chunk[..n]).await?;
+            sent += n;
+        }
+        anyhow::Ok(write)
+    });
+    let mut answer = Vec::new();
+    let read_all = tokio::time::timeout(Duration::from_secs(60), read.read_to_end(&mut answer))
+        .await?
+        .map_err(|err| anyhow::anyhow!("{method} {path}: the answer was lost: {err}"));
+    let written = writer.await?;
+    read_all?;
+    written.map_err(|err| anyhow::anyhow!("{method} {path}: the body was cut off: {err}"))?;
+    let text = String::from_utf8_lossy(&answer);
+    let status = text
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| anyhow::anyhow!("no status line: {text:?}"))?;
+    let json = &text[text.find('{').unwrap_or(0)..=text.rfind('}').unwrap_or(0)];
+    let body: serde_json::Value = serde_json::from_str(json)
+        .map_err(|err| anyhow::anyhow!("{method} {path}: not a JSON error ({err}): {text}"))?;
+    Ok((status, body))
+}
+
+/// Issue #20: a refusal made before the body is read (401 for a stranger, 403 for a school on
+/// an office route) reaches a caller that is still sending a large body, as a JSON error,
+/// instead of being lost when the connection is closed under the body (`server::drain`).
+#[tokio::test(flavor = "multi_thread")]
+async fn issue_20_a_refusal_reaches_a_caller_still_sending_a_large_body() -> anyhow::Result<()> {
+    let server = TestServer::start(None).await?;
+    let school = server.token("school1").await?;
+    let sha = rectify_shared::evidence::sha256_hex(b"a file");
+    let upload = format!("/api/uploads/{sha}");
+    let size = 12 * 1024 * 1024;
+    let cases = [
+        ("POST", "/api/accounts", Some(school.as_str()), 403),
+        ("POST", "/api/import", Some(school.as_str()), 403),
+        ("POST", "/api/units", Some(school.as_str()), 403),
+        ("PATCH", upload.as_str(), None, 401),
+        ("PATCH", upload.as_str(), Some("forged-token"), 401),
+    ];
+    for (method, path, token, expected) in cases {
+        let (status, body) = send_large_body(&server, method, path, token, size).await?;
+        assert_eq!(status, expected, "{method} {path}: {body}");
+        assert!(
+            body["code"].is_string() && body["message"].is_string(),
+            "{method} {path}: {body}"
+        );
+    }
+    // An ordinary HTTP client gets the answer too (not "error sending request").
+    let http = reqwest::Client::new();
+    for (path, token, expected) in [
+        ("/api/accounts", Some(school.as_str()), 403),
+        (upload.as_str(), None, 401),
+    ] {
+        let mut request = http
+            .request(reqwest::Method::POST, server.url(path))
+            .body(vec![b' '; size]);
+        if path == upload {
+            request = http
+                .request(reqwest::Method::PATCH, server.url(path))
+                .body(vec![b' '; size]);
+        }
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let reply = request
+            .send()
+            .await
+            .map_err(|err| anyhow::anyhow!("{path}: {err:?}"))?;
+        assert_eq!(reply.status().as_u16(), expected, "{path}");
+        let body: serde_json::Value = reply.json().await?;
+        assert!(body["code"].is_string(), "{path}: {body}");
+    }
+    // The server still serves.
+    let me = reqwest::Client::new()
+        .get(server.url("/api/me"))
+        .bearer_auth(&school)
+        .send()
+        .await?;
+    assert_eq!(me.status(), 200);
+    Ok(())
+}

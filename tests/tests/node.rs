@@ -235,3 +235,198 @@ async fn issue_20_a_reference_to_another_units_file_by_its_hash_is_refused() -> 
     assert_eq!(status, reqwest::StatusCode::OK);
     Ok(())
 }
+
+/// A stock client running `authorship.mjs` in one `MODE`, as `username` on `doc`.
+struct StockLiar {
+    node: tokio::process::Child,
+    stdin: tokio::process::ChildStdin,
+    lines: tokio::io::Lines<tokio::io::BufReader<tokio::process::ChildStdout>>,
+}
+
+impl StockLiar {
+    /// Starts it and waits until it made its change.
+    async fn start(
+        server: &TestServer,
+        username: &str,
+        unit: &str,
+        doc: &str,
+        mode: &str,
+    ) -> anyhow::Result<Self> {
+        use tokio::io::{AsyncBufReadExt, BufReader};
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("node");
+        let mut node = tokio::process::Command::new("node")
+            .arg("authorship.mjs")
+            .current_dir(&dir)
+            .env("RECTIFY_WS", format!("{}/sync", server.ws_base()))
+            .env("TOKEN", server.token(username).await?)
+            .env("USERNAME", username)
+            .env("DOC", doc)
+            .env("UNIT", unit)
+            .env("MODE", mode)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()?;
+        let stdin = node.stdin.take().expect("piped");
+        let mut lines = BufReader::new(node.stdout.take().expect("piped")).lines();
+        let sent = async {
+            while let Some(line) = lines.next_line().await? {
+                if line == "RECTIFY:sent" {
+                    return anyhow::Ok(());
+                }
+            }
+            anyhow::bail!("node ended before it made the change ({mode})")
+        };
+        tokio::time::timeout(std::time::Duration::from_secs(60), sent).await??;
+        Ok(StockLiar { node, stdin, lines })
+    }
+
+    /// The next error message the server sent it.
+    async fn error(&mut self) -> anyhow::Result<String> {
+        let next = async {
+            while let Some(line) = self.lines.next_line().await? {
+                if let Some(message) = line.strip_prefix("RECTIFY:error ") {
+                    return anyhow::Ok(message.to_owned());
+                }
+            }
+            anyhow::bail!("node ended without an error from the server")
+        };
+        tokio::time::timeout(std::time::Duration::from_secs(30), next)
+            .await
+            .map_err(|_| anyhow::anyhow!("no error message from the server in 30 s"))?
+    }
+
+    async fn finish(mut self) -> anyhow::Result<()> {
+        use tokio::io::AsyncWriteExt;
+        self.stdin.write_all(b"done\n").await?;
+        let status =
+            tokio::time::timeout(std::time::Duration::from_secs(10), self.node.wait()).await??;
+        anyhow::ensure!(status.success(), "node failed");
+        Ok(())
+    }
+}
+
+/// Issue #20 (finding 5) through a stock automerge-repo client: school1 makes an allowed edit
+/// to its own progress but commits it with the message `{"user":"office",…}`. The server
+/// stores it with school1 as its sender (`change_arrivals`), and the history names school1,
+/// verified, and flags the office as only claimed. Rewriting who added evidence already in
+/// the entry (even to school1's own name) and setting `updated_by` to "" are refused: the
+/// stock client gets an error message, the change is quarantined, nothing is stored.
+#[tokio::test(flavor = "multi_thread")]
+async fn issue_20_a_stock_client_cannot_lie_about_who_made_a_change() -> anyhow::Result<()> {
+    use rectify_shared::api::ItemHistory;
+    use rectify_shared::model::{EditContext, EvidenceRef, ItemEdit};
+    use rectify_shared::policy::{Actor, Role};
+    let server = TestServer::start(None).await?;
+    let campaign = server.storage.campaigns().await?.remove(0);
+    let record = server
+        .storage
+        .items(&campaign.id)
+        .await?
+        .into_iter()
+        // Open: the demo signs off the units of done items, and that locks their entries.
+        .find(|r| r.units.iter().any(|u| u == "pszx1") && !r.status.is_done())
+        .expect("an open item of school1");
+    let doc = record.id.to_string();
+    // Evidence added to school1's entry by a colleague who had the unit's account before.
+    let colleague = EditContext {
+        actor: Actor {
+            role: Role::Unit,
+            unit: Some(rectify_shared::ids::UnitId::new("pszx1")),
+        },
+        user: "school1-old".into(),
+        now_ms: 1_700_000_000_000,
+    };
+    let sha = rectify_shared::evidence::sha256_hex(b"sign-in sheet");
+    let add = ItemEdit::AddEvidence {
+        unit: "pszx1".into(),
+        evidence: EvidenceRef {
+            sha256: sha.clone(),
+            name: "签到表.jpg".into(),
+            mime: "image/jpeg".into(),
+            size: 13,
+            caption: String::new(),
+            added_by: "school1-old".into(),
+            added_at_ms: colleague.now_ms,
+        },
+    };
+    rectify_server::campaigns::edit_item(server.storage.as_ref(), &record, &colleague, add).await?;
+
+    // The refused lies: each gets an error and changes nothing.
+    for (mode, refusal) in [
+        ("rewrite_added_by", "school1-old"),
+        ("blank_updated_by", "updated_by"),
+    ] {
+        let before = server.storage.document_chunks(&record.id).await?;
+        let quarantined = server.storage.quarantined(&record.id).await?.len();
+        let mut liar = StockLiar::start(&server, "school1", "pszx1", &doc, mode).await?;
+        let error = liar.error().await?;
+        assert!(error.contains(refusal), "{mode}: {error}");
+        liar.finish().await?;
+        assert_eq!(
+            server.storage.document_chunks(&record.id).await?,
+            before,
+            "{mode}: something was stored"
+        );
+        let now = server.storage.quarantined(&record.id).await?;
+        assert_eq!(now.len(), quarantined + 1, "{mode}: {now:?}");
+        // Newest first.
+        assert_eq!(now[0].username.as_str(), "school1", "{mode}");
+    }
+    let item = server.item(&doc).await?;
+    assert_eq!(item.progress["pszx1"].evidence[0].added_by, "school1-old");
+    assert!(!item.progress["pszx1"].narrative.as_str().contains("无名氏"));
+
+    // The allowed edit under a forged message: stored, and told as school1's.
+    let liar = StockLiar::start(&server, "school1", "pszx1", &doc, "forged_message").await?;
+    let stored = async {
+        loop {
+            let item = server.item(&doc).await?;
+            if item.progress["pszx1"]
+                .narrative
+                .as_str()
+                .contains("署名是伪造的")
+            {
+                return anyhow::Ok(());
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(30), stored).await??;
+    liar.finish().await?;
+    let response = reqwest::Client::new()
+        .get(server.url(&format!("/api/items/{doc}/history")))
+        .bearer_auth(server.token("office").await?)
+        .send()
+        .await?;
+    assert_eq!(response.status(), 200);
+    let history: ItemHistory = response.json().await?;
+    let forged: Vec<_> = history
+        .entries
+        .iter()
+        .filter(|e| e.op == "item_status")
+        .filter(|e| e.claimed_user.is_some() || e.user.as_deref() == Some("office"))
+        .collect();
+    assert_eq!(forged.len(), 1, "{history:?}");
+    assert_eq!(forged[0].user.as_deref(), Some("school1"), "{forged:?}");
+    assert!(forged[0].verified, "{forged:?}");
+    assert_eq!(
+        forged[0].claimed_user.as_deref(),
+        Some("office"),
+        "{forged:?}"
+    );
+    // The server's record of it: school1 sent it.
+    let mut stored = rectify_server::campaigns::load_document(server.storage.as_ref(), &record.id)
+        .await?
+        .expect("stored");
+    let heads = stored.get_heads();
+    assert_eq!(heads.len(), 1, "the forged change is the last one");
+    let arrivals = server.storage.change_arrivals(&record.id).await?;
+    let arrival = &arrivals[&heads[0].to_string()];
+    assert_eq!(
+        arrival.sent_by.as_ref().map(|u| u.as_str()),
+        Some("school1"),
+        "{arrival:?}"
+    );
+    Ok(())
+}

@@ -355,6 +355,57 @@ async fn last_seen_is_written_at_most_once_a_minute() -> Result<()> {
     Ok(())
 }
 
+/// Issue #20: a device that only syncs is seen. Frames on an open sync connection write the
+/// session's "last seen" once it is a minute old, as an HTTP request does, and not again within
+/// the minute. The session starts 55 s old, so the upgrade itself writes nothing; the frames
+/// sent 6 s later do.
+#[tokio::test(flavor = "multi_thread")]
+async fn issue_20_an_open_sync_connection_keeps_its_session_seen() -> Result<()> {
+    let server = TestServer::start(None).await?;
+    let token = "a-phone-that-only-syncs-0123456789abcdef".to_owned();
+    let hash = rectify_server::accounts::token_hash(&token);
+    let now = now_ms();
+    let old = SessionRecord {
+        token_hash: hash.clone(),
+        id: rectify_server::accounts::new_session_id(),
+        username: Username::new("school1"),
+        device: String::new(),
+        created_at_ms: now - 3_600_000,
+        last_seen_ms: now - 55_000,
+        expires_at_ms: now + rectify_server::accounts::TOKEN_LIFETIME_MS,
+        revoked: false,
+    };
+    server.storage.create_session(&old).await?;
+    let record = server
+        .storage
+        .items(&server.storage.campaigns().await?[0].id)
+        .await?
+        .into_iter()
+        .find(|r| r.units.iter().any(|u| u == "pszx1"))
+        .context("an item of school1")?;
+    let mut sync = SyncTestClient::connect(&server.ws_base(), &token).await?;
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    let sent = now_ms();
+    sync.fetch(record.id, Duration::from_secs(30)).await?;
+    let seen = server.storage.session(&hash).await?.context("stored")?;
+    assert!(
+        seen.last_seen_ms >= sent,
+        "the sync frames were not noted: last seen {} ms before they were sent",
+        sent - seen.last_seen_ms
+    );
+    assert!(seen.expires_at_ms > old.expires_at_ms, "{seen:?}");
+    // Within the minute, more frames write nothing.
+    sync.fetch(record.id, Duration::from_secs(30)).await?;
+    sync.settle().await?;
+    let again = server.storage.session(&hash).await?.context("stored")?;
+    assert_eq!(again.last_seen_ms, seen.last_seen_ms);
+    // The devices list shows it as just seen.
+    let list = sessions(&server, "/api/me/sessions", &token).await?;
+    let listed = list.iter().find(|s| s.id == old.id).context("listed")?;
+    assert!(listed.last_seen_ms >= sent, "{listed:?}");
+    Ok(())
+}
+
 /// `GET /api/audit.xlsx`: the same rows as the CSV for the same filter, readable by a
 /// spreadsheet; a bad filter is a JSON 400 and a school gets 403.
 #[tokio::test(flavor = "multi_thread")]
@@ -411,7 +462,25 @@ async fn the_audit_log_as_xlsx_has_the_csv_rows() -> Result<()> {
         3,
         "a header and two revocations: {xlsx_rows:?}"
     );
-    assert_eq!(xlsx_rows[1][4], "school2", "newest first");
+    assert_eq!(xlsx_rows[1][5], "school2", "newest first");
+    // A time people read, in China (UTC+8), beside the milliseconds programs read.
+    assert_eq!(xlsx_rows[0][1..3], ["time (Asia/Shanghai)", "at_ms"]);
+    for row in &xlsx_rows[1..] {
+        let at_ms: i64 = row[2].parse()?;
+        let china = at_ms + 8 * 3_600_000;
+        let date = rectify_shared::date::Date::from_unix_millis(china);
+        let second = china.div_euclid(1000).rem_euclid(86_400);
+        let expected = format!(
+            "{:04}-{:02}-{:02} {:02}:{:02}:{:02}",
+            date.year,
+            date.month,
+            date.day,
+            second / 3600,
+            second / 60 % 60,
+            second % 60
+        );
+        assert_eq!(row[1], expected, "{row:?}");
+    }
 
     let bad = call(
         &server,

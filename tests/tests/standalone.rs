@@ -246,3 +246,54 @@ async fn the_binary_alone_serves_the_app_and_init_makes_the_first_account() -> R
     );
     Ok(())
 }
+
+/// Issue #20: what `rectify user add`, `passwd` and `disable` do to accounts is in the audit
+/// log, by the command line (`(rectify command line)`), like the office's actions over HTTP.
+#[tokio::test(flavor = "multi_thread")]
+async fn issue_20_account_changes_on_the_command_line_are_audited() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let binary = ServerProcess::test_binary()?;
+    let run = |args: &[&str], stdin: &str| -> Result<()> {
+        let out = rectify(&binary, dir.path(), args, stdin)?;
+        anyhow::ensure!(out.status.success(), "rectify {args:?}: {out:?}");
+        Ok(())
+    };
+    run(
+        &["init", "--username", "office", "--password-stdin"],
+        "first-password-1\n",
+    )?;
+    run(
+        &["user", "add", "viewer2", "--role", "viewer"],
+        "viewer-password-1\n",
+    )?;
+    run(&["user", "passwd", "viewer2"], "viewer-password-2\n")?;
+    run(&["user", "disable", "viewer2"], "")?;
+    run(&["user", "disable", "viewer2"], "")?;
+    run(&["user", "disable", "viewer2", "--enable"], "")?;
+
+    let storage = rectify_server::storage::open_data_dir(&dir.path().join("data")).await?;
+    let log = storage
+        .audit_log(&rectify_server::storage::AuditQuery {
+            limit: 100,
+            ..Default::default()
+        })
+        .await?;
+    let rows: Vec<(&str, &str, &str)> = log
+        .iter()
+        .rev()
+        .map(|e| (e.account.as_str(), e.action.as_str(), e.target.as_str()))
+        .collect();
+    let cli = rectify_server::audit::COMMAND_LINE;
+    assert_eq!(
+        rows,
+        [
+            (cli, "account_created", "viewer2"),
+            (cli, "password_reset", "viewer2"),
+            // Disabling twice is one change.
+            (cli, "account_disabled", "viewer2"),
+            (cli, "account_enabled", "viewer2"),
+        ]
+    );
+    storage.close().await;
+    Ok(())
+}

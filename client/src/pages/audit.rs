@@ -4,7 +4,7 @@
 
 use crate::context::AppContext;
 use crate::format::{describe, when_full};
-use crate::i18n::{AUDIT_ACTIONS, Msg, audit_action_name, audit_detail, tr};
+use crate::i18n::{AUDIT_ACTIONS, Msg, audit_account, audit_action_name, audit_detail, tr};
 use crate::pages::accounts::value;
 use crate::pages::reports::save_blob;
 use crate::services::api;
@@ -137,7 +137,7 @@ pub fn audit() -> Html {
                                     <strong class="audit-action">{ audit_action_name(lang, &e.action) }</strong>
                                     <span class="meta">{ when_full(e.at_ms) }</span>
                                 </div>
-                                <p class="meta">{ tr(lang, Msg::AuditAccount) }{ "：" }{ &e.account }</p>
+                                <p class="meta">{ tr(lang, Msg::AuditAccount) }{ "：" }{ audit_account(lang, &e.account) }</p>
                                 if !e.target.is_empty() {
                                     <p class="meta audit-wrap">{ tr(lang, Msg::AuditTarget) }{ "：" }{ &e.target }</p>
                                 }

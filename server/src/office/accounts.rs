@@ -2,15 +2,15 @@
 //! renaming or disabling it (which ends its sessions), a new password, and logging it out
 //! everywhere. The rules for usernames, passwords and roles are in [`crate::accounts`].
 
-use super::audit;
 use super::{LaterJson, Need, checked_name, require};
 use crate::accounts;
+use crate::audit;
 use crate::audit::action;
 use crate::auth::{self, CurrentSession, CurrentUser};
 use crate::clock::now_ms;
 use crate::error::ApiError;
 use crate::state::AppState;
-use crate::storage::{StorageError, UserRecord};
+use crate::storage::{StorageError, UserRecord, Write};
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -117,20 +117,23 @@ pub(super) async fn create_account(
         disabled: false,
         created_at_ms: now_ms(),
     };
-    match state.storage.create_user(&record).await {
+    // The account and its audit entry: one transaction.
+    let entry = audit::entry(
+        &user.username,
+        action::ACCOUNT_CREATED,
+        username.as_str(),
+        new.role.key(),
+    );
+    match state
+        .storage
+        .write(vec![Write::NewUser(record), entry])
+        .await
+    {
         Ok(()) => {}
         Err(StorageError::UserExists(_)) => return Err(taken(&username)),
         Err(err) => return Err(err.into()),
     }
     tracing::info!(by = %user.username, account = %username, role = new.role.key(), "account created");
-    audit::record(
-        &state,
-        &user.username,
-        action::ACCOUNT_CREATED,
-        username.as_str(),
-        new.role.key(),
-    )
-    .await?;
     let account = account_now(&state, &username).await?;
     Ok((
         StatusCode::CREATED,
@@ -175,11 +178,13 @@ pub(super) async fn change_account(
         storage.set_display_name(&account.username, name).await?;
     }
     if let Some(disabled) = change.disabled {
-        storage.set_disabled(&account.username, disabled).await?;
+        // The change, the end of the sessions and the audit entry: one transaction.
+        let mut batch = vec![Write::Disabled {
+            username: account.username.clone(),
+            disabled,
+        }];
         if disabled {
-            let ended = storage.revoke_sessions(&account.username).await?;
-            state.sync.close_account(&account.username).await;
-            tracing::info!(by = %user.username, account = %account.username, ended, "account disabled");
+            batch.push(Write::EndSessions(account.username.clone()));
         }
         // Recorded when it changes something (a repeated request is no new action).
         if disabled != account.disabled {
@@ -188,7 +193,17 @@ pub(super) async fn change_account(
             } else {
                 action::ACCOUNT_ENABLED
             };
-            audit::record(&state, &user.username, done, account.username.as_str(), "").await?;
+            batch.push(audit::entry(
+                &user.username,
+                done,
+                account.username.as_str(),
+                "",
+            ));
+        }
+        storage.write(batch).await?;
+        if disabled {
+            state.sync.close_account(&account.username).await;
+            tracing::info!(by = %user.username, account = %account.username, "account disabled");
         }
     }
     Ok(Json(account_now(&state, &account.username).await?))
@@ -214,21 +229,25 @@ pub(super) async fn reset_password(
     };
     let account = existing_account(&state, &username).await?;
     let (password, generated) = new_password(reset.password)?;
-    let storage = state.storage.as_ref();
-    storage
-        .set_password_hash(&account.username, &hash(password).await?)
+    // The new hash, the end of the sessions and the audit entry: one transaction.
+    state
+        .storage
+        .write(vec![
+            Write::PasswordHash {
+                username: account.username.clone(),
+                hash: hash(password).await?,
+            },
+            Write::EndSessions(account.username.clone()),
+            audit::entry(
+                &user.username,
+                action::PASSWORD_RESET,
+                account.username.as_str(),
+                "",
+            ),
+        ])
         .await?;
-    let ended = storage.revoke_sessions(&account.username).await?;
     state.sync.close_account(&account.username).await;
-    tracing::info!(by = %user.username, account = %account.username, ended, "password reset");
-    audit::record(
-        &state,
-        &user.username,
-        action::PASSWORD_RESET,
-        account.username.as_str(),
-        "",
-    )
-    .await?;
+    tracing::info!(by = %user.username, account = %account.username, "password reset");
     Ok(Json(AccountCreated {
         account: account_now(&state, &account.username).await?,
         password: generated,
@@ -244,17 +263,26 @@ pub(super) async fn revoke_sessions(
 ) -> Result<Json<SessionsRevoked>, ApiError> {
     require(&user, Need::Office)?;
     let account = existing_account(&state, &username).await?;
-    let revoked = state.storage.revoke_sessions(&account.username).await?;
+    // The active sessions it ends (counted first: the batch that ends them says no count).
+    let revoked = state
+        .storage
+        .user_sessions(&account.username, now_ms())
+        .await?
+        .len() as u64;
+    state
+        .storage
+        .write(vec![
+            Write::EndSessions(account.username.clone()),
+            audit::entry(
+                &user.username,
+                action::SESSIONS_REVOKED,
+                account.username.as_str(),
+                &revoked.to_string(),
+            ),
+        ])
+        .await?;
     state.sync.close_account(&account.username).await;
     tracing::info!(by = %user.username, account = %account.username, revoked, "sessions revoked");
-    audit::record(
-        &state,
-        &user.username,
-        action::SESSIONS_REVOKED,
-        account.username.as_str(),
-        &revoked.to_string(),
-    )
-    .await?;
     Ok(Json(SessionsRevoked { revoked }))
 }
 
@@ -288,20 +316,18 @@ pub(super) async fn end_session(
     require(&user, Need::Office)?;
     let account = existing_account(&state, &username).await?;
     let session = auth::session_of(&state, &account.username, &id).await?;
-    auth::end_session(&state, &session.token_hash).await?;
-    tracing::info!(by = %user.username, account = %account.username, session = %session.id, "session ended");
     let device = if session.device.is_empty() {
         "?"
     } else {
         session.device.as_str()
     };
-    audit::record(
-        &state,
+    let entry = audit::entry(
         &user.username,
         action::SESSION_ENDED,
         account.username.as_str(),
         &format!("{device} ({})", session.id),
-    )
-    .await?;
+    );
+    auth::end_session(&state, &session.token_hash, Some(entry)).await?;
+    tracing::info!(by = %user.username, account = %account.username, session = %session.id, "session ended");
     Ok(StatusCode::NO_CONTENT)
 }

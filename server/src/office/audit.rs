@@ -11,6 +11,7 @@ use axum::extract::{Query, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use rectify_shared::api::{AuditEntry, AuditPage};
+use rectify_shared::date::{CHINA_OFFSET_MS, Date};
 use rectify_shared::ids::Username;
 use serde::Deserialize;
 
@@ -21,21 +22,6 @@ pub const MAX_PAGE: u32 = 500;
 pub const DEFAULT_PAGE: u32 = 100;
 /// The most rows one CSV export holds (newest first).
 pub const MAX_EXPORT: u32 = 100_000;
-
-/// Appends one entry (after an HTTP action succeeded).
-pub async fn record(
-    state: &AppState,
-    account: &Username,
-    action: &str,
-    target: &str,
-    detail: &str,
-) -> Result<(), ApiError> {
-    state
-        .storage
-        .write(vec![crate::audit::entry(account, action, target, detail)])
-        .await?;
-    Ok(())
-}
 
 /// The filters of `GET /api/audit` and `/api/audit.csv`.
 #[derive(Debug, Default, Deserialize)]
@@ -155,8 +141,33 @@ pub async fn csv(
         .into_response())
 }
 
-/// The columns of both exports, in order.
-const EXPORT_COLUMNS: [&str; 6] = ["id", "at_ms", "account", "action", "target", "detail"];
+/// The columns of both exports, in order: `time` for people (the time in China, UTC+8, the
+/// zone of every date the app shows), `at_ms` for programs.
+const EXPORT_COLUMNS: [&str; 7] = [
+    "id",
+    "time (Asia/Shanghai)",
+    "at_ms",
+    "account",
+    "action",
+    "target",
+    "detail",
+];
+
+/// A Unix time in ms as the time in China, to the second: `2026-12-07 14:03:22`.
+fn china_time(at_ms: i64) -> String {
+    let local = at_ms + CHINA_OFFSET_MS;
+    let date = Date::from_unix_millis(local);
+    let seconds = local.div_euclid(1000).rem_euclid(86_400);
+    format!(
+        "{:04}-{:02}-{:02} {:02}:{:02}:{:02}",
+        date.year,
+        date.month,
+        date.day,
+        seconds / 3600,
+        seconds / 60 % 60,
+        seconds % 60
+    )
+}
 
 /// The rows of an export (CSV or XLSX): every entry the filter matches, newest first, at
 /// most [`MAX_EXPORT`].
@@ -171,6 +182,7 @@ async fn export_rows(
         .map(|r| {
             vec![
                 r.id.to_string(),
+                china_time(r.at_ms),
                 r.at_ms.to_string(),
                 r.account.as_str().to_owned(),
                 r.action,
@@ -208,4 +220,21 @@ pub async fn xlsx(
         bytes,
     )
         .into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn times_are_told_in_china_to_the_second() {
+        for (at_ms, text) in [
+            (0, "1970-01-01 08:00:00"),
+            // 2026-12-07 06:03:22.999 UTC.
+            (1_796_623_402_999, "2026-12-07 14:03:22"),
+            // 16:00 UTC is midnight in China: the next day.
+            (1_796_659_200_000, "2026-12-08 00:00:00"),
+            (-1, "1970-01-01 07:59:59"),
+        ] {
+            assert_eq!(super::china_time(at_ms), text, "{at_ms}");
+        }
+    }
 }

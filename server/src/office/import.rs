@@ -1,9 +1,7 @@
 //! `POST /api/import`: a report file sent from the browser, checked with `?dry_run=true`
 //! first, then imported all at once, as `rectify import` does.
 
-use super::audit;
 use super::{Need, require};
-use crate::audit::action;
 use crate::auth::CurrentUser;
 use crate::campaigns;
 use crate::error::ApiError;
@@ -30,13 +28,9 @@ pub(super) async fn import(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Json<ImportPreview>, ApiError> {
-    if let Err(refusal) = require(&user, Need::Office) {
-        // Take in what the caller is sending (bounded, then dropped) before answering: a
-        // refusal sent while a large body is still arriving closes the connection under it,
-        // and the caller sees a reset instead of the 403 and its reason.
-        let _ = read_limited(&headers, body, MAX_IMPORT_BYTES).await;
-        return Err(refusal);
-    }
+    // The report a refused caller sent is read and dropped by `crate::drain`, so the 403
+    // reaches it.
+    require(&user, Need::Office)?;
     let dry_run = dry_run(query.as_deref())?;
     let bytes = read_limited(&headers, body, MAX_IMPORT_BYTES).await?;
     let imported = crate::blocking::cpu(move || campaigns::read_report(&bytes))
@@ -46,7 +40,13 @@ pub(super) async fn import(
         return Ok(Json(campaigns::import_preview(&imported, None)));
     }
     let storage = state.storage.as_ref();
-    let store = campaigns::import_report(storage, &imported.report, user.username.as_str());
+    // The audit entry is written with the import, in its transaction.
+    let store = campaigns::import_report(
+        storage,
+        &imported.report,
+        user.username.as_str(),
+        &user.username,
+    );
     // A report of a campaign that exists may update documents open on sync connections.
     let known = campaigns::natural_key(&imported.report);
     let outcome = if storage
@@ -78,17 +78,6 @@ pub(super) async fn import(
         updated = outcome.items_updated,
         "report imported"
     );
-    audit::record(
-        &state,
-        &user.username,
-        action::IMPORT,
-        &outcome.campaign.to_string(),
-        &format!(
-            "created {}, updated {}, unchanged {}",
-            outcome.items_created, outcome.items_updated, outcome.items_unchanged
-        ),
-    )
-    .await?;
     Ok(Json(campaigns::import_preview(&imported, Some(&outcome))))
 }
 

@@ -1,9 +1,7 @@
 //! `POST /api/campaigns/{id}/items`: an item added by hand, checked against the campaign and
 //! the units, made and stored as the importer makes one.
 
-use super::audit;
 use super::{LaterJson, Need, existing_campaign, require};
-use crate::audit::action;
 use crate::auth::CurrentUser;
 use crate::campaigns;
 use crate::clock::now_ms;
@@ -52,14 +50,6 @@ pub(super) async fn add_item(
     // Its units and department (and the other office devices) list it now.
     state.sync.announce(&[record.id]).await;
     tracing::info!(by = %user.username, key = %record.key, item = %record.id, "item added");
-    audit::record(
-        &state,
-        &user.username,
-        action::ITEM_ADDED,
-        &record.id.to_string(),
-        &record.key,
-    )
-    .await?;
     let today = Date::in_china(now_ms());
     Ok((
         StatusCode::CREATED,

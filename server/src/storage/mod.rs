@@ -218,6 +218,20 @@ pub enum Write {
     /// Append an entry to the audit log (`crate::audit`). Entries are never changed or
     /// removed: the trait has no way to, and both backends refuse it.
     Audit(NewAudit),
+    /// A new account ([`Storage::create_user`] in a batch, e.g. with its [`Write::Audit`]
+    /// entry). Fails the batch with [`StorageError::UserExists`] when the username is taken.
+    NewUser(UserRecord),
+    /// An account's new password hash ([`Storage::set_password_hash`] in a batch).
+    /// [`StorageError::NoSuchUser`] when there is no such account.
+    PasswordHash { username: Username, hash: String },
+    /// An account disabled or enabled ([`Storage::set_disabled`] in a batch).
+    /// [`StorageError::NoSuchUser`] when there is no such account.
+    Disabled { username: Username, disabled: bool },
+    /// Ends every session of an account ([`Storage::revoke_sessions`] in a batch).
+    EndSessions(Username),
+    /// Ends the session of a token's hash, if it is active ([`Storage::revoke_session`] in
+    /// a batch).
+    EndSession { token_hash: String },
 }
 
 /// An audit log entry to append: who did what, when (server time).

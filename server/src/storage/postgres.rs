@@ -1658,6 +1658,64 @@ async fn apply_writes(tx: &mut sqlx::PgConnection, batch: Vec<Write>) -> Storage
                 .await
                 .pg()?;
             }
+            Write::NewUser(user) => {
+                let result = sqlx::query(
+                    "INSERT INTO users (username, display_name, role, unit_id, password_hash, disabled, created_at_ms)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                )
+                .bind(user.username.as_str())
+                .bind(&user.display_name)
+                .bind(user.role.key())
+                .bind(user.unit.as_ref().map(UnitId::as_str))
+                .bind(&user.password_hash)
+                .bind(user.disabled)
+                .bind(user.created_at_ms)
+                .execute(&mut *tx)
+                .await;
+                match result {
+                    Ok(_) => {}
+                    Err(sqlx::Error::Database(err)) if err.is_unique_violation() => {
+                        return Err(StorageError::UserExists(user.username));
+                    }
+                    Err(err) => return Err(storage_error(err)),
+                }
+            }
+            Write::PasswordHash { username, hash } => {
+                let done = sqlx::query("UPDATE users SET password_hash = $1 WHERE username = $2")
+                    .bind(hash)
+                    .bind(username.as_str())
+                    .execute(&mut *tx)
+                    .await
+                    .pg()?;
+                one_user(&done, &username)?;
+            }
+            Write::Disabled { username, disabled } => {
+                let done = sqlx::query("UPDATE users SET disabled = $1 WHERE username = $2")
+                    .bind(disabled)
+                    .bind(username.as_str())
+                    .execute(&mut *tx)
+                    .await
+                    .pg()?;
+                one_user(&done, &username)?;
+            }
+            Write::EndSessions(username) => {
+                sqlx::query(
+                    "UPDATE sessions SET revoked = TRUE WHERE username = $1 AND NOT revoked",
+                )
+                .bind(username.as_str())
+                .execute(&mut *tx)
+                .await
+                .pg()?;
+            }
+            Write::EndSession { token_hash } => {
+                sqlx::query(
+                    "UPDATE sessions SET revoked = TRUE WHERE token_hash = $1 AND NOT revoked",
+                )
+                .bind(token_hash)
+                .execute(&mut *tx)
+                .await
+                .pg()?;
+            }
             Write::Campaign(c) => insert_campaign(tx, c, CAMPAIGN_REPLACING).await?,
             Write::EnsureCampaign(c) => insert_campaign(tx, c, CAMPAIGN_UNLESS_THERE).await?,
             Write::Item(item) => {

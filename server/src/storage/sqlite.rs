@@ -1432,6 +1432,60 @@ async fn apply_writes(tx: &mut sqlx::SqliteConnection, batch: Vec<Write>) -> Sto
                 .execute(&mut *tx)
                 .await?;
             }
+            Write::NewUser(user) => {
+                let result = sqlx::query(
+                    "INSERT INTO users (username, display_name, role, unit_id, password_hash, disabled, created_at_ms)
+                     VALUES (?, ?, ?, ?, ?, ?, ?)",
+                )
+                .bind(user.username.as_str())
+                .bind(&user.display_name)
+                .bind(user.role.key())
+                .bind(user.unit.as_ref().map(UnitId::as_str))
+                .bind(&user.password_hash)
+                .bind(i64::from(user.disabled))
+                .bind(user.created_at_ms)
+                .execute(&mut *tx)
+                .await;
+                match result {
+                    Ok(_) => {}
+                    Err(sqlx::Error::Database(err)) if err.is_unique_violation() => {
+                        return Err(StorageError::UserExists(user.username));
+                    }
+                    Err(err) => return Err(err.into()),
+                }
+            }
+            Write::PasswordHash { username, hash } => {
+                let done = sqlx::query("UPDATE users SET password_hash = ? WHERE username = ?")
+                    .bind(hash)
+                    .bind(username.as_str())
+                    .execute(&mut *tx)
+                    .await?;
+                if done.rows_affected() == 0 {
+                    return Err(StorageError::NoSuchUser(username));
+                }
+            }
+            Write::Disabled { username, disabled } => {
+                let done = sqlx::query("UPDATE users SET disabled = ? WHERE username = ?")
+                    .bind(i64::from(disabled))
+                    .bind(username.as_str())
+                    .execute(&mut *tx)
+                    .await?;
+                if done.rows_affected() == 0 {
+                    return Err(StorageError::NoSuchUser(username));
+                }
+            }
+            Write::EndSessions(username) => {
+                sqlx::query("UPDATE sessions SET revoked = 1 WHERE username = ? AND revoked = 0")
+                    .bind(username.as_str())
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            Write::EndSession { token_hash } => {
+                sqlx::query("UPDATE sessions SET revoked = 1 WHERE token_hash = ? AND revoked = 0")
+                    .bind(token_hash)
+                    .execute(&mut *tx)
+                    .await?;
+            }
             Write::Campaign(c) => insert_campaign(tx, c, CAMPAIGN_REPLACING).await?,
             Write::EnsureCampaign(c) => insert_campaign(tx, c, CAMPAIGN_UNLESS_THERE).await?,
             Write::Item(item) => {

@@ -243,7 +243,13 @@ async fn generate(server: &TestServer, n: usize) -> Result<()> {
         areas,
     };
     let storage = server.storage.as_ref();
-    let outcome = campaigns::import_report(storage, &report, "office").await?;
+    let outcome = campaigns::import_report(
+        storage,
+        &report,
+        "office",
+        &rectify_server::audit::command_line(),
+    )
+    .await?;
     let office = EditContext {
         actor: Actor {
             role: Role::Office,
