@@ -2,15 +2,19 @@
 //! sync connection and one upload queue. The first tab leads (it holds the Web Lock
 //! `rectify-leader-<user>`); a second tab follows: it opens no connection, uploads nothing,
 //! and talks to the leader over a `BroadcastChannel`. When the leader's tab closes, the
-//! follower takes over without a reload.
+//! follower takes over without a reload. Also here: a typing burst refused as it becomes a
+//! change is listed with the refused work, its text to copy.
 //!
 //! The tabs are two WebDriver windows of one browser (one profile); what the server has is
 //! read from its storage and `/metrics`, not from the page.
 
 use anyhow::{Context, Result, bail};
 use fantoccini::wd::WindowHandle;
+use rectify_shared::ids::DocumentId;
+use rectify_shared::model::{EditContext, ItemEdit};
+use rectify_shared::policy::{Actor, Role};
 use rectify_shared::workflow::UnitStatus;
-use rectify_tests::{Browser, TestServer, web_root};
+use rectify_tests::{Browser, SyncTestClient, TestServer, web_root};
 use std::time::{Duration, Instant};
 
 /// School 1's unit id in the demo data.
@@ -361,5 +365,117 @@ async fn issue_19_a_file_attached_in_a_follower_is_uploaded_once_by_the_leader()
         .await?;
     assert_eq!(starts.as_u64(), Some(1), "one upload started, once");
     browser.close().await?;
+    Ok(())
+}
+
+/// Part 2: a burst the policy refuses as it becomes a change is shown with the refused work,
+/// its text to copy, and its journal entry goes once that is on the device. The burst was
+/// typed in a tab that closed before it became a change; meanwhile the office signed the
+/// entry off and the device's copy was reset (so the burst's base is not in it any more).
+#[tokio::test(flavor = "multi_thread")]
+async fn issue_19_a_burst_refused_as_it_becomes_a_change_is_listed() -> Result<()> {
+    let server = TestServer::start(Some(web_root())).await?;
+    let mut shots = Vec::new();
+    for width in [360, 1280] {
+        let browser = Browser::start(width, 800).await?;
+        browser.log_in(&server.url("/"), "school1").await?;
+        wait_for_bar(&browser, "synced", "leader").await?;
+        let id = open_items(&browser, &server).await?[0].clone();
+
+        let token = server.token("office").await?;
+        let mut office = SyncTestClient::connect(&server.ws_base(), &token).await?;
+        let doc: DocumentId = id.parse()?;
+        office.fetch(doc, WAIT).await?;
+        let ctx = EditContext {
+            actor: Actor {
+                role: Role::Office,
+                unit: None,
+            },
+            user: "office".into(),
+            now_ms: 1_700_000_000_000,
+        };
+        for to in [UnitStatus::Submitted, UnitStatus::SignedOff] {
+            let edit = ItemEdit::UnitStatus {
+                unit: SCHOOL1_UNIT.into(),
+                to,
+                reason: None,
+            };
+            rectify_shared::model::apply(office.document_mut(&doc)?, &ctx, edit)?;
+        }
+        office.sync_until_acknowledged(&doc, WAIT).await?;
+        // The device has the sign-off.
+        open_item(&browser, &server, &id).await?;
+        browser.wait_for("[data-testid=locked]").await?;
+
+        let typed = "关闭标签页前写下的整改情况";
+        browser
+            .client
+            .execute(
+                "localStorage.setItem(arguments[0], JSON.stringify({base: [arguments[1]], text: arguments[2]}));
+                 localStorage.setItem('rectify.lang', JSON.stringify('Zh'));",
+                vec![
+                    format!("rectify.typing.school1.closedtab~{id}.{SCHOOL1_UNIT}").into(),
+                    "ab".repeat(32).into(),
+                    typed.into(),
+                ],
+            )
+            .await?;
+        browser.client.refresh().await?;
+        for lang in ["zh", "en"] {
+            if lang == "en" {
+                // Kept on the device: shown again after a reload, now in English.
+                browser
+                    .client
+                    .execute(
+                        "localStorage.setItem('rectify.lang', JSON.stringify('En'));",
+                        vec![],
+                    )
+                    .await?;
+                browser.client.refresh().await?;
+            }
+            let selector = "[data-testid=refused-entry][data-reason=not-kept]";
+            let entry = browser.wait_for(selector).await?;
+            let text = browser
+                .wait_for(&format!("{selector} [data-testid=refused-text]"))
+                .await?
+                .prop("value")
+                .await?
+                .unwrap_or_default();
+            assert_eq!(text, typed, "the refused text is there to copy");
+            let reason = entry.text().await?;
+            let expected = if lang == "zh" {
+                "未能保存"
+            } else {
+                "could not be saved"
+            };
+            assert!(reason.contains(expected), "the reason is said: {reason:?}");
+            // Shown and kept on the device: the journal entry goes.
+            let deadline = Instant::now() + WAIT;
+            while !journal(&browser, &id).await?.is_empty() {
+                if Instant::now() > deadline {
+                    bail!(
+                        "the journal entry stayed: {:?}",
+                        journal(&browser, &id).await?
+                    );
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            browser
+                .client
+                .execute("window.scrollTo(0, 0);", vec![])
+                .await?;
+            shots.push(
+                browser
+                    .screenshot(&format!("burst-refused-{width}-{lang}"))
+                    .await?,
+            );
+        }
+        assert!(
+            !server_narrative(&server, &id).await?.contains(typed),
+            "the refused text never reached the server"
+        );
+        browser.close().await?;
+    }
+    eprintln!("screenshots: {shots:?}");
     Ok(())
 }

@@ -50,6 +50,9 @@ pub enum RefusalReason {
     NoLongerYours,
     /// The server refused the change, with its message.
     Server(String),
+    /// What was typed could not be made a change: the policy refused it by then (the office
+    /// signed the entry off meanwhile); the reason in English, `refusal` has it as data.
+    NotKept(String),
 }
 
 /// One edit of the user's that could not be made again.

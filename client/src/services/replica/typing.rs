@@ -14,14 +14,20 @@
 //! never remove each other's. The tab that leads the user's tabs makes again the entries of
 //! tabs that are closed (no tab holds their lock, [`tabs::live_tabs`]); without Web Locks,
 //! every entry but the tab's own, as no tab can tell a closed tab from an open one.
+//!
+//! A burst the policy refuses when it becomes a change (the office signed the entry off
+//! meanwhile) is listed with the refused work, its text to copy ([`Refused`]); its journal
+//! entry goes once that list is on disk.
 
-use super::{EditRefused, Inner, Replica};
+use super::leader::TabMessage;
+use super::recovery::{RefusalReason, Refused};
+use super::{EditRefused, Inner, Replica, random_hex};
 use crate::services::tabs;
 use automerge::ChangeHash;
 use gloo::storage::{LocalStorage, Storage};
 use rectify_shared::burst::Bursts;
 use rectify_shared::ids::DocumentId;
-use rectify_shared::model::{self, ItemDoc, ItemEdit};
+use rectify_shared::model::{self, ChangeRefusal, ItemDoc, ItemEdit};
 use serde::{Deserialize, Serialize};
 
 /// A narrative being typed: the field's key (the document and the unit).
@@ -138,11 +144,13 @@ impl Replica {
     }
 
     /// Makes each ended burst one change, then flushes (the journal entry goes once the
-    /// change is on disk, see `store::flush`).
+    /// change is on disk, see `store::flush`). A burst refused is listed with the refused
+    /// work instead.
     fn make_bursts(&self, ended: Vec<(Field, Typed)>) {
         if ended.is_empty() {
             return;
         }
+        let mut refused = Vec::new();
         {
             let mut inner = self.0.borrow_mut();
             for (field, typed) in ended {
@@ -150,21 +158,42 @@ impl Replica {
                     Ok(()) => {
                         inner.journaled.insert(field);
                     }
-                    // Refused since it was typed (signed off meanwhile): the journal keeps
-                    // the text, and the console says why.
                     Err(Some(why)) => {
-                        let id = field.0;
-                        gloo::console::warn!(format!(
-                            "the narrative typed in {id} was not kept: {why}"
-                        ));
+                        inner.refused_burst(&field, &typed, &why);
+                        refused.push(field);
                     }
                     // The item left the device: the journal keeps the text.
                     Err(None) => {}
                 }
             }
         }
+        if !refused.is_empty() {
+            let replica = self.clone();
+            wasm_bindgen_futures::spawn_local(async move {
+                replica.keep_refused_bursts(refused).await;
+            });
+        }
         self.notify();
         self.flush_soon();
+    }
+
+    /// The refused list goes to disk, then the refused bursts' journal entries go.
+    async fn keep_refused_bursts(&self, fields: Vec<Field>) {
+        let (store, refused) = {
+            let inner = self.0.borrow();
+            (std::rc::Rc::clone(&inner.store), inner.refused.clone())
+        };
+        if store.put("refused", &refused).await.is_err() {
+            return; // the journal keeps the text; the list shows it meanwhile
+        }
+        {
+            let mut inner = self.0.borrow_mut();
+            for field in fields {
+                inner.forget_journal(&field);
+            }
+        }
+        self.tell_tabs(&TabMessage::Refused);
+        self.notify();
     }
 
     /// Makes again the bursts that closed tabs left in the journal (when this tab starts to
@@ -240,6 +269,30 @@ impl Inner {
         self.dirty.insert(*id);
         self.synced = false;
         Ok(())
+    }
+
+    /// Lists a burst the policy refused with the refused work: why, and its text to copy.
+    fn refused_burst(&mut self, (id, _unit): &Field, typed: &Typed, why: &EditRefused) {
+        let (item_key, item_title) = self
+            .items
+            .get(id)
+            .map(|item| (item.key.clone(), item.title.as_str().to_owned()))
+            .unwrap_or_default();
+        self.refused.push(Refused {
+            id: format!("{id}-{}", random_hex(4)),
+            item_key,
+            item_title,
+            text: typed.text.clone(),
+            reason: RefusalReason::NotKept(why.to_string()),
+            at_ms: js_sys::Date::now(),
+            not_reapplied: Vec::new(),
+            reapplied: 0,
+            changes: Vec::new(),
+            refusal: match why {
+                EditRefused::Refused(refusal) => Some(ChangeRefusal::Workflow(refusal.clone())),
+                _ => None,
+            },
+        });
     }
 
     /// This tab's journal entry of `field` goes (unless a new burst is being typed there),
