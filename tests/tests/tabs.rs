@@ -11,7 +11,7 @@
 use anyhow::{Context, Result, bail};
 use fantoccini::wd::WindowHandle;
 use rectify_shared::ids::DocumentId;
-use rectify_shared::model::{EditContext, ItemEdit};
+use rectify_shared::model::{EditContext, ItemEdit, ItemPlan};
 use rectify_shared::policy::{Actor, Role};
 use rectify_shared::workflow::UnitStatus;
 use rectify_tests::{Browser, SyncTestClient, TestServer, web_root};
@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 
 /// School 1's unit id in the demo data.
 const SCHOOL1_UNIT: &str = "pszx1";
+const SCHOOL2_UNIT: &str = "pszx3";
 const WAIT: Duration = Duration::from_secs(20);
 
 /// The current window's bar: (`data-state`, `data-pending`, `data-tab`).
@@ -275,6 +276,101 @@ async fn issue_19_two_tabs_share_one_connection_and_the_follower_takes_over() ->
         connections(&server).await?,
         1,
         "the new leader's connection"
+    );
+    browser.close().await?;
+    Ok(())
+}
+
+/// A refusal of a follower's edit: the follower writes offline work (the leader's page is
+/// offline), the office gives the item to another school meanwhile, the leader reconnects
+/// and the server refuses the change. The follower, which made the edit, shows the refusal
+/// with its text to copy, and the item leaves its list too.
+#[tokio::test(flavor = "multi_thread")]
+async fn issue_19_a_refused_edit_made_in_a_follower_is_shown_there() -> Result<()> {
+    let server = TestServer::start(Some(web_root())).await?;
+    let browser = Browser::start(360, 800).await?;
+    browser.log_in(&server.url("/"), "school1").await?;
+    wait_for_bar(&browser, "synced", "leader").await?;
+    let taken = open_items(&browser, &server).await?[0].clone();
+    let (leader, follower) = second_tab(&browser, &server).await?;
+    wait_for_bar(&browser, "synced", "follower").await?;
+
+    browser.client.switch_to_window(leader.clone()).await?;
+    browser.set_offline(true).await?;
+    wait_for_bar(&browser, "offline", "leader").await?;
+    browser.client.switch_to_window(follower.clone()).await?;
+    open_item(&browser, &server, &taken).await?;
+    type_progress(&browser, "这段文字会被拒绝").await?;
+    browser
+        .client
+        .execute(
+            "document.querySelector('[data-testid=progress-editor]').blur();",
+            vec![],
+        )
+        .await?;
+    let deadline = Instant::now() + WAIT;
+    while bar(&browser).await?.1 == 0 {
+        if Instant::now() > deadline {
+            bail!("the follower's bar never counted the edit waiting");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    let token = server.token("office").await?;
+    let mut office = SyncTestClient::connect(&server.ws_base(), &token).await?;
+    let doc: DocumentId = taken.parse()?;
+    office.fetch(doc, WAIT).await?;
+    let item = office.item(&doc);
+    let plan = ItemPlan {
+        responsible_leader: item.responsible_leader.clone(),
+        responsible_department: item.responsible_department.clone(),
+        units: vec![SCHOOL2_UNIT.to_owned()],
+        deadline: item.deadline.clone(),
+        timing: item.timing,
+    };
+    let ctx = EditContext {
+        actor: Actor {
+            role: Role::Office,
+            unit: None,
+        },
+        user: "office".into(),
+        now_ms: 1_700_000_000_000,
+    };
+    rectify_shared::model::apply(office.document_mut(&doc)?, &ctx, ItemEdit::Plan(plan))?;
+    office.sync_until_acknowledged(&doc, WAIT).await?;
+
+    browser.client.switch_to_window(leader).await?;
+    browser.set_offline(false).await?;
+    browser.client.switch_to_window(follower).await?;
+    let refused = browser.wait_for("[data-testid=refused-text]").await?;
+    let text = refused.prop("value").await?.unwrap_or_default();
+    assert!(
+        text.ends_with("这段文字会被拒绝"),
+        "the follower shows the refused text to copy: {text:?}"
+    );
+    wait_for_bar(&browser, "synced", "follower").await?;
+    browser.client.goto(&server.url("/")).await?;
+    browser.wait_for("[data-testid=item]").await?;
+    let listed = browser
+        .client
+        .execute(
+            "return [...document.querySelectorAll('[data-testid=item]')].map(e => e.dataset.id);",
+            vec![],
+        )
+        .await?;
+    assert!(
+        !listed
+            .as_array()
+            .context("a list")?
+            .iter()
+            .any(|id| id.as_str() == Some(taken.as_str())),
+        "the reassigned item left the follower's list"
+    );
+    assert!(
+        !server_narrative(&server, &taken)
+            .await?
+            .contains("这段文字会被拒绝"),
+        "the refused text never reached the server"
     );
     browser.close().await?;
     Ok(())
