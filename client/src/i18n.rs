@@ -153,10 +153,11 @@ messages! {
         "This item is not on this device (it may no longer be assigned to you)";
 
     // Changes the server refused.
-    RefusedTitle => "未能同步的更改", "Changes the server refused";
+    RefusedTitle => "未能同步的更改", "Changes not accepted";
     RefusedNoLongerYours => "此事项已不再分配给本单位，您的修改未被接受。",
         "This item is no longer assigned to your unit; your changes were not accepted.";
     RefusedByServer => "服务器拒绝了此修改：", "The server refused this change: ";
+    RefusedTyped => "刚才输入的文字未能保存为修改：", "What you just typed could not be saved as a change: ";
     YourText => "您填写的内容（可复制保存）：", "What you wrote (copy it to keep it):";
     RefusedReapplied => "已在服务器的版本上重新保存的其他修改：",
         "Your other changes, made again on the server's copy: ";

@@ -30,6 +30,19 @@ pub fn refused_panel() -> Html {
                     .map_or_else(|| message.clone(), |r| refusals::change(lang, r));
                 format!("{}{why}", tr(lang, Msg::RefusedByServer))
             }
+            // Typed, then refused as it became a change (signed off meanwhile).
+            RefusalReason::NotKept(message) => {
+                let why = entry
+                    .refusal
+                    .as_ref()
+                    .map_or_else(|| message.clone(), |r| refusals::change(lang, r));
+                format!("{}{why}", tr(lang, Msg::RefusedTyped))
+            }
+        };
+        let reason_key = match &entry.reason {
+            RefusalReason::NoLongerYours => "no-longer-yours",
+            RefusalReason::Server(_) => "server",
+            RefusalReason::NotKept(_) => "not-kept",
         };
         let dismiss = {
             let (replica, id) = (replica.clone(), entry.id.clone());
@@ -44,7 +57,7 @@ pub fn refused_panel() -> Html {
         };
         let text_id = format!("refused-text-{}", entry.id);
         html! {
-            <li class="refused-entry" data-testid="refused-entry">
+            <li class="refused-entry" data-testid="refused-entry" data-reason={reason_key}>
                 <p class="refused-item"><strong>{ &entry.item_key }</strong>{ " " }{ &entry.item_title }</p>
                 <p class="refused-reason">{ reason }</p>
                 if !entry.text.is_empty() {

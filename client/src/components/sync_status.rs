@@ -1,13 +1,14 @@
 //! The always-visible sync status: offline / syncing / all synced / N waiting / link
 //! unstable / error, the evidence files waiting to upload and their bytes, whether they go
 //! on over HTTP while the sync connection is down, when the last full sync was and, while
-//! not connected, when the server last answered. Tests read `data-state`, `data-pending`
-//! and `data-files-pending`.
+//! not connected, when the server last answered. In a tab that follows another tab of the
+//! same user, all of it is the leading tab's. Tests read `data-state`, `data-pending`,
+//! `data-files-pending` and `data-tab` (`leader`, `follower`, `alone`).
 
 use crate::context::{AppContext, ReplicaContext};
 use crate::format::human_size;
 use crate::i18n::{Msg, tr};
-use crate::services::replica::{Link, SyncState};
+use crate::services::replica::{Link, SyncState, TabRole};
 use crate::state::Action;
 use yew::prelude::*;
 
@@ -25,6 +26,11 @@ pub fn sync_status() -> Html {
         };
     };
     let sync = replica.sync_state();
+    let tab = match replica.tab_role() {
+        TabRole::Leader => "leader",
+        TabRole::Follower => "follower",
+        TabRole::Alone => "alone",
+    };
     let pending = replica.pending_total();
     let link = replica.link();
     let uploads = replica.uploads();
@@ -76,7 +82,7 @@ pub fn sync_status() -> Html {
     html! {
         <div class={classes!("sync-status", sync.key())} data-testid="sync-status"
              data-state={sync.key()} data-pending={pending.to_string()}
-             data-files-pending={files_pending.to_string()}
+             data-files-pending={files_pending.to_string()} data-tab={tab}
              role="status" aria-live="polite">
             <span class="sync-dot" aria-hidden="true"></span>
             <strong class="sync-label">{ label }</strong>

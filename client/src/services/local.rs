@@ -198,13 +198,30 @@ impl LocalStore {
         Ok(docs)
     }
 
-    /// Appends a chunk (when there is one) and replaces the sync state, in one transaction:
-    /// done when this returns.
+    /// One document's chunks, with their keys (what another tab of this user wrote too).
+    pub async fn load_chunks(&self, id: &DocumentId) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+        let tx = self.db.transaction(&[CHUNKS], TransactionMode::ReadOnly)?;
+        let chunks = tx.object_store(CHUNKS)?;
+        let prefix = self.doc_prefix(id);
+        let keys = chunks
+            .get_all_keys(Some(prefix_range(&prefix)?), None)?
+            .await?;
+        let values = chunks.get_all(Some(prefix_range(&prefix)?), None)?.await?;
+        Ok(keys
+            .into_iter()
+            .zip(values)
+            .filter_map(|(key, value)| Some((key.as_string()?, Uint8Array::new(&value).to_vec())))
+            .collect())
+    }
+
+    /// Appends a chunk (when there is one) and replaces the sync state (when given: a tab
+    /// that does not sync leaves the syncing tab's alone), in one transaction: done when this
+    /// returns.
     pub async fn append(
         &self,
         id: &DocumentId,
         chunk: Option<&[u8]>,
-        sync_state: &[u8],
+        sync_state: Option<&[u8]>,
         stamp: &str,
     ) -> Result<Option<String>, StoreError> {
         let tx = self.db.write(&[CHUNKS, SYNC])?;
@@ -215,8 +232,10 @@ impl LocalStore {
                 .put(&bytes(chunk), Some(&key.clone().into()))?;
             written = Some(key);
         }
-        tx.object_store(SYNC)?
-            .put(&bytes(sync_state), Some(&self.sync_key(id).into()))?;
+        if let Some(sync_state) = sync_state {
+            tx.object_store(SYNC)?
+                .put(&bytes(sync_state), Some(&self.sync_key(id).into()))?;
+        }
         tx.commit()?.await?;
         Ok(written)
     }

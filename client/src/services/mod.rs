@@ -1,13 +1,14 @@
 //! The outside world, behind small interfaces: the HTTP API ([`api`]), the device store in
 //! IndexedDB ([`local`]), the synced replica of the user's items ([`replica`]), evidence
-//! files ([`prepare`] before they are stored, [`uploads`] after) and the language setting
-//! ([`settings`]).
+//! files ([`prepare`] before they are stored, [`uploads`] after), the language setting
+//! ([`settings`]) and the other tabs of the same user ([`tabs`]: which one leads).
 
 pub mod api;
 pub mod local;
 pub mod prepare;
 pub mod replica;
 pub mod settings;
+pub mod tabs;
 pub mod uploads;
 
 /// Registers the service worker that caches the app shell, so the app starts offline.

@@ -15,7 +15,10 @@
 //! - network errors and server failures back off like the replica's reconnects (up to 2 s
 //!   while the server answered lately, else doubling to 60 s, full jitter); the browser's
 //!   `online` event and the replica finding the server again retry at once; every answer of
-//!   the server is passed on to the replica as proof that the link is back.
+//!   the server is passed on to the replica as proof that the link is back;
+//! - of the tabs of one user, only the leader uploads ([`Uploads::lead`]); a follower stores
+//!   files and reads the queue's state from the device when told it changed
+//!   ([`Uploads::reload`]), so two tabs never upload the same file.
 
 use super::api::{self, ApiFailure};
 use super::local::{LocalStore, StoreError};
@@ -132,7 +135,12 @@ struct Inner {
     last_answer_ms: Option<f64>,
     wake: Option<oneshot::Sender<()>>,
     stopped: bool,
+    /// This tab runs the queue: it is the leader of the user's tabs (or alone).
+    leading: bool,
     on_change: Callback<()>,
+    /// Told when a file's record on the device changed (added, removed, its state), for the
+    /// other tabs.
+    on_files_changed: Callback<()>,
     /// Told of every answer of the server (the replica's connection loop).
     on_server_answer: Callback<()>,
 }
@@ -142,7 +150,8 @@ struct Inner {
 pub struct Uploads(Rc<RefCell<Inner>>);
 
 impl Uploads {
-    /// Reads the files and the last settings from the device and starts the upload loop.
+    /// Reads the files and the last settings from the device and starts the upload loop,
+    /// which uploads nothing until [`Uploads::lead`].
     pub async fn start(
         store: Rc<LocalStore>,
         token: String,
@@ -167,7 +176,9 @@ impl Uploads {
             last_answer_ms: None,
             wake: None,
             stopped: false,
+            leading: false,
             on_change,
+            on_files_changed: Callback::noop(),
             on_server_answer: Callback::noop(),
         })));
         let running = uploads.clone();
@@ -178,6 +189,46 @@ impl Uploads {
     /// Who to tell when the server answers an upload request (the replica, to reconnect).
     pub fn on_server_answer(&self, callback: Callback<()>) {
         self.0.borrow_mut().on_server_answer = callback;
+    }
+
+    /// Who to tell when a file's record on the device changed (the replica tells the other
+    /// tabs).
+    pub fn on_files_changed(&self, callback: Callback<()>) {
+        self.0.borrow_mut().on_files_changed = callback;
+    }
+
+    /// This tab runs the queue from now on (it leads the user's tabs, or is alone).
+    pub fn lead(&self) {
+        self.0.borrow_mut().leading = true;
+        self.wake();
+    }
+
+    /// Reads the files' records again from the device, where another tab changed them: a
+    /// follower takes every record as stored (the leader's upload states); the leader takes
+    /// new files (queued in a follower) and drops those removed there, keeping its own
+    /// states, as it is the one writing them.
+    pub async fn reload(&self) {
+        let store = Rc::clone(&self.0.borrow().store);
+        let Ok(stored) = store.load_files::<DeviceFile>().await else {
+            return;
+        };
+        {
+            let mut inner = self.0.borrow_mut();
+            let on_disk: std::collections::BTreeSet<String> =
+                stored.iter().map(|f| f.sha256.clone()).collect();
+            let active = inner.active.clone();
+            let leading = inner.leading;
+            inner
+                .files
+                .retain(|sha, _| on_disk.contains(sha) || active.as_ref() == Some(sha));
+            for file in stored {
+                if !leading || !inner.files.contains_key(&file.sha256) {
+                    inner.files.insert(file.sha256.clone(), file);
+                }
+            }
+        }
+        self.notify();
+        self.wake();
     }
 
     /// Whether a file is being sent now and the server answered its last requests lately:
@@ -252,6 +303,7 @@ impl Uploads {
         let new = store.add_file(&file.sha256, &file, blob).await?;
         if new {
             self.0.borrow_mut().files.insert(file.sha256.clone(), file);
+            self.files_changed();
         }
         Ok(new)
     }
@@ -270,6 +322,7 @@ impl Uploads {
             Rc::clone(&inner.store)
         };
         let _ = store.forget_file(sha256).await;
+        self.files_changed();
         self.notify();
     }
 
@@ -324,14 +377,21 @@ impl Uploads {
         callback.emit(());
     }
 
+    fn files_changed(&self) {
+        let callback = self.0.borrow().on_files_changed.clone();
+        callback.emit(());
+    }
+
     /// Pause and resume: shown at once, on disk soon after.
     fn set_state(&self, sha256: &str, state: UploadState) {
         let Some((store, file)) = self.change_state(sha256, state) else {
             return;
         };
         self.notify();
+        let uploads = self.clone();
         wasm_bindgen_futures::spawn_local(async move {
             let _ = store.update_file(&file.sha256, &file).await;
+            uploads.files_changed();
         });
     }
 
@@ -386,10 +446,13 @@ impl Uploads {
         }
     }
 
-    /// Online, logged in and the documents in sync.
+    /// Leading, online, logged in and the documents in sync.
     fn ready(&self) -> bool {
         let inner = self.0.borrow();
-        !inner.stopped && inner.documents_in_sync && gloo::utils::window().navigator().on_line()
+        !inner.stopped
+            && inner.leading
+            && inner.documents_in_sync
+            && gloo::utils::window().navigator().on_line()
     }
 
     /// The oldest queued file.
@@ -524,6 +587,7 @@ impl Uploads {
     async fn finish(&self, sha256: &str, state: UploadState) {
         if let Some((store, file)) = self.change_state(sha256, state) {
             let _ = store.update_file(sha256, &file).await;
+            self.files_changed();
             self.notify();
         }
     }

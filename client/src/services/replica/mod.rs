@@ -26,17 +26,21 @@
 //!   server's copy, re-applying what is still allowed;
 //! - [`facts`]: each item's dashboard facts, cached until an item changes;
 //! - [`units`]: the units' names, from the server and kept on the device;
-//! - [`evidence`]: adding and removing a unit's evidence files.
+//! - [`evidence`]: adding and removing a unit's evidence files;
+//! - [`typing`]: the narrative's typing bursts and their `localStorage` journal;
+//! - [`leader`]: several tabs of one user: one leads (syncs and uploads), the others follow.
 
 mod connection;
 mod evidence;
 mod facts;
+mod leader;
 mod recovery;
 mod store;
 mod typing;
 mod units;
 
 pub use evidence::Added;
+pub use leader::TabRole;
 pub use recovery::{RefusalReason, Refused};
 
 /// Why an edit was not made, said in the user's language by [`EditRefused::say`].
@@ -99,7 +103,7 @@ use std::rc::Rc;
 use yew::Callback;
 
 /// How the connection to the server stands.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum Link {
     /// No network (the browser says so) or not connected.
     Offline,
@@ -114,7 +118,7 @@ pub enum Link {
 }
 
 /// What the status bar shows: `data-state` of `[data-testid=sync-status]`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum SyncState {
     Offline,
     Syncing,
@@ -202,6 +206,23 @@ pub struct Inner {
     render_scheduled: bool,
     /// The sync status the UI was last told about.
     last_status: Option<(SyncState, usize)>,
+    /// What this tab is among the user's tabs ([`leader`]).
+    role: TabRole,
+    /// This tab's id: its typing journal's entries carry it.
+    tab: String,
+    /// To the user's other tabs.
+    channel: Option<Rc<crate::services::tabs::Channel<leader::TabMessage>>>,
+    /// The locks this tab holds or waits for (its own, the leader's), released at log out.
+    locks: Vec<crate::services::tabs::HeldLock>,
+    /// A follower's copy of the leader's status bar.
+    mirror: Option<leader::Mirror>,
+    /// The status the leader last sent its followers.
+    last_mirrored: Option<leader::Mirror>,
+    /// Journal entries a closed tab left, made again here: removed once on disk, with this
+    /// tab's own entry of the field.
+    orphans: BTreeMap<typing::Field, Vec<String>>,
+    /// A follower's evidence files changed: said with the next flush's announcement.
+    files_to_announce: bool,
 }
 
 /// A user's work not yet on the server ([`Replica::unsynced`]).
@@ -239,6 +260,8 @@ impl Replica {
         on_change: Callback<()>,
     ) -> Result<Replica, local::StoreError> {
         mark("rectify-local-loading");
+        // Before reading the device: what the user's other tabs write meanwhile is announced.
+        let inbox = leader::Inbox::open(&session.username);
         let store = Rc::new(LocalStore::open(&session.username).await?);
         local::ask_for_persistent_storage();
         let stored = store.load_documents().await?;
@@ -289,36 +312,49 @@ impl Replica {
             last_render_ms: 0.0,
             render_scheduled: false,
             last_status: None,
+            role: TabRole::Follower,
+            tab: String::new(),
+            channel: None,
+            locks: Vec::new(),
+            mirror: None,
+            last_mirrored: None,
+            orphans: BTreeMap::new(),
+            files_to_announce: false,
         };
         for doc in stored {
             inner.open_stored(doc);
         }
         mark("rectify-local-loaded");
         let replica = Replica(Rc::new(RefCell::new(inner)));
-        replica.compact_all().await;
         replica.listen_to_the_browser();
-        replica.replay_journal();
-        let connection = replica.clone();
-        wasm_bindgen_futures::spawn_local(async move { connection.run().await });
+        // Leading (or alone), it compacts, makes the journal's bursts, uploads and connects.
+        replica.join_tabs(inbox);
         Ok(replica)
     }
 
     /// Stops syncing (log out). The data stays on the device.
     pub fn stop(&self) {
-        let mut inner = self.0.borrow_mut();
-        inner.stopped = true;
-        inner.uploads.stop();
-        if let Some(close) = inner.close.take() {
-            let _ = close.send(());
+        {
+            let mut inner = self.0.borrow_mut();
+            inner.stopped = true;
+            inner.uploads.stop();
+            if let Some(close) = inner.close.take() {
+                let _ = close.send(());
+            }
+            if let Some(wake) = inner.wake.take() {
+                let _ = wake.send(());
+            }
         }
-        if let Some(wake) = inner.wake.take() {
-            let _ = wake.send(());
-        }
+        self.leave_tabs();
     }
 
     /// Asks the server for the item list again (after the office added an item) and syncs
     /// any new ones.
     pub fn refresh(&self) {
+        if self.tab_role() == TabRole::Follower {
+            self.tell_tabs(&leader::TabMessage::Refresh);
+            return;
+        }
         let replica = self.clone();
         wasm_bindgen_futures::spawn_local(async move { replica.refresh_list().await });
     }
@@ -337,20 +373,34 @@ impl Replica {
             .unwrap_or_default()
     }
 
+    /// Changes to item `id` the server has not acknowledged (the leader's count, in a tab
+    /// that follows).
     pub fn pending_for(&self, id: &DocumentId) -> usize {
-        self.0.borrow().pending.get(id).copied().unwrap_or(0)
+        let inner = self.0.borrow();
+        match inner.mirrored() {
+            Some(mirror) => mirror.pending.get(&id.to_string()).copied().unwrap_or(0),
+            None => inner.pending.get(id).copied().unwrap_or(0),
+        }
     }
 
     pub fn pending_total(&self) -> usize {
-        self.0.borrow().pending.values().sum()
+        self.0.borrow().pending_total()
     }
 
     pub fn link(&self) -> Link {
-        self.0.borrow().link.clone()
+        let inner = self.0.borrow();
+        match inner.mirrored() {
+            Some(mirror) => mirror.link.clone(),
+            None => inner.link.clone(),
+        }
     }
 
     pub fn last_synced_ms(&self) -> Option<f64> {
-        self.0.borrow().last_synced_ms
+        let inner = self.0.borrow();
+        match inner.mirrored() {
+            Some(mirror) => mirror.last_synced_ms,
+            None => inner.last_synced_ms,
+        }
     }
 
     /// Items we asked the server for and have not received yet (first sync).
@@ -365,14 +415,28 @@ impl Replica {
 
     /// When the server last answered anything.
     pub fn last_contact_ms(&self) -> Option<f64> {
-        self.0.borrow().last_contact_ms
+        let inner = self.0.borrow();
+        match inner.mirrored() {
+            Some(mirror) => mirror.last_contact_ms,
+            None => inner.last_contact_ms,
+        }
     }
 
     /// What the bar says: after a cut it keeps its state for a moment while reconnecting,
     /// then says "unstable" while the server answered within the last minute, and offline
-    /// only when the browser says so or the server has been silent longer.
+    /// only when the browser says so or the server has been silent longer. A tab that
+    /// follows shows the leader's state, "syncing" while it has an edit of its own to write.
     pub fn sync_state(&self) -> SyncState {
-        self.0.borrow().shown_state(js_sys::Date::now())
+        let inner = self.0.borrow();
+        let own_work = !inner.dirty.is_empty() || !inner.typing.is_empty() || inner.flushing;
+        match (inner.role, inner.mirrored()) {
+            (_, Some(mirror)) if mirror.state == SyncState::Synced && own_work => {
+                SyncState::Syncing
+            }
+            (_, Some(mirror)) => mirror.state,
+            (TabRole::Follower, None) => SyncState::Syncing,
+            _ => inner.shown_state(js_sys::Date::now()),
+        }
     }
 
     /// Makes an edit as the logged-in user: applied now, on disk next, then sent.
@@ -403,7 +467,7 @@ impl Replica {
     pub fn unsynced(&self) -> Unsynced {
         let inner = self.0.borrow();
         Unsynced {
-            changes: inner.pending.values().sum::<usize>() + inner.dirty.len() + inner.typing.len(),
+            changes: inner.pending_total() + inner.dirty.len() + inner.typing.len(),
             files: inner.uploads.waiting(),
             refused: inner.refused.len(),
         }
@@ -470,6 +534,7 @@ impl Replica {
         };
         uploads.set_documents_in_sync(in_sync);
         self.clear_left_work_once_sent(&uploads);
+        self.mirror_status();
         // At most one re-render per UI_FRAME_MS for documents changing: a first sync brings
         // thousands of messages, and re-rendering the dashboard after each made that
         // quadratic. The first change after a quiet spell shows at once, a burst shows at its
@@ -512,6 +577,14 @@ impl Replica {
 }
 
 impl Inner {
+    /// Changes the server has not acknowledged (the leader's count, in a tab that follows).
+    fn pending_total(&self) -> usize {
+        match self.mirrored() {
+            Some(mirror) => mirror.pending.values().sum(),
+            None => self.pending.values().sum(),
+        }
+    }
+
     fn edit_context(&self) -> EditContext {
         EditContext {
             actor: Actor {

@@ -10,6 +10,7 @@
 //! Only a policy refusal gets here: "try again later" (the server could not read or store
 //! the item) never touches the local copy (see `connection`).
 
+use super::leader::TabMessage;
 use super::{EditRefused, Inner, Replica, random_hex};
 use automerge::{AutoCommit, ChangeHash};
 use rectify_shared::ids::DocumentId;
@@ -49,6 +50,9 @@ pub enum RefusalReason {
     NoLongerYours,
     /// The server refused the change, with its message.
     Server(String),
+    /// What was typed could not be made a change: the policy refused it by then (the office
+    /// signed the entry off meanwhile); the reason in English, `refusal` has it as data.
+    NotKept(String),
 }
 
 /// One edit of the user's that could not be made again.
@@ -109,8 +113,10 @@ impl Replica {
             Rc::clone(&inner.store)
         };
         let refused = self.refused();
+        let replica = self.clone();
         wasm_bindgen_futures::spawn_local(async move {
             let _ = store.put("refused", &refused).await;
+            replica.tell_tabs(&TabMessage::Refused);
         });
         self.notify();
     }
@@ -143,6 +149,7 @@ impl Replica {
         };
         let _ = store.forget(&id).await;
         self.save_recovery().await;
+        self.tell_tabs(&TabMessage::Reset(id.to_string()));
         self.notify();
     }
 
@@ -172,6 +179,7 @@ impl Replica {
         // The rescue is on disk before the local copy goes.
         self.save_recovery().await;
         let _ = store.forget(&id).await;
+        self.tell_tabs(&TabMessage::Reset(id.to_string()));
         self.send_polled();
         self.notify();
     }
@@ -236,6 +244,7 @@ impl Replica {
         };
         let _ = store.put("refused", &refused).await;
         let _ = store.put("rescues", &rescues).await;
+        self.tell_tabs(&TabMessage::Refused);
     }
 }
 

@@ -2,6 +2,7 @@
 //! written (a chunk and the sync state, in one transaction) before it counts, and documents
 //! stored in many chunks compacted into one. The store itself is [`crate::services::local`].
 
+use super::leader::{TabMessage, TabRole};
 use super::{Inner, Link, Replica, random_hex};
 use crate::services::local::{self, StoredDoc};
 use rectify_shared::model;
@@ -18,6 +19,8 @@ impl Replica {
         if std::mem::replace(&mut self.0.borrow_mut().flushing, true) {
             return; // the running flush picks up what is dirty now
         }
+        // Documents given a new chunk: the other tabs read them again.
+        let mut announce = Vec::new();
         loop {
             let work = {
                 let mut inner = self.0.borrow_mut();
@@ -38,17 +41,23 @@ impl Replica {
                 };
                 let heads = doc.get_heads();
                 let chunk = (heads != saved).then(|| doc.save_after(&saved));
-                let state = inner.client.sync_state(&id).unwrap_or_default();
+                // The sync states are the syncing tab's: a follower leaves them alone.
+                let state = (inner.role != TabRole::Follower)
+                    .then(|| inner.client.sync_state(&id).unwrap_or_default());
                 (id, chunk, state, heads, stamp, Rc::clone(&inner.store))
             };
             let (id, chunk, state, heads, stamp, store) = work;
-            match store.append(&id, chunk.as_deref(), &state, &stamp).await {
+            match store
+                .append(&id, chunk.as_deref(), state.as_deref(), &stamp)
+                .await
+            {
                 Ok(written) => {
                     let mut inner = self.0.borrow_mut();
                     inner.saved.insert(id, heads);
                     inner.written(&id);
                     if let Some(key) = written {
                         inner.chunks.entry(id).or_default().push(key);
+                        announce.push(id.to_string());
                     }
                     let unsynced = inner.client.unsynced_changes(&id);
                     inner.pending.insert(id, unsynced);
@@ -65,19 +74,32 @@ impl Replica {
                     inner.flushing = false;
                     inner.link = Link::Failed(format!("local storage: {}", err.0));
                     drop(inner);
+                    self.announce(announce);
                     self.notify();
                     return;
                 }
             }
         }
+        self.announce(announce);
         self.send_polled();
         self.compact_all().await;
         self.mark_synced_if_quiet().await;
         self.notify();
     }
 
-    /// Rewrites documents stored in too many chunks as one.
+    fn announce(&self, docs: Vec<String>) {
+        let files = std::mem::take(&mut self.0.borrow_mut().files_to_announce);
+        if !docs.is_empty() || files {
+            self.tell_tabs(&TabMessage::Changed { docs, files });
+        }
+    }
+
+    /// Rewrites documents stored in too many chunks as one (the tab that syncs does, for
+    /// every tab).
     pub(super) async fn compact_all(&self) {
+        if self.tab_role() == TabRole::Follower {
+            return;
+        }
         loop {
             let work = {
                 let mut inner = self.0.borrow_mut();

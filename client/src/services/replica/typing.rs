@@ -9,13 +9,25 @@
 //! keystroke also writes the burst to `localStorage` (synchronous, kept on close): the
 //! journal. It is removed once the burst's change is on disk; one left over is made again
 //! when this user's replica next opens (`replay_journal`).
+//!
+//! Each tab keeps its own entries (the key names the tab), so two tabs typing in one field
+//! never remove each other's. The tab that leads the user's tabs makes again the entries of
+//! tabs that are closed (no tab holds their lock, [`tabs::live_tabs`]); without Web Locks,
+//! every entry but the tab's own, as no tab can tell a closed tab from an open one.
+//!
+//! A burst the policy refuses when it becomes a change (the office signed the entry off
+//! meanwhile) is listed with the refused work, its text to copy ([`Refused`]); its journal
+//! entry goes once that list is on disk.
 
-use super::{Inner, Replica};
+use super::leader::TabMessage;
+use super::recovery::{RefusalReason, Refused};
+use super::{EditRefused, Inner, Replica, random_hex};
+use crate::services::tabs;
 use automerge::ChangeHash;
 use gloo::storage::{LocalStorage, Storage};
 use rectify_shared::burst::Bursts;
 use rectify_shared::ids::DocumentId;
-use rectify_shared::model::{self, ItemDoc, ItemEdit};
+use rectify_shared::model::{self, ChangeRefusal, ItemDoc, ItemEdit};
 use serde::{Deserialize, Serialize};
 
 /// A narrative being typed: the field's key (the document and the unit).
@@ -32,8 +44,20 @@ pub(super) type Typing = Bursts<Field, Typed>;
 
 const JOURNAL_PREFIX: &str = "rectify.typing.";
 
-fn journal_key(user: &str, (id, unit): &Field) -> String {
-    format!("{JOURNAL_PREFIX}{user}.{id}.{unit}")
+/// `rectify.typing.USER.TAB~DOCUMENT.UNIT`.
+fn journal_key(user: &str, tab: &str, (id, unit): &Field) -> String {
+    format!("{JOURNAL_PREFIX}{user}.{tab}~{id}.{unit}")
+}
+
+/// A journal key's tab and field, from what follows `rectify.typing.USER.`; the tab is
+/// `None` in keys of versions before tabs had entries of their own (`DOCUMENT.UNIT`).
+fn parse_key(rest: &str) -> Option<(Option<String>, Field)> {
+    let (tab, rest) = match rest.split_once('~') {
+        Some((tab, rest)) => (Some(tab.to_owned()), rest),
+        None => (None, rest),
+    };
+    let (id, unit) = rest.split_once('.')?;
+    Some((tab, (id.parse().ok()?, unit.to_owned())))
 }
 
 impl Replica {
@@ -69,7 +93,8 @@ impl Replica {
                 text,
             });
             if let Some(typed) = inner.typing.get(&field) {
-                let _ = LocalStorage::set(journal_key(&inner.session.username, &field), typed);
+                let key = journal_key(&inner.session.username, &inner.tab, &field);
+                let _ = LocalStorage::set(key, typed);
             }
             inner.synced = false;
         }
@@ -119,26 +144,66 @@ impl Replica {
     }
 
     /// Makes each ended burst one change, then flushes (the journal entry goes once the
-    /// change is on disk, see `store::flush`).
+    /// change is on disk, see `store::flush`). A burst refused is listed with the refused
+    /// work instead.
     fn make_bursts(&self, ended: Vec<(Field, Typed)>) {
         if ended.is_empty() {
             return;
         }
+        let mut refused = Vec::new();
         {
             let mut inner = self.0.borrow_mut();
             for (field, typed) in ended {
-                if inner.make_burst(&field, &typed) {
-                    inner.journaled.insert(field);
+                match inner.make_burst(&field, &typed) {
+                    Ok(()) => {
+                        inner.journaled.insert(field);
+                    }
+                    Err(Some(why)) => {
+                        inner.refused_burst(&field, &typed, &why);
+                        refused.push(field);
+                    }
+                    // The item left the device: the journal keeps the text.
+                    Err(None) => {}
                 }
             }
+        }
+        if !refused.is_empty() {
+            let replica = self.clone();
+            wasm_bindgen_futures::spawn_local(async move {
+                replica.keep_refused_bursts(refused).await;
+            });
         }
         self.notify();
         self.flush_soon();
     }
 
-    /// Makes again the bursts a closed tab left in the journal (at start).
-    pub(super) fn replay_journal(&self) {
-        let user = self.0.borrow().session.username.clone();
+    /// The refused list goes to disk, then the refused bursts' journal entries go.
+    async fn keep_refused_bursts(&self, fields: Vec<Field>) {
+        let (store, refused) = {
+            let inner = self.0.borrow();
+            (std::rc::Rc::clone(&inner.store), inner.refused.clone())
+        };
+        if store.put("refused", &refused).await.is_err() {
+            return; // the journal keeps the text; the list shows it meanwhile
+        }
+        {
+            let mut inner = self.0.borrow_mut();
+            for field in fields {
+                inner.forget_journal(&field);
+            }
+        }
+        self.tell_tabs(&TabMessage::Refused);
+        self.notify();
+    }
+
+    /// Makes again the bursts that closed tabs left in the journal (when this tab starts to
+    /// lead, or at start without Web Locks).
+    pub(super) async fn replay_journal(&self) {
+        let (user, own) = {
+            let inner = self.0.borrow();
+            (inner.session.username.clone(), inner.tab.clone())
+        };
+        let live = tabs::live_tabs().await;
         let prefix = format!("{JOURNAL_PREFIX}{user}.");
         let Ok(storage) = gloo::utils::window().local_storage() else {
             return;
@@ -150,15 +215,23 @@ impl Replica {
             .collect();
         let mut ended = Vec::new();
         for key in keys {
-            let rest = &key[prefix.len()..];
-            let field = rest.split_once('.').and_then(|(id, unit)| {
-                id.parse::<DocumentId>()
-                    .ok()
-                    .map(|id| (id, unit.to_owned()))
+            let Some((tab, field)) = parse_key(&key[prefix.len()..]) else {
+                LocalStorage::delete(&key);
+                continue;
+            };
+            let open_tab = tab.as_ref().is_some_and(|tab| {
+                *tab == own || live.as_ref().is_some_and(|live| live.contains(tab))
             });
-            match (field, LocalStorage::get::<Typed>(&key)) {
-                (Some(field), Ok(typed)) => ended.push((field, typed)),
-                _ => LocalStorage::delete(&key),
+            if open_tab {
+                continue; // that tab makes its own bursts
+            }
+            match LocalStorage::get::<Typed>(&key) {
+                Ok(typed) => {
+                    let mut inner = self.0.borrow_mut();
+                    inner.orphans.entry(field.clone()).or_default().push(key);
+                    ended.push((field, typed));
+                }
+                Err(_) => LocalStorage::delete(&key),
             }
         }
         self.make_bursts(ended);
@@ -168,12 +241,13 @@ impl Replica {
 impl Inner {
     /// One burst as one change of its document, at the heads it began from. The text
     /// already there (a journal entry whose change was on disk before its removal) is not
-    /// made again. False when the edit was refused: its journal entry stays.
-    fn make_burst(&mut self, (id, unit): &Field, typed: &Typed) -> bool {
+    /// made again. `Err(None)` when the item is not on the device, `Err(Some(why))` when
+    /// the policy refused it (signed off meanwhile).
+    fn make_burst(&mut self, (id, unit): &Field, typed: &Typed) -> Result<(), Option<EditRefused>> {
         let ctx = self.edit_context();
         let base: Vec<ChangeHash> = typed.base.iter().filter_map(|h| h.parse().ok()).collect();
         let Some(doc) = self.client.document_mut(id) else {
-            return false;
+            return Err(None);
         };
         let now = ItemDoc::load(doc).ok().and_then(|item| {
             item.progress
@@ -186,22 +260,54 @@ impl Inner {
                 text: typed.text.clone(),
             };
             if let Err(err) = model::apply_at(doc, &base, &ctx, edit) {
-                // Refused since it was typed (signed off meanwhile): the journal keeps the
-                // text, and the console says why.
-                gloo::console::warn!(format!("the narrative typed in {id} was not kept: {err}"));
-                return false;
+                // Refused since it was typed (signed off meanwhile).
+                return Err(Some(err.into()));
             }
             self.refresh_item(id);
         }
         // Dirty even when nothing changed: the flush that follows removes the journal entry.
         self.dirty.insert(*id);
         self.synced = false;
-        true
+        Ok(())
+    }
+
+    /// Lists a burst the policy refused with the refused work: why, and its text to copy.
+    fn refused_burst(&mut self, (id, _unit): &Field, typed: &Typed, why: &EditRefused) {
+        let (item_key, item_title) = self
+            .items
+            .get(id)
+            .map(|item| (item.key.clone(), item.title.as_str().to_owned()))
+            .unwrap_or_default();
+        self.refused.push(Refused {
+            id: format!("{id}-{}", random_hex(4)),
+            item_key,
+            item_title,
+            text: typed.text.clone(),
+            reason: RefusalReason::NotKept(why.to_string()),
+            at_ms: js_sys::Date::now(),
+            not_reapplied: Vec::new(),
+            reapplied: 0,
+            changes: Vec::new(),
+            refusal: match why {
+                EditRefused::Refused(refusal) => Some(ChangeRefusal::Workflow(refusal.clone())),
+                _ => None,
+            },
+        });
+    }
+
+    /// This tab's journal entry of `field` goes (unless a new burst is being typed there),
+    /// with the entries of closed tabs made again here.
+    fn forget_journal(&mut self, field: &Field) {
+        if self.typing.get(field).is_none() {
+            LocalStorage::delete(journal_key(&self.session.username, &self.tab, field));
+        }
+        for key in self.orphans.remove(field).unwrap_or_default() {
+            LocalStorage::delete(&key);
+        }
     }
 
     /// The journal entries of bursts now on disk in document `id` go.
     pub(super) fn written(&mut self, id: &DocumentId) {
-        let user = self.session.username.clone();
         let done: Vec<Field> = self
             .journaled
             .iter()
@@ -210,9 +316,7 @@ impl Inner {
             .collect();
         for field in done {
             // A burst typed again in this field since keeps its entry.
-            if self.typing.get(&field).is_none() {
-                LocalStorage::delete(journal_key(&user, &field));
-            }
+            self.forget_journal(&field);
             self.journaled.remove(&field);
         }
     }
