@@ -228,6 +228,8 @@ messages! {
     Area => "方面", "Area";
     Status => "状态", "Status";
     DueBy => "时限截至", "Due by";
+    DatePlaceholder => "年-月-日", "YYYY-MM-DD";
+    DateHint => "日期请按“年-月-日”填写，如 2024-06-30", "Write the date as YYYY-MM-DD, e.g. 2024-06-30";
     AtRisk => "临期", "Due soon";
     AwaitingReview => "待审核销号", "Awaiting sign-off";
     Total => "合计", "Total";

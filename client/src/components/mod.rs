@@ -1,4 +1,5 @@
 pub mod chart;
+pub mod date_input;
 pub mod evidence;
 pub mod feedback;
 pub mod header;

@@ -3,6 +3,7 @@
 //! Read from `GET /api/campaigns/{id}/report-text`; the office saves it with `PUT` (viewers
 //! see it read-only). The items of part 二 are edited on their own pages.
 
+use crate::components::date_input::DateInput;
 use crate::format::describe;
 use crate::i18n::{Lang, Msg, tr};
 use crate::services::api;
@@ -142,8 +143,8 @@ pub fn report_text_editor(props: &ReportTextProps) -> Html {
                 |t, v| t.next_steps.heading = v, |t, v| t.next_steps.body = v, "next-steps") }
             { line(Msg::ReportPublisher, &current.publisher, "", |t, v| t.publisher = v, "publisher") }
             <label><span>{ tr(lang, Msg::ReportPublished) }</span>
-                <input type="date" value={current.published.clone().unwrap_or_default()} {readonly}
-                    data-testid="published"
+                <DateInput value={AttrValue::from(current.published.clone().unwrap_or_default())} {readonly}
+                    testid="published"
                     oninput={set(|t, v| t.published = (!v.is_empty()).then_some(v))} />
             </label>
             { status }

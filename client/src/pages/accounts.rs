@@ -75,12 +75,14 @@ pub fn accounts() -> Html {
                 .map_or_else(|| id.0.clone(), |u| u.name.clone())
         })
     };
+    // On a phone each account is a card: each value says what it is (`table.cards`).
+    let label = |msg: Msg| format!("{}{}", tr(lang, msg), lang.colon());
     let rows = match &*list {
         None => html! { <p class="empty" role="status">{ tr(lang, Msg::Loading) }</p> },
         Some(Err(err)) => html! { <p class="error" role="alert">{ err }</p> },
         Some(Ok(accounts)) => html! {
             <div class="table-wrap">
-                <table class="grid" data-testid="accounts">
+                <table class="grid cards" data-testid="accounts">
                     <thead><tr>
                         <th>{ tr(lang, Msg::Username) }</th>
                         <th>{ tr(lang, Msg::Name) }</th>
@@ -136,11 +138,11 @@ pub fn accounts() -> Html {
                                 <>
                                 <tr data-username={user.clone()} data-disabled={a.disabled.to_string()}
                                     class={classes!(a.disabled.then_some("disabled"))}>
-                                    <td>{ &user }</td>
-                                    <td>{ &a.display_name }</td>
-                                    <td>{ role_name(lang, a.role) }</td>
-                                    <td>{ unit_name(&a.unit) }</td>
-                                    <td class="num">
+                                    <td class="name">{ &user }</td>
+                                    <td class="name" data-label={label(Msg::Name)}>{ &a.display_name }</td>
+                                    <td class="name" data-label={label(Msg::Role)}>{ role_name(lang, a.role) }</td>
+                                    <td class="name" data-label={label(Msg::Unit)}>{ unit_name(&a.unit) }</td>
+                                    <td class="num" data-label={label(Msg::Devices)}>
                                         { a.active_sessions }{ " " }
                                         <button class="link" onclick={toggle_devices} data-testid="show-sessions"
                                                 aria-expanded={shown.to_string()}>

@@ -2,6 +2,7 @@
 //! filters (action, account, dates) and the same filters downloaded as CSV or Excel. Each
 //! entry is a card, so it fits a phone.
 
+use crate::components::date_input::DateInput;
 use crate::context::AppContext;
 use crate::format::{describe, when_full};
 use crate::i18n::{AUDIT_ACTIONS, Msg, audit_account, audit_action_name, audit_detail, tr};
@@ -166,8 +167,8 @@ pub fn audit() -> Html {
                         </select></label>
                     <label><span>{ tr(lang, Msg::AuditAccount) }</span>
                         <input ref={account} autocomplete="off" data-testid="audit-account" /></label>
-                    <label><span>{ tr(lang, Msg::AuditFrom) }</span><input type="date" ref={from} /></label>
-                    <label><span>{ tr(lang, Msg::AuditTo) }</span><input type="date" ref={to} /></label>
+                    <label><span>{ tr(lang, Msg::AuditFrom) }</span><DateInput input_ref={from} testid="audit-from" /></label>
+                    <label><span>{ tr(lang, Msg::AuditTo) }</span><DateInput input_ref={to} testid="audit-to" /></label>
                     <div class="actions">
                         <button type="submit" class="primary" data-testid="audit-apply">{ tr(lang, Msg::AuditApply) }</button>
                         { download("csv", Msg::AuditDownloadCsv) }

@@ -4,6 +4,7 @@
 //! thousands of items still renders at once.
 
 use crate::components::chart::{StackedBar, percent};
+use crate::components::date_input::DateInput;
 use crate::context::{AppContext, ReplicaContext};
 use crate::format::{area_numeral, days_label, when};
 use crate::i18n::{Lang, Msg, status_name, tr, unit_status_name};
@@ -221,8 +222,8 @@ fn filters(props: &FiltersProps) -> Html {
             { select(filter.status.map(|s| s.key().to_owned()), status_options, "filter-status", Msg::Status, |f, v| f.status = v.as_deref().and_then(StatusFilter::from_key)) }
             <label class="filter">
                 <span>{ tr(lang, Msg::DueBy) }</span>
-                <input type="date" value={filter.due_by.map(|d| d.to_string()).unwrap_or_default()}
-                       onchange={due_change} data-testid="filter-due" />
+                <DateInput value={filter.due_by.map(|d| AttrValue::from(d.to_string()))}
+                           onchange={due_change} testid="filter-due" />
             </label>
         </section>
     }

@@ -1,6 +1,7 @@
 //! Adding an item by hand (a problem found after the report, or one the importer missed).
 //! The server creates the document; the replica then picks it up like any other.
 
+use crate::components::date_input::DateInput;
 use crate::components::unit_picker::UnitPicker;
 use crate::context::{AppContext, ReplicaContext};
 use crate::format::describe;
@@ -153,7 +154,7 @@ pub fn new_item_page() -> Html {
                             { for units.values().filter(|u| u.kind == "department").map(|u| html! { <option value={u.id.0.clone()}>{ &u.name }</option> }) }
                         </select></label>
     <UnitPicker {lang} units={units.values().cloned().collect::<Vec<_>>()} chosen={chosen.clone()} />
-                    <label><span>{ tr(lang, Msg::Deadline) }</span><input ref={deadline} type="date" /></label>
+                    <label><span>{ tr(lang, Msg::Deadline) }</span><DateInput input_ref={deadline} testid="new-deadline" /></label>
                     <label><span>{ tr(lang, Msg::Timing) }</span>
                         <select data-testid="new-item-timing">
                             <option value="" selected=true>{ "—" }</option>

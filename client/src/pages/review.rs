@@ -3,6 +3,7 @@
 //! department, units, deadline, timing). Viewers and departments see the same, read-only;
 //! what a role may do comes from `rectify_shared::workflow`, as on the server.
 
+use crate::components::date_input::DateInput;
 use crate::components::{evidence::Evidence, feedback::FeedbackBox, unit_picker::UnitPicker};
 use crate::format::when;
 use crate::i18n::{Lang, Msg, status_name, timing_name, tr, unit_status_name};
@@ -359,7 +360,7 @@ pub fn plan_editor(props: &PlanProps) -> Html {
                     </select></label>
     <UnitPicker {lang} units={schools.iter().map(|u| (*u).clone()).collect::<Vec<_>>()} chosen={chosen.clone()} />
                 <label><span>{ tr(lang, Msg::Deadline) }</span>
-                    <input ref={deadline} type="date" data-testid="plan-deadline" /></label>
+                    <DateInput input_ref={deadline} testid="plan-deadline" /></label>
                 <label><span>{ tr(lang, Msg::Timing) }</span>
                     <select ref={timing} data-testid="plan-timing">
                         <option value="">{ "—" }</option>
