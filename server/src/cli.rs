@@ -232,6 +232,16 @@ enum Command {
             value_delimiter = ','
         )]
         trusted_proxies: Vec<std::net::IpAddr>,
+        /// A token a scraper (Prometheus) sends as `Authorization: Bearer TOKEN` to read
+        /// `/metrics`. Without it `/metrics` answers only callers on this machine (loopback,
+        /// after `--trusted-proxy`).
+        #[arg(
+            long,
+            value_name = "TOKEN",
+            env = "RECTIFY_METRICS_TOKEN",
+            hide_env_values = true
+        )]
+        metrics_token: Option<String>,
     },
     /// Write a consistent copy of the data to a new directory, while the server runs.
     Backup {
@@ -540,6 +550,7 @@ async fn run(
             image_max_side,
             evidence_grace_hours,
             trusted_proxies,
+            metrics_token,
         } => {
             let settings = ServerSettings {
                 sync: SyncSettings {
@@ -557,6 +568,7 @@ async fn run(
                     ..FilesSettings::default()
                 },
                 trusted_proxies,
+                metrics_token: metrics_token.filter(|t| !t.is_empty()),
                 blobs: blobs.location()?,
             };
             let tls = tls_pair(tls_cert, tls_key)?;

@@ -174,7 +174,7 @@ fn check(
         if let Err(why) = check_values(arg, &items) {
             // A database URL's password is not repeated.
             let shown = if arg.is_hide_env_values_set() {
-                toml::Value::String(redacted(&items.join(",")))
+                toml::Value::String(secret(&items.join(",")))
             } else {
                 value
             };
@@ -260,6 +260,16 @@ pub fn for_invocation(
     }
 }
 
+/// A value that holds a secret, as `check-config` shows it: a URL without its password, any
+/// other value (a token) not at all.
+fn secret(value: &str) -> String {
+    if value.contains("://") {
+        redacted(value)
+    } else {
+        "***".to_owned()
+    }
+}
+
 /// The effective value and source of every setting of `settings_of`, from `matches` of
 /// `root` (its subcommand `settings_of` chosen). Values of arguments that hide their
 /// environment values (a database URL) are shown without a password.
@@ -287,7 +297,7 @@ pub fn effective(
                     .collect::<Vec<_>>()
                     .join(",");
                 if arg.is_hide_env_values_set() {
-                    redacted(&joined)
+                    secret(&joined)
                 } else {
                     joined
                 }
@@ -367,6 +377,15 @@ mod tests {
             .unwrap()
             .source;
         Ok((proxies, source))
+    }
+
+    #[test]
+    fn secrets_are_not_shown() {
+        assert_eq!(secret("s3cret-scrape"), "***");
+        assert_eq!(
+            secret("postgres://rectify:hunter2@db/rectify"),
+            "postgres://rectify:***@db/rectify"
+        );
     }
 
     #[test]

@@ -50,7 +50,50 @@ pub fn app(state: AppState) -> Router {
     ))
 }
 
-async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+/// `GET /metrics`: with `--metrics-token`, for the caller that sends it as a bearer token;
+/// without, for callers on this machine only (loopback, after `--trusted-proxy`: a request a
+/// local reverse proxy forwards from outside is not local). A router without connection
+/// information (some tests) cannot tell and answers.
+async fn metrics(
+    State(state): State<AppState>,
+    peer: Option<axum::Extension<axum::extract::ConnectInfo<std::net::SocketAddr>>>,
+    headers: axum::http::HeaderMap,
+) -> Result<Response, ApiError> {
+    match &state.metrics_token {
+        Some(token) => {
+            let sent = headers
+                .get(axum::http::header::AUTHORIZATION)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.strip_prefix("Bearer "))
+                .unwrap_or_default();
+            // Compared as digests: how long a comparison takes says nothing about the token.
+            use sha2::Digest as _;
+            if sha2::Sha256::digest(sent.as_bytes()) != sha2::Sha256::digest(token.as_bytes()) {
+                return Err(ApiError::Unauthorized(
+                    "/metrics needs the metrics token (--metrics-token) as \
+                     `Authorization: Bearer TOKEN`"
+                        .to_owned(),
+                ));
+            }
+        }
+        None => {
+            let local = peer.is_none_or(|axum::Extension(axum::extract::ConnectInfo(peer))| {
+                crate::proxy::client_address(peer.ip(), &headers, &state.trusted_proxies)
+                    .is_loopback()
+            });
+            if !local {
+                return Err(ApiError::Forbidden(
+                    "/metrics answers only this machine: set --metrics-token to scrape it from \
+                     elsewhere"
+                        .to_owned(),
+                ));
+            }
+        }
+    }
+    Ok(metrics_text(&state).into_response())
+}
+
+fn metrics_text(state: &AppState) -> impl IntoResponse {
     // Only when the sync core is free: a scrape never waits for syncing.
     if let Some(loaded) = state.sync.loaded_documents_if_free() {
         state

@@ -28,6 +28,9 @@ pub struct AppState {
     /// Reverse proxies whose `X-Forwarded-For` / `Forwarded` headers are believed
     /// ([`crate::proxy::client_address`]).
     pub trusted_proxies: Arc<Vec<IpAddr>>,
+    /// What a scraper of `/metrics` must send as a bearer token (`--metrics-token`); without
+    /// one, `/metrics` answers only callers on this machine.
+    pub metrics_token: Option<Arc<str>>,
     /// Evidence files: the blob store and the limits.
     pub files: Arc<Files>,
 }
@@ -42,6 +45,9 @@ pub struct ServerSettings {
     /// Reverse proxies in front of the server (`--trusted-proxy`): only from these are
     /// forwarded-for headers believed. None by default: the connection's address counts.
     pub trusted_proxies: Vec<IpAddr>,
+    /// `--metrics-token`: the bearer token `/metrics` asks for. None by default: `/metrics`
+    /// answers callers on this machine only.
+    pub metrics_token: Option<String>,
 }
 
 impl AppState {
@@ -81,6 +87,7 @@ impl AppState {
         sync.start_feed();
         let files = Arc::new(Files::new(store, settings.files));
         let trusted_proxies = Arc::new(settings.trusted_proxies);
+        let metrics_token = settings.metrics_token.map(Arc::from);
         maintenance::spawn(
             &sync,
             Arc::clone(&storage),
@@ -95,6 +102,7 @@ impl AppState {
             address_throttle: Arc::new(accounts::LoginThrottle::per_address()),
             metrics,
             trusted_proxies,
+            metrics_token,
             files,
         })
     }

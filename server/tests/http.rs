@@ -549,6 +549,69 @@ async fn issue_20_forwarded_addresses_count_only_from_trusted_proxies() {
     assert_eq!(refused.status, StatusCode::TOO_MANY_REQUESTS);
 }
 
+/// `GET /metrics` from `address` (as `rectify serve` sees the connection), with the headers.
+async fn metrics_via(app: &Router, address: [u8; 4], headers: &[(&str, &str)]) -> Reply {
+    let mut request = Request::get("/metrics");
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let mut request = request.body(Body::empty()).unwrap();
+    let addr = std::net::SocketAddr::from((address, 40_000));
+    request
+        .extensions_mut()
+        .insert(axum::extract::ConnectInfo(addr));
+    send(app, request).await
+}
+
+/// Issue #20: `/metrics` is not the world's. Without `--metrics-token` it answers this
+/// machine only — not another address, nor one a local reverse proxy forwards; with the token
+/// set, only a caller sending it, from anywhere.
+#[tokio::test]
+async fn issue_20_metrics_answer_this_machine_or_the_token_only() {
+    let local = [127, 0, 0, 1];
+    let settings = ServerSettings {
+        trusted_proxies: vec![std::net::IpAddr::from(local)],
+        ..ServerSettings::default()
+    };
+    let (app, _data) = test_app_with(None, settings).await;
+    assert_eq!(metrics_via(&app, local, &[]).await.status, StatusCode::OK);
+    let outside = metrics_via(&app, [192, 0, 2, 7], &[]).await;
+    assert_eq!(outside.status, StatusCode::FORBIDDEN);
+    assert!(String::from_utf8_lossy(&outside.body).contains("--metrics-token"));
+    let forwarded = metrics_via(&app, local, &[("x-forwarded-for", "198.51.100.7")]).await;
+    assert_eq!(
+        forwarded.status,
+        StatusCode::FORBIDDEN,
+        "forwarded from outside"
+    );
+
+    let settings = ServerSettings {
+        metrics_token: Some("s3cret-scrape".to_owned()),
+        ..ServerSettings::default()
+    };
+    let (app, _data) = test_app_with(None, settings).await;
+    for (headers, expected) in [
+        (vec![], StatusCode::UNAUTHORIZED),
+        (
+            vec![("authorization", "Bearer wrong")],
+            StatusCode::UNAUTHORIZED,
+        ),
+        (
+            vec![("authorization", "s3cret-scrape")],
+            StatusCode::UNAUTHORIZED,
+        ),
+        (
+            vec![("authorization", "Bearer s3cret-scrape")],
+            StatusCode::OK,
+        ),
+    ] {
+        for address in [local, [192, 0, 2, 7]] {
+            let reply = metrics_via(&app, address, &headers).await;
+            assert_eq!(reply.status, expected, "{headers:?} from {address:?}");
+        }
+    }
+}
+
 #[tokio::test]
 async fn metrics_are_served_in_the_prometheus_format() {
     let (app, _data) = test_app(None).await;
