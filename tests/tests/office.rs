@@ -887,8 +887,9 @@ async fn after_logging_out_on_an_item_tapping_it_again_opens_it() -> Result<()> 
 }
 
 /// Latin words on the page that a Chinese reader should not meet: everything but names of
-/// file formats, products and units that are written in Latin letters in Chinese too, and
-/// the words of the data itself (`data`: account names, unit ids, the report's own "APP").
+/// file formats, products (the program's own name) and units that are written in Latin
+/// letters in Chinese too, and the words of the data itself (`data`: account names, unit
+/// ids, the report's own "APP"; identifiers marked `translate="no"`).
 async fn latin_words(browser: &Browser, data: &HashSet<String>) -> Result<Vec<String>> {
     const ALLOWED: &[&str] = &[
         "English",
@@ -910,10 +911,20 @@ async fn latin_words(browser: &Browser, data: &HashSet<String>) -> Result<Vec<St
         "iPhone",
         "Windows",
         "Mac",
+        "rectify",
     ];
+    // Identifiers (a document id in the audit log) are marked `translate="no"`, as for
+    // translation tools: their letters are not words.
     let text = browser
         .client
-        .execute("return document.body.innerText;", vec![])
+        .execute(
+            "let text = document.body.innerText;
+             for (const e of document.querySelectorAll('[translate=no]')) {
+                 text = text.split(e.innerText).join(' ');
+             }
+             return text;",
+            vec![],
+        )
         .await?;
     let text = text.as_str().unwrap_or_default().to_owned();
     let mut found: Vec<String> = latin(&text)

@@ -140,7 +140,7 @@ pub fn audit() -> Html {
                                 </div>
                                 <p class="meta">{ tr(lang, Msg::AuditAccount) }{ "：" }{ audit_account(lang, &e.account) }</p>
                                 if !e.target.is_empty() {
-                                    <p class="meta audit-wrap">{ tr(lang, Msg::AuditTarget) }{ "：" }{ &e.target }</p>
+                                    <p class="meta audit-wrap">{ tr(lang, Msg::AuditTarget) }{ "：" }<span translate="no">{ &e.target }</span></p>
                                 }
                                 if !e.detail.is_empty() {
                                     <p class="audit-wrap">{ audit_detail(lang, &e.action, &e.detail) }</p>
