@@ -713,11 +713,16 @@ impl SyncHub {
                     doc,
                     reason,
                     change_bytes,
+                    then_send,
                 } => {
                     let record = self
                         .quarantine_record(conn, doc, reason, change_bytes)
                         .await;
-                    ios.push(Io::Quarantine(record));
+                    ios.push(Io::Quarantine {
+                        record,
+                        conn,
+                        then_send,
+                    });
                 }
             }
         }
@@ -824,12 +829,19 @@ impl SyncHub {
                     newer,
                 }
             }
-            Io::Quarantine(record) => {
+            Io::Quarantine {
+                record,
+                conn,
+                then_send,
+            } => {
                 let doc = record.document;
                 let written = self.committer.write(vec![Write::Quarantine(record)]).await;
                 if let Err(err) = written {
                     tracing::error!(%doc, error = %err, "cannot keep a refused change");
                 }
+                // Told after the keeping, so "refused" is never said of a change not yet kept.
+                self.metrics.bytes_out.inc_by(count(then_send.len()));
+                self.send(conn, WsMessage::Binary(then_send.into())).await;
                 Done::Nothing
             }
         }
@@ -1018,7 +1030,12 @@ enum Io {
         /// up before the write, which does not happen if the sender may not name them.
         check: Option<(Option<Peer>, Vec<String>)>,
     },
-    Quarantine(QuarantineRecord),
+    /// Keep a refused change, then tell its sender (`then_send` on `conn`).
+    Quarantine {
+        record: QuarantineRecord,
+        conn: ConnId,
+        then_send: Vec<u8>,
+    },
 }
 
 /// How an [`Io`] went.

@@ -201,8 +201,18 @@ impl Network {
                     }
                 }
                 Effect::Quarantine {
-                    conn, doc, reason, ..
-                } => self.quarantine.push((conn, doc, reason)),
+                    conn,
+                    doc,
+                    reason,
+                    then_send,
+                    ..
+                } => {
+                    self.quarantine.push((conn, doc, reason));
+                    effects.push_front(Effect::Send {
+                        conn,
+                        bytes: then_send,
+                    });
+                }
             }
         }
     }

@@ -762,7 +762,13 @@ impl World {
                         effects.push_front(more);
                     }
                 }
-                Effect::Quarantine { .. } => {}
+                // Kept (the sim's storage keeps no quarantine), then the sender is told.
+                Effect::Quarantine {
+                    conn, then_send, ..
+                } => effects.push_front(Effect::Send {
+                    conn,
+                    bytes: then_send,
+                }),
             }
         }
         Ok(())

@@ -617,3 +617,71 @@ async fn a_throttle_that_cannot_count_refuses_the_login_as_unavailable() -> Resu
     ensure!(response.status().is_success(), "{}", response.status());
     Ok(())
 }
+
+/// A refused change is kept (quarantined) before its sender is told it was refused: the
+/// `error` rides in the core's `Quarantine` effect and goes out after the write. Here the
+/// write that keeps school 1's forbidden change (a school rewriting the item's title) is
+/// held: no refusal reaches the school meanwhile; once it is let go, the school is told and
+/// the change is in the quarantine.
+///
+/// Before the fix the error went out at once while the quarantine write waited, so a sender
+/// could be told "refused, kept for inspection" of a change not yet kept (and a test that
+/// looked for the quarantined change right after the error sometimes found none).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_refusal_is_told_only_once_the_change_is_kept() -> Result<()> {
+    use automerge::transaction::Transactable;
+    let (server, faulty) = TestServer::start_faulty().await?;
+    let records = items(&server).await?;
+    let a = item_of(&records, "pszx1", &[])?;
+    let mut school = connect(&server, "school1").await?;
+    school.fetch(a, LIMIT).await?;
+    school.settle().await?;
+    faulty.hold_writes_to([a]);
+
+    school
+        .document_mut(&a)?
+        .put(automerge::ROOT, "title", "篡改的标题")?;
+    let frames = school.core.poll();
+    school.send(frames).await?;
+    until_answering(
+        &mut school,
+        || faulty.counts().writes_held == 1,
+        "the write keeping the refused change is held",
+    )
+    .await?;
+    let told = |client: &SyncTestClient| {
+        client
+            .events
+            .iter()
+            .any(|e| matches!(e, ClientEvent::Error { doc: Some(d), .. } if *d == a))
+    };
+    // Whatever the server would say meanwhile, it has had time to say it.
+    for _ in 0..30 {
+        if let Received::Closed = school.receive(Duration::from_millis(10)).await? {
+            bail!("the server closed the connection");
+        }
+    }
+    ensure!(
+        !told(&school),
+        "the school was told of the refusal before the change was kept: {:?}",
+        school.events
+    );
+    ensure!(faulty.inner().quarantined(&a).await?.is_empty());
+
+    faulty.release_writes(None);
+    let deadline = std::time::Instant::now() + LIMIT;
+    while !told(&school) {
+        ensure!(
+            std::time::Instant::now() < deadline,
+            "the school was never told of the refusal: {:?}",
+            school.events
+        );
+        if let Received::Closed = school.receive(Duration::from_millis(10)).await? {
+            bail!("the server closed the connection");
+        }
+    }
+    let kept = faulty.inner().quarantined(&a).await?;
+    ensure!(kept.len() == 1, "{kept:?}");
+    ensure!(kept[0].username.as_str() == "school1", "{kept:?}");
+    Ok(())
+}

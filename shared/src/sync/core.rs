@@ -16,7 +16,9 @@
 //!   withdrawn permission takes effect at the next change).
 //! - **Only allowed changes.** Incoming changes are applied to a copy first and judged by
 //!   [`Gate::check_change`]. A refused change is not applied and not relayed; it is handed to the
-//!   driver as [`Effect::Quarantine`] and the peer gets an `error` message naming the document.
+//!   driver as [`Effect::Quarantine`] and the peer gets an `error` message naming the document
+//!   once the driver has kept it (the message rides in the effect, so a sender is never told
+//!   "kept for inspection" about a change not yet kept).
 //! - **No livelock on refusal.** A dropped change would make the server ask for it forever
 //!   (every later change from that peer depends on it). So the peer's sync state for that
 //!   document turns read-only: the server keeps sending it the document's changes but applies
@@ -167,13 +169,17 @@ pub enum Effect {
         /// The hashes of the changes in `chunk`, in order.
         hashes: Vec<ChangeHash>,
     },
-    /// A change the policy refused: keep it for inspection (who, when, which document, why).
+    /// A change the policy refused: keep it for inspection (who, when, which document, why),
+    /// then send `then_send` (the `error` telling the sender) on `conn` — whether or not the
+    /// keeping worked: the sender must learn of the refusal either way.
     Quarantine {
         conn: ConnId,
         doc: DocumentId,
         reason: String,
         /// The refused changes, loadable with `load_incremental` on top of the document.
         change_bytes: Vec<u8>,
+        /// The `error` frame for the sender, sent after the change is kept.
+        then_send: Vec<u8>,
     },
 }
 
@@ -1475,7 +1481,7 @@ impl<G: Gate> SyncServer<G> {
             peer.state.set_read_only(true);
         }
         if let Some(connection) = conns.get(&conn) {
-            out.extend(refusal_effects(
+            out.push(refusal_effects(
                 server,
                 connection,
                 conn,
@@ -1685,7 +1691,7 @@ fn outcome_effects<P>(
         Ok(Received::Refused {
             reason,
             change_bytes,
-        }) => out.extend(refusal_effects(
+        }) => out.push(refusal_effects(
             server,
             connection,
             conn,
@@ -1906,29 +1912,26 @@ fn refusal_effects<P>(
     doc_id: DocumentId,
     reason: GateRefusal,
     change_bytes: Vec<u8>,
-) -> [Effect; 2] {
+) -> Effect {
     let refusal = reason
         .refusal
         .as_ref()
         .and_then(|r| serde_json::to_string(r).ok());
-    let told = send(
-        conn,
-        &Message::Error {
-            sender_id: server.clone(),
-            target_id: connection.peer.clone(),
-            message: format!("change to {doc_id} refused: {reason}"),
-            document_id: Some(doc_id),
-            retry: false,
-            refusal,
-        },
-    );
-    let kept = Effect::Quarantine {
+    let told = wire::encode(&Message::Error {
+        sender_id: server.clone(),
+        target_id: connection.peer.clone(),
+        message: format!("change to {doc_id} refused: {reason}"),
+        document_id: Some(doc_id),
+        retry: false,
+        refusal,
+    });
+    Effect::Quarantine {
         conn,
         doc: doc_id,
         reason: reason.text,
         change_bytes,
-    };
-    [kept, told]
+        then_send: told,
+    }
 }
 
 fn error_frame<P>(
