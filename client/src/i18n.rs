@@ -230,12 +230,18 @@ messages! {
     DueBy => "时限截至", "Due by";
     DatePlaceholder => "年-月-日", "YYYY-MM-DD";
     DateHint => "日期请按“年-月-日”填写，如 2024-06-30", "Write the date as YYYY-MM-DD, e.g. 2024-06-30";
+    ChooseReportFile => "选择报告文件（.docx 或 .txt）", "Choose the report (.docx or .txt)";
+    NoFileChosen => "尚未选择文件", "No file chosen";
+    DateImpossible => "没有这一天，请检查月份和日期", "There is no such day: check the month and the day";
     AtRisk => "临期", "Due soon";
     AwaitingReview => "待审核销号", "Awaiting sign-off";
     Total => "合计", "Total";
     Totals => "整体情况", "Totals";
     CompletionRate => "完成率", "Completion";
     ByArea => "各方面整改情况", "By area";
+    SignOffChart => "销号进度（按周）", "Sign-offs by week";
+    SignOffChartNote => "曲线：已销号的单位任务占全部分配任务的比例；红色刻度：有事项到期的周。", "Line: the share of assigned entries signed off; red ticks: weeks in which items fall due.";
+    ThisWeek => "本周", "this week";
     ByUnit => "各单位进度", "Progress by unit";
     ByDepartment => "各责任部门进度", "Progress by department";
     Assigned => "承担", "Assigned";
@@ -447,6 +453,30 @@ messages! {
     AuditDownloadCsv => "下载 CSV", "Download CSV";
     AuditDownloadXlsx => "下载 Excel", "Download Excel";
     AuditTarget => "对象", "Target";
+}
+
+/// A deadline tick of the sign-off chart: `n` open items due in the week ending `sunday`.
+pub fn due_in_week(lang: Lang, n: usize, sunday: &str) -> String {
+    match lang {
+        Lang::Zh => format!("{n} 项事项在截至 {sunday} 的一周到期"),
+        Lang::En => format!("{n} item(s) due in the week ending {sunday}"),
+    }
+}
+
+/// The sign-off chart in one sentence (for screen readers): where the line ends.
+pub fn sign_off_summary(lang: Lang, signed_off: usize, assigned: usize) -> String {
+    match lang {
+        Lang::Zh => format!("截至本周，{assigned} 项单位任务中已销号 {signed_off} 项"),
+        Lang::En => format!("{signed_off} of {assigned} assigned entries signed off by this week"),
+    }
+}
+
+/// Signed-off entries the chart has no date for (signed off by an import).
+pub fn undated_sign_offs(lang: Lang, n: usize) -> String {
+    match lang {
+        Lang::Zh => format!("另有 {n} 项销号没有记录时间，从第一周起计入。"),
+        Lang::En => format!("{n} sign-off(s) have no recorded date and count from the first week."),
+    }
 }
 
 /// An audit log action (`AuditEntry::action`) in words; an unknown one as it is.

@@ -137,13 +137,19 @@ async fn create_demo_campaign(storage: &dyn Storage) -> anyhow::Result<usize> {
         let units = plan.units.clone();
         let mut current =
             campaigns::edit_item(storage, record, &office, ItemEdit::Plan(plan)).await?;
+        // The work on a done item was done and signed off some days ago (up to ten weeks),
+        // so the dashboard's sign-off chart shows a campaign under way, not one day's jump.
+        let done_at = EditContext {
+            now_ms: office.now_ms - ((n as i64 * 5) % 70 + 1) * 86_400_000,
+            ..office.clone()
+        };
         for unit in &units {
             let as_unit = EditContext {
                 actor: Actor {
                     role: Role::Unit,
                     unit: Some(UnitId::new(unit)),
                 },
-                ..office.clone()
+                ..done_at.clone()
             };
             let record =
                 &campaigns::item_record(record.id, record.campaign_id, &current, office.now_ms);
@@ -183,7 +189,7 @@ async fn create_demo_campaign(storage: &dyn Storage) -> anyhow::Result<usize> {
                     to: UnitStatus::SignedOff,
                     reason: None,
                 };
-                current = campaigns::edit_item(storage, record, &office, sign).await?;
+                current = campaigns::edit_item(storage, record, &done_at, sign).await?;
             }
         }
     }

@@ -45,6 +45,9 @@ pub struct UnitFacts {
     pub updated_by: String,
     /// Device time of the unit's last change (0 when it never changed anything).
     pub updated_at_ms: i64,
+    /// When the office signed the entry off (its latest 销号 decision), for a signed-off
+    /// entry; `None` otherwise, or when no decision records it (signed off by an import).
+    pub signed_off_at_ms: Option<i64>,
 }
 
 impl ItemFacts {
@@ -69,12 +72,24 @@ impl ItemFacts {
                         status: p.status,
                         updated_by: p.updated_by.clone(),
                         updated_at_ms: p.updated_at_ms,
+                        signed_off_at_ms: (p.status == UnitStatus::SignedOff)
+                            .then(|| {
+                                item.reviews
+                                    .iter()
+                                    .filter(|r| {
+                                        r.unit == *unit && r.decision == UnitStatus::SignedOff
+                                    })
+                                    .map(|r| r.at_ms)
+                                    .max()
+                            })
+                            .flatten(),
                     },
                     None => UnitFacts {
                         unit: unit.clone(),
                         status: UnitStatus::NotStarted,
                         updated_by: String::new(),
                         updated_at_ms: 0,
+                        signed_off_at_ms: None,
                     },
                 })
                 .collect(),
@@ -466,11 +481,116 @@ pub fn generated_facts(n: usize, units: usize, today: Date) -> Vec<ItemFacts> {
                         status: statuses[(i + k) % statuses.len()],
                         updated_by: format!("user{}", (i + k) % 97),
                         updated_at_ms: 1_700_000_000_000 + (i as i64) * 60_000,
+                        signed_off_at_ms: (statuses[(i + k) % statuses.len()]
+                            == UnitStatus::SignedOff)
+                            .then(|| today.add_days(-((i % 120) as i64)).days_since_epoch())
+                            .map(|days| days * DAY_MS),
                     })
                     .collect(),
             }
         })
         .collect()
+}
+
+const DAY_MS: i64 = 86_400_000;
+
+/// Weeks the sign-off chart shows up to today, at most.
+pub const CHART_WEEKS: usize = 26;
+/// Weeks it shows beyond today, for the deadlines coming up.
+pub const CHART_WEEKS_AHEAD: usize = 4;
+
+/// The office's progress over time, for the dashboard's chart: at the end of each week, how
+/// many of the assigned entries (item × unit) were signed off (销号), and which weeks hold
+/// items' deadlines. Read from the office's decisions the documents already hold (each
+/// signed-off entry's [`UnitFacts::signed_off_at_ms`]), for the items the filter lets
+/// through, so it follows the dashboard's filter.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct SignOffProgress {
+    /// Assigned entries now (item × unit): the 100 % line.
+    pub assigned: usize,
+    /// Oldest first; up to this week's, whose end is the first date ≥ today that is a
+    /// Sunday (weeks run Monday to Sunday).
+    pub weeks: Vec<SignOffWeek>,
+    /// The weeks after this one shown for their deadlines ([`CHART_WEEKS_AHEAD`]).
+    pub weeks_ahead: usize,
+    /// (week index, counting `weeks_ahead` after `weeks`; items due that week), for weeks
+    /// holding a deadline of an item not done.
+    pub deadlines: Vec<(usize, usize)>,
+    /// Signed-off entries with no recorded time (signed off by an import): counted from the
+    /// first week, as they were done before anything the chart knows.
+    pub undated: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SignOffWeek {
+    /// The week's Sunday.
+    pub ends: Date,
+    /// Entries signed off by the end of that day (China time).
+    pub signed_off: usize,
+}
+
+/// The Sunday ending the week (Monday to Sunday) that holds `day`.
+fn week_end(day: Date) -> Date {
+    let days = day.days_since_epoch();
+    // 1970-01-01 was a Thursday: Monday is 0.
+    let weekday = (days + 3).rem_euclid(7);
+    day.add_days(6 - weekday)
+}
+
+/// The sign-off chart's figures for `items` as of `today`. The weeks start at the first
+/// sign-off (or eight weeks back, whichever is earlier, so a young campaign still reads as
+/// a line), at most [`CHART_WEEKS`] back.
+pub fn sign_off_progress(items: &[ItemFacts], filter: &Filter, today: Date) -> SignOffProgress {
+    let mut out = SignOffProgress {
+        weeks_ahead: CHART_WEEKS_AHEAD,
+        ..SignOffProgress::default()
+    };
+    let mut dated: Vec<Date> = Vec::new();
+    let mut due: Vec<Date> = Vec::new();
+    for item in items.iter().filter(|item| filter.matches(item, today)) {
+        out.assigned += item.units.len();
+        for unit in item
+            .units
+            .iter()
+            .filter(|u| u.status == UnitStatus::SignedOff)
+        {
+            match unit.signed_off_at_ms {
+                Some(at) => dated.push(Date::in_china(at)),
+                None => out.undated += 1,
+            }
+        }
+        if let Some(deadline) = item.deadline
+            && item.is_open()
+        {
+            due.push(deadline);
+        }
+    }
+    let this_week = week_end(today);
+    let earliest_shown = this_week.add_days(-7 * (CHART_WEEKS as i64 - 1));
+    let first = dated
+        .iter()
+        .min()
+        .map_or(this_week, |day| week_end(*day))
+        .min(this_week.add_days(-7 * 7))
+        .max(earliest_shown);
+    dated.sort_unstable();
+    let mut end = first;
+    while end <= this_week {
+        out.weeks.push(SignOffWeek {
+            ends: end,
+            signed_off: out.undated + dated.partition_point(|day| *day <= end),
+        });
+        end = end.add_days(7);
+    }
+    let mut by_week: BTreeMap<usize, usize> = BTreeMap::new();
+    for deadline in due {
+        let weeks = (week_end(deadline).days_since_epoch() - first.days_since_epoch()) / 7;
+        if weeks >= 0 && (weeks as usize) < out.weeks.len() + out.weeks_ahead {
+            *by_week.entry(weeks as usize).or_default() += 1;
+        }
+    }
+    out.deadlines = by_week.into_iter().collect();
+    out
 }
 
 /// An open item whose deadline is this close comes before the rest of a unit's to-do list.
@@ -584,6 +704,7 @@ mod tests {
                     } else {
                         1000 + i as i64 + key.len() as i64 * 10
                     },
+                    signed_off_at_ms: None,
                 })
                 .collect(),
         }
@@ -862,5 +983,139 @@ mod tests {
         assert!(!all.awaiting_review.is_empty());
         assert_eq!(all.units.len(), 120);
         assert_eq!(all.recent.len(), RECENT);
+    }
+
+    /// An entry signed off on `date` (China time, noon).
+    fn signed_off_on(mut facts: ItemFacts, unit: &str, date: &str) -> ItemFacts {
+        let at = day(date).days_since_epoch() * DAY_MS + 4 * 3_600_000;
+        for u in facts.units.iter_mut().filter(|u| u.unit == unit) {
+            u.status = UnitStatus::SignedOff;
+            u.signed_off_at_ms = Some(at);
+        }
+        facts
+    }
+
+    #[test]
+    fn weeks_run_monday_to_sunday() {
+        // 2026-12-07 is a Monday, 2026-12-13 a Sunday.
+        for (today, sunday) in [
+            ("2026-12-07", "2026-12-13"),
+            ("2026-12-10", "2026-12-13"),
+            ("2026-12-13", "2026-12-13"),
+            ("2026-12-14", "2026-12-20"),
+            ("1970-01-01", "1970-01-04"),
+        ] {
+            assert_eq!(week_end(day(today)), day(sunday), "{today}");
+        }
+    }
+
+    #[test]
+    fn sign_offs_are_counted_by_the_week_they_happened_in() {
+        use PublicStatus::{Done, InProgress as Open};
+        use UnitStatus::{InProgress, NotStarted, SignedOff, Submitted};
+        let today = day("2026-12-09");
+        let items = vec![
+            signed_off_on(
+                item(
+                    "1.1",
+                    Open,
+                    "2026-12-20",
+                    &[("a", NotStarted), ("b", Submitted)],
+                ),
+                "a",
+                "2026-11-02",
+            ),
+            signed_off_on(
+                item("1.2", Done, "", &[("a", NotStarted)]),
+                "a",
+                "2026-12-08",
+            ),
+            // Signed off by an import: no decision records when.
+            item("2.1", Done, "2026-11-30", &[("c", SignedOff)]),
+            item("2.2", Open, "2026-11-30", &[("c", InProgress)]),
+        ];
+        let progress = sign_off_progress(&items, &Filter::default(), today);
+        assert_eq!(progress.assigned, 5);
+        assert_eq!(progress.undated, 1);
+        // Eight weeks back (the first sign-off's week, ending 11-08, is later) to this
+        // week's (ending 12-13); the undated sign-off counts from the first.
+        let weeks: Vec<(String, usize)> = progress
+            .weeks
+            .iter()
+            .map(|w| (w.ends.to_string(), w.signed_off))
+            .collect();
+        assert_eq!(
+            weeks,
+            [
+                ("2026-10-25", 1),
+                ("2026-11-01", 1),
+                ("2026-11-08", 2),
+                ("2026-11-15", 2),
+                ("2026-11-22", 2),
+                ("2026-11-29", 2),
+                ("2026-12-06", 2),
+                ("2026-12-13", 3),
+            ]
+            .map(|(d, n)| (d.to_owned(), n))
+        );
+        // Deadlines of open items only: 2.2's (11-30) in the week ending 12-06 (index 6),
+        // 1.1's in the week ending 12-20 (index 8, ahead of today). 2.1 is done.
+        assert_eq!(progress.deadlines, vec![(6, 1), (8, 1)]);
+        assert_eq!(progress.weeks_ahead, CHART_WEEKS_AHEAD);
+    }
+
+    #[test]
+    fn the_chart_starts_eight_weeks_back_at_least_and_half_a_year_at_most() {
+        use PublicStatus::InProgress as Open;
+        use UnitStatus::NotStarted;
+        let today = day("2026-12-09");
+        let none = sign_off_progress(
+            &[item("1.1", Open, "", &[("a", NotStarted)])],
+            &Filter::default(),
+            today,
+        );
+        assert_eq!(none.weeks.len(), 8);
+        assert!(none.weeks.iter().all(|w| w.signed_off == 0));
+        assert_eq!(none.weeks.last().unwrap().ends, day("2026-12-13"));
+        let old = sign_off_progress(
+            &[signed_off_on(
+                item("1.1", Open, "2020-01-01", &[("a", NotStarted)]),
+                "a",
+                "2024-03-01",
+            )],
+            &Filter::default(),
+            today,
+        );
+        assert_eq!(old.weeks.len(), CHART_WEEKS);
+        // Signed off before the first week shown: counted in every week.
+        assert!(old.weeks.iter().all(|w| w.signed_off == 1));
+        // A deadline before the chart is not drawn.
+        assert!(old.deadlines.is_empty());
+    }
+
+    #[test]
+    fn the_chart_follows_the_filter() {
+        use PublicStatus::InProgress as Open;
+        use UnitStatus::NotStarted;
+        let today = day("2026-12-09");
+        let items = vec![
+            signed_off_on(
+                item("1.1", Open, "", &[("a", NotStarted)]),
+                "a",
+                "2026-12-01",
+            ),
+            signed_off_on(
+                item("2.1", Open, "", &[("b", NotStarted)]),
+                "b",
+                "2026-12-01",
+            ),
+        ];
+        let filter = Filter {
+            unit: Some("b".to_owned()),
+            ..Filter::default()
+        };
+        let progress = sign_off_progress(&items, &filter, today);
+        assert_eq!(progress.assigned, 1);
+        assert_eq!(progress.weeks.last().unwrap().signed_off, 1);
     }
 }

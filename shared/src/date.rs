@@ -80,6 +80,17 @@ fn days_in_month(year: i32, month: u8) -> u8 {
     }
 }
 
+/// Whether `text` has the form YYYY-MM-DD but names no day (2026-02-30, 2026-13-01): the
+/// date fields refuse it with words of its own rather than as a wrong form.
+pub fn names_no_day(text: &str) -> bool {
+    let form = text.len() == 10
+        && text.bytes().enumerate().all(|(i, b)| match i {
+            4 | 7 => b == b'-',
+            _ => b.is_ascii_digit(),
+        });
+    form && text.parse::<Date>().is_err()
+}
+
 impl fmt::Display for Date {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{:04}-{:02}-{:02}", self.year, self.month, self.day)
@@ -122,6 +133,24 @@ impl<'de> Deserialize<'de> for Date {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn only_a_well_formed_day_that_does_not_exist_names_no_day() {
+        for (text, no_day) in [
+            ("2026-02-30", true),
+            ("2026-13-01", true),
+            ("2026-00-10", true),
+            ("2026-04-31", true),
+            ("2023-02-29", true),
+            ("2024-02-29", false),
+            ("2026-12-31", false),
+            // Not the form: the field's pattern judges that.
+            ("2026-2-30", false),
+            ("", false),
+            ("abcd-ef-gh", false),
+        ] {
+            assert_eq!(names_no_day(text), no_day, "{text}");
+        }
+    }
 
     #[test]
     fn today_is_the_date_in_china() {

@@ -239,6 +239,15 @@ async fn the_office_signs_off_and_the_school_sees_it() -> Result<()> {
     )
     .await?;
     office.screenshot("office-dashboard-1280").await?;
+    // The sign-off chart: its line ends at this week's count of signed-off entries (read
+    // once every item is on the device).
+    wait_synced(&office).await?;
+    let chart = office.wait_for("[data-testid=sign-off-chart]").await?;
+    let signed_off_before: usize = chart
+        .attr("data-signed-off")
+        .await?
+        .context("the chart's count")?
+        .parse()?;
     // What waits for the office comes before the overviews; each tile opens its list, and
     // the overdue list names who is late.
     wait_until(
@@ -325,6 +334,27 @@ async fn the_office_signs_off_and_the_school_sees_it() -> Result<()> {
         "every decision records who made it"
     );
     assert!(item.reviews.iter().all(|r| r.at_ms > 0));
+
+    // The chart counts the sign-off in this week.
+    goto(&office, &server, "#/dashboard").await?;
+    wait_until(
+        &office,
+        &format!(
+            "const c = document.querySelector('[data-testid=sign-off-chart]');
+             return !!c && c.dataset.signedOff === '{}';",
+            signed_off_before + 1
+        ),
+        "the sign-off chart counts the new sign-off",
+    )
+    .await?;
+    office
+        .client
+        .execute(
+            "document.getElementById('sign-off-section').scrollIntoView({block: 'center'});",
+            vec![],
+        )
+        .await?;
+    office.screenshot("office-sign-off-chart-1280").await?;
 
     // The school sees it signed off after its sync, the buttons are gone, and its entry is
     // locked: the words read-only, the measures and the evidence fixed.

@@ -259,6 +259,24 @@ async fn the_office_fits_a_360_px_phone() -> Result<()> {
                 );
             }
             browser.screenshot("phone-date-filter-360-zh").await?;
+            // A day that does not exist is refused with its own words, not taken as no date.
+            due.clear().await?;
+            due.send_keys("2026-02-30").await?;
+            let said = browser
+                .client
+                .execute(
+                    "const due = document.querySelector('[data-testid=filter-due]');
+                     due.blur();
+                     const hint = due.nextElementSibling;
+                     return !due.validity.valid && due.validity.customError
+                       && getComputedStyle(hint).display !== 'none' && hint.textContent.includes('没有这一天');",
+                    vec![],
+                )
+                .await?;
+            if said.as_bool() != Some(true) {
+                problems.push("dashboard: 2026-02-30 is not refused in words".to_owned());
+            }
+            browser.screenshot("phone-impossible-date-360-zh").await?;
         }
         browser.close().await?;
     }

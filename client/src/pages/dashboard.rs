@@ -3,14 +3,19 @@
 //! cached [`ItemFacts`]; the charts are plain SVG. Long lists are capped so a campaign of
 //! thousands of items still renders at once.
 
-use crate::components::chart::{StackedBar, percent};
+use crate::components::chart::{SignOffChart, StackedBar, percent};
 use crate::components::date_input::DateInput;
 use crate::context::{AppContext, ReplicaContext};
 use crate::format::{area_numeral, days_label, when};
-use crate::i18n::{Lang, Msg, status_name, tr, unit_status_name};
+use crate::i18n::{
+    Lang, Msg, due_in_week, sign_off_summary, status_name, tr, undated_sign_offs, unit_status_name,
+};
 use crate::services::{api, replica::Replica};
 use crate::state::Route;
-use rectify_shared::dashboard::{Filter, GroupRow, ItemFacts, Overview, StatusFilter, overview};
+use rectify_shared::dashboard::{
+    Filter, GroupRow, ItemFacts, Overview, SignOffProgress, StatusFilter, overview,
+    sign_off_progress,
+};
 use rectify_shared::date::Date;
 use rectify_shared::status::PublicStatus;
 use rectify_shared::workflow::UnitStatus;
@@ -84,6 +89,7 @@ pub fn dashboard() -> Html {
                 { deadline_list(lang, &replica, &facts, &view.at_risk, Msg::AtRiskItems, "at-risk-list", today) }
                 { recent(lang, &replica, &facts, &view) }
             </div>
+            { sign_off_chart(lang, &sign_off_progress(&facts, &filter, today)) }
             { matrix(lang, &view, &campaign_names) }
             { groups(lang, &replica, &view.units, Msg::ByUnit, *all_units, {
                 let all_units = all_units.clone();
@@ -300,6 +306,23 @@ fn campaign_name(names: &BTreeMap<String, String>, id: &str) -> String {
         .get(id)
         .cloned()
         .unwrap_or_else(|| id.chars().take(8).collect())
+}
+
+/// The sign-offs over the weeks, with the weeks items fall due.
+fn sign_off_chart(lang: Lang, progress: &SignOffProgress) -> Html {
+    let signed_off = progress.weeks.last().map_or(0, |w| w.signed_off);
+    html! {
+        <section class="card chart-card" id="sign-off-section" aria-labelledby="sign-off-title">
+            <h2 id="sign-off-title" class="section-title">{ tr(lang, Msg::SignOffChart) }</h2>
+            <SignOffChart progress={progress.clone()} this_week={tr(lang, Msg::ThisWeek)}
+                          due={Callback::from(move |(n, sunday): (usize, String)| due_in_week(lang, n, &sunday))}
+                          summary={sign_off_summary(lang, signed_off, progress.assigned)} />
+            <p class="meta">
+                { tr(lang, Msg::SignOffChartNote) }
+                if progress.undated > 0 { { " " }{ undated_sign_offs(lang, progress.undated) } }
+            </p>
+        </section>
+    }
 }
 
 /// Areas × public status, with a bar per area.

@@ -225,9 +225,21 @@ fn import(props: &ImportProps) -> Html {
             });
         })
     };
+    // The chosen file's name, shown beside the button: the browser's own "Choose File / No
+    // file chosen" speaks the browser's language, not the app's.
+    let chosen = use_state(String::new);
     let onchange = {
-        let preview = preview.clone();
-        Callback::from(move |_: Event| preview.set(None))
+        let (preview, chosen) = (preview.clone(), chosen.clone());
+        Callback::from(move |e: Event| {
+            preview.set(None);
+            let name = e
+                .target_dyn_into::<HtmlInputElement>()
+                .and_then(|i| i.files())
+                .and_then(|files| files.get(0))
+                .map(|file| file.name())
+                .unwrap_or_default();
+            chosen.set(name);
+        })
     };
     let result = match &*preview {
         None => Html::default(),
@@ -280,8 +292,16 @@ fn import(props: &ImportProps) -> Html {
         <section class="card" aria-labelledby="import-title">
             <h2 id="import-title" class="section-title">{ tr(lang, Msg::ImportReport) }</h2>
             <p class="hint">{ tr(lang, Msg::ImportHint) }</p>
-            <input ref={input} type="file" accept=".txt,.docx,text/plain,application/vnd.openxmlformats-officedocument.wordprocessingml.document"
-                   {onchange} data-testid="import-file" />
+            <div class="file-pick">
+                <label class="file-button">
+                    { tr(lang, Msg::ChooseReportFile) }
+                    <input ref={input} type="file" accept=".txt,.docx,text/plain,application/vnd.openxmlformats-officedocument.wordprocessingml.document"
+                           {onchange} data-testid="import-file" />
+                </label>
+                <span class="meta" data-testid="import-file-name" translate={(!chosen.is_empty()).then_some("no")}>
+                    if chosen.is_empty() { { tr(lang, Msg::NoFileChosen) } } else { { (*chosen).clone() } }
+                </span>
+            </div>
             <div class="actions">
                 <button class="secondary" onclick={check} disabled={*busy} data-testid="import-check">{ tr(lang, Msg::CheckFile) }</button>
                 if checked {
