@@ -5,7 +5,7 @@
 //! weeks, and can be revoked.
 
 use crate::clock::now_ms;
-use crate::error::ApiError;
+use crate::error::{ApiError, Said};
 use crate::storage::{LoginAttempt, SessionRecord, Storage, UnitRecord, UserRecord};
 use argon2::Argon2;
 use argon2::password_hash::rand_core::{OsRng, RngCore};
@@ -41,10 +41,11 @@ pub fn verify_password(password: &str, hash: &str) -> bool {
 }
 
 /// Checks a new password against the rules, with a message that says what to change.
-pub fn check_new_password(password: &str) -> Result<(), String> {
+pub fn check_new_password(password: &str) -> Result<(), Said> {
     if password.chars().count() < MIN_PASSWORD_CHARS {
-        return Err(format!(
-            "the password must have at least {MIN_PASSWORD_CHARS} characters"
+        return Err(Said::new(
+            format!("密码至少要有 {MIN_PASSWORD_CHARS} 个字符"),
+            format!("the password must have at least {MIN_PASSWORD_CHARS} characters"),
         ));
     }
     Ok(())
@@ -56,7 +57,7 @@ pub const MAX_USERNAME_CHARS: usize = 32;
 /// Checks a new account's username (`rectify user add` and `POST /api/accounts`): 1 to 32
 /// lowercase ASCII letters, digits, `.`, `-` or `_`, starting with a letter or digit. It is
 /// typed on phones and appears in every change an account makes, so it is kept plain.
-pub fn check_username(name: &str) -> Result<Username, String> {
+pub fn check_username(name: &str) -> Result<Username, Said> {
     let fits = !name.is_empty()
         && name.len() <= MAX_USERNAME_CHARS
         && name.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
@@ -66,9 +67,15 @@ pub fn check_username(name: &str) -> Result<Username, String> {
     if fits {
         Ok(Username::new(name))
     } else {
-        Err(format!(
-            "'{name}' cannot be a username: use 1 to {MAX_USERNAME_CHARS} lowercase letters \
-             a-z, digits, '.', '-' or '_', starting with a letter or digit (e.g. school7)"
+        Err(Said::new(
+            format!(
+                "“{name}”不能作用户名：请用 1 到 {MAX_USERNAME_CHARS} 个小写字母 a-z、数字、\
+                 “.”“-”或“_”，以字母或数字开头（如 school7）"
+            ),
+            format!(
+                "'{name}' cannot be a username: use 1 to {MAX_USERNAME_CHARS} lowercase letters \
+                 a-z, digits, '.', '-' or '_', starting with a letter or digit (e.g. school7)"
+            ),
         ))
     }
 }
@@ -79,43 +86,79 @@ pub fn check_role_unit(
     role: Role,
     unit: Option<&UnitId>,
     units: &[UnitRecord],
-) -> Result<(), String> {
+) -> Result<(), Said> {
     let Some(unit) = unit else {
         return if role.needs_unit() {
-            Err(format!(
-                "a {} account belongs to a unit: give the id of its {}",
-                role.key(),
-                if role == Role::Department {
-                    "department"
-                } else {
-                    "school or kindergarten"
-                }
+            Err(Said::new(
+                format!(
+                    "{}账号属于一个单位：请给出它所在{}的编号",
+                    role_zh(role),
+                    if role == Role::Department {
+                        "股室"
+                    } else {
+                        "学校或幼儿园"
+                    }
+                ),
+                format!(
+                    "a {} account belongs to a unit: give the id of its {}",
+                    role.key(),
+                    if role == Role::Department {
+                        "department"
+                    } else {
+                        "school or kindergarten"
+                    }
+                ),
             ))
         } else {
             Ok(())
         };
     };
     if !role.needs_unit() {
-        return Err(format!(
-            "a {} account belongs to no unit: leave the unit out",
-            role.key()
+        return Err(Said::new(
+            format!("{}账号不属于任何单位：请不要填单位", role_zh(role)),
+            format!(
+                "a {} account belongs to no unit: leave the unit out",
+                role.key()
+            ),
         ));
     }
     let Some(record) = units.iter().find(|u| &u.id == unit) else {
-        return Err(format!(
-            "there is no unit with id '{unit}': create it first (the units are listed by GET /api/units)"
+        return Err(Said::new(
+            format!("没有编号为“{unit}”的单位：请先建立该单位"),
+            format!(
+                "there is no unit with id '{unit}': create it first (the units are listed by GET /api/units)"
+            ),
         ));
     };
     match (role, record.kind == "department") {
-        (Role::Department, false) => Err(format!(
-            "'{unit}' ({}) is a {}, not a department: a department account needs a department",
-            record.name, record.kind
+        (Role::Department, false) => Err(Said::new(
+            format!(
+                "“{unit}”（{}）不是股室：股室账号要属于一个股室",
+                record.name
+            ),
+            format!(
+                "'{unit}' ({}) is a {}, not a department: a department account needs a department",
+                record.name, record.kind
+            ),
         )),
-        (Role::Unit, true) => Err(format!(
-            "'{unit}' ({}) is a department: give it a department account instead",
-            record.name
+        (Role::Unit, true) => Err(Said::new(
+            format!("“{unit}”（{}）是股室：请给它建股室账号", record.name),
+            format!(
+                "'{unit}' ({}) is a department: give it a department account instead",
+                record.name
+            ),
         )),
         _ => Ok(()),
+    }
+}
+
+/// A role's name in Chinese, for messages.
+fn role_zh(role: Role) -> &'static str {
+    match role {
+        Role::Office => "领导小组办公室",
+        Role::Viewer => "查看",
+        Role::Department => "股室",
+        Role::Unit => "学校/幼儿园",
     }
 }
 
@@ -214,7 +257,8 @@ pub async fn login(
     request: LoginRequest,
     device: &str,
 ) -> Result<LoginResponse, ApiError> {
-    let bad = || ApiError::Unauthorized("wrong username or password".to_owned());
+    let bad =
+        || ApiError::Unauthorized(Said::new("用户名或密码不对", "wrong username or password"));
     let username = Username::new(request.username.trim());
     let user = storage.user(&username).await?;
     // Verify against a dummy hash for unknown users too, so timing does not tell who exists.
@@ -231,9 +275,10 @@ pub async fn login(
         _ => return Err(bad()),
     };
     if user.disabled {
-        return Err(ApiError::Forbidden(
-            "this account is disabled; ask the office (领导小组办公室) to enable it".to_owned(),
-        ));
+        return Err(ApiError::Forbidden(Said::new(
+            "该账号已停用，请联系领导小组办公室启用",
+            "this account is disabled; ask the office (领导小组办公室) to enable it",
+        )));
     }
     let token = new_token();
     let now = now_ms();
@@ -277,28 +322,33 @@ pub async fn authenticate(
     storage: &dyn Storage,
     token: &str,
 ) -> Result<AuthenticatedSession, ApiError> {
-    let refused = |why: &str| ApiError::Unauthorized(format!("{why}; log in again"));
+    let refused = |zh: &str, en: &str| {
+        ApiError::Unauthorized(Said::new(
+            format!("{zh}，请重新登录"),
+            format!("{en}; log in again"),
+        ))
+    };
     let hash = token_hash(token);
     let session = storage.session(&hash).await?;
     let Some(session) = session else {
-        return Err(refused("unknown token"));
+        return Err(refused("登录信息无效", "unknown token"));
     };
     let now = now_ms();
     if session.revoked {
-        return Err(refused("this session was revoked"));
+        return Err(refused("这次登录已被结束", "this session was revoked"));
     }
     if session.expires_at_ms < now {
-        return Err(refused("this session has expired"));
+        return Err(refused("登录已过期", "this session has expired"));
     }
     let user = storage
         .user(&session.username)
         .await
         .map_err(anyhow::Error::from)?;
     let Some(user) = user else {
-        return Err(refused("the account no longer exists"));
+        return Err(refused("该账号已不存在", "the account no longer exists"));
     };
     if user.disabled {
-        return Err(refused("this account is disabled"));
+        return Err(refused("该账号已停用", "this account is disabled"));
     }
     // Every request reads the session, but writing "last seen" on each one would turn every
     // read (and each sync connection's checks) into a database write, for a time people only
@@ -401,16 +451,25 @@ impl LoginThrottle {
             Ok(LoginAttempt::Counted { .. }) => Ok(()),
             Ok(LoginAttempt::Refused { since_ms }) => {
                 let minutes = ((THROTTLE_WINDOW_MS - (now - since_ms)).max(0) + 59_999) / 60_000;
-                Err(ApiError::TooManyRequests(format!(
-                    "too many failed logins from this {}; try again in {minutes} minute(s)",
-                    self.what
+                let zh_what = if self.what == "account" {
+                    "该账号"
+                } else {
+                    "这个网络地址"
+                };
+                Err(ApiError::TooManyRequests(Said::new(
+                    format!("{zh_what}登录失败次数太多，请 {minutes} 分钟后再试"),
+                    format!(
+                        "too many failed logins from this {}; try again in {minutes} minute(s)",
+                        self.what
+                    ),
                 )))
             }
             Err(err) => {
                 tracing::error!(error = %err, "cannot count a login attempt; refusing it");
-                Err(ApiError::Unavailable(
-                    "the server cannot check logins right now; try again in a minute".into(),
-                ))
+                Err(ApiError::Unavailable(Said::new(
+                    "服务器暂时无法核对登录，请一分钟后再试",
+                    "the server cannot check logins right now; try again in a minute",
+                )))
             }
         }
     }

@@ -5,7 +5,7 @@
 
 use crate::accounts;
 use crate::clock::now_ms;
-use crate::error::ApiError;
+use crate::error::{ApiError, Said};
 use crate::json::JsonBody;
 use crate::state::AppState;
 use crate::storage::{SessionRecord, UserRecord};
@@ -141,9 +141,12 @@ pub async fn session_of(
         .await?
         .filter(|s| &s.username == username && !s.revoked && s.expires_at_ms >= now_ms())
         .ok_or_else(|| {
-            ApiError::NotFound(format!(
-                "there is no active session '{id}' of '{username}' (the sessions are listed by \
-                 GET /api/me/sessions)"
+            ApiError::NotFound(Said::new(
+                "这个登录已结束或不存在",
+                format!(
+                    "there is no active session '{id}' of '{username}' (the sessions are listed by \
+                     GET /api/me/sessions)"
+                ),
             ))
         })
 }
@@ -201,7 +204,10 @@ where
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
         let state = AppState::from_ref(state);
         let token = bearer_token(parts).ok_or_else(|| {
-            ApiError::Unauthorized("log in first: no bearer token was sent".to_owned())
+            ApiError::Unauthorized(Said::new(
+                "请先登录",
+                "log in first: no bearer token was sent",
+            ))
         })?;
         let found = accounts::authenticate(state.storage.as_ref(), &token).await?;
         Ok(CurrentSession {

@@ -11,7 +11,7 @@
 //! - [`cpu`]: Automerge loads and saves for compaction and reports, thumbnails: at most one
 //!   task per core, the rest wait.
 
-use crate::error::ApiError;
+use crate::error::{ApiError, Said};
 use std::sync::LazyLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use tokio::sync::Semaphore;
@@ -60,9 +60,12 @@ impl Gate {
             None
         };
         let Some(_permit) = permit else {
-            return Err(ApiError::Unavailable(format!(
-                "the server is busy with {}; try again in a few seconds",
-                self.what
+            return Err(ApiError::Unavailable(Said::new(
+                "服务器正忙，请过几秒再试",
+                format!(
+                    "the server is busy with {}; try again in a few seconds",
+                    self.what
+                ),
             )));
         };
         tokio::task::spawn_blocking(work)
@@ -150,7 +153,7 @@ mod tests {
             match task.await.unwrap() {
                 Ok(()) => {}
                 Err(ApiError::Unavailable(message)) => {
-                    assert!(message.contains("busy with tests"), "{message}");
+                    assert!(message.en.contains("busy with tests"), "{message}");
                     refused += 1;
                 }
                 Err(other) => panic!("{other:?}"),

@@ -4,36 +4,36 @@ use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use rectify_shared::api::ErrorBody;
+pub use rectify_shared::said::Said;
 
 /// An error returned by an HTTP handler. Each variant maps to one status code; the body is
-/// always an [`ErrorBody`] whose message says what was wrong and what to do.
+/// always an [`ErrorBody`] whose message says what was wrong and what to do, in English
+/// (`message`) and in Chinese (`message_zh`), written side by side where the error is made
+/// ([`Said`]): the app shows the one of its language.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     #[error("{0}")]
-    BadRequest(String),
+    BadRequest(Said),
     #[error("{0}")]
-    Unauthorized(String),
+    Unauthorized(Said),
     #[error("{0}")]
-    Forbidden(String),
+    Forbidden(Said),
     #[error("{0}")]
-    NotFound(String),
+    NotFound(Said),
     /// The request does not fit the current state (an upload at another offset).
     #[error("{0}")]
-    Conflict(String),
+    Conflict(Said),
     /// Over a size limit or a quota.
     #[error("{0}")]
-    TooLarge(String),
+    TooLarge(Said),
     /// Well-formed but wrong (a file whose bytes do not match its hash).
     #[error("{0}")]
-    Unprocessable(String),
+    Unprocessable(Said),
     #[error("{0}")]
-    TooManyRequests(String),
-    /// Well-formed but wrong (422), said in both languages.
-    #[error("{}", .0.en)]
-    UnprocessableSaid(rectify_shared::said::Said),
+    TooManyRequests(Said),
     /// The server can't take this now (a limit, or shutting down); try again later.
     #[error("{0}")]
-    Unavailable(String),
+    Unavailable(Said),
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
 }
@@ -47,9 +47,7 @@ impl ApiError {
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
             ApiError::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "too_large"),
-            ApiError::Unprocessable(_) | ApiError::UnprocessableSaid(_) => {
-                (StatusCode::UNPROCESSABLE_ENTITY, "unprocessable")
-            }
+            ApiError::Unprocessable(_) => (StatusCode::UNPROCESSABLE_ENTITY, "unprocessable"),
             ApiError::TooManyRequests(_) => (StatusCode::TOO_MANY_REQUESTS, "too_many_requests"),
             ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
@@ -67,23 +65,32 @@ impl IntoResponse for ApiError {
                     error = format!("{err:#}"),
                     "storage unavailable; the caller is told to retry"
                 );
-                ApiError::Unavailable(UNAVAILABLE.to_owned())
+                ApiError::Unavailable(unavailable())
             }
             other => other,
         };
         let (status, code) = this.status_and_code();
-        let message = match &this {
+        let said = match this {
             ApiError::Internal(err) => {
                 // The details go to the log, not to the caller.
                 tracing::error!(error = format!("{err:#}"), "internal error");
-                "internal server error; the details are in the server log".to_owned()
+                Said::new(
+                    "服务器内部出错，详情在服务器日志中；请稍后再试或联系管理员",
+                    "internal server error; the details are in the server log",
+                )
             }
-            other => other.to_string(),
+            ApiError::BadRequest(said)
+            | ApiError::Unauthorized(said)
+            | ApiError::Forbidden(said)
+            | ApiError::NotFound(said)
+            | ApiError::Conflict(said)
+            | ApiError::TooLarge(said)
+            | ApiError::Unprocessable(said)
+            | ApiError::TooManyRequests(said)
+            | ApiError::Unavailable(said) => said,
         };
-        let message_zh = match &this {
-            ApiError::UnprocessableSaid(said) => Some(said.zh.clone()),
-            _ => None,
-        };
+        let message = said.en;
+        let message_zh = (!said.zh.is_empty()).then_some(said.zh);
         let body = Json(ErrorBody {
             code: code.to_owned(),
             message,
@@ -102,9 +109,12 @@ impl IntoResponse for ApiError {
 /// (422): the message says which field.
 impl From<axum::extract::rejection::JsonRejection> for ApiError {
     fn from(rejection: axum::extract::rejection::JsonRejection) -> Self {
-        let message = format!(
-            "the request body is not what this endpoint takes: {}",
-            rejection.body_text()
+        let message = Said::new(
+            format!("请求内容不符合该接口的要求：{}", rejection.body_text()),
+            format!(
+                "the request body is not what this endpoint takes: {}",
+                rejection.body_text()
+            ),
         );
         match rejection.status() {
             StatusCode::UNPROCESSABLE_ENTITY => ApiError::Unprocessable(message),
@@ -115,7 +125,12 @@ impl From<axum::extract::rejection::JsonRejection> for ApiError {
 }
 
 /// What a caller is told when the database cannot answer for now.
-const UNAVAILABLE: &str = "the database cannot answer just now; try again in a moment";
+fn unavailable() -> Said {
+    Said::new(
+        "数据库暂时无法响应，请稍后再试",
+        "the database cannot answer just now; try again in a moment",
+    )
+}
 
 /// Whether `err` is, or was caused by, a storage error that may pass.
 fn transient_storage_error(err: &anyhow::Error) -> bool {
@@ -138,7 +153,7 @@ impl From<crate::storage::StorageError> for ApiError {
     fn from(err: crate::storage::StorageError) -> Self {
         if err.is_transient() {
             tracing::warn!(error = %err, "storage unavailable; the caller is told to retry");
-            return ApiError::Unavailable(UNAVAILABLE.to_owned());
+            return ApiError::Unavailable(unavailable());
         }
         ApiError::Internal(err.into())
     }
@@ -181,7 +196,8 @@ mod tests {
             ApiError::from(wrapped).into_response().status().as_u16(),
             500
         );
-        let limit = ApiError::Unavailable("too many connections".into()).into_response();
+        let limit =
+            ApiError::Unavailable(Said::new("连接太多", "too many connections")).into_response();
         assert!(
             limit
                 .headers()

@@ -4,7 +4,7 @@
 //! socket to [`sync_ws::connection`]) are here.
 
 use crate::auth::CurrentSession;
-use crate::error::ApiError;
+use crate::error::{ApiError, Said};
 use crate::state::AppState;
 use crate::{auth, evidence, items, office, sync_ws, web};
 use axum::Router;
@@ -69,11 +69,11 @@ async fn metrics(
             // Compared as digests: how long a comparison takes says nothing about the token.
             use sha2::Digest as _;
             if sha2::Sha256::digest(sent.as_bytes()) != sha2::Sha256::digest(token.as_bytes()) {
-                return Err(ApiError::Unauthorized(
+                return Err(ApiError::Unauthorized(Said::new(
+                    "/metrics 需要监控令牌（--metrics-token），以 `Authorization: Bearer TOKEN` 发送",
                     "/metrics needs the metrics token (--metrics-token) as \
-                     `Authorization: Bearer TOKEN`"
-                        .to_owned(),
-                ));
+                     `Authorization: Bearer TOKEN`",
+                )));
             }
         }
         None => {
@@ -82,11 +82,11 @@ async fn metrics(
                     .is_loopback()
             });
             if !local {
-                return Err(ApiError::Forbidden(
+                return Err(ApiError::Forbidden(Said::new(
+                    "/metrics 只回答本机：要从别处采集请设置 --metrics-token",
                     "/metrics answers only this machine: set --metrics-token to scrape it from \
-                     elsewhere"
-                        .to_owned(),
-                ));
+                     elsewhere",
+                )));
             }
         }
     }
@@ -137,5 +137,5 @@ pub async fn sync_handler(
 }
 
 async fn api_not_found() -> ApiError {
-    ApiError::NotFound("no such API endpoint".to_owned())
+    ApiError::NotFound(Said::new("没有这个接口", "no such API endpoint"))
 }

@@ -30,7 +30,7 @@ use crate::arrivals;
 use crate::audit;
 use crate::campaigns::item_record;
 use crate::clock::now_ms;
-use crate::error::ApiError;
+use crate::error::{ApiError, Said};
 use crate::feed::{ChangeFeed, FeedEvent, NoFeed};
 use crate::metrics::{Metrics, count};
 use crate::storage::{
@@ -388,25 +388,34 @@ impl SyncHub {
     /// Counts a new connection for `username`, or says which limit it would break.
     pub fn reserve(self: &Arc<Self>, username: &Username) -> Result<ConnectionSlot, ApiError> {
         if *self.closing.borrow() {
-            return Err(ApiError::Unavailable(
-                "the server is shutting down; reconnect in a moment".to_owned(),
-            ));
+            return Err(ApiError::Unavailable(Said::new(
+                "服务器正在关闭，请稍后重新连接",
+                "the server is shutting down; reconnect in a moment",
+            )));
         }
         let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
         let total: usize = open.values().sum();
         let mine = open.get(username).copied().unwrap_or(0);
         if total >= self.settings.max_connections {
             self.metrics.connections_refused.inc();
-            return Err(ApiError::Unavailable(format!(
-                "the server has its maximum of {} sync connections open; try again later",
-                self.settings.max_connections
+            return Err(ApiError::Unavailable(Said::new(
+                "服务器的同步连接已满，请稍后再试",
+                format!(
+                    "the server has its maximum of {} sync connections open; try again later",
+                    self.settings.max_connections
+                ),
             )));
         }
         if mine >= self.settings.max_connections_per_user {
             self.metrics.connections_refused.inc();
-            return Err(ApiError::TooManyRequests(format!(
-                "account '{username}' already has {mine} sync connections open (the limit); \
-                 close the app on another device or tab"
+            return Err(ApiError::TooManyRequests(Said::new(
+                format!(
+                    "账号“{username}”已打开 {mine} 个同步连接（上限）：请关掉其他设备或标签页上的应用"
+                ),
+                format!(
+                    "account '{username}' already has {mine} sync connections open (the limit); \
+                     close the app on another device or tab"
+                ),
             )));
         }
         *open.entry(username.clone()).or_insert(0) += 1;

@@ -32,7 +32,8 @@ pub struct ErrorBody {
     pub code: String,
     /// What went wrong and what to do about it, in plain words (English).
     pub message: String,
-    /// The same in Chinese, where the server has it (otherwise absent: show `message`).
+    /// The same in Chinese (every refusal of this server has it; absent from an older one:
+    /// show `message`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message_zh: Option<String>,
 }

@@ -19,3 +19,10 @@ impl Said {
         }
     }
 }
+
+/// In English: what the command line and the logs print.
+impl std::fmt::Display for Said {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.en)
+    }
+}

@@ -65,12 +65,19 @@ impl Reply {
         String::from_utf8_lossy(&self.body).into_owned()
     }
 
-    /// The error body every refusal carries.
+    /// The error body every refusal carries: a code, and what was wrong in English and in
+    /// Chinese (the app shows the one of its language; issue #22).
     fn error(&self) -> ErrorBody {
         let body: ErrorBody = self.json();
         assert!(
             !body.code.is_empty() && !body.message.is_empty(),
             "an error body with a code and a message: {}",
+            self.text()
+        );
+        let zh = body.message_zh.as_deref().unwrap_or_default();
+        assert!(
+            zh.chars().any(|c| ('\u{4e00}'..='\u{9fff}').contains(&c)),
+            "a refusal says why in Chinese too: {}",
             self.text()
         );
         body

@@ -252,7 +252,11 @@ fn evidence_entry(props: &EntryProps) -> Html {
         )),
         Progress::Paused { .. } => Some(tr(lang, Msg::UploadPaused).to_owned()),
         Progress::Done => Some(tr(lang, Msg::UploadDone).to_owned()),
-        Progress::Failed(reason) => Some(format!("{}{reason}", tr(lang, Msg::UploadFailed))),
+        Progress::Failed(reason) => Some(format!(
+            "{}{}",
+            tr(lang, Msg::UploadFailed),
+            reason.in_lang(lang)
+        )),
         Progress::Remote => None,
     };
     let pause = {

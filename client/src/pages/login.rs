@@ -1,6 +1,7 @@
 //! The login page.
 
 use crate::context::AppContext;
+use crate::format::describe;
 use crate::i18n::{Msg, tr};
 use crate::services::api::{self, ApiFailure};
 use crate::state::Action;
@@ -41,10 +42,7 @@ pub fn login() -> Html {
                     Err(ApiFailure::Refused { status: 401, .. }) => {
                         error.set(Some(tr(state.lang, Msg::LoginFailed).to_owned()));
                     }
-                    Err(ApiFailure::Refused { message, .. }) => error.set(Some(message)),
-                    Err(ApiFailure::Network) => {
-                        error.set(Some(tr(state.lang, Msg::NetworkError).to_owned()));
-                    }
+                    Err(failure) => error.set(Some(describe(state.lang, &failure))),
                 }
                 busy.set(false);
             });

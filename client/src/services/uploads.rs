@@ -22,9 +22,11 @@
 
 use super::api::{self, ApiFailure};
 use super::local::{LocalStore, StoreError};
+use crate::i18n::Lang;
 use futures::channel::oneshot;
 use rectify_shared::evidence::{FileSettings, UploadRequest, UploadStatus};
 use rectify_shared::link;
+use rectify_shared::said::Said;
 use serde::{Deserialize, Serialize};
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -64,7 +66,26 @@ pub enum UploadState {
     Paused,
     Done,
     /// The server refused it, with its message.
-    Failed(String),
+    Failed(Reason),
+}
+
+/// Why the server refused a file, in both languages (entries stored by older builds hold
+/// the English text only).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Reason {
+    Said(Said),
+    Plain(String),
+}
+
+impl Reason {
+    pub fn in_lang(&self, lang: Lang) -> &str {
+        match (self, lang) {
+            (Reason::Said(said), Lang::Zh) => &said.zh,
+            (Reason::Said(said), Lang::En) => &said.en,
+            (Reason::Plain(text), _) => text,
+        }
+    }
 }
 
 /// What the UI shows for a file: `data-upload` and the bytes the server has.
@@ -80,7 +101,7 @@ pub enum Progress {
         received: u64,
     },
     Done,
-    Failed(String),
+    Failed(Reason),
     /// Not on this device: someone else's file (or one added on another device).
     Remote,
 }
@@ -477,7 +498,10 @@ impl Uploads {
             // Only if the browser lost its data; the reason says so instead of retrying forever.
             self.finish(
                 &file.sha256,
-                UploadState::Failed("no copy on this device".into()),
+                UploadState::Failed(Reason::Said(Said::new(
+                    "本设备上没有这个文件的副本",
+                    "no copy on this device",
+                ))),
             )
             .await;
             return Ok(());
@@ -545,13 +569,21 @@ impl Uploads {
         match failure {
             ApiFailure::Refused { status: 401, .. } => Err(Halt::Unauthorized),
             ApiFailure::Refused {
-                status, message, ..
+                status,
+                message,
+                message_zh,
             } if (400..500).contains(&status) && !matches!(status, 404 | 408 | 409 | 429) => {
-                let reason = if message.is_empty() {
+                let en = if message.is_empty() {
                     format!("HTTP {status}")
                 } else {
                     message
                 };
+                let zh = if message_zh.is_empty() {
+                    en.clone()
+                } else {
+                    message_zh
+                };
+                let reason = Reason::Said(Said::new(zh, en));
                 self.finish(sha256, UploadState::Failed(reason)).await;
                 Ok(())
             }

@@ -16,7 +16,7 @@ pub mod files;
 
 use crate::auth::CurrentUser;
 use crate::blobs::Variant;
-use crate::error::ApiError;
+use crate::error::{ApiError, Said};
 use crate::json::LaterJson;
 use crate::state::AppState;
 use crate::storage::{BlobRecord, PartAppended, UploadRecord};
@@ -52,8 +52,11 @@ fn checked_sha(sha256: &str) -> Result<(), ApiError> {
     if is_sha256_hex(sha256) {
         Ok(())
     } else {
-        Err(ApiError::BadRequest(format!(
-            "'{sha256}' is not a file id: expected the SHA-256 of the file, 64 lowercase hex digits"
+        Err(ApiError::BadRequest(Said::new(
+            format!("“{sha256}”不是文件编号：应为文件的 SHA-256，64 位小写十六进制"),
+            format!(
+                "'{sha256}' is not a file id: expected the SHA-256 of the file, 64 lowercase hex digits"
+            ),
         )))
     }
 }
@@ -91,9 +94,10 @@ pub async fn start_upload(
     body: LaterJson<UploadRequest>,
 ) -> Result<Json<UploadStatus>, ApiError> {
     if user.role == Role::Viewer {
-        return Err(ApiError::Forbidden(
-            "a viewer account cannot add evidence".to_owned(),
-        ));
+        return Err(ApiError::Forbidden(Said::new(
+            "查看账号不能添加佐证材料",
+            "a viewer account cannot add evidence",
+        )));
     }
     let request = body.read().await?;
     checked_sha(&request.sha256)?;
@@ -104,14 +108,21 @@ pub async fn start_upload(
     }
     let limits = &state.files.settings;
     if request.size == 0 {
-        return Err(ApiError::BadRequest(
-            "an empty file is no evidence".to_owned(),
-        ));
+        return Err(ApiError::BadRequest(Said::new(
+            "空文件不能作佐证材料",
+            "an empty file is no evidence",
+        )));
     }
     if request.size > limits.max_file_bytes {
-        return Err(ApiError::TooLarge(format!(
-            "the file is {} bytes; the largest accepted is {} bytes",
-            request.size, limits.max_file_bytes
+        return Err(ApiError::TooLarge(Said::new(
+            format!(
+                "文件有 {} 字节，最大只收 {} 字节",
+                request.size, limits.max_file_bytes
+            ),
+            format!(
+                "the file is {} bytes; the largest accepted is {} bytes",
+                request.size, limits.max_file_bytes
+            ),
         )));
     }
     let existing = state
@@ -127,9 +138,15 @@ pub async fn start_upload(
             }
             let used = state.storage.quota_used(&user.username).await?;
             if used + request.size > limits.quota_bytes {
-                return Err(ApiError::TooLarge(format!(
-                    "this account's file quota is full: {used} of {} bytes used, the file needs {}; ask the office to raise it or remove unneeded files",
-                    limits.quota_bytes, request.size
+                return Err(ApiError::TooLarge(Said::new(
+                    format!(
+                        "本账号的文件空间已满：已用 {used} / {} 字节，这个文件需要 {} 字节；请联系领导小组办公室增加空间，或删除不需要的文件",
+                        limits.quota_bytes, request.size
+                    ),
+                    format!(
+                        "this account's file quota is full: {used} of {} bytes used, the file needs {}; ask the office to raise it or remove unneeded files",
+                        limits.quota_bytes, request.size
+                    ),
                 )));
             }
             let now = now_ms();
@@ -177,8 +194,9 @@ pub async fn append(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse().ok())
         .ok_or_else(|| {
-            ApiError::BadRequest(format!(
-                "send the offset the bytes start at in the {UPLOAD_OFFSET} header"
+            ApiError::BadRequest(Said::new(
+                format!("请在 {UPLOAD_OFFSET} 头中给出这段字节的起始位置"),
+                format!("send the offset the bytes start at in the {UPLOAD_OFFSET} header"),
             ))
         })?;
     let storage = state.storage.as_ref();
@@ -190,8 +208,11 @@ pub async fn append(
     };
     let mut len = storage.upload_received(upload.id).await?;
     if offset != len {
-        return Err(ApiError::Conflict(format!(
-            "the server has {len} bytes of this file; continue from there (ask with POST /api/uploads)"
+        return Err(ApiError::Conflict(Said::new(
+            format!("服务器已有这个文件的 {len} 字节，请从那里接着传"),
+            format!(
+                "the server has {len} bytes of this file; continue from there (ask with POST /api/uploads)"
+            ),
         )));
     }
     let mut stream = body.into_data_stream();
@@ -209,9 +230,12 @@ pub async fn append(
         };
         let room = upload.size.saturating_sub(len + pending.len() as u64);
         if bytes.len() as u64 > room {
-            return Err(ApiError::BadRequest(format!(
-                "more bytes than the {} the upload was started with",
-                upload.size
+            return Err(ApiError::BadRequest(Said::new(
+                format!("收到的字节超过了上传开始时说的 {} 字节", upload.size),
+                format!(
+                    "more bytes than the {} the upload was started with",
+                    upload.size
+                ),
             )));
         }
         pending.extend_from_slice(&bytes);
@@ -247,9 +271,10 @@ async fn finished_or_missing(
     {
         return Ok(complete(&blob));
     }
-    Err(ApiError::NotFound(
-        "no upload of this file was started: start it with POST /api/uploads".to_owned(),
-    ))
+    Err(ApiError::NotFound(Said::new(
+        "这个文件还没有开始上传",
+        "no upload of this file was started: start it with POST /api/uploads",
+    )))
 }
 
 /// Stores `bytes` as the upload's part at `offset`; returns how many bytes the upload has
@@ -267,15 +292,20 @@ async fn store_part(
         .await?
     {
         PartAppended::Stored { received } => Ok(received),
-        PartAppended::TakenOver => Err(ApiError::Conflict(
-            "a newer request took over this upload".to_owned(),
-        )),
-        PartAppended::WrongOffset { received } => Err(ApiError::Conflict(format!(
-            "the server has {received} bytes of this file; continue from there (ask with POST /api/uploads)"
+        PartAppended::TakenOver => Err(ApiError::Conflict(Said::new(
+            "这次上传已被一个更新的请求接手",
+            "a newer request took over this upload",
         ))),
-        PartAppended::NoUpload => Err(ApiError::Conflict(
-            "this upload ended meanwhile; ask with POST /api/uploads".to_owned(),
-        )),
+        PartAppended::WrongOffset { received } => Err(ApiError::Conflict(Said::new(
+            format!("服务器已有这个文件的 {received} 字节，请从那里接着传"),
+            format!(
+                "the server has {received} bytes of this file; continue from there (ask with POST /api/uploads)"
+            ),
+        ))),
+        PartAppended::NoUpload => Err(ApiError::Conflict(Said::new(
+            "这次上传已经结束",
+            "this upload ended meanwhile; ask with POST /api/uploads",
+        ))),
     }
 }
 
@@ -289,16 +319,20 @@ async fn finish(state: &AppState, upload: &UploadRecord) -> Result<Json<UploadSt
     let actual = evidence::sha256_hex(&bytes);
     if actual != upload.sha256 || bytes.len() as u64 != upload.size {
         storage.delete_upload(upload.id).await?;
-        return Err(ApiError::Unprocessable(format!(
-            "the bytes received have the SHA-256 {actual}, not {}; the upload was discarded, send the file again",
-            upload.sha256
+        return Err(ApiError::Unprocessable(Said::new(
+            "收到的内容与文件对不上，已丢弃，请重新发送这个文件",
+            format!(
+                "the bytes received have the SHA-256 {actual}, not {}; the upload was discarded, send the file again",
+                upload.sha256
+            ),
         )));
     }
     let Some(kind) = FileKind::sniff(&bytes[..bytes.len().min(64)]) else {
         storage.delete_upload(upload.id).await?;
-        return Err(ApiError::Unprocessable(
-            "this kind of file is not accepted as evidence: send a photo (JPEG, PNG, WebP, HEIC), a PDF or an office document".to_owned(),
-        ));
+        return Err(ApiError::Unprocessable(Said::new(
+            "这种文件不能作佐证材料：请发送照片（JPEG、PNG、WebP、HEIC）、PDF 或办公文档",
+            "this kind of file is not accepted as evidence: send a photo (JPEG, PNG, WebP, HEIC), a PDF or an office document",
+        )));
     };
     let bytes = Arc::new(bytes);
     let mut has_thumbnail = false;
@@ -393,8 +427,12 @@ async fn serve(
 ) -> Result<Response, ApiError> {
     checked_sha(sha256)?;
     // "No such file" and "not yours to read" look the same, so ids can't be probed.
-    let not_found =
-        || ApiError::NotFound("no such file, or no item you may read has it".to_owned());
+    let not_found = || {
+        ApiError::NotFound(Said::new(
+            "没有这个文件，或你能查看的事项里没有它",
+            "no such file, or no item you may read has it",
+        ))
+    };
     let blob = state.storage.blob(sha256).await?.ok_or_else(not_found)?;
     if !may_read(state, user, &blob).await? {
         return Err(not_found());
@@ -412,9 +450,10 @@ async fn serve(
             .await?;
     }
     if variant == Variant::Thumbnail && !blob.has_thumbnail {
-        return Err(ApiError::NotFound(
-            "this file has no thumbnail (only photos do)".to_owned(),
-        ));
+        return Err(ApiError::NotFound(Said::new(
+            "这个文件没有缩略图（只有照片有）",
+            "this file has no thumbnail (only photos do)",
+        )));
     }
     let bytes = state
         .files

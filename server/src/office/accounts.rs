@@ -8,7 +8,7 @@ use crate::audit;
 use crate::audit::action;
 use crate::auth::{self, CurrentSession, CurrentUser};
 use crate::clock::now_ms;
-use crate::error::ApiError;
+use crate::error::{ApiError, Said};
 use crate::state::AppState;
 use crate::storage::{StorageError, UserRecord, Write};
 use axum::Json;
@@ -55,8 +55,11 @@ async fn existing_account(state: &AppState, username: &str) -> Result<UserRecord
         .user(&Username::new(username))
         .await?
         .ok_or_else(|| {
-            ApiError::NotFound(format!(
-                "there is no account '{username}' (the accounts are listed by GET /api/accounts)"
+            ApiError::NotFound(Said::new(
+                format!("没有账号“{username}”"),
+                format!(
+                    "there is no account '{username}' (the accounts are listed by GET /api/accounts)"
+                ),
             ))
         })
 }
@@ -99,7 +102,7 @@ pub(super) async fn create_account(
     let display_name = if new.display_name.trim().is_empty() {
         username.to_string()
     } else {
-        checked_name(&new.display_name, "the display name")?
+        checked_name(&new.display_name, ("显示名称", "the display name"))?
     };
     let units = state.storage.units().await?;
     accounts::check_role_unit(new.role, new.unit.as_ref(), &units)
@@ -145,8 +148,9 @@ pub(super) async fn create_account(
 }
 
 fn taken(username: &Username) -> ApiError {
-    ApiError::Conflict(format!(
-        "there is already an account '{username}': choose another username"
+    ApiError::Conflict(Said::new(
+        format!("已有账号“{username}”：请换一个用户名"),
+        format!("there is already an account '{username}': choose another username"),
     ))
 }
 
@@ -164,14 +168,14 @@ pub(super) async fn change_account(
     let display_name = change
         .display_name
         .as_deref()
-        .map(|name| checked_name(name, "the display name"))
+        .map(|name| checked_name(name, ("显示名称", "the display name")))
         .transpose()?;
     if change.disabled == Some(true) && account.username == user.username {
-        return Err(ApiError::Conflict(
+        return Err(ApiError::Conflict(Said::new(
+            "不能停用自己的账号：那样会把自己关在门外。可以由另一个领导小组办公室账号停用它",
             "you cannot disable your own account: you would lock yourself out. Another office \
-             account can disable it"
-                .to_owned(),
-        ));
+             account can disable it",
+        )));
     }
     let storage = state.storage.as_ref();
     if let Some(name) = &display_name {
@@ -222,8 +226,11 @@ pub(super) async fn reset_password(
         PasswordReset::default()
     } else {
         serde_json::from_slice(&body).map_err(|err| {
-            ApiError::Unprocessable(format!(
-                "the body should be {{\"password\": \"…\"}} or {{}} (to generate one): {err}"
+            ApiError::Unprocessable(Said::new(
+                format!("请求内容应为 {{\"password\": \"…\"}}，或 {{}}（自动生成）：{err}"),
+                format!(
+                    "the body should be {{\"password\": \"…\"}} or {{}} (to generate one): {err}"
+                ),
             ))
         })?
     };

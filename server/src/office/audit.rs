@@ -3,7 +3,7 @@
 
 use crate::audit::action;
 use crate::auth::CurrentUser;
-use crate::error::ApiError;
+use crate::error::{ApiError, Said};
 use crate::state::AppState;
 use crate::storage::{AuditQuery, AuditRecord};
 use axum::Json;
@@ -46,16 +46,20 @@ impl AuditFilter {
         if let Some(action) = &self.action
             && !action::ALL.contains(&action.as_str())
         {
-            return Err(ApiError::BadRequest(format!(
-                "there is no action '{action}'; the actions are: {}",
-                action::ALL.join(", ")
+            return Err(ApiError::BadRequest(Said::new(
+                format!("没有“{action}”这种操作；操作有：{}", action::ALL.join("、")),
+                format!(
+                    "there is no action '{action}'; the actions are: {}",
+                    action::ALL.join(", ")
+                ),
             )));
         }
         if let (Some(from), Some(to)) = (self.from, self.to)
             && from >= to
         {
-            return Err(ApiError::BadRequest(format!(
-                "from ({from}) must be before to ({to})"
+            return Err(ApiError::BadRequest(Said::new(
+                "起始日期要早于截止日期",
+                format!("from ({from}) must be before to ({to})"),
             )));
         }
         Ok(AuditQuery {
@@ -73,9 +77,15 @@ fn filter(
     query: Result<Query<AuditFilter>, axum::extract::rejection::QueryRejection>,
 ) -> Result<AuditFilter, ApiError> {
     query.map(|Query(f)| f).map_err(|err| {
-        ApiError::BadRequest(format!(
-            "{}; the filters are account, action, from and to (Unix ms), before (an entry id) and limit",
-            err.body_text()
+        ApiError::BadRequest(Said::new(
+            format!(
+                "{}；筛选条件有 account、action、from 和 to（Unix 毫秒）、before（记录编号）和 limit",
+                err.body_text()
+            ),
+            format!(
+                "{}; the filters are account, action, from and to (Unix ms), before (an entry id) and limit",
+                err.body_text()
+            ),
         ))
     })
 }
@@ -101,8 +111,9 @@ pub async fn list(
     let filter = filter(query)?;
     let limit = filter.limit.unwrap_or(DEFAULT_PAGE);
     if limit == 0 || limit > MAX_PAGE {
-        return Err(ApiError::BadRequest(format!(
-            "limit must be between 1 and {MAX_PAGE}, not {limit}"
+        return Err(ApiError::BadRequest(Said::new(
+            format!("limit 应在 1 到 {MAX_PAGE} 之间，而不是 {limit}"),
+            format!("limit must be between 1 and {MAX_PAGE}, not {limit}"),
         )));
     }
     let records = state.storage.audit_log(&filter.query(limit)?).await?;

@@ -6,7 +6,7 @@ use super::{LaterJson, Need, existing_campaign, require};
 use crate::auth::CurrentUser;
 use crate::campaigns::{self, LedgerFormat, LoadedCampaign, ReportFormat};
 use crate::clock::now_ms;
-use crate::error::ApiError;
+use crate::error::{ApiError, Said};
 use crate::evidence::content_disposition;
 use crate::state::AppState;
 use axum::Json;
@@ -72,7 +72,10 @@ pub(super) async fn put_report_text(
             Ok(Json(stored))
         }
         Err(err) => match err.downcast_ref::<ReportTextError>() {
-            Some(invalid) => Err(ApiError::Unprocessable(invalid.to_string())),
+            Some(invalid) => Err(ApiError::Unprocessable(Said::new(
+                format!("报告文字不符合要求：{invalid}"),
+                invalid.to_string(),
+            ))),
             None => Err(err.into()),
         },
     }
@@ -126,9 +129,12 @@ fn ledger_headers(query: Option<&str>) -> Result<Headers, ApiError> {
             "lang=en" => Headers::Keys,
             "lang=zh" | "lang=zh-CN" => Headers::Chinese,
             other => {
-                return Err(ApiError::BadRequest(format!(
-                    "unknown parameter '{other}': a download takes only lang=zh (the default) \
-                     or lang=en"
+                return Err(ApiError::BadRequest(Said::new(
+                    format!("未知参数“{other}”：下载只接受 lang=zh（默认）或 lang=en"),
+                    format!(
+                        "unknown parameter '{other}': a download takes only lang=zh (the default) \
+                         or lang=en"
+                    ),
                 )));
             }
         };

@@ -5,7 +5,7 @@
 
 use crate::auth::CurrentUser;
 use crate::campaigns;
-use crate::error::ApiError;
+use crate::error::{ApiError, Said};
 use crate::state::AppState;
 use axum::Json;
 use axum::extract::{Path, State};
@@ -22,7 +22,12 @@ pub(super) async fn history(
     CurrentUser(user): CurrentUser,
     Path(id): Path<String>,
 ) -> Result<Json<ItemHistory>, ApiError> {
-    let missing = || ApiError::NotFound(format!("there is no item '{id}' you may read"));
+    let missing = || {
+        ApiError::NotFound(Said::new(
+            "没有你可以查看的这个事项",
+            format!("there is no item '{id}' you may read"),
+        ))
+    };
     let doc_id: DocumentId = id.parse().map_err(|_| missing())?;
     let storage = state.storage.as_ref();
     let record = storage.item(&doc_id).await?.ok_or_else(missing)?;

@@ -4,7 +4,7 @@
 use super::{Need, require};
 use crate::auth::CurrentUser;
 use crate::campaigns;
-use crate::error::ApiError;
+use crate::error::{ApiError, Said};
 use crate::office_files::docx::DocxError;
 use crate::state::AppState;
 use axum::Json;
@@ -15,7 +15,6 @@ use axum::http::header::CONTENT_LENGTH;
 use futures_util::StreamExt;
 use rectify_shared::api::ImportPreview;
 use rectify_shared::import::ImportError;
-use rectify_shared::said::Said;
 
 /// The largest report file `POST /api/import` takes.
 pub const MAX_IMPORT_BYTES: usize = 20 * 1024 * 1024;
@@ -35,7 +34,7 @@ pub(super) async fn import(
     let bytes = read_limited(&headers, body, MAX_IMPORT_BYTES).await?;
     let imported = crate::blocking::cpu(move || campaigns::read_report(&bytes))
         .await?
-        .map_err(|err| ApiError::UnprocessableSaid(not_imported(&err)))?;
+        .map_err(|err| ApiError::Unprocessable(not_imported(&err)))?;
     if dry_run {
         return Ok(Json(campaigns::import_preview(&imported, None)));
     }
@@ -98,8 +97,9 @@ fn dry_run(query: Option<&str>) -> Result<bool, ApiError> {
             "true" | "1" | "" => true,
             "false" | "0" => false,
             other => {
-                return Err(ApiError::BadRequest(format!(
-                    "dry_run={other} is neither true nor false"
+                return Err(ApiError::BadRequest(Said::new(
+                    format!("dry_run={other} 应为 true 或 false"),
+                    format!("dry_run={other} is neither true nor false"),
                 )));
             }
         };
@@ -110,9 +110,15 @@ fn dry_run(query: Option<&str>) -> Result<bool, ApiError> {
 /// The whole body, refused with 413 as soon as it is over `limit` bytes.
 async fn read_limited(headers: &HeaderMap, body: Body, limit: usize) -> Result<Vec<u8>, ApiError> {
     let too_large = || {
-        ApiError::TooLarge(format!(
-            "the file is larger than {} MiB: a report is much smaller; check that this is the right file",
-            limit / (1024 * 1024)
+        ApiError::TooLarge(Said::new(
+            format!(
+                "文件超过 {} MiB：一份报告要小得多，请检查是否选对了文件",
+                limit / (1024 * 1024)
+            ),
+            format!(
+                "the file is larger than {} MiB: a report is much smaller; check that this is the right file",
+                limit / (1024 * 1024)
+            ),
         ))
     };
     let declared = headers
@@ -128,7 +134,10 @@ async fn read_limited(headers: &HeaderMap, body: Body, limit: usize) -> Result<V
     let mut stream = body.into_data_stream();
     while let Some(frame) = stream.next().await {
         let frame = frame.map_err(|err| {
-            ApiError::BadRequest(format!("the upload broke off ({err}); send the file again"))
+            ApiError::BadRequest(Said::new(
+                "文件上传中断了，请重新发送",
+                format!("the upload broke off ({err}); send the file again"),
+            ))
         })?;
         received = received.saturating_add(frame.len());
         if received > limit + DRAIN_SLACK {

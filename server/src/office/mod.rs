@@ -18,7 +18,7 @@ pub mod new_item;
 pub mod units;
 
 use crate::campaigns::{LedgerFormat, ReportFormat};
-use crate::error::ApiError;
+use crate::error::{ApiError, Said};
 pub use crate::json::{JsonBody, LaterJson};
 use crate::state::AppState;
 use crate::storage::{CampaignRecord, UserRecord};
@@ -95,34 +95,51 @@ pub fn require(user: &UserRecord, needed: Need) -> Result<(), ApiError> {
     if needed.allows(user.role) {
         return Ok(());
     }
-    let who = match needed {
-        Need::Oversee => "the office (领导小组办公室), viewer and department accounts",
-        Need::ReadAll => "the office (领导小组办公室) and viewer accounts",
-        Need::LoggedIn | Need::Office => "the office (领导小组办公室)",
+    let (who_zh, who) = match needed {
+        Need::Oversee => (
+            "领导小组办公室、查看和股室账号",
+            "the office (领导小组办公室), viewer and department accounts",
+        ),
+        Need::ReadAll => (
+            "领导小组办公室和查看账号",
+            "the office (领导小组办公室) and viewer accounts",
+        ),
+        Need::LoggedIn | Need::Office => ("领导小组办公室", "the office (领导小组办公室)"),
     };
-    let why = match user.role {
-        Role::Viewer => "a viewer account reads everything but changes nothing".to_owned(),
-        role => format!(
-            "a {} account works on its own items (the item list); ask the office if you need this",
-            role.key()
+    let (why_zh, why) = match user.role {
+        Role::Viewer => (
+            "查看账号能看全部，但不能修改".to_owned(),
+            "a viewer account reads everything but changes nothing".to_owned(),
+        ),
+        role => (
+            "该账号只办理自己的事项（见问题清单）；如需此功能请联系领导小组办公室".to_owned(),
+            format!(
+                "a {} account works on its own items (the item list); ask the office if you need this",
+                role.key()
+            ),
         ),
     };
-    Err(ApiError::Forbidden(format!(
-        "only {who} may do this: {why}"
+    Err(ApiError::Forbidden(Said::new(
+        format!("只有{who_zh}能做这件事：{why_zh}"),
+        format!("only {who} may do this: {why}"),
     )))
 }
 
 /// A display name, trimmed: not empty, at most [`MAX_NAME_CHARS`] characters.
-fn checked_name(name: &str, what: &str) -> Result<String, ApiError> {
+/// `what` names the field, in Chinese and in English.
+fn checked_name(name: &str, what: (&str, &str)) -> Result<String, ApiError> {
+    let (what_zh, what) = what;
     let name = name.trim();
     if name.is_empty() {
-        return Err(ApiError::Unprocessable(format!(
-            "{what} is empty: give one"
+        return Err(ApiError::Unprocessable(Said::new(
+            format!("{what_zh}是空的：请填写"),
+            format!("{what} is empty: give one"),
         )));
     }
     if name.chars().count() > MAX_NAME_CHARS {
-        return Err(ApiError::Unprocessable(format!(
-            "{what} is longer than {MAX_NAME_CHARS} characters: shorten it"
+        return Err(ApiError::Unprocessable(Said::new(
+            format!("{what_zh}超过 {MAX_NAME_CHARS} 个字：请缩短"),
+            format!("{what} is longer than {MAX_NAME_CHARS} characters: shorten it"),
         )));
     }
     Ok(name.to_owned())
@@ -131,8 +148,9 @@ fn checked_name(name: &str, what: &str) -> Result<String, ApiError> {
 /// The campaign `id`, or 404 (also for text that is no document id).
 async fn existing_campaign(state: &AppState, id: &str) -> Result<CampaignRecord, ApiError> {
     let missing = || {
-        ApiError::NotFound(format!(
-            "there is no campaign '{id}' (the campaigns are listed by GET /api/campaigns)"
+        ApiError::NotFound(Said::new(
+            format!("没有这一轮巡察（{id}）"),
+            format!("there is no campaign '{id}' (the campaigns are listed by GET /api/campaigns)"),
         ))
     };
     let id: DocumentId = id.parse().map_err(|_| missing())?;

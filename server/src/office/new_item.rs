@@ -5,7 +5,7 @@ use super::{LaterJson, Need, existing_campaign, require};
 use crate::auth::CurrentUser;
 use crate::campaigns;
 use crate::clock::now_ms;
-use crate::error::ApiError;
+use crate::error::{ApiError, Said};
 use crate::items::item_summary;
 use crate::state::AppState;
 use crate::storage::{CampaignRecord, StorageError, UserRecord};
@@ -65,8 +65,11 @@ fn is_conflict(err: &anyhow::Error) -> bool {
 }
 
 fn key_taken(key: &str) -> ApiError {
-    ApiError::Conflict(format!(
-        "item {key} already exists in this campaign: choose another number, or edit that item"
+    ApiError::Conflict(Said::new(
+        format!("本轮巡察已有事项 {key}：请换一个序号，或修改那个事项"),
+        format!(
+            "item {key} already exists in this campaign: choose another number, or edit that item"
+        ),
     ))
 }
 
@@ -79,14 +82,20 @@ async fn checked_item(
     user: &UserRecord,
     new: NewItem,
 ) -> Result<ItemDoc, ApiError> {
-    let invalid = |message: String| Err(ApiError::Unprocessable(message));
+    let invalid = |zh: String, en: String| Err(ApiError::Unprocessable(Said::new(zh, en)));
     let storage = state.storage.as_ref();
     let title = new.title.trim();
     if title.is_empty() {
-        return invalid("the item's problem statement (title) is empty: write it".to_owned());
+        return invalid(
+            "事项的问题表述（标题）是空的：请填写".to_owned(),
+            "the item's problem statement (title) is empty: write it".to_owned(),
+        );
     }
     if new.area_no == 0 || new.problem_no == 0 || new.sub_no == Some(0) {
-        return invalid("area, problem and sub-problem numbers start at 1".to_owned());
+        return invalid(
+            "方面、问题和子问题的序号都从 1 开始".to_owned(),
+            "area, problem and sub-problem numbers start at 1".to_owned(),
+        );
     }
     let key = model::item_key(new.area_no, new.problem_no, new.sub_no);
     let problem_key = model::item_key(new.area_no, new.problem_no, None);
@@ -101,10 +110,16 @@ async fn checked_item(
     if let Some(other) = same_problem
         && (new.sub_no.is_none() || other.key == problem_key)
     {
-        return Err(ApiError::Conflict(format!(
-            "problem {problem_key} already has item {}: a problem has either one item or \
-             numbered sub-items, not both",
-            other.key
+        return Err(ApiError::Conflict(Said::new(
+            format!(
+                "问题 {problem_key} 已有事项 {}：一个问题要么是一个事项，要么分成带序号的子项，不能两者都有",
+                other.key
+            ),
+            format!(
+                "problem {problem_key} already has item {}: a problem has either one item or \
+                 numbered sub-items, not both",
+                other.key
+            ),
         )));
     }
     let area_title = match new.area_title.trim() {
@@ -116,10 +131,13 @@ async fn checked_item(
             match known.areas.into_iter().find(|a| a.number == new.area_no) {
                 Some(area) => area.title,
                 None => {
-                    return invalid(format!(
-                        "area {} is new in this campaign: give its title (area_title)",
-                        new.area_no
-                    ));
+                    return invalid(
+                        format!("第 {} 方面在本轮巡察中是新的：请填写它的标题", new.area_no),
+                        format!(
+                            "area {} is new in this campaign: give its title (area_title)",
+                            new.area_no
+                        ),
+                    );
                 }
             }
         }
@@ -135,9 +153,10 @@ async fn checked_item(
                 .problem_title
         }
         ("", None) => {
-            return invalid(format!(
-                "problem {problem_key} is new: give its title (problem_title)"
-            ));
+            return invalid(
+                format!("问题 {problem_key} 是新的：请填写它的标题"),
+                format!("problem {problem_key} is new: give its title (problem_title)"),
+            );
         }
         (given, _) => given.to_owned(),
     };
@@ -147,9 +166,12 @@ async fn checked_item(
     let mut assigned: Vec<String> = Vec::new();
     for unit in &new.units {
         if kind_of(unit).is_none() {
-            return invalid(format!(
-                "there is no unit '{unit}' to assign (the units are listed by GET /api/units)"
-            ));
+            return invalid(
+                format!("没有可分配的单位“{unit}”"),
+                format!(
+                    "there is no unit '{unit}' to assign (the units are listed by GET /api/units)"
+                ),
+            );
         }
         if !assigned.iter().any(|u| u == unit.as_str()) {
             assigned.push(unit.to_string());
@@ -159,15 +181,21 @@ async fn checked_item(
         match kind_of(department) {
             Some("department") => {}
             Some(kind) => {
-                return invalid(format!(
-                    "'{department}' is a {kind}, not a department: the responsible department \
-                     must be one"
-                ));
+                return invalid(
+                    format!("“{department}”不是股室：责任部门必须是股室"),
+                    format!(
+                        "'{department}' is a {kind}, not a department: the responsible department \
+                         must be one"
+                    ),
+                );
             }
             None => {
-                return invalid(format!(
-                    "there is no department '{department}' (the units are listed by GET /api/units)"
-                ));
+                return invalid(
+                    format!("没有股室“{department}”"),
+                    format!(
+                        "there is no department '{department}' (the units are listed by GET /api/units)"
+                    ),
+                );
             }
         }
     }
@@ -175,7 +203,12 @@ async fn checked_item(
         None | Some("") => None,
         Some(text) => match text.parse::<Date>() {
             Ok(date) => Some(date.to_string()),
-            Err(_) => return invalid(format!("the deadline '{text}' is not a date YYYY-MM-DD")),
+            Err(_) => {
+                return invalid(
+                    format!("整改时限“{text}”不是“年-月-日”格式的日期"),
+                    format!("the deadline '{text}' is not a date YYYY-MM-DD"),
+                );
+            }
         },
     };
     let timing = match new.timing.as_deref().map(str::trim) {
@@ -183,9 +216,10 @@ async fn checked_item(
         Some(key) => match Timing::from_key(key) {
             Some(timing) => Some(timing),
             None => {
-                return invalid(format!(
-                    "unknown timing '{key}': use immediate, by_deadline or long_term"
-                ));
+                return invalid(
+                    format!("未知的整改时限类型“{key}”：应为 immediate、by_deadline 或 long_term"),
+                    format!("unknown timing '{key}': use immediate, by_deadline or long_term"),
+                );
             }
         },
     };
@@ -232,7 +266,8 @@ async fn checked_item(
         deadline,
         timing,
     };
-    model::apply_to(&mut item, &office, ItemEdit::Plan(plan))
-        .map_err(|err| ApiError::Unprocessable(err.to_string()))?;
+    model::apply_to(&mut item, &office, ItemEdit::Plan(plan)).map_err(|err| {
+        ApiError::Unprocessable(Said::new(format!("事项无法建立：{err}"), err.to_string()))
+    })?;
     Ok(item)
 }

@@ -4,7 +4,7 @@
 use super::{LaterJson, Need, checked_name, require};
 use crate::accounts;
 use crate::auth::CurrentUser;
-use crate::error::ApiError;
+use crate::error::{ApiError, Said};
 use crate::state::AppState;
 use crate::storage::UnitRecord;
 use axum::Json;
@@ -43,12 +43,19 @@ pub(super) async fn save_unit(
     require(&user, Need::Office)?;
     let unit = body.read().await?;
     check_unit_id(unit.id.as_str())?;
-    let name = checked_name(&unit.name, "the unit's name")?;
+    let name = checked_name(&unit.name, ("单位名称", "the unit's name"))?;
     if !UNIT_KINDS.contains(&unit.kind.as_str()) {
-        return Err(ApiError::Unprocessable(format!(
-            "unknown unit kind '{}': use one of {}",
-            unit.kind,
-            UNIT_KINDS.join(", ")
+        return Err(ApiError::Unprocessable(Said::new(
+            format!(
+                "未知的单位类型“{}”：应为 {} 之一",
+                unit.kind,
+                UNIT_KINDS.join("、")
+            ),
+            format!(
+                "unknown unit kind '{}': use one of {}",
+                unit.kind,
+                UNIT_KINDS.join(", ")
+            ),
         )));
     }
     let storage = state.storage.as_ref();
@@ -66,9 +73,15 @@ pub(super) async fn save_unit(
             if account.unit.as_ref() == Some(&record.id) {
                 accounts::check_role_unit(account.role, account.unit.as_ref(), &units).map_err(
                     |why| {
-                        ApiError::Conflict(format!(
-                            "account '{}' belongs to this unit and would no longer fit it: {why}",
-                            account.username
+                        ApiError::Conflict(Said::new(
+                            format!(
+                                "账号“{}”属于这个单位，改后就不相符了：{}",
+                                account.username, why.zh
+                            ),
+                            format!(
+                                "account '{}' belongs to this unit and would no longer fit it: {}",
+                                account.username, why.en
+                            ),
                         ))
                     },
                 )?;
@@ -93,9 +106,14 @@ fn check_unit_id(id: &str) -> Result<(), ApiError> {
     if fits {
         Ok(())
     } else {
-        Err(ApiError::Unprocessable(format!(
-            "'{id}' cannot be a unit id: use 1 to {MAX_UNIT_ID_CHARS} lowercase letters a-z, \
-             digits, '-' or '_' (e.g. pszx4)"
+        Err(ApiError::Unprocessable(Said::new(
+            format!(
+                "“{id}”不能作单位编号：请用 1 到 {MAX_UNIT_ID_CHARS} 个小写字母 a-z、数字、“-”或“_”（如 pszx4）"
+            ),
+            format!(
+                "'{id}' cannot be a unit id: use 1 to {MAX_UNIT_ID_CHARS} lowercase letters a-z, \
+                 digits, '-' or '_' (e.g. pszx4)"
+            ),
         )))
     }
 }
