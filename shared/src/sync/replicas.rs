@@ -33,3 +33,67 @@ pub fn changed_documents(frame: &[u8]) -> Vec<DocumentId> {
         _ => Vec::new(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sync::batch::ChangeEntry;
+    use crate::sync::wire::{PeerId, SyncData};
+    use automerge::transaction::Transactable;
+
+    fn sync_frame(doc: DocumentId, changes: Vec<Vec<u8>>) -> Vec<u8> {
+        let message = automerge::sync::Message {
+            heads: Vec::new(),
+            need: Vec::new(),
+            have: Vec::new(),
+            changes: changes.into(),
+            flags: None,
+            version: automerge::sync::MessageVersion::V2,
+        };
+        wire::encode(&Message::Sync(SyncData {
+            sender_id: PeerId::new("client"),
+            target_id: PeerId::new("server"),
+            document_id: doc,
+            data: message.encode(),
+        }))
+    }
+
+    #[test]
+    fn names_the_documents_a_frame_carries_changes_for() {
+        let mut doc = automerge::AutoCommit::new();
+        doc.put(automerge::ROOT, "k", 1).expect("a change");
+        let change = doc
+            .get_last_local_change()
+            .expect("made")
+            .raw_bytes()
+            .to_vec();
+        let (a, b) = (DocumentId([1; 16]), DocumentId([2; 16]));
+        let batch = ChangeBatch(vec![
+            ChangeEntry {
+                doc: a,
+                heads: Vec::new(),
+                bundle: Vec::new(),
+            },
+            ChangeEntry {
+                doc: b,
+                heads: Vec::new(),
+                bundle: Vec::new(),
+            },
+        ]);
+        let cases: Vec<(&str, Vec<u8>, Vec<DocumentId>)> = vec![
+            ("sync with a change", sync_frame(a, vec![change]), vec![a]),
+            ("sync without changes", sync_frame(a, Vec::new()), vec![]),
+            (
+                "rectify-changes",
+                wire::encode(&Message::RectifyChanges {
+                    docs: batch.encode(),
+                }),
+                vec![a, b],
+            ),
+            ("not a frame", b"\xff\x00".to_vec(), vec![]),
+        ];
+        for (name, frame, expected) in cases {
+            assert_eq!(changed_documents(&frame), expected, "{name}");
+        }
+    }
+}
