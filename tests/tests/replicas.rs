@@ -3,7 +3,8 @@
 //! mid-burst loses no acknowledged change and its clients carry on through another, a
 //! logout on one closes the session's connections on the others, and three replicas sharing
 //! one database and one object store, with stock and our clients and the office spread over
-//! them, converge.
+//! them, converge; the office's dashboard open in a browser on one replica shows a school's
+//! change made on another.
 //!
 //! Each test makes its own PostgreSQL database ([`ScratchDatabase`]). The process tests need
 //! the binary (see [`ServerProcess::test_binary`]); the three-replica test also the tests' S3
@@ -19,10 +20,11 @@ use rectify_shared::api::ItemSummary;
 use rectify_shared::ids::{DocumentId, UnitId};
 use rectify_shared::model::{self, EditContext, ItemDoc, ItemEdit};
 use rectify_shared::policy::{Actor, Role};
+use rectify_shared::workflow::UnitStatus;
 use rectify_tests::proxy::Rng;
 use rectify_tests::replicas::LossyFeed;
 use rectify_tests::sync_client::Received;
-use rectify_tests::{ServerProcess, SyncTestClient, TestServer};
+use rectify_tests::{Browser, ServerProcess, SyncTestClient, TestServer};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -166,11 +168,11 @@ struct Pair {
 async fn pair(b_catch_up_every: Duration) -> Result<Pair> {
     let database = ScratchDatabase::create()?;
     let url = database.url().to_owned();
-    let a =
-        TestServer::replica(&url, settings(&url, None, Duration::from_secs(3600))?, true).await?;
+    let a_settings = settings(&url, None, Duration::from_secs(3600))?;
+    let a = TestServer::replica(&url, a_settings, true, None).await?;
     let b_feed = LossyFeed::new(storage::change_feed(&StorageUrl::Postgres(url.clone()))?);
     let b_settings = settings(&url, Some(b_feed.clone()), b_catch_up_every)?;
-    let b = TestServer::replica(&url, b_settings, false).await?;
+    let b = TestServer::replica(&url, b_settings, false, None).await?;
     let id = shared_item(&items_of(&a).await?)?;
     let mut writer = SyncTestClient::connect(&a.ws_base(), &a.token("school1").await?).await?;
     writer.fetch(id, Duration::from_secs(10)).await?;
@@ -819,4 +821,92 @@ async fn upload_across(
         .await?;
     anyhow::ensure!(status.complete, "{status:?}");
     Ok(())
+}
+
+/// The office's dashboard, open in Chromium on replica B, shows without a reload a school's
+/// request for sign-off made through replica A (heard by notification: B's periodic
+/// comparison is an hour away).
+#[tokio::test(flavor = "multi_thread")]
+async fn the_offices_open_dashboard_on_one_replica_shows_a_change_made_on_another() -> Result<()> {
+    let database = ScratchDatabase::create()?;
+    let url = database.url().to_owned();
+    let hour = Duration::from_secs(3600);
+    let a = TestServer::replica(&url, settings(&url, None, hour)?, true, None).await?;
+    let web = Some(rectify_tests::web_root());
+    let b = TestServer::replica(&url, settings(&url, None, hour)?, false, web).await?;
+    // An item of school1's still open for it.
+    let mut open = None;
+    for item in items_of(&a).await? {
+        let doc = a.item(&item.id).await?;
+        let status = doc.progress.get("pszx1").map(|p| p.status);
+        if matches!(
+            status,
+            Some(UnitStatus::NotStarted | UnitStatus::InProgress)
+        ) {
+            open = Some(item.id.parse::<DocumentId>()?);
+            break;
+        }
+    }
+    let id = open.context("an item school1 still works on")?;
+
+    let office = Browser::start(1280, 800).await?;
+    office.log_in(&b.url("/"), "office").await?;
+    office.client.goto(&b.url("/#/dashboard")).await?;
+    let link = format!("[data-testid=review-list] a[href=\"#/item/{id}\"]");
+    let listed = format!("return !!document.querySelector('{link}');");
+    let synced = "const s = document.querySelector('[data-testid=sync-status]');
+         return !!s && s.dataset.state === 'synced' && s.dataset.pending === '0';";
+    wait_until(&office, synced, "the office's dashboard is synced").await?;
+    anyhow::ensure!(
+        office.client.execute(&listed, vec![]).await?.as_bool() == Some(false),
+        "not waiting for sign-off yet"
+    );
+
+    // School1, through A, writes its progress and asks for sign-off.
+    let mut school = SyncTestClient::connect(&a.ws_base(), &a.token("school1").await?).await?;
+    school.fetch(id, Duration::from_secs(10)).await?;
+    let ctx = EditContext {
+        actor: Actor {
+            role: Role::Unit,
+            unit: Some(UnitId::new("pszx1")),
+        },
+        user: "school1".into(),
+        now_ms: 1,
+    };
+    let doc = school.document_mut(&id)?;
+    let text = "已完成食堂台账整改。".to_owned();
+    let unit = "pszx1".to_owned();
+    model::apply(
+        doc,
+        &ctx,
+        ItemEdit::UnitNarrative {
+            unit: unit.clone(),
+            text,
+        },
+    )?;
+    let submit = ItemEdit::UnitStatus {
+        unit,
+        to: UnitStatus::Submitted,
+        reason: None,
+    };
+    model::apply(doc, &ctx, submit)?;
+    school
+        .sync_until_acknowledged(&id, Duration::from_secs(5))
+        .await?;
+
+    wait_until(&office, &listed, "the dashboard on B lists the request").await?;
+    office.screenshot("replicas-office-dashboard-1280").await?;
+    Ok(())
+}
+
+/// Runs `script` in the browser until it returns `true`, or fails with `what` after 20 s.
+async fn wait_until(browser: &Browser, script: &str, what: &str) -> Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline {
+        if browser.client.execute(script, vec![]).await?.as_bool() == Some(true) {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    bail!("timed out waiting until {what}")
 }
