@@ -787,7 +787,7 @@ impl World {
     /// A catch-up read completes: applied unless the copy moved meanwhile (written or caught up
     /// since) or has a write of its own in flight (`apply_stored` says `None`; the write will
     /// be found outdated, or the next sweep catches up).
-    fn caught_up(&mut self, r: usize, read: CatchUp) -> Result<(), Failure> {
+    fn caught_up(&mut self, r: usize, read: &CatchUp) -> Result<(), Failure> {
         let replica = &mut self.replicas[r];
         if replica.versions.get(&read.doc).copied().unwrap_or(0) != read.held {
             return Ok(());
@@ -1006,13 +1006,13 @@ impl World {
                 self.find_due(|replica| replica.writes.iter().position(|w| due(w.at)))
             {
                 let write = self.replicas[r].writes.remove(i);
-                let effects = self.complete_write(r, write)?;
+                let effects = self.complete_write(r, &write)?;
                 self.execute(r, effects)?;
             } else if let Some((r, i)) =
                 self.find_due(|replica| replica.catch_ups.iter().position(|c| due(c.at)))
             {
                 let read = self.replicas[r].catch_ups.remove(i);
-                self.caught_up(r, read)?;
+                self.caught_up(r, &read)?;
             } else {
                 return Ok(());
             }
@@ -1030,7 +1030,7 @@ impl World {
     /// A write reaches the disk, or fails (then nothing is stored), or is refused as outdated
     /// (another replica appended since this copy was read: nothing is stored, and the copy
     /// catches up at once, as the driver does); the core is told which.
-    fn complete_write(&mut self, r: usize, write: SlowWrite) -> Result<Vec<Effect>, Failure> {
+    fn complete_write(&mut self, r: usize, write: &SlowWrite) -> Result<Vec<Effect>, Failure> {
         let doc = write.doc;
         if !self.clean && self.chance(self.config.write_fail) {
             self.report.writes_failed += 1;
@@ -1119,7 +1119,7 @@ impl World {
                         self.replicas[r].writes.push(SlowWrite { at, ..write });
                         continue;
                     }
-                    let more = self.complete_write(r, write)?;
+                    let more = self.complete_write(r, &write)?;
                     // What the write makes possible comes next, before what followed it.
                     for more in more.into_iter().rev() {
                         effects.push_front(more);
