@@ -47,6 +47,7 @@ use rectify_shared::ids::{DocumentId, Username};
 use rectify_shared::model::{self, CampaignDoc, ItemDoc};
 use rectify_shared::policy::{Actor, Need, Role, can_read_item};
 use rectify_shared::sync::core::{ConnId, Effect, GateRefusal, SyncServer};
+use rectify_shared::sync::replicas;
 use rectify_shared::sync::wire::{CLOSE_LOG_IN_AGAIN, MAX_FRAME_BYTES, PeerId, StorageId};
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
@@ -355,6 +356,39 @@ impl SyncHub {
         Ok(Some((version, chunks.concat())))
     }
 
+    /// With a shared database: the loaded copies of the documents `frame` carries changes for
+    /// are brought up to storage before the core judges it. A client may pass on changes it
+    /// got from another replica; a copy behind them would take them for the sender's own and
+    /// refuse an honest client ([`replicas`]). One version read per frame with changes.
+    async fn fresh_before_judging(self: &Arc<Self>, frame: &[u8]) {
+        let held: Vec<(DocumentId, i64)> = {
+            let versions = self.versions();
+            replicas::changed_documents(frame)
+                .into_iter()
+                .filter_map(|doc| versions.get(&doc).map(|version| (doc, *version)))
+                .collect()
+        };
+        // Not loaded here: the core loads them from storage, current.
+        if held.is_empty() {
+            return;
+        }
+        let ids: Vec<DocumentId> = held.iter().map(|(doc, _)| *doc).collect();
+        let stored = match self.storage.document_versions(&ids).await {
+            Ok(stored) => stored,
+            Err(err) => {
+                // Judged on the copy as it is; a write from it would be refused as outdated.
+                tracing::warn!(error = %err, "cannot compare document versions");
+                self.metrics.storage_errors.inc();
+                return;
+            }
+        };
+        for (doc, version) in held {
+            if stored.get(&doc).is_some_and(|stored| *stored > version) {
+                self.catch_up(doc, None).await;
+            }
+        }
+    }
+
     /// Compares every loaded document's version with storage and catches up those behind:
     /// what a lost notification costs is a delay of up to [`SyncSettings::catch_up_every`].
     pub async fn catch_up_all(self: &Arc<Self>) {
@@ -636,6 +670,10 @@ impl SyncHub {
     async fn receive(self: &Arc<Self>, conn: ConnId, bytes: &[u8]) {
         let started = Instant::now();
         self.metrics.bytes_in.inc_by(count(bytes.len()));
+        if self.settings.feed.shared() {
+            // Before `beside` is taken: catching up takes it too.
+            self.fresh_before_judging(bytes).await;
+        }
         let _frame = self.beside.read().await;
         // Never closed, so this always gets a permit.
         let _permit = self.frames.acquire().await;

@@ -101,15 +101,21 @@ impl TestServer {
     /// A replica on the PostgreSQL database at `url` (several may share one, issue #18),
     /// with its own data directory for evidence files; `demo`: write the demo data first
     /// (once per database). The change feed is `settings.sync.feed` (give
-    /// [`storage::change_feed`], or a [`replicas::LossyFeed`] around it).
-    pub async fn replica(url: &str, settings: ServerSettings, demo: bool) -> Result<TestServer> {
+    /// [`storage::change_feed`], or a [`replicas::LossyFeed`] around it). `web_root`: the
+    /// built web client to serve, for a browser.
+    pub async fn replica(
+        url: &str,
+        settings: ServerSettings,
+        demo: bool,
+        web_root: Option<PathBuf>,
+    ) -> Result<TestServer> {
         let storage = storage::open(&storage::StorageUrl::Postgres(url.to_owned())).await?;
         if demo {
             rectify_server::demo::create_demo(storage.as_ref(), TEST_PASSWORD).await?;
         }
         let data = tempfile::tempdir()?;
         let state =
-            AppState::with_settings(storage, WebClient::Missing, data.path(), settings).await?;
+            AppState::with_settings(storage, web_root.into(), data.path(), settings).await?;
         Self::serve(data, state).await
     }
 

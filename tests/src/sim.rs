@@ -24,6 +24,23 @@
 //! No honest client is ever refused, and no client is told that a document it may read is
 //! unavailable; a `Retry` (counted apart) comes only for a document whose read or write failed.
 //!
+//! **Several replicas** ([`Config::replicas`] above 1, issue #18): that many servers, each a
+//! sync core with its own memory, over one shared storage, as `rectify serve` processes on
+//! one PostgreSQL database. Every stored document has a gap-free version (one per chunk
+//! appended); a replica appends only on top of the version its copy holds and is otherwise
+//! refused as outdated (the sender is told to retry, the copy catches up at once). A
+//! successful write notifies the other replicas (document id + version) over the simulated
+//! network, which loses, delays and reorders notifications. A replica hearing a version above
+//! its own reads the chunks above it and hands the raw changes to its core
+//! ([`SyncServer::apply_stored`]), or loads the document afresh for peers that have it open
+//! ([`SyncServer::refresh`]); and now and then it compares every loaded document's version with
+//! storage (the sweep that covers lost notifications). This is the decision logic of the
+//! server's driver (`server/src/sync_ws.rs`: `catch_up`, `catch_up_all`, the `Outdated`
+//! write), mirrored here step by step. Replicas crash (their slow writes cut short) and stay
+//! down a few steps; a client connects to a random replica that is up, so it moves between
+//! replicas as it reconnects. The same invariants hold, and after healing every replica's
+//! loaded copy of a document is the stored one.
+//!
 //! Automerge actor ids and document ids come from the seed, so a seed replays a run exactly.
 
 use crate::proxy::Rng;
@@ -34,6 +51,7 @@ use rectify_shared::model::{self, EditContext, Feedback, ItemDoc, ItemEdit, Item
 use rectify_shared::policy::{Actor, Role, can_read_item};
 use rectify_shared::sync::client::{ClientEvent, SyncClient};
 use rectify_shared::sync::core::{ConnId, Effect, SyncServer};
+use rectify_shared::sync::replicas;
 use rectify_shared::sync::wire::{PeerId, StorageId};
 use rectify_shared::workflow::UnitStatus;
 use std::collections::{BTreeMap, BTreeSet};
@@ -61,6 +79,24 @@ pub struct Config {
     pub read_fail: u64,
     /// Per write: it completes 1..=`max_delay` steps later (and may still fail).
     pub slow_write: u64,
+    /// Server replicas over the one storage; 1 is a single server (no notifications).
+    pub replicas: usize,
+    /// Per notification from one replica to another: it is lost.
+    pub notify_loss: u64,
+    /// Per replica and step: it compares its loaded documents' versions with storage.
+    pub sweep: u64,
+}
+
+impl Config {
+    /// Several replicas over one storage, with notifications often lost.
+    pub fn replicas(replicas: usize) -> Config {
+        Config {
+            replicas,
+            notify_loss: 250,
+            sweep: 60,
+            ..Config::default()
+        }
+    }
 }
 
 impl Default for Config {
@@ -80,6 +116,9 @@ impl Default for Config {
             write_fail: 40,
             read_fail: 40,
             slow_write: 150,
+            replicas: 1,
+            notify_loss: 0,
+            sweep: 0,
         }
     }
 }
@@ -120,6 +159,15 @@ pub struct Report {
     /// honest change refused, or `doc-unavailable` for a document it may read (on which the
     /// app removes the item from the device). Zero, or the run fails there.
     pub dropped_by_fault: u64,
+    /// Several replicas: notifications sent and lost, writes refused as outdated (another
+    /// replica wrote first), copies caught up from storage, sweeps, and reconnects that
+    /// landed on another replica than before.
+    pub notifications: u64,
+    pub notifications_lost: u64,
+    pub writes_outdated: u64,
+    pub caught_up: u64,
+    pub sweeps: u64,
+    pub replica_moves: u64,
 }
 
 impl Report {
@@ -148,6 +196,12 @@ impl Report {
         self.writes_cut += r.writes_cut;
         self.retries += r.retries;
         self.dropped_by_fault += r.dropped_by_fault;
+        self.notifications += r.notifications;
+        self.notifications_lost += r.notifications_lost;
+        self.writes_outdated += r.writes_outdated;
+        self.caught_up += r.caught_up;
+        self.sweeps += r.sweeps;
+        self.replica_moves += r.replica_moves;
     }
 
     pub fn faults(&self) -> u64 {
@@ -158,6 +212,7 @@ impl Report {
             + self.client_restarts
             + self.server_restarts
             + self.evictions
+            + self.notifications_lost
             + self.storage_faults()
     }
 
@@ -214,6 +269,8 @@ struct Client {
     /// Bumped on every restart and reset, so a new life writes with a new actor.
     incarnation: u64,
     edits: u64,
+    /// The replica it was last connected to.
+    replica: Option<usize>,
 }
 
 enum Hop {
@@ -221,6 +278,12 @@ enum Hop {
     ToClient(usize, ConnId, Vec<u8>),
     /// The server closed the connection: the client learns it after the frames sent before.
     Close(usize, ConnId),
+    /// A replica hears that a document's stored version is now this.
+    Notify {
+        replica: usize,
+        doc: DocumentId,
+        version: i64,
+    },
 }
 
 struct Flight {
@@ -235,21 +298,21 @@ struct World {
     rng: Rng,
     now: u64,
     clean: bool,
-    server: SyncServer<PolicyGate>,
-    storage: BTreeMap<DocumentId, Vec<u8>>,
+    replicas: Vec<Replica>,
+    /// The shared storage: each document's chunks, its version being how many there are.
+    storage: BTreeMap<DocumentId, Vec<Vec<u8>>>,
     /// The changes in `storage`, to catch a change written twice.
     stored: BTreeMap<DocumentId, BTreeSet<ChangeHash>>,
-    loads: Vec<(u64, DocumentId)>,
-    /// Slow writes under way: when each completes, and what it writes.
-    writes: Vec<SlowWrite>,
-    /// Documents a read or write of failed: a `Retry` may name only these.
+    /// Documents a read or write of failed (or a write found outdated): a `Retry` may name
+    /// only these.
     faulted: BTreeSet<DocumentId>,
-    /// Connections the server closed: the driver sends nothing more on them.
+    /// Connections a server closed: the driver sends nothing more on them.
     closed: BTreeSet<ConnId>,
+    /// Which replica each open connection is on.
+    conns: BTreeMap<ConnId, usize>,
     flights: Vec<Flight>,
     seq: u64,
     next_conn: u64,
-    eviction_mark: u64,
     clients: Vec<Client>,
     docs: Vec<(DocumentId, Vec<String>)>,
     expected: Vec<Expect>,
@@ -265,6 +328,52 @@ struct SlowWrite {
     doc: DocumentId,
     chunk: Vec<u8>,
     hashes: Vec<ChangeHash>,
+    /// The stored version the chunk goes on top of (else the write is outdated).
+    expect: i64,
+}
+
+/// One server: its sync core, and what its driver keeps beside it.
+struct Replica {
+    core: SyncServer<PolicyGate>,
+    /// The stored version each loaded document's bytes are at (the driver's `versions`).
+    versions: BTreeMap<DocumentId, i64>,
+    /// Loads under way: when each completes, the document, and the version read first (the
+    /// chunks, read at completion, hold at least that version).
+    loads: Vec<(u64, DocumentId, i64)>,
+    /// Slow writes under way.
+    writes: Vec<SlowWrite>,
+    /// Catch-up reads under way: when each completes, and what it read.
+    catch_ups: Vec<CatchUp>,
+    eviction_mark: u64,
+    /// Crashed: down (no connections, notifications lost) until this step.
+    down_until: u64,
+}
+
+impl Replica {
+    fn new(down_until: u64) -> Replica {
+        Replica {
+            core: new_server(),
+            versions: BTreeMap::new(),
+            loads: Vec::new(),
+            writes: Vec::new(),
+            catch_ups: Vec::new(),
+            eviction_mark: 0,
+            down_until,
+        }
+    }
+
+    fn idle(&self) -> bool {
+        self.loads.is_empty() && self.writes.is_empty() && self.catch_ups.is_empty()
+    }
+}
+
+/// The chunks above `held` a replica read to catch up, and the version they bring it to.
+struct CatchUp {
+    at: u64,
+    doc: DocumentId,
+    held: i64,
+    version: i64,
+    bytes: Vec<u8>,
 }
 
 /// The cast: (name, username, role, unit, honest).
@@ -323,7 +432,7 @@ impl World {
                 ..ItemPlan::default()
             };
             model::apply(&mut doc, &office, ItemEdit::Plan(plan)).expect("planning an item");
-            storage.insert(DocumentId(id), doc.save());
+            storage.insert(DocumentId(id), vec![doc.save()]);
             let hashes = doc.get_changes(&[]).iter().map(|c| c.hash()).collect();
             stored.insert(DocumentId(id), hashes);
             docs.push((
@@ -331,23 +440,24 @@ impl World {
                 units.iter().map(|u| (*u).to_owned()).collect(),
             ));
         }
+        let replicas = (0..config.replicas.max(1))
+            .map(|_| Replica::new(0))
+            .collect();
         let mut world = World {
             seed,
             config,
             rng,
             now: 0,
             clean: false,
-            server: new_server(),
+            replicas,
             storage,
             stored,
-            loads: Vec::new(),
-            writes: Vec::new(),
             faulted: BTreeSet::new(),
             closed: BTreeSet::new(),
+            conns: BTreeMap::new(),
             flights: Vec::new(),
             seq: 0,
             next_conn: 0,
-            eviction_mark: 0,
             clients: Vec::new(),
             docs,
             expected: Vec::new(),
@@ -385,6 +495,7 @@ impl World {
                 readable,
                 incarnation: 0,
                 edits: 0,
+                replica: None,
             };
             // Like the app after `/api/items`: ask for every item it may read; mallory also
             // asks for the others.
@@ -421,12 +532,17 @@ impl World {
                 self.client_step(index)?;
             }
             if self.chance(self.config.server_restart) {
-                self.restart_server()?;
+                let r = self.pick_replica();
+                self.restart_server(r)?;
             }
             if self.chance(self.config.evict) {
-                let evicted = self.server.evict_idle(self.eviction_mark);
-                self.report.evictions += evicted as u64;
-                self.eviction_mark = self.server.clock();
+                let r = self.pick_replica();
+                self.evict(r);
+            }
+            for r in 0..self.replicas.len() {
+                if self.replicas.len() > 1 && self.chance(self.config.sweep) {
+                    self.sweep(r)?;
+                }
             }
             self.deliver_due()?;
         }
@@ -462,12 +578,41 @@ impl World {
         Ok(())
     }
 
+    /// Any replica (the one server when there is one: no random draw then, so a single
+    /// server's runs are what they were before replicas).
+    fn pick_replica(&mut self) -> usize {
+        match self.replicas.len() {
+            1 => 0,
+            n => self.rng.range(0, n as u64) as usize,
+        }
+    }
+
+    /// Connects to a random replica that is up (as behind a load balancer); with none up the
+    /// client tries again next step.
     fn connect(&mut self, index: usize) {
+        let up: Vec<usize> = (0..self.replicas.len())
+            .filter(|r| self.replicas[*r].down_until <= self.now)
+            .collect();
+        let replica = match up.len() {
+            0 => {
+                self.clients[index].offline_until = self.now + 1;
+                return;
+            }
+            1 => up[0],
+            n => up[self.rng.range(0, n as u64) as usize],
+        };
         self.next_conn += 1;
         let conn = ConnId(self.next_conn);
+        self.conns.insert(conn, replica);
         let client = &mut self.clients[index];
+        if client.replica.is_some_and(|r| r != replica) {
+            self.report.replica_moves += 1;
+        }
+        client.replica = Some(replica);
         client.conn = Some(conn);
-        self.server.connect(conn, client.peer.clone());
+        self.replicas[replica]
+            .core
+            .connect(conn, client.peer.clone());
         let join = client.sync.connect();
         self.send(Hop::ToServer(conn, join));
     }
@@ -476,8 +621,20 @@ impl World {
         let client = &mut self.clients[index];
         if let Some(conn) = client.conn.take() {
             client.sync.disconnect();
-            self.server.disconnect(conn);
+            if let Some(r) = self.conns.remove(&conn) {
+                self.replicas[r].core.disconnect(conn);
+            }
         }
+    }
+
+    /// Drops idle documents from a replica's memory, and their versions with them.
+    fn evict(&mut self, r: usize) {
+        let replica = &mut self.replicas[r];
+        let evicted = replica.core.evict_idle(replica.eviction_mark);
+        self.report.evictions += evicted as u64;
+        replica.eviction_mark = replica.core.clock();
+        let loaded: BTreeSet<DocumentId> = replica.core.loaded_documents().copied().collect();
+        replica.versions.retain(|doc, _| loaded.contains(doc));
     }
 
     /// The server's close frame arrives: the client is offline and reconnects at the next step.
@@ -514,26 +671,179 @@ impl World {
         client.offline_until = self.now + 1;
     }
 
-    /// The server process dies; it restarts from its storage. Everything acknowledged must
-    /// be there.
-    fn restart_server(&mut self) -> Result<(), Failure> {
+    /// A server process dies; it restarts from storage (among several replicas, after a few
+    /// steps down). Everything acknowledged must be there.
+    fn restart_server(&mut self, r: usize) -> Result<(), Failure> {
         self.report.server_restarts += 1;
         for index in 0..self.clients.len() {
-            self.disconnect(index);
-            self.clients[index].offline_until = self.now + 1;
-        }
-        self.server = new_server();
-        self.loads.clear();
-        // The process died in the middle of its slow writes: each reached the disk or did not,
-        // and nobody was told.
-        for write in std::mem::take(&mut self.writes) {
-            self.report.writes_cut += 1;
-            if self.chance(500) {
-                self.store(write.doc, &write.chunk, &write.hashes)?;
+            let on_it = self.clients[index]
+                .conn
+                .is_some_and(|conn| self.conns.get(&conn) == Some(&r));
+            if on_it {
+                self.disconnect(index);
+                self.clients[index].offline_until = self.now + 1;
             }
         }
-        self.eviction_mark = 0;
+        let down = if self.replicas.len() > 1 {
+            self.rng.range(0, 6)
+        } else {
+            0
+        };
+        let old = std::mem::replace(&mut self.replicas[r], Replica::new(self.now + down));
+        // The process died in the middle of its slow writes: each reached the disk or did not,
+        // and nobody was told (but the other replicas are notified of what reached it).
+        for write in old.writes {
+            self.report.writes_cut += 1;
+            if self.chance(500) && self.stored_version(write.doc) == write.expect {
+                self.store(write.doc, &write.chunk, &write.hashes)?;
+                self.notify(r, write.doc);
+            }
+        }
         self.check_acknowledged()
+    }
+
+    /// A document's stored version: how many chunks it has (0: none).
+    fn stored_version(&self, doc: DocumentId) -> i64 {
+        self.storage
+            .get(&doc)
+            .map_or(0, |chunks| chunks.len() as i64)
+    }
+
+    /// A document's chunks above `version`, concatenated; `None` when it has none.
+    fn stored_above(&self, doc: DocumentId, version: i64) -> Option<Vec<u8>> {
+        let chunks = self.storage.get(&doc)?;
+        Some(
+            chunks
+                .iter()
+                .skip(version.max(0) as usize)
+                .flatten()
+                .copied()
+                .collect(),
+        )
+    }
+
+    /// Tells every other replica that is up that `doc` was written (its new version), over
+    /// the network, which may lose, delay and reorder it.
+    fn notify(&mut self, from: usize, doc: DocumentId) {
+        let version = self.stored_version(doc);
+        for replica in 0..self.replicas.len() {
+            if replica == from || self.replicas[replica].down_until > self.now {
+                continue;
+            }
+            self.report.notifications += 1;
+            if !self.clean && self.chance(self.config.notify_loss) {
+                self.report.notifications_lost += 1;
+                continue;
+            }
+            let delay = if self.clean {
+                0
+            } else {
+                self.rng.range(0, self.config.max_delay + 1)
+            };
+            self.seq += 1;
+            self.flights.push(Flight {
+                at: self.now + delay,
+                seq: self.seq,
+                hop: Hop::Notify {
+                    replica,
+                    doc,
+                    version,
+                },
+            });
+        }
+    }
+
+    /// The driver's `catch_up`: `doc` was written by another replica (`heard`: the version a
+    /// notification named, or `None` from a sweep). Not loaded here: loaded afresh for peers
+    /// that have it open. Loaded and behind: the chunks above the version held are read (the
+    /// read completes later, or fails), then handed to the core.
+    fn catch_up(&mut self, r: usize, doc: DocumentId, heard: Option<i64>) -> Result<(), Failure> {
+        if self.replicas[r].core.document(&doc).is_none() {
+            let effects = self.replicas[r].core.refresh(doc);
+            return self.execute(r, effects);
+        }
+        let held = self.replicas[r].versions.get(&doc).copied().unwrap_or(0);
+        let version = self.stored_version(doc);
+        if heard.is_some_and(|heard| heard <= held) || version <= held {
+            return Ok(());
+        }
+        if !self.clean && self.chance(self.config.read_fail) {
+            // The next notification or sweep tries again; nobody is told.
+            self.report.reads_failed += 1;
+            return Ok(());
+        }
+        let bytes = self.stored_above(doc, held).unwrap_or_default();
+        let at = self.now + self.storage_delay();
+        self.replicas[r].catch_ups.push(CatchUp {
+            at,
+            doc,
+            held,
+            version,
+            bytes,
+        });
+        Ok(())
+    }
+
+    /// A catch-up read completes: applied unless the copy moved meanwhile (written or caught up
+    /// since) or has a write of its own in flight (`apply_stored` says `None`; the write will
+    /// be found outdated, or the next sweep catches up).
+    fn caught_up(&mut self, r: usize, read: &CatchUp) -> Result<(), Failure> {
+        let replica = &mut self.replicas[r];
+        if replica.versions.get(&read.doc).copied().unwrap_or(0) != read.held {
+            return Ok(());
+        }
+        let Some(effects) = replica.core.apply_stored(read.doc, &read.bytes) else {
+            return Ok(());
+        };
+        replica.versions.insert(read.doc, read.version);
+        self.report.caught_up += 1;
+        self.execute(r, effects)
+    }
+
+    /// The driver's check before a frame with changes reaches the core
+    /// ([`replicas::changed_documents`]): each loaded copy behind storage catches up first, so
+    /// that changes a client passes on from another replica are not judged as its own.
+    fn fresh_before_judging(&mut self, r: usize, frame: &[u8]) -> Result<(), Failure> {
+        for doc in replicas::changed_documents(frame) {
+            let held = self.replicas[r].versions.get(&doc).copied().unwrap_or(0);
+            let version = self.stored_version(doc);
+            if self.replicas[r].core.document(&doc).is_none() || version <= held {
+                continue;
+            }
+            let bytes = self.stored_above(doc, held).unwrap_or_default();
+            let replica = &mut self.replicas[r];
+            if let Some(effects) = replica.core.apply_stored(doc, &bytes) {
+                replica.versions.insert(doc, version);
+                self.report.caught_up += 1;
+                self.execute(r, effects)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The driver's `catch_up_all`: every loaded document's version compared with storage.
+    fn sweep(&mut self, r: usize) -> Result<(), Failure> {
+        self.report.sweeps += 1;
+        let held: Vec<(DocumentId, i64)> = self.replicas[r]
+            .versions
+            .iter()
+            .map(|(doc, version)| (*doc, *version))
+            .collect();
+        for (doc, version) in held {
+            if self.stored_version(doc) > version {
+                self.catch_up(r, doc, None)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// How many steps a read takes: 0 on a clean network, else up to `max_delay`.
+    fn storage_delay(&mut self) -> u64 {
+        if self.clean {
+            0
+        } else {
+            self.rng.range(0, self.config.max_delay + 1)
+        }
     }
 
     /// Appends a durable write to storage; a change stored twice is a broken invariant (the
@@ -549,10 +859,7 @@ impl World {
             return Err(self.fail(format!("change {twice} of {doc} was written twice")));
         }
         stored.extend(hashes.iter().copied());
-        self.storage
-            .entry(doc)
-            .or_default()
-            .extend_from_slice(chunk);
+        self.storage.entry(doc).or_default().push(chunk.to_vec());
         Ok(())
     }
 
@@ -560,8 +867,8 @@ impl World {
         let mut stored: BTreeMap<DocumentId, AutoCommit> = BTreeMap::new();
         for &(doc, hash) in &self.acknowledged {
             let copy = stored.entry(doc).or_insert_with(|| {
-                model::load_automerge(self.storage.get(&doc).map_or(&[][..], Vec::as_slice))
-                    .expect("stored chunks load")
+                let bytes = self.stored_above(doc, 0).unwrap_or_default();
+                model::load_automerge(&bytes).expect("stored chunks load")
             });
             self.report.acknowledged_checked += 1;
             if copy.get_change_by_hash(&hash).is_none() {
@@ -622,8 +929,8 @@ impl World {
         }
     }
 
-    /// Delivers every frame due by now, in time order (then sending order), and finishes
-    /// document loads that are due. Returns how many frames moved.
+    /// Delivers every frame and notification due by now, in time order (then sending order),
+    /// and finishes the storage operations that are due. Returns how many frames moved.
     fn deliver_due(&mut self) -> Result<u64, Failure> {
         let mut moved = 0;
         loop {
@@ -642,8 +949,14 @@ impl World {
             self.report.frames += 1;
             match flight.hop {
                 Hop::ToServer(conn, bytes) => {
-                    let effects = self.server.receive(conn, &bytes);
-                    self.execute(effects)?;
+                    // A connection to a replica that crashed meanwhile is gone.
+                    if let Some(&r) = self.conns.get(&conn) {
+                        if self.replicas.len() > 1 {
+                            self.fresh_before_judging(r, &bytes)?;
+                        }
+                        let effects = self.replicas[r].core.receive(conn, &bytes);
+                        self.execute(r, effects)?;
+                    }
                 }
                 Hop::ToClient(index, conn, bytes) => {
                     if self.clients[index].conn == Some(conn) {
@@ -651,6 +964,15 @@ impl World {
                     }
                 }
                 Hop::Close(index, conn) => self.closed_by_server(index, conn),
+                Hop::Notify {
+                    replica,
+                    doc,
+                    version,
+                } => {
+                    if self.replicas[replica].down_until <= self.now {
+                        self.catch_up(replica, doc, Some(version))?;
+                    }
+                }
             }
             self.finish_storage()?;
         }
@@ -658,50 +980,89 @@ impl World {
         Ok(moved)
     }
 
-    /// Finishes the loads and slow writes that are due, oldest first.
+    /// Finishes the loads, slow writes and catch-up reads that are due, oldest first.
     fn finish_storage(&mut self) -> Result<(), Failure> {
+        let now = self.now;
         loop {
-            if let Some(i) = self.loads.iter().position(|(at, _)| *at <= self.now) {
-                let (_, doc) = self.loads.remove(i);
+            let due = |at: u64| at <= now;
+            if let Some((r, i)) =
+                self.find_due(|replica| replica.loads.iter().position(|(at, _, _)| due(*at)))
+            {
+                let (_, doc, version) = self.replicas[r].loads.remove(i);
                 let effects = if !self.clean && self.chance(self.config.read_fail) {
                     self.report.reads_failed += 1;
                     self.faulted.insert(doc);
-                    self.server.document_load_failed(doc)
+                    self.replicas[r].core.document_load_failed(doc)
                 } else {
-                    let stored = self.storage.get(&doc).cloned();
-                    self.server.document_loaded(doc, stored.as_deref())
+                    // The version was read first; the chunks hold at least that version.
+                    let stored = self.stored_above(doc, 0);
+                    self.replicas[r].versions.insert(doc, version);
+                    self.replicas[r]
+                        .core
+                        .document_loaded(doc, stored.as_deref())
                 };
-                self.execute(effects)?;
-            } else if let Some(i) = self.writes.iter().position(|w| w.at <= self.now) {
-                let write = self.writes.remove(i);
-                let effects = self.complete_write(write.doc, &write.chunk, &write.hashes)?;
-                self.execute(effects)?;
+                self.execute(r, effects)?;
+            } else if let Some((r, i)) =
+                self.find_due(|replica| replica.writes.iter().position(|w| due(w.at)))
+            {
+                let write = self.replicas[r].writes.remove(i);
+                let effects = self.complete_write(r, &write)?;
+                self.execute(r, effects)?;
+            } else if let Some((r, i)) =
+                self.find_due(|replica| replica.catch_ups.iter().position(|c| due(c.at)))
+            {
+                let read = self.replicas[r].catch_ups.remove(i);
+                self.caught_up(r, &read)?;
             } else {
                 return Ok(());
             }
         }
     }
 
-    /// A write reaches the disk, or fails (then nothing is stored); the core is told which.
-    fn complete_write(
-        &mut self,
-        doc: DocumentId,
-        chunk: &[u8],
-        hashes: &[ChangeHash],
-    ) -> Result<Vec<Effect>, Failure> {
+    /// The first replica (and position) `find` finds something in.
+    fn find_due(&self, find: impl Fn(&Replica) -> Option<usize>) -> Option<(usize, usize)> {
+        self.replicas
+            .iter()
+            .enumerate()
+            .find_map(|(r, replica)| find(replica).map(|i| (r, i)))
+    }
+
+    /// A write reaches the disk, or fails (then nothing is stored), or is refused as outdated
+    /// (another replica appended since this copy was read: nothing is stored, and the copy
+    /// catches up at once, as the driver does); the core is told which.
+    fn complete_write(&mut self, r: usize, write: &SlowWrite) -> Result<Vec<Effect>, Failure> {
+        let doc = write.doc;
         if !self.clean && self.chance(self.config.write_fail) {
             self.report.writes_failed += 1;
             self.faulted.insert(doc);
-            let effects = self.server.persisted(doc, false);
+            let effects = self.replicas[r].core.persisted(doc, false);
             // Nothing a client counts as acknowledged may depend on the failed write.
             self.check_acknowledged()?;
             return Ok(effects);
         }
-        self.store(doc, chunk, hashes)?;
-        Ok(self.server.persisted(doc, true))
+        let version = self.stored_version(doc);
+        if version != write.expect {
+            self.report.writes_outdated += 1;
+            // The sender is told to retry (the server's trouble, not a refusal).
+            self.faulted.insert(doc);
+            let newer = self.stored_above(doc, write.expect).unwrap_or_default();
+            let replica = &mut self.replicas[r];
+            let mut effects = replica.core.persisted(doc, false);
+            if let Some(more) = replica.core.apply_stored(doc, &newer) {
+                replica.versions.insert(doc, version);
+                self.report.caught_up += 1;
+                effects.extend(more);
+            }
+            self.check_acknowledged()?;
+            return Ok(effects);
+        }
+        self.store(doc, &write.chunk, &write.hashes)?;
+        self.replicas[r].versions.insert(doc, write.expect + 1);
+        self.notify(r, doc);
+        Ok(self.replicas[r].core.persisted(doc, true))
     }
 
-    fn execute(&mut self, effects: Vec<Effect>) -> Result<(), Failure> {
+    fn execute(&mut self, r: usize, effects: Vec<Effect>) -> Result<(), Failure> {
         let mut effects: std::collections::VecDeque<Effect> = effects.into();
         while let Some(effect) = effects.pop_front() {
             match effect {
@@ -717,7 +1078,8 @@ impl World {
                     // The driver sends nothing more on it and tells the core; the close frame
                     // reaches the client after what was sent before it (TCP keeps the order).
                     self.closed.insert(conn);
-                    self.server.disconnect(conn);
+                    self.replicas[r].core.disconnect(conn);
+                    self.conns.remove(&conn);
                     if let Some(index) = self.clients.iter().position(|c| c.conn == Some(conn)) {
                         let at = self
                             .flights
@@ -736,27 +1098,28 @@ impl World {
                     }
                 }
                 Effect::LoadDocument { doc } => {
-                    let delay = if self.clean {
-                        0
-                    } else {
-                        self.rng.range(0, self.config.max_delay + 1)
-                    };
-                    self.loads.push((self.now + delay, doc));
+                    let version = self.stored_version(doc);
+                    let at = self.now + self.storage_delay();
+                    self.replicas[r].loads.push((at, doc, version));
                 }
                 Effect::Persist { doc, chunk, hashes } => {
+                    // Appended only on top of the version this copy holds (0: new).
+                    let expect = self.replicas[r].versions.get(&doc).copied().unwrap_or(0);
+                    let write = SlowWrite {
+                        at: self.now,
+                        doc,
+                        chunk,
+                        hashes,
+                        expect,
+                    };
                     if !self.clean && self.chance(self.config.slow_write) {
                         // Completes later (`finish_storage`); frames keep being processed.
                         self.report.slow_writes += 1;
                         let at = self.now + self.rng.range(1, self.config.max_delay.max(1) + 1);
-                        self.writes.push(SlowWrite {
-                            at,
-                            doc,
-                            chunk,
-                            hashes,
-                        });
+                        self.replicas[r].writes.push(SlowWrite { at, ..write });
                         continue;
                     }
-                    let more = self.complete_write(doc, &chunk, &hashes)?;
+                    let more = self.complete_write(r, &write)?;
                     // What the write makes possible comes next, before what followed it.
                     for more in more.into_iter().rev() {
                         effects.push_front(more);
@@ -1035,7 +1398,8 @@ impl World {
         self.save(index);
     }
 
-    /// Everyone reconnects on a clean network; the world runs until nothing moves.
+    /// Everyone reconnects on a clean network, every replica up and sweeping each round (the
+    /// notifications in flight are lost with the rest); the world runs until nothing moves.
     fn heal(&mut self) -> Result<(), Failure> {
         self.clean = true;
         self.now = self.config.steps;
@@ -1043,17 +1407,30 @@ impl World {
             self.disconnect(index);
         }
         self.flights.clear();
+        for replica in &mut self.replicas {
+            replica.down_until = replica.down_until.min(self.now);
+        }
         for index in 0..self.clients.len() {
             self.connect(index);
         }
         let mut quiet_rounds = 0;
         for _ in 0..2000 {
             self.now += 1;
-            for (at, _) in &mut self.loads {
-                *at = (*at).min(self.now);
+            for replica in &mut self.replicas {
+                for (at, _, _) in &mut replica.loads {
+                    *at = (*at).min(self.now);
+                }
+                for write in &mut replica.writes {
+                    write.at = write.at.min(self.now);
+                }
+                for read in &mut replica.catch_ups {
+                    read.at = read.at.min(self.now);
+                }
             }
-            for write in &mut self.writes {
-                write.at = write.at.min(self.now);
+            if self.replicas.len() > 1 {
+                for r in 0..self.replicas.len() {
+                    self.sweep(r)?;
+                }
             }
             for index in 0..self.clients.len() {
                 // A client whose mallory-ish reset left it without a connection comes back.
@@ -1063,11 +1440,11 @@ impl World {
                 self.send_pending(index);
             }
             let moved = self.deliver_due()?;
-            if moved == 0 && self.loads.is_empty() && self.writes.is_empty() {
+            if moved == 0 && self.replicas.iter().all(Replica::idle) {
                 quiet_rounds += 1;
                 if quiet_rounds == 3 {
-                    if self.server.busy_documents() != 0 {
-                        return Err(self.fail("quiet, but the core still waits for storage"));
+                    if self.replicas.iter().any(|r| r.core.busy_documents() != 0) {
+                        return Err(self.fail("quiet, but a core still waits for storage"));
                     }
                     return Ok(());
                 }
@@ -1082,8 +1459,24 @@ impl World {
         self.check_acknowledged()?;
         let mut stored: BTreeMap<DocumentId, AutoCommit> = BTreeMap::new();
         for (id, _) in &self.docs {
-            let doc = model::load_automerge(&self.storage[id]).expect("stored chunks load");
+            let bytes = self.stored_above(*id, 0).unwrap_or_default();
+            let doc = model::load_automerge(&bytes).expect("stored chunks load");
             stored.insert(*id, doc);
+        }
+        // Every replica's loaded copy is the stored one (none was left behind by a lost
+        // notification).
+        for r in 0..self.replicas.len() {
+            for (id, _) in &self.docs {
+                let Some(copy) = self.replicas[r].core.document(id) else {
+                    continue;
+                };
+                let heads = sorted(copy.clone().get_heads());
+                if heads != sorted(stored.get_mut(id).expect("stored").get_heads()) {
+                    return Err(self.fail(format!(
+                        "replica {r}'s copy of {id} differs from storage after healing"
+                    )));
+                }
+            }
         }
         // Replicas are identical.
         for index in 0..self.clients.len() {
@@ -1178,6 +1571,15 @@ fn hop_clone(hop: &Hop) -> Hop {
         Hop::ToServer(conn, bytes) => Hop::ToServer(*conn, bytes.clone()),
         Hop::ToClient(index, conn, bytes) => Hop::ToClient(*index, *conn, bytes.clone()),
         Hop::Close(index, conn) => Hop::Close(*index, *conn),
+        Hop::Notify {
+            replica,
+            doc,
+            version,
+        } => Hop::Notify {
+            replica: *replica,
+            doc: *doc,
+            version: *version,
+        },
     }
 }
 

@@ -52,7 +52,7 @@ tasks:
            under target/moto), with the `export …` lines to use; runs until Ctrl-C
   modules  check that no crate's module graph has a cycle (part of `test`); a directory
            argument checks that workspace instead of this one
-  soak     the sync simulation over many seeds: --seeds N (200), --first S, --seed S (replay one)
+  soak     the sync simulation over many seeds: --seeds N (200), --first S, --seed S (replay one), --replicas N
   fuzz     run each fuzz target: --seconds N (60 each), --target NAME (all); needs nightly and
            cargo-fuzz, installed when missing
   bench    sync efficiency and capacity, ours and the reference automerge-repo server side by

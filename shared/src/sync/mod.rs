@@ -12,6 +12,8 @@
 //! - [`client`]: [`client::SyncClient`], the client side of the same protocol, without IO.
 //! - [`batch`]: our extension, negotiated in `join`/`peer`: many documents' heads and changes
 //!   in a few frames, and changes as compressed bundles (stock peers never see it).
+//! - [`replicas`]: for servers sharing one storage, the documents a frame carries changes
+//!   for, whose copies the driver brings up to storage before the core judges the frame.
 //!
 //! Nothing here does IO or reads a clock, so it runs in the browser and on the server alike,
 //! and the same inputs always give the same outputs (the basis of the simulation tests).
@@ -19,4 +21,5 @@
 pub mod batch;
 pub mod client;
 pub mod core;
+pub mod replicas;
 pub mod wire;

@@ -24,6 +24,10 @@ struct Cli {
     /// Steps per run.
     #[arg(long, default_value_t = Config::default().steps)]
     steps: u64,
+    /// Server replicas over one storage (the multi-replica mode, `Config::replicas`); 1 is a
+    /// single server.
+    #[arg(long, default_value_t = 1)]
+    replicas: usize,
     /// Run every seed even after one failed, and list all that failed (the totals count the
     /// seeds that passed).
     #[arg(long)]
@@ -32,9 +36,13 @@ struct Cli {
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
+    let base = match cli.replicas {
+        0 | 1 => Config::default(),
+        n => Config::replicas(n),
+    };
     let config = Config {
         steps: cli.steps,
-        ..Config::default()
+        ..base
     };
     if let Some(seed) = cli.seed {
         return match sim::run(seed, &config) {
@@ -123,6 +131,18 @@ fn main() -> std::process::ExitCode {
         total.forbidden_attempted,
         total.forbidden_accepted
     );
+    if config.replicas > 1 {
+        println!(
+            "{} replicas: notifications {}, lost {}; copies caught up {}; sweeps {}; writes found outdated {}; clients moved between replicas {}",
+            config.replicas,
+            total.notifications,
+            total.notifications_lost,
+            total.caught_up,
+            total.sweeps,
+            total.writes_outdated,
+            total.replica_moves
+        );
+    }
     for failure in failures.iter() {
         println!("FAILED: {failure}");
     }
