@@ -164,10 +164,19 @@ impl PolicyGate {
         let verdict = match Rules::of(before, after) {
             Rules::V1 => return None,
             Rules::UnitWork => {
-                let item_id = UnitWorkDoc::readers(before)
-                    .or_else(|_| UnitWorkDoc::readers(after))
-                    .ok()
-                    .and_then(|w| w.item.parse::<DocumentId>().ok());
+                let readers = UnitWorkDoc::readers(before).or_else(|_| UnitWorkDoc::readers(after));
+                let item_id =
+                    (readers.as_ref().ok()).and_then(|w| w.item.parse::<DocumentId>().ok());
+                // One document per (item, unit), whoever makes it: its id is derived from
+                // both (the storage's index holds one row per pair).
+                if let (Ok(work), Some(item_id)) = (&readers, item_id)
+                    && v2::unit_work_id(&item_id, &work.unit) != *doc
+                {
+                    return Some(Err(GateRefusal::from(format!(
+                        "the work document of unit '{}' on item {item_id} must have the id derived from both",
+                        work.unit
+                    ))));
+                }
                 let seen = self.v2_items.lock().unwrap_or_else(|e| e.into_inner());
                 // `None` (the gate has not read the item since it started): a tick is judged
                 // by the form of its measure id only, not by the measures the item has.
@@ -631,12 +640,25 @@ mod tests {
         let split = split();
         let work = |unit: &str| &split.works[unit];
         // The documents, in the table's order.
-        let docs: [(&str, &AutoCommit, &[&str], &str); 5] = [
-            ("item v2", &split.item, &[], "title"),
-            ("s1's work", work("s1"), &[], "narrative"),
-            ("jcg's work", work("jcg"), &[], "narrative"),
-            ("s3's work (taken off)", work("s3"), &[], "narrative"),
-            ("migrated v1", &split.v1, &["progress", "s1"], "narrative"),
+        let work_id = |unit: &str| v2::unit_work_id(&split.item_id, unit);
+        let docs: [(&str, DocumentId, &AutoCommit, &[&str], &str); 5] = [
+            ("item v2", split.item_id, &split.item, &[], "title"),
+            ("s1's work", work_id("s1"), work("s1"), &[], "narrative"),
+            ("jcg's work", work_id("jcg"), work("jcg"), &[], "narrative"),
+            (
+                "s3's work (taken off)",
+                work_id("s3"),
+                work("s3"),
+                &[],
+                "narrative",
+            ),
+            (
+                "migrated v1",
+                doc_id(),
+                &split.v1,
+                &["progress", "s1"],
+                "narrative",
+            ),
         ];
         const T: bool = true;
         const F: bool = false;
@@ -660,17 +682,13 @@ mod tests {
             ),
         ];
         for (who, reads, writes) in table {
-            for ((name, doc, path, text), (read, write)) in
+            for ((name, id, doc, path, text), (read, write)) in
                 docs.iter().zip(reads.iter().zip(writes))
             {
                 let gate = PolicyGate::default();
-                assert_eq!(
-                    gate.may_read(&who, &doc_id(), doc),
-                    *read,
-                    "{who:?} reads {name}"
-                );
+                assert_eq!(gate.may_read(&who, id, doc), *read, "{who:?} reads {name}");
                 let changed = raw_edit(doc, path, text, &who);
-                let checked = gate.check_change(&who, &split.item_id, doc, &changed);
+                let checked = gate.check_change(&who, id, doc, &changed);
                 assert_eq!(
                     checked.is_ok(),
                     write,
@@ -689,6 +707,19 @@ mod tests {
             gate.check_change(&who, &doc_id(), unmigrated, &changed),
             Ok(())
         );
+    }
+
+    /// A unit's work document has the id derived from its item and unit, even when the
+    /// office makes it: the index holds one per pair.
+    #[test]
+    fn a_units_work_document_has_its_derived_id() {
+        let item = DocumentId([9; 16]);
+        let (id, made) = v2::create_unit_work(&item, "campaign", "s1").unwrap();
+        let empty = model::new_automerge();
+        let gate = PolicyGate::default();
+        assert_eq!(gate.check_change(&office(), &id, &empty, &made), Ok(()));
+        let elsewhere = gate.check_change(&office(), &DocumentId([8; 16]), &empty, &made);
+        assert!(elsewhere.is_err(), "{elsewhere:?}");
     }
 
     /// Those who may read a document, as keys the core compares between two states.
