@@ -33,6 +33,7 @@ use crate::clock::now_ms;
 use crate::error::ApiError;
 use crate::feed::{ChangeFeed, FeedEvent, NoFeed};
 use crate::metrics::{Metrics, count};
+use crate::schema_v2;
 use crate::storage::{
     CampaignRecord, Committer, QuarantineRecord, Storage, StorageError, StorageResult, UserRecord,
     Write,
@@ -44,6 +45,7 @@ use futures_util::stream::FuturesUnordered;
 use rand_core::{OsRng, RngCore};
 use rectify_shared::gate::{Peer, PolicyGate};
 use rectify_shared::ids::{DocumentId, Username};
+use rectify_shared::model::v2::UNIT_WORK_KIND;
 use rectify_shared::model::{self, CampaignDoc, ItemDoc};
 use rectify_shared::policy::{Actor, Need, Role, can_read_item};
 use rectify_shared::sync::core::{ConnId, Effect, GateRefusal, SyncServer};
@@ -1109,6 +1111,12 @@ fn persist_batch(
                 }
                 batch.push(Write::Item(item_record(doc, campaign, &item, now)));
             }
+        }
+        // Schema version 2: a unit's work document keeps its index row (who may read it)
+        // with every change. (A version-2 item's own row is written by the migration; sync
+        // writes none until the client makes version-2 items, docs/schema-v2.md step 4.)
+        (Some(current), UNIT_WORK_KIND) => {
+            batch.extend(schema_v2::unit_work_record(doc, current).map(Write::UnitWork));
         }
         (Some(current), "campaign") => {
             if let Ok(campaign) = CampaignDoc::load(current) {
