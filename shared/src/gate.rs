@@ -143,10 +143,11 @@ impl PolicyGate {
 
     fn seen_v2(&self, item: DocumentId, update: impl FnOnce(&mut SeenV2)) {
         let mut seen = self.v2_items.lock().unwrap_or_else(|e| e.into_inner());
-        if seen.len() >= V2_ITEMS_KEPT && !seen.contains_key(&item) {
-            if let Some(other) = seen.keys().next().copied() {
-                seen.remove(&other);
-            }
+        if seen.len() >= V2_ITEMS_KEPT
+            && !seen.contains_key(&item)
+            && let Some(other) = seen.keys().next().copied()
+        {
+            seen.remove(&other);
         }
         update(seen.entry(item).or_default());
     }

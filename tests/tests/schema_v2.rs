@@ -25,8 +25,9 @@ async fn shared_item(server: &TestServer) -> Result<ItemRecord> {
     let mut shared = None;
     for item in storage.items(&campaign.id).await? {
         let doc = load_document(storage, &item.id).await?.expect("stored");
-        let open = |unit| ItemDoc::load(&doc).map(|i| i.unit_status(unit) != UnitStatus::SignedOff);
-        if open("pszx1")? && open("pszx3")? {
+        let v1 = ItemDoc::load(&doc)?;
+        let open = |unit| v1.unit_status(unit) != UnitStatus::SignedOff;
+        if open("pszx1") && open("pszx3") {
             shared = Some(item);
             break;
         }
