@@ -332,6 +332,9 @@ impl SyncHub {
         // `None`: a write of its own is in flight (storage refuses it as outdated, and the
         // refusal catches up), or it left memory meanwhile.
         if let Some(effects) = core.apply_stored(doc, &bytes) {
+            if let Some(current) = core.document(&doc) {
+                core.gate().note_v2(&doc, current);
+            }
             self.versions().insert(doc, version);
             self.metrics.documents_caught_up.inc();
             self.run(core, effects).await;
@@ -846,7 +849,13 @@ impl SyncHub {
                     None => (0, None),
                 };
                 self.versions().insert(doc, version);
-                core.document_loaded(doc, bytes.as_deref())
+                let effects = core.document_loaded(doc, bytes.as_deref());
+                // Schema version 2: a unit's work is checked against its item, an item's
+                // closing against its units' statuses, as far as the gate has seen them.
+                if let Some(current) = core.document(&doc) {
+                    core.gate().note_v2(&doc, current);
+                }
+                effects
             }
             Done::Loaded(doc, Err(err)) => {
                 // A read error is not "no such document": the core answers the waiting frames

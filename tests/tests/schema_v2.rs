@@ -4,6 +4,7 @@
 //! version-2 item that holds none of school1's words.
 
 use anyhow::Result;
+use automerge::transaction::Transactable;
 use rectify_server::campaigns::{self, load_document};
 use rectify_server::schema_v2::migrate_items;
 use rectify_server::storage::ItemRecord;
@@ -89,6 +90,17 @@ async fn a_school_syncs_only_its_own_work_on_a_shared_item() -> Result<()> {
     };
     v2::apply_unit_work(own, &item, &unit_edit("school2", "pszx3", 3), edit)?;
     school2.sync_until_acknowledged(&ours, LIMIT).await?;
+    // A tick names a measure of the item, which the server read when it loaded the item.
+    let own = school2.document_mut(&ours)?;
+    let done = automerge::ReadDoc::get(own, automerge::ROOT, "measures_done")?
+        .expect("a map")
+        .1;
+    own.put(&done, "m-made-up", true)?;
+    own.put(automerge::ROOT, "updated_by", "school2")?;
+    own.commit();
+    let refused = school2.sync_until_acknowledged(&ours, LIMIT).await;
+    let refused = format!("{:#}", refused.expect_err("no such measure"));
+    assert!(refused.contains("m-made-up"), "{refused}");
     let stored = load_document(server.storage.as_ref(), &ours)
         .await?
         .expect("stored");
