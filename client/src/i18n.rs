@@ -494,6 +494,7 @@ pub fn audit_action_name(lang: Lang, action: &str) -> String {
         "signed_off" => ("销号", "Signed off"),
         "sent_back" => ("退回", "Sent back"),
         "file_downloaded" => ("下载佐证材料", "Evidence downloaded"),
+        "schema_migrated" => ("升级数据格式", "Item migrated to schema 2"),
         other => return other.to_owned(),
     };
     match lang {
@@ -524,7 +525,7 @@ pub fn audit_detail(lang: Lang, action: &str, detail: &str) -> String {
 }
 
 /// The actions of the audit log, for the filter.
-pub const AUDIT_ACTIONS: [&str; 12] = [
+pub const AUDIT_ACTIONS: [&str; 13] = [
     "account_created",
     "account_disabled",
     "account_enabled",
@@ -537,6 +538,7 @@ pub const AUDIT_ACTIONS: [&str; 12] = [
     "signed_off",
     "sent_back",
     "file_downloaded",
+    "schema_migrated",
 ];
 
 // The names of the shared crate's enums in the UI's language. Except for roles, their

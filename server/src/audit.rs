@@ -40,9 +40,12 @@ pub mod action {
     pub const SIGNED_OFF: &str = "signed_off";
     pub const SENT_BACK: &str = "sent_back";
     pub const FILE_DOWNLOADED: &str = "file_downloaded";
+    /// A version-1 item migrated to schema version 2 by `rectify migrate-schema` (target
+    /// the version-1 document, detail the item's key and the version-2 item's id).
+    pub const SCHEMA_MIGRATED: &str = "schema_migrated";
 
     /// Every action, for checking a filter.
-    pub const ALL: [&str; 12] = [
+    pub const ALL: [&str; 13] = [
         ACCOUNT_CREATED,
         ACCOUNT_DISABLED,
         ACCOUNT_ENABLED,
@@ -55,6 +58,7 @@ pub mod action {
         SIGNED_OFF,
         SENT_BACK,
         FILE_DOWNLOADED,
+        SCHEMA_MIGRATED,
     ];
 }
 

@@ -11,7 +11,7 @@ use crate::state::{AppState, ServerSettings};
 use crate::storage::{self, Storage, StorageUrl, UserRecord, Write};
 use crate::sync_ws::SyncSettings;
 use crate::web::{EmbeddedFile, WebClient};
-use crate::{audit, data_dir, demo};
+use crate::{audit, data_dir, demo, schema_v2};
 use anyhow::{Context, bail};
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use rectify_shared::ids::{UnitId, Username};
@@ -344,6 +344,16 @@ enum Command {
         data: PathBuf,
         #[command(flatten)]
         blobs: BlobArgs,
+    },
+    /// Migrate every stored item to schema version 2 (issue #21): each school's work on an
+    /// item moves to a document of its own, so no school receives another's. The version-1
+    /// documents are kept, readable by the office only. One transaction per item; safe to run
+    /// again (migrated items are skipped) and beside another replica. NOT YET FOR USE on a
+    /// live district: the web client reads version 1 only, so schools would lose their items
+    /// until it is updated; `rectify serve` does not run it.
+    MigrateSchema {
+        #[command(flatten)]
+        data: DataArgs,
     },
     /// Print every setting `rectify serve` would run with and where it comes from (flag,
     /// environment, file, default), passwords masked. Fails, naming the key and the reason,
@@ -698,8 +708,28 @@ async fn run(
             data,
             blobs,
         } => migrate(&from, &to, &data, &blobs).await,
+        Command::MigrateSchema { data } => migrate_schema(&data).await,
         Command::CheckConfig { serve_flags } => check_config(config, &serve_flags),
     }
+}
+
+/// `rectify migrate-schema`: every version-1 item to schema version 2 ([`schema_v2`]).
+async fn migrate_schema(data: &DataArgs) -> anyhow::Result<()> {
+    let storage = data.open().await?;
+    let run = schema_v2::migrate_items(storage.as_ref()).await?;
+    for (v1, v2) in &run.migrated {
+        say!("  {v1} → {v2}");
+    }
+    say!(
+        "{} item(s) migrated to schema version 2; {} already were{}.",
+        run.migrated.len(),
+        run.already,
+        match run.migrated_by_another {
+            0 => String::new(),
+            n => format!(", {n} migrated meanwhile by another server"),
+        }
+    );
+    Ok(())
 }
 
 /// The campaign named by `--campaign` (or the newest), with all its items.

@@ -67,6 +67,7 @@ pub mod migrate;
 pub mod office;
 pub mod office_files;
 pub mod proxy;
+pub mod schema_v2;
 pub mod state;
 pub mod storage;
 pub mod sync_ws;

@@ -7,7 +7,8 @@
 //! so a table added to the schema is copied once the trait can list it (and [`Counts`] counts
 //! it). Copied: accounts (password hashes as stored), sessions (devices stay logged in),
 //! units, the server's sync identity (`peer_id`, `storage_id`), documents with every chunk
-//! and their change arrivals (time and sender), campaigns and items in the index, refused
+//! and their change arrivals (time and sender), campaigns, items and unit-work documents in
+//! the index, refused
 //! changes, the audit log (oldest first, so its order stays), evidence records and files.
 //! Not copied: unfinished uploads (a device starts them again) and failed-login counts (they
 //! expire in minutes anyway).
@@ -43,13 +44,14 @@ pub struct Counts {
     pub change_arrivals: usize,
     pub campaigns: usize,
     pub items: usize,
+    pub unit_work: usize,
     pub quarantine: usize,
     pub audit_log: usize,
     pub files: usize,
 }
 
 impl Counts {
-    fn rows(&self) -> [(&'static str, usize); 11] {
+    fn rows(&self) -> [(&'static str, usize); 12] {
         [
             ("accounts", self.accounts),
             ("sessions", self.sessions),
@@ -59,6 +61,7 @@ impl Counts {
             ("change arrivals", self.change_arrivals),
             ("campaigns", self.campaigns),
             ("items", self.items),
+            ("unit-work documents", self.unit_work),
             ("refused changes", self.quarantine),
             ("audit log entries", self.audit_log),
             ("evidence files", self.files),
@@ -181,11 +184,18 @@ async fn copy(
     for campaign in source.campaigns().await? {
         let items = source.items(&campaign.id).await?;
         let item_count = items.len();
+        let mut works = Vec::new();
+        for item in &items {
+            works.extend(source.unit_works(&item.id).await?);
+        }
+        let work_count = works.len();
         let mut batch = vec![Write::Campaign(campaign)];
         batch.extend(items.into_iter().map(Write::Item));
+        batch.extend(works.into_iter().map(Write::UnitWork));
         target.write(batch).await?;
         copied.campaigns += 1;
         copied.items += item_count;
+        copied.unit_work += work_count;
     }
 
     for document in source.quarantined_documents().await? {
@@ -327,7 +337,10 @@ async fn count(storage: &dyn Storage) -> anyhow::Result<Counts> {
     }
     for campaign in storage.campaigns().await? {
         counts.campaigns += 1;
-        counts.items += storage.items(&campaign.id).await?.len();
+        for item in storage.items(&campaign.id).await? {
+            counts.items += 1;
+            counts.unit_work += storage.unit_works(&item.id).await?.len();
+        }
     }
     for document in storage.quarantined_documents().await? {
         counts.quarantine += storage.quarantined(&document).await?.len();

@@ -33,6 +33,7 @@ use crate::clock::now_ms;
 use crate::error::{ApiError, Said};
 use crate::feed::{ChangeFeed, FeedEvent, NoFeed};
 use crate::metrics::{Metrics, count};
+use crate::schema_v2;
 use crate::storage::{
     CampaignRecord, Committer, QuarantineRecord, Storage, StorageError, StorageResult, UserRecord,
     Write,
@@ -44,6 +45,7 @@ use futures_util::stream::FuturesUnordered;
 use rand_core::{OsRng, RngCore};
 use rectify_shared::gate::{Peer, PolicyGate};
 use rectify_shared::ids::{DocumentId, Username};
+use rectify_shared::model::v2::UNIT_WORK_KIND;
 use rectify_shared::model::{self, CampaignDoc, ItemDoc};
 use rectify_shared::policy::{Actor, Need, Role, can_read_item};
 use rectify_shared::sync::core::{ConnId, Effect, GateRefusal, SyncServer};
@@ -331,6 +333,9 @@ impl SyncHub {
         // `None`: a write of its own is in flight (storage refuses it as outdated, and the
         // refusal catches up), or it left memory meanwhile.
         if let Some(effects) = core.apply_stored(doc, &bytes) {
+            if let Some(current) = core.document(&doc) {
+                core.gate().note_v2(&doc, current);
+            }
             self.versions().insert(doc, version);
             self.metrics.documents_caught_up.inc();
             self.run(core, effects).await;
@@ -903,7 +908,13 @@ impl SyncHub {
                     None => (0, None),
                 };
                 self.versions().insert(doc, version);
-                core.document_loaded(doc, bytes.as_deref())
+                let effects = core.document_loaded(doc, bytes.as_deref());
+                // Schema version 2: a unit's work is checked against its item, an item's
+                // closing against its units' statuses, as far as the gate has seen them.
+                if let Some(current) = core.document(&doc) {
+                    core.gate().note_v2(&doc, current);
+                }
+                effects
             }
             Done::Loaded(doc, Err(err)) => {
                 // A read error is not "no such document": the core answers the waiting frames
@@ -1173,6 +1184,12 @@ fn persist_batch(
                 }
                 batch.push(Write::Item(item_record(doc, campaign, &item, now)));
             }
+        }
+        // Schema version 2: a unit's work document keeps its index row (who may read it)
+        // with every change. (A version-2 item's own row is written by the migration; sync
+        // writes none until the client makes version-2 items, docs/schema-v2.md step 4.)
+        (Some(current), UNIT_WORK_KIND) => {
+            batch.extend(schema_v2::unit_work_record(doc, current).map(Write::UnitWork));
         }
         (Some(current), "campaign") => {
             if let Ok(campaign) = CampaignDoc::load(current) {

@@ -16,7 +16,7 @@ use rectify_server::storage::scratch::ScratchDatabase;
 use rectify_server::storage::{
     self, AuditQuery, BlobRecord, CampaignRecord, ChangeArrival, DocumentRecord, ItemRecord,
     LoginAttempt, NewAudit, QuarantineRecord, SessionRecord, Storage, StorageError, StorageUrl,
-    UnitRecord, UploadRecord, UserRecord, Write,
+    UnitRecord, UnitWorkRecord, UploadRecord, UserRecord, Write,
 };
 use rectify_shared::evidence::FileKind;
 use rectify_shared::ids::{DocumentId, SessionId, UnitId, Username};
@@ -1034,6 +1034,84 @@ async fn campaigns_and_items(new: NewPlace) -> Result<()> {
     Ok(())
 }
 
+/// Schema version 2's unit-work index (issue #21): rows by item and by unit or department,
+/// replaced except for whose work they are; a migrated item's row removed with its evidence.
+async fn unit_work_index(new: NewPlace) -> Result<()> {
+    let (_place, db) = fresh(new).await?;
+    let (c1, i1, i2) = (doc(1), doc(11), doc(12));
+    let work = |id: u8, item: DocumentId, unit: &str, assigned: bool, department: Option<&str>| {
+        UnitWorkRecord {
+            id: doc(id),
+            item_id: item,
+            unit: unit.to_owned(),
+            assigned,
+            department: department.map(str::to_owned),
+        }
+    };
+    let w1 = work(21, i1, "s1", true, Some("jcg"));
+    let w2 = work(22, i1, "s2", false, Some("jcg"));
+    let w3 = work(23, i2, "jcg", true, None);
+    let w4 = work(24, i2, "s1", true, Some("rsg"));
+    let mut batch: Vec<Write> = [c1, i1, i2, doc(21), doc(22), doc(23), doc(24), doc(25)]
+        .into_iter()
+        .map(new_document)
+        .collect();
+    batch.push(Write::Campaign(campaign(c1, "k1", 100)));
+    batch.push(Write::Item(item(i1, c1, "1.1", &["aa"])));
+    batch.extend([&w1, &w2, &w3, &w4].map(|w| Write::UnitWork(w.clone())));
+    db.write(batch).await?;
+
+    let by_item_then_unit = |mut rows: Vec<UnitWorkRecord>| {
+        rows.sort_by_key(|w| (w.item_id.to_string(), w.unit.clone()));
+        rows
+    };
+    assert_eq!(db.unit_works(&i1).await?, vec![w1.clone(), w2.clone()]);
+    assert_eq!(db.unit_works(&i2).await?, vec![w3.clone(), w4.clone()]);
+    assert!(db.unit_works(&doc(99)).await?.is_empty());
+    assert_eq!(
+        db.unit_works_of("s1").await?,
+        by_item_then_unit(vec![w1.clone(), w4.clone()])
+    );
+    assert_eq!(
+        db.unit_works_of("jcg").await?,
+        by_item_then_unit(vec![w1.clone(), w2.clone(), w3.clone()]),
+        "its own work and the work on items it is the department of"
+    );
+    assert!(db.unit_works_of("nobody").await?.is_empty());
+
+    // Replaced: assignment and department; never whose work it is or on which item.
+    db.write(vec![Write::UnitWork(UnitWorkRecord {
+        item_id: i2,
+        unit: "s9".to_owned(),
+        ..work(22, i1, "s2", true, None)
+    })])
+    .await?;
+    let w2 = work(22, i1, "s2", true, None);
+    assert_eq!(db.unit_works(&i1).await?, vec![w1.clone(), w2.clone()]);
+
+    // A second document for one unit's work on one item is a conflict, and nothing of its
+    // batch is written.
+    let twin = work(25, i1, "s1", true, None);
+    let failed = db
+        .write(vec![
+            Write::UnitWork(work(23, i2, "jcg", false, None)),
+            Write::UnitWork(twin),
+        ])
+        .await;
+    assert_conflict(failed, "two documents for s1's work on i1");
+    assert_eq!(db.unit_works(&i2).await?, vec![w3, w4]);
+
+    // A migrated item leaves the list with its evidence; its document stays.
+    db.write(vec![chunk(i1, b"v1"), Write::RemoveItem(i1)])
+        .await?;
+    assert_eq!(db.item(&i1).await?, None);
+    assert!(db.items(&c1).await?.is_empty());
+    assert!(db.items_referencing("aa").await?.is_empty());
+    assert_eq!(db.document_chunks(&i1).await?, Some(vec![b"v1".to_vec()]));
+    assert_eq!(db.unit_works(&i1).await?, vec![w1, w2], "unit work stays");
+    Ok(())
+}
+
 async fn change_arrivals(new: NewPlace) -> Result<()> {
     let (_place, db) = fresh(new).await?;
     let (d1, d2) = (doc(1), doc(2));
@@ -1741,6 +1819,7 @@ suite![
     replace_chunks,
     document_versions,
     campaigns_and_items,
+    unit_work_index,
     change_arrivals,
     audit_log,
     account_writes_in_a_batch,

@@ -303,7 +303,7 @@ pub struct AuditEntry {
     pub account: String,
     /// `account_created`, `account_disabled`, `account_enabled`, `password_reset`,
     /// `sessions_revoked`, `import`, `item_added`, `item_replanned`, `signed_off`,
-    /// `sent_back`, `file_downloaded`.
+    /// `sent_back`, `file_downloaded`, `schema_migrated`.
     pub action: String,
     /// What it was done to: a username, a document id, a file's SHA-256.
     pub target: String,

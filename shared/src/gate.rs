@@ -9,11 +9,15 @@
 
 use crate::ids::{DocumentId, Username};
 use crate::model::ModelError;
+use crate::model::v2::check::{check_item_v2_change, check_unit_work_change};
+use crate::model::v2::migrate::migrated_to;
+use crate::model::v2::{self, ItemDocV2, UNIT_WORK_KIND, UnitWorkDoc};
 use crate::model::{self, ItemDoc};
 use crate::policy::{Actor, Need, Role, can_read_item};
 use crate::sync::core::{Gate, GateRefusal};
+use crate::workflow::UnitStatus;
 use automerge::{AutoCommit, ChangeHash};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 
 /// Who is on the other end of a sync connection, as the policy sees them.
@@ -34,11 +38,52 @@ pub struct Peer {
 /// references ([`PolicyGate::take_new_references`]): whether the sender may name them
 /// depends on who uploaded them, a fact only the server can look up
 /// ([`model::check_reference`]) before it writes the change.
+///
+/// Schema version 2 (issue #21, `docs/schema-v2.md`): a unit-work document's check needs its
+/// item's measures, and a version-2 item's check needs its units' statuses, which live in
+/// other documents. The gate keeps what it last saw of each version-2 item
+/// ([`PolicyGate::note_v2`]: every change it accepts, and whatever the driver shows it).
 #[derive(Debug, Default)]
 pub struct PolicyGate {
     items: Mutex<HashMap<DocumentId, (Vec<ChangeHash>, ItemDoc)>>,
     references: Mutex<HashMap<DocumentId, NewReferences>>,
+    v2_items: Mutex<HashMap<DocumentId, SeenV2>>,
 }
+
+/// What the gate has seen of one version-2 item: the item itself (once it read it) and the
+/// status of each unit whose work document it read.
+#[derive(Debug, Default)]
+struct SeenV2 {
+    item: Option<ItemDocV2>,
+    statuses: BTreeMap<String, UnitStatus>,
+}
+
+/// Which rules judge a change, from the documents' `kind` and `schema_version`.
+enum Rules {
+    /// A unit-work document (version 2).
+    UnitWork,
+    /// A version-2 item.
+    ItemV2,
+    /// A version-1 item migrated to version 2: kept for the office only.
+    Migrated,
+    /// Everything else: version 1's rules, as before version 2 existed.
+    V1,
+}
+
+impl Rules {
+    fn of(before: &AutoCommit, after: &AutoCommit) -> Rules {
+        let kind = model::kind_of(after).or_else(|| model::kind_of(before));
+        match kind.as_deref() {
+            Some(UNIT_WORK_KIND) => Rules::UnitWork,
+            Some("item") if v2::is_v2(before) || v2::is_v2(after) => Rules::ItemV2,
+            _ if migrated_to(before).is_some() => Rules::Migrated,
+            _ => Rules::V1,
+        }
+    }
+}
+
+/// Version-2 items whose units' statuses are kept (a few hundred bytes each).
+const V2_ITEMS_KEPT: usize = 4096;
 
 /// The heads an accepted change led to, and the evidence files it newly references.
 type NewReferences = (Vec<ChangeHash>, Vec<String>);
@@ -78,6 +123,95 @@ impl PolicyGate {
         }
     }
 
+    /// Remembers what `current` (the document `doc`, as stored) says that other documents'
+    /// checks need: a version-2 item itself, or a unit's status from its work document.
+    /// The gate calls it for every change it accepts; the driver may call it for a document
+    /// it loads. Anything else is ignored.
+    pub fn note_v2(&self, doc: &DocumentId, current: &AutoCommit) {
+        if let Ok(item) = ItemDocV2::load(current) {
+            self.seen_v2(*doc, |seen| seen.item = Some(item));
+        } else if let Ok(work) = UnitWorkDoc::readers(current)
+            && let Ok(item) = work.item.parse::<DocumentId>()
+            && let Ok(status) =
+                autosurgeon::hydrate_prop::<_, UnitStatus, _, _>(current, automerge::ROOT, "status")
+        {
+            self.seen_v2(item, |seen| {
+                seen.statuses.insert(work.unit, status);
+            });
+        }
+    }
+
+    fn seen_v2(&self, item: DocumentId, update: impl FnOnce(&mut SeenV2)) {
+        let mut seen = self.v2_items.lock().unwrap_or_else(|e| e.into_inner());
+        if seen.len() >= V2_ITEMS_KEPT
+            && !seen.contains_key(&item)
+            && let Some(other) = seen.keys().next().copied()
+        {
+            seen.remove(&other);
+        }
+        update(seen.entry(item).or_default());
+    }
+
+    /// The version-2 rules: `None` for a document version 1's rules judge. An allowed change
+    /// comes with the evidence files it newly references, as version 1's.
+    fn check_v2(
+        &self,
+        who: &Peer,
+        doc: &DocumentId,
+        before: &AutoCommit,
+        after: &AutoCommit,
+    ) -> Option<Result<Vec<String>, GateRefusal>> {
+        let (actor, sender) = (&who.actor, who.username.as_str());
+        let verdict = match Rules::of(before, after) {
+            Rules::V1 => return None,
+            Rules::UnitWork => {
+                let readers = UnitWorkDoc::readers(before).or_else(|_| UnitWorkDoc::readers(after));
+                let item_id =
+                    (readers.as_ref().ok()).and_then(|w| w.item.parse::<DocumentId>().ok());
+                // One document per (item, unit), whoever makes it: its id is derived from
+                // both (the storage's index holds one row per pair).
+                if let (Ok(work), Some(item_id)) = (&readers, item_id)
+                    && v2::unit_work_id(&item_id, &work.unit) != *doc
+                {
+                    return Some(Err(GateRefusal::from(format!(
+                        "the work document of unit '{}' on item {item_id} must have the id derived from both",
+                        work.unit
+                    ))));
+                }
+                let seen = self.v2_items.lock().unwrap_or_else(|e| e.into_inner());
+                // `None` (the gate has not read the item since it started): a tick is judged
+                // by the form of its measure id only, not by the measures the item has.
+                let item = item_id.and_then(|id| seen.get(&id)?.item.as_ref());
+                let verdict = check_unit_work_change(actor, sender, before, after, item);
+                drop(seen);
+                verdict.map_err(GateRefusal::from)
+            }
+            Rules::ItemV2 => {
+                let seen = self.v2_items.lock().unwrap_or_else(|e| e.into_inner());
+                // `None` (no unit's status seen yet): closing the item is refused, as the
+                // gate cannot tell that every unit is signed off; a unit not seen reads as
+                // not started.
+                let statuses = seen.get(doc).map(|s| &s.statuses);
+                let verdict = check_item_v2_change(actor, sender, doc, before, after, statuses);
+                drop(seen);
+                verdict.map(|()| Vec::new()).map_err(GateRefusal::from)
+            }
+            // Until the sync core carries a late version-1 change over to the version-2
+            // documents (docs/schema-v2.md, wiring step 2), it is refused, and kept.
+            Rules::Migrated if actor.role != Role::Office => Err(GateRefusal::from(format!(
+                "this item moved to schema version 2 ({}): update the app; nothing was changed",
+                migrated_to(before)
+                    .map(|id| id.to_string())
+                    .unwrap_or_default()
+            ))),
+            Rules::Migrated => return None,
+        };
+        if verdict.is_ok() {
+            self.note_v2(doc, after);
+        }
+        Some(verdict)
+    }
+
     fn kept(&self) -> std::sync::MutexGuard<'_, HashMap<DocumentId, (Vec<ChangeHash>, ItemDoc)>> {
         self.items.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -107,31 +241,69 @@ impl Gate for PolicyGate {
     type Peer = Peer;
 
     /// Items: the office and viewers read all; a department the items it leads or is assigned;
-    /// a unit the items assigned to it. Campaigns: everyone but units. Anything else (no kind,
-    /// an unknown kind, or an item this version cannot read): only the office and viewers.
+    /// a unit the items assigned to it (version 1 and 2 alike). A unit's work: see
+    /// [`v2::WorkReaders::may_read`]. A version-1 item migrated to version 2: the office only.
+    /// Campaigns: everyone but units. Anything else (no kind, an unknown kind, or an item this
+    /// version cannot read): only the office and viewers.
     fn may_read(&self, who: &Peer, _doc: &DocumentId, current: &AutoCommit) -> bool {
-        // Those who read everything need no look inside (which would cost a full read of the
-        // item on every change pushed to them).
-        if matches!(who.actor.role, Role::Office | Role::Viewer) {
+        // The office reads everything, and needs no look inside (which would cost a full read
+        // of the item on every change pushed to it).
+        if who.actor.role == Role::Office {
+            return true;
+        }
+        // The kept version-1 document holds every unit's work in its history.
+        if migrated_to(current).is_some() {
+            return false;
+        }
+        if who.actor.role == Role::Viewer {
             return true;
         }
         match model::kind_of(current).as_deref() {
-            Some("item") => match ItemDoc::readers(current) {
-                Ok((units, department)) => can_read_item(&who.actor, &units, department.as_deref()),
-                // A document this version cannot read: only those who read everything.
-                Err(_) => false,
-            },
+            Some("item") => {
+                let readers = if v2::is_v2(current) {
+                    ItemDocV2::readers(current)
+                } else {
+                    ItemDoc::readers(current)
+                };
+                match readers {
+                    Ok((units, department)) => {
+                        can_read_item(&who.actor, &units, department.as_deref())
+                    }
+                    // A document this version cannot read: only those who read everything.
+                    Err(_) => false,
+                }
+            }
+            Some(UNIT_WORK_KIND) => {
+                UnitWorkDoc::readers(current).is_ok_and(|work| work.may_read(&who.actor))
+            }
             Some("campaign") => Need::Oversee.allows(who.actor.role),
             _ => false,
         }
     }
 
-    /// An item's units and its department (what `may_read` asks of units and departments);
-    /// nothing for anything else, whose readers never change.
+    /// An item's units and its department, a unit's work its unit (while assigned) and its
+    /// department (what `may_read` asks of units and departments); nothing for a migrated
+    /// version-1 item (the office's only) or anything else, whose readers never change.
     fn readers(&self, current: &AutoCommit) -> Vec<String> {
-        match ItemDoc::readers(current) {
-            Ok((mut units, department)) => {
-                units.extend(department.map(|d| format!("department:{d}")));
+        let department = |d: String| format!("department:{d}");
+        if migrated_to(current).is_some() {
+            return Vec::new();
+        }
+        if let Ok(work) = UnitWorkDoc::readers(current) {
+            let unit = work.assigned.then_some(work.unit);
+            return unit
+                .into_iter()
+                .chain(work.department.map(department))
+                .collect();
+        }
+        let readers = if v2::is_v2(current) {
+            ItemDocV2::readers(current)
+        } else {
+            ItemDoc::readers(current)
+        };
+        match readers {
+            Ok((mut units, d)) => {
+                units.extend(d.map(department));
                 units
             }
             Err(_) => Vec::new(),
@@ -147,10 +319,13 @@ impl Gate for PolicyGate {
     fn check_change(
         &self,
         who: &Peer,
-        _doc: &DocumentId,
+        doc: &DocumentId,
         before: &AutoCommit,
         after: &AutoCommit,
     ) -> Result<(), GateRefusal> {
+        if let Some(verdict) = self.check_v2(who, doc, before, after) {
+            return verdict.map(|_| ());
+        }
         model::check_sent_change(&who.actor, who.username.as_str(), before, after)
             .map_err(GateRefusal::from)
     }
@@ -162,17 +337,23 @@ impl Gate for PolicyGate {
         (before, before_heads): (&AutoCommit, &[ChangeHash]),
         (after, after_heads): (&AutoCommit, &[ChangeHash]),
     ) -> Result<(), GateRefusal> {
-        let known = self.take_kept(doc, before_heads);
-        let (verdict, after_item) = model::check_sent_change_knowing(
-            &who.actor,
-            who.username.as_str(),
-            before,
-            after,
-            known,
-        );
-        if let Some(item) = after_item {
-            self.keep(*doc, after_heads.to_vec(), item);
-        }
+        let verdict = match self.check_v2(who, doc, before, after) {
+            Some(verdict) => verdict,
+            None => {
+                let known = self.take_kept(doc, before_heads);
+                let (verdict, after_item) = model::check_sent_change_knowing(
+                    &who.actor,
+                    who.username.as_str(),
+                    before,
+                    after,
+                    known,
+                );
+                if let Some(item) = after_item {
+                    self.keep(*doc, after_heads.to_vec(), item);
+                }
+                verdict.map_err(GateRefusal::from)
+            }
+        };
         let mut references = self.references.lock().unwrap_or_else(|e| e.into_inner());
         match verdict {
             Ok(referenced) if !referenced.is_empty() => {
@@ -183,7 +364,7 @@ impl Gate for PolicyGate {
                 references.remove(doc);
                 Ok(())
             }
-            Err(refusal) => Err(refusal.into()),
+            Err(refusal) => Err(refusal),
         }
     }
 }
@@ -192,6 +373,7 @@ impl Gate for PolicyGate {
 mod tests {
     use super::*;
     use crate::ids::UnitId;
+    use crate::model::v2;
     use crate::model::{CampaignDoc, EditContext, ItemEdit, ItemPlan};
 
     fn peer(role: Role, unit: Option<&str>, user: &str) -> Peer {
@@ -373,5 +555,281 @@ mod tests {
             (&third, &third_heads),
         );
         assert!(refused.is_err(), "{refused:?}");
+    }
+
+    /// Schema version 2: an item shared by s1, the department jcg (also its responsible
+    /// department) and s3, which wrote something and was then taken off; migrated, so there
+    /// are the version-2 item, a work document for each of them, and the kept version-1
+    /// document.
+    struct Split {
+        item: AutoCommit,
+        item_id: DocumentId,
+        works: BTreeMap<String, AutoCommit>,
+        v1: AutoCommit,
+        v1_unmigrated: AutoCommit,
+    }
+
+    fn split() -> Split {
+        use crate::model::v2::migrate::{mark_migrated, migrate};
+        let mut v1 =
+            model::create_document(&ItemDoc::new("campaign", "1.1", "问题"), "office", 0).unwrap();
+        let plan = |units: &[&str]| {
+            ItemEdit::Plan(ItemPlan {
+                responsible_leader: "张副局长".into(),
+                responsible_department: Some("jcg".into()),
+                units: units.iter().map(|u| (*u).to_owned()).collect(),
+                deadline: None,
+                timing: None,
+            })
+        };
+        let office = context(&office());
+        model::apply(&mut v1, &office, plan(&["s1", "jcg", "s3"])).unwrap();
+        let s3_work = ItemEdit::UnitNarrative {
+            unit: "s3".into(),
+            text: "s3 的整改情况".into(),
+        };
+        model::apply(&mut v1, &context(&school("s3")), s3_work).unwrap();
+        model::apply(&mut v1, &office, plan(&["s1", "jcg"])).unwrap();
+        let define = ItemEdit::Define {
+            title: "问题".into(),
+            measures: vec![model::MeasureText::new("措施一")],
+            narrative: String::new(),
+        };
+        model::apply(&mut v1, &office, define).unwrap();
+        let migrated = migrate(&doc_id(), &mut v1).unwrap();
+        let v1_unmigrated = v1.fork();
+        mark_migrated(&mut v1, &doc_id(), &migrated.v1_heads).unwrap();
+        Split {
+            item: migrated.item,
+            item_id: migrated.item_id,
+            works: (migrated.units.into_iter())
+                .map(|(unit, (_, doc))| (unit, doc))
+                .collect(),
+            v1,
+            v1_unmigrated,
+        }
+    }
+
+    /// A copy of `doc` with an actor of its own, to make a change on.
+    fn fork(doc: &AutoCommit) -> AutoCommit {
+        doc.clone().fork()
+    }
+
+    /// `who`'s change to the text at `path` (a map path from the root): a character more, and
+    /// `updated_by` (where the map has one) naming `who`. Written raw, as a modified client
+    /// could: the gate judges it, not the model's edit functions.
+    fn raw_edit(doc: &AutoCommit, path: &[&str], text: &str, who: &Peer) -> AutoCommit {
+        use automerge::ReadDoc;
+        use automerge::transaction::Transactable;
+        let mut doc = fork(doc);
+        let mut obj = automerge::ROOT;
+        for key in path {
+            obj = doc.get(&obj, *key).unwrap().unwrap().1;
+        }
+        let text_obj = doc.get(&obj, text).unwrap().unwrap().1;
+        doc.splice_text(&text_obj, 0, 0, "改").unwrap();
+        if doc.get(&obj, "updated_by").unwrap().is_some() {
+            doc.put(&obj, "updated_by", who.username.as_str()).unwrap();
+        }
+        doc.commit();
+        doc
+    }
+
+    /// Who reads and who writes which document of a split item (docs/schema-v2.md's table).
+    #[test]
+    fn who_may_read_and_write_the_documents_of_a_split_item() {
+        let split = split();
+        let work = |unit: &str| &split.works[unit];
+        // The documents, in the table's order.
+        let work_id = |unit: &str| v2::unit_work_id(&split.item_id, unit);
+        let docs: [(&str, DocumentId, &AutoCommit, &[&str], &str); 5] = [
+            ("item v2", split.item_id, &split.item, &[], "title"),
+            ("s1's work", work_id("s1"), work("s1"), &[], "narrative"),
+            ("jcg's work", work_id("jcg"), work("jcg"), &[], "narrative"),
+            (
+                "s3's work (taken off)",
+                work_id("s3"),
+                work("s3"),
+                &[],
+                "narrative",
+            ),
+            (
+                "migrated v1",
+                doc_id(),
+                &split.v1,
+                &["progress", "s1"],
+                "narrative",
+            ),
+        ];
+        const T: bool = true;
+        const F: bool = false;
+        // (peer, may read [docs], may change [docs])
+        let table: [(Peer, [bool; 5], [bool; 5]); 8] = [
+            (office(), [T, T, T, T, T], [T, T, T, T, T]),
+            (viewer(), [T, T, T, T, F], [F, F, F, F, F]),
+            // The item's department reads every unit's work on it and writes its own.
+            (department("jcg"), [T, T, T, T, F], [F, F, T, F, F]),
+            (department("rsg"), [F, F, F, F, F], [F, F, F, F, F]),
+            // An assigned unit: the item and its own work; not another unit's.
+            (school("s1"), [T, T, F, F, F], [F, T, F, F, F]),
+            // Taken off the item: not even its own work any more (kept for the office).
+            (school("s3"), [F, F, F, F, F], [F, F, F, F, F]),
+            // A unit not on the item.
+            (school("s2"), [F, F, F, F, F], [F, F, F, F, F]),
+            (
+                peer(Role::Unit, None, "orphan"),
+                [F, F, F, F, F],
+                [F, F, F, F, F],
+            ),
+        ];
+        for (who, reads, writes) in table {
+            for ((name, id, doc, path, text), (read, write)) in
+                docs.iter().zip(reads.iter().zip(writes))
+            {
+                let gate = PolicyGate::default();
+                assert_eq!(gate.may_read(&who, id, doc), *read, "{who:?} reads {name}");
+                let changed = raw_edit(doc, path, text, &who);
+                let checked = gate.check_change(&who, id, doc, &changed);
+                assert_eq!(
+                    checked.is_ok(),
+                    write,
+                    "{who:?} changes {name}: {checked:?}"
+                );
+            }
+        }
+        // What the migration moved away is refused because it moved: before the mark, s1's
+        // very change to the version-1 document was its own to make.
+        let who = school("s1");
+        let unmigrated = &split.v1_unmigrated;
+        let changed = raw_edit(unmigrated, &["progress", "s1"], "narrative", &who);
+        let gate = PolicyGate::default();
+        assert!(gate.may_read(&who, &doc_id(), unmigrated));
+        assert_eq!(
+            gate.check_change(&who, &doc_id(), unmigrated, &changed),
+            Ok(())
+        );
+    }
+
+    /// A unit's work document has the id derived from its item and unit, even when the
+    /// office makes it: the index holds one per pair.
+    #[test]
+    fn a_units_work_document_has_its_derived_id() {
+        let item = DocumentId([9; 16]);
+        let (id, made) = v2::create_unit_work(&item, "campaign", "s1").unwrap();
+        let empty = model::new_automerge();
+        let gate = PolicyGate::default();
+        assert_eq!(gate.check_change(&office(), &id, &empty, &made), Ok(()));
+        let elsewhere = gate.check_change(&office(), &DocumentId([8; 16]), &empty, &made);
+        assert!(elsewhere.is_err(), "{elsewhere:?}");
+    }
+
+    /// Those who may read a document, as keys the core compares between two states.
+    #[test]
+    fn readers_of_the_documents_of_a_split_item() {
+        let split = split();
+        let gate = PolicyGate::default();
+        let readers = |doc: &AutoCommit| gate.readers(doc);
+        assert_eq!(readers(&split.item), ["s1", "jcg", "department:jcg"]);
+        assert_eq!(readers(&split.works["s1"]), ["s1", "department:jcg"]);
+        assert_eq!(readers(&split.works["s3"]), ["department:jcg"]);
+        assert_eq!(readers(&split.v1), Vec::<String>::new());
+        assert_eq!(
+            readers(&split.v1_unmigrated),
+            ["s1", "jcg", "department:jcg"]
+        );
+    }
+
+    /// A unit's tick names a measure its item has once the gate has read the item; until
+    /// then (`None`), only the form of the id is judged.
+    #[test]
+    fn a_tick_is_checked_against_the_item_the_gate_has_read() {
+        use automerge::transaction::Transactable;
+        let split = split();
+        let who = school("s1");
+        let work = &split.works["s1"];
+        let tick = |measure: &str| {
+            let mut doc = fork(work);
+            let done = automerge::ReadDoc::get(&doc, automerge::ROOT, "measures_done")
+                .unwrap()
+                .unwrap()
+                .1;
+            doc.put(&done, measure, true).unwrap();
+            doc.put(automerge::ROOT, "updated_by", who.username.as_str())
+                .unwrap();
+            doc.commit();
+            doc
+        };
+        let item = ItemDocV2::load(&split.item).unwrap();
+        let real = item.measures[0].id.clone();
+        let gate = PolicyGate::default();
+        let id = v2::unit_work_id(&split.item_id, "s1");
+        let check = |gate: &PolicyGate, measure: &str| {
+            gate.check_change(&who, &id, work, &tick(measure))
+                .map_err(|r| r.refusal)
+        };
+        assert_eq!(check(&gate, "m-made-up"), Ok(()));
+        gate.note_v2(&split.item_id, &split.item);
+        assert_eq!(check(&gate, &real), Ok(()));
+        assert_eq!(
+            check(&gate, "m-made-up"),
+            Err(Some(model::ChangeRefusal::NoSuchMeasure {
+                measure: "m-made-up".into()
+            }))
+        );
+    }
+
+    /// The office closes a version-2 item only when the gate has seen every assigned unit's
+    /// work signed off; a unit it has not seen counts as not started.
+    #[test]
+    fn closing_a_version_2_item_needs_every_units_status_seen() {
+        use crate::status::PublicStatus;
+        let split = split();
+        let office = office();
+        let mut closed = fork(&split.item);
+        let mut item = ItemDocV2::load(&closed).unwrap();
+        item.status = PublicStatus::Done;
+        autosurgeon::reconcile(&mut closed, &item).unwrap();
+        closed.commit();
+        let close = |gate: &PolicyGate| {
+            gate.check_change(&office, &split.item_id, &split.item, &closed)
+                .map_err(|r| r.refusal)
+        };
+        let gate = PolicyGate::default();
+        assert!(close(&gate).is_err(), "no unit seen");
+        let mut signed_off = BTreeMap::new();
+        for unit in ["s1", "jcg"] {
+            let mut work = fork(&split.works[unit]);
+            let own = context(&if unit == "jcg" {
+                department(unit)
+            } else {
+                school(unit)
+            });
+            let status = |to| ItemEdit::UnitStatus {
+                unit: unit.into(),
+                to,
+                reason: None,
+            };
+            let narrative = ItemEdit::UnitNarrative {
+                unit: unit.into(),
+                text: "已整改".into(),
+            };
+            v2::apply_unit_work(&mut work, &item, &own, narrative).unwrap();
+            v2::apply_unit_work(&mut work, &item, &own, status(UnitStatus::Submitted)).unwrap();
+            let before = work.clone();
+            let ctx = context(&office);
+            v2::apply_unit_work(&mut work, &item, &ctx, status(UnitStatus::SignedOff)).unwrap();
+            signed_off.insert(unit, (before, work));
+        }
+        // Seen through the office's own change to s1's work: jcg is still unknown.
+        let id = v2::unit_work_id(&split.item_id, "s1");
+        let (submitted, signed) = &signed_off["s1"];
+        let signed = gate.check_change(&office, &id, submitted, signed);
+        assert_eq!(signed, Ok(()));
+        assert!(close(&gate).is_err(), "jcg not seen");
+        gate.note_v2(
+            &v2::unit_work_id(&split.item_id, "jcg"),
+            &signed_off["jcg"].1,
+        );
+        assert_eq!(close(&gate), Ok(()));
     }
 }

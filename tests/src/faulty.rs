@@ -25,7 +25,7 @@ use async_trait::async_trait;
 use rectify_server::storage::{
     AuditQuery, AuditRecord, BlobRecord, CampaignRecord, ChangeArrival, DocumentRecord, ItemRecord,
     LoginAttempt, PartAppended, QuarantineRecord, SessionRecord, Storage, StorageError,
-    StorageResult, StoredChunk, UnitRecord, UploadRecord, UserRecord, Write,
+    StorageResult, StoredChunk, UnitRecord, UnitWorkRecord, UploadRecord, UserRecord, Write,
 };
 use rectify_shared::ids::{DocumentId, SessionId, Username};
 use std::collections::{BTreeSet, HashMap};
@@ -247,6 +247,8 @@ fn touched(write: &Write) -> Option<DocumentId> {
         }
         Write::Campaign(campaign) | Write::EnsureCampaign(campaign) => Some(campaign.id),
         Write::Item(item) => Some(item.id),
+        Write::RemoveItem(id) => Some(*id),
+        Write::UnitWork(work) => Some(work.id),
         Write::Quarantine(record) => Some(record.document),
         Write::Audit(_)
         | Write::NewUser(_)
@@ -439,6 +441,12 @@ impl Storage for FaultyStorage {
     }
     async fn item(&self, id: &DocumentId) -> StorageResult<Option<ItemRecord>> {
         self.inner.item(id).await
+    }
+    async fn unit_works(&self, item: &DocumentId) -> StorageResult<Vec<UnitWorkRecord>> {
+        self.inner.unit_works(item).await
+    }
+    async fn unit_works_of(&self, unit: &str) -> StorageResult<Vec<UnitWorkRecord>> {
+        self.inner.unit_works_of(unit).await
     }
     async fn audit_log(&self, query: &AuditQuery) -> StorageResult<Vec<AuditRecord>> {
         self.inner.audit_log(query).await

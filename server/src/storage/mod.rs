@@ -115,6 +115,21 @@ pub struct ItemRecord {
     pub evidence: Vec<String>,
 }
 
+/// A unit's work document on an item in the index (schema version 2, issue #21): whose work
+/// it is and what decides who may read it, without loading the document
+/// (`rectify_shared::model::v2::WorkReaders::may_read` is the rule).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnitWorkRecord {
+    pub id: DocumentId,
+    /// The version-2 item it belongs to.
+    pub item_id: DocumentId,
+    pub unit: String,
+    /// Whether the unit is assigned to the item now.
+    pub assigned: bool,
+    /// The item's responsible department.
+    pub department: Option<String>,
+}
+
 /// A stored evidence file; its bytes are in the [`crate::blobs::BlobStore`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BlobRecord {
@@ -202,6 +217,11 @@ pub enum Write {
     /// Insert or replace an item's index row and its evidence list (its `campaign_id` stays
     /// the first one). A conflict when another item of the campaign has the key.
     Item(ItemRecord),
+    /// Removes an item's index row and its evidence list; the document stays. A version-1
+    /// item migrated to version 2 gives its place in the list (and its key) to the new item.
+    RemoveItem(DocumentId),
+    /// Insert or replace a unit-work document's index row.
+    UnitWork(UnitWorkRecord),
     /// Keep a refused change.
     Quarantine(QuarantineRecord),
     /// When the server first stored these changes of a document (hex change hashes); put it
@@ -505,6 +525,12 @@ pub trait Storage: Send + Sync + std::fmt::Debug {
     async fn items(&self, campaign: &DocumentId) -> StorageResult<Vec<ItemRecord>>;
     /// One item's index row, or `None` when there is no such item.
     async fn item(&self, id: &DocumentId) -> StorageResult<Option<ItemRecord>>;
+    /// The unit-work documents of the (version 2) item `item`, by unit.
+    async fn unit_works(&self, item: &DocumentId) -> StorageResult<Vec<UnitWorkRecord>>;
+    /// The unit-work documents whose unit or department is `unit`, by item and unit: every
+    /// one that unit's accounts may read, and some they may not (a unit taken off the item);
+    /// the caller keeps those `WorkReaders::may_read` allows.
+    async fn unit_works_of(&self, unit: &str) -> StorageResult<Vec<UnitWorkRecord>>;
     /// When the server first stored each of a document's changes and who sent it: hex
     /// change hash → its arrival (see [`Write::ChangesArrived`]).
     async fn change_arrivals(

@@ -18,7 +18,7 @@ use super::DocumentRecord;
 use super::{
     AuditQuery, AuditRecord, Backup, BlobRecord, CampaignRecord, ChangeArrival, ItemRecord,
     LoginAttempt, PartAppended, QuarantineRecord, SessionRecord, Storage, StorageError,
-    StorageResult, StoredChunk, UnitRecord, UploadRecord, UserRecord, Write,
+    StorageResult, StoredChunk, UnitRecord, UnitWorkRecord, UploadRecord, UserRecord, Write,
 };
 use async_trait::async_trait;
 use rectify_shared::evidence::FileKind;
@@ -453,6 +453,19 @@ fn campaign_from_row(row: &PgRow) -> StorageResult<CampaignRecord> {
         created_at_ms: row.try_get("created_at_ms").pg()?,
     })
 }
+
+fn unit_work_from_row(row: &PgRow) -> StorageResult<UnitWorkRecord> {
+    Ok(UnitWorkRecord {
+        id: document_id(row, "id")?,
+        item_id: document_id(row, "item_id")?,
+        unit: row.try_get("unit").pg()?,
+        assigned: row.try_get("assigned").pg()?,
+        department: row.try_get("department").pg()?,
+    })
+}
+
+/// Unit-work rows (`UNIT_WORK_WHERE` + a condition).
+const UNIT_WORK_WHERE: &str = "SELECT id, item_id, unit, assigned, department FROM unit_work WHERE";
 
 fn item_from_row(row: &PgRow) -> StorageResult<ItemRecord> {
     let status: String = row.try_get("status").pg()?;
@@ -1051,6 +1064,26 @@ impl Storage for PostgresStorage {
             .await
             .pg()?;
         row.as_ref().map(item_from_row).transpose()
+    }
+
+    async fn unit_works(&self, item: &DocumentId) -> StorageResult<Vec<UnitWorkRecord>> {
+        let rows = sqlx::query(&format!("{UNIT_WORK_WHERE} item_id = $1 ORDER BY unit"))
+            .bind(item.to_string())
+            .fetch_all(&self.pool)
+            .await
+            .pg()?;
+        rows.iter().map(unit_work_from_row).collect()
+    }
+
+    async fn unit_works_of(&self, unit: &str) -> StorageResult<Vec<UnitWorkRecord>> {
+        let rows = sqlx::query(&format!(
+            "{UNIT_WORK_WHERE} unit = $1 OR department = $1 ORDER BY item_id, unit"
+        ))
+        .bind(unit)
+        .fetch_all(&self.pool)
+        .await
+        .pg()?;
+        rows.iter().map(unit_work_from_row).collect()
     }
 
     async fn change_arrivals(
@@ -1718,6 +1751,31 @@ async fn apply_writes(tx: &mut sqlx::PgConnection, batch: Vec<Write>) -> Storage
             }
             Write::Campaign(c) => insert_campaign(tx, c, CAMPAIGN_REPLACING).await?,
             Write::EnsureCampaign(c) => insert_campaign(tx, c, CAMPAIGN_UNLESS_THERE).await?,
+            Write::RemoveItem(id) => {
+                let id = id.to_string();
+                for table in [
+                    "DELETE FROM item_evidence WHERE item_id = $1",
+                    "DELETE FROM items WHERE id = $1",
+                ] {
+                    sqlx::query(table).bind(&id).execute(&mut *tx).await.pg()?;
+                }
+            }
+            Write::UnitWork(work) => {
+                sqlx::query(
+                    "INSERT INTO unit_work (id, item_id, unit, assigned, department)
+                     VALUES ($1, $2, $3, $4, $5)
+                     ON CONFLICT (id) DO UPDATE SET assigned = excluded.assigned,
+                       department = excluded.department",
+                )
+                .bind(work.id.to_string())
+                .bind(work.item_id.to_string())
+                .bind(work.unit)
+                .bind(work.assigned)
+                .bind(work.department)
+                .execute(&mut *tx)
+                .await
+                .pg()?;
+            }
             Write::Item(item) => {
                 let units = serde_json::to_string(&item.units)
                     .map_err(|e| StorageError::Backend(e.to_string()))?;

@@ -5,7 +5,7 @@ use super::url::SQLITE_FILE;
 use super::{
     AuditQuery, AuditRecord, Backup, BlobRecord, CampaignRecord, ChangeArrival, ItemRecord,
     LoginAttempt, PartAppended, QuarantineRecord, SessionRecord, Storage, StorageError,
-    StorageResult, StoredChunk, UnitRecord, UploadRecord, UserRecord, Write,
+    StorageResult, StoredChunk, UnitRecord, UnitWorkRecord, UploadRecord, UserRecord, Write,
 };
 use async_trait::async_trait;
 use rectify_shared::evidence::FileKind;
@@ -368,6 +368,19 @@ fn campaign_from_row(row: &SqliteRow) -> StorageResult<CampaignRecord> {
         created_at_ms: row.try_get("created_at_ms")?,
     })
 }
+
+fn unit_work_from_row(row: &SqliteRow) -> StorageResult<UnitWorkRecord> {
+    Ok(UnitWorkRecord {
+        id: document_id(row, "id")?,
+        item_id: document_id(row, "item_id")?,
+        unit: row.try_get("unit")?,
+        assigned: row.try_get("assigned")?,
+        department: row.try_get("department")?,
+    })
+}
+
+/// Unit-work rows (`UNIT_WORK_WHERE` + a condition).
+const UNIT_WORK_WHERE: &str = "SELECT id, item_id, unit, assigned, department FROM unit_work WHERE";
 
 fn item_from_row(row: &SqliteRow) -> StorageResult<ItemRecord> {
     let status: String = row.try_get("status")?;
@@ -925,6 +938,25 @@ impl Storage for SqliteStorage {
             .fetch_optional(&self.pool)
             .await?;
         row.as_ref().map(item_from_row).transpose()
+    }
+
+    async fn unit_works(&self, item: &DocumentId) -> StorageResult<Vec<UnitWorkRecord>> {
+        let rows = sqlx::query(&format!("{UNIT_WORK_WHERE} item_id = ? ORDER BY unit"))
+            .bind(item.to_string())
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(unit_work_from_row).collect()
+    }
+
+    async fn unit_works_of(&self, unit: &str) -> StorageResult<Vec<UnitWorkRecord>> {
+        let rows = sqlx::query(&format!(
+            "{UNIT_WORK_WHERE} unit = ? OR department = ? ORDER BY item_id, unit"
+        ))
+        .bind(unit)
+        .bind(unit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(unit_work_from_row).collect()
     }
 
     async fn change_arrivals(
@@ -1488,6 +1520,30 @@ async fn apply_writes(tx: &mut sqlx::SqliteConnection, batch: Vec<Write>) -> Sto
             }
             Write::Campaign(c) => insert_campaign(tx, c, CAMPAIGN_REPLACING).await?,
             Write::EnsureCampaign(c) => insert_campaign(tx, c, CAMPAIGN_UNLESS_THERE).await?,
+            Write::RemoveItem(id) => {
+                let id = id.to_string();
+                for table in [
+                    "DELETE FROM item_evidence WHERE item_id = ?",
+                    "DELETE FROM items WHERE id = ?",
+                ] {
+                    sqlx::query(table).bind(&id).execute(&mut *tx).await?;
+                }
+            }
+            Write::UnitWork(work) => {
+                sqlx::query(
+                    "INSERT INTO unit_work (id, item_id, unit, assigned, department)
+                     VALUES (?, ?, ?, ?, ?)
+                     ON CONFLICT (id) DO UPDATE SET assigned = excluded.assigned,
+                       department = excluded.department",
+                )
+                .bind(work.id.to_string())
+                .bind(work.item_id.to_string())
+                .bind(work.unit)
+                .bind(work.assigned)
+                .bind(work.department)
+                .execute(&mut *tx)
+                .await?;
+            }
             Write::Item(item) => {
                 let units = serde_json::to_string(&item.units)
                     .map_err(|e| StorageError::Backend(e.to_string()))?;

@@ -121,6 +121,36 @@ pub struct UnitWorkDoc {
     pub reviews: Vec<Review>,
 }
 
+/// What decides who reads a unit-work document: its fixed `item` and `unit`, and the
+/// office's `assigned` and `department`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkReaders {
+    /// The version-2 item's document id.
+    pub item: String,
+    pub unit: String,
+    pub assigned: bool,
+    pub department: Option<String>,
+}
+
+impl WorkReaders {
+    /// The office and viewers; the unit while it is assigned; the item's responsible
+    /// department. (Version 1's [`crate::policy::can_read_item`], narrowed to one unit.)
+    pub fn may_read(&self, actor: &crate::policy::Actor) -> bool {
+        use crate::policy::Role;
+        let own = actor.unit.as_ref().map(|u| u.as_str());
+        match actor.role {
+            Role::Office | Role::Viewer => true,
+            Role::Unit | Role::Department
+                if own.is_some_and(|own| own == self.unit) && self.assigned =>
+            {
+                true
+            }
+            Role::Department => own.is_some() && own == self.department.as_deref(),
+            Role::Unit => false,
+        }
+    }
+}
+
 /// The document an edit goes to.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Target {
@@ -206,6 +236,16 @@ impl ItemDocV2 {
         let mut item: ItemDocV2 = autosurgeon::hydrate(doc)?;
         item.removed_measures = super::item::removed_measures(doc);
         Ok(item)
+    }
+
+    /// Only what decides who may read the item (its units and responsible department), as
+    /// [`ItemDoc::readers`] for version 1.
+    pub fn readers(doc: &AutoCommit) -> Result<(Vec<String>, Option<String>), ModelError> {
+        check_header_v2(doc, "item")?;
+        let units: Vec<String> = autosurgeon::hydrate_prop(doc, automerge::ROOT, "units")?;
+        let department: Option<String> =
+            autosurgeon::hydrate_prop(doc, automerge::ROOT, "responsible_department")?;
+        Ok((units, department))
     }
 
     /// The office-owned part of a version-1 item, with the unit-work ids of `id`.
@@ -369,22 +409,29 @@ impl UnitWorkDoc {
         }
     }
 
-    /// Who may read the document: the office and viewers; the unit while it is assigned;
-    /// the item's responsible department. (Version 1's [`crate::policy::can_read_item`],
-    /// narrowed to one unit.)
+    /// Who may read the document: see [`WorkReaders::may_read`].
     pub fn may_read(&self, actor: &crate::policy::Actor) -> bool {
-        use crate::policy::Role;
-        let own = actor.unit.as_ref().map(|u| u.as_str());
-        match actor.role {
-            Role::Office | Role::Viewer => true,
-            Role::Unit | Role::Department
-                if own.is_some_and(|own| own == self.unit) && self.assigned =>
-            {
-                true
-            }
-            Role::Department => own.is_some() && own == self.department.as_deref(),
-            Role::Unit => false,
+        WorkReaders {
+            item: self.item.clone(),
+            unit: self.unit.clone(),
+            assigned: self.assigned,
+            department: self.department.clone(),
         }
+        .may_read(actor)
+    }
+
+    /// Only the keys that decide who may read the document (and the item it belongs to),
+    /// without reading the work: the server asks this for every frame a unit sends.
+    pub fn readers(doc: &AutoCommit) -> Result<WorkReaders, ModelError> {
+        check_header_v2(doc, UNIT_WORK_KIND)?;
+        let prop =
+            |key: &str| autosurgeon::hydrate_prop::<_, String, _, _>(doc, automerge::ROOT, key);
+        Ok(WorkReaders {
+            item: prop("item")?,
+            unit: prop("unit")?,
+            assigned: autosurgeon::hydrate_prop(doc, automerge::ROOT, "assigned")?,
+            department: autosurgeon::hydrate_prop(doc, automerge::ROOT, "department")?,
+        })
     }
 
     /// The unit's entry as version 1's progress.
