@@ -2,6 +2,9 @@
 //!
 //! - `throughput`: many unit accounts edit their items at once while the office watches;
 //!   reports accepted changes per second and how long a change takes to reach the office.
+//!   With `--replicas N` (issue #18) it runs N `rectify serve` processes on one PostgreSQL
+//!   database: the clients spread over them round-robin, the office on the last, so a change
+//!   made on another replica is timed across replicas and one made on the office's own apart.
 //! - `memory`: the server's resident memory idle, with N documents sent to a client, and
 //!   after that client left and idle documents had time to be evicted.
 //!
@@ -11,6 +14,7 @@ use anyhow::{Context, Result, bail, ensure};
 use automerge::sync::SyncDoc;
 use automerge::{AutoCommit, ChangeHash};
 use clap::{Parser, Subcommand};
+use rectify_server::storage::scratch::ScratchDatabase;
 use rectify_server::storage::{ItemRecord, Write};
 use rectify_shared::ids::{DocumentId, UnitId};
 use rectify_shared::model::{self, EditContext, ItemDoc, ItemEdit};
@@ -44,6 +48,13 @@ struct Cli {
     /// The whole run fails after this long.
     #[arg(long, default_value_t = 900, global = true)]
     timeout_secs: u64,
+    /// Serve from this many `rectify serve` processes sharing one PostgreSQL database
+    /// (`--database`, else a fresh database on the test server); 0: one server on SQLite.
+    #[arg(long, default_value_t = 0, global = true)]
+    replicas: usize,
+    /// The PostgreSQL database for `--replicas` (it must be empty).
+    #[arg(long, global = true)]
+    database: Option<String>,
     #[command(subcommand)]
     command: Mode,
 }
@@ -98,35 +109,76 @@ fn main() -> Result<()> {
     let runtime = tokio::runtime::Runtime::new()?;
     let limit = Duration::from_secs(cli.timeout_secs);
     runtime.block_on(async move {
-        let mut server = ServerProcess::prepare(binary).await?;
-        server.set_serve_args(cli.serve_args);
+        // Replicas share a PostgreSQL database: the one given, else a scratch one dropped at
+        // the end (kept alive by `_scratch` until then).
+        let (mut servers, _scratch, database) = if cli.replicas == 0 {
+            let mut server = ServerProcess::prepare(binary).await?;
+            server.set_serve_args(cli.serve_args);
+            (vec![server], None, None)
+        } else {
+            ensure!(
+                matches!(cli.command, Mode::Throughput { .. }),
+                "--replicas applies to throughput only"
+            );
+            let scratch = match &cli.database {
+                Some(_) => None,
+                None => Some(ScratchDatabase::create()?),
+            };
+            let url = match (&cli.database, &scratch) {
+                (Some(url), _) => url.clone(),
+                (None, Some(scratch)) => scratch.url().to_owned(),
+                (None, None) => unreachable!("made above"),
+            };
+            let mut servers = Vec::new();
+            for n in 0..cli.replicas {
+                // The first one writes the demo into the database.
+                let mut server = ServerProcess::replica(binary.clone(), &url, n == 0).await?;
+                let args = ["--database".to_owned(), url.clone()];
+                server.set_serve_args([&args[..], &cli.serve_args].concat());
+                servers.push(server);
+            }
+            (servers, scratch, Some(url))
+        };
         let run = async {
             match cli.command {
                 Mode::Throughput {
                     clients,
                     changes_per_client,
                     items_per_client,
-                } => throughput(&mut server, clients, changes_per_client, items_per_client).await,
+                } => {
+                    let load = Load {
+                        clients,
+                        changes_per_client,
+                        items_per_client,
+                    };
+                    throughput(&mut servers, database.as_deref(), load).await
+                }
                 Mode::Memory {
                     documents,
                     batch,
                     settle_secs,
                     refetch,
-                } => memory(&mut server, documents, batch, settle_secs, refetch).await,
+                } => memory(&mut servers[0], documents, batch, settle_secs, refetch).await,
             }
         };
         let result = tokio::time::timeout(limit, run).await;
-        report_log_problems(&server);
+        for server in &servers {
+            report_log_problems(server);
+        }
         if let Some(path) = &cli.keep_log {
-            std::fs::copy(server.log_path(), path)
+            std::fs::copy(servers[0].log_path(), path)
                 .with_context(|| format!("copying the server log to {}", path.display()))?;
         }
+        let tails = || {
+            servers
+                .iter()
+                .map(ServerProcess::log_tail)
+                .collect::<Vec<_>>()
+                .join("\n---\n")
+        };
         match result {
-            Ok(result) => result.with_context(|| format!("server log:\n{}", server.log_tail())),
-            Err(_) => bail!(
-                "the run took over {limit:?}; server log:\n{}",
-                server.log_tail()
-            ),
+            Ok(result) => result.with_context(|| format!("server log:\n{}", tails())),
+            Err(_) => bail!("the run took over {limit:?}; server log:\n{}", tails()),
         }
     })
 }
@@ -167,8 +219,11 @@ fn strip_ansi(line: &str) -> String {
 // throughput
 
 /// Stored items, read before the server starts.
-async fn stored_items(server: &ServerProcess) -> Result<Vec<ItemRecord>> {
-    let storage = rectify_server::storage::open_data_dir(&server.data_dir()).await?;
+async fn stored_items(server: &ServerProcess, database: Option<&str>) -> Result<Vec<ItemRecord>> {
+    let storage = match database {
+        Some(url) => rectify_server::storage::open(&url.parse()?).await?,
+        None => rectify_server::storage::open_data_dir(&server.data_dir()).await?,
+    };
     let mut items = Vec::new();
     for campaign in storage.campaigns().await? {
         items.extend(storage.items(&campaign.id).await?);
@@ -183,23 +238,46 @@ struct LoadClient {
     items: Vec<DocumentId>,
 }
 
-/// Changes sent but not yet seen by the observer: document → (change, when sent).
-type Pending = Arc<Mutex<HashMap<DocumentId, Vec<(ChangeHash, Instant)>>>>;
+/// Changes sent but not yet seen by the observer: document → (change, when sent, whether it
+/// was sent to another replica than the observer's).
+type Pending = Arc<Mutex<HashMap<DocumentId, Vec<(ChangeHash, Instant, bool)>>>>;
 
-async fn throughput(
-    server: &mut ServerProcess,
+/// When the observer saw each change: sent to its own server, and sent to another replica.
+#[derive(Debug, Default)]
+struct Seen {
+    same: Vec<Duration>,
+    across: Vec<Duration>,
+}
+
+/// The throughput run's shape.
+struct Load {
     clients: usize,
     changes_per_client: usize,
     items_per_client: usize,
+}
+
+async fn throughput(
+    servers: &mut [ServerProcess],
+    database: Option<&str>,
+    load: Load,
 ) -> Result<()> {
+    let Load {
+        clients,
+        changes_per_client,
+        items_per_client,
+    } = load;
+    let replicas = servers.len();
+    let observer_at = replicas - 1;
     ensure!(
         clients > 0 && changes_per_client > 0 && items_per_client > 0,
         "nothing to do"
     );
     // Units that have items, with their items; clients are spread over them round-robin.
-    let records = stored_items(server).await?;
+    let records = stored_items(&servers[0], database).await?;
     let mut by_unit: BTreeMap<&str, Vec<DocumentId>> = BTreeMap::new();
-    for record in &records {
+    // Open items only: the demo signs off the units of done items, and a signed-off entry is
+    // locked for its unit.
+    for record in records.iter().filter(|r| !r.status.is_done()) {
         for unit in &record.units {
             by_unit.entry(unit.as_str()).or_default().push(record.id);
         }
@@ -244,41 +322,41 @@ async fn throughput(
         distinct.len(),
         records.len()
     );
-    let data = server.data_dir();
+    let data = servers[0].data_dir();
     let data = data.to_str().context("a non-UTF-8 path")?.to_owned();
+    let storage_args: Vec<&str> = match database {
+        Some(url) => vec!["--data", &data, "--database", url],
+        None => vec!["--data", &data],
+    };
     for client in &plan {
         let role = if client.role == Role::Department {
             "department"
         } else {
             "unit"
         };
-        server
-            .cli(
-                &[
-                    "user",
-                    "add",
-                    "--data",
-                    &data,
-                    &client.username,
-                    "--role",
-                    role,
-                    "--unit",
-                    &client.unit,
-                ],
-                Some(&format!("{TEST_PASSWORD}\n")),
-            )
+        let args = [
+            &["user", "add"][..],
+            &storage_args,
+            &[&client.username, "--role", role, "--unit", &client.unit],
+        ]
+        .concat();
+        servers[0]
+            .cli(&args, Some(&format!("{TEST_PASSWORD}\n")))
             .await?;
     }
-    server.start().await?;
-    println!(
-        "rectify serve (pid {}) on {}",
-        server.pid().unwrap_or_default(),
-        server.http_base()
-    );
+    for server in servers.iter_mut() {
+        server.start().await?;
+        println!(
+            "rectify serve (pid {}) on {}",
+            server.pid().unwrap_or_default(),
+            server.http_base()
+        );
+    }
 
-    // The observer: the office with every edited item open.
+    // The observer: the office with every edited item open, on the last replica.
+    let watching = &servers[observer_at];
     let mut observer =
-        SyncTestClient::connect(&server.ws_base(), &server.token("office").await?).await?;
+        SyncTestClient::connect(&watching.ws_base(), &watching.token("office").await?).await?;
     for id in &distinct {
         observer.core.open_document(*id);
     }
@@ -293,28 +371,34 @@ async fn throughput(
         );
     }
 
-    // Connect every client (logins in parallel), each with its items open.
+    // Connect every client (logins in parallel), each with its items open, on the replicas
+    // in turn.
     let mut connecting = tokio::task::JoinSet::new();
     for (n, client) in plan.into_iter().enumerate() {
+        let server = &servers[n % replicas];
         let token = server.login(&client.username, TEST_PASSWORD).await?;
         let base = server.ws_base();
+        let across = n % replicas != observer_at;
         connecting.spawn(async move {
             let mut sync = SyncTestClient::connect(&base, &token).await?;
             for id in &client.items {
                 sync.fetch(*id, ACK_LIMIT).await?;
             }
-            anyhow::Ok((n, client, sync))
+            anyhow::Ok((n, client, sync, across, (base, token)))
         });
     }
     let mut connected = Vec::new();
     while let Some(joined) = connecting.join_next().await {
         connected.push(joined??);
     }
-    connected.sort_by_key(|(n, _, _)| *n);
-    println!("{} clients connected; starting.", connected.len());
+    connected.sort_by_key(|(n, ..)| *n);
+    println!(
+        "{} clients connected over {replicas} replica(s); starting.",
+        connected.len()
+    );
 
     let pending: Pending = Arc::default();
-    let latencies: Arc<Mutex<Vec<Duration>>> = Arc::default();
+    let latencies: Arc<Mutex<Seen>> = Arc::default();
     let sending_done = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let observer_task = {
         let pending = Arc::clone(&pending);
@@ -328,7 +412,7 @@ async fn throughput(
 
     let barrier = Arc::new(tokio::sync::Barrier::new(connected.len() + 1));
     let mut workers = tokio::task::JoinSet::new();
-    for (n, client, mut sync) in connected {
+    for (n, client, mut sync, across, (base, token)) in connected {
         let barrier = Arc::clone(&barrier);
         let pending = Arc::clone(&pending);
         workers.spawn(async move {
@@ -336,9 +420,11 @@ async fn throughput(
             let mut outcome = Outcome::default();
             if let Err(err) = edit_loop(
                 &client,
+                (&base, &token),
                 &mut sync,
                 &pending,
                 changes_per_client,
+                across,
                 &mut outcome,
             )
             .await
@@ -354,10 +440,12 @@ async fn throughput(
     let mut acks = Vec::new();
     let mut refused = Vec::new();
     let mut failures = Vec::new();
+    let mut reconnects = 0;
     while let Some(joined) = workers.join_next().await {
         let outcome = joined?;
         acks.extend(outcome.acks);
         refused.extend(outcome.refused);
+        reconnects += outcome.reconnects;
         failures.extend(outcome.error);
     }
     let wall = started.elapsed();
@@ -370,29 +458,51 @@ async fn throughput(
         .values()
         .map(Vec::len)
         .sum();
-    let mut latencies = latencies.lock().expect("latencies").clone();
+    let (mut same, mut across) = {
+        let seen = latencies.lock().expect("latencies");
+        (seen.same.clone(), seen.across.clone())
+    };
+    let mut all: Vec<Duration> = same.iter().chain(&across).copied().collect();
+    let seen_count = all.len();
 
     let accepted = acks.len();
     let rate = accepted as f64 / wall.as_secs_f64();
-    let seen = Stats::of(&mut latencies);
+    let seen = Stats::of(&mut all);
+    let seen_same = Stats::of(&mut same);
+    let seen_across = Stats::of(&mut across);
     let ack = Stats::of(&mut acks);
-    let applied = metric(server, "rectify_sync_changes_applied_total").await;
+    // Summed over the replicas.
+    let total = |name: &'static str| {
+        let servers = &*servers;
+        async move {
+            let mut sum = None;
+            for server in servers {
+                if let Some(value) = metric(server, name).await {
+                    *sum.get_or_insert(0.0) += value;
+                }
+            }
+            sum
+        }
+    };
+    let applied = total("rectify_sync_changes_applied_total").await;
     println!();
-    println!("throughput: {clients} clients × {changes_per_client} changes");
+    println!("throughput: {clients} clients × {changes_per_client} changes, {replicas} replica(s)");
     println!(
         "  accepted changes      {accepted} of {} ({} refused)",
         clients * changes_per_client,
         refused.len()
     );
+    println!("  reconnects            {reconnects} (closed before the acknowledgement)");
     println!("  wall time             {:.2} s", wall.as_secs_f64());
     println!("  changes per second    {rate:.1}");
     println!("  acknowledged (client) {ack}");
-    println!(
-        "  seen by the office    {seen}  ({} seen, {missing} never)",
-        latencies.len()
-    );
-    let frames = metric(server, "rectify_sync_latency_seconds_count").await;
-    let busy = metric(server, "rectify_sync_latency_seconds_sum").await;
+    println!("  seen by the office    {seen}  ({seen_count} seen, {missing} never)");
+    if replicas > 1 {
+        println!("  … sent to its replica {seen_same}");
+        println!("  … across replicas     {seen_across}");
+    }
+    let frames = total("rectify_sync_latency_seconds_count").await;
+    let busy = total("rectify_sync_latency_seconds_sum").await;
     if let (Some(applied), Some(frames), Some(busy)) = (applied, frames, busy) {
         println!(
             "  server (/metrics)     {applied} changes applied; {frames} frames handled, \
@@ -422,7 +532,11 @@ async fn throughput(
         "changes_per_s": rate,
         "ack_ms": ack.json(),
         "latency_ms": seen.json(),
-        "seen": latencies.len(),
+        "replicas": replicas,
+        "latency_same_replica_ms": seen_same.json(),
+        "latency_across_replicas_ms": seen_across.json(),
+        "seen": seen_count,
+        "reconnects": reconnects,
         "never_seen": missing,
         "server_changes_applied": applied,
         "server_frames": frames,
@@ -441,6 +555,9 @@ struct Outcome {
     acks: Vec<Duration>,
     /// The server's messages for refused changes.
     refused: Vec<String>,
+    /// Times the server closed the connection before acknowledging ("try again later": the
+    /// write lost a race with another replica's) and the client reconnected to send it again.
+    reconnects: usize,
     error: Option<String>,
 }
 
@@ -448,9 +565,11 @@ struct Outcome {
 /// recovered from as a real client does: drop our copy, fetch the server's, go on.
 async fn edit_loop(
     client: &LoadClient,
+    (base, token): (&str, &str),
     sync: &mut SyncTestClient,
     pending: &Pending,
     changes: usize,
+    across: bool,
     outcome: &mut Outcome,
 ) -> Result<()> {
     for seq in 0..changes {
@@ -479,8 +598,24 @@ async fn edit_loop(
             .expect("pending")
             .entry(id)
             .or_default()
-            .push((hash, sent));
-        match sync.sync_until_acknowledged(&id, ACK_LIMIT).await {
+            .push((hash, sent, across));
+        let mut synced = sync.sync_until_acknowledged(&id, ACK_LIMIT).await;
+        // Closed before the acknowledgement (1013 "try again later": on several replicas, a
+        // write that lost a race): reconnect and send it again, as the app does.
+        let mut tries = 0;
+        let closed = |r: &Result<()>, sync: &SyncTestClient| {
+            r.as_ref()
+                .is_err_and(|e| e.downcast_ref::<Refused>().is_none() && !sync.is_open())
+        };
+        while closed(&synced, sync) && tries < 10 {
+            tries += 1;
+            outcome.reconnects += 1;
+            synced = match sync.reconnect(base, token).await {
+                Ok(()) => sync.sync_until_acknowledged(&id, ACK_LIMIT).await,
+                Err(err) => Err(err),
+            };
+        }
+        match synced {
             Ok(()) => outcome.acks.push(sent.elapsed()),
             Err(err) => {
                 let Some(refused) = err.downcast_ref::<Refused>() else {
@@ -488,7 +623,7 @@ async fn edit_loop(
                 };
                 outcome.refused.push(refused.message.clone());
                 if let Some(waiting) = pending.lock().expect("pending").get_mut(&id) {
-                    waiting.retain(|(h, _)| *h != hash);
+                    waiting.retain(|(h, _, _)| *h != hash);
                 }
                 sync.core.reset_document(id);
                 sync.fetch(id, ACK_LIMIT).await?;
@@ -503,7 +638,7 @@ async fn edit_loop(
 async fn observe(
     observer: &mut SyncTestClient,
     pending: &Pending,
-    latencies: &Mutex<Vec<Duration>>,
+    latencies: &Mutex<Seen>,
     sending_done: &std::sync::atomic::AtomicBool,
 ) -> Result<()> {
     let mut done_at: Option<Instant> = None;
@@ -530,9 +665,15 @@ async fn observe(
                 continue;
             };
             let doc = observer.document_mut(&id)?;
-            waiting.retain(|(hash, sent)| {
+            waiting.retain(|(hash, sent, across)| {
                 if doc.get_change_by_hash(hash).is_some() {
-                    latencies.lock().expect("latencies").push(now - *sent);
+                    let mut seen = latencies.lock().expect("latencies");
+                    let into = if *across {
+                        &mut seen.across
+                    } else {
+                        &mut seen.same
+                    };
+                    into.push(now - *sent);
                     false
                 } else {
                     true
