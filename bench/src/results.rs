@@ -887,6 +887,8 @@ pub fn breakdown(flow: &Flow, at_proxy: u64) -> Vec<(&'static str, u64)> {
     let sync_payload: u64 = [
         "sync",
         "request",
+        "rectify-digest",
+        "rectify-digest-reply",
         "rectify-heads",
         "rectify-heads-reply",
         "rectify-changes",

@@ -33,7 +33,7 @@ use rectify_shared::ids::{DocumentId, UnitId, Username};
 use rectify_shared::model::{self, EditContext, Feedback, ItemDoc, ItemEdit, ItemPlan, Measure};
 use rectify_shared::policy::{Actor, Role, can_read_item};
 use rectify_shared::sync::client::{ClientEvent, SyncClient};
-use rectify_shared::sync::core::{ConnId, Effect, SyncServer};
+use rectify_shared::sync::core::{ConnId, Effect, Gate, SyncServer};
 use rectify_shared::sync::wire::{PeerId, StorageId};
 use rectify_shared::workflow::UnitStatus;
 use std::collections::{BTreeMap, BTreeSet};
@@ -763,9 +763,40 @@ impl World {
                     }
                 }
                 Effect::Quarantine { .. } => {}
+                Effect::ReadableHeads { conn } => {
+                    let readable = if !self.clean && self.chance(self.config.read_fail) {
+                        self.report.reads_failed += 1;
+                        None
+                    } else {
+                        Some(self.readable_heads(conn))
+                    };
+                    let more = self.server.readable_heads(conn, readable);
+                    for more in more.into_iter().rev() {
+                        effects.push_front(more);
+                    }
+                }
             }
         }
         Ok(())
+    }
+
+    /// What the server's driver lists for `rectify-digest`: every stored document the
+    /// connection's account may read, with its stored heads (the gate decides on the stored
+    /// document, which the server's index mirrors).
+    fn readable_heads(&self, conn: ConnId) -> Vec<(DocumentId, Vec<ChangeHash>)> {
+        let Some(who) = self.server.peer_info(conn) else {
+            return Vec::new();
+        };
+        self.storage
+            .iter()
+            .filter_map(|(id, bytes)| {
+                let mut doc = model::load_automerge(bytes).ok()?;
+                self.server
+                    .gate()
+                    .may_read(who, id, &doc)
+                    .then(|| (*id, doc.get_heads()))
+            })
+            .collect()
     }
 
     fn client_receives(&mut self, index: usize, conn: ConnId, bytes: &[u8]) -> Result<(), Failure> {
