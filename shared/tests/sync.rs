@@ -1311,6 +1311,312 @@ fn a_large_summary_is_looked_at_a_window_at_a_time() {
     assert_eq!(server.busy_documents(), 0);
 }
 
+/// What happened while the school was away, before it reconnects with the digest.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Away {
+    Nothing,
+    /// The server has more: the office edited a document.
+    OfficeEdited,
+    /// The school has more: it edited offline.
+    SchoolEdited,
+    /// Both.
+    BothEdited,
+    /// A document the school may read is new on the server.
+    NewDocument,
+    /// The school lost read access to a document it holds.
+    Hidden,
+    /// The server was restored from a backup older than what the school confirmed.
+    ServerRestored,
+    /// The server's driver could not list what the school may read.
+    ListFailed,
+}
+
+/// `away`, and what the reconnect must send: whether the digest found every bucket equal
+/// (then nothing but the digest and what the school has new goes up), and whether the school
+/// then had to fall back to the per-document `rectify-heads`.
+struct DigestCase {
+    away: Away,
+    all_equal: bool,
+}
+
+const DIGEST_CASES: &[DigestCase] = &[
+    DigestCase {
+        away: Away::Nothing,
+        all_equal: true,
+    },
+    DigestCase {
+        away: Away::OfficeEdited,
+        all_equal: false,
+    },
+    DigestCase {
+        away: Away::SchoolEdited,
+        all_equal: true,
+    },
+    DigestCase {
+        away: Away::BothEdited,
+        all_equal: false,
+    },
+    DigestCase {
+        away: Away::NewDocument,
+        all_equal: false,
+    },
+    DigestCase {
+        away: Away::Hidden,
+        all_equal: false,
+    },
+    DigestCase {
+        away: Away::ServerRestored,
+        all_equal: false,
+    },
+    DigestCase {
+        away: Away::ListFailed,
+        all_equal: false,
+    },
+];
+
+/// The idle-reconnect digest: whatever happened meanwhile, a reconnect ends with the school
+/// holding exactly what the server stores for every document it may read (never a document
+/// marked in sync that is not), having sent the digest and, only when a bucket differs, the
+/// per-document summary. An idle reconnect loads no document.
+#[test]
+fn a_reconnect_by_digest_ends_in_sync_whatever_happened_meanwhile() {
+    for case in DIGEST_CASES {
+        let away = case.away;
+        let (mut net, id) = office_and_school(false);
+        let second = second_document(&mut net);
+        // The school has confirmed both documents with the server.
+        net.disconnect(1);
+        net.connect(1);
+        net.run_until_quiescent(LIMIT);
+        let backup = net.storage.clone();
+        if away == Away::ServerRestored {
+            // The school confirms an office edit that the backup does not have.
+            net.edit(0, &id, "office_note", "lost in the restore");
+            net.send_local_changes(0);
+            net.run_until_quiescent(LIMIT);
+        }
+        net.disconnect(1);
+        match away {
+            Away::Nothing | Away::ListFailed => {}
+            Away::OfficeEdited | Away::BothEdited => net.edit(0, &id, "office_note", "meanwhile"),
+            Away::SchoolEdited => {}
+            Away::NewDocument => {
+                net.clients[0]
+                    .sync
+                    .add_document(DocumentId([3; 16]), new_doc("第三项"));
+            }
+            Away::Hidden => net.edit(0, &second, "hidden", "yes"),
+            Away::ServerRestored => {
+                net.storage = backup;
+                net.restart_server();
+            }
+        }
+        if matches!(away, Away::SchoolEdited | Away::BothEdited) {
+            net.edit(1, &id, "school_note", "offline");
+        }
+        if net.clients[0].connected {
+            net.send_local_changes(0);
+            net.run_until_quiescent(LIMIT);
+        }
+        net.fail_readable = away == Away::ListFailed;
+        let (mark, loads) = (net.clients[1].sent_types.len(), net.loads);
+        net.connect(1);
+        net.run_until_quiescent(LIMIT);
+
+        let sent = net.clients[1].sent_types[mark..].to_vec();
+        assert_eq!(
+            sent.get(1).map(String::as_str),
+            Some("rectify-digest"),
+            "{away:?}: {sent:?}"
+        );
+        let summary = sent.iter().any(|t| t == "rectify-heads");
+        assert_eq!(summary, !case.all_equal, "{away:?}: {sent:?}");
+        if away == Away::Nothing {
+            assert_eq!(sent, ["join", "rectify-digest"]);
+            assert_eq!(net.loads, loads, "an idle reconnect loads nothing");
+        }
+        // The school holds what the server stores, for every document it may still read.
+        let school = &mut net.clients[1];
+        for doc in [id, second] {
+            if away == Away::Hidden && doc == second {
+                assert!(
+                    school
+                        .events
+                        .iter()
+                        .any(|e| matches!(e, ClientEvent::Unavailable(d) if *d == doc)),
+                    "{away:?}"
+                );
+                continue;
+            }
+            let stored = heads(&model::load_automerge(&net.storage[&doc]).expect("loads"));
+            let ours = heads(school.sync.document(&doc).expect("open"));
+            assert_eq!(sorted(ours), sorted(stored), "{away:?}: {doc}");
+            assert!(school.sync.in_sync(&doc), "{away:?}: {doc}");
+            assert_eq!(school.sync.unsynced_changes(&doc), 0, "{away:?}: {doc}");
+        }
+        let stored = model::load_automerge(&net.storage[&id]).expect("loads");
+        let note = |key| text_at(&stored, key);
+        match away {
+            Away::OfficeEdited => assert_eq!(note("office_note").as_deref(), Some("meanwhile")),
+            Away::SchoolEdited => assert_eq!(note("school_note").as_deref(), Some("offline")),
+            Away::BothEdited => {
+                assert_eq!(note("office_note").as_deref(), Some("meanwhile"));
+                assert_eq!(note("school_note").as_deref(), Some("offline"));
+            }
+            // The school's copy gives the server back what the backup lacked.
+            Away::ServerRestored => {
+                assert_eq!(note("office_note").as_deref(), Some("lost in the restore"));
+            }
+            _ => {}
+        }
+        // Later changes still reach the school: it is subscribed to every document.
+        if net.clients[0].connected {
+            net.edit(0, &id, "later", "after");
+            net.send_local_changes(0);
+            net.run_until_quiescent(LIMIT);
+            assert_eq!(
+                text_at(net.doc(1, &id), "later").as_deref(),
+                Some("after"),
+                "{away:?}"
+            );
+        }
+    }
+}
+
+fn sorted(mut heads: Vec<automerge::ChangeHash>) -> Vec<automerge::ChangeHash> {
+    heads.sort_unstable();
+    heads
+}
+
+/// A device whose storage was cleared has confirmed nothing: it sends no digest, asks for
+/// its documents, and gets them.
+#[test]
+fn a_cleared_device_sends_no_digest_and_gets_its_documents() {
+    let (mut net, id) = office_and_school(false);
+    net.disconnect(1);
+    net.clients[1].sync = SyncClient::new(PeerId::new("school-peer-2"), None);
+    net.clients[1].sync.open_document(id);
+    let mark = net.clients[1].sent_types.len();
+    net.connect(1);
+    net.run_until_quiescent(LIMIT);
+    let sent = &net.clients[1].sent_types[mark..];
+    assert!(!sent.iter().any(|t| t == "rectify-digest"), "{sent:?}");
+    assert_eq!(heads(net.doc(1, &id)), heads(net.doc(0, &id)));
+    // The next reconnect has something confirmed: the digest, and nothing else.
+    net.disconnect(1);
+    let mark = net.clients[1].sent_types.len();
+    net.connect(1);
+    net.run_until_quiescent(LIMIT);
+    assert_eq!(
+        net.clients[1].sent_types[mark..],
+        ["join", "rectify-digest"]
+    );
+}
+
+/// Old and new builds meet: a client from before the digest (with the batched sync) on this
+/// server, and this client on a server from before it, both fall back to `rectify-heads`.
+#[test]
+fn peers_without_the_digest_fall_back_to_the_summary() {
+    for old_server in [false, true] {
+        let (mut net, id) = office_and_school(false);
+        net.disconnect(1);
+        net.old_server = old_server;
+        if !old_server {
+            let client = std::mem::replace(
+                &mut net.clients[1].sync,
+                SyncClient::new(PeerId::new("placeholder"), None),
+            );
+            net.clients[1].sync = client.without_digest();
+        }
+        net.edit(0, &id, "office_note", "meanwhile");
+        net.send_local_changes(0);
+        net.run_until_quiescent(LIMIT);
+        let mark = net.clients[1].sent_types.len();
+        net.connect(1);
+        net.run_until_quiescent(LIMIT);
+        let school = &mut net.clients[1];
+        assert!(school.sync.is_batched() && !school.sync.is_digested());
+        let sent = &school.sent_types[mark..];
+        assert_eq!(
+            sent[..2],
+            ["join", "rectify-heads"],
+            "old server: {old_server}"
+        );
+        assert!(!sent.iter().any(|t| t == "rectify-digest"), "{sent:?}");
+        assert_eq!(heads(net.doc(1, &id)), heads(net.doc(0, &id)));
+    }
+}
+
+/// A `rectify-digest` the peer did not negotiate, or that does not decode, gets an `error`
+/// and changes nothing; a reply the client cannot read sends it to the stock sync.
+#[test]
+fn bad_digests_and_replies_are_refused_without_harm() {
+    let (mut net, id) = office_and_school(false);
+    let school = net.clients[1].conn;
+    let errors = |effects: &[Effect]| {
+        effects
+            .iter()
+            .filter(|e| {
+                matches!(e, Effect::Send { bytes, .. }
+                    if matches!(wire::decode(bytes), Ok(Message::Error { .. })))
+            })
+            .count()
+    };
+    // Negotiated, but not a digest: a bucket count past what ids tell apart, a cut record.
+    for docs in [vec![9], vec![0, 1, 2]] {
+        let frame = wire::encode(&Message::RectifyDigest { docs });
+        let effects = net.server.receive(school, &frame);
+        assert_eq!(errors(&effects), 1, "{effects:?}");
+        assert_eq!(effects.len(), 1);
+    }
+    // Not negotiated: a stock peer.
+    net.disconnect(0);
+    let office = net.clients[0].conn;
+    let client = std::mem::replace(
+        &mut net.clients[0].sync,
+        SyncClient::new(PeerId::new("placeholder"), None),
+    );
+    net.clients[0].sync = client.stock();
+    net.connect(0);
+    net.run_until_quiescent(LIMIT);
+    let office_again = net.clients[0].conn;
+    assert_ne!(office, office_again);
+    let digest = wire::encode(&Message::RectifyDigest { docs: vec![0; 9] });
+    let effects = net.server.receive(office_again, &digest);
+    assert_eq!(errors(&effects), 1, "{effects:?}");
+    assert_eq!(effects.len(), 1);
+
+    // The client: a reply that does not fit its digest.
+    net.disconnect(1);
+    net.connect(1);
+    // Deliver `join`, take the school's digest off the queue, answer it with garbage.
+    let mut queue = std::mem::take(&mut net.queue);
+    let join = queue.pop_back().expect("join");
+    let Hop::ToServer(conn, join) = join else {
+        panic!("join goes to the server")
+    };
+    let peer = net.server.receive(conn, &join);
+    let Some(Effect::Send { bytes, .. }) = peer.first() else {
+        panic!("peer")
+    };
+    let (frames, _) = net.clients[1].sync.receive(bytes);
+    assert_eq!(type_of(&frames[0]), "rectify-digest");
+    let bad = wire::encode(&Message::RectifyDigestReply {
+        docs: vec![0, 0, 0],
+    });
+    let (frames, events) = net.clients[1].sync.receive(&bad);
+    assert!(
+        matches!(events.as_slice(), [ClientEvent::BadFrame(_)]),
+        "{events:?}"
+    );
+    // Nothing was marked in sync; the stock sync takes over for the document.
+    assert!(!net.clients[1].sync.in_sync(&id));
+    assert_eq!(
+        frames.iter().map(|f| type_of(f)).collect::<Vec<_>>(),
+        ["sync"]
+    );
+}
+
 /// Every scenario runs twice: between peers that speak our batched sync, and between stock
 /// peers (as a JS automerge-repo client is).
 macro_rules! both_protocols {

@@ -554,6 +554,71 @@ mod tests {
     }
 
     #[test]
+    fn set_digests_round_trip_and_bad_ones_are_refused() {
+        let digest = SetDigest(vec![[1; 8], [2; 8], [3; 8], [4; 8]]);
+        let bytes = digest.encode();
+        assert_eq!(bytes.len(), 1 + 32);
+        assert_eq!(SetDigest::decode(&bytes), Ok(digest));
+        for cut in 0..bytes.len() {
+            assert!(SetDigest::decode(&bytes[..cut]).is_err(), "cut at {cut}");
+        }
+        let mut longer = bytes.clone();
+        longer.push(0);
+        assert!(SetDigest::decode(&longer).is_err());
+        // 2⁹ buckets: more than the first byte of an id tells apart (and no allocation).
+        assert!(SetDigest::decode(&[9]).is_err());
+
+        let reply = DigestReply(vec![
+            false, true, false, false, false, false, false, false, true,
+        ]);
+        assert_eq!(reply.encode(), [0b10, 0b1]);
+        assert_eq!(DigestReply::decode(&reply.encode(), 9), Ok(reply));
+        assert!(DigestReply::decode(&[0b10], 9).is_err());
+    }
+
+    #[test]
+    fn set_digests_tell_every_difference_apart_bucket_by_bucket() {
+        let docs: Vec<(DocumentId, Vec<ChangeHash>)> = (0..=255u8)
+            .map(|n| (DocumentId([n; 16]), vec![hash(n)]))
+            .collect();
+        let of = |docs: &[(DocumentId, Vec<ChangeHash>)]| {
+            SetDigest::of(docs.iter().map(|(d, h)| (*d, h.as_slice())), 4)
+        };
+        let base = of(&docs);
+        // The order documents come in does not matter; documents without heads do not count.
+        let mut shuffled = docs.clone();
+        shuffled.reverse();
+        shuffled.push((DocumentId([7; 16]), Vec::new()));
+        assert_eq!(of(&shuffled), base);
+        // Each kind of difference shows in exactly the bucket of the document concerned.
+        let mut other_heads = docs.clone();
+        other_heads[5].1 = vec![hash(1), hash(2)];
+        let mut missing = docs.clone();
+        missing.remove(6);
+        let mut extra = docs.clone();
+        extra.push((
+            DocumentId([6, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1]),
+            vec![hash(0)],
+        ));
+        for (changed, bucket) in [(other_heads, 1), (missing, 2), (extra, 2)] {
+            let differs = of(&changed).differing(&base);
+            let expected: Vec<bool> = (0..4).map(|b| b == bucket).collect();
+            assert_eq!(differs.0, expected);
+        }
+        // Digests of different sizes differ everywhere.
+        assert_eq!(SetDigest(vec![[0; 8]]).differing(&base).0, [true]);
+    }
+
+    #[test]
+    fn buckets_grow_with_the_set_in_powers_of_two() {
+        assert_eq!(buckets_for(0), 1);
+        assert_eq!(buckets_for(60), 1);
+        assert_eq!(buckets_for(129), 2);
+        assert_eq!(buckets_for(5_000), 64);
+        assert_eq!(buckets_for(10_000_000), MAX_BUCKETS);
+    }
+
+    #[test]
     fn digest_ignores_order_and_tells_heads_apart() {
         assert_eq!(digest(&[hash(1), hash(2)]), digest(&[hash(2), hash(1)]));
         assert_ne!(digest(&[hash(1)]), digest(&[hash(1), hash(2)]));
