@@ -818,3 +818,50 @@ async fn issue_20_the_history_names_the_sender_not_the_commit_message() -> anyho
     }
     Ok(())
 }
+
+/// Issue #24: an idle reconnect costs the same few hundred bytes whatever the number of
+/// documents — the upgrade, `join`/`peer` and the digest exchange — counted at a proxy both
+/// ways. (With the per-document summary it was 24 bytes more per document.)
+#[tokio::test(flavor = "multi_thread")]
+async fn issue_24_an_idle_reconnect_costs_under_a_kilobyte_whatever_it_holds() -> anyhow::Result<()>
+{
+    let server = TestServer::start(None).await?;
+    let proxy = rectify_tests::proxy::CutProxy::start(server.addr, Vec::new()).await?;
+    let base = format!("ws://{}", proxy.addr);
+    let records = items(&server).await?;
+    let campaign = server.storage.campaigns().await?.remove(0).id;
+    for (username, docs) in [
+        ("school1", assigned(&records, "pszx1")),
+        (
+            "office",
+            records.iter().map(|r| r.id).chain([campaign]).collect(),
+        ),
+    ] {
+        let token = server.token(username).await?;
+        let mut client = SyncTestClient::connect(&base, &token).await?;
+        for id in &docs {
+            client
+                .fetch(*id, std::time::Duration::from_secs(10))
+                .await?;
+        }
+        client.settle().await?;
+        assert!(!docs.is_empty());
+        let (up, down) = (proxy.up(), proxy.down());
+        client.reconnect(&base, &token).await?;
+        let bytes = proxy.up() - up + proxy.down() - down;
+        for id in &docs {
+            assert!(client.core.in_sync(id), "{username}: {id} in sync");
+        }
+        eprintln!(
+            "{username}: {} documents, idle reconnect {bytes} bytes",
+            docs.len()
+        );
+        assert!(
+            bytes <= 1_000,
+            "{username}: {} documents cost {bytes} bytes",
+            docs.len()
+        );
+        assert!(client.core.is_digested());
+    }
+    Ok(())
+}
