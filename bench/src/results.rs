@@ -477,7 +477,7 @@ impl Results {
         if let Some(office) = &self.idle_office {
             lines.push(Line::Row(
                 Row::new(
-                    &format!(
+                    format!(
                         "The office, {} documents: bytes until up to date (both ways, with the upgrade; round trips)",
                         office.documents
                     ),

@@ -562,7 +562,7 @@ mod tests {
         for cut in 0..bytes.len() {
             assert!(SetDigest::decode(&bytes[..cut]).is_err(), "cut at {cut}");
         }
-        let mut longer = bytes.clone();
+        let mut longer = bytes;
         longer.push(0);
         assert!(SetDigest::decode(&longer).is_err());
         // 2⁹ buckets: more than the first byte of an id tells apart (and no allocation).
@@ -595,7 +595,7 @@ mod tests {
         other_heads[5].1 = vec![hash(1), hash(2)];
         let mut missing = docs.clone();
         missing.remove(6);
-        let mut extra = docs.clone();
+        let mut extra = docs;
         extra.push((
             DocumentId([6, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1]),
             vec![hash(0)],
