@@ -1569,6 +1569,26 @@ fn bad_digests_and_replies_are_refused_without_harm() {
         assert_eq!(errors(&effects), 1, "{effects:?}");
         assert_eq!(effects.len(), 1);
     }
+    // One at a time; the driver's answer answers it once, with every bucket differing when
+    // storage could not list what the peer may read.
+    let digest = wire::encode(&Message::RectifyDigest { docs: vec![0; 9] });
+    let first = net.server.receive(school, &digest);
+    assert!(matches!(first.as_slice(), [Effect::ReadableHeads { conn }] if *conn == school));
+    let second = net.server.receive(school, &digest);
+    assert_eq!(errors(&second), 1, "{second:?}");
+    let answer = net.server.readable_heads(school, None);
+    let [Effect::Send { bytes, .. }] = answer.as_slice() else {
+        panic!("{answer:?}")
+    };
+    assert_eq!(
+        wire::decode(bytes),
+        Ok(Message::RectifyDigestReply { docs: vec![1] })
+    );
+    assert!(
+        net.server.readable_heads(school, None).is_empty(),
+        "a stale answer"
+    );
+
     // Not negotiated: a stock peer.
     net.disconnect(0);
     let office = net.clients[0].conn;

@@ -825,14 +825,17 @@ impl<G: Gate> SyncServer<G> {
     /// `conn` has exactly `heads` of `doc` (an equal bucket of its digest): it gets the
     /// document's next changes as if it had just synced. A document not in memory is not
     /// loaded for it: the connection is subscribed, as to an evicted one.
+    /// A peer this document refused stays read-only (see the module documentation).
     fn subscribe_in_sync(&mut self, conn: ConnId, doc: DocumentId, heads: &[ChangeHash]) {
         match self.docs.get_mut(&doc) {
             Some(Slot::Ready(document)) => {
-                let state = batch::synced_state(heads);
-                document.peers.insert(conn, PeerDoc { state });
+                let peer = document.peers.entry(conn).or_default();
+                if !peer.state.read_only {
+                    peer.state = batch::synced_state(heads);
+                }
             }
             Some(Slot::Loading { subscribers, .. } | Slot::Dormant { subscribers }) => {
-                subscribers.insert(conn, false);
+                subscribers.entry(conn).or_insert(false);
             }
             None => {
                 let subscribers = Subscribers::from([(conn, false)]);
