@@ -837,7 +837,7 @@ impl SyncHub {
                 }
             }
             Io::ReadableHeads(conn, peer) => {
-                let readable = match self.readable_heads(&peer).await {
+                let listed = match self.readable_heads(&peer).await {
                     Ok(readable) => Some(readable),
                     Err(err) => {
                         // The peer falls back to the per-document summary.
@@ -846,7 +846,7 @@ impl SyncHub {
                         None
                     }
                 };
-                Done::ReadableHeads(conn, readable)
+                Done::ReadableHeads(conn, listed)
             }
             Io::Quarantine(record) => {
                 let doc = record.document;
@@ -926,7 +926,17 @@ impl SyncHub {
                 effects
             }
             Done::Refused { doc, reason, chunk } => core.write_refused(doc, reason, chunk),
-            Done::ReadableHeads(conn, readable) => core.readable_heads(conn, readable),
+            Done::ReadableHeads(conn, Some((readable, versions))) => {
+                if self.settings.feed.shared() {
+                    // Another server may have written one of them after its heads were read
+                    // and before the connection was subscribed: its notification then found
+                    // nobody to tell here. Compare again, and catch up with what moved.
+                    let hub = Arc::clone(self);
+                    tokio::spawn(async move { hub.catch_up_listed(versions).await });
+                }
+                core.readable_heads(conn, Some(readable))
+            }
+            Done::ReadableHeads(conn, None) => core.readable_heads(conn, None),
             Done::Nothing => Vec::new(),
         }
     }
@@ -937,10 +947,9 @@ impl SyncHub {
     /// storage is at the version they were read at; otherwise the document is read once and
     /// parsed (not loaded into the core). A document that does not parse is left out: its
     /// bucket then differs, and the per-document summary reports it as usual.
-    async fn readable_heads(
-        &self,
-        peer: &Peer,
-    ) -> StorageResult<Vec<(DocumentId, Vec<ChangeHash>)>> {
+    ///
+    /// Also returns the versions the heads are at, for [`SyncHub::catch_up_listed`].
+    async fn readable_heads(&self, peer: &Peer) -> StorageResult<ReadableHeads> {
         let oversees = Need::Oversee.allows(peer.actor.role);
         let mut ids = Vec::new();
         for campaign in self.storage.campaigns().await? {
@@ -982,7 +991,30 @@ impl SyncHub {
             };
             readable.push((id, heads));
         }
-        Ok(readable)
+        Ok((readable, versions))
+    }
+
+    /// With a shared database: the documents of a digest whose stored version moved since
+    /// `versions` were read are caught up (a document out of memory is loaded for the
+    /// connections subscribed to it and they are sent what they lack).
+    async fn catch_up_listed(self: &Arc<Self>, versions: HashMap<DocumentId, i64>) {
+        let ids: Vec<DocumentId> = versions.keys().copied().collect();
+        for part in ids.chunks(1000) {
+            let stored = match self.storage.document_versions(part).await {
+                Ok(stored) => stored,
+                Err(err) => {
+                    // The next notification or sweep catches up instead.
+                    tracing::warn!(error = %err, "cannot compare document versions");
+                    self.metrics.storage_errors.inc();
+                    return;
+                }
+            };
+            for (doc, version) in stored {
+                if versions.get(&doc) != Some(&version) {
+                    self.catch_up(doc, None).await;
+                }
+            }
+        }
     }
 
     fn stored_heads(
@@ -1108,6 +1140,9 @@ enum Io {
     ReadableHeads(ConnId, Peer),
 }
 
+/// What an account may read with stored heads, and the stored versions those heads are at.
+type ReadableHeads = (Vec<(DocumentId, Vec<ChangeHash>)>, HashMap<DocumentId, i64>);
+
 /// How an [`Io`] went.
 enum Done {
     /// The document's bytes and the version they hold at least, or `None` when absent.
@@ -1127,7 +1162,7 @@ enum Done {
         chunk: Vec<u8>,
     },
     /// What [`SyncHub::readable_heads`] found, or `None` when storage could not say.
-    ReadableHeads(ConnId, Option<Vec<(DocumentId, Vec<ChangeHash>)>>),
+    ReadableHeads(ConnId, Option<ReadableHeads>),
     Nothing,
 }
 
