@@ -477,6 +477,7 @@ pub async fn idle_office(target: Target, fixture: &Fixture, limit: Duration) -> 
         .schools
         .iter()
         .flat_map(|s| s.docs.iter().map(|d| d.id))
+        .chain([fixture.campaign])
         .collect();
     let setup_proxy = CutProxy::start(target.addr, Vec::new()).await?;
     let mut office = setup_office(&setup_proxy, &fixture.office_token, &ids).await?;

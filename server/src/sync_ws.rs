@@ -963,8 +963,22 @@ impl SyncHub {
             }
         }
         let versions = self.storage.document_versions(&ids).await?;
+        // The core counts a document in memory with the heads it has there: nothing to read.
+        // (Should it leave memory before the answer, its heads are missing and its bucket
+        // differs: the peer then asks about it in `rectify-heads`.)
+        let in_memory: HashSet<DocumentId> = {
+            let core = self.core.lock().await;
+            ids.iter()
+                .filter(|id| core.document(id).is_some())
+                .copied()
+                .collect()
+        };
         let mut readable = Vec::with_capacity(ids.len());
         for id in ids {
+            if in_memory.contains(&id) {
+                readable.push((id, Vec::new()));
+                continue;
+            }
             let Some(&version) = versions.get(&id) else {
                 continue; // in the index, but no document: nothing to confirm
             };

@@ -775,9 +775,10 @@ impl<G: Gate> SyncServer<G> {
     /// the peer's `rectify-digest` with the buckets that differ; every document of an equal
     /// bucket is in sync, and the connection is subscribed to it as after a sync round.
     ///
-    /// A document in memory counts with its heads here: they are what this server has
-    /// acknowledged (storage may be ahead by a write in flight or another server's). A
-    /// failed read differs everywhere, so the peer falls back to `rectify-heads`, which loads
+    /// A document in memory counts with its heads here, whatever `readable` says (the driver
+    /// need not read them): they are what this server has acknowledged (storage may be ahead
+    /// by a write in flight or another server's). A document listed without heads and not in
+    /// memory is left out, so its bucket differs. A failed read differs everywhere, so the peer falls back to `rectify-heads`, which loads
     /// each document and answers for it.
     pub fn readable_heads(
         &mut self,
