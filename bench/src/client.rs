@@ -107,7 +107,9 @@ impl Flow {
             // The batched sync: summaries and acknowledgements are ids and hashes; a change
             // batch is ids, heads and one bundle of changes per document.
             Some(
-                Message::RectifyHeads { docs }
+                Message::RectifyDigest { docs }
+                | Message::RectifyDigestReply { docs }
+                | Message::RectifyHeads { docs }
                 | Message::RectifyHeadsReply { docs }
                 | Message::RectifyApplied { docs },
             ) => {
@@ -172,6 +174,8 @@ impl Traffic {
 /// path a network's latency multiplies); the sum over documents is reported beside it.
 /// With the batched sync, a `rectify-heads` or `rectify-changes` frame is a message about
 /// each of its documents, and the batched answer that follows is the reply for all of them.
+/// A `rectify-digest` names no document: it and its reply are one round trip of their own,
+/// before any document's.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct RoundTrips {
     waiting_for_peer: bool,
@@ -180,12 +184,17 @@ pub struct RoundTrips {
     rounds: HashMap<DocumentId, u32>,
     /// The documents of the last batched frame sent.
     batch: Vec<DocumentId>,
+    waiting_for_digest: bool,
+    digests: u32,
 }
 
 impl RoundTrips {
     pub fn sent(&mut self, message: Option<&Message>, doc: Option<DocumentId>) {
         if matches!(message, Some(Message::Join { .. })) {
             self.waiting_for_peer = true;
+        }
+        if matches!(message, Some(Message::RectifyDigest { .. })) {
+            self.waiting_for_digest = true;
         }
         if let Some(doc) = doc {
             self.waiting.insert(doc, true);
@@ -210,6 +219,10 @@ impl RoundTrips {
             self.waiting_for_peer = false;
             self.joins += 1;
         }
+        if matches!(message, Some(Message::RectifyDigestReply { .. })) && self.waiting_for_digest {
+            self.waiting_for_digest = false;
+            self.digests += 1;
+        }
         if let Some(doc) = doc
             && self.waiting.insert(doc, false) == Some(true)
         {
@@ -229,12 +242,12 @@ impl RoundTrips {
 
     /// `join` plus the longest chain of rounds of one document.
     pub fn critical_path(&self) -> u32 {
-        self.joins + self.rounds.values().copied().max().unwrap_or(0)
+        self.joins + self.digests + self.rounds.values().copied().max().unwrap_or(0)
     }
 
     /// Rounds over every document (plus `join`).
     pub fn total(&self) -> u32 {
-        self.joins + self.rounds.values().sum::<u32>()
+        self.joins + self.digests + self.rounds.values().sum::<u32>()
     }
 }
 

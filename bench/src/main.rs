@@ -85,6 +85,9 @@ struct Cli {
     /// Phase 2: the school's documents (60; quick 20).
     #[arg(long)]
     idle_docs: Option<usize>,
+    /// Phase 2: the office's documents for its idle reconnect (5000; quick 500).
+    #[arg(long)]
+    idle_office_docs: Option<usize>,
     /// Phase 3: idle connection levels (1000,10000; quick 200,1000).
     #[arg(long, value_delimiter = ',')]
     connections: Vec<usize>,
@@ -224,6 +227,7 @@ async fn run(cli: Cli) -> Result<bool> {
         edits: pick(cli.edits, q, 5, 20),
         repeat: pick(cli.repeat, q, 1, 3),
         idle_docs: pick(cli.idle_docs, q, 20, 60),
+        idle_office_docs: pick(cli.idle_office_docs, q, 500, 5000),
         connection_accounts: max_level.div_ceil(10).max(1),
         max_connections_flag: (max_level + 1000).max(2000),
         connection_levels,
@@ -558,6 +562,9 @@ async fn phase_idle(run: &mut Run, results: &mut Results) {
         let _ = server.terminate(Duration::from_secs(20)).await;
     }
     drop(server);
+    if !run.cli.no_ours {
+        phase_idle_office(run, results).await;
+    }
     if run.cli.no_reference {
         return;
     }
@@ -580,6 +587,24 @@ async fn phase_idle(run: &mut Run, results: &mut Results) {
             }
             results.idle_reference = Some(r);
         }
+        Err(err) => results.failures.push(format!("{err:#}")),
+    }
+}
+
+/// The office's idle reconnect with many documents (ours only: the reference has no accounts).
+async fn phase_idle_office(run: &mut Run, results: &mut Results) {
+    let docs = run.params.idle_office_docs;
+    let limit = Duration::from_secs(600);
+    let measured = async {
+        let (mut server, fixture) = setup::prepare(run.rectify.clone(), 1, docs, 0).await?;
+        server.start().await?;
+        let target = Target::new(Kind::Ours, server.port(), server.pid().unwrap_or(0));
+        let result = reconnect::idle_office(target, &fixture, limit).await;
+        let _ = server.terminate(Duration::from_secs(20)).await;
+        result
+    };
+    match bounded("idle (the office, Rectify)", limit, measured).await {
+        Ok(r) => results.idle_office = Some(r),
         Err(err) => results.failures.push(format!("{err:#}")),
     }
 }

@@ -456,10 +456,64 @@ pub async fn idle(target: Target, fixture: &Fixture, limit: Duration) -> Result<
         .pop()
         .context("no client")?;
     let core = take_core(client);
+    let result = measure_idle(target, &school.token, core, school.docs.len(), deadline).await?;
+    eprintln!(
+        "  {}: idle reconnect of {} documents: {} B up, {} B down, {} round trip(s), {:.0} ms",
+        target.kind.name(),
+        result.documents,
+        result.up,
+        result.down,
+        result.round_trips,
+        result.time.as_secs_f64() * 1000.0
+    );
+    Ok(result)
+}
+
+/// Phase 2 on our server, the office's side (issue #24): the office, with every document of
+/// `fixture` up to date, reconnects.
+pub async fn idle_office(target: Target, fixture: &Fixture, limit: Duration) -> Result<Idle> {
+    let deadline = Instant::now() + limit;
+    let ids: Vec<DocumentId> = fixture
+        .schools
+        .iter()
+        .flat_map(|s| s.docs.iter().map(|d| d.id))
+        .chain([fixture.campaign])
+        .collect();
+    let setup_proxy = CutProxy::start(target.addr, Vec::new()).await?;
+    let mut office = setup_office(&setup_proxy, &fixture.office_token, &ids).await?;
+    office.core.disconnect();
+    let core = std::mem::replace(
+        &mut office.core,
+        SyncClient::new(PeerId::new("spent"), None),
+    );
+    drop(office);
+    let result = measure_idle(target, &fixture.office_token, core, ids.len(), deadline).await?;
+    eprintln!(
+        "  {}: the office's idle reconnect of {} documents: {} B up, {} B down, {} round \
+         trip(s), {:.0} ms",
+        target.kind.name(),
+        result.documents,
+        result.up,
+        result.down,
+        result.round_trips,
+        result.time.as_secs_f64() * 1000.0
+    );
+    Ok(result)
+}
+
+/// Reconnects `core` (disconnected, every one of its `documents` up to date) through a fresh
+/// counting proxy and measures until it knows it is up to date.
+async fn measure_idle(
+    target: Target,
+    token: &str,
+    core: SyncClient,
+    documents: usize,
+    deadline: Instant,
+) -> Result<Idle> {
     tokio::time::sleep(Duration::from_millis(300)).await;
     let proxy = CutProxy::start(target.addr, Vec::new()).await?;
     let t0 = Instant::now();
-    let mut client = BenchClient::connect(&proxy_base(&proxy), &school.token, core).await?;
+    let mut client = BenchClient::connect(&proxy_base(&proxy), token, core).await?;
     let mut by_heads = true;
     let done = client
         .drive(
@@ -481,8 +535,8 @@ pub async fn idle(target: Target, fixture: &Fixture, limit: Duration) -> Result<
     client
         .drive(|_| true, Duration::from_secs(1), deadline)
         .await?;
-    let result = Idle {
-        documents: school.docs.len(),
+    Ok(Idle {
+        documents,
         up,
         down,
         up_total: proxy.up(),
@@ -496,17 +550,7 @@ pub async fn idle(target: Target, fixture: &Fixture, limit: Duration) -> Result<
             last_frame.saturating_duration_since(t0)
         },
         by_heads,
-    };
-    eprintln!(
-        "  {}: idle reconnect of {} documents: {} B up, {} B down, {} round trip(s), {:.0} ms",
-        target.kind.name(),
-        result.documents,
-        result.up,
-        result.down,
-        result.round_trips,
-        result.time.as_secs_f64() * 1000.0
-    );
-    Ok(result)
+    })
 }
 
 /// With `BENCH_PERF=DIR`, `perf record -g` of the server for the measured reconnect, into

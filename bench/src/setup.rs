@@ -44,6 +44,8 @@ pub struct School {
 pub struct Fixture {
     pub schools: Vec<School>,
     pub office_token: String,
+    /// The campaign every document belongs to (the office reads it too).
+    pub campaign: DocumentId,
     /// Offline edits per document.
     pub edits: usize,
 }
@@ -247,6 +249,7 @@ async fn fill(storage: &dyn Storage, schools: usize, docs: usize, edits: usize) 
     Ok(Fixture {
         schools: out,
         office_token,
+        campaign: outcome.campaign,
         edits,
     })
 }

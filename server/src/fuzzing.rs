@@ -85,6 +85,14 @@ pub fn server_frames(data: &[u8]) {
                             .expect("the server persisted a change the policy forbids");
                         next.extend(server.persisted(doc, true));
                     }
+                    // The school may read the one item (id as in `sync_setup`).
+                    Effect::ReadableHeads { conn } => {
+                        let heads = model::load_automerge(&stored)
+                            .expect("the stored item loads")
+                            .get_heads();
+                        let readable = vec![(DocumentId([7; 16]), heads)];
+                        next.extend(server.readable_heads(conn, Some(readable)));
+                    }
                     _ => {}
                 }
             }

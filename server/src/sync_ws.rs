@@ -141,6 +141,11 @@ pub struct SyncHub {
     /// appends only on top of it, so a copy behind another server's writes never writes (see
     /// [`SyncHub::catch_up`]).
     versions: std::sync::Mutex<HashMap<DocumentId, i64>>,
+    /// Each document's heads at a stored version, for the idle-reconnect digest
+    /// ([`SyncHub::readable_heads`]): a document is read and parsed once per version, not at
+    /// every reconnect of everyone who reads it. An entry is used only while storage is still
+    /// at its version, so a write anywhere (this server, another, an import) makes it miss.
+    stored_heads: std::sync::Mutex<HashMap<DocumentId, (i64, Vec<ChangeHash>)>>,
 }
 
 /// A connection's outgoing queue, and how to tell it to stop at once.
@@ -220,6 +225,7 @@ impl SyncHub {
             closing: watch::Sender::new(false),
             eviction_mark: Mutex::new(0),
             versions: std::sync::Mutex::new(HashMap::new()),
+            stored_heads: std::sync::Mutex::new(HashMap::new()),
         })
     }
 
@@ -738,6 +744,12 @@ impl SyncHub {
                     retry_later,
                 } => self.close(conn, &reason, retry_later).await,
                 Effect::LoadDocument { doc } => ios.push(Io::Load(doc)),
+                Effect::ReadableHeads { conn } => {
+                    // A connection gone meanwhile needs no answer.
+                    if let Some(peer) = core.peer_info(conn) {
+                        ios.push(Io::ReadableHeads(conn, peer.clone()));
+                    }
+                }
                 Effect::Persist { doc, chunk, hashes } => {
                     // Evidence the change newly references: who may name a file depends on
                     // who uploaded it, which is looked up (without the lock) before writing.
@@ -881,6 +893,18 @@ impl SyncHub {
                     newer,
                 }
             }
+            Io::ReadableHeads(conn, peer) => {
+                let listed = match self.readable_heads(&peer).await {
+                    Ok(readable) => Some(readable),
+                    Err(err) => {
+                        // The peer falls back to the per-document summary.
+                        tracing::warn!(error = %err, "cannot list the heads a peer may read");
+                        self.metrics.storage_errors.inc();
+                        None
+                    }
+                };
+                Done::ReadableHeads(conn, listed)
+            }
             Io::Quarantine {
                 record,
                 conn,
@@ -972,8 +996,115 @@ impl SyncHub {
                 effects
             }
             Done::Refused { doc, reason, chunk } => core.write_refused(doc, reason, chunk),
+            Done::ReadableHeads(conn, Some((readable, versions))) => {
+                if self.settings.feed.shared() {
+                    // Another server may have written one of them after its heads were read
+                    // and before the connection was subscribed: its notification then found
+                    // nobody to tell here. Compare again, and catch up with what moved.
+                    let hub = Arc::clone(self);
+                    tokio::spawn(async move { hub.catch_up_listed(versions).await });
+                }
+                core.readable_heads(conn, Some(readable))
+            }
+            Done::ReadableHeads(conn, None) => core.readable_heads(conn, None),
             Done::Nothing => Vec::new(),
         }
+    }
+
+    /// Every stored document `peer` may read, by the index (as `GET /api/items` and
+    /// [`SyncHub::announce`] decide), with its stored heads: the server's side of the
+    /// idle-reconnect digest ([`Effect::ReadableHeads`]). Heads come from `stored_heads` while
+    /// storage is at the version they were read at; otherwise the document is read once and
+    /// parsed (not loaded into the core). A document that does not parse is left out: its
+    /// bucket then differs, and the per-document summary reports it as usual.
+    ///
+    /// Also returns the versions the heads are at, for [`SyncHub::catch_up_listed`].
+    async fn readable_heads(&self, peer: &Peer) -> StorageResult<ReadableHeads> {
+        let oversees = Need::Oversee.allows(peer.actor.role);
+        let mut ids = Vec::new();
+        for campaign in self.storage.campaigns().await? {
+            if oversees {
+                ids.push(campaign.id);
+            }
+            for item in self.storage.items(&campaign.id).await? {
+                if can_read_item(&peer.actor, &item.units, item.department.as_deref()) {
+                    ids.push(item.id);
+                }
+            }
+        }
+        let versions = self.storage.document_versions(&ids).await?;
+        // The core counts a document in memory with the heads it has there: nothing to read.
+        // (Should it leave memory before the answer, its heads are missing and its bucket
+        // differs: the peer then asks about it in `rectify-heads`.)
+        let in_memory: HashSet<DocumentId> = {
+            let core = self.core.lock().await;
+            ids.iter()
+                .filter(|id| core.document(id).is_some())
+                .copied()
+                .collect()
+        };
+        let mut readable = Vec::with_capacity(ids.len());
+        for id in ids {
+            if in_memory.contains(&id) {
+                readable.push((id, Vec::new()));
+                continue;
+            }
+            let Some(&version) = versions.get(&id) else {
+                continue; // in the index, but no document: nothing to confirm
+            };
+            let cached = self
+                .stored_heads()
+                .get(&id)
+                .filter(|(at, _)| *at == version)
+                .map(|(_, heads)| heads.clone());
+            let heads = match cached {
+                Some(heads) => heads,
+                None => {
+                    // Read after the version: these chunks hold at least that version.
+                    let Some(chunks) = self.storage.document_chunks(&id).await? else {
+                        continue;
+                    };
+                    let Ok(mut doc) = model::load_automerge(&chunks.concat()) else {
+                        tracing::warn!(%id, "a stored document does not load");
+                        continue;
+                    };
+                    let heads = doc.get_heads();
+                    self.stored_heads().insert(id, (version, heads.clone()));
+                    heads
+                }
+            };
+            readable.push((id, heads));
+        }
+        Ok((readable, versions))
+    }
+
+    /// With a shared database: the documents of a digest whose stored version moved since
+    /// `versions` were read are caught up (a document out of memory is loaded for the
+    /// connections subscribed to it and they are sent what they lack).
+    async fn catch_up_listed(self: &Arc<Self>, versions: HashMap<DocumentId, i64>) {
+        let ids: Vec<DocumentId> = versions.keys().copied().collect();
+        for part in ids.chunks(1000) {
+            let stored = match self.storage.document_versions(part).await {
+                Ok(stored) => stored,
+                Err(err) => {
+                    // The next notification or sweep catches up instead.
+                    tracing::warn!(error = %err, "cannot compare document versions");
+                    self.metrics.storage_errors.inc();
+                    return;
+                }
+            };
+            for (doc, version) in stored {
+                if versions.get(&doc) != Some(&version) {
+                    self.catch_up(doc, None).await;
+                }
+            }
+        }
+    }
+
+    fn stored_heads(
+        &self,
+    ) -> std::sync::MutexGuard<'_, HashMap<DocumentId, (i64, Vec<ChangeHash>)>> {
+        self.stored_heads.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Why `peer` may not reference one of `references` (evidence files a change newly
@@ -1094,7 +1225,12 @@ enum Io {
         conn: ConnId,
         then_send: Vec<u8>,
     },
+    /// What a connection's account may read, with stored heads ([`Effect::ReadableHeads`]).
+    ReadableHeads(ConnId, Peer),
 }
+
+/// What an account may read with stored heads, and the stored versions those heads are at.
+type ReadableHeads = (Vec<(DocumentId, Vec<ChangeHash>)>, HashMap<DocumentId, i64>);
 
 /// How an [`Io`] went.
 enum Done {
@@ -1114,6 +1250,8 @@ enum Done {
         reason: GateRefusal,
         chunk: Vec<u8>,
     },
+    /// What [`SyncHub::readable_heads`] found, or `None` when storage could not say.
+    ReadableHeads(ConnId, Option<ReadableHeads>),
     Nothing,
 }
 

@@ -62,6 +62,8 @@ struct Client {
     /// Frames this client sent, for counting round trips.
     sent: usize,
     received: usize,
+    /// The types of the frames it sent, `join` included.
+    sent_types: Vec<String>,
 }
 
 enum Hop {
@@ -84,9 +86,16 @@ struct Network {
     log: Vec<Effect>,
     /// Clients speak only the stock protocol (no batched sync).
     stock: bool,
+    /// The server is a build from before the digest: it never reads `rectifyDigest` in
+    /// `join` (the harness drops it on the way, as serde drops an unknown key).
+    old_server: bool,
     /// Storage faults on command: every write fails / every read fails while set.
     fail_writes: bool,
     fail_reads: bool,
+    /// The driver cannot list what a peer may read ([`Effect::ReadableHeads`]) while set.
+    fail_readable: bool,
+    /// Documents the driver loaded to answer the core, counting those for `ReadableHeads`.
+    loads: usize,
 }
 
 const SERVER: &str = "server-peer";
@@ -105,6 +114,9 @@ impl Network {
             log: Vec::new(),
             fail_writes: false,
             fail_reads: false,
+            fail_readable: false,
+            loads: 0,
+            old_server: false,
         }
     }
 
@@ -121,6 +133,7 @@ impl Network {
             events: Vec::new(),
             sent: 0,
             received: 0,
+            sent_types: Vec::new(),
         });
         let index = self.clients.len() - 1;
         self.connect(index);
@@ -135,6 +148,7 @@ impl Network {
         client.connected = true;
         self.server.connect(conn, client.user.clone());
         let join = client.sync.connect();
+        client.sent_types.push(type_of(&join));
         self.queue.push_back(Hop::ToServer(conn, join));
     }
 
@@ -166,6 +180,7 @@ impl Network {
         let client = &mut self.clients[index];
         for frame in client.sync.poll() {
             client.sent += 1;
+            client.sent_types.push(type_of(&frame));
             self.queue.push_back(Hop::ToServer(client.conn, frame));
         }
     }
@@ -213,6 +228,13 @@ impl Network {
                         bytes: then_send,
                     });
                 }
+                Effect::ReadableHeads { conn } => {
+                    let fails = self.fail_readable || self.fail_reads;
+                    let readable = (!fails).then(|| self.readable_heads(conn));
+                    for more in self.server.readable_heads(conn, readable).into_iter().rev() {
+                        effects.push_front(more);
+                    }
+                }
             }
         }
     }
@@ -237,6 +259,7 @@ impl Network {
                     }
                     return delivered;
                 };
+                self.loads += 1;
                 let effects = if self.fail_reads {
                     self.server.document_load_failed(doc)
                 } else {
@@ -249,7 +272,21 @@ impl Network {
             delivered += 1;
             assert!(delivered <= limit, "no quiescence after {limit} frames");
             match hop {
-                Hop::ToServer(conn, bytes) => {
+                Hop::ToServer(conn, mut bytes) => {
+                    if self.old_server
+                        && let Ok(Message::Join {
+                            sender_id,
+                            mut peer_metadata,
+                            supported_protocol_versions,
+                        }) = wire::decode(&bytes)
+                    {
+                        peer_metadata.rectify_digest = None;
+                        bytes = wire::encode(&Message::Join {
+                            sender_id,
+                            peer_metadata,
+                            supported_protocol_versions,
+                        });
+                    }
                     let effects = self.server.receive(conn, &bytes);
                     self.execute(effects);
                 }
@@ -265,11 +302,28 @@ impl Network {
                     client.events.extend(events);
                     for frame in frames {
                         client.sent += 1;
+                        client.sent_types.push(type_of(&frame));
                         self.queue.push_back(Hop::ToServer(client.conn, frame));
                     }
                 }
             }
         }
+    }
+
+    /// What the server's driver reads from its index and stored heads: every stored
+    /// document `conn`'s user may read, with its heads. (Here the gate decides on the stored
+    /// document itself, which the server's index mirrors; this test storage has no index.)
+    fn readable_heads(&self, conn: ConnId) -> Vec<(DocumentId, Vec<automerge::ChangeHash>)> {
+        let who = self.server.peer_info(conn).expect("connected").clone();
+        self.storage
+            .iter()
+            .filter_map(|(id, bytes)| {
+                let mut doc = model::load_automerge(bytes).ok()?;
+                TestGate
+                    .may_read(&who, id, &doc)
+                    .then(|| (*id, doc.get_heads()))
+            })
+            .collect()
     }
 
     fn doc(&self, index: usize, id: &DocumentId) -> &AutoCommit {
@@ -287,6 +341,10 @@ impl Network {
         doc.put(automerge::ROOT, key, value).expect("put");
         doc.commit();
     }
+}
+
+fn type_of(frame: &[u8]) -> String {
+    wire::decode(frame).map_or_else(|_| "?".into(), |m| m.type_name().to_owned())
 }
 
 fn new_server() -> SyncServer<TestGate> {
@@ -846,18 +904,23 @@ fn ephemeral_messages_reach_the_other_readers_only(stock: bool) {
 fn documents_are_loaded_once_and_frames_wait_for_them(stock: bool) {
     let (mut net, id) = office_and_school(stock);
     net.restart_server();
+    // An edit to send, so that the document is needed (an idle reconnect with the digest
+    // loads nothing at all).
+    net.edit(0, &id, "office_note", "after the restart");
+    let mark = net.log.len();
     net.connect(0);
     net.connect(1);
     net.run_until_quiescent(LIMIT);
-    let loads = net
-        .log
+    let loads = net.log[mark..]
         .iter()
-        .rev()
-        .take_while(|e| !matches!(e, Effect::Persist { .. }))
         .filter(|e| matches!(e, Effect::LoadDocument { doc } if *doc == id))
         .count();
     assert_eq!(loads, 1);
     assert_eq!(heads(net.doc(0, &id)), heads(net.doc(1, &id)));
+    assert_eq!(
+        text_at(net.doc(1, &id), "office_note").as_deref(),
+        Some("after the restart")
+    );
 }
 
 fn idle_documents_are_evicted_and_open_peers_still_get_changes(stock: bool) {
@@ -1205,6 +1268,7 @@ fn a_large_summary_is_looked_at_a_window_at_a_time() {
             storage_id: Some(StorageId::new("reader")),
             is_ephemeral: false,
             rectify_batch: Some(batch::VERSION),
+            rectify_digest: None,
         },
     };
     server.receive(conn, &wire::encode(&join));
@@ -1255,6 +1319,332 @@ fn a_large_summary_is_looked_at_a_window_at_a_time() {
     );
     assert_eq!(server.waiting_work(conn), 0);
     assert_eq!(server.busy_documents(), 0);
+}
+
+/// What happened while the school was away, before it reconnects with the digest.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Away {
+    Nothing,
+    /// The server has more: the office edited a document.
+    OfficeEdited,
+    /// The school has more: it edited offline.
+    SchoolEdited,
+    /// Both.
+    BothEdited,
+    /// A document the school may read is new on the server.
+    NewDocument,
+    /// The school lost read access to a document it holds.
+    Hidden,
+    /// The server was restored from a backup older than what the school confirmed.
+    ServerRestored,
+    /// The server's driver could not list what the school may read.
+    ListFailed,
+}
+
+/// `away`, and what the reconnect must send: whether the digest found every bucket equal
+/// (then nothing but the digest and what the school has new goes up), and whether the school
+/// then had to fall back to the per-document `rectify-heads`.
+struct DigestCase {
+    away: Away,
+    all_equal: bool,
+}
+
+const DIGEST_CASES: &[DigestCase] = &[
+    DigestCase {
+        away: Away::Nothing,
+        all_equal: true,
+    },
+    DigestCase {
+        away: Away::OfficeEdited,
+        all_equal: false,
+    },
+    DigestCase {
+        away: Away::SchoolEdited,
+        all_equal: true,
+    },
+    DigestCase {
+        away: Away::BothEdited,
+        all_equal: false,
+    },
+    DigestCase {
+        away: Away::NewDocument,
+        all_equal: false,
+    },
+    DigestCase {
+        away: Away::Hidden,
+        all_equal: false,
+    },
+    DigestCase {
+        away: Away::ServerRestored,
+        all_equal: false,
+    },
+    DigestCase {
+        away: Away::ListFailed,
+        all_equal: false,
+    },
+];
+
+/// The idle-reconnect digest: whatever happened meanwhile, a reconnect ends with the school
+/// holding exactly what the server stores for every document it may read (never a document
+/// marked in sync that is not), having sent the digest and, only when a bucket differs, the
+/// per-document summary. An idle reconnect loads no document.
+#[test]
+fn a_reconnect_by_digest_ends_in_sync_whatever_happened_meanwhile() {
+    for case in DIGEST_CASES {
+        let away = case.away;
+        let (mut net, id) = office_and_school(false);
+        let second = second_document(&mut net);
+        // The school has confirmed both documents with the server.
+        net.disconnect(1);
+        net.connect(1);
+        net.run_until_quiescent(LIMIT);
+        let backup = net.storage.clone();
+        if away == Away::ServerRestored {
+            // The school confirms an office edit that the backup does not have.
+            net.edit(0, &id, "office_note", "lost in the restore");
+            net.send_local_changes(0);
+            net.run_until_quiescent(LIMIT);
+        }
+        net.disconnect(1);
+        match away {
+            Away::Nothing | Away::ListFailed => {}
+            Away::OfficeEdited | Away::BothEdited => net.edit(0, &id, "office_note", "meanwhile"),
+            Away::SchoolEdited => {}
+            Away::NewDocument => {
+                net.clients[0]
+                    .sync
+                    .add_document(DocumentId([3; 16]), new_doc("第三项"));
+            }
+            Away::Hidden => net.edit(0, &second, "hidden", "yes"),
+            Away::ServerRestored => {
+                net.storage = backup;
+                net.restart_server();
+            }
+        }
+        if matches!(away, Away::SchoolEdited | Away::BothEdited) {
+            net.edit(1, &id, "school_note", "offline");
+        }
+        if net.clients[0].connected {
+            net.send_local_changes(0);
+            net.run_until_quiescent(LIMIT);
+        }
+        net.fail_readable = away == Away::ListFailed;
+        let (mark, loads) = (net.clients[1].sent_types.len(), net.loads);
+        net.connect(1);
+        net.run_until_quiescent(LIMIT);
+
+        let sent = net.clients[1].sent_types[mark..].to_vec();
+        assert_eq!(
+            sent.get(1).map(String::as_str),
+            Some("rectify-digest"),
+            "{away:?}: {sent:?}"
+        );
+        let summary = sent.iter().any(|t| t == "rectify-heads");
+        assert_eq!(summary, !case.all_equal, "{away:?}: {sent:?}");
+        if away == Away::Nothing {
+            assert_eq!(sent, ["join", "rectify-digest"]);
+            assert_eq!(net.loads, loads, "an idle reconnect loads nothing");
+        }
+        // The school holds what the server stores, for every document it may still read.
+        let school = &mut net.clients[1];
+        for doc in [id, second] {
+            if away == Away::Hidden && doc == second {
+                assert!(
+                    school
+                        .events
+                        .iter()
+                        .any(|e| matches!(e, ClientEvent::Unavailable(d) if *d == doc)),
+                    "{away:?}"
+                );
+                continue;
+            }
+            let stored = heads(&model::load_automerge(&net.storage[&doc]).expect("loads"));
+            let ours = heads(school.sync.document(&doc).expect("open"));
+            assert_eq!(sorted(ours), sorted(stored), "{away:?}: {doc}");
+            assert!(school.sync.in_sync(&doc), "{away:?}: {doc}");
+            assert_eq!(school.sync.unsynced_changes(&doc), 0, "{away:?}: {doc}");
+        }
+        let stored = model::load_automerge(&net.storage[&id]).expect("loads");
+        let note = |key| text_at(&stored, key);
+        match away {
+            Away::OfficeEdited => assert_eq!(note("office_note").as_deref(), Some("meanwhile")),
+            Away::SchoolEdited => assert_eq!(note("school_note").as_deref(), Some("offline")),
+            Away::BothEdited => {
+                assert_eq!(note("office_note").as_deref(), Some("meanwhile"));
+                assert_eq!(note("school_note").as_deref(), Some("offline"));
+            }
+            // The school's copy gives the server back what the backup lacked.
+            Away::ServerRestored => {
+                assert_eq!(note("office_note").as_deref(), Some("lost in the restore"));
+            }
+            _ => {}
+        }
+        // Later changes still reach the school: it is subscribed to every document.
+        if net.clients[0].connected {
+            net.edit(0, &id, "later", "after");
+            net.send_local_changes(0);
+            net.run_until_quiescent(LIMIT);
+            assert_eq!(
+                text_at(net.doc(1, &id), "later").as_deref(),
+                Some("after"),
+                "{away:?}"
+            );
+        }
+    }
+}
+
+fn sorted(mut heads: Vec<automerge::ChangeHash>) -> Vec<automerge::ChangeHash> {
+    heads.sort_unstable();
+    heads
+}
+
+/// A device whose storage was cleared has confirmed nothing: it sends no digest, asks for
+/// its documents, and gets them.
+#[test]
+fn a_cleared_device_sends_no_digest_and_gets_its_documents() {
+    let (mut net, id) = office_and_school(false);
+    net.disconnect(1);
+    net.clients[1].sync = SyncClient::new(PeerId::new("school-peer-2"), None);
+    net.clients[1].sync.open_document(id);
+    let mark = net.clients[1].sent_types.len();
+    net.connect(1);
+    net.run_until_quiescent(LIMIT);
+    let sent = &net.clients[1].sent_types[mark..];
+    assert!(!sent.iter().any(|t| t == "rectify-digest"), "{sent:?}");
+    assert_eq!(heads(net.doc(1, &id)), heads(net.doc(0, &id)));
+    // The next reconnect has something confirmed: the digest, and nothing else.
+    net.disconnect(1);
+    let mark = net.clients[1].sent_types.len();
+    net.connect(1);
+    net.run_until_quiescent(LIMIT);
+    assert_eq!(
+        net.clients[1].sent_types[mark..],
+        ["join", "rectify-digest"]
+    );
+}
+
+/// Old and new builds meet: a client from before the digest (with the batched sync) on this
+/// server, and this client on a server from before it, both fall back to `rectify-heads`.
+#[test]
+fn peers_without_the_digest_fall_back_to_the_summary() {
+    for old_server in [false, true] {
+        let (mut net, id) = office_and_school(false);
+        net.disconnect(1);
+        net.old_server = old_server;
+        if !old_server {
+            let client = std::mem::replace(
+                &mut net.clients[1].sync,
+                SyncClient::new(PeerId::new("placeholder"), None),
+            );
+            net.clients[1].sync = client.without_digest();
+        }
+        net.edit(0, &id, "office_note", "meanwhile");
+        net.send_local_changes(0);
+        net.run_until_quiescent(LIMIT);
+        let mark = net.clients[1].sent_types.len();
+        net.connect(1);
+        net.run_until_quiescent(LIMIT);
+        let school = &mut net.clients[1];
+        assert!(school.sync.is_batched() && !school.sync.is_digested());
+        let sent = &school.sent_types[mark..];
+        assert_eq!(
+            sent[..2],
+            ["join", "rectify-heads"],
+            "old server: {old_server}"
+        );
+        assert!(!sent.iter().any(|t| t == "rectify-digest"), "{sent:?}");
+        assert_eq!(heads(net.doc(1, &id)), heads(net.doc(0, &id)));
+    }
+}
+
+/// A `rectify-digest` the peer did not negotiate, or that does not decode, gets an `error`
+/// and changes nothing; a reply the client cannot read sends it to the stock sync.
+#[test]
+fn bad_digests_and_replies_are_refused_without_harm() {
+    let (mut net, id) = office_and_school(false);
+    let school = net.clients[1].conn;
+    let errors = |effects: &[Effect]| {
+        effects
+            .iter()
+            .filter(|e| {
+                matches!(e, Effect::Send { bytes, .. }
+                    if matches!(wire::decode(bytes), Ok(Message::Error { .. })))
+            })
+            .count()
+    };
+    // Negotiated, but not a digest: a bucket count past what ids tell apart, a cut record.
+    for docs in [vec![9], vec![0, 1, 2]] {
+        let frame = wire::encode(&Message::RectifyDigest { docs });
+        let effects = net.server.receive(school, &frame);
+        assert_eq!(errors(&effects), 1, "{effects:?}");
+        assert_eq!(effects.len(), 1);
+    }
+    // One at a time; the driver's answer answers it once, with every bucket differing when
+    // storage could not list what the peer may read.
+    let digest = wire::encode(&Message::RectifyDigest { docs: vec![0; 9] });
+    let first = net.server.receive(school, &digest);
+    assert!(matches!(first.as_slice(), [Effect::ReadableHeads { conn }] if *conn == school));
+    let second = net.server.receive(school, &digest);
+    assert_eq!(errors(&second), 1, "{second:?}");
+    let answer = net.server.readable_heads(school, None);
+    let [Effect::Send { bytes, .. }] = answer.as_slice() else {
+        panic!("{answer:?}")
+    };
+    assert_eq!(
+        wire::decode(bytes),
+        Ok(Message::RectifyDigestReply { docs: vec![1] })
+    );
+    assert!(
+        net.server.readable_heads(school, None).is_empty(),
+        "a stale answer"
+    );
+
+    // Not negotiated: a stock peer.
+    net.disconnect(0);
+    let office = net.clients[0].conn;
+    let client = std::mem::replace(
+        &mut net.clients[0].sync,
+        SyncClient::new(PeerId::new("placeholder"), None),
+    );
+    net.clients[0].sync = client.stock();
+    net.connect(0);
+    net.run_until_quiescent(LIMIT);
+    let office_again = net.clients[0].conn;
+    assert_ne!(office, office_again);
+    let digest = wire::encode(&Message::RectifyDigest { docs: vec![0; 9] });
+    let effects = net.server.receive(office_again, &digest);
+    assert_eq!(errors(&effects), 1, "{effects:?}");
+    assert_eq!(effects.len(), 1);
+
+    // The client: a reply that does not fit its digest.
+    net.disconnect(1);
+    net.connect(1);
+    // Deliver `join`, take the school's digest off the queue, answer it with garbage.
+    let mut queue = std::mem::take(&mut net.queue);
+    let join = queue.pop_back().expect("join");
+    let Hop::ToServer(conn, join) = join else {
+        panic!("join goes to the server")
+    };
+    let peer = net.server.receive(conn, &join);
+    let Some(Effect::Send { bytes, .. }) = peer.first() else {
+        panic!("peer")
+    };
+    let (frames, _) = net.clients[1].sync.receive(bytes);
+    assert_eq!(type_of(&frames[0]), "rectify-digest");
+    let bad = wire::encode(&Message::RectifyDigestReply {
+        docs: vec![0, 0, 0],
+    });
+    let (frames, events) = net.clients[1].sync.receive(&bad);
+    assert!(
+        matches!(events.as_slice(), [ClientEvent::BadFrame(_)]),
+        "{events:?}"
+    );
+    // Nothing was marked in sync; the stock sync takes over for the document.
+    assert!(!net.clients[1].sync.in_sync(&id));
+    assert_eq!(
+        frames.iter().map(|f| type_of(f)).collect::<Vec<_>>(),
+        ["sync"]
+    );
 }
 
 /// Every scenario runs twice: between peers that speak our batched sync, and between stock

@@ -50,7 +50,7 @@ use rectify_shared::ids::{DocumentId, UnitId, Username};
 use rectify_shared::model::{self, EditContext, Feedback, ItemDoc, ItemEdit, ItemPlan, Measure};
 use rectify_shared::policy::{Actor, Role, can_read_item};
 use rectify_shared::sync::client::{ClientEvent, SyncClient};
-use rectify_shared::sync::core::{ConnId, Effect, SyncServer};
+use rectify_shared::sync::core::{ConnId, Effect, Gate, SyncServer};
 use rectify_shared::sync::replicas;
 use rectify_shared::sync::wire::{PeerId, StorageId};
 use rectify_shared::workflow::UnitStatus;
@@ -1132,9 +1132,41 @@ impl World {
                     conn,
                     bytes: then_send,
                 }),
+                Effect::ReadableHeads { conn } => {
+                    let readable = if !self.clean && self.chance(self.config.read_fail) {
+                        self.report.reads_failed += 1;
+                        None
+                    } else {
+                        Some(self.readable_heads(r, conn))
+                    };
+                    let more = self.replicas[r].core.readable_heads(conn, readable);
+                    for more in more.into_iter().rev() {
+                        effects.push_front(more);
+                    }
+                }
             }
         }
         Ok(())
+    }
+
+    /// What the server's driver lists for `rectify-digest`: every stored document the
+    /// connection's account may read, with its stored heads (the gate decides on the stored
+    /// document, which the server's index mirrors).
+    fn readable_heads(&self, r: usize, conn: ConnId) -> Vec<(DocumentId, Vec<ChangeHash>)> {
+        let core = &self.replicas[r].core;
+        let Some(who) = core.peer_info(conn) else {
+            return Vec::new();
+        };
+        self.storage
+            .keys()
+            .filter_map(|id| {
+                let bytes = self.stored_above(*id, 0)?;
+                let mut doc = model::load_automerge(&bytes).ok()?;
+                core.gate()
+                    .may_read(who, id, &doc)
+                    .then(|| (*id, doc.get_heads()))
+            })
+            .collect()
     }
 
     fn client_receives(&mut self, index: usize, conn: ConnId, bytes: &[u8]) -> Result<(), Failure> {

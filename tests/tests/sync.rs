@@ -818,3 +818,82 @@ async fn issue_20_the_history_names_the_sender_not_the_commit_message() -> anyho
     }
     Ok(())
 }
+
+/// Issue #24: an idle reconnect costs the same few hundred bytes whatever the number of
+/// documents — the upgrade, `join`/`peer` and the digest exchange — counted at a proxy both
+/// ways. (With the per-document summary it was 24 bytes more per document.) Each account
+/// reconnects with its documents in the server's memory, then out of it (their heads read
+/// from storage), then again (remembered); a change made afterwards still reaches it.
+#[tokio::test(flavor = "multi_thread")]
+async fn issue_24_an_idle_reconnect_costs_under_a_kilobyte_whatever_it_holds() -> anyhow::Result<()>
+{
+    let server = TestServer::start(None).await?;
+    let proxy = rectify_tests::proxy::CutProxy::start(server.addr, Vec::new()).await?;
+    let base = format!("ws://{}", proxy.addr);
+    let records = items(&server).await?;
+    let campaign = server.storage.campaigns().await?.remove(0).id;
+    let own = assigned(&records, "pszx1");
+    let mut clients = Vec::new();
+    for (username, docs) in [
+        ("school1", own.clone()),
+        (
+            "office",
+            records.iter().map(|r| r.id).chain([campaign]).collect(),
+        ),
+    ] {
+        let token = server.token(username).await?;
+        let mut client = SyncTestClient::connect(&base, &token).await?;
+        for id in &docs {
+            client
+                .fetch(*id, std::time::Duration::from_secs(10))
+                .await?;
+        }
+        client.settle().await?;
+        assert!(!docs.is_empty());
+        for memory in ["in memory", "read from storage", "remembered"] {
+            if memory != "in memory" {
+                // Twice: a sweep evicts what was idle since the one before.
+                server.sync.evict_idle().await;
+                server.sync.evict_idle().await;
+            }
+            let (up, down) = (proxy.up(), proxy.down());
+            client.reconnect(&base, &token).await?;
+            let bytes = proxy.up() - up + proxy.down() - down;
+            let n = docs.len();
+            eprintln!("{username}: {n} documents {memory}, idle reconnect {bytes} bytes");
+            assert!(
+                bytes <= 1_000,
+                "{username}, {memory}: {n} documents cost {bytes} bytes"
+            );
+            assert!(client.core.is_digested());
+            for id in &docs {
+                assert!(
+                    client.core.in_sync(id),
+                    "{username}, {memory}: {id} in sync"
+                );
+            }
+        }
+        clients.push(client);
+    }
+    // Subscribed by the digest alone (the documents are out of memory): the school gets the
+    // office's next change.
+    let [school, office] = &mut clients[..] else {
+        unreachable!()
+    };
+    let id = own[0];
+    office
+        .document_mut(&id)?
+        .put(automerge::ROOT, "office_note", "after the digest")?;
+    office.document_mut(&id)?.commit();
+    office
+        .sync_until_acknowledged(&id, std::time::Duration::from_secs(10))
+        .await?;
+    school.settle().await?;
+    let note = school
+        .core
+        .document(&id)
+        .and_then(|doc| doc.get(automerge::ROOT, "office_note").ok().flatten())
+        .map(|(value, _)| value.to_string());
+    assert_eq!(note.as_deref(), Some("\"after the digest\""));
+    Ok(())
+}

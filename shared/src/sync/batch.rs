@@ -8,22 +8,34 @@
 //!
 //! 1. **Negotiated** in `join`/`peer` (`peerMetadata.rectifyBatch` = [`VERSION`]). Stock
 //!    peers never offer it and never see these messages; with them nothing changes.
-//! 2. **`rectify-heads`**: right after `peer`, the client sends one frame with a [`Summary`]:
-//!    for every document it holds, the id and an 8-byte digest of its heads (24 bytes a
-//!    document).
-//! 3. **`rectify-heads-reply`**: the server answers once, with a [`SummaryReply`] naming only
+//! 2. **`rectify-digest`** (when both also offer `peerMetadata.rectifyDigest` =
+//!    [`DIGEST_VERSION`]): right after `peer`, the client sends one [`SetDigest`]: the
+//!    documents whose heads it last confirmed with this server (the `shared_heads` of the sync
+//!    states it keeps on disk), split into [`buckets_for`] buckets by the first byte of their
+//!    id, one 8-byte digest a bucket. The server computes the same over the documents the user
+//!    may read, with their heads as it has them (the driver reads those from storage, without
+//!    loading the documents), and answers **`rectify-digest-reply`** ([`DigestReply`]): which
+//!    buckets differ. Every document of an equal bucket is in sync as of the confirmed heads
+//!    (both sides set [`synced_state`]; a client's edits beyond them then go as usual). For
+//!    the documents of the differing buckets the client carries on with step 3. An idle
+//!    reconnect is `join`/`peer` and this exchange whatever the number of documents: two
+//!    round trips, under a kilobyte.
+//! 3. **`rectify-heads`**: right after `peer` (or for the documents of the buckets that
+//!    differ), the client sends one frame with a [`Summary`]: for every document it holds,
+//!    the id and an 8-byte digest of its heads (24 bytes a document).
+//! 4. **`rectify-heads-reply`**: the server answers once, with a [`SummaryReply`] naming only
 //!    the documents whose heads differ (with the server's heads) or that the client may not
 //!    read. Every other document is in sync: both sides set their sync state for it as if a
 //!    sync round had just ended ([`synced_state`]), and the server subscribes the connection to
-//!    it. An idle reconnect is `join`/`peer` and this exchange: two round trips, a few KB.
-//! 4. **`rectify-changes`**: for a document where the server's heads are all in the client's
+//!    it.
+//! 5. **`rectify-changes`**: for a document where the server's heads are all in the client's
 //!    history (the client only has more), the client sends exactly the missing changes as one
 //!    compressed bundle, in one frame for all such documents ([`ChangeBatch`]). The server
 //!    checks and stores them as it does changes in sync messages, and answers with
 //!    **`rectify-applied`** ([`Applied`]) for the documents it now has exactly as the client.
 //!    Anything else (the server also has changes, a refusal, a document being created) falls
 //!    back to the stock per-document sync messages, which always converge.
-//! 5. Stock sync messages between two such peers carry their changes as one bundle when that
+//! 6. Stock sync messages between two such peers carry their changes as one bundle when that
 //!    is smaller ([`generate`]): never the whole document when the peer already has part of it.
 //!
 //! Bundles are an Automerge 0.12 format marked experimental. Both ends are built from this
@@ -44,6 +56,132 @@ use crate::ids::DocumentId;
 /// The version of this extension. Bump it with every change of the automerge dependency (see
 /// the module documentation).
 pub const VERSION: u32 = 1;
+
+/// The version of the idle-reconnect digest (`rectify-digest`), negotiated beside
+/// [`VERSION`] so that a peer of either side that lacks it keeps the per-document summary.
+pub const DIGEST_VERSION: u32 = 1;
+
+/// About how many documents share a bucket of a [`SetDigest`]: a bucket that differs costs
+/// the client a [`Summary`] of its documents (24 bytes each), the digest 8 bytes a bucket.
+const DOCS_PER_BUCKET: usize = 128;
+
+/// The most buckets a [`SetDigest`] has: they are told apart by the first byte of an id.
+pub const MAX_BUCKETS: usize = 256;
+
+/// How many buckets a [`SetDigest`] over `count` documents has: a power of two, one for a
+/// school's few dozen documents, 64 for an office's 5,000.
+pub fn buckets_for(count: usize) -> usize {
+    count
+        .div_ceil(DOCS_PER_BUCKET)
+        .next_power_of_two()
+        .clamp(1, MAX_BUCKETS)
+}
+
+/// The bucket of `doc` among `buckets` (a power of two up to [`MAX_BUCKETS`]). Ids are random,
+/// so buckets are about even.
+pub fn bucket_of(doc: &DocumentId, buckets: usize) -> usize {
+    usize::from(doc.0[0]) % buckets.max(1)
+}
+
+/// `rectify-digest`: per bucket, an 8-byte digest of its (document, heads) pairs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SetDigest(pub Vec<HeadsDigest>);
+
+impl SetDigest {
+    /// The digest of `entries` (documents with their heads) in `buckets` buckets. Documents
+    /// without heads are left out on both sides: neither can confirm them.
+    pub fn of<'a>(
+        entries: impl IntoIterator<Item = (DocumentId, &'a [ChangeHash])>,
+        buckets: usize,
+    ) -> SetDigest {
+        let buckets = buckets.clamp(1, MAX_BUCKETS);
+        let mut sorted: Vec<Vec<(DocumentId, HeadsDigest)>> = vec![Vec::new(); buckets];
+        for (doc, heads) in entries {
+            if !heads.is_empty() {
+                sorted[bucket_of(&doc, buckets)].push((doc, digest(heads)));
+            }
+        }
+        SetDigest(
+            sorted
+                .into_iter()
+                .map(|mut bucket| {
+                    bucket.sort_unstable();
+                    let mut hasher = Sha256::new();
+                    for (doc, heads) in &bucket {
+                        hasher.update(doc.0);
+                        hasher.update(heads);
+                    }
+                    let mut out = [0; 8];
+                    out.copy_from_slice(&hasher.finalize()[..8]);
+                    out
+                })
+                .collect(),
+        )
+    }
+
+    /// The buckets where `self` and `other` differ (all of them when their sizes do).
+    pub fn differing(&self, other: &SetDigest) -> DigestReply {
+        if self.0.len() != other.0.len() {
+            return DigestReply(vec![true; self.0.len()]);
+        }
+        DigestReply(self.0.iter().zip(&other.0).map(|(a, b)| a != b).collect())
+    }
+
+    /// One byte, the number of buckets as a power of two, then 8 bytes a bucket.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(1 + 8 * self.0.len());
+        out.push(self.0.len().max(1).trailing_zeros() as u8);
+        for bucket in &self.0 {
+            out.extend_from_slice(bucket);
+        }
+        out
+    }
+
+    pub fn decode(bytes: &[u8]) -> Result<SetDigest, PackError> {
+        let mut reader = Reader::new(bytes, "rectify-digest");
+        let power = reader.array::<1>()?[0];
+        if usize::from(power) > MAX_BUCKETS.trailing_zeros() as usize {
+            return Err(reader.error("more buckets than ids tell apart"));
+        }
+        let buckets = (0..1usize << power)
+            .map(|_| reader.array::<8>())
+            .collect::<Result<_, _>>()?;
+        if !reader.done() {
+            return Err(reader.error("bytes after the last bucket"));
+        }
+        Ok(SetDigest(buckets))
+    }
+}
+
+/// `rectify-digest-reply`: for each bucket of the client's [`SetDigest`], whether the server's
+/// differs. A bitmap, bucket 0 in the lowest bit of the first byte.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DigestReply(pub Vec<bool>);
+
+impl DigestReply {
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = vec![0u8; self.0.len().div_ceil(8)];
+        for (i, _) in self.0.iter().enumerate().filter(|(_, differs)| **differs) {
+            out[i / 8] |= 1 << (i % 8);
+        }
+        out
+    }
+
+    /// Decodes the answer to a digest of `buckets` buckets.
+    pub fn decode(bytes: &[u8], buckets: usize) -> Result<DigestReply, PackError> {
+        if bytes.len() != buckets.div_ceil(8) {
+            return Err(PackError {
+                message: "rectify-digest-reply",
+                detail: "not one bit per bucket",
+            });
+        }
+        Ok(DigestReply(
+            (0..buckets)
+                .map(|i| bytes[i / 8] & (1 << (i % 8)) != 0)
+                .collect(),
+        ))
+    }
+}
 
 /// A short digest of a document's heads: equal heads give equal digests; different heads
 /// collide with a chance of 2⁻⁶⁴.
@@ -413,6 +551,71 @@ mod tests {
         assert!(
             SummaryReply::decode(&[0; 16].iter().copied().chain([7]).collect::<Vec<_>>()).is_err()
         );
+    }
+
+    #[test]
+    fn set_digests_round_trip_and_bad_ones_are_refused() {
+        let digest = SetDigest(vec![[1; 8], [2; 8], [3; 8], [4; 8]]);
+        let bytes = digest.encode();
+        assert_eq!(bytes.len(), 1 + 32);
+        assert_eq!(SetDigest::decode(&bytes), Ok(digest));
+        for cut in 0..bytes.len() {
+            assert!(SetDigest::decode(&bytes[..cut]).is_err(), "cut at {cut}");
+        }
+        let mut longer = bytes;
+        longer.push(0);
+        assert!(SetDigest::decode(&longer).is_err());
+        // 2⁹ buckets: more than the first byte of an id tells apart (and no allocation).
+        assert!(SetDigest::decode(&[9]).is_err());
+
+        let reply = DigestReply(vec![
+            false, true, false, false, false, false, false, false, true,
+        ]);
+        assert_eq!(reply.encode(), [0b10, 0b1]);
+        assert_eq!(DigestReply::decode(&reply.encode(), 9), Ok(reply));
+        assert!(DigestReply::decode(&[0b10], 9).is_err());
+    }
+
+    #[test]
+    fn set_digests_tell_every_difference_apart_bucket_by_bucket() {
+        let docs: Vec<(DocumentId, Vec<ChangeHash>)> = (0..=255u8)
+            .map(|n| (DocumentId([n; 16]), vec![hash(n)]))
+            .collect();
+        let of = |docs: &[(DocumentId, Vec<ChangeHash>)]| {
+            SetDigest::of(docs.iter().map(|(d, h)| (*d, h.as_slice())), 4)
+        };
+        let base = of(&docs);
+        // The order documents come in does not matter; documents without heads do not count.
+        let mut shuffled = docs.clone();
+        shuffled.reverse();
+        shuffled.push((DocumentId([7; 16]), Vec::new()));
+        assert_eq!(of(&shuffled), base);
+        // Each kind of difference shows in exactly the bucket of the document concerned.
+        let mut other_heads = docs.clone();
+        other_heads[5].1 = vec![hash(1), hash(2)];
+        let mut missing = docs.clone();
+        missing.remove(6);
+        let mut extra = docs;
+        extra.push((
+            DocumentId([6, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1]),
+            vec![hash(0)],
+        ));
+        for (changed, bucket) in [(other_heads, 1), (missing, 2), (extra, 2)] {
+            let differs = of(&changed).differing(&base);
+            let expected: Vec<bool> = (0..4).map(|b| b == bucket).collect();
+            assert_eq!(differs.0, expected);
+        }
+        // Digests of different sizes differ everywhere.
+        assert_eq!(SetDigest(vec![[0; 8]]).differing(&base).0, [true]);
+    }
+
+    #[test]
+    fn buckets_grow_with_the_set_in_powers_of_two() {
+        assert_eq!(buckets_for(0), 1);
+        assert_eq!(buckets_for(60), 1);
+        assert_eq!(buckets_for(129), 2);
+        assert_eq!(buckets_for(5_000), 64);
+        assert_eq!(buckets_for(10_000_000), MAX_BUCKETS);
     }
 
     #[test]

@@ -12,7 +12,9 @@ use std::collections::BTreeMap;
 use automerge::AutoCommit;
 use automerge::sync::{self, SyncDoc};
 
-use super::batch::{self, Applied, ChangeBatch, ChangeEntry, Differs, Summary, SummaryReply};
+use super::batch::{
+    self, Applied, ChangeBatch, ChangeEntry, Differs, DigestReply, SetDigest, Summary, SummaryReply,
+};
 use super::wire::{self, Message, PeerId, PeerMetadata, StorageId, SyncData};
 use crate::ids::DocumentId;
 use crate::model;
@@ -58,6 +60,8 @@ struct OpenDoc {
 /// A document in the middle of the batched sync ([`batch`]): no stock sync message is sent
 /// for it until the server's batched answer (or a stock frame about it) arrives.
 enum Held {
+    /// In the `rectify-digest`, with the heads last confirmed with the server.
+    Digested(Vec<ChangeHash>),
     /// In the `rectify-heads` summary, with the heads it had then.
     Summarized(Vec<ChangeHash>),
     /// Its changes went in `rectify-changes`, with these heads.
@@ -75,6 +79,12 @@ pub struct SyncClient {
     offer_batch: bool,
     /// Whether the server accepted it on this connection.
     batch: bool,
+    /// Whether to offer the idle-reconnect digest in `join` (with the batched sync).
+    offer_digest: bool,
+    /// The buckets of the `rectify-digest` sent on this connection, while its reply is due.
+    digest_buckets: Option<usize>,
+    /// Whether the server accepted the digest on this connection.
+    digest: bool,
     held: BTreeMap<DocumentId, Held>,
 }
 
@@ -87,8 +97,18 @@ impl SyncClient {
             docs: BTreeMap::new(),
             offer_batch: true,
             batch: false,
+            offer_digest: true,
+            digest_buckets: None,
+            digest: false,
             held: BTreeMap::new(),
         }
+    }
+
+    /// A client that speaks the batched sync but not the idle-reconnect digest, as a client
+    /// built before it does (for tests of the negotiation).
+    pub fn without_digest(mut self) -> Self {
+        self.offer_digest = false;
+        self
     }
 
     /// A client that speaks only the stock automerge-repo protocol, as a JS client does (for
@@ -103,6 +123,11 @@ impl SyncClient {
         self.batch
     }
 
+    /// Whether the server agreed to the idle-reconnect digest on the current connection.
+    pub fn is_digested(&self) -> bool {
+        self.digest
+    }
+
     pub fn peer_id(&self) -> &PeerId {
         &self.peer_id
     }
@@ -114,15 +139,15 @@ impl SyncClient {
 
     /// The `join` frame that opens a connection.
     pub fn connect(&mut self) -> Vec<u8> {
-        self.server = None;
-        self.batch = false;
-        self.held.clear();
+        self.forget_connection();
         wire::encode(&Message::Join {
             sender_id: self.peer_id.clone(),
             peer_metadata: PeerMetadata {
                 storage_id: self.storage_id.clone(),
                 is_ephemeral: self.storage_id.is_none(),
                 rectify_batch: self.offer_batch.then_some(batch::VERSION),
+                rectify_digest: (self.offer_batch && self.offer_digest)
+                    .then_some(batch::DIGEST_VERSION),
             },
             supported_protocol_versions: vec![wire::PROTOCOL_VERSION.to_owned()],
         })
@@ -131,12 +156,19 @@ impl SyncClient {
     /// The connection is gone. Each document keeps only what should survive a connection (the
     /// heads both sides had), so that a reconnect sends only what is new.
     pub fn disconnect(&mut self) {
-        self.server = None;
-        self.batch = false;
-        self.held.clear();
+        self.forget_connection();
         for open in self.docs.values_mut() {
             open.state = sync::State::decode(&open.state.encode()).unwrap_or_default();
         }
+    }
+
+    /// What holds for one connection only.
+    fn forget_connection(&mut self) {
+        self.server = None;
+        self.batch = false;
+        self.digest = false;
+        self.digest_buckets = None;
+        self.held.clear();
     }
 
     /// Opens a document this client has (or creates): it is synced from the next [`Self::poll`].
@@ -277,8 +309,17 @@ impl SyncClient {
                 self.server = Some(sender_id.clone());
                 self.batch =
                     self.offer_batch && peer_metadata.rectify_batch == Some(batch::VERSION);
+                self.digest = self.batch
+                    && self.offer_digest
+                    && peer_metadata.rectify_digest == Some(batch::DIGEST_VERSION);
                 events.push(ClientEvent::Connected { server: sender_id });
-                let mut frames: Vec<Vec<u8>> = self.summary().into_iter().collect();
+                let first = if self.digest {
+                    self.set_digest()
+                } else {
+                    let all: Vec<DocumentId> = self.docs.keys().copied().collect();
+                    self.summary(all)
+                };
+                let mut frames: Vec<Vec<u8>> = first.into_iter().collect();
                 frames.extend(self.poll());
                 return (frames, events);
             }
@@ -294,6 +335,19 @@ impl SyncClient {
                     return (self.poll(), vec![ClientEvent::BadFrame(e.to_string())]);
                 }
             },
+            Message::RectifyDigestReply { docs } => {
+                let Some(buckets) = self.digest_buckets.take() else {
+                    return (Vec::new(), events); // not asked for on this connection
+                };
+                return match DigestReply::decode(&docs, buckets) {
+                    Ok(reply) => self.receive_digest_reply(&reply),
+                    Err(e) => {
+                        // Nothing is known to be in sync: the stock sync for everything.
+                        self.held.clear();
+                        (self.poll(), vec![ClientEvent::BadFrame(e.to_string())])
+                    }
+                };
+            }
             Message::RectifyApplied { docs } => {
                 let applied = Applied::decode(&docs).unwrap_or_else(|e| {
                     events.push(ClientEvent::BadFrame(e.to_string()));
@@ -362,14 +416,104 @@ impl SyncClient {
         (frames, events)
     }
 
-    /// With the batched sync: the `rectify-heads` frame summarising every document we hold
-    /// (held until the reply), or `None`.
-    fn summary(&mut self) -> Option<Vec<u8>> {
+    /// With the digest: the `rectify-digest` frame over every document whose heads the server
+    /// confirmed (held until the reply), or `None` when there is none (a new device).
+    fn set_digest(&mut self) -> Option<Vec<u8>> {
+        let confirmed: Vec<(DocumentId, Vec<ChangeHash>)> = self
+            .docs
+            .iter()
+            .filter(|(_, open)| !open.state.shared_heads.is_empty())
+            .map(|(id, open)| (*id, open.state.shared_heads.clone()))
+            .collect();
+        if confirmed.is_empty() {
+            return None;
+        }
+        let buckets = batch::buckets_for(confirmed.len());
+        let digest = SetDigest::of(
+            confirmed.iter().map(|(id, heads)| (*id, heads.as_slice())),
+            buckets,
+        );
+        for (id, heads) in confirmed {
+            self.held.insert(id, Held::Digested(heads));
+        }
+        self.digest_buckets = Some(buckets);
+        Some(wire::encode(&Message::RectifyDigest {
+            docs: digest.encode(),
+        }))
+    }
+
+    /// The server's answer to our digest: the documents of the buckets that agree are in sync
+    /// at the heads we digested, and our edits since then go at once as one `rectify-changes`;
+    /// those of the buckets that differ go in a `rectify-heads` summary. When there is a
+    /// summary, the edited documents go in it too, so that one `rectify-changes` carries all
+    /// (a second one in flight would be released by the first one's `rectify-applied`).
+    fn receive_digest_reply(&mut self, reply: &DigestReply) -> (Vec<Vec<u8>>, Vec<ClientEvent>) {
+        let buckets = reply.0.len();
+        let digested: Vec<(DocumentId, Vec<ChangeHash>)> = self
+            .held
+            .iter()
+            .filter_map(|(id, held)| match held {
+                Held::Digested(heads) => Some((*id, heads.clone())),
+                _ => None,
+            })
+            .collect();
+        let mut differing = Vec::new();
+        let mut edited = Vec::new();
+        for (id, confirmed) in digested {
+            self.held.remove(&id);
+            let Some(open) = self.docs.get_mut(&id) else {
+                continue;
+            };
+            if reply.0[batch::bucket_of(&id, buckets)] {
+                differing.push(id);
+                continue;
+            }
+            open.state = batch::synced_state(&confirmed);
+            if !same_heads(open.doc.get_heads(), confirmed.clone()) {
+                edited.push((id, confirmed));
+            }
+        }
+        let mut frames = Vec::new();
+        if differing.is_empty() {
+            let mut changes = ChangeBatch::default();
+            for (id, confirmed) in edited {
+                let Some(open) = self.docs.get_mut(&id) else {
+                    continue;
+                };
+                if let Some(bundle) = batch::bundle_after(&mut open.doc, &confirmed) {
+                    let heads = open.doc.get_heads();
+                    self.held.insert(id, Held::Sent(heads.clone()));
+                    changes.0.push(ChangeEntry {
+                        doc: id,
+                        heads,
+                        bundle,
+                    });
+                }
+            }
+            if !changes.0.is_empty() {
+                frames.push(wire::encode(&Message::RectifyChanges {
+                    docs: changes.encode(),
+                }));
+            }
+        } else {
+            differing.extend(edited.into_iter().map(|(id, _)| id));
+            frames.extend(self.summary(differing));
+        }
+        frames.extend(self.poll());
+        (frames, Vec::new())
+    }
+
+    /// With the batched sync: the `rectify-heads` frame summarising `docs` (held until the
+    /// reply), or `None`.
+    fn summary(&mut self, docs: Vec<DocumentId>) -> Option<Vec<u8>> {
         if !self.batch {
             return None;
         }
         let mut summary = Summary::default();
-        for (&id, open) in &mut self.docs {
+        for id in docs {
+            let Some(open) = self.docs.get_mut(&id) else {
+                continue;
+            };
             let heads = open.doc.get_heads();
             if heads.is_empty() {
                 continue; // not received yet: a stock `request`
@@ -424,7 +568,7 @@ impl SyncClient {
             .iter()
             .filter_map(|(id, held)| match held {
                 Held::Summarized(heads) => Some((*id, heads.clone())),
-                Held::Sent(_) => None,
+                Held::Digested(_) | Held::Sent(_) => None,
             })
             .collect();
         for (id, heads) in in_sync {
@@ -479,6 +623,13 @@ impl SyncClient {
         };
         Some(wire::encode(&message))
     }
+}
+
+/// Whether two lists of heads are the same set.
+fn same_heads(mut a: Vec<ChangeHash>, mut b: Vec<ChangeHash>) -> bool {
+    a.sort_unstable();
+    b.sort_unstable();
+    a == b
 }
 
 /// Whether `doc` has every change in `heads`.

@@ -53,7 +53,9 @@ use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use automerge::sync::{self, SyncDoc};
 use automerge::{AutoCommit, ChangeHash};
 
-use super::batch::{self, Applied, ChangeBatch, Differs, HeadsDigest, Summary, SummaryReply};
+use super::batch::{
+    self, Applied, ChangeBatch, Differs, DigestReply, HeadsDigest, SetDigest, Summary, SummaryReply,
+};
 use super::wire::{self, Message, PeerId, PeerMetadata, StorageId, SyncData};
 use crate::ids::DocumentId;
 use crate::model::{self, ChangeRefusal};
@@ -169,6 +171,11 @@ pub enum Effect {
         /// The hashes of the changes in `chunk`, in order.
         hashes: Vec<ChangeHash>,
     },
+    /// A peer sent `rectify-digest`: list the documents its account may read, each with the
+    /// heads storage has for it, and call [`SyncServer::readable_heads`] (with `None` when
+    /// storage could not be read). Read from the index and stored heads: loading thousands of
+    /// documents to learn that nothing changed is what the digest is there to avoid.
+    ReadableHeads { conn: ConnId },
     /// A change the policy refused: keep it for inspection (who, when, which document, why),
     /// then send `then_send` (the `error` telling the sender) on `conn` — whether or not the
     /// keeping worked: the sender must learn of the refusal either way.
@@ -199,6 +206,11 @@ struct Connection<P> {
     /// The peer speaks our batched sync ([`batch`]): it may send `rectify-*` frames and gets
     /// changes as bundles.
     batch: bool,
+    /// The peer also speaks the idle-reconnect digest (`rectify-digest`).
+    digest: bool,
+    /// Its `rectify-digest`, while the driver reads what it may read
+    /// ([`Effect::ReadableHeads`]).
+    pending_digest: Option<SetDigest>,
 }
 
 /// What waits for a document to be loaded, or is done once it is.
@@ -461,6 +473,8 @@ impl<G: Gate> SyncServer<G> {
                 info,
                 peer: None,
                 batch: false,
+                digest: false,
+                pending_digest: None,
             },
         );
     }
@@ -639,12 +653,15 @@ impl<G: Gate> SyncServer<G> {
                 }
                 connection.peer = Some(sender_id.clone());
                 connection.batch = peer_metadata.rectify_batch == Some(batch::VERSION);
+                connection.digest =
+                    connection.batch && peer_metadata.rectify_digest == Some(batch::DIGEST_VERSION);
                 let reply = Message::Peer {
                     sender_id: self.peer_id.clone(),
                     peer_metadata: PeerMetadata {
                         storage_id: Some(self.storage_id.clone()),
                         is_ephemeral: false,
                         rectify_batch: connection.batch.then_some(batch::VERSION),
+                        rectify_digest: connection.digest.then_some(batch::DIGEST_VERSION),
                     },
                     selected_protocol_version: wire::PROTOCOL_VERSION.to_owned(),
                     target_id: sender_id,
@@ -680,6 +697,27 @@ impl<G: Gate> SyncServer<G> {
                 let text = "batched sync was not negotiated in 'join'";
                 out.push(error_frame(&self.peer_id, connection, conn, None, text));
             }
+            Message::RectifyDigest { .. } if !connection.digest || connection.peer.is_none() => {
+                let text = "the idle-reconnect digest was not negotiated in 'join'";
+                out.push(error_frame(&self.peer_id, connection, conn, None, text));
+            }
+            Message::RectifyDigest { .. } if connection.pending_digest.is_some() => {
+                let text = "one 'rectify-digest' at a time";
+                out.push(error_frame(&self.peer_id, connection, conn, None, text));
+            }
+            Message::RectifyDigest { docs } => match SetDigest::decode(&docs) {
+                Ok(digest) => {
+                    connection.pending_digest = Some(digest);
+                    out.push(Effect::ReadableHeads { conn });
+                }
+                Err(e) => out.push(error_frame(
+                    &self.peer_id,
+                    connection,
+                    conn,
+                    None,
+                    &e.to_string(),
+                )),
+            },
             Message::RectifyHeads { docs } => match Summary::decode(&docs) {
                 Ok(summary) => self.start_heads(conn, summary, &mut out),
                 Err(e) => out.push(error_frame(
@@ -725,11 +763,92 @@ impl<G: Gate> SyncServer<G> {
             | Message::RemoteSubscriptionChange { .. }
             | Message::RemoteHeadsChanged { .. }
             | Message::RectifyHeadsReply { .. }
+            | Message::RectifyDigestReply { .. }
             | Message::RectifyApplied { .. }
             | Message::RectifyListChanged {}
             | Message::Unknown { .. } => {}
         }
         out
+    }
+
+    /// Who is on a connection (for the driver's answer to [`Effect::ReadableHeads`]).
+    pub fn peer_info(&self, conn: ConnId) -> Option<&G::Peer> {
+        self.conns.get(&conn).map(|connection| &connection.info)
+    }
+
+    /// The driver's answer to [`Effect::ReadableHeads`]: every document `conn`'s account may
+    /// read with the heads storage has for it, or `None` when storage could not say. Answers
+    /// the peer's `rectify-digest` with the buckets that differ; every document of an equal
+    /// bucket is in sync, and the connection is subscribed to it as after a sync round.
+    ///
+    /// A document in memory counts with its heads here, whatever `readable` says (the driver
+    /// need not read them): they are what this server has acknowledged (storage may be ahead
+    /// by a write in flight or another server's). A document listed without heads and not in
+    /// memory is left out, so its bucket differs. A failed read differs everywhere, so the peer falls back to `rectify-heads`, which loads
+    /// each document and answers for it.
+    pub fn readable_heads(
+        &mut self,
+        conn: ConnId,
+        readable: Option<Vec<(DocumentId, Vec<ChangeHash>)>>,
+    ) -> Vec<Effect> {
+        self.clock += 1;
+        let mut out = Vec::new();
+        let Some(theirs) = self
+            .conns
+            .get_mut(&conn)
+            .and_then(|connection| connection.pending_digest.take())
+        else {
+            return out; // gone, or never asked: a stale answer
+        };
+        let buckets = theirs.0.len();
+        let reply = match readable {
+            None => DigestReply(vec![true; buckets]),
+            Some(mut readable) => {
+                for (doc, heads) in &mut readable {
+                    if let Some(Slot::Ready(document)) = self.docs.get_mut(doc) {
+                        *heads = document.doc.get_heads();
+                    }
+                }
+                let entries = readable.iter().map(|(doc, heads)| (*doc, heads.as_slice()));
+                let reply = SetDigest::of(entries, buckets).differing(&theirs);
+                for (doc, heads) in readable {
+                    let bucket = batch::bucket_of(&doc, buckets);
+                    if !heads.is_empty() && reply.0.get(bucket) == Some(&false) {
+                        self.subscribe_in_sync(conn, doc, &heads);
+                    }
+                }
+                reply
+            }
+        };
+        out.push(send(
+            conn,
+            &Message::RectifyDigestReply {
+                docs: reply.encode(),
+            },
+        ));
+        out
+    }
+
+    /// `conn` has exactly `heads` of `doc` (an equal bucket of its digest): it gets the
+    /// document's next changes as if it had just synced. A document not in memory is not
+    /// loaded for it: the connection is subscribed, as to an evicted one.
+    /// A peer this document refused stays read-only (see the module documentation).
+    fn subscribe_in_sync(&mut self, conn: ConnId, doc: DocumentId, heads: &[ChangeHash]) {
+        match self.docs.get_mut(&doc) {
+            Some(Slot::Ready(document)) => {
+                let peer = document.peers.entry(conn).or_default();
+                if !peer.state.read_only {
+                    peer.state = batch::synced_state(heads);
+                }
+            }
+            Some(Slot::Loading { subscribers, .. } | Slot::Dormant { subscribers }) => {
+                subscribers.entry(conn).or_insert(false);
+            }
+            None => {
+                let subscribers = Subscribers::from([(conn, false)]);
+                self.docs.insert(doc, Slot::Dormant { subscribers });
+            }
+        }
     }
 
     /// The driver's answer to [`Effect::LoadDocument`]: the stored bytes, or `None` when storage

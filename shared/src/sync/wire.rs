@@ -62,6 +62,15 @@ pub struct PeerMetadata {
         skip_serializing_if = "Option::is_none"
     )]
     pub rectify_batch: Option<u32>,
+    /// Our extension: the version of the idle-reconnect digest (`rectify-digest`,
+    /// [`super::batch::SetDigest`]) the sender speaks, on top of `rectifyBatch`. A peer that
+    /// does not send it (an older build) gets the per-document `rectify-heads` instead.
+    #[serde(
+        rename = "rectifyDigest",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub rectify_digest: Option<u32>,
 }
 
 /// A JavaScript number: an integer or a float64 (cbor-x writes integers above 2³² as floats).
@@ -227,6 +236,20 @@ pub enum Message {
         #[serde(with = "serde_bytes")]
         docs: Vec<u8>,
     },
+    /// Our extension: one digest per bucket of the documents the client last confirmed with
+    /// this server, instead of a `rectify-heads` list ([`super::batch::SetDigest`]).
+    #[serde(rename = "rectify-digest")]
+    RectifyDigest {
+        #[serde(with = "serde_bytes")]
+        docs: Vec<u8>,
+    },
+    /// Our extension: the server's answer to `rectify-digest`, the buckets that differ
+    /// ([`super::batch::DigestReply`]).
+    #[serde(rename = "rectify-digest-reply")]
+    RectifyDigestReply {
+        #[serde(with = "serde_bytes")]
+        docs: Vec<u8>,
+    },
     /// Our extension: new changes of many documents, each as one bundle
     /// ([`super::batch::ChangeBatch`]).
     #[serde(rename = "rectify-changes")]
@@ -282,6 +305,8 @@ impl Message {
             Message::RemoteHeadsChanged { .. } => "remote-heads-changed",
             Message::RectifyHeads { .. } => "rectify-heads",
             Message::RectifyHeadsReply { .. } => "rectify-heads-reply",
+            Message::RectifyDigest { .. } => "rectify-digest",
+            Message::RectifyDigestReply { .. } => "rectify-digest-reply",
             Message::RectifyChanges { .. } => "rectify-changes",
             Message::RectifyApplied { .. } => "rectify-applied",
             Message::RectifyListChanged {} => "rectify-list-changed",
@@ -316,6 +341,8 @@ const KNOWN_TYPES: &[&str] = &[
     "remote-heads-changed",
     "rectify-heads",
     "rectify-heads-reply",
+    "rectify-digest",
+    "rectify-digest-reply",
     "rectify-changes",
     "rectify-applied",
     "rectify-list-changed",
@@ -406,6 +433,7 @@ mod tests {
                     storage_id: Some(StorageId::new("3f9c…")),
                     is_ephemeral: false,
                     rectify_batch: None,
+                    rectify_digest: None,
                 },
                 supported_protocol_versions: vec!["1".into()],
             },
@@ -415,6 +443,19 @@ mod tests {
                 selected_protocol_version: "1".into(),
                 target_id: peer("client"),
             },
+            Message::Peer {
+                sender_id: peer("server"),
+                peer_metadata: PeerMetadata {
+                    storage_id: None,
+                    is_ephemeral: false,
+                    rectify_batch: Some(1),
+                    rectify_digest: Some(1),
+                },
+                selected_protocol_version: "1".into(),
+                target_id: peer("client"),
+            },
+            Message::RectifyDigest { docs: vec![0, 1] },
+            Message::RectifyDigestReply { docs: vec![1] },
             Message::Request(SyncData {
                 sender_id: peer("client"),
                 target_id: peer("server"),
@@ -522,6 +563,7 @@ mod tests {
                     storage_id: None,
                     is_ephemeral: false,
                     rectify_batch: None,
+                    rectify_digest: None,
                 },
                 supported_protocol_versions: vec!["1".into()],
             })

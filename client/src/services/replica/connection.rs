@@ -479,7 +479,9 @@ fn is_batch_answer(message: &rectify_shared::sync::wire::Message) -> bool {
     use rectify_shared::sync::wire::Message;
     matches!(
         message,
-        Message::RectifyHeadsReply { .. } | Message::RectifyApplied { .. }
+        Message::RectifyDigestReply { .. }
+            | Message::RectifyHeadsReply { .. }
+            | Message::RectifyApplied { .. }
     )
 }
 
