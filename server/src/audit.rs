@@ -8,7 +8,8 @@
 //!   created, disabled or enabled, passwords reset, sessions revoked (all, or one), reports
 //!   imported, items added; evidence files downloaded (the original, not thumbnails) by
 //!   anyone, the entry written before the bytes are sent;
-//! - on the command line (`rectify import`, `rectify demo`, [`crate::campaigns::edit_item`],
+//! - on the command line (`rectify init`, `rectify import`, `rectify demo`,
+//!   [`crate::campaigns::edit_item`],
 //!   `rectify user add`, `passwd` and `disable`), in the same way, by [`COMMAND_LINE`];
 //! - over sync, in the same batch as the change ([`sync_entries`]): sign-offs (销号) and
 //!   send-backs (退回), and an item re-planned (leader, department, units, deadline,

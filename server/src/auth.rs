@@ -231,16 +231,25 @@ where
     }
 }
 
+/// The token of an `Authorization: Bearer TOKEN` header, if there is one (the sessions' and
+/// `/metrics`'s one reading of it).
+pub fn bearer_header(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(AUTHORIZATION)?
+        .to_str()
+        .ok()?
+        .strip_prefix("Bearer ")
+        .map(str::trim)
+}
+
 /// The request's bearer token: the `Authorization` header; on `/sync` also `?token=`
 /// (browsers cannot set headers on a WebSocket). Anywhere else a token in the query is
 /// ignored: URLs end up in logs, histories and `Referer` headers.
 fn bearer_token(parts: &Parts) -> Option<String> {
-    if let Some(value) = parts
-        .headers
-        .get(AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-    {
-        return value.strip_prefix("Bearer ").map(|t| t.trim().to_owned());
+    // A header that is not text counts as none (as it always has: then `?token=` on /sync).
+    let readable = |v: &axum::http::HeaderValue| v.to_str().is_ok();
+    if parts.headers.get(AUTHORIZATION).is_some_and(readable) {
+        return bearer_header(&parts.headers).map(str::to_owned);
     }
     if parts.uri.path() != "/sync" {
         return None;

@@ -447,13 +447,18 @@ impl LoadedCampaign {
         model::report_from_docs(&self.campaign, &self.item_docs())
     }
 
+    /// The item documents, borrowed (the ledgers read them without copying).
+    fn docs(&self) -> impl Iterator<Item = &ItemDoc> {
+        self.items.iter().map(|(_, doc)| doc)
+    }
+
     pub fn ledger_rows(&self) -> Vec<rectify_shared::ledger::LedgerRow> {
-        model::ledger_rows(&self.item_docs(), &self.ledger)
+        model::ledger_rows(self.docs(), &self.ledger)
     }
 
     /// Each assigned unit's work on each item (the XLSX ledger's second sheet).
     pub fn unit_ledger_rows(&self) -> Vec<rectify_shared::ledger::UnitLedgerRow> {
-        model::unit_ledger_rows(&self.item_docs(), &self.ledger)
+        model::unit_ledger_rows(self.docs(), &self.ledger)
     }
 }
 

@@ -1173,12 +1173,19 @@ async fn init(
     };
     // Asked again: the prompts took a while.
     refuse_when_accounts_exist(storage.as_ref(), &url).await?;
-    storage.create_user(&record).await?;
+    // The account and its audit entry, by the command line: one transaction, as `user add`.
+    let username = record.username.clone();
+    let entry = audit::entry(
+        &audit::command_line(),
+        audit::action::ACCOUNT_CREATED,
+        username.as_str(),
+        Role::Office.key(),
+    );
+    storage.write(vec![Write::NewUser(record), entry]).await?;
     storage.close().await;
     say!(
-        "Created the office account {} in {url}. Start the server (`rectify serve`), log in \
-         with it, and add units and accounts under 单位与账号.",
-        record.username
+        "Created the office account {username} in {url}. Start the server (`rectify serve`), \
+         log in with it, and add units and accounts under 单位与账号."
     );
     Ok(())
 }

@@ -61,11 +61,7 @@ async fn metrics(
 ) -> Result<Response, ApiError> {
     match &state.metrics_token {
         Some(token) => {
-            let sent = headers
-                .get(axum::http::header::AUTHORIZATION)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.strip_prefix("Bearer "))
-                .unwrap_or_default();
+            let sent = auth::bearer_header(&headers).unwrap_or_default();
             // Compared as digests: how long a comparison takes says nothing about the token.
             use sha2::Digest as _;
             if sha2::Sha256::digest(sent.as_bytes()) != sha2::Sha256::digest(token.as_bytes()) {

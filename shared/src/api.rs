@@ -307,6 +307,11 @@ pub struct AuditEntry {
     pub action: String,
     /// What it was done to: a username, a document id, a file's SHA-256.
     pub target: String,
+    /// What a person knows a document `target` by, as it is called now (read from the index
+    /// when the log is listed): an item's key and title, `7.2 食堂…`, or a campaign's name.
+    /// `None` when the target is no document, or one no longer indexed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_name: Option<String>,
     /// Words for people: a role, an item's key and unit, a reason, a file name.
     pub detail: String,
 }

@@ -1838,6 +1838,35 @@ async fn issue_20_every_office_action_is_in_the_audit_log() -> Result<()> {
         sent_back.detail.contains("pszx1: 佐证不足"),
         "{sent_back:?}"
     );
+    // A document is named as people know it: an item by its key and title, a campaign by
+    // its name; an account or a file has no such name.
+    let campaign_name = api.server.storage.campaigns().await?[0].name.clone();
+    let names: Vec<(&str, Option<&str>)> = log
+        .entries
+        .iter()
+        .rev()
+        .map(|e| (e.action.as_str(), e.target_name.as_deref()))
+        .collect();
+    let (item_name, added_name) = (
+        format!("{} {}", record.key, record.title),
+        "1.98 食堂出入库台账不规范。".to_owned(),
+    );
+    assert_eq!(
+        names,
+        [
+            ("account_created", None),
+            ("account_disabled", None),
+            ("account_enabled", None),
+            ("password_reset", None),
+            ("sessions_revoked", None),
+            ("import", Some(campaign_name.as_str())),
+            ("item_added", Some(added_name.as_str())),
+            ("sent_back", Some(item_name.as_str())),
+            ("signed_off", Some(item_name.as_str())),
+            ("item_replanned", Some(item_name.as_str())),
+            ("file_downloaded", None),
+        ]
+    );
     let started = now_ms() - 10 * 60 * 1000;
     assert!(
         log.entries
@@ -1891,9 +1920,13 @@ async fn issue_20_every_office_action_is_in_the_audit_log() -> Result<()> {
     assert!(csv.header("content-type").starts_with("text/csv"));
     let text = csv.text();
     assert!(
-        text.starts_with("\u{feff}id,time (Asia/Shanghai),at_ms,account,action,target,detail\r\n"),
+        text.starts_with(
+            "\u{feff}id,time (Asia/Shanghai),at_ms,account,action,target,target_name,detail\r\n"
+        ),
         "{text}"
     );
+    // The names are in the export too, beside the ids.
+    assert!(text.contains(&format!(",{item_id},{item_name},")), "{text}");
     assert_eq!(
         text.lines().filter(|l| !l.contains(command_line)).count(),
         rows.len() + 1,

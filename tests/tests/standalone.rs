@@ -287,6 +287,8 @@ async fn issue_20_account_changes_on_the_command_line_are_audited() -> Result<()
     assert_eq!(
         rows,
         [
+            // `rectify init`'s first office account too.
+            (cli, "account_created", "office"),
             (cli, "account_created", "viewer2"),
             (cli, "password_reset", "viewer2"),
             // Disabling twice is one change.

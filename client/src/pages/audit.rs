@@ -1,6 +1,8 @@
 //! 审计日志: the audit log for the office and viewers, newest first, a page at a time, with
 //! filters (action, account, dates) and the same filters downloaded as CSV or Excel. Each
-//! entry is a card, so it fits a phone.
+//! entry is a card, so it fits a phone. A document an entry is about shows by the name the
+//! server read for it (`target_name`: an item's key and title, a campaign's name), its id on
+//! hover.
 
 use crate::components::date_input::DateInput;
 use crate::context::AppContext;
@@ -139,8 +141,11 @@ pub fn audit() -> Html {
                                     <span class="meta">{ when_full(e.at_ms) }</span>
                                 </div>
                                 <p class="meta">{ tr(lang, Msg::AuditAccount) }{ "：" }{ audit_account(lang, &e.account) }</p>
-                                if !e.target.is_empty() {
-                                    <p class="meta audit-wrap">{ tr(lang, Msg::AuditTarget) }{ "：" }<span translate="no">{ &e.target }</span></p>
+                                if let Some(name) = &e.target_name {
+                                    // A document as people know it; its id on hover.
+                                    <p class="meta audit-wrap">{ tr(lang, Msg::AuditTarget) }{ "：" }<span title={e.target.clone()} data-testid="audit-target">{ name }</span></p>
+                                } else if !e.target.is_empty() {
+                                    <p class="meta audit-wrap">{ tr(lang, Msg::AuditTarget) }{ "：" }<span translate="no" data-testid="audit-target">{ &e.target }</span></p>
                                 }
                                 if !e.detail.is_empty() {
                                     <p class="audit-wrap">{ audit_detail(lang, &e.action, &e.detail) }</p>

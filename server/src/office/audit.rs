@@ -5,15 +5,16 @@ use crate::audit::action;
 use crate::auth::CurrentUser;
 use crate::error::{ApiError, Said};
 use crate::state::AppState;
-use crate::storage::{AuditQuery, AuditRecord};
+use crate::storage::{AuditQuery, AuditRecord, Storage};
 use axum::Json;
 use axum::extract::{Query, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use rectify_shared::api::{AuditEntry, AuditPage};
 use rectify_shared::date::{CHINA_OFFSET_MS, Date};
-use rectify_shared::ids::Username;
+use rectify_shared::ids::{DocumentId, Username};
 use serde::Deserialize;
+use std::collections::HashMap;
 
 use super::{Need, require};
 
@@ -90,12 +91,39 @@ fn filter(
     })
 }
 
-fn to_api(record: AuditRecord) -> AuditEntry {
+/// What a person knows each document named by `records` by, keyed by its id: an item's key
+/// and title (`7.2 食堂…`), a campaign's name. Read from the index when the log is listed
+/// rather than written into each entry: entries written before names were shown get them
+/// too, no writer (sync, an import, the command line) has to look them up inside its
+/// transaction, and an item renamed since reads as the office now knows it. The index is
+/// small (one row per item), so reading all of it is cheaper than one query per entry.
+async fn document_names(
+    storage: &dyn Storage,
+    records: &[AuditRecord],
+) -> Result<HashMap<String, String>, ApiError> {
+    let mut names = HashMap::new();
+    if !records
+        .iter()
+        .any(|r| r.target.parse::<DocumentId>().is_ok())
+    {
+        return Ok(names);
+    }
+    for campaign in storage.campaigns().await? {
+        for item in storage.items(&campaign.id).await? {
+            names.insert(item.id.to_string(), format!("{} {}", item.key, item.title));
+        }
+        names.insert(campaign.id.to_string(), campaign.name);
+    }
+    Ok(names)
+}
+
+fn to_api(record: AuditRecord, names: &HashMap<String, String>) -> AuditEntry {
     AuditEntry {
         id: record.id,
         at_ms: record.at_ms,
         account: record.account.as_str().to_owned(),
         action: record.action,
+        target_name: names.get(&record.target).cloned(),
         target: record.target,
         detail: record.detail,
     }
@@ -120,8 +148,9 @@ pub async fn list(
     let next_before = (records.len() == limit as usize)
         .then(|| records.last().map(|r| r.id))
         .flatten();
+    let names = document_names(state.storage.as_ref(), &records).await?;
     Ok(Json(AuditPage {
-        entries: records.into_iter().map(to_api).collect(),
+        entries: records.into_iter().map(|r| to_api(r, &names)).collect(),
         next_before,
     }))
 }
@@ -154,13 +183,15 @@ pub async fn csv(
 
 /// The columns of both exports, in order: `time` for people (the time in China, UTC+8, the
 /// zone of every date the app shows), `at_ms` for programs.
-const EXPORT_COLUMNS: [&str; 7] = [
+/// `target_name` is what a person knows a document `target` by (see [`document_names`]).
+const EXPORT_COLUMNS: [&str; 8] = [
     "id",
     "time (Asia/Shanghai)",
     "at_ms",
     "account",
     "action",
     "target",
+    "target_name",
     "detail",
 ];
 
@@ -188,9 +219,11 @@ async fn export_rows(
 ) -> Result<Vec<Vec<String>>, ApiError> {
     let filter = filter(query)?;
     let records = state.storage.audit_log(&filter.query(MAX_EXPORT)?).await?;
+    let names = document_names(state.storage.as_ref(), &records).await?;
     Ok(records
         .into_iter()
         .map(|r| {
+            let name = names.get(&r.target).cloned().unwrap_or_default();
             vec![
                 r.id.to_string(),
                 china_time(r.at_ms),
@@ -198,6 +231,7 @@ async fn export_rows(
                 r.account.as_str().to_owned(),
                 r.action,
                 r.target,
+                name,
                 r.detail,
             ]
         })

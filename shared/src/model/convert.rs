@@ -425,18 +425,30 @@ pub struct LedgerContext {
     pub last_change_ms: BTreeMap<String, i64>,
 }
 
-/// One ledger row per item, in report order.
-pub fn ledger_rows(items: &[ItemDoc], context: &LedgerContext) -> Vec<LedgerRow> {
-    let name = |id: &str| {
-        context
-            .unit_names
+impl LedgerContext {
+    /// A unit's (or department's) name; its id when it has none.
+    fn unit_name(&self, id: &str) -> String {
+        self.unit_names
             .get(id)
             .cloned()
             .unwrap_or_else(|| id.to_owned())
-    };
-    let mut sorted: Vec<&ItemDoc> = items.iter().collect();
+    }
+}
+
+/// The items in report order: by area, problem, sub-item.
+fn in_report_order<'a>(items: impl IntoIterator<Item = &'a ItemDoc>) -> Vec<&'a ItemDoc> {
+    let mut sorted: Vec<&ItemDoc> = items.into_iter().collect();
     sorted.sort_by_key(|i| (i.area_no, i.problem_no, i.sub_no));
     sorted
+}
+
+/// One ledger row per item, in report order. The items are borrowed, so a caller holding
+/// them beside other things (the server's loaded campaign) need not copy them.
+pub fn ledger_rows<'a>(
+    items: impl IntoIterator<Item = &'a ItemDoc>,
+    context: &LedgerContext,
+) -> Vec<LedgerRow> {
+    in_report_order(items)
         .into_iter()
         .map(|item| LedgerRow {
             area: cjk_numeral(item.area_no),
@@ -449,12 +461,12 @@ pub fn ledger_rows(items: &[ItemDoc], context: &LedgerContext) -> Vec<LedgerRow>
             responsible_department: item
                 .responsible_department
                 .as_deref()
-                .map(name)
+                .map(|id| context.unit_name(id))
                 .unwrap_or_default(),
             units: item
                 .units
                 .iter()
-                .map(|u| name(u))
+                .map(|u| context.unit_name(u))
                 .collect::<Vec<_>>()
                 .join("、"),
             deadline: item.deadline.clone().unwrap_or_default(),
@@ -475,18 +487,12 @@ pub fn ledger_rows(items: &[ItemDoc], context: &LedgerContext) -> Vec<LedgerRow>
 
 /// The per-unit ledger: one row per assigned unit of each item, by unit (in the order of
 /// their names), then in report order.
-pub fn unit_ledger_rows(items: &[ItemDoc], context: &LedgerContext) -> Vec<UnitLedgerRow> {
-    let name = |id: &str| {
-        context
-            .unit_names
-            .get(id)
-            .cloned()
-            .unwrap_or_else(|| id.to_owned())
-    };
-    let mut sorted: Vec<&ItemDoc> = items.iter().collect();
-    sorted.sort_by_key(|i| (i.area_no, i.problem_no, i.sub_no));
+pub fn unit_ledger_rows<'a>(
+    items: impl IntoIterator<Item = &'a ItemDoc>,
+    context: &LedgerContext,
+) -> Vec<UnitLedgerRow> {
     let mut rows: Vec<UnitLedgerRow> = Vec::new();
-    for item in sorted {
+    for item in in_report_order(items) {
         let current: Vec<&str> = item.current_measures().map(|m| m.id.as_str()).collect();
         for unit in &item.units {
             let progress = item.progress.get(unit);
@@ -507,7 +513,7 @@ pub fn unit_ledger_rows(items: &[ItemDoc], context: &LedgerContext) -> Vec<UnitL
                     .count()
             });
             rows.push(UnitLedgerRow {
-                unit: name(unit),
+                unit: context.unit_name(unit),
                 area: cjk_numeral(item.area_no),
                 item_no: item.number(),
                 title: item.title.as_str().to_owned(),
