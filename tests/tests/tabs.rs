@@ -390,7 +390,8 @@ async fn upload_requests(browser: &Browser) -> Result<u64> {
 }
 
 /// (d) A file attached in the follower tab is uploaded once, by the leader: the follower
-/// sends no upload request at all, and shows the file uploaded once the leader has.
+/// sends no upload request at all, and shows the file uploaded once the leader has. Then
+/// the user logs out in the leader's tab: the follower leaves to the login page at once.
 #[tokio::test(flavor = "multi_thread")]
 async fn issue_19_a_file_attached_in_a_follower_is_uploaded_once_by_the_leader() -> Result<()> {
     let server = TestServer::start(Some(web_root())).await?;
@@ -398,7 +399,7 @@ async fn issue_19_a_file_attached_in_a_follower_is_uploaded_once_by_the_leader()
     browser.log_in(&server.url("/"), "school1").await?;
     wait_for_bar(&browser, "synced", "leader").await?;
     let id = open_items(&browser, &server).await?[0].clone();
-    let (leader, _follower) = second_tab(&browser, &server).await?;
+    let (leader, follower) = second_tab(&browser, &server).await?;
     wait_for_bar(&browser, "synced", "follower").await?;
 
     let photo = rectify_tests::photos::phone_photo(1200, 900, 3);
@@ -460,6 +461,32 @@ async fn issue_19_a_file_attached_in_a_follower_is_uploaded_once_by_the_leader()
         )
         .await?;
     assert_eq!(starts.as_u64(), Some(1), "one upload started, once");
+
+    // Logging out in the leader's tab: the follower shows the login page too, without a
+    // reload, and neither tab connects again.
+    browser
+        .wait_for("[data-testid=log-out]")
+        .await?
+        .click()
+        .await?;
+    browser
+        .wait_for("[data-testid=log-out-confirm]")
+        .await?
+        .click()
+        .await?;
+    browser.wait_for("#login-title").await?;
+    browser.client.switch_to_window(follower).await?;
+    browser
+        .wait_for("#login-title")
+        .await
+        .context("the follower stayed logged in")?;
+    let deadline = Instant::now() + WAIT;
+    while connections(&server).await? != 0 {
+        if Instant::now() > deadline {
+            bail!("a tab still holds a sync connection after logging out");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     browser.close().await?;
     Ok(())
 }

@@ -56,6 +56,9 @@ pub(super) enum TabMessage {
     Hello,
     /// A follower asks the leader to ask the server for the item list again.
     Refresh,
+    /// The user logged out in one tab (its logout went ahead: not a refused "clear this
+    /// device"): every other tab writes its own edits to the device and leaves too.
+    LoggedOut,
 }
 
 /// The leader's status bar, as its followers show it.
@@ -178,7 +181,7 @@ impl Replica {
 
     /// The lock was granted: this tab syncs and uploads for all of them from now on.
     fn become_leader(&self) {
-        if self.0.borrow().stopped {
+        if self.0.borrow().stopped || self.0.borrow().leaving {
             return;
         }
         self.0.borrow_mut().role = TabRole::Leader;
@@ -226,7 +229,7 @@ impl Replica {
     }
 
     fn on_tab_message(&self, message: TabMessage) {
-        if self.0.borrow().stopped {
+        if self.0.borrow().stopped || self.0.borrow().leaving {
             return;
         }
         let role = self.tab_role();
@@ -278,6 +281,16 @@ impl Replica {
             TabMessage::Hello => {}
             TabMessage::Refresh if role == TabRole::Leader => self.refresh(),
             TabMessage::Refresh => {}
+            TabMessage::LoggedOut => {
+                // Stopped (and the lock not taken) at once: the session is gone.
+                self.0.borrow_mut().leaving = true;
+                wasm_bindgen_futures::spawn_local(async move {
+                    // What this tab has of its own stays on the device, as at any logout.
+                    replica.put_away(false).await;
+                    let on_logged_out = replica.0.borrow().on_logged_out.clone();
+                    on_logged_out.emit(());
+                });
+            }
         }
     }
 

@@ -195,6 +195,10 @@ pub struct Inner {
     /// The last connection ended with the server asking us to wait: retries keep growing.
     asked_to_wait: bool,
     stopped: bool,
+    /// The user logged out in another tab: this one writes its edits and stops.
+    leaving: bool,
+    /// Tells the app the user logged out in another tab (it shows the login page).
+    on_logged_out: Callback<()>,
     /// This user left unsynced work at a logout ([`local::LeftWork`]): the note is cleared
     /// once everything is on the server.
     left_noted: bool,
@@ -254,10 +258,12 @@ impl PartialEq for Replica {
 
 impl Replica {
     /// Opens the user's copy from IndexedDB and starts syncing. `on_change` is called (never
-    /// while the replica is borrowed) whenever anything the UI shows changed.
+    /// while the replica is borrowed) whenever anything the UI shows changed;
+    /// `on_logged_out` when the user logged out in another tab.
     pub async fn start(
         session: Session,
         on_change: Callback<()>,
+        on_logged_out: Callback<()>,
     ) -> Result<Replica, local::StoreError> {
         mark("rectify-local-loading");
         // Before reading the device: what the user's other tabs write meanwhile is announced.
@@ -305,6 +311,8 @@ impl Replica {
             told_to_retry: false,
             asked_to_wait: false,
             stopped: false,
+            leaving: false,
+            on_logged_out,
             left_noted,
             stamp: 0,
             uploads,
@@ -475,8 +483,22 @@ impl Replica {
 
     /// Logging out: stops syncing and, when work has not reached the server, notes it
     /// device-wide so that the login page and the next user are told (it stays in this
-    /// user's part of the store and syncs at their next login here).
+    /// user's part of the store and syncs at their next login here). The user's other tabs
+    /// are told, and leave too.
     pub async fn log_out(&self) {
+        // Kept past `stop`, which leaves the channel: the tabs are told once the note is
+        // written, so a note of theirs is never overwritten by this one.
+        let channel = self.0.borrow().channel.clone();
+        self.put_away(true).await;
+        if let Some(channel) = channel {
+            channel.send(&leader::TabMessage::LoggedOut);
+        }
+    }
+
+    /// What logging out does in this tab (see [`Replica::log_out`]); also when the user
+    /// logged out in another tab, which has written the device's note already: then this
+    /// tab only adds to it (`sole`: this is the tab the user logged out in).
+    async fn put_away(&self, sole: bool) {
         // An edit typed a moment ago goes to disk first: it stays on the device.
         self.end_all_typing();
         self.flush().await;
@@ -488,7 +510,9 @@ impl Replica {
             files: unsynced.files,
             at_ms: js_sys::Date::now(),
         });
-        let _ = local::note_left_work(&user, left).await;
+        if sole || left.is_some() {
+            let _ = local::note_left_work(&user, left).await;
+        }
     }
 
     /// Logging out and deleting this user's data from the device; refused (nothing is
@@ -499,6 +523,7 @@ impl Replica {
             return Err(unsynced);
         }
         let user = self.0.borrow().session.username.clone();
+        self.tell_tabs(&leader::TabMessage::LoggedOut);
         self.stop();
         let _ = local::clear_user(&user).await;
         let _ = local::note_left_work(&user, None).await;
