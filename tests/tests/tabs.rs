@@ -376,6 +376,18 @@ async fn issue_19_a_refused_edit_made_in_a_follower_is_shown_there() -> Result<(
     Ok(())
 }
 
+/// Leaves the progress editor: the typing burst becomes a change.
+async fn blur_progress(browser: &Browser) -> Result<()> {
+    browser
+        .client
+        .execute(
+            "document.querySelector('[data-testid=progress-editor]').blur();",
+            vec![],
+        )
+        .await?;
+    Ok(())
+}
+
 /// Which of the current window's requests went to the upload API.
 async fn upload_requests(browser: &Browser) -> Result<u64> {
     let value = browser
@@ -437,7 +449,7 @@ async fn issue_19_a_file_attached_in_a_follower_is_uploaded_once_by_the_leader()
         0,
         "the follower uploaded nothing"
     );
-    browser.client.switch_to_window(leader).await?;
+    browser.client.switch_to_window(leader.clone()).await?;
     let leader_requests = upload_requests(&browser).await?;
     assert!(
         leader_requests >= 2,
@@ -461,6 +473,78 @@ async fn issue_19_a_file_attached_in_a_follower_is_uploaded_once_by_the_leader()
         )
         .await?;
     assert_eq!(starts.as_u64(), Some(1), "one upload started, once");
+
+    // The follower's storage fails (as a full quota would): its own bar says so, as the
+    // leader's would, and the edit is not taken as saved (its journal entry stays).
+    browser.client.switch_to_window(follower.clone()).await?;
+    browser
+        .client
+        .execute(
+            "const open = IDBDatabase.prototype.transaction;
+             window.__healDisk = () => { IDBDatabase.prototype.transaction = open; };
+             IDBDatabase.prototype.transaction = function (stores, mode) {
+                 if (mode === 'readwrite') {
+                     throw new DOMException('the disk is full', 'QuotaExceededError');
+                 }
+                 return open.apply(this, arguments);
+             };",
+            vec![],
+        )
+        .await?;
+    let before = server_narrative(&server, &id).await?;
+    type_progress(&browser, "磁盘已满时写入。").await?;
+    blur_progress(&browser).await?;
+    let deadline = Instant::now() + WAIT;
+    while bar(&browser).await?.0 != "error" {
+        if Instant::now() > deadline {
+            bail!("the follower's bar never said its write failed");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let detail = browser
+        .wait_for("[data-testid=sync-status] .sync-detail")
+        .await?
+        .text()
+        .await?;
+    assert!(
+        detail.contains("disk is full"),
+        "the failure is said: {detail:?}"
+    );
+    let entries = journal(&browser, &id).await?;
+    assert_eq!(
+        entries.len(),
+        1,
+        "the burst's journal entry stays: {entries:?}"
+    );
+    assert_eq!(
+        server_narrative(&server, &id).await?,
+        before,
+        "nothing sent"
+    );
+    for (lang, width) in [("zh", 1280), ("zh", 360), ("en", 360), ("en", 1280)] {
+        if lang == "en" && width == 360 {
+            browser.wait_for("button[lang=en]").await?.click().await?;
+        }
+        browser
+            .cdp(
+                "Emulation.setDeviceMetricsOverride",
+                serde_json::json!({"width": width, "height": 800, "deviceScaleFactor": 1, "mobile": width < 600}),
+            )
+            .await?;
+        browser
+            .screenshot(&format!("tabs-follower-write-failed-{width}-{lang}"))
+            .await?;
+    }
+    // The disk takes writes again: the next edit writes both, and the bar is the leader's.
+    browser
+        .client
+        .execute("window.__healDisk();", vec![])
+        .await?;
+    type_progress(&browser, "恢复后。").await?;
+    blur_progress(&browser).await?;
+    wait_for_server_text(&server, &id, &format!("{before}磁盘已满时写入。恢复后。")).await?;
+    wait_for_bar(&browser, "synced", "follower").await?;
+    browser.client.switch_to_window(leader.clone()).await?;
 
     // Logging out in the leader's tab: the follower shows the login page too, without a
     // reload, and neither tab connects again.

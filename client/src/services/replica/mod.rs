@@ -397,6 +397,9 @@ impl Replica {
 
     pub fn link(&self) -> Link {
         let inner = self.0.borrow();
+        if let Some(failed) = inner.failed_write() {
+            return failed.clone();
+        }
         match inner.mirrored() {
             Some(mirror) => mirror.link.clone(),
             None => inner.link.clone(),
@@ -438,6 +441,8 @@ impl Replica {
         let inner = self.0.borrow();
         let own_work = !inner.dirty.is_empty() || !inner.typing.is_empty() || inner.flushing;
         match (inner.role, inner.mirrored()) {
+            // This tab's own edit could not be written: said here, whoever leads.
+            _ if inner.failed_write().is_some() => SyncState::Error,
             (_, Some(mirror)) if mirror.state == SyncState::Synced && own_work => {
                 SyncState::Syncing
             }

@@ -53,6 +53,11 @@ impl Replica {
             {
                 Ok(written) => {
                     let mut inner = self.0.borrow_mut();
+                    if inner.failed_write().is_some() {
+                        // The device takes writes again (a leader's link is its
+                        // connection's, mended by the next one).
+                        inner.link = Link::Offline;
+                    }
                     inner.saved.insert(id, heads);
                     inner.written(&id);
                     if let Some(key) = written {
