@@ -502,12 +502,12 @@ async fn issue_19_a_file_attached_in_a_follower_is_uploaded_once_by_the_leader()
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let detail = browser
-        .wait_for("[data-testid=sync-status] .sync-detail")
+        .wait_for("[data-testid=device-write-failed]")
         .await?
         .text()
         .await?;
     assert!(
-        detail.contains("disk is full"),
+        detail.starts_with("无法写入本机存储") && detail.contains("disk is full"),
         "the failure is said: {detail:?}"
     );
     let entries = journal(&browser, &id).await?;

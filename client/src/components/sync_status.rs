@@ -48,6 +48,11 @@ pub fn sync_status() -> Html {
     };
     let detail = match &link {
         Link::Failed(message) => Some(html! { <span class="sync-detail">{ message }</span> }),
+        Link::DeviceWriteFailed(message) => Some(html! {
+            <span class="sync-detail" data-testid="device-write-failed">
+                { tr(lang, Msg::DeviceWriteFailed) }{ message }
+            </span>
+        }),
         Link::SessionExpired => {
             let onclick = Callback::from(move |_| state.dispatch(Action::LogOut));
             Some(html! {

@@ -409,10 +409,9 @@ impl Inner {
 
     /// A follower's failure to write its own edit to the device (quota, a broken
     /// IndexedDB): its bar says so, as a leader's does, instead of the leader's status.
-    /// A follower has no connection, so its own link is failed by nothing else.
     pub(super) fn failed_write(&self) -> Option<&Link> {
         match (&self.role, &self.link) {
-            (TabRole::Follower, Link::Failed(_)) => Some(&self.link),
+            (TabRole::Follower, Link::DeviceWriteFailed(_)) => Some(&self.link),
             _ => None,
         }
     }

@@ -113,6 +113,9 @@ pub enum Link {
     Retrying,
     /// The server refused us or failed; we retry later.
     Failed(String),
+    /// An edit could not be written to this device's storage (quota, a broken IndexedDB):
+    /// it stays in memory, not counted as saved, and is written again at the next flush.
+    DeviceWriteFailed(String),
     /// The server no longer accepts the session: log in again (nothing local is lost).
     SessionExpired,
 }

@@ -77,7 +77,7 @@ impl Replica {
                     let mut inner = self.0.borrow_mut();
                     inner.dirty.insert(id);
                     inner.flushing = false;
-                    inner.link = Link::Failed(format!("local storage: {}", err.0));
+                    inner.link = Link::DeviceWriteFailed(err.0);
                     drop(inner);
                     self.announce(announce);
                     self.notify();
