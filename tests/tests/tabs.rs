@@ -402,7 +402,8 @@ async fn upload_requests(browser: &Browser) -> Result<u64> {
 }
 
 /// (d) A file attached in the follower tab is uploaded once, by the leader: the follower
-/// sends no upload request at all, and shows the file uploaded once the leader has. Then
+/// sends no upload request at all, shows the upload's progress as the leader sends it, and
+/// the file uploaded once the leader has. Then
 /// the user logs out in the leader's tab: the follower leaves to the login page at once.
 #[tokio::test(flavor = "multi_thread")]
 async fn issue_19_a_file_attached_in_a_follower_is_uploaded_once_by_the_leader() -> Result<()> {
@@ -418,6 +419,16 @@ async fn issue_19_a_file_attached_in_a_follower_is_uploaded_once_by_the_leader()
     let dir = tempfile::tempdir()?;
     let path = dir.path().join("整改台账.jpg");
     std::fs::write(&path, &photo)?;
+    // The leader's uploads go slowly, in several pieces: the follower shows each as the
+    // leader sends it, not only the end.
+    browser.client.switch_to_window(leader.clone()).await?;
+    browser
+        .set_network(rectify_tests::Network {
+            upload_bytes_per_sec: 100_000,
+            ..rectify_tests::Network::unthrottled()
+        })
+        .await?;
+    browser.client.switch_to_window(follower.clone()).await?;
     open_item(&browser, &server, &id).await?;
     browser
         .wait_for("[data-testid=evidence-file]")
@@ -430,6 +441,38 @@ async fn issue_19_a_file_attached_in_a_follower_is_uploaded_once_by_the_leader()
         .attr("data-sha256")
         .await?
         .context("an evidence entry without data-sha256")?;
+    let mut partly = Vec::new();
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let entry = browser
+            .client
+            .execute(
+                "const e = document.querySelector(`[data-testid=evidence][data-sha256='${arguments[0]}']`);
+                 return [e.dataset.upload, Number(e.dataset.received), Number(e.dataset.size)];",
+                vec![sha.clone().into()],
+            )
+            .await?;
+        let (state, received, size) = (
+            entry[0].as_str().unwrap_or_default().to_owned(),
+            entry[1].as_u64().unwrap_or(0),
+            entry[2].as_u64().unwrap_or(0),
+        );
+        if state == "done" {
+            break;
+        }
+        if state == "uploading" && received > 0 && received < size {
+            partly.push(received);
+        }
+        if Instant::now() > deadline {
+            bail!("the upload never finished in the follower: {entry}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        !partly.is_empty(),
+        "the follower showed the upload's progress before the end: {partly:?} of {} bytes",
+        photo.len()
+    );
     let done = format!("[data-testid=evidence][data-sha256='{sha}'][data-upload=done]");
     browser.wait_for(&done).await?;
     assert!(
@@ -450,6 +493,7 @@ async fn issue_19_a_file_attached_in_a_follower_is_uploaded_once_by_the_leader()
         "the follower uploaded nothing"
     );
     browser.client.switch_to_window(leader.clone()).await?;
+    browser.set_offline(false).await?; // unthrottled
     let leader_requests = upload_requests(&browser).await?;
     assert!(
         leader_requests >= 2,

@@ -2,7 +2,8 @@
 //! unstable / error, the evidence files waiting to upload and their bytes, whether they go
 //! on over HTTP while the sync connection is down, when the last full sync was and, while
 //! not connected, when the server last answered. In a tab that follows another tab of the
-//! same user, all of it is the leading tab's. Tests read `data-state`, `data-pending`,
+//! same user, all of it is the leading tab's, but for this tab's own failed write to the
+//! device. Tests read `data-state`, `data-pending`,
 //! `data-files-pending` and `data-tab` (`leader`, `follower`, `alone`).
 
 use crate::context::{AppContext, ReplicaContext};

@@ -52,6 +52,9 @@ pub(super) enum TabMessage {
     Refused,
     /// The leader's status bar.
     Status(Mirror),
+    /// The server has `received` bytes of the file the leader sends (shown as it goes: the
+    /// device has them only once the file is done).
+    Upload { sha256: String, received: u64 },
     /// A follower just started: the leader says its status.
     Hello,
     /// A follower asks the leader to ask the server for the item list again.
@@ -140,6 +143,13 @@ impl Replica {
                 replica.tell_tabs(&TabMessage::Files);
             }
         }));
+        let weak = Rc::downgrade(&self.0);
+        self.uploads()
+            .on_progress(Callback::from(move |(sha256, received)| {
+                if let Some(replica) = upgrade(&weak) {
+                    replica.tell_tabs(&TabMessage::Upload { sha256, received });
+                }
+            }));
         let has_locks = tabs::has_locks() && self.0.borrow().channel.is_some();
         if !has_locks {
             // Every tab on its own, as before tabs shared a connection.
@@ -274,6 +284,10 @@ impl Replica {
                 self.notify();
             }
             TabMessage::Status(_) => {}
+            TabMessage::Upload { sha256, received } if role == TabRole::Follower => {
+                self.uploads().show_progress(&sha256, received);
+            }
+            TabMessage::Upload { .. } => {}
             TabMessage::Hello if role == TabRole::Leader => {
                 self.0.borrow_mut().last_mirrored = None;
                 self.mirror_status();
