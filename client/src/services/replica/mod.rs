@@ -230,6 +230,9 @@ pub struct Inner {
     orphans: BTreeMap<typing::Field, Vec<String>>,
     /// A follower's evidence files changed: said with the next flush's announcement.
     files_to_announce: bool,
+    /// A follower's next try to write what failed to reach the device (a leader tries
+    /// again at its next connection).
+    write_retry: Option<gloo::timers::callback::Timeout>,
 }
 
 /// A user's work not yet on the server ([`Replica::unsynced`]).
@@ -331,6 +334,7 @@ impl Replica {
             last_mirrored: None,
             orphans: BTreeMap::new(),
             files_to_announce: false,
+            write_retry: None,
         };
         for doc in stored {
             inner.open_stored(doc);

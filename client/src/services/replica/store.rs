@@ -8,6 +8,9 @@ use crate::services::local::{self, StoredDoc};
 use rectify_shared::model;
 use std::rc::Rc;
 
+/// How long a follower waits before writing again what failed to reach the device.
+const WRITE_RETRY_MS: u32 = 3_000;
+
 impl Replica {
     /// Writes every dirty document to IndexedDB, then sends what the server should get.
     pub(super) fn flush_soon(&self) {
@@ -78,6 +81,19 @@ impl Replica {
                     inner.dirty.insert(id);
                     inner.flushing = false;
                     inner.link = Link::DeviceWriteFailed(err.0);
+                    if inner.role == TabRole::Follower {
+                        // No connection loop to try again: a timer does (replaced, so one;
+                        // weak, so a replica logged out meanwhile is not kept).
+                        let weak = Rc::downgrade(&self.0);
+                        inner.write_retry = Some(gloo::timers::callback::Timeout::new(
+                            WRITE_RETRY_MS,
+                            move || {
+                                if let Some(inner) = weak.upgrade() {
+                                    Replica(inner).flush_soon();
+                                }
+                            },
+                        ));
+                    }
                     drop(inner);
                     self.announce(announce);
                     self.notify();
