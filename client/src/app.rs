@@ -61,6 +61,7 @@ pub fn app() -> Html {
     // One replica per logged-in session, stopped at log out (its data stays on the device).
     {
         let (replica, version, failure) = (replica.clone(), version.clone(), failure.clone());
+        let app = state.clone();
         let session = state.session.clone();
         use_effect_with(session, move |session| {
             let running = Rc::new(std::cell::RefCell::new(None::<Replica>));
@@ -68,7 +69,9 @@ pub fn app() -> Html {
                 let (replica, running) = (replica.clone(), Rc::clone(&running));
                 wasm_bindgen_futures::spawn_local(async move {
                     let on_change = Callback::from(move |()| version.dispatch(()));
-                    match Replica::start(session, on_change).await {
+                    // Logged out in another tab: this one shows the login page too.
+                    let on_logged_out = Callback::from(move |()| app.dispatch(Action::LogOut));
+                    match Replica::start(session, on_change, on_logged_out).await {
                         Ok(started) => {
                             *running.borrow_mut() = Some(started.clone());
                             replica.set(Some(started));

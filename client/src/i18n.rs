@@ -108,6 +108,7 @@ messages! {
 
     // The device store and the sync status.
     LocalStoreFailed => "本机存储不可用：", "Local storage is not available: ";
+    DeviceWriteFailed => "无法写入本机存储，修改尚未保存：", "Could not write to this device's storage, the edit is not saved yet: ";
     StateOffline => "离线", "Offline";
     StateSyncing => "正在同步…", "Syncing…";
     StateSynced => "已全部同步", "All synced";

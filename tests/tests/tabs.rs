@@ -376,6 +376,18 @@ async fn issue_19_a_refused_edit_made_in_a_follower_is_shown_there() -> Result<(
     Ok(())
 }
 
+/// Leaves the progress editor: the typing burst becomes a change.
+async fn blur_progress(browser: &Browser) -> Result<()> {
+    browser
+        .client
+        .execute(
+            "document.querySelector('[data-testid=progress-editor]').blur();",
+            vec![],
+        )
+        .await?;
+    Ok(())
+}
+
 /// Which of the current window's requests went to the upload API.
 async fn upload_requests(browser: &Browser) -> Result<u64> {
     let value = browser
@@ -390,7 +402,9 @@ async fn upload_requests(browser: &Browser) -> Result<u64> {
 }
 
 /// (d) A file attached in the follower tab is uploaded once, by the leader: the follower
-/// sends no upload request at all, and shows the file uploaded once the leader has.
+/// sends no upload request at all, shows the upload's progress as the leader sends it, and
+/// the file uploaded once the leader has. Then
+/// the user logs out in the leader's tab: the follower leaves to the login page at once.
 #[tokio::test(flavor = "multi_thread")]
 async fn issue_19_a_file_attached_in_a_follower_is_uploaded_once_by_the_leader() -> Result<()> {
     let server = TestServer::start(Some(web_root())).await?;
@@ -398,13 +412,23 @@ async fn issue_19_a_file_attached_in_a_follower_is_uploaded_once_by_the_leader()
     browser.log_in(&server.url("/"), "school1").await?;
     wait_for_bar(&browser, "synced", "leader").await?;
     let id = open_items(&browser, &server).await?[0].clone();
-    let (leader, _follower) = second_tab(&browser, &server).await?;
+    let (leader, follower) = second_tab(&browser, &server).await?;
     wait_for_bar(&browser, "synced", "follower").await?;
 
     let photo = rectify_tests::photos::phone_photo(1200, 900, 3);
     let dir = tempfile::tempdir()?;
     let path = dir.path().join("整改台账.jpg");
     std::fs::write(&path, &photo)?;
+    // The leader's uploads go slowly, in several pieces: the follower shows each as the
+    // leader sends it, not only the end.
+    browser.client.switch_to_window(leader.clone()).await?;
+    browser
+        .set_network(rectify_tests::Network {
+            upload_bytes_per_sec: 100_000,
+            ..rectify_tests::Network::unthrottled()
+        })
+        .await?;
+    browser.client.switch_to_window(follower.clone()).await?;
     open_item(&browser, &server, &id).await?;
     browser
         .wait_for("[data-testid=evidence-file]")
@@ -417,6 +441,38 @@ async fn issue_19_a_file_attached_in_a_follower_is_uploaded_once_by_the_leader()
         .attr("data-sha256")
         .await?
         .context("an evidence entry without data-sha256")?;
+    let mut partly = Vec::new();
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let entry = browser
+            .client
+            .execute(
+                "const e = document.querySelector(`[data-testid=evidence][data-sha256='${arguments[0]}']`);
+                 return [e.dataset.upload, Number(e.dataset.received), Number(e.dataset.size)];",
+                vec![sha.clone().into()],
+            )
+            .await?;
+        let (state, received, size) = (
+            entry[0].as_str().unwrap_or_default().to_owned(),
+            entry[1].as_u64().unwrap_or(0),
+            entry[2].as_u64().unwrap_or(0),
+        );
+        if state == "done" {
+            break;
+        }
+        if state == "uploading" && received > 0 && received < size {
+            partly.push(received);
+        }
+        if Instant::now() > deadline {
+            bail!("the upload never finished in the follower: {entry}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        !partly.is_empty(),
+        "the follower showed the upload's progress before the end: {partly:?} of {} bytes",
+        photo.len()
+    );
     let done = format!("[data-testid=evidence][data-sha256='{sha}'][data-upload=done]");
     browser.wait_for(&done).await?;
     assert!(
@@ -436,7 +492,8 @@ async fn issue_19_a_file_attached_in_a_follower_is_uploaded_once_by_the_leader()
         0,
         "the follower uploaded nothing"
     );
-    browser.client.switch_to_window(leader).await?;
+    browser.client.switch_to_window(leader.clone()).await?;
+    browser.set_offline(false).await?; // unthrottled
     let leader_requests = upload_requests(&browser).await?;
     assert!(
         leader_requests >= 2,
@@ -460,6 +517,103 @@ async fn issue_19_a_file_attached_in_a_follower_is_uploaded_once_by_the_leader()
         )
         .await?;
     assert_eq!(starts.as_u64(), Some(1), "one upload started, once");
+
+    // The follower's storage fails (as a full quota would): its own bar says so, as the
+    // leader's would, and the edit is not taken as saved (its journal entry stays).
+    browser.client.switch_to_window(follower.clone()).await?;
+    browser
+        .client
+        .execute(
+            "const open = IDBDatabase.prototype.transaction;
+             window.__healDisk = () => { IDBDatabase.prototype.transaction = open; };
+             IDBDatabase.prototype.transaction = function (stores, mode) {
+                 if (mode === 'readwrite') {
+                     throw new DOMException('the disk is full', 'QuotaExceededError');
+                 }
+                 return open.apply(this, arguments);
+             };",
+            vec![],
+        )
+        .await?;
+    let before = server_narrative(&server, &id).await?;
+    type_progress(&browser, "磁盘已满时写入。").await?;
+    blur_progress(&browser).await?;
+    let deadline = Instant::now() + WAIT;
+    while bar(&browser).await?.0 != "error" {
+        if Instant::now() > deadline {
+            bail!("the follower's bar never said its write failed");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let detail = browser
+        .wait_for("[data-testid=device-write-failed]")
+        .await?
+        .text()
+        .await?;
+    assert!(
+        detail.starts_with("无法写入本机存储") && detail.contains("disk is full"),
+        "the failure is said: {detail:?}"
+    );
+    let entries = journal(&browser, &id).await?;
+    assert_eq!(
+        entries.len(),
+        1,
+        "the burst's journal entry stays: {entries:?}"
+    );
+    assert_eq!(
+        server_narrative(&server, &id).await?,
+        before,
+        "nothing sent"
+    );
+    for (lang, width) in [("zh", 1280), ("zh", 360), ("en", 360), ("en", 1280)] {
+        if lang == "en" && width == 360 {
+            browser.wait_for("button[lang=en]").await?.click().await?;
+        }
+        browser
+            .cdp(
+                "Emulation.setDeviceMetricsOverride",
+                serde_json::json!({"width": width, "height": 800, "deviceScaleFactor": 1, "mobile": width < 600}),
+            )
+            .await?;
+        browser
+            .screenshot(&format!("tabs-follower-write-failed-{width}-{lang}"))
+            .await?;
+    }
+    // The disk takes writes again: the follower writes the edit by itself (nothing typed
+    // since), and the bar is the leader's again.
+    browser
+        .client
+        .execute("window.__healDisk();", vec![])
+        .await?;
+    wait_for_server_text(&server, &id, &format!("{before}磁盘已满时写入。")).await?;
+    wait_for_bar(&browser, "synced", "follower").await?;
+    browser.client.switch_to_window(leader.clone()).await?;
+
+    // Logging out in the leader's tab: the follower shows the login page too, without a
+    // reload, and neither tab connects again.
+    browser
+        .wait_for("[data-testid=log-out]")
+        .await?
+        .click()
+        .await?;
+    browser
+        .wait_for("[data-testid=log-out-confirm]")
+        .await?
+        .click()
+        .await?;
+    browser.wait_for("#login-title").await?;
+    browser.client.switch_to_window(follower).await?;
+    browser
+        .wait_for("#login-title")
+        .await
+        .context("the follower stayed logged in")?;
+    let deadline = Instant::now() + WAIT;
+    while connections(&server).await? != 0 {
+        if Instant::now() > deadline {
+            bail!("a tab still holds a sync connection after logging out");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     browser.close().await?;
     Ok(())
 }

@@ -2,7 +2,8 @@
 //! unstable / error, the evidence files waiting to upload and their bytes, whether they go
 //! on over HTTP while the sync connection is down, when the last full sync was and, while
 //! not connected, when the server last answered. In a tab that follows another tab of the
-//! same user, all of it is the leading tab's. Tests read `data-state`, `data-pending`,
+//! same user, all of it is the leading tab's, but for this tab's own failed write to the
+//! device. Tests read `data-state`, `data-pending`,
 //! `data-files-pending` and `data-tab` (`leader`, `follower`, `alone`).
 
 use crate::context::{AppContext, ReplicaContext};
@@ -48,6 +49,11 @@ pub fn sync_status() -> Html {
     };
     let detail = match &link {
         Link::Failed(message) => Some(html! { <span class="sync-detail">{ message }</span> }),
+        Link::DeviceWriteFailed(message) => Some(html! {
+            <span class="sync-detail" data-testid="device-write-failed">
+                { tr(lang, Msg::DeviceWriteFailed) }{ message }
+            </span>
+        }),
         Link::SessionExpired => {
             let onclick = Callback::from(move |_| state.dispatch(Action::LogOut));
             Some(html! {

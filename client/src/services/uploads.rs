@@ -162,6 +162,9 @@ struct Inner {
     /// Told when a file's record on the device changed (added, removed, its state), for the
     /// other tabs.
     on_files_changed: Callback<()>,
+    /// Told of the bytes the server has of the file being sent (the leader tells its
+    /// followers: those bytes are not written to the device until the file is done).
+    on_progress: Callback<(String, u64)>,
     /// Told of every answer of the server (the replica's connection loop).
     on_server_answer: Callback<()>,
 }
@@ -200,6 +203,7 @@ impl Uploads {
             leading: false,
             on_change,
             on_files_changed: Callback::noop(),
+            on_progress: Callback::noop(),
             on_server_answer: Callback::noop(),
         })));
         let running = uploads.clone();
@@ -216,6 +220,28 @@ impl Uploads {
     /// tabs).
     pub fn on_files_changed(&self, callback: Callback<()>) {
         self.0.borrow_mut().on_files_changed = callback;
+    }
+
+    /// Who to tell of the bytes the server has of the file being sent.
+    pub fn on_progress(&self, callback: Callback<(String, u64)>) {
+        self.0.borrow_mut().on_progress = callback;
+    }
+
+    /// The leading tab says the server has `received` bytes of the file it sends: a
+    /// follower shows it uploading, that far.
+    pub fn show_progress(&self, sha256: &str, received: u64) {
+        {
+            let mut inner = self.0.borrow_mut();
+            if inner.leading {
+                return;
+            }
+            let Some(file) = inner.files.get_mut(sha256) else {
+                return;
+            };
+            file.received = received;
+            inner.active = Some(sha256.to_owned());
+        }
+        self.notify();
     }
 
     /// This tab runs the queue from now on (it leads the user's tabs, or is alone).
@@ -237,8 +263,12 @@ impl Uploads {
             let mut inner = self.0.borrow_mut();
             let on_disk: std::collections::BTreeSet<String> =
                 stored.iter().map(|f| f.sha256.clone()).collect();
-            let active = inner.active.clone();
             let leading = inner.leading;
+            if !leading {
+                // Sent again by the leader while it uploads (see `show_progress`).
+                inner.active = None;
+            }
+            let active = inner.active.clone();
             inner
                 .files
                 .retain(|sha, _| on_disk.contains(sha) || active.as_ref() == Some(sha));
@@ -592,16 +622,17 @@ impl Uploads {
     }
 
     fn received(&self, sha256: &str, status: &UploadStatus) {
-        let on_server_answer = {
+        let (on_server_answer, on_progress) = {
             let mut inner = self.0.borrow_mut();
             inner.attempt = 0; // the server answers: whatever failed before works now
             inner.last_answer_ms = Some(js_sys::Date::now());
             if let Some(file) = inner.files.get_mut(sha256) {
                 file.received = status.received;
             }
-            inner.on_server_answer.clone()
+            (inner.on_server_answer.clone(), inner.on_progress.clone())
         };
         on_server_answer.emit(());
+        on_progress.emit((sha256.to_owned(), status.received));
         self.notify();
     }
 

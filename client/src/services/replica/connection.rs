@@ -51,7 +51,7 @@ impl Replica {
             }
             let probe_first = self.0.borrow().attempt >= 2;
             if probe_first {
-                if !matches!(self.link(), Link::Failed(_)) {
+                if !matches!(self.link(), Link::Failed(_) | Link::DeviceWriteFailed(_)) {
                     self.set_link(Link::Retrying);
                 }
                 if api::server_answers().await {
@@ -437,7 +437,7 @@ impl Inner {
         match &self.link {
             Link::Connected if self.synced => SyncState::Synced,
             Link::Connected => SyncState::Syncing,
-            Link::Failed(_) | Link::SessionExpired => SyncState::Error,
+            Link::Failed(_) | Link::DeviceWriteFailed(_) | Link::SessionExpired => SyncState::Error,
             Link::Offline if pending > 0 => SyncState::Pending,
             Link::Offline => SyncState::Offline,
             // Reconnecting after a cut: no flicker, the next connection usually follows.

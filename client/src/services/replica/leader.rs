@@ -52,10 +52,16 @@ pub(super) enum TabMessage {
     Refused,
     /// The leader's status bar.
     Status(Mirror),
+    /// The server has `received` bytes of the file the leader sends (shown as it goes: the
+    /// device has them only once the file is done).
+    Upload { sha256: String, received: u64 },
     /// A follower just started: the leader says its status.
     Hello,
     /// A follower asks the leader to ask the server for the item list again.
     Refresh,
+    /// The user logged out in one tab (its logout went ahead: not a refused "clear this
+    /// device"): every other tab writes its own edits to the device and leaves too.
+    LoggedOut,
 }
 
 /// The leader's status bar, as its followers show it.
@@ -137,6 +143,13 @@ impl Replica {
                 replica.tell_tabs(&TabMessage::Files);
             }
         }));
+        let weak = Rc::downgrade(&self.0);
+        self.uploads()
+            .on_progress(Callback::from(move |(sha256, received)| {
+                if let Some(replica) = upgrade(&weak) {
+                    replica.tell_tabs(&TabMessage::Upload { sha256, received });
+                }
+            }));
         let has_locks = tabs::has_locks() && self.0.borrow().channel.is_some();
         if !has_locks {
             // Every tab on its own, as before tabs shared a connection.
@@ -178,7 +191,7 @@ impl Replica {
 
     /// The lock was granted: this tab syncs and uploads for all of them from now on.
     fn become_leader(&self) {
-        if self.0.borrow().stopped {
+        if self.0.borrow().stopped || self.0.borrow().leaving {
             return;
         }
         self.0.borrow_mut().role = TabRole::Leader;
@@ -226,7 +239,7 @@ impl Replica {
     }
 
     fn on_tab_message(&self, message: TabMessage) {
-        if self.0.borrow().stopped {
+        if self.0.borrow().stopped || self.0.borrow().leaving {
             return;
         }
         let role = self.tab_role();
@@ -271,6 +284,10 @@ impl Replica {
                 self.notify();
             }
             TabMessage::Status(_) => {}
+            TabMessage::Upload { sha256, received } if role == TabRole::Follower => {
+                self.uploads().show_progress(&sha256, received);
+            }
+            TabMessage::Upload { .. } => {}
             TabMessage::Hello if role == TabRole::Leader => {
                 self.0.borrow_mut().last_mirrored = None;
                 self.mirror_status();
@@ -278,6 +295,16 @@ impl Replica {
             TabMessage::Hello => {}
             TabMessage::Refresh if role == TabRole::Leader => self.refresh(),
             TabMessage::Refresh => {}
+            TabMessage::LoggedOut => {
+                // Stopped (and the lock not taken) at once: the session is gone.
+                self.0.borrow_mut().leaving = true;
+                wasm_bindgen_futures::spawn_local(async move {
+                    // What this tab has of its own stays on the device, as at any logout.
+                    replica.put_away(false).await;
+                    let on_logged_out = replica.0.borrow().on_logged_out.clone();
+                    on_logged_out.emit(());
+                });
+            }
         }
     }
 
@@ -391,6 +418,15 @@ impl Inner {
             if self.role != TabRole::Follower {
                 self.dirty.insert(id);
             }
+        }
+    }
+
+    /// A follower's failure to write its own edit to the device (quota, a broken
+    /// IndexedDB): its bar says so, as a leader's does, instead of the leader's status.
+    pub(super) fn failed_write(&self) -> Option<&Link> {
+        match (&self.role, &self.link) {
+            (TabRole::Follower, Link::DeviceWriteFailed(_)) => Some(&self.link),
+            _ => None,
         }
     }
 

@@ -113,6 +113,9 @@ pub enum Link {
     Retrying,
     /// The server refused us or failed; we retry later.
     Failed(String),
+    /// An edit could not be written to this device's storage (quota, a broken IndexedDB):
+    /// it stays in memory, not counted as saved, and is written again at the next flush.
+    DeviceWriteFailed(String),
     /// The server no longer accepts the session: log in again (nothing local is lost).
     SessionExpired,
 }
@@ -195,6 +198,10 @@ pub struct Inner {
     /// The last connection ended with the server asking us to wait: retries keep growing.
     asked_to_wait: bool,
     stopped: bool,
+    /// The user logged out in another tab: this one writes its edits and stops.
+    leaving: bool,
+    /// Tells the app the user logged out in another tab (it shows the login page).
+    on_logged_out: Callback<()>,
     /// This user left unsynced work at a logout ([`local::LeftWork`]): the note is cleared
     /// once everything is on the server.
     left_noted: bool,
@@ -223,6 +230,9 @@ pub struct Inner {
     orphans: BTreeMap<typing::Field, Vec<String>>,
     /// A follower's evidence files changed: said with the next flush's announcement.
     files_to_announce: bool,
+    /// A follower's next try to write what failed to reach the device (a leader tries
+    /// again at its next connection).
+    write_retry: Option<gloo::timers::callback::Timeout>,
 }
 
 /// A user's work not yet on the server ([`Replica::unsynced`]).
@@ -254,10 +264,12 @@ impl PartialEq for Replica {
 
 impl Replica {
     /// Opens the user's copy from IndexedDB and starts syncing. `on_change` is called (never
-    /// while the replica is borrowed) whenever anything the UI shows changed.
+    /// while the replica is borrowed) whenever anything the UI shows changed;
+    /// `on_logged_out` when the user logged out in another tab.
     pub async fn start(
         session: Session,
         on_change: Callback<()>,
+        on_logged_out: Callback<()>,
     ) -> Result<Replica, local::StoreError> {
         mark("rectify-local-loading");
         // Before reading the device: what the user's other tabs write meanwhile is announced.
@@ -305,6 +317,8 @@ impl Replica {
             told_to_retry: false,
             asked_to_wait: false,
             stopped: false,
+            leaving: false,
+            on_logged_out,
             left_noted,
             stamp: 0,
             uploads,
@@ -320,6 +334,7 @@ impl Replica {
             last_mirrored: None,
             orphans: BTreeMap::new(),
             files_to_announce: false,
+            write_retry: None,
         };
         for doc in stored {
             inner.open_stored(doc);
@@ -389,6 +404,9 @@ impl Replica {
 
     pub fn link(&self) -> Link {
         let inner = self.0.borrow();
+        if let Some(failed) = inner.failed_write() {
+            return failed.clone();
+        }
         match inner.mirrored() {
             Some(mirror) => mirror.link.clone(),
             None => inner.link.clone(),
@@ -430,6 +448,8 @@ impl Replica {
         let inner = self.0.borrow();
         let own_work = !inner.dirty.is_empty() || !inner.typing.is_empty() || inner.flushing;
         match (inner.role, inner.mirrored()) {
+            // This tab's own edit could not be written: said here, whoever leads.
+            _ if inner.failed_write().is_some() => SyncState::Error,
             (_, Some(mirror)) if mirror.state == SyncState::Synced && own_work => {
                 SyncState::Syncing
             }
@@ -475,8 +495,22 @@ impl Replica {
 
     /// Logging out: stops syncing and, when work has not reached the server, notes it
     /// device-wide so that the login page and the next user are told (it stays in this
-    /// user's part of the store and syncs at their next login here).
+    /// user's part of the store and syncs at their next login here). The user's other tabs
+    /// are told, and leave too.
     pub async fn log_out(&self) {
+        // Kept past `stop`, which leaves the channel: the tabs are told once the note is
+        // written, so a note of theirs is never overwritten by this one.
+        let channel = self.0.borrow().channel.clone();
+        self.put_away(true).await;
+        if let Some(channel) = channel {
+            channel.send(&leader::TabMessage::LoggedOut);
+        }
+    }
+
+    /// What logging out does in this tab (see [`Replica::log_out`]); also when the user
+    /// logged out in another tab, which has written the device's note already: then this
+    /// tab only adds to it (`sole`: this is the tab the user logged out in).
+    async fn put_away(&self, sole: bool) {
         // An edit typed a moment ago goes to disk first: it stays on the device.
         self.end_all_typing();
         self.flush().await;
@@ -488,7 +522,9 @@ impl Replica {
             files: unsynced.files,
             at_ms: js_sys::Date::now(),
         });
-        let _ = local::note_left_work(&user, left).await;
+        if sole || left.is_some() {
+            let _ = local::note_left_work(&user, left).await;
+        }
     }
 
     /// Logging out and deleting this user's data from the device; refused (nothing is
@@ -499,6 +535,7 @@ impl Replica {
             return Err(unsynced);
         }
         let user = self.0.borrow().session.username.clone();
+        self.tell_tabs(&leader::TabMessage::LoggedOut);
         self.stop();
         let _ = local::clear_user(&user).await;
         let _ = local::note_left_work(&user, None).await;

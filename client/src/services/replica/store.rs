@@ -8,6 +8,9 @@ use crate::services::local::{self, StoredDoc};
 use rectify_shared::model;
 use std::rc::Rc;
 
+/// How long a follower waits before writing again what failed to reach the device.
+const WRITE_RETRY_MS: u32 = 3_000;
+
 impl Replica {
     /// Writes every dirty document to IndexedDB, then sends what the server should get.
     pub(super) fn flush_soon(&self) {
@@ -53,6 +56,11 @@ impl Replica {
             {
                 Ok(written) => {
                     let mut inner = self.0.borrow_mut();
+                    if inner.failed_write().is_some() {
+                        // The device takes writes again (a leader's link is its
+                        // connection's, mended by the next one).
+                        inner.link = Link::Offline;
+                    }
                     inner.saved.insert(id, heads);
                     inner.written(&id);
                     if let Some(key) = written {
@@ -72,7 +80,20 @@ impl Replica {
                     let mut inner = self.0.borrow_mut();
                     inner.dirty.insert(id);
                     inner.flushing = false;
-                    inner.link = Link::Failed(format!("local storage: {}", err.0));
+                    inner.link = Link::DeviceWriteFailed(err.0);
+                    if inner.role == TabRole::Follower {
+                        // No connection loop to try again: a timer does (replaced, so one;
+                        // weak, so a replica logged out meanwhile is not kept).
+                        let weak = Rc::downgrade(&self.0);
+                        inner.write_retry = Some(gloo::timers::callback::Timeout::new(
+                            WRITE_RETRY_MS,
+                            move || {
+                                if let Some(inner) = weak.upgrade() {
+                                    Replica(inner).flush_soon();
+                                }
+                            },
+                        ));
+                    }
                     drop(inner);
                     self.announce(announce);
                     self.notify();
