@@ -376,11 +376,15 @@ async fn issue_20_the_office_reads_the_audit_log_in_chinese() -> anyhow::Result<
         );
         // The item is named as people know it (its number and title), not by its id.
         let target = browser
-            .wait_for("[data-testid=audit-entry][data-action=item_replanned] [data-testid=audit-target]")
+            .wait_for(
+                "[data-testid=audit-entry][data-action=item_replanned] [data-testid=audit-target]",
+            )
             .await?;
         let named = target.text().await?;
         assert!(
-            named.chars().any(|c| ('\u{4e00}'..='\u{9fff}').contains(&c)),
+            named
+                .chars()
+                .any(|c| ('\u{4e00}'..='\u{9fff}').contains(&c)),
             "{named}"
         );
         assert!(target.attr("title").await?.is_some_and(|id| !id.is_empty()));
