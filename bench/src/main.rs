@@ -2,7 +2,7 @@
 //! automerge-repo sync server (issue #9). `cargo xtask bench` builds everything in release and
 //! runs it; see `bench/RESULTS.md` for the figures and how each is taken.
 //!
-//! Phases (`--only reconnect,idle,capacity,client,stock,single-doc`):
+//! Phases (`--only reconnect,idle,capacity,client,stock,single-doc,scale-out`):
 //! 1. `reconnect`: S schools × D documents × K offline edits reconnect at once, against both
 //!    servers: time until the office has every edit, bytes each way at byte-counting proxies
 //!    and over the floor, messages and round trips, server CPU and peak RSS.
@@ -24,6 +24,11 @@
 //!    server with our Rust client: server CPU per acknowledged edit and acknowledgement
 //!    p50/p99, beside Hocuspocus's figures from the issue (fixed numbers, measured elsewhere)
 //!    and the issue's target (`single_doc.rs`).
+//! 7. `scale-out` (issue #18): phase 3's changes-per-second load on 1, 2 and 3 `rectify serve`
+//!    replicas sharing one PostgreSQL database (`sync-load throughput --replicas N`): changes
+//!    per second, acknowledgement and delivery to the office on the last replica, apart for
+//!    changes sent to its replica and to another, and the reconnects of writes that lost a
+//!    race with another replica's. On 2 cores the replicas share the CPU with the clients.
 //!
 //! Every phase is bounded by a timeout; a failed phase is reported and the others still run.
 
@@ -59,6 +64,8 @@ enum Phase {
     Client,
     Stock,
     SingleDoc,
+    /// Issue #18: `sync-load throughput` with 1, 2 and 3 replicas on one PostgreSQL database.
+    ScaleOut,
 }
 
 #[derive(Debug, Parser)]
@@ -256,6 +263,7 @@ async fn run(cli: Cli) -> Result<bool> {
             Phase::Client,
             Phase::Stock,
             Phase::SingleDoc,
+            Phase::ScaleOut,
         ]
     } else {
         cli.only.clone()
@@ -280,6 +288,7 @@ async fn run(cli: Cli) -> Result<bool> {
             Phase::Client => phase_client(&run, &mut results).await,
             Phase::Stock => phase_stock(&run, &mut results).await,
             Phase::SingleDoc => phase_single_doc(&run, &mut results).await,
+            Phase::ScaleOut => phase_scale_out(&run, &mut results).await,
         }
         eprintln!(
             "    phase {phase:?} took {:.1} s",
@@ -737,6 +746,39 @@ async fn phase_capacity(run: &mut Run, results: &mut Results) {
     {
         Ok(stored) => results.stored = Some(stored),
         Err(err) => results.failures.push(format!("{err:#}")),
+    }
+}
+
+/// Phase 7: the capacity phase's applied-changes load on 1, 2 and 3 replicas sharing one
+/// PostgreSQL database (`sync-load throughput --replicas N`; the database is the test
+/// server's, as `cargo xtask bench` provides it). The clients are spread over the replicas and
+/// the office watches on the last, so delivery across replicas is timed apart.
+async fn phase_scale_out(run: &Run, results: &mut Results) {
+    let p = &run.params;
+    let sync_load = run
+        .cli
+        .sync_load
+        .clone()
+        .unwrap_or_else(|| next_to_me("sync-load"));
+    for replicas in 1..=3usize {
+        eprintln!("  Rectify: applied changes per second, {replicas} replica(s) on PostgreSQL");
+        let args: Vec<String> = [
+            "throughput",
+            "--replicas",
+            &replicas.to_string(),
+            "--clients",
+            &p.load_clients.to_string(),
+            "--changes-per-client",
+            &p.load_changes.to_string(),
+        ]
+        .map(str::to_owned)
+        .to_vec();
+        match capacity::sync_load(&sync_load, &run.rectify, &args, Duration::from_secs(240)).await {
+            Ok(json) => results.scale_out.push((replicas, json)),
+            Err(err) => results
+                .failures
+                .push(format!("scale-out: {replicas} replica(s): {err:#}")),
+        }
     }
 }
 

@@ -69,6 +69,8 @@ pub struct Results {
     pub connections_ours: Option<Connections>,
     pub connections_reference: Option<Connections>,
     pub throughput: Option<serde_json::Value>,
+    /// Phase 7: `sync-load throughput --replicas N` on PostgreSQL, by N.
+    pub scale_out: Vec<(usize, serde_json::Value)>,
     pub stored: Option<crate::capacity::Stored>,
     pub bundle: Option<Bundle>,
     pub open_from_device: Option<OpenFromDevice>,
@@ -683,6 +685,52 @@ impl Results {
         }
         lines.extend(self.stock_lines());
         lines.extend(self.single_doc_lines());
+        lines.extend(self.scale_out_lines());
+        lines
+    }
+
+    /// Phase 7: replicas on one PostgreSQL database, beside the single SQLite server of
+    /// phase 3 (same load).
+    fn scale_out_lines(&self) -> Vec<Line> {
+        let p = &self.params;
+        let mut lines = vec![Line::Section(format!(
+            "7. Scale-out: {} clients × {} changes, each acknowledged, on N replicas sharing one              PostgreSQL database (the office on the last replica); one SQLite server: phase 3",
+            p.load_clients, p.load_changes
+        ))];
+        let one = |name: String, cell: Cell| Line::Row(Row::new(name, cell, Cell::Empty));
+        let p50_p99 = |t: &serde_json::Value, key: &str| match (
+            json_f64(t, &[key, "p50"]),
+            json_f64(t, &[key, "p99"]),
+        ) {
+            (Some(a), Some(b)) => Cell::text(format!("{a:.1} / {b:.1} ms")),
+            _ => Cell::Empty,
+        };
+        for (replicas, t) in &self.scale_out {
+            lines.push(one(
+                format!("{replicas} replica(s): applied changes per second"),
+                json_f64(t, &["changes_per_s"])
+                    .map_or(Cell::Empty, |v| Cell::Value(v, Unit::PerSecond)),
+            ));
+            lines.push(one(
+                "… acknowledged: p50 / p99".to_owned(),
+                p50_p99(t, "ack_ms"),
+            ));
+            lines.push(one(
+                "… seen by the office, sent to its replica: p50 / p99".to_owned(),
+                p50_p99(t, "latency_same_replica_ms"),
+            ));
+            if *replicas > 1 {
+                lines.push(one(
+                    "… seen by the office, sent to another replica: p50 / p99".to_owned(),
+                    p50_p99(t, "latency_across_replicas_ms"),
+                ));
+            }
+            lines.push(one(
+                "… reconnects (closed with 1013: a write lost a race with another replica's)"
+                    .to_owned(),
+                json_f64(t, &["reconnects"]).map_or(Cell::Empty, |v| Cell::Value(v, Unit::Count)),
+            ));
+        }
         lines
     }
 
@@ -1212,6 +1260,17 @@ pub fn document(results: &Results, run: &RunInfo) -> String {
     );
     let _ = writeln!(
         out,
+        "- **Scale-out**: `sync-load throughput --replicas N --clients {} --changes-per-client {}` \
+         for N = 1, 2, 3: N `rectify serve` processes on one fresh PostgreSQL database (the \
+         test server's), the clients round-robin over them, the office watching on the last; \
+         delivery is timed apart for changes sent to the office's replica and to another (the \
+         fan-out through LISTEN/NOTIFY). A write that lost a race with another replica's is \
+         closed with 1013 and the client reconnects and sends it again (counted). Everything \
+         shares the two cores.",
+        p.load_clients, p.load_changes
+    );
+    let _ = writeln!(
+        out,
         "- **Stored documents**: {} item documents written into a fresh data directory before \
          the server starts — byte-for-byte copies of the demo's items, each under a new id with \
          an index row of its own, written in batches (rewriting each one, as `sync-load memory` \
@@ -1531,5 +1590,38 @@ mod tests {
                 .iter()
                 .all(|t| t.2.is_none())
         );
+    }
+
+    #[test]
+    fn scale_out_rows_name_each_replica_count_and_cross_replica_delivery_only_when_several() {
+        let run = |replicas: usize| {
+            serde_json::json!({
+                "changes_per_s": 100.0 * replicas as f64,
+                "ack_ms": {"p50": 10.0, "p99": 20.0},
+                "latency_same_replica_ms": {"p50": 11.0, "p99": 21.0},
+                "latency_across_replicas_ms": {"p50": 12.0, "p99": 22.0},
+                "reconnects": 3,
+            })
+        };
+        let results = Results {
+            scale_out: vec![(1, run(1)), (2, run(2))],
+            ..Results::default()
+        };
+        let table = crate::table::markdown(&results.scale_out_lines(), "reference");
+        assert!(
+            table.contains("1 replica(s): applied changes per second"),
+            "{table}"
+        );
+        assert!(
+            table.contains("2 replica(s): applied changes per second"),
+            "{table}"
+        );
+        assert!(table.contains("200 /s"), "{table}");
+        assert_eq!(
+            table.matches("sent to another replica").count(),
+            1,
+            "only with several replicas: {table}"
+        );
+        assert!(table.contains("12.0 / 22.0 ms"), "{table}");
     }
 }

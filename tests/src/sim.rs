@@ -94,6 +94,9 @@ impl Config {
             replicas,
             notify_loss: 250,
             sweep: 60,
+            // Crashes are what several replicas are for: several per run, so that a few seeds
+            // cover them whatever path the protocol takes.
+            server_restart: 30,
             ..Config::default()
         }
     }

@@ -1,7 +1,7 @@
 //! `cargo xtask bench`: sync efficiency and capacity, side by side with the reference
 //! automerge-repo sync server (issue #9). Builds `rectify`, `sync-load` and `bench` in
-//! release, the web client (for its size), installs the reference server's npm packages, runs
-//! the bench and writes `bench/RESULTS.md`.
+//! release, the web client (for its size), installs the reference server's npm packages, finds
+//! (or starts) PostgreSQL for the scale-out phase, runs the bench and writes `bench/RESULTS.md`.
 
 use crate::{cargo, run_cmd, step, web, workspace_root};
 use anyhow::{Result, bail};
@@ -81,8 +81,21 @@ pub fn bench(args: &[String]) -> Result<()> {
         cmd.args(["--ran", command]);
     }
     cmd.args(args);
+    // The scale-out phase's replicas share a PostgreSQL database, found or started as for the
+    // tests (and a private cluster stopped at the end).
+    let database = if runs_phase(args, "scale-out") {
+        let database = crate::postgres::ensure(&root, false)?;
+        cmd.env(crate::postgres::TEST_DATABASE_ENV, &database.url);
+        Some(database)
+    } else {
+        None
+    };
     step("running the bench (target/release/bench)");
-    run_cmd(&mut cmd)?;
+    let ran_bench = run_cmd(&mut cmd);
+    if let Some(database) = database {
+        database.stop();
+    }
+    ran_bench?;
     if !explicit_results {
         println!(
             "\nResults in {results} ({:.1} minutes in all).",
