@@ -379,25 +379,31 @@ impl SyncHub {
                 .filter_map(|doc| versions.get(&doc).map(|version| (doc, *version)))
                 .collect()
         };
-        // Not loaded here: the core loads them from storage, current.
-        if held.is_empty() {
-            return;
+        // Not loaded here: the core loads them from storage, current. On a read error the
+        // frame is judged on the copy as it is; a write from it would be refused as outdated.
+        if !held.is_empty() {
+            self.catch_up_behind(&held).await;
         }
+    }
+
+    /// Catches up those of `held` (document, version in memory) that storage has newer;
+    /// false when the versions could not be read (logged and counted).
+    async fn catch_up_behind(self: &Arc<Self>, held: &[(DocumentId, i64)]) -> bool {
         let ids: Vec<DocumentId> = held.iter().map(|(doc, _)| *doc).collect();
         let stored = match self.storage.document_versions(&ids).await {
             Ok(stored) => stored,
             Err(err) => {
-                // Judged on the copy as it is; a write from it would be refused as outdated.
                 tracing::warn!(error = %err, "cannot compare document versions");
                 self.metrics.storage_errors.inc();
-                return;
+                return false;
             }
         };
         for (doc, version) in held {
-            if stored.get(&doc).is_some_and(|stored| *stored > version) {
-                self.catch_up(doc, None).await;
+            if stored.get(doc).is_some_and(|stored| stored > version) {
+                self.catch_up(*doc, None).await;
             }
         }
+        true
     }
 
     /// Compares every loaded document's version with storage and catches up those behind:
@@ -409,19 +415,8 @@ impl SyncHub {
             .map(|(doc, version)| (*doc, *version))
             .collect();
         for part in held.chunks(1000) {
-            let ids: Vec<DocumentId> = part.iter().map(|(doc, _)| *doc).collect();
-            let stored = match self.storage.document_versions(&ids).await {
-                Ok(stored) => stored,
-                Err(err) => {
-                    tracing::warn!(error = %err, "cannot compare document versions");
-                    self.metrics.storage_errors.inc();
-                    return;
-                }
-            };
-            for (doc, version) in part {
-                if stored.get(doc).is_some_and(|stored| stored > version) {
-                    self.catch_up(*doc, None).await;
-                }
+            if !self.catch_up_behind(part).await {
+                return;
             }
         }
     }
