@@ -276,10 +276,12 @@ impl SyncHub {
         });
     }
 
-    /// Keeps the versions of the documents still in memory only.
+    /// Keeps the versions of the documents the core still keeps state for: those in memory,
+    /// and those out of memory that peers have open, so that the sweep ([`Self::catch_up_all`])
+    /// also finds those another server wrote when the notification was lost.
     fn forget_versions(&self, core: &SyncServer<PolicyGate>) {
-        let loaded: HashSet<&DocumentId> = core.loaded_documents().collect();
-        self.versions().retain(|doc, _| loaded.contains(doc));
+        let open: HashSet<&DocumentId> = core.open_documents().collect();
+        self.versions().retain(|doc, _| open.contains(doc));
     }
 
     fn versions(&self) -> std::sync::MutexGuard<'_, HashMap<DocumentId, i64>> {
@@ -992,14 +994,25 @@ impl SyncHub {
             }
             Done::Refused { doc, reason, chunk } => core.write_refused(doc, reason, chunk),
             Done::ReadableHeads(conn, Some((readable, versions))) => {
+                let effects = core.readable_heads(conn, Some(readable));
                 if self.settings.feed.shared() {
-                    // Another server may have written one of them after its heads were read
-                    // and before the connection was subscribed: its notification then found
-                    // nobody to tell here. Compare again, and catch up with what moved.
+                    // A document the digest subscribed the peer to without loading it is swept
+                    // from the version its heads were read at, like one in memory. And another
+                    // server may have written one of them after its heads were read and before
+                    // the connection was subscribed: its notification then found nobody to
+                    // tell here. Compare again, and catch up with what moved.
+                    let open: HashSet<&DocumentId> = core.open_documents().collect();
+                    let mut held = self.versions();
+                    for (doc, version) in &versions {
+                        if open.contains(doc) {
+                            held.entry(*doc).or_insert(*version);
+                        }
+                    }
+                    drop(held);
                     let hub = Arc::clone(self);
                     tokio::spawn(async move { hub.catch_up_listed(versions).await });
                 }
-                core.readable_heads(conn, Some(readable))
+                effects
             }
             Done::ReadableHeads(conn, None) => core.readable_heads(conn, None),
             Done::Nothing => Vec::new(),

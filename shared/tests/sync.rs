@@ -1029,6 +1029,49 @@ fn a_change_stored_by_another_server_reaches_its_open_peers(stock: bool) {
     assert_eq!(net.server.apply_stored(id, &chunk), None);
 }
 
+/// Another server stored a change while the document was out of memory here and its
+/// notification was lost (issue #18): the peers that have it open — subscribed before an
+/// eviction, or by a digest that found them in sync — are sent the change as soon as anything
+/// loads it, here a third reader opening it.
+fn a_document_moved_in_storage_while_out_of_memory_reaches_its_open_peers_when_loaded(stock: bool) {
+    let (mut net, id) = office_and_school(stock);
+    if !stock {
+        // The school reconnects with the document out of memory: its digest matches storage,
+        // so it is subscribed without a load.
+        net.disconnect(1);
+        assert_eq!(net.server.evict_idle(net.server.clock() + 1), 1);
+        let loads = net.loads;
+        net.connect(1);
+        net.run_until_quiescent(LIMIT);
+        assert_eq!(net.loads, loads, "the digest loads nothing");
+    }
+    net.server.evict_idle(net.server.clock() + 1);
+    assert!(net.server.document(&id).is_none(), "out of memory");
+    // The other server's change, appended to storage; nobody tells this one.
+    let mut theirs = model::load_automerge(&net.storage[&id]).expect("loads");
+    let before = theirs.get_heads();
+    theirs
+        .put(automerge::ROOT, "title", "另一台服务器")
+        .unwrap();
+    theirs.commit();
+    let chunk = theirs.save_after(&before);
+    net.storage.get_mut(&id).unwrap().extend(chunk);
+
+    let reader = net.add_client("reader", false);
+    net.clients[reader].sync.open_document(id);
+    net.send_local_changes(reader);
+    net.run_until_quiescent(LIMIT);
+    for client in [0, 1, reader] {
+        assert_eq!(
+            text_at(net.doc(client, &id), "title").as_deref(),
+            Some("另一台服务器"),
+            "{}",
+            net.clients[client].user.name
+        );
+    }
+    assert!(net.quarantine.is_empty());
+}
+
 fn an_evicted_document_without_peers_is_forgotten(stock: bool) {
     let (mut net, id) = office_and_school(stock);
     net.disconnect(0);
@@ -1680,6 +1723,7 @@ both_protocols!(
     idle_documents_are_evicted_and_open_peers_still_get_changes,
     a_document_changed_beside_the_core_reaches_its_open_peers,
     a_change_stored_by_another_server_reaches_its_open_peers,
+    a_document_moved_in_storage_while_out_of_memory_reaches_its_open_peers_when_loaded,
     an_evicted_document_without_peers_is_forgotten,
     a_refused_peer_stays_read_only_across_eviction,
     unsynced_changes_count_until_the_server_has_them_and_survive_a_restart,

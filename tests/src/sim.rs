@@ -96,7 +96,7 @@ impl Config {
             sweep: 60,
             // Crashes are what several replicas are for: several per run, so that a few seeds
             // cover them whatever path the protocol takes.
-            server_restart: 30,
+            server_restart: 60,
             ..Config::default()
         }
     }
@@ -636,8 +636,9 @@ impl World {
         let evicted = replica.core.evict_idle(replica.eviction_mark);
         self.report.evictions += evicted as u64;
         replica.eviction_mark = replica.core.clock();
-        let loaded: BTreeSet<DocumentId> = replica.core.loaded_documents().copied().collect();
-        replica.versions.retain(|doc, _| loaded.contains(doc));
+        // Kept for the documents peers still have open, so that the sweep finds them.
+        let open: BTreeSet<DocumentId> = replica.core.open_documents().copied().collect();
+        replica.versions.retain(|doc, _| open.contains(doc));
     }
 
     /// The server's close frame arrives: the client is offline and reconnects at the next step.
@@ -1142,7 +1143,17 @@ impl World {
                     } else {
                         Some(self.readable_heads(r, conn))
                     };
+                    let listed: Vec<DocumentId> =
+                        readable.iter().flatten().map(|(doc, _)| *doc).collect();
                     let more = self.replicas[r].core.readable_heads(conn, readable);
+                    // The driver sweeps a document the digest subscribed the peer to without
+                    // loading it from the version its heads were read at.
+                    for doc in listed {
+                        if self.replicas[r].core.open_documents().any(|d| *d == doc) {
+                            let version = self.stored_version(doc);
+                            self.replicas[r].versions.entry(doc).or_insert(version);
+                        }
+                    }
                     for more in more.into_iter().rev() {
                         effects.push_front(more);
                     }

@@ -217,6 +217,28 @@ async fn a_lost_notification_is_caught_up_by_the_periodic_comparison() -> Result
     Ok(())
 }
 
+/// The same with B's copy out of memory while the reader still has the document open (an
+/// idle eviction): the periodic comparison covers such documents too, loads it and sends the
+/// reader what it lacks.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_lost_notification_of_a_document_out_of_memory_is_caught_up_too() -> Result<()> {
+    let mut p = pair(Duration::from_millis(500)).await?;
+    // Twice: the first sets the mark, the second drops what was idle since.
+    p.b.sync.evict_idle().await;
+    p.b.sync.evict_idle().await;
+    p.b_feed.lose(true);
+    write(&mut p.writer, p.id, "〔lost, evicted〕").await?;
+    wait_for(
+        &mut p.reader,
+        &p.id,
+        "〔lost, evicted〕",
+        Duration::from_secs(10),
+    )
+    .await?;
+    assert!(p.b_feed.lost() >= 1, "the notification was lost on purpose");
+    Ok(())
+}
+
 /// A client writes through B while B's copy is behind what A stored (B lost the
 /// notification): B brings its copy up to storage before judging the change (the frame carries
 /// changes), so nothing is appended on top of a stale copy and the change is stored at once,

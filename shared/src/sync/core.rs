@@ -48,7 +48,7 @@
 //! and then, which drops documents no frame has touched for a while. Peers that had one open stay
 //! subscribed (and stay read-only if they were), and get its changes once it is loaded again.
 
-use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 
 use automerge::sync::{self, SyncDoc};
 use automerge::{AutoCommit, ChangeHash};
@@ -311,10 +311,22 @@ impl Document {
     }
 }
 
-/// The peers that had a document open when it was evicted, each with whether its sync state
-/// was read-only. They are subscribed again (with fresh sync states) when it is next loaded, so
-/// they keep receiving its changes.
-type Subscribers = BTreeMap<ConnId, bool>;
+/// The peers that have a document open while it is out of memory: they had it open when it
+/// was evicted, or a digest found them in sync with storage. They are subscribed again when it
+/// is next loaded, so they keep receiving its changes.
+type Subscribers = BTreeMap<ConnId, Subscriber>;
+
+#[derive(Debug, Clone, Default)]
+struct Subscriber {
+    /// Its sync state was read-only (a peer the document refused).
+    read_only: bool,
+    /// The heads it is known to hold (empty: not known). With several servers on one
+    /// database, storage may have moved past them while the document was out of memory here
+    /// (another server wrote it, or a digest was answered from heads read just before such a
+    /// write): once loaded, a subscriber behind is sent what it lacks, whoever asked for the
+    /// load.
+    heads: Vec<ChangeHash>,
+}
 
 enum Slot {
     /// Waiting for [`SyncServer::document_loaded`]; frames for it wait here, in order.
@@ -521,6 +533,12 @@ impl<G: Gate> SyncServer<G> {
             .map(|(id, _)| id)
     }
 
+    /// Every document the core keeps state for: in memory, being loaded, or out of memory
+    /// with peers still subscribed to it (who must still be sent what others write).
+    pub fn open_documents(&self) -> impl Iterator<Item = &DocumentId> {
+        self.docs.keys()
+    }
+
     /// A loaded document, for inspection.
     pub fn document(&self, doc: &DocumentId) -> Option<&AutoCommit> {
         match self.docs.get(doc)? {
@@ -592,7 +610,13 @@ impl<G: Gate> SyncServer<G> {
             let subscribers: Subscribers = document
                 .peers
                 .iter()
-                .map(|(conn, peer)| (*conn, peer.state.read_only))
+                .map(|(conn, peer)| {
+                    let subscriber = Subscriber {
+                        read_only: peer.state.read_only,
+                        heads: peer.state.shared_heads.clone(),
+                    };
+                    (*conn, subscriber)
+                })
                 .collect();
             if !subscribers.is_empty() {
                 self.docs.insert(*id, Slot::Dormant { subscribers });
@@ -842,10 +866,17 @@ impl<G: Gate> SyncServer<G> {
                 }
             }
             Some(Slot::Loading { subscribers, .. } | Slot::Dormant { subscribers }) => {
-                subscribers.entry(conn).or_insert(false);
+                let subscriber = subscribers.entry(conn).or_default();
+                if !subscriber.read_only {
+                    subscriber.heads = heads.to_vec();
+                }
             }
             None => {
-                let subscribers = Subscribers::from([(conn, false)]);
+                let subscriber = Subscriber {
+                    read_only: false,
+                    heads: heads.to_vec(),
+                };
+                let subscribers = Subscribers::from([(conn, subscriber)]);
                 self.docs.insert(doc, Slot::Dormant { subscribers });
             }
         }
@@ -884,13 +915,22 @@ impl<G: Gate> SyncServer<G> {
             }
         };
         match loaded {
-            Ok(automerge) => {
+            Ok(mut automerge) => {
+                let loaded_heads = sorted(automerge.get_heads());
+                let mut behind = BTreeSet::new();
                 let peers = subscribers
                     .into_iter()
                     .filter(|(conn, _)| self.conns.contains_key(conn))
-                    .map(|(conn, read_only)| {
+                    .map(|(conn, subscriber)| {
                         let mut peer = PeerDoc::default();
-                        peer.state.set_read_only(read_only);
+                        if subscriber.read_only || subscriber.heads.is_empty() {
+                            peer.state.set_read_only(subscriber.read_only);
+                        } else {
+                            peer.state = batch::synced_state(&subscriber.heads);
+                            if sorted(subscriber.heads) != loaded_heads {
+                                behind.insert(conn);
+                            }
+                        }
                         (conn, peer)
                     })
                     .collect();
@@ -903,7 +943,7 @@ impl<G: Gate> SyncServer<G> {
                     queued: Vec::new(),
                 };
                 self.docs.insert(doc, Slot::Ready(Box::new(document)));
-                if push {
+                if push || !behind.is_empty() {
                     let Self {
                         peer_id: server,
                         gate,
@@ -912,7 +952,8 @@ impl<G: Gate> SyncServer<G> {
                         ..
                     } = self;
                     if let Some(Slot::Ready(document)) = docs.get_mut(&doc) {
-                        push_to_others(gate, conns, server, document, doc, None, &mut out);
+                        let to = |conn: ConnId| push || behind.contains(&conn);
+                        push_to(gate, conns, server, document, doc, to, &mut out);
                     }
                 }
                 for (conn, work) in waiting {
@@ -1088,7 +1129,7 @@ impl<G: Gate> SyncServer<G> {
         };
         if document.doc.get_heads() != before {
             document.applied(applied);
-            push_to_others(gate, conns, server, document, doc, None, &mut out);
+            push_to(gate, conns, server, document, doc, |_| true, &mut out);
             if before.is_empty() || gate.readers(&document.doc) != readers_before {
                 let subscribed = |conn: &ConnId| document.peers.contains_key(conn);
                 let readable = |who: &G::Peer| gate.may_read(who, &doc, &document.doc);
@@ -1851,6 +1892,7 @@ fn announce_list_changed<P>(
     }
 }
 
+/// Sends every peer of `document` but `sender` what it lacks ([`push_to`]).
 fn push_to_others<G: Gate>(
     gate: &G,
     conns: &BTreeMap<ConnId, Connection<G::Peer>>,
@@ -1860,12 +1902,23 @@ fn push_to_others<G: Gate>(
     sender: Option<ConnId>,
     out: &mut Vec<Effect>,
 ) {
+    let others = |conn: ConnId| Some(conn) != sender;
+    push_to(gate, conns, server, document, doc_id, others, out);
+}
+
+/// Sends each peer of `document` that `to` names and may still read what it lacks; a peer
+/// that may no longer read it is dropped from it.
+fn push_to<G: Gate>(
+    gate: &G,
+    conns: &BTreeMap<ConnId, Connection<G::Peer>>,
+    server: &PeerId,
+    document: &mut Document,
+    doc_id: DocumentId,
+    to: impl Fn(ConnId) -> bool,
+    out: &mut Vec<Effect>,
+) {
     let mut revoked = Vec::new();
-    for (&other, peer) in document
-        .peers
-        .iter_mut()
-        .filter(|(c, _)| Some(**c) != sender)
-    {
+    for (&other, peer) in document.peers.iter_mut().filter(|(c, _)| to(**c)) {
         let Some(other_connection) = conns.get(&other) else {
             continue;
         };
