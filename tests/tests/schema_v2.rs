@@ -300,3 +300,51 @@ async fn the_item_list_after_the_migration_names_the_work_each_account_may_read(
     }
     Ok(())
 }
+
+/// The office adds a sub-item to a problem whose items are all migrated, leaving the
+/// problem's title out (`POST /api/campaigns/{id}/items` takes it from the problem's other
+/// item): the title is read from the version-2 item, not refused as "written by a newer
+/// version".
+#[tokio::test]
+async fn a_new_item_beside_migrated_ones_takes_its_problems_title() -> Result<()> {
+    let server = TestServer::start(None).await?;
+    let storage = server.storage.as_ref();
+    let campaign = storage.campaigns().await?.remove(0);
+    migrate_items(storage).await?;
+    // A problem with numbered sub-items.
+    let sibling = (storage.items(&campaign.id).await?)
+        .into_iter()
+        .find(|i| i.key.split('.').count() == 3)
+        .expect("the demo has sub-items");
+    let doc = load_document(storage, &sibling.id).await?.expect("stored");
+    let sibling_doc = ItemDocV2::load(&doc)?;
+    let new = rectify_shared::api::NewItem {
+        area_no: sibling_doc.area_no,
+        area_title: String::new(),
+        problem_no: sibling_doc.problem_no,
+        problem_title: String::new(),
+        sub_no: Some(99),
+        title: "新增的子项".into(),
+        measures: vec!["一是补充措施。".into()],
+        responsible_leader: String::new(),
+        responsible_department: None,
+        units: Vec::new(),
+        deadline: None,
+        timing: None,
+    };
+    let office = server.token("office").await?;
+    let response = reqwest::Client::new()
+        .post(server.url(&format!("/api/campaigns/{}/items", campaign.id)))
+        .bearer_auth(&office)
+        .json(&new)
+        .send()
+        .await?;
+    let status = response.status().as_u16();
+    let body = response.text().await?;
+    assert_eq!(status, 201, "{body}");
+    let made: ItemSummary = serde_json::from_str(&body)?;
+    let item = server.item(&made.id).await?;
+    assert!(!sibling_doc.problem_title.is_empty());
+    assert_eq!(item.problem_title, sibling_doc.problem_title);
+    Ok(())
+}
