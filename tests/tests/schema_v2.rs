@@ -348,3 +348,43 @@ async fn a_new_item_beside_migrated_ones_takes_its_problems_title() -> Result<()
     assert_eq!(item.problem_title, sibling_doc.problem_title);
     Ok(())
 }
+
+/// Step 6 for the history page: a migrated item's history merges the item's lines with
+/// those of the unit-work documents the reader may read. The office and the department
+/// see each school's work; school2 sees its own and nothing of school1's.
+#[tokio::test]
+async fn a_migrated_items_history_shows_each_reader_only_the_work_it_may_read() -> Result<()> {
+    let server = TestServer::start(None).await?;
+    let shared = shared_item(&server).await?;
+    migrate_items(server.storage.as_ref()).await?;
+    let item_id = v2::item_id_for(&shared.id);
+    let path = format!("/api/items/{item_id}/history");
+    for (user, sees, never) in [
+        ("office", vec![S1_WORK, S2_WORK], vec![]),
+        ("dept-jcg", vec![S1_WORK, S2_WORK], vec![]),
+        ("school1", vec![S1_WORK], vec![S2_WORK]),
+        ("school2", vec![S2_WORK], vec![S1_WORK]),
+    ] {
+        let token = server.token(user).await?;
+        let (status, body) = get(&server, &token, &path).await?;
+        let body = String::from_utf8(body)?;
+        assert_eq!(status, 200, "{user}: {body}");
+        let history: rectify_shared::api::ItemHistory = serde_json::from_str(&body)?;
+        assert!(!history.entries.is_empty(), "{user}");
+        let narratives: Vec<&str> = (history.entries.iter())
+            .flat_map(|e| &e.details)
+            .filter(|d| d.field == "narrative")
+            .map(|d| d.after.as_str())
+            .collect();
+        for words in sees {
+            assert!(
+                narratives.contains(&words),
+                "{user} sees {words}: {narratives:?}"
+            );
+        }
+        for words in never {
+            assert!(!body.contains(words), "{user} must not see {words}");
+        }
+    }
+    Ok(())
+}
