@@ -1,6 +1,7 @@
 //! Schema version 2 (issue #21): an item's documents split so that a unit receives only
-//! its own work. **Not yet used by the server or the client** (they write schema 1 until the
-//! wiring lands; `docs/schema-v2.md` is the design and the order of that work).
+//! its own work. **Not yet used by the client**, which writes schema 1 until its store is
+//! wired; the server's gate, migration runner, item list, file access, history, ledger and
+//! report read it (`docs/schema-v2.md` is the design and the order of that work).
 //!
 //! Two kinds of document replace the version-1 item:
 //! - the **item** ([`ItemDocV2`], `kind = "item"`, `schema_version = 2`): what the office
