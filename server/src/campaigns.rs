@@ -17,6 +17,7 @@ use rectify_shared::api::{ImportPreview, LeftAlone, ReportText};
 use rectify_shared::ids::{DocumentId, Username};
 use rectify_shared::import::{self, Imported};
 use rectify_shared::ledger::Headers;
+use rectify_shared::model::v2::{self, ItemDocV2, UnitWorkDoc};
 use rectify_shared::model::{self, CampaignDoc, EditContext, ItemDoc, ItemEdit, LedgerContext};
 use rectify_shared::report::Report;
 use std::collections::BTreeMap;
@@ -462,6 +463,11 @@ impl LoadedCampaign {
     }
 }
 
+/// Loads a campaign and all its items for the ledger and the report. A version-2 item
+/// (issue #21) is read with every unit's work document it lists, as the office reads it
+/// ([`ItemDocV2::office_view`]), so the ledger, the report and the export are the same
+/// before and after `rectify migrate-schema`. A document missing or unreadable is an error
+/// naming the item: never a report without some unit's work.
 pub async fn load_campaign(
     storage: &dyn Storage,
     record: CampaignRecord,
@@ -480,7 +486,8 @@ pub async fn load_campaign(
         ..LedgerContext::default()
     };
     // The stored bytes first (IO), then every document read in one go off the async threads
-    // (a district's campaign is thousands of Automerge loads).
+    // (a district's campaign is thousands of Automerge loads); the same again for the
+    // unit-work documents the version-2 items list.
     let mut stored = Vec::new();
     for item_record in storage.items(&record.id).await? {
         let chunks = storage
@@ -489,24 +496,27 @@ pub async fn load_campaign(
             .with_context(|| format!("item {}'s document is missing", item_record.key))?;
         stored.push((item_record, chunks.concat()));
     }
-    let (items, last_change_ms) = crate::blocking::cpu(move || -> Result<_> {
-        let mut items = Vec::new();
-        let mut last_change_ms = Vec::new();
-        for (item_record, bytes) in stored {
-            let id = item_record.id;
-            let mut doc = model::load_automerge(&bytes)
-                .with_context(|| format!("document {id} is damaged"))?;
-            let item = ItemDoc::load(&doc)?;
-            let last_change = doc.get_changes(&[]).iter().map(|c| c.timestamp()).max();
-            if let Some(ms) = last_change {
-                last_change_ms.push((item.key.clone(), ms));
-            }
-            items.push((item_record, item));
-        }
-        items.sort_by_key(|(_, item)| (item.area_no, item.problem_no, item.sub_no));
-        Ok((items, last_change_ms))
+    let read = crate::blocking::cpu(move || -> Result<Vec<ReadItem>> {
+        stored
+            .into_iter()
+            .map(|(r, bytes)| read_item(r, &bytes))
+            .collect()
     })
     .await??;
+    let mut works = Vec::new();
+    for item in &read {
+        let Stored::V2(v2) = &item.doc else { continue };
+        for (unit, id) in &v2.unit_work {
+            let bytes = unit_work_bytes(storage, id).await.with_context(|| {
+                format!(
+                    "item {} ({}): unit {unit}'s work cannot be read",
+                    item.record.key, item.record.id
+                )
+            })?;
+            works.push((item.record.id, unit.clone(), bytes));
+        }
+    }
+    let (items, last_change_ms) = crate::blocking::cpu(move || office_items(read, works)).await??;
     ledger.last_change_ms.extend(last_change_ms);
     Ok(LoadedCampaign {
         record,
@@ -514,6 +524,102 @@ pub async fn load_campaign(
         items,
         ledger,
     })
+}
+
+/// A stored item document as read: version 1, or version 2 (without its units' work yet).
+enum Stored {
+    V1(ItemDoc),
+    V2(ItemDocV2),
+}
+
+struct ReadItem {
+    record: ItemRecord,
+    doc: Stored,
+    /// The time of its newest change (Unix ms), if it has any.
+    last_change_ms: Option<i64>,
+}
+
+/// Reads an item document of either schema version (CPU work).
+fn read_item(record: ItemRecord, bytes: &[u8]) -> Result<ReadItem> {
+    let id = record.id;
+    let mut doc =
+        model::load_automerge(bytes).with_context(|| format!("document {id} is damaged"))?;
+    let typed = if v2::is_v2(&doc) {
+        Stored::V2(
+            ItemDocV2::load(&doc)
+                .with_context(|| format!("item {} ({id}) cannot be read", record.key))?,
+        )
+    } else {
+        Stored::V1(ItemDoc::load(&doc)?)
+    };
+    let last_change_ms = newest_change_ms(&mut doc);
+    Ok(ReadItem {
+        record,
+        doc: typed,
+        last_change_ms,
+    })
+}
+
+fn newest_change_ms(doc: &mut AutoCommit) -> Option<i64> {
+    doc.get_changes(&[]).iter().map(|c| c.timestamp()).max()
+}
+
+/// The stored bytes of the unit-work document `id` (as written in an item's `unit_work`).
+async fn unit_work_bytes(storage: &dyn Storage, id: &str) -> Result<Vec<u8>> {
+    let id: DocumentId = id
+        .parse()
+        .map_err(|e| anyhow::anyhow!("its document id '{id}' is not an id: {e}"))?;
+    let chunks = storage
+        .document_chunks(&id)
+        .await?
+        .with_context(|| format!("its document {id} is missing"))?;
+    Ok(chunks.concat())
+}
+
+/// Every item as the office reads it, in report order, and each item's newest change (a
+/// version-2 item's over its document and its units' documents), by key (CPU work).
+/// `works` are (item id, unit, the stored bytes) of the version-2 items' unit-work documents.
+#[allow(clippy::type_complexity)]
+fn office_items(
+    read: Vec<ReadItem>,
+    works: Vec<(DocumentId, String, Vec<u8>)>,
+) -> Result<(Vec<(ItemRecord, ItemDoc)>, Vec<(String, i64)>)> {
+    let mut by_item: BTreeMap<DocumentId, Vec<(String, Vec<u8>)>> = BTreeMap::new();
+    for (item, unit, bytes) in works {
+        by_item.entry(item).or_default().push((unit, bytes));
+    }
+    let mut items = Vec::with_capacity(read.len());
+    let mut last_change_ms = Vec::new();
+    for ReadItem {
+        record,
+        doc,
+        last_change_ms: mut newest,
+    } in read
+    {
+        let item = match doc {
+            Stored::V1(item) => item,
+            Stored::V2(item) => {
+                let what = || format!("item {} ({})", record.key, record.id);
+                let mut docs = BTreeMap::new();
+                for (unit, bytes) in by_item.remove(&record.id).unwrap_or_default() {
+                    let mut doc = model::load_automerge(&bytes)
+                        .with_context(|| format!("{}: unit {unit}'s work is damaged", what()))?;
+                    let work = UnitWorkDoc::load(&doc).with_context(|| {
+                        format!("{}: unit {unit}'s work cannot be read", what())
+                    })?;
+                    newest = newest.max(newest_change_ms(&mut doc));
+                    docs.insert(unit, work);
+                }
+                item.office_view(&record.id, &docs).with_context(what)?
+            }
+        };
+        if let Some(ms) = newest {
+            last_change_ms.push((item.key.clone(), ms));
+        }
+        items.push((record, item));
+    }
+    items.sort_by_key(|(_, item)| (item.area_no, item.problem_no, item.sub_no));
+    Ok((items, last_change_ms))
 }
 
 /// A report file as it arrives (`rectify import FILE`, `POST /api/import`): a `.docx` (a ZIP

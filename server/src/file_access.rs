@@ -2,6 +2,10 @@
 //! ([`rectify_shared::model::check_reference`]) needs, looked up in storage. Used by the
 //! file server ([`crate::evidence`]) and by the sync driver ([`crate::sync_ws`]), which
 //! checks the files a change newly references before writing it.
+//!
+//! A file is referenced by version-1 items (their index row lists it) and, in schema
+//! version 2 (issue #21), by unit-work documents (their index row lists it; the version-2
+//! item lists none): a reader of the file is a reader of either, by the index alone.
 
 use crate::storage::{BlobRecord, Storage, StorageResult};
 use rectify_shared::ids::Username;
@@ -38,15 +42,26 @@ pub async fn facts(
             .await?
             .and_then(|uploader| uploader.unit)
     };
-    let readable_by_sender = !mine
-        && storage
-            .items_referencing(&blob.sha256)
-            .await?
-            .iter()
-            .any(|item| can_read_item(actor, &item.units, item.department.as_deref()));
+    let readable_by_sender = !mine && readable_through_reference(storage, actor, blob).await?;
     Ok(StoredFile {
         uploaded_by: blob.uploaded_by.as_str().to_owned(),
         uploader_unit,
         readable_by_sender,
     })
+}
+
+/// May `actor` read a document that references the file: a version-1 item it may read
+/// (`can_read_item`), or a unit-work document it may read (`UnitWorkRecord::may_read`: a
+/// school never another school's work, the item's department and the office every unit's).
+async fn readable_through_reference(
+    storage: &dyn Storage,
+    actor: &Actor,
+    blob: &BlobRecord,
+) -> StorageResult<bool> {
+    let items = storage.items_referencing(&blob.sha256).await?;
+    if (items.iter()).any(|item| can_read_item(actor, &item.units, item.department.as_deref())) {
+        return Ok(true);
+    }
+    let works = storage.unit_works_referencing(&blob.sha256).await?;
+    Ok(works.iter().any(|work| work.may_read(actor)))
 }

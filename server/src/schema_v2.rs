@@ -23,6 +23,7 @@ use crate::storage::{ItemRecord, Storage, StorageError, UnitWorkRecord, Write};
 use anyhow::{Context, Result};
 use automerge::AutoCommit;
 use rectify_shared::ids::DocumentId;
+use rectify_shared::model::EvidenceRef;
 use rectify_shared::model::v2::migrate::{Migrated, mark_migrated, migrate, migrated_to};
 use rectify_shared::model::v2::{self, ItemDocV2, UNIT_WORK_KIND, UnitWorkDoc};
 
@@ -51,15 +52,22 @@ pub fn item_record_v2(
     }
 }
 
-/// A unit-work document's index row, from the document; `None` for anything else.
+/// A unit-work document's index row, from the document (with the evidence files it
+/// references); `None` for anything else.
 pub fn unit_work_record(id: DocumentId, doc: &AutoCommit) -> Option<UnitWorkRecord> {
     let readers = UnitWorkDoc::readers(doc).ok()?;
+    let evidence: Vec<EvidenceRef> =
+        autosurgeon::hydrate_prop(doc, automerge::ROOT, "evidence").ok()?;
+    let mut evidence: Vec<String> = evidence.into_iter().map(|e| e.sha256).collect();
+    evidence.sort();
+    evidence.dedup();
     Some(UnitWorkRecord {
         id,
         item_id: readers.item.parse().ok()?,
         unit: readers.unit,
         assigned: readers.assigned,
         department: readers.department,
+        evidence,
     })
 }
 

@@ -1,18 +1,22 @@
 //! The schema version 2 migration runner (`rectify migrate-schema`, issue #21) on stored
 //! data: the demo campaign, with two schools' work on one shared item.
 //!
+//! Then what the office reads of the migrated campaign (step 7): the report, the ledger and
+//! the export are the same as before, and a unit's work that cannot be read is an error.
+//!
 //! PostgreSQL runs on the test server (`RECTIFY_TEST_DATABASE_URL`, else 127.0.0.1:5432).
 
 use anyhow::Result;
-use rectify_server::campaigns::{self, load_document};
+use rectify_server::campaigns::{self, LedgerFormat, ReportFormat, load_document};
 use rectify_server::demo::create_demo;
 use rectify_server::schema_v2::migrate_items;
 use rectify_server::storage::scratch::ScratchDatabase;
 use rectify_server::storage::{self, AuditQuery, ItemRecord, Storage, StorageUrl, Write};
 use rectify_shared::ids::{DocumentId, UnitId};
+use rectify_shared::ledger::Headers;
 use rectify_shared::model::v2::migrate::migrated_to;
 use rectify_shared::model::v2::{self, ItemDocV2, UnitWorkDoc};
-use rectify_shared::model::{EditContext, ItemDoc, ItemEdit, ItemPlan};
+use rectify_shared::model::{EditContext, EvidenceRef, ItemDoc, ItemEdit, ItemPlan};
 use rectify_shared::policy::{Actor, Role};
 use rectify_shared::workflow::UnitStatus;
 use std::collections::BTreeMap;
@@ -248,5 +252,211 @@ async fn two_runners_at_once_make_one_result() -> Result<()> {
     units.dedup();
     assert_eq!(units.len(), works.len(), "one row per unit: {works:?}");
     assert_eq!(migrated_entries(a.as_ref()).await?, listed.len());
+    Ok(())
+}
+
+/// The office's files of the (only) campaign, by name: the report as text and HTML, the
+/// ledger as CSV and JSON, and the per-unit ledger (each unit's work on each item).
+async fn office_files(storage: &dyn Storage) -> Result<Vec<(&'static str, String)>> {
+    let record = campaigns::choose_campaign(storage, None).await?;
+    let loaded = campaigns::load_campaign(storage, record).await?;
+    let text = |bytes: Vec<u8>| String::from_utf8(bytes).expect("text");
+    Ok(vec![
+        ("report.txt", text(loaded.report_file(ReportFormat::Txt)?)),
+        ("report.html", text(loaded.report_file(ReportFormat::Html)?)),
+        (
+            "ledger.csv",
+            text(loaded.ledger_file(LedgerFormat::Csv, Headers::Chinese)?),
+        ),
+        (
+            "ledger.json",
+            text(loaded.ledger_file(LedgerFormat::Json, Headers::Keys)?),
+        ),
+        ("unit ledger", format!("{:#?}", loaded.unit_ledger_rows())),
+    ])
+}
+
+/// Each file equal to the one of the same name in `expected`; a difference is shown by its
+/// first differing line.
+fn same_files(files: &[(&str, String)], expected: &[(&str, String)], when: &str) {
+    assert_eq!(files.len(), expected.len());
+    for ((name, got), (_, want)) in files.iter().zip(expected) {
+        let first_difference = (got.lines().zip(want.lines()))
+            .find(|(g, w)| g != w)
+            .map(|(g, w)| format!("now:    {g}\nbefore: {w}"));
+        assert!(
+            got == want,
+            "{when}: {name} differs: {}",
+            first_difference.unwrap_or_else(|| "in length".to_owned())
+        );
+    }
+}
+
+/// On the shared item, school1 also attaches a file and the office signs school2's work off
+/// with a message: every kind of a unit's work is in the files compared.
+async fn more_work_on(storage: &dyn Storage, shared: &ItemRecord) -> Result<()> {
+    let school1 = ctx(Role::Unit, Some("pszx1"), "school1");
+    let evidence = ItemEdit::AddEvidence {
+        unit: "pszx1".into(),
+        evidence: EvidenceRef {
+            sha256: "ab".repeat(32),
+            name: "名单.pdf".into(),
+            mime: "application/pdf".into(),
+            size: 1000,
+            caption: String::new(),
+            added_by: "school1".into(),
+            added_at_ms: school1.now_ms,
+        },
+    };
+    campaigns::edit_item(storage, shared, &school1, evidence).await?;
+    let school2 = ctx(Role::Unit, Some("pszx3"), "school2");
+    let request = ItemEdit::UnitStatus {
+        unit: "pszx3".into(),
+        to: UnitStatus::Submitted,
+        reason: None,
+    };
+    campaigns::edit_item(storage, shared, &school2, request).await?;
+    let office = ctx(Role::Office, None, "office");
+    let sign_off = ItemEdit::UnitStatus {
+        unit: "pszx3".into(),
+        to: UnitStatus::SignedOff,
+        reason: None,
+    };
+    campaigns::edit_item(storage, shared, &office, sign_off).await?;
+    Ok(())
+}
+
+/// Step 7 (issue #21): the report, the ledger and the export of a campaign are the same
+/// before the migration, with some items migrated (a run stopped half-way) and with all of
+/// them migrated; on SQLite and on PostgreSQL. The per-unit ledger holds each school's
+/// words, so a unit's work left out makes them differ.
+#[tokio::test]
+async fn the_office_files_are_the_same_before_and_after_the_migration() -> Result<()> {
+    let (_dir, sqlite) = sqlite().await?;
+    let database = ScratchDatabase::create()?;
+    let postgres = storage::open(&database.storage_url()).await?;
+    for storage in [sqlite.as_ref(), postgres.as_ref()] {
+        let shared = demo_with_shared_item(storage).await?;
+        more_work_on(storage, &shared).await?;
+        let before = office_files(storage).await?;
+        let units = &before.last().expect("the unit ledger").1;
+        assert!(
+            units.contains(S1_WORK) && units.contains(S2_WORK),
+            "{units}"
+        );
+
+        // Half-way: the item after the shared one in the list cannot be migrated (its id is
+        // taken), so the run stops there: the items before it are version 2, it and those
+        // after it version 1.
+        let listed = storage.items(&shared.campaign_id).await?;
+        let at = listed
+            .iter()
+            .position(|i| i.id == shared.id)
+            .expect("listed")
+            + 1;
+        assert!(at < listed.len(), "the shared item is not the last one");
+        let squatter = v2::item_id_for(&listed[at].id);
+        storage
+            .write(vec![Write::NewDocument {
+                id: squatter,
+                kind: "item".to_owned(),
+                created_at_ms: 1,
+            }])
+            .await?;
+        migrate_items(storage)
+            .await
+            .expect_err("stops at the taken id");
+        let mixed = storage.items(&shared.campaign_id).await?;
+        let still_v1 = |i: &&ItemRecord| listed.iter().any(|l| l.id == i.id);
+        let v2_items = mixed.iter().filter(|i| !still_v1(i)).count();
+        assert_eq!(v2_items, at, "the items before the stop are migrated");
+        same_files(&office_files(storage).await?, &before, "mixed versions");
+    }
+
+    // All of them (without the squatter) on a fresh store of each backend.
+    let (_dir, sqlite) = self::sqlite().await?;
+    let database = ScratchDatabase::create()?;
+    let postgres = storage::open(&database.storage_url()).await?;
+    for storage in [sqlite.as_ref(), postgres.as_ref()] {
+        let shared = demo_with_shared_item(storage).await?;
+        more_work_on(storage, &shared).await?;
+        let before = office_files(storage).await?;
+        let listed = storage.items(&shared.campaign_id).await?.len();
+        let run = migrate_items(storage).await?;
+        assert_eq!(run.migrated.len(), listed);
+        same_files(&office_files(storage).await?, &before, "all migrated");
+    }
+    Ok(())
+}
+
+/// A version-2 item whose unit's work document cannot be read, or does not exist (the
+/// office's plan assigning a unit arrived before the unit's document), makes the ledger
+/// and the report fail with an error naming the item and the unit, rather than leave that
+/// unit's work out.
+#[tokio::test]
+async fn a_unit_work_document_missing_or_damaged_is_an_error_naming_the_item() -> Result<()> {
+    let (_dir, storage) = sqlite().await?;
+    let storage = storage.as_ref();
+    let shared = demo_with_shared_item(storage).await?;
+    migrate_items(storage).await?;
+    let item_id = v2::item_id_for(&shared.id);
+    office_files(storage).await?;
+
+    // Damaged: bytes that are no Automerge appended to school2's work.
+    let ours = v2::unit_work_id(&item_id, "pszx3");
+    storage
+        .write(vec![Write::AppendChunk {
+            document: ours,
+            data: b"not automerge".to_vec(),
+            created_at_ms: 1,
+            expect_version: None,
+        }])
+        .await?;
+    let failed = office_files(storage)
+        .await
+        .map(|_| ())
+        .expect_err("damaged");
+    let message = format!("{failed:#}");
+    for named in [shared.key.as_str(), &item_id.to_string(), "pszx3"] {
+        assert!(message.contains(named), "{named} in: {message}");
+    }
+
+    // Missing: on a fresh store, the office assigns another school; the item lists its work
+    // document, which is not stored (yet).
+    let (_dir, storage) = sqlite().await?;
+    let storage = storage.as_ref();
+    let shared = demo_with_shared_item(storage).await?;
+    migrate_items(storage).await?;
+    let item_id = v2::item_id_for(&shared.id);
+    let mut item = load_document(storage, &item_id).await?.expect("stored");
+    let before = item.get_heads();
+    let typed = ItemDocV2::load(&item)?;
+    let plan = ItemEdit::Plan(ItemPlan {
+        responsible_leader: typed.responsible_leader.clone(),
+        responsible_department: typed.responsible_department.clone(),
+        units: vec!["pszx1".into(), "pszx3".into(), "pszx5".into()],
+        deadline: None,
+        timing: None,
+    });
+    let statuses = BTreeMap::new();
+    let office = ctx(Role::Office, None, "office");
+    v2::apply_item(&mut item, &item_id, &statuses, &office, plan)?;
+    storage
+        .write(vec![Write::AppendChunk {
+            document: item_id,
+            data: item.save_after(&before),
+            created_at_ms: 1,
+            expect_version: None,
+        }])
+        .await?;
+    let failed = office_files(storage)
+        .await
+        .map(|_| ())
+        .expect_err("missing");
+    let message = format!("{failed:#}");
+    let missing = v2::unit_work_id(&item_id, "pszx5").to_string();
+    for named in [shared.key.as_str(), &item_id.to_string(), "pszx5", &missing] {
+        assert!(message.contains(named), "{named} in: {message}");
+    }
     Ok(())
 }

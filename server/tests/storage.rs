@@ -1034,8 +1034,9 @@ async fn campaigns_and_items(new: NewPlace) -> Result<()> {
     Ok(())
 }
 
-/// Schema version 2's unit-work index (issue #21): rows by item and by unit or department,
-/// replaced except for whose work they are; a migrated item's row removed with its evidence.
+/// Schema version 2's unit-work index (issue #21): rows by item, by unit or department and
+/// by campaign, replaced (with their evidence list) except for whose work they are; a
+/// migrated item's row removed with its evidence.
 async fn unit_work_index(new: NewPlace) -> Result<()> {
     let (_place, db) = fresh(new).await?;
     let (c1, i1, i2) = (doc(1), doc(11), doc(12));
@@ -1046,9 +1047,13 @@ async fn unit_work_index(new: NewPlace) -> Result<()> {
             unit: unit.to_owned(),
             assigned,
             department: department.map(str::to_owned),
+            evidence: Vec::new(),
         }
     };
-    let w1 = work(21, i1, "s1", true, Some("jcg"));
+    let w1 = UnitWorkRecord {
+        evidence: vec!["aa".to_owned(), "bb".to_owned()],
+        ..work(21, i1, "s1", true, Some("jcg"))
+    };
     let w2 = work(22, i1, "s2", false, Some("jcg"));
     let w3 = work(23, i2, "jcg", true, None);
     let w4 = work(24, i2, "s1", true, Some("rsg"));
@@ -1078,15 +1083,25 @@ async fn unit_work_index(new: NewPlace) -> Result<()> {
         "its own work and the work on items it is the department of"
     );
     assert!(db.unit_works_of("nobody").await?.is_empty());
+    // By campaign: the works of the items it lists (i2 is listed in none).
+    assert_eq!(
+        db.campaign_unit_works(&c1).await?,
+        vec![w1.clone(), w2.clone()]
+    );
+    assert!(db.campaign_unit_works(&doc(99)).await?.is_empty());
 
     // Replaced: assignment and department; never whose work it is or on which item.
     db.write(vec![Write::UnitWork(UnitWorkRecord {
         item_id: i2,
         unit: "s9".to_owned(),
+        evidence: vec!["cc".to_owned()],
         ..work(22, i1, "s2", true, None)
     })])
     .await?;
-    let w2 = work(22, i1, "s2", true, None);
+    let w2 = UnitWorkRecord {
+        evidence: vec!["cc".to_owned()],
+        ..work(22, i1, "s2", true, None)
+    };
     assert_eq!(db.unit_works(&i1).await?, vec![w1.clone(), w2.clone()]);
 
     // A second document for one unit's work on one item is a conflict, and nothing of its
@@ -1108,7 +1123,16 @@ async fn unit_work_index(new: NewPlace) -> Result<()> {
     assert!(db.items(&c1).await?.is_empty());
     assert!(db.items_referencing("aa").await?.is_empty());
     assert_eq!(db.document_chunks(&i1).await?, Some(vec![b"v1".to_vec()]));
-    assert_eq!(db.unit_works(&i1).await?, vec![w1, w2], "unit work stays");
+    assert_eq!(
+        db.unit_works(&i1).await?,
+        vec![w1.clone(), w2],
+        "unit work stays"
+    );
+    assert_eq!(
+        db.unit_works_referencing("aa").await?,
+        vec![w1],
+        "and its files"
+    );
     Ok(())
 }
 
@@ -1596,6 +1620,65 @@ async fn references_and_orphans(new: NewPlace) -> Result<()> {
     Ok(())
 }
 
+/// Schema version 2 (issue #21): the files a unit-work document references, by its index
+/// row. They are never collected while referenced: after `rectify migrate-schema` no item
+/// names a unit's files, only its work document.
+async fn unit_work_references_and_orphans(new: NewPlace) -> Result<()> {
+    let (_place, db) = fresh(new).await?;
+    let (c, i, w1, w2) = (doc(1), doc(2), doc(3), doc(4));
+    let work = |id: DocumentId, unit: &str, evidence: &[&str]| UnitWorkRecord {
+        id,
+        item_id: i,
+        unit: unit.to_owned(),
+        assigned: true,
+        department: Some("jcg".to_owned()),
+        evidence: evidence.iter().map(|&s| s.to_owned()).collect(),
+    };
+    let mut batch: Vec<Write> = [c, i, w1, w2].into_iter().map(new_document).collect();
+    batch.extend([
+        Write::Campaign(campaign(c, "k", 1)),
+        Write::Item(item(i, c, "1.1", &[])),
+        Write::UnitWork(work(w1, "s1", &["aa", "bb"])),
+        Write::UnitWork(work(w2, "s2", &["bb"])),
+    ]);
+    db.write(batch).await?;
+    for sha in ["aa", "bb", "cc"] {
+        db.insert_blob(&blob(sha, "alice", 10), None).await?;
+    }
+    assert_eq!(
+        db.unit_works_referencing("bb").await?,
+        vec![work(w1, "s1", &["aa", "bb"]), work(w2, "s2", &["bb"])],
+        "by id"
+    );
+    assert_eq!(
+        db.unit_works_referencing("aa").await?,
+        vec![work(w1, "s1", &["aa", "bb"])]
+    );
+    assert!(db.unit_works_referencing("cc").await?.is_empty());
+    assert!(
+        db.items_referencing("aa").await?.is_empty(),
+        "no item names it"
+    );
+
+    // Only cc is unreferenced.
+    assert!(db.orphaned_blobs(100, 100).await?.is_empty());
+    assert_eq!(db.orphaned_blobs(200, 150).await?, vec!["cc"]);
+    // A unit-work reference arrives: the mark goes, and the file stays.
+    db.write(vec![Write::UnitWork(work(w2, "s2", &["bb", "cc"]))])
+        .await?;
+    assert!(!db.delete_orphan("cc", 150).await?, "referenced again");
+    assert!(db.orphaned_blobs(300, 301).await?.is_empty());
+    // s1 drops aa: an orphan from 400, collected after.
+    db.write(vec![Write::UnitWork(work(w1, "s1", &[]))]).await?;
+    assert!(db.orphaned_blobs(400, 400).await?.is_empty());
+    assert_eq!(db.orphaned_blobs(500, 450).await?, vec!["aa"]);
+    assert!(!db.delete_orphan("bb", 450).await?, "still referenced");
+    assert!(db.delete_orphan("aa", 450).await?);
+    assert_eq!(db.blob("aa").await?, None);
+    assert!(db.blob("bb").await?.is_some() && db.blob("cc").await?.is_some());
+    Ok(())
+}
+
 // ── Backups and the storage's end ───────────────────────────────────────────────────────
 
 /// Everything a storage holds about the given documents and the fixed names below, to compare
@@ -1820,6 +1903,7 @@ suite![
     document_versions,
     campaigns_and_items,
     unit_work_index,
+    unit_work_references_and_orphans,
     change_arrivals,
     audit_log,
     account_writes_in_a_batch,

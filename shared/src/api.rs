@@ -58,6 +58,11 @@ pub struct ItemSummary {
     pub deadline: Option<String>,
     /// The deadline has passed and the item is still open.
     pub overdue: bool,
+    /// Schema version 2 (issue #21): the ids (bs58check) of the item's unit-work documents
+    /// the caller may read (`UnitWorkDoc::may_read`: a school its own, the item's department,
+    /// the office and viewers every unit's), by unit. Empty for a version-1 item.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unit_work: Vec<String>,
 }
 
 /// `GET /api/units`: every school, kindergarten and department, for names and pickers.

@@ -18,6 +18,7 @@
 
 use crate::api::{HistoryDetail, HistoryEntry};
 use crate::ids::UnitId;
+use crate::model::v2::{ItemDocV2, UnitWorkDoc};
 use crate::model::{self, ItemDoc};
 use crate::workflow::UnitStatus;
 use automerge::{AutoCommit, Change, ChangeHash};
@@ -44,19 +45,30 @@ pub fn timeline(
     doc: &AutoCommit,
     recorded: &dyn Fn(&ChangeHash) -> Option<Recorded>,
 ) -> Vec<HistoryEntry> {
+    timeline_read(doc, recorded, &|doc| ItemDoc::load(doc).ok(), None)
+}
+
+/// [`timeline`] of one document, each state read as an item by `read` (`None`: unreadable),
+/// the first line compared with `start`.
+fn timeline_read(
+    doc: &AutoCommit,
+    recorded: &dyn Fn(&ChangeHash) -> Option<Recorded>,
+    read: &dyn Fn(&AutoCommit) -> Option<ItemDoc>,
+    start: Option<ItemDoc>,
+) -> Vec<HistoryEntry> {
     // `get_changes` closes any open transaction, so it needs its own copy of the document.
     let changes = doc.clone().get_changes(&[]);
     // Replaying the changes in causal order gives each line's "after" state by applying only
     // that line's changes; forking at every line's heads would re-apply the whole prefix.
     let mut replay = model::new_automerge();
-    let mut before: Option<ItemDoc> = None;
+    let mut before: Option<ItemDoc> = start;
     let mut entries = Vec::new();
     for session in sessions(changes, recorded) {
         let mut entry = entry_without_details(&session);
         let after = replay
             .apply_changes(session.changes)
             .ok()
-            .and_then(|()| ItemDoc::load(&replay).ok());
+            .and_then(|()| read(&replay));
         // An unreadable state (a newer schema) says nothing about what the line did: better no
         // details than everything shown as deleted.
         if let Some(after) = &after {
@@ -65,6 +77,39 @@ pub fn timeline(
         entries.push(entry);
         before = after;
     }
+    entries
+}
+
+/// A document of a version-2 item (issue #21) and what the server recorded of its changes.
+pub struct V2Document<'a> {
+    pub doc: &'a AutoCommit,
+    pub recorded: &'a dyn Fn(&ChangeHash) -> Option<Recorded>,
+}
+
+/// The history of a version-2 item: the lines of the item document and of each unit-work
+/// document in `works` (only those the reader may read: a school its own), merged by when
+/// the server received them (else the device's time), oldest first. A unit's line reads as
+/// a change to that unit's part of the item, with the item as it is now around it.
+pub fn timeline_v2(item: &V2Document<'_>, works: &[V2Document<'_>]) -> Vec<HistoryEntry> {
+    let none = BTreeMap::new();
+    let read_item = |doc: &AutoCommit| {
+        ItemDocV2::load(doc)
+            .ok()
+            .map(|item| item.combined_v1(&none))
+    };
+    let mut entries = timeline_read(item.doc, item.recorded, &read_item, None);
+    if let Ok(now) = ItemDocV2::load(item.doc) {
+        for work in works {
+            let read_work = |doc: &AutoCommit| {
+                let work = UnitWorkDoc::load(doc).ok()?;
+                Some(now.combined_v1(&BTreeMap::from([(work.unit.clone(), work)])))
+            };
+            let start = Some(now.combined_v1(&none));
+            entries.extend(timeline_read(work.doc, work.recorded, &read_work, start));
+        }
+    }
+    // Stable: each document's lines keep their causal order among equal times.
+    entries.sort_by_key(|e| e.received_ms.unwrap_or(e.device_last_ms));
     entries
 }
 

@@ -1683,3 +1683,58 @@ proptest::proptest! {
         proptest::prop_assert_eq!(together, expected);
     }
 }
+
+/// What the office's ledger and report read of a version-2 item (step 7): the item with
+/// every unit's work, as version 1 had it; a unit's document missing, another unit's or
+/// another item's in its place, or one the item does not list is an error naming the
+/// unit, never a view without that unit's work.
+#[test]
+fn the_office_view_needs_every_units_work() {
+    let (v1_id, mut v1) = (seed_items().into_iter())
+        .find(|(_, doc)| ItemDoc::load(doc).unwrap().units.len() > 1)
+        .expect("a shared seed item");
+    let migrated = migrate(&v1_id, &mut v1).unwrap();
+    let item = ItemDocV2::load(&migrated.item).unwrap();
+    let item_id = migrated.item_id;
+    let works: BTreeMap<String, UnitWorkDoc> = (migrated.units.into_iter())
+        .map(|(unit, (_, doc))| (unit, UnitWorkDoc::load(&doc).unwrap()))
+        .collect();
+    assert_eq!(works.len(), 4);
+    let view = item.office_view(&item_id, &works).unwrap();
+    assert_eq!(view, item.combined_v1(&works));
+    assert!(view.progress["s2"].narrative.as_str().contains(&mark("s2")));
+
+    let error = |works: &BTreeMap<String, UnitWorkDoc>, item_id: &DocumentId| {
+        item.office_view(item_id, works)
+            .expect_err("refused")
+            .to_string()
+    };
+    let mut missing = works.clone();
+    missing.remove("s2");
+    let message = error(&missing, &item_id);
+    assert!(
+        message.contains("s2") && message.contains("missing"),
+        "{message}"
+    );
+    assert!(message.contains(&unit_work_id(&item_id, "s2").to_string()));
+
+    let mut swapped = works.clone();
+    let s1 = swapped["s1"].clone();
+    swapped.insert("s2".to_owned(), s1);
+    let message = error(&swapped, &item_id);
+    assert!(message.contains("belongs to unit s1"), "{message}");
+
+    let other_item = DocumentId([7; 16]);
+    let message = error(&works, &other_item);
+    assert!(message.contains(&format!("of item {item_id}")), "{message}");
+
+    let mut extra = works.clone();
+    let mut s9 = works["s1"].clone();
+    s9.unit = "s9".to_owned();
+    extra.insert("s9".to_owned(), s9);
+    let message = error(&extra, &item_id);
+    assert!(
+        message.contains("s9") && message.contains("does not list"),
+        "{message}"
+    );
+}

@@ -448,6 +448,12 @@ impl Storage for FaultyStorage {
     async fn unit_works_of(&self, unit: &str) -> StorageResult<Vec<UnitWorkRecord>> {
         self.inner.unit_works_of(unit).await
     }
+    async fn campaign_unit_works(
+        &self,
+        campaign: &DocumentId,
+    ) -> StorageResult<Vec<UnitWorkRecord>> {
+        self.inner.campaign_unit_works(campaign).await
+    }
     async fn audit_log(&self, query: &AuditQuery) -> StorageResult<Vec<AuditRecord>> {
         self.inner.audit_log(query).await
     }
@@ -535,6 +541,9 @@ impl Storage for FaultyStorage {
     }
     async fn items_referencing(&self, sha256: &str) -> StorageResult<Vec<ItemRecord>> {
         self.inner.items_referencing(sha256).await
+    }
+    async fn unit_works_referencing(&self, sha256: &str) -> StorageResult<Vec<UnitWorkRecord>> {
+        self.inner.unit_works_referencing(sha256).await
     }
     async fn orphaned_blobs(&self, now_ms: i64, before_ms: i64) -> StorageResult<Vec<String>> {
         self.inner.orphaned_blobs(now_ms, before_ms).await

@@ -1,16 +1,24 @@
 //! Schema version 2 served (issue #21): the demo's data migrated with the runner behind
 //! `rectify migrate-schema`, then synced over real WebSockets. On an item shared by two
 //! schools, school2 is refused school1's work document, syncs its own, and reads a
-//! version-2 item that holds none of school1's words.
+//! version-2 item that holds none of school1's words. Evidence a school attached in version 1
+//! is still served after the migration (now named by the school's work document): to the
+//! school, the item's department and the office, never to the other school, and never
+//! collected as unreferenced; `GET /api/items` lists each account the work documents it may
+//! read.
 
 use anyhow::Result;
 use automerge::transaction::Transactable;
 use rectify_server::campaigns::{self, load_document};
 use rectify_server::schema_v2::migrate_items;
 use rectify_server::storage::ItemRecord;
+use rectify_shared::api::{ErrorBody, ItemSummary};
+use rectify_shared::evidence::sha256_hex;
 use rectify_shared::model::v2::{self, ItemDocV2, UnitWorkDoc};
-use rectify_shared::model::{ItemDoc, ItemEdit, ItemPlan};
+use rectify_shared::model::{EvidenceRef, ItemDoc, ItemEdit, ItemPlan};
 use rectify_shared::workflow::UnitStatus;
+use rectify_tests::photos::phone_photo;
+use rectify_tests::uploader::upload;
 use rectify_tests::{SyncTestClient, TestServer, office_edit, unit_edit};
 use std::time::Duration;
 
@@ -108,5 +116,275 @@ async fn a_school_syncs_only_its_own_work_on_a_shared_item() -> Result<()> {
         UnitWorkDoc::load(&stored)?.narrative.as_str(),
         format!("{S2_WORK}，已上报")
     );
+    Ok(())
+}
+
+/// `GET path` as `token`: the status and the body.
+async fn get(server: &TestServer, token: &str, path: &str) -> Result<(u16, Vec<u8>)> {
+    let response = reqwest::Client::new()
+        .get(server.url(path))
+        .bearer_auth(token)
+        .send()
+        .await?;
+    Ok((response.status().as_u16(), response.bytes().await?.to_vec()))
+}
+
+/// School1 attaches a photo to its work on the shared item (version 1), then everything is
+/// migrated: the photo is named only by school1's work document. Who may download it is
+/// decided by that document's index row: school1, the item's department (jcg) and the
+/// office and viewers may, school2 may not (the same answer as a file that does not exist,
+/// in Chinese and English); and a referenced file is never collected as unreferenced.
+#[tokio::test]
+async fn evidence_of_a_migrated_item_goes_to_its_unit_the_department_and_the_office() -> Result<()>
+{
+    let server = TestServer::start(None).await?;
+    let shared = shared_item(&server).await?;
+    let school1 = server.token("school1").await?;
+    let photo = phone_photo(640, 480, 21);
+    let sha = sha256_hex(&photo);
+    upload(
+        &server.url(""),
+        &school1,
+        "陪餐记录.jpg",
+        &photo,
+        256 * 1024,
+        0,
+    )
+    .await?;
+    let evidence = ItemEdit::AddEvidence {
+        unit: "pszx1".into(),
+        evidence: EvidenceRef {
+            sha256: sha.clone(),
+            name: "陪餐记录.jpg".into(),
+            mime: "image/jpeg".into(),
+            size: photo.len() as u64,
+            caption: "食堂陪餐记录".into(),
+            added_by: "school1".into(),
+            added_at_ms: 3,
+        },
+    };
+    let storage = server.storage.as_ref();
+    campaigns::edit_item(
+        storage,
+        &shared,
+        &unit_edit("school1", "pszx1", 3),
+        evidence,
+    )
+    .await?;
+    let file = format!("/api/files/{sha}");
+    // Before: the department reads it through the version-1 item.
+    let dept = server.token("dept-jcg").await?;
+    assert_eq!(get(&server, &dept, &file).await?.0, 200);
+
+    migrate_items(storage).await?;
+    let item_id = v2::item_id_for(&shared.id);
+    assert!(
+        storage.items_referencing(&sha).await?.is_empty(),
+        "the version-1 item left the list and the version-2 item names no file"
+    );
+    let works = storage.unit_works_referencing(&sha).await?;
+    assert_eq!(
+        works.iter().map(|w| w.id).collect::<Vec<_>>(),
+        [v2::unit_work_id(&item_id, "pszx1")]
+    );
+
+    for (user, expected) in [
+        ("school1", 200),
+        ("dept-jcg", 200),
+        ("office", 200),
+        ("viewer", 200),
+        ("school2", 404),
+    ] {
+        let token = server.token(user).await?;
+        let (status, body) = get(&server, &token, &file).await?;
+        assert_eq!(
+            status,
+            expected,
+            "{user}: {}",
+            String::from_utf8_lossy(&body)
+        );
+        if status == 200 {
+            assert_eq!(body, photo, "{user} got the photo's bytes");
+        } else {
+            let error: ErrorBody = serde_json::from_slice(&body)?;
+            let zh = error.message_zh.unwrap_or_default();
+            assert!(zh.contains("文件"), "{zh}");
+            assert!(error.message.contains("no such file"), "{}", error.message);
+        }
+        let thumbnail = get(&server, &token, &format!("{file}/thumbnail")).await?.0;
+        assert_eq!(thumbnail, expected, "{user}'s thumbnail");
+    }
+
+    // Never collected while school1's work names it.
+    let hour = 3_600_000;
+    let later = rectify_server::clock::now_ms() + 1000 * hour;
+    let files = &server.files;
+    rectify_server::evidence::files::collect(storage, files, later).await?;
+    rectify_server::evidence::files::collect(storage, files, later + 1000 * hour).await?;
+    assert!(
+        storage.blob(&sha).await?.is_some(),
+        "the file's record stays"
+    );
+    assert_eq!(get(&server, &school1, &file).await?.1, photo);
+    Ok(())
+}
+
+/// `GET /api/items` after the migration: the same items for every account as before, now
+/// version 2, each with the work documents the account may read: a school its own, the
+/// department and the office every unit's on the shared item.
+#[tokio::test]
+async fn the_item_list_after_the_migration_names_the_work_each_account_may_read() -> Result<()> {
+    let server = TestServer::start(None).await?;
+    let shared = shared_item(&server).await?;
+    let users = [
+        "office", "viewer", "school1", "school2", "dept-jcg", "dept-rsg",
+    ];
+    let mut before = Vec::new();
+    for user in users {
+        let token = server.token(user).await?;
+        let (status, body) = get(&server, &token, "/api/items").await?;
+        assert_eq!(status, 200);
+        let list: Vec<ItemSummary> = serde_json::from_slice(&body)?;
+        assert!(list.iter().all(|i| i.unit_work.is_empty()), "version 1");
+        before.push(list);
+    }
+    migrate_items(server.storage.as_ref()).await?;
+    let item_id = v2::item_id_for(&shared.id);
+    let work = |unit| v2::unit_work_id(&item_id, unit).to_string();
+    let all_works: Vec<String> = (server.storage.unit_works(&item_id).await?)
+        .iter()
+        .map(|w| w.id.to_string())
+        .collect();
+    assert!(all_works.contains(&work("pszx1")) && all_works.contains(&work("pszx3")));
+
+    for (user, before) in users.into_iter().zip(before) {
+        let token = server.token(user).await?;
+        let (status, body) = get(&server, &token, "/api/items").await?;
+        assert_eq!(status, 200);
+        let after: Vec<ItemSummary> = serde_json::from_slice(&body)?;
+        // The same entries under the same keys, each now the version-2 item.
+        let keys = |list: &[ItemSummary]| list.iter().map(|i| i.key.clone()).collect::<Vec<_>>();
+        assert_eq!(keys(&after), keys(&before), "{user}");
+        for (old, new) in before.iter().zip(&after) {
+            let old_id: rectify_shared::ids::DocumentId = old.id.parse()?;
+            assert_eq!(
+                new.id,
+                v2::item_id_for(&old_id).to_string(),
+                "{user} {}",
+                new.key
+            );
+            assert_eq!((&new.units, &new.status), (&old.units, &old.status));
+        }
+        let listed = after.iter().find(|i| i.id == item_id.to_string());
+        let expected: Option<Vec<String>> = match user {
+            "office" | "viewer" | "dept-jcg" => Some(all_works.clone()),
+            "school1" => Some(vec![work("pszx1")]),
+            "school2" => Some(vec![work("pszx3")]),
+            // Not the shared item's department nor one of its units: not listed at all.
+            _ => None,
+        };
+        assert_eq!(listed.map(|i| i.unit_work.clone()), expected, "{user}");
+        // No account is listed a work document it may not read, on any item.
+        for item in &after {
+            for id in &item.unit_work {
+                let record = (server.storage.unit_works(&item.id.parse()?).await?)
+                    .into_iter()
+                    .find(|w| w.id.to_string() == *id)
+                    .expect("a listed work document is in the index");
+                if user.starts_with("school") {
+                    let own = if user == "school1" { "pszx1" } else { "pszx3" };
+                    assert_eq!(record.unit, own, "{user} on {}", item.key);
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The office adds a sub-item to a problem whose items are all migrated, leaving the
+/// problem's title out (`POST /api/campaigns/{id}/items` takes it from the problem's other
+/// item): the title is read from the version-2 item, not refused as "written by a newer
+/// version".
+#[tokio::test]
+async fn a_new_item_beside_migrated_ones_takes_its_problems_title() -> Result<()> {
+    let server = TestServer::start(None).await?;
+    let storage = server.storage.as_ref();
+    let campaign = storage.campaigns().await?.remove(0);
+    migrate_items(storage).await?;
+    // A problem with numbered sub-items.
+    let sibling = (storage.items(&campaign.id).await?)
+        .into_iter()
+        .find(|i| i.key.split('.').count() == 3)
+        .expect("the demo has sub-items");
+    let doc = load_document(storage, &sibling.id).await?.expect("stored");
+    let sibling_doc = ItemDocV2::load(&doc)?;
+    let new = rectify_shared::api::NewItem {
+        area_no: sibling_doc.area_no,
+        area_title: String::new(),
+        problem_no: sibling_doc.problem_no,
+        problem_title: String::new(),
+        sub_no: Some(99),
+        title: "新增的子项".into(),
+        measures: vec!["一是补充措施。".into()],
+        responsible_leader: String::new(),
+        responsible_department: None,
+        units: Vec::new(),
+        deadline: None,
+        timing: None,
+    };
+    let office = server.token("office").await?;
+    let response = reqwest::Client::new()
+        .post(server.url(&format!("/api/campaigns/{}/items", campaign.id)))
+        .bearer_auth(&office)
+        .json(&new)
+        .send()
+        .await?;
+    let status = response.status().as_u16();
+    let body = response.text().await?;
+    assert_eq!(status, 201, "{body}");
+    let made: ItemSummary = serde_json::from_str(&body)?;
+    let item = server.item(&made.id).await?;
+    assert!(!sibling_doc.problem_title.is_empty());
+    assert_eq!(item.problem_title, sibling_doc.problem_title);
+    Ok(())
+}
+
+/// Step 6 for the history page: a migrated item's history merges the item's lines with
+/// those of the unit-work documents the reader may read. The office and the department
+/// see each school's work; school2 sees its own and nothing of school1's.
+#[tokio::test]
+async fn a_migrated_items_history_shows_each_reader_only_the_work_it_may_read() -> Result<()> {
+    let server = TestServer::start(None).await?;
+    let shared = shared_item(&server).await?;
+    migrate_items(server.storage.as_ref()).await?;
+    let item_id = v2::item_id_for(&shared.id);
+    let path = format!("/api/items/{item_id}/history");
+    for (user, sees, never) in [
+        ("office", vec![S1_WORK, S2_WORK], vec![]),
+        ("dept-jcg", vec![S1_WORK, S2_WORK], vec![]),
+        ("school1", vec![S1_WORK], vec![S2_WORK]),
+        ("school2", vec![S2_WORK], vec![S1_WORK]),
+    ] {
+        let token = server.token(user).await?;
+        let (status, body) = get(&server, &token, &path).await?;
+        let body = String::from_utf8(body)?;
+        assert_eq!(status, 200, "{user}: {body}");
+        let history: rectify_shared::api::ItemHistory = serde_json::from_str(&body)?;
+        assert!(!history.entries.is_empty(), "{user}");
+        let narratives: Vec<&str> = (history.entries.iter())
+            .flat_map(|e| &e.details)
+            .filter(|d| d.field == "narrative")
+            .map(|d| d.after.as_str())
+            .collect();
+        for words in sees {
+            assert!(
+                narratives.contains(&words),
+                "{user} sees {words}: {narratives:?}"
+            );
+        }
+        for words in never {
+            assert!(!body.contains(words), "{user} must not see {words}");
+        }
+    }
     Ok(())
 }

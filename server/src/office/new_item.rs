@@ -15,6 +15,7 @@ use axum::http::StatusCode;
 use rectify_shared::api::{ItemSummary, NewItem};
 use rectify_shared::date::Date;
 use rectify_shared::ids::UnitId;
+use rectify_shared::model::v2::{self, ItemDocV2};
 use rectify_shared::model::{self, EditContext, ItemDoc, ItemEdit, ItemPlan, Timing};
 use rectify_shared::policy::Actor;
 use rectify_shared::report;
@@ -148,9 +149,16 @@ async fn checked_item(
             let doc = campaigns::load_document(storage, &other.id)
                 .await?
                 .ok_or_else(|| anyhow::anyhow!("item {} has no document", other.key))?;
-            ItemDoc::load(&doc)
-                .map_err(anyhow::Error::from)?
-                .problem_title
+            // The other item may be version 2 (issue #21): the title is the office's in both.
+            if v2::is_v2(&doc) {
+                ItemDocV2::load(&doc)
+                    .map_err(anyhow::Error::from)?
+                    .problem_title
+            } else {
+                ItemDoc::load(&doc)
+                    .map_err(anyhow::Error::from)?
+                    .problem_title
+            }
         }
         ("", None) => {
             return invalid(

@@ -128,6 +128,23 @@ pub struct UnitWorkRecord {
     pub assigned: bool,
     /// The item's responsible department.
     pub department: Option<String>,
+    /// The SHA-256 of every evidence file the unit's work references, sorted (the unit's
+    /// files live in its work document, not in the version-2 item).
+    pub evidence: Vec<String>,
+}
+
+impl UnitWorkRecord {
+    /// May `actor` read the document? The rule of the document itself
+    /// (`UnitWorkDoc::may_read`), from the index row.
+    pub fn may_read(&self, actor: &rectify_shared::policy::Actor) -> bool {
+        rectify_shared::model::v2::WorkReaders {
+            item: self.item_id.to_string(),
+            unit: self.unit.clone(),
+            assigned: self.assigned,
+            department: self.department.clone(),
+        }
+        .may_read(actor)
+    }
 }
 
 /// A stored evidence file; its bytes are in the [`crate::blobs::BlobStore`].
@@ -220,7 +237,8 @@ pub enum Write {
     /// Removes an item's index row and its evidence list; the document stays. A version-1
     /// item migrated to version 2 gives its place in the list (and its key) to the new item.
     RemoveItem(DocumentId),
-    /// Insert or replace a unit-work document's index row.
+    /// Insert or replace a unit-work document's index row and its evidence list (its `item_id`
+    /// and `unit` stay the first ones).
     UnitWork(UnitWorkRecord),
     /// Keep a refused change.
     Quarantine(QuarantineRecord),
@@ -531,6 +549,11 @@ pub trait Storage: Send + Sync + std::fmt::Debug {
     /// one that unit's accounts may read, and some they may not (a unit taken off the item);
     /// the caller keeps those `WorkReaders::may_read` allows.
     async fn unit_works_of(&self, unit: &str) -> StorageResult<Vec<UnitWorkRecord>>;
+    /// The unit-work documents of every item listed in `campaign`, by item and unit.
+    async fn campaign_unit_works(
+        &self,
+        campaign: &DocumentId,
+    ) -> StorageResult<Vec<UnitWorkRecord>>;
     /// When the server first stored each of a document's changes and who sent it: hex
     /// change hash → its arrival (see [`Write::ChangesArrived`]).
     async fn change_arrivals(
@@ -594,8 +617,10 @@ pub trait Storage: Send + Sync + std::fmt::Debug {
     async fn quota_used(&self, username: &Username) -> StorageResult<u64>;
     /// The items that reference a file, by id.
     async fn items_referencing(&self, sha256: &str) -> StorageResult<Vec<ItemRecord>>;
-    /// Marks files no item references (from `now_ms`), unmarks referenced ones, and returns
-    /// the files unreferenced since before `before_ms`, by hash.
+    /// The unit-work documents (schema version 2) that reference a file, by id.
+    async fn unit_works_referencing(&self, sha256: &str) -> StorageResult<Vec<UnitWorkRecord>>;
+    /// Marks files no item and no unit-work document references (from `now_ms`), unmarks
+    /// referenced ones, and returns the files unreferenced since before `before_ms`, by hash.
     async fn orphaned_blobs(&self, now_ms: i64, before_ms: i64) -> StorageResult<Vec<String>>;
     /// Deletes a file's record if it is still unreferenced since before `before_ms`; `false`
     /// when a reference arrived meanwhile (then the bytes must stay).

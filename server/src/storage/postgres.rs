@@ -461,11 +461,21 @@ fn unit_work_from_row(row: &PgRow) -> StorageResult<UnitWorkRecord> {
         unit: row.try_get("unit").pg()?,
         assigned: row.try_get("assigned").pg()?,
         department: row.try_get("department").pg()?,
+        evidence: row
+            .try_get::<Option<Vec<String>>, _>("evidence")
+            .pg()?
+            .unwrap_or_default(),
     })
 }
 
-/// Unit-work rows (`UNIT_WORK_WHERE` + a condition).
-const UNIT_WORK_WHERE: &str = "SELECT id, item_id, unit, assigned, department FROM unit_work WHERE";
+/// Unit-work rows (`UNIT_WORK_WHERE` + a condition), with their evidence.
+const UNIT_WORK_WHERE: &str = "SELECT id, item_id, unit, assigned, department,
+       (SELECT array_agg(sha256 ORDER BY sha256) FROM unit_work_evidence e
+         WHERE e.work_id = unit_work.id) AS evidence
+     FROM unit_work WHERE";
+
+/// A file some item or unit-work document references (a condition on `sha256`).
+const REFERENCED: &str = "(sha256 IN (SELECT sha256 FROM item_evidence) OR sha256 IN (SELECT sha256 FROM unit_work_evidence))";
 
 fn item_from_row(row: &PgRow) -> StorageResult<ItemRecord> {
     let status: String = row.try_get("status").pg()?;
@@ -1086,6 +1096,21 @@ impl Storage for PostgresStorage {
         rows.iter().map(unit_work_from_row).collect()
     }
 
+    async fn campaign_unit_works(
+        &self,
+        campaign: &DocumentId,
+    ) -> StorageResult<Vec<UnitWorkRecord>> {
+        let rows = sqlx::query(&format!(
+            "{UNIT_WORK_WHERE} item_id IN (SELECT id FROM items WHERE campaign_id = $1)
+             ORDER BY item_id, unit"
+        ))
+        .bind(campaign.to_string())
+        .fetch_all(&self.pool)
+        .await
+        .pg()?;
+        rows.iter().map(unit_work_from_row).collect()
+    }
+
     async fn change_arrivals(
         &self,
         document: &DocumentId,
@@ -1380,19 +1405,31 @@ impl Storage for PostgresStorage {
         rows.iter().map(item_from_row).collect()
     }
 
+    async fn unit_works_referencing(&self, sha256: &str) -> StorageResult<Vec<UnitWorkRecord>> {
+        let rows = sqlx::query(&format!(
+            "{UNIT_WORK_WHERE} id IN (SELECT work_id FROM unit_work_evidence WHERE sha256 = $1)
+             ORDER BY id"
+        ))
+        .bind(sha256)
+        .fetch_all(&self.pool)
+        .await
+        .pg()?;
+        rows.iter().map(unit_work_from_row).collect()
+    }
+
     async fn orphaned_blobs(&self, now_ms: i64, before_ms: i64) -> StorageResult<Vec<String>> {
         let mut tx = self.pool.begin().await.pg()?;
-        sqlx::query(
+        sqlx::query(&format!(
             "UPDATE blobs SET orphaned_at_ms = NULL WHERE orphaned_at_ms IS NOT NULL
-               AND sha256 IN (SELECT sha256 FROM item_evidence)",
-        )
+               AND {REFERENCED}"
+        ))
         .execute(&mut *tx)
         .await
         .pg()?;
-        sqlx::query(
+        sqlx::query(&format!(
             "UPDATE blobs SET orphaned_at_ms = $1 WHERE orphaned_at_ms IS NULL
-               AND sha256 NOT IN (SELECT sha256 FROM item_evidence)",
-        )
+               AND NOT {REFERENCED}"
+        ))
         .bind(now_ms)
         .execute(&mut *tx)
         .await
@@ -1408,10 +1445,10 @@ impl Storage for PostgresStorage {
     }
 
     async fn delete_orphan(&self, sha256: &str, before_ms: i64) -> StorageResult<bool> {
-        let done = sqlx::query(
+        let done = sqlx::query(&format!(
             "DELETE FROM blobs WHERE sha256 = $1 AND orphaned_at_ms < $2
-               AND sha256 NOT IN (SELECT sha256 FROM item_evidence)",
-        )
+               AND NOT {REFERENCED}"
+        ))
         .bind(sha256)
         .bind(before_ms)
         .execute(&self.pool)
@@ -1761,13 +1798,14 @@ async fn apply_writes(tx: &mut sqlx::PgConnection, batch: Vec<Write>) -> Storage
                 }
             }
             Write::UnitWork(work) => {
+                let id = work.id.to_string();
                 sqlx::query(
                     "INSERT INTO unit_work (id, item_id, unit, assigned, department)
                      VALUES ($1, $2, $3, $4, $5)
                      ON CONFLICT (id) DO UPDATE SET assigned = excluded.assigned,
                        department = excluded.department",
                 )
-                .bind(work.id.to_string())
+                .bind(&id)
                 .bind(work.item_id.to_string())
                 .bind(work.unit)
                 .bind(work.assigned)
@@ -1775,6 +1813,23 @@ async fn apply_writes(tx: &mut sqlx::PgConnection, batch: Vec<Write>) -> Storage
                 .execute(&mut *tx)
                 .await
                 .pg()?;
+                sqlx::query("DELETE FROM unit_work_evidence WHERE work_id = $1")
+                    .bind(&id)
+                    .execute(&mut *tx)
+                    .await
+                    .pg()?;
+                if !work.evidence.is_empty() {
+                    sqlx::query(
+                        "INSERT INTO unit_work_evidence (work_id, sha256)
+                         SELECT $1, sha256 FROM unnest($2::text[]) AS sha256
+                         ON CONFLICT DO NOTHING",
+                    )
+                    .bind(&id)
+                    .bind(work.evidence)
+                    .execute(&mut *tx)
+                    .await
+                    .pg()?;
+                }
             }
             Write::Item(item) => {
                 let units = serde_json::to_string(&item.units)

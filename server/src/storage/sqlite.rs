@@ -376,11 +376,25 @@ fn unit_work_from_row(row: &SqliteRow) -> StorageResult<UnitWorkRecord> {
         unit: row.try_get("unit")?,
         assigned: row.try_get("assigned")?,
         department: row.try_get("department")?,
+        evidence: {
+            let joined: Option<String> = row.try_get("evidence")?;
+            let mut evidence: Vec<String> = joined
+                .map(|j| j.split(',').map(str::to_owned).collect())
+                .unwrap_or_default();
+            evidence.sort();
+            evidence
+        },
     })
 }
 
-/// Unit-work rows (`UNIT_WORK_WHERE` + a condition).
-const UNIT_WORK_WHERE: &str = "SELECT id, item_id, unit, assigned, department FROM unit_work WHERE";
+/// Unit-work rows (`UNIT_WORK_WHERE` + a condition), with their evidence.
+const UNIT_WORK_WHERE: &str = "SELECT id, item_id, unit, assigned, department,
+       (SELECT group_concat(sha256) FROM unit_work_evidence e WHERE e.work_id = unit_work.id)
+         AS evidence
+     FROM unit_work WHERE";
+
+/// A file some item or unit-work document references (a condition on `sha256`).
+const REFERENCED: &str = "(sha256 IN (SELECT sha256 FROM item_evidence) OR sha256 IN (SELECT sha256 FROM unit_work_evidence))";
 
 fn item_from_row(row: &SqliteRow) -> StorageResult<ItemRecord> {
     let status: String = row.try_get("status")?;
@@ -959,6 +973,20 @@ impl Storage for SqliteStorage {
         rows.iter().map(unit_work_from_row).collect()
     }
 
+    async fn campaign_unit_works(
+        &self,
+        campaign: &DocumentId,
+    ) -> StorageResult<Vec<UnitWorkRecord>> {
+        let rows = sqlx::query(&format!(
+            "{UNIT_WORK_WHERE} item_id IN (SELECT id FROM items WHERE campaign_id = ?)
+             ORDER BY item_id, unit"
+        ))
+        .bind(campaign.to_string())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(unit_work_from_row).collect()
+    }
+
     async fn change_arrivals(
         &self,
         document: &DocumentId,
@@ -1234,18 +1262,29 @@ impl Storage for SqliteStorage {
         rows.iter().map(item_from_row).collect()
     }
 
+    async fn unit_works_referencing(&self, sha256: &str) -> StorageResult<Vec<UnitWorkRecord>> {
+        let rows = sqlx::query(&format!(
+            "{UNIT_WORK_WHERE} id IN (SELECT work_id FROM unit_work_evidence WHERE sha256 = ?)
+             ORDER BY id"
+        ))
+        .bind(sha256)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(unit_work_from_row).collect()
+    }
+
     async fn orphaned_blobs(&self, now_ms: i64, before_ms: i64) -> StorageResult<Vec<String>> {
         let mut tx = self.pool.begin().await?;
-        sqlx::query(
+        sqlx::query(&format!(
             "UPDATE blobs SET orphaned_at_ms = NULL WHERE orphaned_at_ms IS NOT NULL
-               AND sha256 IN (SELECT sha256 FROM item_evidence)",
-        )
+               AND {REFERENCED}"
+        ))
         .execute(&mut *tx)
         .await?;
-        sqlx::query(
+        sqlx::query(&format!(
             "UPDATE blobs SET orphaned_at_ms = ? WHERE orphaned_at_ms IS NULL
-               AND sha256 NOT IN (SELECT sha256 FROM item_evidence)",
-        )
+               AND NOT {REFERENCED}"
+        ))
         .bind(now_ms)
         .execute(&mut *tx)
         .await?;
@@ -1258,10 +1297,10 @@ impl Storage for SqliteStorage {
     }
 
     async fn delete_orphan(&self, sha256: &str, before_ms: i64) -> StorageResult<bool> {
-        let done = sqlx::query(
+        let done = sqlx::query(&format!(
             "DELETE FROM blobs WHERE sha256 = ? AND orphaned_at_ms < ?
-               AND sha256 NOT IN (SELECT sha256 FROM item_evidence)",
-        )
+               AND NOT {REFERENCED}"
+        ))
         .bind(sha256)
         .bind(before_ms)
         .execute(&self.pool)
@@ -1543,6 +1582,20 @@ async fn apply_writes(tx: &mut sqlx::SqliteConnection, batch: Vec<Write>) -> Sto
                 .bind(work.department)
                 .execute(&mut *tx)
                 .await?;
+                sqlx::query("DELETE FROM unit_work_evidence WHERE work_id = ?")
+                    .bind(work.id.to_string())
+                    .execute(&mut *tx)
+                    .await?;
+                for sha256 in &work.evidence {
+                    sqlx::query(
+                        "INSERT INTO unit_work_evidence (work_id, sha256) VALUES (?, ?)
+                             ON CONFLICT DO NOTHING",
+                    )
+                    .bind(work.id.to_string())
+                    .bind(sha256)
+                    .execute(&mut *tx)
+                    .await?;
+                }
             }
             Write::Item(item) => {
                 let units = serde_json::to_string(&item.units)

@@ -1,6 +1,7 @@
 //! Schema version 2 (issue #21): an item's documents split so that a unit receives only
-//! its own work. **Not yet used by the server or the client** (they write schema 1 until the
-//! wiring lands; `docs/schema-v2.md` is the design and the order of that work).
+//! its own work. **Not yet used by the client**, which writes schema 1 until its store is
+//! wired; the server's gate, migration runner, item list, file access, history, ledger and
+//! report read it (`docs/schema-v2.md` is the design and the order of that work).
 //!
 //! Two kinds of document replace the version-1 item:
 //! - the **item** ([`ItemDocV2`], `kind = "item"`, `schema_version = 2`): what the office
@@ -344,6 +345,37 @@ impl ItemDocV2 {
             v1.reviews.extend(work.reviews.iter().cloned());
         }
         v1
+    }
+
+    /// The whole item as the office reads it, for the ledger and the report: the item with
+    /// **every** unit's work ([`combined_v1`](Self::combined_v1)). `works` must hold, by
+    /// unit, the document of each entry of `unit_work`, belonging to this item (`item_id`)
+    /// and that unit: a report missing a unit's work would be silently thinner, so a missing
+    /// or misplaced one is an error that names the unit and the document.
+    pub fn office_view(
+        &self,
+        item_id: &DocumentId,
+        works: &BTreeMap<String, UnitWorkDoc>,
+    ) -> Result<ItemDoc, ModelError> {
+        for (unit, id) in &self.unit_work {
+            let Some(work) = works.get(unit) else {
+                return Err(ModelError::Invalid(format!(
+                    "unit {unit}'s work document {id} is missing"
+                )));
+            };
+            if work.item != item_id.to_string() || work.unit != *unit {
+                return Err(ModelError::Invalid(format!(
+                    "unit {unit}'s work document {id} belongs to unit {} of item {}",
+                    work.unit, work.item
+                )));
+            }
+        }
+        if let Some(unit) = works.keys().find(|u| !self.unit_work.contains_key(*u)) {
+            return Err(ModelError::Invalid(format!(
+                "unit {unit} has a work document the item does not list"
+            )));
+        }
+        Ok(self.combined_v1(works))
     }
 
     /// Copies the office-owned part of a version-1 view back (after an edit on it).
