@@ -963,15 +963,22 @@ impl SyncHub {
                     }
                     Err(StorageError::Outdated(why)) => {
                         // Another server wrote the document since this copy was read: nothing
-                        // is written from a stale copy (nor the index row rewritten from it);
-                        // the sender sends again once it reconnects, by when this copy has
-                        // caught up (below, or by a catch-up of its own when that read failed).
+                        // is written from a stale copy (nor the index row rewritten from it).
+                        // The copy catches up with what was read after the refusal and the
+                        // frame is judged again on it; should that read have failed, the
+                        // sender sends again once it reconnects, by when a catch-up of its own
+                        // has brought the copy up to date.
                         tracing::info!(%doc, why, "a change met a newer stored document; catching up");
                         self.metrics.writes_outdated.inc();
-                        if newer.is_none() {
-                            let hub = Arc::clone(self);
-                            tokio::spawn(async move { hub.catch_up(doc, None).await });
+                        if let Some((stored, bytes)) = &newer
+                            && let Some(effects) = core.persisted_outdated(doc, bytes)
+                        {
+                            self.versions().insert(doc, *stored);
+                            self.metrics.documents_caught_up.inc();
+                            return effects;
                         }
+                        let hub = Arc::clone(self);
+                        tokio::spawn(async move { hub.catch_up(doc, None).await });
                         false
                     }
                     Err(err) => {
@@ -980,17 +987,7 @@ impl SyncHub {
                         false
                     }
                 };
-                let mut effects = core.persisted(doc, durable);
-                // The write is no longer pending: the copy catches up before the sender (told to
-                // send again by the effects above) can reconnect.
-                if let Some((stored, bytes)) = newer
-                    && let Some(more) = core.apply_stored(doc, &bytes)
-                {
-                    self.versions().insert(doc, stored);
-                    self.metrics.documents_caught_up.inc();
-                    effects.extend(more);
-                }
-                effects
+                core.persisted(doc, durable)
             }
             Done::Refused { doc, reason, chunk } => core.write_refused(doc, reason, chunk),
             Done::ReadableHeads(conn, Some((readable, versions))) => {

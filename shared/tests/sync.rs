@@ -96,6 +96,10 @@ struct Network {
     fail_readable: bool,
     /// Documents the driver loaded to answer the core, counting those for `ReadableHeads`.
     loads: usize,
+    /// Changes another server stores just before each of the next writes (several servers on
+    /// one database): each of those writes is refused as outdated, and the core is given
+    /// what was stored ([`SyncServer::persisted_outdated`]).
+    other_server_writes: VecDeque<Vec<u8>>,
 }
 
 const SERVER: &str = "server-peer";
@@ -113,6 +117,7 @@ impl Network {
             next_conn: 0,
             log: Vec::new(),
             fail_writes: false,
+            other_server_writes: VecDeque::new(),
             fail_reads: false,
             fail_readable: false,
             loads: 0,
@@ -205,6 +210,17 @@ impl Network {
                     }
                 }
                 Effect::LoadDocument { doc } => self.pending_loads.push_back(doc),
+                Effect::Persist { doc, .. } if !self.other_server_writes.is_empty() => {
+                    let theirs = self.other_server_writes.pop_front().expect("not empty");
+                    self.storage.entry(doc).or_default().extend(&theirs);
+                    let more = self
+                        .server
+                        .persisted_outdated(doc, &theirs)
+                        .expect("pending");
+                    for more in more.into_iter().rev() {
+                        effects.push_front(more);
+                    }
+                }
                 Effect::Persist { doc, chunk, .. } => {
                     let durable = !self.fail_writes;
                     if durable {
@@ -1072,6 +1088,67 @@ fn a_document_moved_in_storage_while_out_of_memory_reaches_its_open_peers_when_l
     assert!(net.quarantine.is_empty());
 }
 
+/// A write refused as outdated (issue #18: another server wrote the document since this
+/// copy was read) is judged again on the caught-up copy and stored, without sending the
+/// school away; only after three such refusals in a row is it told to come back later, and
+/// then its change arrives on the next connection. Nothing is stored twice or lost.
+fn a_write_refused_as_outdated_is_judged_again_on_the_caught_up_copy(stock: bool) {
+    for other_writes in [1usize, 3, 4] {
+        let (mut net, id) = office_and_school(stock);
+        let mut theirs = model::load_automerge(&net.storage[&id]).expect("loads");
+        theirs.set_actor(automerge::ActorId::from(b"other-server".as_slice()));
+        for n in 0..other_writes {
+            let before = theirs.get_heads();
+            theirs
+                .put(automerge::ROOT, format!("other_{n}"), "另一台服务器")
+                .unwrap();
+            theirs.commit();
+            net.other_server_writes
+                .push_back(theirs.save_after(&before));
+        }
+        net.log.clear();
+        net.edit(1, &id, "school_note", "offline work");
+        net.send_local_changes(1);
+        net.run_until_quiescent(LIMIT);
+        let sent_away = net.log.iter().any(|e| {
+            matches!(
+                e,
+                Effect::Close {
+                    retry_later: true,
+                    ..
+                }
+            )
+        });
+        assert_eq!(
+            sent_away,
+            other_writes > 3,
+            "{other_writes} outdated writes"
+        );
+        if sent_away {
+            net.connect(1);
+            net.run_until_quiescent(LIMIT);
+        }
+        let stored = model::load_automerge(&net.storage[&id]).expect("loads");
+        assert_eq!(
+            text_at(&stored, "school_note").as_deref(),
+            Some("offline work")
+        );
+        for client in [0, 1] {
+            assert_eq!(
+                heads(net.doc(client, &id)),
+                heads(&stored),
+                "{other_writes}"
+            );
+            assert_eq!(
+                text_at(net.doc(client, &id), &format!("other_{}", other_writes - 1)).as_deref(),
+                Some("另一台服务器")
+            );
+        }
+        assert_eq!(net.clients[1].sync.unsynced_changes(&id), 0);
+        assert!(net.quarantine.is_empty(), "{:?}", net.quarantine);
+    }
+}
+
 fn an_evicted_document_without_peers_is_forgotten(stock: bool) {
     let (mut net, id) = office_and_school(stock);
     net.disconnect(0);
@@ -1723,6 +1800,7 @@ both_protocols!(
     idle_documents_are_evicted_and_open_peers_still_get_changes,
     a_document_changed_beside_the_core_reaches_its_open_peers,
     a_change_stored_by_another_server_reaches_its_open_peers,
+    a_write_refused_as_outdated_is_judged_again_on_the_caught_up_copy,
     a_document_moved_in_storage_while_out_of_memory_reaches_its_open_peers_when_loaded,
     an_evicted_document_without_peers_is_forgotten,
     a_refused_peer_stays_read_only_across_eviction,

@@ -28,7 +28,7 @@
 //! sync core with its own memory, over one shared storage, as `rectify serve` processes on
 //! one PostgreSQL database. Every stored document has a gap-free version (one per chunk
 //! appended); a replica appends only on top of the version its copy holds and is otherwise
-//! refused as outdated (the sender is told to retry, the copy catches up at once). A
+//! refused as outdated (the copy catches up at once and the frame is judged again). A
 //! successful write notifies the other replicas (document id + version) over the simulated
 //! network, which loses, delays and reorders notifications. A replica hearing a version above
 //! its own reads the chunks above it and hands the raw changes to its core
@@ -1047,16 +1047,19 @@ impl World {
         let version = self.stored_version(doc);
         if version != write.expect {
             self.report.writes_outdated += 1;
-            // The sender is told to retry (the server's trouble, not a refusal).
+            // The copy catches up and the frame is judged again; after a few such refusals in
+            // a row the sender is told to retry (the server's trouble, not a refusal).
             self.faulted.insert(doc);
             let newer = self.stored_above(doc, write.expect).unwrap_or_default();
             let replica = &mut self.replicas[r];
-            let mut effects = replica.core.persisted(doc, false);
-            if let Some(more) = replica.core.apply_stored(doc, &newer) {
-                replica.versions.insert(doc, version);
-                self.report.caught_up += 1;
-                effects.extend(more);
-            }
+            let effects = match replica.core.persisted_outdated(doc, &newer) {
+                Some(effects) => {
+                    replica.versions.insert(doc, version);
+                    self.report.caught_up += 1;
+                    effects
+                }
+                None => Vec::new(),
+            };
             self.check_acknowledged()?;
             return Ok(effects);
         }

@@ -265,6 +265,8 @@ struct Document {
     writing: Option<PendingWrite>,
     /// Work for this document that arrived while a write was pending, in order.
     queued: Vec<(ConnId, Work)>,
+    /// Writes storage refused in a row as outdated ([`SyncServer::persisted_outdated`]).
+    outdated: u8,
 }
 
 /// Changes the gate accepted, waiting for [`SyncServer::persisted`]: disk before memory.
@@ -279,7 +281,14 @@ struct PendingWrite {
     changes: usize,
     /// What finishes the frame that carried them.
     then: AfterWrite,
+    /// That frame's work, judged again should storage find this copy outdated.
+    work: Work,
 }
+
+/// Writes of one document that storage may refuse in a row as outdated (another server wrote
+/// it each time) before the sender is told to send again later: under that much contention a
+/// reconnect costs less than another round.
+const OUTDATED_RETRIES: u8 = 3;
 
 enum AfterWrite {
     /// A stock `sync` message: answer the sender, push to the others.
@@ -941,6 +950,7 @@ impl<G: Gate> SyncServer<G> {
                     applied: 0,
                     writing: None,
                     queued: Vec::new(),
+                    outdated: 0,
                 };
                 self.docs.insert(doc, Slot::Ready(Box::new(document)));
                 if push || !behind.is_empty() {
@@ -1402,6 +1412,11 @@ impl<G: Gate> SyncServer<G> {
         }
         // The stock message these changes stand for: the peer's heads and the changes; no
         // `have`, so a fallback answer below sends nothing the peer has not asked for.
+        let work = Work::Changes {
+            batch: batch_id,
+            heads: heads.clone(),
+            bundle: bundle.clone(),
+        };
         let message = sync::Message {
             heads: heads.clone(),
             need: Vec::new(),
@@ -1418,7 +1433,7 @@ impl<G: Gate> SyncServer<G> {
                 batch: batch_id,
                 heads,
             };
-            start_write(outcome, conn, document, doc_id, peer, then, out);
+            start_write(outcome, conn, document, doc_id, peer, then, work, out);
             return None;
         }
         let understood = outcome_effects(outcome, server, connection, conn, doc_id, out);
@@ -1489,7 +1504,17 @@ impl<G: Gate> SyncServer<G> {
         }
         let outcome = receive(gate, who, &doc_id, &mut document.doc, &mut peer, message);
         if let Ok(Received::Accepted { .. }) = &outcome {
-            start_write(outcome, conn, document, doc_id, peer, AfterWrite::Sync, out);
+            let work = Work::Frame(ask, data.clone());
+            start_write(
+                outcome,
+                conn,
+                document,
+                doc_id,
+                peer,
+                AfterWrite::Sync,
+                work,
+                out,
+            );
             return;
         }
         if !outcome_effects(outcome, server, connection, conn, doc_id, out) {
@@ -1518,6 +1543,42 @@ impl<G: Gate> SyncServer<G> {
         out
     }
 
+    /// The driver's answer to [`Effect::Persist`] when storage refused the write as outdated:
+    /// another server wrote the document since this copy was read (several servers on one
+    /// database), and `newer` is what storage holds above this copy's version, read after the
+    /// refusal. Nothing was written. The copy catches up (its peers are sent what they lack)
+    /// and the frame that carried the changes is judged again on it, as if it had just
+    /// arrived: a change is never judged on a stale copy, and the sender is not sent away to
+    /// reconnect. After [`OUTDATED_RETRIES`] such refusals in a row, as a failed write.
+    ///
+    /// `None` when no write of `doc_id` is pending (a stale answer): nothing is caught up.
+    pub fn persisted_outdated(&mut self, doc_id: DocumentId, newer: &[u8]) -> Option<Vec<Effect>> {
+        self.clock += 1;
+        let Some(Slot::Ready(document)) = self.docs.get_mut(&doc_id) else {
+            return None;
+        };
+        let write = document.writing.take()?;
+        document.outdated = document.outdated.saturating_add(1);
+        let again = document.outdated <= OUTDATED_RETRIES;
+        let queued = std::mem::take(&mut document.queued);
+        let mut out = self.apply_stored(doc_id, newer).unwrap_or_default();
+        let conn = write.conn;
+        if again {
+            self.route(conn, doc_id, write.work, &mut out);
+        } else {
+            tell_write_failed(&self.peer_id, &self.conns, conn, doc_id, &mut out);
+            if let AfterWrite::Changes { batch, .. } = write.then {
+                self.changes_entry(batch, doc_id, false, &mut out);
+            }
+        }
+        for (conn, work) in queued {
+            self.work_left_waiting(conn);
+            self.route(conn, doc_id, work, &mut out);
+        }
+        self.pump_waiting(&mut out);
+        Some(out)
+    }
+
     /// [`Self::persisted`] before the summaries waiting for room go on.
     fn apply_persisted(&mut self, doc_id: DocumentId, durable: bool) -> Vec<Effect> {
         self.clock += 1;
@@ -1541,6 +1602,7 @@ impl<G: Gate> SyncServer<G> {
         if durable {
             // It exists now (a creator's first changes).
             absent.remove(&doc_id);
+            document.outdated = 0;
             let before = document.doc.get_heads();
             let audience_moved =
                 before.is_empty() || gate.readers(&document.doc) != gate.readers(&write.candidate);
@@ -1577,19 +1639,7 @@ impl<G: Gate> SyncServer<G> {
                 announce_list_changed(conns, subscribed, readable, &mut out);
             }
         } else {
-            if let Some(connection) = conns.get(&conn) {
-                let text = format!(
-                    "the server could not save changes to {doc_id} just now; they stay on your \
-                     device and are sent again when you reconnect"
-                );
-                out.push(retry_frame(server, connection, conn, Some(doc_id), &text));
-                out.push(Effect::Close {
-                    conn,
-                    reason: "the server could not save a change: reconnect and send it again"
-                        .to_owned(),
-                    retry_later: true,
-                });
-            }
+            tell_write_failed(server, conns, conn, doc_id, &mut out);
             if let AfterWrite::Changes { batch, .. } = write.then {
                 answered_entry = Some((batch, false));
             }
@@ -1721,8 +1771,33 @@ impl<G: Gate> SyncServer<G> {
     }
 }
 
+/// Tells the sender of changes that could not be written to try again later: a `retry` error
+/// and a 1013 close; its device keeps them and sends them again when it reconnects.
+fn tell_write_failed<P>(
+    server: &PeerId,
+    conns: &BTreeMap<ConnId, Connection<P>>,
+    conn: ConnId,
+    doc_id: DocumentId,
+    out: &mut Vec<Effect>,
+) {
+    let Some(connection) = conns.get(&conn) else {
+        return;
+    };
+    let text = format!(
+        "the server could not save changes to {doc_id} just now; they stay on your device and \
+         are sent again when you reconnect"
+    );
+    out.push(retry_frame(server, connection, conn, Some(doc_id), &text));
+    out.push(Effect::Close {
+        conn,
+        reason: "the server could not save a change: reconnect and send it again".to_owned(),
+        retry_later: true,
+    });
+}
+
 /// Starts writing changes the gate accepted ([`Effect::Persist`]); the document and the
 /// sender's sync state stay as they were until [`SyncServer::persisted`].
+#[allow(clippy::too_many_arguments)]
 fn start_write(
     outcome: Result<Received, String>,
     conn: ConnId,
@@ -1730,6 +1805,7 @@ fn start_write(
     doc_id: DocumentId,
     peer: PeerDoc,
     then: AfterWrite,
+    work: Work,
     out: &mut Vec<Effect>,
 ) {
     let Ok(Received::Accepted {
@@ -1750,6 +1826,7 @@ fn start_write(
         state,
         changes: hashes.len(),
         then,
+        work,
     });
     out.push(Effect::Persist {
         doc: doc_id,
