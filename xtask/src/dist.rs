@@ -12,7 +12,7 @@
 
 use crate::release::{Artifacts, PACKAGED, Packaged};
 use crate::{cargo, packaging, run_cmd, step, workspace_root};
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result, bail, ensure};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeSet;
 use std::fs;
@@ -24,9 +24,25 @@ pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 /// The target the artifacts are for, as their names say it.
 const ARCH: &str = "x86_64-linux";
 
-/// The packaging tools, pinned: installed with `cargo install --locked` into `target/tools`.
-const CARGO_DEB: (&str, &str) = ("cargo-deb", "3.8.0");
-const CARGO_ABOUT: (&str, &str) = ("cargo-about", "0.9.3");
+/// A packaging tool, pinned: installed with `cargo install --locked` into `target/tools`.
+struct Tool {
+    name: &'static str,
+    version: &'static str,
+    /// The crate's features its binary needs (cargo-about builds no binary without `cli`,
+    /// and `cargo install` then succeeds having installed nothing).
+    features: &'static [&'static str],
+}
+
+const CARGO_DEB: Tool = Tool {
+    name: "cargo-deb",
+    version: "3.8.0",
+    features: &[],
+};
+const CARGO_ABOUT: Tool = Tool {
+    name: "cargo-about",
+    version: "0.9.3",
+    features: &["cli"],
+};
 
 /// The packaging files, relative to the workspace root.
 const DIST_FILES: &str = "server/dist";
@@ -59,15 +75,14 @@ pub fn dist(args: &[String]) -> Result<()> {
 /// `target/tools/bin`, with cargo-deb and cargo-about in it.
 fn ensure_tools(root: &Path) -> Result<PathBuf> {
     let tools = root.join("target/tools");
-    for (name, version) in [CARGO_DEB, CARGO_ABOUT] {
-        let installed = Command::new(tools.join("bin").join(name))
-            .args(name.strip_prefix("cargo-"))
-            .arg("--version")
-            .output()
-            .is_ok_and(|out| {
-                out.status.success() && String::from_utf8_lossy(&out.stdout).contains(version)
-            });
-        if installed {
+    let bin = tools.join("bin");
+    for tool in [CARGO_DEB, CARGO_ABOUT] {
+        let Tool {
+            name,
+            version,
+            features,
+        } = tool;
+        if check_installed(&bin, &tool).is_ok() {
             continue;
         }
         step(&format!(
@@ -78,9 +93,35 @@ fn ensure_tools(root: &Path) -> Result<PathBuf> {
             .args(["install", "--locked", "--root"])
             .arg(&tools)
             .arg(format!("{name}@{version}"));
+        if !features.is_empty() {
+            install.arg("--features").arg(features.join(","));
+        }
         run_cmd(&mut install)?;
+        // `cargo install` succeeds without installing anything when the features leave the
+        // crate with no binary (only a warning says so).
+        check_installed(&bin, &tool)
+            .with_context(|| format!("`cargo install {name}@{version}` finished, but"))?;
     }
-    Ok(tools.join("bin"))
+    Ok(bin)
+}
+
+/// Whether `bin_dir` holds `tool` at its pinned version: it runs and `--version` names it.
+fn check_installed(bin_dir: &Path, tool: &Tool) -> Result<()> {
+    let binary = bin_dir.join(tool.name);
+    let out = Command::new(&binary)
+        .args(tool.name.strip_prefix("cargo-"))
+        .arg("--version")
+        .output()
+        .with_context(|| format!("{} cannot be run", binary.display()))?;
+    let said = String::from_utf8_lossy(&out.stdout);
+    ensure!(
+        out.status.success() && said.contains(tool.version),
+        "{} --version answers '{}', not version {}",
+        binary.display(),
+        said.trim(),
+        tool.version
+    );
+    Ok(())
 }
 
 /// `cargo <sub>` with `target/tools/bin` first on the PATH, so cargo finds the subcommands
@@ -328,4 +369,60 @@ fn report(artifacts: &Artifacts) -> Result<()> {
     println!("  tarball  {}", size(&artifacts.tarball)?);
     println!("  .deb     {}", size(&artifacts.deb)?);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    /// A directory of its own under the system's temporary directory, removed when dropped.
+    struct TempDir(PathBuf);
+
+    impl TempDir {
+        fn new(name: &str) -> TempDir {
+            let dir = std::env::temp_dir().join(format!("xtask-{name}-{}", std::process::id()));
+            let _ = fs::remove_dir_all(&dir);
+            fs::create_dir_all(&dir).expect("a temporary directory");
+            TempDir(dir)
+        }
+    }
+
+    impl Drop for TempDir {
+        fn drop(&mut self) {
+            let _ = fs::remove_dir_all(&self.0);
+        }
+    }
+
+    /// A stand-in for the tool: a script that prints `answer` to `--version`.
+    fn fake_tool(dir: &Path, answer: &str) {
+        let path = dir.join(CARGO_ABOUT.name);
+        fs::write(&path, format!("#!/bin/sh\necho '{answer}'\n")).expect("write the script");
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).expect("chmod");
+    }
+
+    #[test]
+    fn a_tool_that_cargo_install_did_not_install_is_named() {
+        let dir = TempDir::new("missing-tool");
+        let err = check_installed(&dir.0, &CARGO_ABOUT).expect_err("no binary there");
+        assert!(
+            format!("{err:#}").contains(&dir.0.join("cargo-about").display().to_string()),
+            "{err:#}"
+        );
+    }
+
+    #[test]
+    fn a_tool_of_another_version_is_not_taken() {
+        let dir = TempDir::new("old-tool");
+        fake_tool(&dir.0, "cargo-about 0.6.1");
+        let err = check_installed(&dir.0, &CARGO_ABOUT).expect_err("the wrong version");
+        assert!(format!("{err:#}").contains("not version 0.9.3"), "{err:#}");
+    }
+
+    #[test]
+    fn the_pinned_version_is_taken() {
+        let dir = TempDir::new("pinned-tool");
+        fake_tool(&dir.0, "cargo-about 0.9.3");
+        check_installed(&dir.0, &CARGO_ABOUT).expect("the pinned version");
+    }
 }

@@ -23,7 +23,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-/// The shared libraries the binary may need, as docs/deploy.md lists them ("Which Linux").
+/// The shared libraries the binary may need, as docs/deploy.md lists them ("What the machine needs").
 const SHARED_LIBRARIES: &[&str] = &[
     "linux-vdso.so.1",
     "libgcc_s.so.1",
@@ -133,6 +133,18 @@ fn install_deb(target: &Path, deb: &Path, path: Option<&Path>) -> Result<()> {
     fs::write(target.join("var/lib/dpkg/status"), "")?;
     fs::write(target.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\n")?;
     fs::write(target.join("etc/group"), "root:x:0:\n")?;
+    // Shadow files as on every Debian system: without them `useradd` writes the password
+    // into /etc/passwd and /etc/group (`rectify:!:…`) instead of `x`.
+    for (file, line) in [
+        ("shadow", "root:*:20000:0:99999:7:::\n"),
+        ("gshadow", "root:*::\n"),
+    ] {
+        fs::write(target.join("etc").join(file), line)?;
+        fs::set_permissions(
+            target.join("etc").join(file),
+            fs::Permissions::from_mode(0o640),
+        )?;
+    }
     dpkg(target, path, &["--install".as_ref(), deb.as_os_str()])?;
     Ok(())
 }
