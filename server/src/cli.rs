@@ -874,7 +874,9 @@ async fn serve(
         };
         tracing::warn!(
             "no accounts yet: create the first office account on this machine with `rectify \
-             init --data {}`{database} (it asks for a username and a password), then log in",
+             init --data {}`{database} (it asks for a username and a password; as the user the \
+             service runs as, e.g. `runuser -u rectify -- rectify init …` when installed from the \
+             package), then log in",
             data.display()
         );
     }
