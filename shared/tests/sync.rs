@@ -385,6 +385,15 @@ fn text_at(doc: &AutoCommit, key: &str) -> Option<String> {
     }
 }
 
+/// A change made beside the core (an import, another server): `key` set to `value` in
+/// `doc`, returned as the chunk storage would append.
+fn put_and_save(doc: &mut AutoCommit, key: &str, value: &str) -> Vec<u8> {
+    let before = doc.get_heads();
+    doc.put(automerge::ROOT, key, value).unwrap();
+    doc.commit();
+    doc.save_after(&before)
+}
+
 fn heads(doc: &AutoCommit) -> Vec<automerge::ChangeHash> {
     doc.clone().get_heads()
 }
@@ -979,12 +988,7 @@ fn a_document_changed_beside_the_core_reaches_its_open_peers(stock: bool) {
     assert_eq!(net.server.evict_idle(net.server.clock() + 1), 1);
     // The import: a change appended to storage, not through sync.
     let mut stored = model::load_automerge(&net.storage[&id]).expect("loads");
-    let before = stored.get_heads();
-    stored
-        .put(automerge::ROOT, "title", "整改任务（新报告）")
-        .unwrap();
-    stored.commit();
-    let chunk = stored.save_after(&before);
+    let chunk = put_and_save(&mut stored, "title", "整改任务（新报告）");
     net.storage.get_mut(&id).unwrap().extend(chunk);
 
     net.log.clear();
@@ -1015,12 +1019,7 @@ fn a_change_stored_by_another_server_reaches_its_open_peers(stock: bool) {
     let (mut net, id) = office_and_school(stock);
     // The other server's copy, with a change it stored.
     let mut theirs = model::load_automerge(&net.storage[&id]).expect("loads");
-    let before = theirs.get_heads();
-    theirs
-        .put(automerge::ROOT, "title", "另一台服务器")
-        .unwrap();
-    theirs.commit();
-    let chunk = theirs.save_after(&before);
+    let chunk = put_and_save(&mut theirs, "title", "另一台服务器");
 
     net.log.clear();
     let effects = net
@@ -1065,12 +1064,7 @@ fn a_document_moved_in_storage_while_out_of_memory_reaches_its_open_peers_when_l
     assert!(net.server.document(&id).is_none(), "out of memory");
     // The other server's change, appended to storage; nobody tells this one.
     let mut theirs = model::load_automerge(&net.storage[&id]).expect("loads");
-    let before = theirs.get_heads();
-    theirs
-        .put(automerge::ROOT, "title", "另一台服务器")
-        .unwrap();
-    theirs.commit();
-    let chunk = theirs.save_after(&before);
+    let chunk = put_and_save(&mut theirs, "title", "另一台服务器");
     net.storage.get_mut(&id).unwrap().extend(chunk);
 
     let reader = net.add_client("reader", false);
@@ -1098,13 +1092,8 @@ fn a_write_refused_as_outdated_is_judged_again_on_the_caught_up_copy(stock: bool
         let mut theirs = model::load_automerge(&net.storage[&id]).expect("loads");
         theirs.set_actor(automerge::ActorId::from(b"other-server".as_slice()));
         for n in 0..other_writes {
-            let before = theirs.get_heads();
-            theirs
-                .put(automerge::ROOT, format!("other_{n}"), "另一台服务器")
-                .unwrap();
-            theirs.commit();
-            net.other_server_writes
-                .push_back(theirs.save_after(&before));
+            let chunk = put_and_save(&mut theirs, &format!("other_{n}"), "另一台服务器");
+            net.other_server_writes.push_back(chunk);
         }
         net.log.clear();
         net.edit(1, &id, "school_note", "offline work");

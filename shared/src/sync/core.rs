@@ -1571,12 +1571,22 @@ impl<G: Gate> SyncServer<G> {
                 self.changes_entry(batch, doc_id, false, &mut out);
             }
         }
-        for (conn, work) in queued {
-            self.work_left_waiting(conn);
-            self.route(conn, doc_id, work, &mut out);
-        }
+        self.run_queued(doc_id, queued, &mut out);
         self.pump_waiting(&mut out);
         Some(out)
+    }
+
+    /// Routes again, in order, the work that waited for a write of `doc_id` to end.
+    fn run_queued(
+        &mut self,
+        doc_id: DocumentId,
+        queued: Vec<(ConnId, Work)>,
+        out: &mut Vec<Effect>,
+    ) {
+        for (conn, work) in queued {
+            self.work_left_waiting(conn);
+            self.route(conn, doc_id, work, out);
+        }
     }
 
     /// [`Self::persisted`] before the summaries waiting for room go on.
@@ -1648,10 +1658,7 @@ impl<G: Gate> SyncServer<G> {
         if let Some((batch, applied)) = answered_entry {
             self.changes_entry(batch, doc_id, applied, &mut out);
         }
-        for (conn, work) in queued {
-            self.work_left_waiting(conn);
-            self.route(conn, doc_id, work, &mut out);
-        }
+        self.run_queued(doc_id, queued, &mut out);
         out
     }
 
@@ -1704,10 +1711,7 @@ impl<G: Gate> SyncServer<G> {
         if let AfterWrite::Changes { batch, .. } = write.then {
             self.changes_entry(batch, doc_id, false, &mut out);
         }
-        for (conn, work) in queued {
-            self.work_left_waiting(conn);
-            self.route(conn, doc_id, work, &mut out);
-        }
+        self.run_queued(doc_id, queued, &mut out);
         self.pump_waiting(&mut out);
         out
     }
