@@ -620,13 +620,15 @@ impl SyncHub {
         }
     }
 
-    /// Who may read each of `docs` by the stored index: an item's units and department, or
-    /// `None` when the index has no item of that id. Documents it cannot read are left out.
+    /// Who may read each of `docs` by the stored index: an item's units and department; a
+    /// unit-work document's unit while assigned and the item's department (schema version 2,
+    /// `UnitWorkDoc::may_read`); `None` when the index has neither of that id (a campaign).
+    /// Documents it cannot read are left out.
     async fn readers_of(&self, docs: &[DocumentId]) -> Vec<(DocumentId, Option<ItemReaders>)> {
         let mut readers = Vec::with_capacity(docs.len());
         for doc in docs {
-            match self.storage.item(doc).await {
-                Ok(record) => readers.push((*doc, record.map(|r| (r.units, r.department)))),
+            match self.readers_of_one(doc).await {
+                Ok(found) => readers.push((*doc, found)),
                 Err(err) => {
                     tracing::warn!(%doc, error = %err, "cannot tell who may read a new document");
                     self.metrics.storage_errors.inc();
@@ -634,6 +636,20 @@ impl SyncHub {
             }
         }
         readers
+    }
+
+    async fn readers_of_one(&self, doc: &DocumentId) -> StorageResult<Option<ItemReaders>> {
+        if let Some(item) = self.storage.item(doc).await? {
+            return Ok(Some((item.units, item.department)));
+        }
+        Ok(self.storage.unit_work(doc).await?.map(|work| {
+            let units = if work.assigned {
+                vec![work.unit]
+            } else {
+                Vec::new()
+            };
+            (units, work.department)
+        }))
     }
 
     async fn announce_to(

@@ -1073,6 +1073,14 @@ async fn unit_work_index(new: NewPlace) -> Result<()> {
     assert_eq!(db.unit_works(&i1).await?, vec![w1.clone(), w2.clone()]);
     assert_eq!(db.unit_works(&i2).await?, vec![w3.clone(), w4.clone()]);
     assert!(db.unit_works(&doc(99)).await?.is_empty());
+    for work in [&w1, &w2, &w3, &w4] {
+        assert_eq!(db.unit_work(&work.id).await?.as_ref(), Some(work));
+    }
+    assert_eq!(
+        db.unit_work(&i1).await?,
+        None,
+        "an item is not a unit's work"
+    );
     assert_eq!(
         db.unit_works_of("s1").await?,
         by_item_then_unit(vec![w1.clone(), w4.clone()])

@@ -442,6 +442,9 @@ impl Storage for FaultyStorage {
     async fn item(&self, id: &DocumentId) -> StorageResult<Option<ItemRecord>> {
         self.inner.item(id).await
     }
+    async fn unit_work(&self, id: &DocumentId) -> StorageResult<Option<UnitWorkRecord>> {
+        self.inner.unit_work(id).await
+    }
     async fn unit_works(&self, item: &DocumentId) -> StorageResult<Vec<UnitWorkRecord>> {
         self.inner.unit_works(item).await
     }

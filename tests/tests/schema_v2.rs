@@ -388,3 +388,37 @@ async fn a_migrated_items_history_shows_each_reader_only_the_work_it_may_read() 
     }
     Ok(())
 }
+
+/// A unit-work document created or re-planned beside the sync (as the migration does) is
+/// announced (`rectify-list-changed`) to those who may read it by the index: its school, the
+/// item's department and the office, never the other school of the item.
+#[tokio::test]
+async fn a_unit_work_document_is_announced_to_its_readers_only() -> Result<()> {
+    use rectify_shared::sync::client::ClientEvent;
+    let server = TestServer::start(None).await?;
+    let shared = shared_item(&server).await?;
+    migrate_items(server.storage.as_ref()).await?;
+    let theirs = v2::unit_work_id(&v2::item_id_for(&shared.id), "pszx1");
+    let mut clients = Vec::new();
+    for (user, told) in [
+        ("school1", true),
+        ("school2", false),
+        ("dept-jcg", true),
+        ("dept-rsg", false),
+        ("office", true),
+    ] {
+        let token = server.token(user).await?;
+        clients.push((
+            user,
+            told,
+            SyncTestClient::connect(&server.ws_base(), &token).await?,
+        ));
+    }
+    server.sync.announce(&[theirs]).await;
+    for (user, told, client) in &mut clients {
+        client.settle().await?;
+        let heard = client.events.contains(&ClientEvent::ListChanged);
+        assert_eq!(heard, *told, "{user}: {:?}", client.events);
+    }
+    Ok(())
+}

@@ -543,6 +543,8 @@ pub trait Storage: Send + Sync + std::fmt::Debug {
     async fn items(&self, campaign: &DocumentId) -> StorageResult<Vec<ItemRecord>>;
     /// One item's index row, or `None` when there is no such item.
     async fn item(&self, id: &DocumentId) -> StorageResult<Option<ItemRecord>>;
+    /// One unit-work document's index row, or `None` when no unit-work document has that id.
+    async fn unit_work(&self, id: &DocumentId) -> StorageResult<Option<UnitWorkRecord>>;
     /// The unit-work documents of the (version 2) item `item`, by unit.
     async fn unit_works(&self, item: &DocumentId) -> StorageResult<Vec<UnitWorkRecord>>;
     /// The unit-work documents whose unit or department is `unit`, by item and unit: every

@@ -1076,6 +1076,15 @@ impl Storage for PostgresStorage {
         row.as_ref().map(item_from_row).transpose()
     }
 
+    async fn unit_work(&self, id: &DocumentId) -> StorageResult<Option<UnitWorkRecord>> {
+        let row = sqlx::query(&format!("{UNIT_WORK_WHERE} id = $1"))
+            .bind(id.to_string())
+            .fetch_optional(&self.pool)
+            .await
+            .pg()?;
+        row.as_ref().map(unit_work_from_row).transpose()
+    }
+
     async fn unit_works(&self, item: &DocumentId) -> StorageResult<Vec<UnitWorkRecord>> {
         let rows = sqlx::query(&format!("{UNIT_WORK_WHERE} item_id = $1 ORDER BY unit"))
             .bind(item.to_string())

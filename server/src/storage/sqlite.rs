@@ -954,6 +954,14 @@ impl Storage for SqliteStorage {
         row.as_ref().map(item_from_row).transpose()
     }
 
+    async fn unit_work(&self, id: &DocumentId) -> StorageResult<Option<UnitWorkRecord>> {
+        let row = sqlx::query(&format!("{UNIT_WORK_WHERE} id = ?"))
+            .bind(id.to_string())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(unit_work_from_row).transpose()
+    }
+
     async fn unit_works(&self, item: &DocumentId) -> StorageResult<Vec<UnitWorkRecord>> {
         let rows = sqlx::query(&format!("{UNIT_WORK_WHERE} item_id = ? ORDER BY unit"))
             .bind(item.to_string())
