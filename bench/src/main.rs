@@ -27,8 +27,9 @@
 //! 7. `scale-out` (issue #18): phase 3's changes-per-second load on 1, 2 and 3 `rectify serve`
 //!    replicas sharing one PostgreSQL database (`sync-load throughput --replicas N`): changes
 //!    per second, acknowledgement and delivery to the office on the last replica, apart for
-//!    changes sent to its replica and to another, and the reconnects of writes that lost a
-//!    race with another replica's. On 2 cores the replicas share the CPU with the clients.
+//!    changes sent to its replica and to another, and the reconnects of writes that lost the
+//!    race with another replica's three times in a row. On 2 cores the replicas share the CPU
+//!    with the clients.
 //!
 //! Every phase is bounded by a timeout; a failed phase is reported and the others still run.
 

@@ -694,7 +694,8 @@ impl Results {
     fn scale_out_lines(&self) -> Vec<Line> {
         let p = &self.params;
         let mut lines = vec![Line::Section(format!(
-            "7. Scale-out: {} clients × {} changes, each acknowledged, on N replicas sharing one              PostgreSQL database (the office on the last replica); one SQLite server: phase 3",
+            "7. Scale-out: {} clients × {} changes, each acknowledged, on N replicas sharing one \
+             PostgreSQL database (the office on the last replica); one SQLite server: phase 3",
             p.load_clients, p.load_changes
         ))];
         let one = |name: String, cell: Cell| Line::Row(Row::new(name, cell, Cell::Empty));
@@ -726,7 +727,8 @@ impl Results {
                 ));
             }
             lines.push(one(
-                "… reconnects (closed with 1013: a write lost a race with another replica's)"
+                "… reconnects (closed with 1013: a write lost the race with another replica's \
+                 three times in a row)"
                     .to_owned(),
                 json_f64(t, &["reconnects"]).map_or(Cell::Empty, |v| Cell::Value(v, Unit::Count)),
             ));
@@ -1265,8 +1267,9 @@ pub fn document(results: &Results, run: &RunInfo) -> String {
          test server's), the clients round-robin over them, the office watching on the last; \
          delivery is timed apart for changes sent to the office's replica and to another (the \
          fan-out through LISTEN/NOTIFY). A write that lost a race with another replica's is \
-         closed with 1013 and the client reconnects and sends it again (counted). Everything \
-         shares the two cores.",
+         judged again on the caught-up copy; after three such races in a row it is closed with \
+         1013 and the client reconnects and sends it again (counted). Everything shares the \
+         two cores.",
         p.load_clients, p.load_changes
     );
     let _ = writeln!(
