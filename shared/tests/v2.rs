@@ -1674,11 +1674,13 @@ proptest::proptest! {
         }
         let mut together = item.combined_v1(&works);
         let mut expected = old;
+        // The order across units is not kept (each unit's list is its own document's), and
+        // ids are only unique per unit (the generator stamps two units' reviews alike).
         for list in [&mut together.feedback, &mut expected.feedback] {
-            list.sort_by(|a, b| a.id.cmp(&b.id));
+            list.sort_by(|a, b| (&a.id, &a.unit).cmp(&(&b.id, &b.unit)));
         }
         for list in [&mut together.reviews, &mut expected.reviews] {
-            list.sort_by(|a, b| a.id.cmp(&b.id));
+            list.sort_by(|a, b| (&a.id, &a.unit).cmp(&(&b.id, &b.unit)));
         }
         proptest::prop_assert_eq!(together, expected);
     }
