@@ -393,6 +393,9 @@ pub fn check_events(events: &[ClientEvent]) -> Result<()> {
             ClientEvent::Retry { doc, message } => {
                 bail!("the server could not store or read document {doc:?}: {message}")
             }
+            ClientEvent::Update { doc, message } => {
+                bail!("the server says this client is too old for {doc:?}: {message}")
+            }
             ClientEvent::BadFrame(e) => bail!("a frame we could not read: {e}"),
             ClientEvent::Connected { .. } | ClientEvent::Changed(_) | ClientEvent::ListChanged => {}
         }

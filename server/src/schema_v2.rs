@@ -12,6 +12,10 @@
 //! version), and it reads the item again: migrated by the other (skipped), or changed
 //! meanwhile (migrated at its new state). Running it again changes nothing.
 //!
+//! A late version-1 change an old client syncs to a migrated item is carried over by the
+//! sync driver (`sync_ws.rs`) with [`read_item_docs`] and [`carry_batch`] around the pure
+//! [`carry::carry_changes`].
+//!
 //! **Not run by `rectify serve`**: the client reads schema 1 only until its store is wired
 //! (docs/schema-v2.md, step 4), and a migrated item is the office's only.
 
@@ -19,13 +23,17 @@ use crate::arrivals;
 use crate::audit;
 use crate::campaigns::load_document;
 use crate::clock::now_ms;
-use crate::storage::{ItemRecord, Storage, StorageError, UnitWorkRecord, Write};
+use crate::storage::{
+    ItemRecord, QuarantineRecord, Storage, StorageError, StorageResult, UnitWorkRecord, Write,
+};
 use anyhow::{Context, Result};
-use automerge::AutoCommit;
-use rectify_shared::ids::DocumentId;
-use rectify_shared::model::EvidenceRef;
+use automerge::{AutoCommit, Change, ChangeHash};
+use rectify_shared::ids::{DocumentId, Username};
+use rectify_shared::model::v2::carry;
 use rectify_shared::model::v2::migrate::{Migrated, mark_migrated, migrate, migrated_to};
 use rectify_shared::model::v2::{self, ItemDocV2, UNIT_WORK_KIND, UnitWorkDoc};
+use rectify_shared::model::{self, EvidenceRef};
+use std::collections::{BTreeMap, HashMap};
 
 /// Tries per item: a try fails only when another writer changed the item meanwhile.
 const TRIES: usize = 3;
@@ -196,4 +204,99 @@ fn migration_batch(item: &ItemRecord, doc: &mut AutoCommit, version: i64) -> Res
         &format!("{} → {item_id}", item.key),
     ));
     Ok(batch)
+}
+
+/// The version-2 documents of the item `item_id` as stored, with the version each was read
+/// at (read before its bytes, so a write on top of it is refused as outdated if another
+/// came in between): the item and every unit-work document the index lists for it. A
+/// document listed but missing or damaged is an error (`Corrupt`): nothing is carried over
+/// onto a partial picture.
+pub async fn read_item_docs(
+    storage: &dyn Storage,
+    item_id: DocumentId,
+) -> StorageResult<(carry::ItemDocs, HashMap<DocumentId, i64>)> {
+    let works = storage.unit_works(&item_id).await?;
+    let ids: Vec<DocumentId> = std::iter::once(item_id)
+        .chain(works.iter().map(|w| w.id))
+        .collect();
+    let versions = storage.document_versions(&ids).await?;
+    let read = |id: DocumentId| async move {
+        let chunks = (storage.document_chunks(&id).await?)
+            .ok_or_else(|| StorageError::Corrupt(format!("document {id} is listed but missing")))?;
+        model::load_automerge(&chunks.concat())
+            .map_err(|e| StorageError::Corrupt(format!("document {id} does not load: {e}")))
+    };
+    let item = read(item_id).await?;
+    let mut docs = BTreeMap::new();
+    for work in works {
+        docs.insert(work.unit.clone(), (work.id, read(work.id).await?));
+    }
+    let docs = carry::ItemDocs {
+        item_id,
+        item,
+        works: docs,
+    };
+    Ok((docs, versions))
+}
+
+/// The one batch that stores a carry over: each version-2 document's new changes on top of
+/// the version it was read at (`versions`), with their arrival (sent by `sender`) and index
+/// row; the version-1 changes (`v1_chunk`, hashes `v1_hashes`) appended to the migrated
+/// document `v1_id` on top of `v1_version`; and each edit kept back in the quarantine,
+/// with the bytes of the change it came from (`changes`).
+#[allow(clippy::too_many_arguments)]
+pub fn carry_batch(
+    carried: &carry::Carry,
+    versions: &HashMap<DocumentId, i64>,
+    (v1_id, v1_version): (DocumentId, i64),
+    (v1_chunk, v1_hashes): (Vec<u8>, &[ChangeHash]),
+    changes: &[Change],
+    sender: &Username,
+    now: i64,
+) -> Vec<Write> {
+    let mut batch = Vec::new();
+    for written in &carried.written {
+        batch.push(Write::AppendChunk {
+            document: written.id,
+            data: written.chunk.clone(),
+            created_at_ms: now,
+            expect_version: Some(versions.get(&written.id).copied().unwrap_or(0)),
+        });
+        batch.push(arrivals::arrived(
+            written.id,
+            &written.hashes,
+            now,
+            Some(sender),
+        ));
+        if let Some(record) = unit_work_record(written.id, &written.doc) {
+            batch.push(Write::UnitWork(record));
+        } else if let Ok(item) = ItemDocV2::load(&written.doc)
+            && let Ok(campaign) = item.campaign.parse()
+        {
+            batch.push(Write::Item(item_record_v2(
+                written.id, campaign, &item, now,
+            )));
+        }
+    }
+    batch.push(Write::AppendChunk {
+        document: v1_id,
+        data: v1_chunk,
+        created_at_ms: now,
+        expect_version: Some(v1_version),
+    });
+    batch.push(arrivals::arrived(v1_id, v1_hashes, now, Some(sender)));
+    for kept in &carried.kept {
+        let bytes = (changes.iter())
+            .find(|c| c.hash() == kept.change)
+            .map(|c| c.raw_bytes().to_vec())
+            .unwrap_or_default();
+        batch.push(Write::Quarantine(QuarantineRecord {
+            document: v1_id,
+            username: sender.clone(),
+            reason: kept.describe(),
+            change_bytes: bytes,
+            received_at_ms: now,
+        }));
+    }
+    batch
 }

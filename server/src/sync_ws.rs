@@ -38,14 +38,15 @@ use crate::storage::{
     CampaignRecord, Committer, QuarantineRecord, Storage, StorageError, StorageResult, UserRecord,
     Write,
 };
-use automerge::ChangeHash;
+use automerge::{AutoCommit, Change, ChangeHash};
 use axum::extract::ws::{CloseFrame, Message as WsMessage, WebSocket, close_code};
 use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
 use rand_core::{OsRng, RngCore};
 use rectify_shared::gate::{Peer, PolicyGate};
 use rectify_shared::ids::{DocumentId, Username};
-use rectify_shared::model::v2::UNIT_WORK_KIND;
+use rectify_shared::model::v2::migrate::migrated_to;
+use rectify_shared::model::v2::{UNIT_WORK_KIND, carry};
 use rectify_shared::model::{self, CampaignDoc, ItemDoc};
 use rectify_shared::policy::{Actor, Need, Role, can_read_item};
 use rectify_shared::sync::core::{ConnId, Effect, GateRefusal, SyncServer};
@@ -785,6 +786,34 @@ impl SyncHub {
                         check,
                     });
                 }
+                Effect::CarryOver {
+                    conn: _,
+                    doc,
+                    chunk,
+                    hashes,
+                } => {
+                    // The document as stored, and the changes (in order) on top of it.
+                    let carry = match (core.document(&doc), core.document_being_written(&doc)) {
+                        (Some(before), Some(after)) => {
+                            let mut v1 = before.clone();
+                            let changes = after.clone().get_changes(&v1.get_heads());
+                            (core.peer_writing(&doc).cloned()).map(|peer| CarryIo {
+                                v1,
+                                changes,
+                                peer,
+                            })
+                        }
+                        _ => None,
+                    };
+                    ios.push(Io::CarryOver {
+                        doc,
+                        version: self.versions().get(&doc).copied().unwrap_or(0),
+                        chunk,
+                        hashes,
+                        // `None`: the sender has gone (it sends them again on reconnect).
+                        carry: carry.map(Box::new),
+                    });
+                }
                 Effect::Quarantine {
                     conn,
                     doc,
@@ -906,6 +935,24 @@ impl SyncHub {
                     newer,
                 }
             }
+            Io::CarryOver {
+                doc,
+                version,
+                chunk,
+                hashes,
+                carry,
+            } => {
+                let written = match carry {
+                    Some(carry) => self.carry_over(doc, version, chunk, &hashes, *carry).await,
+                    None => Err("the sender has gone; it sends its changes again".to_owned()),
+                };
+                Done::Carried {
+                    doc,
+                    version,
+                    changes: hashes.len(),
+                    written,
+                }
+            }
             Io::ReadableHeads(conn, peer) => {
                 let listed = match self.readable_heads(&peer).await {
                     Ok(readable) => Some(readable),
@@ -1006,6 +1053,32 @@ impl SyncHub {
                 core.persisted(doc, durable)
             }
             Done::Refused { doc, reason, chunk } => core.write_refused(doc, reason, chunk),
+            Done::Carried {
+                doc,
+                version,
+                changes,
+                written,
+            } => {
+                let done = match written {
+                    Ok(v2_docs) => {
+                        self.metrics.changes_applied.inc_by(count(changes));
+                        self.versions().insert(doc, version + 1);
+                        // The version-2 documents were written beside the core: copies of
+                        // them loaded here catch up, and their readers get the carried edits.
+                        for v2 in v2_docs {
+                            let hub = Arc::clone(self);
+                            tokio::spawn(async move { hub.catch_up(v2, None).await });
+                        }
+                        true
+                    }
+                    Err(why) => {
+                        tracing::error!(%doc, why, "cannot carry late changes over");
+                        self.metrics.storage_errors.inc();
+                        false
+                    }
+                };
+                core.carried(doc, done)
+            }
             Done::ReadableHeads(conn, Some((readable, versions))) => {
                 let effects = core.readable_heads(conn, Some(readable));
                 if self.settings.feed.shared() {
@@ -1152,6 +1225,77 @@ impl SyncHub {
         Ok(None)
     }
 
+    /// Carries an old client's changes to the migrated version-1 document `doc` (stored at
+    /// `version`; the changes `chunk`, `hashes`) over to its version-2 documents, as the
+    /// sender ([`carry::carry_changes`]): one batch with the carried edits, the changes
+    /// appended to `doc` and each edit kept back in the quarantine
+    /// ([`schema_v2::carry_batch`]). Evidence a carried edit newly names is checked as for a
+    /// synced change; an edit naming a file its sender may not name is kept back. Read
+    /// again and retried when a version-2 document was written meanwhile (outdated). Returns
+    /// the version-2 documents written, or why nothing was (storage failed: the sender
+    /// sends again later).
+    async fn carry_over(
+        &self,
+        doc: DocumentId,
+        version: i64,
+        chunk: Vec<u8>,
+        hashes: &[ChangeHash],
+        carry: CarryIo,
+    ) -> Result<Vec<DocumentId>, String> {
+        let CarryIo { v1, changes, peer } = carry;
+        let item_id = migrated_to(&v1).ok_or("the document is not migrated")?;
+        let storage_failed = |e: StorageError| format!("storage: {e}");
+        for attempt in 1..=CARRY_TRIES {
+            let (docs, versions) = schema_v2::read_item_docs(self.storage.as_ref(), item_id)
+                .await
+                .map_err(storage_failed)?;
+            let (actor, user) = (&peer.actor, peer.username.as_str());
+            let carried = match carry::carry_changes(&v1, &changes, actor, user, &docs, &|_| None) {
+                Ok(carried) => carried,
+                // Not readable as an item edit at all: kept whole, for the office.
+                Err(e) => unreadable_carry(&changes, &e.to_string()),
+            };
+            let mut forbidden = HashMap::new();
+            for sha256 in carried.references() {
+                let refusal = self.reference_refusal(&peer, std::slice::from_ref(&sha256));
+                if let Some(refusal) = refusal.await.map_err(storage_failed)? {
+                    forbidden.insert(sha256, refusal.text);
+                }
+            }
+            let carried = if forbidden.is_empty() {
+                carried
+            } else {
+                let forbidden = |edit: &model::ItemEdit| match edit {
+                    model::ItemEdit::AddEvidence { evidence, .. } => {
+                        forbidden.get(&evidence.sha256).cloned()
+                    }
+                    _ => None,
+                };
+                carry::carry_changes(&v1, &changes, actor, user, &docs, &forbidden)
+                    .map_err(|e| e.to_string())?
+            };
+            for kept in &carried.kept {
+                tracing::warn!(%doc, user, reason = %kept.reason, "kept back a late change's edit");
+            }
+            let batch = schema_v2::carry_batch(
+                &carried,
+                &versions,
+                (doc, version),
+                (chunk.clone(), hashes),
+                &changes,
+                &peer.username,
+                now_ms(),
+            );
+            match self.committer.write(batch).await {
+                Ok(()) => return Ok(carried.written.iter().map(|w| w.id).collect()),
+                // A version-2 document was written meanwhile: read them again.
+                Err(StorageError::Outdated(_)) if attempt < CARRY_TRIES => {}
+                Err(e) => return Err(storage_failed(e)),
+            }
+        }
+        Err("the version-2 documents kept changing".to_owned())
+    }
+
     /// A refused change as it is kept, with the sender's account.
     async fn quarantine_record(
         &self,
@@ -1248,6 +1392,44 @@ enum Io {
     },
     /// What a connection's account may read, with stored heads ([`Effect::ReadableHeads`]).
     ReadableHeads(ConnId, Peer),
+    /// Carry an old client's changes over ([`Effect::CarryOver`]); `carry` is `None` when
+    /// its sender has gone.
+    CarryOver {
+        doc: DocumentId,
+        /// The stored version the changes go on top of.
+        version: i64,
+        chunk: Vec<u8>,
+        hashes: Vec<ChangeHash>,
+        carry: Option<Box<CarryIo>>,
+    },
+}
+
+/// What carrying changes over needs from the core: the migrated document as stored, the
+/// changes in causal order, and their sender.
+struct CarryIo {
+    v1: AutoCommit,
+    changes: Vec<Change>,
+    peer: Peer,
+}
+
+/// Tries of one carry over: a try fails only when a version-2 document was written
+/// meanwhile.
+const CARRY_TRIES: usize = 3;
+
+/// Changes that cannot be read as item edits at all: nothing is carried, each is kept
+/// whole in the quarantine with `why`.
+fn unreadable_carry(changes: &[Change], why: &str) -> carry::Carry {
+    let kept = (changes.iter())
+        .map(|change| carry::KeptEdit {
+            change: change.hash(),
+            edit: None,
+            reason: carry::KeptReason::Refused(format!("the change cannot be read: {why}")),
+        })
+        .collect();
+    carry::Carry {
+        kept,
+        ..carry::Carry::default()
+    }
 }
 
 /// What an account may read with stored heads, and the stored versions those heads are at.
@@ -1264,6 +1446,13 @@ enum Done {
         written: StorageResult<()>,
         /// When the write was outdated: the stored version and the chunks above `version`.
         newer: Option<(i64, Vec<u8>)>,
+    },
+    /// A carry over: the version-2 documents written, or why nothing was.
+    Carried {
+        doc: DocumentId,
+        version: i64,
+        changes: usize,
+        written: Result<Vec<DocumentId>, String>,
     },
     /// Not written: the changes name evidence their sender may not reference.
     Refused {

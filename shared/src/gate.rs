@@ -196,8 +196,8 @@ impl PolicyGate {
                 drop(seen);
                 verdict.map(|()| Vec::new()).map_err(GateRefusal::from)
             }
-            // Until the sync core carries a late version-1 change over to the version-2
-            // documents (docs/schema-v2.md, wiring step 2), it is refused, and kept.
+            // A late change from one of its writers is carried over to the version-2
+            // documents instead of judged here (`carries_over`); anyone else's is refused.
             Rules::Migrated if actor.role != Role::Office => Err(GateRefusal::from(format!(
                 "this item moved to schema version 2 ({}): update the app; nothing was changed",
                 migrated_to(before)
@@ -308,6 +308,20 @@ impl Gate for PolicyGate {
             }
             Err(_) => Vec::new(),
         }
+    }
+
+    /// A version-1 item migrated to version 2, from one who could read it as it was then
+    /// (its units and department, not the office, who still reads and writes it, nor
+    /// viewers, who never wrote): what such an old client sends is carried over to the
+    /// version-2 documents by the driver (`docs/schema-v2.md`), each edit judged there as
+    /// the sender's.
+    fn carries_over(&self, who: &Peer, _doc: &DocumentId, current: &AutoCommit) -> bool {
+        if matches!(who.actor.role, Role::Office | Role::Viewer) || migrated_to(current).is_none() {
+            return false;
+        }
+        ItemDoc::readers(current).is_ok_and(|(units, department)| {
+            can_read_item(&who.actor, &units, department.as_deref())
+        })
     }
 
     /// Only the office creates documents (campaigns, items); everyone else's edits go into
@@ -708,6 +722,34 @@ mod tests {
             gate.check_change(&who, &doc_id(), unmigrated, &changed),
             Ok(())
         );
+    }
+
+    /// Whose sync of the kept version-1 document is carried over to the version-2 documents:
+    /// those who could read the item as it was (its units and its department), not the
+    /// office (who reads and writes it as it is), viewers (who never wrote) or anyone else;
+    /// and only once it is migrated.
+    #[test]
+    fn the_old_writers_of_a_migrated_item_are_carried_over() {
+        let split = split();
+        let gate = PolicyGate::default();
+        for (who, carried) in [
+            (school("s1"), true),
+            (department("jcg"), true),
+            (office(), false),
+            (viewer(), false),
+            (school("s2"), false),
+            // Taken off before the migration.
+            (school("s3"), false),
+            (department("rsg"), false),
+        ] {
+            assert_eq!(
+                gate.carries_over(&who, &doc_id(), &split.v1),
+                carried,
+                "{who:?}"
+            );
+            assert!(!gate.carries_over(&who, &doc_id(), &split.v1_unmigrated));
+            assert!(!gate.carries_over(&who, &split.item_id, &split.item));
+        }
     }
 
     /// A unit's work document has the id derived from its item and unit, even when the

@@ -244,6 +244,8 @@ impl Network {
                         bytes: then_send,
                     });
                 }
+                // The test gate carries nothing over (`shared/tests/carry.rs` does).
+                Effect::CarryOver { .. } => unreachable!("nothing is carried over here"),
                 Effect::ReadableHeads { conn } => {
                     let fails = self.fail_readable || self.fail_reads;
                     let readable = (!fails).then(|| self.readable_heads(conn));
@@ -1815,6 +1817,7 @@ fn a_refusal_arrives_as_data_and_an_unknown_one_as_its_text() {
             document_id: Some(doc),
             retry: false,
             refusal,
+            update: false,
         })
     };
     let known = ChangeRefusal::Workflow(Refusal::SignedOffLocked);

@@ -1132,6 +1132,8 @@ impl World {
                         effects.push_front(more);
                     }
                 }
+                // The simulation migrates nothing to schema version 2.
+                Effect::CarryOver { .. } => unreachable!("nothing is carried over here"),
                 // Kept (the sim's storage keeps no quarantine), then the sender is told.
                 Effect::Quarantine {
                     conn, then_send, ..

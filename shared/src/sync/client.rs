@@ -45,6 +45,13 @@ pub enum ClientEvent {
         doc: Option<DocumentId>,
         message: String,
     },
+    /// The server says this app is too old for the document (`rectifyUpdate`: a version-1
+    /// item migrated to schema version 2): what we sent of it was carried over to the new
+    /// documents or kept for the office, and `doc-unavailable` follows. Reload to update.
+    Update {
+        doc: Option<DocumentId>,
+        message: String,
+    },
     /// A frame from the server that we could not decode.
     BadFrame(String),
     /// The server says the documents we may read changed (an item was created or assigned to
@@ -366,12 +373,18 @@ impl SyncClient {
                 document_id,
                 retry,
                 refusal,
+                update,
                 ..
             } => {
                 if let Some(id) = &document_id {
                     self.held.remove(id);
                 }
-                events.push(if retry {
+                events.push(if update {
+                    ClientEvent::Update {
+                        doc: document_id,
+                        message,
+                    }
+                } else if retry {
                     ClientEvent::Retry {
                         doc: document_id,
                         message,

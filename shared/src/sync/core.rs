@@ -93,6 +93,17 @@ pub trait Gate {
         Vec::new()
     }
 
+    /// Whether what `who` sends to `doc` (readable or not, `current` being its state) is
+    /// carried over elsewhere by the driver rather than judged and applied here: the
+    /// document's content moved to other documents (schema version 2: a migrated version-1
+    /// item) and `who` was one of its writers. Such a peer is never sent the document's
+    /// changes; its new changes go out as [`Effect::CarryOver`], and once it holds nothing
+    /// the server lacks it is told to update its app and that the document is unavailable.
+    /// False by default.
+    fn carries_over(&self, _who: &Self::Peer, _doc: &DocumentId, _current: &AutoCommit) -> bool {
+        false
+    }
+
     /// [`Gate::check_change`], told the heads of both states (the core has them; a gate may
     /// key what it read of a state by them). By default the same as `check_change`.
     fn check_change_at(
@@ -176,6 +187,21 @@ pub enum Effect {
     /// storage could not be read). Read from the index and stored heads: loading thousands of
     /// documents to learn that nothing changed is what the digest is there to avoid.
     ReadableHeads { conn: ConnId },
+    /// Changes to a document whose content moved elsewhere, from a peer they are carried
+    /// over for ([`Gate::carries_over`]; schema version 2: an old client's changes to a
+    /// migrated version-1 item). The driver makes them again where the content is now (as
+    /// the sender), keeps what cannot be made, and appends `chunk` (the changes, in causal
+    /// order, loadable with `load_incremental` on top of the document) to this document,
+    /// all durably or not at all; then calls [`SyncServer::carried`]. As with
+    /// [`Effect::Persist`], the changes are in no document in memory until then and later
+    /// frames for the document wait.
+    CarryOver {
+        conn: ConnId,
+        doc: DocumentId,
+        chunk: Vec<u8>,
+        /// The hashes of the changes in `chunk`, in order.
+        hashes: Vec<ChangeHash>,
+    },
     /// A change the policy refused: keep it for inspection (who, when, which document, why),
     /// then send `then_send` (the `error` telling the sender) on `conn` — whether or not the
     /// keeping worked: the sender must learn of the refusal either way.
@@ -295,6 +321,20 @@ enum AfterWrite {
     Sync,
     /// One document of a `rectify-changes` batch: also answer its entry.
     Changes { batch: u64, heads: Vec<ChangeHash> },
+    /// Changes carried over ([`Effect::CarryOver`]): tell the sender to update; answer its
+    /// batch entry, if they came in one.
+    Carry { batch: Option<u64> },
+}
+
+impl AfterWrite {
+    /// The `rectify-changes` batch whose entry the write answers, if it came in one.
+    fn batch(&self) -> Option<u64> {
+        match self {
+            AfterWrite::Sync => None,
+            AfterWrite::Changes { batch, .. } => Some(*batch),
+            AfterWrite::Carry { batch } => *batch,
+        }
+    }
 }
 
 /// Automerge's in-memory columns grow by a few KB with every change applied to a loaded
@@ -1353,6 +1393,11 @@ impl<G: Gate> SyncServer<G> {
             }
             return Some(Differs::Heads(Vec::new()));
         }
+        if gate.carries_over(&connection.info, &doc_id, &document.doc) {
+            // Never in sync: the peer goes on with a stock exchange, which carries over what
+            // it holds and tells it to update.
+            return Some(Differs::Heads(heads));
+        }
         if !gate.may_read(&connection.info, &doc_id, &document.doc) {
             document.peers.remove(&conn);
             return Some(Differs::Unavailable);
@@ -1400,7 +1445,8 @@ impl<G: Gate> SyncServer<G> {
         document.last_used = *clock;
         let who = &connection.info;
         let empty = document.doc.get_heads().is_empty();
-        if empty || !gate.may_read(who, &doc_id, &document.doc) {
+        let carry = !empty && gate.carries_over(who, &doc_id, &document.doc);
+        if empty || (!carry && !gate.may_read(who, &doc_id, &document.doc)) {
             // Changes to a document one may not read, or that is not there (the peer only
             // batches documents the server said it has): as for a stock `sync`.
             document.peers.remove(&conn);
@@ -1425,6 +1471,12 @@ impl<G: Gate> SyncServer<G> {
             flags: None,
             version: sync::MessageVersion::V2,
         };
+        if carry {
+            let peer = document.peers.remove(&conn).unwrap_or_default();
+            let at = (conn, doc_id, Some(batch_id));
+            let started = carry_receive(server, connection, document, at, peer, message, work, out);
+            return (!started).then_some(false);
+        }
         let before = document.doc.get_heads();
         let mut peer = document.peers.remove(&conn).unwrap_or_default();
         let outcome = receive(gate, who, &doc_id, &mut document.doc, &mut peer, message);
@@ -1465,10 +1517,11 @@ impl<G: Gate> SyncServer<G> {
         // An empty document is one nobody has written: it exists only for its creator.
         let empty = document.doc.get_heads().is_empty();
         let subscribed = document.peers.contains_key(&conn);
+        let carry = !empty && gate.carries_over(who, &doc_id, &document.doc);
         let allowed = if empty {
             subscribed || (ask == Ask::Sync && gate.may_create(who, &doc_id))
         } else {
-            gate.may_read(who, &doc_id, &document.doc)
+            carry || gate.may_read(who, &doc_id, &document.doc)
         };
         if !allowed {
             document.peers.remove(&conn);
@@ -1491,6 +1544,21 @@ impl<G: Gate> SyncServer<G> {
             }
         };
 
+        if carry {
+            let peer = document.peers.remove(&conn).unwrap_or_default();
+            let work = Work::Frame(ask, data.clone());
+            carry_receive(
+                server,
+                connection,
+                document,
+                (conn, doc_id, None),
+                peer,
+                message,
+                work,
+                out,
+            );
+            return;
+        }
         let before = document.doc.get_heads();
         let mut peer = document.peers.remove(&conn).unwrap_or_default();
         // What we last told this peer, when this message can only be an answer to it (no
@@ -1567,7 +1635,7 @@ impl<G: Gate> SyncServer<G> {
             self.route(conn, doc_id, write.work, &mut out);
         } else {
             tell_write_failed(&self.peer_id, &self.conns, conn, doc_id, &mut out);
-            if let AfterWrite::Changes { batch, .. } = write.then {
+            if let Some(batch) = write.then.batch() {
                 self.changes_entry(batch, doc_id, false, &mut out);
             }
         }
@@ -1587,6 +1655,17 @@ impl<G: Gate> SyncServer<G> {
             self.work_left_waiting(conn);
             self.route(conn, doc_id, work, out);
         }
+    }
+
+    /// The driver's answer to [`Effect::CarryOver`]: `done` when the changes were carried
+    /// over and stored with the document, all in one write. Done: they become part of the
+    /// document (the office's open copies get them) and the sender, which is never sent this
+    /// document, is told to update its app and that the document is unavailable — or, when
+    /// it has announced heads the server still lacks, asked for the rest. Not done (storage
+    /// could not read or write): nothing of them was written, the sender is told to try
+    /// again later and closed, keeping them. Then the work that waited runs.
+    pub fn carried(&mut self, doc_id: DocumentId, done: bool) -> Vec<Effect> {
+        self.persisted(doc_id, done)
     }
 
     /// [`Self::persisted`] before the summaries waiting for room go on.
@@ -1635,12 +1714,19 @@ impl<G: Gate> SyncServer<G> {
                     );
                     answered_entry = Some((batch, applied));
                 }
+                // Carried over: the sender is never sent this document; it is told to update
+                // once it holds nothing more for it. The office's open copies get the changes.
+                (peer, AfterWrite::Carry { batch }) => {
+                    if let (Some(peer), Some(connection)) = (peer, conns.get(&conn)) {
+                        carry_answer(server, connection, conn, document, doc_id, peer, &mut out);
+                    }
+                    push_to_others(gate, conns, server, document, doc_id, Some(conn), &mut out);
+                    answered_entry = batch.map(|batch| (batch, false));
+                }
                 // The sender has gone meanwhile: the others still get the changes.
                 (None, then) => {
                     push_to_others(gate, conns, server, document, doc_id, Some(conn), &mut out);
-                    if let AfterWrite::Changes { batch, .. } = then {
-                        answered_entry = Some((batch, false));
-                    }
+                    answered_entry = then.batch().map(|batch| (batch, false));
                 }
             }
             if audience_moved {
@@ -1650,9 +1736,7 @@ impl<G: Gate> SyncServer<G> {
             }
         } else {
             tell_write_failed(server, conns, conn, doc_id, &mut out);
-            if let AfterWrite::Changes { batch, .. } = write.then {
-                answered_entry = Some((batch, false));
-            }
+            answered_entry = write.then.batch().map(|batch| (batch, false));
         }
         let queued = std::mem::take(&mut document.queued);
         if let Some((batch, applied)) = answered_entry {
@@ -1708,7 +1792,7 @@ impl<G: Gate> SyncServer<G> {
             ));
         }
         let queued = std::mem::take(&mut document.queued);
-        if let AfterWrite::Changes { batch, .. } = write.then {
+        if let Some(batch) = write.then.batch() {
             self.changes_entry(batch, doc_id, false, &mut out);
         }
         self.run_queued(doc_id, queued, &mut out);
@@ -1798,6 +1882,103 @@ fn tell_write_failed<P>(
         retry_later: true,
     });
 }
+
+/// A sync message from a peer whose changes to `document` are carried over
+/// ([`Gate::carries_over`]): new changes (their dependencies met) go to the driver as
+/// [`Effect::CarryOver`] and the document waits as for a write (true); otherwise the peer
+/// is answered ([`carry_answer`]). `at`: the connection, the document, and the
+/// `rectify-changes` batch the changes came in, if any.
+#[allow(clippy::too_many_arguments)]
+fn carry_receive<P>(
+    server: &PeerId,
+    connection: &Connection<P>,
+    document: &mut Document,
+    (conn, doc_id, batch): (ConnId, DocumentId, Option<u64>),
+    mut peer: PeerDoc,
+    message: sync::Message,
+    work: Work,
+    out: &mut Vec<Effect>,
+) -> bool {
+    let before = document.doc.get_heads();
+    let mut candidate = document.doc.clone();
+    let mut state = peer.state.clone();
+    if let Err(e) = candidate.sync().receive_sync_message(&mut state, message) {
+        let text = format!("changes for {doc_id} do not parse: {e}");
+        out.push(error_frame(server, connection, conn, Some(doc_id), &text));
+        document.peers.insert(conn, peer);
+        return false;
+    }
+    let after = candidate.get_heads();
+    if after == before {
+        // Nothing new, or changes waiting for their dependencies (kept, as for any peer).
+        document.doc = candidate;
+        peer.state = state;
+        carry_answer(server, connection, conn, document, doc_id, peer, out);
+        return false;
+    }
+    let new_changes = candidate.get_changes(&before);
+    let chunk: Vec<u8> = (new_changes.iter())
+        .flat_map(|change| change.raw_bytes().iter().copied())
+        .collect();
+    let hashes: Vec<ChangeHash> = new_changes.iter().map(automerge::Change::hash).collect();
+    document.peers.insert(conn, peer);
+    document.writing = Some(PendingWrite {
+        conn,
+        candidate: Box::new(candidate),
+        heads: after,
+        state,
+        changes: hashes.len(),
+        then: AfterWrite::Carry { batch },
+        work,
+    });
+    out.push(Effect::CarryOver {
+        conn,
+        doc: doc_id,
+        chunk,
+        hashes,
+    });
+    true
+}
+
+/// Answers a peer whose changes to `document` are carried over: when it holds nothing the
+/// server lacks, it is told to update its app (`rectifyUpdate`) and that the document is
+/// unavailable, and is no longer a peer of it; otherwise it is sent what makes it send the
+/// rest — the server's heads and summary, never the document's changes.
+fn carry_answer<P>(
+    server: &PeerId,
+    connection: &Connection<P>,
+    conn: ConnId,
+    document: &mut Document,
+    doc_id: DocumentId,
+    mut peer: PeerDoc,
+    out: &mut Vec<Effect>,
+) {
+    let theirs = peer.state.their_heads.clone().unwrap_or_default();
+    if knows_all(&mut document.doc, &theirs) {
+        out.push(send(
+            conn,
+            &Message::Error {
+                sender_id: server.clone(),
+                target_id: connection.peer.clone(),
+                message: UPDATE_TEXT.to_owned(),
+                document_id: Some(doc_id),
+                retry: false,
+                refusal: None,
+                update: true,
+            },
+        ));
+        out.push(unavailable(server, connection, conn, doc_id));
+        return;
+    }
+    if let Some(mut reply) = batch::generate(&mut document.doc, &mut peer.state, false) {
+        reply.changes = Vec::<Vec<u8>>::new().into();
+        out.push(sync_frame(server, connection, conn, doc_id, reply));
+    }
+    document.peers.insert(conn, peer);
+}
+
+/// What a client too old for a document is told (`rectifyUpdate`).
+pub const UPDATE_TEXT: &str = "this app is out of date: reload to update";
 
 /// Starts writing changes the gate accepted ([`Effect::Persist`]); the document and the
 /// sender's sync state stay as they were until [`SyncServer::persisted`].
@@ -2177,6 +2358,7 @@ fn refusal_effects<P>(
         document_id: Some(doc_id),
         retry: false,
         refusal,
+        update: false,
     });
     Effect::Quarantine {
         conn,
@@ -2226,6 +2408,7 @@ fn error_message<P>(
             document_id,
             retry,
             refusal: None,
+            update: false,
         },
     )
 }

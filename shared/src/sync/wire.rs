@@ -175,6 +175,15 @@ pub enum Message {
             skip_serializing_if = "Option::is_none"
         )]
         refusal: Option<String>,
+        /// Our extension: this client is too old for the document (a version-1 item migrated
+        /// to schema version 2): reload the app to update it. Whatever changes it sent were
+        /// carried over to the new documents or kept for the office. Absent (false) otherwise.
+        #[serde(
+            rename = "rectifyUpdate",
+            default,
+            skip_serializing_if = "std::ops::Not::not"
+        )]
+        update: bool,
     },
     /// Presence and similar data, relayed to the other peers of a document and never stored.
     #[serde(rename = "ephemeral")]
@@ -480,6 +489,7 @@ mod tests {
                 document_id: Some(doc_id()),
                 retry: false,
                 refusal: Some(r#"{"code":"feedback_rewritten"}"#.into()),
+                update: false,
             },
             Message::Error {
                 sender_id: peer("server"),
@@ -488,6 +498,16 @@ mod tests {
                 document_id: Some(doc_id()),
                 retry: true,
                 refusal: None,
+                update: false,
+            },
+            Message::Error {
+                sender_id: peer("server"),
+                target_id: Some(peer("client")),
+                message: "this app is out of date: reload to update".into(),
+                document_id: Some(doc_id()),
+                retry: false,
+                refusal: None,
+                update: true,
             },
             Message::Ephemeral {
                 sender_id: peer("a"),

@@ -281,7 +281,11 @@ impl Replica {
                     self.0.borrow_mut().told_to_retry = true;
                     self.set_link(Link::Failed(message));
                 }
-                ClientEvent::Error {
+                // This build is too old for the item (schema version 2): the bar says to
+                // reload; `doc-unavailable` for it follows. (Step 4 of docs/schema-v2.md
+                // opens the version-2 documents instead.)
+                ClientEvent::Update { message, .. }
+                | ClientEvent::Error {
                     doc: None, message, ..
                 }
                 | ClientEvent::BadFrame(message) => {

@@ -24,9 +24,12 @@
 //!
 //! - `mod.rs`: the two document types, ids, reading, creating, routing and applying edits.
 //! - [`check`]: the server's check of a change to a unit-work document.
-//! - [`migrate`]: version 1 → version 2 (pure, deterministic), and carrying a late
-//!   version-1 change over to the new documents.
+//! - [`migrate`]: version 1 → version 2 (pure, deterministic), and reading a late
+//!   version-1 change as edits of the new documents.
+//! - [`carry`]: those edits made on the new documents as the change's sender, or kept back
+//!   (what the server's sync driver does with an old client's changes).
 
+pub mod carry;
 pub mod check;
 pub mod migrate;
 
