@@ -5,7 +5,8 @@
 //! is still served after the migration (now named by the school's work document): to the
 //! school, the item's department and the office, never to the other school, and never
 //! collected as unreferenced; `GET /api/items` lists each account the work documents it may
-//! read.
+//! read. An old client's offline work synced after the migration is carried over to its
+//! unit's work document as its own (wiring step 2), also through a storage fault.
 
 use anyhow::Result;
 use automerge::transaction::Transactable;
@@ -15,9 +16,11 @@ use rectify_server::storage::ItemRecord;
 use rectify_shared::api::{ErrorBody, ItemSummary};
 use rectify_shared::evidence::sha256_hex;
 use rectify_shared::model::v2::{self, ItemDocV2, UnitWorkDoc};
-use rectify_shared::model::{EvidenceRef, ItemDoc, ItemEdit, ItemPlan};
+use rectify_shared::model::{self, EvidenceRef, ItemDoc, ItemEdit, ItemPlan};
+use rectify_shared::sync::client::ClientEvent;
 use rectify_shared::workflow::UnitStatus;
 use rectify_tests::photos::phone_photo;
+use rectify_tests::sync_client::Received;
 use rectify_tests::uploader::upload;
 use rectify_tests::{SyncTestClient, TestServer, office_edit, unit_edit};
 use std::time::Duration;
@@ -419,6 +422,219 @@ async fn a_unit_work_document_is_announced_to_its_readers_only() -> Result<()> {
         client.settle().await?;
         let heard = client.events.contains(&ClientEvent::ListChanged);
         assert_eq!(heard, *told, "{user}: {:?}", client.events);
+    }
+    Ok(())
+}
+
+const OFFLINE: &str = "一中：已完成校额调整，名单见附件；离线补充：已公示";
+
+/// School1's old device (a version-1 client: `SyncTestClient` holding the version-1 item)
+/// synced the shared item before the migration and went offline; offline it wrote more.
+/// Returns it, disconnected, with its one offline change made.
+async fn old_device_with_offline_work(
+    server: &TestServer,
+    shared: &ItemRecord,
+) -> Result<SyncTestClient> {
+    let token = server.token("school1").await?;
+    let mut old = SyncTestClient::connect(&server.ws_base(), &token).await?;
+    old.fetch(shared.id, LIMIT).await?;
+    old.settle().await?;
+    old.disconnect();
+    let edit = ItemEdit::UnitNarrative {
+        unit: "pszx1".into(),
+        text: OFFLINE.into(),
+    };
+    let device = old.document_mut(&shared.id)?;
+    model::apply(device, &unit_edit("school1", "pszx1", 9), edit)?;
+    Ok(old)
+}
+
+/// The migration, run beside the sync hub (it pauses syncing and empties its memory).
+async fn migrate_beside(server: &TestServer) -> Result<()> {
+    let storage = std::sync::Arc::clone(&server.storage);
+    server
+        .sync
+        .write_beside(async move { migrate_items(storage.as_ref()).await })
+        .await?;
+    Ok(())
+}
+
+/// The frames the server sends `client` until `done` holds of its events (or `limit`).
+async fn until(
+    client: &mut SyncTestClient,
+    limit: Duration,
+    done: impl Fn(&[ClientEvent]) -> bool,
+) -> Result<()> {
+    let deadline = std::time::Instant::now() + limit;
+    while !done(&client.events) {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        anyhow::ensure!(!left.is_zero(), "not within {limit:?}: {:?}", client.events);
+        if let Received::Closed = client.receive(left).await? {
+            anyhow::ensure!(done(&client.events), "closed: {:?}", client.events);
+        }
+    }
+    Ok(())
+}
+
+/// Issue #21, wiring step 2: an old client's offline edit to a version-1 item, synced after
+/// `rectify migrate-schema`, lands in school1's own work document as school1's (the commit
+/// message and the recorded sender), reaches school1's updated device that has the document
+/// open, never school2's; the version-1 document keeps the original change; the old client
+/// is told to update, then that the item is unavailable.
+#[tokio::test]
+async fn an_old_clients_offline_edit_is_carried_over_to_its_own_work_document() -> Result<()> {
+    let server = TestServer::start(None).await?;
+    let shared = shared_item(&server).await?;
+    let mut old = old_device_with_offline_work(&server, &shared).await?;
+    let old_heads = old.document_mut(&shared.id)?.get_heads();
+    migrate_beside(&server).await?;
+    let item_id = v2::item_id_for(&shared.id);
+    let (s1_work, s2_work) = (
+        v2::unit_work_id(&item_id, "pszx1"),
+        v2::unit_work_id(&item_id, "pszx3"),
+    );
+    let storage = server.storage.as_ref();
+    let s1_before = load_document(storage, &s1_work).await?.expect("migrated");
+    let s2_before = load_document(storage, &s2_work)
+        .await?
+        .expect("migrated")
+        .save();
+
+    // Updated devices: school1's and school2's, each with its own work document open.
+    let token1 = server.token("school1").await?;
+    let mut s1_new = SyncTestClient::connect(&server.ws_base(), &token1).await?;
+    s1_new.fetch(s1_work, LIMIT).await?;
+    let token2 = server.token("school2").await?;
+    let mut school2 = SyncTestClient::connect(&server.ws_base(), &token2).await?;
+    school2.fetch(s2_work, LIMIT).await?;
+
+    // The old device comes back.
+    old.reconnect(&server.ws_base(), &token1).await?;
+    let id = shared.id;
+    until(&mut old, LIMIT, |events| {
+        events.contains(&ClientEvent::Unavailable(id))
+    })
+    .await?;
+    let update = (old.events.iter())
+        .position(|e| matches!(e, ClientEvent::Update { doc: Some(d), message } if *d == id && message.contains("reload to update")));
+    let gone = (old.events.iter()).position(|e| *e == ClientEvent::Unavailable(id));
+    assert!(update.is_some() && update < gone, "{:?}", old.events);
+    assert!(
+        !(old.events.iter())
+            .any(|e| matches!(e, ClientEvent::Error { .. } | ClientEvent::Retry { .. })),
+        "{:?}",
+        old.events
+    );
+
+    // In school1's work document, as school1.
+    let stored = load_document(storage, &s1_work).await?.expect("stored");
+    assert_eq!(UnitWorkDoc::load(&stored)?.narrative.as_str(), OFFLINE);
+    assert_eq!(UnitWorkDoc::load(&stored)?.updated_by, "school1");
+    let new: Vec<_> = stored.clone().get_changes(&s1_before.clone().get_heads());
+    assert_eq!(new.len(), 1, "one carried change");
+    let message = model::read_commit_message(new[0].message().unwrap_or(""));
+    assert_eq!(
+        message
+            .and_then(|m| m["user"].as_str().map(str::to_owned))
+            .as_deref(),
+        Some("school1")
+    );
+    let arrivals = storage.change_arrivals(&s1_work).await?;
+    let arrival = arrivals.get(&new[0].hash().to_string());
+    assert_eq!(
+        arrival.and_then(|a| a.sent_by.as_ref()).map(|u| u.as_str()),
+        Some("school1")
+    );
+    // The version-1 document (the office's) keeps the device's change.
+    let mut v1 = load_document(storage, &shared.id).await?.expect("kept");
+    assert!(old_heads.iter().all(|h| v1.get_change_by_hash(h).is_some()));
+    // school2's work is untouched, and nothing was kept back.
+    let s2_now = load_document(storage, &s2_work)
+        .await?
+        .expect("stored")
+        .save();
+    assert_eq!(s2_now, s2_before);
+    assert!(storage.quarantined(&shared.id).await?.is_empty());
+
+    // School1's updated device receives it; school2's never does.
+    let deadline = std::time::Instant::now() + LIMIT;
+    loop {
+        let copy = UnitWorkDoc::load(s1_new.document_mut(&s1_work)?)?;
+        if copy.narrative.as_str() == OFFLINE {
+            break;
+        }
+        anyhow::ensure!(
+            std::time::Instant::now() < deadline,
+            "school1's device never got it"
+        );
+        s1_new.receive(Duration::from_millis(200)).await?;
+    }
+    school2.settle().await?;
+    let theirs = school2.document_mut(&s2_work)?.save();
+    assert!(!String::from_utf8_lossy(&theirs).contains("离线补充"));
+    assert!(school2.core.document(&s1_work).is_none());
+    assert!(
+        !(school2.events.iter()).any(|e| matches!(e, ClientEvent::Changed(d) if *d == s1_work))
+    );
+    Ok(())
+}
+
+/// The version-2 documents cannot be read, or the carry over's one write fails: the old
+/// device is told to try again later (not to update, not refused) and keeps its change;
+/// nothing is written anywhere. Once storage is back, its reconnect carries the change over.
+#[tokio::test]
+async fn a_storage_fault_during_a_carry_over_writes_nothing_and_the_device_retries() -> Result<()> {
+    for fault in ["read", "write"] {
+        let (server, faulty) = TestServer::start_faulty().await?;
+        let shared = shared_item(&server).await?;
+        let mut old = old_device_with_offline_work(&server, &shared).await?;
+        migrate_beside(&server).await?;
+        let item_id = v2::item_id_for(&shared.id);
+        let s1_work = v2::unit_work_id(&item_id, "pszx1");
+        let inner = faulty.inner().as_ref();
+        let stored = |doc: rectify_shared::ids::DocumentId| async move {
+            Ok::<_, anyhow::Error>(load_document(inner, &doc).await?.expect("stored").save())
+        };
+        let (v1_before, s1_before) = (stored(shared.id).await?, stored(s1_work).await?);
+        match fault {
+            "read" => faulty.fail_reads_of([item_id]),
+            _ => faulty.fail_writes_to([s1_work]),
+        }
+        let token = server.token("school1").await?;
+        old.reconnect(&server.ws_base(), &token).await?;
+        let id = shared.id;
+        until(&mut old, LIMIT, |events| {
+            events
+                .iter()
+                .any(|e| matches!(e, ClientEvent::Retry { doc: Some(d), .. } if *d == id))
+        })
+        .await?;
+        assert!(
+            !(old.events.iter()).any(|e| matches!(
+                e,
+                ClientEvent::Update { .. }
+                    | ClientEvent::Error { .. }
+                    | ClientEvent::Unavailable(_)
+            )),
+            "{fault}: {:?}",
+            old.events
+        );
+        assert_eq!(stored(shared.id).await?, v1_before, "{fault}");
+        assert_eq!(stored(s1_work).await?, s1_before, "{fault}");
+        assert!(inner.quarantined(&shared.id).await?.is_empty(), "{fault}");
+
+        faulty.heal();
+        old.reconnect(&server.ws_base(), &token).await?;
+        until(&mut old, LIMIT, |events| {
+            events.contains(&ClientEvent::Unavailable(id))
+        })
+        .await?;
+        let work = load_document(inner, &s1_work).await?.expect("stored");
+        assert_eq!(
+            UnitWorkDoc::load(&work)?.narrative.as_str(),
+            OFFLINE,
+            "{fault}"
+        );
     }
     Ok(())
 }
