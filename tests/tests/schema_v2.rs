@@ -638,3 +638,94 @@ async fn a_storage_fault_during_a_carry_over_writes_nothing_and_the_device_retri
     }
     Ok(())
 }
+
+/// What an old device's offline work may no longer do is kept in the quarantine for the
+/// office, with why, by its sender: a tick on a measure the office removed before the
+/// migration (never moved onto another measure), and evidence naming a file school2
+/// uploaded (which school1 may not name). Nothing of either reaches school1's work.
+#[tokio::test]
+async fn what_an_old_device_may_no_longer_do_is_kept_for_the_office() -> Result<()> {
+    let server = TestServer::start(None).await?;
+    let shared = shared_item(&server).await?;
+    let storage = server.storage.as_ref();
+    let school2 = server.token("school2").await?;
+    let photo = phone_photo(320, 240, 7);
+    let theirs = sha256_hex(&photo);
+    upload(&server.url(""), &school2, "三中.jpg", &photo, 256 * 1024, 0).await?;
+
+    let token = server.token("school1").await?;
+    let mut old = SyncTestClient::connect(&server.ws_base(), &token).await?;
+    old.fetch(shared.id, LIMIT).await?;
+    old.settle().await?;
+    old.disconnect();
+    let item = ItemDoc::load(old.document_mut(&shared.id)?)?;
+    let (gone, kept) = item.measures.split_first().expect("the item has measures");
+    let school1 = unit_edit("school1", "pszx1", 9);
+    for edit in [
+        ItemEdit::TickMeasure {
+            unit: "pszx1".into(),
+            measure: gone.id.clone(),
+            done: true,
+        },
+        ItemEdit::AddEvidence {
+            unit: "pszx1".into(),
+            evidence: EvidenceRef {
+                sha256: theirs.clone(),
+                name: "三中.jpg".into(),
+                mime: "image/jpeg".into(),
+                size: photo.len() as u64,
+                caption: "不是一中的".into(),
+                added_by: "school1".into(),
+                added_at_ms: 9,
+            },
+        },
+    ] {
+        model::apply(old.document_mut(&shared.id)?, &school1, edit)?;
+    }
+    // Meanwhile the office removes the first measure; then the migration.
+    let define = ItemEdit::Define {
+        title: item.title.as_str().to_owned(),
+        measures: (kept.iter())
+            .map(|m| model::MeasureText::existing(m.id.clone(), m.text.as_str()))
+            .collect(),
+        narrative: item.narrative.as_str().to_owned(),
+    };
+    campaigns::edit_item(storage, &shared, &office_edit(4), define).await?;
+    migrate_beside(&server).await?;
+    let s1_work = v2::unit_work_id(&v2::item_id_for(&shared.id), "pszx1");
+
+    old.reconnect(&server.ws_base(), &token).await?;
+    let id = shared.id;
+    until(&mut old, LIMIT, |events| {
+        events.contains(&ClientEvent::Unavailable(id))
+    })
+    .await?;
+    let work = UnitWorkDoc::load(&load_document(storage, &s1_work).await?.expect("stored"))?;
+    assert!(!work.measures_done.contains_key(&gone.id), "{work:?}");
+    assert!(
+        work.measures_done.values().all(|done| !done),
+        "never re-pointed"
+    );
+    assert!(
+        !work.evidence.iter().any(|e| e.sha256 == theirs),
+        "{work:?}"
+    );
+    let quarantined = storage.quarantined(&shared.id).await?;
+    assert_eq!(quarantined.len(), 2, "{quarantined:?}");
+    assert!(quarantined.iter().all(|q| q.username.as_str() == "school1"));
+    let reasons: Vec<&str> = quarantined.iter().map(|q| q.reason.as_str()).collect();
+    assert!(
+        reasons
+            .iter()
+            .any(|r| r.contains("removed from the item") && r.contains(&gone.id)),
+        "{reasons:?}"
+    );
+    assert!(
+        reasons
+            .iter()
+            .any(|r| r.contains("AddEvidence") && r.contains(&theirs)),
+        "{reasons:?}"
+    );
+    assert!(quarantined.iter().all(|q| !q.change_bytes.is_empty()));
+    Ok(())
+}
