@@ -12,7 +12,9 @@ use anyhow::Result;
 use automerge::transaction::Transactable;
 use rectify_server::campaigns::{self, load_document};
 use rectify_server::schema_v2::migrate_items;
+use rectify_server::state::ServerSettings;
 use rectify_server::storage::ItemRecord;
+use rectify_server::storage::scratch::ScratchDatabase;
 use rectify_shared::api::{ErrorBody, ItemSummary};
 use rectify_shared::evidence::sha256_hex;
 use rectify_shared::model::v2::{self, ItemDocV2, UnitWorkDoc};
@@ -483,11 +485,22 @@ async fn until(
 /// is told to update, then that the item is unavailable.
 #[tokio::test]
 async fn an_old_clients_offline_edit_is_carried_over_to_its_own_work_document() -> Result<()> {
-    let server = TestServer::start(None).await?;
-    let shared = shared_item(&server).await?;
-    let mut old = old_device_with_offline_work(&server, &shared).await?;
+    old_offline_edit_carried_over(&TestServer::start(None).await?).await
+}
+
+/// The same on PostgreSQL.
+#[tokio::test]
+async fn an_old_clients_offline_edit_is_carried_over_on_postgres() -> Result<()> {
+    let database = ScratchDatabase::create()?;
+    let server = TestServer::replica(database.url(), ServerSettings::default(), true, None).await?;
+    old_offline_edit_carried_over(&server).await
+}
+
+async fn old_offline_edit_carried_over(server: &TestServer) -> Result<()> {
+    let shared = shared_item(server).await?;
+    let mut old = old_device_with_offline_work(server, &shared).await?;
     let old_heads = old.document_mut(&shared.id)?.get_heads();
-    migrate_beside(&server).await?;
+    migrate_beside(server).await?;
     let item_id = v2::item_id_for(&shared.id);
     let (s1_work, s2_work) = (
         v2::unit_work_id(&item_id, "pszx1"),
