@@ -13,7 +13,7 @@ use automerge::{AutoCommit, Change};
 use rectify_shared::evidence::sha256_hex;
 use rectify_shared::gate::{Peer, PolicyGate};
 use rectify_shared::ids::{DocumentId, UnitId, Username};
-use rectify_shared::model::v2::carry::{ItemDocs, KeptReason, carry_changes};
+use rectify_shared::model::v2::carry::{Carry, ItemDocs, KeptReason, carry_changes};
 use rectify_shared::model::v2::migrate::{CarryRefusal, mark_migrated, migrate, migrated_to};
 use rectify_shared::model::v2::{self, ItemDocV2, UnitWorkDoc};
 use rectify_shared::model::{
@@ -858,4 +858,31 @@ fn an_old_change_cannot_write_after_sign_off() {
         (net.clients[old].events.iter()).any(|e| matches!(e, ClientEvent::Update { .. })),
         "the device is told to update: its work is kept for the office"
     );
+}
+
+/// Two servers carrying the same changes over onto the same documents make the very same
+/// changes (actors derived from the document and the version-1 change, times the change's
+/// own), so their copies could only ever merge into one.
+#[test]
+fn carrying_the_same_changes_twice_makes_the_same_bytes() {
+    let World { net, old, .. } = world(true);
+    let mut v1 = net.stored(&V1);
+    let mut device = net.clients[old].sync.document(&V1).unwrap().clone();
+    let changes: Vec<Change> = (device.get_changes(&[]).into_iter())
+        .filter(|c| v1.get_change_by_hash(&c.hash()).is_none())
+        .collect();
+    let who = school("s1");
+    // Each server reads the documents itself (a copy loaded with an actor of its own).
+    let carry = || {
+        let docs = net.item_docs(&v1);
+        carry_changes(&v1, &changes, &who.actor, "school-s1", &docs, &|_| None).unwrap()
+    };
+    let (a, b) = (carry(), carry());
+    assert!(!a.written.is_empty());
+    let bytes = |carry: &Carry| {
+        (carry.written.iter())
+            .map(|w| (w.id, w.chunk.clone(), w.hashes.clone()))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(bytes(&a), bytes(&b));
 }
