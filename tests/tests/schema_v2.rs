@@ -742,3 +742,65 @@ async fn what_an_old_device_may_no_longer_do_is_kept_for_the_office() -> Result<
     assert!(quarantined.iter().all(|q| !q.change_bytes.is_empty()));
     Ok(())
 }
+
+/// School1 writes on its updated device while the server is carrying its old device's
+/// change over (between reading the version-2 documents and writing): the carry over's
+/// write meets a newer work document, reads again and is made on top of it. Both writings
+/// are kept, and the old device is not sent away to retry.
+#[tokio::test]
+async fn a_carry_over_racing_a_write_to_the_work_document_reads_again() -> Result<()> {
+    let (server, faulty) = TestServer::start_faulty().await?;
+    let shared = shared_item(&server).await?;
+    let mut old = old_device_with_offline_work(&server, &shared).await?;
+    migrate_beside(&server).await?;
+    let item_id = v2::item_id_for(&shared.id);
+    let s1_work = v2::unit_work_id(&item_id, "pszx1");
+    let token = server.token("school1").await?;
+    let mut s1_new = SyncTestClient::connect(&server.ws_base(), &token).await?;
+    s1_new.fetch(s1_work, LIMIT).await?;
+    s1_new.fetch(item_id, LIMIT).await?;
+
+    // The carry over reads the versions, then waits on reading the item.
+    faulty.hold_reads_of([item_id]);
+    old.reconnect(&server.ws_base(), &token).await?;
+    let deadline = std::time::Instant::now() + LIMIT;
+    while faulty.counts().reads_held == 0 {
+        anyhow::ensure!(
+            std::time::Instant::now() < deadline,
+            "the carry over never read"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Meanwhile, on the updated device, school1 adds a feedback message.
+    let item = ItemDocV2::load(s1_new.document_mut(&item_id)?)?;
+    let feedback = ItemEdit::AddFeedback {
+        id: "fb-new-device".into(),
+        unit: Some("pszx1".into()),
+        text: "新设备上的留言".into(),
+    };
+    let doc = s1_new.document_mut(&s1_work)?;
+    v2::apply_unit_work(doc, &item, &unit_edit("school1", "pszx1", 20), feedback)?;
+    s1_new.sync_until_acknowledged(&s1_work, LIMIT).await?;
+    faulty.release_reads();
+
+    let id = shared.id;
+    until(&mut old, LIMIT, |events| {
+        events.contains(&ClientEvent::Unavailable(id))
+    })
+    .await?;
+    assert!(
+        !(old.events.iter()).any(|e| matches!(e, ClientEvent::Retry { .. })),
+        "{:?}",
+        old.events
+    );
+    let stored = load_document(faulty.inner().as_ref(), &s1_work)
+        .await?
+        .expect("stored");
+    let work = UnitWorkDoc::load(&stored)?;
+    assert_eq!(work.narrative.as_str(), OFFLINE);
+    assert!(
+        work.feedback.iter().any(|f| f.text == "新设备上的留言"),
+        "{work:?}"
+    );
+    Ok(())
+}
