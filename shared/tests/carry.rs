@@ -626,6 +626,8 @@ fn an_old_clients_offline_work_is_carried_over_as_its_own() {
             "{case}: {events:?}"
         );
         assert!(migrated_to(net.clients[old].sync.document(&V1).unwrap()).is_none());
+        // Its sync state counts its changes as on the server: nothing pending.
+        assert_eq!(net.clients[old].sync.unsynced_changes(&V1), 0, "{case}");
         // The updated device got the carried edits; s2's holds nothing of s1's.
         let s1_copy = UnitWorkDoc::load(net.clients[s1_new].sync.document(&s1_work).unwrap());
         assert_eq!(s1_copy.unwrap(), own, "{case}");

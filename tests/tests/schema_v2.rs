@@ -539,6 +539,9 @@ async fn old_offline_edit_carried_over(server: &TestServer) -> Result<()> {
         old.events
     );
 
+    // Its sync state counts the change as on the server: nothing pending.
+    assert_eq!(old.core.unsynced_changes(&shared.id), 0);
+
     // In school1's work document, as school1.
     let stored = load_document(storage, &s1_work).await?.expect("stored");
     assert_eq!(UnitWorkDoc::load(&stored)?.narrative.as_str(), OFFLINE);

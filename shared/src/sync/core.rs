@@ -1941,7 +1941,8 @@ fn carry_receive<P>(
 }
 
 /// Answers a peer whose changes to `document` are carried over: when it holds nothing the
-/// server lacks, it is told to update its app (`rectifyUpdate`) and that the document is
+/// server lacks, it is told so (a `sync` naming its own heads: its changes count as
+/// acknowledged), then to update its app (`rectifyUpdate`) and that the document is
 /// unavailable, and is no longer a peer of it; otherwise it is sent what makes it send the
 /// rest — the server's heads and summary, never the document's changes.
 fn carry_answer<P>(
@@ -1955,6 +1956,19 @@ fn carry_answer<P>(
 ) {
     let theirs = peer.state.their_heads.clone().unwrap_or_default();
     if knows_all(&mut document.doc, &theirs) {
+        if !theirs.is_empty() {
+            // What it holds is on the server: said with its own heads (not the document's,
+            // which it must not ask for), so that its sync state counts it as acknowledged.
+            let acknowledged = sync::Message {
+                heads: theirs,
+                need: Vec::new(),
+                have: Vec::new(),
+                changes: Vec::<Vec<u8>>::new().into(),
+                flags: None,
+                version: sync::MessageVersion::V1,
+            };
+            out.push(sync_frame(server, connection, conn, doc_id, acknowledged));
+        }
         out.push(send(
             conn,
             &Message::Error {
