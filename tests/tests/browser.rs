@@ -551,21 +551,9 @@ async fn issue_22_a_school_never_fetches_the_full_build() -> anyhow::Result<()> 
     assert_eq!(has_build(&paths, "school"), [true, true], "{paths:?}");
     assert_eq!(has_build(&paths, "full"), [false, false], "{paths:?}");
     // The service worker, once installed, holds the school build and nothing of the full one.
-    let cached = c
-        .execute(
-            "await navigator.serviceWorker.ready;
-             const paths = [];
-             for (const name of await caches.keys()) {
-               const cache = await caches.open(name);
-               for (const request of await cache.keys()) paths.push(new URL(request.url).pathname);
-             }
-             return paths;",
-            vec![],
-        )
-        .await?;
-    let cached: Vec<String> = serde_json::from_value(cached)?;
-    assert_eq!(has_build(&cached, "school"), [true, true], "{cached:?}");
-    assert_eq!(has_build(&cached, "full"), [false, false], "{cached:?}");
+    let kept = cached(&browser).await?;
+    assert_eq!(has_build(&kept, "school"), [true, true], "{kept:?}");
+    assert_eq!(has_build(&kept, "full"), [false, false], "{kept:?}");
     // Logged in, reloaded: still the school build.
     c.refresh().await?;
     browser.wait_for("[data-testid=item]").await?;
@@ -664,6 +652,78 @@ async fn issue_22_an_account_that_oversees_switches_to_the_full_build_and_back()
             .execute("sessionStorage.clear();", vec![])
             .await?;
     }
+    browser.close().await?;
+    Ok(())
+}
+
+/// The paths the service worker's caches hold (once it is active).
+async fn cached(browser: &Browser) -> anyhow::Result<Vec<String>> {
+    let value = browser
+        .client
+        .execute(
+            "await navigator.serviceWorker.ready;
+             const paths = [];
+             for (const name of await caches.keys()) {
+               const cache = await caches.open(name);
+               for (const request of await cache.keys()) paths.push(new URL(request.url).pathname);
+             }
+             return paths;",
+            vec![],
+        )
+        .await?;
+    Ok(serde_json::from_value(value)?)
+}
+
+/// Issue #22: the service worker keeps the full build once a device that oversees loaded it
+/// through the worker, so the office's app starts with no network too.
+#[tokio::test(flavor = "multi_thread")]
+async fn issue_22_the_full_build_starts_with_no_network() -> anyhow::Result<()> {
+    let profile = tempfile::tempdir()?;
+    let origin = {
+        let server = TestServer::start(Some(web_root())).await?;
+        let browser = Browser::start_with_profile(360, 800, profile.path()).await?;
+        browser.log_in(&server.url("/"), "office").await?;
+        let mut controlled = false;
+        for _ in 0..100 {
+            let value = browser
+                .client
+                .execute("return !!navigator.serviceWorker.controller;", vec![])
+                .await?;
+            if value == serde_json::json!(true) {
+                controlled = true;
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+        assert!(
+            controlled,
+            "the service worker never took control of the page"
+        );
+        // Loaded through the worker: it keeps the full build.
+        browser.client.refresh().await?;
+        browser
+            .wait_for("[data-testid=dashboard]:not([data-items='0'])")
+            .await?;
+        let mut kept = Vec::new();
+        for _ in 0..50 {
+            kept = cached(&browser).await?;
+            if has_build(&kept, "full") == [true, true] {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        assert_eq!(has_build(&kept, "full"), [true, true], "{kept:?}");
+        browser.close().await?;
+        server.url("/")
+        // The server stops here: from now on nothing answers at that address.
+    };
+    let browser = Browser::start_with_profile(360, 800, profile.path()).await?;
+    browser.set_offline(true).await?;
+    let _ = browser.client.goto(&origin).await;
+    browser
+        .wait_for("[data-testid=dashboard]:not([data-items='0'])")
+        .await?;
+    assert_eq!(loaded_build(&browser).await?, "full");
     browser.close().await?;
     Ok(())
 }
