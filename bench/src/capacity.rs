@@ -188,44 +188,55 @@ pub async fn sync_load(
     args: &[String],
     limit: Duration,
 ) -> Result<serde_json::Value> {
+    let mut all = vec!["--timeout-secs".to_owned(), limit.as_secs().to_string()];
+    all.extend_from_slice(args);
+    tool_json(
+        "sync-load",
+        sync_load,
+        rectify,
+        &all,
+        limit + Duration::from_secs(60),
+    )
+    .await
+}
+
+/// Runs the load tool `name` (`sync-load`, `replica-latency`: `tool` is its path) with
+/// `--rectify RECTIFY ARGS`, killed after `limit`, and returns the JSON line it prints last.
+pub async fn tool_json(
+    name: &str,
+    tool: &Path,
+    rectify: &Path,
+    args: &[String],
+    limit: Duration,
+) -> Result<serde_json::Value> {
     ensure!(
-        sync_load.is_file(),
-        "{} is missing: build it with `cargo build --release -p rectify-tests --bin sync-load` \
+        tool.is_file(),
+        "{} is missing: build it with `cargo build --release -p rectify-tests --bin {name}` \
          (`cargo xtask bench` does)",
-        sync_load.display()
+        tool.display()
     );
-    let mut command = tokio::process::Command::new(sync_load);
+    let mut command = tokio::process::Command::new(tool);
     command
         .arg("--rectify")
         .arg(rectify)
-        .arg("--timeout-secs")
-        .arg(limit.as_secs().to_string())
         .args(args)
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::inherit())
         .kill_on_drop(true);
-    eprintln!(
-        "    running sync-load {}",
-        args.iter()
-            .map(String::as_str)
-            .collect::<Vec<_>>()
-            .join(" ")
-    );
-    let child = command.spawn().context("starting sync-load")?;
-    let output = tokio::time::timeout(limit + Duration::from_secs(60), child.wait_with_output())
+    eprintln!("    running {name} {}", args.join(" "));
+    let child = command
+        .spawn()
+        .with_context(|| format!("starting {name}"))?;
+    let output = tokio::time::timeout(limit, child.wait_with_output())
         .await
-        .context("sync-load did not stop after its own timeout")??;
+        .with_context(|| format!("{name} did not stop within {} s", limit.as_secs()))??;
     let stdout = String::from_utf8_lossy(&output.stdout);
     for line in stdout.lines() {
         eprintln!("    | {line}");
     }
-    ensure!(
-        output.status.success(),
-        "sync-load failed ({})",
-        output.status
-    );
-    last_json_line(&stdout).context("sync-load printed no JSON summary")
+    ensure!(output.status.success(), "{name} failed ({})", output.status);
+    last_json_line(&stdout).with_context(|| format!("{name} printed no JSON summary"))
 }
 
 /// The last line of `text` that is a JSON object.

@@ -44,8 +44,6 @@ pub struct School {
 pub struct Fixture {
     pub schools: Vec<School>,
     pub office_token: String,
-    /// The campaign every document belongs to (the office reads it too).
-    pub campaign: DocumentId,
     /// Offline edits per document.
     pub edits: usize,
 }
@@ -173,6 +171,25 @@ fn report(n: usize) -> Report {
     }
 }
 
+/// Every document the account of `token` may read on the running `server`, as the app would
+/// hold them: the items `GET /api/items` lists, their campaigns and the unit-work documents
+/// it names.
+pub async fn readable_by(server: &ServerProcess, token: &str) -> Result<Vec<DocumentId>> {
+    let mut ids = std::collections::BTreeSet::new();
+    for item in server.items(token).await? {
+        for id in [&item.id, &item.campaign]
+            .into_iter()
+            .chain(&item.unit_work)
+        {
+            ids.insert(
+                id.parse::<DocumentId>()
+                    .with_context(|| format!("GET /api/items listed a bad id {id}"))?,
+            );
+        }
+    }
+    Ok(ids.into_iter().collect())
+}
+
 /// A data directory (demo data plus `schools` unit accounts, each with `docs` items assigned
 /// to it alone, planned by the office) and the fixture with `edits` offline edits per
 /// document. The server is not started.
@@ -249,7 +266,6 @@ async fn fill(storage: &dyn Storage, schools: usize, docs: usize, edits: usize) 
     Ok(Fixture {
         schools: out,
         office_token,
-        campaign: outcome.campaign,
         edits,
     })
 }

@@ -17,6 +17,7 @@ pub fn when(ms: i64) -> String {
 }
 
 /// A device time as `YYYY-MM-DD HH:MM`, local time (the audit log: entries span years).
+#[cfg(feature = "office")]
 pub fn when_full(ms: i64) -> String {
     let date = js_sys::Date::new(&(ms as f64).into());
     format!("{}-{}", date.get_full_year(), when(ms))
@@ -32,6 +33,7 @@ pub fn area_numeral(no: u32) -> String {
 }
 
 /// Days to a deadline in words: `逾期3天`, `今天到期`, `due in 2 days`.
+#[cfg(feature = "office")]
 pub fn days_label(lang: Lang, days: i64) -> String {
     match (lang, days) {
         (Lang::Zh, d) if d < 0 => format!("逾期{}天", -d),

@@ -48,8 +48,10 @@ impl Lang {
 /// its translation are always written side by side.
 macro_rules! messages {
     ($($key:ident => $zh:literal, $en:literal;)*) => {
-        /// A message key. One variant per string; [`tr`] gives its text.
+        /// A message key. One variant per string; [`tr`] gives its text. The school build
+        /// (no `office` feature) uses only some of them; the full build, all.
         #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        #[cfg_attr(not(feature = "office"), allow(dead_code))]
         pub enum Msg { $($key,)* }
 
         /// The text of a message in a language.
@@ -102,6 +104,9 @@ messages! {
     NoItemsYet => "暂无整改事项", "No rectification items yet";
     MyItems => "整改事项", "Rectification items";
     Loading => "正在加载…", "Loading…";
+    // The school build, given an account that oversees, loads the full build (issue #22).
+    LoadingOfficePages => "正在加载管理页面…", "Loading the management pages…";
+    SwitchRefused => "此浏览器不允许保存设置，无法加载管理页面。", "This browser does not keep settings, so the management pages cannot load.";
     Deadline => "整改时限", "Deadline";
     Overdue => "已逾期", "Overdue";
     ItemsCount => "项", "items";
@@ -457,6 +462,7 @@ messages! {
 }
 
 /// A deadline tick of the sign-off chart: `n` open items due in the week ending `sunday`.
+#[cfg(feature = "office")]
 pub fn due_in_week(lang: Lang, n: usize, sunday: &str) -> String {
     match lang {
         Lang::Zh => format!("{n} 项事项在截至 {sunday} 的一周到期"),
@@ -465,6 +471,7 @@ pub fn due_in_week(lang: Lang, n: usize, sunday: &str) -> String {
 }
 
 /// The sign-off chart in one sentence (for screen readers): where the line ends.
+#[cfg(feature = "office")]
 pub fn sign_off_summary(lang: Lang, signed_off: usize, assigned: usize) -> String {
     match lang {
         Lang::Zh => format!("截至本周，{assigned} 项单位任务中已销号 {signed_off} 项"),
@@ -473,6 +480,7 @@ pub fn sign_off_summary(lang: Lang, signed_off: usize, assigned: usize) -> Strin
 }
 
 /// Signed-off entries the chart has no date for (signed off by an import).
+#[cfg(feature = "office")]
 pub fn undated_sign_offs(lang: Lang, n: usize) -> String {
     match lang {
         Lang::Zh => format!("另有 {n} 项销号没有记录时间，从第一周起计入。"),
@@ -481,6 +489,7 @@ pub fn undated_sign_offs(lang: Lang, n: usize) -> String {
 }
 
 /// An audit log action (`AuditEntry::action`) in words; an unknown one as it is.
+#[cfg(feature = "office")]
 pub fn audit_action_name(lang: Lang, action: &str) -> String {
     let (zh, en) = match action {
         "account_created" => ("创建账号", "Account created"),
@@ -505,6 +514,7 @@ pub fn audit_action_name(lang: Lang, action: &str) -> String {
 }
 
 /// An audit entry's account: a username as it is, the server's command line in words.
+#[cfg(feature = "office")]
 pub fn audit_account(lang: Lang, account: &str) -> String {
     match (account, lang) {
         (rectify_shared::api::AUDIT_COMMAND_LINE, Lang::Zh) => "服务器命令行（rectify）".to_owned(),
@@ -517,6 +527,7 @@ pub fn audit_account(lang: Lang, account: &str) -> String {
 
 /// An audit entry's detail in words where it is a bare value (the number of sessions a
 /// "sign out everywhere" ended); otherwise as stored.
+#[cfg(feature = "office")]
 pub fn audit_detail(lang: Lang, action: &str, detail: &str) -> String {
     match (action, lang) {
         ("sessions_revoked", Lang::Zh) => format!("结束了 {detail} 个登录"),
@@ -526,6 +537,7 @@ pub fn audit_detail(lang: Lang, action: &str, detail: &str) -> String {
 }
 
 /// The actions of the audit log, for the filter.
+#[cfg(feature = "office")]
 pub const AUDIT_ACTIONS: [&str; 13] = [
     "account_created",
     "account_disabled",

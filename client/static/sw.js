@@ -1,5 +1,8 @@
 // Rectify's service worker: caches the app shell so the app starts with no network.
 // `cargo xtask build` fills in VERSION and ASSETS; the hashed assets never change.
+// ASSETS are the school build's (and the CSS): installing never fetches the full build, so a
+// school never downloads the office's pages. The full build is cached when a device that
+// oversees first loads it through this worker (every `/assets/` file fetched is kept).
 const VERSION = "{{VERSION}}";
 const ASSETS = {{ASSETS}};
 const CACHE = `rectify-shell-${VERSION}`;
@@ -33,6 +36,10 @@ self.addEventListener("fetch", (event) => {
     return;
   }
   event.respondWith(
-    caches.open(CACHE).then((cache) => cache.match(request).then((hit) => hit || fetch(request))),
+    caches.open(CACHE).then((cache) => cache.match(request).then((hit) => hit || fetch(request).then((response) => {
+      // A hashed asset never changes: keep it for offline starts (the full build's files).
+      if (response.ok && url.pathname.startsWith("/assets/")) cache.put(request, response.clone());
+      return response;
+    }))),
   );
 });

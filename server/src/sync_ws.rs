@@ -281,8 +281,7 @@ impl SyncHub {
     /// and those out of memory that peers have open, so that the sweep ([`Self::catch_up_all`])
     /// also finds those another server wrote when the notification was lost.
     fn forget_versions(&self, core: &SyncServer<PolicyGate>) {
-        let open: HashSet<&DocumentId> = core.open_documents().collect();
-        self.versions().retain(|doc, _| open.contains(doc));
+        self.versions().retain(|doc, _| core.is_open(doc));
     }
 
     fn versions(&self) -> std::sync::MutexGuard<'_, HashMap<DocumentId, i64>> {
@@ -1087,10 +1086,9 @@ impl SyncHub {
                     // server may have written one of them after its heads were read and before
                     // the connection was subscribed: its notification then found nobody to
                     // tell here. Compare again, and catch up with what moved.
-                    let open: HashSet<&DocumentId> = core.open_documents().collect();
                     let mut held = self.versions();
                     for (doc, version) in &versions {
-                        if open.contains(doc) {
+                        if core.is_open(doc) {
                             held.entry(*doc).or_insert(*version);
                         }
                     }

@@ -8,7 +8,7 @@ use automerge::{AutoCommit, ReadDoc, Value, transaction::Transactable};
 use rectify_shared::ids::DocumentId;
 use rectify_shared::model;
 use rectify_shared::sync::client::{ClientEvent, SyncClient};
-use rectify_shared::sync::core::{ConnId, Effect, Gate, GateRefusal, SyncServer};
+use rectify_shared::sync::core::{ConnId, Effect, Gate, GateRefusal, OUTDATED_RETRIES, SyncServer};
 use rectify_shared::sync::wire::{self, Message, PeerId, StorageId, SyncData};
 
 /// Who is on a connection, as the test gate sees it.
@@ -1086,10 +1086,12 @@ fn a_document_moved_in_storage_while_out_of_memory_reaches_its_open_peers_when_l
 
 /// A write refused as outdated (issue #18: another server wrote the document since this
 /// copy was read) is judged again on the caught-up copy and stored, without sending the
-/// school away; only after three such refusals in a row is it told to come back later, and
-/// then its change arrives on the next connection. Nothing is stored twice or lost.
+/// school away; only after [`OUTDATED_RETRIES`] such refusals in a row is it told to come
+/// back later, and then its change arrives on the next connection. Nothing is stored twice or
+/// lost.
 fn a_write_refused_as_outdated_is_judged_again_on_the_caught_up_copy(stock: bool) {
-    for other_writes in [1usize, 3, 4] {
+    let bound = usize::from(OUTDATED_RETRIES);
+    for other_writes in [1, bound, bound + 1] {
         let (mut net, id) = office_and_school(stock);
         let mut theirs = model::load_automerge(&net.storage[&id]).expect("loads");
         theirs.set_actor(automerge::ActorId::from(b"other-server".as_slice()));
@@ -1112,7 +1114,7 @@ fn a_write_refused_as_outdated_is_judged_again_on_the_caught_up_copy(stock: bool
         });
         assert_eq!(
             sent_away,
-            other_writes > 3,
+            other_writes > bound,
             "{other_writes} outdated writes"
         );
         if sent_away {

@@ -1154,7 +1154,7 @@ impl World {
                     // The driver sweeps a document the digest subscribed the peer to without
                     // loading it from the version its heads were read at.
                     for doc in listed {
-                        if self.replicas[r].core.open_documents().any(|d| *d == doc) {
+                        if self.replicas[r].core.is_open(&doc) {
                             let version = self.stored_version(doc);
                             self.replicas[r].versions.entry(doc).or_insert(version);
                         }

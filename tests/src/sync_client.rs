@@ -146,10 +146,16 @@ impl SyncTestClient {
         self.ws.is_some()
     }
 
+    /// Sends `frames` in order. A socket error (the server closed or reset the connection)
+    /// leaves the client disconnected, as a lost network does, so a driver that checks
+    /// [`Self::is_open`] reconnects instead of counting the client as failed.
     pub async fn send(&mut self, frames: Vec<Vec<u8>>) -> Result<()> {
         let ws = self.ws.as_mut().context("not connected")?;
         for frame in frames {
-            ws.send(Message::Binary(frame.into())).await?;
+            if let Err(err) = ws.send(Message::Binary(frame.into())).await {
+                self.disconnect();
+                return Err(err).context("the connection broke while sending");
+            }
         }
         Ok(())
     }

@@ -483,3 +483,342 @@ async fn issue_20_the_office_reads_the_audit_log_in_chinese() -> anyhow::Result<
     browser.close().await?;
     Ok(())
 }
+
+/// The paths this page load fetched (resource timing: the page's own requests, those its
+/// service worker answered included).
+async fn fetched(browser: &Browser) -> anyhow::Result<Vec<String>> {
+    let value = browser
+        .client
+        .execute(
+            "return performance.getEntriesByType('resource').map(e => new URL(e.name).pathname);",
+            vec![],
+        )
+        .await?;
+    Ok(serde_json::from_value(value)?)
+}
+
+/// Which build of the client `index.html` loaded (`school` or `full`).
+async fn loaded_build(browser: &Browser) -> anyhow::Result<String> {
+    let value = browser
+        .client
+        .execute(
+            "return document.documentElement.dataset.bundle || '';",
+            vec![],
+        )
+        .await?;
+    Ok(value.as_str().unwrap_or_default().to_owned())
+}
+
+/// What the device keeps for the loader: `rectify.bundle` in `localStorage`.
+async fn remembered_build(browser: &Browser) -> anyhow::Result<Option<String>> {
+    let value = browser
+        .client
+        .execute("return localStorage.getItem('rectify.bundle');", vec![])
+        .await?;
+    Ok(value.as_str().map(str::to_owned))
+}
+
+/// Whether a build's WASM and JS are among `paths`.
+fn has_build(paths: &[String], build: &str) -> [bool; 2] {
+    let prefix = format!("/assets/rectify-{build}-");
+    ["wasm", "js"].map(|ext| {
+        paths
+            .iter()
+            .any(|p| p.starts_with(&prefix) && p.ends_with(&format!(".{ext}")))
+    })
+}
+
+/// Issue #22: a school's first visit loads the school build, never the full one (not the
+/// page, not the service worker's precache), and a reload stays on it.
+#[tokio::test(flavor = "multi_thread")]
+async fn issue_22_a_school_never_fetches_the_full_build() -> anyhow::Result<()> {
+    let server = TestServer::start(Some(web_root())).await?;
+    let browser = Browser::start(360, 800).await?;
+    let c = &browser.client;
+    c.goto(&server.url("/")).await?;
+    browser.wait_for("#login-title").await?;
+    browser
+        .screenshot("issue-22-school-build-login-360")
+        .await?;
+    browser.log_in(&server.url("/"), "school1").await?;
+    browser
+        .wait_for("[data-testid=sync-status][data-state=synced]")
+        .await?;
+    browser.screenshot("issue-22-school-build-list-360").await?;
+    assert_eq!(loaded_build(&browser).await?, "school");
+    assert_eq!(remembered_build(&browser).await?, None);
+    let paths = fetched(&browser).await?;
+    assert_eq!(has_build(&paths, "school"), [true, true], "{paths:?}");
+    assert_eq!(has_build(&paths, "full"), [false, false], "{paths:?}");
+    // The service worker, once installed, holds the school build and nothing of the full one.
+    let kept = cached(&browser).await?;
+    assert_eq!(has_build(&kept, "school"), [true, true], "{kept:?}");
+    assert_eq!(has_build(&kept, "full"), [false, false], "{kept:?}");
+    // Logged in, reloaded: still the school build.
+    c.refresh().await?;
+    browser.wait_for("[data-testid=item]").await?;
+    assert_eq!(loaded_build(&browser).await?, "school");
+    let paths = fetched(&browser).await?;
+    assert_eq!(has_build(&paths, "full"), [false, false], "{paths:?}");
+    browser.close().await?;
+    Ok(())
+}
+
+/// Issue #22: an account that oversees logs in on the school build; the app shows that it is
+/// loading the management pages (never a blank page), reloads into the full build with the
+/// session kept, and every page is there. Logging out sends the next load back to the school
+/// build.
+#[tokio::test(flavor = "multi_thread")]
+async fn issue_22_an_account_that_oversees_switches_to_the_full_build_and_back()
+-> anyhow::Result<()> {
+    let server = TestServer::start(Some(web_root())).await?;
+    let browser = Browser::start(360, 800).await?;
+    // Kept across the reload (sessionStorage): whether the loading state showed (any change
+    // to the page), and whether a frame was painted with the app's element empty.
+    browser
+        .cdp(
+            "Page.addScriptToEvaluateOnNewDocument",
+            serde_json::json!({ "source": "
+                new MutationObserver(() => {
+                  if (document.querySelector('[data-testid=loading-office]'))
+                    sessionStorage.setItem('saw-loading', '1');
+                }).observe(document, { childList: true, subtree: true, characterData: true });
+                const frame = () => {
+                  const app = document.getElementById('app');
+                  if (app && app.textContent.trim() === '') sessionStorage.setItem('saw-blank', '1');
+                  requestAnimationFrame(frame);
+                };
+                requestAnimationFrame(frame);
+            " }),
+        )
+        .await?;
+    for (account, page) in [
+        ("office", "[data-testid=dashboard]:not([data-items='0'])"),
+        ("viewer", "[data-testid=dashboard]:not([data-items='0'])"),
+        ("dept-djg", "[data-testid=dashboard]"),
+    ] {
+        browser.client.goto(&server.url("/")).await?;
+        browser.wait_for("#login-title").await?;
+        assert_eq!(loaded_build(&browser).await?, "school", "{account}");
+        let paths = fetched(&browser).await?;
+        assert_eq!(has_build(&paths, "full"), [false, false], "{paths:?}");
+        browser
+            .wait_for("input[name=username]")
+            .await?
+            .send_keys(account)
+            .await?;
+        browser
+            .client
+            .find(Locator::Css("input[name=password]"))
+            .await?
+            .send_keys(TEST_PASSWORD)
+            .await?;
+        browser
+            .client
+            .find(Locator::Css("button[type=submit]"))
+            .await?
+            .click()
+            .await?;
+        browser.wait_for(page).await?;
+        assert_eq!(loaded_build(&browser).await?, "full", "{account}");
+        assert_eq!(remembered_build(&browser).await?.as_deref(), Some("full"));
+        let paths = fetched(&browser).await?;
+        assert_eq!(has_build(&paths, "full"), [true, true], "{paths:?}");
+        assert_eq!(has_build(&paths, "school"), [false, false], "{paths:?}");
+        let seen = browser
+            .client
+            .execute(
+                "return [sessionStorage.getItem('saw-loading'), sessionStorage.getItem('saw-blank')];",
+                vec![],
+            )
+            .await?;
+        assert_eq!(seen, serde_json::json!(["1", null]), "{account}");
+        // The office's pages are there.
+        browser.wait_for("[data-testid=nav-supervise]").await?;
+        browser
+            .wait_for("[data-testid=log-out]")
+            .await?
+            .click()
+            .await?;
+        browser
+            .wait_for("[data-testid=log-out-confirm]")
+            .await?
+            .click()
+            .await?;
+        browser.wait_for("#login-title").await?;
+        assert_eq!(remembered_build(&browser).await?, None, "{account}");
+        browser
+            .client
+            .execute("sessionStorage.clear();", vec![])
+            .await?;
+    }
+    browser.close().await?;
+    Ok(())
+}
+
+/// The paths the service worker's caches hold (once it is active).
+async fn cached(browser: &Browser) -> anyhow::Result<Vec<String>> {
+    let value = browser
+        .client
+        .execute(
+            "await navigator.serviceWorker.ready;
+             const paths = [];
+             for (const name of await caches.keys()) {
+               const cache = await caches.open(name);
+               for (const request of await cache.keys()) paths.push(new URL(request.url).pathname);
+             }
+             return paths;",
+            vec![],
+        )
+        .await?;
+    Ok(serde_json::from_value(value)?)
+}
+
+/// Issue #22: the service worker keeps the full build once a device that oversees loaded it
+/// through the worker, so the office's app starts with no network too.
+#[tokio::test(flavor = "multi_thread")]
+async fn issue_22_the_full_build_starts_with_no_network() -> anyhow::Result<()> {
+    let profile = tempfile::tempdir()?;
+    let origin = {
+        let server = TestServer::start(Some(web_root())).await?;
+        let browser = Browser::start_with_profile(360, 800, profile.path()).await?;
+        browser.log_in(&server.url("/"), "office").await?;
+        let mut controlled = false;
+        for _ in 0..100 {
+            let value = browser
+                .client
+                .execute("return !!navigator.serviceWorker.controller;", vec![])
+                .await?;
+            if value == serde_json::json!(true) {
+                controlled = true;
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+        assert!(
+            controlled,
+            "the service worker never took control of the page"
+        );
+        // Loaded through the worker: it keeps the full build.
+        browser.client.refresh().await?;
+        browser
+            .wait_for("[data-testid=dashboard]:not([data-items='0'])")
+            .await?;
+        let mut kept = Vec::new();
+        for _ in 0..50 {
+            kept = cached(&browser).await?;
+            if has_build(&kept, "full") == [true, true] {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        assert_eq!(has_build(&kept, "full"), [true, true], "{kept:?}");
+        browser.close().await?;
+        server.url("/")
+        // The server stops here: from now on nothing answers at that address.
+    };
+    let browser = Browser::start_with_profile(360, 800, profile.path()).await?;
+    browser.set_offline(true).await?;
+    let _ = browser.client.goto(&origin).await;
+    browser
+        .wait_for("[data-testid=dashboard]:not([data-items='0'])")
+        .await?;
+    assert_eq!(loaded_build(&browser).await?, "full");
+    browser.close().await?;
+    Ok(())
+}
+
+/// Issue #22: a build that does not load (here the full build's WASM is missing) leaves a
+/// message, not the boot text forever.
+#[tokio::test(flavor = "multi_thread")]
+async fn issue_22_a_build_that_fails_to_load_says_so() -> anyhow::Result<()> {
+    let web = tempfile::tempdir()?;
+    copy_tree(&web_root(), web.path())?;
+    for entry in std::fs::read_dir(web.path().join("assets"))? {
+        let path = entry?.path();
+        let name = path.file_name().unwrap_or_default().to_string_lossy();
+        if name.starts_with("rectify-full-") && name.contains(".wasm") {
+            std::fs::remove_file(&path)?;
+        }
+    }
+    let server = TestServer::start(Some(web.path().to_owned())).await?;
+    let browser = Browser::start(360, 800).await?;
+    let c = &browser.client;
+    c.goto(&server.url("/")).await?;
+    browser.wait_for("#login-title").await?;
+    c.execute("localStorage.setItem('rectify.bundle', 'full');", vec![])
+        .await?;
+    c.refresh().await?;
+    let message = browser
+        .wait_for("[data-testid=load-failed]")
+        .await?
+        .text()
+        .await?;
+    assert!(message.contains("应用未能加载"), "{message}");
+    assert_eq!(loaded_build(&browser).await?, "full");
+    browser.close().await?;
+    Ok(())
+}
+
+/// Issue #22: a browser that refuses to keep `localStorage` cannot be told to load the full
+/// build: an account that oversees is told so, and the page does not reload over and over.
+#[tokio::test(flavor = "multi_thread")]
+async fn issue_22_a_browser_that_keeps_no_settings_is_told_why() -> anyhow::Result<()> {
+    let server = TestServer::start(Some(web_root())).await?;
+    let browser = Browser::start(360, 800).await?;
+    browser
+        .cdp(
+            "Page.addScriptToEvaluateOnNewDocument",
+            serde_json::json!({ "source": "
+                Storage.prototype.setItem = function () {
+                  throw new DOMException('refused', 'QuotaExceededError');
+                };
+                window.addEventListener('beforeunload', () => { window.name = 'unloaded'; });
+            " }),
+        )
+        .await?;
+    browser.client.goto(&server.url("/")).await?;
+    browser
+        .wait_for("input[name=username]")
+        .await?
+        .send_keys("office")
+        .await?;
+    browser
+        .client
+        .find(Locator::Css("input[name=password]"))
+        .await?
+        .send_keys(TEST_PASSWORD)
+        .await?;
+    browser
+        .client
+        .find(Locator::Css("button[type=submit]"))
+        .await?
+        .click()
+        .await?;
+    let alert = browser.wait_for("[role=alert]").await?.text().await?;
+    assert!(alert.contains("此浏览器不允许保存设置"), "{alert}");
+    // Still the page first loaded: no reload happened.
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let name = browser
+        .client
+        .execute("return window.name;", vec![])
+        .await?;
+    assert_eq!(name, serde_json::json!(""));
+    assert_eq!(loaded_build(&browser).await?, "school");
+    browser.close().await?;
+    Ok(())
+}
+
+fn copy_tree(from: &std::path::Path, to: &std::path::Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(to)?;
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        let target = to.join(entry.file_name());
+        if entry.file_type()?.is_dir() {
+            copy_tree(&entry.path(), &target)?;
+        } else {
+            std::fs::copy(entry.path(), target)?;
+        }
+    }
+    Ok(())
+}

@@ -121,24 +121,27 @@ async fn the_binary_alone_serves_the_app_and_init_makes_the_first_account() -> R
         .await?;
     assert_eq!(again.status(), 304);
     let html = http.get(format!("{base}/")).send().await?.text().await?;
-    let wasm = html
-        .split('"')
-        .find(|s| s.ends_with(".wasm"))
-        .with_context(|| format!("no .wasm in {html}"))?
-        .trim_start_matches('/')
-        .to_owned();
-    let asset = http
-        .get(format!("{base}/{wasm}"))
-        .header("accept-encoding", "gzip, br;q=0")
-        .send()
-        .await?;
-    assert_eq!(asset.status(), 200);
-    assert_eq!(asset.headers()["content-type"], "application/wasm");
-    assert_eq!(asset.headers()["content-encoding"], "gzip");
-    assert_eq!(
-        asset.headers()["cache-control"],
-        "public, max-age=31536000, immutable"
-    );
+    // Both builds of the client (issue #22): the school build and the full one.
+    let wasms: Vec<&str> = html.split('"').filter(|s| s.ends_with(".wasm")).collect();
+    assert_eq!(wasms.len(), 2, "{html}");
+    for build in ["school", "full"] {
+        let wasm = wasms
+            .iter()
+            .find(|s| s.starts_with(&format!("/assets/rectify-{build}-")))
+            .with_context(|| format!("no {build} build in {html}"))?;
+        let asset = http
+            .get(format!("{base}{wasm}"))
+            .header("accept-encoding", "gzip, br;q=0")
+            .send()
+            .await?;
+        assert_eq!(asset.status(), 200, "{wasm}");
+        assert_eq!(asset.headers()["content-type"], "application/wasm");
+        assert_eq!(asset.headers()["content-encoding"], "gzip");
+        assert_eq!(
+            asset.headers()["cache-control"],
+            "public, max-age=31536000, immutable"
+        );
+    }
 
     // `rectify init`: bad input refused before any storage is made, then the first account.
     let fresh = dir.path().join("fresh");

@@ -1,7 +1,8 @@
 //! `cargo xtask bench`: sync efficiency and capacity, side by side with the reference
-//! automerge-repo sync server (issue #9). Builds `rectify`, `sync-load` and `bench` in
-//! release, the web client (for its size), installs the reference server's npm packages, finds
-//! (or starts) PostgreSQL for the scale-out phase, runs the bench and writes `bench/RESULTS.md`.
+//! automerge-repo sync server (issue #9). Builds `rectify`, `sync-load`, `replica-latency` and
+//! `bench` in release, the web client (for its size), installs the reference server's npm
+//! packages, finds (or starts) PostgreSQL for the scale-out phase, runs the bench and writes
+//! `bench/RESULTS.md`.
 
 use crate::{cargo, run_cmd, step, web, workspace_root};
 use anyhow::{Result, bail};
@@ -38,12 +39,14 @@ pub fn bench(args: &[String]) -> Result<()> {
         "rectify-tests",
         "--bin",
         "sync-load",
+        "--bin",
+        "replica-latency",
         "--package",
         "rectify-bench",
         "--bin",
         "bench",
     ];
-    step("building rectify, sync-load and bench (release)");
+    step("building rectify, sync-load, replica-latency and bench (release)");
     run_cmd(cargo().args(build))?;
     ran.push(format!("cargo {}", build.join(" ")));
 

@@ -2,6 +2,12 @@
 //! the `wasm-bindgen` in Cargo.lock) → `wasm-opt` ([`WASM_OPT_PASSES`]) → content-hashed names
 //! → brotli and gzip siblings. Output: `target/web`.
 //!
+//! Two builds of the client go in it ([`BUILDS`], issue #22): the school build
+//! (`rectify-school-….js/.wasm`, no feature: what a school uses) and the full build
+//! (`rectify-full-…`, the `office` feature: every page). `index.html`'s loader fetches one of
+//! them (the school build unless the device's session oversees); the service worker
+//! precaches only the school build.
+//!
 //! When neither the compiled WASM nor `client/static` changed since the last build, the
 //! bundle is left as it is, so a second `cargo xtask run` starts in seconds.
 
@@ -28,14 +34,49 @@ const WASM_OPT_PASSES: &[&str] = &[
 /// Files that are compressed ahead of time (images are compressed already).
 const COMPRESSIBLE: &[&str] = &["html", "js", "wasm", "css", "webmanifest", "svg", "json"];
 
+/// One build of the client: its name in the bundle's file names and `index.html`'s
+/// placeholders, and the cargo features it is built with.
+struct Build {
+    name: &'static str,
+    placeholder: &'static str,
+    features: &'static [&'static str],
+}
+
+/// The school build first: it is what most devices load, and the service worker precaches it.
+const BUILDS: [Build; 2] = [
+    Build {
+        name: "school",
+        placeholder: "SCHOOL",
+        features: &[],
+    },
+    Build {
+        name: "full",
+        placeholder: "FULL",
+        features: &["office"],
+    },
+];
+
+/// A build's generated files in the bundle: (JS, WASM) names under `assets/`.
+struct Built {
+    js: String,
+    wasm: String,
+}
+
 /// Builds the bundle and returns its directory.
 pub fn build(root: &Path) -> Result<PathBuf> {
     tools::ensure_wasm_target()?;
     tools::ensure_wasm_opt(root)?;
     check_wasm_bindgen_pin(root)?;
-    step("building the web client (wasm32, size-optimised)");
-    run_cmd(
-        Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned())).args([
+    let inputs = root.join("target/web.input");
+    fs::create_dir_all(&inputs)?;
+    let mut wasms = Vec::new();
+    for build in &BUILDS {
+        step(&format!(
+            "building the web client's {} build (wasm32, size-optimised)",
+            build.name
+        ));
+        let mut cargo = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned()));
+        cargo.args([
             "build",
             "--quiet",
             "--package",
@@ -44,12 +85,23 @@ pub fn build(root: &Path) -> Result<PathBuf> {
             TARGET,
             "--profile",
             PROFILE,
-        ]),
-    )?;
-    let wasm = root.join(format!("target/{TARGET}/{PROFILE}/rectify-client.wasm"));
+        ]);
+        if !build.features.is_empty() {
+            cargo.args(["--features", &build.features.join(",")]);
+        }
+        run_cmd(&mut cargo)?;
+        // Both builds write the same file: each is kept aside before the next one.
+        let wasm = inputs.join(format!("{}.wasm", build.name));
+        fs::copy(
+            root.join(format!("target/{TARGET}/{PROFILE}/rectify-client.wasm")),
+            &wasm,
+        )
+        .with_context(|| format!("keeping the {} build", build.name))?;
+        wasms.push(wasm);
+    }
     let static_dir = root.join("client/static");
     let out = root.join("target/web");
-    let fingerprint = fingerprint(&wasm, &static_dir)?;
+    let fingerprint = fingerprint(&wasms, &static_dir)?;
     let stamp = out.join(".fingerprint");
     if fs::read_to_string(&stamp).ok().as_deref() == Some(fingerprint.as_str()) {
         println!("    web client unchanged: {}", out.display());
@@ -61,48 +113,26 @@ pub fn build(root: &Path) -> Result<PathBuf> {
     let assets = staging.join("assets");
     fs::create_dir_all(&assets)?;
 
-    step("generating the JS bindings (wasm-bindgen)");
-    let bindgen_out = root.join("target/web.bindgen");
-    let _ = fs::remove_dir_all(&bindgen_out);
-    wasm_bindgen_cli_support::Bindgen::new()
-        .input_path(&wasm)
-        .web(true)?
-        .typescript(false)
-        .out_name("rectify")
-        .generate(&bindgen_out)
-        .context("wasm-bindgen failed")?;
-
-    step(&format!(
-        "optimising the WASM (wasm-opt {})",
-        WASM_OPT_PASSES.join(" ")
-    ));
-    let optimised = root.join("target/web.bindgen/rectify_bg.opt.wasm");
-    run_cmd(
-        Command::new(tools::wasm_opt_path(root))
-            .args(WASM_OPT_PASSES)
-            .args([
-                "--enable-bulk-memory",
-                "--enable-mutable-globals",
-                "--enable-sign-ext",
-                "--enable-nontrapping-float-to-int",
-                "--enable-reference-types",
-                "--enable-multivalue",
-            ])
-            .arg(bindgen_out.join("rectify_bg.wasm"))
-            .arg("-o")
-            .arg(&optimised),
-    )?;
+    let mut built = Vec::new();
+    for (build, wasm) in BUILDS.iter().zip(&wasms) {
+        built.push(bind_and_optimise(root, build, wasm, &assets)?);
+    }
 
     step("writing the bundle (hashed names, brotli and gzip)");
-    let js = hashed_copy(&bindgen_out.join("rectify.js"), &assets, "rectify", "js")?;
-    let wasm_name = hashed_copy(&optimised, &assets, "rectify", "wasm")?;
     let css = hashed_copy(&static_dir.join("app.css"), &assets, "app", "css")?;
-    let index = fs::read_to_string(static_dir.join("index.html"))?
-        .replace("{{JS}}", &js)
-        .replace("{{WASM}}", &wasm_name)
-        .replace("{{CSS}}", &css);
+    let mut index = fs::read_to_string(static_dir.join("index.html"))?.replace("{{CSS}}", &css);
+    for (build, files) in BUILDS.iter().zip(&built) {
+        index = index
+            .replace(&format!("{{{{{}_JS}}}}", build.placeholder), &files.js)
+            .replace(&format!("{{{{{}_WASM}}}}", build.placeholder), &files.wasm);
+    }
+    if index.contains("{{") {
+        bail!("client/static/index.html has a placeholder this build does not fill");
+    }
     fs::write(staging.join("index.html"), index)?;
-    let asset_list = [&js, &wasm_name, &css]
+    // Only the school build is precached: a school's device never fetches the full one.
+    let school = &built[0];
+    let asset_list = [&school.js, &school.wasm, &css]
         .map(|name| format!("\"/assets/{name}\""))
         .join(", ");
     let sw = fs::read_to_string(static_dir.join("sw.js"))?
@@ -123,8 +153,54 @@ pub fn build(root: &Path) -> Result<PathBuf> {
 
     let _ = fs::remove_dir_all(&out);
     fs::rename(&staging, &out)?;
-    report_sizes(&out, &wasm_name, &js, &css)?;
+    for (build, files) in BUILDS.iter().zip(&built) {
+        report_sizes(&out, build.name, &files.wasm, &files.js, &css)?;
+    }
     Ok(out)
+}
+
+/// One build's WASM through wasm-bindgen and wasm-opt into `assets` under hashed names.
+fn bind_and_optimise(root: &Path, build: &Build, wasm: &Path, assets: &Path) -> Result<Built> {
+    step(&format!(
+        "generating the JS bindings of the {} build (wasm-bindgen)",
+        build.name
+    ));
+    let bindgen_out = root.join(format!("target/web.bindgen/{}", build.name));
+    let _ = fs::remove_dir_all(&bindgen_out);
+    wasm_bindgen_cli_support::Bindgen::new()
+        .input_path(wasm)
+        .web(true)?
+        .typescript(false)
+        .out_name("rectify")
+        .generate(&bindgen_out)
+        .context("wasm-bindgen failed")?;
+
+    step(&format!(
+        "optimising the {} build's WASM (wasm-opt {})",
+        build.name,
+        WASM_OPT_PASSES.join(" ")
+    ));
+    let optimised = bindgen_out.join("rectify_bg.opt.wasm");
+    run_cmd(
+        Command::new(tools::wasm_opt_path(root))
+            .args(WASM_OPT_PASSES)
+            .args([
+                "--enable-bulk-memory",
+                "--enable-mutable-globals",
+                "--enable-sign-ext",
+                "--enable-nontrapping-float-to-int",
+                "--enable-reference-types",
+                "--enable-multivalue",
+            ])
+            .arg(bindgen_out.join("rectify_bg.wasm"))
+            .arg("-o")
+            .arg(&optimised),
+    )?;
+    let stem = format!("rectify-{}", build.name);
+    Ok(Built {
+        js: hashed_copy(&bindgen_out.join("rectify.js"), assets, &stem, "js")?,
+        wasm: hashed_copy(&optimised, assets, &stem, "wasm")?,
+    })
 }
 
 /// The Cargo.lock `wasm-bindgen` and the `wasm-bindgen-cli-support` xtask links must be the
@@ -160,9 +236,11 @@ fn sha256_hex(bytes: &[u8]) -> String {
 }
 
 /// A hash of everything the bundle is made from (and of how the WASM is optimised).
-fn fingerprint(wasm: &Path, static_dir: &Path) -> Result<String> {
+fn fingerprint(wasms: &[PathBuf], static_dir: &Path) -> Result<String> {
     let mut hasher = Sha256::new();
-    hasher.update(fs::read(wasm).with_context(|| format!("reading {}", wasm.display()))?);
+    for wasm in wasms {
+        hasher.update(fs::read(wasm).with_context(|| format!("reading {}", wasm.display()))?);
+    }
     let mut entries: Vec<_> = fs::read_dir(static_dir)?.collect::<Result<_, _>>()?;
     entries.sort_by_key(|e| e.file_name());
     for entry in entries {
@@ -226,28 +304,38 @@ fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
     PathBuf::from(name)
 }
 
-fn report_sizes(out: &Path, wasm: &str, js: &str, css: &str) -> Result<()> {
+/// One build's files and what a first load of it fetches (`index.html`, its JS and WASM,
+/// the CSS), raw, gzip and brotli.
+fn report_sizes(out: &Path, build: &str, wasm: &str, js: &str, css: &str) -> Result<()> {
     let size = |p: PathBuf| fs::metadata(p).map(|m| m.len()).unwrap_or(0);
     let mut total = [0u64; 3];
     println!(
-        "    {:<34} {:>9} {:>9} {:>9}",
-        "bundle", "raw", "gzip", "brotli"
+        "    {:<42} {:>9} {:>9} {:>9}",
+        format!("{build} build"),
+        "raw",
+        "gzip",
+        "brotli"
     );
-    for name in [wasm, js, css] {
-        let path = out.join("assets").join(name);
+    for name in [
+        "index.html".to_owned(),
+        format!("assets/{wasm}"),
+        format!("assets/{js}"),
+        format!("assets/{css}"),
+    ] {
+        let path = out.join(&name);
         let row = [
             size(path.clone()),
             size(with_suffix(&path, "gz")),
             size(with_suffix(&path, "br")),
         ];
-        println!("    {name:<34} {:>9} {:>9} {:>9}", row[0], row[1], row[2]);
+        println!("    {name:<42} {:>9} {:>9} {:>9}", row[0], row[1], row[2]);
         for (t, v) in total.iter_mut().zip(row) {
             *t += v;
         }
     }
     println!(
-        "    {:<34} {:>9} {:>9} {:>9}",
-        "total (bytes)", total[0], total[1], total[2]
+        "    {:<42} {:>9} {:>9} {:>9}",
+        "first load (bytes)", total[0], total[1], total[2]
     );
     Ok(())
 }

@@ -6,6 +6,7 @@ use crate::components::{evidence::Evidence, feedback::FeedbackBox};
 use crate::context::{AppContext, ReplicaContext};
 use crate::format::{area_numeral, when};
 use crate::i18n::{Lang, Msg, tr, unit_status_name};
+#[cfg(feature = "office")]
 use crate::pages::review::{ItemStatusControl, PlanEditor, UnitReview};
 use crate::services::replica::Replica;
 use crate::state::Route;
@@ -25,6 +26,9 @@ pub struct ItemProps {
 }
 
 #[function_component(ItemPage)]
+// The school build has no oversight section after the unit's work: its clones are the last
+// uses there, not in the full build.
+#[cfg_attr(not(feature = "office"), allow(clippy::redundant_clone))]
 pub fn item_page(props: &ItemProps) -> Html {
     let state = use_context::<AppContext>().expect("AppContext is provided by App");
     let context = use_context::<Option<ReplicaContext>>().flatten();
@@ -58,14 +62,19 @@ pub fn item_page(props: &ItemProps) -> Html {
         Some(unit) => html! {
             <UnitWork replica={replica.clone()} {id} item={item.clone()} unit={unit.clone()} actor={actor.clone()} {lang} on_error={on_error.clone()} />
         },
+        #[cfg(feature = "office")]
         None => html! {
             { for item.units.iter().map(|unit| html! {
                 <UnitReview replica={replica.clone()} {id} item={item.clone()} unit={unit.clone()}
                             actor={actor.clone()} {lang} on_error={on_error.clone()} />
             }) }
         },
+        // The school build: only a school's session opens items, and it reads only its own.
+        #[cfg(not(feature = "office"))]
+        None => Html::default(),
     };
     // Those who oversee see the plan and the public status; the office changes them.
+    #[cfg(feature = "office")]
     let oversight = (session.role != Role::Unit).then(|| {
         let plan = if session.role == Role::Office {
             html! { <PlanEditor replica={replica.clone()} {id} item={item.clone()} {lang} on_error={on_error.clone()} /> }
@@ -80,6 +89,8 @@ pub fn item_page(props: &ItemProps) -> Html {
             </section>
         }
     });
+    #[cfg(not(feature = "office"))]
+    let oversight = None::<Html>;
     html! {
         <article class="item-page" aria-labelledby="item-title">
             { back }

@@ -2,9 +2,13 @@
 
 use gloo::net::http::{Method, Request, RequestBuilder, Response};
 use rectify_shared::api::{
-    AccountChange, AccountCreated, AccountInfo, AuditPage, CampaignInfo, ErrorBody, ImportPreview,
-    ItemHistory, ItemSummary, LoginRequest, LoginResponse, NewAccount, NewItem, PasswordReset,
-    ReportText, SessionInfo, SessionsRevoked, UnitInfo,
+    ErrorBody, ItemHistory, ItemSummary, LoginRequest, LoginResponse, SessionInfo, UnitInfo,
+};
+// What only the office's pages ask (the full build).
+#[cfg(feature = "office")]
+use rectify_shared::api::{
+    AccountChange, AccountCreated, AccountInfo, AuditPage, CampaignInfo, ImportPreview, NewAccount,
+    NewItem, PasswordReset, ReportText, SessionsRevoked,
 };
 use rectify_shared::evidence::{FileSettings, UPLOAD_OFFSET, UploadRequest, UploadStatus};
 use wasm_bindgen::JsCast;
@@ -111,18 +115,22 @@ pub async fn units(token: &str) -> Result<Vec<UnitInfo>, ApiFailure> {
     get_json(token, "/api/units").await
 }
 
+#[cfg(feature = "office")]
 pub async fn save_unit(token: &str, unit: &UnitInfo) -> Result<UnitInfo, ApiFailure> {
     send_json(token, Request::post("/api/units"), unit).await
 }
 
+#[cfg(feature = "office")]
 pub async fn accounts(token: &str) -> Result<Vec<AccountInfo>, ApiFailure> {
     get_json(token, "/api/accounts").await
 }
 
+#[cfg(feature = "office")]
 pub async fn create_account(token: &str, body: &NewAccount) -> Result<AccountCreated, ApiFailure> {
     send_json(token, Request::post("/api/accounts"), body).await
 }
 
+#[cfg(feature = "office")]
 pub async fn change_account(
     token: &str,
     username: &str,
@@ -132,11 +140,13 @@ pub async fn change_account(
     send_json(token, Request::patch(&url), change).await
 }
 
+#[cfg(feature = "office")]
 pub async fn reset_password(token: &str, username: &str) -> Result<AccountCreated, ApiFailure> {
     let url = format!("/api/accounts/{}/password", encode(username));
     send_json(token, Request::post(&url), &PasswordReset::default()).await
 }
 
+#[cfg(feature = "office")]
 pub async fn revoke_sessions(token: &str, username: &str) -> Result<SessionsRevoked, ApiFailure> {
     let url = format!("/api/accounts/{}/sessions/revoke", encode(username));
     send_json(token, Request::post(&url), &serde_json::json!({})).await
@@ -169,15 +179,18 @@ pub async fn end_session(token: &str, account: Option<&str>, id: &str) -> Result
 }
 
 /// A page of the audit log; `query` is the filters as a query string (`action=…&from=…`).
+#[cfg(feature = "office")]
 pub async fn audit(token: &str, query: &str) -> Result<AuditPage, ApiFailure> {
     get_json(token, &format!("/api/audit?{query}")).await
 }
 
+#[cfg(feature = "office")]
 pub async fn campaigns(token: &str) -> Result<Vec<CampaignInfo>, ApiFailure> {
     get_json(token, "/api/campaigns").await
 }
 
 /// Sends a report file to the importer; `dry_run` stores nothing.
+#[cfg(feature = "office")]
 pub async fn report_text(token: &str, campaign: &str) -> Result<ReportText, ApiFailure> {
     get_json(
         token,
@@ -186,6 +199,7 @@ pub async fn report_text(token: &str, campaign: &str) -> Result<ReportText, ApiF
     .await
 }
 
+#[cfg(feature = "office")]
 pub async fn save_report_text(
     token: &str,
     campaign: &str,
@@ -195,6 +209,7 @@ pub async fn save_report_text(
     send_json(token, Request::put(&url), text).await
 }
 
+#[cfg(feature = "office")]
 pub async fn import(token: &str, file: Blob, dry_run: bool) -> Result<ImportPreview, ApiFailure> {
     let url = format!("/api/import?dry_run={dry_run}");
     let request = authorized(Request::post(&url), token)
@@ -204,6 +219,7 @@ pub async fn import(token: &str, file: Blob, dry_run: bool) -> Result<ImportPrev
     read_json(request.send().await).await
 }
 
+#[cfg(feature = "office")]
 pub async fn add_item(
     token: &str,
     campaign: &str,
@@ -241,6 +257,7 @@ async fn get_json<T: serde::de::DeserializeOwned>(token: &str, url: &str) -> Res
     read_json(authorized(Request::get(url), token).send().await).await
 }
 
+#[cfg(feature = "office")]
 async fn send_json<B: serde::Serialize, T: serde::de::DeserializeOwned>(
     token: &str,
     request: RequestBuilder,

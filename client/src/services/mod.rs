@@ -1,9 +1,11 @@
 //! The outside world, behind small interfaces: the HTTP API ([`api`]), the device store in
 //! IndexedDB ([`local`]), the synced replica of the user's items ([`replica`]), evidence
 //! files ([`prepare`] before they are stored, [`uploads`] after), the language setting
-//! ([`settings`]) and the other tabs of the same user ([`tabs`]: which one leads).
+//! ([`settings`]), which build of the client the device loads ([`bundle`]) and the other tabs
+//! of the same user ([`tabs`]: which one leads).
 
 pub mod api;
+pub mod bundle;
 pub mod local;
 pub mod prepare;
 pub mod replica;

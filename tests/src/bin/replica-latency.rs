@@ -4,11 +4,17 @@
 //! Each change is timed from the writer sending it until the reader holds it, one change at a
 //! time, for a reader on B and, at the same time, one on A (one server's delivery).
 //!
+//! This is delivery at a moderate rate (the next change waits for the last one's
+//! acknowledgement), where latency is the fan-out's own and not queueing; `sync-load
+//! throughput --replicas N` gives it under a saturating load. `cargo xtask bench --only
+//! scale-out` runs both.
+//!
 //! `cargo build -p rectify -p rectify-tests --bin rectify --bin replica-latency`, then
-//! `target/debug/replica-latency [CHANGES]` (200 by default; use `--release` builds for
-//! figures to publish).
+//! `target/debug/replica-latency [--changes 200] [--json]` (use `--release` builds for figures
+//! to publish).
 
 use anyhow::{Context, Result, bail};
+use clap::Parser;
 use rectify_server::storage::scratch::ScratchDatabase;
 use rectify_shared::ids::{DocumentId, UnitId};
 use rectify_shared::model::{self, EditContext, ItemDoc, ItemEdit};
@@ -17,16 +23,32 @@ use rectify_tests::sync_client::Received;
 use rectify_tests::{ServerProcess, SyncTestClient};
 use std::time::{Duration, Instant};
 
+#[derive(Debug, Parser)]
+#[command(about = "Cross-replica delivery latency at a moderate rate (issue #18)")]
+struct Cli {
+    /// Changes to time, one at a time.
+    #[arg(long, default_value_t = 200)]
+    changes: usize,
+    /// The `rectify` binary to run (default: the one beside this tool).
+    #[arg(long)]
+    rectify: Option<std::path::PathBuf>,
+    /// Print one JSON object (for `cargo xtask bench`) instead of two lines of text.
+    #[arg(long)]
+    json: bool,
+}
+
 #[tokio::main]
 async fn main() -> Result<()> {
-    let changes: usize = match std::env::args().nth(1) {
-        Some(n) => n.parse().context("CHANGES must be a number")?,
-        None => 200,
+    let cli = Cli::parse();
+    let changes = cli.changes;
+    anyhow::ensure!(changes > 0, "--changes must be at least 1");
+    let binary = match cli.rectify {
+        Some(path) => path,
+        None => std::env::current_exe()?
+            .parent()
+            .context("no directory")?
+            .join("rectify"),
     };
-    let binary = std::env::current_exe()?
-        .parent()
-        .context("no directory")?
-        .join("rectify");
     let database = ScratchDatabase::create()?;
     let mut a = ServerProcess::replica(binary.clone(), database.url(), true).await?;
     a.start().await?;
@@ -68,8 +90,23 @@ async fn main() -> Result<()> {
             .sync_until_acknowledged(&id, Duration::from_secs(10))
             .await?;
     }
-    report("A → B (reader on another replica)", &mut across);
-    report("A → A (reader on the same server)", &mut alone);
+    let (across, alone) = (Figures::of(&mut across), Figures::of(&mut alone));
+    if cli.json {
+        println!(
+            "{}",
+            serde_json::json!({
+                "changes": changes,
+                "across_replicas_ms": across.json(),
+                "same_replica_ms": alone.json(),
+            })
+        );
+    } else {
+        println!(
+            "A → B (reader on another replica): {}",
+            across.show(changes)
+        );
+        println!("A → A (reader on the same server): {}", alone.show(changes));
+    }
     Ok(())
 }
 
@@ -91,17 +128,36 @@ async fn arrival(
     Ok(sent.elapsed())
 }
 
-fn report(what: &str, times: &mut [Duration]) {
-    times.sort();
-    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
-    let at = |q: f64| times[((times.len() as f64 * q) as usize).min(times.len() - 1)];
-    println!(
-        "{what}: {} changes, delivery p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
-        times.len(),
-        ms(at(0.50)),
-        ms(at(0.99)),
-        ms(times[times.len() - 1])
-    );
+/// Delivery times in milliseconds: p50, p99 and the slowest.
+struct Figures {
+    p50: f64,
+    p99: f64,
+    max: f64,
+}
+
+impl Figures {
+    /// Of at least one time.
+    fn of(times: &mut [Duration]) -> Figures {
+        times.sort();
+        let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+        let at = |q: f64| times[((times.len() as f64 * q) as usize).min(times.len() - 1)];
+        Figures {
+            p50: ms(at(0.50)),
+            p99: ms(at(0.99)),
+            max: ms(times[times.len() - 1]),
+        }
+    }
+
+    fn json(&self) -> serde_json::Value {
+        serde_json::json!({"p50": self.p50, "p99": self.p99, "max": self.max})
+    }
+
+    fn show(&self, changes: usize) -> String {
+        format!(
+            "{changes} changes, delivery p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+            self.p50, self.p99, self.max
+        )
+    }
 }
 
 /// Appends `token` to school1's narrative as one change (not sent yet).

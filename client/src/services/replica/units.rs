@@ -3,12 +3,15 @@
 
 use super::Replica;
 use crate::services::api;
+#[cfg(feature = "office")]
 use rectify_shared::api::UnitInfo;
+#[cfg(feature = "office")]
 use std::collections::BTreeMap;
 use std::rc::Rc;
 
 impl Replica {
     /// The units the server knows, by id.
+    #[cfg(feature = "office")]
     pub fn units(&self) -> Rc<BTreeMap<String, UnitInfo>> {
         Rc::clone(&self.0.borrow().units)
     }
