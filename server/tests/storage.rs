@@ -802,6 +802,33 @@ async fn a_group_fails_batch_by_batch(new: NewPlace) -> Result<()> {
 
 /// `EnsureCampaign` adds a campaign's row once and never replaces it; another campaign's
 /// natural key is still a conflict.
+/// Two servers on one database (replicas, issue #18) commit groups whose batches append to
+/// the same documents in opposite orders. Each group must lock the documents' rows in one
+/// order, or PostgreSQL aborts one with "deadlock detected" and its schools are told to send
+/// again (the bench's three replicas saw it every run).
+async fn groups_in_opposite_orders_do_not_deadlock(new: NewPlace) -> Result<()> {
+    let (place, a) = fresh(new).await?;
+    let b = storage::open(&place.url).await?;
+    let docs: Vec<DocumentId> = (1..=8).map(doc).collect();
+    a.write(docs.iter().map(|d| new_document(*d)).collect())
+        .await?;
+    let rounds = 20;
+    for round in 0..rounds {
+        let forward = docs.iter().map(|d| vec![chunk(*d, b"a")]).collect();
+        let backward = docs.iter().rev().map(|d| vec![chunk(*d, b"b")]).collect();
+        let (ra, rb) = tokio::join!(a.write_group(forward), b.write_group(backward));
+        for result in ra.iter().chain(&rb) {
+            assert!(result.is_ok(), "round {round}: {result:?}");
+        }
+    }
+    let versions = a.document_versions(&docs).await?;
+    for d in &docs {
+        assert_eq!(versions[d], 2 * rounds, "{d}");
+    }
+    b.close().await;
+    Ok(())
+}
+
 async fn ensure_campaign(new: NewPlace) -> Result<()> {
     let (_place, db) = fresh(new).await?;
     let (c1, c2) = (doc(1), doc(2));
@@ -1906,6 +1933,7 @@ suite![
     documents_and_chunks,
     a_batch_is_all_or_nothing,
     a_group_fails_batch_by_batch,
+    groups_in_opposite_orders_do_not_deadlock,
     ensure_campaign,
     replace_chunks,
     document_versions,

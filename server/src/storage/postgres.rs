@@ -64,6 +64,38 @@ pub(super) fn connect_options(url: &str) -> StorageResult<PgConnectOptions> {
 }
 
 impl PostgresStorage {
+    /// [`Storage::write_group`] with the batches in the order given.
+    async fn write_group_in_order(&self, batches: Vec<Vec<Write>>) -> Vec<StorageResult<()>> {
+        let count = batches.len();
+        if count <= 1 {
+            let mut results = Vec::with_capacity(count);
+            for batch in batches {
+                results.push(self.write(batch).await);
+            }
+            return results;
+        }
+        let mut tx = match self.pool.begin().await {
+            Ok(tx) => tx,
+            Err(err) => return failed_group(&storage_error(err), count),
+        };
+        let mut applied = Ok(());
+        for batch in &batches {
+            applied = apply_writes(&mut tx, batch.clone()).await;
+            if applied.is_err() {
+                break;
+            }
+        }
+        if applied.is_ok() {
+            // A failed commit may or may not have landed: never written again.
+            return match tx.commit().await {
+                Ok(()) => (0..count).map(|_| Ok(())).collect(),
+                Err(err) => failed_group(&storage_error(err), count),
+            };
+        }
+        let _ = tx.rollback().await;
+        write_group_by_savepoints(&self.pool, batches).await
+    }
+
     /// Connects to the database at `url` and brings its schema up to date.
     pub async fn open(url: &str) -> StorageResult<PostgresStorage> {
         let options = connect_options(url)?;
@@ -868,35 +900,20 @@ impl Storage for PostgresStorage {
     /// fail, so they first go in without savepoints (two round trips fewer per batch); only
     /// when one fails before the commit is that transaction rolled back and the group written
     /// again with a savepoint per batch, so the failing batch fails alone.
+    ///
+    /// The batches go in the order of the documents they write ([`lock_order`]), and the
+    /// results come back in the callers' order: several servers on one database commit groups
+    /// at once, and two groups locking the same documents' rows in opposite orders would wait
+    /// for each other until PostgreSQL aborted one ("deadlock detected").
     async fn write_group(&self, batches: Vec<Vec<Write>>) -> Vec<StorageResult<()>> {
-        let count = batches.len();
-        if count <= 1 {
-            let mut results = Vec::with_capacity(count);
-            for batch in batches {
-                results.push(self.write(batch).await);
-            }
-            return results;
-        }
-        let mut tx = match self.pool.begin().await {
-            Ok(tx) => tx,
-            Err(err) => return failed_group(&storage_error(err), count),
-        };
-        let mut applied = Ok(());
-        for batch in &batches {
-            applied = apply_writes(&mut tx, batch.clone()).await;
-            if applied.is_err() {
-                break;
-            }
-        }
-        if applied.is_ok() {
-            // A failed commit may or may not have landed: never written again.
-            return match tx.commit().await {
-                Ok(()) => (0..count).map(|_| Ok(())).collect(),
-                Err(err) => failed_group(&storage_error(err), count),
-            };
-        }
-        let _ = tx.rollback().await;
-        write_group_by_savepoints(&self.pool, batches).await
+        let mut indexed: Vec<(usize, Vec<Write>)> = batches.into_iter().enumerate().collect();
+        indexed.sort_by_key(|(_, batch)| lock_order(batch));
+        let (positions, batches): (Vec<usize>, Vec<Vec<Write>>) = indexed.into_iter().unzip();
+        let results = self.write_group_in_order(batches).await;
+        let mut placed: Vec<(usize, StorageResult<()>)> =
+            positions.into_iter().zip(results).collect();
+        placed.sort_by_key(|(position, _)| *position);
+        placed.into_iter().map(|(_, result)| result).collect()
     }
 
     async fn document_chunks(&self, id: &DocumentId) -> StorageResult<Option<Vec<Vec<u8>>>> {
@@ -1529,6 +1546,22 @@ impl Storage for PostgresStorage {
     async fn close(&self) {
         self.pool.close().await;
     }
+}
+
+/// Where a batch goes in a group: by the first document whose row it locks (a chunk appended,
+/// a document made, its index rows), so that every group takes those locks in one order.
+/// Batches that write no document go first, in their order (the sort is stable).
+fn lock_order(batch: &[Write]) -> Option<DocumentId> {
+    batch
+        .iter()
+        .filter_map(|write| match write {
+            Write::AppendChunk { document, .. } => Some(*document),
+            Write::NewDocument { id, .. } | Write::EnsureDocument { id, .. } => Some(*id),
+            Write::Item(item) => Some(item.id),
+            Write::UnitWork(work) => Some(work.id),
+            _ => None,
+        })
+        .min()
 }
 
 /// [`Storage::write_group`] with one savepoint per batch: a batch that fails is rolled back
