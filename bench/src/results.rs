@@ -767,8 +767,8 @@ impl Results {
                 ));
             }
             lines.push(one(
-                "… reconnects (closed with 1013: a write lost the race with another replica's \
-                 sixteen times in a row)"
+                "… reconnects (closed before the acknowledgement, with 1013: a write that \
+                 failed, or lost the race with another replica's sixteen times in a row)"
                     .to_owned(),
                 json_f64(t, &["reconnects"]).map_or(Cell::Empty, |v| Cell::Value(v, Unit::Count)),
             ));
