@@ -729,3 +729,36 @@ async fn issue_19_a_burst_refused_as_it_becomes_a_change_is_listed() -> Result<(
     eprintln!("screenshots: {shots:?}");
     Ok(())
 }
+
+/// A reloaded page follows until the browser grants it the leader's lock, a moment usually
+/// (here another holder of the origin keeps the lock, so the moment lasts). Offline, its bar
+/// says offline all that time, not 正在同步 (syncing): nothing can sync. The bench read
+/// "syncing" at the first paint after an offline reload.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_offline_reload_waiting_for_the_lock_says_offline() -> Result<()> {
+    let server = TestServer::start(Some(web_root())).await?;
+    let browser = Browser::start(360, 740).await?;
+    browser.log_in(&server.url("/"), "school1").await?;
+    wait_for_bar(&browser, "synced", "leader").await?;
+    let app = browser.client.window().await?;
+    // A page of the origin, not the app, queues for the lock: it gets it as the app's page
+    // unloads, before the reloaded page asks, and keeps it.
+    let holder = browser.client.new_window(false).await?.handle;
+    browser.client.switch_to_window(holder).await?;
+    browser.client.goto(&server.url("/healthz")).await?;
+    browser
+        .client
+        .execute(
+            "navigator.locks.request('rectify-leader-school1', () => new Promise(() => {}));
+             return true;",
+            vec![],
+        )
+        .await?;
+    browser.client.switch_to_window(app).await?;
+    browser.set_offline(true).await?;
+    wait_for_bar(&browser, "offline", "leader").await?;
+    browser.client.refresh().await?;
+    browser.wait_for("[data-testid=item]").await?;
+    wait_for_bar(&browser, "offline", "follower").await?;
+    Ok(())
+}

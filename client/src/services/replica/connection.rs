@@ -390,15 +390,17 @@ impl Replica {
                 let replica = Replica(inner);
                 replica.wake_up();
                 replica.uploads().came_online();
+                replica.notify(); // a follower with no word from its leader says so at once
             }
         });
         let weak = Rc::downgrade(&self.0);
         let offline = gloo::events::EventListener::new(&window, "offline", move |_| {
-            if let Some(inner) = weak.upgrade()
-                && let Some(close) = inner.borrow_mut().close.take()
-            {
+            let Some(inner) = weak.upgrade() else { return };
+            let close = inner.borrow_mut().close.take();
+            if let Some(close) = close {
                 let _ = close.send(());
             }
+            Replica(inner).notify(); // a follower with no word from its leader: offline
         });
         let weak = Rc::downgrade(&self.0);
         let document = gloo::utils::document();
@@ -489,7 +491,7 @@ fn is_batch_answer(message: &rectify_shared::sync::wire::Message) -> bool {
     )
 }
 
-fn browser_online() -> bool {
+pub(super) fn browser_online() -> bool {
     gloo::utils::window().navigator().on_line()
 }
 

@@ -195,6 +195,8 @@ impl Replica {
             return;
         }
         self.0.borrow_mut().role = TabRole::Leader;
+        // The bar is this tab's own from now on (offline, say), not a follower's wait.
+        self.notify();
         let replica = self.clone();
         wasm_bindgen_futures::spawn_local(async move {
             // The documents are the device's already (every change was announced); the

@@ -454,6 +454,15 @@ impl Replica {
                 SyncState::Syncing
             }
             (_, Some(mirror)) => mirror.state,
+            // No word from the leader yet (this tab may be waiting for the lock, as a
+            // reloaded page does for a moment): with the browser offline, nothing syncs.
+            (TabRole::Follower, None) if !connection::browser_online() => {
+                if inner.pending.values().sum::<usize>() > 0 {
+                    SyncState::Pending
+                } else {
+                    SyncState::Offline
+                }
+            }
             (TabRole::Follower, None) => SyncState::Syncing,
             _ => inner.shown_state(js_sys::Date::now()),
         }
